@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Set up everything voicecli needs in this checkout: Debian packages (when run as root or with
+# sudo), a virtual environment in .venv, and the package with its test tools. Safe to run again:
+# it skips what is already in place. Usage: scripts/bootstrap.sh [quickstart|test]
+set -euo pipefail
+
+purpose="${1:-quickstart}"
+root_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root_dir"
+log() { echo "bootstrap: $*" >&2; }
+
+debian_packages=(python3-venv libportaudio2 libsndfile1 espeak-ng sox)
+if [ "$purpose" = "test" ]; then
+    debian_packages+=(pulseaudio pulseaudio-utils libasound2-plugins tmux)
+fi
+
+install_debian_packages() {
+    command -v dpkg-query >/dev/null || return 0
+    local missing=()
+    for package in "${debian_packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null; then sudo="sudo"; else
+            log "missing Debian packages: ${missing[*]} (install them as root; continuing without)"
+            return 0
+        fi
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    $sudo apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_debian_packages
+
+python="${PYTHON:-python3}"
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    log "voicecli needs Python 3.11 or newer; $python is $("$python" --version 2>&1)"
+    exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+    log "creating .venv"
+    "$python" -m venv .venv
+fi
+stamp=".venv/.voicecli-installed"
+wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+    log "installing voicecli and its dependencies into .venv (first run takes a minute)"
+    .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+    echo "$wanted" >"$stamp"
+fi

@@ -1,0 +1,128 @@
+"""Real-device test support: a private PulseAudio with null sinks, plus play/record helpers.
+
+Each test session starts its own daemon (its own runtime dir) through scripts/pulse-null-sinks.sh,
+so parallel sessions never hear each other. PortAudio reaches it via the ALSA "pulse" plugin:
+device "default" plays to the sink ``vspeaker`` and records from ``vmic.monitor``.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from voicecli.audio.errors import AudioUnavailable
+from voicecli.audio.portaudio import load
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "pulse-null-sinks.sh"
+REQUIRED_TOOLS = ("pulseaudio", "pactl", "paplay", "parec", "espeak-ng")
+
+
+@dataclass(frozen=True)
+class PulseAudio:
+    """The running private server: its environment and the PortAudio device that reaches it."""
+
+    env: dict[str, str]
+    device: str  # PortAudio device name routed to the default sink/source set by the script
+
+
+@pytest.fixture(scope="session")
+def pulse_audio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseAudio]:
+    """Start the null sinks for this session (or skip with the reason) and stop them afterwards."""
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"audio tests need {', '.join(missing)} (apt-get install pulseaudio pulseaudio-utils espeak-ng)")
+    runtime_dir = tmp_path_factory.mktemp("pulse")
+    env = {**os.environ, "VOICECLI_PULSE_RUNTIME_DIR": str(runtime_dir)}
+    proc = subprocess.run([str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False)
+    if proc.returncode != 0:
+        pytest.skip(f"PulseAudio null sinks did not start: {proc.stderr.strip()}")
+    exported = dict(
+        line.removeprefix("export ").split("=", 1) for line in proc.stdout.splitlines() if line.startswith("export ")
+    )
+    saved = {key: os.environ.get(key) for key in exported}
+    os.environ.update(exported)
+    try:
+        sd = _portaudio_seeing_pulse()
+        names = [d["name"] for d in sd.query_devices()]
+        if "default" not in names:
+            pytest.skip(
+                f"PortAudio does not see the PulseAudio 'default' device (has {names}); need libasound2-plugins"
+            )
+        yield PulseAudio(env={**os.environ}, device="default")
+    finally:
+        subprocess.run(["pactl", "exit"], env={**os.environ}, capture_output=True, timeout=10, check=False)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _portaudio_seeing_pulse() -> ModuleType:
+    """sounddevice with PortAudio (re)initialised after PULSE_SERVER was set, so ALSA finds the server."""
+    already_loaded = "sounddevice" in sys.modules
+    try:
+        sd = load()
+    except AudioUnavailable as exc:
+        pytest.skip(str(exc))
+    if already_loaded:
+        sd._terminate()  # PortAudio only reads the ALSA config (and PULSE_SERVER) at init
+        sd._initialize()
+    return sd
+
+
+class Recorder:
+    """Records a PulseAudio source (mono int16 at ``rate``) with parec into a file, in the background."""
+
+    def __init__(self, pulse: PulseAudio, path: Path, source: str = "vspeaker.monitor", rate: int = 48000) -> None:
+        self.rate = rate
+        self._path = path
+        self._file = path.open("wb")
+        self._proc = subprocess.Popen(
+            ["parec", "-d", source, "--raw", "--format=s16le", "--channels=1", f"--rate={rate}", "--latency-msec=10"],
+            stdout=self._file,
+            env=pulse.env,
+        )
+        wait_until(lambda: path.stat().st_size > 0, what="parec to deliver audio")
+
+    def stop(self) -> np.ndarray:
+        """Stop recording (idempotent) and return everything recorded."""
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            self._proc.wait(timeout=10)
+        self._file.close()
+        return np.frombuffer(self._path.read_bytes(), dtype=np.int16)
+
+
+def play_into_mic(pulse: PulseAudio, wav: Path) -> subprocess.Popen[bytes]:
+    """Start playing a WAV into the virtual microphone (``vmic``); returns the paplay process."""
+    return subprocess.Popen(["paplay", "-d", "vmic", str(wav)], env=pulse.env)
+
+
+def speech_wav(path: Path, text: str) -> Path:
+    """Synthesize ``text`` with espeak-ng into ``path``."""
+    subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True, timeout=30)
+    return path
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Poll ``condition`` until true; fail the test (not hang it) after a generous ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+
+
+def active_span(pcm: np.ndarray, threshold: int = 300) -> tuple[int, int] | None:
+    """First and last sample index whose magnitude exceeds ``threshold`` (None if all quiet)."""
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > threshold)
+    return (int(loud[0]), int(loud[-1])) if loud.size else None

@@ -1,0 +1,63 @@
+"""Shared fixtures: a real local realtime server on loopback, and clients of every transport."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from voicecli.realtime import (
+    AzureRealtimeWebsocket,
+    LocalRealtime,
+    OpenAIRealtimeWebsocket,
+    RealtimeClient,
+)
+from voicecli.server import LocalServer
+
+WEATHER_SCRIPT = Path(__file__).resolve().parents[1] / "voicecli" / "server" / "scripts" / "weather.toml"
+TRANSPORTS = ["openai_ws", "azure_ga", "azure_preview", "local"]
+
+
+@pytest.fixture
+async def echo_server() -> AsyncIterator[LocalServer]:
+    server = LocalServer(brain="echo")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def weather_server() -> AsyncIterator[LocalServer]:
+    server = LocalServer(brain="scripted", script=WEATHER_SCRIPT)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+ClientFactory = Callable[..., RealtimeClient]
+
+
+def client_factory(transport: str, server: LocalServer) -> ClientFactory:
+    """A constructor of the given transport pointed at `server` (for `local`, its own server)."""
+    match transport:
+        case "openai_ws":
+            return lambda **kw: OpenAIRealtimeWebsocket(api_key="sk-test", websocket_base_url=server.ws_base_url, **kw)
+        case "azure_ga":
+            return lambda **kw: AzureRealtimeWebsocket(
+                endpoint=server.http_url, api_key="azure-test", deployment_name="gpt-realtime", **kw
+            )
+        case "azure_preview":
+            return lambda **kw: AzureRealtimeWebsocket(
+                endpoint=server.http_url,
+                api_key="azure-test",
+                deployment_name="gpt-realtime",
+                api_version="2025-04-01-preview",
+                websocket_base_url=server.http_url.replace("http://", "ws://") + "/openai",
+                **kw,
+            )
+        case "local":
+            brain = "scripted" if server.brain_name == "scripted" else "echo"
+            script = WEATHER_SCRIPT if brain == "scripted" else None
+            return lambda **kw: LocalRealtime(brain=brain, script=script, **kw)
+    raise ValueError(transport)

@@ -1,0 +1,129 @@
+"""Player on a real PortAudio stream: what it plays is recorded from the null sink's monitor."""
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from audio_support import PulseAudio, Recorder, active_span, wait_until
+from audio_support import pulse_audio as pulse_audio  # session fixture
+
+from voicecli.audio.pcm import rms_dbfs
+from voicecli.audio.player import Player
+
+pytestmark = pytest.mark.audio
+
+FREQ = 440.0
+
+
+def tone(ms: int, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(24 * ms) / 24000
+    return (amplitude * 32767 * np.sin(2 * np.pi * FREQ * t)).astype(np.int16)
+
+
+def feed(player: Player, pcm: np.ndarray, item_id: str, delta_ms: int = 100) -> None:
+    """Hand audio over the way the realtime client does: ~100 ms deltas, faster than real time."""
+    for start in range(0, len(pcm), 24 * delta_ms):
+        player.add_audio(pcm[start : start + 24 * delta_ms], item_id)
+
+
+def envelope(pcm: np.ndarray, rate: int, window_ms: float = 3.0) -> np.ndarray:
+    size = int(rate * window_ms / 1000)
+    frames = np.abs(pcm[: len(pcm) // size * size].astype(np.int32)).reshape(-1, size)
+    return frames.max(axis=1)
+
+
+@dataclass
+class Event:
+    """Shaped like the realtime client's audio event."""
+
+    data: np.ndarray
+    item_id: str
+
+
+@pytest.fixture
+def player(pulse_audio: PulseAudio) -> Iterator[Player]:
+    with Player(pulse_audio.device) as started:
+        wait_until(lambda: started._counters.snapshot().device_frames > 0, what="the first output callback")
+        yield started
+
+
+@pytest.fixture
+def recorder(pulse_audio: PulseAudio, player: Player, tmp_path: Path) -> Iterator[Recorder]:
+    """Records vspeaker.monitor at the player's rate (no resampling inside PulseAudio)."""
+    started = Recorder(pulse_audio, tmp_path / "out.raw", rate=player.sample_rate)
+    yield started
+    started.stop()
+
+
+def wait_played(player: Player) -> None:
+    wait_until(lambda: not player.is_playing, what="playback to finish")
+    time.sleep(0.2)  # let the monitor recording catch up with the tail
+
+
+def test_plays_a_clean_tone_of_the_right_length(player: Player, recorder: Recorder) -> None:
+    feed(player, tone(1000), "item_a")
+    player.finish()
+    wait_played(player)
+    recorded = recorder.stop()
+    rate = player.sample_rate
+
+    span = active_span(recorded)
+    assert span is not None, "nothing was played"
+    duration_ms = (span[1] - span[0]) * 1000 / rate
+    assert duration_ms == pytest.approx(1000, abs=5)
+    body = recorded[span[0] + rate // 100 : span[1] - rate // 100]
+    assert rms_dbfs(body) == pytest.approx(-9.0, abs=0.5)  # 0.5 full scale sine, unity gain
+    spectrum = np.abs(np.fft.rfft(body.astype(np.float64)))
+    assert np.argmax(spectrum) * rate / len(body) == pytest.approx(FREQ, abs=2)
+    # no clicks at the 100 ms delta edges: no step steeper than the sine itself allows
+    max_step = 0.5 * 32767 * 2 * np.pi * FREQ / rate
+    assert np.max(np.abs(np.diff(body.astype(np.int32)))) < max_step * 1.1
+    assert player.heard_ms("item_a") == pytest.approx(1000, abs=2)
+    assert player.overflows == 0
+
+
+def test_items_are_timed_separately(player: Player) -> None:
+    for item_id, ms in (("first", 300), ("second", 200)):
+        for start in range(0, 24 * ms, 2400):
+            player.add_audio(Event(tone(ms)[start : start + 2400], item_id))
+    player.finish()
+    assert player.heard_ms("second") < 200
+    wait_played(player)
+    assert player.heard_ms("first") == pytest.approx(300, abs=2)
+    assert player.heard_ms("second") == pytest.approx(200, abs=2)
+    assert player.heard_ms("unknown") == 0.0
+
+
+def test_flush_fades_out_within_a_block_and_matches_heard_ms(player: Player, recorder: Recorder) -> None:
+    t_first = time.monotonic()
+    feed(player, tone(3000), "long")
+    wait_until(lambda: player.heard_ms("long") >= 500, what="half a second to be heard")
+    player.flush(fade_ms=8)
+    t_flush = time.monotonic()
+    feed(player, tone(500), "long")  # late deltas of a flushed item are dropped
+    assert player.buffered_ms <= 8.1  # only the fade-out ramp is left
+    wait_played(player)
+    heard = player.heard_ms("long")
+    feed(player, tone(300), "next")  # a new item plays normally after a flush
+    player.finish()
+    wait_played(player)
+    recorded = recorder.stop()
+    rate = player.sample_rate
+
+    loud = np.flatnonzero(np.abs(recorded.astype(np.int32)) > 300)
+    gaps = np.flatnonzero(np.diff(loud) > rate // 10)
+    assert len(gaps) == 1, "expected exactly two bursts: the flushed item, then the next one"
+    first_end, second_start = loud[gaps[0]], loud[gaps[0] + 1]
+    played_ms = (first_end - loud[0]) * 1000 / rate
+    assert heard == pytest.approx(played_ms, abs=20)
+    assert played_ms < (t_flush - t_first) * 1000 + 8 + 50, "audio kept playing after the flush"
+    assert (loud[-1] - second_start) * 1000 / rate == pytest.approx(300, abs=5)
+
+    # the stop is a short ramp, not a click and not a slow tail
+    env = envelope(recorded[loud[0] : first_end + rate // 10], rate)
+    full = np.flatnonzero(env > 0.9 * 0.5 * 32767)[-1]
+    quiet = np.flatnonzero(env > 300)[-1]
+    assert 1 <= quiet - full <= 6, "fade should take ~8 ms (3 ms windows)"

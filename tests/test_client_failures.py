@@ -1,0 +1,153 @@
+"""Bad input and broken connections: the client reports a clear error and never hangs.
+
+Every wait is bounded; partial results received before a failure are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from conftest import client_factory
+
+from voicecli.exchange import exchange
+from voicecli.realtime import (
+    AzureRealtimeWebsocket,
+    ListenEvents,
+    OpenAIRealtimeWebsocket,
+    RealtimeConfigurationError,
+    RealtimeConnectionError,
+    RealtimeErrorEvent,
+    RealtimeSettings,
+)
+from voicecli.server import Faults, LocalServer
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def collect_errors(client: OpenAIRealtimeWebsocket, until: str, timeout: float = 5) -> list[RealtimeErrorEvent]:
+    errors: list[RealtimeErrorEvent] = []
+    async with asyncio.timeout(timeout):
+        async for event in client.receive():
+            if isinstance(event, RealtimeErrorEvent):
+                errors.append(event)
+            if event.service_type == until:
+                break
+    return errors
+
+
+async def faulty_server(**faults: object) -> LocalServer:
+    server = LocalServer(brain="echo", faults=Faults(**faults))  # type: ignore[arg-type]
+    await server.start()
+    return server
+
+
+async def test_malformed_frame_becomes_error_event_and_session_continues() -> None:
+    server = await faulty_server(malformed_after_events=2)
+    try:
+        client = client_factory("openai_ws", server)()
+        async with client(settings=RealtimeSettings(push_to_talk=True)):
+            result = await exchange(client, text="after the bad frame", timeout_s=10)
+    finally:
+        await server.stop()
+    assert [(e.code, e.fatal) for e in result.errors] == [("malformed_event", False)]
+    assert "after the bad frame" in result.assistant_text
+
+
+async def test_malformed_frame_is_reported_with_its_code() -> None:
+    server = await faulty_server(malformed_after_events=1)
+    try:
+        client = client_factory("openai_ws", server)()
+        async with client(settings=RealtimeSettings()):
+            errors = await collect_errors(client, ListenEvents.SESSION_UPDATED)
+    finally:
+        await server.stop()
+    assert [(e.error.code, e.error.fatal) for e in errors] == [("malformed_event", False)]
+
+
+async def test_unknown_client_event_gets_service_error_and_session_continues(echo_server: LocalServer) -> None:
+    client = client_factory("openai_ws", echo_server)()
+    async with client(settings=RealtimeSettings(push_to_talk=True)):
+        await client.send({"type": "conversation.item.explode"})
+        errors = await collect_errors(client, ListenEvents.ERROR)
+        after = await exchange(client, text="still alive", timeout_s=10)
+    assert errors[0].error.type == "invalid_request_error" and not errors[0].error.fatal
+    assert "still alive" in after.assistant_text
+
+
+async def test_wrong_audio_format_is_refused_by_the_server(echo_server: LocalServer) -> None:
+    client = client_factory("openai_ws", echo_server)()
+    settings = RealtimeSettings(extra={"audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}}})
+    async with client(settings=settings):
+        errors = await collect_errors(client, ListenEvents.ERROR)
+    assert errors and "rate" in (errors[0].error.message + str(errors[0].service_event)).lower()
+
+
+async def test_injected_server_error_and_rate_limits_do_not_end_the_session() -> None:
+    server = await faulty_server(error_after_events=3, rate_limits_after_events=4)
+    try:
+        client = client_factory("openai_ws", server)()
+        async with client(settings=RealtimeSettings(push_to_talk=True)):
+            result = await exchange(client, text="through the noise", timeout_s=10)
+    finally:
+        await server.stop()
+    assert result.failed is None
+    assert [e.fatal for e in result.errors] == [False]
+    assert "through the noise" in result.assistant_text
+
+
+@pytest.mark.parametrize("close_code", [None, 1011])
+async def test_connection_dropped_mid_response_keeps_partial_audio(close_code: int | None) -> None:
+    server = await faulty_server(drop_after_events=12, drop_close_code=close_code)
+    try:
+        client = client_factory("openai_ws", server)()
+        async with client(settings=RealtimeSettings(push_to_talk=True)):
+            result = await exchange(client, text="a long enough sentence to need several audio deltas", timeout_s=10)
+    finally:
+        await server.stop()
+    assert result.failed is not None and "connection ended" in result.failed
+    expected_code = str(close_code or 1006)
+    assert expected_code in result.failed
+    assert result.errors[-1].code == "connection_closed" and result.errors[-1].fatal
+    assert not client.connected
+    with pytest.raises(RealtimeConnectionError, match="not open"):
+        await client.send({"type": "response.create"})
+
+
+async def test_session_expiry_is_fatal_and_ends_receive() -> None:
+    server = await faulty_server(expire_after_seconds=0.2)
+    try:
+        client = client_factory("openai_ws", server)()
+        async with client(settings=RealtimeSettings()):
+            errors = await collect_errors(client, "never", timeout=5)
+    finally:
+        await server.stop()
+    assert errors[0].error.code == "session_expired" and errors[0].error.fatal
+    assert errors[-1].error.code == "connection_closed"
+
+
+def test_missing_keys_and_settings_are_clear_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "OPENAI_API_KEY",
+        "AZURE_OPENAI_API_KEY",
+        "AZURE_OPENAI_ENDPOINT",
+        "AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME",
+        "AZURE_OPENAI_DEPLOYMENT_NAME",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RealtimeConfigurationError, match="OPENAI_API_KEY"):
+        asyncio.run(OpenAIRealtimeWebsocket().create_session())
+    with pytest.raises(RealtimeConfigurationError, match="AZURE_OPENAI_ENDPOINT"):
+        asyncio.run(AzureRealtimeWebsocket(api_key="k", deployment_name="d").create_session())
+    with pytest.raises(RealtimeConfigurationError, match="AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME"):
+        asyncio.run(AzureRealtimeWebsocket(api_key="k", endpoint="http://127.0.0.1:9").create_session())
+
+
+async def test_nothing_listening_is_a_connection_error() -> None:
+    server = LocalServer()
+    await server.start()
+    url = server.ws_base_url
+    await server.stop()
+    client = OpenAIRealtimeWebsocket(api_key="k", websocket_base_url=url, connect_timeout_s=5)
+    with pytest.raises(RealtimeConnectionError, match="cannot reach the realtime service"):
+        await client.create_session()

@@ -1,0 +1,246 @@
+"""End to end, for every transport: the real client against the real local server over loopback.
+
+Each test bounds its waits; the client's outgoing traffic is checked against the `openai` types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+import pytest
+from conformance import assert_valid_client_event
+from conftest import TRANSPORTS, client_factory
+
+from voicecli.exchange import exchange
+from voicecli.realtime import (
+    ListenEvents,
+    RealtimeAudioEvent,
+    RealtimeClient,
+    RealtimeEvent,
+    RealtimeSettings,
+    RealtimeTextEvent,
+)
+from voicecli.server import LocalServer
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def record_sent(client: RealtimeClient) -> list[dict[str, Any]]:
+    """Keep a copy of every payload the client sends."""
+    sent: list[dict[str, Any]] = []
+    client.observe_sent(sent.append)
+    return sent
+
+
+def tone(seconds: float, frequency: float = 300.0, level: float = 0.3) -> np.ndarray:
+    t = np.arange(int(24_000 * seconds)) / 24_000
+    return (np.sin(2 * np.pi * frequency * t) * level * 32767).astype(np.int16)
+
+
+async def next_event(client: RealtimeClient, service_type: str, timeout: float = 5.0) -> RealtimeEvent:
+    async with asyncio.timeout(timeout):
+        async for event in client.receive():
+            if event.service_type == service_type:
+                return event
+    raise AssertionError(f"the session ended before {service_type}")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_text_turn_gets_streamed_text_and_audio(transport: str, echo_server: LocalServer) -> None:
+    client = client_factory(transport, echo_server)()
+    sent = record_sent(client)
+    async with client(settings=RealtimeSettings(voice="alloy", instructions="be brief", push_to_talk=True)):
+        updated = await next_event(client, ListenEvents.SESSION_UPDATED)
+        assert updated.service_event["session"]["audio"]["output"]["voice"] == "alloy"
+        result = await exchange(client, text="hello there", timeout_s=10)
+    assert result.failed is None, result.failed
+    assert "hello there" in result.assistant_text
+    assert len(result.audio) > 24_000 * 0.3, "expected at least 300 ms of reply audio"
+    assert np.abs(result.audio).max() > 1000, "the reply audio is silent"
+    assert result.errors == []
+    assert not client.connected
+    for payload in sent:
+        assert_valid_client_event(payload)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_audio_turn_push_to_talk(transport: str, echo_server: LocalServer) -> None:
+    client = client_factory(transport, echo_server)()
+    sent = record_sent(client)
+    async with client(settings=RealtimeSettings(push_to_talk=True)):
+        result = await exchange(client, audio=tone(1.2), timeout_s=10)
+    assert result.failed is None, result.failed
+    assert "1.2 seconds" in result.assistant_text
+    assert len(result.audio) > 0
+    for payload in sent:
+        assert_valid_client_event(payload)
+
+
+@pytest.mark.parametrize("transport", ["openai_ws", "local"])
+async def test_text_only_modality_sends_no_audio(transport: str, echo_server: LocalServer) -> None:
+    client = client_factory(transport, echo_server)()
+    async with client(settings=RealtimeSettings(output_modalities=["text"], push_to_talk=True)):
+        result = await exchange(client, text="just text", timeout_s=10)
+    assert "just text" in result.assistant_text
+    assert len(result.audio) == 0
+
+
+async def test_server_vad_detects_speech_and_answers_by_itself(echo_server: LocalServer) -> None:
+    client = client_factory("openai_ws", echo_server)()
+    async with client(settings=RealtimeSettings()):
+        await next_event(client, ListenEvents.SESSION_UPDATED)
+        speech = np.concatenate([np.zeros(4800, np.int16), tone(1.0), np.zeros(24_000, np.int16)])
+        for start in range(0, len(speech), 480):
+            await client.send(RealtimeAudioEvent(audio=_audio(speech[start : start + 480])))
+        seen: list[str] = []
+        text = ""
+        async with asyncio.timeout(10):
+            async for event in client.receive():
+                seen.append(str(event.service_type))
+                if isinstance(event, RealtimeTextEvent):
+                    text += event.text.text
+                if event.service_type == ListenEvents.RESPONSE_DONE:
+                    break
+    assert (
+        seen.index(ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED)
+        < seen.index(ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STOPPED)
+        < seen.index(ListenEvents.RESPONSE_CREATED)
+    )
+    assert "seconds of audio" in text
+
+
+def _audio(pcm: np.ndarray) -> Any:
+    from voicecli.realtime import AudioContent
+
+    return AudioContent(data=pcm)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_function_call_round_trip(transport: str, weather_server: LocalServer) -> None:
+    calls: list[str] = []
+
+    def get_weather(city: str) -> str:
+        """Get the current weather for a city."""
+        calls.append(city)
+        return f"sunny and 21 degrees in {city}"
+
+    client = client_factory(transport, weather_server)(tools=[get_weather])
+    sent = record_sent(client)
+    async with client(settings=RealtimeSettings(push_to_talk=True)):
+        result = await exchange(client, text="What is the weather like?", timeout_s=10)
+    assert result.failed is None, result.failed
+    assert calls == ["Paris"]
+    assert [c.name for c in result.tool_calls] == ["get_weather"]
+    assert [r.result for r in result.tool_results] == ["sunny and 21 degrees in Paris"]
+    assert "sunny and 21 degrees in Paris" in result.assistant_text
+    kinds = [p["type"] for p in sent]
+    assert kinds.count("response.create") == 2, "one for the user turn, exactly one after the tool output"
+    outputs = [
+        p for p in sent if p["type"] == "conversation.item.create" and p["item"]["type"] == "function_call_output"
+    ]
+    assert len(outputs) == 1 and outputs[0]["item"]["call_id"] == result.tool_calls[0].call_id
+    for payload in sent:
+        assert_valid_client_event(payload)
+
+
+async def test_failing_tool_reports_error_to_model_and_session_goes_on(weather_server: LocalServer) -> None:
+    def get_weather(city: str) -> str:
+        """Get the current weather for a city."""
+        raise ConnectionError("weather service down")
+
+    client = client_factory("openai_ws", weather_server)(tools=[get_weather])
+    async with client(settings=RealtimeSettings(push_to_talk=True)):
+        result = await exchange(client, text="weather please", timeout_s=10)
+        assert result.tool_results[0].is_error
+        assert "weather service down" in result.assistant_text
+        again = await exchange(client, text="hello", timeout_s=10)
+    assert again.failed is None and "Hello" in again.assistant_text
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_update_session_mid_conversation(transport: str, echo_server: LocalServer) -> None:
+    client = client_factory(transport, echo_server)()
+    async with client(settings=RealtimeSettings(voice="alloy", push_to_talk=True)):
+        await next_event(client, ListenEvents.SESSION_UPDATED)
+        first = await exchange(client, text="first", timeout_s=10)
+        await client.update_session(
+            RealtimeSettings(instructions="now in Italian", output_modalities=["text"], push_to_talk=True)
+        )
+        updated = await next_event(client, ListenEvents.SESSION_UPDATED)
+        second = await exchange(client, text="second", timeout_s=10)
+    session = updated.service_event["session"]
+    assert session["instructions"] == "now in Italian"
+    assert session["output_modalities"] == ["text"]
+    assert len(first.audio) > 0 and len(second.audio) == 0, "the new modality took effect"
+    assert "second" in second.assistant_text
+
+
+async def test_service_refusal_is_an_error_event_and_session_goes_on(echo_server: LocalServer) -> None:
+    client = client_factory("openai_ws", echo_server)()
+    async with client(settings=RealtimeSettings(voice="alloy", push_to_talk=True)):
+        await exchange(client, text="first", timeout_s=10)
+        await client.update_session(RealtimeSettings(voice="shimmer", push_to_talk=True))
+        error = await next_event(client, ListenEvents.ERROR)
+        after = await exchange(client, text="still here", timeout_s=10)
+    assert error.error.code == "cannot_update_voice" and not error.error.fatal
+    assert "still here" in after.assistant_text
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_delete_session_closes_and_ends_receive(transport: str, echo_server: LocalServer) -> None:
+    client = client_factory(transport, echo_server)()
+    await client.create_session(RealtimeSettings())
+    await next_event(client, ListenEvents.SESSION_UPDATED)
+    await client.delete_session()
+    async with asyncio.timeout(5):
+        remaining = [event async for event in client.receive()]
+    assert all(e.event_type != "error" for e in remaining)
+    assert not client.connected
+    await client.delete_session()  # a second close is harmless
+
+
+async def test_audio_output_callback_gets_each_chunk_before_the_event(echo_server: LocalServer) -> None:
+    chunks: list[np.ndarray] = []
+    order: list[tuple[int, int]] = []
+
+    client = client_factory("openai_ws", echo_server)()
+    async with client(settings=RealtimeSettings(push_to_talk=True)):
+        await exchange(client, text="warm up", timeout_s=10)
+
+        async def play(pcm: np.ndarray) -> None:
+            chunks.append(pcm)
+
+        await client.send(
+            {
+                "type": "conversation.item.create",
+                "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "callback"}]},
+            }
+        )
+        await client.send({"type": "response.create"})
+        async with asyncio.timeout(10):
+            async for event in client.receive(audio_output_callback=play):
+                if isinstance(event, RealtimeAudioEvent):
+                    order.append((len(chunks), len(order) + 1))
+                    assert event.audio.data is chunks[len(order) - 1]
+                if event.service_type == ListenEvents.RESPONSE_DONE:
+                    break
+    assert order and all(seen >= index for seen, index in order)
+    assert all(c.dtype == np.int16 for c in chunks)
+
+
+async def test_sync_callback_in_constructor(echo_server: LocalServer) -> None:
+    received: list[int] = []
+    client = client_factory("azure_ga", echo_server)(audio_output_callback=lambda pcm: received.append(len(pcm)))
+    async with client(settings=RealtimeSettings(push_to_talk=True)):
+        result = await exchange(client, text="count me", timeout_s=10)
+    assert sum(received) == len(result.audio) > 0
+
+
+async def test_create_response_true_makes_the_model_speak_first(echo_server: LocalServer) -> None:
+    client = client_factory("openai_ws", echo_server)()
+    async with client(settings=RealtimeSettings(), create_response=True):
+        created = await next_event(client, ListenEvents.RESPONSE_CREATED)
+        await next_event(client, ListenEvents.RESPONSE_DONE)
+    assert created.service_event["response"]["id"].startswith("resp_")

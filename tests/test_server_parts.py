@@ -1,0 +1,269 @@
+"""The local server's pure parts: validation, VAD, synthesis, brains, conversation, the session's
+audio seam (driven directly, without a socket)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from voicecli.server.brains import DEFAULT_SCRIPT, EchoBrain, Reply, ScriptedBrain, load_brain
+from voicecli.server.conversation import Conversation, Item
+from voicecli.server.session import AudioRef, ServerSession
+from voicecli.server.synth import SAMPLE_RATE, speak, tones
+from voicecli.server.vad import EnergyVad, SpeechStarted, SpeechStopped, VadConfig
+from voicecli.server.validation import ProtocolViolation, validate_client_event, validate_server_event
+
+pytestmark = pytest.mark.timeout(20)
+
+
+def tone(seconds: float, level: float = 0.3) -> np.ndarray:
+    t = np.arange(int(SAMPLE_RATE * seconds)) / SAMPLE_RATE
+    return (np.sin(2 * np.pi * 300 * t) * level * 32767).astype(np.int16)
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(SAMPLE_RATE * seconds), np.int16)
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "code", "param"),
+    [
+        ({"type": "bogus.event"}, "invalid_value", "type"),
+        ({"event_id": "evt_1"}, "missing_required_parameter", "type"),
+        ({"type": "conversation.item.delete"}, "missing_required_parameter", "item_id"),
+        ({"type": "response.create", "respnse": {}}, "unknown_parameter", "respnse"),
+        (
+            {"type": "conversation.item.truncate", "item_id": "i", "content_index": 0, "audio_end_ms": "5"},
+            "invalid_type",
+            "audio_end_ms",
+        ),
+        (
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}}},
+            },
+            "invalid_value",
+            "session.audio.input.format.rate",
+        ),
+        (
+            {"type": "conversation.item.create", "item": {"type": "function_call_output", "output": "x"}},
+            "missing_required_parameter",
+            "item.call_id",
+        ),
+        (
+            {"type": "response.create", "response": {"input": [{"type": "item_reference"}]}},
+            "missing_required_parameter",
+            "response.input[0].id",
+        ),
+        (["not", "an", "object"], "invalid_type", None),
+    ],
+)
+def test_client_violations_carry_the_service_code_and_param(event: Any, code: str, param: str | None) -> None:
+    with pytest.raises(ProtocolViolation) as caught:
+        validate_client_event(event)
+    assert (caught.value.code, caught.value.param) == (code, param)
+
+
+def test_valid_client_events_pass_including_item_references() -> None:
+    validate_client_event({"type": "response.create", "response": {"input": [{"type": "item_reference", "id": "x"}]}})
+    validate_client_event({"type": "input_audio_buffer.append", "audio": "AAAA", "event_id": "evt_1"})
+
+
+def test_server_events_are_checked_strictly() -> None:
+    validate_server_event({"type": "input_audio_buffer.cleared", "event_id": "event_1"})
+    with pytest.raises(ProtocolViolation, match="unknown keys"):
+        validate_server_event({"type": "input_audio_buffer.cleared", "event_id": "event_1", "extra": 1})
+    with pytest.raises(ProtocolViolation):
+        validate_server_event({"type": "conversation.item.deleted", "event_id": "event_1", "item_id": 7})
+
+
+# --- VAD --------------------------------------------------------------------------------------------
+
+
+def test_vad_reports_padded_start_and_silence_confirmed_stop() -> None:
+    vad = EnergyVad(VadConfig(threshold=0.5, prefix_padding_ms=300, silence_duration_ms=500))
+    stream = np.concatenate([silence(1.0), tone(1.0), silence(1.0)])
+    events = [event for start in range(0, len(stream), 480) for event in vad.process(stream[start : start + 480])]
+    assert events == [SpeechStarted(int(0.7 * SAMPLE_RATE)), SpeechStopped(int(2.5 * SAMPLE_RATE))]
+
+
+def test_vad_threshold_and_clicks() -> None:
+    quiet = tone(0.5, level=0.003)  # about -53 dBFS
+    assert EnergyVad(VadConfig(threshold=0.5)).process(quiet) == []
+    assert EnergyVad(VadConfig(threshold=0.1)).process(quiet) == [SpeechStarted(0)]
+    click = np.concatenate([silence(0.2), tone(0.02), silence(0.2)])
+    assert EnergyVad(VadConfig()).process(click) == []
+
+
+def test_vad_config_from_session() -> None:
+    assert VadConfig.from_turn_detection({"type": "server_vad", "threshold": 0.8, "silence_duration_ms": None}) == (
+        VadConfig(threshold=0.8)
+    )
+    assert VadConfig.from_turn_detection({"type": "semantic_vad", "eagerness": "high"}).silence_duration_ms == 250
+
+
+# --- synthesis ----------------------------------------------------------------------------------------
+
+
+def test_tones_are_deterministic_and_timed_like_speech() -> None:
+    pcm = tones("hello wide world")
+    assert pcm.dtype == np.int16
+    assert len(pcm) == SAMPLE_RATE * 16 // 8  # 16 characters at 8 per second
+    assert np.array_equal(pcm, tones("hello wide world"))
+    assert len(tones("")) == 0
+
+
+def test_speak_gives_24khz_int16_cached_and_read_only() -> None:
+    pcm = speak("testing one two")
+    assert pcm.dtype == np.int16 and 0.3 * SAMPLE_RATE < len(pcm) < 5 * SAMPLE_RATE
+    assert np.abs(pcm).max() > 1000
+    assert speak("testing one two") is pcm
+    assert not pcm.flags.writeable
+    if shutil.which("espeak-ng"):
+        assert not np.array_equal(pcm, tones("testing one two")), "expected espeak-ng speech"
+
+
+# --- brains -------------------------------------------------------------------------------------------
+
+
+def user(text: str | None = None, audio_ms: int = 0) -> Item:
+    content = [{"type": "input_text", "text": text}] if text is not None else [{"type": "input_audio"}]
+    audio = {0: b"\0\0" * 24 * audio_ms} if text is None else {}
+    return Item({"id": f"item_{id(content)}", "type": "message", "role": "user", "content": content}, audio)
+
+
+def call(name: str, call_id: str) -> Item:
+    return Item({"id": f"item_{call_id}", "type": "function_call", "name": name, "call_id": call_id, "arguments": "{}"})
+
+
+def output(call_id: str, text: str) -> Item:
+    return Item({"id": f"item_out_{call_id}", "type": "function_call_output", "call_id": call_id, "output": text})
+
+
+def assistant(text: str) -> Item:
+    content = [{"type": "output_text", "text": text}]
+    return Item({"id": "item_a", "type": "message", "role": "assistant", "content": content})
+
+
+async def test_echo_brain() -> None:
+    brain = EchoBrain()
+    assert (await brain.reply([user("hi there")], {})).text == "You said: hi there"
+    assert (await brain.reply([user(audio_ms=1234)], {})).text == "I heard 1.2 seconds of audio."
+    tool_turn = [user("x"), call("f", "call_1"), output("call_1", "42")]
+    assert (await brain.reply(tool_turn, {})).text == "The tool answered: 42"
+    assert (await brain.reply([*tool_turn, assistant("done")], {})).text == "You said: x"
+    assert (await brain.reply([], {})).text == "There is nothing to echo yet."
+
+
+WEATHER_TOOLS = {"tools": [{"type": "function", "name": "get_weather"}], "tool_choice": "auto"}
+
+
+async def test_scripted_brain_matches_calls_and_answers_after_the_tool() -> None:
+    brain = ScriptedBrain.from_toml(DEFAULT_SCRIPT)
+    first = await brain.reply([user("How is the WEATHER?")], WEATHER_TOOLS)
+    assert first.text == "Let me check the weather in Paris."
+    assert [(c.name, c.arguments) for c in first.calls] == [("get_weather", '{"city":"Paris"}')]
+    items = [user("How is the WEATHER?"), assistant(first.text)]
+    items += [call("get_weather", "call_1"), output("call_1", "sunny")]
+    assert await brain.reply(items, WEATHER_TOOLS) == Reply("Here is the weather in Paris: sunny")
+
+
+async def test_scripted_brain_calls_only_declared_tools() -> None:
+    brain = ScriptedBrain.from_toml(DEFAULT_SCRIPT)
+    assert (await brain.reply([user("weather?")], {"tools": []})).calls == ()
+    assert (await brain.reply([user("weather?")], {**WEATHER_TOOLS, "tool_choice": "none"})).calls == ()
+
+
+async def test_scripted_brain_fallbacks_go_in_order_and_the_last_repeats() -> None:
+    brain = ScriptedBrain.from_toml(DEFAULT_SCRIPT)
+    items: list[Item] = []
+    replies = []
+    for text in ("one", "hello", "two", "three"):
+        items.append(user(text))
+        replies.append((await brain.reply(items, {})).text)
+    assert replies == [
+        "I am a scripted assistant. Ask me about the weather.",
+        "Hello! Ask me about the weather.",
+        "I can only talk about the weather, I am afraid.",
+        "I can only talk about the weather, I am afraid.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("script", "problem"),
+    [
+        ("", "at least one"),
+        ("[[turn]]\nwhen_contains = 'x'\n", "needs a reply"),
+        ("[[turn]]\nreply = 'x'\ncolour = 'red'\n", "unknown keys"),
+        ("[[turn]]\n[[turn.call]]\narguments = {}\n", "string name"),
+    ],
+)
+def test_bad_scripts_are_refused_with_a_reason(tmp_path: Path, script: str, problem: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(script)
+    with pytest.raises(ValueError, match=problem):
+        load_brain("scripted", path)
+
+
+def test_unknown_brain_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown brain"):
+        load_brain("oracle")
+
+
+# --- conversation -------------------------------------------------------------------------------------
+
+
+def test_conversation_inserts_where_asked() -> None:
+    conversation = Conversation()
+    a, b, c = (Item({"id": name}) for name in "abc")
+    assert conversation.insert(a) is None
+    assert conversation.insert(b, "root") is None
+    assert conversation.insert(c, "b") == "b"
+    assert [item.id for item in conversation] == ["b", "c", "a"]
+    with pytest.raises(KeyError):
+        conversation.insert(Item({"id": "d"}), "nope")
+    assert conversation.remove("c") and not conversation.remove("c")
+
+
+# --- the session's audio seam, without a transport -------------------------------------------------
+
+
+class RecordingAudioOut:
+    def __init__(self) -> None:
+        self.pcm: list[bytes] = []
+
+    async def send(self, ref: AudioRef, pcm: bytes) -> None:
+        self.pcm.append(pcm)
+
+    async def clear(self, response_id: str | None) -> None:
+        self.pcm.clear()
+
+
+async def test_audio_out_strategy_replaces_audio_deltas() -> None:
+    events: list[dict[str, Any]] = []
+
+    async def send(event: dict[str, Any]) -> None:
+        events.append(event)
+
+    audio_out = RecordingAudioOut()
+    session = ServerSession(send, brain=EchoBrain(), audio_out=audio_out)
+    await session.start()
+    await session.handle({"type": "response.create"})
+    async with asyncio.timeout(5):
+        while events[-1]["type"] != "response.done":
+            await asyncio.sleep(0.01)
+    kinds = [event["type"] for event in events]
+    assert "response.output_audio.delta" not in kinds
+    assert "response.output_audio.done" in kinds
+    assert sum(map(len, audio_out.pcm)) == len(speak("There is nothing to echo yet.")) * 2
+    assert all(len(chunk) == 4800 for chunk in audio_out.pcm[:-1])
+    await session.handle({"type": "output_audio_buffer.clear"})
+    assert audio_out.pcm == []

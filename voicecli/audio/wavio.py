@@ -1,0 +1,47 @@
+"""Read any audio file as the 24 kHz mono int16 the realtime API speaks; write WAV files safely."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from voicecli.audio.errors import AudioFileError
+from voicecli.audio.pcm import API_RATE
+from voicecli.audio.resample import resample
+
+
+def read_audio_24k_mono(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode ``path`` (any rate, channel count or format libsndfile reads) to 24 kHz mono int16."""
+    file = Path(path)
+    if not file.is_file():
+        raise AudioFileError(f"audio file not found: {file}")
+    try:
+        frames, rate = soundfile.read(file, dtype="float32", always_2d=True)
+    except (soundfile.SoundFileError, OSError) as exc:
+        raise AudioFileError(f"cannot read audio file {file}: {exc}") from exc
+    mono = frames.mean(axis=1, dtype=np.float32) if frames.shape[1] > 1 else frames[:, 0]
+    return resample(mono, rate, API_RATE)
+
+
+def write_wav(path: str | os.PathLike[str], pcm: np.ndarray, sample_rate: int = API_RATE) -> None:
+    """Write mono int16 PCM as a WAV file; a temp file plus rename leaves no half-written file behind."""
+    target = Path(path)
+    samples = np.asarray(pcm)
+    if samples.dtype != np.int16 or samples.ndim != 1:
+        raise ValueError(f"write_wav needs 1-D int16 samples, got {samples.dtype} with shape {samples.shape}")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise AudioFileError(f"cannot write audio file {target}: {exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            soundfile.write(handle, samples, sample_rate, subtype="PCM_16", format="WAV")
+        os.replace(tmp_name, target)
+    except (OSError, soundfile.SoundFileError) as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise AudioFileError(f"cannot write audio file {target}: {exc}") from exc
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,176 @@
+"""The `voicecli` command line: parses arguments and calls one function per command.
+
+Heavy modules (openai, aiortc, sounddevice, the server) are imported inside the commands so that
+`voicecli --help` stays fast. Known failures become one line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="voicecli",
+    help="Talk to a realtime voice model from the terminal (OpenAI, Azure OpenAI, or the built-in local server).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML configuration file (default: ~/.config/voicecli/config.toml)."),
+]
+ProfileOption = Annotated[
+    str | None, typer.Option("--profile", "-p", help="Use the \\[profiles.NAME] table of the config file.")
+]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one clear line and return the exit to raise."""
+    typer.echo(f"voicecli: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def run(coroutine: Coroutine[Any, Any, int]) -> None:
+    """Run a command's coroutine, turning every expected failure into one line and an exit code."""
+    from voicecli.audio.errors import AudioError
+    from voicecli.config import ConfigError
+    from voicecli.realtime import RealtimeError
+
+    try:
+        code = asyncio.run(coroutine)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    except (RealtimeError, AudioError) as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
+
+
+def load(config_path: Path | None, profile: str | None, overrides: dict[str, Any]) -> Any:
+    from voicecli.config import ConfigError, load_config
+
+    try:
+        return load_config(config_path, profile, overrides)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+
+
+@app.command()
+def talk(
+    provider: Annotated[str | None, typer.Option(help="local (built-in server, the default), openai or azure.")] = None,
+    transport: Annotated[str | None, typer.Option(help="websocket (default) or webrtc.")] = None,
+    input_file: Annotated[
+        Path | None, typer.Option("--input-file", "-i", help="Speak this audio file (any rate/channels) as one turn.")
+    ] = None,
+    text: Annotated[str | None, typer.Option("--text", "-t", help="Send this typed text as one turn.")] = None,
+    output_file: Annotated[
+        Path | None, typer.Option("--output-file", "-o", help="Write the reply audio to this WAV file.")
+    ] = None,
+    voice: Annotated[str | None, typer.Option(help="Voice of the assistant (alloy, shimmer, ...).")] = None,
+    instructions: Annotated[str | None, typer.Option(help="Instructions (persona) for the model.")] = None,
+    model: Annotated[str | None, typer.Option(help="OpenAI model (default gpt-realtime).")] = None,
+    deployment: Annotated[str | None, typer.Option(help="Azure deployment name.")] = None,
+    brain: Annotated[str | None, typer.Option(help="Local server brain: echo or scripted.")] = None,
+    script: Annotated[Path | None, typer.Option(help="Local server script (TOML) for the scripted brain.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds to wait for a complete answer.")] = None,
+    tools: Annotated[
+        list[str] | None, typer.Option("--tools", help="Python file or module whose functions are tools (repeatable).")
+    ] = None,
+    log_file: Annotated[Path | None, typer.Option(help="Write log messages to this file.")] = None,
+    record: Annotated[Path | None, typer.Option(help="Record mic, played audio and events under this folder.")] = None,
+    json_events: Annotated[Path | None, typer.Option(help="Write every event as JSON lines to this file.")] = None,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Talk to the model. With --input-file or --text: one turn, transcript printed, reply saved."""
+    if input_file is not None and not input_file.is_file():
+        raise fail(f"{input_file}: no such file", 2)
+    settings = load(
+        config,
+        profile,
+        {
+            "provider": provider,
+            "transport": transport,
+            "session.voice": voice,
+            "session.instructions": instructions,
+            "openai.model": model,
+            "azure.deployment": deployment,
+            "local.brain": brain,
+            "local.script": str(script) if script else None,
+            "response_timeout_s": timeout,
+            "tools.modules": tools or None,
+            "ui.log_file": str(log_file) if log_file else None,
+            "recording.dir": str(record) if record else None,
+            "recording.json_events": str(json_events) if json_events else None,
+        },
+    )
+    if input_file is None and text is None:
+        raise fail("live microphone mode is not available yet; use --input-file or --text", 2)
+    from voicecli.file_mode import run_file_turn
+
+    run(run_file_turn(settings, input_file=input_file, text=text, output_file=output_file))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (keep it on loopback).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
+    brain: Annotated[str, typer.Option(help="echo (repeats you) or scripted (replies from --script).")] = "echo",
+    script: Annotated[Path | None, typer.Option(help="TOML script for the scripted brain.")] = None,
+) -> None:
+    """Run the local realtime server (OpenAI Realtime GA protocol) until Ctrl-C."""
+    from voicecli.server import serve_forever
+
+    if script is not None and not script.is_file():
+        raise fail(f"{script}: no such script file", 2)
+    try:
+        asyncio.run(serve_forever(host, port, brain, script))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    except OSError as exc:
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+config_app = typer.Typer(help="Show or create the configuration file.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(config: ConfigOption = None, profile: ProfileOption = None) -> None:
+    """Print the effective configuration (defaults < file < profile < environment), secrets masked."""
+    from voicecli.ui.config_view import show_config
+
+    show_config(load(config, profile, {}), config, profile)
+
+
+@config_app.command("init")
+def config_init(
+    path: Annotated[Path | None, typer.Option(help="Where to write (default: ~/.config/voicecli/config.toml).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a starter configuration file that documents every option."""
+    from voicecli.config import ConfigError, default_config_path
+    from voicecli.starter_config import write_starter_config
+
+    target = path or default_config_path()
+    try:
+        write_starter_config(target, force=force)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    typer.echo(f"wrote {target}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

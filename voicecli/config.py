@@ -1,0 +1,234 @@
+"""Configuration: defaults < TOML file < `[profiles.NAME]` < environment < command-line flags.
+
+Secrets never live in the file: a provider section may only name the environment variable that
+holds its key (`api_key_env`). Every problem is reported as one line naming the file, key and issue.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, get_args, get_type_hints
+
+Provider = Literal["local", "openai", "azure"]
+Transport = Literal["websocket", "webrtc"]
+TurnMode = Literal["server_vad", "semantic_vad", "push_to_talk"]
+BuiltinTool = Literal["time", "calculator"]
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for the user."""
+
+
+@dataclass(slots=True)
+class SessionConfig:
+    instructions: str = "You are a helpful, concise voice assistant."
+    voice: str = "alloy"
+    output: Literal["audio", "text"] = "audio"
+    turn_detection: TurnMode = "server_vad"
+    vad_threshold: float = 0.5
+    vad_prefix_padding_ms: int = 300
+    vad_silence_duration_ms: int = 500
+    input_transcription_model: str = ""
+
+
+@dataclass(slots=True)
+class OpenAIConfig:
+    model: str = "gpt-realtime"
+    base_url: str = ""
+    api_key_env: str = "OPENAI_API_KEY"
+
+
+@dataclass(slots=True)
+class AzureConfig:
+    endpoint: str = ""
+    deployment: str = ""
+    api_version: str = ""
+    api_key_env: str = "AZURE_OPENAI_API_KEY"
+
+
+@dataclass(slots=True)
+class LocalConfig:
+    brain: Literal["echo", "scripted"] = "echo"
+    script: str = ""
+
+
+@dataclass(slots=True)
+class AudioConfig:
+    input_device: str = ""
+    output_device: str = ""
+
+
+@dataclass(slots=True)
+class ToolsConfig:
+    modules: list[str] = field(default_factory=list)
+    builtin: list[BuiltinTool] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class UIConfig:
+    log_file: str = ""
+
+
+@dataclass(slots=True)
+class RecordingConfig:
+    dir: str = ""
+    json_events: str = ""
+
+
+@dataclass(slots=True)
+class AppConfig:
+    provider: Provider = "local"
+    transport: Transport = "websocket"
+    response_timeout_s: float = 60.0
+    session: SessionConfig = field(default_factory=SessionConfig)
+    openai: OpenAIConfig = field(default_factory=OpenAIConfig)
+    azure: AzureConfig = field(default_factory=AzureConfig)
+    local: LocalConfig = field(default_factory=LocalConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    tools: ToolsConfig = field(default_factory=ToolsConfig)
+    ui: UIConfig = field(default_factory=UIConfig)
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
+
+    def api_key(self) -> str | None:
+        """The provider's key, read from the environment variable the configuration names."""
+        match self.provider:
+            case "openai":
+                return os.environ.get(self.openai.api_key_env) or None
+            case "azure":
+                return os.environ.get(self.azure.api_key_env) or None
+        return None
+
+
+ENVIRONMENT: dict[str, tuple[str, str]] = {
+    "VOICECLI_PROVIDER": ("", "provider"),
+    "VOICECLI_TRANSPORT": ("", "transport"),
+    "OPENAI_REALTIME_MODEL_ID": ("openai", "model"),
+    "OPENAI_BASE_URL": ("openai", "base_url"),
+    "AZURE_OPENAI_ENDPOINT": ("azure", "endpoint"),
+    "AZURE_OPENAI_DEPLOYMENT_NAME": ("azure", "deployment"),
+    "AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME": ("azure", "deployment"),
+    "OPENAI_API_VERSION": ("azure", "api_version"),
+    "AZURE_OPENAI_API_VERSION": ("azure", "api_version"),
+}
+"""Environment variables that override the file (later entries win over earlier ones)."""
+
+SECRET_KEYS = frozenset({"api_key", "key", "token", "password", "secret"})
+
+
+def default_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "voicecli" / "config.toml"
+
+
+def load_config(
+    path: Path | None = None, profile: str | None = None, overrides: dict[str, Any] | None = None
+) -> AppConfig:
+    """Build the effective configuration; `overrides` are dotted keys from command-line flags."""
+    config = AppConfig()
+    file_path = path or default_config_path()
+    if path is not None and not path.is_file():
+        raise ConfigError(f"{path}: no such configuration file")
+    if file_path.is_file():
+        data = _read_toml(file_path)
+        profiles = data.pop("profiles", {})
+        config = _apply(config, data, str(file_path))
+        if profile:
+            if profile not in profiles:
+                known = ", ".join(sorted(profiles)) or "none defined"
+                raise ConfigError(f"{file_path}: no profile named {profile!r} (profiles: {known})")
+            config = _apply(config, profiles[profile], f"{file_path} [profiles.{profile}]")
+    elif profile:
+        raise ConfigError(f"profile {profile!r} asked for, but there is no configuration file at {file_path}")
+    config = _apply(config, _environment_values(), "environment")
+    return _apply(config, _nest(overrides or {}), "command line")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def _environment_values() -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for variable, (section, key) in ENVIRONMENT.items():
+        value = os.environ.get(variable)
+        if value:
+            (values.setdefault(section, {}) if section else values)[key] = value
+    return values
+
+
+def _nest(dotted: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in dotted.items():
+        if value is None:
+            continue
+        *sections, leaf = key.split(".")
+        target = nested
+        for section in sections:
+            target = target.setdefault(section, {})
+        target[leaf] = value
+    return nested
+
+
+def _apply(target: Any, values: dict[str, Any], origin: str, prefix: str = "") -> Any:
+    """Return a copy of the dataclass `target` with `values` checked and merged in."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{origin}: {prefix.rstrip('.') or 'top level'}: expected a table")
+    hints = get_type_hints(type(target))
+    known = {f.name for f in fields(target)}
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if key in SECRET_KEYS:
+            raise ConfigError(
+                f"{origin}: {name}: secrets are not read from files; set `api_key_env` to the name "
+                "of an environment variable instead"
+            )
+        if key not in known:
+            raise ConfigError(f"{origin}: {name}: unknown key (known: {', '.join(sorted(known))})")
+        current = getattr(target, key)
+        if is_dataclass(current):
+            changes[key] = _apply(current, value, origin, f"{name}.")
+        else:
+            changes[key] = _check_value(hints[key], value, origin, name)
+    return replace(target, **changes)
+
+
+def _check_value(annotation: Any, value: Any, origin: str, name: str) -> Any:
+    choices = get_args(annotation)
+    if choices and all(isinstance(c, str) for c in choices):
+        if value not in choices:
+            raise ConfigError(f"{origin}: {name}: {value!r} is not one of {', '.join(choices)}")
+        return value
+    expected = {float: (int, float), int: (int,), str: (str,), bool: (bool,)}.get(annotation)
+    if expected is not None:
+        if not isinstance(value, expected) or (annotation is not bool and isinstance(value, bool)):
+            raise ConfigError(f"{origin}: {name}: expected {annotation.__name__}, got {value!r}")
+        return annotation(value)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{origin}: {name}: expected a list of strings, got {value!r}")
+    allowed = get_args(choices[0]) if choices else ()
+    for item in value:
+        if allowed and item not in allowed:
+            raise ConfigError(f"{origin}: {name}: {item!r} is not one of {', '.join(allowed)}")
+    return list(value)
+
+
+def to_display_dict(config: AppConfig) -> dict[str, Any]:
+    """The configuration as nested dicts, with whether each provider key is set (never its value)."""
+
+    def convert(obj: Any) -> Any:
+        return {f.name: convert(getattr(obj, f.name)) for f in fields(obj)} if is_dataclass(obj) else obj
+
+    shown = convert(config)
+    for section in ("openai", "azure"):
+        variable = shown[section]["api_key_env"]
+        shown[section]["api_key"] = "set (hidden)" if os.environ.get(variable) else f"not set (${variable})"
+    return shown

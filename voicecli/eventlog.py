@@ -1,0 +1,125 @@
+"""`--json-events FILE`: every event as one JSON line, for debugging a session after the fact.
+
+Each line carries the session clock (`t`, seconds since the session started, the same clock the
+recording's WAV files use), the raw `time.monotonic()` value and the wall time. Audio payloads are
+replaced by their length, and anything that looks like a credential is redacted before it is written.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import orjson
+
+from voicecli.realtime import RealtimeAudioEvent, RealtimeEvent
+
+Direction = Literal["in", "out"]
+
+REDACTED = "[redacted]"
+_SECRET_KEY = re.compile(
+    r".*(api[_-]?key|authorization|client[_-]?secret|password|secret|credential).*|"
+    r"((access|refresh|auth|bearer|id|session)[_-]?)?token|key",
+    re.IGNORECASE,
+)
+"""Keys whose values are never written, whatever they hold (usage counters like `input_tokens` pass)."""
+_SECRET_VALUE = re.compile(r"\b(sk|ek|rk)[-_][A-Za-z0-9_\-]{12,}|\bBearer\s+\S+", re.IGNORECASE)
+"""Key-shaped text inside other values, e.g. a service error message quoting the key it rejected."""
+
+
+@dataclass(slots=True, frozen=True)
+class SessionClock:
+    """One start instant shared by the event log and the recorded WAV files."""
+
+    monotonic: float = field(default_factory=time.monotonic)
+    wall: float = field(default_factory=time.time)
+
+    def since_start(self, monotonic: float) -> float:
+        return monotonic - self.monotonic
+
+    def wall_iso(self, monotonic: float) -> str:
+        instant = datetime.fromtimestamp(self.wall + self.since_start(monotonic), tz=UTC)
+        return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def sanitize(value: Any, event_type: str = "") -> Any:
+    """A copy of a payload with secrets redacted and base64 audio replaced by its decoded length."""
+    if isinstance(value, dict):
+        clean: dict[str, Any] = {}
+        for key, item in value.items():
+            if _SECRET_KEY.fullmatch(str(key)):
+                clean[key] = REDACTED
+            elif _is_audio_field(str(key), item, event_type):
+                clean[key] = f"<audio: {len(item) * 3 // 4 - item.count('=', -2)} bytes>"
+            else:
+                clean[key] = sanitize(item, event_type)
+        return clean
+    if isinstance(value, list | tuple):
+        return [sanitize(item, event_type) for item in value]
+    if isinstance(value, str):
+        return _SECRET_VALUE.sub(REDACTED, value)
+    return value
+
+
+def _is_audio_field(key: str, value: Any, event_type: str) -> bool:
+    if not isinstance(value, str):
+        return False
+    return key == "audio" or (key == "delta" and event_type.endswith("audio.delta"))
+
+
+def event_record(event: RealtimeEvent) -> dict[str, Any]:
+    """The loggable form of an event: its wire payload, or its typed content when it has none."""
+    kind = event.event_type
+    event_type = str(event.service_type or kind)
+    if event.service_event is not None:
+        body: Any = event.service_event
+    elif isinstance(event, RealtimeAudioEvent):
+        body = {"audio_bytes": event.audio.data.nbytes, "item_id": event.audio.item_id}
+    else:
+        body = {k: v for k, v in asdict(event).items() if k not in ("service_type", "service_event")}
+    return {"kind": kind, "type": event_type, "event": sanitize(body, event_type)}
+
+
+class EventLog:
+    """Appends JSON lines to a file; lines are flushed as written so a crash loses nothing."""
+
+    def __init__(self, path: Path, clock: SessionClock | None = None) -> None:
+        self.path = path
+        self.clock = clock or SessionClock()
+        self._file = path.open("w", encoding="utf-8", buffering=1)
+
+    def write(self, event: RealtimeEvent, direction: Direction = "in", at: float | None = None) -> None:
+        """Log a typed event received from (`in`) or sent to (`out`) the service."""
+        self._write_line(event_record(event), direction, at)
+
+    def write_payload(self, payload: dict[str, Any], direction: Direction = "out", at: float | None = None) -> None:
+        """Log a raw client event dict, as passed to `RealtimeClient.send`."""
+        event_type = str(payload.get("type", ""))
+        self._write_line({"kind": "service", "type": event_type, "event": sanitize(payload, event_type)}, direction, at)
+
+    def _write_line(self, record: dict[str, Any], direction: Direction, at: float | None) -> None:
+        now = time.monotonic() if at is None else at
+        line = {
+            "t": round(self.clock.since_start(now), 6),
+            "mono": now,
+            "wall": self.clock.wall_iso(now),
+            "dir": direction,
+            **record,
+        }
+        self._file.write(orjson.dumps(line, default=str).decode("utf-8") + "\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()

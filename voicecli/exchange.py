@@ -1,0 +1,129 @@
+"""One user turn over an open realtime session: send text or audio, collect the whole answer.
+
+The answer is complete when a response finishes without asking for tools (after tool calls the
+client answers them and the model speaks again). Used by file mode and by scripted demos.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from voicecli.realtime import (
+    ErrorContent,
+    FunctionCallContent,
+    FunctionResultContent,
+    ListenEvents,
+    RealtimeAudioEvent,
+    RealtimeClient,
+    RealtimeErrorEvent,
+    RealtimeEvent,
+    RealtimeFunctionCallEvent,
+    RealtimeFunctionResultEvent,
+    RealtimeTextEvent,
+    SendEvents,
+    protocol,
+)
+from voicecli.realtime.events import SAMPLE_RATE
+
+AUDIO_APPEND_MS = 100
+"""File audio is sent in 100 ms appends: small frames, few of them."""
+
+
+@dataclass(slots=True)
+class TurnResult:
+    """What one turn produced, including whatever arrived before a failure."""
+
+    user_text: str = ""
+    assistant_text: str = ""
+    audio_chunks: list[np.ndarray] = field(default_factory=list)
+    tool_calls: list[FunctionCallContent] = field(default_factory=list)
+    tool_results: list[FunctionResultContent] = field(default_factory=list)
+    errors: list[ErrorContent] = field(default_factory=list)
+    failed: str | None = None
+    first_text_s: float | None = None
+    first_audio_s: float | None = None
+    total_s: float = 0.0
+
+    @property
+    def audio(self) -> np.ndarray:
+        return np.concatenate(self.audio_chunks) if self.audio_chunks else np.zeros(0, dtype=np.int16)
+
+
+EventObserver = Callable[[RealtimeEvent], None]
+
+
+async def send_user_turn(client: RealtimeClient, *, text: str | None = None, audio: np.ndarray | None = None) -> None:
+    """Send the user's text message or audio (then commit) and ask for a response."""
+    if text is not None:
+        await client.send(protocol.user_text_item(text))
+    if audio is not None:
+        step = SAMPLE_RATE * AUDIO_APPEND_MS // 1000
+        for start in range(0, len(audio), step):
+            await client.send(protocol.append_audio(audio[start : start + step]))
+        await client.send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_COMMIT))
+    await client.send(protocol.simple_event(SendEvents.RESPONSE_CREATE))
+
+
+async def exchange(
+    client: RealtimeClient,
+    *,
+    text: str | None = None,
+    audio: np.ndarray | None = None,
+    timeout_s: float = 60.0,
+    observer: EventObserver | None = None,
+) -> TurnResult:
+    """Run one turn and return its result; never raises for service errors or a timeout."""
+    result = TurnResult(user_text=text or "")
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout_s):
+            await send_user_turn(client, text=text, audio=audio)
+            async for event in client.receive():
+                if observer is not None:
+                    observer(event)
+                if _collect(result, event, started):
+                    break
+            else:
+                result.failed = result.failed or "the session ended before the answer was complete"
+    except TimeoutError:
+        result.failed = f"no complete answer within {timeout_s:g} s"
+    result.total_s = time.perf_counter() - started
+    return result
+
+
+def _collect(result: TurnResult, event: RealtimeEvent, started: float) -> bool:
+    """Record one event; True when the turn is over."""
+    elapsed = time.perf_counter() - started
+    match event:
+        case RealtimeAudioEvent():
+            if result.first_audio_s is None:
+                result.first_audio_s = elapsed
+            result.audio_chunks.append(event.audio.data)
+        case RealtimeTextEvent() if event.text.source == "user_transcript":
+            result.user_text = event.text.text
+        case RealtimeTextEvent():
+            if result.first_text_s is None:
+                result.first_text_s = elapsed
+            result.assistant_text += event.text.text
+        case RealtimeFunctionCallEvent():
+            result.tool_calls.append(event.function_call)
+        case RealtimeFunctionResultEvent():
+            result.tool_results.append(event.function_result)
+        case RealtimeErrorEvent():
+            result.errors.append(event.error)
+            if event.error.fatal:
+                result.failed = event.error.message
+                return True
+        case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):
+            response = (event.service_event or {}).get("response") or {}
+            if response.get("status") == "failed":
+                result.failed = f"the response ended with status {response.get('status')}"
+                return True
+            asked_for_tools = any(item.get("type") == "function_call" for item in response.get("output") or [])
+            return not asked_for_tools or response.get("status") == "cancelled"
+    return False

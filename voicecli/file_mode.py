@@ -1,0 +1,71 @@
+"""`voicecli talk --input-file/--text`: one turn from a file or typed text, no audio hardware.
+
+Whatever audio arrived is written even when the turn fails half-way, so nothing received is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from voicecli.audio.wavio import read_audio_24k_mono, write_wav
+from voicecli.config import AppConfig
+from voicecli.eventlog import EventLog
+from voicecli.exchange import exchange
+from voicecli.providers import build_client, session_settings
+from voicecli.realtime import RealtimeEvent
+from voicecli.realtime.events import SAMPLE_RATE
+from voicecli.tooling import configured_tools
+from voicecli.ui.plain import PlainTranscript
+
+
+async def run_file_turn(
+    config: AppConfig,
+    *,
+    input_file: Path | None,
+    text: str | None,
+    output_file: Path | None,
+    out: TextIO | None = None,
+    status: TextIO | None = None,
+) -> int:
+    """Run the turn, print the transcript to `out` and status lines to `status`; return the exit code."""
+    out = out or sys.stdout
+    status = status or sys.stderr
+    audio = read_audio_24k_mono(input_file) if input_file is not None else None
+    client = build_client(config, tools=configured_tools(config))
+    transcript = PlainTranscript(out)
+    if text is not None:
+        transcript.user(text)
+    if audio is not None and input_file is not None:
+        transcript.user(f"[{input_file.name}: {len(audio) / SAMPLE_RATE:.1f} s of audio]")
+    with contextlib.ExitStack() as closing:
+        observers: list[Callable[[RealtimeEvent], None]] = [transcript]
+        if config.recording.json_events:
+            event_log = closing.enter_context(EventLog(Path(config.recording.json_events)))
+            client.observe_sent(event_log.write_payload)
+            observers.append(event_log.write)
+
+        def observe(event: RealtimeEvent) -> None:
+            for observer in observers:
+                observer(event)
+
+        async with client(settings=session_settings(config, push_to_talk=True)):
+            result = await exchange(
+                client, text=text, audio=audio, timeout_s=config.response_timeout_s, observer=observe
+            )
+    reply = result.audio
+    if output_file is not None:
+        if len(reply):
+            write_wav(output_file, reply)
+            status.write(f"reply audio: {len(reply) / SAMPLE_RATE:.2f} s written to {output_file}\n")
+        else:
+            status.write(f"no reply audio arrived; {output_file} was not written\n")
+    if result.first_audio_s is not None:
+        status.write(f"first audio after {result.first_audio_s * 1000:.0f} ms, turn took {result.total_s:.2f} s\n")
+    if result.failed:
+        status.write(f"voicecli: error: {result.failed}\n")
+        return 1
+    return 0

@@ -1,0 +1,82 @@
+"""voicecli's realtime client library: one API over OpenAI / Azure OpenAI realtime transports.
+
+It imports no audio-device or terminal-UI code, so other programs can use it on its own. The WebRTC
+clients load aiortc only when first used.
+"""
+
+from typing import Any
+
+from voicecli.realtime.azure_ws import AzureRealtimeWebsocket
+from voicecli.realtime.client import (
+    RealtimeClient,
+    RealtimeConfigurationError,
+    RealtimeConnectionError,
+    RealtimeError,
+)
+from voicecli.realtime.events import (
+    AudioContent,
+    ErrorContent,
+    FunctionCallContent,
+    FunctionResultContent,
+    RealtimeAudioEvent,
+    RealtimeErrorEvent,
+    RealtimeEvent,
+    RealtimeFunctionCallEvent,
+    RealtimeFunctionResultEvent,
+    RealtimeTextEvent,
+    TextContent,
+)
+from voicecli.realtime.functions import ToolRegistry, tool
+from voicecli.realtime.local import LocalRealtime
+from voicecli.realtime.openai_ws import OpenAIRealtimeWebsocket
+from voicecli.realtime.protocol import ListenEvents, SendEvents
+from voicecli.realtime.settings import (
+    AzureRealtimeExecutionSettings,
+    OpenAIRealtimeExecutionSettings,
+    RealtimeSettings,
+    TurnDetection,
+)
+
+_WEBRTC_NAMES = {"OpenAIRealtimeWebRTC", "AzureRealtimeWebRTC", "LocalRealtimeWebRTC"}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the WebRTC clients (and aiortc) only when asked for."""
+    if name in _WEBRTC_NAMES:
+        from voicecli.realtime import webrtc
+
+        return getattr(webrtc, name)
+    raise AttributeError(f"module 'voicecli.realtime' has no attribute {name!r}")
+
+
+__all__ = [
+    "AudioContent",
+    "AzureRealtimeExecutionSettings",
+    "AzureRealtimeWebRTC",
+    "AzureRealtimeWebsocket",
+    "ErrorContent",
+    "FunctionCallContent",
+    "FunctionResultContent",
+    "ListenEvents",
+    "LocalRealtime",
+    "LocalRealtimeWebRTC",
+    "OpenAIRealtimeExecutionSettings",
+    "OpenAIRealtimeWebRTC",
+    "OpenAIRealtimeWebsocket",
+    "RealtimeAudioEvent",
+    "RealtimeClient",
+    "RealtimeConfigurationError",
+    "RealtimeConnectionError",
+    "RealtimeError",
+    "RealtimeErrorEvent",
+    "RealtimeEvent",
+    "RealtimeFunctionCallEvent",
+    "RealtimeFunctionResultEvent",
+    "RealtimeSettings",
+    "RealtimeTextEvent",
+    "SendEvents",
+    "TextContent",
+    "ToolRegistry",
+    "TurnDetection",
+    "tool",
+]

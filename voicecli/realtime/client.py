@@ -1,0 +1,241 @@
+"""The transport-neutral realtime client: session lifecycle, sending, the typed event stream, tools.
+
+A transport subclass only opens and closes its connection, sends one JSON payload, and feeds every
+incoming event to `_dispatch`. Everything a caller sees (event order, the audio callback, automatic
+tool calls, errors on a dropped connection) is decided here, so all transports behave the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from typing import Any, Self
+
+import numpy as np
+
+from voicecli.realtime import protocol
+from voicecli.realtime.events import (
+    ErrorContent,
+    RealtimeAudioEvent,
+    RealtimeErrorEvent,
+    RealtimeEvent,
+    RealtimeFunctionCallEvent,
+    RealtimeFunctionResultEvent,
+    RealtimeTextEvent,
+)
+from voicecli.realtime.functions import ToolFunction, ToolRegistry
+from voicecli.realtime.protocol import ListenEvents, SendEvents
+from voicecli.realtime.settings import RealtimeSettings
+
+AudioOutputCallback = Callable[[np.ndarray], Awaitable[None] | None]
+
+
+class RealtimeError(Exception):
+    """Base of the errors a caller can catch instead of a transport's own exceptions."""
+
+
+class RealtimeConfigurationError(RealtimeError):
+    """Something the caller must set is missing or wrong (key, endpoint, deployment)."""
+
+
+class RealtimeConnectionError(RealtimeError):
+    """The service could not be reached, or refused the connection."""
+
+
+_CLOSED = object()
+
+
+class RealtimeClient(ABC):
+    """Base of every transport; use as `async with client(settings=..., create_response=True):`."""
+
+    transport: str = "abstract"
+
+    def __init__(
+        self,
+        *,
+        settings: RealtimeSettings | None = None,
+        audio_output_callback: AudioOutputCallback | None = None,
+        tools: Iterable[ToolFunction] = (),
+        plugins: dict[str, object] | None = None,
+        tool_timeout_s: float = 30.0,
+        auto_invoke_tools: bool = True,
+        connect_timeout_s: float = 15.0,
+    ) -> None:
+        self.settings = settings or RealtimeSettings()
+        self.audio_output_callback = audio_output_callback
+        self.tools = ToolRegistry(tools, plugins, timeout_s=tool_timeout_s)
+        self.auto_invoke_tools = auto_invoke_tools
+        self.connect_timeout_s = connect_timeout_s
+        self.session_id: str | None = None
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._connected = False
+        self._pending_entry: tuple[RealtimeSettings | None, bool] = (None, False)
+        self._tool_calls: dict[str, list[asyncio.Task[None]]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._sent_observers: list[Callable[[dict[str, Any]], None]] = []
+
+    # --- the public API ---------------------------------------------------------------------
+
+    def __call__(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> Self:
+        """Remember the session arguments for the `async with` block that follows."""
+        self._pending_entry = (settings, create_response)
+        return self
+
+    async def __aenter__(self) -> Self:
+        settings, create_response = self._pending_entry
+        await self.create_session(settings=settings, create_response=create_response)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.delete_session()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    async def create_session(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> None:
+        """Connect, configure the session, and optionally ask the model to speak first."""
+        if self._connected:
+            raise RealtimeError("this client already has an open session; call delete_session() first")
+        self._queue = asyncio.Queue()
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                await self._open()
+        except TimeoutError as exc:
+            raise RealtimeConnectionError(
+                f"no answer from the realtime service within {self.connect_timeout_s:g} s"
+            ) from exc
+        self._connected = True
+        await self.update_session(settings=settings, create_response=create_response)
+
+    async def update_session(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> None:
+        """Send the (new) settings with the registered tools; optionally request a response."""
+        if settings is not None:
+            self.settings = settings
+        await self._transmit(self.settings.with_tools(self.tools.payload()).to_session_payload())
+        if create_response:
+            await self._transmit(protocol.simple_event(SendEvents.RESPONSE_CREATE))
+
+    async def delete_session(self) -> None:
+        """Close the connection; `receive()` then ends after the events already received."""
+        for task in list(self._background):
+            task.cancel()
+        if not self._connected:
+            return
+        self._connected = False
+        await self._close()
+        self._queue.put_nowait(_CLOSED)
+
+    async def send(self, event: RealtimeEvent | dict[str, Any]) -> None:
+        """Send a typed event (audio, user text, tool result) or a raw client event dict."""
+        await self._transmit(_to_payload(event))
+
+    async def receive(
+        self, audio_output_callback: AudioOutputCallback | None = None, **_: Any
+    ) -> AsyncGenerator[RealtimeEvent, None]:
+        """Yield events as they arrive until the session ends or the connection drops."""
+        if audio_output_callback is not None:
+            self.audio_output_callback = audio_output_callback
+        while True:
+            item = await self._queue.get()
+            if item is _CLOSED:
+                self._queue.put_nowait(_CLOSED)  # later receive() calls end at once too
+                return
+            yield item
+
+    def observe_sent(self, observer: Callable[[dict[str, Any]], None]) -> None:
+        """Call `observer` with every client event just before it is sent (event logs, tests)."""
+        self._sent_observers.append(observer)
+
+    async def _transmit(self, payload: dict[str, Any]) -> None:
+        for observer in self._sent_observers:
+            observer(payload)
+        await self._send_payload(payload)
+
+    # --- for transports ---------------------------------------------------------------------
+
+    @abstractmethod
+    async def _open(self) -> None:
+        """Open the connection and start feeding `_dispatch`."""
+
+    @abstractmethod
+    async def _send_payload(self, payload: dict[str, Any]) -> None:
+        """Send one client event; raise `RealtimeConnectionError` when the connection is gone."""
+
+    @abstractmethod
+    async def _close(self) -> None:
+        """Close the connection and stop the reader."""
+
+    async def _dispatch(self, event: RealtimeEvent) -> None:
+        """Handle one incoming event: audio to the callback first, then the queue, then tools."""
+        if isinstance(event, RealtimeAudioEvent):
+            callback = self.audio_output_callback
+            if callback is not None:
+                result = callback(event.audio.data)
+                if inspect.isawaitable(result):
+                    await result
+            self._queue.put_nowait(event)
+            return
+        self._queue.put_nowait(event)
+        if event.service_type == ListenEvents.SESSION_CREATED and event.service_event:
+            self.session_id = (event.service_event.get("session") or {}).get("id")
+        elif isinstance(event, RealtimeFunctionCallEvent) and self.auto_invoke_tools:
+            self._start_tool_call(event)
+        elif event.service_type == ListenEvents.RESPONSE_DONE and event.service_event:
+            response = event.service_event.get("response") or {}
+            calls = self._tool_calls.pop(response.get("id") or "", None)
+            if calls:
+                self._spawn(self._answer_after_tools(calls, response.get("status") == "completed"))
+
+    def _connection_lost(self, message: str, code: str = "connection_closed") -> None:
+        """Report a dropped connection once and end `receive()`; nothing already received is lost."""
+        if not self._connected:
+            return
+        self._connected = False
+        self._queue.put_nowait(
+            RealtimeErrorEvent(service_type="connection", error=ErrorContent(message=message, code=code, fatal=True))
+        )
+        self._queue.put_nowait(_CLOSED)
+
+    # --- tools ------------------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def _start_tool_call(self, event: RealtimeFunctionCallEvent) -> None:
+        call = event.function_call
+        task = self._spawn(self._run_tool(call.name, call.arguments, call.call_id))
+        self._tool_calls.setdefault(call.response_id or "", []).append(task)
+
+    async def _run_tool(self, name: str, arguments: str, call_id: str) -> None:
+        result = await self.tools.invoke(name, arguments, call_id)
+        self._queue.put_nowait(RealtimeFunctionResultEvent(service_type="function_result", function_result=result))
+        if self._connected:
+            await self._transmit(protocol.function_output_item(call_id, result.result))
+
+    async def _answer_after_tools(self, calls: list[asyncio.Task[None]], response_completed: bool) -> None:
+        """One `response.create` after every call of a response has its output."""
+        await asyncio.gather(*calls, return_exceptions=True)
+        if response_completed and self._connected:
+            await self._transmit(protocol.simple_event(SendEvents.RESPONSE_CREATE))
+
+
+def _to_payload(event: RealtimeEvent | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(event, dict):
+        return event
+    if isinstance(event, RealtimeAudioEvent):
+        return protocol.append_audio(event.audio.data)
+    if isinstance(event, RealtimeTextEvent):
+        return protocol.user_text_item(event.text.text)
+    if isinstance(event, RealtimeFunctionResultEvent):
+        return protocol.function_output_item(event.function_result.call_id, event.function_result.result)
+    if event.service_event is not None:
+        return {"type": event.service_type, **event.service_event} if event.service_type else event.service_event
+    if event.service_type:
+        return {"type": str(event.service_type)}
+    raise RealtimeError(f"cannot send {type(event).__name__} without a service_type or service_event")

@@ -1,0 +1,118 @@
+"""Typed events yielded by `RealtimeClient.receive()` and accepted by `RealtimeClient.send()`.
+
+Every event keeps the wire type (`service_type`) and the raw payload (`service_event`) so that
+callers can always reach what the service actually said. `event_type` is a class constant, so both
+`match event:` on classes and `match event.event_type:` on strings work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+SAMPLE_RATE = 24_000
+"""The only pcm rate the service accepts and sends."""
+
+EventType = Literal["service", "audio", "text", "function_call", "function_result", "error"]
+
+
+@dataclass(slots=True)
+class AudioContent:
+    """A chunk of mono int16 PCM audio."""
+
+    data: np.ndarray
+    sample_rate: int = SAMPLE_RATE
+    item_id: str | None = None
+
+    @property
+    def duration_ms(self) -> float:
+        return 1000.0 * len(self.data) / self.sample_rate
+
+    def to_bytes(self) -> bytes:
+        return self.data.astype("<i2", copy=False).tobytes()
+
+
+TextSource = Literal["assistant_transcript", "assistant_text", "user_transcript", "user_text"]
+
+
+@dataclass(slots=True)
+class TextContent:
+    """A piece of text: a streaming delta of the assistant or a transcript of the user."""
+
+    text: str
+    source: TextSource = "assistant_transcript"
+    item_id: str | None = None
+    final: bool = False
+
+
+@dataclass(slots=True)
+class FunctionCallContent:
+    """A call the model asked for; `arguments` is the JSON text the model produced."""
+
+    name: str
+    arguments: str
+    call_id: str
+    item_id: str | None = None
+    response_id: str | None = None
+
+
+@dataclass(slots=True)
+class FunctionResultContent:
+    """What a tool returned (or the error text sent back to the model when it failed)."""
+
+    name: str
+    call_id: str
+    result: str
+    is_error: bool = False
+    duration_s: float = 0.0
+
+
+@dataclass(slots=True)
+class ErrorContent:
+    """An error from the service, the transport or the client; `fatal` ends the session."""
+
+    message: str
+    code: str | None = None
+    type: str | None = None
+    fatal: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
+class RealtimeEvent:
+    """A service event passed through as it came, or a client event to send as it is."""
+
+    event_type: ClassVar[EventType] = "service"
+    service_type: str | None = None
+    service_event: dict[str, Any] | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class RealtimeAudioEvent(RealtimeEvent):
+    event_type: ClassVar[EventType] = "audio"
+    audio: AudioContent
+
+
+@dataclass(slots=True, kw_only=True)
+class RealtimeTextEvent(RealtimeEvent):
+    event_type: ClassVar[EventType] = "text"
+    text: TextContent
+
+
+@dataclass(slots=True, kw_only=True)
+class RealtimeFunctionCallEvent(RealtimeEvent):
+    event_type: ClassVar[EventType] = "function_call"
+    function_call: FunctionCallContent
+
+
+@dataclass(slots=True, kw_only=True)
+class RealtimeFunctionResultEvent(RealtimeEvent):
+    event_type: ClassVar[EventType] = "function_result"
+    function_result: FunctionResultContent
+
+
+@dataclass(slots=True, kw_only=True)
+class RealtimeErrorEvent(RealtimeEvent):
+    event_type: ClassVar[EventType] = "error"
+    error: ErrorContent = field(default_factory=lambda: ErrorContent(message="unknown error"))

@@ -1,0 +1,182 @@
+"""Tools the model may call: plain Python callables described by their type hints and docstrings.
+
+A tool that raises, times out, gets bad arguments or does not exist produces an error text for the
+model instead of an exception, so one broken tool never ends a conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import json
+import time
+import types
+import typing
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from voicecli.realtime.events import FunctionResultContent
+
+ToolFunction = Callable[..., Any]
+_TOOL_MARK = "__voicecli_tool__"
+_SIMPLE_TYPES: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def tool(fn: ToolFunction | None = None, *, name: str | None = None, description: str | None = None) -> Any:
+    """Mark a function or method as a tool, optionally renaming or re-describing it."""
+
+    def mark(target: ToolFunction) -> ToolFunction:
+        setattr(target, _TOOL_MARK, {"name": name, "description": description})
+        return target
+
+    return mark(fn) if fn is not None else mark
+
+
+def _json_schema(annotation: Any) -> dict[str, Any]:
+    """JSON schema of one parameter annotation (the subset the realtime API understands)."""
+    origin = get_origin(annotation)
+    if origin is typing.Annotated:
+        base, *meta = get_args(annotation)
+        schema = _json_schema(base)
+        descriptions = [m for m in meta if isinstance(m, str)]
+        if descriptions:
+            schema["description"] = descriptions[0]
+        return schema
+    if origin in (Union, types.UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        return _json_schema(options[0]) if len(options) == 1 else {"anyOf": [_json_schema(a) for a in options]}
+    if origin is Literal:
+        values = list(get_args(annotation))
+        return {"type": _SIMPLE_TYPES.get(type(values[0]), "string"), "enum": values}
+    if origin in (list, tuple, set, frozenset) or annotation in (list, tuple, set):
+        item_args = get_args(annotation)
+        return {"type": "array", "items": _json_schema(item_args[0]) if item_args else {}}
+    if origin is dict or annotation is dict:
+        return {"type": "object"}
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return {"type": "string", "enum": [member.value for member in annotation]}
+    if annotation in _SIMPLE_TYPES:
+        return {"type": _SIMPLE_TYPES[annotation]}
+    return {"type": "string"}
+
+
+def _docstring_summary(fn: ToolFunction) -> str:
+    doc = inspect.getdoc(fn) or ""
+    return doc.split("\n\n", 1)[0].replace("\n", " ").strip()
+
+
+@dataclass(slots=True)
+class Tool:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    function: ToolFunction
+    enum_parameters: dict[str, type[enum.Enum]] = field(default_factory=dict)
+
+    def coerce(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Turn enum values the model sent as strings into the members the function expects."""
+        return {k: self.enum_parameters[k](v) if k in self.enum_parameters else v for k, v in arguments.items()}
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"type": "function", "name": self.name, "description": self.description, "parameters": self.parameters}
+
+
+def describe(fn: ToolFunction, name: str | None = None, description: str | None = None) -> Tool:
+    """Build the tool description of a callable from its signature, hints and docstring."""
+    mark = getattr(fn, _TOOL_MARK, None) or {}
+    hints = get_type_hints(fn, include_extras=True)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    enums: dict[str, type[enum.Enum]] = {}
+    for param in inspect.signature(fn).parameters.values():
+        if param.name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = hints.get(param.name, str)
+        properties[param.name] = _json_schema(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+            enums[param.name] = annotation
+        if param.default is inspect.Parameter.empty:
+            required.append(param.name)
+    return Tool(
+        name=name or mark.get("name") or fn.__name__,
+        description=description or mark.get("description") or _docstring_summary(fn),
+        parameters={"type": "object", "properties": properties, "required": required},
+        function=fn,
+        enum_parameters=enums,
+    )
+
+
+class ToolRegistry:
+    """The tools of one client: registration, the session payload, and safe invocation."""
+
+    def __init__(
+        self, tools: Iterable[ToolFunction] = (), plugins: dict[str, object] | None = None, timeout_s: float = 30.0
+    ) -> None:
+        self._tools: dict[str, Tool] = {}
+        self.timeout_s = timeout_s
+        for fn in tools:
+            self.add(fn)
+        for plugin_name, plugin in (plugins or {}).items():
+            self.add_plugin(plugin, plugin_name)
+
+    def add(self, fn: ToolFunction, name: str | None = None) -> Tool:
+        described = describe(fn, name=name)
+        self._tools[described.name] = described
+        return described
+
+    def add_plugin(self, plugin: object, plugin_name: str) -> list[Tool]:
+        """Register every `@tool` method of an object as `PluginName-method`."""
+        added = []
+        for attr_name, member in inspect.getmembers(plugin, callable):
+            mark = getattr(member, _TOOL_MARK, None)
+            if mark is None:
+                continue
+            added.append(self.add(member, name=f"{plugin_name}-{mark.get('name') or attr_name}"))
+        return added
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def payload(self) -> list[dict[str, Any]]:
+        return [t.to_payload() for t in self._tools.values()]
+
+    async def invoke(self, name: str, arguments_json: str, call_id: str) -> FunctionResultContent:
+        started = time.perf_counter()
+
+        def result(text: str, is_error: bool) -> FunctionResultContent:
+            return FunctionResultContent(
+                name=name, call_id=call_id, result=text, is_error=is_error, duration_s=time.perf_counter() - started
+            )
+
+        found = self._tools.get(name)
+        if found is None:
+            return result(f"Error: there is no tool named {name!r}.", True)
+        try:
+            arguments = json.loads(arguments_json or "{}")
+            if not isinstance(arguments, dict):
+                raise ValueError("arguments must be a JSON object")
+        except ValueError as exc:
+            return result(f"Error: the arguments for {name} are not valid JSON ({exc}).", True)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                value = await _call(found.function, found.coerce(arguments))
+        except TimeoutError:
+            return result(f"Error: {name} did not finish within {self.timeout_s:g} s.", True)
+        except Exception as exc:  # a tool's failure is reported to the model, never raised
+            return result(f"Error: {name} failed: {type(exc).__name__}: {exc}", True)
+        return result(value if isinstance(value, str) else json.dumps(value, default=str), False)
+
+
+async def _call(fn: ToolFunction, arguments: dict[str, Any]) -> Any:
+    """Await coroutine functions; run blocking ones in a thread so the audio path never waits."""
+    if inspect.iscoroutinefunction(fn):
+        return await fn(**arguments)
+    value = await asyncio.to_thread(fn, **arguments)
+    if isinstance(value, Awaitable):
+        return await value
+    return value

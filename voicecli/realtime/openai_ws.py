@@ -1,0 +1,156 @@
+"""WebSocket transport on the `openai` package's realtime connection, and the OpenAI client on it.
+
+The connection's `recv_bytes()` is read in one task; each frame is parsed once by `protocol` and
+handed to the client's `_dispatch`. Sending goes through `send_raw` with orjson-encoded payloads,
+which skips the SDK's per-event TypedDict transform on the hot audio path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from abc import abstractmethod
+from typing import TYPE_CHECKING, Any
+
+from voicecli.realtime import protocol
+from voicecli.realtime.client import (
+    RealtimeClient,
+    RealtimeConfigurationError,
+    RealtimeConnectionError,
+)
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+    from openai.resources.realtime.realtime import AsyncRealtimeConnection
+
+DEFAULT_OPENAI_MODEL = "gpt-realtime"
+CLOSE_CODE_MEANINGS = {
+    1000: "closed normally",
+    1001: "the service is going away",
+    1006: "the connection was lost",
+    1011: "the service had an internal error",
+    3000: "the API key was missing or rejected",
+    4000: "the service refused the request shape",
+}
+
+
+def websocket_url_for(http_url: str) -> str:
+    """`http://` endpoints (a local server) mean `ws://`; `https://` means `wss://`."""
+    if http_url.startswith("https://"):
+        return "wss://" + http_url.removeprefix("https://")
+    if http_url.startswith("http://"):
+        return "ws://" + http_url.removeprefix("http://")
+    return http_url
+
+
+class WebsocketRealtimeClient(RealtimeClient):
+    """Shared machinery of every transport that uses `AsyncOpenAI(...).realtime.connect()`."""
+
+    transport = "websocket"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._connection: AsyncRealtimeConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    @abstractmethod
+    def model(self) -> str:
+        """The model (OpenAI) or deployment (Azure) the session runs on."""
+
+    @abstractmethod
+    def _sdk_client(self) -> AsyncOpenAI:
+        """Build the `openai` client that knows the endpoint and credentials."""
+
+    @property
+    def endpoint_description(self) -> str:
+        """Where this client connects, for messages (never contains a secret)."""
+        client = self._sdk_client()
+        return str(client.websocket_base_url or client.base_url)
+
+    async def _open(self) -> None:
+        from websockets.exceptions import InvalidStatus, WebSocketException
+
+        client = self._sdk_client()
+        where = self.endpoint_description
+        try:
+            self._connection = await client.realtime.connect(model=self.model).enter()
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            hint = " (check the API key)" if status in (401, 403) else ""
+            raise RealtimeConnectionError(f"{where} refused the realtime connection: HTTP {status}{hint}") from exc
+        except (OSError, WebSocketException) as exc:
+            raise RealtimeConnectionError(f"cannot reach the realtime service at {where}: {exc}") from exc
+        self._reader = asyncio.create_task(self._read_loop())
+
+    async def _read_loop(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        assert self._connection is not None
+        try:
+            while True:
+                raw = await self._connection.recv_bytes()
+                await self._dispatch(protocol.parse_server_message(raw))
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd is not None else 1006
+            reason = exc.rcvd.reason if exc.rcvd is not None else ""
+            meaning = CLOSE_CODE_MEANINGS.get(code, "closed")
+            detail = f": {reason}" if reason else ""
+            self._connection_lost(f"the realtime connection ended ({meaning}, close code {code}){detail}")
+        except Exception as exc:  # a bug in a callback must not leave receive() waiting forever
+            self._connection_lost(f"the realtime connection failed: {type(exc).__name__}: {exc}", "client_error")
+
+    async def _send_payload(self, payload: dict[str, Any]) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        if self._connection is None or not self.connected:
+            raise RealtimeConnectionError("the realtime session is not open")
+        try:
+            await self._connection.send_raw(protocol.encode(payload))
+        except ConnectionClosed as exc:
+            raise RealtimeConnectionError("the realtime connection is closed") from exc
+
+    async def _close(self) -> None:
+        reader, connection = self._reader, self._connection
+        self._reader = self._connection = None
+        if reader is not None:
+            reader.cancel()
+        if connection is not None:
+            with contextlib.suppress(Exception):  # closing a dropped connection is not the caller's error
+                await connection.close()
+
+
+class OpenAIRealtimeWebsocket(WebsocketRealtimeClient):
+    """OpenAI Realtime over WebSocket. Credentials from arguments or `OPENAI_API_KEY` etc."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        model: str | None = None,
+        base_url: str | None = None,
+        websocket_base_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._api_key = api_key or os.environ.get("OPENAI_API_KEY")
+        self._model = model or os.environ.get("OPENAI_REALTIME_MODEL_ID") or DEFAULT_OPENAI_MODEL
+        self._base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        self._websocket_base_url = websocket_base_url or (websocket_url_for(self._base_url) if self._base_url else None)
+        self._client: AsyncOpenAI | None = None
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    def _sdk_client(self) -> AsyncOpenAI:
+        if self._client is None:
+            if not self._api_key:
+                raise RealtimeConfigurationError("no OpenAI API key: set OPENAI_API_KEY or pass api_key=")
+            from openai import AsyncOpenAI
+
+            self._client = AsyncOpenAI(
+                api_key=self._api_key, base_url=self._base_url, websocket_base_url=self._websocket_base_url
+            )
+        return self._client

@@ -1,0 +1,223 @@
+"""The OpenAI Realtime GA wire protocol: event names, client-event builders, server-event parsing.
+
+Parsing is the hot path (an audio delta arrives every ~100 ms of audio, often faster than real time),
+so it works on plain dicts decoded with orjson and builds light event objects; it never runs full
+pydantic validation of the `openai` types.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import orjson
+
+from voicecli.realtime import events as ev
+
+
+class ListenEvents(StrEnum):
+    """Server event types (GA names)."""
+
+    ERROR = "error"
+    SESSION_CREATED = "session.created"
+    SESSION_UPDATED = "session.updated"
+    CONVERSATION_ITEM_ADDED = "conversation.item.added"
+    CONVERSATION_ITEM_DONE = "conversation.item.done"
+    CONVERSATION_ITEM_CREATED = "conversation.item.created"
+    CONVERSATION_ITEM_RETRIEVED = "conversation.item.retrieved"
+    CONVERSATION_ITEM_DELETED = "conversation.item.deleted"
+    CONVERSATION_ITEM_TRUNCATED = "conversation.item.truncated"
+    INPUT_AUDIO_TRANSCRIPTION_DELTA = "conversation.item.input_audio_transcription.delta"
+    INPUT_AUDIO_TRANSCRIPTION_COMPLETED = "conversation.item.input_audio_transcription.completed"
+    INPUT_AUDIO_TRANSCRIPTION_FAILED = "conversation.item.input_audio_transcription.failed"
+    INPUT_AUDIO_BUFFER_COMMITTED = "input_audio_buffer.committed"
+    INPUT_AUDIO_BUFFER_CLEARED = "input_audio_buffer.cleared"
+    INPUT_AUDIO_BUFFER_SPEECH_STARTED = "input_audio_buffer.speech_started"
+    INPUT_AUDIO_BUFFER_SPEECH_STOPPED = "input_audio_buffer.speech_stopped"
+    OUTPUT_AUDIO_BUFFER_STARTED = "output_audio_buffer.started"
+    OUTPUT_AUDIO_BUFFER_STOPPED = "output_audio_buffer.stopped"
+    OUTPUT_AUDIO_BUFFER_CLEARED = "output_audio_buffer.cleared"
+    RESPONSE_CREATED = "response.created"
+    RESPONSE_DONE = "response.done"
+    RESPONSE_OUTPUT_ITEM_ADDED = "response.output_item.added"
+    RESPONSE_OUTPUT_ITEM_DONE = "response.output_item.done"
+    RESPONSE_CONTENT_PART_ADDED = "response.content_part.added"
+    RESPONSE_CONTENT_PART_DONE = "response.content_part.done"
+    RESPONSE_OUTPUT_TEXT_DELTA = "response.output_text.delta"
+    RESPONSE_OUTPUT_TEXT_DONE = "response.output_text.done"
+    RESPONSE_OUTPUT_AUDIO_DELTA = "response.output_audio.delta"
+    RESPONSE_OUTPUT_AUDIO_DONE = "response.output_audio.done"
+    RESPONSE_OUTPUT_AUDIO_TRANSCRIPT_DELTA = "response.output_audio_transcript.delta"
+    RESPONSE_OUTPUT_AUDIO_TRANSCRIPT_DONE = "response.output_audio_transcript.done"
+    RESPONSE_FUNCTION_CALL_ARGUMENTS_DELTA = "response.function_call_arguments.delta"
+    RESPONSE_FUNCTION_CALL_ARGUMENTS_DONE = "response.function_call_arguments.done"
+    RATE_LIMITS_UPDATED = "rate_limits.updated"
+
+
+class SendEvents(StrEnum):
+    """Client event types (GA names)."""
+
+    SESSION_UPDATE = "session.update"
+    INPUT_AUDIO_BUFFER_APPEND = "input_audio_buffer.append"
+    INPUT_AUDIO_BUFFER_COMMIT = "input_audio_buffer.commit"
+    INPUT_AUDIO_BUFFER_CLEAR = "input_audio_buffer.clear"
+    CONVERSATION_ITEM_CREATE = "conversation.item.create"
+    CONVERSATION_ITEM_RETRIEVE = "conversation.item.retrieve"
+    CONVERSATION_ITEM_TRUNCATE = "conversation.item.truncate"
+    CONVERSATION_ITEM_DELETE = "conversation.item.delete"
+    RESPONSE_CREATE = "response.create"
+    RESPONSE_CANCEL = "response.cancel"
+    OUTPUT_AUDIO_BUFFER_CLEAR = "output_audio_buffer.clear"
+
+
+BETA_ALIASES: dict[str, str] = {
+    "response.audio.delta": ListenEvents.RESPONSE_OUTPUT_AUDIO_DELTA,
+    "response.audio.done": ListenEvents.RESPONSE_OUTPUT_AUDIO_DONE,
+    "response.audio_transcript.delta": ListenEvents.RESPONSE_OUTPUT_AUDIO_TRANSCRIPT_DELTA,
+    "response.audio_transcript.done": ListenEvents.RESPONSE_OUTPUT_AUDIO_TRANSCRIPT_DONE,
+    "response.text.delta": ListenEvents.RESPONSE_OUTPUT_TEXT_DELTA,
+    "response.text.done": ListenEvents.RESPONSE_OUTPUT_TEXT_DONE,
+}
+"""Older beta names still sent by some deployments, mapped to their GA names."""
+
+FATAL_ERROR_CODES = frozenset({"invalid_api_key", "session_expired", "beta_api_shape_disabled"})
+
+
+# --- client events ---------------------------------------------------------------------------
+
+
+def pcm_to_base64(pcm: np.ndarray) -> str:
+    return base64.b64encode(pcm.astype("<i2", copy=False).tobytes()).decode("ascii")
+
+
+def base64_to_pcm(data: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(data, validate=True), dtype="<i2")
+
+
+def append_audio(pcm: np.ndarray) -> dict[str, Any]:
+    return {"type": SendEvents.INPUT_AUDIO_BUFFER_APPEND.value, "audio": pcm_to_base64(pcm)}
+
+
+def user_text_item(text: str) -> dict[str, Any]:
+    return {
+        "type": SendEvents.CONVERSATION_ITEM_CREATE.value,
+        "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]},
+    }
+
+
+def function_output_item(call_id: str, output: str) -> dict[str, Any]:
+    return {
+        "type": SendEvents.CONVERSATION_ITEM_CREATE.value,
+        "item": {"type": "function_call_output", "call_id": call_id, "output": output},
+    }
+
+
+def truncate_item(item_id: str, audio_end_ms: int, content_index: int = 0) -> dict[str, Any]:
+    return {
+        "type": SendEvents.CONVERSATION_ITEM_TRUNCATE.value,
+        "item_id": item_id,
+        "content_index": content_index,
+        "audio_end_ms": audio_end_ms,
+    }
+
+
+def simple_event(event_type: SendEvents) -> dict[str, Any]:
+    """Events whose payload is just their type (commit, clear, response.create, response.cancel)."""
+    return {"type": event_type.value}
+
+
+def encode(event: dict[str, Any]) -> str:
+    return orjson.dumps(event).decode("utf-8")
+
+
+# --- server events ---------------------------------------------------------------------------
+
+
+def parse_server_message(raw: bytes | str) -> ev.RealtimeEvent:
+    """Turn one wire message into a typed event; malformed input becomes an error event."""
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return ev.RealtimeErrorEvent(
+            service_type="malformed",
+            error=ev.ErrorContent(message="the service sent a frame that is not JSON", code="malformed_event"),
+        )
+    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+        return ev.RealtimeErrorEvent(
+            service_type="malformed",
+            error=ev.ErrorContent(message="the service sent an event without a type", code="malformed_event"),
+        )
+    return parse_server_event(payload)
+
+
+def parse_server_event(payload: dict[str, Any]) -> ev.RealtimeEvent:
+    wire_type: str = payload["type"]
+    service_type = BETA_ALIASES.get(wire_type, wire_type)
+    try:
+        match service_type:
+            case ListenEvents.RESPONSE_OUTPUT_AUDIO_DELTA:
+                return ev.RealtimeAudioEvent(
+                    service_type=service_type,
+                    service_event=payload,
+                    audio=ev.AudioContent(data=base64_to_pcm(payload["delta"]), item_id=payload.get("item_id")),
+                )
+            case ListenEvents.RESPONSE_OUTPUT_AUDIO_TRANSCRIPT_DELTA | ListenEvents.RESPONSE_OUTPUT_TEXT_DELTA:
+                source = "assistant_text" if service_type == ListenEvents.RESPONSE_OUTPUT_TEXT_DELTA else None
+                return ev.RealtimeTextEvent(
+                    service_type=service_type,
+                    service_event=payload,
+                    text=ev.TextContent(
+                        text=payload["delta"],
+                        source=source or "assistant_transcript",
+                        item_id=payload.get("item_id"),
+                    ),
+                )
+            case ListenEvents.INPUT_AUDIO_TRANSCRIPTION_COMPLETED:
+                return ev.RealtimeTextEvent(
+                    service_type=service_type,
+                    service_event=payload,
+                    text=ev.TextContent(
+                        text=payload["transcript"],
+                        source="user_transcript",
+                        item_id=payload.get("item_id"),
+                        final=True,
+                    ),
+                )
+            case ListenEvents.RESPONSE_FUNCTION_CALL_ARGUMENTS_DONE:
+                return ev.RealtimeFunctionCallEvent(
+                    service_type=service_type,
+                    service_event=payload,
+                    function_call=ev.FunctionCallContent(
+                        name=payload["name"],
+                        arguments=payload["arguments"],
+                        call_id=payload["call_id"],
+                        item_id=payload.get("item_id"),
+                        response_id=payload.get("response_id"),
+                    ),
+                )
+            case ListenEvents.ERROR:
+                error = payload.get("error") or {}
+                code = error.get("code")
+                return ev.RealtimeErrorEvent(
+                    service_type=service_type,
+                    service_event=payload,
+                    error=ev.ErrorContent(
+                        message=str(error.get("message") or "the service reported an error"),
+                        code=code,
+                        type=error.get("type"),
+                        fatal=code in FATAL_ERROR_CODES,
+                    ),
+                )
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        return ev.RealtimeErrorEvent(
+            service_type=service_type,
+            service_event=payload,
+            error=ev.ErrorContent(
+                message=f"the service sent a malformed {service_type} event ({type(exc).__name__}: {exc})",
+                code="malformed_event",
+            ),
+        )
+    return ev.RealtimeEvent(service_type=service_type, service_event=payload)

@@ -1,0 +1,313 @@
+"""The local realtime server over HTTP: aiohttp routes, WebSocket transport, `LocalServer`.
+
+Routes (GA WebSocket, as the `openai` client builds them):
+  GET /v1/realtime?model=…                             OpenAI
+  GET /openai/v1/realtime?model=…                      Azure GA
+  GET /openai/realtime?api-version=…&deployment=…      Azure preview
+Authentication follows the service: any non-empty key is accepted (`Authorization: Bearer` or
+`api-key`); a missing one, or the retired `OpenAI-Beta: realtime=v1` header, gets the service's
+`error` event and close code after the upgrade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from .brains import Brain, load_brain
+from .faults import (
+    EXPIRED_CLOSE_CODE,
+    EXPIRED_MESSAGE,
+    MALFORMED_FRAME,
+    Fault,
+    FaultPlan,
+    Faults,
+    injected_error,
+    injected_rate_limits,
+)
+from .ids import new_id
+from .session import DEFAULT_MODEL, AudioOut, Send, ServerSession, error_event
+from .validation import validate_server_event
+
+__all__ = ["CONFIG_KEY", "LocalServer", "ServerConfig", "api_key_of", "create_app", "serve_forever"]
+
+_MAX_FRAME = 32 * 1024 * 1024  # a 15 MiB append, base64-encoded, fits
+_log = logging.getLogger("voicecli.server")
+
+
+@dataclass
+class ServerConfig:
+    """What every transport of one server shares (WebSocket here, WebRTC later)."""
+
+    brain: Brain
+    faults: Faults
+    audio_chunk_delay: float = 0.0
+    sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    connections: int = 0  # connections accepted so far; numbers them for fault plans
+
+    def new_session(
+        self,
+        send: Send,
+        *,
+        model: str,
+        audio_out: AudioOut | None = None,
+        on_crash: Callable[[BaseException], None] | None = None,
+    ) -> ServerSession:
+        """A session configured like every other session of this server."""
+        return ServerSession(
+            send,
+            brain=self.brain,
+            model=model,
+            audio_out=audio_out,
+            audio_chunk_delay=self.audio_chunk_delay,
+            on_crash=on_crash,
+        )
+
+
+CONFIG_KEY = web.AppKey("voicecli_server_config", ServerConfig)
+
+
+def api_key_of(request: web.Request) -> str | None:
+    """The key from `Authorization: Bearer …` or `api-key: …`; None when missing or empty."""
+    authorization = request.headers.get("Authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("api-key", "").strip() or None
+
+
+def create_app(config: ServerConfig) -> web.Application:
+    app = web.Application()
+    app[CONFIG_KEY] = config
+    for path in ("/v1/realtime", "/openai/v1/realtime", "/openai/realtime"):
+        app.router.add_get(path, realtime_websocket)
+    # WebRTC goes here: POST /v1/realtime/client_secrets and POST /v1/realtime/calls (also under
+    # /openai/v1/… for Azure GA). Check keys with `api_key_of`; build sessions with
+    # `app[CONFIG_KEY].new_session(send, model=…, audio_out=<RTP track writer>)`.
+    return app
+
+
+async def realtime_websocket(request: web.Request) -> web.StreamResponse:
+    """One realtime WebSocket connection, from upgrade to close."""
+    config = request.app[CONFIG_KEY]
+    ws = web.WebSocketResponse(timeout=2.0, compress=False, max_msg_size=_MAX_FRAME, decode_text=False)
+    if not ws.can_prepare(request).ok:
+        return web.Response(status=426, text="This endpoint speaks WebSocket only.\n")
+    await ws.prepare(request)
+    config.connections += 1
+    config.sockets.add(ws)
+    try:
+        if api_key_of(request) is None:
+            await _reject(
+                request,
+                ws,
+                "invalid_api_key",
+                "You didn't provide an API key. Provide it in an Authorization header using Bearer auth "
+                "(Authorization: Bearer YOUR_KEY) or in an api-key header.",
+                3000,
+            )
+        elif request.headers.get("OpenAI-Beta", "").lower().startswith("realtime"):
+            await _reject(
+                request,
+                ws,
+                "beta_api_shape_disabled",
+                "The Realtime API beta shape is disabled; remove the 'OpenAI-Beta: realtime=v1' header "
+                "to use the GA interface.",
+                4000,
+            )
+        else:
+            await _Connection(request, ws, config, config.connections).run()
+    finally:
+        config.sockets.discard(ws)
+    return ws
+
+
+async def _reject(request: web.Request, ws: web.WebSocketResponse, code: str, message: str, close_code: int) -> None:
+    _log.info("connection from %s %s refused: %s, close code %d", request.remote, request.path, code, close_code)
+    event = {"event_id": new_id("event"), **error_event(code, message)}
+    validate_server_event(event)
+    await ws.send_frame(orjson.dumps(event), WSMsgType.TEXT)
+    await ws.close(code=close_code, message=code.encode())
+
+
+class _Connection:
+    """The WebSocket transport of one session: frames in, validated events out, faults applied."""
+
+    def __init__(self, request: web.Request, ws: web.WebSocketResponse, config: ServerConfig, number: int) -> None:
+        self.request = request
+        self.ws = ws
+        self.number = number
+        self.model = request.query.get("model") or request.query.get("deployment") or DEFAULT_MODEL
+        self.plan = FaultPlan(config.faults, number)
+        self.session = config.new_session(self.send, model=self.model, on_crash=self._crashed)
+        self.received = 0
+        self.sent = 0
+        self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task[Any]] = set()
+
+    async def run(self) -> None:
+        started = time.monotonic()
+        if self.plan.expire_after is not None:
+            self._spawn(self._expire(self.plan.expire_after))
+        try:
+            await self.session.start()
+            async for message in self.ws:
+                if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    self.received += 1
+                    await self.session.handle_raw(message.data)
+        except Exception:
+            _log.exception("connection %d: server error", self.number)
+            await self.ws.close(code=1011, message=b"internal server error")
+        finally:
+            for task in self._background:
+                task.cancel()
+            await self.session.close()
+            _log.info(
+                "connection %d from %s %s model=%s: %d events in, %d out, %.1f s, close code %s",
+                self.number,
+                self.request.remote,
+                self.request.path,
+                self.model,
+                self.received,
+                self.sent,
+                time.monotonic() - started,
+                self.ws.close_code,
+            )
+
+    async def send(self, event: dict[str, Any]) -> None:
+        """Send one (already validated) event, then fire the faults now due."""
+        data = orjson.dumps(event)
+        async with self._lock:
+            if self.plan.delay:
+                await asyncio.sleep(self.plan.delay)
+            if not await self._write(data):
+                return
+            self.sent += 1
+            sent = self.sent
+        for fault in self.plan.due(sent):
+            await self._fire(fault)
+
+    async def _write(self, data: bytes) -> bool:
+        if self.ws.closed:
+            return False
+        try:
+            await self.ws.send_frame(data, WSMsgType.TEXT)
+        except ConnectionError:
+            return False  # the peer is gone; the reader loop ends the session
+        return True
+
+    async def _fire(self, fault: Fault) -> None:
+        if fault is Fault.MALFORMED:
+            async with self._lock:
+                await self._write(MALFORMED_FRAME)
+        elif fault is Fault.ERROR:
+            await self.session.emit(injected_error())
+        elif fault is Fault.RATE_LIMITS:
+            await self.session.emit(injected_rate_limits())
+        elif self.plan.drop_close_code is not None:
+            await self.ws.close(code=self.plan.drop_close_code, message=b"dropped (fault)")
+        elif self.request.transport is not None:
+            self.request.transport.abort()  # no close frame: the client sees 1006
+
+    async def _expire(self, after: float) -> None:
+        await asyncio.sleep(after)
+        await self.session.emit(error_event("session_expired", EXPIRED_MESSAGE))
+        await self.ws.close(code=EXPIRED_CLOSE_CODE, message=EXPIRED_MESSAGE.encode())
+
+    def _crashed(self, error: BaseException) -> None:
+        _log.error("connection %d: closing after a server error: %r", self.number, error)
+        self._spawn(self.ws.close(code=1011, message=b"internal server error"))
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+class LocalServer:
+    """The local realtime server on a loopback port (0 picks a free one); an async context manager."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        brain: str | Brain = "echo",
+        script: Path | None = None,
+        faults: Faults | None = None,
+        audio_chunk_delay: float = 0.0,
+    ) -> None:
+        """`brain` is `echo`, `scripted` (`script` defaults to the bundled weather example) or a
+        `Brain`; `faults` may be changed while running and applies to connections opened after."""
+        self.host = host
+        self.brain_name = brain if isinstance(brain, str) else type(brain).__name__
+        self._requested_port = port
+        self.faults = faults if faults is not None else Faults()
+        self.config = ServerConfig(
+            brain=load_brain(brain, script) if isinstance(brain, str) else brain,
+            faults=self.faults,
+            audio_chunk_delay=audio_chunk_delay,
+        )
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(create_app(self.config), access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self._requested_port)
+        await site.start()
+        self._port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        """Close open connections (1001, going away) and the listening socket."""
+        if self._runner is None:
+            return
+        for ws in list(self.config.sockets):
+            await ws.close(code=1001, message=b"server shutting down")
+        await self._runner.cleanup()
+        self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the server is not started")
+        return self._port
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_base_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/v1"
+
+
+async def serve_forever(
+    host: str = "127.0.0.1", port: int = 8765, brain: str = "echo", script: Path | None = None
+) -> None:
+    """Run the server until cancelled (`voicecli serve`); logs one line per connection, no keys.
+
+    Without logging configured by the caller, INFO lines go to stderr.
+    """
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    async with LocalServer(host, port, brain, script) as server:
+        _log.info("voicecli local realtime server: %s/realtime (brain: %s)", server.ws_base_url, brain)
+        await asyncio.Event().wait()

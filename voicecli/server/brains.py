@@ -1,0 +1,219 @@
+"""Where the local server's replies come from: pluggable, deterministic "brains".
+
+A brain sees the conversation and the effective configuration of the response and returns reply
+text and/or function calls; the session turns that into the service's event stream. `echo`
+repeats the user; `scripted` follows a TOML script (for tests and demos). There is no speech
+recogniser offline, so audio input is described by its duration, never by invented words.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from .conversation import Item
+
+__all__ = ["DEFAULT_SCRIPT", "Brain", "EchoBrain", "Reply", "ScriptedBrain", "ToolCall", "load_brain"]
+
+DEFAULT_SCRIPT = Path(__file__).with_name("scripts") / "weather.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    name: str
+    arguments: str  # JSON text, as the service sends it
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str = ""
+    calls: tuple[ToolCall, ...] = ()
+
+
+class Brain(Protocol):
+    """Decides a reply. `config` is the session configuration with the response's overrides."""
+
+    async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply: ...
+
+
+def load_brain(name: str, script: Path | None = None) -> Brain:
+    """Build a brain by name: `echo`, or `scripted` (with `script`, default the weather example)."""
+    if name == "echo":
+        return EchoBrain()
+    if name == "scripted":
+        return ScriptedBrain.from_toml(script or DEFAULT_SCRIPT)
+    raise ValueError(f"unknown brain {name!r}; choose 'echo' or 'scripted'")
+
+
+# --- reading the conversation --------------------------------------------------------------------
+
+
+def _user_text(item: Item) -> str | None:
+    """The words of a user message (typed text, or transcripts the client supplied), if any."""
+    words = [
+        part.get("text") or part.get("transcript") or ""
+        for part in item.data.get("content", [])
+        if part.get("type") in ("input_text", "input_audio")
+    ]
+    text = " ".join(word for word in words if word)
+    return text or None
+
+
+def _audio_seconds(item: Item) -> float:
+    return sum(item.audio_ms(index) for index in item.audio) / 1000
+
+
+def _is_user_message(item: Item) -> bool:
+    return item.data.get("type") == "message" and item.data.get("role") == "user"
+
+
+def _last_turn(items: Sequence[Item]) -> tuple[Item | None, list[Item]]:
+    """The latest user message, and the tool outputs after it that no assistant message answered."""
+    outputs: list[Item] = []
+    answered = False
+    for item in reversed(items):
+        kind = item.data.get("type")
+        if kind == "function_call_output" and not answered:
+            outputs.insert(0, item)
+        elif kind == "message" and item.data.get("role") == "assistant":
+            answered = True
+        elif _is_user_message(item):
+            return item, outputs
+    return None, outputs
+
+
+def _joined_outputs(outputs: Sequence[Item]) -> str:
+    return "; ".join(str(item.data.get("output", "")) for item in outputs)
+
+
+# --- echo ------------------------------------------------------------------------------------------
+
+
+class EchoBrain:
+    """Repeats the user's last message; describes audio by its duration; reads tool outputs back."""
+
+    async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply:
+        user, outputs = _last_turn(items)
+        if outputs:
+            return Reply(f"The tool answered: {_joined_outputs(outputs)}")
+        if user is None:
+            return Reply("There is nothing to echo yet.")
+        text = _user_text(user)
+        if text is not None:
+            return Reply(f"You said: {text}")
+        return Reply(f"I heard {_audio_seconds(user):.1f} seconds of audio.")
+
+
+# --- scripted --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One `[[turn]]` of a script."""
+
+    when_contains: str | None = None
+    reply: str = ""
+    calls: tuple[ToolCall, ...] = ()
+    after_tool: str | None = None
+
+
+class ScriptedBrain:
+    """Replies from a script: the first turn whose `when_contains` occurs in the user's last text
+    (case-insensitive); otherwise the turns without `when_contains`, one per unmatched user message
+    in order (the last one repeats). Calls go only to tools the session declares."""
+
+    def __init__(self, turns: Sequence[Turn]) -> None:
+        self.turns = tuple(turns)
+        self._fallbacks = [turn for turn in self.turns if turn.when_contains is None]
+
+    @classmethod
+    def from_toml(cls, path: Path) -> ScriptedBrain:
+        """Load a script; raise ValueError naming the file and turn when it is malformed."""
+        with path.open("rb") as file:
+            data = tomllib.load(file)
+        raw_turns = data.get("turn")
+        if not isinstance(raw_turns, list) or not raw_turns:
+            raise ValueError(f"{path}: a script needs at least one [[turn]]")
+        return cls([_parse_turn(raw, f"{path}: turn {number}") for number, raw in enumerate(raw_turns, 1)])
+
+    async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply:
+        user, outputs = _last_turn(items)
+        if outputs:
+            return Reply(self._after_tool(items, outputs))
+        if user is None:
+            return Reply("There is nothing to answer yet.")
+        turn = self._turn_for(items, user)
+        if turn is None:
+            return Reply("I have no scripted answer for that.")
+        return self._perform(turn, config)
+
+    def _turn_for(self, items: Sequence[Item], user: Item) -> Turn | None:
+        matched = self._match(_user_text(user))
+        if matched is not None or not self._fallbacks:
+            return matched
+        earlier = 0
+        for item in items:
+            if item is user:
+                break
+            if _is_user_message(item) and self._match(_user_text(item)) is None:
+                earlier += 1
+        return self._fallbacks[min(earlier, len(self._fallbacks) - 1)]
+
+    def _match(self, text: str | None) -> Turn | None:
+        lowered = (text or "").lower()
+        return next(
+            (turn for turn in self.turns if turn.when_contains and turn.when_contains.lower() in lowered),
+            None,
+        )
+
+    def _perform(self, turn: Turn, config: Mapping[str, Any]) -> Reply:
+        declared = {
+            tool.get("name") for tool in config.get("tools") or () if tool.get("type", "function") == "function"
+        }
+        allowed = config.get("tool_choice") != "none"
+        calls = tuple(call for call in turn.calls if allowed and call.name in declared)
+        text = turn.reply
+        if not text and not calls and turn.calls:
+            names = ", ".join(call.name for call in turn.calls)
+            text = f"The script calls {names}, but this session offers no such tool."
+        return Reply(text, calls)
+
+    def _after_tool(self, items: Sequence[Item], outputs: Sequence[Item]) -> str:
+        output = _joined_outputs(outputs)
+        call_ids = {item.data.get("call_id") for item in outputs}
+        user: Item | None = None
+        for item in items:
+            if _is_user_message(item):
+                user = item
+            elif item.data.get("type") == "function_call" and item.data.get("call_id") in call_ids:
+                break
+        turn = self._turn_for(items, user) if user is not None else None
+        template = turn.after_tool if turn is not None and turn.after_tool else "The tool answered: {output}"
+        return template.replace("{output}", output)
+
+
+def _parse_turn(raw: Any, where: str) -> Turn:
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: must be a table")
+    unknown = set(raw) - {"when_contains", "reply", "call", "after_tool"}
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+    for key in ("when_contains", "reply", "after_tool"):
+        if key in raw and not isinstance(raw[key], str):
+            raise ValueError(f"{where}: {key} must be a string")
+    calls = []
+    for call in raw.get("call", []):
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            raise ValueError(f"{where}: each [[turn.call]] needs a string name")
+        arguments = call.get("arguments", {})
+        if not isinstance(arguments, dict):
+            raise ValueError(f"{where}: arguments of {call['name']} must be a table")
+        calls.append(ToolCall(call["name"], orjson.dumps(arguments).decode()))
+    if not raw.get("reply") and not calls:
+        raise ValueError(f"{where}: needs a reply or a [[turn.call]]")
+    return Turn(raw.get("when_contains"), raw.get("reply", ""), tuple(calls), raw.get("after_tool"))

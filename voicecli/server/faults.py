@@ -1,0 +1,96 @@
+"""Fault switches: make the local server misbehave on purpose, so clients can be tested for it.
+
+A `Faults` value belongs to a `LocalServer`; each connection gets a `FaultPlan` that fires each
+switch at most once, counted in server events sent on that connection (`session.created` is 1).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "EXPIRED_CLOSE_CODE",
+    "EXPIRED_MESSAGE",
+    "MALFORMED_FRAME",
+    "Fault",
+    "FaultPlan",
+    "Faults",
+    "injected_error",
+    "injected_rate_limits",
+]
+
+# A frame cut off in the middle, as a broken proxy might deliver it.
+MALFORMED_FRAME = b'{"type": "response.output_audio.delta", "event_id": "event_'
+EXPIRED_MESSAGE = "Your session hit the maximum duration of 60 minutes."
+EXPIRED_CLOSE_CODE = 1001  # going away, as the service closes an expired session
+
+
+@dataclass
+class Faults:
+    """What to break. Event counts are per connection; None switches a fault off."""
+
+    drop_after_events: int | None = None
+    drop_close_code: int | None = None  # None: cut the TCP connection, the client sees 1006
+    malformed_after_events: int | None = None
+    delay_per_event: float = 0.0  # seconds before each event is sent
+    error_after_events: int | None = None  # inject a `server_error` event
+    rate_limits_after_events: int | None = None  # inject `rate_limits.updated`
+    expire_after_seconds: float | None = None  # `error` session_expired, then close 1001
+    connections: int | None = None  # apply to the first N connections only (None: all)
+
+
+class Fault(enum.Enum):
+    MALFORMED = "malformed"
+    ERROR = "error"
+    RATE_LIMITS = "rate_limits"
+    DROP = "drop"
+
+
+class FaultPlan:
+    """The faults of one connection, each fired once, in a fixed order (a drop comes last)."""
+
+    def __init__(self, faults: Faults, connection_number: int) -> None:
+        active = faults.connections is None or connection_number <= faults.connections
+        self.delay = faults.delay_per_event if active else 0.0
+        self.expire_after = faults.expire_after_seconds if active else None
+        self.drop_close_code = faults.drop_close_code
+        schedule = {
+            Fault.MALFORMED: faults.malformed_after_events,
+            Fault.ERROR: faults.error_after_events,
+            Fault.RATE_LIMITS: faults.rate_limits_after_events,
+            Fault.DROP: faults.drop_after_events,
+        }
+        self._pending = {fault: count for fault, count in schedule.items() if active and count is not None}
+
+    def due(self, sent: int) -> list[Fault]:
+        """The faults to fire now that `sent` events went out on this connection."""
+        fired = [fault for fault, count in self._pending.items() if sent >= count]
+        for fault in fired:
+            del self._pending[fault]
+        return fired
+
+
+def injected_error() -> dict[str, Any]:
+    """A non-fatal server error, shaped like the service's (the client must carry on)."""
+    return {
+        "type": "error",
+        "error": {
+            "type": "server_error",
+            "code": "server_error",
+            "message": "The server had an error while processing your request (injected fault).",
+            "param": None,
+            "event_id": None,
+        },
+    }
+
+
+def injected_rate_limits() -> dict[str, Any]:
+    return {
+        "type": "rate_limits.updated",
+        "rate_limits": [
+            {"name": "requests", "limit": 1000, "remaining": 999, "reset_seconds": 0.06},
+            {"name": "tokens", "limit": 50000, "remaining": 49000, "reset_seconds": 1.2},
+        ],
+    }

@@ -1,0 +1,61 @@
+"""Line-by-line transcript for pipes, CI and file mode: assistant text streams as it arrives."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from voicecli.realtime import (
+    ListenEvents,
+    RealtimeErrorEvent,
+    RealtimeEvent,
+    RealtimeFunctionCallEvent,
+    RealtimeFunctionResultEvent,
+    RealtimeTextEvent,
+)
+
+
+class PlainTranscript:
+    """Prints a conversation as it happens; call it with every event from `receive()`."""
+
+    def __init__(self, stream: TextIO | None = None, assistant_name: str = "Assistant") -> None:
+        self._stream = stream or sys.stdout
+        self._assistant_name = assistant_name
+        self._in_assistant_line = False
+
+    def user(self, text: str) -> None:
+        self._end_line()
+        self._write(f"You: {text}\n")
+
+    def __call__(self, event: RealtimeEvent) -> None:
+        match event:
+            case RealtimeTextEvent() if event.text.source == "user_transcript":
+                self.user(event.text.text)
+            case RealtimeTextEvent():
+                if not self._in_assistant_line:
+                    self._write(f"{self._assistant_name}: ")
+                    self._in_assistant_line = True
+                self._write(event.text.text)
+            case RealtimeFunctionCallEvent():
+                self._end_line()
+                call = event.function_call
+                self._write(f"  -> tool {call.name}({call.arguments})\n")
+            case RealtimeFunctionResultEvent():
+                outcome = event.function_result
+                label = "failed" if outcome.is_error else "returned"
+                self._write(f"  <- {outcome.name} {label} in {outcome.duration_s * 1000:.0f} ms: {outcome.result}\n")
+            case RealtimeErrorEvent():
+                self._end_line()
+                code = f" [{event.error.code}]" if event.error.code else ""
+                self._write(f"  ! {event.error.message}{code}\n")
+            case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):
+                self._end_line()
+
+    def _end_line(self) -> None:
+        if self._in_assistant_line:
+            self._write("\n")
+            self._in_assistant_line = False
+
+    def _write(self, text: str) -> None:
+        self._stream.write(text)
+        self._stream.flush()

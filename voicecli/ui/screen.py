@@ -1,0 +1,80 @@
+"""One interface for the conversation's output, and the choice between the live screen and plain lines.
+
+The conversation talks to a `ConversationScreen` and never asks which one it got: a terminal gets the
+Rich live screen, a pipe or a file gets `PlainTranscript`'s lines, which have no status line to update.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Protocol, Self, TextIO
+
+from rich.console import Console
+
+from voicecli.metrics import LatencySummary, LatencyTracker
+from voicecli.realtime import RealtimeEvent
+from voicecli.ui.live import LiveScreen
+from voicecli.ui.plain import PlainTranscript
+from voicecli.ui.summary import latency_table
+from voicecli.ui.view import ConversationView, SessionInfo, State
+
+
+class ConversationScreen(Protocol):
+    """What the conversation calls; use it as a context manager around the session."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None: ...
+
+    def handle(self, event: RealtimeEvent) -> None: ...
+
+    def set_state(self, state: State) -> None: ...
+
+    def set_level(self, dbfs: float) -> None: ...
+
+    def set_muted(self, muted: bool) -> None: ...
+
+    def show_summary(self, summary: LatencySummary) -> None: ...
+
+
+class PlainScreen:
+    """`ConversationScreen` over `PlainTranscript`: lines only, so state, level and mute are not shown."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._transcript = PlainTranscript(stream)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._stream.flush()
+
+    def handle(self, event: RealtimeEvent) -> None:
+        self._transcript(event)
+
+    def set_state(self, state: State) -> None:
+        """Not shown in plain output."""
+
+    def set_level(self, dbfs: float) -> None:
+        """Not shown in plain output."""
+
+    def set_muted(self, muted: bool) -> None:
+        """Not shown in plain output."""
+
+    def show_summary(self, summary: LatencySummary) -> None:
+        Console(file=self._stream, width=100, color_system=None).print(latency_table(summary))
+
+
+def open_screen(
+    info: SessionInfo, *, latency: LatencyTracker | None = None, console: Console | None = None
+) -> ConversationScreen:
+    """The live screen when `console` (default: stdout) is a terminal, plain lines otherwise."""
+    console = console or Console()
+    if console.is_terminal:
+        return LiveScreen(ConversationView(info, latency), console)
+    return PlainScreen(console.file)

@@ -1,0 +1,390 @@
+"""What the live screen shows, as plain state: the conversation so far plus a status line.
+
+`ConversationView` is fed every event from `receive()` (`handle`) and the few things only the
+application knows (`set_state`, `set_level`, `set_muted`); `render()` turns the state into a Rich
+renderable. It never touches the terminal, so it is tested by rendering into a recording console,
+and `render()` may run on Rich's refresh thread: it only reads, and `handle()` only appends to lists
+or replaces attributes, so neither side needs a lock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.rule import Rule
+from rich.segment import Segment
+from rich.table import Table
+from rich.text import Text
+
+from voicecli.config import AppConfig
+from voicecli.metrics import LatencyTracker, TurnLatency
+from voicecli.realtime import (
+    ListenEvents,
+    RealtimeAudioEvent,
+    RealtimeErrorEvent,
+    RealtimeEvent,
+    RealtimeFunctionCallEvent,
+    RealtimeFunctionResultEvent,
+    RealtimeTextEvent,
+)
+
+State = Literal["connecting", "listening", "user_speaking", "thinking", "speaking", "tool_running"]
+
+_STATE_LABELS: dict[State, tuple[str, str]] = {
+    "connecting": ("○ connecting…", "dim"),
+    "listening": ("● listening", "green"),
+    "user_speaking": ("● you are speaking", "bold cyan"),
+    "thinking": ("● thinking…", "yellow"),
+    "speaking": ("● speaking", "magenta"),
+    "tool_running": ("● running a tool", "blue"),
+}
+LABEL_WIDTH = 9
+METER_CELLS = 12
+METER_FLOOR_DBFS = -60.0
+MAX_TOOL_TEXT = 160
+"""Tool arguments and results longer than this are cut, so one big result cannot push the conversation away."""
+
+
+@dataclass(slots=True, frozen=True)
+class SessionInfo:
+    """The facts of the session shown on the status line."""
+
+    provider: str
+    transport: str
+    model: str
+    voice: str
+
+    @classmethod
+    def from_config(cls, config: AppConfig) -> SessionInfo:
+        match config.provider:
+            case "openai":
+                model = config.openai.model
+            case "azure":
+                model = config.azure.deployment or "(no deployment)"
+            case _:
+                model = f"{config.local.brain} brain"
+        return cls(provider=config.provider, transport=config.transport, model=model, voice=config.session.voice)
+
+
+@dataclass(slots=True)
+class UserTurn:
+    item_id: str | None
+    text: str = ""
+    speaking: bool = True
+    final: bool = False
+    failed: bool = False
+
+
+@dataclass(slots=True)
+class AssistantTurn:
+    item_id: str | None
+    latency: TurnLatency | None = None
+    text: str = ""
+    audio: bool = False
+    done: bool = False
+    interrupted: bool = False
+
+
+@dataclass(slots=True)
+class ToolCall:
+    name: str
+    arguments: str
+    call_id: str
+    result: str | None = None
+    is_error: bool = False
+    duration_s: float = 0.0
+
+
+@dataclass(slots=True)
+class Notice:
+    message: str
+    code: str | None = None
+    fatal: bool = False
+
+
+Entry = UserTurn | AssistantTurn | ToolCall | Notice
+
+
+class ConversationView:
+    """The state of the live screen, updated by events and setters, rendered on demand."""
+
+    def __init__(self, info: SessionInfo, latency: LatencyTracker | None = None) -> None:
+        self.info = info
+        self.state: State = "connecting"
+        self.level_dbfs: float | None = None
+        self.muted = False
+        self.entries: list[Entry] = []
+        self._latency = latency
+        self._last_latency: TurnLatency | None = None
+        self._users: dict[str, UserTurn] = {}
+        self._assistants: dict[str, AssistantTurn] = {}
+        self._current_assistant: AssistantTurn | None = None
+        self._open_assistants: list[AssistantTurn] = []
+        self._calls: dict[str, ToolCall] = {}
+        self._response_has_audio = False
+        self._response_has_calls = False
+
+    # --- what the application tells the view ---------------------------------------------
+
+    def set_state(self, state: State) -> None:
+        """For what events cannot tell, e.g. `listening` again once the player has played everything."""
+        self.state = state
+
+    def set_level(self, dbfs: float) -> None:
+        """The microphone level in dB full scale (0 is the loudest, -60 and below shows as silence)."""
+        self.level_dbfs = dbfs
+
+    def set_muted(self, muted: bool) -> None:
+        self.muted = muted
+
+    def handle(self, event: RealtimeEvent) -> None:
+        """Update the conversation and the state from one event of `receive()`."""
+        payload = event.service_event or {}
+        match event:
+            case RealtimeAudioEvent():
+                self._response_has_audio = True
+                self._assistant(event.audio.item_id).audio = True
+                self._enter("speaking")
+            case RealtimeTextEvent() if event.text.source in ("user_transcript", "user_text"):
+                user = self._user(event.text.item_id)
+                user.text, user.final, user.speaking = event.text.text, True, False
+            case RealtimeTextEvent():
+                self._assistant(event.text.item_id).text += event.text.text
+                self._enter("speaking")
+            case RealtimeFunctionCallEvent():
+                call = event.function_call
+                self._response_has_calls = True
+                self._calls[call.call_id] = ToolCall(call.name, call.arguments, call.call_id)
+                self.entries.append(self._calls[call.call_id])
+                self._current_assistant = None
+                self.state = "tool_running"
+            case RealtimeFunctionResultEvent():
+                self._tool_finished(event)
+            case RealtimeErrorEvent():
+                self.entries.append(Notice(event.error.message, event.error.code, event.error.fatal))
+            case RealtimeEvent(service_type=service_type):
+                self._service_event(str(service_type), payload)
+
+    def _service_event(self, service_type: str, payload: dict[str, Any]) -> None:
+        item_id = payload.get("item_id")
+        match service_type:
+            case ListenEvents.SESSION_CREATED | ListenEvents.SESSION_UPDATED if self.state == "connecting":
+                self.state = "listening"
+            case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
+                self._user(item_id)
+                self.state = "user_speaking"
+            case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STOPPED | ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED:
+                self._user(item_id).speaking = False
+                self.state = "thinking"
+            case ListenEvents.INPUT_AUDIO_TRANSCRIPTION_DELTA:
+                self._user(item_id).text += str(payload.get("delta", ""))
+            case ListenEvents.INPUT_AUDIO_TRANSCRIPTION_FAILED:
+                self._user(item_id).failed = True
+            case ListenEvents.RESPONSE_CREATED:
+                self._response_has_audio = self._response_has_calls = False
+                self._enter("thinking")
+            case ListenEvents.RESPONSE_OUTPUT_AUDIO_TRANSCRIPT_DONE | ListenEvents.RESPONSE_OUTPUT_TEXT_DONE:
+                final = payload.get("transcript", payload.get("text"))
+                if isinstance(final, str):
+                    self._assistant(item_id).text = final
+            case ListenEvents.CONVERSATION_ITEM_TRUNCATED if item_id in self._assistants:
+                self._assistants[item_id].interrupted = True
+            case ListenEvents.RESPONSE_DONE:
+                self._response_done(payload.get("response") or {})
+            case ListenEvents.OUTPUT_AUDIO_BUFFER_STOPPED | ListenEvents.OUTPUT_AUDIO_BUFFER_CLEARED:
+                self._enter("listening")
+
+    def _enter(self, state: State) -> None:
+        """Change state unless the user is talking: their speech outranks whatever the model does."""
+        if self.state != "user_speaking":
+            self.state = state
+
+    def _user(self, item_id: str | None) -> UserTurn:
+        if item_id is not None and item_id in self._users:
+            return self._users[item_id]
+        turn = UserTurn(item_id)
+        if item_id is not None:
+            self._users[item_id] = turn
+        self.entries.append(turn)
+        return turn
+
+    def _assistant(self, item_id: str | None) -> AssistantTurn:
+        if item_id is not None and item_id in self._assistants:
+            return self._assistants[item_id]
+        current = self._current_assistant
+        if current is not None and (item_id is None or current.item_id is None):
+            if item_id is not None:  # the first event that names the item
+                current.item_id = item_id
+                self._assistants[item_id] = current
+            return current
+        latency = self._latency.current if self._latency is not None else None
+        if latency is self._last_latency:  # show a turn's numbers once, on its first answer
+            latency = None
+        else:
+            self._last_latency = latency
+        turn = AssistantTurn(item_id, latency)
+        if item_id is not None:
+            self._assistants[item_id] = turn
+        self._current_assistant = turn
+        self._open_assistants.append(turn)
+        self.entries.append(turn)
+        return turn
+
+    def _tool_finished(self, event: RealtimeFunctionResultEvent) -> None:
+        outcome = event.function_result
+        call = self._calls.get(outcome.call_id)
+        if call is None:
+            call = ToolCall(outcome.name, "", outcome.call_id)
+            self.entries.append(call)
+        call.result, call.is_error, call.duration_s = outcome.result, outcome.is_error, outcome.duration_s
+        if all(c.result is not None for c in self._calls.values()):
+            self._enter("thinking")
+
+    def _response_done(self, response: dict[str, Any]) -> None:
+        for turn in self._open_assistants:
+            turn.done = True
+        self._open_assistants.clear()
+        self._current_assistant = None
+        details = response.get("status_details") or {}
+        if response.get("status") == "failed":
+            error = details.get("error") or {}
+            self.entries.append(Notice(str(error.get("message") or "the response failed"), error.get("code")))
+        if not self._response_has_audio and not self._response_has_calls:
+            self._enter("listening")  # with audio, the player says when it has finished
+
+    # --- rendering -----------------------------------------------------------------------
+
+    def render(self) -> RenderableType:
+        """The newest part of the conversation that fits the screen, a rule, and the status line."""
+        return _Screen(self)
+
+    def render_transcript(self) -> RenderableType:
+        """The whole conversation, for the scrollback once the live screen closes."""
+        return Group(*(_entry(entry) for entry in list(self.entries)))
+
+    def status_line(self) -> Table:
+        label, style = _STATE_LABELS[self.state]
+        line = Table.grid(padding=(0, 2), expand=True)
+        line.add_column(no_wrap=True)
+        line.add_column(no_wrap=True)
+        line.add_column(justify="right", no_wrap=True, overflow="ellipsis", ratio=1)
+        info = self.info
+        line.add_row(
+            Text(label, style=style),
+            self._microphone(),
+            Text(f"{info.provider} · {info.transport} · {info.model} · voice {info.voice}", style="dim"),
+        )
+        return line
+
+    def _microphone(self) -> Text:
+        if self.muted:
+            return Text.assemble("mic ", (" MUTED ", "bold white on red"))
+        if self.level_dbfs is None:
+            return Text("mic " + "░" * METER_CELLS, style="dim")
+        level = max(METER_FLOOR_DBFS, min(0.0, self.level_dbfs))
+        lit = round((level - METER_FLOOR_DBFS) / -METER_FLOOR_DBFS * METER_CELLS)
+        color = "red" if level > -6 else "yellow" if level > -20 else "green"
+        return Text.assemble(
+            "mic ", ("█" * lit, color), ("░" * (METER_CELLS - lit), "dim"), f" {self.level_dbfs:4.0f} dB"
+        )
+
+
+class _Screen:
+    """Renders the view bottom-up so the newest entries and the status line always stay visible."""
+
+    def __init__(self, view: ConversationView) -> None:
+        self._view = view
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        status = console.render_lines(Group(Rule(style="dim"), self._view.status_line()), options, pad=False)
+        room = (options.height or options.max_height) - len(status) - 1  # a spare line: the terminal never scrolls
+        conversation = _newest_lines(console, options.update(height=None), reversed(list(self._view.entries)), room)
+        for line in [*conversation, *status]:
+            yield from line
+            yield Segment.line()
+
+
+def _newest_lines(
+    console: Console, options: ConsoleOptions, newest_first: Iterator[Entry], room: int
+) -> list[list[Segment]]:
+    """Render entries from the newest back until `room` lines are filled; return them oldest first."""
+    lines: list[list[Segment]] = []
+    for entry in newest_first:
+        if len(lines) >= room:
+            break
+        lines[:0] = console.render_lines(_entry(entry), options, pad=False)
+    return lines[-room:] if room > 0 else []
+
+
+def _entry(entry: Entry) -> Table:
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=LABEL_WIDTH, justify="right", no_wrap=True)
+    grid.add_column(ratio=1)
+    for label, body in _rows(entry):
+        grid.add_row(label, body)
+    return grid
+
+
+def _rows(entry: Entry) -> Iterable[tuple[Text, Text]]:
+    match entry:
+        case UserTurn():
+            yield Text("You", style="bold cyan"), _user_text(entry)
+        case AssistantTurn():
+            yield Text("Assistant", style="bold magenta"), _assistant_text(entry)
+            if entry.latency is not None and entry.latency.first_audio is not None:
+                yield Text(""), Text(_latency_text(entry.latency), style="dim")
+        case ToolCall():
+            yield Text("tool", style="bold blue"), Text.assemble((entry.name, "bold"), " ", _cut(entry.arguments))
+            yield Text(""), _tool_outcome(entry)
+        case Notice():
+            code = f" [{entry.code}]" if entry.code else ""
+            style = "bold red" if entry.fatal else "red"
+            yield Text("error", style=style), Text(f"{entry.message}{code}", style=style)
+
+
+def _user_text(turn: UserTurn) -> Text:
+    if turn.text:
+        return Text(turn.text, style="" if turn.final else "italic")
+    if turn.failed:
+        return Text("(speech not transcribed: transcription failed)", style="dim italic")
+    return Text("(speaking…)" if turn.speaking else "(speech)", style="dim italic")
+
+
+def _assistant_text(turn: AssistantTurn) -> Text:
+    text = Text(turn.text) if turn.text else Text("(audio)" if turn.audio else "…", style="dim italic")
+    if not turn.done and not turn.interrupted:
+        text.append(" ▌", style="magenta")
+    if turn.interrupted:
+        text.append("  [interrupted]", style="yellow")
+    return text
+
+
+def _latency_text(latency: TurnLatency) -> str:
+    parts = [f"first audio {latency.first_audio_ms:.0f} ms"]
+    if latency.first_audible_ms is not None:
+        parts.append(f"heard after {latency.first_audible_ms:.0f} ms")
+    if latency.tool_s > 0:
+        parts.append(f"tools {latency.tool_ms:.0f} ms")
+    return " · ".join(parts)
+
+
+def _tool_outcome(call: ToolCall) -> Text:
+    if call.result is None:
+        return Text("↳ running…", style="blue")
+    took = f"{call.duration_s * 1000:.0f} ms"
+    if call.is_error:
+        return Text(f"↳ failed after {took}: {_cut(call.result)}", style="red")
+    return Text.assemble(("↳ ", "blue"), _cut(call.result), (f"  ({took})", "dim"))
+
+
+def _cut(text: str) -> str:
+    """One line of at most MAX_TOOL_TEXT characters; JSON is shown compact."""
+    try:
+        text = json.dumps(json.loads(text), ensure_ascii=False, separators=(", ", ": "))
+    except ValueError:
+        text = " ".join(text.split())
+    return text if len(text) <= MAX_TOOL_TEXT else text[: MAX_TOOL_TEXT - 1] + "…"
