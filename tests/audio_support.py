@@ -5,12 +5,14 @@ so parallel sessions never hear each other. PortAudio reaches it via the ALSA "p
 device "default" plays to the sink ``vspeaker`` and records from ``vmic.monitor``.
 """
 
+import functools
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -34,45 +36,55 @@ class PulseAudio:
 
 
 @pytest.fixture(scope="session")
-def pulse_audio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseAudio]:
-    """Start the null sinks for this session (or skip with the reason) and stop them afterwards."""
+def pulse_audio(request: pytest.FixtureRequest) -> PulseAudio:
+    """The session's PulseAudio with null sinks; skips (with the reason) where it cannot run."""
+    server = _start_once(request.config)
+    if isinstance(server, str):
+        pytest.skip(server)
+    return server
+
+
+@functools.cache
+def _start_once(config: pytest.Config) -> PulseAudio | str:
+    """Start the server once per session (test modules import the fixture separately); or say why not."""
     missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
     if missing:
-        pytest.skip(f"audio tests need {', '.join(missing)} (apt-get install pulseaudio pulseaudio-utils espeak-ng)")
-    runtime_dir = tmp_path_factory.mktemp("pulse")
-    env = {**os.environ, "VOICECLI_PULSE_RUNTIME_DIR": str(runtime_dir)}
+        return f"audio tests need {', '.join(missing)} (apt-get install pulseaudio pulseaudio-utils espeak-ng)"
+    runtime_dir = tempfile.mkdtemp(prefix="voicecli-pulse-")
+    config.add_cleanup(lambda: shutil.rmtree(runtime_dir, ignore_errors=True))
+    env = {**os.environ, "VOICECLI_PULSE_RUNTIME_DIR": runtime_dir}
     proc = subprocess.run([str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False)
     if proc.returncode != 0:
-        pytest.skip(f"PulseAudio null sinks did not start: {proc.stderr.strip()}")
+        return f"PulseAudio null sinks did not start: {proc.stderr.strip()}"
     exported = dict(
         line.removeprefix("export ").split("=", 1) for line in proc.stdout.splitlines() if line.startswith("export ")
     )
     saved = {key: os.environ.get(key) for key in exported}
     os.environ.update(exported)
+    config.add_cleanup(lambda: _stop(saved))
     try:
         sd = _portaudio_seeing_pulse()
-        names = [d["name"] for d in sd.query_devices()]
-        if "default" not in names:
-            pytest.skip(
-                f"PortAudio does not see the PulseAudio 'default' device (has {names}); need libasound2-plugins"
-            )
-        yield PulseAudio(env={**os.environ}, device="default")
-    finally:
-        subprocess.run(["pactl", "exit"], env={**os.environ}, capture_output=True, timeout=10, check=False)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    except AudioUnavailable as exc:
+        return str(exc)
+    names = [d["name"] for d in sd.query_devices()]
+    if "default" not in names:
+        return f"PortAudio does not see the PulseAudio 'default' device (has {names}); need libasound2-plugins"
+    return PulseAudio(env={**os.environ}, device="default")
+
+
+def _stop(saved_env: dict[str, str | None]) -> None:
+    subprocess.run(["pactl", "exit"], capture_output=True, timeout=10, check=False)
+    for key, value in saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def _portaudio_seeing_pulse() -> ModuleType:
     """sounddevice with PortAudio (re)initialised after PULSE_SERVER was set, so ALSA finds the server."""
     already_loaded = "sounddevice" in sys.modules
-    try:
-        sd = load()
-    except AudioUnavailable as exc:
-        pytest.skip(str(exc))
+    sd = load()
     if already_loaded:
         sd._terminate()  # PortAudio only reads the ALSA config (and PULSE_SERVER) at init
         sd._initialize()

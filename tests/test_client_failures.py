@@ -110,7 +110,7 @@ async def test_connection_dropped_mid_response_keeps_partial_audio(close_code: i
     assert expected_code in result.failed
     assert result.errors[-1].code == "connection_closed" and result.errors[-1].fatal
     assert not client.connected
-    with pytest.raises(RealtimeConnectionError, match="not open"):
+    with pytest.raises(RealtimeConnectionError, match="connection ended"):
         await client.send({"type": "response.create"})
 
 
@@ -141,6 +141,23 @@ def test_missing_keys_and_settings_are_clear_configuration_errors(monkeypatch: p
         asyncio.run(AzureRealtimeWebsocket(api_key="k", deployment_name="d").create_session())
     with pytest.raises(RealtimeConfigurationError, match="AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME"):
         asyncio.run(AzureRealtimeWebsocket(api_key="k", endpoint="http://127.0.0.1:9").create_session())
+
+
+async def test_wrong_api_key_refuses_the_session_with_the_reason_and_no_secret() -> None:
+    server = LocalServer(accepted_key="the-right-key")
+    await server.start()
+    try:
+        client = OpenAIRealtimeWebsocket(api_key="sk-wrong-secret", websocket_base_url=server.ws_base_url)
+        with pytest.raises(RealtimeConnectionError) as refused:
+            async with client(settings=RealtimeSettings()):
+                pass
+    finally:
+        await server.stop()
+    message = str(refused.value)
+    assert "API key was missing or rejected, close code 3000" in message
+    assert "Incorrect API key provided" in message
+    assert "sk-wrong-secret" not in message
+    assert not client.connected
 
 
 async def test_nothing_listening_is_a_connection_error() -> None:

@@ -75,6 +75,9 @@ class RealtimeClient(ABC):
         self._tool_calls: dict[str, list[asyncio.Task[None]]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._sent_observers: list[Callable[[dict[str, Any]], None]] = []
+        self._session_ready = asyncio.Event()
+        self._closed_reason: str | None = None
+        self._last_fatal_error: str | None = None
 
     # --- the public API ---------------------------------------------------------------------
 
@@ -96,19 +99,38 @@ class RealtimeClient(ABC):
         return self._connected
 
     async def create_session(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> None:
-        """Connect, configure the session, and optionally ask the model to speak first."""
+        """Connect, wait for `session.created`, configure the session, optionally ask for a response.
+
+        Raises `RealtimeConnectionError` with the service's reason when it refuses the session.
+        """
         if self._connected:
             raise RealtimeError("this client already has an open session; call delete_session() first")
         self._queue = asyncio.Queue()
+        self._session_ready = asyncio.Event()
+        self._closed_reason = None
+        self._last_fatal_error = None
+        self._connected = True
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 await self._open()
+                await self._session_ready.wait()
         except TimeoutError as exc:
+            await self._abandon()
             raise RealtimeConnectionError(
                 f"no answer from the realtime service within {self.connect_timeout_s:g} s"
             ) from exc
-        self._connected = True
+        except BaseException:
+            await self._abandon()
+            raise
+        if not self._connected:
+            await self._abandon()
+            raise RealtimeConnectionError(self._closed_reason or "the realtime service closed the connection")
         await self.update_session(settings=settings, create_response=create_response)
+
+    async def _abandon(self) -> None:
+        """Release whatever a failed `create_session` had opened."""
+        self._connected = False
+        await self._close()
 
     async def update_session(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> None:
         """Send the (new) settings with the registered tools; optionally request a response."""
@@ -150,6 +172,8 @@ class RealtimeClient(ABC):
         self._sent_observers.append(observer)
 
     async def _transmit(self, payload: dict[str, Any]) -> None:
+        if not self._connected:
+            raise RealtimeConnectionError(self._closed_reason or "the realtime session is not open")
         for observer in self._sent_observers:
             observer(payload)
         await self._send_payload(payload)
@@ -181,6 +205,9 @@ class RealtimeClient(ABC):
         self._queue.put_nowait(event)
         if event.service_type == ListenEvents.SESSION_CREATED and event.service_event:
             self.session_id = (event.service_event.get("session") or {}).get("id")
+            self._session_ready.set()
+        elif isinstance(event, RealtimeErrorEvent) and event.error.fatal:
+            self._last_fatal_error = event.error.message
         elif isinstance(event, RealtimeFunctionCallEvent) and self.auto_invoke_tools:
             self._start_tool_call(event)
         elif event.service_type == ListenEvents.RESPONSE_DONE and event.service_event:
@@ -194,6 +221,10 @@ class RealtimeClient(ABC):
         if not self._connected:
             return
         self._connected = False
+        if self._last_fatal_error:
+            message = f"{message}: {self._last_fatal_error}"
+        self._closed_reason = message
+        self._session_ready.set()
         self._queue.put_nowait(
             RealtimeErrorEvent(service_type="connection", error=ErrorContent(message=message, code=code, fatal=True))
         )

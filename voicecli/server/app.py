@@ -51,6 +51,7 @@ class ServerConfig:
     brain: Brain
     faults: Faults
     audio_chunk_delay: float = 0.0
+    accepted_key: str | None = None  # None: any key is accepted, as long as there is one
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
     connections: int = 0  # connections accepted so far; numbers them for fault plans
 
@@ -106,7 +107,16 @@ async def realtime_websocket(request: web.Request) -> web.StreamResponse:
     config.connections += 1
     config.sockets.add(ws)
     try:
-        if api_key_of(request) is None:
+        key = api_key_of(request)
+        if key is not None and config.accepted_key is not None and key != config.accepted_key:
+            await _reject(
+                request,
+                ws,
+                "invalid_api_key",
+                "Incorrect API key provided. You can find your API key in your account settings.",
+                3000,
+            )
+        elif key is None:
             await _reject(
                 request,
                 ws,
@@ -244,9 +254,11 @@ class LocalServer:
         script: Path | None = None,
         faults: Faults | None = None,
         audio_chunk_delay: float = 0.0,
+        accepted_key: str | None = None,
     ) -> None:
         """`brain` is `echo`, `scripted` (`script` defaults to the bundled weather example) or a
-        `Brain`; `faults` may be changed while running and applies to connections opened after."""
+        `Brain`; `faults` may be changed while running and applies to connections opened after.
+        `accepted_key` makes every other key fail like a wrong key does on the service."""
         self.host = host
         self.brain_name = brain if isinstance(brain, str) else type(brain).__name__
         self._requested_port = port
@@ -255,6 +267,7 @@ class LocalServer:
             brain=load_brain(brain, script) if isinstance(brain, str) else brain,
             faults=self.faults,
             audio_chunk_delay=audio_chunk_delay,
+            accepted_key=accepted_key,
         )
         self._runner: web.AppRunner | None = None
         self._port: int | None = None

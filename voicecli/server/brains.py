@@ -102,7 +102,7 @@ class EchoBrain:
         if outputs:
             return Reply(f"The tool answered: {_joined_outputs(outputs)}")
         if user is None:
-            return Reply("There is nothing to echo yet.")
+            return Reply("Hello! I am the local echo assistant. Say something and I will repeat it.")
         text = _user_text(user)
         if text is not None:
             return Reply(f"You said: {text}")

@@ -1,0 +1,162 @@
+"""`voicecli talk` in file mode, run as a user would: a real process, real files, real sockets."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def voicecli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_"))}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "voicecli", *args],
+        capture_output=True,
+        text=True,
+        timeout=45,
+        env=environment,
+        cwd=cwd,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, fragment: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("voicecli: error:")]
+    assert len(errors) == 1 and fragment in errors[0], result.stderr
+
+
+def test_typed_turn_prints_transcript_and_writes_reply(tmp_path: Path) -> None:
+    reply = tmp_path / "reply.wav"
+    result = voicecli("talk", "--text", "hello from the test", "--output-file", str(reply))
+    assert result.returncode == 0, result.stderr
+    assert "You: hello from the test" in result.stdout
+    assert "Assistant: You said: hello from the test" in result.stdout
+    info = soundfile.info(reply)
+    assert (info.samplerate, info.channels) == (24_000, 1)
+    assert info.duration > 0.5
+    audio, _ = soundfile.read(reply, dtype="int16")
+    assert np.abs(audio).max() > 1000
+    assert f"written to {reply}" in result.stderr
+
+
+def test_audio_file_of_any_rate_and_channels_is_one_spoken_turn(tmp_path: Path) -> None:
+    question = tmp_path / "question.wav"
+    t = np.arange(int(44_100 * 1.5)) / 44_100
+    stereo = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)], axis=1) * 0.4
+    soundfile.write(question, stereo, 44_100, subtype="FLOAT")
+    result = voicecli("talk", "-i", str(question), "-o", str(tmp_path / "reply.wav"))
+    assert result.returncode == 0, result.stderr
+    assert "[question.wav: 1.5 s of audio]" in result.stdout
+    assert "I heard 1.5 seconds of audio." in result.stdout
+    assert soundfile.info(tmp_path / "reply.wav").duration > 0.5
+
+
+def test_event_log_has_both_directions_and_no_audio_payloads(tmp_path: Path) -> None:
+    log = tmp_path / "events.jsonl"
+    result = voicecli("talk", "--text", "log me", "--json-events", str(log))
+    assert result.returncode == 0, result.stderr
+    lines = log.read_text().splitlines()
+    assert any('"dir":"out"' in line and "session.update" in line for line in lines)
+    assert any('"dir":"in"' in line and "response.done" in line for line in lines)
+    audio_lines = [line for line in lines if "response.output_audio.delta" in line]
+    assert audio_lines and all(re.search(r'"delta":"<audio: \d+ bytes>"', line) for line in audio_lines)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["talk", "-i", "does-not-exist.wav"], 2, "does-not-exist.wav: no such file"),
+        (["talk", "--provider", "nowhere", "--text", "x"], 2, "'nowhere' is not one of local, openai, azure"),
+        (["talk", "--provider", "openai", "--text", "x"], 1, "no API key for provider openai: set OPENAI_API_KEY"),
+        (["talk", "--provider", "azure", "--text", "x"], 1, "AZURE_OPENAI_ENDPOINT"),
+        (["talk", "--config", "missing.toml", "--text", "x"], 2, "missing.toml: no such configuration file"),
+    ],
+)
+def test_bad_input_is_one_line_and_non_zero(args: list[str], code: int, fragment: str, tmp_path: Path) -> None:
+    assert_one_line_error(voicecli(*args, cwd=tmp_path), code, fragment)
+
+
+def test_unreadable_audio_file_is_one_line(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.wav"
+    bogus.write_text("this is not audio")
+    assert_one_line_error(voicecli("talk", "-i", str(bogus)), 1, "notes.wav")
+
+
+def test_bad_config_file_names_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[session]\nvoice = 3\n")
+    assert_one_line_error(voicecli("talk", "-c", str(config), "--text", "x"), 2, f"{config}: session.voice")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[str]:
+    """`voicecli serve` in its own process; yields its http:// base address."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "voicecli", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    else:
+        process.kill()
+        pytest.fail("voicecli serve did not start listening")
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_openai_provider_against_served_local_server(served: str) -> None:
+    secret = "sk-test-secret-never-printed"
+    result = voicecli(
+        "talk",
+        "--provider",
+        "openai",
+        "--text",
+        "over http",
+        env={"OPENAI_BASE_URL": f"{served}/v1", "OPENAI_API_KEY": secret},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "You said: over http" in result.stdout
+    assert secret not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("api_version", ["", "2025-04-01-preview"])
+def test_azure_provider_against_served_local_server(served: str, api_version: str) -> None:
+    env = {
+        "AZURE_OPENAI_ENDPOINT": served,
+        "AZURE_OPENAI_API_KEY": "azure-secret",
+        "AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME": "gpt-realtime",
+    }
+    if api_version:
+        env["AZURE_OPENAI_API_VERSION"] = api_version
+    result = voicecli("talk", "--provider", "azure", "--text", "via azure", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "You said: via azure" in result.stdout
