@@ -50,18 +50,17 @@ def _start_once(config: pytest.Config) -> PulseAudio | str:
     missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
     if missing:
         return f"audio tests need {', '.join(missing)} (apt-get install pulseaudio pulseaudio-utils espeak-ng)"
-    runtime_dir = tempfile.mkdtemp(prefix="voicecli-pulse-")
-    config.add_cleanup(lambda: shutil.rmtree(runtime_dir, ignore_errors=True))
-    env = {**os.environ, "VOICECLI_PULSE_RUNTIME_DIR": runtime_dir}
+    runtime_dir = Path(tempfile.mkdtemp(prefix="voicecli-pulse-"))
+    env = {**os.environ, "VOICECLI_PULSE_RUNTIME_DIR": str(runtime_dir)}
     proc = subprocess.run([str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False)
-    if proc.returncode != 0:
-        return f"PulseAudio null sinks did not start: {proc.stderr.strip()}"
     exported = dict(
         line.removeprefix("export ").split("=", 1) for line in proc.stdout.splitlines() if line.startswith("export ")
     )
     saved = {key: os.environ.get(key) for key in exported}
     os.environ.update(exported)
-    config.add_cleanup(lambda: _stop(saved))
+    config.add_cleanup(lambda: _stop(runtime_dir, saved))
+    if proc.returncode != 0:
+        return f"PulseAudio null sinks did not start: {proc.stderr.strip()}"
     try:
         sd = _portaudio_seeing_pulse()
     except AudioUnavailable as exc:
@@ -72,13 +71,18 @@ def _start_once(config: pytest.Config) -> PulseAudio | str:
     return PulseAudio(env={**os.environ}, device="default")
 
 
-def _stop(saved_env: dict[str, str | None]) -> None:
+def _stop(runtime_dir: Path, saved_env: dict[str, str | None]) -> None:
+    """Stop the daemon, wait until it has removed its pid file, then restore the env and clean up."""
     subprocess.run(["pactl", "exit"], capture_output=True, timeout=10, check=False)
+    deadline = time.monotonic() + 5
+    while (runtime_dir / "pulse" / "pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
     for key, value in saved_env.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+    shutil.rmtree(runtime_dir, ignore_errors=True)
 
 
 def _portaudio_seeing_pulse() -> ModuleType:

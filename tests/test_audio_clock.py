@@ -57,3 +57,10 @@ def test_counters_track_data_and_silence() -> None:
     counters.advance(100, 256)  # ring ran dry mid-block
     counters.advance(0, 256)
     assert counters.snapshot() == snap(356, 768, 356)
+
+
+def test_flushed_item_counts_everything_up_to_the_cut() -> None:
+    """After a flush the audio up to the cut is already on its way out: final at once."""
+    span = ItemSpan(start=1000, end=5800, received_samples=2400, flushed=True)
+    assert heard_frames(span, snap(5000, 5000, 5000), LATENCY) == 4800
+    assert heard_ms(span, snap(5000, 5000, 5000), LATENCY, RATE) == pytest.approx(100.0)

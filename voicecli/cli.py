@@ -120,6 +120,26 @@ def talk(
 
 
 @app.command()
+def demo(
+    scripts: Annotated[list[Path], typer.Argument(help="Demo script(s): TOML files with settings and turns.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Output folder (default ./demo-output/SCRIPT; with several scripts, one per script)."
+        ),
+    ] = None,
+    parallel: Annotated[int, typer.Option("--parallel", "-j", help="Run up to N scripts at once.")] = 1,
+    provider: Annotated[str | None, typer.Option(help="Use this provider instead of the script's.")] = None,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Run scripted conversations; write transcript.md, report.json and each reply as WAV."""
+    from voicecli.demo.command import run_demo
+
+    run(run_demo(scripts, output=output, parallel=parallel, provider=provider, config_path=config, profile=profile))
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (keep it on loopback).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8765,

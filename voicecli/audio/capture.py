@@ -6,6 +6,7 @@ the consumer stalls, the oldest chunks are dropped (and counted) so the micropho
 """
 
 import asyncio
+import contextlib
 import math
 from collections.abc import AsyncIterator
 from typing import Any
@@ -42,6 +43,8 @@ class Capture:
         if self._stream is not None:
             return
         self._loop = asyncio.get_running_loop()
+        self._resampler.reset()
+        self._pending_len = 0
         self._stream = open_stream(
             "input", self.device.index, self.sample_rate, "float32", self._callback, self.device.max_input_channels
         )
@@ -89,9 +92,10 @@ class Capture:
                 self._send_threadsafe(self._pending.copy())
 
     def _send_threadsafe(self, chunk: np.ndarray) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._deliver, chunk)
+        if self._loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed while the stream still ran
+            self._loop.call_soon_threadsafe(self._deliver, chunk)
 
     def _deliver(self, chunk: np.ndarray | None) -> None:
         if self._queue.full():

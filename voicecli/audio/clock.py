@@ -3,9 +3,12 @@
 Barge-in truncates the model's item at ``audio_end_ms``; that must be what came out of the speaker,
 not what was received or queued. Samples handed to the device still sit in its buffer for the
 output latency, so those are subtracted until enough later frames have gone out behind them.
+Once an item is flushed its played audio is final (everything up to the cut, fade included, is
+already on its way out), so that total is the answer at once; truncate needs it right then.
 The player's callback updates ``PlayoutCounters``; everything else here is pure arithmetic.
 """
 
+import time
 from dataclasses import dataclass
 
 from voicecli.audio.pcm import API_RATE
@@ -18,6 +21,7 @@ class ItemSpan:
     start: int
     end: int
     received_samples: int = 0
+    flushed: bool = False  # cut by a flush: nothing past ``end`` will ever play
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +62,14 @@ class PlayoutCounters:
             snap = PlayoutSnapshot(self._consumed, self._device_frames, self._last_data_frame)
             if seq % 2 == 0 and seq == self._seq:
                 return snap
+            time.sleep(0)  # yield the GIL so the callback thread can finish its update
 
 
 def heard_frames(span: ItemSpan, snap: PlayoutSnapshot, latency_frames: int) -> int:
-    """Frames of ``span`` that have left the device's buffer, i.e. reached the listener's ears."""
+    """Frames of ``span`` that have reached the listener's ears (for a flushed span: ever will)."""
     length = span.end - span.start
+    if span.flushed:
+        return length
     handed = min(max(snap.consumed - span.start, 0), length)
     # Frames that went out after this item's last handed frame push it through the device buffer.
     behind = snap.device_frames - snap.last_data_frame + max(snap.consumed - span.end, 0)

@@ -135,7 +135,7 @@ def _run_stream(device: DeviceInfo, kind: Kind, rate: int, buffer: np.ndarray) -
         position += len(chunk)
         done = position >= len(buffer)
 
-    def input_cb(indata: np.ndarray, frames: int, _time: object, _status: object) -> None:
+    def input_cb(indata: np.ndarray, _frames: int, _time: object, _status: object) -> None:
         nonlocal position, done
         chunk = indata[: len(buffer) - position, 0]
         buffer[position : position + len(chunk)] = chunk

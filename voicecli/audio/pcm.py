@@ -27,6 +27,6 @@ def rms_dbfs(samples: np.ndarray) -> float:
     """RMS level in dBFS (0 dB = full-scale square wave); ``-inf`` for silence or no samples."""
     if samples.size == 0:
         return -math.inf
-    floats = to_float32(samples)
-    rms = math.sqrt(float(np.mean(np.square(floats, dtype=np.float64))))
+    floats = to_float32(samples).ravel()
+    rms = math.sqrt(float(np.dot(floats, floats)) / floats.size)
     return 20.0 * math.log10(rms) if rms > 0.0 else -math.inf

@@ -44,7 +44,6 @@ class Player:
         self._counters = PlayoutCounters()
         self._items: OrderedDict[str, ItemSpan] = OrderedDict()
         self._current: str | None = None
-        self._flushed: set[str] = set()
         self._fades: dict[int, np.ndarray] = {}
         self.underruns = 0
         self._stream: Any = None
@@ -108,15 +107,17 @@ class Player:
             pcm, item_id = audio, item_id or ""
         else:
             pcm, item_id = audio.data, item_id or getattr(audio, "item_id", "")
-        if item_id in self._flushed:
+        known = self._items.get(item_id)
+        if known is not None and known.flushed:
             return
         if item_id != self._current:
             self._finish_current()
             self._current = item_id
             position = self._ring.write_position
-            self._items[item_id] = ItemSpan(position, position)
-            while len(self._items) > MAX_TRACKED_ITEMS:
-                self._flushed.discard(self._items.popitem(last=False)[0])
+            if known is None or known.end != position:  # else: the item resumes after finish()
+                self._items[item_id] = ItemSpan(position, position)
+                while len(self._items) > MAX_TRACKED_ITEMS:
+                    self._items.popitem(last=False)
         span = self._items[item_id]
         span.received_samples += len(pcm)
         self._write(span, self._resampler.process(pcm))
@@ -131,12 +132,15 @@ class Player:
         cut = self._ring.flush(self._fade(fade_ms))
         self._resampler.reset()
         for span in self._items.values():
-            span.start, span.end = min(span.start, cut), min(span.end, cut)
-        self._flushed.update(self._items)
+            span.start, span.end, span.flushed = min(span.start, cut), min(span.end, cut), True
         self._current = None
 
     def heard_ms(self, item_id: str) -> float:
-        """Milliseconds of ``item_id`` the listener has heard so far (0 for unknown items)."""
+        """Milliseconds of ``item_id`` the listener has heard (0 for unknown items).
+
+        After ``flush`` this is final at once: the audio up to the cut, fade included, which is
+        what ``conversation.item.truncate`` needs as ``audio_end_ms``.
+        """
         span = self._items.get(item_id)
         if span is None:
             return 0.0

@@ -8,6 +8,7 @@ tool calls, errors on a dropped connection) is decided here, so all transports b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
@@ -246,14 +247,15 @@ class RealtimeClient(ABC):
     async def _run_tool(self, name: str, arguments: str, call_id: str) -> None:
         result = await self.tools.invoke(name, arguments, call_id)
         self._queue.put_nowait(RealtimeFunctionResultEvent(service_type="function_result", function_result=result))
-        if self._connected:
+        with contextlib.suppress(RealtimeConnectionError):  # a lost connection is reported by the reader
             await self._transmit(protocol.function_output_item(call_id, result.result))
 
     async def _answer_after_tools(self, calls: list[asyncio.Task[None]], response_completed: bool) -> None:
         """One `response.create` after every call of a response has its output."""
         await asyncio.gather(*calls, return_exceptions=True)
-        if response_completed and self._connected:
-            await self._transmit(protocol.simple_event(SendEvents.RESPONSE_CREATE))
+        if response_completed:
+            with contextlib.suppress(RealtimeConnectionError):
+                await self._transmit(protocol.simple_event(SendEvents.RESPONSE_CREATE))
 
 
 def _to_payload(event: RealtimeEvent | dict[str, Any]) -> dict[str, Any]:

@@ -328,6 +328,11 @@ class ServerSession:
         pcm = _decode_audio(event["audio"], "audio")
         if len(pcm) > _MAX_APPEND_BYTES:
             raise ProtocolViolation("Invalid 'audio': at most 15 MiB of audio per event.", param="audio")
+        await self.append_audio(pcm)
+
+    async def append_audio(self, pcm: bytes) -> None:
+        """Add 24 kHz pcm16 to the input audio buffer and run turn detection on it: what an
+        `input_audio_buffer.append` carries, or a WebRTC microphone frame."""
         self._buffer += pcm
         self._stream_samples += len(pcm) // 2
         if self._vad is None:

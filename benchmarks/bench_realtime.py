@@ -1,0 +1,114 @@
+"""Realtime core benchmark: a report, never a test.
+
+Measures against the local server on loopback: time to `session.updated`, time to the first audio
+delta of a typed turn (the first includes creating the `openai` client, ~60 ms of TLS setup), events per second through `receive()` (parsing + queueing + the audio
+callback), the cost of parsing one audio delta, and `voicecli --help` start time.
+Prints JSON, then a one-line summary. Run: `.venv/bin/python benchmarks/bench_realtime.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from voicecli.exchange import exchange
+from voicecli.realtime import ListenEvents, OpenAIRealtimeWebsocket, RealtimeSettings, protocol
+from voicecli.server import LocalServer
+
+ROUNDS = 10
+LONG_TEXT = " ".join(["This sentence makes the reply long enough to stream many audio deltas."] * 6)
+
+
+async def session_timings(server: LocalServer) -> dict[str, float]:
+    to_updated: list[float] = []
+    to_first_audio: list[float] = []
+    for _ in range(ROUNDS):
+        client = OpenAIRealtimeWebsocket(api_key="bench", websocket_base_url=server.ws_base_url)
+        started = time.perf_counter()
+        async with client(settings=RealtimeSettings(push_to_talk=True)):
+            async for event in client.receive():
+                if event.service_type == ListenEvents.SESSION_UPDATED:
+                    to_updated.append(time.perf_counter() - started)
+                    break
+            result = await exchange(client, text="ping", timeout_s=10)
+            if result.first_audio_s is not None:
+                to_first_audio.append(result.first_audio_s)
+    return {
+        "session_updated_ms_p50": 1000 * statistics.median(to_updated),
+        "first_audio_ms_p50": 1000 * statistics.median(to_first_audio),
+    }
+
+
+async def receive_throughput(server: LocalServer) -> dict[str, float]:
+    chunks = 0
+
+    def count(pcm: np.ndarray) -> None:
+        nonlocal chunks
+        chunks += 1
+
+    client = OpenAIRealtimeWebsocket(
+        api_key="bench", websocket_base_url=server.ws_base_url, audio_output_callback=count
+    )
+    async with client(settings=RealtimeSettings(push_to_talk=True)):
+        await exchange(client, text=LONG_TEXT, timeout_s=30)  # the server caches the synthesized reply
+        events = 0
+        started = time.perf_counter()
+        await client.send(protocol.user_text_item(LONG_TEXT))
+        await client.send({"type": "response.create"})
+        async for event in client.receive():
+            events += 1
+            if event.service_type == ListenEvents.RESPONSE_DONE:
+                break
+        elapsed = time.perf_counter() - started
+    return {"events_per_s": events / elapsed, "events_in_turn": events, "audio_chunks": chunks}
+
+
+def parse_cost_us() -> float:
+    delta = protocol.encode(
+        {
+            "type": "response.output_audio.delta",
+            "response_id": "r",
+            "item_id": "i",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": protocol.pcm_to_base64(np.zeros(2400, np.int16)),
+            "event_id": "e",
+        }
+    ).encode()
+    repeats = 20_000
+    started = time.perf_counter()
+    for _ in range(repeats):
+        protocol.parse_server_message(delta)
+    return 1e6 * (time.perf_counter() - started) / repeats
+
+
+def help_start_ms() -> float:
+    samples = []
+    for _ in range(5):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "voicecli", "--help"], capture_output=True, check=True)
+        samples.append(time.perf_counter() - started)
+    return 1000 * statistics.median(samples)
+
+
+async def main() -> None:
+    async with LocalServer() as server:
+        report = {**await session_timings(server), **await receive_throughput(server)}
+    report["parse_audio_delta_us"] = parse_cost_us()
+    report["help_start_ms"] = help_start_ms()
+    print(json.dumps({k: round(v, 2) for k, v in report.items()}, indent=2))
+    print(
+        f"session.updated {report['session_updated_ms_p50']:.1f} ms · first audio {report['first_audio_ms_p50']:.1f} ms"
+        f" · {report['events_per_s']:.0f} events/s · parse delta {report['parse_audio_delta_us']:.1f} µs"
+        f" · --help {report['help_start_ms']:.0f} ms"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,52 @@
+"""Everything a script needs, resolved before any script connects: configuration, tools, brain, audio.
+
+A batch of scripts is prepared in full first, so one bad script stops the command (exit code 2)
+before anything runs, instead of after the others have spent their time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from voicecli.config import AppConfig, Provider
+from voicecli.demo.inputs import TurnInput, prepare_inputs
+from voicecli.demo.script import DemoScript, ScriptError
+from voicecli.demo.settings import script_config
+from voicecli.realtime.functions import ToolFunction, describe
+from voicecli.tooling import configured_tools
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedScript:
+    script: DemoScript
+    config: AppConfig
+    tools: list[ToolFunction]
+    inputs: list[TurnInput]
+    output_dir: Path
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [describe(fn).name for fn in self.tools]
+
+
+def prepare(
+    script: DemoScript, output_dir: Path, config_path: Path | None, profile: str | None, provider: Provider | None
+) -> PreparedScript:
+    """Resolve one script; raise a `ConfigError` (exit code 2) naming the file and key on any problem."""
+    config = script_config(script, config_path, profile, provider)
+    tools = configured_tools(config)
+    if config.provider == "local":
+        _check_brain(script, config)
+    return PreparedScript(script, config, tools, prepare_inputs(script), output_dir)
+
+
+def _check_brain(script: DemoScript, config: AppConfig) -> None:
+    """Load the local server's brain now: a broken brain script would otherwise fail mid-connect."""
+    from voicecli.server.brains import load_brain
+
+    brain_script = Path(config.local.script) if config.local.script else None
+    try:
+        load_brain(config.local.brain, brain_script)
+    except (ValueError, OSError) as exc:  # TOMLDecodeError is a ValueError
+        raise ScriptError(f"{script.path}: local.script: {exc}") from None

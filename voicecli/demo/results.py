@@ -1,0 +1,131 @@
+"""What a demo run produced: per turn the exchange's result, what happened in order, and the checks.
+
+The report writer, the screen and the summary all read these records, so they agree on what passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from voicecli.config import AppConfig
+from voicecli.demo.expectations import CheckResult
+from voicecli.demo.inputs import TurnInput
+from voicecli.demo.prepare import PreparedScript
+from voicecli.demo.script import DemoScript, DemoTurn
+from voicecli.exchange import TurnResult
+from voicecli.realtime import (
+    ListenEvents,
+    RealtimeErrorEvent,
+    RealtimeEvent,
+    RealtimeFunctionCallEvent,
+    RealtimeFunctionResultEvent,
+    RealtimeTextEvent,
+)
+
+EntryKind = Literal["assistant", "tool_call", "tool_result", "error"]
+
+
+@dataclass(slots=True)
+class TimelineEntry:
+    kind: EntryKind
+    text: str
+
+
+class Timeline:
+    """Records a turn's answer in arrival order: each response's text, tool calls and results, errors.
+
+    `TurnResult.assistant_text` runs the responses of a turn together; the transcript wants them apart.
+    """
+
+    def __init__(self) -> None:
+        self.entries: list[TimelineEntry] = []
+        self._speaking = False
+
+    def __call__(self, event: RealtimeEvent) -> None:
+        match event:
+            case RealtimeTextEvent() if event.text.source != "user_transcript":
+                if self._speaking:
+                    self.entries[-1].text += event.text.text
+                else:
+                    self._add("assistant", event.text.text)
+                    self._speaking = True
+            case RealtimeFunctionCallEvent():
+                self._add("tool_call", f"{event.function_call.name}({event.function_call.arguments})")
+            case RealtimeFunctionResultEvent():
+                outcome = event.function_result
+                verb = "failed" if outcome.is_error else "returned"
+                self._add("tool_result", f"{outcome.name} {verb}: {outcome.result}")
+            case RealtimeErrorEvent():
+                self._add("error", event.error.message + (f" [{event.error.code}]" if event.error.code else ""))
+            case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):
+                self._speaking = False
+
+    def _add(self, kind: EntryKind, text: str) -> None:
+        self.entries.append(TimelineEntry(kind, text))
+        self._speaking = False
+
+    @property
+    def reply(self) -> str:
+        """The assistant's words of the whole turn, one response after the other."""
+        return " ".join(entry.text.strip() for entry in self.entries if entry.kind == "assistant").strip()
+
+
+@dataclass(slots=True)
+class TurnRecord:
+    turn: DemoTurn
+    input: TurnInput
+    result: TurnResult
+    timeline: Timeline
+    checks: list[CheckResult]
+
+    @property
+    def passed(self) -> bool:
+        return self.result.failed is None and all(check.passed for check in self.checks)
+
+    @property
+    def tool_s(self) -> float:
+        return sum((outcome.duration_s for outcome in self.result.tool_results), 0.0)
+
+    @property
+    def audio_file(self) -> str | None:
+        """The name of the reply's WAV in the output folder, if any audio arrived."""
+        return f"turn-{self.turn.number:02d}.wav" if self.result.audio_chunks else None
+
+
+@dataclass(slots=True)
+class ScriptRun:
+    """One script's run so far; `error` is a failure outside any turn (connecting, for instance)."""
+
+    prepared: PreparedScript
+    started_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
+    records: list[TurnRecord] = field(default_factory=list)
+    error: str | None = None
+    duration_s: float = 0.0
+
+    @property
+    def script(self) -> DemoScript:
+        return self.prepared.script
+
+    @property
+    def config(self) -> AppConfig:
+        return self.prepared.config
+
+    @property
+    def output_dir(self) -> Path:
+        return self.prepared.output_dir
+
+    @property
+    def passed(self) -> bool:
+        complete = len(self.records) == len(self.script.turns)
+        return self.error is None and complete and all(record.passed for record in self.records)
+
+    @property
+    def turns_passed(self) -> int:
+        return sum(record.passed for record in self.records)
+
+    @property
+    def first_audio_ms(self) -> list[float]:
+        return [1000 * r.result.first_audio_s for r in self.records if r.result.first_audio_s is not None]

@@ -1,0 +1,82 @@
+"""Run one prepared script: open a session, play each turn through `exchange`, check, write the files.
+
+The files are rewritten after every turn and once more however the run ends (failure, timeout,
+Ctrl-C), so whatever was received is on disk. A turn that gets no complete answer ends the run: the
+session may still be busy with it, and later turns would read the wrong answers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from voicecli.demo.expectations import check
+from voicecli.demo.inputs import TurnInput
+from voicecli.demo.prepare import PreparedScript
+from voicecli.demo.report import ReportWriter
+from voicecli.demo.results import ScriptRun, Timeline, TurnRecord
+from voicecli.demo.script import DemoTurn
+from voicecli.exchange import exchange
+from voicecli.providers import build_client, session_settings
+from voicecli.realtime import RealtimeClient, RealtimeError, RealtimeEvent
+
+
+class RunObserver(Protocol):
+    """What a display is told while scripts run (several may run at once)."""
+
+    def run_started(self, run: ScriptRun) -> None: ...
+
+    def turn_started(self, run: ScriptRun, turn: DemoTurn, sent: TurnInput) -> None: ...
+
+    def event(self, run: ScriptRun, event: RealtimeEvent) -> None: ...
+
+    def turn_finished(self, run: ScriptRun, record: TurnRecord) -> None: ...
+
+    def run_finished(self, run: ScriptRun) -> None: ...
+
+
+async def run_script(prepared: PreparedScript, observer: RunObserver) -> ScriptRun:
+    """Run every turn (or until one fails to get an answer); a connection failure is recorded, not raised."""
+    run = ScriptRun(prepared)
+    writer = ReportWriter(run)
+    writer.start()
+    observer.run_started(run)
+    started = time.perf_counter()
+    try:
+        client = build_client(prepared.config, tools=prepared.tools)
+        async with client(settings=session_settings(prepared.config, push_to_talk=True)):
+            for turn, sent in zip(prepared.script.turns, prepared.inputs, strict=True):
+                observer.turn_started(run, turn, sent)
+                record = await _run_turn(client, run, turn, sent, observer)
+                run.records.append(record)
+                run.duration_s = time.perf_counter() - started
+                writer.update()
+                observer.turn_finished(run, record)
+                if record.result.failed:
+                    break
+    except RealtimeError as exc:
+        run.error = str(exc)
+    finally:
+        run.duration_s = time.perf_counter() - started
+        writer.update()
+    observer.run_finished(run)
+    return run
+
+
+async def _run_turn(
+    client: RealtimeClient, run: ScriptRun, turn: DemoTurn, sent: TurnInput, observer: RunObserver
+) -> TurnRecord:
+    timeline = Timeline()
+
+    def observe(event: RealtimeEvent) -> None:
+        timeline(event)
+        observer.event(run, event)
+
+    result = await exchange(
+        client,
+        text=sent.text,
+        audio=sent.audio,
+        timeout_s=turn.timeout_s or run.config.response_timeout_s,
+        observer=observe,
+    )
+    return TurnRecord(turn, sent, result, timeline, check(turn.expect, timeline.reply, result.tool_calls))

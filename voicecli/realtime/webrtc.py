@@ -1,0 +1,392 @@
+"""WebRTC transport (aiortc): OpenAI, Azure OpenAI and the embedded local server.
+
+The microphone is an aiortc `MediaStreamTrack` sent as Opus RTP; events travel as JSON on the
+`oai-events` data channel; the model's voice arrives as a remote track, converted to 24 kHz int16
+and delivered like WebSocket audio deltas (callback first, then `receive()`). The call is set up
+by `webrtc_signaling`; ICE stays on 127.0.0.1 when the service is on loopback (`webrtc_ice`).
+
+Without an `audio_track` argument the client makes its own `PcmAudioTrack` and `send()` of audio
+(`RealtimeAudioEvent` or an `input_audio_buffer.append` dict) feeds that track, so code written for
+the WebSocket clients works unchanged. `input_audio_buffer.commit` then waits until the queued
+audio has gone out and crossed the network, since RTP has no marker for "this was the last of it".
+A track passed by the caller is the caller's: audio given to `send()` then goes over the data
+channel as `input_audio_buffer.append`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from abc import abstractmethod
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import numpy as np
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
+
+from voicecli.realtime import protocol
+from voicecli.realtime.azure_ws import TokenProvider, azure_settings_from_env, entra_token_provider
+from voicecli.realtime.client import (
+    RealtimeClient,
+    RealtimeConfigurationError,
+    RealtimeConnectionError,
+    RealtimeError,
+)
+from voicecli.realtime.events import AudioContent, RealtimeAudioEvent, RealtimeEvent
+from voicecli.realtime.local import LOCAL_API_KEY
+from voicecli.realtime.openai_ws import DEFAULT_OPENAI_MODEL
+from voicecli.realtime.protocol import ListenEvents, SendEvents
+from voicecli.realtime.settings import RealtimeSettings
+from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun
+from voicecli.realtime.webrtc_media import Pcm24kConverter, PcmAudioTrack
+from voicecli.realtime.webrtc_playback import RemotePlayback
+from voicecli.realtime.webrtc_signaling import start_call
+
+if TYPE_CHECKING:
+    from aiortc import RTCDataChannel
+
+    from voicecli.server import LocalServer
+
+__all__ = [
+    "AzureRealtimeWebRTC",
+    "LocalRealtimeWebRTC",
+    "OpenAIRealtimeWebRTC",
+    "PcmAudioTrack",
+    "WebRTCRealtimeClient",
+]
+
+EVENTS_CHANNEL = "oai-events"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+RTP_LATENCY_S = 0.4
+"""How long after the last queued sample a commit is sent: encoder, network, jitter buffer and
+decoder take ~130 ms on loopback; the rest is margin for a busy machine or a real network."""
+_REPORT_MARGIN_S = 0.25
+"""The connection wait ends this much before `create_session`'s overall timeout, so the error can
+say which stage hung instead of only that the whole setup took too long."""
+
+
+class WebRTCRealtimeClient(RealtimeClient):
+    """Shared machinery of the WebRTC clients; subclasses say where to call and with which key."""
+
+    transport = "webrtc"
+
+    def __init__(self, *, audio_track: MediaStreamTrack | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._given_track = audio_track
+        self.audio_track: MediaStreamTrack | None = audio_track
+        self.call_location: str | None = None  # the call's URL, from the service's `Location` header
+        self._own_track: PcmAudioTrack | None = None
+        self._pc: RTCPeerConnection | None = None
+        self._channel: RTCDataChannel | None = None
+        self._incoming: asyncio.Queue[RealtimeEvent] = asyncio.Queue()
+        self._playback = RemotePlayback()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    @abstractmethod
+    def model(self) -> str:
+        """The model (OpenAI) or deployment (Azure) the session runs on."""
+
+    @abstractmethod
+    def _realtime_base_url(self) -> str:
+        """The URL that `/realtime/client_secrets` and `/realtime/calls` are relative to."""
+
+    @abstractmethod
+    async def _credential_headers(self) -> dict[str, str]:
+        """Headers carrying the long-lived credential, for minting the ephemeral key."""
+
+    @property
+    def endpoint_description(self) -> str:
+        """Where this client connects, for messages (never contains a secret)."""
+        return self._realtime_base_url()
+
+    # --- the public API, where WebRTC differs ---------------------------------------------------
+
+    async def create_session(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> None:
+        """As for every client; the settings are needed before connecting, as the key carries them."""
+        if settings is not None and not self.connected:
+            self.settings = settings
+        await super().create_session(settings=settings, create_response=create_response)
+
+    async def send(self, event: RealtimeEvent | dict[str, Any]) -> None:
+        """Send an event; audio goes into the client's own microphone track when it has one."""
+        track = self._own_track
+        if track is not None:
+            pcm = _audio_of(event)
+            kind = _type_of(event)
+            if kind == SendEvents.INPUT_AUDIO_BUFFER_CLEAR:
+                track.clear()
+            try:
+                if pcm is not None:
+                    if not self.connected:
+                        raise RealtimeConnectionError("the realtime session is not open")
+                    await track.put(pcm)
+                    return
+                if kind == SendEvents.INPUT_AUDIO_BUFFER_COMMIT:
+                    await track.drained()
+                    await asyncio.sleep(RTP_LATENCY_S)
+            except MediaStreamError as exc:
+                raise RealtimeConnectionError("the realtime connection is closed") from exc
+        await super().send(event)
+
+    # --- the transport ----------------------------------------------------------------------------
+
+    async def _open(self) -> None:
+        base_url = self._realtime_base_url()
+        credential_headers = await self._credential_headers()
+        settings = self.settings.with_tools(self.tools.payload())
+        session = {**settings.to_session_payload()["session"], "model": self.model}
+        deadline = asyncio.get_running_loop().time() + self.connect_timeout_s - _REPORT_MARGIN_S
+        self._own_track = None if self._given_track is not None else PcmAudioTrack()
+        self.audio_track = self._given_track or self._own_track
+        self._incoming = asyncio.Queue()
+        self._playback = RemotePlayback()
+        self._pc = pc = RTCPeerConnection(no_stun())
+        opened = self._wire(pc)
+        try:
+            with loopback_candidates(is_loopback_url(base_url)):
+                await pc.setLocalDescription(await pc.createOffer())
+            async with aiohttp.ClientSession() as http:
+                answer = await start_call(http, base_url, credential_headers, session, pc.localDescription.sdp)
+            self.call_location = answer.location
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
+            except ValueError as exc:
+                raise RealtimeConnectionError(f"{base_url} sent an SDP answer that cannot be used: {exc}") from exc
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await opened
+            except TimeoutError:
+                raise RealtimeConnectionError(
+                    f"the WebRTC connection to {base_url} did not open within {self.connect_timeout_s:g} s "
+                    f"(ICE {pc.iceConnectionState}, connection {pc.connectionState}); is UDP blocked?"
+                ) from None
+        except BaseException:
+            opened.cancel()  # later channel or state changes have nobody to tell
+            await self._teardown()
+            raise
+        self._start(self._read_events())
+
+    def _wire(self, pc: RTCPeerConnection) -> asyncio.Future[None]:
+        """Add the tracks and the events channel; the future resolves when the channel opens."""
+        opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def fail(message: str) -> None:
+            if not opened.done():
+                opened.set_exception(RealtimeConnectionError(message))
+            else:
+                self._connection_lost(message)
+
+        assert self.audio_track is not None
+        pc.addTrack(self.audio_track)
+        channel = self._channel = pc.createDataChannel(EVENTS_CHANNEL)
+
+        @channel.on("open")
+        def on_open() -> None:
+            if not opened.done():
+                opened.set_result(None)
+
+        @channel.on("message")
+        def on_message(message: str | bytes) -> None:
+            event = protocol.parse_server_message(message)
+            self._playback.on_server_event(event)  # at once: `response.done` may be waiting for it
+            self._incoming.put_nowait(event)
+
+        @channel.on("close")
+        def on_close() -> None:
+            fail("the service closed the realtime data channel")
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                fail(f"the WebRTC connection {'failed' if pc.connectionState == 'failed' else 'was closed'}")
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "audio":
+                self._start(self._read_audio(track))
+
+        return opened
+
+    async def _read_events(self) -> None:
+        try:
+            while True:
+                event = await self._incoming.get()
+                if event.service_type == ListenEvents.RESPONSE_DONE and event.service_event:
+                    await self._playback.played((event.service_event.get("response") or {}).get("id"))
+                await self._dispatch(event)
+        except Exception as exc:  # a bug in a callback must not leave receive() waiting forever
+            self._connection_lost(f"the realtime connection failed: {type(exc).__name__}: {exc}", "client_error")
+
+    async def _read_audio(self, track: MediaStreamTrack) -> None:
+        converter = Pcm24kConverter()
+        try:
+            while True:
+                frame = await track.recv()
+                assert isinstance(frame, AudioFrame)
+                admitted = self._playback.admit(converter.convert(frame))
+                if admitted is not None:
+                    pcm, item_id = admitted
+                    await self._dispatch(
+                        RealtimeAudioEvent(
+                            service_type=ListenEvents.RESPONSE_OUTPUT_AUDIO_DELTA,
+                            audio=AudioContent(data=pcm, item_id=item_id),
+                        )
+                    )
+        except MediaStreamError:
+            self._connection_lost("the service's audio track ended")
+        except Exception as exc:
+            self._connection_lost(f"the realtime audio failed: {type(exc).__name__}: {exc}", "client_error")
+
+    async def _send_payload(self, payload: dict[str, Any]) -> None:
+        channel = self._channel
+        if channel is None or channel.readyState != "open" or not self.connected:
+            raise RealtimeConnectionError("the realtime session is not open")
+        if payload.get("type") == SendEvents.OUTPUT_AUDIO_BUFFER_CLEAR:
+            self._playback.clear()  # stop delivering at once, not after the service's answer
+        try:
+            channel.send(protocol.encode(payload))
+        except ValueError as exc:  # larger than the peer's maximum message size
+            raise RealtimeError(f"cannot send {payload.get('type')}: {exc}") from exc
+
+    async def _close(self) -> None:
+        await self._teardown()
+
+    async def _teardown(self) -> None:
+        """Close the peer connection (it stops the tracks) and end every task of this call."""
+        pc, self._pc, self._channel = self._pc, None, None
+        tasks, self._tasks = self._tasks, set()
+        for task in tasks:
+            task.cancel()
+        if pc is not None:
+            await pc.close()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _audio_of(event: RealtimeEvent | dict[str, Any]) -> np.ndarray | None:
+    """The samples of an audio event or of an `input_audio_buffer.append` dict; None otherwise."""
+    if isinstance(event, RealtimeAudioEvent):
+        return event.audio.data
+    if isinstance(event, dict) and event.get("type") == SendEvents.INPUT_AUDIO_BUFFER_APPEND:
+        return protocol.base64_to_pcm(event["audio"])
+    return None
+
+
+def _type_of(event: RealtimeEvent | dict[str, Any]) -> str | None:
+    return event.get("type") if isinstance(event, dict) else event.service_type
+
+
+class OpenAIRealtimeWebRTC(WebRTCRealtimeClient):
+    """OpenAI Realtime over WebRTC. Credentials from arguments or `OPENAI_API_KEY`, `OPENAI_BASE_URL`
+    (an `http://` base, such as `voicecli serve`, is fine), `OPENAI_REALTIME_MODEL_ID`."""
+
+    def __init__(
+        self,
+        *,
+        audio_track: MediaStreamTrack | None = None,
+        api_key: str | None = None,
+        model: str | None = None,
+        base_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(audio_track=audio_track, **kwargs)
+        self._api_key = api_key or os.environ.get("OPENAI_API_KEY")
+        self._model = model or os.environ.get("OPENAI_REALTIME_MODEL_ID") or DEFAULT_OPENAI_MODEL
+        self._base_url = base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    def _realtime_base_url(self) -> str:
+        return self._base_url
+
+    async def _credential_headers(self) -> dict[str, str]:
+        if not self._api_key:
+            raise RealtimeConfigurationError("no OpenAI API key: set OPENAI_API_KEY or pass api_key=")
+        return {"Authorization": f"Bearer {self._api_key}"}
+
+
+class AzureRealtimeWebRTC(WebRTCRealtimeClient):
+    """Azure OpenAI realtime over WebRTC (the GA `/openai/v1` route; WebRTC has no preview route
+    here). Anything not passed comes from the environment variables `AzureRealtimeWebsocket` reads;
+    without a key, Entra ID signs in (the `azure` extra)."""
+
+    def __init__(
+        self,
+        *,
+        audio_track: MediaStreamTrack | None = None,
+        endpoint: str | None = None,
+        api_key: str | None = None,
+        deployment_name: str | None = None,
+        token_provider: TokenProvider | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(audio_track=audio_track, **kwargs)
+        env = azure_settings_from_env()
+        self._endpoint = (endpoint or env["endpoint"] or "").rstrip("/")
+        self._api_key = api_key or env["api_key"]
+        self._deployment = deployment_name or env["deployment_name"]
+        self._token_provider = token_provider
+
+    @property
+    def model(self) -> str:
+        if not self._deployment:
+            raise RealtimeConfigurationError(
+                "no Azure deployment: set AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME or pass deployment_name="
+            )
+        return self._deployment
+
+    def _realtime_base_url(self) -> str:
+        if not self._endpoint:
+            raise RealtimeConfigurationError("no Azure endpoint: set AZURE_OPENAI_ENDPOINT or pass endpoint=")
+        return f"{self._endpoint}/openai/v1"
+
+    async def _credential_headers(self) -> dict[str, str]:
+        if self._api_key:
+            return {"api-key": self._api_key}
+        provider = self._token_provider or entra_token_provider()
+        return {"Authorization": f"Bearer {await provider()}"}
+
+
+class LocalRealtimeWebRTC(OpenAIRealtimeWebRTC):
+    """WebRTC to voicecli's own realtime server, started in this process on 127.0.0.1."""
+
+    def __init__(
+        self, *, brain: str = "echo", script: Path | None = None, model: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(api_key=LOCAL_API_KEY, model=model or "voicecli-local", **kwargs)
+        self._brain = brain
+        self._script = script
+        self.server: LocalServer | None = None
+
+    async def _open(self) -> None:
+        from voicecli.server import LocalServer
+
+        self.server = LocalServer(brain=self._brain, script=self._script)
+        await self.server.start()
+        self._base_url = self.server.http_url + "/v1"
+        try:
+            await super()._open()
+        except BaseException:
+            await self._stop_server()
+            raise
+
+    async def _close(self) -> None:
+        await super()._close()
+        await self._stop_server()
+
+    async def _stop_server(self) -> None:
+        server, self.server = self.server, None
+        if server is not None:
+            await server.stop()

@@ -1,0 +1,68 @@
+"""Keep WebRTC traffic on loopback when both peers are on this machine.
+
+aioice gathers host candidates from every network interface *except* loopback
+(`aioice.ice.get_host_addresses`), so a call between two local peers would travel over the
+machine's network address. `loopback_candidates()` makes the gathering that runs inside it offer
+127.0.0.1 only. It works through a context variable read by a wrapper around aioice's address
+lookup: asyncio tasks copy the context when they are created, so the gathering tasks aiortc starts
+inside `setLocalDescription` see the restriction, while any other peer connection of the process
+gathering at the same time keeps aioice's normal behaviour.
+
+`no_stun()` is the matching configuration: no STUN server, so no packet ever goes to the public
+STUN server aiortc uses by default. Host candidates are all a call needs, on loopback and with the
+service (whose media servers have public addresses and learn ours from the checks we send).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from collections.abc import Iterator
+from contextvars import ContextVar
+from urllib.parse import urlsplit
+
+import aioice.ice
+from aiortc import RTCConfiguration
+
+LOOPBACK_ADDRESS = "127.0.0.1"
+
+_loopback_only: ContextVar[bool] = ContextVar("voicecli_ice_loopback_only", default=False)
+_aioice_host_addresses = aioice.ice.get_host_addresses
+
+
+def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    if _loopback_only.get():
+        return [LOOPBACK_ADDRESS] if use_ipv4 else []
+    return _aioice_host_addresses(use_ipv4, use_ipv6)
+
+
+@contextlib.contextmanager
+def loopback_candidates(enabled: bool = True) -> Iterator[None]:
+    """Within this block (and tasks started in it), ICE gathers only 127.0.0.1 when `enabled`."""
+    aioice.ice.get_host_addresses = _host_addresses  # idempotent; the same for everyone outside the block
+    token = _loopback_only.set(enabled)
+    try:
+        yield
+    finally:
+        _loopback_only.reset(token)
+
+
+def no_stun() -> RTCConfiguration:
+    """A peer-connection configuration without aiortc's default (public) STUN server."""
+    return RTCConfiguration(iceServers=[])
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for `localhost` and loopback IP addresses (127.0.0.0/8, ::1)."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def is_loopback_url(url: str) -> bool:
+    return is_loopback_host(urlsplit(url).hostname)

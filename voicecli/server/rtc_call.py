@@ -1,0 +1,234 @@
+"""One WebRTC call of the local server: peer connection, `oai-events` channel, microphone, session.
+
+Client events (data channel) and microphone frames (RTP, decoded to 24 kHz) reach the
+`ServerSession` through one bounded inbox, handled in order by one task, as a WebSocket connection
+handles its frames. Server events go out on the data channel, reply audio on the RTP track
+(`RtpAudioOut`). The call ends when the data channel or the peer connection closes, when the
+channel does not open in time, or on a server error; ending it closes everything it owns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
+
+from voicecli.realtime.webrtc_ice import loopback_candidates, no_stun
+from voicecli.realtime.webrtc_media import Pcm24kConverter
+
+from .faults import EXPIRED_MESSAGE, MALFORMED_FRAME, Fault, FaultPlan, injected_error, injected_rate_limits
+from .ids import new_id
+from .rtc_audio import RtpAudioOut
+from .session import error_event
+
+if TYPE_CHECKING:
+    from .app import ServerConfig
+
+__all__ = ["EVENTS_CHANNEL", "RtcCall"]
+
+EVENTS_CHANNEL = "oai-events"
+SETUP_TIMEOUT_S = 15.0
+"""A call whose events channel has not opened by then is given up (the client never connected)."""
+_INBOX_SIZE = 1024  # ~20 s of microphone frames, or a burst of client events
+_log = logging.getLogger("voicecli.server")
+
+
+class RtcCall:
+    """A call from its SDP offer to its end; `closed` is set once everything is released."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        number: int,
+        model: str,
+        session_update: dict[str, Any] | None,
+        loopback: bool,
+        on_closed: Callable[[RtcCall], None],
+    ) -> None:
+        """`session_update` is the session the ephemeral key was minted with; `loopback` keeps
+        ICE on 127.0.0.1 (the client is on this machine)."""
+        self.id = new_id("rtc")
+        self.number = number
+        self.model = model
+        self.plan = FaultPlan(config.faults, number)
+        self.pc = RTCPeerConnection(no_stun())
+        self.audio_out = RtpAudioOut(self._emit)
+        self.session = config.new_session(self._send, model=model, audio_out=self.audio_out, on_crash=self._crashed)
+        self.closed = asyncio.Event()
+        self.received = 0
+        self.sent = 0
+        self._session_update = session_update
+        self._loopback = loopback
+        self._on_closed = on_closed
+        self._channel: RTCDataChannel | None = None
+        self._inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(_INBOX_SIZE)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self._started = time.monotonic()
+
+    async def answer(self, offer_sdp: str) -> str:
+        """The SDP answer to the client's offer; `ValueError` when the offer cannot be used."""
+        pc = self.pc
+        pc.on("datachannel", self._on_channel)
+        pc.on("track", self._on_track)
+        pc.on("connectionstatechange", self._on_state)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        if not any(transceiver.kind == "audio" for transceiver in pc.getTransceivers()):
+            raise ValueError("the offer has no audio section")
+        pc.addTrack(self.audio_out.track)
+        with loopback_candidates(self._loopback):
+            await pc.setLocalDescription(await pc.createAnswer())
+        self._spawn(self._give_up_unless_opened())
+        return pc.localDescription.sdp
+
+    async def close(self, reason: str) -> None:
+        """End the call (idempotent): stop the session, the tracks and the peer connection."""
+        if self._closing:
+            return
+        self._closing = True
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        await self.session.close()
+        await self.audio_out.close()
+        if self._channel is not None:
+            self._channel.close()
+        await self.pc.close()
+        _log.info(
+            "call %d (%s) model=%s: %d events in, %d out, %.1f s, %s",
+            self.number,
+            self.id,
+            self.model,
+            self.received,
+            self.sent,
+            time.monotonic() - self._started,
+            reason,
+        )
+        self.closed.set()
+        self._on_closed(self)
+
+    # --- incoming -------------------------------------------------------------------------------
+
+    def _on_channel(self, channel: RTCDataChannel) -> None:
+        if channel.label != EVENTS_CHANNEL or self._channel is not None:
+            channel.close()
+            return
+        self._channel = channel
+        channel.on("message", self._on_message)
+        channel.on("close", lambda: self._spawn(self.close("the client closed the data channel")))
+        self._spawn(self._run())
+
+    def _on_message(self, message: str | bytes) -> None:
+        try:
+            self._inbox.put_nowait(("event", message))
+        except asyncio.QueueFull:
+            self._spawn(self.close("the client sent events faster than they could be handled"))
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio":
+            self._spawn(self._read_microphone(track))
+
+    def _on_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed"):
+            self._spawn(self.close(f"peer connection {self.pc.connectionState}"))
+
+    async def _read_microphone(self, track: MediaStreamTrack) -> None:
+        converter = Pcm24kConverter()
+        try:
+            while True:
+                frame = await track.recv()
+                assert isinstance(frame, AudioFrame)
+                pcm = converter.convert(frame)
+                if len(pcm):
+                    await self._inbox.put(("audio", pcm.astype("<i2", copy=False).tobytes()))
+        except MediaStreamError:
+            return  # the client stopped its microphone; the call goes on
+
+    async def _run(self) -> None:
+        """Handle the inbox in order, as the WebSocket transport handles its frames."""
+        try:
+            await self.session.start()
+            if self._session_update is not None:
+                await self.session.handle({"type": "session.update", "session": self._session_update})
+            if self.plan.expire_after is not None:
+                self._spawn(self._expire(self.plan.expire_after))
+            while True:
+                kind, data = await self._inbox.get()
+                if kind == "event":
+                    self.received += 1
+                    await self.session.handle_raw(data)
+                else:
+                    await self.session.append_audio(data)
+        except Exception:
+            _log.exception("call %d: server error", self.number)
+            await self.close("internal server error")
+
+    async def _give_up_unless_opened(self) -> None:
+        await asyncio.sleep(SETUP_TIMEOUT_S)
+        if self._channel is None:
+            await self.close(f"no data channel within {SETUP_TIMEOUT_S:g} s")
+
+    # --- outgoing -------------------------------------------------------------------------------
+
+    async def _emit(self, event: dict[str, Any]) -> None:
+        """Emit through the session (it validates), unless the call is over."""
+        if not self._closing:
+            await self.session.emit(event)
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        """The session's `send`: observe what the audio track must know, then write to the channel."""
+        self._observe(event)
+        if self.plan.delay:
+            await asyncio.sleep(self.plan.delay)
+        channel = self._channel
+        if channel is None or channel.readyState != "open":
+            return
+        try:
+            channel.send(orjson.dumps(event).decode())
+        except ValueError as exc:  # larger than the client accepts on the data channel
+            await self.session.emit(error_event("event_too_large", f"Cannot send {event['type']}: {exc}."))
+            return
+        self.sent += 1
+        for fault in self.plan.due(self.sent):
+            await self._fire(fault)
+
+    def _observe(self, event: dict[str, Any]) -> None:
+        if event["type"] == "response.done":
+            self.audio_out.response_done(event["response"]["id"])
+        elif event["type"] == "input_audio_buffer.speech_started":
+            turn_detection = self.session.config["audio"]["input"]["turn_detection"] or {}
+            if turn_detection.get("interrupt_response", True):
+                self._spawn(self.audio_out.clear(None))  # the service stops talking when the user does
+
+    async def _fire(self, fault: Fault) -> None:
+        if fault is Fault.MALFORMED and self._channel is not None:
+            self._channel.send(MALFORMED_FRAME.decode())
+        elif fault is Fault.ERROR:
+            await self.session.emit(injected_error())
+        elif fault is Fault.RATE_LIMITS:
+            await self.session.emit(injected_rate_limits())
+        elif fault is Fault.DROP and self._channel is not None:
+            self._channel.close()  # the client sees its events channel close
+
+    async def _expire(self, after: float) -> None:
+        await asyncio.sleep(after)
+        await self.session.emit(error_event("session_expired", EXPIRED_MESSAGE))
+        await self.close("session expired")
+
+    def _crashed(self, error: BaseException) -> None:
+        _log.error("call %d: closing after a server error: %r", self.number, error)
+        self._spawn(self.close("internal server error"))
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
