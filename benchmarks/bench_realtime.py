@@ -1,8 +1,9 @@
 """Realtime core benchmark: a report, never a test.
 
-Measures against the local server on loopback: time to `session.updated`, time to the first audio
-delta of a typed turn (the first includes creating the `openai` client, ~60 ms of TLS setup), events per second through `receive()` (parsing + queueing + the audio
-callback), the cost of parsing one audio delta, and `voicecli --help` start time.
+Measures against the local server on loopback: time to `session.updated` (including creating the
+`openai` client, about 60 ms of TLS setup), time to the first audio delta of a typed turn, events
+per second through `receive()` (parsing + queueing + the audio callback), the cost of parsing one
+audio delta, and `voicecli --help` start time.
 Prints JSON, then a one-line summary. Run: `.venv/bin/python benchmarks/bench_realtime.py`.
 """
 

@@ -21,6 +21,8 @@ from voicecli.realtime import (
     RealtimeEvent,
     RealtimeSettings,
     RealtimeTextEvent,
+    SendEvents,
+    protocol,
 )
 from voicecli.server import LocalServer
 
@@ -244,3 +246,26 @@ async def test_create_response_true_makes_the_model_speak_first(echo_server: Loc
         created = await next_event(client, ListenEvents.RESPONSE_CREATED)
         await next_event(client, ListenEvents.RESPONSE_DONE)
     assert created.service_event["response"]["id"].startswith("resp_")
+
+
+@pytest.mark.parametrize("transport", ["openai_ws", "azure_preview"])
+async def test_barge_in_cancel_and_truncate_conversation(transport: str, echo_server: LocalServer) -> None:
+    client = client_factory(transport, echo_server)()
+    sent = record_sent(client)
+    long_text = "please repeat this rather long sentence so that the reply has many chunks of audio " * 3
+    async with client(settings=RealtimeSettings(push_to_talk=True)):
+        await client.send(protocol.user_text_item(long_text))
+        await client.send(protocol.simple_event(SendEvents.RESPONSE_CREATE))
+        audio_item = await next_event(client, ListenEvents.RESPONSE_OUTPUT_AUDIO_DELTA)
+        await client.send(protocol.simple_event(SendEvents.RESPONSE_CANCEL))
+        done = await next_event(client, ListenEvents.RESPONSE_DONE)
+        item_id = audio_item.service_event["item_id"]
+        await client.send(protocol.truncate_item(item_id, 40))
+        truncated = await next_event(client, ListenEvents.CONVERSATION_ITEM_TRUNCATED)
+        await client.send(protocol.truncate_item(item_id, 600_000))
+        past_end = await next_event(client, ListenEvents.ERROR)
+    assert done.service_event["response"]["status"] == "cancelled"
+    assert truncated.service_event["audio_end_ms"] == 40
+    assert not past_end.error.fatal and "shorter than" in past_end.error.message
+    for payload in sent:
+        assert_valid_client_event(payload)

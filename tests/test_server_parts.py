@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from voicecli.server.brains import DEFAULT_SCRIPT, EchoBrain, Reply, ScriptedBrain, load_brain
+from voicecli.server.brains import DEFAULT_SCRIPT, ECHO_GREETING, EchoBrain, Reply, ScriptedBrain, load_brain
 from voicecli.server.conversation import Conversation, Item
 from voicecli.server.session import AudioRef, ServerSession
 from voicecli.server.synth import SAMPLE_RATE, speak, tones
@@ -160,7 +160,7 @@ async def test_echo_brain() -> None:
     tool_turn = [user("x"), call("f", "call_1"), output("call_1", "42")]
     assert (await brain.reply(tool_turn, {})).text == "The tool answered: 42"
     assert (await brain.reply([*tool_turn, assistant("done")], {})).text == "You said: x"
-    assert (await brain.reply([], {})).text == "Hello! I am the local echo assistant. Say something and I will repeat it."
+    assert (await brain.reply([], {})).text == ECHO_GREETING
 
 
 WEATHER_TOOLS = {"tools": [{"type": "function", "name": "get_weather"}], "tool_choice": "auto"}
@@ -263,7 +263,7 @@ async def test_audio_out_strategy_replaces_audio_deltas() -> None:
     kinds = [event["type"] for event in events]
     assert "response.output_audio.delta" not in kinds
     assert "response.output_audio.done" in kinds
-    assert sum(map(len, audio_out.pcm)) == len(speak("Hello! I am the local echo assistant. Say something and I will repeat it.")) * 2
+    assert sum(map(len, audio_out.pcm)) == len(speak(ECHO_GREETING)) * 2
     assert all(len(chunk) == 4800 for chunk in audio_out.pcm[:-1])
     await session.handle({"type": "output_audio_buffer.clear"})
     assert audio_out.pcm == []

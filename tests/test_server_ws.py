@@ -25,7 +25,7 @@ from openai import AsyncAzureOpenAI, AsyncOpenAI
 from websockets.exceptions import ConnectionClosed
 
 from voicecli.server import Faults, LocalServer
-from voicecli.server.brains import Reply, ToolCall
+from voicecli.server.brains import ECHO_GREETING, Reply, ToolCall
 from voicecli.server.conversation import Item
 from voicecli.server.validation import validate_server_event
 
@@ -488,7 +488,7 @@ async def test_delete(peer: Peer) -> None:
     assert (await peer.expect("error"))["error"]["code"] == "item_delete_invalid_item_id"
     await peer.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
     done = (await peer.until("response.done"))[-1]
-    assert done["response"]["output"][0]["content"][0]["text"] == "Hello! I am the local echo assistant. Say something and I will repeat it."
+    assert done["response"]["output"][0]["content"][0]["text"] == ECHO_GREETING
 
 
 async def test_out_of_band_response_uses_its_input_and_stays_out_of_the_conversation(peer: Peer) -> None:

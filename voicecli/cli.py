@@ -121,7 +121,9 @@ def talk(
 
 @app.command()
 def demo(
-    scripts: Annotated[list[Path], typer.Argument(help="Demo script(s): TOML files with settings and turns.")],
+    scripts: Annotated[
+        list[Path], typer.Argument(metavar="SCRIPT.toml", help="Demo scripts: settings, tools and turns.")
+    ],
     output: Annotated[
         Path | None,
         typer.Option(
@@ -129,7 +131,9 @@ def demo(
         ),
     ] = None,
     parallel: Annotated[int, typer.Option("--parallel", "-j", help="Run up to N scripts at once.")] = 1,
-    provider: Annotated[str | None, typer.Option(help="Use this provider instead of the script's.")] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="local, openai or azure, instead of the script's provider.")
+    ] = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,
 ) -> None:

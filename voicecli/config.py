@@ -124,9 +124,13 @@ def default_config_path() -> Path:
 
 
 def load_config(
-    path: Path | None = None, profile: str | None = None, overrides: dict[str, Any] | None = None
+    path: Path | None = None,
+    profile: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    overrides_origin: str = "command line",
 ) -> AppConfig:
-    """Build the effective configuration; `overrides` are dotted keys from command-line flags."""
+    """Build the effective configuration; `overrides` are dotted keys (from flags, or a demo script
+    named by `overrides_origin` in error messages)."""
     config = AppConfig()
     file_path = path or default_config_path()
     if path is not None and not path.is_file():
@@ -143,7 +147,7 @@ def load_config(
     elif profile:
         raise ConfigError(f"profile {profile!r} asked for, but there is no configuration file at {file_path}")
     config = _apply(config, _environment_values(), "environment")
-    return _apply(config, _nest(overrides or {}), "command line")
+    return _apply(config, _nest(overrides or {}), overrides_origin)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

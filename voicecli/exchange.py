@@ -119,6 +119,8 @@ def _collect(result: TurnResult, event: RealtimeEvent, started: float) -> bool:
             if event.error.fatal:
                 result.failed = event.error.message
                 return True
+        case RealtimeEvent(service_type=ListenEvents.RESPONSE_CREATED) if result.assistant_text:
+            result.assistant_text += " "  # the answer after a tool call is a new sentence
         case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):
             response = (event.service_event or {}).get("response") or {}
             if response.get("status") == "failed":

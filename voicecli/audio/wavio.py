@@ -38,6 +38,7 @@ def write_wav(path: str | os.PathLike[str], pcm: np.ndarray, sample_rate: int = 
     try:
         with os.fdopen(fd, "wb") as handle:
             soundfile.write(handle, samples, sample_rate, subtype="PCM_16", format="WAV")
+        os.chmod(tmp_name, 0o666 & ~_current_umask())  # mkstemp makes 0600; a WAV is an ordinary file
         os.replace(tmp_name, target)
     except (OSError, soundfile.SoundFileError) as exc:
         Path(tmp_name).unlink(missing_ok=True)
@@ -45,3 +46,9 @@ def write_wav(path: str | os.PathLike[str], pcm: np.ndarray, sample_rate: int = 
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

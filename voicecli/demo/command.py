@@ -34,7 +34,6 @@ async def run_demo(
     provider: str | None = None,
     config_path: Path | None = None,
     profile: str | None = None,
-    console: Console | None = None,
 ) -> int:
     """Run the scripts at `paths`; return the exit code."""
     chosen = _provider(provider)
@@ -47,7 +46,7 @@ async def run_demo(
         return [prepare(s, f, config_path, profile, chosen) for s, f in zip(scripts, folders, strict=True)]
 
     prepared = await asyncio.to_thread(prepare_all)
-    console = console or Console(highlight=False)
+    console = Console(highlight=False)
     if len(prepared) == 1:
         run = await run_script(prepared[0], ScriptScreen(console))
         return 0 if run.passed else 1

@@ -27,7 +27,8 @@ def transcript_markdown(run: ScriptRun) -> str:
         f"- Provider: {provider_text(run.config)}",
         f"- Tools: {', '.join(run.prepared.tool_names) or 'none'}",
         f"- Started: {run.started_at:%Y-%m-%d %H:%M:%S %z}, took {run.duration_s:.2f} s",
-        f"- Result: **{outcome_text(run)}** · first audio p50 {ms_value(p50)}, p95 {ms_value(p95)}",
+        f"- Result: **{'✓' if run.passed else '✗'} {outcome_text(run)}**"
+        f" · first audio p50 {ms_value(p50)}, p95 {ms_value(p95)}",
     ]
     for record in run.records:
         lines += ["", *_turn_lines(record, len(run.script.turns))]

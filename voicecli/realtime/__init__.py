@@ -37,7 +37,7 @@ from voicecli.realtime.settings import (
     TurnDetection,
 )
 
-_WEBRTC_NAMES = {"OpenAIRealtimeWebRTC", "AzureRealtimeWebRTC", "LocalRealtimeWebRTC"}
+_WEBRTC_NAMES = {"OpenAIRealtimeWebRTC", "AzureRealtimeWebRTC", "LocalRealtimeWebRTC", "PcmAudioTrack"}
 
 
 def __getattr__(name: str) -> Any:
@@ -63,6 +63,7 @@ __all__ = [
     "OpenAIRealtimeExecutionSettings",
     "OpenAIRealtimeWebRTC",
     "OpenAIRealtimeWebsocket",
+    "PcmAudioTrack",
     "RealtimeAudioEvent",
     "RealtimeClient",
     "RealtimeConfigurationError",

@@ -4,6 +4,7 @@ Routes (GA WebSocket, as the `openai` client builds them):
   GET /v1/realtime?model=…                             OpenAI
   GET /openai/v1/realtime?model=…                      Azure GA
   GET /openai/realtime?api-version=…&deployment=…      Azure preview
+WebRTC (POST …/realtime/client_secrets and …/realtime/calls) is in `webrtc.py`.
 Authentication follows the service: any non-empty key is accepted (`Authorization: Bearer` or
 `api-key`); a missing one, or the retired `OpenAI-Beta: realtime=v1` header, gets the service's
 `error` event and close code after the upgrade.
@@ -91,9 +92,9 @@ def create_app(config: ServerConfig) -> web.Application:
     app[CONFIG_KEY] = config
     for path in ("/v1/realtime", "/openai/v1/realtime", "/openai/realtime"):
         app.router.add_get(path, realtime_websocket)
-    # WebRTC goes here: POST /v1/realtime/client_secrets and POST /v1/realtime/calls (also under
-    # /openai/v1/… for Azure GA). Check keys with `api_key_of`; build sessions with
-    # `app[CONFIG_KEY].new_session(send, model=…, audio_out=<RTP track writer>)`.
+    from .webrtc import add_webrtc_routes  # here, not at the top: it imports this module
+
+    add_webrtc_routes(app)  # POST …/realtime/client_secrets and …/realtime/calls
     return app
 
 

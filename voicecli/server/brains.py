@@ -94,6 +94,10 @@ def _joined_outputs(outputs: Sequence[Item]) -> str:
 # --- echo ------------------------------------------------------------------------------------------
 
 
+ECHO_GREETING = "Hello! I am the local echo assistant. Say something and I will repeat it."
+"""What the echo brain says when asked to speak before anyone has said anything."""
+
+
 class EchoBrain:
     """Repeats the user's last message; describes audio by its duration; reads tool outputs back."""
 
@@ -102,7 +106,7 @@ class EchoBrain:
         if outputs:
             return Reply(f"The tool answered: {_joined_outputs(outputs)}")
         if user is None:
-            return Reply("Hello! I am the local echo assistant. Say something and I will repeat it.")
+            return Reply(ECHO_GREETING)
         text = _user_text(user)
         if text is not None:
             return Reply(f"You said: {text}")

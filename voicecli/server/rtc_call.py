@@ -20,7 +20,7 @@ from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
-from voicecli.realtime.webrtc_ice import loopback_candidates, no_stun
+from voicecli.realtime.webrtc_ice import is_loopback_host, loopback_candidates, no_stun
 from voicecli.realtime.webrtc_media import Pcm24kConverter
 
 from .faults import EXPIRED_MESSAGE, MALFORMED_FRAME, Fault, FaultPlan, injected_error, injected_rate_limits
@@ -50,11 +50,11 @@ class RtcCall:
         number: int,
         model: str,
         session_update: dict[str, Any] | None,
-        loopback: bool,
+        peer_host: str | None,
         on_closed: Callable[[RtcCall], None],
     ) -> None:
-        """`session_update` is the session the ephemeral key was minted with; `loopback` keeps
-        ICE on 127.0.0.1 (the client is on this machine)."""
+        """`session_update` is the session the ephemeral key was minted with; a `peer_host` on
+        loopback (the client is on this machine) keeps ICE on 127.0.0.1."""
         self.id = new_id("rtc")
         self.number = number
         self.model = model
@@ -66,7 +66,7 @@ class RtcCall:
         self.received = 0
         self.sent = 0
         self._session_update = session_update
-        self._loopback = loopback
+        self._loopback = is_loopback_host(peer_host)
         self._on_closed = on_closed
         self._channel: RTCDataChannel | None = None
         self._inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(_INBOX_SIZE)
