@@ -117,12 +117,17 @@ async def test_text_turn_over_the_data_channel(echo_rtc: LocalServer) -> None:
         opened_s = time.perf_counter() - started
         result = await exchange(client, text="hello there", timeout_s=10, observer=wire.observe)
         assert client.call_location is not None and "/v1/realtime/calls/rtc_" in client.call_location
+        assert client._pc is not None
+        offer, answer = client._pc.localDescription.sdp, client._pc.remoteDescription.sdp
     assert result.failed is None, result.failed
     assert result.assistant_text == "You said: hello there"
     assert len(result.audio) == 0
     assert wire.types()[:2] == ["session.created", "session.updated"]
     wire.check()
     assert opened_s < 5, f"the data channel took {opened_s:.2f} s to open"
+    for sdp in (offer, answer):  # both peers offered loopback only: no packet left this machine
+        candidates = [line for line in sdp.splitlines() if line.startswith("a=candidate")]
+        assert candidates and all(" 127.0.0.1 " in line for line in candidates), sdp
 
 
 async def test_audio_reply_arrives_over_rtp(echo_rtc: LocalServer) -> None:
@@ -236,8 +241,10 @@ async def test_session_settings_travel_with_the_ephemeral_key(echo_rtc: LocalSer
     wire = Wire(client)
     settings = RealtimeSettings(instructions="be terse", voice="shimmer", output_modalities=["text"])
     async with client(settings=settings):
-        first_update = await next_event(client, wire, ListenEvents.SESSION_UPDATED)
-    session = first_update.service_event["session"]  # type: ignore[index]
+        created = await next_event(client, wire, ListenEvents.SESSION_CREATED)
+        await next_event(client, wire, ListenEvents.SESSION_UPDATED)
+    assert wire.types() == ["session.created", "session.updated"], "the minted session needs no update"
+    session = created.service_event["session"]  # type: ignore[index]
     assert (session["model"], session["instructions"], session["audio"]["output"]["voice"]) == (
         "gpt-realtime-mini",
         "be terse",

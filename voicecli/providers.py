@@ -69,7 +69,29 @@ def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
 
 
 def _build_webrtc_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
-    raise RealtimeConfigurationError("the WebRTC transport is not available yet; use --transport websocket")
+    """The WebRTC client (aiortc loads here, only when asked for). Azure WebRTC is GA-only, so an
+    `api_version` meant for the preview WebSocket route does not apply."""
+    from voicecli.realtime import webrtc
+
+    match config.provider:
+        case "local":
+            script = Path(config.local.script) if config.local.script else None
+            return webrtc.LocalRealtimeWebRTC(brain=config.local.brain, script=script, **client_options)
+        case "openai":
+            return webrtc.OpenAIRealtimeWebRTC(
+                api_key=_require_key(config),
+                model=config.openai.model,
+                base_url=config.openai.base_url or None,
+                **client_options,
+            )
+        case "azure":
+            return webrtc.AzureRealtimeWebRTC(
+                endpoint=config.azure.endpoint or None,
+                api_key=config.api_key(),
+                deployment_name=config.azure.deployment or None,
+                **client_options,
+            )
+    raise RealtimeConfigurationError(f"unknown provider {config.provider!r}")
 
 
 def _require_key(config: AppConfig) -> str:

@@ -19,6 +19,7 @@ import asyncio
 import os
 from abc import abstractmethod
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,9 +65,17 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 RTP_LATENCY_S = 0.4
 """How long after the last queued sample a commit is sent: encoder, network, jitter buffer and
 decoder take ~130 ms on loopback; the rest is margin for a busy machine or a real network."""
-_REPORT_MARGIN_S = 0.25
-"""The connection wait ends this much before `create_session`'s overall timeout, so the error can
-say which stage hung instead of only that the whole setup took too long."""
+_REPORT_AT = 0.95
+"""The connection wait ends at this share of `create_session`'s overall timeout, just before it, so
+the error can say which stage hung instead of only that the whole setup took too long."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Lost:
+    """Queued after the events received before the call was lost."""
+
+    message: str
+    code: str
 
 
 class WebRTCRealtimeClient(RealtimeClient):
@@ -82,9 +91,10 @@ class WebRTCRealtimeClient(RealtimeClient):
         self._own_track: PcmAudioTrack | None = None
         self._pc: RTCPeerConnection | None = None
         self._channel: RTCDataChannel | None = None
-        self._incoming: asyncio.Queue[RealtimeEvent] = asyncio.Queue()
+        self._incoming: asyncio.Queue[RealtimeEvent | _Lost] = asyncio.Queue()
         self._playback = RemotePlayback()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._releasing: asyncio.Future[None] | None = None  # the teardown after a lost call
 
     @property
     @abstractmethod
@@ -112,6 +122,11 @@ class WebRTCRealtimeClient(RealtimeClient):
             self.settings = settings
         await super().create_session(settings=settings, create_response=create_response)
 
+    async def delete_session(self) -> None:
+        """As for every client; after a lost call, also wait until its peer connection is closed."""
+        await super().delete_session()
+        await self._released()
+
     async def send(self, event: RealtimeEvent | dict[str, Any]) -> None:
         """Send an event; audio goes into the client's own microphone track when it has one."""
         track = self._own_track
@@ -124,6 +139,9 @@ class WebRTCRealtimeClient(RealtimeClient):
                 if pcm is not None:
                     if not self.connected:
                         raise RealtimeConnectionError("the realtime session is not open")
+                    if self.settings.push_to_talk and track.idle:
+                        # a new turn: drop the silence the idle track sent since the last commit
+                        await super().send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_CLEAR))
                     await track.put(pcm)
                     return
                 if kind == SendEvents.INPUT_AUDIO_BUFFER_COMMIT:
@@ -136,17 +154,22 @@ class WebRTCRealtimeClient(RealtimeClient):
     # --- the transport ----------------------------------------------------------------------------
 
     async def _open(self) -> None:
+        deadline = asyncio.get_running_loop().time() + self.connect_timeout_s * _REPORT_AT
+        await self._released()  # a previous call that was lost may still be closing
         base_url = self._realtime_base_url()
         credential_headers = await self._credential_headers()
         settings = self.settings.with_tools(self.tools.payload())
         session = {**settings.to_session_payload()["session"], "model": self.model}
-        deadline = asyncio.get_running_loop().time() + self.connect_timeout_s - _REPORT_MARGIN_S
-        self._own_track = None if self._given_track is not None else PcmAudioTrack()
-        self.audio_track = self._given_track or self._own_track
+        track: MediaStreamTrack
+        if self._given_track is None:
+            self._own_track = track = PcmAudioTrack()
+        else:
+            self._own_track, track = None, self._given_track
+        self.audio_track = track
         self._incoming = asyncio.Queue()
         self._playback = RemotePlayback()
         self._pc = pc = RTCPeerConnection(no_stun())
-        opened = self._wire(pc)
+        opened = self._wire(pc, track)
         try:
             with loopback_candidates(is_loopback_url(base_url)):
                 await pc.setLocalDescription(await pc.createOffer())
@@ -166,12 +189,15 @@ class WebRTCRealtimeClient(RealtimeClient):
                     f"(ICE {pc.iceConnectionState}, connection {pc.connectionState}); is UDP blocked?"
                 ) from None
         except BaseException:
-            opened.cancel()  # later channel or state changes have nobody to tell
-            await self._teardown()
+            if not opened.done():
+                opened.cancel()  # later channel or state changes have nobody to tell
+            elif not opened.cancelled():
+                opened.exception()  # seen: no "exception was never retrieved" warning
+            await self._release()
             raise
         self._start(self._read_events())
 
-    def _wire(self, pc: RTCPeerConnection) -> asyncio.Future[None]:
+    def _wire(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> asyncio.Future[None]:
         """Add the tracks and the events channel; the future resolves when the channel opens."""
         opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -179,10 +205,9 @@ class WebRTCRealtimeClient(RealtimeClient):
             if not opened.done():
                 opened.set_exception(RealtimeConnectionError(message))
             else:
-                self._connection_lost(message)
+                self._lose(message)
 
-        assert self.audio_track is not None
-        pc.addTrack(self.audio_track)
+        pc.addTrack(track)
         channel = self._channel = pc.createDataChannel(EVENTS_CHANNEL)
 
         @channel.on("open")
@@ -216,11 +241,14 @@ class WebRTCRealtimeClient(RealtimeClient):
         try:
             while True:
                 event = await self._incoming.get()
+                if isinstance(event, _Lost):
+                    self._end(event.message, event.code)
+                    return
                 if event.service_type == ListenEvents.RESPONSE_DONE and event.service_event:
                     await self._playback.played((event.service_event.get("response") or {}).get("id"))
                 await self._dispatch(event)
         except Exception as exc:  # a bug in a callback must not leave receive() waiting forever
-            self._connection_lost(f"the realtime connection failed: {type(exc).__name__}: {exc}", "client_error")
+            self._end(f"the realtime connection failed: {type(exc).__name__}: {exc}", "client_error")
 
     async def _read_audio(self, track: MediaStreamTrack) -> None:
         converter = Pcm24kConverter()
@@ -238,9 +266,9 @@ class WebRTCRealtimeClient(RealtimeClient):
                         )
                     )
         except MediaStreamError:
-            self._connection_lost("the service's audio track ended")
+            self._lose("the service's audio track ended")
         except Exception as exc:
-            self._connection_lost(f"the realtime audio failed: {type(exc).__name__}: {exc}", "client_error")
+            self._lose(f"the realtime audio failed: {type(exc).__name__}: {exc}", "client_error")
 
     async def _send_payload(self, payload: dict[str, Any]) -> None:
         channel = self._channel
@@ -254,18 +282,39 @@ class WebRTCRealtimeClient(RealtimeClient):
             raise RealtimeError(f"cannot send {payload.get('type')}: {exc}") from exc
 
     async def _close(self) -> None:
-        await self._teardown()
+        await self._release()
 
-    async def _teardown(self) -> None:
-        """Close the peer connection (it stops the tracks) and end every task of this call."""
+    def _lose(self, message: str, code: str = "connection_closed") -> None:
+        """The call is lost: report it after the events already received, and nothing waits for audio."""
+        self._playback.clear()
+        self._incoming.put_nowait(_Lost(message, code))
+
+    def _end(self, message: str, code: str) -> None:
+        """Report a lost call once and release it now: `delete_session` will find nothing open."""
+        if self.connected:
+            self._connection_lost(message, code)
+            self._releasing = asyncio.ensure_future(self._release())
+
+    async def _released(self) -> None:
+        releasing, self._releasing = self._releasing, None
+        if releasing is not None:
+            await releasing
+
+    def _release(self) -> Coroutine[Any, Any, None]:
+        """Detach the call's peer connection and tasks at once, so no later callback or session
+        touches them; the coroutine closes them (closing the peer connection stops the tracks)."""
         pc, self._pc, self._channel = self._pc, None, None
         tasks, self._tasks = self._tasks, set()
-        for task in tasks:
-            task.cancel()
-        if pc is not None:
-            await pc.close()
-        if tasks:
-            await asyncio.wait(tasks)
+
+        async def close() -> None:
+            for task in tasks:
+                task.cancel()
+            if pc is not None:
+                await pc.close()
+            if tasks:
+                await asyncio.wait(tasks)
+
+        return close()
 
     def _start(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)

@@ -30,7 +30,7 @@ _TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 _MAX_LAG_S = 0.2  # further behind than this (a stalled event loop), restart the clock, don't burst
 
 
-def pcm16_bytes(pcm: np.ndarray | bytes) -> bytes:
+def _pcm16_bytes(pcm: np.ndarray | bytes) -> bytes:
     """Mono int16 samples as little-endian bytes."""
     if isinstance(pcm, bytes):
         return pcm
@@ -110,7 +110,7 @@ class PcmAudioTrack(PacedAudioTrack):
         return 1000.0 * len(self._buffer) / 2 / SAMPLE_RATE
 
     def put_nowait(self, pcm: np.ndarray | bytes) -> None:
-        data = pcm16_bytes(pcm)
+        data = _pcm16_bytes(pcm)
         if self.readyState != "live":
             raise MediaStreamError("the audio track has ended")
         if self._buffer and len(self._buffer) + len(data) > self._limit:
@@ -118,9 +118,14 @@ class PcmAudioTrack(PacedAudioTrack):
         self._buffer += data
 
     async def put(self, pcm: np.ndarray | bytes) -> None:
-        data = pcm16_bytes(pcm)
+        data = _pcm16_bytes(pcm)
         await self._wait_until(lambda: not self._buffer or len(self._buffer) + len(data) <= self._limit)
         self._buffer += data
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued: the track is sending silence."""
+        return not self._buffer
 
     async def drained(self) -> None:
         """Wait until everything queued has been handed to the RTP sender."""

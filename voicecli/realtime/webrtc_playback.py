@@ -78,7 +78,7 @@ class RemotePlayback:
 
     def admit(self, pcm: np.ndarray) -> tuple[np.ndarray, str | None] | None:
         """The audio of this frame to deliver now (with its item id), or None to drop it."""
-        loud = len(pcm) > 0 and int(np.abs(pcm).max()) > SOUND_LEVEL
+        loud = len(pcm) > 0 and (int(pcm.max()) > SOUND_LEVEL or int(pcm.min()) < -SOUND_LEVEL)
         if loud:
             self._sound_frames += 1
         if not self._queue:

@@ -72,6 +72,7 @@ class RtcCall:
         self._inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(_INBOX_SIZE)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
+        self._quiet = False
         self._started = time.monotonic()
 
     async def answer(self, offer_sdp: str) -> str:
@@ -94,15 +95,16 @@ class RtcCall:
         if self._closing:
             return
         self._closing = True
-        current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
+        others = self._tasks - {asyncio.current_task()}
+        for task in others:
+            task.cancel()
         await self.session.close()
         await self.audio_out.close()
         if self._channel is not None:
             self._channel.close()
         await self.pc.close()
+        if others:
+            await asyncio.wait(others)
         _log.info(
             "call %d (%s) model=%s: %d events in, %d out, %.1f s, %s",
             self.number,
@@ -156,9 +158,11 @@ class RtcCall:
     async def _run(self) -> None:
         """Handle the inbox in order, as the WebSocket transport handles its frames."""
         try:
-            await self.session.start()
-            if self._session_update is not None:
+            if self._session_update is not None:  # the session starts as minted, as the service's does
+                self._quiet = True  # checked when minted: no `session.updated` (nor error) to send
                 await self.session.handle({"type": "session.update", "session": self._session_update})
+                self._quiet = False
+            await self.session.start()
             if self.plan.expire_after is not None:
                 self._spawn(self._expire(self.plan.expire_after))
             while True:
@@ -186,6 +190,8 @@ class RtcCall:
 
     async def _send(self, event: dict[str, Any]) -> None:
         """The session's `send`: observe what the audio track must know, then write to the channel."""
+        if self._quiet:
+            return
         self._observe(event)
         if self.plan.delay:
             await asyncio.sleep(self.plan.delay)

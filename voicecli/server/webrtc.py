@@ -102,14 +102,15 @@ async def create_client_secret(request: web.Request) -> web.Response:
     if unknown:
         return _error(400, "unknown_parameter", f"Unknown parameter: '{unknown[0]}'.", unknown[0])
     session = body.get("session") or {"type": "realtime"}
-    ttl = (body.get("expires_after") or {}).get("seconds", DEFAULT_SECRET_TTL_S)
+    expires_after = body.get("expires_after") or {}
+    ttl = expires_after.get("seconds", DEFAULT_SECRET_TTL_S) if isinstance(expires_after, dict) else None
     if not isinstance(session, dict) or not isinstance(ttl, int):
         return _error(400, "invalid_type", "Expected 'session' to be an object and 'expires_after.seconds' an integer.")
     model = session.get("model") if isinstance(session.get("model"), str) else DEFAULT_MODEL
     effective = await _checked_session(config, session, model)
     if effective.get("type") == "error":
         error = effective["error"]
-        return _error(400, error["code"], error["message"], _session_param(error["param"]))
+        return _error(400, error["code"], error["message"], error["param"])
     expires_at = int(time.time()) + min(max(ttl, _SECRET_TTL_RANGE_S[0]), _SECRET_TTL_RANGE_S[1])
     value = request.app[RTC_KEY].mint(_Secret(session=session, model=model, expires_at=expires_at))
     return web.json_response({"value": value, "expires_at": expires_at, "session": effective["session"]}, dumps=_dumps)
@@ -166,7 +167,11 @@ def _refusal(request: web.Request, config: ServerConfig, *, minted: bool) -> web
             "(Authorization: Bearer YOUR_KEY) or in an api-key header.",
         )
     if not minted and config.accepted_key is not None and key != config.accepted_key:
-        return _error(401, "invalid_api_key", "Incorrect API key provided.")
+        return _error(
+            401,
+            "invalid_api_key",
+            "Incorrect API key provided. You can find your API key in your account settings.",
+        )
     return None
 
 
@@ -180,10 +185,6 @@ async def _checked_session(config: ServerConfig, session: dict[str, Any], model:
     scratch = config.new_session(collect, model=model)
     await scratch.handle({"type": "session.update", "session": session})
     return events[-1]
-
-
-def _session_param(param: str | None) -> str | None:
-    return param if param is None or param.startswith("session") else f"session.{param}"
 
 
 def _error(status: int, code: str | None, message: str, param: str | None = None) -> web.Response:

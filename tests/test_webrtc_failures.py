@@ -1,0 +1,242 @@
+"""WebRTC failures: refused signaling, ICE that never connects, a closed channel, an ended track.
+
+Each ends in a `RealtimeConnectionError` or a fatal `RealtimeErrorEvent` within a bounded time,
+and leaves no peer connection or task of ours behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from voicecli.exchange import exchange
+from voicecli.realtime import (
+    OpenAIRealtimeWebRTC,
+    RealtimeConfigurationError,
+    RealtimeConnectionError,
+    RealtimeErrorEvent,
+    RealtimeEvent,
+    RealtimeSettings,
+)
+from voicecli.realtime.webrtc_ice import loopback_candidates, no_stun
+from voicecli.server import Faults, LocalServer, rtc_call
+from voicecli.server import webrtc as server_webrtc
+from voicecli.server.app import ServerConfig, create_app
+from voicecli.server.brains import load_brain
+from voicecli.server.webrtc import RTC_KEY
+
+pytestmark = pytest.mark.timeout(30)
+
+TEXT_ONLY = RealtimeSettings(output_modalities=["text"], push_to_talk=True)
+
+
+@pytest_asyncio.fixture
+async def app_server() -> AsyncIterator[TestServer]:
+    """The local server's app on loopback, with its WebRTC calls in reach (`app[RTC_KEY]`)."""
+    server = TestServer(create_app(ServerConfig(brain=load_brain("echo"), faults=Faults())), host="127.0.0.1")
+    await server.start_server()
+    yield server
+    await server.close()
+
+
+def client_for(url: str, api_key: str = "sk-test", **kwargs: object) -> OpenAIRealtimeWebRTC:
+    return OpenAIRealtimeWebRTC(api_key=api_key, base_url=url, **kwargs)  # type: ignore[arg-type]
+
+
+async def events_until_end(client: OpenAIRealtimeWebRTC, timeout: float = 5.0) -> list[RealtimeEvent]:
+    events: list[RealtimeEvent] = []
+    async with asyncio.timeout(timeout):
+        async for event in client.receive():
+            events.append(event)
+    return events
+
+
+async def fake_signaling(answer: Callable[[str], Awaitable[str]]) -> TestServer:
+    """A service that mints keys and answers offers with `answer(offer)`."""
+
+    async def client_secrets(request: web.Request) -> web.Response:
+        return web.json_response({"value": "ek_fake", "expires_at": 0, "session": {}})
+
+    async def calls(request: web.Request) -> web.Response:
+        return web.Response(status=201, text=await answer(await request.text()), content_type="application/sdp")
+
+    app = web.Application()
+    app.router.add_post("/v1/realtime/client_secrets", client_secrets)
+    app.router.add_post("/v1/realtime/calls", calls)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server
+
+
+async def answer_from_a_closed_peer(offer: str) -> str:
+    """A valid answer whose candidates are ports that were closed before it was sent."""
+    pc = RTCPeerConnection(no_stun())
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+    with loopback_candidates():
+        await pc.setLocalDescription(await pc.createAnswer())
+    await pc.close()
+    return pc.localDescription.sdp
+
+
+@pytest.mark.parametrize("prefix", ["/v1", "/openai/v1"])
+@pytest.mark.parametrize("endpoint", ["client_secrets", "calls"])
+async def test_missing_key_gets_the_services_401(echo_server: LocalServer, prefix: str, endpoint: str) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{echo_server.http_url}{prefix}/realtime/{endpoint}", data=b"{}") as response,
+    ):
+        body = await response.json()
+    assert response.status == 401
+    assert body["error"]["code"] == "invalid_api_key" and body["error"]["type"] == "invalid_request_error"
+
+
+async def test_wrong_key_is_a_connection_error(echo_server: LocalServer) -> None:
+    echo_server.config.accepted_key = "the-right-key"
+    client = client_for(echo_server.http_url + "/v1", api_key="a-wrong-key")
+    with pytest.raises(RealtimeConnectionError, match=r"HTTP 401 \(check the API key\): Incorrect API key"):
+        await client.create_session()
+    right = client_for(echo_server.http_url + "/v1", api_key="the-right-key")
+    async with right(settings=TEXT_ONLY):  # the ephemeral key it mints is accepted for the call
+        assert (await exchange(right, text="ok", timeout_s=5)).assistant_text == "You said: ok"
+
+
+async def test_missing_key_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(RealtimeConfigurationError, match="OPENAI_API_KEY"):
+        await OpenAIRealtimeWebRTC(base_url="http://127.0.0.1:9/v1").create_session()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/sdp", "hello"),
+        ("application/sdp", "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"),
+        ("text/plain", ""),
+    ],
+)
+async def test_bad_offer_gets_400(echo_server: LocalServer, content_type: str, body: str) -> None:
+    headers = {"Authorization": "Bearer sk-test", "Content-Type": content_type}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{echo_server.http_url}/v1/realtime/calls", data=body.encode(), headers=headers) as response,
+    ):
+        error = (await response.json())["error"]
+    assert response.status == 400
+    assert error["code"] in ("invalid_offer", "invalid_content_type") and error["message"]
+
+
+async def test_calls_beyond_the_limit_get_429(echo_server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_webrtc, "MAX_CALLS", 0)
+    with pytest.raises(RealtimeConnectionError, match="HTTP 429"):
+        await client_for(echo_server.http_url + "/v1").create_session()
+
+
+async def test_ice_that_never_connects_fails_in_bounded_time() -> None:
+    service = await fake_signaling(answer_from_a_closed_peer)
+    client = client_for(str(service.make_url("/v1")), connect_timeout_s=1.5)
+    started = time.perf_counter()
+    try:
+        with pytest.raises(RealtimeConnectionError, match=r"did not open within 1.5 s \(ICE checking"):
+            await client.create_session()
+    finally:
+        await service.close()
+    assert time.perf_counter() - started < 2.5
+    assert client._pc is None and not client._tasks and not client.connected
+
+
+async def test_unusable_answer_is_a_connection_error() -> None:
+    async def garbage(offer: str) -> str:
+        return "this is not SDP"
+
+    service = await fake_signaling(garbage)
+    try:
+        with pytest.raises(RealtimeConnectionError, match="SDP answer that cannot be used"):
+            await client_for(str(service.make_url("/v1"))).create_session()
+    finally:
+        await service.close()
+
+
+async def test_unreachable_service_is_a_connection_error() -> None:
+    with pytest.raises(RealtimeConnectionError, match="cannot reach"):
+        await client_for("http://127.0.0.1:9/v1", connect_timeout_s=3).create_session()
+
+
+async def test_server_closing_the_data_channel_is_fatal() -> None:
+    async with LocalServer(brain="echo", faults=Faults(drop_after_events=2)) as server:
+        client = client_for(server.http_url + "/v1")
+        async with client(settings=TEXT_ONLY):
+            pc = client._pc
+            events = await events_until_end(client)
+    errors = [event for event in events if isinstance(event, RealtimeErrorEvent)]
+    assert [error.error.fatal for error in errors] == [True]
+    assert "closed the realtime data channel" in errors[0].error.message
+    assert pc is not None and pc.connectionState == "closed"
+
+
+async def test_events_sent_before_the_call_ends_are_not_lost() -> None:
+    async with LocalServer(brain="echo", faults=Faults(expire_after_seconds=0.3)) as server:
+        client = client_for(server.http_url + "/v1")
+        async with client(settings=TEXT_ONLY):
+            events = await events_until_end(client)
+    errors = [event.error for event in events if isinstance(event, RealtimeErrorEvent)]
+    assert [(error.code, error.fatal) for error in errors] == [("session_expired", True), ("connection_closed", True)]
+
+
+async def test_malformed_and_injected_errors_are_not_fatal() -> None:
+    async with LocalServer(brain="echo", faults=Faults(malformed_after_events=1, error_after_events=2)) as server:
+        client = client_for(server.http_url + "/v1")
+        async with client(settings=TEXT_ONLY):
+            result = await exchange(client, text="still there?", timeout_s=5)
+    assert result.failed is None and result.assistant_text == "You said: still there?"
+    assert {error.code for error in result.errors} >= {"malformed_event", "server_error"}
+
+
+async def test_remote_track_ending_is_fatal(app_server: TestServer) -> None:
+    client = client_for(str(app_server.make_url("/v1")))
+    async with client(settings=TEXT_ONLY):
+        (call,) = app_server.app[RTC_KEY].active.values()
+        await call.pc.getSenders()[0].stop()  # RTCP BYE: the client's remote track ends
+        events = await events_until_end(client)
+    assert [(e.error.message, e.error.fatal) for e in events if isinstance(e, RealtimeErrorEvent)] == [
+        ("the service's audio track ended", True)
+    ]
+
+
+async def test_server_ends_the_call_when_the_client_hangs_up(app_server: TestServer) -> None:
+    client = client_for(str(app_server.make_url("/v1")))
+    async with client(settings=TEXT_ONLY):
+        (call,) = app_server.app[RTC_KEY].active.values()
+    async with asyncio.timeout(5):
+        await call.closed.wait()
+    assert not app_server.app[RTC_KEY].active
+    assert call.pc.connectionState == "closed"
+
+
+async def test_server_gives_up_a_call_that_never_connects(
+    app_server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rtc_call, "SETUP_TIMEOUT_S", 0.3)
+    pc = RTCPeerConnection(no_stun())
+    pc.addTransceiver("audio")
+    pc.createDataChannel("oai-events")
+    with loopback_candidates():
+        await pc.setLocalDescription(await pc.createOffer())
+    await pc.close()  # the offer's candidates now point nowhere
+    headers = {"Authorization": "Bearer sk-test", "Content-Type": "application/sdp"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(app_server.make_url("/v1/realtime/calls"), data=pc.localDescription.sdp, headers=headers) as reply,
+    ):
+        assert reply.status == 201
+    (call,) = app_server.app[RTC_KEY].active.values()
+    async with asyncio.timeout(5):
+        await call.closed.wait()
+    assert not app_server.app[RTC_KEY].active
