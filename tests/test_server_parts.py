@@ -267,3 +267,25 @@ async def test_audio_out_strategy_replaces_audio_deltas() -> None:
     assert all(len(chunk) == 4800 for chunk in audio_out.pcm[:-1])
     await session.handle({"type": "output_audio_buffer.clear"})
     assert audio_out.pcm == []
+
+
+async def test_push_to_talk_buffer_keeps_a_bounded_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    import voicecli.server.session as session_module
+
+    monkeypatch.setattr(session_module, "_MAX_UNCOMMITTED_MS", 200)
+    events: list[dict] = []
+
+    async def send(event: dict) -> None:
+        events.append(event)
+
+    session = ServerSession(send, brain=EchoBrain())
+    await session.start()
+    await session.handle(
+        {"type": "session.update", "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}}}
+    )
+    for _ in range(10):  # 1 s of audio in 100 ms appends
+        await session.append_audio(np.full(2400, 1000, dtype="<i2").tobytes())
+    await session.handle({"type": "input_audio_buffer.commit"})
+    committed = next(e for e in events if e["type"] == "input_audio_buffer.committed")
+    item = next(e for e in events if e["type"] == "conversation.item.added" and e["item"]["id"] == committed["item_id"])
+    assert session.conversation.get(item["item"]["id"]).audio_ms() == 200

@@ -49,6 +49,7 @@ _SAMPLES_PER_MS = BYTES_PER_MS // 2
 _CHUNK_BYTES = 100 * BYTES_PER_MS  # ~100 ms of audio per delta, like the service
 _MIN_COMMIT_MS = 100
 _MAX_APPEND_BYTES = 15 * 1024 * 1024
+_MAX_UNCOMMITTED_MS = 15 * 60 * 1000  # at most 15 minutes of uncommitted audio (about 43 MB)
 _ARGUMENT_DELTA_CHARS = 8
 _IDLE_BUFFER_MS = 1000  # audio kept before the prefix padding while server VAD hears silence
 _PCM = {"type": "audio/pcm", "rate": 24000}
@@ -336,6 +337,8 @@ class ServerSession:
         self._buffer += pcm
         self._stream_samples += len(pcm) // 2
         if self._vad is None:
+            # push-to-talk: keep a bounded window, so a WebRTC microphone left open cannot grow it forever
+            self._drop_buffer_before(self._stream_samples - _MAX_UNCOMMITTED_MS * _SAMPLES_PER_MS)
             return
         for change in self._vad.process(np.frombuffer(pcm, dtype="<i2")):
             if isinstance(change, SpeechStarted):
