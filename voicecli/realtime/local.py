@@ -1,11 +1,13 @@
-"""The embedded provider: starts voicecli's own realtime server on a free loopback port and talks
-to it over the same WebSocket path as OpenAI, so nothing is special-cased for it."""
+"""The embedded provider: voicecli's own realtime server, started in this process on a free
+loopback port, reached over exactly the same path as OpenAI so nothing is special-cased for it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from voicecli.realtime.client import RealtimeClient
 from voicecli.realtime.openai_ws import OpenAIRealtimeWebsocket
 
 if TYPE_CHECKING:
@@ -13,15 +15,21 @@ if TYPE_CHECKING:
 
 LOCAL_API_KEY = "local"
 """The embedded server accepts any key but, like the service, rejects a missing one."""
+LOCAL_MODEL = "voicecli-local"
 
 
-class LocalRealtime(OpenAIRealtimeWebsocket):
-    """A realtime client whose server runs in this process on 127.0.0.1."""
+class EmbeddedServer(RealtimeClient):
+    """Starts the local server when the session opens and stops it when the session closes.
+
+    Mixed in before an OpenAI transport class, whose `_point_at(base_url)` aims it at the server.
+    """
+
+    _point_at: Callable[[str], None]
 
     def __init__(
         self, *, brain: str = "echo", script: Path | None = None, model: str | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(api_key=LOCAL_API_KEY, model=model or "voicecli-local", **kwargs)
+        super().__init__(api_key=LOCAL_API_KEY, model=model or LOCAL_MODEL, **kwargs)
         self._brain = brain
         self._script = script
         self.server: LocalServer | None = None
@@ -31,9 +39,7 @@ class LocalRealtime(OpenAIRealtimeWebsocket):
 
         self.server = LocalServer(brain=self._brain, script=self._script)
         await self.server.start()
-        self._base_url = self.server.http_url + "/v1"
-        self._websocket_base_url = self.server.ws_base_url
-        self._client = None
+        self._point_at(self.server.http_url + "/v1")
         try:
             await super()._open()
         except BaseException:
@@ -48,3 +54,7 @@ class LocalRealtime(OpenAIRealtimeWebsocket):
         server, self.server = self.server, None
         if server is not None:
             await server.stop()
+
+
+class LocalRealtime(EmbeddedServer, OpenAIRealtimeWebsocket):
+    """A realtime client over WebSocket whose server runs in this process on 127.0.0.1."""

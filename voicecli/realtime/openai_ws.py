@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from voicecli.realtime import protocol
-from voicecli.realtime.client import (
-    RealtimeClient,
-    RealtimeConfigurationError,
-    RealtimeConnectionError,
-)
+from voicecli.realtime.client import RealtimeClient, RealtimeConnectionError
+from voicecli.realtime.endpoints import OpenAIEndpoint, websocket_url_for
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
     from openai.resources.realtime.realtime import AsyncRealtimeConnection
 
-DEFAULT_OPENAI_MODEL = "gpt-realtime"
 CLOSE_CODE_MEANINGS = {
     1000: "closed normally",
     1001: "the service is going away",
@@ -33,15 +28,6 @@ CLOSE_CODE_MEANINGS = {
     3000: "the API key was missing or rejected",
     4000: "the service refused the request shape",
 }
-
-
-def websocket_url_for(http_url: str) -> str:
-    """`http://` endpoints (a local server) mean `ws://`; `https://` means `wss://`."""
-    if http_url.startswith("https://"):
-        return "wss://" + http_url.removeprefix("https://")
-    if http_url.startswith("http://"):
-        return "ws://" + http_url.removeprefix("http://")
-    return http_url
 
 
 class WebsocketRealtimeClient(RealtimeClient):
@@ -134,23 +120,28 @@ class OpenAIRealtimeWebsocket(WebsocketRealtimeClient):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._api_key = api_key or os.environ.get("OPENAI_API_KEY")
-        self._model = model or os.environ.get("OPENAI_REALTIME_MODEL_ID") or DEFAULT_OPENAI_MODEL
-        self._base_url = base_url or os.environ.get("OPENAI_BASE_URL")
-        self._websocket_base_url = websocket_base_url or (websocket_url_for(self._base_url) if self._base_url else None)
+        self._endpoint = OpenAIEndpoint.resolve(api_key, model, base_url)
+        self._websocket_base_url = websocket_base_url
         self._client: AsyncOpenAI | None = None
 
     @property
     def model(self) -> str:
-        return self._model
+        return self._endpoint.model
+
+    def _point_at(self, base_url: str) -> None:
+        """Use another `http(s)://…/v1` base (the embedded server's, once it listens)."""
+        self._endpoint.base_url = base_url
+        self._websocket_base_url = None
+        self._client = None
 
     def _sdk_client(self) -> AsyncOpenAI:
         if self._client is None:
-            if not self._api_key:
-                raise RealtimeConfigurationError("no OpenAI API key: set OPENAI_API_KEY or pass api_key=")
             from openai import AsyncOpenAI
 
+            base_url = self._endpoint.base_url
             self._client = AsyncOpenAI(
-                api_key=self._api_key, base_url=self._base_url, websocket_base_url=self._websocket_base_url
+                api_key=self._endpoint.require_key(),
+                base_url=base_url,
+                websocket_base_url=self._websocket_base_url or (websocket_url_for(base_url) if base_url else None),
             )
         return self._client

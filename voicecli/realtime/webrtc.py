@@ -16,11 +16,9 @@ channel as `input_audio_buffer.append`.
 from __future__ import annotations
 
 import asyncio
-import os
 from abc import abstractmethod
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -30,16 +28,14 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
 from voicecli.realtime import protocol
-from voicecli.realtime.azure_ws import TokenProvider, azure_settings_from_env, entra_token_provider
 from voicecli.realtime.client import (
     RealtimeClient,
-    RealtimeConfigurationError,
     RealtimeConnectionError,
     RealtimeError,
 )
+from voicecli.realtime.endpoints import OPENAI_BASE_URL, AzureEndpoint, OpenAIEndpoint, TokenProvider
 from voicecli.realtime.events import AudioContent, RealtimeAudioEvent, RealtimeEvent
-from voicecli.realtime.local import LOCAL_API_KEY
-from voicecli.realtime.openai_ws import DEFAULT_OPENAI_MODEL
+from voicecli.realtime.local import EmbeddedServer
 from voicecli.realtime.protocol import ListenEvents, SendEvents
 from voicecli.realtime.settings import RealtimeSettings
 from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun
@@ -50,7 +46,6 @@ from voicecli.realtime.webrtc_signaling import start_call
 if TYPE_CHECKING:
     from aiortc import RTCDataChannel
 
-    from voicecli.server import LocalServer
 
 __all__ = [
     "AzureRealtimeWebRTC",
@@ -61,7 +56,6 @@ __all__ = [
 ]
 
 EVENTS_CHANNEL = "oai-events"
-OPENAI_BASE_URL = "https://api.openai.com/v1"
 RTP_LATENCY_S = 0.4
 """How long after the last queued sample a commit is sent: encoder, network, jitter buffer and
 decoder take ~130 ms on loopback; the rest is margin for a busy machine or a real network."""
@@ -349,21 +343,20 @@ class OpenAIRealtimeWebRTC(WebRTCRealtimeClient):
         **kwargs: Any,
     ) -> None:
         super().__init__(audio_track=audio_track, **kwargs)
-        self._api_key = api_key or os.environ.get("OPENAI_API_KEY")
-        self._model = model or os.environ.get("OPENAI_REALTIME_MODEL_ID") or DEFAULT_OPENAI_MODEL
-        self._base_url = base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
+        self._endpoint = OpenAIEndpoint.resolve(api_key, model, base_url)
 
     @property
     def model(self) -> str:
-        return self._model
+        return self._endpoint.model
+
+    def _point_at(self, base_url: str) -> None:
+        self._endpoint.base_url = base_url
 
     def _realtime_base_url(self) -> str:
-        return self._base_url
+        return self._endpoint.base_url or OPENAI_BASE_URL
 
     async def _credential_headers(self) -> dict[str, str]:
-        if not self._api_key:
-            raise RealtimeConfigurationError("no OpenAI API key: set OPENAI_API_KEY or pass api_key=")
-        return {"Authorization": f"Bearer {self._api_key}"}
+        return {"Authorization": f"Bearer {self._endpoint.require_key()}"}
 
 
 class AzureRealtimeWebRTC(WebRTCRealtimeClient):
@@ -382,60 +375,21 @@ class AzureRealtimeWebRTC(WebRTCRealtimeClient):
         **kwargs: Any,
     ) -> None:
         super().__init__(audio_track=audio_track, **kwargs)
-        env = azure_settings_from_env()
-        self._endpoint = (endpoint or env["endpoint"] or "").rstrip("/")
-        self._api_key = api_key or env["api_key"]
-        self._deployment = deployment_name or env["deployment_name"]
-        self._token_provider = token_provider
+        self._azure = AzureEndpoint.resolve(endpoint, api_key, deployment_name, None, token_provider)
 
     @property
     def model(self) -> str:
-        if not self._deployment:
-            raise RealtimeConfigurationError(
-                "no Azure deployment: set AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME or pass deployment_name="
-            )
-        return self._deployment
+        return self._azure.require_deployment()
 
     def _realtime_base_url(self) -> str:
-        if not self._endpoint:
-            raise RealtimeConfigurationError("no Azure endpoint: set AZURE_OPENAI_ENDPOINT or pass endpoint=")
-        return f"{self._endpoint}/openai/v1"
+        return f"{self._azure.require_endpoint()}/openai/v1"
 
     async def _credential_headers(self) -> dict[str, str]:
-        if self._api_key:
-            return {"api-key": self._api_key}
-        provider = self._token_provider or entra_token_provider()
-        return {"Authorization": f"Bearer {await provider()}"}
+        credential = self._azure.credential()
+        if isinstance(credential, str):
+            return {"api-key": credential}
+        return {"Authorization": f"Bearer {await credential()}"}
 
 
-class LocalRealtimeWebRTC(OpenAIRealtimeWebRTC):
+class LocalRealtimeWebRTC(EmbeddedServer, OpenAIRealtimeWebRTC):
     """WebRTC to voicecli's own realtime server, started in this process on 127.0.0.1."""
-
-    def __init__(
-        self, *, brain: str = "echo", script: Path | None = None, model: str | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(api_key=LOCAL_API_KEY, model=model or "voicecli-local", **kwargs)
-        self._brain = brain
-        self._script = script
-        self.server: LocalServer | None = None
-
-    async def _open(self) -> None:
-        from voicecli.server import LocalServer
-
-        self.server = LocalServer(brain=self._brain, script=self._script)
-        await self.server.start()
-        self._base_url = self.server.http_url + "/v1"
-        try:
-            await super()._open()
-        except BaseException:
-            await self._stop_server()
-            raise
-
-    async def _close(self) -> None:
-        await super()._close()
-        await self._stop_server()
-
-    async def _stop_server(self) -> None:
-        server, self.server = self.server, None
-        if server is not None:
-            await server.stop()

@@ -1,0 +1,110 @@
+"""Where a realtime session runs and with which credential, from arguments or the environment.
+
+Shared by the WebSocket and WebRTC transports, so both read the same variables and fail with the
+same messages when something is missing. Nothing here ever puts a key into a message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from voicecli.realtime.client import RealtimeConfigurationError
+
+TokenProvider = Callable[[], Awaitable[str]]
+DEFAULT_OPENAI_MODEL = "gpt-realtime"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
+
+
+def websocket_url_for(http_url: str) -> str:
+    """`http://` endpoints (a local server) mean `ws://`; `https://` means `wss://`."""
+    if http_url.startswith("https://"):
+        return "wss://" + http_url.removeprefix("https://")
+    if http_url.startswith("http://"):
+        return "ws://" + http_url.removeprefix("http://")
+    return http_url
+
+
+@dataclass(slots=True)
+class OpenAIEndpoint:
+    """OpenAI: `OPENAI_API_KEY`, `OPENAI_REALTIME_MODEL_ID`, `OPENAI_BASE_URL` fill what is not given."""
+
+    api_key: str | None
+    model: str
+    base_url: str | None
+
+    @classmethod
+    def resolve(cls, api_key: str | None, model: str | None, base_url: str | None) -> OpenAIEndpoint:
+        return cls(
+            api_key=api_key or os.environ.get("OPENAI_API_KEY"),
+            model=model or os.environ.get("OPENAI_REALTIME_MODEL_ID") or DEFAULT_OPENAI_MODEL,
+            base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
+        )
+
+    def require_key(self) -> str:
+        if not self.api_key:
+            raise RealtimeConfigurationError("no OpenAI API key: set OPENAI_API_KEY or pass api_key=")
+        return self.api_key
+
+
+@dataclass(slots=True)
+class AzureEndpoint:
+    """Azure OpenAI: the `AZURE_OPENAI_*` variables fill what is not given; no key means Entra ID."""
+
+    endpoint: str
+    api_key: str | None
+    deployment_name: str | None
+    api_version: str | None
+    token_provider: TokenProvider | None
+
+    @classmethod
+    def resolve(
+        cls,
+        endpoint: str | None,
+        api_key: str | None,
+        deployment_name: str | None,
+        api_version: str | None,
+        token_provider: TokenProvider | None,
+    ) -> AzureEndpoint:
+        return cls(
+            endpoint=(endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT") or "").rstrip("/"),
+            api_key=api_key or os.environ.get("AZURE_OPENAI_API_KEY"),
+            deployment_name=deployment_name
+            or os.environ.get("AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME")
+            or os.environ.get("AZURE_OPENAI_DEPLOYMENT_NAME"),
+            api_version=api_version
+            or os.environ.get("AZURE_OPENAI_API_VERSION")
+            or os.environ.get("OPENAI_API_VERSION"),
+            token_provider=token_provider,
+        )
+
+    def require_endpoint(self) -> str:
+        if not self.endpoint:
+            raise RealtimeConfigurationError("no Azure endpoint: set AZURE_OPENAI_ENDPOINT or pass endpoint=")
+        return self.endpoint
+
+    def require_deployment(self) -> str:
+        if not self.deployment_name:
+            raise RealtimeConfigurationError(
+                "no Azure deployment: set AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME or pass deployment_name="
+            )
+        return self.deployment_name
+
+    def credential(self) -> str | TokenProvider:
+        """The API key, or else an Entra ID token provider."""
+        if self.api_key:
+            return self.api_key
+        return self.token_provider or entra_token_provider()
+
+
+def entra_token_provider() -> TokenProvider:
+    """An Entra ID bearer-token provider from `azure-identity` (the optional `azure` extra)."""
+    try:
+        from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider
+    except ImportError as exc:
+        raise RealtimeConfigurationError(
+            "no Azure API key: set AZURE_OPENAI_API_KEY, or `pip install 'voicecli[azure]'` to sign in with Entra ID"
+        ) from exc
+    return get_bearer_token_provider(DefaultAzureCredential(), ENTRA_SCOPE)
