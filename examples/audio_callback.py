@@ -34,6 +34,7 @@ from voicecli.realtime import (
     LocalRealtime,
     OpenAIRealtimeWebsocket,
     RealtimeClient,
+    RealtimeError,
     RealtimeErrorEvent,
     RealtimeEvent,
     RealtimeSettings,
@@ -108,4 +109,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--output", type=Path, default=Path("demo-output") / "audio_callback.wav")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.provider, arguments.output))
+    try:
+        asyncio.run(main(arguments.provider, arguments.output))
+    except RealtimeError as error:  # a missing key, a refused connection: one line, no traceback
+        raise SystemExit(f"error: {error}") from None

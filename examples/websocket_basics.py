@@ -23,6 +23,7 @@ from voicecli.realtime import (
     OpenAIRealtimeWebsocket,
     RealtimeAudioEvent,
     RealtimeClient,
+    RealtimeError,
     RealtimeErrorEvent,
     RealtimeEvent,
     RealtimeTextEvent,
@@ -89,4 +90,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--provider", choices=["local", "openai", "azure"], default=os.environ.get("VOICECLI_PROVIDER", "local")
     )
-    asyncio.run(main(parser.parse_args().provider))
+    try:
+        asyncio.run(main(parser.parse_args().provider))
+    except RealtimeError as error:  # a missing key, a refused connection: one line, no traceback
+        raise SystemExit(f"error: {error}") from None
