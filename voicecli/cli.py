@@ -87,10 +87,27 @@ def talk(
     log_file: Annotated[Path | None, typer.Option(help="Write log messages to this file.")] = None,
     record: Annotated[Path | None, typer.Option(help="Record mic, played audio and events under this folder.")] = None,
     json_events: Annotated[Path | None, typer.Option(help="Write every event as JSON lines to this file.")] = None,
+    input_device: Annotated[
+        str | None, typer.Option(help="Microphone: index or part of the name (see `voicecli devices`).")
+    ] = None,
+    output_device: Annotated[
+        str | None, typer.Option(help="Speaker: index or part of the name (see `voicecli devices`).")
+    ] = None,
+    push_to_talk: Annotated[
+        bool, typer.Option("--push-to-talk", help="No voice detection: SPACE starts talking, SPACE again sends.")
+    ] = False,
     config: ConfigOption = None,
     profile: ProfileOption = None,
 ) -> None:
-    """Talk to the model. With --input-file or --text: one turn, transcript printed, reply saved."""
+    """Talk to the model through the microphone and speaker until Ctrl-C.
+
+    Just talk: the model answers when you pause, and speaking while it talks interrupts it.
+    With --push-to-talk, press SPACE to start talking and SPACE again to send (a toggle, because
+    terminals cannot report when a key is released). Press m to mute the microphone (it then sends
+    silence). Ctrl-C ends the session and prints the latency summary; a second Ctrl-C quits at once.
+
+    With --input-file or --text: one turn, transcript printed, reply saved; no audio devices needed.
+    """
     if input_file is not None and not input_file.is_file():
         raise fail(f"{input_file}: no such file", 2)
     settings = load(
@@ -110,13 +127,19 @@ def talk(
             "ui.log_file": str(log_file) if log_file else None,
             "recording.dir": str(record) if record else None,
             "recording.json_events": str(json_events) if json_events else None,
+            "audio.input_device": input_device,
+            "audio.output_device": output_device,
+            "session.turn_detection": "push_to_talk" if push_to_talk else None,
         },
     )
     if input_file is None and text is None:
-        raise fail("live microphone mode is not available yet; use --input-file or --text", 2)
-    from voicecli.file_mode import run_file_turn
+        from voicecli.live_mode import run_live
 
-    run(run_file_turn(settings, input_file=input_file, text=text, output_file=output_file))
+        run(run_live(settings))
+    else:
+        from voicecli.file_mode import run_file_turn
+
+        run(run_file_turn(settings, input_file=input_file, text=text, output_file=output_file))
 
 
 @app.command()
@@ -141,6 +164,33 @@ def demo(
     from voicecli.demo.command import run_demo
 
     run(run_demo(scripts, output=output, parallel=parallel, provider=provider, config_path=config, profile=profile))
+
+
+@app.command()
+def devices(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table.")] = False,
+    test: Annotated[
+        bool, typer.Option("--test", help="Open the devices for real: a 1 s tone out, 1 s recorded in, rates tried.")
+    ] = False,
+    input_device: Annotated[
+        str | None, typer.Option(help="With --test: the microphone to test (index or part of the name).")
+    ] = None,
+    output_device: Annotated[
+        str | None, typer.Option(help="With --test: the speaker to test (index or part of the name).")
+    ] = None,
+) -> None:
+    """List the audio devices (index, name, host API, channels, rate, defaults); --test tries them."""
+    from voicecli.audio.errors import AudioError
+    from voicecli.config import ConfigError
+    from voicecli.devices_command import show_devices
+
+    try:
+        code = show_devices(as_json=json_output, test=test, input_device=input_device, output_device=output_device)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    except AudioError as exc:
+        raise fail(str(exc)) from None
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -70,6 +70,8 @@ class RealtimeClient(ABC):
         self.auto_invoke_tools = auto_invoke_tools
         self.connect_timeout_s = connect_timeout_s
         self.session_id: str | None = None
+        self.audio_item_id: str | None = None
+        """The item of the chunk `audio_output_callback` is being called with (for barge-in bookkeeping)."""
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._connected = False
         self._pending_entry: tuple[RealtimeSettings | None, bool] = (None, False)
@@ -198,6 +200,7 @@ class RealtimeClient(ABC):
         if isinstance(event, RealtimeAudioEvent):
             callback = self.audio_output_callback
             if callback is not None:
+                self.audio_item_id = event.audio.item_id
                 result = callback(event.audio.data)
                 if inspect.isawaitable(result):
                     await result

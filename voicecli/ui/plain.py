@@ -51,6 +51,10 @@ class PlainTranscript:
             case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):
                 self._end_line()
 
+    def finish(self) -> None:
+        """End an assistant line left open, e.g. when the session stops in the middle of a reply."""
+        self._end_line()
+
     def _end_line(self) -> None:
         if self._in_assistant_line:
             self._write("\n")

@@ -52,6 +52,7 @@ class PlainScreen:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
+        self._transcript.finish()
         self._stream.flush()
 
     def handle(self, event: RealtimeEvent) -> None:

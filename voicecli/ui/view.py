@@ -57,6 +57,7 @@ class SessionInfo:
     transport: str
     model: str
     voice: str
+    keys: str = ""  # which keys work, shown above the status line (live mode on a terminal)
 
     @classmethod
     def from_config(cls, config: AppConfig) -> SessionInfo:
@@ -300,7 +301,8 @@ class _Screen:
         self._view = view
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        status = console.render_lines(Group(Rule(style="dim"), self._view.status_line()), options, pad=False)
+        rule = Rule(Text(self._view.info.keys, style="dim"), style="dim", align="right")
+        status = console.render_lines(Group(rule, self._view.status_line()), options, pad=False)
         room = (options.height or options.max_height) - len(status) - 1  # a spare line: the terminal never scrolls
         conversation = _newest_lines(console, options.update(height=None), reversed(list(self._view.entries)), room)
         for line in [*conversation, *status]:

@@ -1,0 +1,370 @@
+"""`voicecli talk` live mode as a user runs it: a real process on the PulseAudio null sinks.
+
+Speech is played into `vmic` with paplay, what voicecli plays is recorded from `vspeaker.monitor`
+with parec, and `--json-events` / `--record` tell what was sent and when (the same monotonic clock
+as this process: `mono` in the event log).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile
+from audio_support import PulseAudio, Recorder, play_into_mic, speech_wav, wait_until
+from audio_support import pulse_audio as pulse_audio  # session fixture
+from live_support import LOUD, assert_truncate_matches_speaker, first_burst
+from rich.console import Console
+
+from voicecli.config import AppConfig, load_config
+from voicecli.live_mode import run_live
+from voicecli.realtime import RealtimeConnectionError
+from voicecli.server import LocalServer
+from voicecli.server.faults import Faults
+from voicecli.server.synth import speak
+
+pytestmark = [pytest.mark.audio, pytest.mark.timeout(60)]
+
+LONG_REPLY = (
+    "Once upon a time there was a little voice assistant that loved to talk for a very long time "
+    "about everything and nothing at all, and it never stopped talking until somebody interrupted it."
+)
+
+
+class Talk:
+    """A running `voicecli talk` with its event log, recordings and output."""
+
+    def __init__(self, pulse: PulseAudio, folder: Path, *args: str) -> None:
+        self.events_path = folder / "events.jsonl"
+        self.record_dir = folder / "rec"
+        env = {k: v for k, v in pulse.env.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_", "VOICECLI_"))}
+        (folder / "none.toml").write_text("")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "voicecli", "talk", "--provider", "local", "--config", str(folder / "none.toml"),
+             "--json-events", str(self.events_path), "--record", str(self.record_dir), *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        wait_until(lambda: bool(self.events("session.updated")) or self.proc.poll() is not None, "the session")
+        assert self.proc.poll() is None, self.proc.communicate()
+
+    def events(self, event_type: str, direction: str | None = None) -> list[dict[str, Any]]:
+        if not self.events_path.exists():
+            return []
+        lines = [json.loads(line) for line in self.events_path.read_text().splitlines() if line.endswith("}")]
+        return [r for r in lines if r["type"] == event_type and direction in (None, r["dir"])]
+
+    def interrupt(self) -> tuple[int, str, str]:
+        self.proc.send_signal(signal.SIGINT)
+        out, err = self.proc.communicate(timeout=20)
+        return self.proc.returncode, out, err
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+@pytest.fixture
+def talk_factory(pulse_audio: PulseAudio, tmp_path: Path) -> Iterator[Any]:
+    started: list[Talk] = []
+
+    def start(*args: str) -> Talk:
+        folder = tmp_path / f"talk{len(started) + 1}"
+        folder.mkdir()
+        talk = Talk(pulse_audio, folder, *args)
+        started.append(talk)
+        return talk
+
+    yield start
+    for talk in started:
+        talk.kill()
+
+
+def speaker(pulse: PulseAudio, path: Path) -> Recorder:
+    return Recorder(pulse, path, rate=44_100)
+
+
+def test_spoken_question_gets_the_echo_reply_out_of_the_speaker(
+    pulse_audio: PulseAudio, talk_factory: Any, tmp_path: Path
+) -> None:
+    talk: Talk = talk_factory()
+    question = speech_wav(tmp_path / "question.wav", "what a lovely day it is today")
+    recording = speaker(pulse_audio, tmp_path / "speaker.raw")
+    play_into_mic(pulse_audio, question).wait(timeout=10)
+    wait_until(lambda: bool(talk.events("response.output_audio_transcript.done")), "the reply", timeout=10)
+    transcript = talk.events("response.output_audio_transcript.done")[0]["event"]["transcript"]
+    reference = np.asarray(speak(transcript))
+    time.sleep(len(reference) / 24_000 + 0.5)
+    recorded = recording.stop()
+    code, out, err = talk.interrupt()
+
+    assert code == 0, err
+    assert re.fullmatch(r"I heard \d\.\d seconds of audio\.", transcript)
+    heard_s = float(transcript.split()[2])
+    assert heard_s == pytest.approx(soundfile.info(question).duration, abs=0.8)  # the VAD adds its padding
+    burst = first_burst(recorded, 44_100)
+    ref_burst = first_burst(reference, 24_000)
+    assert burst is not None and ref_burst is not None, "no reply came out of the speaker"
+    played_s = (burst[1] - burst[0]) / 44_100
+    assert played_s == pytest.approx((ref_burst[1] - ref_burst[0]) / 24_000, abs=0.03)
+    assert f"Assistant: {transcript}" in out
+    assert "Latency over 1 turn" in out and "first audio heard" in out
+    assert "Traceback" not in err and "ALSA" not in err
+
+    [folder] = talk.record_dir.iterdir()
+    mic, rate = soundfile.read(folder / "mic.wav", dtype="int16")
+    played, _ = soundfile.read(folder / "played.wav", dtype="int16")
+    assert rate == 24_000 and np.abs(mic).max() > LOUD and np.abs(played).max() > LOUD
+    directions = {json.loads(line)["dir"] for line in (folder / "events.jsonl").read_text().splitlines()}
+    assert directions == {"in", "out"}
+
+
+def test_speaking_over_the_reply_stops_it_and_the_truncate_matches_the_speaker(
+    pulse_audio: PulseAudio, talk_factory: Any, tmp_path: Path
+) -> None:
+    script = tmp_path / "long.toml"
+    script.write_text(f'[[turn]]\nreply = "{LONG_REPLY}"\n')
+    talk: Talk = talk_factory("--brain", "scripted", "--script", str(script))
+    question = speech_wav(tmp_path / "question.wav", "tell me a story")
+    interruption = speech_wav(tmp_path / "stop.wav", "stop please")
+    recording = speaker(pulse_audio, tmp_path / "speaker.raw")
+    play_into_mic(pulse_audio, question).wait(timeout=10)
+    wait_until(lambda: bool(talk.events("response.output_audio.done")), "the reply", timeout=10)
+    time.sleep(1.5)  # the reply plays from the player's buffer: the local server sent it all at once
+    play_into_mic(pulse_audio, interruption)
+    wait_until(lambda: bool(talk.events("conversation.item.truncated", "in")), "the truncation", timeout=10)
+    time.sleep(0.3)
+    recorded = recording.stop()
+    code, _, err = talk.interrupt()
+    assert code == 0, err
+
+    [truncate] = [r["event"] for r in talk.events("conversation.item.truncate", "out")]
+    audio_end_ms = truncate["audio_end_ms"]
+    assert 1000 < audio_end_ms < len(speak(LONG_REPLY)) / 24
+    assert_truncate_matches_speaker(recorded, 44_100, np.asarray(speak(LONG_REPLY)), audio_end_ms)
+
+    # When did the speaker fall silent? The reply's first loud sample was audible at the moment the
+    # recorded played.wav puts it (session clock); the speaker recording says how long it lasted.
+    [speech_started] = talk.events("input_audio_buffer.speech_started")[1:2]
+    clock_start = speech_started["mono"] - speech_started["t"]
+    [folder] = talk.record_dir.iterdir()
+    played, _ = soundfile.read(folder / "played.wav", dtype="int16")
+    played_burst, burst = first_burst(played, 24_000), first_burst(recorded, 44_100)
+    assert played_burst is not None and burst is not None
+    silent_at = clock_start + played_burst[0] / 24_000 + (burst[1] - burst[0]) / 44_100
+    stop_s = silent_at - speech_started["mono"]
+    assert -0.02 < stop_s < 0.3, f"the speaker went silent {stop_s * 1000:.0f} ms after speech_started"
+
+
+class Tmux:
+    """`voicecli talk` in a 120x40 tmux window on a private tmux server; `EXIT=<code>` lands in a file."""
+
+    def __init__(self, pulse: PulseAudio, folder: Path, *args: str) -> None:
+        self.exit_file = folder / "exit.txt"
+        config = folder / "empty.toml"
+        config.write_text("")
+        self.tmux = ["tmux", "-L", f"voicecli-test-{os.getpid()}"]
+        env = " ".join(f"{key}={shlex.quote(pulse.env[key])}" for key in ("PULSE_SERVER", "XDG_RUNTIME_DIR"))
+        command = (
+            f"env -u COLUMNS -u LINES {env} {shlex.quote(sys.executable)} -m voicecli talk --provider local"
+            f" --config {config} {shlex.join(args)}; echo EXIT=$? > {shlex.quote(str(self.exit_file))}; sleep 30"
+        )
+        subprocess.run([*self.tmux, "new-session", "-d", "-x", "120", "-y", "40", command], check=True, timeout=10)
+
+    def screen(self) -> str:
+        return subprocess.run([*self.tmux, "capture-pane", "-p"], capture_output=True, text=True, timeout=10).stdout
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([*self.tmux, "send-keys", *keys], check=True, timeout=10)
+
+    def wait_for(self, text: str, what: str, timeout: float = 10) -> None:
+        wait_until(lambda: text in self.screen(), what, timeout=timeout)
+
+    def exit_code(self) -> str:
+        wait_until(self.exit_file.exists, "voicecli to exit", timeout=15)
+        return self.exit_file.read_text().strip()
+
+    def close(self) -> None:
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def tmux_talk(pulse_audio: PulseAudio, tmp_path: Path) -> Iterator[Any]:
+    if shutil.which("tmux") is None:
+        pytest.skip("the terminal tests need tmux (apt-get install tmux)")
+    started: list[Tmux] = []
+
+    def start(*args: str) -> Tmux:
+        started.append(Tmux(pulse_audio, tmp_path, *args))
+        return started[-1]
+
+    yield start
+    for window in started:
+        window.close()
+
+
+def test_the_live_screen_in_tmux_shows_turns_mute_and_ends_on_ctrl_c(
+    pulse_audio: PulseAudio, tmux_talk: Any, tmp_path: Path
+) -> None:
+    window: Tmux = tmux_talk()
+    window.wait_for("● listening", "the status line", timeout=15)
+    status = window.screen()
+    assert "local · websocket · echo brain · voice alloy" in status
+    assert "just talk · m mute · Ctrl-C quit" in status
+    play_into_mic(pulse_audio, speech_wav(tmp_path / "hello.wav", "hello there")).wait(timeout=10)
+    window.wait_for("I heard", "the assistant's turn")
+    assert "You" in window.screen()
+    window.keys("m")
+    window.wait_for("MUTED", "the mute indicator", timeout=5)
+    window.keys("m")
+    wait_until(lambda: "MUTED" not in window.screen(), "unmute", timeout=5)
+    window.keys("C-c")
+    assert window.exit_code() == "EXIT=0"
+    final = window.screen()
+    assert "Latency over 1 turn" in final and "I heard" in final  # the transcript stays in the scrollback
+
+
+def test_push_to_talk_in_tmux_talks_between_two_presses_of_space(
+    pulse_audio: PulseAudio, tmux_talk: Any, tmp_path: Path
+) -> None:
+    window: Tmux = tmux_talk("--push-to-talk")
+    window.wait_for("● listening", "the status line", timeout=15)
+    assert "SPACE talk/send · m mute" in window.screen()
+    unsent = speech_wav(tmp_path / "unsent.wav", "this sentence is not sent because space was not pressed")
+    play_into_mic(pulse_audio, unsent).wait(timeout=10)
+    window.keys("Space")
+    window.wait_for("you are speaking", "the talking state", timeout=5)
+    play_into_mic(pulse_audio, speech_wav(tmp_path / "hello.wav", "hello there")).wait(timeout=10)
+    window.keys("Space")
+    window.wait_for("I heard", "the assistant's turn")
+    heard = float(re.findall(r"I heard (\d+\.\d) seconds", window.screen())[0])
+    assert 0.5 < heard < soundfile.info(unsent).duration  # only what was said between the presses
+    window.keys("C-c")
+    assert window.exit_code() == "EXIT=0"
+
+
+def test_sigterm_ends_cleanly_and_a_second_ctrl_c_quits_at_once(talk_factory: Any) -> None:
+    talk: Talk = talk_factory()
+    talk.proc.send_signal(signal.SIGTERM)
+    out, err = talk.proc.communicate(timeout=20)
+    assert talk.proc.returncode == 0, err
+    assert "Latency over 0 turns" in out
+    [folder] = talk.record_dir.iterdir()
+    assert soundfile.info(folder / "mic.wav").duration > 0  # closed properly
+
+    again: Talk = talk_factory()
+    again.proc.send_signal(signal.SIGINT)
+    time.sleep(0.01)  # two signals sent at once would merge into one
+    again.proc.send_signal(signal.SIGINT)
+    again.proc.communicate(timeout=20)
+    assert again.proc.returncode == 130
+
+
+def test_a_microphone_that_stops_delivering_ends_the_session_with_one_line(
+    pulse_audio: PulseAudio, talk_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unplugging as the program sees it: its input stream stops delivering (here: its source is suspended)."""
+
+    def pactl(*args: str) -> str:
+        return subprocess.run(["pactl", *args], check=True, capture_output=True, text=True, env=pulse_audio.env).stdout
+
+    module = pactl("load-module", "module-null-sink", "sink_name=vunplug").strip()
+    try:
+        pactl("load-module", "module-loopback", "source=vsilence", "sink=vunplug", "latency_msec=10")
+        time.sleep(2.2)  # the new sink finishes its first 2 s timer step (see scripts/pulse-null-sinks.sh)
+        monkeypatch.setitem(pulse_audio.env, "PULSE_SOURCE", "vunplug.monitor")
+        talk: Talk = talk_factory()
+        time.sleep(0.5)
+        pactl("suspend-sink", "vunplug", "1")
+        _, err = talk.proc.communicate(timeout=20)
+    finally:
+        pactl("unload-module", module)
+    assert talk.proc.returncode == 1
+    assert err.splitlines() == [
+        "voicecli: error: the microphone delivered no audio for 2 s (unplugged?); "
+        "check it with `voicecli devices --test` and start again"
+    ]
+    [folder] = talk.record_dir.iterdir()
+    assert soundfile.info(folder / "mic.wav").duration > 0.5  # the recording was kept and closed properly
+
+
+def test_a_device_name_that_matches_nothing_lists_the_candidates(pulse_audio: PulseAudio, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "voicecli", "talk", "--config", str(empty), "--input-device", "nope"],
+        capture_output=True, text=True, timeout=30, env=pulse_audio.env,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("voicecli: error: no input device matches 'nope'; choose one of: ")
+    assert "default (ALSA)" in line
+
+
+def test_push_to_talk_without_a_terminal_is_refused(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "voicecli", "talk", "--config", str(empty), "--push-to-talk"],
+        capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "voicecli: error: push-to-talk reads the SPACE key from a terminal; run it in one, or drop --push-to-talk"
+    ]
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """`run_live` in-process configures the root logger; put it back for the tests that follow."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for handler in saved[0]:
+        root.addHandler(handler)
+    root.setLevel(saved[1])
+    logging.captureWarnings(False)
+
+
+@pytest.mark.usefixtures("restored_logging")
+async def test_a_dropped_connection_ends_with_the_reason_and_keeps_the_recording(
+    pulse_audio: PulseAudio, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    empty_config = tmp_path / "empty.toml"
+    empty_config.write_text("")
+    async with LocalServer(brain="echo", faults=Faults(drop_after_events=2)) as server:
+        config: AppConfig = load_config(
+            empty_config,
+            overrides={
+                "provider": "openai",
+                "openai.base_url": server.http_url + "/v1",
+                "recording.dir": str(tmp_path / "rec"),
+                "ui.log_file": str(tmp_path / "voicecli.log"),
+            },
+        )
+        out = io.StringIO()
+        with pytest.raises(RealtimeConnectionError, match="start again"):
+            await run_live(config, console=Console(file=out, width=100))
+    [folder] = (tmp_path / "rec").iterdir()
+    for name in ("mic.wav", "played.wav"):
+        assert soundfile.info(folder / name).duration > 0.05  # closed properly: a valid WAV
+    lines = (folder / "events.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["type"] == "connection" and "Latency over 0 turns" in out.getvalue()

@@ -1,0 +1,383 @@
+"""The live conversation: microphone → realtime client → player, screen, tools, barge-in.
+
+One object decides what happens when, so the CLI wiring (`live_mode`) and the tests drive the same
+code: capture chunks go out as 20 ms appends, reply audio goes to the player before anything else
+looks at the event, events then feed the latency tracker and the screen, and speech of the user
+(server VAD) or the push-to-talk key cuts the assistant off.
+
+Reply audio reaches the player through the client's `audio_output_callback`, before the event is
+queued for `receive()`; the client's `audio_item_id` says which item each chunk belongs to, which
+barge-in needs (for `conversation.item.truncate`, and to drop late deltas of an interrupted item).
+Nothing in that path waits: screen updates are attribute writes, logs and recordings are queued,
+tools run in the client's tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+
+from voicecli.audio.errors import DeviceError
+from voicecli.metrics import LatencyTracker
+from voicecli.realtime import (
+    AudioContent,
+    ListenEvents,
+    RealtimeAudioEvent,
+    RealtimeClient,
+    RealtimeConnectionError,
+    RealtimeErrorEvent,
+    RealtimeEvent,
+    SendEvents,
+    protocol,
+)
+from voicecli.realtime.events import SAMPLE_RATE
+from voicecli.ui.screen import ConversationScreen
+
+CHUNK_MS = 20
+"""Microphone audio goes out in 20 ms appends (what the capture delivers)."""
+MIN_COMMIT_MS = 100
+"""The service refuses to commit less audio than this (`input_audio_buffer_commit_empty`)."""
+STALL_S = 2.0
+"""A device that delivers (microphone) or consumes (speaker) nothing for this long is gone."""
+TICK_S = 0.05
+"""How often the level meter, the end of playback and the devices are looked at."""
+MAX_REMEMBERED_REPLIES = 32
+
+BargeInSource = Literal["vad", "key"]
+
+
+class AudioSource(Protocol):
+    """What the conversation needs of a microphone (`Capture` is one): 24 kHz int16 chunks."""
+
+    mute: bool
+    level: float
+
+    def __aiter__(self) -> AsyncIterator[np.ndarray]: ...
+
+
+class AudioSink(Protocol):
+    """What the conversation needs of a speaker (`Player` is one)."""
+
+    @property
+    def is_playing(self) -> bool: ...
+
+    @property
+    def buffered_ms(self) -> float: ...
+
+    @property
+    def latency(self) -> float: ...
+
+    def add_audio(self, audio: np.ndarray, item_id: str | None = None) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def flush(self, fade_ms: float = 8.0) -> None: ...
+
+    def heard_ms(self, item_id: str) -> float: ...
+
+
+@dataclass(slots=True)
+class Taps:
+    """Where copies of the session go (recordings, event logs); each must return at once."""
+
+    event: Callable[[RealtimeEvent], None] | None = None
+    mic: Callable[[np.ndarray, float], None] | None = None
+    """Called with each captured chunk and the monotonic time its first sample was heard."""
+    played: Callable[[np.ndarray, float], None] | None = None
+    """Called with each chunk handed to the player and the monotonic time it will be audible."""
+
+
+@dataclass(slots=True)
+class BargeIn:
+    """What one interruption did, for the event history of tests and benchmarks."""
+
+    source: BargeInSource
+    at: float  # monotonic time the trigger was handled
+    flushed_at: float  # right after the player was flushed
+    truncates: list[tuple[str, int]] = field(default_factory=list)  # (item_id, audio_end_ms) sent
+
+
+@dataclass(slots=True)
+class _Reply:
+    """One assistant item whose audio went to the player."""
+
+    key: str  # its key in the player: the item id, or a stand-in when the transport gives none
+    item_id: str | None
+    received_samples: int = 0
+    audio_done: bool = False
+    interrupted: bool = False
+
+    @property
+    def received_ms(self) -> float:
+        return self.received_samples * 1000.0 / SAMPLE_RATE
+
+
+def truncate_end_ms(heard_ms: float, received_ms: float, *, complete: bool) -> int | None:
+    """`audio_end_ms` for `conversation.item.truncate`, or None when no truncate should be sent.
+
+    Whole milliseconds, never past the audio received (the service counts whole ms of the item's
+    audio and refuses a truncate beyond it). None when nothing was heard, or when the item had all
+    its audio and played completely (nothing to cut).
+    """
+    limit = math.floor(received_ms)
+    end = min(round(heard_ms), limit)
+    if end <= 0 or (complete and end >= limit):
+        return None
+    return end
+
+
+class Conversation:
+    """Runs a live session over an open client until `stop()` or a failure; see the module doc."""
+
+    def __init__(
+        self,
+        client: RealtimeClient,
+        source: AudioSource,
+        player: AudioSink,
+        screen: ConversationScreen,
+        *,
+        tracker: LatencyTracker | None = None,
+        push_to_talk: bool = False,
+        taps: Taps | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.source = source
+        self.player = player
+        self.screen = screen
+        self.tracker = tracker
+        self.push_to_talk = push_to_talk
+        self.taps = taps or Taps()
+        self.clock = clock
+        self.barge_ins: list[BargeIn] = []
+        self.talking = False  # push-to-talk: the key was pressed to talk and not yet pressed again
+        self._webrtc = client.transport == "webrtc"
+        self._replies: OrderedDict[str, _Reply] = OrderedDict()
+        self._responses = 0
+        self._response_active = False
+        self._user_speaking = False
+        self._speaking = False  # reply audio went to the player since the state was last "listening"
+        self._talk_samples = 0
+        self._audible_at: float | None = None
+        self._running = False
+        self._stop = asyncio.Event()
+        self._key_lock = asyncio.Lock()
+        self._key_tasks: set[asyncio.Task[None]] = set()
+
+    # --- control ------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """End `run()` cleanly (Ctrl-C, SIGTERM); the caller then closes the session."""
+        self._stop.set()
+
+    def on_key(self, key: str) -> None:
+        """A key pressed in the terminal: SPACE talks (push-to-talk), `m` mutes."""
+        if key in "mM":
+            self.toggle_mute()
+        elif key == " " and self.push_to_talk and self._running:
+            task = asyncio.ensure_future(self._toggle_talk_quietly())
+            self._key_tasks.add(task)
+            task.add_done_callback(self._key_tasks.discard)
+
+    async def _toggle_talk_quietly(self) -> None:
+        with contextlib.suppress(RealtimeConnectionError):  # the receiver reports a lost connection
+            await self.toggle_talk()
+
+    def toggle_mute(self) -> None:
+        """Mute or unmute: the microphone keeps running and sends silence while muted."""
+        self.source.mute = not self.source.mute
+        self.screen.set_muted(self.source.mute)
+
+    async def toggle_talk(self) -> None:
+        """Push-to-talk: start talking (interrupting the assistant), or stop and ask for the answer."""
+        async with self._key_lock:
+            if not self.talking:
+                await self._barge_in("key")
+                await self.client.send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_CLEAR))
+                self._talk_samples = 0
+                self.talking = self._user_speaking = True
+                self.screen.set_state("user_speaking")
+                return
+            self.talking = self._user_speaking = False
+            if self._talk_samples * 1000 < MIN_COMMIT_MS * SAMPLE_RATE:
+                await self.client.send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_CLEAR))
+                self.screen.set_state("listening")
+                return
+            if self.tracker is not None:
+                self.tracker.speech_ended(self.clock())
+            self.screen.set_state("thinking")
+            await self.client.send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_COMMIT))
+            await self.client.send(protocol.simple_event(SendEvents.RESPONSE_CREATE))
+
+    # --- the session --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until `stop()`; raises `RealtimeConnectionError` or `DeviceError` when the session breaks."""
+        self._running = True
+        self.client.audio_output_callback = self._play_chunk
+        receiver = asyncio.create_task(self._receive(), name="voicecli receive")
+        stopper = asyncio.create_task(self._stop.wait(), name="voicecli stop")
+        workers = {
+            asyncio.create_task(self._pump_microphone(), name="voicecli microphone"),
+            asyncio.create_task(self._tick(), name="voicecli ticker"),
+        }
+        waiting: set[asyncio.Task[None]] = {receiver, stopper, *workers}
+        try:
+            while True:
+                done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()  # a failure of any task ends the session with its error
+                if stopper in done or receiver in done:
+                    return
+        finally:
+            self._running = False
+            for task in (receiver, stopper, *workers, *self._key_tasks):
+                task.cancel()
+            await asyncio.gather(receiver, stopper, *workers, *self._key_tasks, return_exceptions=True)
+
+    async def _receive(self) -> None:
+        fatal: str | None = None
+        async for event in self.client.receive():
+            if not isinstance(event, RealtimeAudioEvent):  # audio went to the player already
+                await self._react(event)
+            if self.tracker is not None:
+                self.tracker.handle(event)
+                if self._audible_at is not None and isinstance(event, RealtimeAudioEvent):
+                    self.tracker.audible(self._audible_at)
+                    self._audible_at = None
+            self.screen.handle(event)
+            if self.taps.event is not None:
+                self.taps.event(event)
+            if isinstance(event, RealtimeErrorEvent) and event.error.fatal:
+                fatal = event.error.message
+        if not self._stop.is_set():
+            reason = fatal or "the realtime service closed the connection"
+            raise RealtimeConnectionError(f"{reason}; check the network (or the service) and start again")
+
+    async def _pump_microphone(self) -> None:
+        chunks = aiter(self.source)
+        chunk_s = CHUNK_MS / 1000
+        while True:
+            try:
+                async with asyncio.timeout(STALL_S):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise DeviceError(
+                    f"the microphone delivered no audio for {STALL_S:g} s (unplugged?); "
+                    "check it with `voicecli devices --test` and start again"
+                ) from None
+            if self.taps.mic is not None:
+                self.taps.mic(chunk, self.clock() - chunk_s)
+            if self.push_to_talk and not self.talking:
+                continue
+            try:
+                await self.client.send(protocol.append_audio(chunk))
+            except RealtimeConnectionError:
+                return  # the receiver reports why the connection ended
+            self._talk_samples += len(chunk)
+
+    async def _tick(self) -> None:
+        """Level meter, back to "listening" once the player drained, and the speaker watchdog."""
+        last_progress, progress_at = -1.0, self.clock()
+        while True:
+            await asyncio.sleep(TICK_S)
+            now = self.clock()
+            self.screen.set_level(self.source.level)
+            playing = self.player.is_playing
+            if self._speaking and not playing and not self._response_active and not self._user_speaking:
+                self._speaking = False
+                self.screen.set_state("listening")
+            progress = sum(self.player.heard_ms(reply.key) for reply in self._replies.values())
+            if progress != last_progress or self.player.buffered_ms <= 0:
+                last_progress, progress_at = progress, now
+            elif now - progress_at > STALL_S:
+                raise DeviceError(
+                    f"the speaker played nothing for {STALL_S:g} s (unplugged?); "
+                    "check it with `voicecli devices --test` and start again"
+                )
+
+    # --- events -------------------------------------------------------------------------------
+
+    def _play_chunk(self, pcm: np.ndarray) -> None:
+        """The client's `audio_output_callback`: called with each chunk before its event is queued."""
+        self._play(AudioContent(data=pcm, item_id=self.client.audio_item_id))
+
+    def _play(self, audio: AudioContent) -> None:
+        """Reply audio to the player first; then the bookkeeping for barge-in, latency and recording."""
+        key = audio.item_id or f"response-{self._responses}"
+        reply = self._replies.get(key)
+        if reply is None:
+            reply = self._replies[key] = _Reply(key, audio.item_id)
+            while len(self._replies) > MAX_REMEMBERED_REPLIES:
+                self._replies.popitem(last=False)
+        if reply.interrupted:
+            return  # a late delta of an item the user cut off
+        audible_at = self.clock() + self.player.buffered_ms / 1000 + self.player.latency
+        self.player.add_audio(audio.data, key)
+        if reply.received_samples == 0:
+            self._audible_at = audible_at
+        reply.received_samples += len(audio.data)
+        self._speaking = True
+        if self.taps.played is not None:
+            self.taps.played(audio.data, audible_at)
+
+    async def _react(self, event: RealtimeEvent) -> None:
+        payload = event.service_event or {}
+        match event.service_type:
+            case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
+                self._user_speaking = True
+                await self._barge_in("vad")
+            case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STOPPED | ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED:
+                self._user_speaking = self.talking
+            case ListenEvents.RESPONSE_CREATED:
+                self._responses += 1
+                self._response_active = True
+            case ListenEvents.RESPONSE_OUTPUT_AUDIO_DONE:
+                reply = self._replies.get(str(payload.get("item_id")))
+                if reply is not None:
+                    reply.audio_done = True
+                if not self._webrtc:  # over WebRTC the audio is still on its way (RTP); see response.done
+                    self.player.finish()
+            case ListenEvents.RESPONSE_DONE:
+                self._response_active = False
+                self.player.finish()
+
+    async def _barge_in(self, source: BargeInSource) -> BargeIn | None:
+        """Stop the assistant at once: flush the player, then tell the service what was heard.
+
+        WebSocket: `conversation.item.truncate` at what the listener heard of each interrupted
+        item (nothing for an item not heard at all or heard to its end). WebRTC: the service knows
+        what it played and truncates itself; it gets `output_audio_buffer.clear`. A key press also
+        cancels the response in flight (server VAD cancels it by itself).
+        """
+        replies = [reply for reply in self._replies.values() if not reply.interrupted and reply.received_samples]
+        if not self.player.is_playing and not (self._response_active and (replies or source == "key")):
+            return None  # nothing to stop (a response still thinking is cancelled by the service's VAD)
+        at = self.clock()
+        self.player.flush()
+        barge_in = BargeIn(source, at, self.clock())
+        self._speaking = False
+        for reply in replies:
+            reply.interrupted = True
+            end = truncate_end_ms(self.player.heard_ms(reply.key), reply.received_ms, complete=reply.audio_done)
+            if end is not None and reply.item_id is not None and not self._webrtc:
+                barge_in.truncates.append((reply.item_id, end))
+        self.barge_ins.append(barge_in)
+        with contextlib.suppress(RealtimeConnectionError):  # a lost connection is reported by the receiver
+            if source == "key" and self._response_active:
+                await self.client.send(protocol.simple_event(SendEvents.RESPONSE_CANCEL))
+            if self._webrtc:
+                await self.client.send(protocol.simple_event(SendEvents.OUTPUT_AUDIO_BUFFER_CLEAR))
+            for item_id, end in barge_in.truncates:
+                await self.client.send(protocol.truncate_item(item_id, end))
+        return barge_in
