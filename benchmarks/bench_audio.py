@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from stats import summary
 
 from voicecli.audio.capture import Capture
 from voicecli.audio.player import Player
@@ -56,13 +57,6 @@ def consumed(player: Player) -> int:
     return player._counters.snapshot().consumed
 
 
-def summary(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "median": round(statistics.median(ordered), 2),
-        "p95": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 2),
-        "max": round(ordered[-1], 2),
-    }
 
 
 def bench_output_latency(player: Player, trials: int) -> dict[str, float]:

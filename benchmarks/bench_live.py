@@ -17,7 +17,6 @@ import math
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from stats import summary
 
 from voicecli.audio.capture import Capture
 from voicecli.audio.player import Player
@@ -98,14 +98,6 @@ def start_server(script: Path) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.05)
 
 
-def summary(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "median": round(statistics.median(ordered), 2),
-        "p95": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 2),
-        "max": round(ordered[-1], 2),
-        "n": len(ordered),
-    }
 
 
 class TimedSource:
