@@ -48,7 +48,12 @@ stamp=".venv/.voicecli-installed"
 wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
     log "installing voicecli and its dependencies into .venv (first run takes a minute)"
-    .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+    install_log=".venv/install.log"
+    if ! { .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip &&
+        .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"; } >"$install_log" 2>&1; then
+        cat "$install_log" >&2
+        log "installing into .venv failed (the output is above and in $install_log)"
+        exit 1
+    fi
     echo "$wanted" >"$stamp"
 fi
