@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from demo_support import clean_environment  # noqa: F401  (autouse fixture)
 from typer.testing import CliRunner
 
 from voicecli.audio.wavio import write_wav
 from voicecli.cli import app
-from voicecli.config import ENVIRONMENT
 from voicecli.demo.expectations import Expectation, check
 from voicecli.demo.script import load_script
 from voicecli.demo.settings import script_config
@@ -51,15 +51,6 @@ async def slow_weather(city: str, unit: str = "C") -> str:
     await asyncio.sleep(60)
     return "too late"
 '''
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No developer settings leak in: no provider variables, an empty config home, output under tmp."""
-    for variable in [*ENVIRONMENT, "OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"]:
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.chdir(tmp_path)
 
 
 def write(path: Path, text: str) -> Path:

@@ -9,22 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from demo_support import clean_environment  # noqa: F401  (autouse fixture)
 from typer.testing import CliRunner
 
 from voicecli.cli import app
-from voicecli.config import ENVIRONMENT
 from voicecli.demo import parallel
 from voicecli.demo.parallel import run_parallel
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for variable in [*ENVIRONMENT, "OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"]:
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.chdir(tmp_path)
 
 
 def echo_script(folder: Path, name: str, expected: str) -> Path:
