@@ -31,7 +31,6 @@ from voicecli.audio.wavio import write_wav
 from voicecli.realtime import (
     AzureRealtimeWebsocket,
     ListenEvents,
-    LocalRealtime,
     OpenAIRealtimeWebsocket,
     RealtimeClient,
     RealtimeError,
@@ -43,6 +42,7 @@ from voicecli.realtime import (
     TextContent,
 )
 from voicecli.realtime.events import SAMPLE_RATE
+from voicecli.server import LocalRealtime
 
 MESSAGE = "Count slowly from one to five, please."
 

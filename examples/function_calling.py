@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 from voicecli.realtime import (
     AzureRealtimeWebsocket,
     ListenEvents,
-    LocalRealtime,
     OpenAIRealtimeWebsocket,
     RealtimeClient,
     RealtimeError,
@@ -37,6 +36,7 @@ from voicecli.realtime import (
     TextContent,
     tool,
 )
+from voicecli.server import LocalRealtime
 
 BRAIN_SCRIPT = Path(__file__).parent / "scripts" / "brains" / "function_calling.toml"
 QUESTION = "What will the weather be like in Paris, and what time is it there?"

@@ -19,13 +19,13 @@ import numpy as np
 
 from voicecli.realtime import (
     ListenEvents,
-    LocalRealtimeWebRTC,
     PcmAudioTrack,
     RealtimeEvent,
     RealtimeSettings,
     RealtimeTextEvent,
     TurnDetection,
 )
+from voicecli.server import LocalRealtimeWebRTC
 
 SAMPLE_RATE = 24_000  # the library speaks mono int16 at 24 kHz in both directions
 

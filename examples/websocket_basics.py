@@ -18,7 +18,6 @@ import os
 from voicecli.realtime import (
     AzureRealtimeWebsocket,
     ListenEvents,
-    LocalRealtime,
     OpenAIRealtimeExecutionSettings,
     OpenAIRealtimeWebsocket,
     RealtimeAudioEvent,
@@ -30,6 +29,7 @@ from voicecli.realtime import (
     SendEvents,
     TextContent,
 )
+from voicecli.server import LocalRealtime
 
 QUESTION = "In one sentence: what can a realtime voice model do?"
 

@@ -9,11 +9,10 @@ import pytest
 
 from voicecli.realtime import (
     AzureRealtimeWebsocket,
-    LocalRealtime,
     OpenAIRealtimeWebsocket,
     RealtimeClient,
 )
-from voicecli.server import LocalServer
+from voicecli.server import LocalRealtime, LocalServer
 
 WEATHER_SCRIPT = Path(__file__).resolve().parents[1] / "voicecli" / "server" / "scripts" / "weather.toml"
 TRANSPORTS = ["openai_ws", "azure_ga", "azure_preview", "local"]

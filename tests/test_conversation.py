@@ -27,7 +27,6 @@ from voicecli.conversation import Conversation, Taps, truncate_end_ms
 from voicecli.metrics import LatencySummary, LatencyTracker
 from voicecli.realtime import (
     ListenEvents,
-    LocalRealtime,
     OpenAIRealtimeWebsocket,
     RealtimeClient,
     RealtimeConnectionError,
@@ -36,7 +35,7 @@ from voicecli.realtime import (
     SendEvents,
     TurnDetection,
 )
-from voicecli.server import LocalServer
+from voicecli.server import LocalRealtime, LocalServer
 from voicecli.server.faults import Faults
 from voicecli.server.synth import speak
 
@@ -253,7 +252,7 @@ async def test_a_reply_that_finished_playing_is_not_truncated(player: Player, sp
 async def test_over_webrtc_a_barge_in_clears_the_output_buffer_instead_of_truncating(
     player: Player, speech: dict[str, np.ndarray], long_script: Path
 ) -> None:
-    from voicecli.realtime.webrtc import LocalRealtimeWebRTC
+    from voicecli.server import LocalRealtimeWebRTC
 
     client = LocalRealtimeWebRTC(brain="scripted", script=long_script)
     sent = sent_log(client)

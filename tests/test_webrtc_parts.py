@@ -19,11 +19,12 @@ from openai.types.realtime import ClientSecretCreateResponse
 from voicecli.config import AppConfig
 from voicecli.providers import build_client
 from voicecli.realtime import ListenEvents, RealtimeEvent
-from voicecli.realtime.webrtc import AzureRealtimeWebRTC, LocalRealtimeWebRTC, OpenAIRealtimeWebRTC
+from voicecli.realtime.webrtc import AzureRealtimeWebRTC, OpenAIRealtimeWebRTC
 from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun
 from voicecli.realtime.webrtc_media import FRAME_SAMPLES, Pcm24kConverter, PcmAudioTrack
 from voicecli.realtime.webrtc_playback import TAIL_FRAMES, RemotePlayback
 from voicecli.server import LocalServer
+from voicecli.server.embedded_webrtc import LocalRealtimeWebRTC
 from voicecli.server.rtc_audio import ResponseAudioTrack
 
 pytestmark = pytest.mark.timeout(20)

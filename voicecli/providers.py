@@ -12,13 +12,13 @@ from typing import Any
 from voicecli.config import AppConfig
 from voicecli.realtime import (
     AzureRealtimeWebsocket,
-    LocalRealtime,
     OpenAIRealtimeWebsocket,
     RealtimeClient,
     RealtimeConfigurationError,
     RealtimeSettings,
     TurnDetection,
 )
+from voicecli.server.embedded import LocalRealtime
 
 
 def session_settings(config: AppConfig, *, push_to_talk: bool = False) -> RealtimeSettings:
@@ -44,54 +44,47 @@ def session_settings(config: AppConfig, *, push_to_talk: bool = False) -> Realti
 
 def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
     """The client for `config.provider` over `config.transport`; options go to its constructor."""
+    client_class = _client_class(config)
+    match config.provider:
+        case "local":
+            script = Path(config.local.script) if config.local.script else None
+            return client_class(brain=config.local.brain, script=script, **client_options)
+        case "openai":
+            return client_class(
+                api_key=_require_key(config),
+                model=config.openai.model,
+                base_url=config.openai.base_url or None,
+                **client_options,
+            )
+        case "azure":
+            if config.transport == "websocket":
+                # Azure WebRTC is GA-only: an api_version meant for the preview WebSocket route does not apply.
+                client_options["api_version"] = config.azure.api_version or None
+            return client_class(
+                endpoint=config.azure.endpoint or None,
+                api_key=config.api_key(),
+                deployment_name=config.azure.deployment or None,
+                **client_options,
+            )
+    raise RealtimeConfigurationError(f"unknown provider {config.provider!r}")
+
+
+def _client_class(config: AppConfig) -> type[RealtimeClient]:
+    """Which class serves the provider over the transport; aiortc loads only for WebRTC."""
     if config.transport == "webrtc":
-        return _build_webrtc_client(config, **client_options)
-    match config.provider:
-        case "local":
-            script = Path(config.local.script) if config.local.script else None
-            return LocalRealtime(brain=config.local.brain, script=script, **client_options)
-        case "openai":
-            return OpenAIRealtimeWebsocket(
-                api_key=_require_key(config),
-                model=config.openai.model,
-                base_url=config.openai.base_url or None,
-                **client_options,
-            )
-        case "azure":
-            return AzureRealtimeWebsocket(
-                endpoint=config.azure.endpoint or None,
-                api_key=config.api_key(),
-                deployment_name=config.azure.deployment or None,
-                api_version=config.azure.api_version or None,
-                **client_options,
-            )
-    raise RealtimeConfigurationError(f"unknown provider {config.provider!r}")
+        from voicecli.realtime import webrtc
+        from voicecli.server.embedded_webrtc import LocalRealtimeWebRTC
 
-
-def _build_webrtc_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
-    """The WebRTC client (aiortc loads here, only when asked for). Azure WebRTC is GA-only, so an
-    `api_version` meant for the preview WebSocket route does not apply."""
-    from voicecli.realtime import webrtc
-
-    match config.provider:
-        case "local":
-            script = Path(config.local.script) if config.local.script else None
-            return webrtc.LocalRealtimeWebRTC(brain=config.local.brain, script=script, **client_options)
-        case "openai":
-            return webrtc.OpenAIRealtimeWebRTC(
-                api_key=_require_key(config),
-                model=config.openai.model,
-                base_url=config.openai.base_url or None,
-                **client_options,
-            )
-        case "azure":
-            return webrtc.AzureRealtimeWebRTC(
-                endpoint=config.azure.endpoint or None,
-                api_key=config.api_key(),
-                deployment_name=config.azure.deployment or None,
-                **client_options,
-            )
-    raise RealtimeConfigurationError(f"unknown provider {config.provider!r}")
+        classes: dict[str, type[RealtimeClient]] = {
+            "local": LocalRealtimeWebRTC,
+            "openai": webrtc.OpenAIRealtimeWebRTC,
+            "azure": webrtc.AzureRealtimeWebRTC,
+        }
+    else:
+        classes = {"local": LocalRealtime, "openai": OpenAIRealtimeWebsocket, "azure": AzureRealtimeWebsocket}
+    if config.provider not in classes:
+        raise RealtimeConfigurationError(f"unknown provider {config.provider!r}")
+    return classes[config.provider]
 
 
 def _require_key(config: AppConfig) -> str:

@@ -1,6 +1,7 @@
 """voicecli's realtime client library: one API over OpenAI / Azure OpenAI realtime transports.
 
-It imports no audio-device or terminal-UI code, so other programs can use it on its own. The WebRTC
+It imports nothing else of voicecli (no audio devices, terminal UI or server), so other programs can
+use it on its own; voicecli's embedded local server is reached through `voicecli.server.LocalRealtime`. The WebRTC
 clients load aiortc only when first used.
 """
 
@@ -27,7 +28,6 @@ from voicecli.realtime.events import (
     TextContent,
 )
 from voicecli.realtime.functions import ToolRegistry, tool
-from voicecli.realtime.local import LocalRealtime
 from voicecli.realtime.openai_ws import OpenAIRealtimeWebsocket
 from voicecli.realtime.protocol import ListenEvents, SendEvents
 from voicecli.realtime.settings import (
@@ -37,7 +37,7 @@ from voicecli.realtime.settings import (
     TurnDetection,
 )
 
-_WEBRTC_NAMES = {"OpenAIRealtimeWebRTC", "AzureRealtimeWebRTC", "LocalRealtimeWebRTC", "PcmAudioTrack"}
+_WEBRTC_NAMES = {"OpenAIRealtimeWebRTC", "AzureRealtimeWebRTC", "PcmAudioTrack"}
 
 
 def __getattr__(name: str) -> Any:
@@ -58,8 +58,6 @@ __all__ = [
     "FunctionCallContent",
     "FunctionResultContent",
     "ListenEvents",
-    "LocalRealtime",
-    "LocalRealtimeWebRTC",
     "OpenAIRealtimeExecutionSettings",
     "OpenAIRealtimeWebRTC",
     "OpenAIRealtimeWebsocket",

@@ -1,4 +1,4 @@
-"""WebRTC transport (aiortc): OpenAI, Azure OpenAI and the embedded local server.
+"""WebRTC transport (aiortc): OpenAI and Azure OpenAI.
 
 The microphone is an aiortc `MediaStreamTrack` sent as Opus RTP; events travel as JSON on the
 `oai-events` data channel; the model's voice arrives as a remote track, converted to 24 kHz int16
@@ -35,7 +35,6 @@ from voicecli.realtime.client import (
 )
 from voicecli.realtime.endpoints import OPENAI_BASE_URL, AzureEndpoint, OpenAIEndpoint, TokenProvider
 from voicecli.realtime.events import AudioContent, RealtimeAudioEvent, RealtimeEvent
-from voicecli.realtime.local import EmbeddedServer
 from voicecli.realtime.protocol import ListenEvents, SendEvents
 from voicecli.realtime.settings import RealtimeSettings
 from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun
@@ -49,7 +48,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AzureRealtimeWebRTC",
-    "LocalRealtimeWebRTC",
     "OpenAIRealtimeWebRTC",
     "PcmAudioTrack",
     "WebRTCRealtimeClient",
@@ -389,7 +387,3 @@ class AzureRealtimeWebRTC(WebRTCRealtimeClient):
         if isinstance(credential, str):
             return {"api-key": credential}
         return {"Authorization": f"Bearer {await credential()}"}
-
-
-class LocalRealtimeWebRTC(EmbeddedServer, OpenAIRealtimeWebRTC):
-    """WebRTC to voicecli's own realtime server, started in this process on 127.0.0.1."""

@@ -1,6 +1,23 @@
-"""The local realtime server: the OpenAI Realtime GA protocol on loopback, for tests and offline use."""
+"""The local realtime server: the OpenAI Realtime GA protocol on loopback, for tests and offline use.
+
+`LocalRealtime` (and, loaded on first use with aiortc, `LocalRealtimeWebRTC`) are realtime clients
+that start this server in-process: the embedded default provider.
+"""
+
+from typing import Any
 
 from .app import LocalServer, serve_forever
+from .embedded import LocalRealtime
 from .faults import Faults
 
-__all__ = ["Faults", "LocalServer", "serve_forever"]
+
+def __getattr__(name: str) -> Any:
+    """Load the WebRTC client (and aiortc) only when asked for."""
+    if name == "LocalRealtimeWebRTC":
+        from .embedded_webrtc import LocalRealtimeWebRTC
+
+        return LocalRealtimeWebRTC
+    raise AttributeError(f"module 'voicecli.server' has no attribute {name!r}")
+
+
+__all__ = ["Faults", "LocalRealtime", "LocalRealtimeWebRTC", "LocalServer", "serve_forever"]

@@ -1,5 +1,8 @@
 """The embedded provider: voicecli's own realtime server, started in this process on a free
-loopback port, reached over exactly the same path as OpenAI so nothing is special-cased for it."""
+loopback port, reached over exactly the same path as OpenAI so nothing is special-cased for it.
+
+It lives with the server, not in `voicecli.realtime`, so the client library depends on nothing above
+it. `LocalRealtimeWebRTC` is in `embedded_webrtc` so that aiortc loads only when it is used."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from voicecli.realtime.client import RealtimeClient
 from voicecli.realtime.openai_ws import OpenAIRealtimeWebsocket
 
 if TYPE_CHECKING:
-    from voicecli.server import LocalServer
+    from voicecli.server.app import LocalServer
 
 LOCAL_API_KEY = "local"
 """The embedded server accepts any key but, like the service, rejects a missing one."""
@@ -35,7 +38,7 @@ class EmbeddedServer(RealtimeClient):
         self.server: LocalServer | None = None
 
     async def _open(self) -> None:
-        from voicecli.server import LocalServer
+        from voicecli.server.app import LocalServer
 
         self.server = LocalServer(brain=self._brain, script=self._script)
         await self.server.start()
