@@ -57,8 +57,6 @@ def consumed(player: Player) -> int:
     return player._counters.snapshot().consumed
 
 
-
-
 def bench_output_latency(player: Player, trials: int) -> dict[str, float]:
     """add_audio() call → first sample copied into PortAudio's buffer by the callback (ms)."""
     delays = []

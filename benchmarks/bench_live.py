@@ -98,8 +98,6 @@ def start_server(script: Path) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.05)
 
 
-
-
 class TimedSource:
     """The capture, with the moment each chunk reached the event loop noted (for mic → wire)."""
 

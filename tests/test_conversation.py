@@ -24,7 +24,6 @@ from voicecli.audio.errors import DeviceError
 from voicecli.audio.player import Player
 from voicecli.audio.wavio import read_audio_24k_mono
 from voicecli.conversation import Conversation, Taps, truncate_end_ms
-from voicecli.metrics import LatencySummary, LatencyTracker
 from voicecli.realtime import (
     ListenEvents,
     OpenAIRealtimeWebsocket,
@@ -35,6 +34,7 @@ from voicecli.realtime import (
     SendEvents,
     TurnDetection,
 )
+from voicecli.records.latency import LatencySummary, LatencyTracker
 from voicecli.server import LocalRealtime, LocalServer
 from voicecli.server.faults import Faults
 from voicecli.server.synth import speak

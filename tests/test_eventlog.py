@@ -10,7 +10,6 @@ import numpy as np
 import orjson
 import pytest
 
-from voicecli.eventlog import REDACTED, EventLog, SessionClock, event_record, sanitize
 from voicecli.realtime import protocol
 from voicecli.realtime.events import (
     AudioContent,
@@ -20,6 +19,7 @@ from voicecli.realtime.events import (
     RealtimeErrorEvent,
     RealtimeFunctionResultEvent,
 )
+from voicecli.records.eventlog import REDACTED, EventLog, SessionClock, event_record, sanitize
 
 SECRET = "sk-proj-abcdefghijklmnop0123456789"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voicecli.metrics import LatencyTracker, percentile
 from voicecli.realtime.events import (
     AudioContent,
     FunctionResultContent,
@@ -13,6 +12,7 @@ from voicecli.realtime.events import (
     RealtimeEvent,
     RealtimeFunctionResultEvent,
 )
+from voicecli.records.latency import LatencyTracker, percentile
 
 
 class Clock:

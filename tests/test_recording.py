@@ -12,9 +12,9 @@ import pytest
 import soundfile
 
 from voicecli.audio.errors import AudioFileError
-from voicecli.eventlog import SessionClock
 from voicecli.realtime import protocol
-from voicecli.recording import Recorder
+from voicecli.records.eventlog import SessionClock
+from voicecli.records.recording import Recorder
 
 RATE = 24_000
 

@@ -12,8 +12,8 @@ import pytest
 from rich.console import Console
 
 from voicecli.config import ConfigError
-from voicecli.metrics import LatencySummary, LatencyTracker, Percentiles
 from voicecli.realtime.events import RealtimeEvent, RealtimeTextEvent, TextContent
+from voicecli.records.latency import LatencySummary, LatencyTracker, Percentiles
 from voicecli.ui.live import LiveScreen
 from voicecli.ui.logs import configure_logging
 from voicecli.ui.screen import PlainScreen, open_screen

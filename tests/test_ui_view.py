@@ -9,7 +9,6 @@ import pytest
 from rich.console import Console
 
 from voicecli.config import AppConfig
-from voicecli.metrics import LatencyTracker
 from voicecli.realtime.events import (
     AudioContent,
     ErrorContent,
@@ -23,6 +22,7 @@ from voicecli.realtime.events import (
     RealtimeTextEvent,
     TextContent,
 )
+from voicecli.records.latency import LatencyTracker
 from voicecli.ui.view import ConversationView, SessionInfo, State
 
 INFO = SessionInfo(provider="openai", transport="websocket", model="gpt-realtime", voice="marin")

@@ -26,7 +26,6 @@ from typing import Literal, Protocol
 import numpy as np
 
 from voicecli.audio.errors import DeviceError
-from voicecli.metrics import LatencyTracker
 from voicecli.realtime import (
     AudioContent,
     ListenEvents,
@@ -39,6 +38,7 @@ from voicecli.realtime import (
     protocol,
 )
 from voicecli.realtime.events import SAMPLE_RATE
+from voicecli.records.latency import LatencyTracker
 from voicecli.ui.screen import ConversationScreen
 
 CHUNK_MS = 20

@@ -26,12 +26,12 @@ from voicecli.audio.player import Player
 from voicecli.config import AppConfig, ConfigError
 from voicecli.conversation import Conversation, Taps
 from voicecli.devices_command import choose_device
-from voicecli.eventlog import EventLog, SessionClock
 from voicecli.keys import TerminalKeys
-from voicecli.metrics import LatencyTracker
 from voicecli.providers import build_client, session_settings
 from voicecli.realtime import RealtimeClient, RealtimeEvent
-from voicecli.recording import Recorder
+from voicecli.records.eventlog import EventLog, SessionClock
+from voicecli.records.latency import LatencyTracker
+from voicecli.records.recording import Recorder
 from voicecli.tooling import configured_tools
 from voicecli.ui.logs import configure_logging
 from voicecli.ui.screen import open_screen

@@ -10,8 +10,8 @@ from voicecli.demo.expectations import CheckResult
 from voicecli.demo.inputs import TurnInput
 from voicecli.demo.results import ScriptRun, TurnRecord
 from voicecli.demo.script import DemoTurn
-from voicecli.metrics import percentile
 from voicecli.realtime.events import SAMPLE_RATE
+from voicecli.records.latency import percentile
 
 
 def ms_value(milliseconds: float | None) -> str:

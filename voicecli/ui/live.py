@@ -13,8 +13,8 @@ from typing import Self
 from rich.console import Console
 from rich.live import Live
 
-from voicecli.metrics import LatencySummary
 from voicecli.realtime import RealtimeEvent
+from voicecli.records.latency import LatencySummary
 from voicecli.ui.summary import latency_table
 from voicecli.ui.view import ConversationView, State
 

@@ -11,8 +11,8 @@ from typing import Protocol, Self, TextIO
 
 from rich.console import Console
 
-from voicecli.metrics import LatencySummary, LatencyTracker
 from voicecli.realtime import RealtimeEvent
+from voicecli.records.latency import LatencySummary, LatencyTracker
 from voicecli.ui.live import LiveScreen
 from voicecli.ui.plain import PlainTranscript
 from voicecli.ui.summary import latency_table

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from voicecli.metrics import LatencySummary
+from voicecli.records.latency import LatencySummary
 
 
 def latency_table(summary: LatencySummary) -> Table:

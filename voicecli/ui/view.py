@@ -21,7 +21,6 @@ from rich.table import Table
 from rich.text import Text
 
 from voicecli.config import AppConfig
-from voicecli.metrics import LatencyTracker, TurnLatency
 from voicecli.realtime import (
     ListenEvents,
     RealtimeAudioEvent,
@@ -31,6 +30,7 @@ from voicecli.realtime import (
     RealtimeFunctionResultEvent,
     RealtimeTextEvent,
 )
+from voicecli.records.latency import LatencyTracker, TurnLatency
 
 State = Literal["connecting", "listening", "user_speaking", "thinking", "speaking", "tool_running"]
 

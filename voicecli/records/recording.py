@@ -21,9 +21,9 @@ import numpy as np
 import soundfile
 
 from voicecli.audio.errors import AudioFileError
-from voicecli.eventlog import Direction, EventLog, SessionClock
 from voicecli.realtime import RealtimeEvent
 from voicecli.realtime.events import SAMPLE_RATE
+from voicecli.records.eventlog import Direction, EventLog, SessionClock
 
 TrackName = Literal["mic", "played"]
 JITTER_S = 0.02
