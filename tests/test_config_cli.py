@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from voicecli.cli import app
 from voicecli.config import ENVIRONMENT, AppConfig, load_config
-from voicecli.starter_config import starter_text
+from voicecli.config.starter import starter_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "sk-live-0123456789abcdefSECRET"

@@ -232,7 +232,7 @@ def config_init(
 ) -> None:
     """Write a starter configuration file that documents every option."""
     from voicecli.config import ConfigError, default_config_path
-    from voicecli.starter_config import write_starter_config
+    from voicecli.config.starter import write_starter_config
 
     target = path or default_config_path()
     try:
