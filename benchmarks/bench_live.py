@@ -31,7 +31,7 @@ from stats import summary
 from voicecli.audio.capture import Capture
 from voicecli.audio.player import Player
 from voicecli.audio.resample import resample
-from voicecli.conversation import Conversation, Taps
+from voicecli.conversation.live import Conversation, Taps
 from voicecli.realtime import (
     OpenAIRealtimeWebsocket,
     RealtimeAudioEvent,

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from voicecli.exchange import exchange
+from voicecli.conversation.exchange import exchange
 from voicecli.realtime import ListenEvents, OpenAIRealtimeWebsocket, RealtimeSettings, protocol
 from voicecli.server import LocalServer
 

@@ -10,7 +10,7 @@ import asyncio
 import pytest
 from conftest import client_factory
 
-from voicecli.exchange import exchange
+from voicecli.conversation.exchange import exchange
 from voicecli.realtime import (
     AzureRealtimeWebsocket,
     ListenEvents,

@@ -13,7 +13,7 @@ import pytest
 from conformance import assert_valid_client_event
 from conftest import TRANSPORTS, client_factory
 
-from voicecli.exchange import exchange
+from voicecli.conversation.exchange import exchange
 from voicecli.realtime import (
     ListenEvents,
     RealtimeAudioEvent,

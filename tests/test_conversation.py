@@ -23,7 +23,7 @@ from live_support import assert_truncate_matches_speaker, until
 from voicecli.audio.errors import DeviceError
 from voicecli.audio.player import Player
 from voicecli.audio.wavio import read_audio_24k_mono
-from voicecli.conversation import Conversation, Taps, truncate_end_ms
+from voicecli.conversation.live import Conversation, Taps, truncate_end_ms
 from voicecli.realtime import (
     ListenEvents,
     OpenAIRealtimeWebsocket,
@@ -372,7 +372,7 @@ async def test_a_dropped_connection_ends_the_session_with_the_reason(player: Pla
 
 @pytest.mark.audio
 async def test_a_microphone_that_stops_delivering_is_reported(player: Player, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("voicecli.conversation.STALL_S", 0.3)
+    monkeypatch.setattr("voicecli.conversation.live.STALL_S", 0.3)
     source = SpeechSource()
     client = LocalRealtime(brain="echo")
     async with client(settings=VAD):

@@ -11,10 +11,10 @@ from typing import get_args
 
 import pytest
 
-from voicecli.builtin_tools import BUILTIN_TOOLS, builtin_tools, calculate, get_current_time
 from voicecli.config import AppConfig, BuiltinTool, ConfigError
+from voicecli.conversation.builtin_tools import BUILTIN_TOOLS, builtin_tools, calculate, get_current_time
+from voicecli.conversation.tools import ToolLoadError, configured_tools, load_tools
 from voicecli.realtime import ToolRegistry
-from voicecli.tooling import ToolLoadError, configured_tools, load_tools
 
 PLAIN_TOOLS = '''
 import os

@@ -18,7 +18,7 @@ import pytest_asyncio
 from conformance import assert_valid_client_event
 from conftest import WEATHER_SCRIPT
 
-from voicecli.exchange import exchange
+from voicecli.conversation.exchange import exchange
 from voicecli.realtime import (
     AudioContent,
     AzureRealtimeWebRTC,

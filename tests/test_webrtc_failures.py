@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from voicecli.exchange import exchange
+from voicecli.conversation.exchange import exchange
 from voicecli.realtime import (
     OpenAIRealtimeWebRTC,
     RealtimeConfigurationError,

@@ -17,7 +17,7 @@ from av import AudioFrame
 from openai.types.realtime import ClientSecretCreateResponse
 
 from voicecli.config import AppConfig
-from voicecli.providers import build_client
+from voicecli.conversation.providers import build_client
 from voicecli.realtime import ListenEvents, RealtimeEvent
 from voicecli.realtime.webrtc import AzureRealtimeWebRTC, OpenAIRealtimeWebRTC
 from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun

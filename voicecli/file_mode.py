@@ -13,12 +13,12 @@ from typing import TextIO
 
 from voicecli.audio.wavio import read_audio_24k_mono, write_wav
 from voicecli.config import AppConfig
-from voicecli.exchange import exchange
-from voicecli.providers import build_client, session_settings
+from voicecli.conversation.exchange import exchange
+from voicecli.conversation.providers import build_client, session_settings
+from voicecli.conversation.tools import configured_tools
 from voicecli.realtime import RealtimeEvent
 from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.records.eventlog import EventLog
-from voicecli.tooling import configured_tools
 from voicecli.ui.plain import PlainTranscript
 
 

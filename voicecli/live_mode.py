@@ -24,15 +24,15 @@ from voicecli.audio.devices import DeviceInfo
 from voicecli.audio.errors import DeviceError
 from voicecli.audio.player import Player
 from voicecli.config import AppConfig, ConfigError
-from voicecli.conversation import Conversation, Taps
+from voicecli.conversation.live import Conversation, Taps
+from voicecli.conversation.providers import build_client, session_settings
+from voicecli.conversation.tools import configured_tools
 from voicecli.devices_command import choose_device
-from voicecli.keys import TerminalKeys
-from voicecli.providers import build_client, session_settings
 from voicecli.realtime import RealtimeClient, RealtimeEvent
 from voicecli.records.eventlog import EventLog, SessionClock
 from voicecli.records.latency import LatencyTracker
 from voicecli.records.recording import Recorder
-from voicecli.tooling import configured_tools
+from voicecli.ui.keys import TerminalKeys
 from voicecli.ui.logs import configure_logging
 from voicecli.ui.screen import open_screen
 from voicecli.ui.view import SessionInfo

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voicecli.config import AppConfig, Provider
+from voicecli.conversation.tools import configured_tools
 from voicecli.demo.inputs import TurnInput, prepare_inputs
 from voicecli.demo.script import DemoScript, ScriptError
 from voicecli.demo.settings import script_config
 from voicecli.realtime.functions import ToolFunction, describe
-from voicecli.tooling import configured_tools
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Literal
 
 from voicecli.config import AppConfig
+from voicecli.conversation.exchange import TurnResult
 from voicecli.demo.expectations import CheckResult
 from voicecli.demo.inputs import TurnInput
 from voicecli.demo.prepare import PreparedScript
 from voicecli.demo.script import DemoScript, DemoTurn
-from voicecli.exchange import TurnResult
 from voicecli.realtime import (
     ListenEvents,
     RealtimeErrorEvent,

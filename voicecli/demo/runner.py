@@ -10,14 +10,14 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+from voicecli.conversation.exchange import exchange
+from voicecli.conversation.providers import build_client, session_settings
 from voicecli.demo.expectations import check
 from voicecli.demo.inputs import TurnInput
 from voicecli.demo.prepare import PreparedScript
 from voicecli.demo.report import ReportWriter
 from voicecli.demo.results import ScriptRun, Timeline, TurnRecord
 from voicecli.demo.script import DemoTurn
-from voicecli.exchange import exchange
-from voicecli.providers import build_client, session_settings
 from voicecli.realtime import RealtimeClient, RealtimeError, RealtimeEvent
 
 

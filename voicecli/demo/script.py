@@ -101,7 +101,7 @@ def _resolve_paths(settings: dict[str, Any], path: Path) -> None:
 
 
 def _looks_like_path(spec: Any) -> bool:
-    """The rule `voicecli.tooling` uses: a `.py` name or a path, else a dotted module name."""
+    """The rule `voicecli.conversation.tools` uses: a `.py` name or a path, else a dotted module name."""
     return isinstance(spec, str) and (spec.endswith(".py") or "/" in spec or "\\" in spec)
 
 

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
-from voicecli.builtin_tools import builtin_tools
 from voicecli.config import AppConfig, ConfigError
+from voicecli.conversation.builtin_tools import builtin_tools
 from voicecli.realtime.functions import _TOOL_MARK, ToolFunction, describe
 
 
