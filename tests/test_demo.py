@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from voicecli.audio.wavio import write_wav
 from voicecli.cli import app
-from voicecli.demo.expectations import Expectation, check
-from voicecli.demo.script import load_script
-from voicecli.demo.settings import script_config
+from voicecli.commands.demo.expectations import Expectation, check
+from voicecli.commands.demo.script import load_script
+from voicecli.commands.demo.settings import script_config
 from voicecli.realtime import FunctionCallContent
 
 runner = CliRunner()

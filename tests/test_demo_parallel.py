@@ -13,8 +13,8 @@ from demo_support import clean_environment  # noqa: F401  (autouse fixture)
 from typer.testing import CliRunner
 
 from voicecli.cli import app
-from voicecli.demo import parallel
-from voicecli.demo.parallel import run_parallel
+from voicecli.commands.demo import parallel
+from voicecli.commands.demo.parallel import run_parallel
 
 runner = CliRunner()
 

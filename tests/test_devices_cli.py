@@ -11,11 +11,11 @@ from audio_support import PulseAudio
 from audio_support import pulse_audio as pulse_audio  # session fixture
 from typer.testing import CliRunner
 
-from voicecli import devices_command
 from voicecli.audio.devices import DeviceInfo, Kind
 from voicecli.audio.errors import AudioUnavailable
 from voicecli.audio.portaudio import INSTALL_HINT
 from voicecli.cli import app
+from voicecli.commands import devices as devices_command
 
 
 def devices(pulse: PulseAudio, *args: str) -> subprocess.CompletedProcess[str]:

@@ -30,8 +30,8 @@ from audio_support import pulse_audio as pulse_audio  # session fixture
 from live_support import LOUD, assert_truncate_matches_speaker, first_burst
 from rich.console import Console
 
+from voicecli.commands.talk_live import run_live
 from voicecli.config import AppConfig, load_config
-from voicecli.live_mode import run_live
 from voicecli.realtime import RealtimeConnectionError
 from voicecli.server import LocalServer
 from voicecli.server.faults import Faults

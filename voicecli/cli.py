@@ -133,11 +133,11 @@ def talk(
         },
     )
     if input_file is None and text is None:
-        from voicecli.live_mode import run_live
+        from voicecli.commands.talk_live import run_live
 
         run(run_live(settings))
     else:
-        from voicecli.file_mode import run_file_turn
+        from voicecli.commands.talk_files import run_file_turn
 
         run(run_file_turn(settings, input_file=input_file, text=text, output_file=output_file))
 
@@ -161,7 +161,7 @@ def demo(
     profile: ProfileOption = None,
 ) -> None:
     """Run scripted conversations; write transcript.md, report.json and each reply as WAV."""
-    from voicecli.demo.command import run_demo
+    from voicecli.commands.demo.command import run_demo
 
     run(run_demo(scripts, output=output, parallel=parallel, provider=provider, config_path=config, profile=profile))
 
@@ -181,8 +181,8 @@ def devices(
 ) -> None:
     """List the audio devices (index, name, host API, channels, rate, defaults); --test tries them."""
     from voicecli.audio.errors import AudioError
+    from voicecli.commands.devices import show_devices
     from voicecli.config import ConfigError
-    from voicecli.devices_command import show_devices
 
     try:
         code = show_devices(as_json=json_output, test=test, input_device=input_device, output_device=output_device)

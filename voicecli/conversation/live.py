@@ -1,6 +1,6 @@
 """The live conversation: microphone → realtime client → player, screen, tools, barge-in.
 
-One object decides what happens when, so the CLI wiring (`live_mode`) and the tests drive the same
+One object decides what happens when, so the CLI wiring (`commands.talk_live`) and the tests drive the same
 code: capture chunks go out as 20 ms appends, reply audio goes to the player before anything else
 looks at the event, events then feed the latency tracker and the screen, and speech of the user
 (server VAD) or the push-to-talk key cuts the assistant off.

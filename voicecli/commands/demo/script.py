@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from voicecli.commands.demo.expectations import Expectation, parse_expectation
 from voicecli.config import ConfigError
-from voicecli.demo.expectations import Expectation, parse_expectation
 
 TurnKind = Literal["text", "wav", "say"]
 TURN_KINDS: tuple[TurnKind, ...] = ("text", "wav", "say")

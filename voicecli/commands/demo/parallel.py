@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from voicecli.demo.prepare import PreparedScript
-from voicecli.demo.results import ScriptRun
-from voicecli.demo.runner import RunObserver, run_script
+from voicecli.commands.demo.prepare import PreparedScript
+from voicecli.commands.demo.results import ScriptRun
+from voicecli.commands.demo.runner import RunObserver, run_script
 
 
 async def run_parallel(scripts: Sequence[PreparedScript], limit: int, observer: RunObserver) -> list[ScriptRun]:

@@ -10,12 +10,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from voicecli.commands.demo.expectations import CheckResult
+from voicecli.commands.demo.inputs import TurnInput
+from voicecli.commands.demo.prepare import PreparedScript
+from voicecli.commands.demo.script import DemoScript, DemoTurn
 from voicecli.config import AppConfig
 from voicecli.conversation.exchange import TurnResult
-from voicecli.demo.expectations import CheckResult
-from voicecli.demo.inputs import TurnInput
-from voicecli.demo.prepare import PreparedScript
-from voicecli.demo.script import DemoScript, DemoTurn
 from voicecli.realtime import (
     ListenEvents,
     RealtimeErrorEvent,

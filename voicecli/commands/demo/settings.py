@@ -10,8 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from voicecli.commands.demo.script import DemoScript
 from voicecli.config import AppConfig, Provider, load_config
-from voicecli.demo.script import DemoScript
 
 
 def script_config(

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from voicecli.audio.wavio import write_wav
-from voicecli.demo.expectations import call_arguments
-from voicecli.demo.formatting import first_audio_percentiles
-from voicecli.demo.markdown import transcript_markdown
-from voicecli.demo.results import ScriptRun, TurnRecord
+from voicecli.commands.demo.expectations import call_arguments
+from voicecli.commands.demo.formatting import first_audio_percentiles
+from voicecli.commands.demo.markdown import transcript_markdown
+from voicecli.commands.demo.results import ScriptRun, TurnRecord
 from voicecli.realtime.events import SAMPLE_RATE
 
 TRANSCRIPT = "transcript.md"

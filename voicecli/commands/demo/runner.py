@@ -10,14 +10,14 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+from voicecli.commands.demo.expectations import check
+from voicecli.commands.demo.inputs import TurnInput
+from voicecli.commands.demo.prepare import PreparedScript
+from voicecli.commands.demo.report import ReportWriter
+from voicecli.commands.demo.results import ScriptRun, Timeline, TurnRecord
+from voicecli.commands.demo.script import DemoTurn
 from voicecli.conversation.exchange import exchange
 from voicecli.conversation.providers import build_client, session_settings
-from voicecli.demo.expectations import check
-from voicecli.demo.inputs import TurnInput
-from voicecli.demo.prepare import PreparedScript
-from voicecli.demo.report import ReportWriter
-from voicecli.demo.results import ScriptRun, Timeline, TurnRecord
-from voicecli.demo.script import DemoTurn
 from voicecli.realtime import RealtimeClient, RealtimeError, RealtimeEvent
 
 

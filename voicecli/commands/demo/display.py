@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.markup import escape
 
-from voicecli.demo.formatting import (
+from voicecli.commands.demo.formatting import (
     check_lines,
     first_audio_percentiles,
     input_text,
@@ -19,10 +19,10 @@ from voicecli.demo.formatting import (
     outcome_text,
     provider_text,
 )
-from voicecli.demo.inputs import TurnInput
-from voicecli.demo.report import REPORT, TRANSCRIPT
-from voicecli.demo.results import ScriptRun, TurnRecord
-from voicecli.demo.script import DemoTurn
+from voicecli.commands.demo.inputs import TurnInput
+from voicecli.commands.demo.report import REPORT, TRANSCRIPT
+from voicecli.commands.demo.results import ScriptRun, TurnRecord
+from voicecli.commands.demo.script import DemoTurn
 from voicecli.realtime import RealtimeEvent
 from voicecli.ui.plain import PlainTranscript
 

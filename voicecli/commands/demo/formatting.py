@@ -5,11 +5,11 @@ They say the same thing in the same words everywhere: where a check failed, how 
 
 from __future__ import annotations
 
+from voicecli.commands.demo.expectations import CheckResult
+from voicecli.commands.demo.inputs import TurnInput
+from voicecli.commands.demo.results import ScriptRun, TurnRecord
+from voicecli.commands.demo.script import DemoTurn
 from voicecli.config import AppConfig
-from voicecli.demo.expectations import CheckResult
-from voicecli.demo.inputs import TurnInput
-from voicecli.demo.results import ScriptRun, TurnRecord
-from voicecli.demo.script import DemoTurn
 from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.records.latency import percentile
 

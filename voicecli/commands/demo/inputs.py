@@ -18,7 +18,7 @@ import soundfile
 from voicecli.audio.errors import AudioFileError
 from voicecli.audio.resample import resample
 from voicecli.audio.wavio import read_audio_24k_mono
-from voicecli.demo.script import DemoScript, DemoTurn, ScriptError
+from voicecli.commands.demo.script import DemoScript, DemoTurn, ScriptError
 from voicecli.realtime.events import SAMPLE_RATE
 
 ESPEAK = "espeak-ng"

@@ -6,7 +6,7 @@ report says in numbers.
 
 from __future__ import annotations
 
-from voicecli.demo.formatting import (
+from voicecli.commands.demo.formatting import (
     check_lines,
     first_audio_percentiles,
     input_text,
@@ -15,7 +15,7 @@ from voicecli.demo.formatting import (
     outcome_text,
     provider_text,
 )
-from voicecli.demo.results import ScriptRun, TimelineEntry, TurnRecord
+from voicecli.commands.demo.results import ScriptRun, TimelineEntry, TurnRecord
 
 
 def transcript_markdown(run: ScriptRun) -> str:

@@ -15,11 +15,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from voicecli.demo.formatting import check_lines, first_audio_percentiles, ms_value, outcome_text
-from voicecli.demo.inputs import TurnInput
-from voicecli.demo.prepare import PreparedScript
-from voicecli.demo.results import ScriptRun, TurnRecord
-from voicecli.demo.script import DemoTurn
+from voicecli.commands.demo.formatting import check_lines, first_audio_percentiles, ms_value, outcome_text
+from voicecli.commands.demo.inputs import TurnInput
+from voicecli.commands.demo.prepare import PreparedScript
+from voicecli.commands.demo.results import ScriptRun, TurnRecord
+from voicecli.commands.demo.script import DemoTurn
 from voicecli.realtime import RealtimeEvent
 
 

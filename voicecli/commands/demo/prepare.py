@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from voicecli.commands.demo.inputs import TurnInput, prepare_inputs
+from voicecli.commands.demo.script import DemoScript, ScriptError
+from voicecli.commands.demo.settings import script_config
 from voicecli.config import AppConfig, Provider
 from voicecli.conversation.tools import configured_tools
-from voicecli.demo.inputs import TurnInput, prepare_inputs
-from voicecli.demo.script import DemoScript, ScriptError
-from voicecli.demo.settings import script_config
 from voicecli.realtime.functions import ToolFunction, describe
 
 

@@ -23,11 +23,11 @@ from voicecli.audio.capture import Capture
 from voicecli.audio.devices import DeviceInfo
 from voicecli.audio.errors import DeviceError
 from voicecli.audio.player import Player
+from voicecli.commands.devices import choose_device
 from voicecli.config import AppConfig, ConfigError
 from voicecli.conversation.live import Conversation, Taps
 from voicecli.conversation.providers import build_client, session_settings
 from voicecli.conversation.tools import configured_tools
-from voicecli.devices_command import choose_device
 from voicecli.realtime import RealtimeClient, RealtimeEvent
 from voicecli.records.eventlog import EventLog, SessionClock
 from voicecli.records.latency import LatencyTracker

@@ -15,13 +15,13 @@ from typing import cast, get_args
 from rich.console import Console
 from rich.markup import escape
 
+from voicecli.commands.demo.batch import BatchProgress, failures, summary_table
+from voicecli.commands.demo.display import ScriptScreen
+from voicecli.commands.demo.parallel import run_parallel
+from voicecli.commands.demo.prepare import PreparedScript, prepare
+from voicecli.commands.demo.runner import run_script
+from voicecli.commands.demo.script import DemoScript, load_script
 from voicecli.config import ConfigError, Provider
-from voicecli.demo.batch import BatchProgress, failures, summary_table
-from voicecli.demo.display import ScriptScreen
-from voicecli.demo.parallel import run_parallel
-from voicecli.demo.prepare import PreparedScript, prepare
-from voicecli.demo.runner import run_script
-from voicecli.demo.script import DemoScript, load_script
 
 DEFAULT_OUTPUT = Path("demo-output")
 
