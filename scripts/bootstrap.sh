@@ -24,6 +24,10 @@ install_debian_packages() {
     local sudo=""
     if [ "$(id -u)" -ne 0 ]; then
         if command -v sudo >/dev/null; then sudo="sudo"; else
+            if [ -n "${CI:-}" ]; then
+                log "missing Debian packages: ${missing[*]}; CI needs them all (run as root)"
+                exit 1
+            fi
             log "missing Debian packages: ${missing[*]} (install them as root; continuing without)"
             return 0
         fi

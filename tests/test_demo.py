@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 from demo_support import clean_environment  # noqa: F401  (autouse fixture)
+from system_tools import require_program
 from typer.testing import CliRunner
 
 from voicecli.audio.wavio import write_wav
@@ -21,7 +21,6 @@ from voicecli.commands.demo.settings import script_config
 from voicecli.realtime import FunctionCallContent
 
 runner = CliRunner()
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 
 BRAIN = """
 [[turn]]
@@ -254,8 +253,8 @@ def test_speech_without_espeak_names_the_package_to_install(tmp_path: Path, monk
     assert f"{script}: turn 1: say: " in result.stderr and "apt-get install espeak-ng" in result.stderr
 
 
-@needs_espeak
 def test_a_spoken_turn_sends_espeak_speech(tmp_path: Path) -> None:
+    require_program("espeak-ng", "a spoken turn")
     script = write(
         tmp_path / "speak.toml",
         "[local]\nbrain = 'echo'\n[[turn]]\nsay = 'Hello there'\nexpect.reply_contains = 'seconds of audio'\n",

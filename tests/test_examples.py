@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import soundfile
+from system_tools import require_program
 
 from voicecli.config import ENVIRONMENT
 
@@ -56,8 +55,8 @@ def test_audio_callback_writes_the_reply(tmp_path: Path) -> None:
     assert rate == 24_000 and len(audio) > rate  # "You said: Count slowly ..." is seconds of speech
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="tour.toml has a turn spoken by espeak-ng")
 def test_the_demo_scripts_pass(tmp_path: Path) -> None:
+    require_program("espeak-ng", "tour.toml's spoken turn")
     scripts = [str(EXAMPLES / "scripts" / name) for name in ("tour.toml", "echo.toml")]
     done = run(["-m", "voicecli.cli", "demo", "--parallel", "2", *scripts], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr

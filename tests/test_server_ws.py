@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -22,6 +21,7 @@ import soundfile
 import soxr
 import websockets
 from openai import AsyncAzureOpenAI, AsyncOpenAI
+from system_tools import require_program
 from websockets.exceptions import ConnectionClosed
 
 from voicecli.server import Faults, LocalServer
@@ -137,8 +137,7 @@ def squeeze(kinds: Iterable[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def speech_pcm(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     """'What is the weather like in Paris today', spoken by espeak-ng, 24 kHz int16."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng); it makes the test speech")
+    require_program("espeak-ng", "the test speech")
     wav = tmp_path_factory.mktemp("speech") / "speech.wav"
     subprocess.run(["espeak-ng", "-w", str(wav), "What is the weather like in Paris today"], check=True)
     samples, rate = soundfile.read(wav, dtype="int16")
