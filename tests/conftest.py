@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,18 @@ def client_factory(transport: str, server: LocalServer) -> ClientFactory:
             script = WEATHER_SCRIPT if brain == "scripted" else None
             return lambda **kw: LocalRealtime(brain=brain, script=script, **kw)
     raise ValueError(transport)
+
+
+@pytest.fixture
+def root_logger() -> Iterator[logging.Logger]:
+    """The root logger, put back as it was afterwards (the CLI's logging set-up changes it)."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    yield root
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for handler in saved[0]:
+        root.addHandler(handler)
+    root.setLevel(saved[1])
+    logging.captureWarnings(False)

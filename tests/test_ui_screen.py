@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import logging
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,20 +75,6 @@ def test_plain_screen_prints_the_summary() -> None:
     out = io.StringIO()
     PlainScreen(out).show_summary(LatencyTracker().summary())
     assert "Latency over 0 turns" in out.getvalue()
-
-
-@pytest.fixture
-def root_logger() -> Iterator[logging.Logger]:
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    yield root
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    for handler in saved[0]:
-        root.addHandler(handler)
-    root.setLevel(saved[1])
-    logging.captureWarnings(False)
 
 
 def test_live_logging_goes_to_the_file_only(
