@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -25,6 +24,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from .brains import Brain, load_brain
+from .config import CONFIG_KEY, ServerConfig, key_refusal
 from .faults import (
     EXPIRED_CLOSE_CODE,
     EXPIRED_MESSAGE,
@@ -36,55 +36,14 @@ from .faults import (
     injected_rate_limits,
 )
 from .ids import new_id
-from .session import DEFAULT_MODEL, AudioOut, Send, ServerSession, error_event
+from .session import DEFAULT_MODEL, error_event
 from .validation import validate_server_event
+from .webrtc import add_webrtc_routes
 
-__all__ = ["CONFIG_KEY", "LocalServer", "ServerConfig", "api_key_of", "create_app", "serve_forever"]
+__all__ = ["CONFIG_KEY", "LocalServer", "ServerConfig", "create_app", "serve_forever"]
 
 _MAX_FRAME = 32 * 1024 * 1024  # a 15 MiB append, base64-encoded, fits
 _log = logging.getLogger("voicecli.server")
-
-
-@dataclass
-class ServerConfig:
-    """What every transport of one server shares (WebSocket here, WebRTC later)."""
-
-    brain: Brain
-    faults: Faults
-    audio_chunk_delay: float = 0.0
-    accepted_key: str | None = None  # None: any key is accepted, as long as there is one
-    sockets: set[web.WebSocketResponse] = field(default_factory=set)
-    connections: int = 0  # connections accepted so far; numbers them for fault plans
-
-    def new_session(
-        self,
-        send: Send,
-        *,
-        model: str,
-        audio_out: AudioOut | None = None,
-        on_crash: Callable[[BaseException], None] | None = None,
-    ) -> ServerSession:
-        """A session configured like every other session of this server."""
-        return ServerSession(
-            send,
-            brain=self.brain,
-            model=model,
-            audio_out=audio_out,
-            audio_chunk_delay=self.audio_chunk_delay,
-            on_crash=on_crash,
-        )
-
-
-CONFIG_KEY = web.AppKey("voicecli_server_config", ServerConfig)
-
-
-def api_key_of(request: web.Request) -> str | None:
-    """The key from `Authorization: Bearer …` or `api-key: …`; None when missing or empty."""
-    authorization = request.headers.get("Authorization", "")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.headers.get("api-key", "").strip() or None
 
 
 def create_app(config: ServerConfig) -> web.Application:
@@ -92,8 +51,6 @@ def create_app(config: ServerConfig) -> web.Application:
     app[CONFIG_KEY] = config
     for path in ("/v1/realtime", "/openai/v1/realtime", "/openai/realtime"):
         app.router.add_get(path, realtime_websocket)
-    from .webrtc import add_webrtc_routes  # here, not at the top: it imports this module
-
     add_webrtc_routes(app)  # POST …/realtime/client_secrets and …/realtime/calls
     return app
 
@@ -108,24 +65,9 @@ async def realtime_websocket(request: web.Request) -> web.StreamResponse:
     config.connections += 1
     config.sockets.add(ws)
     try:
-        key = api_key_of(request)
-        if key is not None and config.accepted_key is not None and key != config.accepted_key:
-            await _reject(
-                request,
-                ws,
-                "invalid_api_key",
-                "Incorrect API key provided. You can find your API key in your account settings.",
-                3000,
-            )
-        elif key is None:
-            await _reject(
-                request,
-                ws,
-                "invalid_api_key",
-                "You didn't provide an API key. Provide it in an Authorization header using Bearer auth "
-                "(Authorization: Bearer YOUR_KEY) or in an api-key header.",
-                3000,
-            )
+        refusal = key_refusal(request, config)
+        if refusal is not None:
+            await _reject(request, ws, "invalid_api_key", refusal, 3000)
         elif request.headers.get("OpenAI-Beta", "").lower().startswith("realtime"):
             await _reject(
                 request,

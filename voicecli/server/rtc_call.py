@@ -29,7 +29,7 @@ from .rtc_audio import RtpAudioOut
 from .session import error_event
 
 if TYPE_CHECKING:
-    from .app import ServerConfig
+    from .config import ServerConfig
 
 __all__ = ["EVENTS_CHANNEL", "RtcCall"]
 
