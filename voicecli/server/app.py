@@ -25,6 +25,7 @@ from aiohttp import WSMsgType, web
 
 from .brains import Brain, load_brain
 from .config import CONFIG_KEY, ServerConfig, key_refusal
+from .events import error_event
 from .faults import (
     EXPIRED_CLOSE_CODE,
     EXPIRED_MESSAGE,
@@ -36,7 +37,7 @@ from .faults import (
     injected_rate_limits,
 )
 from .ids import new_id
-from .session import DEFAULT_MODEL, error_event
+from .session_config import DEFAULT_MODEL
 from .validation import validate_server_event
 from .webrtc import add_webrtc_routes
 

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from .audio_out import AudioOut
 from .brains import Brain
+from .events import Send
 from .faults import Faults
-from .session import AudioOut, Send, ServerSession
+from .session import ServerSession
 
 __all__ = ["CONFIG_KEY", "MISSING_KEY_MESSAGE", "WRONG_KEY_MESSAGE", "ServerConfig", "api_key_of", "key_refusal"]
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from voicecli.realtime.webrtc_media import PacedAudioTrack
 
-from .session import AudioRef, Send
+from .audio_out import AudioRef
+from .events import Send
 from .synth import SAMPLE_RATE
 
 __all__ = ["ResponseAudioTrack", "RtpAudioOut"]

@@ -23,10 +23,10 @@ from av import AudioFrame
 from voicecli.realtime.webrtc_ice import is_loopback_host, loopback_candidates, no_stun
 from voicecli.realtime.webrtc_media import Pcm24kConverter
 
+from .events import error_event
 from .faults import EXPIRED_MESSAGE, MALFORMED_FRAME, Fault, FaultPlan, injected_error, injected_rate_limits
 from .ids import new_id
 from .rtc_audio import RtpAudioOut
-from .session import error_event
 
 if TYPE_CHECKING:
     from .config import ServerConfig

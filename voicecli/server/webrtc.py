@@ -24,7 +24,7 @@ import orjson
 from aiohttp import web
 
 from .config import CONFIG_KEY, ServerConfig, api_key_of, key_refusal
-from .session import DEFAULT_MODEL
+from .session_config import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from .rtc_call import RtcCall
