@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -26,18 +25,10 @@ from aiohttp import WSMsgType, web
 from .brains import Brain, load_brain
 from .config import CONFIG_KEY, ServerConfig, key_refusal
 from .events import error_event
-from .faults import (
-    EXPIRED_CLOSE_CODE,
-    EXPIRED_MESSAGE,
-    MALFORMED_FRAME,
-    Fault,
-    FaultPlan,
-    Faults,
-    injected_error,
-    injected_rate_limits,
-)
+from .faults import EXPIRED_CLOSE_CODE, EXPIRED_MESSAGE, MALFORMED_FRAME, Faults
 from .ids import new_id
 from .session_config import DEFAULT_MODEL
+from .transport import SessionTransport
 from .validation import validate_server_event
 from .webrtc import add_webrtc_routes
 
@@ -93,36 +84,24 @@ async def _reject(request: web.Request, ws: web.WebSocketResponse, code: str, me
     await ws.close(code=close_code, message=code.encode())
 
 
-class _Connection:
-    """The WebSocket transport of one session: frames in, validated events out, faults applied."""
+class _Connection(SessionTransport):
+    """The WebSocket transport of one session: frames in, validated events out."""
 
     def __init__(self, request: web.Request, ws: web.WebSocketResponse, config: ServerConfig, number: int) -> None:
+        super().__init__(config.faults, number, "connection")
         self.request = request
         self.ws = ws
-        self.number = number
         self.model = request.query.get("model") or request.query.get("deployment") or DEFAULT_MODEL
-        self.plan = FaultPlan(config.faults, number)
         self.session = config.new_session(self.send, model=self.model, on_crash=self._crashed)
-        self.received = 0
-        self.sent = 0
         self._lock = asyncio.Lock()
-        self._background: set[asyncio.Task[Any]] = set()
 
     async def run(self) -> None:
         started = time.monotonic()
-        if self.plan.expire_after is not None:
-            self._spawn(self._expire(self.plan.expire_after))
+        self._start_expiry()
         try:
-            await self.session.start()
-            async for message in self.ws:
-                if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    self.received += 1
-                    await self.session.handle_raw(message.data)
-        except Exception:
-            _log.exception("connection %d: server error", self.number)
-            await self.ws.close(code=1011, message=b"internal server error")
+            await self._serve(self._read_frames())
         finally:
-            for task in self._background:
+            for task in self._tasks:
                 task.cancel()
             await self.session.close()
             _log.info(
@@ -137,6 +116,13 @@ class _Connection:
                 self.ws.close_code,
             )
 
+    async def _read_frames(self) -> None:
+        await self.session.start()
+        async for message in self.ws:
+            if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                self.received += 1
+                await self.session.handle_raw(message.data)
+
     async def send(self, event: dict[str, Any]) -> None:
         """Send one (already validated) event, then fire the faults now due."""
         data = orjson.dumps(event)
@@ -145,10 +131,8 @@ class _Connection:
                 await asyncio.sleep(self.plan.delay)
             if not await self._write(data):
                 return
-            self.sent += 1
-            sent = self.sent
-        for fault in self.plan.due(sent):
-            await self._fire(fault)
+            sent = self._count_sent()
+        await self._fire_faults(sent)
 
     async def _write(self, data: bytes) -> bool:
         if self.ws.closed:
@@ -159,32 +143,21 @@ class _Connection:
             return False  # the peer is gone; the reader loop ends the session
         return True
 
-    async def _fire(self, fault: Fault) -> None:
-        if fault is Fault.MALFORMED:
-            async with self._lock:
-                await self._write(MALFORMED_FRAME)
-        elif fault is Fault.ERROR:
-            await self.session.emit(injected_error())
-        elif fault is Fault.RATE_LIMITS:
-            await self.session.emit(injected_rate_limits())
-        elif self.plan.drop_close_code is not None:
+    async def _write_malformed(self) -> None:
+        async with self._lock:
+            await self._write(MALFORMED_FRAME)
+
+    async def _drop(self) -> None:
+        if self.plan.drop_close_code is not None:
             await self.ws.close(code=self.plan.drop_close_code, message=b"dropped (fault)")
         elif self.request.transport is not None:
             self.request.transport.abort()  # no close frame: the client sees 1006
 
-    async def _expire(self, after: float) -> None:
-        await asyncio.sleep(after)
-        await self.session.emit(error_event("session_expired", EXPIRED_MESSAGE))
+    async def _end_expired(self) -> None:
         await self.ws.close(code=EXPIRED_CLOSE_CODE, message=EXPIRED_MESSAGE.encode())
 
-    def _crashed(self, error: BaseException) -> None:
-        _log.error("connection %d: closing after a server error: %r", self.number, error)
-        self._spawn(self.ws.close(code=1011, message=b"internal server error"))
-
-    def _spawn(self, work: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    async def _end_after_error(self) -> None:
+        await self.ws.close(code=1011, message=b"internal server error")
 
 
 class LocalServer:
