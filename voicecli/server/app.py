@@ -101,8 +101,7 @@ class _Connection(SessionTransport):
         try:
             await self._serve(self._read_frames())
         finally:
-            for task in self._tasks:
-                task.cancel()
+            await self._tasks.close()
             await self.session.close()
             _log.info(
                 "connection %d from %s %s model=%s: %d events in, %d out, %.1f s, close code %s",

@@ -84,7 +84,7 @@ class RtcCall(SessionTransport):
         pc.addTrack(self.audio_out.track)
         with loopback_candidates(self._loopback):
             await pc.setLocalDescription(await pc.createAnswer())
-        self._spawn(self._give_up_unless_opened())
+        self._tasks.spawn(self._give_up_unless_opened())
         return pc.localDescription.sdp
 
     async def close(self, reason: str) -> None:
@@ -92,16 +92,12 @@ class RtcCall(SessionTransport):
         if self._closing:
             return
         self._closing = True
-        others = self._tasks - {asyncio.current_task()}
-        for task in others:
-            task.cancel()
+        await self._tasks.close()
         await self.session.close()
         await self.audio_out.close()
         if self._channel is not None:
             self._channel.close()
         await self.pc.close()
-        if others:
-            await asyncio.wait(others)
         _log.info(
             "call %d (%s) model=%s: %d events in, %d out, %.1f s, %s",
             self.number,
@@ -123,22 +119,22 @@ class RtcCall(SessionTransport):
             return
         self._channel = channel
         channel.on("message", self._on_message)
-        channel.on("close", lambda: self._spawn(self.close("the client closed the data channel")))
-        self._spawn(self._run())
+        channel.on("close", lambda: self._tasks.spawn(self.close("the client closed the data channel")))
+        self._tasks.spawn(self._run())
 
     def _on_message(self, message: str | bytes) -> None:
         try:
             self._inbox.put_nowait(("event", message))
         except asyncio.QueueFull:
-            self._spawn(self.close("the client sent events faster than they could be handled"))
+            self._tasks.spawn(self.close("the client sent events faster than they could be handled"))
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
-            self._spawn(self._read_microphone(track))
+            self._tasks.spawn(self._read_microphone(track))
 
     def _on_state(self) -> None:
         if self.pc.connectionState in ("failed", "closed"):
-            self._spawn(self.close(f"peer connection {self.pc.connectionState}"))
+            self._tasks.spawn(self.close(f"peer connection {self.pc.connectionState}"))
 
     async def _read_microphone(self, track: MediaStreamTrack) -> None:
         converter = Pcm24kConverter()
@@ -206,7 +202,7 @@ class RtcCall(SessionTransport):
         elif event["type"] == "input_audio_buffer.speech_started":
             turn_detection = self.session.config["audio"]["input"]["turn_detection"] or {}
             if turn_detection.get("interrupt_response", True):
-                self._spawn(self.audio_out.clear(None))  # the service stops talking when the user does
+                self._tasks.spawn(self.audio_out.clear(None))  # the service stops talking when the user does
 
     async def _write_malformed(self) -> None:
         if self._channel is not None:

@@ -12,11 +12,11 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable
-from typing import Any
 
 from .events import error_event
 from .faults import EXPIRED_MESSAGE, Fault, FaultPlan, Faults, injected_error, injected_rate_limits
 from .session import ServerSession
+from .tasks import BackgroundTasks
 
 __all__ = ["SessionTransport"]
 
@@ -36,7 +36,7 @@ class SessionTransport(ABC):
         self.plan = FaultPlan(faults, number)
         self.received = 0
         self.sent = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks()
 
     @abstractmethod
     async def _write_malformed(self) -> None:
@@ -57,7 +57,7 @@ class SessionTransport(ABC):
     def _start_expiry(self) -> None:
         """Expire the session after the delay the fault plan gives, if it gives one."""
         if self.plan.expire_after is not None:
-            self._spawn(self._expire(self.plan.expire_after))
+            self._tasks.spawn(self._expire(self.plan.expire_after))
 
     async def _serve(self, work: Awaitable[None]) -> None:
         """Run the transport's read loop; a failure in it is a server error that ends the connection."""
@@ -92,9 +92,4 @@ class SessionTransport(ABC):
     def _crashed(self, error: BaseException) -> None:
         """The session's `on_crash`: a response task failed."""
         _log.error("%s: closing after a server error: %r", self.name, error)
-        self._spawn(self._end_after_error())
-
-    def _spawn(self, work: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._end_after_error())
