@@ -270,9 +270,9 @@ async def test_audio_out_strategy_replaces_audio_deltas() -> None:
 
 
 async def test_push_to_talk_buffer_keeps_a_bounded_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    import voicecli.server.session as session_module
+    import voicecli.server.input_audio as input_audio_module
 
-    monkeypatch.setattr(session_module, "_MAX_UNCOMMITTED_MS", 200)
+    monkeypatch.setattr(input_audio_module, "_MAX_UNCOMMITTED_MS", 200)
     events: list[dict] = []
 
     async def send(event: dict) -> None:

@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -25,66 +23,19 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from .brains import Brain, load_brain
-from .faults import (
-    EXPIRED_CLOSE_CODE,
-    EXPIRED_MESSAGE,
-    MALFORMED_FRAME,
-    Fault,
-    FaultPlan,
-    Faults,
-    injected_error,
-    injected_rate_limits,
-)
+from .config import CONFIG_KEY, ServerConfig, key_refusal
+from .events import error_event
+from .faults import EXPIRED_CLOSE_CODE, EXPIRED_MESSAGE, MALFORMED_FRAME, Faults
 from .ids import new_id
-from .session import DEFAULT_MODEL, AudioOut, Send, ServerSession, error_event
+from .session_config import DEFAULT_MODEL
+from .transport import SessionTransport
 from .validation import validate_server_event
+from .webrtc import add_webrtc_routes
 
-__all__ = ["CONFIG_KEY", "LocalServer", "ServerConfig", "api_key_of", "create_app", "serve_forever"]
+__all__ = ["CONFIG_KEY", "LocalServer", "ServerConfig", "create_app", "serve_forever"]
 
 _MAX_FRAME = 32 * 1024 * 1024  # a 15 MiB append, base64-encoded, fits
 _log = logging.getLogger("voicecli.server")
-
-
-@dataclass
-class ServerConfig:
-    """What every transport of one server shares (WebSocket here, WebRTC later)."""
-
-    brain: Brain
-    faults: Faults
-    audio_chunk_delay: float = 0.0
-    accepted_key: str | None = None  # None: any key is accepted, as long as there is one
-    sockets: set[web.WebSocketResponse] = field(default_factory=set)
-    connections: int = 0  # connections accepted so far; numbers them for fault plans
-
-    def new_session(
-        self,
-        send: Send,
-        *,
-        model: str,
-        audio_out: AudioOut | None = None,
-        on_crash: Callable[[BaseException], None] | None = None,
-    ) -> ServerSession:
-        """A session configured like every other session of this server."""
-        return ServerSession(
-            send,
-            brain=self.brain,
-            model=model,
-            audio_out=audio_out,
-            audio_chunk_delay=self.audio_chunk_delay,
-            on_crash=on_crash,
-        )
-
-
-CONFIG_KEY = web.AppKey("voicecli_server_config", ServerConfig)
-
-
-def api_key_of(request: web.Request) -> str | None:
-    """The key from `Authorization: Bearer …` or `api-key: …`; None when missing or empty."""
-    authorization = request.headers.get("Authorization", "")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.headers.get("api-key", "").strip() or None
 
 
 def create_app(config: ServerConfig) -> web.Application:
@@ -92,8 +43,6 @@ def create_app(config: ServerConfig) -> web.Application:
     app[CONFIG_KEY] = config
     for path in ("/v1/realtime", "/openai/v1/realtime", "/openai/realtime"):
         app.router.add_get(path, realtime_websocket)
-    from .webrtc import add_webrtc_routes  # here, not at the top: it imports this module
-
     add_webrtc_routes(app)  # POST …/realtime/client_secrets and …/realtime/calls
     return app
 
@@ -108,24 +57,9 @@ async def realtime_websocket(request: web.Request) -> web.StreamResponse:
     config.connections += 1
     config.sockets.add(ws)
     try:
-        key = api_key_of(request)
-        if key is not None and config.accepted_key is not None and key != config.accepted_key:
-            await _reject(
-                request,
-                ws,
-                "invalid_api_key",
-                "Incorrect API key provided. You can find your API key in your account settings.",
-                3000,
-            )
-        elif key is None:
-            await _reject(
-                request,
-                ws,
-                "invalid_api_key",
-                "You didn't provide an API key. Provide it in an Authorization header using Bearer auth "
-                "(Authorization: Bearer YOUR_KEY) or in an api-key header.",
-                3000,
-            )
+        refusal = key_refusal(request, config)
+        if refusal is not None:
+            await _reject(request, ws, "invalid_api_key", refusal, 3000)
         elif request.headers.get("OpenAI-Beta", "").lower().startswith("realtime"):
             await _reject(
                 request,
@@ -150,37 +84,24 @@ async def _reject(request: web.Request, ws: web.WebSocketResponse, code: str, me
     await ws.close(code=close_code, message=code.encode())
 
 
-class _Connection:
-    """The WebSocket transport of one session: frames in, validated events out, faults applied."""
+class _Connection(SessionTransport):
+    """The WebSocket transport of one session: frames in, validated events out."""
 
     def __init__(self, request: web.Request, ws: web.WebSocketResponse, config: ServerConfig, number: int) -> None:
+        super().__init__(config.faults, number, "connection")
         self.request = request
         self.ws = ws
-        self.number = number
         self.model = request.query.get("model") or request.query.get("deployment") or DEFAULT_MODEL
-        self.plan = FaultPlan(config.faults, number)
         self.session = config.new_session(self.send, model=self.model, on_crash=self._crashed)
-        self.received = 0
-        self.sent = 0
         self._lock = asyncio.Lock()
-        self._background: set[asyncio.Task[Any]] = set()
 
     async def run(self) -> None:
         started = time.monotonic()
-        if self.plan.expire_after is not None:
-            self._spawn(self._expire(self.plan.expire_after))
+        self._start_expiry()
         try:
-            await self.session.start()
-            async for message in self.ws:
-                if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    self.received += 1
-                    await self.session.handle_raw(message.data)
-        except Exception:
-            _log.exception("connection %d: server error", self.number)
-            await self.ws.close(code=1011, message=b"internal server error")
+            await self._serve(self._read_frames())
         finally:
-            for task in self._background:
-                task.cancel()
+            await self._tasks.close()
             await self.session.close()
             _log.info(
                 "connection %d from %s %s model=%s: %d events in, %d out, %.1f s, close code %s",
@@ -194,6 +115,13 @@ class _Connection:
                 self.ws.close_code,
             )
 
+    async def _read_frames(self) -> None:
+        await self.session.start()
+        async for message in self.ws:
+            if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                self.received += 1
+                await self.session.handle_raw(message.data)
+
     async def send(self, event: dict[str, Any]) -> None:
         """Send one (already validated) event, then fire the faults now due."""
         data = orjson.dumps(event)
@@ -202,10 +130,8 @@ class _Connection:
                 await asyncio.sleep(self.plan.delay)
             if not await self._write(data):
                 return
-            self.sent += 1
-            sent = self.sent
-        for fault in self.plan.due(sent):
-            await self._fire(fault)
+            sent = self._count_sent()
+        await self._fire_faults(sent)
 
     async def _write(self, data: bytes) -> bool:
         if self.ws.closed:
@@ -216,32 +142,21 @@ class _Connection:
             return False  # the peer is gone; the reader loop ends the session
         return True
 
-    async def _fire(self, fault: Fault) -> None:
-        if fault is Fault.MALFORMED:
-            async with self._lock:
-                await self._write(MALFORMED_FRAME)
-        elif fault is Fault.ERROR:
-            await self.session.emit(injected_error())
-        elif fault is Fault.RATE_LIMITS:
-            await self.session.emit(injected_rate_limits())
-        elif self.plan.drop_close_code is not None:
+    async def _write_malformed(self) -> None:
+        async with self._lock:
+            await self._write(MALFORMED_FRAME)
+
+    async def _drop(self) -> None:
+        if self.plan.drop_close_code is not None:
             await self.ws.close(code=self.plan.drop_close_code, message=b"dropped (fault)")
         elif self.request.transport is not None:
             self.request.transport.abort()  # no close frame: the client sees 1006
 
-    async def _expire(self, after: float) -> None:
-        await asyncio.sleep(after)
-        await self.session.emit(error_event("session_expired", EXPIRED_MESSAGE))
+    async def _end_expired(self) -> None:
         await self.ws.close(code=EXPIRED_CLOSE_CODE, message=EXPIRED_MESSAGE.encode())
 
-    def _crashed(self, error: BaseException) -> None:
-        _log.error("connection %d: closing after a server error: %r", self.number, error)
-        self._spawn(self.ws.close(code=1011, message=b"internal server error"))
-
-    def _spawn(self, work: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    async def _end_after_error(self) -> None:
+        await self.ws.close(code=1011, message=b"internal server error")
 
 
 class LocalServer:

@@ -2,18 +2,24 @@
 
 Items keep the JSON shape the service sends (`conversation.item.*` events carry `audio: null`), and
 their PCM separately: truncation needs the model's audio, the echo brain needs input durations and
-`conversation.item.retrieve` returns the audio base64-encoded.
+`conversation.item.retrieve` returns the audio base64-encoded. `Conversation` also applies the
+protocol's rules for `conversation.item.*` client events (raising `ProtocolViolation`); the
+session sends the events that report them.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BYTES_PER_MS", "Conversation", "Item"]
+from .ids import new_id
+from .validation import ProtocolViolation
+
+__all__ = ["BYTES_PER_MS", "Conversation", "Item", "decode_audio"]
 
 BYTES_PER_MS = 48  # 24 kHz × 2 bytes, mono pcm16
 
@@ -82,3 +88,119 @@ class Conversation:
             return False
         self._order.remove(item_id)
         return True
+
+    def create(self, data: dict[str, Any], previous_item_id: str | None) -> tuple[Item, str | None]:
+        """`conversation.item.create`: the new item and the id of the item before it."""
+        item = self.client_item(data, "item")
+        if item.data["type"] == "function_call_output" and not any(
+            other.data.get("call_id") == item.data["call_id"] and other.data["type"] == "function_call"
+            for other in self
+        ):
+            raise ProtocolViolation(
+                f"No function call with call_id '{item.data['call_id']}' found in the conversation.",
+                param="item.call_id",
+            )
+        try:
+            return item, self.insert(item, previous_item_id)
+        except KeyError:
+            raise ProtocolViolation(
+                f"Previous item with id '{previous_item_id}' not found.", param="previous_item_id"
+            ) from None
+
+    def add_user_audio(self, item_id: str, audio: bytes) -> tuple[Item, str | None]:
+        """A committed input audio buffer as the user's message, last; returns it and the item before."""
+        item = Item(
+            {
+                "id": item_id,
+                "object": "realtime.item",
+                "type": "message",
+                "role": "user",
+                "status": "completed",
+                "content": [{"type": "input_audio", "transcript": None}],
+            },
+            {0: audio},
+        )
+        return item, self.insert(item)
+
+    def client_item(self, data: dict[str, Any], param: str) -> Item:
+        """A client-supplied item in the server's shape: id, object and status set, audio decoded."""
+        if data["type"] not in ("message", "function_call", "function_call_output"):
+            raise ProtocolViolation(
+                f"The local server does not support items of type '{data['type']}'.", param=f"{param}.type"
+            )
+        data = copy.deepcopy(data)
+        data["id"] = data.get("id") or new_id("item")
+        if data["id"] in self:
+            raise ProtocolViolation(f"Item with id '{data['id']}' already exists.", param=f"{param}.id")
+        data.update(object="realtime.item", status="completed")
+        if data["type"] == "function_call":
+            data["call_id"] = data.get("call_id") or new_id("call")
+        audio = {}
+        for index, part in enumerate(data.get("content", [])):
+            encoded = part.pop("audio", None)
+            if encoded is not None:
+                audio[index] = decode_audio(encoded, f"{param}.content[{index}].audio")
+        return Item(data, audio)
+
+    def response_input(self, entries: Sequence[dict[str, Any]]) -> list[Item]:
+        """The items of a `response.create` `input`: new items, or references to this conversation's."""
+        items = []
+        for index, entry in enumerate(entries):
+            if entry["type"] != "item_reference":
+                items.append(self.client_item(entry, f"response.input[{index}]"))
+                continue
+            item = self.get(entry["id"])
+            if item is None:
+                raise ProtocolViolation(f"Item with id '{entry['id']}' not found.", param=f"response.input[{index}].id")
+            items.append(item)
+        return items
+
+    def existing(self, item_id: str, operation: str) -> Item:
+        """The item a `conversation.item.<operation>` names; the service's error when there is none."""
+        item = self.get(item_id)
+        if item is None:
+            raise ProtocolViolation(
+                f"Item with item_id '{item_id}' not found.",
+                code=f"item_{operation}_invalid_item_id",
+                param="item_id",
+            )
+        return item
+
+    def truncate(self, item_id: str, content_index: int, audio_end_ms: int) -> Item:
+        """`conversation.item.truncate`: cut an assistant message's audio where the listener stopped."""
+        item = self.existing(item_id, "truncate")
+        content = item.data.get("content", [])
+        if (
+            item.data.get("role") != "assistant"
+            or not 0 <= content_index < len(content)
+            or content[content_index].get("type") != "output_audio"
+        ):
+            raise ProtocolViolation(
+                "Only model output audio messages can be truncated",
+                code="unsupported_content_type",
+                param="content_index",
+            )
+        if not 0 <= audio_end_ms <= item.audio_ms(content_index):
+            raise ProtocolViolation(
+                f"Audio content of {item.audio_ms(content_index)}ms is already shorter than {audio_end_ms}ms",
+                param="audio_end_ms",
+            )
+        item.audio[content_index] = item.audio.get(content_index, b"")[: audio_end_ms * BYTES_PER_MS]
+        content[content_index]["transcript"] = None  # the service drops text the listener never heard
+        return item
+
+    def delete(self, item_id: str) -> None:
+        """`conversation.item.delete`."""
+        self.existing(item_id, "delete")
+        self.remove(item_id)
+
+
+def decode_audio(encoded: str, param: str) -> bytes:
+    """Base64 pcm16 from a client event; `ProtocolViolation` naming `param` when it is not that."""
+    try:
+        pcm = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        raise ProtocolViolation(f"Invalid '{param}': expected base64-encoded pcm16 audio.", param=param) from None
+    if len(pcm) % 2:
+        raise ProtocolViolation(f"Invalid '{param}': pcm16 audio has an even number of bytes.", param=param)
+    return pcm

@@ -8,16 +8,16 @@ the data channel then says `output_audio_buffer.started` when a response's audio
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from voicecli.realtime.webrtc_media import PacedAudioTrack
 
-from .session import AudioRef, Send
+from .audio_out import AudioRef
+from .events import Send
 from .synth import SAMPLE_RATE
+from .tasks import BackgroundTasks
 
 __all__ = ["ResponseAudioTrack", "RtpAudioOut"]
 
@@ -96,7 +96,7 @@ class RtpAudioOut:
     def __init__(self, emit: Send) -> None:
         self._emit = emit
         self.track = ResponseAudioTrack(self._announce)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks()
 
     async def send(self, ref: AudioRef, pcm: bytes) -> None:
         await self.track.put(ref.response_id, pcm)
@@ -110,12 +110,9 @@ class RtpAudioOut:
         self.track.complete(response_id)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        await self._tasks.close()
         self.track.stop()
 
     def _announce(self, event_type: str, response_id: str) -> None:
         # Called from the RTP sender's `recv()` or the session's `send()`: emit in order, soon.
-        task = asyncio.ensure_future(self._emit({"type": event_type, "response_id": response_id}))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._emit({"type": event_type, "response_id": response_id}))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -23,13 +23,14 @@ from av import AudioFrame
 from voicecli.realtime.webrtc_ice import is_loopback_host, loopback_candidates, no_stun
 from voicecli.realtime.webrtc_media import Pcm24kConverter
 
-from .faults import EXPIRED_MESSAGE, MALFORMED_FRAME, Fault, FaultPlan, injected_error, injected_rate_limits
+from .events import error_event
+from .faults import MALFORMED_FRAME
 from .ids import new_id
 from .rtc_audio import RtpAudioOut
-from .session import error_event
+from .transport import SessionTransport
 
 if TYPE_CHECKING:
-    from .app import ServerConfig
+    from .config import ServerConfig
 
 __all__ = ["EVENTS_CHANNEL", "RtcCall"]
 
@@ -40,7 +41,7 @@ _INBOX_SIZE = 1024  # ~20 s of microphone frames, or a burst of client events
 _log = logging.getLogger("voicecli.server")
 
 
-class RtcCall:
+class RtcCall(SessionTransport):
     """A call from its SDP offer to its end; `closed` is set once everything is released."""
 
     def __init__(
@@ -55,22 +56,18 @@ class RtcCall:
     ) -> None:
         """`session_update` is the session the ephemeral key was minted with; a `peer_host` on
         loopback (the client is on this machine) keeps ICE on 127.0.0.1."""
+        super().__init__(config.faults, number, "call")
         self.id = new_id("rtc")
-        self.number = number
         self.model = model
-        self.plan = FaultPlan(config.faults, number)
         self.pc = RTCPeerConnection(no_stun())
         self.audio_out = RtpAudioOut(self._emit)
         self.session = config.new_session(self._send, model=model, audio_out=self.audio_out, on_crash=self._crashed)
         self.closed = asyncio.Event()
-        self.received = 0
-        self.sent = 0
         self._session_update = session_update
         self._loopback = is_loopback_host(peer_host)
         self._on_closed = on_closed
         self._channel: RTCDataChannel | None = None
         self._inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(_INBOX_SIZE)
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._quiet = False
         self._started = time.monotonic()
@@ -87,7 +84,7 @@ class RtcCall:
         pc.addTrack(self.audio_out.track)
         with loopback_candidates(self._loopback):
             await pc.setLocalDescription(await pc.createAnswer())
-        self._spawn(self._give_up_unless_opened())
+        self._tasks.spawn(self._give_up_unless_opened())
         return pc.localDescription.sdp
 
     async def close(self, reason: str) -> None:
@@ -95,16 +92,12 @@ class RtcCall:
         if self._closing:
             return
         self._closing = True
-        others = self._tasks - {asyncio.current_task()}
-        for task in others:
-            task.cancel()
+        await self._tasks.close()
         await self.session.close()
         await self.audio_out.close()
         if self._channel is not None:
             self._channel.close()
         await self.pc.close()
-        if others:
-            await asyncio.wait(others)
         _log.info(
             "call %d (%s) model=%s: %d events in, %d out, %.1f s, %s",
             self.number,
@@ -126,22 +119,22 @@ class RtcCall:
             return
         self._channel = channel
         channel.on("message", self._on_message)
-        channel.on("close", lambda: self._spawn(self.close("the client closed the data channel")))
-        self._spawn(self._run())
+        channel.on("close", lambda: self._tasks.spawn(self.close("the client closed the data channel")))
+        self._tasks.spawn(self._run())
 
     def _on_message(self, message: str | bytes) -> None:
         try:
             self._inbox.put_nowait(("event", message))
         except asyncio.QueueFull:
-            self._spawn(self.close("the client sent events faster than they could be handled"))
+            self._tasks.spawn(self.close("the client sent events faster than they could be handled"))
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
-            self._spawn(self._read_microphone(track))
+            self._tasks.spawn(self._read_microphone(track))
 
     def _on_state(self) -> None:
         if self.pc.connectionState in ("failed", "closed"):
-            self._spawn(self.close(f"peer connection {self.pc.connectionState}"))
+            self._tasks.spawn(self.close(f"peer connection {self.pc.connectionState}"))
 
     async def _read_microphone(self, track: MediaStreamTrack) -> None:
         converter = Pcm24kConverter()
@@ -156,25 +149,23 @@ class RtcCall:
             return  # the client stopped its microphone; the call goes on
 
     async def _run(self) -> None:
+        await self._serve(self._handle_inbox())
+
+    async def _handle_inbox(self) -> None:
         """Handle the inbox in order, as the WebSocket transport handles its frames."""
-        try:
-            if self._session_update is not None:  # the session starts as minted, as the service's does
-                self._quiet = True  # checked when minted: no `session.updated` (nor error) to send
-                await self.session.handle({"type": "session.update", "session": self._session_update})
-                self._quiet = False
-            await self.session.start()
-            if self.plan.expire_after is not None:
-                self._spawn(self._expire(self.plan.expire_after))
-            while True:
-                kind, data = await self._inbox.get()
-                if kind == "event":
-                    self.received += 1
-                    await self.session.handle_raw(data)
-                else:
-                    await self.session.append_audio(data)
-        except Exception:
-            _log.exception("call %d: server error", self.number)
-            await self.close("internal server error")
+        if self._session_update is not None:  # the session starts as minted, as the service's does
+            self._quiet = True  # checked when minted: no `session.updated` (nor error) to send
+            await self.session.handle({"type": "session.update", "session": self._session_update})
+            self._quiet = False
+        await self.session.start()
+        self._start_expiry()
+        while True:
+            kind, data = await self._inbox.get()
+            if kind == "event":
+                self.received += 1
+                await self.session.handle_raw(data)
+            else:
+                await self.session.append_audio(data)
 
     async def _give_up_unless_opened(self) -> None:
         await asyncio.sleep(SETUP_TIMEOUT_S)
@@ -203,9 +194,7 @@ class RtcCall:
         except ValueError as exc:  # larger than the client accepts on the data channel
             await self.session.emit(error_event("event_too_large", f"Cannot send {event['type']}: {exc}."))
             return
-        self.sent += 1
-        for fault in self.plan.due(self.sent):
-            await self._fire(fault)
+        await self._fire_faults(self._count_sent())
 
     def _observe(self, event: dict[str, Any]) -> None:
         if event["type"] == "response.done":
@@ -213,28 +202,18 @@ class RtcCall:
         elif event["type"] == "input_audio_buffer.speech_started":
             turn_detection = self.session.config["audio"]["input"]["turn_detection"] or {}
             if turn_detection.get("interrupt_response", True):
-                self._spawn(self.audio_out.clear(None))  # the service stops talking when the user does
+                self._tasks.spawn(self.audio_out.clear(None))  # the service stops talking when the user does
 
-    async def _fire(self, fault: Fault) -> None:
-        if fault is Fault.MALFORMED and self._channel is not None:
+    async def _write_malformed(self) -> None:
+        if self._channel is not None:
             self._channel.send(MALFORMED_FRAME.decode())
-        elif fault is Fault.ERROR:
-            await self.session.emit(injected_error())
-        elif fault is Fault.RATE_LIMITS:
-            await self.session.emit(injected_rate_limits())
-        elif fault is Fault.DROP and self._channel is not None:
+
+    async def _drop(self) -> None:
+        if self._channel is not None:
             self._channel.close()  # the client sees its events channel close
 
-    async def _expire(self, after: float) -> None:
-        await asyncio.sleep(after)
-        await self.session.emit(error_event("session_expired", EXPIRED_MESSAGE))
+    async def _end_expired(self) -> None:
         await self.close("session expired")
 
-    def _crashed(self, error: BaseException) -> None:
-        _log.error("call %d: closing after a server error: %r", self.number, error)
-        self._spawn(self.close("internal server error"))
-
-    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def _end_after_error(self) -> None:
+        await self.close("internal server error")

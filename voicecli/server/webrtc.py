@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from .app import CONFIG_KEY, ServerConfig, api_key_of
-from .session import DEFAULT_MODEL
+from .config import CONFIG_KEY, ServerConfig, api_key_of, key_refusal
+from .session_config import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from .rtc_call import RtcCall
@@ -156,23 +156,9 @@ async def create_call(request: web.Request) -> web.Response:
 
 
 def _refusal(request: web.Request, config: ServerConfig, *, minted: bool) -> web.Response | None:
-    """The service's 401 for a missing key, or a wrong one when the server has a key (ephemeral
-    keys it minted are right); None to go on."""
-    key = api_key_of(request)
-    if key is None:
-        return _error(
-            401,
-            "invalid_api_key",
-            "You didn't provide an API key. Provide it in an Authorization header using Bearer auth "
-            "(Authorization: Bearer YOUR_KEY) or in an api-key header.",
-        )
-    if not minted and config.accepted_key is not None and key != config.accepted_key:
-        return _error(
-            401,
-            "invalid_api_key",
-            "Incorrect API key provided. You can find your API key in your account settings.",
-        )
-    return None
+    """The service's 401 for a missing or wrong key (ephemeral keys minted here are right); None to go on."""
+    message = key_refusal(request, config, minted=minted)
+    return None if message is None else _error(401, "invalid_api_key", message)
 
 
 async def _checked_session(config: ServerConfig, session: dict[str, Any], model: str) -> dict[str, Any]:

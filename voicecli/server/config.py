@@ -1,0 +1,79 @@
+"""What the transports of one local server share: its configuration and the key check.
+
+Kept apart from `app` (WebSocket) and `webrtc` (HTTP + WebRTC) so that both depend on it and
+neither on the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from .audio_out import AudioOut
+from .brains import Brain
+from .events import Send
+from .faults import Faults
+from .session import ServerSession
+
+__all__ = ["CONFIG_KEY", "MISSING_KEY_MESSAGE", "WRONG_KEY_MESSAGE", "ServerConfig", "api_key_of", "key_refusal"]
+
+MISSING_KEY_MESSAGE = (
+    "You didn't provide an API key. Provide it in an Authorization header using Bearer auth "
+    "(Authorization: Bearer YOUR_KEY) or in an api-key header."
+)
+WRONG_KEY_MESSAGE = "Incorrect API key provided. You can find your API key in your account settings."
+
+
+@dataclass
+class ServerConfig:
+    """What every transport of one server shares (WebSocket and WebRTC)."""
+
+    brain: Brain
+    faults: Faults
+    audio_chunk_delay: float = 0.0
+    accepted_key: str | None = None  # None: any key is accepted, as long as there is one
+    sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    connections: int = 0  # connections accepted so far; numbers them for fault plans
+
+    def new_session(
+        self,
+        send: Send,
+        *,
+        model: str,
+        audio_out: AudioOut | None = None,
+        on_crash: Callable[[BaseException], None] | None = None,
+    ) -> ServerSession:
+        """A session configured like every other session of this server."""
+        return ServerSession(
+            send,
+            brain=self.brain,
+            model=model,
+            audio_out=audio_out,
+            audio_chunk_delay=self.audio_chunk_delay,
+            on_crash=on_crash,
+        )
+
+
+CONFIG_KEY = web.AppKey("voicecli_server_config", ServerConfig)
+
+
+def api_key_of(request: web.Request) -> str | None:
+    """The key from `Authorization: Bearer …` or `api-key: …`; None when missing or empty."""
+    authorization = request.headers.get("Authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("api-key", "").strip() or None
+
+
+def key_refusal(request: web.Request, config: ServerConfig, *, minted: bool = False) -> str | None:
+    """Why the service would refuse this request's key (missing, or not the server's own key
+    when it has one; a `minted` ephemeral key is always right); None when it is accepted."""
+    key = api_key_of(request)
+    if key is None:
+        return MISSING_KEY_MESSAGE
+    if not minted and config.accepted_key is not None and key != config.accepted_key:
+        return WRONG_KEY_MESSAGE
+    return None

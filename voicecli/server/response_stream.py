@@ -1,0 +1,204 @@
+"""Streaming one response's output as the service does: output items, then their content in pieces.
+
+Speech goes out in ~100 ms chunks with its transcript alongside, text word by word, function call
+arguments a few characters at a time. Every piece checks `Response.cancel_reason` first, so a
+cancelled response stops at the next chunk and its items end `incomplete`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import synth
+from .audio_out import AudioOut, AudioRef
+from .brains import ToolCall
+from .conversation import BYTES_PER_MS, Conversation, Item
+from .events import Send
+from .ids import new_id
+
+__all__ = ["Response", "ResponseStreamer"]
+
+_CHUNK_BYTES = 100 * BYTES_PER_MS  # ~100 ms of audio per delta, like the service
+_ARGUMENT_DELTA_CHARS = 8
+_WORD = re.compile(r"\S+\s*")
+
+
+@dataclass(slots=True)
+class Response:
+    """One response: its settings, what the brain sees, and what it has produced so far."""
+
+    id: str
+    config: dict[str, Any]  # the session configuration with this response's overrides
+    items: list[Item]  # what the brain sees
+    in_conversation: bool
+    metadata: Any
+    output: list[Item] = field(default_factory=list)
+    cancel_reason: str | None = None
+
+    @property
+    def audio(self) -> bool:
+        return "audio" in self.config["output_modalities"]
+
+
+@dataclass(slots=True)
+class _OutputItem:
+    item: Item
+    index: int  # output_index within the response
+    previous_item_id: str | None = None
+
+
+class ResponseStreamer:
+    """Writes responses' output as events; the session's one writer, so it knows if it has spoken."""
+
+    def __init__(self, emit: Send, *, conversation: Conversation, audio_out: AudioOut, chunk_delay: float) -> None:
+        """`chunk_delay` is slept after each piece (0 streams as fast as the client reads)."""
+        self._emit = emit
+        self._conversation = conversation
+        self._audio_out = audio_out
+        self._chunk_delay = chunk_delay
+        self.voice_used = False  # assistant audio exists: the voice can no longer change
+
+    async def message(self, response: Response, text: str) -> None:
+        """An assistant message saying `text`, as audio with a transcript or as text."""
+        output = await self._open_item(
+            response,
+            {
+                "id": new_id("item"),
+                "object": "realtime.item",
+                "type": "message",
+                "role": "assistant",
+                "status": "in_progress",
+                "content": [],
+            },
+        )
+        item = output.item
+        ref = AudioRef(response.id, item.id, output.index, 0)
+        where = ref.fields()
+        if response.audio:
+            part: dict[str, Any] = {"type": "audio", "transcript": ""}
+            item.data["content"].append({"type": "output_audio", "transcript": ""})
+            await self._emit({"type": "response.content_part.added", **where, "part": dict(part)})
+            sent = await self._audio(response, item, ref, text)
+            await self._emit({"type": "response.output_audio.done", **where})
+            await self._emit({"type": "response.output_audio_transcript.done", **where, "transcript": sent})
+            part["transcript"] = item.data["content"][0]["transcript"] = sent
+        else:
+            part = {"type": "text", "text": ""}
+            item.data["content"].append({"type": "output_text", "text": ""})
+            await self._emit({"type": "response.content_part.added", **where, "part": dict(part)})
+            sent = ""
+            for piece in _split_words(text, len(text.split())):
+                if response.cancel_reason:
+                    break
+                await self._emit({"type": "response.output_text.delta", **where, "delta": piece})
+                sent += piece
+                await asyncio.sleep(self._chunk_delay)
+            await self._emit({"type": "response.output_text.done", **where, "text": sent})
+            part["text"] = item.data["content"][0]["text"] = sent
+        await self._emit({"type": "response.content_part.done", **where, "part": part})
+        await self._close_item(response, output)
+
+    async def call(self, response: Response, call: ToolCall) -> None:
+        """A function call item, its arguments streamed in small deltas."""
+        output = await self._open_item(
+            response,
+            {
+                "id": new_id("item"),
+                "object": "realtime.item",
+                "type": "function_call",
+                "status": "in_progress",
+                "name": call.name,
+                "call_id": new_id("call"),
+                "arguments": "",
+            },
+        )
+        item = output.item
+        where = {
+            "response_id": response.id,
+            "item_id": item.id,
+            "output_index": output.index,
+            "call_id": item.data["call_id"],
+        }
+        for start in range(0, len(call.arguments), _ARGUMENT_DELTA_CHARS):
+            delta = call.arguments[start : start + _ARGUMENT_DELTA_CHARS]
+            await self._emit({"type": "response.function_call_arguments.delta", **where, "delta": delta})
+        await self._emit(
+            {"type": "response.function_call_arguments.done", **where, "name": call.name, "arguments": call.arguments}
+        )
+        item.data["arguments"] = call.arguments
+        await self._close_item(response, output)
+
+    async def _audio(self, response: Response, item: Item, ref: AudioRef, text: str) -> str:
+        """Stream speech in ~100 ms deltas with the transcript alongside; return the words sent."""
+        pcm = (await asyncio.to_thread(synth.speak, text)).tobytes()
+        self.voice_used = True
+        chunks = [pcm[start : start + _CHUNK_BYTES] for start in range(0, len(pcm), _CHUNK_BYTES)]
+        where = ref.fields()
+        sent_text, sent_audio = "", bytearray()
+        for chunk, piece in zip(chunks, _split_words(text, len(chunks)), strict=True):
+            if response.cancel_reason:
+                break
+            if piece:
+                await self._emit({"type": "response.output_audio_transcript.delta", **where, "delta": piece})
+                sent_text += piece
+            await self._audio_out.send(ref, chunk)
+            sent_audio += chunk
+            await asyncio.sleep(self._chunk_delay)
+        item.audio[ref.content_index] = bytes(sent_audio)
+        return sent_text
+
+    async def _open_item(self, response: Response, data: dict[str, Any]) -> _OutputItem:
+        output = _OutputItem(Item(data), len(response.output))
+        response.output.append(output.item)
+        await self._emit(
+            {
+                "type": "response.output_item.added",
+                "response_id": response.id,
+                "output_index": output.index,
+                "item": output.item.wire(),
+            }
+        )
+        if response.in_conversation:
+            output.previous_item_id = self._conversation.insert(output.item)
+            await self._emit(
+                {
+                    "type": "conversation.item.added",
+                    "item": output.item.wire(),
+                    "previous_item_id": output.previous_item_id,
+                }
+            )
+        return output
+
+    async def _close_item(self, response: Response, output: _OutputItem) -> None:
+        output.item.data["status"] = "incomplete" if response.cancel_reason else "completed"
+        await self._emit(
+            {
+                "type": "response.output_item.done",
+                "response_id": response.id,
+                "output_index": output.index,
+                "item": output.item.wire(),
+            }
+        )
+        if response.in_conversation:
+            await self._emit(
+                {
+                    "type": "conversation.item.done",
+                    "item": output.item.wire(),
+                    "previous_item_id": output.previous_item_id,
+                }
+            )
+
+
+def _split_words(text: str, parts: int) -> list[str]:
+    """Split `text` at word boundaries into `parts` pieces (some may be empty) that join to it."""
+    words = _WORD.findall(text)
+    pieces, taken = [], 0
+    for part in range(1, parts + 1):
+        upto = math.ceil(len(words) * part / parts)  # words lead their audio slightly, never lag
+        pieces.append("".join(words[taken:upto]))
+        taken = upto
+    return pieces

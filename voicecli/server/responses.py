@@ -1,0 +1,189 @@
+"""Responses: at most one active at a time, each run as a task from `response.created` to `.done`.
+
+The brain's reply is streamed by the `ResponseStreamer`; cancelling (the client's `response.cancel`
+or the user's speech) marks the response, which stops at its next chunk and ends `cancelled`. A
+response task that fails is a server bug: `on_crash` hears of it so the transport can close loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+from .audio_out import AudioOut
+from .brains import Brain
+from .conversation import Conversation
+from .events import Send
+from .ids import new_id
+from .response_stream import Response, ResponseStreamer
+from .session_config import response_config
+from .validation import ProtocolViolation
+
+__all__ = ["Responses"]
+
+_log = logging.getLogger(__name__)
+
+
+class Responses:
+    """The responses of one session."""
+
+    def __init__(
+        self,
+        emit: Send,
+        *,
+        brain: Brain,
+        conversation: Conversation,
+        audio_out: AudioOut,
+        chunk_delay: float,
+        on_crash: Callable[[BaseException], None] | None,
+    ) -> None:
+        self._emit = emit
+        self._brain = brain
+        self._conversation = conversation
+        self._streamer = ResponseStreamer(emit, conversation=conversation, audio_out=audio_out, chunk_delay=chunk_delay)
+        self._on_crash = on_crash
+        self._conversation_id = new_id("conv")
+        self.active: Response | None = None
+        self._task: asyncio.Task[None] | None = None  # the latest response's; may be finishing
+
+    @property
+    def voice_used(self) -> bool:
+        """Whether assistant audio has been produced in this session."""
+        return self._streamer.voice_used
+
+    async def create(self, session_config: dict[str, Any], params: dict[str, Any]) -> None:
+        """The client's `response.create`: refused while a response is active."""
+        if self.active is not None:
+            raise ProtocolViolation(
+                f"Conversation already has an active response in progress: {self.active.id}. "
+                "Wait until the response is finished before creating a new one.",
+                code="conversation_already_has_active_response",
+            )
+        await self.start(session_config, params)
+
+    async def start(self, session_config: dict[str, Any], params: dict[str, Any]) -> None:
+        """Send `response.created` and start streaming the reply (`params` as `response.create` has them)."""
+        if params.get("input") is not None:
+            items = self._conversation.response_input(params["input"])
+        else:
+            items = list(self._conversation)
+        response = Response(
+            id=new_id("resp"),
+            config=response_config(session_config, params),
+            items=items,
+            in_conversation=params.get("conversation") != "none",
+            metadata=params.get("metadata"),
+        )
+        self.active = response
+        await self._emit({"type": "response.created", "response": self._wire(response, "in_progress")})
+        self._task = asyncio.create_task(self._run(response), name=f"response {response.id}")
+        self._task.add_done_callback(self._finished)
+
+    async def cancel_requested(self, response_id: str | None) -> None:
+        """The client's `response.cancel` (of the active response, or the one named)."""
+        if self.active is None or response_id not in (None, self.active.id):
+            raise ProtocolViolation("Cancellation failed: no active response found", code="response_cancel_not_active")
+        await self.cancel("client_cancelled")
+
+    async def cancel(self, reason: str) -> None:
+        """Stop streaming at the next chunk; the response ends with `response.done` `cancelled`."""
+        if self.active is None or self._task is None:
+            return
+        self.active.cancel_reason = reason
+        await asyncio.wait({self._task})
+
+    async def close(self) -> None:
+        """Stop the response in flight (the transport is gone)."""
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+
+    async def _run(self, response: Response) -> None:
+        try:
+            reply = await self._brain.reply(response.items, response.config)
+            text = reply.text.strip()
+            if text and not response.cancel_reason:
+                await self._streamer.message(response, text)
+            for call in reply.calls:
+                if response.cancel_reason:
+                    break
+                await self._streamer.call(response, call)
+        finally:
+            # Inactive from here on: a client answering `response.done` at once must not collide.
+            if self.active is response:
+                self.active = None
+        status = "cancelled" if response.cancel_reason else "completed"
+        await self._emit({"type": "response.done", "response": self._wire(response, status)})
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        error = None if task.cancelled() else task.exception()
+        if error is None:
+            return
+        _log.error("response task failed", exc_info=error)
+        if self._on_crash is not None:
+            self._on_crash(error)
+
+    def _wire(self, response: Response, status: str) -> dict[str, Any]:
+        """The `response` object of `response.created` and `response.done`."""
+        config = response.config
+        done = status != "in_progress"
+        return {
+            "object": "realtime.response",
+            "id": response.id,
+            "status": status,
+            "status_details": (
+                {"type": "cancelled", "reason": response.cancel_reason} if status == "cancelled" else None
+            ),
+            "output": [item.wire() for item in response.output],
+            "conversation_id": self._conversation_id if response.in_conversation else None,
+            "output_modalities": list(config["output_modalities"]),
+            "max_output_tokens": config["max_output_tokens"],
+            "audio": {
+                "output": {
+                    "format": dict(config["audio"]["output"]["format"]),
+                    "voice": config["audio"]["output"]["voice"],
+                }
+            },
+            "usage": _usage(response) if done else None,
+            "metadata": response.metadata,
+        }
+
+
+def _tokens(text: str) -> int:
+    return math.ceil(len(text) / 4)
+
+
+def _usage(response: Response) -> dict[str, Any]:
+    """Token usage, estimated (~4 characters per text token; audio at 100 ms/token in, 50 ms/token out)."""
+    input_text = _tokens(response.config.get("instructions") or "")
+    input_audio_ms = 0
+    for item in response.items:
+        data = item.data
+        input_text += _tokens(str(data.get("arguments") or "") + str(data.get("output") or ""))
+        for part in data.get("content", []):
+            input_text += _tokens(part.get("text") or part.get("transcript") or "")
+        input_audio_ms += sum(item.audio_ms(index) for index in item.audio)
+    output_text = output_audio_ms = 0
+    for item in response.output:
+        output_text += _tokens(str(item.data.get("arguments") or ""))
+        for part in item.data.get("content", []):
+            output_text += _tokens(part.get("text") or part.get("transcript") or "")
+        output_audio_ms += sum(item.audio_ms(index) for index in item.audio)
+    input_audio, output_audio = math.ceil(input_audio_ms / 100), math.ceil(output_audio_ms / 50)
+    return {
+        "total_tokens": input_text + input_audio + output_text + output_audio,
+        "input_tokens": input_text + input_audio,
+        "output_tokens": output_text + output_audio,
+        "input_token_details": {
+            "text_tokens": input_text,
+            "audio_tokens": input_audio,
+            "image_tokens": 0,
+            "cached_tokens": 0,
+            "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0},
+        },
+        "output_token_details": {"text_tokens": output_text, "audio_tokens": output_audio},
+    }

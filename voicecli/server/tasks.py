@@ -1,0 +1,39 @@
+"""`BackgroundTasks`: the tasks a connection starts on the side, and ends with it.
+
+asyncio keeps only weak references to tasks, so a fire-and-forget task must be held somewhere until
+it finishes; and a connection that ends must not leave its tasks running, nor cancel them without
+waiting, or they run on (and log) after it has gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+__all__ = ["BackgroundTasks"]
+
+T = TypeVar("T")
+
+
+class BackgroundTasks:
+    """A set of running tasks: `spawn` adds one (dropped once done), `close` cancels and awaits them."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Awaitable[T]) -> asyncio.Task[T]:
+        """Run `work` as a task held until it is done."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def close(self) -> None:
+        """Cancel the tasks and wait until they have finished. When called from one of them, that
+        one is left to run on: a task cannot wait for itself."""
+        others = self._tasks - {asyncio.current_task()}
+        for task in others:
+            task.cancel()
+        if others:
+            await asyncio.wait(others)
