@@ -38,6 +38,7 @@ from voicecli.realtime import (
     protocol,
 )
 from voicecli.realtime.events import SAMPLE_RATE
+from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.records.latency import LatencyTracker
 from voicecli.ui.screen import ConversationScreen
 
@@ -170,7 +171,7 @@ class Conversation:
         self._running = False
         self._stop = asyncio.Event()
         self._key_lock = asyncio.Lock()
-        self._key_tasks: set[asyncio.Task[None]] = set()
+        self._key_tasks = BackgroundTasks()
 
     # --- control ------------------------------------------------------------------------------
 
@@ -183,9 +184,7 @@ class Conversation:
         if key in "mM":
             self.toggle_mute()
         elif key == " " and self.push_to_talk and self._running:
-            task = asyncio.ensure_future(self._toggle_talk_quietly())
-            self._key_tasks.add(task)
-            task.add_done_callback(self._key_tasks.discard)
+            self._key_tasks.spawn(self._toggle_talk_quietly())
 
     async def _toggle_talk_quietly(self) -> None:
         with contextlib.suppress(RealtimeConnectionError):  # the receiver reports a lost connection
@@ -239,9 +238,9 @@ class Conversation:
                     return
         finally:
             self._running = False
-            for task in (receiver, stopper, *workers, *self._key_tasks):
+            for task in (receiver, stopper, *workers):
                 task.cancel()
-            await asyncio.gather(receiver, stopper, *workers, *self._key_tasks, return_exceptions=True)
+            await asyncio.gather(receiver, stopper, *workers, self._key_tasks.close(), return_exceptions=True)
 
     async def _receive(self) -> None:
         fatal: str | None = None

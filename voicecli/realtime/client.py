@@ -29,6 +29,7 @@ from voicecli.realtime.events import (
 from voicecli.realtime.functions import ToolFunction, ToolRegistry
 from voicecli.realtime.protocol import ListenEvents, SendEvents
 from voicecli.realtime.settings import RealtimeSettings
+from voicecli.realtime.tasks import BackgroundTasks
 
 AudioOutputCallback = Callable[[np.ndarray], Awaitable[None] | None]
 
@@ -76,7 +77,7 @@ class RealtimeClient(ABC):
         self._connected = False
         self._pending_entry: tuple[RealtimeSettings | None, bool] = (None, False)
         self._tool_calls: dict[str, list[asyncio.Task[None]]] = {}
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = BackgroundTasks()
         self._sent_observers: list[Callable[[dict[str, Any]], None]] = []
         self._session_ready = asyncio.Event()
         self._closed_reason: str | None = None
@@ -145,8 +146,7 @@ class RealtimeClient(ABC):
 
     async def delete_session(self) -> None:
         """Close the connection; `receive()` then ends after the events already received."""
-        for task in list(self._background):
-            task.cancel()
+        await self._background.close()
         if not self._connected:
             return
         self._connected = False
@@ -237,10 +237,7 @@ class RealtimeClient(ABC):
     # --- tools ------------------------------------------------------------------------------
 
     def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Task[None]:
-        task = asyncio.ensure_future(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
+        return self._background.spawn(coroutine)
 
     def _start_tool_call(self, event: RealtimeFunctionCallEvent) -> None:
         call = event.function_call

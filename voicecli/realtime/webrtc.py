@@ -37,6 +37,7 @@ from voicecli.realtime.endpoints import OPENAI_BASE_URL, AzureEndpoint, OpenAIEn
 from voicecli.realtime.events import AudioContent, RealtimeAudioEvent, RealtimeEvent
 from voicecli.realtime.protocol import ListenEvents, SendEvents
 from voicecli.realtime.settings import RealtimeSettings
+from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun
 from voicecli.realtime.webrtc_media import Pcm24kConverter, PcmAudioTrack
 from voicecli.realtime.webrtc_playback import RemotePlayback
@@ -85,7 +86,7 @@ class WebRTCRealtimeClient(RealtimeClient):
         self._channel: RTCDataChannel | None = None
         self._incoming: asyncio.Queue[RealtimeEvent | _Lost] = asyncio.Queue()
         self._playback = RemotePlayback()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
         self._releasing: asyncio.Future[None] | None = None  # the teardown after a lost call
 
     @property
@@ -296,22 +297,17 @@ class WebRTCRealtimeClient(RealtimeClient):
         """Detach the call's peer connection and tasks at once, so no later callback or session
         touches them; the coroutine closes them (closing the peer connection stops the tracks)."""
         pc, self._pc, self._channel = self._pc, None, None
-        tasks, self._tasks = self._tasks, set()
+        tasks, self._tasks = self._tasks, BackgroundTasks()
 
         async def close() -> None:
-            for task in tasks:
-                task.cancel()
+            await tasks.close()
             if pc is not None:
                 await pc.close()
-            if tasks:
-                await asyncio.wait(tasks)
 
         return close()
 
     def _start(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(work)
 
 
 def _audio_of(event: RealtimeEvent | dict[str, Any]) -> np.ndarray | None:

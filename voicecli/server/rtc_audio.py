@@ -12,12 +12,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.realtime.webrtc_media import PacedAudioTrack
 
 from .audio_out import AudioRef
 from .events import Send
 from .synth import SAMPLE_RATE
-from .tasks import BackgroundTasks
 
 __all__ = ["ResponseAudioTrack", "RtpAudioOut"]
 

@@ -13,10 +13,11 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 
+from voicecli.realtime.tasks import BackgroundTasks
+
 from .events import error_event
 from .faults import EXPIRED_MESSAGE, Fault, FaultPlan, Faults, injected_error, injected_rate_limits
 from .session import ServerSession
-from .tasks import BackgroundTasks
 
 __all__ = ["SessionTransport"]
 

@@ -1,4 +1,4 @@
-"""`BackgroundTasks`: the tasks a connection starts on the side, and ends with it.
+"""`BackgroundTasks`: the tasks a client, call or connection starts on the side, and ends with it.
 
 asyncio keeps only weak references to tasks, so a fire-and-forget task must be held somewhere until
 it finishes; and a connection that ends must not leave its tasks running, nor cancel them without
@@ -21,6 +21,10 @@ class BackgroundTasks:
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    def __len__(self) -> int:
+        """How many tasks are still running."""
+        return len(self._tasks)
 
     def spawn(self, work: Awaitable[T]) -> asyncio.Task[T]:
         """Run `work` as a task held until it is done."""
