@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from voicecli.server.brains import DEFAULT_SCRIPT, ECHO_GREETING, EchoBrain, Reply, ScriptedBrain, load_brain
-from voicecli.server.conversation import Conversation, Item
-from voicecli.server.session import AudioRef, ServerSession
+from voicecli.server.session.conversation import Conversation, Item
+from voicecli.server.session.session import AudioRef, ServerSession
+from voicecli.server.session.vad import EnergyVad, SpeechStarted, SpeechStopped, VadConfig
 from voicecli.server.synth import SAMPLE_RATE, speak, tones
-from voicecli.server.vad import EnergyVad, SpeechStarted, SpeechStopped, VadConfig
 from voicecli.server.validation import ProtocolViolation, validate_client_event, validate_server_event
 
 pytestmark = pytest.mark.timeout(20)
@@ -270,7 +270,7 @@ async def test_audio_out_strategy_replaces_audio_deltas() -> None:
 
 
 async def test_push_to_talk_buffer_keeps_a_bounded_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    import voicecli.server.input_audio as input_audio_module
+    import voicecli.server.session.input_audio as input_audio_module
 
     monkeypatch.setattr(input_audio_module, "_MAX_UNCOMMITTED_MS", 200)
     events: list[dict] = []

@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 from voicecli.server import Faults, LocalServer
 from voicecli.server.brains import ECHO_GREETING, Reply, ToolCall
-from voicecli.server.conversation import Item
+from voicecli.server.session.conversation import Item
 from voicecli.server.validation import validate_server_event
 
 pytestmark = pytest.mark.timeout(30)

@@ -27,11 +27,12 @@ from voicecli.realtime import (
     RealtimeSettings,
 )
 from voicecli.realtime.webrtc_ice import loopback_candidates, no_stun
-from voicecli.server import Faults, LocalServer, rtc_call
-from voicecli.server import webrtc as server_webrtc
+from voicecli.server import Faults, LocalServer
 from voicecli.server.app import ServerConfig, create_app
 from voicecli.server.brains import load_brain
-from voicecli.server.webrtc import RTC_KEY
+from voicecli.server.webrtc import call as rtc_call
+from voicecli.server.webrtc import routes as server_webrtc
+from voicecli.server.webrtc.routes import RTC_KEY
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -25,7 +25,7 @@ from voicecli.realtime.webrtc_media import FRAME_SAMPLES, Pcm24kConverter, PcmAu
 from voicecli.realtime.webrtc_playback import TAIL_FRAMES, RemotePlayback
 from voicecli.server import LocalServer
 from voicecli.server.embedded_webrtc import LocalRealtimeWebRTC
-from voicecli.server.rtc_audio import ResponseAudioTrack
+from voicecli.server.webrtc.audio import ResponseAudioTrack
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -6,15 +6,15 @@ that start this server in-process: the embedded default provider.
 
 from typing import Any
 
-from .app import LocalServer, serve_forever
-from .embedded import LocalRealtime
-from .faults import Faults
+from voicecli.server.app import LocalServer, serve_forever
+from voicecli.server.embedded import LocalRealtime
+from voicecli.server.faults import Faults
 
 
 def __getattr__(name: str) -> Any:
     """Load the WebRTC client (and aiortc) only when asked for."""
     if name == "LocalRealtimeWebRTC":
-        from .embedded_webrtc import LocalRealtimeWebRTC
+        from voicecli.server.embedded_webrtc import LocalRealtimeWebRTC
 
         return LocalRealtimeWebRTC
     raise AttributeError(f"module 'voicecli.server' has no attribute {name!r}")

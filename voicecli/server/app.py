@@ -22,15 +22,15 @@ from typing import Any, Self
 import orjson
 from aiohttp import WSMsgType, web
 
-from .brains import Brain, load_brain
-from .config import CONFIG_KEY, ServerConfig, key_refusal
-from .events import error_event
-from .faults import EXPIRED_CLOSE_CODE, EXPIRED_MESSAGE, MALFORMED_FRAME, Faults
-from .ids import new_id
-from .session_config import DEFAULT_MODEL
-from .transport import SessionTransport
-from .validation import validate_server_event
-from .webrtc import add_webrtc_routes
+from voicecli.server.brains import Brain, load_brain
+from voicecli.server.config import CONFIG_KEY, ServerConfig, key_refusal
+from voicecli.server.events import error_event
+from voicecli.server.faults import EXPIRED_CLOSE_CODE, EXPIRED_MESSAGE, MALFORMED_FRAME, Faults
+from voicecli.server.ids import new_id
+from voicecli.server.session.config import DEFAULT_MODEL
+from voicecli.server.transport import SessionTransport
+from voicecli.server.validation import validate_server_event
+from voicecli.server.webrtc.routes import add_webrtc_routes
 
 __all__ = ["CONFIG_KEY", "LocalServer", "ServerConfig", "create_app", "serve_forever"]
 

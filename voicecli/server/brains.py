@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from .conversation import Item
+from voicecli.server.session.conversation import Item
 
 __all__ = ["DEFAULT_SCRIPT", "Brain", "EchoBrain", "Reply", "ScriptedBrain", "ToolCall", "load_brain"]
 

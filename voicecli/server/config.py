@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from .audio_out import AudioOut
-from .brains import Brain
-from .events import Send
-from .faults import Faults
-from .session import ServerSession
+from voicecli.server.brains import Brain
+from voicecli.server.events import Send
+from voicecli.server.faults import Faults
+from voicecli.server.session.audio_out import AudioOut
+from voicecli.server.session.session import ServerSession
 
 __all__ = ["CONFIG_KEY", "MISSING_KEY_MESSAGE", "WRONG_KEY_MESSAGE", "ServerConfig", "api_key_of", "key_refusal"]
 

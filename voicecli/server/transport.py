@@ -14,10 +14,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 
 from voicecli.realtime.tasks import BackgroundTasks
-
-from .events import error_event
-from .faults import EXPIRED_MESSAGE, Fault, FaultPlan, Faults, injected_error, injected_rate_limits
-from .session import ServerSession
+from voicecli.server.events import error_event
+from voicecli.server.faults import EXPIRED_MESSAGE, Fault, FaultPlan, Faults, injected_error, injected_rate_limits
+from voicecli.server.session.session import ServerSession
 
 __all__ = ["SessionTransport"]
 

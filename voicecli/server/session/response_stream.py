@@ -13,12 +13,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import synth
-from .audio_out import AudioOut, AudioRef
-from .brains import ToolCall
-from .conversation import BYTES_PER_MS, Conversation, Item
-from .events import Send
-from .ids import new_id
+from voicecli.server import synth
+from voicecli.server.brains import ToolCall
+from voicecli.server.events import Send
+from voicecli.server.ids import new_id
+from voicecli.server.session.audio_out import AudioOut, AudioRef
+from voicecli.server.session.conversation import BYTES_PER_MS, Conversation, Item
 
 __all__ = ["Response", "ResponseStreamer"]
 

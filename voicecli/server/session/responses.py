@@ -13,14 +13,14 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from .audio_out import AudioOut
-from .brains import Brain
-from .conversation import Conversation
-from .events import Send
-from .ids import new_id
-from .response_stream import Response, ResponseStreamer
-from .session_config import response_config
-from .validation import ProtocolViolation
+from voicecli.server.brains import Brain
+from voicecli.server.events import Send
+from voicecli.server.ids import new_id
+from voicecli.server.session.audio_out import AudioOut
+from voicecli.server.session.config import response_config
+from voicecli.server.session.conversation import Conversation
+from voicecli.server.session.response_stream import Response, ResponseStreamer
+from voicecli.server.validation import ProtocolViolation
 
 __all__ = ["Responses"]
 

@@ -11,8 +11,8 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .events import Send
-from .validation import ProtocolViolation
+from voicecli.server.events import Send
+from voicecli.server.validation import ProtocolViolation
 
 __all__ = ["AudioOut", "AudioRef", "DeltaAudioOut"]
 

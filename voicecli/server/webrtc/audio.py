@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 
 from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.realtime.webrtc_media import PacedAudioTrack
-
-from .audio_out import AudioRef
-from .events import Send
-from .synth import SAMPLE_RATE
+from voicecli.server.events import Send
+from voicecli.server.session.audio_out import AudioRef
+from voicecli.server.synth import SAMPLE_RATE
 
 __all__ = ["ResponseAudioTrack", "RtpAudioOut"]
 

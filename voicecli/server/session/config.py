@@ -8,8 +8,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .ids import new_id
-from .validation import ProtocolViolation
+from voicecli.server.ids import new_id
+from voicecli.server.validation import ProtocolViolation
 
 __all__ = ["DEFAULT_MODEL", "PCM", "SESSION_SECONDS", "default_session_config", "response_config", "updated_config"]
 

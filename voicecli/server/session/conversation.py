@@ -16,8 +16,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .ids import new_id
-from .validation import ProtocolViolation
+from voicecli.server.ids import new_id
+from voicecli.server.validation import ProtocolViolation
 
 __all__ = ["BYTES_PER_MS", "Conversation", "Item", "decode_audio"]
 

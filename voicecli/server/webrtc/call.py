@@ -22,15 +22,14 @@ from av import AudioFrame
 
 from voicecli.realtime.webrtc_ice import is_loopback_host, loopback_candidates, no_stun
 from voicecli.realtime.webrtc_media import Pcm24kConverter
-
-from .events import error_event
-from .faults import MALFORMED_FRAME
-from .ids import new_id
-from .rtc_audio import RtpAudioOut
-from .transport import SessionTransport
+from voicecli.server.events import error_event
+from voicecli.server.faults import MALFORMED_FRAME
+from voicecli.server.ids import new_id
+from voicecli.server.transport import SessionTransport
+from voicecli.server.webrtc.audio import RtpAudioOut
 
 if TYPE_CHECKING:
-    from .config import ServerConfig
+    from voicecli.server.config import ServerConfig
 
 __all__ = ["EVENTS_CHANNEL", "RtcCall"]
 

@@ -21,15 +21,15 @@ from typing import Any
 
 import orjson
 
-from .audio_out import AudioOut, AudioRef, DeltaAudioOut
-from .brains import Brain
-from .conversation import BYTES_PER_MS, Conversation, Item
-from .events import Send, error_event
-from .ids import new_id
-from .input_audio import InputAudioBuffer, TurnStarted, appended_audio
-from .responses import Responses
-from .session_config import DEFAULT_MODEL, default_session_config, updated_config
-from .validation import ProtocolViolation, validate_client_event, validate_server_event
+from voicecli.server.brains import Brain
+from voicecli.server.events import Send, error_event
+from voicecli.server.ids import new_id
+from voicecli.server.session.audio_out import AudioOut, AudioRef, DeltaAudioOut
+from voicecli.server.session.config import DEFAULT_MODEL, default_session_config, updated_config
+from voicecli.server.session.conversation import BYTES_PER_MS, Conversation, Item
+from voicecli.server.session.input_audio import InputAudioBuffer, TurnStarted, appended_audio
+from voicecli.server.session.responses import Responses
+from voicecli.server.validation import ProtocolViolation, validate_client_event, validate_server_event
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from .conversation import BYTES_PER_MS, decode_audio
-from .ids import new_id
-from .vad import EnergyVad, SpeechStarted, VadConfig
-from .validation import ProtocolViolation
+from voicecli.server.ids import new_id
+from voicecli.server.session.conversation import BYTES_PER_MS, decode_audio
+from voicecli.server.session.vad import EnergyVad, SpeechStarted, VadConfig
+from voicecli.server.validation import ProtocolViolation
 
 __all__ = ["InputAudioBuffer", "TurnEnded", "TurnStarted", "appended_audio"]
 

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from .config import CONFIG_KEY, ServerConfig, api_key_of, key_refusal
-from .session_config import DEFAULT_MODEL
+from voicecli.server.config import CONFIG_KEY, ServerConfig, api_key_of, key_refusal
+from voicecli.server.session.config import DEFAULT_MODEL
 
 if TYPE_CHECKING:
-    from .rtc_call import RtcCall
+    from voicecli.server.webrtc.call import RtcCall
 
 __all__ = ["RTC_KEY", "RtcCalls", "add_webrtc_routes"]
 
@@ -129,7 +129,7 @@ async def create_call(request: web.Request) -> web.Response:
         return _error(400, "invalid_offer", "The body is not an SDP offer with a data channel.")
     if len(calls.active) >= MAX_CALLS:
         return _error(429, "too_many_calls", f"The local server takes at most {MAX_CALLS} calls at a time.")
-    from .rtc_call import RtcCall
+    from voicecli.server.webrtc.call import RtcCall
 
     config.connections += 1
     call = RtcCall(
