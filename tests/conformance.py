@@ -1,21 +1,21 @@
-"""Checks our wire traffic against the `openai` package's own event types (the oracle)."""
+"""Checks our wire traffic against the `openai` package's own event types (the oracle).
+
+It uses the local server's validation, so the tests and the server judge traffic the same way:
+full validation, and unknown fields refused at any depth, as the service does.
+"""
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from pydantic import TypeAdapter
-
-
-@functools.cache
-def _client_adapter() -> TypeAdapter[Any]:
-    from openai.types.realtime import RealtimeClientEvent
-
-    return TypeAdapter(RealtimeClientEvent)
+from voicecli.server.validation import ProtocolViolation, validate_client_event
 
 
 def assert_valid_client_event(payload: dict[str, Any]) -> None:
-    """Fail unless `payload` is a valid GA client event with no unknown top-level keys."""
-    model = _client_adapter().validate_python(payload)
-    assert not (model.model_extra or {}), f"unknown keys in {payload['type']}: {sorted(model.model_extra or {})}"
+    """Fail unless `payload` is a valid GA client event with no unknown field at any depth."""
+    try:
+        validate_client_event(payload)
+    except ProtocolViolation as violation:
+        raise AssertionError(
+            f"{payload.get('type')}: {violation.code} at {violation.param}: {violation.message}"
+        ) from None

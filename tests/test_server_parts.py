@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from voicecli.server.brains import DEFAULT_SCRIPT, ECHO_GREETING, EchoBrain, Reply, ScriptedBrain, load_brain
+from voicecli.server.session.config import default_session_config
 from voicecli.server.session.conversation import Conversation, Item
 from voicecli.server.session.session import AudioRef, ServerSession
 from voicecli.server.session.vad import EnergyVad, SpeechStarted, SpeechStopped, VadConfig
@@ -64,6 +65,51 @@ def silence(seconds: float) -> np.ndarray:
             "response.input[0].id",
         ),
         (["not", "an", "object"], "invalid_type", None),
+        # Unknown fields are refused at any depth, named by their dotted path, as the service does.
+        (
+            {"type": "session.update", "session": {"type": "realtime", "turn_detection": {"type": "server_vad"}}},
+            "unknown_parameter",
+            "session.turn_detection",
+        ),
+        (
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "audio": {"input": {"turn_detection": {"type": "server_vad", "x": 1}}}},
+            },
+            "unknown_parameter",
+            "session.audio.input.turn_detection.x",
+        ),
+        (
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "realtime",
+                    "tools": [
+                        {"type": "function", "name": "f", "parameters": {"type": "object", "anything": 1}},
+                        {
+                            "type": "function",
+                            "name": "g",
+                            "strict": True,
+                        },
+                    ],
+                },
+            },
+            "unknown_parameter",
+            "session.tools[1].strict",
+        ),
+        (
+            {
+                "type": "conversation.item.create",
+                "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi", "x": 1}]},
+            },
+            "unknown_parameter",
+            "item.content[0].x",
+        ),
+        (
+            {"type": "response.create", "response": {"input": [{"type": "item_reference", "id": "i", "x": 1}]}},
+            "unknown_parameter",
+            "response.input[0].x",
+        ),
     ],
 )
 def test_client_violations_carry_the_service_code_and_param(event: Any, code: str, param: str | None) -> None:
@@ -77,10 +123,39 @@ def test_valid_client_events_pass_including_item_references() -> None:
     validate_client_event({"type": "input_audio_buffer.append", "audio": "AAAA", "event_id": "evt_1"})
 
 
+def test_a_beta_shaped_session_update_is_refused_at_its_first_beta_field() -> None:
+    beta_session = {
+        "type": "realtime",
+        "voice": "alloy",
+        "input_audio_format": "pcm16",
+        "turn_detection": {"type": "server_vad"},
+        "modalities": ["audio", "text"],
+    }
+    with pytest.raises(ProtocolViolation) as caught:
+        validate_client_event({"type": "session.update", "session": beta_session})
+    assert (caught.value.code, caught.value.param) == ("unknown_parameter", "session.voice")
+    assert caught.value.message == "Unknown parameter: 'session.voice'."
+
+
 def test_server_events_are_checked_strictly() -> None:
     validate_server_event({"type": "input_audio_buffer.cleared", "event_id": "event_1"})
-    with pytest.raises(ProtocolViolation, match="unknown keys"):
+    with pytest.raises(ProtocolViolation, match="unknown field: 'extra'"):
         validate_server_event({"type": "input_audio_buffer.cleared", "event_id": "event_1", "extra": 1})
+    item = {"id": "item_1", "type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
+    added = {"type": "conversation.item.added", "event_id": "event_1", "item": item}
+    validate_server_event(added)
+    with pytest.raises(ProtocolViolation) as caught:
+        validate_server_event({**added, "item": {**item, "content": [{"type": "input_text", "text": "hi", "x": 1}]}})
+    assert caught.value.param == "item.content[0].x"
+
+
+def test_only_the_listed_service_fields_missing_from_the_sdk_pass() -> None:
+    session = default_session_config()
+    assert {"id", "object", "expires_at"} <= session.keys()
+    validate_server_event({"type": "session.created", "event_id": "event_1", "session": session})
+    with pytest.raises(ProtocolViolation) as caught:
+        validate_server_event({"type": "session.updated", "event_id": "event_1", "session": {**session, "voice": "x"}})
+    assert caught.value.param == "session.voice"
     with pytest.raises(ProtocolViolation):
         validate_server_event({"type": "conversation.item.deleted", "event_id": "event_1", "item_id": 7})
 

@@ -20,6 +20,8 @@ from typing import Annotated, Any, Union
 
 import pydantic
 
+from voicecli.server.unknown_fields import SERVICE_FIELDS_MISSING_FROM_SDK, first_unknown_field
+
 __all__ = ["ProtocolViolation", "validate_client_event", "validate_server_event"]
 
 
@@ -66,15 +68,18 @@ def _item_reference_validator() -> _Validator:
 
 
 def validate_server_event(event: Mapping[str, Any]) -> None:
-    """Raise `ProtocolViolation` unless `event` is a valid `RealtimeServerEvent` without unknown keys."""
+    """Raise `ProtocolViolation` unless `event` is a valid `RealtimeServerEvent` without unknown fields
+    (at any depth, apart from what the service sends beyond the SDK's types)."""
     try:
         model = _server_validator()(event)
     except pydantic.ValidationError as exc:
         raise ProtocolViolation(f"server event {event.get('type')!r} is invalid: {exc}") from None
-    if model.model_extra:
+    unknown = first_unknown_field(model, SERVICE_FIELDS_MISSING_FROM_SDK)
+    if unknown is not None:
         raise ProtocolViolation(
-            f"server event {event.get('type')!r} has unknown keys: {sorted(model.model_extra)}",
+            f"server event {event.get('type')!r} has an unknown field: {unknown!r}",
             code="unknown_parameter",
+            param=unknown,
         )
 
 
@@ -94,9 +99,9 @@ def validate_client_event(event: Any) -> None:
         model = _client_validator()(checked)
     except pydantic.ValidationError as exc:
         raise _client_violation(exc) from None
-    if model.model_extra:
-        key = sorted(model.model_extra)[0]
-        raise ProtocolViolation(f"Unknown parameter: '{key}'.", code="unknown_parameter", param=key)
+    unknown = first_unknown_field(model)
+    if unknown is not None:
+        raise ProtocolViolation(f"Unknown parameter: '{unknown}'.", code="unknown_parameter", param=unknown)
 
 
 def _without_item_references(event: dict[str, Any]) -> dict[str, Any]:
@@ -107,9 +112,13 @@ def _without_item_references(event: dict[str, Any]) -> dict[str, Any]:
     for index, entry in enumerate(response["input"]):
         if isinstance(entry, dict) and entry.get("type") == "item_reference":
             try:
-                _item_reference_validator()(entry)
+                reference = _item_reference_validator()(entry)
             except pydantic.ValidationError as exc:
                 raise _client_violation(exc, prefix=("response", "input", index)) from None
+            unknown = first_unknown_field(reference)
+            if unknown is not None:
+                param = f"response.input[{index}].{unknown}"
+                raise ProtocolViolation(f"Unknown parameter: '{param}'.", code="unknown_parameter", param=param)
         else:
             kept.append(entry)
     return {**event, "response": {**response, "input": kept}}
