@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from voicecli.server.validation import ProtocolViolation, validate_client_event
+from voicecli.server.validation import ProtocolViolation, Shape, validate_client_event
 
 
-def assert_valid_client_event(payload: dict[str, Any]) -> None:
-    """Fail unless `payload` is a valid GA client event with no unknown field at any depth."""
+def assert_valid_client_event(payload: dict[str, Any], shape: Shape = "ga") -> None:
+    """Fail unless `payload` is a valid client event (GA, or beta on Azure's preview route) with no
+    unknown field at any depth."""
     try:
-        validate_client_event(payload)
+        validate_client_event(payload, shape)
     except ProtocolViolation as violation:
         raise AssertionError(
             f"{payload.get('type')}: {violation.code} at {violation.param}: {violation.message}"

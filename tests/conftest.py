@@ -14,6 +14,7 @@ from voicecli.realtime import (
     RealtimeClient,
 )
 from voicecli.server import LocalRealtime, LocalServer
+from voicecli.server.validation import Shape
 
 WEATHER_SCRIPT = Path(__file__).resolve().parents[1] / "voicecli" / "server" / "scripts" / "weather.toml"
 TRANSPORTS = ["openai_ws", "azure_ga", "azure_preview", "local"]
@@ -36,6 +37,11 @@ async def weather_server() -> AsyncIterator[LocalServer]:
 
 
 ClientFactory = Callable[..., RealtimeClient]
+
+
+def wire_shape(transport: str) -> Shape:
+    """The protocol shape a transport speaks: beta on Azure's preview route, GA everywhere else."""
+    return "beta" if transport == "azure_preview" else "ga"
 
 
 def client_factory(transport: str, server: LocalServer) -> ClientFactory:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conformance import assert_valid_client_event
-from conftest import TRANSPORTS, client_factory
+from conftest import TRANSPORTS, client_factory, wire_shape
 
 from voicecli.conversation.exchange import exchange
 from voicecli.realtime import (
@@ -54,8 +54,9 @@ async def test_text_turn_gets_streamed_text_and_audio(transport: str, echo_serve
     client = client_factory(transport, echo_server)()
     sent = record_sent(client)
     async with client(settings=RealtimeSettings(voice="alloy", instructions="be brief", push_to_talk=True)):
-        updated = await next_event(client, ListenEvents.SESSION_UPDATED)
-        assert updated.service_event["session"]["audio"]["output"]["voice"] == "alloy"
+        updated = (await next_event(client, ListenEvents.SESSION_UPDATED)).service_event["session"]
+        voice = updated["voice"] if wire_shape(transport) == "beta" else updated["audio"]["output"]["voice"]
+        assert voice == "alloy"
         result = await exchange(client, text="hello there", timeout_s=10)
     assert result.failed is None, result.failed
     assert "hello there" in result.assistant_text
@@ -64,7 +65,7 @@ async def test_text_turn_gets_streamed_text_and_audio(transport: str, echo_serve
     assert result.errors == []
     assert not client.connected
     for payload in sent:
-        assert_valid_client_event(payload)
+        assert_valid_client_event(payload, wire_shape(transport))
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -77,7 +78,7 @@ async def test_audio_turn_push_to_talk(transport: str, echo_server: LocalServer)
     assert "1.2 seconds" in result.assistant_text
     assert len(result.audio) > 0
     for payload in sent:
-        assert_valid_client_event(payload)
+        assert_valid_client_event(payload, wire_shape(transport))
 
 
 @pytest.mark.parametrize("transport", ["openai_ws", "local"])
@@ -144,7 +145,7 @@ async def test_function_call_round_trip(transport: str, weather_server: LocalSer
     ]
     assert len(outputs) == 1 and outputs[0]["item"]["call_id"] == result.tool_calls[0].call_id
     for payload in sent:
-        assert_valid_client_event(payload)
+        assert_valid_client_event(payload, wire_shape(transport))
 
 
 async def test_failing_tool_reports_error_to_model_and_session_goes_on(weather_server: LocalServer) -> None:
@@ -174,7 +175,8 @@ async def test_update_session_mid_conversation(transport: str, echo_server: Loca
         second = await exchange(client, text="second", timeout_s=10)
     session = updated.service_event["session"]
     assert session["instructions"] == "now in Italian"
-    assert session["output_modalities"] == ["text"]
+    modalities = session["modalities"] if wire_shape(transport) == "beta" else session["output_modalities"]
+    assert modalities == ["text"]
     assert len(first.audio) > 0 and len(second.audio) == 0, "the new modality took effect"
     assert "second" in second.assistant_text
 
@@ -268,4 +270,4 @@ async def test_barge_in_cancel_and_truncate_conversation(transport: str, echo_se
     assert truncated.service_event["audio_end_ms"] == 40
     assert not past_end.error.fatal and "shorter than" in past_end.error.message
     for payload in sent:
-        assert_valid_client_event(payload)
+        assert_valid_client_event(payload, wire_shape(transport))

@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from voicecli.server import Faults, LocalServer
 from voicecli.server.brains import ECHO_GREETING, Reply, ToolCall
 from voicecli.server.session.conversation import Item
-from voicecli.server.validation import validate_server_event
+from voicecli.server.validation import Shape, validate_server_event
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -44,11 +44,12 @@ WEATHER_TOOL = {
 class Peer:
     """The `openai` realtime connection, with validated and time-bounded receives."""
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, shape: Shape = "ga") -> None:
         self.connection = connection
+        self.shape = shape
 
     async def send(self, event: dict[str, Any]) -> None:
-        await self.connection.send(event)
+        await self.connection.send_raw(orjson.dumps(event).decode())
 
     async def send_raw(self, data: str | bytes) -> None:
         await self.connection.send_raw(data)
@@ -59,7 +60,7 @@ class Peer:
 
     async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
         event = orjson.loads(await self.raw(timeout))
-        validate_server_event(event)
+        validate_server_event(event, self.shape)
         return event
 
     async def expect(self, kind: str) -> dict[str, Any]:
@@ -158,28 +159,57 @@ async def test_session_created_comes_first_with_the_full_default_session(peer: P
     assert session["output_modalities"] == ["audio"]
 
 
-@pytest.mark.parametrize("route", ["azure_ga", "azure_preview"])
-async def test_azure_routes_run_a_turn(server: LocalServer, route: str) -> None:
+@asynccontextmanager
+async def azure_preview_peer(server: LocalServer) -> AsyncIterator[Peer]:
+    """A peer on the Azure preview route, built by the `openai` client as for a preview deployment."""
+    client = AsyncAzureOpenAI(
+        azure_endpoint=server.http_url,
+        api_version="2025-04-01-preview",
+        api_key="k",
+        azure_deployment="gpt-realtime",
+        websocket_base_url=server.http_url.replace("http://", "ws://") + "/openai",
+    )
+    async with client, client.realtime.connect(model="gpt-realtime") as connection:
+        yield Peer(connection, shape="beta")
+
+
+async def test_azure_ga_route_runs_a_turn(server: LocalServer) -> None:
     ws_root = server.http_url.replace("http://", "ws://")
-    if route == "azure_ga":
-        client: AsyncOpenAI = AsyncOpenAI(
-            api_key="k", websocket_base_url=ws_root + "/openai/v1", base_url=server.http_url + "/openai/v1"
-        )
-    else:
-        client = AsyncAzureOpenAI(
-            azure_endpoint=server.http_url,
-            api_version="2025-04-01-preview",
-            api_key="k",
-            azure_deployment="gpt-realtime",
-            websocket_base_url=ws_root + "/openai",
-        )
+    client = AsyncOpenAI(
+        api_key="k", websocket_base_url=ws_root + "/openai/v1", base_url=server.http_url + "/openai/v1"
+    )
     async with client, client.realtime.connect(model="gpt-realtime") as connection:
         azure = Peer(connection)
         await azure.expect("session.created")
         await azure.send(user_text("over Azure"))
         await azure.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
         done = (await azure.until("response.done"))[-1]
-    assert done["response"]["output"][0]["content"][0]["text"] == "You said: over Azure"
+    assert done["response"]["output"][0]["content"][0] == {"type": "output_text", "text": "You said: over Azure"}
+
+
+async def test_azure_preview_route_speaks_the_beta_shape(server: LocalServer) -> None:
+    async with azure_preview_peer(server) as azure:
+        created = (await azure.expect("session.created"))["session"]
+        assert created["input_audio_format"] == "pcm16" and created["modalities"] == ["audio", "text"]
+        await azure.send({"type": "session.update", "session": {"type": "realtime", "audio": {"output": {}}}})
+        refused = (await azure.expect("error"))["error"]
+        assert (refused["code"], refused["param"]) == ("unknown_parameter", "session.type")
+        beta_session = {"voice": "shimmer", "turn_detection": None, "modalities": ["audio", "text"]}
+        await azure.send({"type": "session.update", "session": {**beta_session, "input_audio_format": "pcm16"}})
+        updated = (await azure.expect("session.updated"))["session"]
+        assert updated == {**updated, **beta_session}
+        await azure.send(user_text("over Azure"))
+        created_item = await azure.expect("conversation.item.created")
+        assert created_item["item"]["content"] == [{"type": "input_text", "text": "over Azure"}]
+        await azure.send({"type": "response.create", "response": {"voice": "shimmer", "output_audio_format": "pcm16"}})
+        events = await azure.until("response.done")
+    kinds = {event["type"] for event in events}
+    assert {"response.audio.delta", "response.audio_transcript.delta", "response.audio.done"} <= kinds
+    assert not {kind for kind in kinds if "output_audio" in kind or kind == "conversation.item.done"}
+    response = events[-1]["response"]
+    assert (response["voice"], response["output_audio_format"]) == ("shimmer", "pcm16")
+    assert response["output"][0]["content"][0]["type"] == "audio"
+    assert response["output"][0]["content"][0]["transcript"] == "You said: over Azure"
 
 
 async def test_missing_key_gets_invalid_api_key_and_close_3000(server: LocalServer) -> None:

@@ -10,6 +10,7 @@ from conformance import assert_valid_client_event
 
 from voicecli.realtime import (
     AzureRealtimeExecutionSettings,
+    AzureRealtimeWebsocket,
     ListenEvents,
     RealtimeAudioEvent,
     RealtimeErrorEvent,
@@ -21,9 +22,10 @@ from voicecli.realtime import (
     TurnDetection,
     protocol,
 )
+from voicecli.realtime.preview_shape import to_preview
+from voicecli.server.preview_route import to_ga_client_event
 
-
-@pytest.mark.parametrize(
+SETTINGS_VARIANTS = pytest.mark.parametrize(
     "settings",
     [
         RealtimeSettings(),
@@ -45,10 +47,51 @@ from voicecli.realtime import (
         RealtimeSettings(push_to_talk=True),
     ],
 )
+
+
+@SETTINGS_VARIANTS
 def test_session_update_payload_is_a_valid_client_event(settings: RealtimeSettings) -> None:
     payload = settings.to_session_payload()
     assert_valid_client_event(payload)
     assert payload["session"]["audio"]["output"]["format"] == {"type": "audio/pcm", "rate": 24000}
+
+
+@SETTINGS_VARIANTS
+def test_preview_route_session_update_is_beta_shaped_and_means_the_same(settings: RealtimeSettings) -> None:
+    ga = settings.to_session_payload()
+    beta = to_preview(ga)
+    assert_valid_client_event(beta, "beta")
+    with pytest.raises(AssertionError, match=r"unknown_parameter at session\.type"):
+        assert_valid_client_event(ga, "beta")
+    assert beta["session"]["input_audio_format"] == beta["session"]["output_audio_format"] == "pcm16"
+    assert beta["session"].get("voice") == settings.voice
+    # What the local server reads back from the beta shape is the GA session the client meant.
+    assert to_ga_client_event(beta) == ga
+
+
+def test_preview_route_rewrites_response_settings_and_assistant_content() -> None:
+    response = {
+        "type": "response.create",
+        "response": {
+            "output_modalities": ["audio"],
+            "audio": {"output": {"voice": "shimmer", "format": {"type": "audio/pcm", "rate": 24000}}},
+            "max_output_tokens": 200,
+            "input": [
+                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "earlier"}]}
+            ],
+        },
+    }
+    assert_valid_client_event(response)
+    beta = to_preview(response)
+    assert_valid_client_event(beta, "beta")
+    assert beta["response"] == {
+        "modalities": ["audio", "text"],
+        "voice": "shimmer",
+        "output_audio_format": "pcm16",
+        "max_response_output_tokens": 200,
+        "input": [{"type": "message", "role": "assistant", "content": [{"type": "text", "text": "earlier"}]}],
+    }
+    assert to_preview(protocol.append_audio(np.zeros(480, np.int16)))["type"] == "input_audio_buffer.append"
 
 
 def test_push_to_talk_turns_server_detection_off_explicitly() -> None:
@@ -140,3 +183,19 @@ def test_error_event_is_fatal_only_for_session_ending_codes() -> None:
 
 def test_base64_strictness() -> None:
     assert base64.b64encode(b"\x01\x00").decode() == protocol.pcm_to_base64(np.array([1], dtype=np.int16))
+
+
+def test_azure_route_comes_from_azure_openai_api_version_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AZURE_OPENAI_API_VERSION", raising=False)
+    monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")  # exported for chat completions
+    endpoint = {"endpoint": "https://res.openai.azure.com", "api_key": "k", "deployment_name": "dep"}
+    ga = AzureRealtimeWebsocket(**endpoint)
+    assert not ga.uses_preview_route
+    assert str(ga.route) == "GA route: wss://res.openai.azure.com/openai/v1/realtime?model=dep"
+    monkeypatch.setenv("AZURE_OPENAI_API_VERSION", "2025-04-01-preview")
+    preview = AzureRealtimeWebsocket(**endpoint)
+    assert preview.uses_preview_route
+    assert str(preview.route) == (
+        "preview route (beta shape): "
+        "wss://res.openai.azure.com/openai/realtime?api-version=2025-04-01-preview&deployment=dep"
+    )

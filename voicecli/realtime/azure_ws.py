@@ -1,18 +1,24 @@
 """Azure OpenAI realtime over WebSocket: the GA `/openai/v1` route, or the preview route.
 
 The preview route (`/openai/realtime?api-version=..&deployment=..`) is chosen when an API version
-is configured, since only older deployments need it; otherwise the GA route is used.
+is configured (argument or `AZURE_OPENAI_API_VERSION`), since only older deployments need it;
+otherwise the GA route is used. Preview deployments speak the beta shape, so on that route the
+client events that differ are rewritten by `preview_shape` just before they are sent.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
-from voicecli.realtime.endpoints import AzureEndpoint, TokenProvider, websocket_url_for
+from voicecli.realtime.endpoints import AzureEndpoint, AzureRoute, TokenProvider, websocket_url_for
 from voicecli.realtime.openai_ws import WebsocketRealtimeClient
+from voicecli.realtime.preview_shape import to_preview
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
+
+_log = logging.getLogger("voicecli.realtime")
 
 
 class AzureRealtimeWebsocket(WebsocketRealtimeClient):
@@ -41,6 +47,20 @@ class AzureRealtimeWebsocket(WebsocketRealtimeClient):
     @property
     def uses_preview_route(self) -> bool:
         return bool(self._azure.api_version)
+
+    @property
+    def route(self) -> AzureRoute:
+        """The route and URL this client opens (for `config show`, logs and messages)."""
+        return self._azure.route(self._websocket_base_url)
+
+    async def _open(self) -> None:
+        self._sdk_client()  # what is missing (endpoint, deployment, key) is reported before any log line
+        self._azure.require_deployment()
+        _log.info("Azure realtime over WebSocket: %s", self.route)
+        await super()._open()
+
+    def _to_wire(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return to_preview(payload) if self.uses_preview_route else payload
 
     def _sdk_client(self) -> AsyncOpenAI:
         if self._client is not None:

@@ -77,6 +77,7 @@ class RealtimeClient(ABC):
         self._connected = False
         self._pending_entry: tuple[RealtimeSettings | None, bool] = (None, False)
         self._tool_calls: dict[str, list[asyncio.Task[None]]] = {}
+        self._function_names: dict[str, str] = {}  # function-call item id → function name
         self._background = BackgroundTasks()
         self._sent_observers: list[Callable[[dict[str, Any]], None]] = []
         self._session_ready = asyncio.Event()
@@ -177,11 +178,16 @@ class RealtimeClient(ABC):
     async def _transmit(self, payload: dict[str, Any]) -> None:
         if not self._connected:
             raise RealtimeConnectionError(self._closed_reason or "the realtime session is not open")
+        payload = self._to_wire(payload)
         for observer in self._sent_observers:
             observer(payload)
         await self._send_payload(payload)
 
     # --- for transports ---------------------------------------------------------------------
+
+    def _to_wire(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The event as this transport's route speaks it (observers see exactly what is sent)."""
+        return payload
 
     @abstractmethod
     async def _open(self) -> None:
@@ -206,6 +212,7 @@ class RealtimeClient(ABC):
                     await result
             self._queue.put_nowait(event)
             return
+        self._name_function_call(event)
         self._queue.put_nowait(event)
         if event.service_type == ListenEvents.SESSION_CREATED and event.service_event:
             self.session_id = (event.service_event.get("session") or {}).get("id")
@@ -219,6 +226,17 @@ class RealtimeClient(ABC):
             calls = self._tool_calls.pop(response.get("id") or "", None)
             if calls:
                 self._spawn(self._answer_after_tools(calls, response.get("status") == "completed"))
+
+    def _name_function_call(self, event: RealtimeEvent) -> None:
+        """Beta-shaped `response.function_call_arguments.done` events carry no `name`: take it from
+        the `response.output_item.added` that opened the call's item."""
+        if isinstance(event, RealtimeFunctionCallEvent):
+            name = self._function_names.pop(event.function_call.item_id or "", "")
+            event.function_call.name = event.function_call.name or name
+        elif event.service_type == ListenEvents.RESPONSE_OUTPUT_ITEM_ADDED and event.service_event:
+            item = event.service_event.get("item") or {}
+            if item.get("type") == "function_call" and item.get("id"):
+                self._function_names[item["id"]] = str(item.get("name") or "")
 
     def _connection_lost(self, message: str, code: str = "connection_closed") -> None:
         """Report a dropped connection once and end `receive()`; nothing already received is lost."""

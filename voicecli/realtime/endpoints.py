@@ -74,9 +74,9 @@ class AzureEndpoint:
             deployment_name=deployment_name
             or os.environ.get("AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME")
             or os.environ.get("AZURE_OPENAI_DEPLOYMENT_NAME"),
-            api_version=api_version
-            or os.environ.get("AZURE_OPENAI_API_VERSION")
-            or os.environ.get("OPENAI_API_VERSION"),
+            # Not OPENAI_API_VERSION: Azure users export it for chat completions, and it would
+            # silently move realtime sessions to the preview route.
+            api_version=api_version or os.environ.get("AZURE_OPENAI_API_VERSION"),
             token_provider=token_provider,
         )
 
@@ -92,11 +92,45 @@ class AzureEndpoint:
             )
         return self.deployment_name
 
+    def route(self, websocket_base_url: str | None = None) -> AzureRoute:
+        """The WebSocket route a session takes: preview when an API version is set, else GA."""
+        return azure_websocket_route(self.endpoint, self.deployment_name, self.api_version, websocket_base_url)
+
     def credential(self) -> str | TokenProvider:
         """The API key, or else an Entra ID token provider."""
         if self.api_key:
             return self.api_key
         return self.token_provider or entra_token_provider()
+
+
+@dataclass(frozen=True, slots=True)
+class AzureRoute:
+    """Where an Azure realtime session goes: `GA` (`/openai/v1/realtime`) or `preview`
+    (`/openai/realtime?api-version=…`, spoken in the beta shape), and the full URL (never a secret)."""
+
+    name: str
+    url: str
+
+    def __str__(self) -> str:
+        shape = " (beta shape)" if self.name == "preview" else ""
+        return f"{self.name} route{shape}: {self.url}"
+
+
+def azure_websocket_route(
+    endpoint: str, deployment: str | None, api_version: str | None, websocket_base_url: str | None = None
+) -> AzureRoute:
+    """The route and URL the `openai` client will open for this Azure configuration."""
+    deployment = deployment or "<deployment>"
+    base = websocket_url_for(endpoint.rstrip("/") or "wss://<endpoint>")
+    if api_version:
+        socket_base = websocket_base_url or f"{base}/openai"
+        return AzureRoute("preview", f"{socket_base}/realtime?api-version={api_version}&deployment={deployment}")
+    return AzureRoute("GA", f"{websocket_base_url or base + '/openai/v1'}/realtime?model={deployment}")
+
+
+def azure_webrtc_route(endpoint: str) -> AzureRoute:
+    """WebRTC has only the GA route: the SDP offer goes to `…/openai/v1/realtime/calls`."""
+    return AzureRoute("GA", f"{endpoint.rstrip('/') or 'https://<endpoint>'}/openai/v1/realtime/calls")
 
 
 def entra_token_provider() -> TokenProvider:

@@ -191,7 +191,7 @@ def parse_server_event(payload: dict[str, Any]) -> ev.RealtimeEvent:
                     service_type=service_type,
                     service_event=payload,
                     function_call=ev.FunctionCallContent(
-                        name=payload["name"],
+                        name=payload.get("name") or "",  # the beta shape has no name here: see the client
                         arguments=payload["arguments"],
                         call_id=payload["call_id"],
                         item_id=payload.get("item_id"),

@@ -3,7 +3,7 @@
 Routes (GA WebSocket, as the `openai` client builds them):
   GET /v1/realtime?model=…                             OpenAI
   GET /openai/v1/realtime?model=…                      Azure GA
-  GET /openai/realtime?api-version=…&deployment=…      Azure preview
+  GET /openai/realtime?api-version=…&deployment=…      Azure preview, in the beta shape (`preview_route.py`)
 WebRTC (POST …/realtime/client_secrets and …/realtime/calls) is in `webrtc.py`.
 Authentication follows the service: any non-empty key is accepted (`Authorization: Bearer` or
 `api-key`); a missing one, or the retired `OpenAI-Beta: realtime=v1` header, gets the service's
@@ -27,6 +27,7 @@ from voicecli.server.config import CONFIG_KEY, ServerConfig, key_refusal
 from voicecli.server.events import error_event
 from voicecli.server.faults import EXPIRED_CLOSE_CODE, EXPIRED_MESSAGE, MALFORMED_FRAME, Faults
 from voicecli.server.ids import new_id
+from voicecli.server.preview_route import PREVIEW_PATH, handle_preview_frame, to_beta_server_event
 from voicecli.server.session.config import DEFAULT_MODEL
 from voicecli.server.transport import SessionTransport
 from voicecli.server.validation import validate_server_event
@@ -41,7 +42,7 @@ _log = logging.getLogger("voicecli.server")
 def create_app(config: ServerConfig) -> web.Application:
     app = web.Application()
     app[CONFIG_KEY] = config
-    for path in ("/v1/realtime", "/openai/v1/realtime", "/openai/realtime"):
+    for path in ("/v1/realtime", "/openai/v1/realtime", PREVIEW_PATH):
         app.router.add_get(path, realtime_websocket)
     add_webrtc_routes(app)  # POST …/realtime/client_secrets and …/realtime/calls
     return app
@@ -92,6 +93,7 @@ class _Connection(SessionTransport):
         self.request = request
         self.ws = ws
         self.model = request.query.get("model") or request.query.get("deployment") or DEFAULT_MODEL
+        self.beta_shape = request.path == PREVIEW_PATH
         self.session = config.new_session(self.send, model=self.model, on_crash=self._crashed)
         self._lock = asyncio.Lock()
 
@@ -120,10 +122,18 @@ class _Connection(SessionTransport):
         async for message in self.ws:
             if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 self.received += 1
-                await self.session.handle_raw(message.data)
+                if self.beta_shape:
+                    await handle_preview_frame(self.session, message.data)
+                else:
+                    await self.session.handle_raw(message.data)
 
     async def send(self, event: dict[str, Any]) -> None:
         """Send one (already validated) event, then fire the faults now due."""
+        if self.beta_shape:
+            beta = to_beta_server_event(event)
+            if beta is None:
+                return
+            event = beta
         data = orjson.dumps(event)
         async with self._lock:
             if self.plan.delay:

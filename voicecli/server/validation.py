@@ -16,13 +16,13 @@ import functools
 import re
 import typing
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 import pydantic
 
 from voicecli.server.unknown_fields import SERVICE_FIELDS_MISSING_FROM_SDK, first_unknown_field
 
-__all__ = ["ProtocolViolation", "validate_client_event", "validate_server_event"]
+__all__ = ["ProtocolViolation", "Shape", "validate_client_event", "validate_server_event"]
 
 
 class ProtocolViolation(ValueError):
@@ -36,6 +36,7 @@ class ProtocolViolation(ValueError):
 
 
 _Validator = Callable[[Any], pydantic.BaseModel]
+Shape = Literal["ga", "beta"]
 
 
 def _discriminated(union_alias: Any) -> _Validator:
@@ -47,14 +48,22 @@ def _discriminated(union_alias: Any) -> _Validator:
 
 
 @functools.cache
-def _server_validator() -> _Validator:
+def _server_validator(shape: Shape = "ga") -> _Validator:
+    if shape == "beta":
+        from openai.types.beta.realtime import RealtimeServerEvent as BetaServerEvent
+
+        return _discriminated(BetaServerEvent)
     from openai.types.realtime import RealtimeServerEvent
 
     return _discriminated(RealtimeServerEvent)
 
 
 @functools.cache
-def _client_validator() -> _Validator:
+def _client_validator(shape: Shape = "ga") -> _Validator:
+    if shape == "beta":
+        from openai.types.beta.realtime import RealtimeClientEvent as BetaClientEvent
+
+        return _discriminated(BetaClientEvent)
     from openai.types.realtime import RealtimeClientEvent
 
     return _discriminated(RealtimeClientEvent)
@@ -67,11 +76,12 @@ def _item_reference_validator() -> _Validator:
     return functools.partial(ResponseItemReference.model_validate, strict=True)
 
 
-def validate_server_event(event: Mapping[str, Any]) -> None:
+def validate_server_event(event: Mapping[str, Any], shape: Shape = "ga") -> None:
     """Raise `ProtocolViolation` unless `event` is a valid `RealtimeServerEvent` without unknown fields
-    (at any depth, apart from what the service sends beyond the SDK's types)."""
+    (at any depth, apart from what the service sends beyond the SDK's types); `shape="beta"`
+    checks against the beta types of `openai.types.beta.realtime` (the Azure preview route)."""
     try:
-        model = _server_validator()(event)
+        model = _server_validator(shape)(event)
     except pydantic.ValidationError as exc:
         raise ProtocolViolation(f"server event {event.get('type')!r} is invalid: {exc}") from None
     unknown = first_unknown_field(model, SERVICE_FIELDS_MISSING_FROM_SDK)
@@ -83,20 +93,22 @@ def validate_server_event(event: Mapping[str, Any]) -> None:
         )
 
 
-def validate_client_event(event: Any) -> None:
+def validate_client_event(event: Any, shape: Shape = "ga") -> None:
     """Raise `ProtocolViolation` (with the service's error code and param) unless `event` is valid.
 
     Beyond `RealtimeClientEvent`, `response.create` may reference existing items in its `input`
-    (`{"type": "item_reference", "id": ...}`), as the SDK's send parameters allow.
+    (`{"type": "item_reference", "id": ...}`), as the SDK's send parameters allow (the beta types
+    of `shape="beta"` have item references of their own).
     """
     if not isinstance(event, dict):
         raise ProtocolViolation(
             f"Invalid type for event: expected an object, but got {_json_kind(event)} instead.",
             code="invalid_type",
         )
-    checked = _without_item_references(event) if event.get("type") == "response.create" else event
+    references = shape == "ga" and event.get("type") == "response.create"
+    checked = _without_item_references(event) if references else event
     try:
-        model = _client_validator()(checked)
+        model = _client_validator(shape)(checked)
     except pydantic.ValidationError as exc:
         raise _client_violation(exc) from None
     unknown = first_unknown_field(model)
