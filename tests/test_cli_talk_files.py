@@ -149,7 +149,7 @@ def test_openai_provider_against_served_local_server(served: str) -> None:
 
 
 @pytest.mark.parametrize("api_version", ["", "2025-04-01-preview"])
-def test_azure_provider_against_served_local_server(served: str, api_version: str) -> None:
+def test_azure_provider_against_served_local_server(served: str, api_version: str, tmp_path: Path) -> None:
     env = {
         "AZURE_OPENAI_ENDPOINT": served,
         "AZURE_OPENAI_API_KEY": "azure-secret",
@@ -157,6 +157,19 @@ def test_azure_provider_against_served_local_server(served: str, api_version: st
     }
     if api_version:
         env["AZURE_OPENAI_API_VERSION"] = api_version
-    result = voicecli("talk", "--provider", "azure", "--text", "via azure", env=env)
+    else:
+        env["OPENAI_API_VERSION"] = "2024-10-21"  # exported for chat completions: never a realtime route
+    log_file = tmp_path / "voicecli.log"
+    result = voicecli("talk", "--provider", "azure", "--text", "via azure", "--log-file", str(log_file), env=env)
     assert result.returncode == 0, result.stderr
     assert "You said: via azure" in result.stdout
+    ws_root = served.replace("http://", "ws://")
+    if api_version:
+        route = (
+            f"preview route (beta shape): {ws_root}/openai/realtime?api-version={api_version}&deployment=gpt-realtime"
+        )
+    else:
+        route = f"GA route: {ws_root}/openai/v1/realtime?model=gpt-realtime"
+    assert f"Azure realtime over WebSocket: {route}" in log_file.read_text(encoding="utf-8")
+    shown = voicecli("config", "show", env=env)
+    assert f"# route: {route}" in shown.stdout

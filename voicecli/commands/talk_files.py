@@ -19,6 +19,7 @@ from voicecli.conversation.tools import configured_tools
 from voicecli.realtime import RealtimeEvent
 from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.records.eventlog import EventLog
+from voicecli.ui.logs import configure_logging
 from voicecli.ui.plain import PlainTranscript
 
 
@@ -34,6 +35,8 @@ async def run_file_turn(
     """Run the turn, print the transcript to `out` and status lines to `status`; return the exit code."""
     out = out or sys.stdout
     status = status or sys.stderr
+    if config.ui.log_file:
+        configure_logging(Path(config.ui.log_file), live=False)
     audio = read_audio_24k_mono(input_file) if input_file is not None else None
     client = build_client(config, tools=configured_tools(config))
     transcript = PlainTranscript(out)

@@ -110,7 +110,6 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "AZURE_OPENAI_ENDPOINT": ("azure", "endpoint"),
     "AZURE_OPENAI_DEPLOYMENT_NAME": ("azure", "deployment"),
     "AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME": ("azure", "deployment"),
-    "OPENAI_API_VERSION": ("azure", "api_version"),
     "AZURE_OPENAI_API_VERSION": ("azure", "api_version"),
 }
 """Environment variables that override the file (later entries win over earlier ones)."""

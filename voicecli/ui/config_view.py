@@ -1,7 +1,8 @@
 """`voicecli config show`: the effective configuration as TOML, with every secret masked.
 
 The output is itself a valid configuration file: the provider keys, which must never be written to
-a file, appear only as comments saying whether their environment variable is set.
+a file, appear only as comments saying whether their environment variable is set, and so does the
+Azure route the configuration leads to (GA, or preview with an API version) with its URL.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from voicecli.config import AppConfig, default_config_path, to_display_dict
+from voicecli.realtime.endpoints import AzureRoute, azure_webrtc_route, azure_websocket_route
 
-MASKED_KEYS = frozenset({"api_key"})
+COMMENT_KEYS = frozenset({"api_key", "route"})
+"""Shown as comments: secrets (whether set, never the value) and what is derived, not configured."""
 
 
 def config_toml(config: AppConfig) -> str:
     """TOML text of the configuration: top-level values first, then one table per section."""
     shown = to_display_dict(config)
+    shown["azure"]["route"] = str(azure_route(config))
     lines = _table_lines(shown)
     for name, value in shown.items():
         if isinstance(value, dict):
@@ -31,11 +35,19 @@ def config_toml(config: AppConfig) -> str:
 def _table_lines(table: dict[str, Any]) -> list[str]:
     lines = []
     for key, value in table.items():
-        if key in MASKED_KEYS:
+        if key in COMMENT_KEYS:
             lines.append(f"# {key}: {value}")
         elif not isinstance(value, dict):
             lines.append(f"{key} = {_toml_value(value)}")
     return lines
+
+
+def azure_route(config: AppConfig) -> AzureRoute:
+    """The Azure route and URL the configured transport takes (preview only with an API version)."""
+    azure = config.azure
+    if config.transport == "webrtc":
+        return azure_webrtc_route(azure.endpoint)
+    return azure_websocket_route(azure.endpoint, azure.deployment or None, azure.api_version or None)
 
 
 def _toml_value(value: Any) -> str:
