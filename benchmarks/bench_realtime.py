@@ -3,7 +3,9 @@
 Measures against the local server on loopback: time to `session.updated` (including creating the
 `openai` client, about 60 ms of TLS setup), time to the first audio delta of a typed turn, events
 per second through `receive()` (parsing + queueing + the audio callback), the cost of parsing one
-audio delta, and `voicecli --help` start time.
+audio delta, the time a WebRTC call takes to open its data channel, the local server's strict
+check of one event (its cost per audio delta and per `session.created`), and `voicecli --help`
+start time.
 Prints JSON, then a one-line summary. Run: `.venv/bin/python benchmarks/bench_realtime.py`.
 """
 
@@ -89,6 +91,47 @@ def parse_cost_us() -> float:
     return 1e6 * (time.perf_counter() - started) / repeats
 
 
+async def webrtc_open_ms(server: LocalServer) -> float:
+    """Offer, answer, ICE on loopback and the data channel, until the session is configured."""
+    from voicecli.realtime.webrtc import OpenAIRealtimeWebRTC
+
+    samples = []
+    for _ in range(3):
+        client = OpenAIRealtimeWebRTC(api_key="bench", base_url=server.http_url + "/v1")
+        started = time.perf_counter()
+        async with client(settings=RealtimeSettings(output_modalities=["text"], push_to_talk=True)):
+            samples.append(time.perf_counter() - started)
+    return 1000 * statistics.median(samples)
+
+
+def validation_cost_us() -> dict[str, float]:
+    """The server checks every event it sends against the `openai` types, unknown fields at any depth."""
+    import base64
+
+    from voicecli.server.session.config import default_session_config
+    from voicecli.server.validation import validate_server_event
+
+    events = {
+        "validate_audio_delta_us": {
+            "type": "response.output_audio.delta", "event_id": "event_1", "response_id": "resp_1",
+            "item_id": "item_1", "output_index": 0, "content_index": 0,
+            "delta": base64.b64encode(bytes(4800)).decode(),
+        },
+        "validate_session_created_us": {
+            "type": "session.created", "event_id": "event_2", "session": default_session_config()
+        },
+    }  # fmt: skip
+    costs = {}
+    for name, event in events.items():
+        validate_server_event(event)
+        repeats = 5_000
+        started = time.perf_counter()
+        for _ in range(repeats):
+            validate_server_event(event)
+        costs[name] = 1e6 * (time.perf_counter() - started) / repeats
+    return costs
+
+
 def help_start_ms() -> float:
     samples = []
     for _ in range(5):
@@ -101,12 +144,17 @@ def help_start_ms() -> float:
 async def main() -> None:
     async with LocalServer() as server:
         report = {**await session_timings(server), **await receive_throughput(server)}
+        report["webrtc_open_ms_p50"] = await webrtc_open_ms(server)
     report["parse_audio_delta_us"] = parse_cost_us()
+    report.update(validation_cost_us())
     report["help_start_ms"] = help_start_ms()
     print(json.dumps({k: round(v, 2) for k, v in report.items()}, indent=2))
     print(
         f"session.updated {report['session_updated_ms_p50']:.1f} ms · first audio {report['first_audio_ms_p50']:.1f} ms"
         f" · {report['events_per_s']:.0f} events/s · parse delta {report['parse_audio_delta_us']:.1f} µs"
+        f" · WebRTC open {report['webrtc_open_ms_p50']:.0f} ms"
+        f" · check delta {report['validate_audio_delta_us']:.1f} µs"
+        f", session {report['validate_session_created_us']:.0f} µs"
         f" · --help {report['help_start_ms']:.0f} ms"
     )
 
