@@ -110,6 +110,24 @@ class Recorder:
         )
         wait_until(lambda: path.stat().st_size > 0, what="parec to deliver audio")
 
+    def recorded(self) -> np.ndarray:
+        """What was recorded so far (the recording goes on)."""
+        data = self._path.read_bytes()
+        return np.frombuffer(data[: len(data) // 2 * 2], dtype=np.int16)
+
+    def sound_s(self, threshold: int = 300) -> float:
+        """Seconds of sound recorded so far from the first loud sample on (gaps left out): how much
+        of a reply the listener has heard, measured at the speaker, not by the clock."""
+        pcm = self.recorded()
+        loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > threshold)
+        return len(without_gaps(pcm[loud[0] :], self.rate)) / self.rate if loud.size else 0.0
+
+    def quiet_for_s(self, threshold: int = 300) -> float:
+        """Seconds recorded since the last loud sample (0 while sound is coming, inf before any)."""
+        pcm = self.recorded()
+        loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > threshold)
+        return (len(pcm) - 1 - int(loud[-1])) / self.rate if loud.size else float("inf")
+
     def stop(self) -> np.ndarray:
         """Stop recording (idempotent) and return everything recorded."""
         if self._proc.poll() is None:
@@ -145,3 +163,35 @@ def active_span(pcm: np.ndarray, threshold: int = 300) -> tuple[int, int] | None
     """First and last sample index whose magnitude exceeds ``threshold`` (None if all quiet)."""
     loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > threshold)
     return (int(loud[0]), int(loud[-1])) if loud.size else None
+
+
+def sound_mask(pcm: np.ndarray, rate: int, min_gap_ms: float = 1.0) -> np.ndarray:
+    """False on the stretches of digital silence (at least `min_gap_ms`) of `pcm`, True elsewhere.
+
+    A late device callback on a loaded machine makes PulseAudio play silence until the stream
+    catches up; what was played then continues after the gap. Left out, such gaps no longer shift
+    a recording against what was sent, so lengths and content can be compared whatever the
+    machine's timing (a sound's own digital silences go too: treat the reference alike).
+    """
+    silent = np.abs(pcm.astype(np.int32)) <= 2
+    edges = np.diff(np.concatenate(([0], silent.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    long = ends - starts >= max(1, int(rate * min_gap_ms / 1000))
+    inside = np.zeros(len(pcm) + 1, dtype=np.int32)
+    np.add.at(inside, starts[long], 1)
+    np.add.at(inside, ends[long], -1)
+    return np.cumsum(inside[:-1]) == 0
+
+
+def sound_segments(pcm: np.ndarray, rate: int) -> list[np.ndarray]:
+    """`pcm` cut where `sound_mask` has gaps, which are left out: each segment on its own is
+    continuous playback (for click checks)."""
+    keep = sound_mask(pcm, rate)
+    edges = np.diff(np.concatenate(([0], keep.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [pcm[start:end] for start, end in zip(starts, ends, strict=True)]
+
+
+def without_gaps(pcm: np.ndarray, rate: int) -> np.ndarray:
+    """`pcm` as played: without the gaps of `sound_mask`."""
+    return pcm[sound_mask(pcm, rate)]

@@ -1,4 +1,4 @@
-"""Capture on a real PortAudio stream: speech played into the virtual mic arrives on time."""
+"""Capture on a real PortAudio stream: speech played into the virtual mic arrives whole."""
 
 import asyncio
 import math
@@ -21,11 +21,10 @@ TEXT = "the quick brown fox jumps over the lazy dog"
 
 async def capture_while_speaking(
     pulse: PulseAudio, capture: Capture, wav: Path, lead_s: float = 0.5
-) -> tuple[np.ndarray, float, float]:
+) -> tuple[np.ndarray, float]:
     """Capture ``lead_s`` of silence, then the WAV played into vmic, then 0.5 s more.
 
-    Returns the captured audio, when playback was started (seconds after capture started) and the
-    loudest level the meter showed.
+    Returns the captured audio and the loudest level the meter showed.
     """
     chunks: list[np.ndarray] = []
     loudest = -math.inf
@@ -35,11 +34,9 @@ async def capture_while_speaking(
             chunks.append(chunk)
 
     async with capture:
-        started = time.monotonic()
         collector = asyncio.create_task(collect())
         await asyncio.sleep(lead_s)
         player = play_into_mic(pulse, wav)
-        play_at = time.monotonic() - started
         while player.poll() is None:
             loudest = max(loudest, capture.level)
             await asyncio.sleep(0.01)
@@ -47,25 +44,37 @@ async def capture_while_speaking(
     await asyncio.wait_for(collector, timeout=10)
     assert chunks, "no audio captured"
     assert {(len(c), c.dtype) for c in chunks} == {(capture.chunk_samples, np.dtype(np.int16))}
-    return np.concatenate(chunks), play_at, loudest
+    return np.concatenate(chunks), loudest
 
 
-async def test_speech_arrives_in_the_right_window(pulse_audio: PulseAudio, tmp_path: Path) -> None:
+def similarity(captured: np.ndarray, reference: np.ndarray, max_lag: int = 240) -> float:
+    """Best normalised correlation of two recordings of the same sound, over lags up to 10 ms."""
+    length = min(len(captured) - 2 * max_lag, len(reference) - max_lag)
+    ref = reference[max_lag : max_lag + length].astype(np.float64)
+    best = 0.0
+    for lag in range(2 * max_lag + 1):
+        seg = captured[lag : lag + length].astype(np.float64)
+        best = max(best, float(np.dot(seg, ref) / (np.linalg.norm(seg) * np.linalg.norm(ref) + 1e-9)))
+    return best
+
+
+async def test_speech_arrives_whole_after_the_silence_before_it(pulse_audio: PulseAudio, tmp_path: Path) -> None:
     wav = speech_wav(tmp_path / "speech.wav", TEXT)
     reference = read_audio_24k_mono(wav)
     ref_span = active_span(reference)
     assert ref_span is not None
     capture = Capture(pulse_audio.device)
-    captured, play_at, loudest = await capture_while_speaking(pulse_audio, capture, wav)
+    captured, loudest = await capture_while_speaking(pulse_audio, capture, wav)
 
     span = active_span(captured)
     assert span is not None, "the speech never reached the capture stream"
-    onset = span[0] / API_RATE
-    expected_onset = play_at + ref_span[0] / API_RATE
-    assert expected_onset - 0.05 <= onset <= expected_onset + 0.5
+    # Judged by content, not by the clock: silence until the WAV began (its own quiet lead-in
+    # excepted), then the speech itself, whole and undistorted. How late it arrives is a benchmark.
+    wav_start = span[0] - ref_span[0]
+    assert wav_start > 0 and not np.any(captured[: wav_start - API_RATE // 100]), "sound before the WAV began"
     duration = (span[1] - span[0]) / API_RATE
     assert duration == pytest.approx((ref_span[1] - ref_span[0]) / API_RATE, abs=0.05)
-    assert np.all(captured[: int((play_at - 0.05) * API_RATE)] == 0), "energy before anything was played"
+    assert similarity(captured[span[0] : span[1]], reference[ref_span[0] : ref_span[1]]) > 0.9
     assert loudest > -40
     assert capture.overflows == 0
 
@@ -74,7 +83,7 @@ async def test_mute_sends_silence_but_the_meter_still_moves(pulse_audio: PulseAu
     wav = speech_wav(tmp_path / "short.wav", "muted words")
     capture = Capture(pulse_audio.device)
     capture.mute = True
-    captured, _, loudest = await capture_while_speaking(pulse_audio, capture, wav, lead_s=0.2)
+    captured, loudest = await capture_while_speaking(pulse_audio, capture, wav, lead_s=0.2)
     assert not np.any(captured)
     assert loudest > -40
 
@@ -82,7 +91,9 @@ async def test_mute_sends_silence_but_the_meter_still_moves(pulse_audio: PulseAu
 async def test_a_stalled_consumer_loses_the_oldest_chunks(pulse_audio: PulseAudio) -> None:
     capture = Capture(pulse_audio.device, max_queued_chunks=5)
     async with capture:
-        await asyncio.sleep(0.3)  # nobody reads: ~15 chunks for 5 places
+        deadline = time.monotonic() + 30  # a guard against hanging, not a speed check
+        while capture.overflows < 5 and time.monotonic() < deadline:  # nobody reads: 5 places fill up
+            await asyncio.sleep(0.01)
     received = [chunk async for chunk in capture]
     assert capture.overflows >= 5
     assert 5 <= len(received) < 10  # the queue's 5, plus any deliveries still in flight at stop

