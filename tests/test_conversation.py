@@ -226,7 +226,7 @@ async def test_speech_during_the_reply_stops_it_and_truncates_at_what_the_speake
             source.say(speech["interruption"])
             await until(lambda: bool(conversation.barge_ins), "the barge-in")
             await until(lambda: bool(screen.seen(ListenEvents.CONVERSATION_ITEM_TRUNCATED)), "the truncation")
-            await asyncio.sleep(0.3)  # the speaker recording catches up with the cut
+            await until(lambda: speaker.quiet_for_s() >= 0.3, "the speaker recording to catch up with the cut")
             recorded = speaker.stop()
     barge_in = conversation.barge_ins[0]
     assert barge_in.source == "vad"
@@ -244,7 +244,6 @@ async def test_speech_during_the_reply_stops_it_and_truncates_at_what_the_speake
     assert sum(n for n, _ in played) == len(speak(LONG_REPLY))  # every chunk was recorded as played
     turn = tracker.turns[0]
     assert turn.first_audio is not None and turn.first_audible is not None
-    assert turn.first_audio <= turn.first_audible  # how soon: benchmarks/bench_audio.py (output latency)
 
 
 @pytest.mark.audio

@@ -154,7 +154,7 @@ def test_speaking_over_the_reply_stops_it_and_the_truncate_matches_the_speaker(
     wait_until(lambda: recording.sound_s() >= 1.5, "1.5 s of the reply out of the speaker", timeout=30)
     play_into_mic(pulse_audio, interruption)
     wait_until(lambda: bool(talk.events("conversation.item.truncated", "in")), "the truncation", timeout=30)
-    time.sleep(0.3)
+    wait_until(lambda: recording.quiet_for_s() >= 0.3, "the speaker recording to catch up with the cut")
     recorded = recording.stop()
     code, _, err = talk.interrupt()
     assert code == 0, err
