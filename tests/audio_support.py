@@ -168,10 +168,8 @@ def active_span(pcm: np.ndarray, threshold: int = 300) -> tuple[int, int] | None
 def sound_mask(pcm: np.ndarray, rate: int, min_gap_ms: float = 1.0) -> np.ndarray:
     """False on the stretches of digital silence (at least `min_gap_ms`) of `pcm`, True elsewhere.
 
-    A late device callback on a loaded machine makes PulseAudio play silence until the stream
-    catches up; what was played then continues after the gap. Left out, such gaps no longer shift
-    a recording against what was sent, so lengths and content can be compared whatever the
-    machine's timing (a sound's own digital silences go too: treat the reference alike).
+    A late device callback on a loaded machine makes PulseAudio play silence where the late audio
+    would have been: the waveform jumps at both ends of such a gap, which is not a click of ours.
     """
     silent = np.abs(pcm.astype(np.int32)) <= 2
     edges = np.diff(np.concatenate(([0], silent.astype(np.int8), [0])))
@@ -193,5 +191,5 @@ def sound_segments(pcm: np.ndarray, rate: int) -> list[np.ndarray]:
 
 
 def without_gaps(pcm: np.ndarray, rate: int) -> np.ndarray:
-    """`pcm` as played: without the gaps of `sound_mask`."""
+    """`pcm` without the gaps of `sound_mask`: only its sound."""
     return pcm[sound_mask(pcm, rate)]

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from audio_support import sound_mask
 
 from voicecli.audio.resample import resample
 from voicecli.realtime.events import SAMPLE_RATE
@@ -46,23 +45,16 @@ class PlayedReply:
 
 
 def played_reply(recorded: np.ndarray, rate: int, reference: np.ndarray, audio_end_ms: int) -> PlayedReply:
-    """Line the recorded reply up with the item's audio (24 kHz) by their first loud sample.
-
-    Digital silences are left out on both sides before they are compared (`sound_mask`), so a late
-    device callback, which delays the rest of the reply at the speaker, does not move the cut.
-    """
+    """Line the recorded reply up with the item's audio (24 kHz) by their first loud sample."""
     ref = resample(reference, SAMPLE_RATE, rate)
     ref_loud = np.flatnonzero(np.abs(ref.astype(np.int32)) > LOUD)
     burst = first_burst(recorded, rate)
     assert burst is not None and ref_loud.size, "no reply audio came out of the speaker"
-    heard_sound = int(sound_mask(recorded[burst[0] : burst[1] + 1], rate).sum())
-    # The item's sample whose sound, counted from its first loud sample, is as long as what was heard.
-    ref_sound = np.cumsum(sound_mask(ref, rate)[ref_loud[0] :])
-    last_heard = int(ref_loud[0]) + int(np.searchsorted(ref_sound, heard_sound))
+    item_start = burst[0] - int(ref_loud[0])  # recorded index of the item's sample 0
     cut = audio_end_ms * rate // 1000
     before_cut = ref_loud[ref_loud < cut]
     return PlayedReply(
-        last_heard_ms=last_heard * 1000 / rate,
+        last_heard_ms=(burst[1] - item_start) * 1000 / rate,
         reference_last_loud_ms=float(before_cut[-1]) * 1000 / rate if before_cut.size else 0.0,
     )
 
