@@ -1,0 +1,145 @@
+"""A simulated ACS media client, written from the documented message shapes (not from voicecli's code).
+
+ACS, once a call is answered with bidirectional streaming, opens a WebSocket to the bridge, sends
+`{"kind":"AudioMetadata","audioMetadata":{...}}` and then one `AudioData` frame per 20 ms of the
+caller's audio, in real time, silent or not; it plays the `AudioData` the bridge sends and drops
+what is queued when it gets `StopAudio`. `SimulatedAcsCall` does the same over a real socket and
+keeps every frame it got, with the time it arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+from tests.audio_support import speech_wav
+from voicecli.audio.wavio import read_audio_24k_mono
+
+RATE = 24_000
+FRAME = RATE // 50  # 20 ms
+LOUD = 300
+
+
+@dataclass
+class Received:
+    kind: str
+    at: float
+    pcm: np.ndarray | None = None
+
+
+def speech(tmp_path: Path, text: str) -> np.ndarray:
+    """`text` spoken by espeak-ng, at 24 kHz mono int16."""
+    return read_audio_24k_mono(speech_wav(tmp_path / f"{abs(hash(text))}.wav", text))
+
+
+@dataclass
+class SimulatedAcsCall:
+    url: str
+    pascal_case: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    _session: aiohttp.ClientSession | None = None
+    _ws: aiohttp.ClientWebSocketResponse | None = None
+    _reader: asyncio.Task[None] | None = None
+    _next_send: float = 0.0
+
+    async def __aenter__(self) -> SimulatedAcsCall:
+        self._session = aiohttp.ClientSession()
+        self._ws = await self._session.ws_connect(self.url, headers=self.headers, max_msg_size=0)
+        self._reader = asyncio.create_task(self._read())
+        metadata = {"subscriptionId": "sub-1", "encoding": "PCM", "sampleRate": RATE, "channels": 1, "length": 960}
+        await self.send_json(self._shape("AudioMetadata", metadata))
+        self._next_send = time.monotonic()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.hang_up()
+
+    async def hang_up(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._session is not None:
+            await self._session.close()
+
+    def _shape(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """camelCase as documented, or PascalCase keys as some ACS versions and samples use."""
+        if not self.pascal_case:
+            return {"kind": kind, kind[0].lower() + kind[1:]: body}
+        return {"Kind": kind, kind: {key[0].upper() + key[1:]: value for key, value in body.items()}}
+
+    async def send_json(self, message: dict[str, Any]) -> None:
+        assert self._ws is not None
+        await self._ws.send_str(json.dumps(message))
+
+    async def send_raw(self, text: str | bytes) -> None:
+        assert self._ws is not None
+        if isinstance(text, bytes):
+            await self._ws.send_bytes(text)
+        else:
+            await self._ws.send_str(text)
+
+    async def stream(self, pcm: np.ndarray) -> None:
+        """Send `pcm` as 20 ms AudioData frames at real-time pace (silent frames flagged as such)."""
+        pcm = np.concatenate([pcm, np.zeros(-len(pcm) % FRAME, dtype=np.int16)])
+        for start in range(0, len(pcm), FRAME):
+            frame = pcm[start : start + FRAME]
+            silent = not np.any(np.abs(frame.astype(np.int32)) > LOUD)
+            body = {
+                "data": base64.b64encode(frame.astype("<i2").tobytes()).decode(),
+                "timestamp": "2026-01-01T00:00:00.000Z",
+                "participantRawID": "4:+15555550100",
+                "silent": silent,
+            }
+            await self.send_json(self._shape("AudioData", body))
+            self._next_send += FRAME / RATE
+            await asyncio.sleep(max(0.0, self._next_send - time.monotonic()))
+
+    async def silence_until(self, condition: Any, what: str, timeout: float = 30.0) -> None:
+        """Keep sending silent frames (as ACS does between words) until `condition()` holds."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline or self.closed.is_set():
+                raise AssertionError(f"{what}: not seen within {timeout} s (got {self.kinds()})")
+            await self.stream(np.zeros(FRAME, dtype=np.int16))
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        async for message in self._ws:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                continue
+            frame = {key.lower(): value for key, value in json.loads(message.data).items()}
+            kind = frame["kind"]
+            pcm = None
+            if kind == "AudioData":
+                data = {key.lower(): value for key, value in frame["audiodata"].items()}["data"]
+                pcm = np.frombuffer(base64.b64decode(data), dtype="<i2")
+            self.received.append(Received(kind, time.monotonic(), pcm))
+        self.closed.set()
+
+    def kinds(self) -> list[str]:
+        kinds: list[str] = []
+        for item in self.received:
+            if not kinds or kinds[-1] != item.kind:
+                kinds.append(item.kind)
+        return kinds
+
+    def heard(self, after: float = 0.0) -> np.ndarray:
+        """The audio the caller got (after a time), concatenated."""
+        chunks = [item.pcm for item in self.received if item.pcm is not None and item.at >= after]
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+
+    def loud_audio_after(self, after: float = 0.0) -> bool:
+        return bool(np.any(np.abs(self.heard(after).astype(np.int32)) > LOUD))

@@ -1,0 +1,284 @@
+"""One phone call: the ACS media WebSocket on one side, one realtime session on the other.
+
+The caller's `AudioData` frames go out as `input_audio_buffer.append` as they arrive (silent
+frames too: the service's VAD needs time to pass to hear the caller stop). The model's audio comes
+through the client's `audio_output_callback`, before anything else looks at the event, and goes to
+ACS as `AudioData`. When the service hears the caller start speaking, ACS gets `StopAudio` at
+once and the model's item is truncated at what the caller heard (see `playout`).
+
+Nothing one call does reaches another: a malformed frame is logged and skipped, a failing tool
+is an error text for the model (the client's tool registry), and the call ends only when the
+caller hangs up, the `hang_up` tool is called, or the realtime session's `receive()` ends.
+Reconnecting belongs to the realtime client: while it reconnects, a frame that cannot be sent is
+dropped, and as long as `receive()` goes on, so does the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from aiohttp import WSMessage, WSMsgType
+
+from voicecli.phone import media
+from voicecli.phone.calls import CallRecord, CallRegistry
+from voicecli.phone.playout import Playout
+from voicecli.realtime import (
+    ListenEvents,
+    RealtimeClient,
+    RealtimeConnectionError,
+    RealtimeError,
+    RealtimeErrorEvent,
+    RealtimeEvent,
+    RealtimeFunctionCallEvent,
+    RealtimeFunctionResultEvent,
+    RealtimeSettings,
+    protocol,
+)
+from voicecli.realtime.functions import ToolFunction
+
+MAX_GOODBYE_S = 15.0
+"""After `hang_up`, the bridge lets the audio already sent play out, but never longer than this."""
+_log = logging.getLogger("voicecli.phone")
+
+
+class MediaSocket(Protocol):
+    """What the bridge needs of the ACS media WebSocket (aiohttp's `WebSocketResponse` is one)."""
+
+    async def send_str(self, data: str, compress: int | None = None) -> None: ...
+
+    async def close(self, *, code: int = ..., message: bytes = ...) -> bool: ...
+
+    def __aiter__(self) -> AsyncIterator[WSMessage]: ...
+
+
+ClientFactory = Callable[[list[ToolFunction]], RealtimeClient]
+"""Builds the call's realtime client with these extra tools (the call's own `hang_up`)."""
+EndCall = Callable[[CallRecord], Awaitable[None]]
+"""Ends the call at ACS (the SDK's hang-up); the bridge then closes the media socket itself."""
+
+
+@dataclass(slots=True)
+class BridgeTimings:
+    """Bridge-added latency in ms, for the benchmark: frame in → appended, model audio → frame out."""
+
+    inbound_ms: list[float] = field(default_factory=list)
+    outbound_ms: list[float] = field(default_factory=list)
+
+
+class CallBridge:
+    """Runs one call from the media socket's first frame to its end; see the module doc."""
+
+    def __init__(
+        self,
+        record: CallRecord,
+        registry: CallRegistry,
+        socket: MediaSocket,
+        client_factory: ClientFactory,
+        *,
+        settings: RealtimeSettings,
+        greet: bool = True,
+        end_call: EndCall | None = None,
+        timings: BridgeTimings | None = None,
+    ) -> None:
+        self.record = record
+        self.registry = registry
+        self.socket = socket
+        self.client = client_factory([self.hang_up_tool()])
+        self.settings = settings
+        self.greet = greet
+        self.end_call = end_call
+        self.timings = timings
+        self.playout = Playout()
+        self._resampler: Any = None
+        self._frame_samples = media.SAMPLE_RATE * media.FRAME_MS // 1000
+        self._interrupted: set[str] = set()
+        self._speech_stopped_at: float | None = None
+        self._hang_up: asyncio.Task[None] | None = None
+        self._end_reason = ""
+
+    async def run(self) -> None:
+        """Bridge until the call ends; never raises for anything a caller or the service does."""
+        self.client.audio_output_callback = self._to_caller
+        try:
+            async with self.client(settings=self.settings, create_response=self.greet):
+                self.registry.set_state(self.record, "streaming")
+                await self._bridge()
+        except RealtimeError as exc:
+            self._end_reason = self._end_reason or f"realtime session failed: {exc}"
+        finally:
+            if self._hang_up is not None and not self._hang_up.done():
+                self._hang_up.cancel()
+            await self.socket.close()
+        failed = self._end_reason.startswith("realtime")
+        self.registry.set_state(self.record, "failed" if failed else "ended", self._end_reason)
+
+    async def _bridge(self) -> None:
+        from_caller = asyncio.create_task(self._from_caller(), name=f"call {self.record.call_id} caller")
+        from_model = asyncio.create_task(self._from_model(), name=f"call {self.record.call_id} model")
+        done, pending = await asyncio.wait({from_caller, from_model}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in done:
+            task.result()  # a bug in the bridge itself surfaces (and is logged by the route)
+        if from_caller in done:
+            self._end_reason = self._end_reason or "the caller hung up"
+        elif not self._end_reason:
+            self._end_reason = "realtime session ended"
+            if self.end_call is not None:
+                await self._end_at_acs()
+
+    # --- the caller → the model ---------------------------------------------------------------
+
+    async def _from_caller(self) -> None:
+        async for message in self.socket:
+            received = time.perf_counter()
+            if message.type == WSMsgType.TEXT:
+                await self._handle_frame(message.data, received)
+            elif message.type == WSMsgType.BINARY:
+                self._malformed("a binary WebSocket message (ACS sends JSON text)")
+
+    async def _handle_frame(self, text: str, received: float) -> None:
+        try:
+            frame = media.parse_frame(text)
+        except media.MediaFrameError as exc:
+            self._malformed(str(exc))
+            return
+        match frame:
+            case media.AudioFrame():
+                await self._append(frame, received)
+            case media.AudioMetadata():
+                self._use_format(frame)
+            case media.DtmfFrame():
+                self.record.dtmf += frame.digit
+                self.registry.note(self.record, f"caller pressed {frame.digit}")
+            case _:
+                _log.debug("call %s: %s frame passed over", self.record.call_id, type(frame).__name__)
+
+    async def _append(self, frame: media.AudioFrame, received: float) -> None:
+        pcm = np.frombuffer(frame.pcm, dtype="<i2")
+        if not len(pcm) and frame.silent:
+            pcm = np.zeros(self._frame_samples, dtype=np.int16)
+        if self._resampler is not None:
+            pcm = self._resampler.process(pcm)
+        if not len(pcm):
+            return
+        try:
+            await self.client.send(protocol.append_audio(pcm))
+        except RealtimeConnectionError:
+            return  # reconnecting, or gone: `receive()` tells which
+        if self.timings is not None:
+            self.timings.inbound_ms.append((time.perf_counter() - received) * 1000)
+
+    def _use_format(self, metadata: media.AudioMetadata) -> None:
+        self.registry.note(
+            self.record, f"media: {metadata.encoding} {metadata.sample_rate} Hz, {metadata.channels} channel(s)"
+        )
+        if metadata.channels != 1:
+            self.registry.note(self.record, "media is not mono; it is used as sent", level=logging.WARNING)
+        if metadata.sample_rate != media.SAMPLE_RATE and metadata.sample_rate > 0:
+            from voicecli.audio.resample import StreamResampler
+
+            self._resampler = StreamResampler(metadata.sample_rate, media.SAMPLE_RATE)
+            self._frame_samples = metadata.sample_rate * media.FRAME_MS // 1000
+
+    def _malformed(self, why: str) -> None:
+        self.record.malformed_frames += 1
+        self.registry.note(self.record, f"malformed media frame skipped: {why}", level=logging.WARNING)
+
+    # --- the model → the caller ---------------------------------------------------------------
+
+    async def _to_caller(self, pcm: np.ndarray) -> None:
+        """The client's `audio_output_callback`: runs for each chunk before its event is queued."""
+        started = time.perf_counter()
+        item_id = self.client.audio_item_id or "response"
+        if item_id in self._interrupted:
+            return  # a late delta of an item the caller talked over
+        now = time.monotonic()
+        if self._speech_stopped_at is not None:
+            self.registry.turn_latency(self.record, (now - self._speech_stopped_at) * 1000)
+            self._speech_stopped_at = None
+        self.playout.sent(item_id, len(pcm), now)
+        with contextlib.suppress(ConnectionError):  # the caller is gone; the reader ends the call
+            await self.socket.send_str(media.audio_out(pcm.astype("<i2", copy=False).tobytes()))
+        if self.timings is not None:
+            self.timings.outbound_ms.append((time.perf_counter() - started) * 1000)
+
+    async def _from_model(self) -> None:
+        async for event in self.client.receive():
+            await self._react(event)
+
+    async def _react(self, event: RealtimeEvent) -> None:
+        payload = event.service_event or {}
+        match event:
+            case RealtimeEvent(service_type=ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED):
+                await self._barge_in()
+            case RealtimeEvent(service_type=ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STOPPED):
+                self._speech_stopped_at = time.monotonic()
+            case RealtimeEvent(service_type=ListenEvents.RESPONSE_OUTPUT_AUDIO_TRANSCRIPT_DONE):
+                self.registry.said(self.record, "assistant", str(payload.get("transcript") or ""))
+            case RealtimeEvent(service_type=ListenEvents.RESPONSE_OUTPUT_TEXT_DONE):
+                self.registry.said(self.record, "assistant", str(payload.get("text") or ""))
+            case RealtimeEvent(service_type=ListenEvents.INPUT_AUDIO_TRANSCRIPTION_COMPLETED):
+                self.registry.said(self.record, "caller", str(payload.get("transcript") or ""))
+            case RealtimeFunctionCallEvent():
+                self.registry.note(self.record, f"tool {event.function_call.name} called")
+            case RealtimeFunctionResultEvent() if event.function_result.is_error:
+                result = event.function_result
+                self.registry.note(self.record, f"tool {result.name}: {result.result}", level=logging.WARNING)
+            case RealtimeErrorEvent():
+                level = logging.ERROR if event.error.fatal else logging.WARNING
+                self.registry.note(self.record, f"realtime error: {event.error.message}", level=level)
+                if event.error.fatal:
+                    self._end_reason = f"realtime session failed: {event.error.message}"
+
+    async def _barge_in(self) -> None:
+        """The caller started speaking: ACS stops playing at once, then the model learns what was heard.
+
+        Sent after any reply audio, even one the clock says has played out: ACS may lag the estimate.
+        """
+        if not self.playout.sent_since_stop:
+            return  # nothing was sent that could still be playing
+        now = time.monotonic()
+        with contextlib.suppress(ConnectionError):
+            await self.socket.send_str(media.stop_audio())
+        if self.client.audio_item_id:
+            self._interrupted.add(self.client.audio_item_id)
+        for item_id, heard_ms in self.playout.stop(now):
+            with contextlib.suppress(RealtimeConnectionError):
+                await self.client.send(protocol.truncate_item(item_id, heard_ms))
+        self.registry.note(self.record, "caller spoke over the reply: StopAudio", level=logging.DEBUG)
+
+    # --- hanging up ---------------------------------------------------------------------------
+
+    def hang_up_tool(self) -> ToolFunction:
+        """The call's built-in `hang_up` tool, bound to this call."""
+
+        async def hang_up() -> str:
+            """End the phone call. Say goodbye first; use it when the caller is done or asks to hang up."""
+            if self._hang_up is None:
+                self._hang_up = asyncio.create_task(self._hang_up_after_goodbye())
+            return "The call is being ended."
+
+        return hang_up
+
+    async def _hang_up_after_goodbye(self) -> None:
+        self._end_reason = "the assistant hung up"
+        await asyncio.sleep(min(self.playout.remaining_s(time.monotonic()), MAX_GOODBYE_S))
+        if self.end_call is not None:
+            await self._end_at_acs()
+        await self.socket.close()
+
+    async def _end_at_acs(self) -> None:
+        assert self.end_call is not None
+        try:
+            await self.end_call(self.record)
+        except Exception as exc:  # the SDK's errors vary; the call still ends on our side
+            self.registry.note(self.record, f"hanging up at ACS failed: {exc}", level=logging.WARNING)

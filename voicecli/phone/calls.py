@@ -1,0 +1,106 @@
+"""What the bridge knows about each call: its state, words and latencies, for the table and the log.
+
+Records are written by the webhook (answered, connected, ended by ACS) and by the bridge (media
+streaming, transcripts, latency); every change also becomes one log line, so a bridge that is not
+on a terminal leaves a plain, greppable history of each call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+CallState = Literal["ringing", "answered", "connected", "streaming", "ended", "failed"]
+MAX_LATENCIES = 64
+"""Per-turn latencies kept per call (the table shows the last and the median)."""
+FINISHED_KEPT = 50
+"""Ended calls kept in the table after they end."""
+
+_log = logging.getLogger("voicecli.phone")
+
+
+@dataclass(slots=True)
+class CallRecord:
+    call_id: str
+    caller: str = ""
+    state: CallState = "ringing"
+    connection_id: str = ""
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+    last_words: str = ""
+    """The latest complete sentence of either side, prefixed with who said it."""
+    turn_latencies_ms: list[float] = field(default_factory=list)
+    """Caller stopped speaking (server VAD) → first reply audio sent to ACS, per turn."""
+    dtmf: str = ""
+    malformed_frames: int = 0
+    reason: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
+
+    @property
+    def active(self) -> bool:
+        return self.state not in ("ended", "failed")
+
+
+class CallRegistry:
+    """The calls of this bridge process, keyed by the id carried in their callback and media URLs."""
+
+    def __init__(self, on_change: Callable[[CallRecord, str], None] | None = None) -> None:
+        self._calls: dict[str, CallRecord] = {}
+        self._on_change = on_change
+
+    def __iter__(self) -> Iterator[CallRecord]:
+        return iter(list(self._calls.values()))
+
+    def get(self, call_id: str) -> CallRecord | None:
+        return self._calls.get(call_id)
+
+    def open(self, call_id: str, caller: str = "") -> CallRecord:
+        """The record of `call_id`, created when this process has not seen the call yet."""
+        record = self._calls.get(call_id)
+        if record is None:
+            record = self._calls[call_id] = CallRecord(call_id, caller=caller)
+            self._forget_old()
+        elif caller and not record.caller:
+            record.caller = caller
+        return record
+
+    def active(self) -> list[CallRecord]:
+        return [record for record in self._calls.values() if record.active]
+
+    def set_state(self, record: CallRecord, state: CallState, reason: str = "") -> None:
+        if not record.active:
+            return  # a late event after the end changes nothing
+        record.state = state
+        if reason:
+            record.reason = reason
+        if state in ("ended", "failed"):
+            record.ended = time.monotonic()
+        self.note(record, f"{state}{f': {reason}' if reason else ''}")
+
+    def said(self, record: CallRecord, who: str, words: str) -> None:
+        words = " ".join(words.split())
+        if not words:
+            return
+        record.last_words = f"{who}: {words}"
+        self.note(record, record.last_words)
+
+    def turn_latency(self, record: CallRecord, latency_ms: float) -> None:
+        record.turn_latencies_ms.append(latency_ms)
+        del record.turn_latencies_ms[:-MAX_LATENCIES]
+        self.note(record, f"reply after {latency_ms:.0f} ms", level=logging.DEBUG)
+
+    def note(self, record: CallRecord, message: str, level: int = logging.INFO) -> None:
+        _log.log(level, "call %s: %s", record.call_id, message)
+        if self._on_change is not None:
+            self._on_change(record, message)
+
+    def _forget_old(self) -> None:
+        finished = [record.call_id for record in self._calls.values() if not record.active]
+        for call_id in finished[:-FINISHED_KEPT]:
+            del self._calls[call_id]
