@@ -213,6 +213,54 @@ def serve(
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
+@app.command()
+def phone(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8080,
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="https://… where ACS reaches this bridge (the webhook, callbacks and media WebSocket)."),
+    ] = None,
+    provider: Annotated[str | None, typer.Option(help="local (the default), openai or azure.")] = None,
+    transport: Annotated[str | None, typer.Option(help="websocket (default) or webrtc.")] = None,
+    tools: Annotated[
+        list[str] | None, typer.Option("--tools", help="Python file or module whose functions are tools (repeatable).")
+    ] = None,
+    instructions: Annotated[str | None, typer.Option(help="Instructions (persona) for the model.")] = None,
+    voice: Annotated[str | None, typer.Option(help="Voice of the assistant (alloy, shimmer, ...).")] = None,
+    brain: Annotated[str | None, typer.Option(help="Local server brain: echo or scripted.")] = None,
+    script: Annotated[Path | None, typer.Option(help="Local server script (TOML) for the scripted brain.")] = None,
+    greeting: Annotated[
+        bool, typer.Option("--greeting/--no-greeting", help="The model speaks first when a call connects.")
+    ] = True,
+    log_file: Annotated[Path | None, typer.Option(help="Write log messages to this file.")] = None,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Answer phone calls through Azure Communication Services and let callers talk to the model.
+
+    Set ACS_CONNECTION_STRING and --public-url, and point the ACS Event Grid subscription for
+    IncomingCall at <public-url>/api/incomingCall. Ctrl-C stops taking calls and waits for those in
+    progress to end; a second Ctrl-C ends them at once.
+    """
+    settings = load(
+        config,
+        profile,
+        {
+            "provider": provider,
+            "transport": transport,
+            "session.voice": voice,
+            "session.instructions": instructions,
+            "local.brain": brain,
+            "local.script": str(script) if script else None,
+            "tools.modules": tools or None,
+        },
+    )
+    from voicecli.commands.phone import run_phone
+
+    run(run_phone(settings, host=host, port=port, public_url=public_url, greet=greeting, log_file=log_file))
+
+
 config_app = typer.Typer(help="Show or create the configuration file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 

@@ -94,7 +94,14 @@ class PhoneService:
         """Take no new calls, and wait until every call in progress has ended by itself."""
         self.draining = True
         while self._calls:
-            await asyncio.gather(*self._calls, return_exceptions=True)
+            await asyncio.wait(set(self._calls))  # unlike gather, being cancelled leaves the calls alone
+
+    async def abort(self) -> None:
+        """End every call now: their realtime sessions close; nothing is hung up at ACS."""
+        self.draining = True
+        for task in self._calls:
+            task.cancel()
+        await asyncio.gather(*self._calls, return_exceptions=True)
 
 
 def create_phone_app(service: PhoneService) -> web.Application:

@@ -1,0 +1,139 @@
+"""`voicecli phone`: run the ACS phone bridge until Ctrl-C, which drains instead of hanging up.
+
+The first Ctrl-C (or SIGTERM, as a load balancer's rollout sends) closes the listening socket,
+answers new calls and `/health` with 503, and waits for the calls in progress to end by
+themselves; a second one ends them at once (their realtime sessions close, no call is hung up at
+ACS). The ACS connection string comes only from `ACS_CONNECTION_STRING` and is never printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+from aiohttp import web
+
+from voicecli.config import AppConfig, ConfigError
+from voicecli.conversation.providers import build_client, session_settings
+from voicecli.conversation.tools import configured_tools
+from voicecli.phone.acs import CallAutomation
+from voicecli.phone.app import PhoneService, create_phone_app
+from voicecli.phone.calls import CallRegistry
+from voicecli.realtime import RealtimeClient
+from voicecli.realtime.functions import ToolFunction
+from voicecli.ui.logs import configure_logging
+
+CONNECTION_STRING_ENV = "ACS_CONNECTION_STRING"
+_log = logging.getLogger("voicecli.phone")
+
+
+async def run_phone(
+    config: AppConfig,
+    *,
+    host: str,
+    port: int,
+    public_url: str | None,
+    greet: bool = True,
+    log_file: Path | None = None,
+) -> int:
+    """Serve calls until interrupted; returns the exit code (setup problems are raised as ConfigError)."""
+    acs = _call_automation(public_url)
+    tools = configured_tools(config)
+    build_client(config, tools=tools)  # a missing key or endpoint fails now, not at the first call
+
+    def client_factory(call_tools: list[ToolFunction]) -> RealtimeClient:
+        return build_client(config, tools=[*tools, *call_tools])
+
+    live = sys.stdout.isatty()
+    configure_logging(log_file, live=live)
+    _log.setLevel(logging.INFO)
+    service = PhoneService(
+        client_factory=client_factory,
+        settings=session_settings(config),
+        public_url=public_url or "",
+        acs=acs,
+        registry=CallRegistry(),
+        greet=greet,
+    )
+    runner = web.AppRunner(create_phone_app(service), access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    bound = runner.addresses[0]
+    print(f"voicecli phone: listening on http://{bound[0]}:{bound[1]}", flush=True)
+    print(_where_acs_reaches(service), flush=True)
+    try:
+        await _serve_until_drained(service, site)
+    finally:
+        await runner.cleanup()
+        if acs is not None:
+            await acs.close()
+    print("voicecli phone: stopped", flush=True)
+    return 0
+
+
+def _call_automation(public_url: str | None) -> CallAutomation | None:
+    if public_url is not None:
+        parsed = urlparse(public_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigError(f"--public-url {public_url!r}: expected https://host[:port] (where ACS reaches this)")
+    connection_string = os.environ.get(CONNECTION_STRING_ENV, "")
+    if not connection_string:
+        return None
+    if public_url is None:
+        raise ConfigError(f"{CONNECTION_STRING_ENV} is set: --public-url is needed so ACS can reach this bridge")
+    return CallAutomation(connection_string)
+
+
+def _where_acs_reaches(service: PhoneService) -> str:
+    if service.acs is None:
+        return (
+            f"voicecli phone: {CONNECTION_STRING_ENV} is not set: no incoming calls are answered; "
+            "callers can still reach the media WebSocket (try `voicecli phone --dial ws://HOST:PORT/ws`)"
+        )
+    return (
+        f"voicecli phone: Event Grid webhook {service.public_http}/api/incomingCall, "
+        f"media {service.public_ws}/ws/<call>"
+    )
+
+
+async def _serve_until_drained(service: PhoneService, site: web.TCPSite) -> None:
+    """Wait for the first interrupt, drain, and give up on the calls at the second."""
+    loop = asyncio.get_running_loop()
+    interrupted = asyncio.Event()
+    task = asyncio.current_task()
+    assert task is not None
+
+    def on_signal() -> None:
+        if interrupted.is_set():
+            task.cancel()
+        interrupted.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+    try:
+        await interrupted.wait()
+        service.draining = True
+        await site.stop()
+        print(
+            f"voicecli phone: draining: no new calls; waiting for {service.calls_in_progress} call(s) "
+            "to end (Ctrl-C again to end them now)",
+            flush=True,
+        )
+        try:
+            await service.drain()
+        except asyncio.CancelledError:
+            print(f"voicecli phone: ending {service.calls_in_progress} call(s) now", flush=True)
+            await service.abort()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
