@@ -10,8 +10,10 @@ cd "$root_dir"
 log() { echo "bootstrap: $*" >&2; }
 
 debian_packages=(python3-venv libportaudio2 libsndfile1 espeak-ng sox)
+extras="dev"
 if [ "$purpose" = "test" ]; then
     debian_packages+=(pulseaudio pulseaudio-utils libasound2-plugins tmux)
+    extras="dev,phone" # the phone tests drive the real ACS Call Automation SDK
 fi
 
 install_debian_packages() {
@@ -54,7 +56,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
     log "installing voicecli and its dependencies into .venv (first run takes a minute)"
     install_log=".venv/install.log"
     if ! { .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip &&
-        .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"; } >"$install_log" 2>&1; then
+        .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"; } >"$install_log" 2>&1; then
         cat "$install_log" >&2
         log "installing into .venv failed (the output is above and in $install_log)"
         exit 1

@@ -18,6 +18,28 @@ class PhoneSetupError(ConfigError):
     """The ACS side cannot be set up (SDK missing, connection string unusable); one line for the user."""
 
 
+_BAD_CONNECTION_STRING = "ACS_CONNECTION_STRING is not a valid connection string (endpoint=https://…;accesskey=…)"
+
+
+def parse_connection_string(connection_string: str) -> tuple[str, str]:
+    """The endpoint (scheme kept; https when none is given) and the access key.
+
+    The SDK's own `from_connection_string` drops the scheme and always uses https; keeping it lets
+    the bridge reach a plain-http stand-in for ACS on loopback (the tests) while real ACS
+    endpoints, which are https, are used exactly as the SDK would.
+    """
+    fields = {}
+    for element in connection_string.split(";"):
+        key, _, value = element.partition("=")
+        fields[key.strip().lower()] = value.strip()
+    endpoint, access_key = fields.get("endpoint", ""), fields.get("accesskey", "")
+    if not endpoint or not access_key:
+        raise PhoneSetupError(_BAD_CONNECTION_STRING)
+    if "://" not in endpoint:
+        endpoint = f"https://{endpoint}"
+    return endpoint.rstrip("/"), access_key
+
+
 class CallAutomation:
     """The few Call Automation requests the bridge makes, over the SDK's async client."""
 
@@ -28,12 +50,13 @@ class CallAutomation:
             raise PhoneSetupError(
                 f"answering ACS calls needs azure-communication-callautomation; {INSTALL_HINT}"
             ) from None
+        from azure.core.credentials import AzureKeyCredential
+
+        endpoint, access_key = parse_connection_string(connection_string)
         try:
-            self._client: Any = CallAutomationClient.from_connection_string(connection_string)
-        except (ValueError, TypeError, KeyError, IndexError):
-            raise PhoneSetupError(
-                "ACS_CONNECTION_STRING is not a valid connection string (endpoint=https://…;accesskey=…)"
-            ) from None
+            self._client: Any = CallAutomationClient(endpoint, AzureKeyCredential(access_key))
+        except (ValueError, TypeError):
+            raise PhoneSetupError(_BAD_CONNECTION_STRING) from None
 
     async def answer(self, incoming_call_context: str, *, callback_url: str, transport_url: str) -> str:
         """Answer with bidirectional PCM 24 kHz mono media streaming to `transport_url`; returns the connection id."""
