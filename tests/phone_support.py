@@ -111,7 +111,9 @@ class SimulatedAcsCall:
         """Keep sending silent frames (as ACS does between words) until `condition()` holds."""
         deadline = time.monotonic() + timeout
         while not condition():
-            if time.monotonic() > deadline or self.closed.is_set():
+            if self.closed.is_set():
+                raise AssertionError(f"{what}: the bridge ended the call first (got {self.kinds()})")
+            if time.monotonic() > deadline:
                 raise AssertionError(f"{what}: not seen within {timeout} s (got {self.kinds()})")
             await self.stream(np.zeros(FRAME, dtype=np.int16))
 

@@ -23,6 +23,7 @@ from tests.phone_support import LOUD, SimulatedAcsCall, speech
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings
 from voicecli.phone.app import PhoneService, create_phone_app
+from voicecli.phone.calls import CallRecord
 from voicecli.realtime import OpenAIRealtimeWebsocket, RealtimeClient
 from voicecli.realtime.functions import ToolFunction
 from voicecli.server import LocalServer
@@ -46,7 +47,7 @@ class Bridge:
 async def start_bridge(server: LocalServer, *, greet: bool = False) -> tuple[Bridge, web.AppRunner]:
     sent: list[list[dict[str, Any]]] = []
 
-    def client_factory(tools: list[ToolFunction]) -> RealtimeClient:
+    def client_factory(_: CallRecord, tools: list[ToolFunction]) -> RealtimeClient:
         client = OpenAIRealtimeWebsocket(api_key="sk-test", websocket_base_url=server.ws_base_url, tools=tools)
         log: list[dict[str, Any]] = []
         client.observe_sent(log.append)

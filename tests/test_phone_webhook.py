@@ -26,6 +26,7 @@ from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings
 from voicecli.phone.acs import CallAutomation, PhoneSetupError, parse_connection_string
 from voicecli.phone.app import PhoneService, create_phone_app
+from voicecli.phone.calls import CallRecord
 from voicecli.realtime import OpenAIRealtimeWebsocket, RealtimeClient
 from voicecli.realtime.functions import ToolFunction
 from voicecli.server import LocalServer
@@ -99,7 +100,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     acs_runner, acs.port = await _serve(acs.app())
     async with LocalServer(brain="scripted", script=script) as model:
 
-        def client_factory(tools: list[ToolFunction]) -> RealtimeClient:
+        def client_factory(_: CallRecord, tools: list[ToolFunction]) -> RealtimeClient:
             return OpenAIRealtimeWebsocket(api_key="sk-test", websocket_base_url=model.ws_base_url, tools=tools)
 
         automation = CallAutomation(acs.connection_string)

@@ -23,7 +23,7 @@ from voicecli.conversation.providers import build_client, session_settings
 from voicecli.conversation.tools import configured_tools
 from voicecli.phone.acs import CallAutomation
 from voicecli.phone.app import PhoneService, create_phone_app
-from voicecli.phone.calls import CallRegistry
+from voicecli.phone.calls import CallRecord, CallRegistry
 from voicecli.realtime import RealtimeClient
 from voicecli.realtime.functions import ToolFunction
 from voicecli.ui.logs import configure_logging
@@ -46,7 +46,7 @@ async def run_phone(
     tools = configured_tools(config)
     build_client(config, tools=tools)  # a missing key or endpoint fails now, not at the first call
 
-    def client_factory(call_tools: list[ToolFunction]) -> RealtimeClient:
+    def client_factory(_: CallRecord, call_tools: list[ToolFunction]) -> RealtimeClient:
         return build_client(config, tools=[*tools, *call_tools])
 
     live = sys.stdout.isatty()

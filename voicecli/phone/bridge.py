@@ -58,8 +58,8 @@ class MediaSocket(Protocol):
     def __aiter__(self) -> AsyncIterator[WSMessage]: ...
 
 
-ClientFactory = Callable[[list[ToolFunction]], RealtimeClient]
-"""Builds the call's realtime client with these extra tools (the call's own `hang_up`)."""
+ClientFactory = Callable[[CallRecord, list[ToolFunction]], RealtimeClient]
+"""Builds the realtime client of this call, with these extra tools (the call's own `hang_up`)."""
 EndCall = Callable[[CallRecord], Awaitable[None]]
 """Ends the call at ACS (the SDK's hang-up); the bridge then closes the media socket itself."""
 
@@ -90,7 +90,7 @@ class CallBridge:
         self.record = record
         self.registry = registry
         self.socket = socket
-        self.client = client_factory([self.hang_up_tool()])
+        self.client = client_factory(record, [self.hang_up_tool()])
         self.settings = settings
         self.greet = greet
         self.end_call = end_call
