@@ -13,15 +13,21 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
+import re
+import subprocess
+import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import numpy as np
+import pytest
+from audio_support import speech_wav
 
-from tests.audio_support import speech_wav
 from voicecli.audio.wavio import read_audio_24k_mono
 
 RATE = 24_000
@@ -145,3 +151,69 @@ class SimulatedAcsCall:
 
     def loud_audio_after(self, after: float = 0.0) -> bool:
         return bool(np.any(np.abs(self.heard(after).astype(np.int32)) > LOUD))
+
+
+# --- `voicecli phone` as a process ------------------------------------------------------------
+
+
+@dataclass
+class PhoneProcess:
+    """A running `voicecli phone --port 0`; `base` is its ws:// address."""
+
+    process: asyncio.subprocess.Process
+    base: str
+    stdout: list[str]
+
+    async def next_line(self, pattern: str) -> str:
+        """Read stdout until a line matches (fails the test at EOF)."""
+        assert self.process.stdout is not None
+        while True:
+            raw = await asyncio.wait_for(self.process.stdout.readline(), 60)
+            if not raw:
+                pytest.fail(f"voicecli phone ended before printing {pattern!r}; printed {self.stdout}")
+            line = raw.decode().rstrip("\n")
+            self.stdout.append(line)
+            if re.search(pattern, line):
+                return line
+
+    async def finish(self) -> tuple[int, str, str]:
+        out, err = await asyncio.wait_for(self.process.communicate(), 60)
+        return self.process.returncode or 0, "\n".join([*self.stdout, out.decode()]), err.decode()
+
+
+def phone_env(**extra: str) -> dict[str, str]:
+    """The environment of a `voicecli phone` process: no user config, no ACS unless given."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ACS_CONNECTION_STRING", "VOICECLI_PROVIDER")}
+    return {**env, "XDG_CONFIG_HOME": "/nonexistent", **extra}
+
+
+@pytest.fixture
+async def phone() -> AsyncIterator[PhoneProcess]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "voicecli",
+        "phone",
+        "--port",
+        "0",
+        "--no-greeting",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=phone_env(),
+    )
+    running = PhoneProcess(process, "", [])
+    line = await running.next_line(r"listening on http://")
+    running.base = line.split("listening on ")[1].replace("http://", "ws://")
+    yield running
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+
+
+async def run_phone_command(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """Run `voicecli phone ARGS` to its end: exit code, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "voicecli", "phone", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, out.decode(), err.decode()

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 from aiohttp import web
+from live_support import until
+from phone_support import LOUD, SimulatedAcsCall, speech
 
-from tests.live_support import until
-from tests.phone_support import LOUD, SimulatedAcsCall, speech
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings
 from voicecli.phone.app import PhoneService, create_phone_app

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from aiohttp import web
+from live_support import until
+from phone_support import SimulatedAcsCall, speech
 
-from tests.live_support import until
-from tests.phone_support import SimulatedAcsCall, speech
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings
 from voicecli.phone.app import PhoneService, create_phone_app

@@ -3,74 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
-
-from tests.phone_support import SimulatedAcsCall, speech
+from phone_support import PhoneProcess, SimulatedAcsCall, phone_env, run_phone_command, speech
+from phone_support import phone as phone  # fixture
 
 pytestmark = pytest.mark.timeout(120)
 
+
 SECRET = "c2VjcmV0LWFjY2Vzcy1rZXktbmV2ZXItcHJpbnRlZA=="
-
-
-@dataclass
-class PhoneProcess:
-    process: asyncio.subprocess.Process
-    base: str
-    stdout: list[str]
-
-    async def next_line(self, pattern: str) -> str:
-        """Read stdout until a line matches (fails the test at EOF)."""
-        assert self.process.stdout is not None
-        while True:
-            raw = await asyncio.wait_for(self.process.stdout.readline(), 60)
-            if not raw:
-                pytest.fail(f"voicecli phone ended before printing {pattern!r}; printed {self.stdout}")
-            line = raw.decode().rstrip("\n")
-            self.stdout.append(line)
-            if re.search(pattern, line):
-                return line
-
-    async def finish(self) -> tuple[int, str, str]:
-        out, err = await asyncio.wait_for(self.process.communicate(), 60)
-        return self.process.returncode or 0, "\n".join([*self.stdout, out.decode()]), err.decode()
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("ACS_CONNECTION_STRING", "VOICECLI_PROVIDER")}
-    return {**env, "XDG_CONFIG_HOME": "/nonexistent", **extra}
-
-
-@pytest.fixture
-async def phone() -> AsyncIterator[PhoneProcess]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "voicecli",
-        "phone",
-        "--port",
-        "0",
-        "--no-greeting",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=_env(),
-    )
-    running = PhoneProcess(process, "", [])
-    line = await running.next_line(r"listening on http://")
-    running.base = line.split("listening on ")[1].replace("http://", "ws://")
-    yield running
-    if process.returncode is None:
-        process.kill()
-        await process.wait()
 
 
 async def test_ctrl_c_stops_accepting_and_drains_the_call_in_progress(phone: PhoneProcess, tmp_path: Path) -> None:
@@ -108,17 +52,9 @@ async def test_second_ctrl_c_ends_the_calls_at_once(phone: PhoneProcess, tmp_pat
     assert "Traceback" not in err
 
 
-async def run_phone_command(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "voicecli", "phone", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    return process.returncode or 0, out.decode(), err.decode()
-
-
 async def test_a_connection_string_without_public_url_is_one_line_and_never_printed() -> None:
     code, out, err = await run_phone_command(
-        "--port", "0", env=_env(ACS_CONNECTION_STRING=f"endpoint=https://x.example/;accesskey={SECRET}")
+        "--port", "0", env=phone_env(ACS_CONNECTION_STRING=f"endpoint=https://x.example/;accesskey={SECRET}")
     )
     assert code == 2
     assert err.strip() == (
@@ -129,7 +65,7 @@ async def test_a_connection_string_without_public_url_is_one_line_and_never_prin
 
 async def test_a_malformed_connection_string_is_refused_without_showing_it() -> None:
     code, out, err = await run_phone_command(
-        "--port", "0", "--public-url", "https://bridge.example", env=_env(ACS_CONNECTION_STRING=f"garbage{SECRET}")
+        "--port", "0", "--public-url", "https://bridge.example", env=phone_env(ACS_CONNECTION_STRING=f"garbage{SECRET}")
     )
     assert code == 2
     assert "ACS_CONNECTION_STRING is not a valid connection string" in err
@@ -138,6 +74,6 @@ async def test_a_malformed_connection_string_is_refused_without_showing_it() -> 
 
 
 async def test_a_bad_public_url_is_one_line() -> None:
-    code, _, err = await run_phone_command("--port", "0", "--public-url", "bridge.example", env=_env())
+    code, _, err = await run_phone_command("--port", "0", "--public-url", "bridge.example", env=phone_env())
     assert code == 2
     assert err.strip().startswith("voicecli: error: --public-url 'bridge.example': expected https://")

@@ -19,9 +19,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from live_support import until
+from phone_support import SimulatedAcsCall, speech
 
-from tests.live_support import until
-from tests.phone_support import SimulatedAcsCall, speech
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings
 from voicecli.phone.acs import CallAutomation, PhoneSetupError, parse_connection_string

@@ -234,6 +234,19 @@ def phone(
         bool, typer.Option("--greeting/--no-greeting", help="The model speaks first when a call connects.")
     ] = True,
     log_file: Annotated[Path | None, typer.Option(help="Write log messages to this file.")] = None,
+    dial: Annotated[
+        str | None,
+        typer.Option(help="Be the caller instead: call this bridge media WebSocket (ws://HOST:PORT/ws) as ACS would."),
+    ] = None,
+    input_file: Annotated[
+        Path | None, typer.Option("--input-file", "-i", help="With --dial: say this audio file instead of the mic.")
+    ] = None,
+    output_file: Annotated[
+        Path | None, typer.Option("--output-file", "-o", help="With --dial --input-file: write the reply heard.")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="With --dial --input-file: seconds to wait for the reply.")] = 60.0,
+    input_device: Annotated[str | None, typer.Option(help="With --dial: the microphone (index or name).")] = None,
+    output_device: Annotated[str | None, typer.Option(help="With --dial: the speaker (index or name).")] = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -242,7 +255,25 @@ def phone(
     Set ACS_CONNECTION_STRING and --public-url, and point the ACS Event Grid subscription for
     IncomingCall at <public-url>/api/incomingCall. Ctrl-C stops taking calls and waits for those in
     progress to end; a second Ctrl-C ends them at once.
+
+    With --dial ws://HOST:PORT/ws this terminal is the caller instead (microphone and speaker, or
+    --input-file), speaking the same media protocol as ACS: try a bridge without a phone.
     """
+    if dial is not None:
+        if input_file is not None and not input_file.is_file():
+            raise fail(f"{input_file}: no such file", 2)
+        from voicecli.commands.phone_dial import run_dial
+
+        run(
+            run_dial(
+                dial,
+                input_file=input_file,
+                output_file=output_file,
+                timeout_s=timeout,
+                input_device=input_device,
+                output_device=output_device,
+            )
+        )
     settings = load(
         config,
         profile,

@@ -1,0 +1,76 @@
+"""`voicecli phone --dial`: one terminal calls another's bridge, end to end, with a WAV for a voice."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from audio_support import active_span, speech_wav
+from phone_support import PhoneProcess, phone_env
+from phone_support import phone as phone  # fixture
+
+from voicecli.audio.wavio import read_audio_24k_mono
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def dial(*args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "voicecli",
+        "phone",
+        *args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=phone_env(),
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 90)
+    return process.returncode or 0, err.decode()
+
+
+async def test_dialing_a_bridge_with_a_wav_brings_back_the_spoken_reply(phone: PhoneProcess, tmp_path: Path) -> None:
+    said = speech_wav(tmp_path / "question.wav", "Good morning, could you tell me the opening hours?")
+    reply_path = tmp_path / "reply.wav"
+    code, err = await dial(
+        "--dial", f"{phone.base}/ws/dialed", "--input-file", str(said), "--output-file", str(reply_path)
+    )
+    assert code == 0, err
+    assert "said " in err and f"written to {reply_path}" in err
+    phone.process.send_signal(signal.SIGINT)
+    _, _, bridge_log = await phone.finish()
+    spoken = re.search(r"call dialed: assistant: (I heard (\d+\.\d) seconds of audio\.)", bridge_log)
+    assert spoken is not None, bridge_log
+    # The model heard the whole file...
+    assert abs(float(spoken.group(2)) - len(read_audio_24k_mono(said)) / 24_000) < 1.5
+    # ...and the caller heard its answer: as long as the same sentence spoken independently.
+    reply = read_audio_24k_mono(reply_path)
+    reference = read_audio_24k_mono(speech_wav(tmp_path / "reference.wav", spoken.group(1)))
+    span, reference_span = active_span(reply), active_span(reference)
+    assert span is not None and reference_span is not None
+    reply_s, reference_s = (span[1] - span[0]) / 24_000, (reference_span[1] - reference_span[0]) / 24_000
+    assert abs(reply_s - reference_s) < 0.25, (reply_s, reference_s)
+    assert float(np.abs(reply.astype(np.int32)).max()) > 1000
+
+
+async def test_dialing_nowhere_is_one_line(tmp_path: Path) -> None:
+    said = speech_wav(tmp_path / "hello.wav", "Hello?")
+    code, err = await dial("--dial", "ws://127.0.0.1:9/ws", "--input-file", str(said))
+    assert code == 1
+    assert err.strip().splitlines() == [err.strip().splitlines()[0]]
+    assert err.startswith("voicecli: error: cannot reach the bridge at ws://127.0.0.1:9/ws")
+
+
+async def test_dialing_an_http_url_is_refused() -> None:
+    code, err = await dial("--dial", "http://127.0.0.1:9/ws", "--input-file", "/nonexistent.wav")
+    assert code == 2
+    assert err.strip() == "voicecli: error: /nonexistent.wav: no such file"
+    code, err = await dial("--dial", "http://127.0.0.1:9/ws")
+    assert code == 2
+    assert "expected the bridge's media WebSocket, ws://HOST:PORT/ws" in err
