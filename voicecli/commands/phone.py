@@ -9,10 +9,12 @@ ACS). The ACS connection string comes only from `ACS_CONNECTION_STRING` and is n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -72,7 +74,8 @@ async def run_phone(
     print(f"voicecli phone: listening on http://{bound[0]}:{bound[1]}", flush=True)
     print(_where_acs_reaches(service), flush=True)
     try:
-        await _serve_until_drained(service, site)
+        with _calls_view(service, live):
+            await _serve_until_drained(service, site)
     finally:
         await runner.cleanup()
         if acs is not None:
@@ -92,6 +95,22 @@ def _call_automation(public_url: str | None) -> CallAutomation | None:
     if public_url is None:
         raise ConfigError(f"{CONNECTION_STRING_ENV} is set: --public-url is needed so ACS can reach this bridge")
     return CallAutomation(connection_string)
+
+
+@contextlib.contextmanager
+def _calls_view(service: PhoneService, live: bool) -> Iterator[None]:
+    """On a terminal, the live table of calls; elsewhere the log lines on stderr are the view."""
+    if not live:
+        yield
+        return
+    from voicecli.ui.calls_view import CallsTable, live_calls_table
+
+    def status() -> str:
+        doing = "draining, no new calls" if service.draining else "taking calls"
+        return f"voicecli phone: {doing} · {service.calls_in_progress} in progress · Ctrl-C to stop"
+
+    with live_calls_table(CallsTable(service.registry, status)):
+        yield
 
 
 def _where_acs_reaches(service: PhoneService) -> str:
