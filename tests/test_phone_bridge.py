@@ -24,7 +24,7 @@ from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings
 from voicecli.phone.app import PhoneService, create_phone_app
 from voicecli.phone.calls import CallRecord
-from voicecli.realtime import OpenAIRealtimeWebsocket, RealtimeClient
+from voicecli.realtime import OpenAIRealtimeWebRTC, OpenAIRealtimeWebsocket, RealtimeClient
 from voicecli.realtime.functions import ToolFunction
 from voicecli.server import LocalServer
 
@@ -44,11 +44,17 @@ class Bridge:
         return f"{self.base}/ws/{call_id}"
 
 
-async def start_bridge(server: LocalServer, *, greet: bool = False) -> tuple[Bridge, web.AppRunner]:
+async def start_bridge(
+    server: LocalServer, *, greet: bool = False, transport: str = "websocket"
+) -> tuple[Bridge, web.AppRunner]:
     sent: list[list[dict[str, Any]]] = []
 
     def client_factory(_: CallRecord, tools: list[ToolFunction]) -> RealtimeClient:
-        client = OpenAIRealtimeWebsocket(api_key="sk-test", websocket_base_url=server.ws_base_url, tools=tools)
+        client: RealtimeClient
+        if transport == "webrtc":
+            client = OpenAIRealtimeWebRTC(api_key="sk-test", base_url=server.http_url + "/v1", tools=tools)
+        else:
+            client = OpenAIRealtimeWebsocket(api_key="sk-test", websocket_base_url=server.ws_base_url, tools=tools)
         log: list[dict[str, Any]] = []
         client.observe_sent(log.append)
         sent.append(log)
@@ -152,3 +158,18 @@ async def test_a_greeting_is_heard_before_the_caller_speaks(tmp_path: Path) -> N
         finally:
             await runner.cleanup()
     assert int(np.abs(greeting.astype(np.int32)).max()) > LOUD
+
+
+async def test_over_webrtc_the_caller_is_answered_and_barge_in_stops_playback(tmp_path: Path) -> None:
+    async with LocalServer(brain="echo") as server:
+        running, runner = await start_bridge(server, transport="webrtc")
+        try:
+            async with SimulatedAcsCall(running.url("call-rtc")) as call:
+                await call.stream(speech(tmp_path, "Tell me a long story about the sea."))
+                await call.silence_until(lambda: call.loud_audio_after(), "the spoken answer over WebRTC")
+                await call.stream(speech(tmp_path, "Stop, please."))
+                await call.silence_until(lambda: "StopAudio" in call.kinds(), "StopAudio")
+        finally:
+            await runner.cleanup()
+    sent_types = {event["type"] for event in running.sent[0]}
+    assert "conversation.item.truncate" not in sent_types, "over WebRTC the service truncates by itself"

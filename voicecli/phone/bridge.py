@@ -251,7 +251,10 @@ class CallBridge:
             await self.socket.send_str(media.stop_audio())
         if self.client.audio_item_id:
             self._interrupted.add(self.client.audio_item_id)
-        for item_id, heard_ms in self.playout.stop(now):
+        cut = self.playout.stop(now)
+        if self.client.transport == "webrtc":
+            return  # RTP arrives at real time, as ACS plays it: the service truncates by itself
+        for item_id, heard_ms in cut:
             with contextlib.suppress(RealtimeConnectionError):
                 await self.client.send(protocol.truncate_item(item_id, heard_ms))
         self.registry.note(self.record, "caller spoke over the reply: StopAudio", level=logging.DEBUG)
