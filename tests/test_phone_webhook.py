@@ -29,7 +29,7 @@ from voicecli.phone.app import PhoneService, create_phone_app
 from voicecli.phone.calls import CallRecord
 from voicecli.realtime import OpenAIRealtimeWebsocket, RealtimeClient
 from voicecli.realtime.functions import ToolFunction
-from voicecli.server import LocalServer
+from voicecli.server import Faults, LocalServer
 
 pytest.importorskip("azure.communication.callautomation", reason="needs the phone extra: pip install -e '.[phone]'")
 pytestmark = pytest.mark.timeout(120)
@@ -185,6 +185,28 @@ async def test_incoming_call_answered_with_media_streaming_and_hung_up_by_the_mo
     )
     await until(lambda: not record.active, "the call to end")
     assert (record.state, record.reason, record.caller) == ("ended", "the assistant hung up", "+15555550123")
+
+
+@pytest.mark.parametrize("how", ["cannot start", "drops mid-call"])
+async def test_a_realtime_session_lost_for_good_hangs_the_call_up_at_acs(
+    setup: Setup, tmp_path: Path, how: str
+) -> None:
+    async with LocalServer(brain="echo", faults=Faults(drop_after_events=4)) as dropping:
+        url = "ws://127.0.0.1:9/v1" if how == "cannot start" else dropping.ws_base_url  # port 9: nothing listens
+        setup.service.client_factory = lambda _, tools: OpenAIRealtimeWebsocket(
+            api_key="sk-test", websocket_base_url=url, tools=tools
+        )
+        media_url = f"{setup.public_url.replace('http://', 'ws://')}/ws/lost"
+        async with SimulatedAcsCall(media_url, headers={"x-ms-call-connection-id": "conn-7"}) as call:
+            if how == "drops mid-call":
+                await call.stream(speech(tmp_path, "Hello?"))  # speech started, stopped: the 4th event
+            await call.silence_until(call.closed.is_set, "the bridge to end the call", timeout=30)
+    record = setup.service.registry.get("lost")
+    assert record is not None
+    await until(lambda: not record.active, "the call to end")
+    assert record.state == "failed" and record.reason.startswith("realtime session failed")
+    assert [request[0] for request in setup.acs.requests] == ["terminate"]
+    assert setup.acs.requests[0][1].startswith("/calling/callConnections/conn-7:terminate")
 
 
 async def test_media_streaming_failure_is_the_calls_state(setup: Setup) -> None:

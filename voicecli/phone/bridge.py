@@ -107,11 +107,15 @@ class CallBridge:
         """Bridge until the call ends; never raises for anything a caller or the service does."""
         self.client.audio_output_callback = self._to_caller
         try:
-            async with self.client(settings=self.settings, create_response=self.greet):
-                self.registry.set_state(self.record, "streaming")
-                await self._bridge()
-        except RealtimeError as exc:
-            self._end_reason = self._end_reason or f"realtime session failed: {exc}"
+            try:
+                async with self.client(settings=self.settings, create_response=self.greet):
+                    self.registry.set_state(self.record, "streaming")
+                    model_gone = await self._bridge()
+            except RealtimeError as exc:
+                model_gone = True
+                self._end_reason = self._end_reason or f"realtime session failed: {exc}"
+            if model_gone and self.end_call is not None:
+                await self._end_at_acs()  # else the caller would hear silence until they hang up
         finally:
             if self._hang_up is not None and not self._hang_up.done():
                 self._hang_up.cancel()
@@ -119,7 +123,8 @@ class CallBridge:
         failed = self._end_reason.startswith("realtime")
         self.registry.set_state(self.record, "failed" if failed else "ended", self._end_reason)
 
-    async def _bridge(self) -> None:
+    async def _bridge(self) -> bool:
+        """Run both directions until one ends; True when the model's side ended (not the caller, not `hang_up`)."""
         from_caller = asyncio.create_task(self._from_caller(), name=f"call {self.record.call_id} caller")
         from_model = asyncio.create_task(self._from_model(), name=f"call {self.record.call_id} model")
         done, pending = await asyncio.wait({from_caller, from_model}, return_when=asyncio.FIRST_COMPLETED)
@@ -130,10 +135,9 @@ class CallBridge:
             task.result()  # a bug in the bridge itself surfaces (and is logged by the route)
         if from_caller in done:
             self._end_reason = self._end_reason or "the caller hung up"
-        elif not self._end_reason:
-            self._end_reason = "realtime session ended"
-            if self.end_call is not None:
-                await self._end_at_acs()
+            return False
+        self._end_reason = self._end_reason or "realtime session ended"
+        return self._hang_up is None
 
     # --- the caller → the model ---------------------------------------------------------------
 
