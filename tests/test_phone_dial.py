@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_support import active_span, speech_wav
+from audio_support import PulseAudio, Recorder, active_span, play_into_mic, speech_wav
+from audio_support import pulse_audio as pulse_audio  # session fixture
+from live_support import until
 from phone_support import PhoneProcess, phone_env
 from phone_support import phone as phone  # fixture
 
@@ -74,3 +76,41 @@ async def test_dialing_an_http_url_is_refused() -> None:
     code, err = await dial("--dial", "http://127.0.0.1:9/ws")
     assert code == 2
     assert "expected the bridge's media WebSocket, ws://HOST:PORT/ws" in err
+
+
+def loud(raw: Path) -> bool:
+    """Whether a recording (raw int16, still being written) has any sound yet."""
+    data = raw.read_bytes()
+    return active_span(np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")) is not None
+
+
+@pytest.mark.audio
+async def test_dialing_from_the_microphone_plays_the_reply_on_the_speaker(
+    phone: PhoneProcess, pulse_audio: PulseAudio, tmp_path: Path
+) -> None:
+    said = speech_wav(tmp_path / "question.wav", "Hello, can you hear me on the phone?")
+    status = tmp_path / "dial.log"
+    recorder = Recorder(pulse_audio, tmp_path / "speaker.raw")
+    with status.open("w") as log:
+        dialer = subprocess.Popen(
+            [sys.executable, "-m", "voicecli", "phone", "--dial", f"{phone.base}/ws/live-dial"],
+            stderr=log,
+            env={**pulse_audio.env, **phone_env()},
+        )
+        try:
+            await until(lambda: "speak; Ctrl-C hangs up" in status.read_text(), "the dialer to call", timeout=60)
+            player = play_into_mic(pulse_audio, said)
+            await asyncio.to_thread(player.wait, 30)
+            await until(lambda: loud(tmp_path / "speaker.raw"), "the reply on the speaker", timeout=60)
+            dialer.send_signal(signal.SIGINT)
+            await asyncio.to_thread(dialer.wait, 30)
+        finally:
+            if dialer.poll() is None:
+                dialer.kill()
+    recorder.stop()
+    assert dialer.returncode == 0, status.read_text()
+    assert status.read_text().strip().endswith("hung up")
+    phone.process.send_signal(signal.SIGINT)
+    _, _, bridge_log = await phone.finish()
+    assert re.search(r"call live-dial: assistant: I heard \d+\.\d seconds of audio", bridge_log), bridge_log
+    assert "call live-dial: ended: the caller hung up" in bridge_log
