@@ -236,7 +236,7 @@ def phone(
     log_file: Annotated[Path | None, typer.Option(help="Write log messages to this file.")] = None,
     dial: Annotated[
         str | None,
-        typer.Option(help="Be the caller instead: call this bridge media WebSocket (ws://HOST:PORT/ws) as ACS would."),
+        typer.Option(help="Be the caller instead: call a bridge's media WebSocket (ws://HOST:PORT/ws) as ACS would."),
     ] = None,
     input_file: Annotated[
         Path | None, typer.Option("--input-file", "-i", help="With --dial: say this audio file instead of the mic.")

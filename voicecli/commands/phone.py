@@ -69,6 +69,8 @@ async def run_phone(
         await site.start()
     except OSError as exc:
         await runner.cleanup()
+        if acs is not None:
+            await acs.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound = runner.addresses[0]
     print(f"voicecli phone: listening on http://{bound[0]}:{bound[1]}", flush=True)

@@ -4,7 +4,8 @@ The caller's `AudioData` frames go out as `input_audio_buffer.append` as they ar
 frames too: the service's VAD needs time to pass to hear the caller stop). The model's audio comes
 through the client's `audio_output_callback`, before anything else looks at the event, and goes to
 ACS as `AudioData`. When the service hears the caller start speaking, ACS gets `StopAudio` at
-once and the model's item is truncated at what the caller heard (see `playout`).
+once and the model's item is truncated at what the caller heard (see `playout`; over WebRTC the
+service truncates by itself).
 
 Nothing one call does reaches another: a malformed frame is logged and skipped, a failing tool
 is an error text for the model (the client's tool registry), and the call ends only when the
@@ -21,7 +22,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from aiohttp import WSMessage, WSMsgType
@@ -42,6 +43,9 @@ from voicecli.realtime import (
     protocol,
 )
 from voicecli.realtime.functions import ToolFunction
+
+if TYPE_CHECKING:
+    from voicecli.audio.resample import StreamResampler
 
 MAX_GOODBYE_S = 15.0
 """After `hang_up`, the bridge lets the audio already sent play out, but never longer than this."""
@@ -96,7 +100,7 @@ class CallBridge:
         self.end_call = end_call
         self.timings = timings
         self.playout = Playout()
-        self._resampler: Any = None
+        self._resampler: StreamResampler | None = None
         self._frame_samples = media.SAMPLE_RATE * media.FRAME_MS // 1000
         self._interrupted: set[str] = set()
         self._speech_stopped_at: float | None = None

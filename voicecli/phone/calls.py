@@ -19,7 +19,15 @@ MAX_LATENCIES = 64
 FINISHED_KEPT = 50
 """Ended calls kept in the table after they end."""
 
+MAX_ID_CHARS = 64
+MAX_WORDS_CHARS = 500
+
 _log = logging.getLogger("voicecli.phone")
+
+
+def printable(text: str, limit: int) -> str:
+    """`text` without control characters (no forged log lines, no terminal escapes), at most `limit` long."""
+    return "".join(char for char in text if char.isprintable())[:limit]
 
 
 @dataclass(slots=True)
@@ -61,7 +69,12 @@ class CallRegistry:
         return self._calls.get(call_id)
 
     def open(self, call_id: str, caller: str = "") -> CallRecord:
-        """The record of `call_id`, created when this process has not seen the call yet."""
+        """The record of `call_id`, created when this process has not seen the call yet.
+
+        Both come from URLs anyone can send, so they are cut short and kept to printable characters
+        before they reach a log line or the table.
+        """
+        call_id, caller = printable(call_id, MAX_ID_CHARS), printable(caller, MAX_ID_CHARS)
         record = self._calls.get(call_id)
         if record is None:
             record = self._calls[call_id] = CallRecord(call_id, caller=caller)
@@ -84,7 +97,7 @@ class CallRegistry:
         self.note(record, f"{state}{f': {reason}' if reason else ''}")
 
     def said(self, record: CallRecord, who: str, words: str) -> None:
-        words = " ".join(words.split())
+        words = printable(" ".join(words.split()), MAX_WORDS_CHARS)
         if not words:
             return
         record.last_words = f"{who}: {words}"

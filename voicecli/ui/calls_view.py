@@ -47,12 +47,12 @@ class CallsTable:
         table.add_column("last words", ratio=1, overflow="ellipsis", no_wrap=True)
         table.add_column("latency", justify="right", no_wrap=True)
         for record in list(self._calls)[-MAX_ROWS:]:
-            table.add_row(
-                record.call_id,
-                record.caller or "—",
+            table.add_row(  # Text, not str: callers' ids and words are never read as Rich markup
+                Text(record.call_id),
+                Text(record.caller or "—"),
                 Text(record.state, style=_STATE_STYLES.get(record.state, "")),
                 _duration(record.duration_s),
-                record.last_words or record.reason,
+                Text(record.last_words or record.reason),
                 _latency(record.turn_latencies_ms),
             )
         return Group(Text(self._status(), style="bold"), table)
