@@ -207,7 +207,8 @@ async def phone() -> AsyncIterator[PhoneProcess]:
     yield running
     if process.returncode is None:
         process.kill()
-        await process.wait()
+        _, err = await process.communicate()
+        print(f"voicecli phone's log:\n{err.decode()}")  # shown with a failing test's teardown output
 
 
 async def run_phone_command(*args: str, env: dict[str, str]) -> tuple[int, str, str]:

@@ -77,3 +77,21 @@ async def test_a_bad_public_url_is_one_line() -> None:
     code, _, err = await run_phone_command("--port", "0", "--public-url", "bridge.example", env=phone_env())
     assert code == 2
     assert err.strip().startswith("voicecli: error: --public-url 'bridge.example': expected https://")
+
+
+async def test_a_provider_that_cannot_work_fails_at_startup_in_one_line() -> None:
+    env = {key: value for key, value in phone_env().items() if key != "OPENAI_API_KEY"}
+    code, out, err = await run_phone_command("--port", "0", "--provider", "openai", env=env)
+    assert code == 1
+    assert err.strip() == "voicecli: error: no API key for provider openai: set OPENAI_API_KEY"
+    assert "listening" not in out
+    code, out, err = await run_phone_command(
+        "--port",
+        "0",
+        "--provider",
+        "openai",
+        env={**env, "OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"},
+    )
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and err.startswith("voicecli: error: ")
+    assert "listening" not in out

@@ -25,6 +25,7 @@ from voicecli.conversation.providers import build_client, session_settings
 from voicecli.conversation.tools import configured_tools
 from voicecli.phone.acs import CallAutomation
 from voicecli.phone.app import PhoneService, create_phone_app
+from voicecli.phone.bridge import ClientFactory
 from voicecli.phone.calls import CallRecord, CallRegistry
 from voicecli.realtime import RealtimeClient
 from voicecli.realtime.functions import ToolFunction
@@ -46,7 +47,6 @@ async def run_phone(
     """Serve calls until interrupted; returns the exit code (setup problems are raised as ConfigError)."""
     acs = _call_automation(public_url)
     tools = configured_tools(config)
-    build_client(config, tools=tools)  # a missing key or endpoint fails now, not at the first call
 
     def client_factory(_: CallRecord, call_tools: list[ToolFunction]) -> RealtimeClient:
         return build_client(config, tools=[*tools, *call_tools])
@@ -54,6 +54,7 @@ async def run_phone(
     live = sys.stdout.isatty()
     configure_logging(log_file, live=live)
     _log.setLevel(logging.INFO)
+    await _check_provider(config, client_factory)
     service = PhoneService(
         client_factory=client_factory,
         settings=session_settings(config),
@@ -84,6 +85,18 @@ async def run_phone(
             await acs.close()
     print("voicecli phone: stopped", flush=True)
     return 0
+
+
+async def _check_provider(config: AppConfig, client_factory: ClientFactory) -> None:
+    """Open and close one realtime session before taking calls.
+
+    A wrong key or endpoint fails here, in one line, instead of at the first call; and the first
+    caller does not wait in silence while this process loads and connects for the first time.
+    """
+    print(f"voicecli phone: checking the realtime provider ({config.provider}, {config.transport})", flush=True)
+    probe = client_factory(CallRecord("startup-check"), [])
+    async with probe(settings=session_settings(config)):
+        pass
 
 
 def _call_automation(public_url: str | None) -> CallAutomation | None:

@@ -43,6 +43,7 @@ from voicecli.realtime import (
     protocol,
 )
 from voicecli.realtime.functions import ToolFunction
+from voicecli.realtime.tasks import BackgroundTasks
 
 if TYPE_CHECKING:
     from voicecli.audio.resample import StreamResampler
@@ -105,6 +106,7 @@ class CallBridge:
         self._interrupted: set[str] = set()
         self._speech_stopped_at: float | None = None
         self._hang_up: asyncio.Task[None] | None = None
+        self._tasks = BackgroundTasks()
         self._end_reason = ""
 
     async def run(self) -> None:
@@ -121,8 +123,7 @@ class CallBridge:
             if model_gone and self.end_call is not None:
                 await self._end_at_acs()  # else the caller would hear silence until they hang up
         finally:
-            if self._hang_up is not None and not self._hang_up.done():
-                self._hang_up.cancel()
+            await self._tasks.close()
             await self.socket.close()
         failed = self._end_reason.startswith("realtime")
         self.registry.set_state(self.record, "failed" if failed else "ended", self._end_reason)
@@ -141,7 +142,10 @@ class CallBridge:
             self._end_reason = self._end_reason or "the caller hung up"
             return False
         self._end_reason = self._end_reason or "realtime session ended"
-        return self._hang_up is None
+        if self._hang_up is not None:
+            await self._hang_up  # `hang_up` was called: it finishes the call at ACS
+            return False
+        return True
 
     # --- the caller → the model ---------------------------------------------------------------
 
@@ -275,7 +279,7 @@ class CallBridge:
         async def hang_up() -> str:
             """End the phone call. Say goodbye first; use it when the caller is done or asks to hang up."""
             if self._hang_up is None:
-                self._hang_up = asyncio.create_task(self._hang_up_after_goodbye())
+                self._hang_up = self._tasks.spawn(self._hang_up_after_goodbye())
             return "The call is being ended."
 
         return hang_up
