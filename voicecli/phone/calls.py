@@ -83,9 +83,6 @@ class CallRegistry:
             record.caller = caller
         return record
 
-    def active(self) -> list[CallRecord]:
-        return [record for record in self._calls.values() if record.active]
-
     def set_state(self, record: CallRecord, state: CallState, reason: str = "") -> None:
         if not record.active:
             return  # a late event after the end changes nothing
