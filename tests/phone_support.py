@@ -27,6 +27,7 @@ import aiohttp
 import numpy as np
 import pytest
 from audio_support import speech_wav
+from system_tools import require_program
 
 from voicecli.audio.wavio import read_audio_24k_mono
 
@@ -44,6 +45,7 @@ class Received:
 
 def speech(tmp_path: Path, text: str) -> np.ndarray:
     """`text` spoken by espeak-ng, at 24 kHz mono int16."""
+    require_program("espeak-ng", "speaking as a caller")
     return read_audio_24k_mono(speech_wav(tmp_path / f"{abs(hash(text))}.wav", text))
 
 

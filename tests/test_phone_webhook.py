@@ -10,6 +10,7 @@ stand-in as the SDK's terminate request.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import pytest
 from aiohttp import web
 from live_support import until
 from phone_support import SimulatedAcsCall, speech
+from system_tools import unavailable
 
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings
@@ -31,8 +33,14 @@ from voicecli.realtime import OpenAIRealtimeWebsocket, RealtimeClient
 from voicecli.realtime.functions import ToolFunction
 from voicecli.server import Faults, LocalServer
 
-pytest.importorskip("azure.communication.callautomation", reason="needs the phone extra: pip install -e '.[phone]'")
 pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(autouse=True)
+def _call_automation_sdk() -> None:
+    if importlib.util.find_spec("azure.communication.callautomation") is None:
+        unavailable("the ACS tests need the phone extra (pip install -e '.[phone]')")
+
 
 ACCESS_KEY = base64.b64encode(b"not-a-real-access-key").decode()
 GOODBYE_SCRIPT = """
