@@ -17,7 +17,7 @@ from live_support import until
 from phone_support import SimulatedAcsCall, phone_env, speech
 from rich.console import Console
 
-from voicecli.phone.calls import CallRegistry
+from voicecli.phone.calls import MEDIA_WAIT_S, CallRegistry
 from voicecli.ui.calls_view import CallsTable
 
 pytestmark = pytest.mark.timeout(120)
@@ -114,3 +114,17 @@ def test_what_callers_send_is_shown_as_text_never_as_markup_or_escapes() -> None
     assert "[bold red]+1555[/]fake log line[2J" in text
     assert "caller: [link=http://x]click[/link]" in text
     assert "\x1b" not in record.caller and "\n" not in record.caller
+
+
+def test_a_call_whose_media_went_to_another_process_leaves_the_table() -> None:
+    registry = CallRegistry()
+    answered_here = registry.open("answered-here", "+1555")
+    registry.set_state(answered_here, "answered")
+    streaming_here = registry.open("streaming-here", "+1666")
+    streaming_here.media = True
+    registry.set_state(streaming_here, "streaming")
+    answered_here.started -= MEDIA_WAIT_S + 1
+    streaming_here.started -= MEDIA_WAIT_S + 1
+    registry.open("next-call")  # the registry tidies up when a call comes in
+    assert answered_here.state == "ended" and "another bridge process" in answered_here.reason
+    assert streaming_here.state == "streaming"

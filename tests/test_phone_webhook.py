@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import logging
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -222,9 +223,8 @@ async def test_media_streaming_failure_is_the_calls_state(setup: Setup) -> None:
         "type": "Microsoft.Communication.MediaStreamingFailed",
         "data": {"callConnectionId": "conn-9", "resultInformation": {"code": 8581, "message": "transport unreachable"}},
     }
+    record = setup.service.registry.open("call-9")  # answered here
     assert (await post(f"{setup.public_url}/api/callbacks/call-9", [failed]))[0] == 200
-    record = setup.service.registry.get("call-9")
-    assert record is not None
     assert (record.state, record.reason) == ("failed", "MediaStreamingFailed: transport unreachable")
 
 
@@ -256,3 +256,13 @@ def test_connection_strings_keep_their_scheme_and_default_to_https() -> None:
     with pytest.raises(PhoneSetupError, match="not a valid connection string") as raised:
         parse_connection_string("accesskey=secret-value-only")
     assert "secret-value-only" not in str(raised.value)
+
+
+async def test_events_of_a_call_answered_by_another_process_are_only_logged(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="voicecli.phone")
+    connected = {"type": "Microsoft.Communication.CallConnected", "data": {"callConnectionId": "conn-elsewhere"}}
+    assert (await post(f"{setup.public_url}/api/callbacks/elsewhere", [connected]))[0] == 200
+    assert setup.service.registry.get("elsewhere") is None
+    assert "call elsewhere (not served here): Microsoft.Communication.CallConnected" in caplog.text

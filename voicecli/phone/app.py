@@ -44,7 +44,7 @@ class PhoneService:
     greet: bool = True
     timings: BridgeTimings | None = None
     draining: bool = False
-    _calls: set[asyncio.Task[None]] = field(default_factory=set)
+    _calls: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
 
     @property
     def public_http(self) -> str:
@@ -114,6 +114,7 @@ def create_phone_app(service: PhoneService) -> web.Application:
         socket = web.WebSocketResponse(max_msg_size=MAX_MEDIA_FRAME)
         await socket.prepare(request)
         record = service.registry.open(call_id, request.query.get("caller", ""))
+        record.media = True
         record.connection_id = record.connection_id or request.headers.get(CONNECTION_ID_HEADER, "")
         await service.serve_call(record, socket)
         return socket

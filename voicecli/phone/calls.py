@@ -18,6 +18,8 @@ MAX_LATENCIES = 64
 """Per-turn latencies kept per call (the table shows the last and the median)."""
 FINISHED_KEPT = 50
 """Ended calls kept in the table after they end."""
+MEDIA_WAIT_S = 60.0
+"""A call answered here whose media stream has not come here by then is served by another process."""
 
 MAX_ID_CHARS = 64
 MAX_WORDS_CHARS = 500
@@ -42,6 +44,8 @@ class CallRecord:
     """The latest complete sentence of either side, prefixed with who said it."""
     turn_latencies_ms: list[float] = field(default_factory=list)
     """Caller stopped speaking (server VAD) → first reply audio sent to ACS, per turn."""
+    media: bool = False
+    """The call's media stream reached this process (else another bridge process serves it)."""
     dtmf: str = ""
     malformed_frames: int = 0
     reason: str = ""
@@ -77,8 +81,8 @@ class CallRegistry:
         call_id, caller = printable(call_id, MAX_ID_CHARS), printable(caller, MAX_ID_CHARS)
         record = self._calls.get(call_id)
         if record is None:
+            self._tidy()
             record = self._calls[call_id] = CallRecord(call_id, caller=caller)
-            self._forget_old()
         elif caller and not record.caller:
             record.caller = caller
         return record
@@ -110,7 +114,12 @@ class CallRegistry:
         if self._on_change is not None:
             self._on_change(record, message)
 
-    def _forget_old(self) -> None:
+    def _tidy(self) -> None:
+        """Let go of calls another process serves, and forget the oldest ended ones."""
+        now = time.monotonic()
+        for record in list(self._calls.values()):
+            if record.active and not record.media and now - record.started > MEDIA_WAIT_S:
+                self.set_state(record, "ended", "its media stream went to another bridge process, or never came")
         finished = [record.call_id for record in self._calls.values() if not record.active]
         for call_id in finished[:-FINISHED_KEPT]:
             del self._calls[call_id]

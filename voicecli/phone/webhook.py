@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from voicecli.phone.calls import MAX_ID_CHARS, printable
+
 if TYPE_CHECKING:
     from voicecli.phone.app import PhoneService
 
@@ -38,8 +40,13 @@ def add_webhook_routes(app: web.Application, service: PhoneService) -> None:
         return web.Response(status=200)
 
     async def call_event(request: web.Request) -> web.Response:
-        record = service.registry.open(request.match_info["call_id"], request.query.get("caller", ""))
-        for event in await _events(request):
+        events = await _events(request)
+        record = service.registry.get(printable(request.match_info["call_id"], MAX_ID_CHARS))
+        if record is None:  # answered by another bridge process: its own log has the call
+            kinds = ", ".join(_kind(event) for event in events)
+            _log.info("call %s (not served here): %s", printable(request.match_info["call_id"], MAX_ID_CHARS), kinds)
+            return web.Response(status=200)
+        for event in events:
             kind = _kind(event).removeprefix("Microsoft.Communication.")
             data = event.get("data") or {}
             record.connection_id = record.connection_id or str(data.get("callConnectionId") or "")
