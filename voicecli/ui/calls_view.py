@@ -10,15 +10,32 @@ from __future__ import annotations
 import contextlib
 import statistics
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-if TYPE_CHECKING:
-    from voicecli.phone.calls import CallRecord
+
+class CallRow(Protocol):
+    """What the table shows of a call (the phone bridge's `CallRecord` is one)."""
+
+    @property
+    def call_id(self) -> str: ...
+    @property
+    def caller(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def duration_s(self) -> float: ...
+    @property
+    def last_words(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def turn_latencies_ms(self) -> list[float]: ...
+
 
 _STATE_STYLES = {
     "ringing": "yellow",
@@ -34,7 +51,7 @@ MAX_ROWS = 30
 class CallsTable:
     """Renders `calls` (iterated afresh at each redraw, newest last) under a one-line `status()`."""
 
-    def __init__(self, calls: Iterable[CallRecord], status: Callable[[], str]) -> None:
+    def __init__(self, calls: Iterable[CallRow], status: Callable[[], str]) -> None:
         self._calls = calls
         self._status = status
 
