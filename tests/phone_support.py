@@ -34,6 +34,10 @@ from voicecli.audio.wavio import read_audio_24k_mono
 RATE = 24_000
 FRAME = RATE // 50  # 20 ms
 LOUD = 300
+CONNECT_TIMEOUT_S = 60.0
+"""Realtime sessions in tests may take long to open on a loaded machine; what is tested is not that."""
+WAIT_S = 60.0
+"""How long a simulated caller waits for what it expects (generous: the machine may be loaded)."""
 
 
 @dataclass
@@ -111,11 +115,13 @@ class SimulatedAcsCall:
                 "participantRawID": "4:+15555550100",
                 "silent": silent,
             }
+            if self.closed.is_set():
+                raise AssertionError(f"the bridge ended the call while the caller spoke (got {self.kinds()})")
             await self.send_json(self._shape("AudioData", body))
             self._next_send += FRAME / RATE
             await asyncio.sleep(max(0.0, self._next_send - time.monotonic()))
 
-    async def silence_until(self, condition: Any, what: str, timeout: float = 30.0) -> None:
+    async def silence_until(self, condition: Any, what: str, timeout: float = WAIT_S) -> None:
         """Keep sending silent frames (as ACS does between words) until `condition()` holds."""
         deadline = time.monotonic() + timeout
         while not condition():
@@ -170,7 +176,7 @@ class PhoneProcess:
         """Read stdout until a line matches (fails the test at EOF)."""
         assert self.process.stdout is not None
         while True:
-            raw = await asyncio.wait_for(self.process.stdout.readline(), 60)
+            raw = await asyncio.wait_for(self.process.stdout.readline(), 120)
             if not raw:
                 pytest.fail(f"voicecli phone ended before printing {pattern!r}; printed {self.stdout}")
             line = raw.decode().rstrip("\n")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 from live_support import until
-from phone_support import LOUD, SimulatedAcsCall, speech
+from phone_support import CONNECT_TIMEOUT_S, LOUD, SimulatedAcsCall, speech
 
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings
@@ -28,7 +28,7 @@ from voicecli.realtime import OpenAIRealtimeWebRTC, OpenAIRealtimeWebsocket, Rea
 from voicecli.realtime.functions import ToolFunction
 from voicecli.server import LocalServer
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)
 
 
 @dataclass
@@ -52,9 +52,16 @@ async def start_bridge(
     def client_factory(_: CallRecord, tools: list[ToolFunction]) -> RealtimeClient:
         client: RealtimeClient
         if transport == "webrtc":
-            client = OpenAIRealtimeWebRTC(api_key="sk-test", base_url=server.http_url + "/v1", tools=tools)
+            client = OpenAIRealtimeWebRTC(
+                api_key="sk-test", base_url=server.http_url + "/v1", tools=tools, connect_timeout_s=CONNECT_TIMEOUT_S
+            )
         else:
-            client = OpenAIRealtimeWebsocket(api_key="sk-test", websocket_base_url=server.ws_base_url, tools=tools)
+            client = OpenAIRealtimeWebsocket(
+                api_key="sk-test",
+                websocket_base_url=server.ws_base_url,
+                tools=tools,
+                connect_timeout_s=CONNECT_TIMEOUT_S,
+            )
         log: list[dict[str, Any]] = []
         client.observe_sent(log.append)
         sent.append(log)

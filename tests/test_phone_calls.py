@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 from live_support import until
-from phone_support import SimulatedAcsCall, speech
+from phone_support import CONNECT_TIMEOUT_S, SimulatedAcsCall, speech
 
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings
@@ -63,7 +63,10 @@ async def bridge_url(tmp_path: Path) -> AsyncIterator[tuple[str, PhoneService]]:
             server = dropping if record.call_id == "dropped" else model
             weather = broken_get_weather if record.call_id == "bad-tool" else get_weather
             return OpenAIRealtimeWebsocket(
-                api_key="sk-test", websocket_base_url=server.ws_base_url, tools=[*tools, weather]
+                api_key="sk-test",
+                websocket_base_url=server.ws_base_url,
+                tools=[*tools, weather],
+                connect_timeout_s=CONNECT_TIMEOUT_S,
             )
 
         service = PhoneService(client_factory=client_factory, settings=session_settings(AppConfig()), greet=False)

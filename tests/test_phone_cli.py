@@ -11,7 +11,7 @@ import pytest
 from phone_support import PhoneProcess, SimulatedAcsCall, phone_env, run_phone_command, speech
 from phone_support import phone as phone  # fixture
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)
 
 
 SECRET = "c2VjcmV0LWFjY2Vzcy1rZXktbmV2ZXItcHJpbnRlZA=="

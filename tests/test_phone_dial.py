@@ -19,7 +19,7 @@ from phone_support import phone as phone  # fixture
 
 from voicecli.audio.wavio import read_audio_24k_mono
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)
 
 
 async def dial(*args: str) -> tuple[int, str]:
@@ -98,7 +98,7 @@ async def test_dialing_from_the_microphone_plays_the_reply_on_the_speaker(
             env={**pulse_audio.env, **phone_env()},
         )
         try:
-            await until(lambda: "speak; Ctrl-C hangs up" in status.read_text(), "the dialer to call", timeout=60)
+            await until(lambda: "speak; Ctrl-C hangs up" in status.read_text(), "the dialer to call", timeout=120)
             player = play_into_mic(pulse_audio, said)
             await asyncio.to_thread(player.wait, 30)
             await until(lambda: loud(tmp_path / "speaker.raw"), "the reply on the speaker", timeout=60)

@@ -20,7 +20,7 @@ from rich.console import Console
 from voicecli.phone.calls import MEDIA_WAIT_S, CallRegistry
 from voicecli.ui.calls_view import CallsTable
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)
 
 
 def render(table: CallsTable) -> str:
@@ -84,7 +84,7 @@ async def test_on_a_terminal_the_bridge_shows_the_live_table(tmp_path: Path) -> 
         env={**phone_env(), "COLUMNS": "160", "LINES": "40", "TERM": "xterm-256color"},
     )
     try:
-        await until(lambda: "listening on http://" in terminal.text, "the bridge to start", timeout=60)
+        await until(lambda: "listening on http://" in terminal.text, "the bridge to start", timeout=150)
         port = re.search(r"listening on http://127\.0\.0\.1:(\d+)", terminal.text)
         assert port is not None
         await until(lambda: "taking calls" in terminal.text and "last words" in terminal.text, "the table")

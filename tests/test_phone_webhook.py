@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from live_support import until
-from phone_support import SimulatedAcsCall, speech
+from phone_support import CONNECT_TIMEOUT_S, SimulatedAcsCall, speech
 from system_tools import unavailable
 
 from voicecli.config import AppConfig
@@ -34,7 +34,7 @@ from voicecli.realtime import OpenAIRealtimeWebsocket, RealtimeClient
 from voicecli.realtime.functions import ToolFunction
 from voicecli.server import Faults, LocalServer
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +110,12 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     async with LocalServer(brain="scripted", script=script) as model:
 
         def client_factory(_: CallRecord, tools: list[ToolFunction]) -> RealtimeClient:
-            return OpenAIRealtimeWebsocket(api_key="sk-test", websocket_base_url=model.ws_base_url, tools=tools)
+            return OpenAIRealtimeWebsocket(
+                api_key="sk-test",
+                websocket_base_url=model.ws_base_url,
+                tools=tools,
+                connect_timeout_s=CONNECT_TIMEOUT_S,
+            )
 
         automation = CallAutomation(acs.connection_string)
         service = PhoneService(
@@ -203,7 +208,7 @@ async def test_a_realtime_session_lost_for_good_hangs_the_call_up_at_acs(
     async with LocalServer(brain="echo", faults=Faults(drop_after_events=4)) as dropping:
         url = "ws://127.0.0.1:9/v1" if how == "cannot start" else dropping.ws_base_url  # port 9: nothing listens
         setup.service.client_factory = lambda _, tools: OpenAIRealtimeWebsocket(
-            api_key="sk-test", websocket_base_url=url, tools=tools
+            api_key="sk-test", websocket_base_url=url, tools=tools, connect_timeout_s=CONNECT_TIMEOUT_S
         )
         media_url = f"{setup.public_url.replace('http://', 'ws://')}/ws/lost"
         async with SimulatedAcsCall(media_url, headers={"x-ms-call-connection-id": "conn-7"}) as call:

@@ -25,13 +25,14 @@ from voicecli.conversation.providers import build_client, session_settings
 from voicecli.conversation.tools import configured_tools
 from voicecli.phone.acs import CallAutomation
 from voicecli.phone.app import PhoneService, create_phone_app
-from voicecli.phone.bridge import ClientFactory
 from voicecli.phone.calls import CallRecord, CallRegistry
 from voicecli.realtime import RealtimeClient
 from voicecli.realtime.functions import ToolFunction
 from voicecli.ui.logs import configure_logging
 
 CONNECTION_STRING_ENV = "ACS_CONNECTION_STRING"
+STARTUP_CONNECT_TIMEOUT_S = 60.0
+"""The startup check also pays for loading the provider's modules the first time; a caller never waits for it."""
 _log = logging.getLogger("voicecli.phone")
 
 
@@ -54,7 +55,7 @@ async def run_phone(
     live = sys.stdout.isatty()
     configure_logging(log_file, live=live)
     _log.setLevel(logging.INFO)
-    await _check_provider(config, client_factory)
+    await _check_provider(config)
     service = PhoneService(
         client_factory=client_factory,
         settings=session_settings(config),
@@ -87,14 +88,14 @@ async def run_phone(
     return 0
 
 
-async def _check_provider(config: AppConfig, client_factory: ClientFactory) -> None:
+async def _check_provider(config: AppConfig) -> None:
     """Open and close one realtime session before taking calls.
 
     A wrong key or endpoint fails here, in one line, instead of at the first call; and the first
     caller does not wait in silence while this process loads and connects for the first time.
     """
     print(f"voicecli phone: checking the realtime provider ({config.provider}, {config.transport})", flush=True)
-    probe = client_factory(CallRecord("startup-check"), [])
+    probe = build_client(config, connect_timeout_s=STARTUP_CONNECT_TIMEOUT_S)
     async with probe(settings=session_settings(config)):
         pass
 
