@@ -71,8 +71,9 @@ def run_bridge(model_url: str, port: int, control: Connection) -> None:
 
     from voicecli.config import AppConfig
     from voicecli.conversation.providers import session_settings
-    from voicecli.phone.app import PhoneService, create_phone_app
+    from voicecli.phone.app import create_phone_app
     from voicecli.phone.bridge import BridgeTimings
+    from voicecli.phone.service import PhoneService
     from voicecli.realtime import OpenAIRealtimeWebsocket
 
     timings = BridgeTimings()

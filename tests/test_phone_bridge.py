@@ -22,8 +22,9 @@ from phone_support import CONNECT_TIMEOUT_S, LOUD, SimulatedAcsCall, speech
 
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings
-from voicecli.phone.app import PhoneService, create_phone_app
+from voicecli.phone.app import create_phone_app
 from voicecli.phone.calls import CallRecord
+from voicecli.phone.service import PhoneService
 from voicecli.realtime import OpenAIRealtimeWebRTC, OpenAIRealtimeWebsocket, RealtimeClient
 from voicecli.realtime.functions import ToolFunction
 from voicecli.server import LocalServer

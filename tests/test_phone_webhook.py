@@ -28,8 +28,9 @@ from system_tools import unavailable
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings
 from voicecli.phone.acs import CallAutomation, PhoneSetupError, parse_connection_string
-from voicecli.phone.app import PhoneService, create_phone_app
+from voicecli.phone.app import create_phone_app
 from voicecli.phone.calls import CallRecord
+from voicecli.phone.service import PhoneService
 from voicecli.realtime import OpenAIRealtimeWebsocket, RealtimeClient
 from voicecli.realtime.functions import ToolFunction
 from voicecli.server import Faults, LocalServer

@@ -24,8 +24,9 @@ from voicecli.config import AppConfig, ConfigError
 from voicecli.conversation.providers import build_client, session_settings
 from voicecli.conversation.tools import configured_tools
 from voicecli.phone.acs import CallAutomation
-from voicecli.phone.app import PhoneService, create_phone_app
+from voicecli.phone.app import create_phone_app
 from voicecli.phone.calls import CallRecord, CallRegistry
+from voicecli.phone.service import PhoneService
 from voicecli.realtime import RealtimeClient
 from voicecli.realtime.functions import ToolFunction
 from voicecli.ui.logs import configure_logging

@@ -18,7 +18,7 @@ from aiohttp import web
 from voicecli.phone.calls import MAX_ID_CHARS, printable
 
 if TYPE_CHECKING:
-    from voicecli.phone.app import PhoneService
+    from voicecli.phone.service import PhoneService
 
 VALIDATION_EVENT = "Microsoft.EventGrid.SubscriptionValidationEvent"
 INCOMING_CALL_EVENT = "Microsoft.Communication.IncomingCall"
