@@ -193,3 +193,21 @@ def sound_segments(pcm: np.ndarray, rate: int) -> list[np.ndarray]:
 def without_gaps(pcm: np.ndarray, rate: int) -> np.ndarray:
     """`pcm` without the gaps of `sound_mask`: only its sound."""
     return pcm[sound_mask(pcm, rate)]
+
+
+def assert_sounds_for(pcm: np.ndarray, rate: int, expected_s: float, tolerance_s: float) -> None:
+    """Assert that `pcm`, a recording from its first to its last sound, holds `expected_s` of sound.
+
+    A late device callback on a loaded machine leaves digital silence in the recording: PulseAudio
+    either plays silence in place of the late audio (the span keeps its length, the sound is
+    shorter) or delays the rest behind the gap (the sound keeps its length, the span is longer).
+    So what was played lies between the sound alone and the whole span, whichever happened; a
+    reply cut short makes the span too short, audio played twice makes the sound too long, and a
+    gap longer than a device hiccup fails on its own.
+    """
+    span_s = len(pcm) / rate
+    sound_s = float(sound_mask(pcm, rate).sum()) / rate
+    assert span_s - sound_s < 0.25, f"{span_s - sound_s:.3f} s of the recording is digital silence"
+    assert sound_s - tolerance_s <= expected_s <= span_s + tolerance_s, (
+        f"expected {expected_s:.3f} s of sound; recorded {sound_s:.3f} s of sound over a {span_s:.3f} s span"
+    )
