@@ -199,14 +199,24 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
     brain: Annotated[str, typer.Option(help="echo (repeats you) or scripted (replies from --script).")] = "echo",
     script: Annotated[Path | None, typer.Option(help="TOML script for the scripted brain.")] = None,
+    max_session_s: Annotated[
+        float, typer.Option(help="End each session after this many seconds, as the service does at 60 minutes.")
+    ] = 3600.0,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Also log each item a client creates.")] = False,
 ) -> None:
     """Run the local realtime server (OpenAI Realtime GA protocol) until Ctrl-C."""
-    from voicecli.server import serve_forever
+    from voicecli.server import LocalServer, serve_forever
 
     if script is not None and not script.is_file():
         raise fail(f"{script}: no such script file", 2)
+    if max_session_s <= 0:
+        raise fail("--max-session-s must be more than 0", 2)
     try:
-        asyncio.run(serve_forever(host, port, brain, script))
+        server = LocalServer(host, port, brain, script, max_session_s=max_session_s)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    try:
+        asyncio.run(serve_forever(server, verbose=verbose))
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     except OSError as exc:

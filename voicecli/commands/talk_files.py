@@ -38,7 +38,7 @@ async def run_file_turn(
     if config.ui.log_file:
         configure_logging(Path(config.ui.log_file), live=False)
     audio = read_audio_24k_mono(input_file) if input_file is not None else None
-    client = build_client(config, tools=configured_tools(config))
+    client = build_client(config, tools=configured_tools(config), continuity=config.session.reconnect)
     transcript = PlainTranscript(out)
     if text is not None:
         transcript.user(text)

@@ -78,7 +78,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
         raise ConfigError("push-to-talk reads the SPACE key from a terminal; run it in one, or drop --push-to-talk")
     input_device = choose_device(config.audio.input_device, "input")
     output_device = choose_device(config.audio.output_device, "output")
-    client = build_client(config, tools=configured_tools(config))
+    client = build_client(config, tools=configured_tools(config), continuity=config.session.reconnect)
     log_file = Path(config.ui.log_file) if config.ui.log_file else None
     configure_logging(log_file, live=True)
     tracker = LatencyTracker()

@@ -32,6 +32,7 @@ class SessionConfig:
     vad_prefix_padding_ms: int = 300
     vad_silence_duration_ms: int = 500
     input_transcription_model: str = ""
+    reconnect: bool = True
 
 
 @dataclass(slots=True)
@@ -53,6 +54,7 @@ class AzureConfig:
 class LocalConfig:
     brain: Literal["echo", "scripted"] = "echo"
     script: str = ""
+    max_session_s: float = 3600.0
 
 
 @dataclass(slots=True)

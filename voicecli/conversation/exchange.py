@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from voicecli.realtime import (
+    ContinuityEvents,
     ErrorContent,
     FunctionCallContent,
     FunctionResultContent,
@@ -28,6 +29,7 @@ from voicecli.realtime import (
     SendEvents,
     protocol,
 )
+from voicecli.realtime.continuity import INTERRUPTED_REASON
 from voicecli.realtime.events import SAMPLE_RATE
 
 AUDIO_APPEND_MS = 100
@@ -48,6 +50,8 @@ class TurnResult:
     first_text_s: float | None = None
     first_audio_s: float | None = None
     total_s: float = 0.0
+    response_start: tuple[int, int] = (0, 0)
+    """Audio chunks and text characters before the current response (to drop one a drop cut off)."""
 
     @property
     def audio(self) -> np.ndarray:
@@ -88,12 +92,22 @@ async def exchange(
                     observer(event)
                 if _collect(result, event, started):
                     break
+                if _needs_resending(event):  # the drop came before the service had the turn
+                    await send_user_turn(client, text=text, audio=audio)
             else:
                 result.failed = result.failed or "the session ended before the answer was complete"
     except TimeoutError:
         result.failed = f"no complete answer within {timeout_s:g} s"
     result.total_s = time.perf_counter() - started
     return result
+
+
+def _needs_resending(event: RealtimeEvent) -> bool:
+    """A new session after a drop that did not hold the user's turn (so nobody asked again)."""
+    if event.service_type != ContinuityEvents.RECONNECTED:
+        return False
+    status = event.service_event or {}
+    return status.get("cause") == "drop" and not status.get("asked_again")
 
 
 def _collect(result: TurnResult, event: RealtimeEvent, started: float) -> bool:
@@ -119,10 +133,17 @@ def _collect(result: TurnResult, event: RealtimeEvent, started: float) -> bool:
             if event.error.fatal:
                 result.failed = event.error.message
                 return True
-        case RealtimeEvent(service_type=ListenEvents.RESPONSE_CREATED) if result.assistant_text:
-            result.assistant_text += " "  # the answer after a tool call is a new sentence
+        case RealtimeEvent(service_type=ListenEvents.RESPONSE_CREATED):
+            if result.assistant_text:
+                result.assistant_text += " "  # the answer after a tool call is a new sentence
+            result.response_start = (len(result.audio_chunks), len(result.assistant_text))
         case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):
             response = (event.service_event or {}).get("response") or {}
+            if (response.get("status_details") or {}).get("reason") == INTERRUPTED_REASON:
+                chunks, chars = result.response_start  # asked again on the new session: keep that one only
+                del result.audio_chunks[chunks:]
+                result.assistant_text = result.assistant_text[:chars]
+                return False
             if response.get("status") == "failed":
                 result.failed = f"the response ended with status {response.get('status')}"
                 return True

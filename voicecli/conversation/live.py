@@ -28,6 +28,7 @@ import numpy as np
 from voicecli.audio.errors import DeviceError
 from voicecli.realtime import (
     AudioContent,
+    ContinuityEvents,
     ListenEvents,
     RealtimeAudioEvent,
     RealtimeClient,
@@ -222,6 +223,7 @@ class Conversation:
         """Run until `stop()`; raises `RealtimeConnectionError` or `DeviceError` when the session breaks."""
         self._running = True
         self.client.audio_output_callback = self._play_chunk
+        self.client.heard_ms = self._heard_ms  # a replay after a drop keeps only what was heard
         receiver = asyncio.create_task(self._receive(), name="voicecli receive")
         stopper = asyncio.create_task(self._stop.wait(), name="voicecli stop")
         workers = {
@@ -330,9 +332,15 @@ class Conversation:
         if self.taps.played is not None:
             self.taps.played(audio.data, audible_at)
 
+    def _heard_ms(self, item_id: str) -> float | None:
+        return self.player.heard_ms(item_id) if item_id in self._replies else None
+
     async def _react(self, event: RealtimeEvent) -> None:
         payload = event.service_event or {}
         match event.service_type:
+            case ContinuityEvents.RECONNECTING if self.talking:
+                # push-to-talk: the turn being spoken was half in the lost session; say it again
+                self.talking = self._user_speaking = False
             case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
                 self._user_speaking = True
                 await self._barge_in("vad")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from voicecli.config import AppConfig
+from voicecli.config import AppConfig, ConfigError
 from voicecli.realtime import (
     AzureRealtimeWebsocket,
     OpenAIRealtimeWebsocket,
@@ -48,7 +48,12 @@ def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
     match config.provider:
         case "local":
             script = Path(config.local.script) if config.local.script else None
-            return client_class(brain=config.local.brain, script=script, **client_options)
+            try:
+                return client_class(
+                    brain=config.local.brain, script=script, max_session_s=config.local.max_session_s, **client_options
+                )
+            except ValueError as exc:  # the script cannot be read or is malformed
+                raise ConfigError(str(exc)) from None
         case "openai":
             return client_class(
                 api_key=_require_key(config),

@@ -14,6 +14,7 @@ from voicecli.realtime.client import (
     RealtimeConnectionError,
     RealtimeError,
 )
+from voicecli.realtime.continuity import Continuity, ContinuityEvents
 from voicecli.realtime.events import (
     AudioContent,
     ErrorContent,
@@ -54,6 +55,8 @@ __all__ = [
     "AzureRealtimeExecutionSettings",
     "AzureRealtimeWebRTC",
     "AzureRealtimeWebsocket",
+    "Continuity",
+    "ContinuityEvents",
     "ErrorContent",
     "FunctionCallContent",
     "FunctionResultContent",

@@ -17,6 +17,8 @@ from typing import Any, Self
 import numpy as np
 
 from voicecli.realtime import protocol
+from voicecli.realtime.continuity import Continuity, HeardMs
+from voicecli.realtime.errors import RealtimeConfigurationError, RealtimeConnectionError, RealtimeError
 from voicecli.realtime.events import (
     ErrorContent,
     RealtimeAudioEvent,
@@ -28,28 +30,25 @@ from voicecli.realtime.events import (
 )
 from voicecli.realtime.functions import ToolFunction, ToolRegistry
 from voicecli.realtime.protocol import ListenEvents, SendEvents
+from voicecli.realtime.session_switch import SessionSwitch
 from voicecli.realtime.settings import RealtimeSettings
 from voicecli.realtime.tasks import BackgroundTasks
 
+__all__ = [
+    "AudioOutputCallback",
+    "RealtimeClient",
+    "RealtimeConfigurationError",
+    "RealtimeConnectionError",
+    "RealtimeError",
+]
+
 AudioOutputCallback = Callable[[np.ndarray], Awaitable[None] | None]
-
-
-class RealtimeError(Exception):
-    """Base of the errors a caller can catch instead of a transport's own exceptions."""
-
-
-class RealtimeConfigurationError(RealtimeError):
-    """Something the caller must set is missing or wrong (key, endpoint, deployment)."""
-
-
-class RealtimeConnectionError(RealtimeError):
-    """The service could not be reached, or refused the connection."""
 
 
 _CLOSED = object()
 
 
-class RealtimeClient(ABC):
+class RealtimeClient(SessionSwitch, ABC):
     """Base of every transport; use as `async with client(settings=..., create_response=True):`."""
 
     transport: str = "abstract"
@@ -64,7 +63,12 @@ class RealtimeClient(ABC):
         tool_timeout_s: float = 30.0,
         auto_invoke_tools: bool = True,
         connect_timeout_s: float = 15.0,
+        continuity: Continuity | bool = False,
+        heard_ms: HeardMs | None = None,
     ) -> None:
+        """`continuity` (off by default) reconnects after a drop and rolls over before the
+        session limit, replaying the history; `heard_ms` says how much of an assistant item the
+        listener heard, so the replay keeps only that (without it, all received audio counts)."""
         self.settings = settings or RealtimeSettings()
         self.audio_output_callback = audio_output_callback
         self.tools = ToolRegistry(tools, plugins, timeout_s=tool_timeout_s)
@@ -83,6 +87,8 @@ class RealtimeClient(ABC):
         self._session_ready = asyncio.Event()
         self._closed_reason: str | None = None
         self._last_fatal_error: str | None = None
+        self._closing = False
+        self._init_switch(continuity, heard_ms)
 
     # --- the public API ---------------------------------------------------------------------
 
@@ -114,6 +120,8 @@ class RealtimeClient(ABC):
         self._session_ready = asyncio.Event()
         self._closed_reason = None
         self._last_fatal_error = None
+        self._closing = False
+        self._start_history()
         self._connected = True
         try:
             async with asyncio.timeout(self.connect_timeout_s):
@@ -147,6 +155,7 @@ class RealtimeClient(ABC):
 
     async def delete_session(self) -> None:
         """Close the connection; `receive()` then ends after the events already received."""
+        self._closing = True
         await self._background.close()
         if not self._connected:
             return
@@ -178,6 +187,19 @@ class RealtimeClient(ABC):
     async def _transmit(self, payload: dict[str, Any]) -> None:
         if not self._connected:
             raise RealtimeConnectionError(self._closed_reason or "the realtime session is not open")
+        if self.history is not None:
+            self.history.on_sent(payload)
+        if self._switching is not None:
+            self._hold(payload)
+            return
+        try:
+            await self._send_now(payload)
+        except RealtimeConnectionError:
+            if self.history is None or self._closing:
+                raise
+            self._hold(payload)  # the reader is about to report the drop and reconnect
+
+    async def _send_now(self, payload: dict[str, Any]) -> None:
         payload = self._to_wire(payload)
         for observer in self._sent_observers:
             observer(payload)
@@ -212,11 +234,19 @@ class RealtimeClient(ABC):
                     await result
             self._queue.put_nowait(event)
             return
+        if self._is_replay_echo(event):
+            return
+        if self.history is not None:
+            self.history.on_received(event)
         self._name_function_call(event)
+        if isinstance(event, RealtimeErrorEvent) and event.error.code == "session_expired" and self.history:
+            event.error.fatal = False  # the client rolls over to a new session
         self._queue.put_nowait(event)
         if event.service_type == ListenEvents.SESSION_CREATED and event.service_event:
-            self.session_id = (event.service_event.get("session") or {}).get("id")
+            session = event.service_event.get("session") or {}
+            self.session_id = session.get("id")
             self._session_ready.set()
+            self._plan_rollover(session.get("expires_at"))
         elif isinstance(event, RealtimeErrorEvent) and event.error.fatal:
             self._last_fatal_error = event.error.message
         elif isinstance(event, RealtimeFunctionCallEvent) and self.auto_invoke_tools:
@@ -238,9 +268,13 @@ class RealtimeClient(ABC):
             if item.get("type") == "function_call" and item.get("id"):
                 self._function_names[item["id"]] = str(item.get("name") or "")
 
-    def _connection_lost(self, message: str, code: str = "connection_closed") -> None:
-        """Report a dropped connection once and end `receive()`; nothing already received is lost."""
+    def _connection_lost(self, message: str, code: str = "connection_closed", *, reconnectable: bool = False) -> None:
+        """Report a dropped connection once and end `receive()`; nothing already received is lost.
+
+        With continuity, a `reconnectable` loss starts the switch to a new session instead."""
         if not self._connected:
+            return
+        if self._lost_in_switch(message, reconnectable):
             return
         self._connected = False
         if self._last_fatal_error:

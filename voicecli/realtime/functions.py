@@ -7,9 +7,13 @@ model instead of an exception, so one broken tool never ends a conversation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import enum
+import functools
 import inspect
 import json
+import threading
 import time
 import types
 import typing
@@ -169,14 +173,50 @@ class ToolRegistry:
             return result(f"Error: {name} did not finish within {self.timeout_s:g} s.", True)
         except Exception as exc:  # a tool's failure is reported to the model, never raised
             return result(f"Error: {name} failed: {type(exc).__name__}: {exc}", True)
-        return result(value if isinstance(value, str) else json.dumps(value, default=str), False)
+        try:
+            return result(_as_text(value), False)
+        except Exception as exc:  # even str() failed
+            return result(f"Error: the value {name} returned cannot be sent ({type(exc).__name__}: {exc}).", True)
+
+
+def _as_text(value: Any) -> str:
+    """A tool's value as the text the model gets: JSON when it encodes, else its `str()`."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError):  # circular, or keys JSON cannot have
+        return str(value)
 
 
 async def _call(fn: ToolFunction, arguments: dict[str, Any]) -> Any:
     """Await coroutine functions; run blocking ones in a thread so the audio path never waits."""
     if inspect.iscoroutinefunction(fn):
         return await fn(**arguments)
-    value = await asyncio.to_thread(fn, **arguments)
+    value = await _in_own_thread(functools.partial(fn, **arguments))
     if isinstance(value, Awaitable):
         return await value
     return value
+
+
+def _in_own_thread(work: Callable[[], Any]) -> asyncio.Future[Any]:
+    """Run a blocking tool in a daemon thread of its own, not in an executor others share: one
+    that never returns (it timed out) then holds only its own thread, and never delays exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():
+            outcome()
+
+    def run() -> None:
+        try:
+            outcome = functools.partial(future.set_result, context.run(work))
+        except BaseException as exc:
+            outcome = functools.partial(future.set_exception, exc)
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, outcome)
+
+    threading.Thread(target=run, name="voicecli-tool", daemon=True).start()
+    return future

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from voicecli.realtime import protocol
 from voicecli.realtime.client import RealtimeClient, RealtimeConnectionError
+from voicecli.realtime.continuity import RECONNECTABLE_CLOSE_CODES
 from voicecli.realtime.endpoints import OpenAIEndpoint, websocket_url_for
 
 if TYPE_CHECKING:
@@ -24,7 +25,10 @@ CLOSE_CODE_MEANINGS = {
     1000: "closed normally",
     1001: "the service is going away",
     1006: "the connection was lost",
+    1005: "closed without a reason",
     1011: "the service had an internal error",
+    1012: "the service is restarting",
+    1013: "the service is overloaded; try again later",
     3000: "the API key was missing or rejected",
     4000: "the service refused the request shape",
 }
@@ -83,7 +87,12 @@ class WebsocketRealtimeClient(RealtimeClient):
             reason = exc.rcvd.reason if exc.rcvd is not None else ""
             meaning = CLOSE_CODE_MEANINGS.get(code, "closed")
             detail = f": {reason}" if reason else ""
-            self._connection_lost(f"the realtime connection ended ({meaning}, close code {code}){detail}")
+            self._connection_lost(
+                f"the realtime connection ended ({meaning}, close code {code}){detail}",
+                reconnectable=code in RECONNECTABLE_CLOSE_CODES,
+            )
+        except OSError as exc:  # the network under the socket failed
+            self._connection_lost(f"the realtime connection failed: {exc}", reconnectable=True)
         except Exception as exc:  # a bug in a callback must not leave receive() waiting forever
             self._connection_lost(f"the realtime connection failed: {type(exc).__name__}: {exc}", "client_error")
 

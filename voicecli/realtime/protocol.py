@@ -170,7 +170,7 @@ def parse_server_event(payload: dict[str, Any]) -> ev.RealtimeEvent:
                     service_type=service_type,
                     service_event=payload,
                     text=ev.TextContent(
-                        text=payload["delta"],
+                        text=_text(payload, "delta"),
                         source=source or "assistant_transcript",
                         item_id=payload.get("item_id"),
                     ),
@@ -180,7 +180,7 @@ def parse_server_event(payload: dict[str, Any]) -> ev.RealtimeEvent:
                     service_type=service_type,
                     service_event=payload,
                     text=ev.TextContent(
-                        text=payload["transcript"],
+                        text=_text(payload, "transcript"),
                         source="user_transcript",
                         item_id=payload.get("item_id"),
                         final=True,
@@ -192,14 +192,17 @@ def parse_server_event(payload: dict[str, Any]) -> ev.RealtimeEvent:
                     service_event=payload,
                     function_call=ev.FunctionCallContent(
                         name=payload.get("name") or "",  # the beta shape has no name here: see the client
-                        arguments=payload["arguments"],
-                        call_id=payload["call_id"],
+                        arguments=_text(payload, "arguments"),
+                        call_id=_text(payload, "call_id"),
                         item_id=payload.get("item_id"),
                         response_id=payload.get("response_id"),
                     ),
                 )
             case ListenEvents.ERROR:
-                error = payload.get("error") or {}
+                error = payload.get("error")
+                if not isinstance(error, dict):  # e.g. {"type": "error", "error": "boom"}
+                    message = f"the service sent a malformed error event: {error!r}"
+                    error = {"message": message, "code": "malformed_event"}
                 code = error.get("code")
                 return ev.RealtimeErrorEvent(
                     service_type=service_type,
@@ -211,7 +214,7 @@ def parse_server_event(payload: dict[str, Any]) -> ev.RealtimeEvent:
                         fatal=code in FATAL_ERROR_CODES,
                     ),
                 )
-    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
         return ev.RealtimeErrorEvent(
             service_type=service_type,
             service_event=payload,
@@ -221,3 +224,11 @@ def parse_server_event(payload: dict[str, Any]) -> ev.RealtimeEvent:
             ),
         )
     return ev.RealtimeEvent(service_type=service_type, service_event=payload)
+
+
+def _text(payload: dict[str, Any], key: str) -> str:
+    """A field that must be text; `TypeError` (reported as a malformed event) otherwise."""
+    value = payload[key]
+    if not isinstance(value, str):
+        raise TypeError(f"{key} is {type(value).__name__}, not text")
+    return value

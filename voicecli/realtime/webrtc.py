@@ -88,6 +88,7 @@ class WebRTCRealtimeClient(RealtimeClient):
         self._playback = RemotePlayback()
         self._tasks = BackgroundTasks()
         self._releasing: asyncio.Future[None] | None = None  # the teardown after a lost call
+        self._turn_open = False  # push-to-talk: audio of the current turn has gone into the track
 
     @property
     @abstractmethod
@@ -123,21 +124,24 @@ class WebRTCRealtimeClient(RealtimeClient):
     async def send(self, event: RealtimeEvent | dict[str, Any]) -> None:
         """Send an event; audio goes into the client's own microphone track when it has one."""
         track = self._own_track
-        if track is not None:
+        if track is not None and self._switching is None:
             pcm = _audio_of(event)
             kind = _type_of(event)
             if kind == SendEvents.INPUT_AUDIO_BUFFER_CLEAR:
                 track.clear()
+                self._turn_open = True  # the caller cleared: the turn starts clean already
             try:
                 if pcm is not None:
                     if not self.connected:
                         raise RealtimeConnectionError("the realtime session is not open")
-                    if self.settings.push_to_talk and track.idle:
+                    if self.settings.push_to_talk and not self._turn_open:
                         # a new turn: drop the silence the idle track sent since the last commit
+                        self._turn_open = True
                         await super().send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_CLEAR))
                     await track.put(pcm)
                     return
                 if kind == SendEvents.INPUT_AUDIO_BUFFER_COMMIT:
+                    self._turn_open = False
                     await track.drained()
                     await asyncio.sleep(RTP_LATENCY_S)
             except MediaStreamError as exc:
@@ -197,7 +201,7 @@ class WebRTCRealtimeClient(RealtimeClient):
         def fail(message: str) -> None:
             if not opened.done():
                 opened.set_exception(RealtimeConnectionError(message))
-            else:
+            elif self._pc is pc:  # not a call already replaced by a newer one
                 self._lose(message)
 
         pc.addTrack(track)
@@ -208,11 +212,13 @@ class WebRTCRealtimeClient(RealtimeClient):
             if not opened.done():
                 opened.set_result(None)
 
+        incoming, playback = self._incoming, self._playback  # this call's, even once it is replaced
+
         @channel.on("message")
         def on_message(message: str | bytes) -> None:
             event = protocol.parse_server_message(message)
-            self._playback.on_server_event(event)  # at once: `response.done` may be waiting for it
-            self._incoming.put_nowait(event)
+            playback.on_server_event(event)  # at once: `response.done` may be waiting for it
+            incoming.put_nowait(event)
 
         @channel.on("close")
         def on_close() -> None:
@@ -285,7 +291,7 @@ class WebRTCRealtimeClient(RealtimeClient):
     def _end(self, message: str, code: str) -> None:
         """Report a lost call once and release it now: `delete_session` will find nothing open."""
         if self.connected:
-            self._connection_lost(message, code)
+            self._connection_lost(message, code, reconnectable=code == "connection_closed")
             self._releasing = asyncio.ensure_future(self._release())
 
     async def _released(self) -> None:

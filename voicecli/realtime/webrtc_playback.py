@@ -43,6 +43,11 @@ class _Playback:
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+def _part_type(payload: dict[str, Any]) -> Any:
+    part = payload.get("part")
+    return part.get("type") if isinstance(part, dict) else None
+
+
 class RemotePlayback:
     """Feed it every server event and every decoded 24 kHz frame; it says which frames to deliver."""
 
@@ -50,22 +55,26 @@ class RemotePlayback:
         self.stall_s = stall_s
         self._queue: deque[_Playback] = deque()  # in the order the service streams them
         self._by_response: dict[str, _Playback] = {}
-        self._audio_items: dict[str, str] = {}  # response id → id of its audio item
+        self._audio_items: dict[str, str | None] = {}  # response id → id of its audio item
         self._sound_frames = 0
 
     def on_server_event(self, event: RealtimeEvent) -> None:
         payload: dict[str, Any] = event.service_event or {}
+        response_id = payload.get("response_id")
+        if not isinstance(response_id, str) and event.service_type != ListenEvents.OUTPUT_AUDIO_BUFFER_CLEARED:
+            return  # a malformed event (the parser has reported it) or one without a response
         match event.service_type:
-            case ListenEvents.RESPONSE_CONTENT_PART_ADDED if (payload.get("part") or {}).get("type") == "audio":
-                self._audio_items[payload["response_id"]] = payload["item_id"]
+            case ListenEvents.RESPONSE_CONTENT_PART_ADDED if _part_type(payload) == "audio":
+                item_id = payload.get("item_id")
+                self._audio_items[str(response_id)] = item_id if isinstance(item_id, str) else None
                 if len(self._audio_items) > _MAX_REMEMBERED:  # responses whose audio never started
                     del self._audio_items[next(iter(self._audio_items))]
-            case ListenEvents.OUTPUT_AUDIO_BUFFER_STARTED if payload["response_id"] not in self._by_response:
-                playback = _Playback(payload["response_id"], self._audio_items.get(payload["response_id"]))
+            case ListenEvents.OUTPUT_AUDIO_BUFFER_STARTED if response_id not in self._by_response:
+                playback = _Playback(str(response_id), self._audio_items.get(str(response_id)))
                 self._by_response[playback.response_id] = playback
                 self._queue.append(playback)
             case ListenEvents.OUTPUT_AUDIO_BUFFER_STOPPED:
-                playback = self._by_response.get(payload["response_id"])
+                playback = self._by_response.get(str(response_id))
                 if playback is not None and playback.tail_left is None:
                     playback.tail_left = TAIL_FRAMES
             case ListenEvents.OUTPUT_AUDIO_BUFFER_CLEARED:

@@ -17,6 +17,7 @@ from typing import Any, Literal, Self
 
 import orjson
 
+from voicecli.config import ConfigError
 from voicecli.realtime import RealtimeAudioEvent, RealtimeEvent
 
 Direction = Literal["in", "out"]
@@ -91,7 +92,10 @@ class EventLog:
     def __init__(self, path: Path, clock: SessionClock | None = None) -> None:
         self.path = path
         self.clock = clock or SessionClock()
-        self._file = path.open("w", encoding="utf-8", buffering=1)
+        try:
+            self._file = path.open("w", encoding="utf-8", buffering=1)
+        except OSError as exc:  # a bad --json-events path is the user's to fix: one line, exit 2
+            raise ConfigError(f"cannot write the event log {path}: {exc.strerror or exc}") from None
 
     def write(self, event: RealtimeEvent, direction: Direction = "in", at: float | None = None) -> None:
         """Log a typed event received from (`in`) or sent to (`out`) the service."""

@@ -25,10 +25,11 @@ from aiohttp import WSMsgType, web
 from voicecli.server.brains import Brain, load_brain
 from voicecli.server.config import CONFIG_KEY, ServerConfig, key_refusal
 from voicecli.server.events import error_event
-from voicecli.server.faults import EXPIRED_CLOSE_CODE, EXPIRED_MESSAGE, MALFORMED_FRAME, Faults
+from voicecli.server.faults import EXPIRED_CLOSE_CODE, MALFORMED_FRAME, Faults
 from voicecli.server.ids import new_id
+from voicecli.server.paths import lenient, normalized
 from voicecli.server.preview_route import PREVIEW_PATH, handle_preview_frame, to_beta_server_event
-from voicecli.server.session.config import DEFAULT_MODEL
+from voicecli.server.session.config import DEFAULT_MODEL, SESSION_SECONDS
 from voicecli.server.transport import SessionTransport
 from voicecli.server.validation import validate_server_event
 from voicecli.server.webrtc.routes import add_webrtc_routes
@@ -43,7 +44,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app = web.Application()
     app[CONFIG_KEY] = config
     for path in ("/v1/realtime", "/openai/v1/realtime", PREVIEW_PATH):
-        app.router.add_get(path, realtime_websocket)
+        app.router.add_get(lenient(path), realtime_websocket)
     add_webrtc_routes(app)  # POST …/realtime/client_secrets and …/realtime/calls
     return app
 
@@ -89,12 +90,14 @@ class _Connection(SessionTransport):
     """The WebSocket transport of one session: frames in, validated events out."""
 
     def __init__(self, request: web.Request, ws: web.WebSocketResponse, config: ServerConfig, number: int) -> None:
-        super().__init__(config.faults, number, "connection")
+        super().__init__(config.faults, number, "connection", config.max_session_s)
         self.request = request
         self.ws = ws
         self.model = request.query.get("model") or request.query.get("deployment") or DEFAULT_MODEL
-        self.beta_shape = request.path == PREVIEW_PATH
-        self.session = config.new_session(self.send, model=self.model, on_crash=self._crashed)
+        self.beta_shape = normalized(request.path) == PREVIEW_PATH
+        self.session = config.new_session(
+            self.send, model=self.model, on_crash=self._crashed, intercept=self._intercept
+        )
         self._lock = asyncio.Lock()
 
     async def run(self) -> None:
@@ -162,8 +165,8 @@ class _Connection(SessionTransport):
         elif self.request.transport is not None:
             self.request.transport.abort()  # no close frame: the client sees 1006
 
-    async def _end_expired(self) -> None:
-        await self.ws.close(code=EXPIRED_CLOSE_CODE, message=EXPIRED_MESSAGE.encode())
+    async def _end_expired(self, message: str) -> None:
+        await self.ws.close(code=EXPIRED_CLOSE_CODE, message=message.encode())
 
     async def _end_after_error(self) -> None:
         await self.ws.close(code=1011, message=b"internal server error")
@@ -181,10 +184,13 @@ class LocalServer:
         faults: Faults | None = None,
         audio_chunk_delay: float = 0.0,
         accepted_key: str | None = None,
+        max_session_s: float = SESSION_SECONDS,
     ) -> None:
         """`brain` is `echo`, `scripted` (`script` defaults to the bundled weather example) or a
         `Brain`; `faults` may be changed while running and applies to connections opened after.
-        `accepted_key` makes every other key fail like a wrong key does on the service."""
+        `accepted_key` makes every other key fail like a wrong key does on the service; a session
+        ends after `max_session_s` (`error` session_expired, then close 1001), as the service's do.
+        A script that cannot be read or is malformed raises `ValueError` naming it."""
         self.host = host
         self.brain_name = brain if isinstance(brain, str) else type(brain).__name__
         self._requested_port = port
@@ -194,6 +200,7 @@ class LocalServer:
             faults=self.faults,
             audio_chunk_delay=audio_chunk_delay,
             accepted_key=accepted_key,
+            max_session_s=max_session_s,
         )
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -238,15 +245,17 @@ class LocalServer:
         return f"ws://{self.host}:{self.port}/v1"
 
 
-async def serve_forever(
-    host: str = "127.0.0.1", port: int = 8765, brain: str = "echo", script: Path | None = None
-) -> None:
-    """Run the server until cancelled (`voicecli serve`); logs one line per connection, no keys.
+async def serve_forever(server: LocalServer, *, verbose: bool = False) -> None:
+    """Run the server until cancelled (`voicecli serve`); logs one line per connection, no keys,
+    and with `verbose` each item a client creates (what a replayed history holds, for instance).
 
-    Without logging configured by the caller, INFO lines go to stderr.
+    Without logging configured by the caller, log lines go to stderr.
     """
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    async with LocalServer(host, port, brain, script) as server:
+    if verbose:
+        _log.setLevel(logging.DEBUG)
+    brain = server.brain_name
+    async with server:
         _log.info("voicecli local realtime server: %s/realtime (brain: %s)", server.ws_base_url, brain)
         await asyncio.Event().wait()

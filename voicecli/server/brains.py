@@ -137,9 +137,14 @@ class ScriptedBrain:
 
     @classmethod
     def from_toml(cls, path: Path) -> ScriptedBrain:
-        """Load a script; raise ValueError naming the file and turn when it is malformed."""
-        with path.open("rb") as file:
-            data = tomllib.load(file)
+        """Load a script; raise ValueError naming the file (and turn) when it cannot be read or is malformed."""
+        try:
+            with path.open("rb") as file:
+                data = tomllib.load(file)
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read the script: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: not a valid TOML script: {exc}") from None
         raw_turns = data.get("turn")
         if not isinstance(raw_turns, list) or not raw_turns:
             raise ValueError(f"{path}: a script needs at least one [[turn]]")

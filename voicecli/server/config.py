@@ -6,8 +6,9 @@ neither on the other.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -15,6 +16,7 @@ from voicecli.server.brains import Brain
 from voicecli.server.events import Send
 from voicecli.server.faults import Faults
 from voicecli.server.session.audio_out import AudioOut
+from voicecli.server.session.config import SESSION_SECONDS
 from voicecli.server.session.session import ServerSession
 
 __all__ = ["CONFIG_KEY", "MISSING_KEY_MESSAGE", "WRONG_KEY_MESSAGE", "ServerConfig", "api_key_of", "key_refusal"]
@@ -36,6 +38,7 @@ class ServerConfig:
     accepted_key: str | None = None  # None: any key is accepted, as long as there is one
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
     connections: int = 0  # connections accepted so far; numbers them for fault plans
+    max_session_s: float = SESSION_SECONDS  # a session ends after this, as the service's do
 
     def new_session(
         self,
@@ -44,6 +47,7 @@ class ServerConfig:
         model: str,
         audio_out: AudioOut | None = None,
         on_crash: Callable[[BaseException], None] | None = None,
+        intercept: Callable[[dict[str, Any]], Awaitable[bool]] | None = None,
     ) -> ServerSession:
         """A session configured like every other session of this server."""
         return ServerSession(
@@ -53,6 +57,8 @@ class ServerConfig:
             audio_out=audio_out,
             audio_chunk_delay=self.audio_chunk_delay,
             on_crash=on_crash,
+            intercept=intercept,
+            lifetime_s=self.max_session_s,
         )
 
 

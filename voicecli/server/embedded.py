@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from voicecli.realtime.client import RealtimeClient
 from voicecli.realtime.openai_ws import OpenAIRealtimeWebsocket
+from voicecli.server.session.config import SESSION_SECONDS
 
 if TYPE_CHECKING:
     from voicecli.server.app import LocalServer
+    from voicecli.server.brains import Brain
 
 LOCAL_API_KEY = "local"
 """The embedded server accepts any key but, like the service, rejects a missing one."""
@@ -30,17 +32,27 @@ class EmbeddedServer(RealtimeClient):
     _point_at: Callable[[str], None]
 
     def __init__(
-        self, *, brain: str = "echo", script: Path | None = None, model: str | None = None, **kwargs: Any
+        self,
+        *,
+        brain: str | Brain = "echo",
+        script: Path | None = None,
+        model: str | None = None,
+        max_session_s: float = SESSION_SECONDS,
+        **kwargs: Any,
     ) -> None:
+        """`brain` and `script` as for `LocalServer`; a malformed script raises `ValueError` here,
+        before anything is opened. Sessions end after `max_session_s`, as the service's do."""
         super().__init__(api_key=LOCAL_API_KEY, model=model or LOCAL_MODEL, **kwargs)
-        self._brain = brain
-        self._script = script
+        from voicecli.server.brains import load_brain
+
+        self._brain = load_brain(brain, script) if isinstance(brain, str) else brain
+        self._max_session_s = max_session_s
         self.server: LocalServer | None = None
 
     async def _open(self) -> None:
         from voicecli.server.app import LocalServer
 
-        self.server = LocalServer(brain=self._brain, script=self._script)
+        self.server = LocalServer(brain=self._brain, max_session_s=self._max_session_s)
         await self.server.start()
         self._point_at(self.server.http_url + "/v1")
         try:

@@ -17,6 +17,7 @@ __all__ = [
     "Fault",
     "FaultPlan",
     "Faults",
+    "expired_message",
     "injected_error",
     "injected_rate_limits",
 ]
@@ -25,6 +26,14 @@ __all__ = [
 MALFORMED_FRAME = b'{"type": "response.output_audio.delta", "event_id": "event_'
 EXPIRED_MESSAGE = "Your session hit the maximum duration of 60 minutes."
 EXPIRED_CLOSE_CODE = 1001  # going away, as the service closes an expired session
+
+
+def expired_message(lifetime_s: float) -> str:
+    """The service's words at its limit (60 minutes), or the same sentence for another lifetime."""
+    if lifetime_s == 3600:
+        return EXPIRED_MESSAGE
+    amount = f"{lifetime_s / 60:g} minutes" if lifetime_s % 60 == 0 else f"{lifetime_s:g} seconds"
+    return f"Your session hit the maximum duration of {amount}."
 
 
 @dataclass
@@ -38,6 +47,8 @@ class Faults:
     error_after_events: int | None = None  # inject a `server_error` event
     rate_limits_after_events: int | None = None  # inject `rate_limits.updated`
     expire_after_seconds: float | None = None  # `error` session_expired, then close 1001
+    server_error_on_response: int | None = None  # the Nth `response.create` gets `server_error`, then close 1011
+    rate_limits_on_response: bool = False  # `rate_limits.updated` after every `response.create`
     connections: int | None = None  # apply to the first N connections only (None: all)
 
 
@@ -56,6 +67,9 @@ class FaultPlan:
         self.delay = faults.delay_per_event if active else 0.0
         self.expire_after = faults.expire_after_seconds if active else None
         self.drop_close_code = faults.drop_close_code
+        self.rate_limits_on_response = faults.rate_limits_on_response and active
+        self._error_on_response = faults.server_error_on_response if active else None
+        self._responses_asked = 0
         schedule = {
             Fault.MALFORMED: faults.malformed_after_events,
             Fault.ERROR: faults.error_after_events,
@@ -70,6 +84,11 @@ class FaultPlan:
         for fault in fired:
             del self._pending[fault]
         return fired
+
+    def fails_response(self) -> bool:
+        """Count one `response.create`; True when this one gets the `server_error` fault."""
+        self._responses_asked += 1
+        return self._responses_asked == self._error_on_response
 
 
 def injected_error() -> dict[str, Any]:

@@ -12,10 +12,19 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable
+from typing import Any
 
 from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.server.events import error_event
-from voicecli.server.faults import EXPIRED_MESSAGE, Fault, FaultPlan, Faults, injected_error, injected_rate_limits
+from voicecli.server.faults import (
+    EXPIRED_MESSAGE,
+    Fault,
+    FaultPlan,
+    Faults,
+    expired_message,
+    injected_error,
+    injected_rate_limits,
+)
 from voicecli.server.session.session import ServerSession
 
 __all__ = ["SessionTransport"]
@@ -28,10 +37,11 @@ class SessionTransport(ABC):
 
     session: ServerSession
 
-    def __init__(self, faults: Faults, number: int, kind: str) -> None:
+    def __init__(self, faults: Faults, number: int, kind: str, lifetime_s: float) -> None:
         """`number` counts the server's connections (fault plans may apply to the first few);
-        `kind` names them in the log ("connection", "call")."""
+        `kind` names them in the log ("connection", "call"); the session ends after `lifetime_s`."""
         self.number = number
+        self.lifetime_s = lifetime_s
         self.name = f"{kind} {number}"
         self.plan = FaultPlan(faults, number)
         self.received = 0
@@ -47,17 +57,33 @@ class SessionTransport(ABC):
         """Cut the connection as a broken network would."""
 
     @abstractmethod
-    async def _end_expired(self) -> None:
-        """End the connection once `session_expired` has been sent."""
+    async def _end_expired(self, message: str) -> None:
+        """End the connection once `session_expired` has been sent (`message` says why)."""
 
     @abstractmethod
     async def _end_after_error(self) -> None:
         """End the connection after a server error."""
 
     def _start_expiry(self) -> None:
-        """Expire the session after the delay the fault plan gives, if it gives one."""
-        if self.plan.expire_after is not None:
-            self._tasks.spawn(self._expire(self.plan.expire_after))
+        """Expire the session at the end of its lifetime, or sooner when the fault plan says so."""
+        early = self.plan.expire_after
+        if early is not None and early < self.lifetime_s:
+            self._tasks.spawn(self._expire(early, EXPIRED_MESSAGE))
+        else:
+            self._tasks.spawn(self._expire(self.lifetime_s, expired_message(self.lifetime_s)))
+
+    async def _intercept(self, event: dict[str, Any]) -> bool:
+        """The session's `intercept`: faults tied to `response.create` (a `server_error` instead of
+        the response, then close 1011, as Azure has been seen to do; `rate_limits.updated`)."""
+        if event["type"] != "response.create":
+            return False
+        if self.plan.fails_response():
+            await self.session.emit(injected_error())
+            self._tasks.spawn(self._end_after_error())
+            return True
+        if self.plan.rate_limits_on_response:
+            await self.session.emit(injected_rate_limits())
+        return False
 
     async def _serve(self, work: Awaitable[None]) -> None:
         """Run the transport's read loop; a failure in it is a server error that ends the connection."""
@@ -84,10 +110,11 @@ class SessionTransport(ABC):
             else:
                 await self._drop()
 
-    async def _expire(self, after: float) -> None:
+    async def _expire(self, after: float, message: str) -> None:
         await asyncio.sleep(after)
-        await self.session.emit(error_event("session_expired", EXPIRED_MESSAGE))
-        await self._end_expired()
+        _log.info("%s: session expired after %g s", self.name, after)
+        await self.session.emit(error_event("session_expired", message))
+        await self._end_expired(message)
 
     def _crashed(self, error: BaseException) -> None:
         """The session's `on_crash`: a response task failed."""

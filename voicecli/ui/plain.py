@@ -6,6 +6,7 @@ import sys
 from typing import TextIO
 
 from voicecli.realtime import (
+    ContinuityEvents,
     ListenEvents,
     RealtimeErrorEvent,
     RealtimeEvent,
@@ -50,6 +51,11 @@ class PlainTranscript:
                 self._write(f"  ! {event.error.message}{code}\n")
             case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):
                 self._end_line()
+            case RealtimeEvent(service_type=ContinuityEvents.RECONNECTING, service_event=dict() as status):
+                self._end_line()
+                self._write(f"  ~ reconnecting ({status.get('attempt')}/{status.get('attempts')})…\n")
+            case RealtimeEvent(service_type=ContinuityEvents.RECONNECTED, service_event={"cause": "drop"}):
+                self._write("  ~ reconnected\n")
 
     def finish(self) -> None:
         """End an assistant line left open, e.g. when the session stops in the middle of a reply."""

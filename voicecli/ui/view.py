@@ -22,6 +22,7 @@ from rich.text import Text
 
 from voicecli.config import AppConfig
 from voicecli.realtime import (
+    ContinuityEvents,
     ListenEvents,
     RealtimeAudioEvent,
     RealtimeErrorEvent,
@@ -32,7 +33,9 @@ from voicecli.realtime import (
 )
 from voicecli.records.latency import LatencyTracker, TurnLatency
 
-State = Literal["connecting", "listening", "user_speaking", "thinking", "speaking", "tool_running"]
+State = Literal[
+    "connecting", "listening", "user_speaking", "thinking", "speaking", "tool_running", "reconnecting", "reconnected"
+]
 
 _STATE_LABELS: dict[State, tuple[str, str]] = {
     "connecting": ("○ connecting…", "dim"),
@@ -41,6 +44,8 @@ _STATE_LABELS: dict[State, tuple[str, str]] = {
     "thinking": ("● thinking…", "yellow"),
     "speaking": ("● speaking", "magenta"),
     "tool_running": ("● running a tool", "blue"),
+    "reconnecting": ("○ reconnecting…", "bold yellow"),
+    "reconnected": ("● reconnected", "green"),
 }
 LABEL_WIDTH = 9
 METER_CELLS = 12
@@ -128,6 +133,7 @@ class ConversationView:
         self._calls: dict[str, ToolCall] = {}
         self._response_has_audio = False
         self._response_has_calls = False
+        self._reconnect_try = ""  # "(2/5)" while reconnecting
 
     # --- what the application tells the view ---------------------------------------------
 
@@ -198,6 +204,11 @@ class ConversationView:
                 self._response_done(payload.get("response") or {})
             case ListenEvents.OUTPUT_AUDIO_BUFFER_STOPPED | ListenEvents.OUTPUT_AUDIO_BUFFER_CLEARED:
                 self._enter("listening")
+            case ContinuityEvents.RECONNECTING:
+                self._reconnect_try = f"({payload.get('attempt')}/{payload.get('attempts')})"
+                self.state = "reconnecting"
+            case ContinuityEvents.RECONNECTED if payload.get("cause") == "drop":
+                self.state = "reconnected"  # a rollover is not news: it is meant to go unnoticed
 
     def _enter(self, state: State) -> None:
         """Change state unless the user is talking: their speech outranks whatever the model does."""
@@ -269,6 +280,8 @@ class ConversationView:
 
     def status_line(self) -> Table:
         label, style = _STATE_LABELS[self.state]
+        if self.state == "reconnecting":
+            label = f"○ reconnecting {self._reconnect_try}…"
         line = Table.grid(padding=(0, 2), expand=True)
         line.add_column(no_wrap=True)
         line.add_column(no_wrap=True)

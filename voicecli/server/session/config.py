@@ -31,8 +31,9 @@ _TURN_DETECTION_DEFAULTS: dict[str, dict[str, Any]] = {
 _CONTAINERS = frozenset({"audio", "input", "output"})
 
 
-def default_session_config(model: str = DEFAULT_MODEL) -> dict[str, Any]:
-    """The session a new connection starts with, as `session.created` shows it."""
+def default_session_config(model: str = DEFAULT_MODEL, lifetime_s: float = SESSION_SECONDS) -> dict[str, Any]:
+    """The session a new connection starts with, as `session.created` shows it (`expires_at` is
+    when the server will end it, whole seconds, rounded down like the service's)."""
     return {
         "type": "realtime",
         "object": "realtime.session",
@@ -46,7 +47,7 @@ def default_session_config(model: str = DEFAULT_MODEL) -> dict[str, Any]:
         "tracing": None,
         "truncation": "auto",
         "prompt": None,
-        "expires_at": int(time.time()) + SESSION_SECONDS,
+        "expires_at": int(time.time() + lifetime_s),
         "include": None,
         "audio": {
             "input": {

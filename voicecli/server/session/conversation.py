@@ -42,6 +42,15 @@ class Item:
         """A copy for an event: later changes to the item must not alter events already built."""
         return copy.deepcopy(self.data)
 
+    def summary(self) -> str:
+        """One line for the server's debug log: kind, role and the start of its text."""
+        data = self.data
+        if data["type"] != "message":
+            detail = data.get("name") or data.get("output") or ""
+            return f"{data['type']} {data.get('call_id')}: {str(detail)[:80]!r}"
+        text = " ".join(str(part.get("text") or part.get("transcript") or "") for part in data.get("content") or [])
+        return f"message/{data.get('role')}: {text[:80]!r}"
+
     def wire_with_audio(self) -> dict[str, Any]:
         """The item as `conversation.item.retrieved` shows it: audio content included, base64."""
         data = self.wire()

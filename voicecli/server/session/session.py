@@ -16,6 +16,7 @@ The session composes the protocol's parts and sends the events they call for:
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ from voicecli.server.brains import Brain
 from voicecli.server.events import Send, error_event
 from voicecli.server.ids import new_id
 from voicecli.server.session.audio_out import AudioOut, AudioRef, DeltaAudioOut
-from voicecli.server.session.config import DEFAULT_MODEL, default_session_config, updated_config
+from voicecli.server.session.config import DEFAULT_MODEL, SESSION_SECONDS, default_session_config, updated_config
 from voicecli.server.session.conversation import BYTES_PER_MS, Conversation, Item
 from voicecli.server.session.input_audio import InputAudioBuffer, TurnStarted, appended_audio
 from voicecli.server.session.responses import Responses
@@ -41,6 +42,8 @@ __all__ = [
     "error_event",
 ]
 
+_log = logging.getLogger("voicecli.server")
+
 
 class ServerSession:
     """One client's session: configuration, conversation, input buffer, VAD and responses."""
@@ -54,12 +57,16 @@ class ServerSession:
         audio_out: AudioOut | None = None,
         audio_chunk_delay: float = 0.0,
         on_crash: Callable[[BaseException], None] | None = None,
+        intercept: Callable[[dict[str, Any]], Awaitable[bool]] | None = None,
+        lifetime_s: float = SESSION_SECONDS,
     ) -> None:
         """`send` delivers a validated server event; `on_crash` hears of a failed response task
-        (a server bug), so the transport can close the connection loudly."""
+        (a server bug), so the transport can close the connection loudly; `intercept` sees each
+        valid client event first and returns True when it dealt with it (fault switches)."""
         self._send = send
+        self._intercept = intercept
         self.audio_out: AudioOut = audio_out or DeltaAudioOut(self.emit)
-        self.config = default_session_config(model)
+        self.config = default_session_config(model, lifetime_s)
         self.conversation = Conversation()
         self.input_audio = InputAudioBuffer(self._turn_detection)
         self.responses = Responses(
@@ -123,6 +130,8 @@ class ServerSession:
         client_event_id = event.get("event_id") if isinstance(event, dict) else None
         try:
             validate_client_event(event)
+            if self._intercept is not None and await self._intercept(event):
+                return
             await self._handlers[event["type"]](event)
         except ProtocolViolation as violation:
             await self.emit(
@@ -208,6 +217,7 @@ class ServerSession:
 
     async def _item_create(self, event: dict[str, Any]) -> None:
         item, previous = self.conversation.create(event["item"], event.get("previous_item_id"))
+        _log.debug("session %s: item %s %s", self.id, item.id, item.summary())
         await self._announce_item(item, previous)
 
     async def _announce_item(self, item: Item, previous: str | None) -> None:

@@ -55,12 +55,14 @@ class RtcCall(SessionTransport):
     ) -> None:
         """`session_update` is the session the ephemeral key was minted with; a `peer_host` on
         loopback (the client is on this machine) keeps ICE on 127.0.0.1."""
-        super().__init__(config.faults, number, "call")
+        super().__init__(config.faults, number, "call", config.max_session_s)
         self.id = new_id("rtc")
         self.model = model
         self.pc = RTCPeerConnection(no_stun())
         self.audio_out = RtpAudioOut(self._emit)
-        self.session = config.new_session(self._send, model=model, audio_out=self.audio_out, on_crash=self._crashed)
+        self.session = config.new_session(
+            self._send, model=model, audio_out=self.audio_out, on_crash=self._crashed, intercept=self._intercept
+        )
         self.closed = asyncio.Event()
         self._session_update = session_update
         self._loopback = is_loopback_host(peer_host)
@@ -211,8 +213,8 @@ class RtcCall(SessionTransport):
         if self._channel is not None:
             self._channel.close()  # the client sees its events channel close
 
-    async def _end_expired(self) -> None:
-        await self.close("session expired")
+    async def _end_expired(self, message: str) -> None:
+        await self.close(f"session expired: {message}")
 
     async def _end_after_error(self) -> None:
         await self.close("internal server error")

@@ -24,6 +24,7 @@ import orjson
 from aiohttp import web
 
 from voicecli.server.config import CONFIG_KEY, ServerConfig, api_key_of, key_refusal
+from voicecli.server.paths import lenient, normalized
 from voicecli.server.session.config import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -78,8 +79,8 @@ RTC_KEY = web.AppKey("voicecli_rtc_calls", RtcCalls)
 def add_webrtc_routes(app: web.Application) -> None:
     app[RTC_KEY] = RtcCalls()
     for prefix in ("/v1", "/openai/v1"):
-        app.router.add_post(f"{prefix}/realtime/client_secrets", create_client_secret)
-        app.router.add_post(f"{prefix}/realtime/calls", create_call)
+        app.router.add_post(lenient(f"{prefix}/realtime/client_secrets"), create_client_secret)
+        app.router.add_post(lenient(f"{prefix}/realtime/calls"), create_call)
     app.on_shutdown.append(_close_calls)
 
 
@@ -151,7 +152,7 @@ async def create_call(request: web.Request) -> web.Response:
         status=201,
         text=answer,
         content_type="application/sdp",
-        headers={"Location": f"{request.path}/{call.id}"},
+        headers={"Location": f"{normalized(request.path)}/{call.id}"},
     )
 
 
