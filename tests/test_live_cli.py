@@ -368,15 +368,18 @@ async def test_a_dropped_connection_ends_with_the_reason_and_keeps_the_recording
                 "openai.base_url": server.http_url + "/v1",
                 "recording.dir": str(tmp_path / "rec"),
                 "ui.log_file": str(tmp_path / "voicecli.log"),
+                "session.reconnect_tries": 2,  # every new session drops too: the tries are spent
             },
         )
         out = io.StringIO()
-        with pytest.raises(RealtimeConnectionError, match="start again"):
+        with pytest.raises(RealtimeConnectionError, match="2 tries to reconnect failed.*start again"):
             await run_live(config, console=Console(file=out, width=100))
     [folder] = (tmp_path / "rec").iterdir()
     # Closed properly: close() pads both tracks to the session's length, so they are valid WAVs of one
     # non-zero length, however short the session was (it lasts only as long as two events take).
     lengths = {soundfile.info(folder / name).frames for name in ("mic.wav", "played.wav")}
     assert len(lengths) == 1 and lengths.pop() > 0
-    lines = (folder / "events.jsonl").read_text().splitlines()
-    assert json.loads(lines[-1])["type"] == "connection" and "Latency over 0 turns" in out.getvalue()
+    records = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    tries = [record["event"]["attempt"] for record in records if record["type"] == "connection.reconnecting"]
+    assert tries == [1, 2] and records[-1]["type"] == "connection"
+    assert "Latency over 0 turns" in out.getvalue() and "reconnecting (2/2)" in out.getvalue()

@@ -203,16 +203,21 @@ def serve(
         float, typer.Option(help="End each session after this many seconds, as the service does at 60 minutes.")
     ] = 3600.0,
     verbose: Annotated[bool, typer.Option("--verbose", help="Also log each item a client creates.")] = False,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help="Misbehave on purpose to test clients, e.g. drop_after_events=40 (repeatable)."),
+    ] = None,
 ) -> None:
     """Run the local realtime server (OpenAI Realtime GA protocol) until Ctrl-C."""
-    from voicecli.server import LocalServer, serve_forever
+    from voicecli.server import Faults, LocalServer, serve_forever
 
     if script is not None and not script.is_file():
         raise fail(f"{script}: no such script file", 2)
     if max_session_s <= 0:
         raise fail("--max-session-s must be more than 0", 2)
     try:
-        server = LocalServer(host, port, brain, script, max_session_s=max_session_s)
+        faults = Faults.parse(fault or [])
+        server = LocalServer(host, port, brain, script, faults=faults, max_session_s=max_session_s)
     except ValueError as exc:
         raise fail(str(exc), 2) from None
     try:

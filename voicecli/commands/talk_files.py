@@ -14,7 +14,7 @@ from typing import TextIO
 from voicecli.audio.wavio import read_audio_24k_mono, write_wav
 from voicecli.config import AppConfig
 from voicecli.conversation.exchange import exchange
-from voicecli.conversation.providers import build_client, session_settings
+from voicecli.conversation.providers import build_client, session_continuity, session_settings
 from voicecli.conversation.tools import configured_tools
 from voicecli.realtime import RealtimeEvent
 from voicecli.realtime.events import SAMPLE_RATE
@@ -38,7 +38,7 @@ async def run_file_turn(
     if config.ui.log_file:
         configure_logging(Path(config.ui.log_file), live=False)
     audio = read_audio_24k_mono(input_file) if input_file is not None else None
-    client = build_client(config, tools=configured_tools(config), continuity=config.session.reconnect)
+    client = build_client(config, tools=configured_tools(config), continuity=session_continuity(config))
     transcript = PlainTranscript(out)
     if text is not None:
         transcript.user(text)

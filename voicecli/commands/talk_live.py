@@ -26,7 +26,7 @@ from voicecli.audio.player import Player
 from voicecli.commands.devices import choose_device
 from voicecli.config import AppConfig, ConfigError
 from voicecli.conversation.live import Conversation, Taps
-from voicecli.conversation.providers import build_client, session_settings
+from voicecli.conversation.providers import build_client, session_continuity, session_settings
 from voicecli.conversation.tools import configured_tools
 from voicecli.realtime import RealtimeClient, RealtimeEvent
 from voicecli.records.eventlog import EventLog, SessionClock
@@ -78,7 +78,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
         raise ConfigError("push-to-talk reads the SPACE key from a terminal; run it in one, or drop --push-to-talk")
     input_device = choose_device(config.audio.input_device, "input")
     output_device = choose_device(config.audio.output_device, "output")
-    client = build_client(config, tools=configured_tools(config), continuity=config.session.reconnect)
+    client = build_client(config, tools=configured_tools(config), continuity=session_continuity(config))
     log_file = Path(config.ui.log_file) if config.ui.log_file else None
     configure_logging(log_file, live=True)
     tracker = LatencyTracker()

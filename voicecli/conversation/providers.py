@@ -12,6 +12,7 @@ from typing import Any
 from voicecli.config import AppConfig, ConfigError
 from voicecli.realtime import (
     AzureRealtimeWebsocket,
+    Continuity,
     OpenAIRealtimeWebsocket,
     RealtimeClient,
     RealtimeConfigurationError,
@@ -40,6 +41,11 @@ def session_settings(config: AppConfig, *, push_to_talk: bool = False) -> Realti
         push_to_talk=ptt,
         input_transcription_model=session.input_transcription_model or None,
     )
+
+
+def session_continuity(config: AppConfig) -> Continuity | None:
+    """Reconnect and roll over (with replay) as `[session] reconnect_tries` says; None when 0."""
+    return Continuity.with_tries(config.session.reconnect_tries)
 
 
 def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:

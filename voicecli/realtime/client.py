@@ -63,7 +63,7 @@ class RealtimeClient(SessionSwitch, ABC):
         tool_timeout_s: float = 30.0,
         auto_invoke_tools: bool = True,
         connect_timeout_s: float = 15.0,
-        continuity: Continuity | bool = False,
+        continuity: Continuity | bool | None = False,
         heard_ms: HeardMs | None = None,
     ) -> None:
         """`continuity` (off by default) reconnects after a drop and rolls over before the
@@ -253,6 +253,8 @@ class RealtimeClient(SessionSwitch, ABC):
             self._start_tool_call(event)
         elif event.service_type == ListenEvents.RESPONSE_DONE and event.service_event:
             response = event.service_event.get("response") or {}
+            if response.get("status") == "completed":
+                self._session_proved()
             calls = self._tool_calls.pop(response.get("id") or "", None)
             if calls:
                 self._spawn(self._answer_after_tools(calls, response.get("status") == "completed"))

@@ -74,6 +74,14 @@ class Continuity:
     def attempts(self) -> int:
         return len(self.delays_s)
 
+    @classmethod
+    def with_tries(cls, tries: int) -> Continuity | None:
+        """The default policy with `tries` reconnect tries (the last delay repeats); None for 0: off."""
+        if tries <= 0:
+            return None
+        delays = cls().delays_s
+        return cls(delays_s=tuple(delays[min(index, len(delays) - 1)] for index in range(tries)))
+
     def rollover_in(self, expires_at: float, now: float) -> float:
         """Seconds from `now` (wall clock) until the rollover should start."""
         lifetime = max(0.0, expires_at - now)

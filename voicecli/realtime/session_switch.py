@@ -50,7 +50,7 @@ class SessionSwitch:
     _last_fatal_error: str | None
     _tool_calls: dict[str, list[asyncio.Task[None]]]
 
-    def _init_switch(self, continuity: Continuity | bool, heard_ms: HeardMs | None) -> None:
+    def _init_switch(self, continuity: Continuity | bool | None, heard_ms: HeardMs | None) -> None:
         self.continuity = Continuity() if continuity is True else continuity or None
         self.heard_ms = heard_ms
         self.history = None
@@ -59,6 +59,7 @@ class SessionSwitch:
         self._replayed_ids: set[str] = set()
         self._held_audio: list[dict[str, Any]] = []
         self._rollover: asyncio.Task[None] | None = None
+        self._tries_used = 0  # reconnect tries since a session last completed a response
 
     @abstractmethod
     async def _open(self) -> None: ...
@@ -82,6 +83,12 @@ class SessionSwitch:
         self.history = History(self.continuity) if self.continuity is not None else None
         self._switching = None
         self._replayed_ids = set()
+        self._tries_used = 0
+
+    def _session_proved(self) -> None:
+        """A response completed: the session works, so a later drop gets all its tries again
+        (a service that drops every new session soon after it opens uses them up)."""
+        self._tries_used = 0
 
     def _is_replay_echo(self, event: RealtimeEvent) -> bool:
         """The new session acknowledging a replayed item: not news to the caller."""
@@ -169,7 +176,9 @@ class SessionSwitch:
         await self._close()
         last = reason
         attempts = self.continuity.attempts
-        for attempt, delay in enumerate(self.continuity.delays_s, 1):
+        for attempt in range(self._tries_used + 1, attempts + 1):
+            self._tries_used = attempt  # given back once a new session has answered a response
+            delay = self.continuity.delays_s[attempt - 1]
             if cause == "drop":
                 self._status(ContinuityEvents.RECONNECTING, attempt=attempt, attempts=attempts, reason=reason)
             await asyncio.sleep(delay)

@@ -58,6 +58,9 @@ EVENTS_CHANNEL = "oai-events"
 RTP_LATENCY_S = 0.4
 """How long after the last queued sample a commit is sent: encoder, network, jitter buffer and
 decoder take ~130 ms on loopback; the rest is margin for a busy machine or a real network."""
+AUDIO_STALL_S = 5.0
+"""The service's audio track never pauses (silence between replies); this long without a frame
+means the peer is gone, which ICE alone notices only after ~30 s."""
 _REPORT_AT = 0.95
 """The connection wait ends at this share of `create_session`'s overall timeout, just before it, so
 the error can say which stage hung instead of only that the whole setup took too long."""
@@ -253,7 +256,12 @@ class WebRTCRealtimeClient(RealtimeClient):
         converter = Pcm24kConverter()
         try:
             while True:
-                frame = await track.recv()
+                try:
+                    async with asyncio.timeout(AUDIO_STALL_S):
+                        frame = await track.recv()
+                except TimeoutError:
+                    self._lose(f"no audio from the service for {AUDIO_STALL_S:g} s (the connection is lost)")
+                    return
                 assert isinstance(frame, AudioFrame)
                 admitted = self._playback.admit(converter.convert(frame))
                 if admitted is not None:

@@ -7,7 +7,7 @@ switch at most once, counted in server events sent on that connection (`session.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 __all__ = [
@@ -50,6 +50,28 @@ class Faults:
     server_error_on_response: int | None = None  # the Nth `response.create` gets `server_error`, then close 1011
     rate_limits_on_response: bool = False  # `rate_limits.updated` after every `response.create`
     connections: int | None = None  # apply to the first N connections only (None: all)
+
+    @classmethod
+    def parse(cls, specs: list[str]) -> Faults:
+        """Faults from `NAME=VALUE` texts (`voicecli serve --fault drop_after_events=40`);
+        `ValueError` naming the problem and the known names otherwise."""
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for spec in specs:
+            name, sep, text = spec.partition("=")
+            if name not in known or not sep:
+                raise ValueError(f"--fault {spec!r}: expected NAME=VALUE with NAME one of {', '.join(known)}")
+            kind = float if name == "delay_per_event" or name == "expire_after_seconds" else int
+            if name == "rate_limits_on_response":
+                if text not in ("true", "false"):
+                    raise ValueError(f"--fault {spec!r}: expected true or false")
+                values[name] = text == "true"
+                continue
+            try:
+                values[name] = kind(text)
+            except ValueError:
+                raise ValueError(f"--fault {spec!r}: expected a number") from None
+        return cls(**values)
 
 
 class Fault(enum.Enum):
