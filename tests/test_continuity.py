@@ -1,0 +1,249 @@
+"""Session continuity in the library: the replayed history, reconnect after a drop, rollover.
+
+The replay is checked where it matters, on the server: the local server logs (at DEBUG) each item
+a client creates in a session, so a new session's log lines say what it was told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import client_factory
+
+from voicecli.conversation.exchange import exchange
+from voicecli.realtime import (
+    Continuity,
+    ContinuityEvents,
+    RealtimeClient,
+    RealtimeEvent,
+    RealtimeSettings,
+)
+from voicecli.realtime.continuity import CONTINUATION_NOTE, USER_PLACEHOLDER, History
+from voicecli.realtime.events import AudioContent, RealtimeAudioEvent, RealtimeTextEvent, TextContent
+from voicecli.server import Faults, LocalServer
+
+pytestmark = pytest.mark.timeout(60)
+
+FAST = Continuity(delays_s=(0.0, 0.2, 0.5))
+
+
+def received(service_type: str, **payload: Any) -> RealtimeEvent:
+    return RealtimeEvent(service_type=service_type, service_event={"type": service_type, **payload})
+
+
+def assistant_reply(history: History, item_id: str, text: str, audio_ms: int) -> None:
+    history.on_received(received("response.created", response={"id": f"resp_{item_id}"}))
+    history.on_received(
+        received("response.output_item.added", item={"id": item_id, "type": "message", "role": "assistant"})
+    )
+    history.on_received(RealtimeTextEvent(text=TextContent(text=text, item_id=item_id)))
+    samples = np.zeros(24 * audio_ms, dtype=np.int16)
+    history.on_received(RealtimeAudioEvent(audio=AudioContent(data=samples, item_id=item_id)))
+    history.on_received(received("response.done", response={"id": f"resp_{item_id}", "status": "completed"}))
+
+
+def replayed(history: History, heard: Any = None) -> list[tuple[str, str]]:
+    """(role or type, text or call id) of each replayed item, in order."""
+    out = []
+    for event in history.replay(heard):
+        assert event["type"] == "conversation.item.create"
+        item = event["item"]
+        if item["type"] == "message":
+            out.append((item["role"], item["content"][0]["text"]))
+        else:
+            out.append((item["type"], item["call_id"]))
+    return out
+
+
+# --- the history and its replay (pure) ----------------------------------------------------------
+
+
+def test_the_replay_holds_transcripts_placeholders_heard_replies_and_tool_calls_then_the_note() -> None:
+    history = History()
+    history.on_received(received("input_audio_buffer.committed", item_id="u1"))
+    history.on_received(
+        RealtimeTextEvent(
+            text=TextContent(text="what is the weather", source="user_transcript", item_id="u1", final=True)
+        )
+    )
+    assistant_reply(history, "a1", "Let me check that for you now.", audio_ms=1000)
+    history.on_received(
+        received(
+            "response.output_item.done",
+            item={"id": "f1", "type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
+        )
+    )
+    history.on_sent(
+        {
+            "type": "conversation.item.create",
+            "item": {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+        }
+    )
+    history.on_received(received("input_audio_buffer.committed", item_id="u2"))  # never transcribed
+    assistant_reply(history, "a2", "It is sunny in Paris today and tomorrow too.", audio_ms=2000)
+    history.on_sent({"type": "conversation.item.truncate", "item_id": "a2", "content_index": 0, "audio_end_ms": 1000})
+
+    assert replayed(history) == [
+        ("user", "what is the weather"),
+        ("assistant", "Let me check that for you now."),
+        ("function_call", "c1"),
+        ("function_call_output", "c1"),
+        ("user", USER_PLACEHOLDER),
+        ("assistant", "It is sunny in Paris…"),  # half of it was heard: the words before the cut
+        ("system", CONTINUATION_NOTE),
+    ]
+    assert not history.unanswered
+
+
+def test_what_the_player_says_was_heard_cuts_a_reply_and_nothing_heard_leaves_it_out() -> None:
+    history = History()
+    history.on_sent(
+        {
+            "type": "conversation.item.create",
+            "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "tell me a story"}]},
+        }
+    )
+    assistant_reply(history, "a1", "Once upon a time there was a voice.", audio_ms=4000)
+    assert replayed(history, lambda item_id: 1500.0)[1] == ("assistant", "Once upon a…")
+    assert replayed(history, lambda item_id: 0.0) == [("user", "tell me a story"), ("system", CONTINUATION_NOTE)]
+    assert replayed(history, lambda item_id: None)[1] == ("assistant", "Once upon a time there was a voice.")
+
+
+def test_a_call_without_its_output_is_not_replayed_and_a_cut_off_response_is_unanswered() -> None:
+    history = History()
+    history.on_sent(
+        {
+            "type": "conversation.item.create",
+            "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "weather?"}]},
+        }
+    )
+    history.on_received(received("response.created", response={"id": "r1"}))
+    history.on_received(
+        received(
+            "response.output_item.done",
+            item={"id": "f1", "type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
+        )
+    )
+    assert history.cut_off() == "r1"
+    assert history.unanswered
+    assert replayed(history) == [("user", "weather?"), ("system", CONTINUATION_NOTE)]
+
+
+def test_a_long_history_is_bounded_oldest_first_and_the_note_says_so() -> None:
+    history = History(Continuity(max_items=5))
+    for number in range(8):
+        history.on_sent(
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": f"turn {number}"}],
+                },
+            }
+        )
+    items = replayed(history)
+    assert [text for _, text in items[:-1]] == ["turn 4", "turn 5", "turn 6", "turn 7"]
+    assert items[-1][0] == "system" and "4 older items of the conversation were left out" in items[-1][1]
+    assert len(history) <= 10  # what is kept is bounded too, however long the conversation
+
+
+# --- reconnect and rollover against the local server --------------------------------------------
+
+
+def server_items(caplog: pytest.LogCaptureFixture, session_id: str | None) -> list[str]:
+    """What the server logged for each item created in that session: "message/user: 'text'"…"""
+    prefix = f"session {session_id}: item "
+    return [
+        record.getMessage().removeprefix(prefix).split(" ", 1)[1]
+        for record in caplog.records
+        if record.getMessage().startswith(prefix)
+    ]
+
+
+def continuity_events(events: list[RealtimeEvent], kind: ContinuityEvents) -> list[dict[str, Any]]:
+    return [event.service_event or {} for event in events if event.service_type == kind]
+
+
+@pytest.mark.parametrize("transport", ["openai_ws", "webrtc"])
+async def test_a_dropped_connection_reconnects_replays_and_the_next_turn_is_answered(
+    transport: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="voicecli.server")
+    # The first connection drops in the middle of its second answer; later ones behave.
+    async with LocalServer(brain="echo", faults=Faults(drop_after_events=24, connections=1)) as server:
+        client = make_client(transport, server)
+        events: list[RealtimeEvent] = []
+        async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
+            first = await exchange(client, text="first question", timeout_s=20, observer=events.append)
+            second = await exchange(client, text="second question", timeout_s=20, observer=events.append)
+            third = await exchange(client, text="third question", timeout_s=20, observer=events.append)
+            new_session = client.session_id
+    assert (first.failed, second.failed, third.failed) == (None, None, None)
+    assert [first.assistant_text, second.assistant_text, third.assistant_text] == [
+        "You said: first question",
+        "You said: second question",  # asked again on the new session, the cut-off part dropped
+        "You said: third question",
+    ]
+    assert continuity_events(events, ContinuityEvents.RECONNECTING)[0]["attempt"] == 1
+    [reconnected] = continuity_events(events, ContinuityEvents.RECONNECTED)
+    assert reconnected["cause"] == "drop" and reconnected["asked_again"]
+    told = server_items(caplog, new_session)
+    assert told[:2] == ["message/user: 'first question'", "message/assistant: 'You said: first question'"]
+    assert told[2] == "message/user: 'second question'"
+    assert told[-2].startswith("message/system: 'The conversation above continues")
+    assert told[-1] == "message/user: 'third question'"  # a new turn, after the replay
+
+
+async def test_session_rollover_before_expiry_answers_every_turn_without_a_drop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The service's 60-minute limit in small: sessions of 4 s during a 10 s conversation."""
+    caplog.set_level(logging.DEBUG, logger="voicecli.server")
+    async with LocalServer(brain="echo", max_session_s=4) as server:
+        client = client_factory("openai_ws", server)(continuity=FAST)
+        events: list[RealtimeEvent] = []
+        sessions: list[str | None] = []
+        answers = []
+        async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
+            loop = asyncio.get_running_loop()
+            until = loop.time() + 10
+            while loop.time() < until:
+                answers.append(
+                    await exchange(client, text=f"turn {len(answers)}", timeout_s=10, observer=events.append)
+                )
+                if client.session_id not in sessions:
+                    sessions.append(client.session_id)
+                await asyncio.sleep(0.25)
+    assert [answer.assistant_text for answer in answers] == [f"You said: turn {n}" for n in range(len(answers))]
+    assert all(answer.failed is None and not answer.errors for answer in answers)  # no session_expired seen
+    rollovers = continuity_events(events, ContinuityEvents.RECONNECTED)
+    assert len(rollovers) >= 2 and {r["cause"] for r in rollovers} == {"rollover"}
+    assert continuity_events(events, ContinuityEvents.RECONNECTING) == []  # never a drop
+    last = sessions[-1]
+    told = server_items(caplog, last)
+    earlier = [f"message/user: 'turn {n}'" for n in range(len(answers))]
+    assert [line for line in told if line.startswith("message/user")][:3] == earlier[
+        :3
+    ]  # the whole story, oldest first
+
+
+async def test_without_continuity_a_drop_still_ends_the_session() -> None:
+    async with LocalServer(brain="echo", faults=Faults(drop_after_events=3)) as server:
+        client = client_factory("openai_ws", server)()
+        async with client(settings=RealtimeSettings(push_to_talk=True)):
+            result = await exchange(client, text="hello", timeout_s=10)
+    assert result.failed is not None and "close code 1006" in result.failed
+    assert server.config.connections == 1
+
+
+def make_client(transport: str, server: LocalServer) -> RealtimeClient:
+    if transport == "webrtc":
+        from voicecli.realtime import OpenAIRealtimeWebRTC
+
+        return OpenAIRealtimeWebRTC(api_key="sk-test", base_url=server.http_url + "/v1", continuity=FAST)
+    return client_factory(transport, server)(continuity=FAST)
