@@ -149,12 +149,12 @@ class History:
                 self.user_speaking = False
                 self._add(str(payload.get("item_id")), {"type": "message", "role": "user", "content": []})
             case "response.created":
-                self.response_id = (payload.get("response") or {}).get("id")
+                self.response_id = _dict(payload.get("response")).get("id")
                 self._cut_off = False
             case "response.done":
                 self.response_id = None
             case "response.output_item.added" | "response.output_item.done":
-                self._output_item(payload.get("item") or {}, done=event.service_type.endswith("done"))
+                self._output_item(_dict(payload.get("item")), done=event.service_type.endswith("done"))
             case "conversation.item.truncated":
                 self._truncated(payload.get("item_id"), payload.get("audio_end_ms"))
             case "conversation.item.deleted":
@@ -245,7 +245,8 @@ class History:
         if item.get("type") == "message" and item.get("role") == "assistant":
             if key not in self._entries:
                 self._add(key, {"type": "message", "role": "assistant", "content": []})
-            final = "".join(str(part.get("transcript") or part.get("text") or "") for part in item.get("content") or [])
+            parts = item.get("content") if isinstance(item.get("content"), list) else []
+            final = "".join(str(_dict(part).get("transcript") or _dict(part).get("text") or "") for part in parts)
             if done and final:
                 self._transcripts[key] = final
         elif item.get("type") == "function_call" and done:
@@ -263,6 +264,11 @@ class History:
         entry = self._entries.get(str(item_id))
         if entry is not None and isinstance(audio_end_ms, int | float):
             entry.heard_ms = float(audio_end_ms)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """`value` when it is an object; an empty one for what a misshapen event put there."""
+    return value if isinstance(value, dict) else {}
 
 
 def _message(role: str, part_type: str, text: str) -> dict[str, Any]:

@@ -153,10 +153,25 @@ def parse_server_message(raw: bytes | str) -> ev.RealtimeEvent:
     return parse_server_event(payload)
 
 
+_OBJECT_FIELDS = ("session", "response", "item", "part")
+_TEXT_FIELDS = ("item_id", "response_id", "call_id")
+
+
+def _check_shape(payload: dict[str, Any]) -> None:
+    """`TypeError` for the fields every consumer relies on when they have the wrong kind."""
+    for key in _OBJECT_FIELDS:
+        if key in payload and not isinstance(payload[key], dict):
+            raise TypeError(f"{key} is {type(payload[key]).__name__}, not an object")
+    for key in _TEXT_FIELDS:
+        if payload.get(key) is not None and not isinstance(payload[key], str):
+            raise TypeError(f"{key} is {type(payload[key]).__name__}, not text")
+
+
 def parse_server_event(payload: dict[str, Any]) -> ev.RealtimeEvent:
     wire_type: str = payload["type"]
     service_type = BETA_ALIASES.get(wire_type, wire_type)
     try:
+        _check_shape(payload)
         match service_type:
             case ListenEvents.RESPONSE_OUTPUT_AUDIO_DELTA:
                 return ev.RealtimeAudioEvent(
@@ -216,7 +231,7 @@ def parse_server_event(payload: dict[str, Any]) -> ev.RealtimeEvent:
                 )
     except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
         return ev.RealtimeErrorEvent(
-            service_type=service_type,
+            service_type="malformed",  # not its own type: nothing may take it for a good one
             service_event=payload,
             error=ev.ErrorContent(
                 message=f"the service sent a malformed {service_type} event ({type(exc).__name__}: {exc})",

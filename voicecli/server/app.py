@@ -25,7 +25,7 @@ from aiohttp import WSMsgType, web
 from voicecli.server.brains import Brain, load_brain
 from voicecli.server.config import CONFIG_KEY, ServerConfig, key_refusal
 from voicecli.server.events import error_event
-from voicecli.server.faults import EXPIRED_CLOSE_CODE, MALFORMED_FRAME, Faults
+from voicecli.server.faults import EXPIRED_CLOSE_CODE, Faults
 from voicecli.server.ids import new_id
 from voicecli.server.paths import lenient, normalized
 from voicecli.server.preview_route import PREVIEW_PATH, handle_preview_frame, to_beta_server_event
@@ -155,9 +155,9 @@ class _Connection(SessionTransport):
             return False  # the peer is gone; the reader loop ends the session
         return True
 
-    async def _write_malformed(self) -> None:
+    async def _write_unchecked(self, frame: bytes) -> None:
         async with self._lock:
-            await self._write(MALFORMED_FRAME)
+            await self._write(frame)
 
     async def _drop(self) -> None:
         if self.plan.drop_close_code is not None:

@@ -14,6 +14,7 @@ __all__ = [
     "EXPIRED_CLOSE_CODE",
     "EXPIRED_MESSAGE",
     "MALFORMED_FRAME",
+    "MISSHAPEN_FRAMES",
     "Fault",
     "FaultPlan",
     "Faults",
@@ -24,6 +25,12 @@ __all__ = [
 
 # A frame cut off in the middle, as a broken proxy might deliver it.
 MALFORMED_FRAME = b'{"type": "response.output_audio.delta", "event_id": "event_'
+MISSHAPEN_FRAMES = (
+    b'{"type": "error", "error": "boom"}',
+    b'{"type": "output_audio_buffer.started", "event_id": "event_misshapen"}',
+    b'{"type": "response.output_audio_transcript.delta", "delta": 7}',
+)
+"""Valid JSON of known types with the wrong shape: fields missing or of the wrong kind."""
 EXPIRED_MESSAGE = "Your session hit the maximum duration of 60 minutes."
 EXPIRED_CLOSE_CODE = 1001  # going away, as the service closes an expired session
 
@@ -43,6 +50,7 @@ class Faults:
     drop_after_events: int | None = None
     drop_close_code: int | None = None  # None: cut the TCP connection, the client sees 1006
     malformed_after_events: int | None = None
+    misshapen_after_events: int | None = None  # send `MISSHAPEN_FRAMES`, unchecked
     delay_per_event: float = 0.0  # seconds before each event is sent
     error_after_events: int | None = None  # inject a `server_error` event
     rate_limits_after_events: int | None = None  # inject `rate_limits.updated`
@@ -76,6 +84,7 @@ class Faults:
 
 class Fault(enum.Enum):
     MALFORMED = "malformed"
+    MISSHAPEN = "misshapen"
     ERROR = "error"
     RATE_LIMITS = "rate_limits"
     DROP = "drop"
@@ -94,6 +103,7 @@ class FaultPlan:
         self._responses_asked = 0
         schedule = {
             Fault.MALFORMED: faults.malformed_after_events,
+            Fault.MISSHAPEN: faults.misshapen_after_events,
             Fault.ERROR: faults.error_after_events,
             Fault.RATE_LIMITS: faults.rate_limits_after_events,
             Fault.DROP: faults.drop_after_events,

@@ -18,6 +18,8 @@ from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.server.events import error_event
 from voicecli.server.faults import (
     EXPIRED_MESSAGE,
+    MALFORMED_FRAME,
+    MISSHAPEN_FRAMES,
     Fault,
     FaultPlan,
     Faults,
@@ -49,8 +51,8 @@ class SessionTransport(ABC):
         self._tasks = BackgroundTasks()
 
     @abstractmethod
-    async def _write_malformed(self) -> None:
-        """Send `MALFORMED_FRAME` as it is, bypassing the session."""
+    async def _write_unchecked(self, frame: bytes) -> None:
+        """Send a frame as it is, bypassing the session and its checks (fault switches)."""
 
     @abstractmethod
     async def _drop(self) -> None:
@@ -102,7 +104,10 @@ class SessionTransport(ABC):
         """Fire the faults due now that `sent` events went out."""
         for fault in self.plan.due(sent):
             if fault is Fault.MALFORMED:
-                await self._write_malformed()
+                await self._write_unchecked(MALFORMED_FRAME)
+            elif fault is Fault.MISSHAPEN:
+                for frame in MISSHAPEN_FRAMES:
+                    await self._write_unchecked(frame)
             elif fault is Fault.ERROR:
                 await self.session.emit(injected_error())
             elif fault is Fault.RATE_LIMITS:

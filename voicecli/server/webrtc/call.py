@@ -23,7 +23,6 @@ from av import AudioFrame
 from voicecli.realtime.webrtc_ice import is_loopback_host, loopback_candidates, no_stun
 from voicecli.realtime.webrtc_media import Pcm24kConverter
 from voicecli.server.events import error_event
-from voicecli.server.faults import MALFORMED_FRAME
 from voicecli.server.ids import new_id
 from voicecli.server.transport import SessionTransport
 from voicecli.server.webrtc.audio import RtpAudioOut
@@ -205,9 +204,9 @@ class RtcCall(SessionTransport):
             if turn_detection.get("interrupt_response", True):
                 self._tasks.spawn(self.audio_out.clear(None))  # the service stops talking when the user does
 
-    async def _write_malformed(self) -> None:
+    async def _write_unchecked(self, frame: bytes) -> None:
         if self._channel is not None:
-            self._channel.send(MALFORMED_FRAME.decode())
+            self._channel.send(frame.decode())
 
     async def _drop(self) -> None:
         if self._channel is not None:
