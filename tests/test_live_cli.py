@@ -372,7 +372,7 @@ async def test_a_dropped_connection_ends_with_the_reason_and_keeps_the_recording
             },
         )
         out = io.StringIO()
-        with pytest.raises(RealtimeConnectionError, match="2 tries to reconnect failed.*start again"):
+        with pytest.raises(RealtimeConnectionError, match=r"2 tries to reconnect failed.*start again"):
             await run_live(config, console=Console(file=out, width=100))
     [folder] = (tmp_path / "rec").iterdir()
     # Closed properly: close() pads both tracks to the session's length, so they are valid WAVs of one

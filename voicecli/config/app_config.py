@@ -32,7 +32,7 @@ class SessionConfig:
     vad_prefix_padding_ms: int = 300
     vad_silence_duration_ms: int = 500
     input_transcription_model: str = ""
-    reconnect_tries: int = 5
+    reconnect_tries: int = 6
 
 
 @dataclass(slots=True)

@@ -52,6 +52,9 @@ CONTINUATION_NOTE = (
 )
 USER_PLACEHOLDER = "[the user spoke here; no transcript was made]"
 
+_PLAYED_OUT_SLACK_MS = 100
+"""A reply heard to within this of its end was heard whole (the player's clock rounds, fades out)."""
+
 HeardMs = Callable[[str], float | None]
 """Milliseconds of an assistant item the listener heard, or None when unknown (all of it counts)."""
 
@@ -60,8 +63,8 @@ HeardMs = Callable[[str], float | None]
 class Continuity:
     """How a client keeps a conversation alive: reconnect tries, rollover timing, replay bounds."""
 
-    delays_s: tuple[float, ...] = (0.0, 0.5, 2.0, 6.0, 16.0)
-    """Wait before each reconnect try; their number is the number of tries (~25 s in all)."""
+    delays_s: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0, 15.0)
+    """Wait before each reconnect try; their number is the number of tries (30 s in all)."""
     attempt_timeout_s: float = 10.0
     rollover_lead_s: float = 180.0
     """Roll over this long before `expires_at` (at most a quarter of a short session's lifetime)."""
@@ -217,7 +220,9 @@ class History:
         heard = entry.heard_ms
         if heard is None and heard_ms is not None:
             heard = heard_ms(key)
-        return 1.0 if heard is None else max(0.0, min(1.0, heard / received_ms))
+        if heard is None or heard >= received_ms - _PLAYED_OUT_SLACK_MS:
+            return 1.0
+        return max(0.0, heard / received_ms)
 
     # --- bookkeeping ----------------------------------------------------------------------------
 

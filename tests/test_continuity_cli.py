@@ -1,0 +1,166 @@
+"""`voicecli talk` survives its server: the `voicecli serve` process is killed (SIGKILL, no goodbye)
+and started again on the same port in the middle of a conversation.
+
+The talk process reconnects by itself and the next turn is answered in the same session of
+`voicecli talk`. What the new server session was told is read from that server's own log
+(`voicecli serve --verbose` logs every item a client creates), not from the client's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import soundfile
+from audio_support import PulseAudio, Recorder, play_into_mic, speech_wav, wait_until
+from audio_support import pulse_audio as pulse_audio  # session fixture
+from system_tools import require_program
+
+pytestmark = pytest.mark.timeout(90)
+
+NOTE_START = "message/system: 'The conversation above continues"
+
+
+class Serve:
+    """A `voicecli serve --verbose` process on a fixed port, its log in a file."""
+
+    def __init__(self, folder: Path, port: int, *args: str) -> None:
+        self.log = folder / f"serve-{port}-{len(list(folder.glob('serve-*')))}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "voicecli", "serve", "--port", str(port), "--verbose", *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log.open("w"),
+        )  # fmt: skip
+        wait_until(lambda: _listening(port) or self.proc.poll() is not None, "the server to listen")
+        assert self.proc.poll() is None, self.log.read_text()
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def items(self) -> list[str]:
+        """What each `conversation.item.create` of a client put into a session, in order."""
+        return [
+            line.split(": item ", 1)[1].split(" ", 1)[1]
+            for line in self.log.read_text().splitlines()
+            if ": item " in line
+        ]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def talk_env(port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_", "VOICECLI_"))}
+    return {**env, **(extra or {}), "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "sk-test"}
+
+
+def events(path: Path, event_type: str) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+    return [record for record in lines if record["type"] == event_type]
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Any:
+    started: list[Serve] = []
+
+    def start(port: int, *args: str) -> Serve:
+        server = Serve(tmp_path, port, *args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.proc.poll() is None:
+            server.kill()
+
+
+@pytest.mark.parametrize("transport", ["websocket", "webrtc"])
+def test_file_mode_survives_the_server_being_killed_and_restarted_mid_answer(
+    transport: str, servers: Any, tmp_path: Path
+) -> None:
+    port = _free_port()
+    first = servers(port, "--fault", "delay_per_event=0.1")  # a slow answer, to be killed in the middle of
+    (tmp_path / "none.toml").write_text("")
+    event_log = tmp_path / "events.jsonl"
+    talk = subprocess.Popen(
+        [sys.executable, "-m", "voicecli", "talk", "--config", "none.toml", "--provider", "openai",
+         "--transport", transport, "--text", "hello there", "-o", "reply.wav", "--json-events", str(event_log)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=talk_env(port),
+    )  # fmt: skip
+    wait_until(lambda: bool(events(event_log, "response.created")) or talk.poll() is not None, "the answer to start")
+    first.kill()
+    second = servers(port)
+    out, err = talk.communicate(timeout=60)
+
+    assert talk.returncode == 0, err
+    assert out.splitlines()[-1] == "Assistant: You said: hello there", out
+    assert "~ reconnecting (1/6)" in out and "Traceback" not in err
+    assert events(event_log, "connection.reconnected")[0]["event"]["asked_again"] is True
+    told = second.items()
+    assert told[0] == "message/user: 'hello there'" and told[-1].startswith(NOTE_START)
+    # the reply file holds the answer the new session gave, once (the cut-off one is not in it)
+    reply_s = soundfile.info(tmp_path / "reply.wav").duration
+    done = events(event_log, "response.output_audio.done")
+    assert len(done) == 1 and reply_s > 0.5
+
+
+@pytest.mark.audio
+@pytest.mark.parametrize("transport", ["websocket", "webrtc"])
+def test_a_live_conversation_survives_the_server_being_killed_and_restarted(
+    transport: str, pulse_audio: PulseAudio, servers: Any, tmp_path: Path
+) -> None:
+    require_program("espeak-ng", "speaking into the microphone")
+    port = _free_port()
+    first = servers(port)
+    config = tmp_path / "transcripts.toml"
+    config.write_text('[session]\ninput_transcription_model = "whisper-1"\n')  # the local server's stand-in
+    event_log = tmp_path / "events.jsonl"
+    env = talk_env(port, {k: v for k, v in pulse_audio.env.items() if not k.startswith(("OPENAI_", "AZURE_"))})
+    talk = subprocess.Popen(
+        [sys.executable, "-m", "voicecli", "talk", "--config", str(config), "--provider", "openai",
+         "--transport", transport, "--json-events", str(event_log)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: bool(events(event_log, "session.updated")) or talk.poll() is not None, "the session")
+        question = speech_wav(tmp_path / "question.wav", "how are you today")
+        play_into_mic(pulse_audio, question).wait(timeout=10)
+        wait_until(lambda: len(events(event_log, "response.done")) == 1, "the first answer", timeout=30)
+        first.kill()
+        second = servers(port)
+        wait_until(lambda: bool(events(event_log, "connection.reconnected")), "the reconnect", timeout=40)
+        speaker = Recorder(pulse_audio, tmp_path / "speaker.raw", rate=44_100)
+        play_into_mic(pulse_audio, question).wait(timeout=10)
+        wait_until(lambda: len(events(event_log, "response.done")) >= 2, "the answer after the reconnect", timeout=30)
+        wait_until(lambda: speaker.sound_s() > 0.5 and speaker.quiet_for_s() >= 0.5, "the answer out of the speaker")
+        speaker.stop()
+    finally:
+        talk.send_signal(signal.SIGINT)
+        _, err = talk.communicate(timeout=30)
+    assert talk.returncode == 0, err
+    assert "Traceback" not in err
+    transcripts = [
+        record["event"]["transcript"] for record in events(event_log, "response.output_audio_transcript.done")
+    ]
+    assert len(transcripts) == 2 and all(text.startswith("I heard ") for text in transcripts)
+    told = second.items()
+    heard = events(event_log, "conversation.item.input_audio_transcription.completed")[0]["event"]["transcript"]
+    assert told[:2] == [f"message/user: {heard!r}", f"message/assistant: {transcripts[0]!r}"]
+    assert told[2].startswith(NOTE_START) and len(told) == 3
