@@ -164,3 +164,64 @@ def test_a_live_conversation_survives_the_server_being_killed_and_restarted(
     heard = events(event_log, "conversation.item.input_audio_transcription.completed")[0]["event"]["transcript"]
     assert told[:2] == [f"message/user: {heard!r}", f"message/assistant: {transcripts[0]!r}"]
     assert told[2].startswith(NOTE_START) and len(told) == 3
+
+
+@pytest.mark.audio
+def test_a_live_conversation_rolls_over_to_a_new_session_before_the_limit(
+    pulse_audio: PulseAudio, servers: Any, tmp_path: Path
+) -> None:
+    """The service's 60-minute limit in small: `--max-session-s 12` and a conversation outliving it.
+
+    The last quarter of a short lifetime is left for a quiet moment (3 minutes of 60 on the service)."""
+    require_program("espeak-ng", "speaking into the microphone")
+    port = _free_port()
+    server = servers(port, "--max-session-s", "12")
+    event_log = tmp_path / "events.jsonl"
+    (tmp_path / "none.toml").write_text("")
+    env = talk_env(port, {k: v for k, v in pulse_audio.env.items() if not k.startswith(("OPENAI_", "AZURE_"))})
+    talk = subprocess.Popen(
+        [sys.executable, "-m", "voicecli", "talk", "--config", str(tmp_path / "none.toml"), "--provider", "openai",
+         "--json-events", str(event_log)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    speaker = Recorder(pulse_audio, tmp_path / "speaker.raw", rate=44_100)
+    try:
+        wait_until(lambda: bool(events(event_log, "session.updated")) or talk.poll() is not None, "the session")
+        question = speech_wav(tmp_path / "question.wav", "what time is it")
+        play_into_mic(pulse_audio, question).wait(timeout=10)
+        wait_until(lambda: len(events(event_log, "response.done")) == 1, "the first answer", timeout=30)
+        wait_until(lambda: bool(events(event_log, "connection.reconnected")), "the rollover", timeout=30)
+        play_into_mic(pulse_audio, question).wait(timeout=10)
+        wait_until(lambda: len(events(event_log, "response.done")) == 2, "the answer in the new session", timeout=30)
+        wait_until(lambda: speaker.quiet_for_s() >= 0.6, "the second answer out of the speaker")
+        recorded = speaker.stop()
+    finally:
+        talk.send_signal(signal.SIGINT)
+        _, err = talk.communicate(timeout=30)
+    assert talk.returncode == 0 and "Traceback" not in err, err
+    [rollover] = [record["event"] for record in events(event_log, "connection.reconnected")]
+    assert rollover["cause"] == "rollover" and rollover["replayed_items"] == 3  # user, assistant, note
+    assert events(event_log, "connection.reconnecting") == []
+    assert events(event_log, "error") == [], events(event_log, "error")
+    transcripts = [
+        record["event"]["transcript"] for record in events(event_log, "response.output_audio_transcript.done")
+    ]
+    assert len(transcripts) == 2
+    told = server.items()
+    assert told[0] == "message/user: '[the user spoke here; no transcript was made]'"
+    assert told[1] == f"message/assistant: {transcripts[0]!r}" and told[2].startswith(NOTE_START)
+    # both answers came out of the speaker whole: two bursts of sound, none cut by the switch
+    assert len(bursts(recorded, 44_100)) == 2
+
+
+def bursts(pcm: Any, rate: int, gap_ms: float = 400.0) -> list[tuple[int, int]]:
+    """Stretches of sound separated by more than `gap_ms` of quiet."""
+    import numpy as np
+
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > 300)
+    if not loud.size:
+        return []
+    cuts = np.flatnonzero(np.diff(loud) > rate * gap_ms / 1000)
+    starts = [int(loud[0]), *(int(loud[cut + 1]) for cut in cuts)]
+    ends = [*(int(loud[cut]) for cut in cuts), int(loud[-1])]
+    return list(zip(starts, ends, strict=True))

@@ -179,6 +179,13 @@ class History:
             return False
         return last.kind == "function_call_output" or last.item.get("role") == "user"
 
+    def played_out(self, heard_ms: HeardMs | None) -> bool:
+        """The listener has heard the last reply to its end (a rollover must not cut it short)."""
+        for key, entry in reversed(self._entries.items()):
+            if entry.item.get("role") == "assistant":
+                return self._heard_share(key, entry, heard_ms) >= 1.0
+        return True
+
     # --- the replay -----------------------------------------------------------------------------
 
     def replay(self, heard_ms: HeardMs | None = None) -> list[dict[str, Any]]:

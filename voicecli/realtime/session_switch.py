@@ -136,7 +136,8 @@ class SessionSwitch:
             self._switch_session("rollover", "the session is about to expire")
 
     def _quiet(self) -> bool:
-        """Nobody speaking, no response in flight, no tool running, nothing unanswered."""
+        """Nobody speaking, no response in flight, no tool running, nothing unanswered, and the
+        last reply heard to its end."""
         history = self.history
         return (
             history is not None
@@ -144,6 +145,7 @@ class SessionSwitch:
             and not history.user_speaking
             and not history.unanswered
             and not self._tool_calls
+            and history.played_out(self.heard_ms)
         )
 
     # --- the switch -----------------------------------------------------------------------------
