@@ -21,6 +21,8 @@ from voicecli.realtime import (
     RealtimeClient,
     RealtimeEvent,
     RealtimeSettings,
+    SendEvents,
+    protocol,
 )
 from voicecli.realtime.continuity import CONTINUATION_NOTE, USER_PLACEHOLDER, History
 from voicecli.realtime.events import AudioContent, RealtimeAudioEvent, RealtimeTextEvent, TextContent
@@ -247,3 +249,65 @@ def make_client(transport: str, server: LocalServer) -> RealtimeClient:
 
         return OpenAIRealtimeWebRTC(api_key="sk-test", base_url=server.http_url + "/v1", continuity=FAST)
     return client_factory(transport, server)(continuity=FAST)
+
+
+async def next_event(client: RealtimeClient, kind: str) -> RealtimeEvent:
+    async with asyncio.timeout(20):
+        async for event in client.receive():
+            if event.service_type == kind:
+                return event
+    raise AssertionError(f"the session ended before {kind}")
+
+
+async def test_audio_captured_while_disconnected_joins_no_turn() -> None:
+    tone = (np.sin(np.arange(2400) * 2 * np.pi * 300 / 24_000) * 8000).astype(np.int16)  # 100 ms
+    server = LocalServer(brain="echo")
+    await server.start()
+    port = server.port
+    client = client_factory("openai_ws", server)(continuity=Continuity(delays_s=(0.0, 0.5, 1.0, 2.0, 4.0)))
+    try:
+        async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
+            for _ in range(5):  # half a turn, then the server goes away
+                await client.send(protocol.append_audio(tone))
+            await server.stop()
+            await next_event(client, ContinuityEvents.RECONNECTING)
+            for _ in range(10):  # the microphone keeps delivering while nobody listens: no error
+                await client.send(protocol.append_audio(tone))
+            server = LocalServer(brain="echo", port=port)
+            await server.start()
+            await next_event(client, ContinuityEvents.RECONNECTED)
+            for _ in range(3):
+                await client.send(protocol.append_audio(tone))
+            await client.send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_COMMIT))
+            result = await exchange(client, timeout_s=20)
+    finally:
+        await server.stop()
+    assert result.assistant_text == "I heard 0.3 seconds of audio."  # only what the new session was sent
+
+
+async def test_a_server_error_instead_of_a_response_is_survived_and_the_turn_answered() -> None:
+    """Azure has ended sessions with a generic `server_error`; the local server does it on request."""
+    faults = Faults(server_error_on_response=2, rate_limits_on_response=True, connections=1)
+    async with LocalServer(brain="echo", faults=faults) as server:
+        client = client_factory("openai_ws", server)(continuity=FAST)
+        async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
+            first = await exchange(client, text="one", timeout_s=20)
+            second = await exchange(client, text="two", timeout_s=20)
+    assert [first.assistant_text, second.assistant_text] == ["You said: one", "You said: two"]
+    assert [(error.code, error.fatal) for error in second.errors] == [("server_error", False)]
+    assert server.config.connections == 2
+
+
+async def test_the_server_ends_a_session_at_its_lifetime_as_the_service_does() -> None:
+    async with LocalServer(brain="echo", max_session_s=1) as server:
+        client = client_factory("openai_ws", server)()
+        events: list[RealtimeEvent] = []
+        async with client(settings=RealtimeSettings(push_to_talk=True)):
+            async with asyncio.timeout(20):
+                events = [event async for event in client.receive()]
+    created = next(event for event in events if event.service_type == "session.created")
+    assert isinstance((created.service_event or {})["session"]["expires_at"], int)
+    errors = [event.error for event in events if event.event_type == "error"]
+    assert [error.code for error in errors] == ["session_expired", "connection_closed"]
+    assert errors[0].message == "Your session hit the maximum duration of 1 second."
+    assert "close code 1001" in errors[1].message and errors[1].message.endswith(errors[0].message)

@@ -39,7 +39,8 @@ def expired_message(lifetime_s: float) -> str:
     """The service's words at its limit (60 minutes), or the same sentence for another lifetime."""
     if lifetime_s == 3600:
         return EXPIRED_MESSAGE
-    amount = f"{lifetime_s / 60:g} minutes" if lifetime_s % 60 == 0 else f"{lifetime_s:g} seconds"
+    number, unit = (lifetime_s / 60, "minute") if lifetime_s % 60 == 0 else (lifetime_s, "second")
+    amount = f"{number:g} {unit}{'' if number == 1 else 's'}"
     return f"Your session hit the maximum duration of {amount}."
 
 
