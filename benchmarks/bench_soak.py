@@ -105,6 +105,8 @@ async def soak(turns: int, fault_every: int, max_session_s: float, pause_s: floa
     answered = 0
     wrong: list[str] = []
     rss: dict[str, float] = {}
+    trace: list[float] = []  # RSS every 20 turns
+    blocks: list[int] = []  # Python's allocated blocks, alongside
 
     async with LocalServer(brain="echo", max_session_s=max_session_s) as server:
         client = OpenAIRealtimeWebsocket(
@@ -156,9 +158,14 @@ async def soak(turns: int, fault_every: int, max_session_s: float, pause_s: floa
                     answered += 1
                 else:
                     wrong.append(f"turn {number}: {result.assistant_text!r} ({result.failed})")
-                if number == min(20, turns):
+                if number % 20 == 0 or number == turns:
                     gc.collect()
-                    rss["after_warmup_mb"] = rss_mb()
+                    trace.append(round(rss_mb(), 1))
+                    blocks.append(sys.getallocatedblocks())
+                if number == min(20, turns):
+                    rss["after_warmup_mb"] = trace[-1]
+                if number == turns // 2:
+                    rss["half_way_mb"] = rss_mb()
                 await asyncio.sleep(pause_s)
         elapsed = time.perf_counter() - started
         sessions = server.config.connections
@@ -190,7 +197,10 @@ async def soak(turns: int, fault_every: int, max_session_s: float, pause_s: floa
         "rss_mb": {
             **{k: round(v, 1) for k, v in rss.items()},
             "growth": round(rss["end_mb"] - rss["after_warmup_mb"], 1),
+            "growth_second_half": round(rss["end_mb"] - rss.get("half_way_mb", rss["after_warmup_mb"]), 1),
+            "every_20_turns": trace,
         },
+        "python_blocks_every_20_turns": blocks,
         "tracebacks": tracebacks.count,
         "first_tracebacks": tracebacks.first,
         "record": record,
@@ -213,7 +223,8 @@ def main() -> None:
     reconnect = report["drop_to_reconnected_ms"] or {}
     print(
         f"\nsoak: {report['answered']}/{report['turns']} turns answered, {len(report['faults'])} faults, "
-        f"{report['rollovers']} rollovers, {report['sessions']} sessions, RSS growth {report['rss_mb']['growth']} MB, "
+        f"{report['rollovers']} rollovers, {report['sessions']} sessions, RSS growth {report['rss_mb']['growth']} MB "
+        f"({report['rss_mb']['growth_second_half']} MB in the second half), "
         f"{report['tracebacks']} tracebacks, record {'complete' if complete else 'INCOMPLETE'}, "
         f"drop→reconnected median {reconnect.get('median')} ms (max {reconnect.get('max')}), "
         f"{report['elapsed_s']} s"

@@ -300,3 +300,15 @@ def test_session_info_from_config() -> None:
     assert SessionInfo.from_config(config).model == "my-rt"
     config.provider = "openai"
     assert SessionInfo.from_config(config).model == "gpt-realtime"
+
+
+def test_a_drop_shows_each_reconnect_try_then_reconnected_and_a_rollover_shows_nothing() -> None:
+    view = ConversationView(INFO)
+    view.handle(service("session.created"))
+    view.handle(service("connection.reconnecting", attempt=2, attempts=6, reason="close code 1006"))
+    assert "reconnecting (2/6)…" in screen(view)
+    view.handle(service("connection.reconnected", cause="drop", replayed_items=3, asked_again=False))
+    assert "● reconnected" in screen(view)
+    view.handle(service("input_audio_buffer.speech_started", item_id="u1"))
+    view.handle(service("connection.reconnected", cause="rollover", replayed_items=5, asked_again=False))
+    assert view.state == "user_speaking"  # a rollover is meant to go unnoticed
