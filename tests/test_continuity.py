@@ -311,3 +311,22 @@ async def test_the_server_ends_a_session_at_its_lifetime_as_the_service_does() -
     assert [error.code for error in errors] == ["session_expired", "connection_closed"]
     assert errors[0].message == "Your session hit the maximum duration of 1 second."
     assert "close code 1001" in errors[1].message and errors[1].message.endswith(errors[0].message)
+
+
+async def test_with_push_to_talk_no_rollover_comes_while_someone_is_talking() -> None:
+    tone = (np.sin(np.arange(2400) * 2 * np.pi * 300 / 24_000) * 8000).astype(np.int16)  # 100 ms
+    early = Continuity(delays_s=(0.0,), rollover_lead_s=59.5, rollover_share=1.0)  # due 0.5 s in, of 60
+    async with LocalServer(brain="echo", max_session_s=60) as server:
+        client = client_factory("openai_ws", server)(continuity=early)
+        async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
+            first_session = client.session_id
+            for _ in range(15):  # 1.5 s of talking, past the moment the rollover is due…
+                await client.send(protocol.append_audio(tone))
+                await asyncio.sleep(0.1)
+            still = client.session_id
+            await client.send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_COMMIT))
+            result = await exchange(client, timeout_s=20)
+            await next_event(client, ContinuityEvents.RECONNECTED)  # …which comes once the turn is answered
+            after = client.session_id
+    assert still == first_session != after
+    assert result.assistant_text == "I heard 1.5 seconds of audio."  # the whole turn, in one session

@@ -67,7 +67,8 @@ class Continuity:
     """Wait before each reconnect try; their number is the number of tries (30 s in all)."""
     attempt_timeout_s: float = 10.0
     rollover_lead_s: float = 180.0
-    """Roll over this long before `expires_at` (at most a quarter of a short session's lifetime)."""
+    """Roll over this long before `expires_at`, but at most `rollover_share` of the lifetime."""
+    rollover_share: float = 0.25
     max_items: int = 200
     max_chars: int = 32_000
     """Bounds of the replay; the oldest items are left out first (a note says how many)."""
@@ -88,7 +89,7 @@ class Continuity:
     def rollover_in(self, expires_at: float, now: float) -> float:
         """Seconds from `now` (wall clock) until the rollover should start."""
         lifetime = max(0.0, expires_at - now)
-        return max(0.0, lifetime - min(self.rollover_lead_s, lifetime / 4))
+        return max(0.0, lifetime - min(self.rollover_lead_s, lifetime * self.rollover_share))
 
 
 @dataclass(slots=True)
@@ -113,6 +114,9 @@ class History:
     """The response in flight (created, not done), if any."""
     user_speaking: bool = False
     """Server VAD heard speech start and not yet stop."""
+    input_pending: bool = False
+    """Audio was appended and is not yet committed or cleared (push-to-talk: someone is talking)."""
+    _requested: bool = False  # `response.create` sent, the response not yet created
     _cut_off: bool = False  # a drop ended the last response before it was done
 
     def __len__(self) -> int:
@@ -123,6 +127,12 @@ class History:
     def on_sent(self, payload: dict[str, Any]) -> None:
         """A client event about to be sent (or dropped while disconnected)."""
         match payload.get("type"):
+            case "input_audio_buffer.append":
+                self.input_pending = True
+            case "input_audio_buffer.clear":
+                self.input_pending = False  # a commit counts once the service says `committed`
+            case "response.create":
+                self._requested = True
             case "conversation.item.create" if isinstance(payload.get("item"), dict):
                 item = dict(payload["item"])
                 item.pop("id", None)
@@ -148,14 +158,17 @@ class History:
                 self.user_speaking = True
             case "input_audio_buffer.speech_stopped":
                 self.user_speaking = False
+            case "input_audio_buffer.cleared":
+                self.input_pending = False
             case "input_audio_buffer.committed":
-                self.user_speaking = False
+                self.user_speaking = self.input_pending = False
                 self._add(str(payload.get("item_id")), {"type": "message", "role": "user", "content": []})
             case "response.created":
                 self.response_id = _dict(payload.get("response")).get("id")
-                self._cut_off = False
+                self._cut_off = self._requested = False
             case "response.done":
                 self.response_id = None
+                self._requested = False
             case "response.output_item.added" | "response.output_item.done":
                 self._output_item(_dict(payload.get("item")), done=event.service_type.endswith("done"))
             case "conversation.item.truncated":
@@ -172,7 +185,7 @@ class History:
     @property
     def unanswered(self) -> bool:
         """The last turn (a user message or tool outputs) has no answer yet, or its answer was cut off."""
-        if self.response_id is not None or self._cut_off:
+        if self.response_id is not None or self._cut_off or self._requested:
             return True
         last = next(reversed(self._entries.values()), None)
         if last is None:

@@ -136,13 +136,15 @@ class SessionSwitch:
             self._switch_session("rollover", "the session is about to expire")
 
     def _quiet(self) -> bool:
-        """Nobody speaking, no response in flight, no tool running, nothing unanswered, and the
-        last reply heard to its end."""
+        """Nobody speaking (server VAD says so; with push-to-talk, nothing appended since the last
+        commit), no response in flight, no tool running, nothing unanswered, and the last reply
+        heard to its end."""
         history = self.history
         return (
             history is not None
             and history.response_id is None
             and not history.user_speaking
+            and not (self.settings.push_to_talk and history.input_pending)
             and not history.unanswered
             and not self._tool_calls
             and history.played_out(self.heard_ms)
@@ -178,6 +180,8 @@ class SessionSwitch:
         await self._close()
         last = reason
         attempts = self.continuity.attempts
+        if cause == "rollover":
+            self._tries_used = 0  # planned: not a failure
         for attempt in range(self._tries_used + 1, attempts + 1):
             self._tries_used = attempt  # given back once a new session has answered a response
             delay = self.continuity.delays_s[attempt - 1]
@@ -192,6 +196,8 @@ class SessionSwitch:
                 continue
             self._switching = None
             self._last_fatal_error = None
+            if cause == "rollover":
+                self._tries_used = 0
             held, self._held_audio = self._held_audio, []
             with contextlib.suppress(RealtimeConnectionError):
                 for payload in held:
