@@ -4,13 +4,14 @@ Run by hand or in CI as a report, never as a timed assert:
     .venv/bin/python benchmarks/bench_soak.py [--turns 200] [--fault-every 20] [--max-session-s 60] [--pause-s 0.5]
 Prints a JSON report, then a one-line summary.
 
-One client with continuity on (as `voicecli talk` has it) talks to the local server in this
-process: typed turns, spoken answers. Every `--fault-every` turns a fault hits in the middle of an
-answer (the first audio delta), in turn: close 1011, close 1001, a malformed frame, misshapen
-events, a `server_error` followed by close 1011 (as Azure ends sessions). Sessions end after
-`--max-session-s` on the server, so the client rolls over before that; `--pause-s` between turns
-(someone thinking) makes the conversation last long enough for that. Everything received and
-sent goes to a `--record`-style recorder, whose files are checked afterwards.
+One client with continuity on (as `voicecli talk` has it) talks to the local server, which runs in
+a child process so that the RSS figures are the client's: typed turns, spoken answers. Every
+`--fault-every` turns a fault hits in the middle of an answer (at its first audio delta), in turn:
+close 1011, close 1001, a malformed frame, misshapen events, a `server_error` followed by close
+1011 (as Azure ends sessions). Sessions end after `--max-session-s` on the server, so the client
+rolls over before that; `--pause-s` between turns (someone thinking) makes the conversation last
+long enough for that. Everything received and sent goes to a `--record`-style recorder, whose
+files are checked afterwards.
 
 Measured: turns answered correctly, RSS growth after warm-up, tracebacks logged, whether the
 recording holds every event and every sample of reply audio, drop → reconnected time.
@@ -23,9 +24,11 @@ import asyncio
 import gc
 import json
 import logging
+import multiprocessing
 import sys
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +76,23 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def serve_in_child(control: Connection, max_session_s: float) -> None:
+    """The local server in a process of its own (so RSS figures are the client's), taking orders
+    over `control`: a fault name to inject, "stats" to report, "stop" to end."""
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        async with LocalServer(brain="echo", max_session_s=max_session_s) as server:
+            control.send(server.port)
+            while (order := await loop.run_in_executor(None, control.recv)) != "stop":
+                if order == "stats":
+                    control.send({"sessions": server.config.connections, "rss_mb": round(rss_mb(), 1)})
+                else:
+                    await inject(server, order)
+
+    asyncio.run(serve())
+
+
 async def inject(server: LocalServer, fault: str) -> None:
     """Hit every open connection of the server with one fault."""
     for ws in list(server.config.sockets):
@@ -108,9 +128,14 @@ async def soak(turns: int, fault_every: int, max_session_s: float, pause_s: floa
     trace: list[float] = []  # RSS every 20 turns
     blocks: list[int] = []  # Python's allocated blocks, alongside
 
-    async with LocalServer(brain="echo", max_session_s=max_session_s) as server:
+    spawn = multiprocessing.get_context("spawn")
+    control, child_end = spawn.Pipe()
+    child = spawn.Process(target=serve_in_child, args=(child_end, max_session_s), daemon=True)
+    child.start()
+    port = await asyncio.get_running_loop().run_in_executor(None, control.recv)
+    try:
         client = OpenAIRealtimeWebsocket(
-            api_key="sk-soak", websocket_base_url=server.ws_base_url, continuity=Continuity()
+            api_key="sk-soak", websocket_base_url=f"ws://127.0.0.1:{port}/v1", continuity=Continuity()
         )
 
         def sent(payload: dict[str, Any]) -> None:
@@ -120,7 +145,6 @@ async def soak(turns: int, fault_every: int, max_session_s: float, pause_s: floa
 
         client.observe_sent(sent)
         pending_fault: list[str] = []
-        tasks: set[asyncio.Task[None]] = set()
 
         def observe(event: RealtimeEvent) -> None:
             nonlocal logged, reply_abs, reply_samples, dropped_at, reconnects, rollovers
@@ -135,9 +159,7 @@ async def soak(turns: int, fault_every: int, max_session_s: float, pause_s: floa
                     faults_fired.append(fault)
                     if fault in DROPS:
                         dropped_at = time.perf_counter()
-                    task = asyncio.get_running_loop().create_task(inject(server, fault))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
+                    control.send(fault)
             elif event.service_type == ContinuityEvents.RECONNECTED:
                 status = event.service_event or {}
                 if status.get("cause") == "drop":
@@ -168,7 +190,11 @@ async def soak(turns: int, fault_every: int, max_session_s: float, pause_s: floa
                     rss["half_way_mb"] = rss_mb()
                 await asyncio.sleep(pause_s)
         elapsed = time.perf_counter() - started
-        sessions = server.config.connections
+        control.send("stats")
+        server_stats = control.recv()
+    finally:
+        control.send("stop")
+        child.join(timeout=10)
     gc.collect()
     rss["end_mb"] = rss_mb()
     recorder.close()
@@ -190,7 +216,8 @@ async def soak(turns: int, fault_every: int, max_session_s: float, pause_s: floa
         "faults": faults_fired,
         "max_session_s": max_session_s,
         "pause_s": pause_s,
-        "sessions": sessions,
+        "sessions": server_stats["sessions"],
+        "server_rss_mb_at_end": server_stats["rss_mb"],
         "reconnects_after_drops": reconnects,
         "rollovers": rollovers,
         "drop_to_reconnected_ms": summary(drop_to_reconnected) if drop_to_reconnected else None,
