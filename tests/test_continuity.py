@@ -330,3 +330,17 @@ async def test_with_push_to_talk_no_rollover_comes_while_someone_is_talking() ->
             after = client.session_id
     assert still == first_session != after
     assert result.assistant_text == "I heard 1.5 seconds of audio."  # the whole turn, in one session
+
+
+async def test_the_embedded_server_rolls_over_with_its_own_session_lifetime() -> None:
+    """`[local] max_session_s`: the embedded provider's sessions end too, and the client rolls over."""
+    from voicecli.server import LocalRealtime
+
+    early = Continuity(delays_s=(0.0,), rollover_lead_s=2.5, rollover_share=1.0)  # due 0.5 s in, of 3
+    client = LocalRealtime(brain="echo", max_session_s=3, continuity=early)
+    async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
+        first = await exchange(client, text="before", timeout_s=20)
+        created = (await next_event(client, ContinuityEvents.RECONNECTED)).service_event or {}
+        second = await exchange(client, text="after", timeout_s=20)
+    assert created["cause"] == "rollover" and created["replayed_items"] == 3
+    assert (first.assistant_text, second.assistant_text) == ("You said: before", "You said: after")
