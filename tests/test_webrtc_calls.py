@@ -201,8 +201,10 @@ async def test_barge_in_clears_the_reply_audio(echo_rtc: LocalServer) -> None:
     assert ListenEvents.OUTPUT_AUDIO_BUFFER_STOPPED not in wire.types()[:cleared_at]
     played = sum(len(event.audio.data) for event in wire.received[:cleared_at] if isinstance(event, RealtimeAudioEvent))
     assert played < 0.5 * len(synth.speak("You said: " + long_text))
-    # The next reply starts at once: the server dropped the rest of the first one.
-    assert again.failed is None and again.first_audio_s is not None and again.first_audio_s < 1.0
+    # The next reply is that reply alone: the server dropped the rest of the first one (judged by the
+    # audio, not by how soon it came, which only says how busy the machine was).
+    expected = len(synth.speak("You said: ok"))
+    assert again.failed is None and abs(len(again.audio) - expected) < 0.25 * 24_000, (len(again.audio), expected)
     wire.check()
 
 
