@@ -1,7 +1,7 @@
 """Soak: a long scripted conversation that survives faults and session rollovers.
 
 Run by hand or in CI as a report, never as a timed assert:
-    .venv/bin/python benchmarks/bench_soak.py [--turns 200] [--fault-every 20] [--max-session-s 60] [--pause-s 0.5]
+    .venv/bin/python benchmarks/bench_soak.py [--turns 200] [--fault-every 20] [--max-session-s 20] [--pause-s 0.5]
 Prints a JSON report, then a one-line summary.
 
 One client with continuity on (as `voicecli talk` has it) talks to the local server, which runs in
@@ -239,7 +239,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--fault-every", type=int, default=20)
-    parser.add_argument("--max-session-s", type=float, default=60.0)
+    parser.add_argument("--max-session-s", type=float, default=20.0)
     parser.add_argument("--pause-s", type=float, default=0.5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="voicecli-soak-") as folder:
