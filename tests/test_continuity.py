@@ -171,7 +171,7 @@ def continuity_events(events: list[RealtimeEvent], kind: ContinuityEvents) -> li
     return [event.service_event or {} for event in events if event.service_type == kind]
 
 
-@pytest.mark.parametrize("transport", ["openai_ws", "webrtc"])
+@pytest.mark.parametrize("transport", ["openai_ws", "azure_preview", "webrtc"])
 async def test_a_dropped_connection_reconnects_replays_and_the_next_turn_is_answered(
     transport: str, caplog: pytest.LogCaptureFixture
 ) -> None:
