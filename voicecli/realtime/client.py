@@ -240,6 +240,8 @@ class RealtimeClient(SessionSwitch, ABC):
             self.history.on_received(event)
         self._name_function_call(event)
         if isinstance(event, RealtimeErrorEvent) and event.error.code == "session_expired" and self.history:
+            if self._switching == "rollover":
+                return  # the old session expiring as the switch to the new one has begun: not news
             event.error.fatal = False  # the client rolls over to a new session
         self._queue.put_nowait(event)
         if event.service_type == ListenEvents.SESSION_CREATED and event.service_event:
