@@ -76,6 +76,41 @@ def events(path: Path, event_type: str) -> list[dict[str, Any]]:
     return [record for record in lines if record["type"] == event_type]
 
 
+class LiveTalk:
+    """`voicecli talk --provider openai` live on the null sinks, pointed at a `Serve` port."""
+
+    def __init__(self, pulse: PulseAudio, folder: Path, port: int, config: Path, *args: str) -> None:
+        self.pulse = pulse
+        self.event_log = folder / "events.jsonl"
+        self.question = speech_wav(folder / "question.wav", "how are you today")
+        env = talk_env(port, {k: v for k, v in pulse.env.items() if not k.startswith(("OPENAI_", "AZURE_"))})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "voicecli", "talk", "--config", str(config), "--provider", "openai",
+             "--json-events", str(self.event_log), *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        wait_until(lambda: bool(self.events("session.updated")) or self.proc.poll() is not None, "the session", 90)
+
+    def events(self, event_type: str) -> list[dict[str, Any]]:
+        return events(self.event_log, event_type)
+
+    def ask(self, answers: int, what: str) -> None:
+        """Say the question into the microphone and wait until `answers` responses are done."""
+        play_into_mic(self.pulse, self.question).wait(timeout=10)
+        wait_until(lambda: len(self.events("response.done")) >= answers, what, timeout=90)
+
+    def wait_for(self, event_type: str, what: str) -> None:
+        wait_until(lambda: bool(self.events(event_type)), what, timeout=90)
+
+    def end(self) -> str:
+        """Ctrl-C; the standard error, once it has exited."""
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.communicate(timeout=30)[1]
+
+    def transcripts(self) -> list[str]:
+        return [record["event"]["transcript"] for record in self.events("response.output_audio_transcript.done")]
+
+
 @pytest.fixture
 def servers(tmp_path: Path) -> Any:
     started: list[Serve] = []
@@ -135,43 +170,24 @@ def test_a_live_conversation_survives_the_server_being_killed_and_restarted(
     first = servers(port)
     config = tmp_path / "transcripts.toml"
     config.write_text('[session]\ninput_transcription_model = "whisper-1"\n')  # the local server's stand-in
-    event_log = tmp_path / "events.jsonl"
-    env = talk_env(port, {k: v for k, v in pulse_audio.env.items() if not k.startswith(("OPENAI_", "AZURE_"))})
-    talk = subprocess.Popen(
-        [sys.executable, "-m", "voicecli", "talk", "--config", str(config), "--provider", "openai",
-         "--transport", transport, "--json-events", str(event_log)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+    talk = LiveTalk(pulse_audio, tmp_path, port, config, "--transport", transport)
+    speaker = Recorder(pulse_audio, tmp_path / "speaker.raw", rate=44_100)
     try:
-        wait_until(
-            lambda: bool(events(event_log, "session.updated")) or talk.poll() is not None, "the session", timeout=90
-        )
-        question = speech_wav(tmp_path / "question.wav", "how are you today")
-        play_into_mic(pulse_audio, question).wait(timeout=10)
-        wait_until(lambda: len(events(event_log, "response.done")) == 1, "the first answer", timeout=90)
+        talk.ask(1, "the first answer")
         first.kill()
         second = servers(port)
-        wait_until(lambda: bool(events(event_log, "connection.reconnected")), "the reconnect", timeout=90)
-        speaker = Recorder(pulse_audio, tmp_path / "speaker.raw", rate=44_100)
-        play_into_mic(pulse_audio, question).wait(timeout=10)
-        wait_until(lambda: len(events(event_log, "response.done")) >= 2, "the answer after the reconnect", timeout=90)
-        wait_until(
-            lambda: speaker.sound_s() > 0.5 and speaker.quiet_for_s() >= 0.5,
-            "the answer out of the speaker",
-            timeout=90,
-        )
+        talk.wait_for("connection.reconnected", "the reconnect")
+        heard_before = speaker.sound_s()
+        talk.ask(2, "the answer after the reconnect")
+        wait_until(lambda: speaker.sound_s() > heard_before + 0.5 and speaker.quiet_for_s() >= 0.5, "it out loud", 90)
         speaker.stop()
     finally:
-        talk.send_signal(signal.SIGINT)
-        _, err = talk.communicate(timeout=30)
-    assert talk.returncode == 0, err
-    assert "Traceback" not in err
-    transcripts = [
-        record["event"]["transcript"] for record in events(event_log, "response.output_audio_transcript.done")
-    ]
+        err = talk.end()
+    assert talk.proc.returncode == 0 and "Traceback" not in err, err
+    transcripts = talk.transcripts()
     assert len(transcripts) == 2 and all(text.startswith("I heard ") for text in transcripts)
     told = second.items()
-    heard = events(event_log, "conversation.item.input_audio_transcription.completed")[0]["event"]["transcript"]
+    heard = talk.events("conversation.item.input_audio_transcription.completed")[0]["event"]["transcript"]
     assert told[:2] == [f"message/user: {heard!r}", f"message/assistant: {transcripts[0]!r}"]
     assert told[2].startswith(NOTE_START) and len(told) == 3
 
@@ -186,38 +202,29 @@ def test_a_live_conversation_rolls_over_to_a_new_session_before_the_limit(
     require_program("espeak-ng", "speaking into the microphone")
     port = _free_port()
     server = servers(port, "--max-session-s", "12")
-    event_log = tmp_path / "events.jsonl"
     (tmp_path / "none.toml").write_text("")
-    env = talk_env(port, {k: v for k, v in pulse_audio.env.items() if not k.startswith(("OPENAI_", "AZURE_"))})
-    talk = subprocess.Popen(
-        [sys.executable, "-m", "voicecli", "talk", "--config", str(tmp_path / "none.toml"), "--provider", "openai",
-         "--json-events", str(event_log)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+    talk = LiveTalk(pulse_audio, tmp_path, port, tmp_path / "none.toml")
     speaker = Recorder(pulse_audio, tmp_path / "speaker.raw", rate=44_100)
     try:
+        talk.ask(1, "the first answer")
+        talk.wait_for("connection.reconnected", "the rollover")
+        wait_until(lambda: speaker.quiet_for_s() >= 0.6, "the first answer out of the speaker", timeout=90)
+        heard_before = speaker.sound_s()
+        talk.ask(2, "the answer in the new session")
         wait_until(
-            lambda: bool(events(event_log, "session.updated")) or talk.poll() is not None, "the session", timeout=90
+            lambda: speaker.sound_s() > heard_before + 0.5 and speaker.quiet_for_s() >= 0.6,
+            "the second answer out of the speaker",
+            timeout=90,
         )
-        question = speech_wav(tmp_path / "question.wav", "what time is it")
-        play_into_mic(pulse_audio, question).wait(timeout=10)
-        wait_until(lambda: len(events(event_log, "response.done")) == 1, "the first answer", timeout=90)
-        wait_until(lambda: bool(events(event_log, "connection.reconnected")), "the rollover", timeout=90)
-        play_into_mic(pulse_audio, question).wait(timeout=10)
-        wait_until(lambda: len(events(event_log, "response.done")) == 2, "the answer in the new session", timeout=90)
-        wait_until(lambda: speaker.quiet_for_s() >= 0.6, "the second answer out of the speaker", timeout=90)
         recorded = speaker.stop()
     finally:
-        talk.send_signal(signal.SIGINT)
-        _, err = talk.communicate(timeout=30)
-    assert talk.returncode == 0 and "Traceback" not in err, err
-    [rollover] = [record["event"] for record in events(event_log, "connection.reconnected")]
+        err = talk.end()
+    assert talk.proc.returncode == 0 and "Traceback" not in err, err
+    [rollover] = [record["event"] for record in talk.events("connection.reconnected")]
     assert rollover["cause"] == "rollover" and rollover["replayed_items"] == 3  # user, assistant, note
-    assert events(event_log, "connection.reconnecting") == []
-    assert [record["event"] for record in events(event_log, "error")] == []
-    transcripts = [
-        record["event"]["transcript"] for record in events(event_log, "response.output_audio_transcript.done")
-    ]
+    assert talk.events("connection.reconnecting") == []
+    assert [record["event"] for record in talk.events("error")] == []
+    transcripts = talk.transcripts()
     assert len(transcripts) == 2
     told = server.items()
     assert told[0] == "message/user: '[the user spoke here; no transcript was made]'"
