@@ -1,0 +1,204 @@
+"""Echo handling for speakers without headphones: WebRTC echo cancellation, a half-duplex gate, or nothing.
+
+Every processor takes 10 ms float32 frames at `CANCELLER_RATE`: the microphone's (`near`) and what
+the speaker played at the same moment (`far`), and returns the microphone frame to send. Each
+measures its echo reduction (ERLE, dB) on frames where the speaker was playing, so the status line
+can show a canceller that silently fails (a wrong reference gives an ERLE near 0 dB).
+
+- `aec`: WebRTC AEC3 through `pywebrtc-audio` (imported lazily; it refines the echo delay itself).
+- `gate`: while the speaker plays, a frame passes only when it is clearly louder than the echo
+  expected from the speaker's recent level and the echo path's measured gain; otherwise silence.
+- `auto`: `aec` when the library loads and converges, `gate` otherwise.
+- `off`: for headphones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+EchoMode = Literal["auto", "aec", "gate", "off"]
+ECHO_MODES: tuple[EchoMode, ...] = ("auto", "aec", "gate", "off")
+CANCELLER_RATE = 32_000  # a rate AEC3 runs natively that still covers the API's 12 kHz band
+FRAME_SAMPLES = CANCELLER_RATE // 100
+FAR_ACTIVE_DBFS = -50.0
+"""The speaker counts as playing above this level (RMS of a 10 ms frame)."""
+MAX_ERLE_DB = 60.0
+ERLE_WINDOW_FRAMES = 100  # one second of frames where the speaker played
+AUTO_TRIAL_FRAMES = 300  # `auto` judges the canceller after 3 s of playback
+AUTO_MIN_ERLE_DB = 10.0
+GATE_MARGIN_DB = 10.0
+"""The gate opens for microphone audio at least this much louder than the expected echo."""
+GATE_ECHO_SPAN = 30  # the echo of the last 300 ms of playback may still be arriving
+GATE_HOLD_FRAMES = 20  # once open, stay open 200 ms so words are not chopped
+
+
+def _energy(frame: np.ndarray) -> float:
+    return float(np.dot(frame, frame)) / max(len(frame), 1)
+
+
+def _db(ratio: float) -> float:
+    return 10.0 * math.log10(ratio) if ratio > 0 else -math.inf
+
+
+FAR_ACTIVE_ENERGY = 10.0 ** (FAR_ACTIVE_DBFS / 10.0)
+
+
+class AecUnavailable(Exception):
+    """The echo-cancellation library is not installed or does not load."""
+
+
+@dataclass(frozen=True, slots=True)
+class EchoStatus:
+    """What the status line shows: the mode asked for, the one running, and its measured ERLE."""
+
+    requested: EchoMode
+    active: Literal["aec", "gate", "off"]
+    erle_db: float | None  # None until the speaker has played for a while (or with `off`)
+    note: str = ""  # why the mode differs from the one asked for
+
+    def label(self) -> str:
+        mode = self.active if self.requested in (self.active, "off") else f"{self.requested}→{self.active}"
+        erle = f" {self.erle_db:.0f} dB" if self.erle_db is not None else ""
+        return f"echo {mode}{erle}"
+
+
+class ErleMeter:
+    """Echo return loss enhancement over the last second of frames in which the speaker played."""
+
+    def __init__(self) -> None:
+        self._pairs: deque[tuple[float, float]] = deque(maxlen=ERLE_WINDOW_FRAMES)
+        self.active_frames = 0
+
+    def add(self, near: np.ndarray, out: np.ndarray, far: np.ndarray) -> None:
+        if _energy(far) < FAR_ACTIVE_ENERGY:
+            return
+        self._pairs.append((_energy(near), _energy(out)))
+        self.active_frames += 1
+
+    @property
+    def erle_db(self) -> float | None:
+        if len(self._pairs) < ERLE_WINDOW_FRAMES // 2:
+            return None
+        before = sum(pair[0] for pair in self._pairs)
+        after = sum(pair[1] for pair in self._pairs)
+        if before <= 0:
+            return None
+        return min(MAX_ERLE_DB, _db(before / after)) if after > 0 else MAX_ERLE_DB
+
+
+class EchoProcessor(Protocol):
+    """One 10 ms frame pair in, the frame to send out."""
+
+    @property
+    def status(self) -> EchoStatus: ...
+
+    def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray: ...
+
+
+class NoEcho:
+    """`off`: the microphone as it is."""
+
+    status = EchoStatus("off", "off", None)
+
+    def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+        return near
+
+
+class EchoGate:
+    """`gate`: half duplex while the speaker plays, unless the microphone is clearly louder than its echo."""
+
+    def __init__(self, requested: EchoMode = "gate", note: str = "") -> None:
+        self._requested, self._note = requested, note
+        self._far = deque([0.0] * GATE_ECHO_SPAN, maxlen=GATE_ECHO_SPAN)
+        self._gain = 1.0  # echo energy / speaker energy; starts pessimistic, learns quickly downwards
+        self._hold = 0
+        self._meter = ErleMeter()
+
+    @property
+    def status(self) -> EchoStatus:
+        return EchoStatus(self._requested, "gate", self._meter.erle_db, self._note)
+
+    def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+        self._far.append(_energy(far))
+        loudest_far = max(self._far)
+        near_energy = _energy(near)
+        if loudest_far < FAR_ACTIVE_ENERGY:
+            self._hold = 0
+            return near
+        ratio = near_energy / loudest_far
+        # The echo path's gain: the quietest microphone/speaker ratio seen lately (echo alone),
+        # followed quickly downwards and slowly upwards (someone talking makes the ratio jump).
+        self._gain = ratio if ratio < self._gain else self._gain * 1.01
+        expected = self._gain * loudest_far * 10.0 ** (GATE_MARGIN_DB / 10.0)
+        if near_energy > expected:
+            self._hold = GATE_HOLD_FRAMES
+        out = near if self._hold > 0 else np.zeros_like(near)
+        self._hold = max(0, self._hold - 1)
+        self._meter.add(near, out, far)
+        return out
+
+
+class WebRtcCanceller:
+    """`aec`: WebRTC's AEC3 (via `pywebrtc-audio`) on the frame pairs."""
+
+    def __init__(self, requested: EchoMode = "aec") -> None:
+        try:
+            from pywebrtc_audio import EchoCanceller
+        except ImportError as exc:  # also OSError-free: the wheel bundles its library
+            raise AecUnavailable(f"echo cancellation needs pywebrtc-audio ({exc})") from exc
+        self._aec = EchoCanceller(sample_rate=CANCELLER_RATE)
+        self._requested = requested
+        self.meter = ErleMeter()
+
+    @property
+    def status(self) -> EchoStatus:
+        return EchoStatus(self._requested, "aec", self.meter.erle_db)
+
+    def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+        out = self._aec.process(near, far)
+        self.meter.add(near, out, far)
+        return out
+
+
+class AutoEcho:
+    """`auto`: the canceller, replaced by the gate if it has not reached `AUTO_MIN_ERLE_DB` after 3 s of playback."""
+
+    def __init__(self) -> None:
+        self._current: WebRtcCanceller | EchoGate
+        try:
+            self._current = WebRtcCanceller("auto")
+        except AecUnavailable:
+            self._current = EchoGate("auto", "no echo-cancellation library")
+
+    @property
+    def status(self) -> EchoStatus:
+        return self._current.status
+
+    def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+        out = self._current.process(near, far)
+        current = self._current
+        if isinstance(current, WebRtcCanceller) and current.meter.active_frames >= AUTO_TRIAL_FRAMES:
+            erle = current.meter.erle_db
+            if erle is not None and erle < AUTO_MIN_ERLE_DB:
+                self._current = EchoGate("auto", f"the canceller reached only {erle:.0f} dB")
+        return out
+
+
+def open_echo(mode: EchoMode) -> EchoProcessor:
+    """The processor for `mode`; `aec` without its library falls back to the gate (the status says why)."""
+    match mode:
+        case "off":
+            return NoEcho()
+        case "gate":
+            return EchoGate()
+        case "auto":
+            return AutoEcho()
+    try:
+        return WebRtcCanceller()
+    except AecUnavailable:
+        return EchoGate("aec", "no echo-cancellation library")
