@@ -29,6 +29,7 @@ import numpy as np
 from stats import summary
 
 from voicecli.audio.capture import Capture
+from voicecli.audio.echo import EchoStatus
 from voicecli.audio.player import Player
 from voicecli.audio.resample import resample
 from voicecli.conversation.live import Conversation, Taps
@@ -116,6 +117,10 @@ class TimedSource:
     @property
     def level(self) -> float:
         return self.capture.level
+
+    @property
+    def echo_status(self) -> EchoStatus:
+        return self.capture.echo_status
 
     def __aiter__(self) -> AsyncIterator[np.ndarray]:
         return self._chunks()

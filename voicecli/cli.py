@@ -96,6 +96,10 @@ def talk(
     push_to_talk: Annotated[
         bool, typer.Option("--push-to-talk", help="No voice detection: SPACE starts talking, SPACE again sends.")
     ] = False,
+    echo: Annotated[
+        str | None,
+        typer.Option(help="Speaker echo: auto (default), aec (cancel it), gate (half duplex) or off (headphones)."),
+    ] = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -130,6 +134,7 @@ def talk(
             "audio.input_device": input_device,
             "audio.output_device": output_device,
             "session.turn_detection": "push_to_talk" if push_to_talk else None,
+            "audio.echo": echo,
         },
     )
     if input_file is None and text is None:

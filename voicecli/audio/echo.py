@@ -21,8 +21,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-EchoMode = Literal["auto", "aec", "gate", "off"]
-ECHO_MODES: tuple[EchoMode, ...] = ("auto", "aec", "gate", "off")
+from voicecli.config import EchoMode
+
 CANCELLER_RATE = 32_000  # a rate AEC3 runs natively that still covers the API's 12 kHz band
 FRAME_SAMPLES = CANCELLER_RATE // 100
 FAR_ACTIVE_DBFS = -50.0
@@ -35,6 +35,7 @@ GATE_MARGIN_DB = 10.0
 """The gate opens for microphone audio at least this much louder than the expected echo."""
 GATE_ECHO_SPAN = 30  # the echo of the last 300 ms of playback may still be arriving
 GATE_HOLD_FRAMES = 20  # once open, stay open 200 ms so words are not chopped
+GATE_GAIN_FRAMES = 300  # the echo path's gain is judged over the last 3 s of playback
 
 
 def _energy(frame: np.ndarray) -> float:
@@ -115,7 +116,8 @@ class EchoGate:
     def __init__(self, requested: EchoMode = "gate", note: str = "") -> None:
         self._requested, self._note = requested, note
         self._far = deque([0.0] * GATE_ECHO_SPAN, maxlen=GATE_ECHO_SPAN)
-        self._gain = 1.0  # echo energy / speaker energy; starts pessimistic, learns quickly downwards
+        self._near = deque([0.0] * GATE_ECHO_SPAN, maxlen=GATE_ECHO_SPAN)
+        self._ratios: deque[float] = deque(maxlen=GATE_GAIN_FRAMES)
         self._hold = 0
         self._meter = ErleMeter()
 
@@ -123,19 +125,24 @@ class EchoGate:
     def status(self) -> EchoStatus:
         return EchoStatus(self._requested, "gate", self._meter.erle_db, self._note)
 
+    @property
+    def echo_gain(self) -> float:
+        """Echo energy per unit of speaker energy: the median over recent playback (1 until measured).
+
+        Someone talking over the speaker raises the ratio for a while; the median ignores that.
+        """
+        return float(np.median(self._ratios)) if len(self._ratios) >= GATE_ECHO_SPAN else 1.0
+
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
-        self._far.append(_energy(far))
-        loudest_far = max(self._far)
         near_energy = _energy(near)
+        self._far.append(_energy(far))
+        self._near.append(near_energy)
+        loudest_far = max(self._far)
         if loudest_far < FAR_ACTIVE_ENERGY:
             self._hold = 0
             return near
-        ratio = near_energy / loudest_far
-        # The echo path's gain: the quietest microphone/speaker ratio seen lately (echo alone),
-        # followed quickly downwards and slowly upwards (someone talking makes the ratio jump).
-        self._gain = ratio if ratio < self._gain else self._gain * 1.01
-        expected = self._gain * loudest_far * 10.0 ** (GATE_MARGIN_DB / 10.0)
-        if near_energy > expected:
+        self._ratios.append(max(self._near) / loudest_far)
+        if near_energy > self.echo_gain * loudest_far * 10.0 ** (GATE_MARGIN_DB / 10.0):
             self._hold = GATE_HOLD_FRAMES
         out = near if self._hold > 0 else np.zeros_like(near)
         self._hold = max(0, self._hold - 1)

@@ -3,8 +3,9 @@
 The PortAudio callback only copies from a preallocated ring buffer; resampling to the device rate
 and all bookkeeping happen on the caller's side (the event loop), so the audio thread never waits
 on Python work. Every block handed to the device is also copied, with its DAC time, into
-`monitor`: the far-end reference for echo cancellation and the source of `--record`'s played.wav. Each response item's place in the ring is remembered, so ``heard_ms`` can tell how
-much of it actually reached the listener (for ``conversation.item.truncate``).
+`monitor`: the far-end reference for echo cancellation and the source of `--record`'s played.wav.
+Each response item's place in the ring is remembered, so ``heard_ms`` can tell how much of it
+actually reached the listener (for ``conversation.item.truncate``).
 """
 
 from collections import OrderedDict

@@ -20,6 +20,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
+from voicecli.audio.echo import EchoStatus
 from voicecli.config import AppConfig
 from voicecli.realtime import (
     ListenEvents,
@@ -45,6 +46,8 @@ _STATE_LABELS: dict[State, tuple[str, str]] = {
 LABEL_WIDTH = 9
 METER_CELLS = 12
 METER_FLOOR_DBFS = -60.0
+ECHO_WEAK_DB = 10.0
+"""Below this echo reduction the status line shows the echo mode in red: the assistant may hear itself."""
 MAX_TOOL_TEXT = 160
 """Tool arguments and results longer than this are cut, so one big result cannot push the conversation away."""
 
@@ -118,6 +121,7 @@ class ConversationView:
         self.state: State = "connecting"
         self.level_dbfs: float | None = None
         self.muted = False
+        self.echo: EchoStatus | None = None
         self.entries: list[Entry] = []
         self._latency = latency
         self._last_latency: TurnLatency | None = None
@@ -141,6 +145,10 @@ class ConversationView:
 
     def set_muted(self, muted: bool) -> None:
         self.muted = muted
+
+    def set_echo(self, status: EchoStatus) -> None:
+        """The echo handling in effect and its measured reduction, so a failing canceller is visible."""
+        self.echo = status
 
     def handle(self, event: RealtimeEvent) -> None:
         """Update the conversation and the state from one event of `receive()`."""
@@ -272,11 +280,13 @@ class ConversationView:
         line = Table.grid(padding=(0, 2), expand=True)
         line.add_column(no_wrap=True)
         line.add_column(no_wrap=True)
+        line.add_column(no_wrap=True)
         line.add_column(justify="right", no_wrap=True, overflow="ellipsis", ratio=1)
         info = self.info
         line.add_row(
             Text(label, style=style),
             self._microphone(),
+            self._echo(),
             Text(f"{info.provider} · {info.transport} · {info.model} · voice {info.voice}", style="dim"),
         )
         return line
@@ -292,6 +302,12 @@ class ConversationView:
         return Text.assemble(
             "mic ", ("█" * lit, color), ("░" * (METER_CELLS - lit), "dim"), f" {self.level_dbfs:4.0f} dB"
         )
+
+    def _echo(self) -> Text:
+        if self.echo is None:
+            return Text("")
+        weak = self.echo.active != "off" and self.echo.erle_db is not None and self.echo.erle_db < ECHO_WEAK_DB
+        return Text(self.echo.label(), style="bold red" if weak else "dim")
 
 
 class _Screen:
