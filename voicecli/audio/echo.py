@@ -36,6 +36,8 @@ GATE_MARGIN_DB = 10.0
 GATE_ECHO_SPAN = 30  # the echo of the last 300 ms of playback may still be arriving
 GATE_HOLD_FRAMES = 20  # once open, stay open 200 ms so words are not chopped
 GATE_GAIN_FRAMES = 300  # the echo path's gain is judged over the last 3 s of playback
+NO_ECHO_DB = -40.0
+"""An echo path quieter than this (speaker to microphone) is no echo: headphones."""
 
 
 def _energy(frame: np.ndarray) -> float:
@@ -110,14 +112,38 @@ class NoEcho:
         return near
 
 
+class EchoPathGain:
+    """How loud the speaker comes back into the microphone: echo energy per unit of speaker energy.
+
+    The ratio of the microphone's recent peak to the speaker's recent peak, over frames where the
+    speaker played; its median over the last 3 s, so someone talking over the speaker for a while
+    (which raises the ratio) does not count. None until measured.
+    """
+
+    def __init__(self) -> None:
+        self._far = deque([0.0] * GATE_ECHO_SPAN, maxlen=GATE_ECHO_SPAN)
+        self._near = deque([0.0] * GATE_ECHO_SPAN, maxlen=GATE_ECHO_SPAN)
+        self._ratios: deque[float] = deque(maxlen=GATE_GAIN_FRAMES)
+        self.loudest_far = 0.0
+
+    def update(self, near_energy: float, far_energy: float) -> None:
+        self._far.append(far_energy)
+        self._near.append(near_energy)
+        self.loudest_far = max(self._far)
+        if self.loudest_far >= FAR_ACTIVE_ENERGY:
+            self._ratios.append(max(self._near) / self.loudest_far)
+
+    @property
+    def gain(self) -> float | None:
+        return float(np.median(self._ratios)) if len(self._ratios) >= GATE_ECHO_SPAN else None
+
+
 class EchoGate:
     """`gate`: half duplex while the speaker plays, unless the microphone is clearly louder than its echo."""
 
     def __init__(self, requested: EchoMode = "gate", note: str = "") -> None:
         self._requested, self._note = requested, note
-        self._far = deque([0.0] * GATE_ECHO_SPAN, maxlen=GATE_ECHO_SPAN)
-        self._near = deque([0.0] * GATE_ECHO_SPAN, maxlen=GATE_ECHO_SPAN)
-        self._ratios: deque[float] = deque(maxlen=GATE_GAIN_FRAMES)
+        self._path = EchoPathGain()
         self._hold = 0
         self._meter = ErleMeter()
 
@@ -125,24 +151,16 @@ class EchoGate:
     def status(self) -> EchoStatus:
         return EchoStatus(self._requested, "gate", self._meter.erle_db, self._note)
 
-    @property
-    def echo_gain(self) -> float:
-        """Echo energy per unit of speaker energy: the median over recent playback (1 until measured).
-
-        Someone talking over the speaker raises the ratio for a while; the median ignores that.
-        """
-        return float(np.median(self._ratios)) if len(self._ratios) >= GATE_ECHO_SPAN else 1.0
-
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
         near_energy = _energy(near)
-        self._far.append(_energy(far))
-        self._near.append(near_energy)
-        loudest_far = max(self._far)
+        self._path.update(near_energy, _energy(far))
+        loudest_far = self._path.loudest_far
         if loudest_far < FAR_ACTIVE_ENERGY:
             self._hold = 0
             return near
-        self._ratios.append(max(self._near) / loudest_far)
-        if near_energy > self.echo_gain * loudest_far * 10.0 ** (GATE_MARGIN_DB / 10.0):
+        gain = self._path.gain
+        expected = (1.0 if gain is None else gain) * loudest_far  # pessimistic until measured
+        if near_energy > expected * 10.0 ** (GATE_MARGIN_DB / 10.0):
             self._hold = GATE_HOLD_FRAMES
         out = near if self._hold > 0 else np.zeros_like(near)
         self._hold = max(0, self._hold - 1)
@@ -173,7 +191,13 @@ class WebRtcCanceller:
 
 
 class AutoEcho:
-    """`auto`: the canceller, replaced by the gate if it has not reached `AUTO_MIN_ERLE_DB` after 3 s of playback."""
+    """`auto`: the canceller where there is echo, the microphone untouched where there is none.
+
+    AEC3 smothers a talker over the speaker when it has no echo to cancel (headphones: its
+    suppressor never leaves its cautious start), so while the echo path measures below
+    `NO_ECHO_DB` the microphone passes as it is (the canceller keeps running, to stay in step).
+    A canceller that has not reached `AUTO_MIN_ERLE_DB` after 3 s of echo gives way to the gate.
+    """
 
     def __init__(self) -> None:
         self._current: WebRtcCanceller | EchoGate
@@ -181,19 +205,31 @@ class AutoEcho:
             self._current = WebRtcCanceller("auto")
         except AecUnavailable:
             self._current = EchoGate("auto", "no echo-cancellation library")
+        self._path = EchoPathGain()
+        self._echo_heard = True  # until measured, assume a laptop
 
     @property
     def status(self) -> EchoStatus:
+        if not self._echo_heard:
+            return EchoStatus("auto", "off", None, "no echo heard")
         return self._current.status
 
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+        self._path.update(_energy(near), _energy(far))
+        gain = self._path.gain
+        if gain is not None:
+            self._echo_heard = _db(gain) >= NO_ECHO_DB
         out = self._current.process(near, far)
         current = self._current
-        if isinstance(current, WebRtcCanceller) and current.meter.active_frames >= AUTO_TRIAL_FRAMES:
+        if (
+            isinstance(current, WebRtcCanceller)
+            and self._echo_heard
+            and current.meter.active_frames >= AUTO_TRIAL_FRAMES
+        ):
             erle = current.meter.erle_db
             if erle is not None and erle < AUTO_MIN_ERLE_DB:
                 self._current = EchoGate("auto", f"the canceller reached only {erle:.0f} dB")
-        return out
+        return out if self._echo_heard else near
 
 
 def open_echo(mode: EchoMode) -> EchoProcessor:

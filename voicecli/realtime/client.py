@@ -31,6 +31,9 @@ from voicecli.realtime.protocol import ListenEvents, SendEvents
 from voicecli.realtime.settings import RealtimeSettings
 from voicecli.realtime.tasks import BackgroundTasks
 
+RECEIVE_QUEUE_EVENTS = 1000
+"""How far `receive()`'s consumer may fall behind before the transport stops reading (backpressure)."""
+
 AudioOutputCallback = Callable[[np.ndarray], Awaitable[None] | None]
 
 
@@ -210,10 +213,10 @@ class RealtimeClient(ABC):
                 result = callback(event.audio.data)
                 if inspect.isawaitable(result):
                     await result
-            self._queue.put_nowait(event)
+            await self._enqueue(event)
             return
         self._name_function_call(event)
-        self._queue.put_nowait(event)
+        await self._enqueue(event)
         if event.service_type == ListenEvents.SESSION_CREATED and event.service_event:
             self.session_id = (event.service_event.get("session") or {}).get("id")
             self._session_ready.set()
@@ -237,6 +240,16 @@ class RealtimeClient(ABC):
             item = event.service_event.get("item") or {}
             if item.get("type") == "function_call" and item.get("id"):
                 self._function_names[item["id"]] = str(item.get("name") or "")
+
+    async def _enqueue(self, event: RealtimeEvent) -> None:
+        """Queue an incoming event for `receive()`, waiting while its consumer is far behind.
+
+        The transport's reader then stops reading, so the socket's own flow control holds the rest:
+        the queue stays bounded and nothing is dropped. (Closing and tool results never wait.)
+        """
+        while self._queue.qsize() >= RECEIVE_QUEUE_EVENTS and self._connected:
+            await asyncio.sleep(0.005)
+        self._queue.put_nowait(event)
 
     def _connection_lost(self, message: str, code: str = "connection_closed") -> None:
         """Report a dropped connection once and end `receive()`; nothing already received is lost."""

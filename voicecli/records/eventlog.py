@@ -3,12 +3,18 @@
 Each line carries the session clock (`t`, seconds since the session started, the same clock the
 recording's WAV files use), the raw `time.monotonic()` value and the wall time. Audio payloads are
 replaced by their length, and anything that looks like a credential is redacted before it is written.
+The event loop only queues each event with its time; a writer thread redacts, encodes and writes
+it (a line at a time, flushed), so a slow disk never delays the conversation.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
 import re
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +26,7 @@ import orjson
 from voicecli.realtime import RealtimeAudioEvent, RealtimeEvent
 
 Direction = Literal["in", "out"]
+logger = logging.getLogger(__name__)
 
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(
@@ -82,28 +89,57 @@ def event_record(event: RealtimeEvent) -> dict[str, Any]:
         body = {"audio_bytes": event.audio.data.nbytes, "item_id": event.audio.item_id}
     else:
         body = {k: v for k, v in asdict(event).items() if k not in ("service_type", "service_event")}
-    return {"kind": kind, "type": event_type, "event": sanitize(body, event_type)}
+    clean = sanitize(body, event_type)
+    if isinstance(event, RealtimeAudioEvent) and event.service_event is not None:
+        clean["delta"] = f"<audio: {event.audio.data.nbytes} bytes>"  # the parser kept only the decoded audio
+    return {"kind": kind, "type": event_type, "event": clean}
+
+
+def payload_record(payload: dict[str, Any]) -> dict[str, Any]:
+    """The loggable form of a raw client event dict."""
+    event_type = str(payload.get("type", ""))
+    return {"kind": "service", "type": event_type, "event": sanitize(payload, event_type)}
 
 
 class EventLog:
-    """Appends JSON lines to a file; lines are flushed as written so a crash loses nothing."""
+    """Appends JSON lines to a file from a writer thread; each line is flushed as it is written."""
 
     def __init__(self, path: Path, clock: SessionClock | None = None) -> None:
         self.path = path
         self.clock = clock or SessionClock()
         self._file = path.open("w", encoding="utf-8", buffering=1)
+        self._queue: queue.SimpleQueue[tuple[Callable[[], dict[str, Any]], Direction, float] | None] = (
+            queue.SimpleQueue()
+        )
+        self._writer = threading.Thread(target=self._write_loop, name="voicecli-eventlog", daemon=True)
+        self._writer.start()
+        self._closed = False
 
     def write(self, event: RealtimeEvent, direction: Direction = "in", at: float | None = None) -> None:
         """Log a typed event received from (`in`) or sent to (`out`) the service."""
-        self._write_line(event_record(event), direction, at)
+        self._enqueue(lambda: event_record(event), direction, at)
 
     def write_payload(self, payload: dict[str, Any], direction: Direction = "out", at: float | None = None) -> None:
         """Log a raw client event dict, as passed to `RealtimeClient.send`."""
-        event_type = str(payload.get("type", ""))
-        self._write_line({"kind": "service", "type": event_type, "event": sanitize(payload, event_type)}, direction, at)
+        self._enqueue(lambda: payload_record(payload), direction, at)
 
-    def _write_line(self, record: dict[str, Any], direction: Direction, at: float | None) -> None:
-        now = time.monotonic() if at is None else at
+    def _enqueue(self, record: Callable[[], dict[str, Any]], direction: Direction, at: float | None) -> None:
+        if not self._closed:
+            self._queue.put((record, direction, time.monotonic() if at is None else at))
+
+    def _write_loop(self) -> None:
+        failed = False
+        while (item := self._queue.get()) is not None:
+            record, direction, now = item
+            if failed:
+                continue
+            try:
+                self._write_line(record(), direction, now)
+            except OSError as exc:  # a full or vanished disk: the session goes on, the log says why it ends
+                failed = True
+                logger.warning("event log %s: cannot write (%s); later events are not logged", self.path, exc)
+
+    def _write_line(self, record: dict[str, Any], direction: Direction, now: float) -> None:
         line = {
             "t": round(self.clock.since_start(now), 6),
             "mono": now,
@@ -114,6 +150,11 @@ class EventLog:
         self._file.write(orjson.dumps(line, default=str).decode("utf-8") + "\n")
 
     def close(self) -> None:
+        """Write every line still queued, then close the file."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._writer.join()
         self._file.close()
 
     def __enter__(self) -> Self:
