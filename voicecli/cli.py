@@ -198,6 +198,21 @@ def devices(
     raise typer.Exit(code)
 
 
+@app.command("echo-test")
+def echo_test(
+    input_device: Annotated[str | None, typer.Option(help="The microphone (index or part of the name).")] = None,
+    output_device: Annotated[str | None, typer.Option(help="The speaker (index or part of the name).")] = None,
+    save: Annotated[bool, typer.Option("--save", help="Write the recommended echo mode into the config file.")] = False,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Play a short probe, measure the speaker's echo in the microphone, and recommend an echo mode."""
+    from voicecli.commands.echo_test import run_echo_test
+
+    settings = load(config, profile, {"audio.input_device": input_device, "audio.output_device": output_device})
+    run(run_echo_test(settings, config_path=config, save=save))
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (keep it on loopback).")] = "127.0.0.1",
