@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from audio_support import PulseAudio, wait_until
 
 from voicecli.audio.resample import resample
 from voicecli.realtime.events import SAMPLE_RATE
@@ -69,3 +76,57 @@ def assert_truncate_matches_speaker(
         f"{played} vs audio_end_ms={audio_end_ms}: the truncate claims audio that was never played"
     )
     return played
+
+
+class Talk:
+    """A running `voicecli talk` with its event log, recordings and output."""
+
+    def __init__(self, pulse: PulseAudio, folder: Path, *args: str) -> None:
+        self.events_path = folder / "events.jsonl"
+        self.record_dir = folder / "rec"
+        env = {k: v for k, v in pulse.env.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_", "VOICECLI_"))}
+        (folder / "none.toml").write_text("")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "voicecli", "talk", "--provider", "local", "--config", str(folder / "none.toml"),
+             "--json-events", str(self.events_path), "--record", str(self.record_dir), *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        wait_until(lambda: bool(self.events("session.updated")) or self.proc.poll() is not None, "the session")
+        assert self.proc.poll() is None, self.proc.communicate()
+
+    def events(self, event_type: str, direction: str | None = None) -> list[dict[str, Any]]:
+        if not self.events_path.exists():
+            return []
+        lines = [json.loads(line) for line in self.events_path.read_text().splitlines() if line.endswith("}")]
+        return [r for r in lines if r["type"] == event_type and direction in (None, r["dir"])]
+
+    def interrupt(self) -> tuple[int, str, str]:
+        self.proc.send_signal(signal.SIGINT)
+        out, err = self.proc.communicate(timeout=20)
+        return self.proc.returncode, out, err
+
+    def kill(self) -> None:
+        """End it if a failed test left it running, and show what it said (pytest prints it for failures)."""
+        if self.proc.returncode is None:
+            running = self.proc.poll() is None
+            if running:
+                self.proc.kill()
+            _, err = self.proc.communicate()
+            print(f"voicecli talk {'was still running' if running else f'had exited ({self.proc.returncode})'}:")
+            print(err[-3000:])
+
+
+@pytest.fixture
+def talk_factory(pulse_audio: PulseAudio, tmp_path: Path) -> Iterator[Any]:
+    started: list[Talk] = []
+
+    def start(*args: str) -> Talk:
+        folder = tmp_path / f"talk{len(started) + 1}"
+        folder.mkdir()
+        talk = Talk(pulse_audio, folder, *args)
+        started.append(talk)
+        return talk
+
+    yield start
+    for talk in started:
+        talk.kill()

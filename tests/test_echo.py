@@ -60,7 +60,7 @@ def test_the_gate_blocks_echo_and_lets_a_louder_talker_through() -> None:
     rate = CANCELLER_RATE
     frame = rate // 100
     far = reply_at(rate).astype(np.float32) / 32768
-    person = reply_at(rate)[: rate].astype(np.float32) / 32768  # a second of speech as loud as the reply
+    person = reply_at(rate)[:rate].astype(np.float32) / 32768  # a second of speech as loud as the reply
     gate = EchoGate()
     echo = np.concatenate([np.zeros(frame * 6, np.float32), 0.25 * far])[: len(far)]
     passed = [gate.process(echo[i : i + frame], far[i : i + frame]) for i in range(0, 3 * rate, frame)]
@@ -77,7 +77,7 @@ def test_auto_leaves_a_microphone_without_echo_untouched() -> None:
     """Headphones: AEC3 would smother a talker over a reply it cannot hear; `auto` passes them through."""
     far = reply_at(RATE)
     near = np.zeros(len(far), dtype=np.int16)
-    person = reply_at(RATE)[: RATE]
+    person = reply_at(RATE)[:RATE]
     near[2 * RATE : 3 * RATE] = person
     path = CapturePath(RATE, RATE, "auto")
     out = run(path, near, far)

@@ -28,8 +28,15 @@ from voicecli.audio.pcm import API_RATE, rms_dbfs, to_int16
 from voicecli.audio.portaudio import BLOCK_MS, open_stream
 
 RING_FRAMES = 200  # two seconds of device blocks: the worker may be late, never this late
-PAIRING_SLACK_S = 0.03
-"""A speaker frame more than this older than the microphone frame is skipped (clock drift, start-up)."""
+PAIRING_START_S = BLOCK_MS / 2000
+"""The first pairing takes the speaker frame within half a block of the microphone frame."""
+RESYNC_S = 0.05
+"""Once paired, frames go one for one; only a speaker frame this far off (an underrun's gap, clock
+drift) moves the pairing: callback jitter must not, or the canceller would have to find the echo again."""
+REFERENCE_WAIT_S = 0.03
+"""How long a microphone frame waits for its speaker frame when the player's callback runs late."""
+PLAYER_ALIVE_S = 0.1
+"""A player whose last frame is older than this has stopped: its silence needs no waiting for."""
 
 ChunkTap = Callable[[np.ndarray, float], None]
 """Called on the worker thread with a block and the monotonic time its first sample met the device."""
@@ -75,6 +82,7 @@ class Capture:
         self._worker: threading.Thread | None = None
         self._running = False
         self._clock_offset = 0.0  # time.monotonic() minus PortAudio's stream clock
+        self._paired = False  # microphone and speaker frames go one for one
 
     @property
     def echo_status(self) -> EchoStatus:
@@ -95,6 +103,7 @@ class Capture:
             "input", self.device.index, self.sample_rate, "int16", self._callback, self.device.max_input_channels
         )
         self._clock_offset = time.monotonic() - self._stream.time
+        self._paired = False
         self._running = True
         self._worker = threading.Thread(target=self._work, name="voicecli-capture", daemon=True)
         self._worker.start()
@@ -163,20 +172,38 @@ class Capture:
                         self._send(pending.copy(), pending_at)
 
     def _speaker_frame(self, out: np.ndarray, at: float) -> np.ndarray | None:
-        """The speaker frame played when the microphone frame at `at` was heard (None: nothing played)."""
+        """The speaker frame played when the microphone frame at `at` was heard (None: nothing played).
+
+        Both streams run on their devices' clocks in blocks of the same length, so after the first
+        pairing by time they go one for one; the times only correct a pairing gone far off.
+        """
         ring = self._reference
         if ring is None:
             return None
-        while (played_at := ring.peek_time()) is not None:
+        deadline = time.monotonic() + REFERENCE_WAIT_S
+        while True:
+            played_at = ring.peek_time()
+            if played_at is None:
+                # The player's callback may just be late (a busy machine): wait for it rather than pair
+                # this frame with silence, which would shift the pairing by a frame and make the
+                # canceller look for the echo again. A stopped player is not waited for.
+                alive = ring.last_time + self._clock_offset > at - PLAYER_ALIVE_S
+                if not alive or time.monotonic() > deadline:
+                    return None
+                time.sleep(0.002)
+                continue
             played_at += self._clock_offset
-            if played_at > at + PAIRING_SLACK_S:
+            window = RESYNC_S if self._paired else PAIRING_START_S
+            if played_at > at + window:
+                self._paired = False
                 return None  # the next frame is still to come: silence was playing
             ring.pop_into(out)
             if self.on_played is not None:
                 self.on_played(out.copy(), played_at)
-            if played_at >= at - PAIRING_SLACK_S:
+            if played_at >= at - window:
+                self._paired = True
                 return out
-        return None
+            self._paired = False  # a stale frame: pair afresh
 
     def _send(self, chunk: np.ndarray, at: float) -> None:
         if self.on_chunk is not None:

@@ -36,6 +36,9 @@ GATE_MARGIN_DB = 10.0
 GATE_ECHO_SPAN = 30  # the echo of the last 300 ms of playback may still be arriving
 GATE_HOLD_FRAMES = 20  # once open, stay open 200 ms so words are not chopped
 GATE_GAIN_FRAMES = 300  # the echo path's gain is judged over the last 3 s of playback
+GUARD_MARGIN_DB = 6.0
+"""The canceller's guard treats microphone audio up to this much louder than the expected echo as echo."""
+GUARD_MIN_REDUCTION_DB = 20.0
 NO_ECHO_DB = -40.0
 """An echo path quieter than this (speaker to microphone) is no echo: headphones."""
 
@@ -71,27 +74,33 @@ class EchoStatus:
 
 
 class ErleMeter:
-    """Echo return loss enhancement over the last second of frames in which the speaker played."""
+    """Echo return loss enhancement over the last second of frames in which the speaker played.
+
+    Updated by the capture's worker thread and read by the status line: the reader only takes the
+    latest finished value, never the window being changed.
+    """
 
     def __init__(self) -> None:
-        self._pairs: deque[tuple[float, float]] = deque(maxlen=ERLE_WINDOW_FRAMES)
+        self._pairs: deque[tuple[float, float]] = deque()
+        self._before = self._after = 0.0
         self.active_frames = 0
+        self.erle_db: float | None = None
 
     def add(self, near: np.ndarray, out: np.ndarray, far: np.ndarray) -> None:
         if _energy(far) < FAR_ACTIVE_ENERGY:
             return
-        self._pairs.append((_energy(near), _energy(out)))
+        pair = (_energy(near), _energy(out))
+        self._pairs.append(pair)
+        self._before += pair[0]
+        self._after += pair[1]
+        if len(self._pairs) > ERLE_WINDOW_FRAMES:
+            old_before, old_after = self._pairs.popleft()
+            self._before -= old_before
+            self._after -= old_after
         self.active_frames += 1
-
-    @property
-    def erle_db(self) -> float | None:
-        if len(self._pairs) < ERLE_WINDOW_FRAMES // 2:
-            return None
-        before = sum(pair[0] for pair in self._pairs)
-        after = sum(pair[1] for pair in self._pairs)
-        if before <= 0:
-            return None
-        return min(MAX_ERLE_DB, _db(before / after)) if after > 0 else MAX_ERLE_DB
+        after = max(self._after, 0.0)  # running sums: rounding must not make it negative
+        if len(self._pairs) >= ERLE_WINDOW_FRAMES // 2 and self._before > 0:
+            self.erle_db = min(MAX_ERLE_DB, _db(self._before / after)) if after > 0 else MAX_ERLE_DB
 
 
 class EchoProcessor(Protocol):
@@ -169,7 +178,15 @@ class EchoGate:
 
 
 class WebRtcCanceller:
-    """`aec`: WebRTC's AEC3 (via `pywebrtc-audio`) on the frame pairs."""
+    """`aec`: WebRTC's AEC3 (via `pywebrtc-audio`) on the frame pairs, with a guard against leaks.
+
+    A glitch of the devices (an underrun on a busy machine) moves the echo in time, and AEC3 takes
+    a moment to find it again; meanwhile echo leaks through, and a server VAD takes it for speech.
+    The guard silences a frame when the microphone is no louder than the echo the speaker would
+    cause there and the canceller removed less than `GUARD_MIN_REDUCTION_DB` of it: that is echo,
+    not a person (someone talking over the reply is louder than its echo, and passes). ERLE is
+    measured before the guard, so a canceller that fails shows as failing.
+    """
 
     def __init__(self, requested: EchoMode = "aec") -> None:
         try:
@@ -179,14 +196,25 @@ class WebRtcCanceller:
         self._aec = EchoCanceller(sample_rate=CANCELLER_RATE)
         self._requested = requested
         self.meter = ErleMeter()
+        self._path = EchoPathGain()
+        self.guarded_frames = 0
 
     @property
     def status(self) -> EchoStatus:
         return EchoStatus(self._requested, "aec", self.meter.erle_db)
 
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+        near_energy = _energy(near)
+        self._path.update(near_energy, _energy(far))
         out = self._aec.process(near, far)
         self.meter.add(near, out, far)
+        gain = self._path.gain
+        if gain is None or self._path.loudest_far < FAR_ACTIVE_ENERGY:
+            return out
+        echo_like = near_energy <= gain * self._path.loudest_far * 10.0 ** (GUARD_MARGIN_DB / 10.0)
+        if echo_like and _energy(out) > near_energy * 10.0 ** (-GUARD_MIN_REDUCTION_DB / 10.0):
+            self.guarded_frames += 1
+            return np.zeros_like(out)
         return out
 
 

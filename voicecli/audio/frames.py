@@ -26,6 +26,7 @@ class FrameRing:
         self._written = 0  # frames ever pushed (producer-owned)
         self._read = 0  # frames ever popped (consumer-owned)
         self.dropped = 0  # frames lost because the ring was full
+        self.last_time = -1e18  # the time of the newest frame pushed (producer-owned)
 
     def __len__(self) -> int:
         with self._lock:
@@ -44,6 +45,7 @@ class FrameRing:
         frame[:count] = block[:count]
         frame[count:] = 0
         self._times[slot] = at
+        self.last_time = at
         with self._lock:
             self._written += 1
 

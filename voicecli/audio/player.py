@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from voicecli.audio.clock import ItemSpan, PlayoutCounters, heard_ms
+from voicecli.audio.clock import ItemSpan, PlayoutCounters, frames_in_device, heard_ms
 from voicecli.audio.devices import find_device
 from voicecli.audio.frames import FrameRing
 from voicecli.audio.pcm import API_RATE
@@ -149,7 +149,10 @@ class Player:
         span = self._items.get(item_id)
         if span is None:
             return 0.0
-        return heard_ms(span, self._counters.snapshot(), self._latency_frames, self.sample_rate)
+        snap = self._counters.snapshot()
+        now = self._stream.time if self._stream is not None else None
+        in_device = frames_in_device(snap, now, self.sample_rate, self._latency_frames)
+        return heard_ms(span, snap, in_device, self.sample_rate)
 
     def _finish_current(self) -> None:
         if self._current is not None:
@@ -172,5 +175,5 @@ class Player:
         got = self._ring.read_into(outdata[:, 0])
         if self._channels > 1:
             outdata[:, 1:] = outdata[:, :1]
-        self._counters.advance(got, frames)
+        self._counters.advance(got, frames, time_info.outputBufferDacTime)
         self.monitor.push(outdata[:, 0], time_info.outputBufferDacTime)

@@ -3,8 +3,9 @@
 Each line carries the session clock (`t`, seconds since the session started, the same clock the
 recording's WAV files use), the raw `time.monotonic()` value and the wall time. Audio payloads are
 replaced by their length, and anything that looks like a credential is redacted before it is written.
-The event loop only queues each event with its time; a writer thread redacts, encodes and writes
-it (a line at a time, flushed), so a slow disk never delays the conversation.
+The event loop only takes the redacted copy of each event (events are not copied later, when the
+client may have changed them); a writer thread encodes and writes it, a line at a time, flushed,
+so a slow disk never delays the conversation.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,22 +108,20 @@ class EventLog:
         self.path = path
         self.clock = clock or SessionClock()
         self._file = path.open("w", encoding="utf-8", buffering=1)
-        self._queue: queue.SimpleQueue[tuple[Callable[[], dict[str, Any]], Direction, float] | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[tuple[dict[str, Any], Direction, float] | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="voicecli-eventlog", daemon=True)
         self._writer.start()
         self._closed = False
 
     def write(self, event: RealtimeEvent, direction: Direction = "in", at: float | None = None) -> None:
         """Log a typed event received from (`in`) or sent to (`out`) the service."""
-        self._enqueue(lambda: event_record(event), direction, at)
+        self._enqueue(event_record(event), direction, at)
 
     def write_payload(self, payload: dict[str, Any], direction: Direction = "out", at: float | None = None) -> None:
         """Log a raw client event dict, as passed to `RealtimeClient.send`."""
-        self._enqueue(lambda: payload_record(payload), direction, at)
+        self._enqueue(payload_record(payload), direction, at)
 
-    def _enqueue(self, record: Callable[[], dict[str, Any]], direction: Direction, at: float | None) -> None:
+    def _enqueue(self, record: dict[str, Any], direction: Direction, at: float | None) -> None:
         if not self._closed:
             self._queue.put((record, direction, time.monotonic() if at is None else at))
 
@@ -134,7 +132,9 @@ class EventLog:
             if failed:
                 continue
             try:
-                self._write_line(record(), direction, now)
+                self._write_line(record, direction, now)
+            except TypeError as exc:  # not encodable: that line only
+                logger.warning("event log %s: skipped a %s event (%s)", self.path, record.get("type"), exc)
             except OSError as exc:  # a full or vanished disk: the session goes on, the log says why it ends
                 failed = True
                 logger.warning("event log %s: cannot write (%s); later events are not logged", self.path, exc)
