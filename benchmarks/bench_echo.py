@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_live import DEVICE, VAD, TimedSource, start_pulse, start_server
+from bench_live import DEVICE, VAD, TimedSource, start_pulse, start_server, stop_all
 from rich.console import Console
 from stats import summary
 
@@ -170,10 +170,7 @@ def main() -> None:
             "load_average": os.getloadavg()[0],
         }
     finally:
-        server.terminate()
-        server.wait()
-        subprocess.run(["pactl", "exit"], capture_output=True, check=False)
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(server, tmp)
     print(json.dumps(report, indent=2))
     cpu = ", ".join(f"{r['mode']} {r['cpu_percent_of_one_core']} %" for r in report["listening"])
     wire = report["listening"][0]["mic_to_wire_last_sample_ms"]["median"]

@@ -40,6 +40,8 @@ PLAYER_ALIVE_S = 0.1
 
 ChunkTap = Callable[[np.ndarray, float], None]
 """Called on the worker thread with a block and the monotonic time its first sample met the device."""
+PairTap = Callable[[np.ndarray, np.ndarray | None], None]
+"""Called on the worker thread with a microphone frame and the speaker frame paired with it (None: silence)."""
 
 
 class Capture:
@@ -69,6 +71,7 @@ class Capture:
         self.device_overflows = 0  # PortAudio input overflows (the callback itself was late)
         self.on_chunk: ChunkTap | None = None  # each chunk as sent (24 kHz), for `--record`
         self.on_played: ChunkTap | None = None  # each speaker frame (device rate), for `--record`
+        self.on_pair: PairTap | None = None  # each microphone frame with its speaker frame, for `echo-test`
         self._echo_mode = echo
         self._reference = reference
         self._reference_rate = reference_rate or self.sample_rate
@@ -157,7 +160,10 @@ class Capture:
             while (stream_time := self._ring.pop_into(mic)) is not None:
                 at = stream_time + self._clock_offset
                 self.level = rms_dbfs(mic)
-                pcm = to_int16(self._path.process(mic, self._speaker_frame(far, at)))
+                speaker = self._speaker_frame(far, at)
+                if self.on_pair is not None:
+                    self.on_pair(mic.copy(), None if speaker is None else speaker.copy())
+                pcm = to_int16(self._path.process(mic, speaker))
                 if self.mute:
                     pcm[:] = 0
                 offset = 0

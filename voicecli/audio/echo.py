@@ -43,11 +43,13 @@ NO_ECHO_DB = -40.0
 """An echo path quieter than this (speaker to microphone) is no echo: headphones."""
 
 
-def _energy(frame: np.ndarray) -> float:
+def energy(frame: np.ndarray) -> float:
+    """Mean square of a frame (0 for an empty one)."""
     return float(np.dot(frame, frame)) / max(len(frame), 1)
 
 
-def _db(ratio: float) -> float:
+def power_db(ratio: float) -> float:
+    """A power ratio in dB (-inf for 0)."""
     return 10.0 * math.log10(ratio) if ratio > 0 else -math.inf
 
 
@@ -87,9 +89,9 @@ class ErleMeter:
         self.erle_db: float | None = None
 
     def add(self, near: np.ndarray, out: np.ndarray, far: np.ndarray) -> None:
-        if _energy(far) < FAR_ACTIVE_ENERGY:
+        if energy(far) < FAR_ACTIVE_ENERGY:
             return
-        pair = (_energy(near), _energy(out))
+        pair = (energy(near), energy(out))
         self._pairs.append(pair)
         self._before += pair[0]
         self._after += pair[1]
@@ -100,7 +102,7 @@ class ErleMeter:
         self.active_frames += 1
         after = max(self._after, 0.0)  # running sums: rounding must not make it negative
         if len(self._pairs) >= ERLE_WINDOW_FRAMES // 2 and self._before > 0:
-            self.erle_db = min(MAX_ERLE_DB, _db(self._before / after)) if after > 0 else MAX_ERLE_DB
+            self.erle_db = min(MAX_ERLE_DB, power_db(self._before / after)) if after > 0 else MAX_ERLE_DB
 
 
 class EchoProcessor(Protocol):
@@ -161,8 +163,8 @@ class EchoGate:
         return EchoStatus(self._requested, "gate", self._meter.erle_db, self._note)
 
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
-        near_energy = _energy(near)
-        self._path.update(near_energy, _energy(far))
+        near_energy = energy(near)
+        self._path.update(near_energy, energy(far))
         loudest_far = self._path.loudest_far
         if loudest_far < FAR_ACTIVE_ENERGY:
             self._hold = 0
@@ -204,15 +206,15 @@ class WebRtcCanceller:
         return EchoStatus(self._requested, "aec", self.meter.erle_db)
 
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
-        near_energy = _energy(near)
-        self._path.update(near_energy, _energy(far))
+        near_energy = energy(near)
+        self._path.update(near_energy, energy(far))
         out = self._aec.process(near, far)
         self.meter.add(near, out, far)
         gain = self._path.gain
         if gain is None or self._path.loudest_far < FAR_ACTIVE_ENERGY:
             return out
         echo_like = near_energy <= gain * self._path.loudest_far * 10.0 ** (GUARD_MARGIN_DB / 10.0)
-        if echo_like and _energy(out) > near_energy * 10.0 ** (-GUARD_MIN_REDUCTION_DB / 10.0):
+        if echo_like and energy(out) > near_energy * 10.0 ** (-GUARD_MIN_REDUCTION_DB / 10.0):
             self.guarded_frames += 1
             return np.zeros_like(out)
         return out
@@ -243,10 +245,10 @@ class AutoEcho:
         return self._current.status
 
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
-        self._path.update(_energy(near), _energy(far))
+        self._path.update(energy(near), energy(far))
         gain = self._path.gain
         if gain is not None:
-            self._echo_heard = _db(gain) >= NO_ECHO_DB
+            self._echo_heard = power_db(gain) >= NO_ECHO_DB
         out = self._current.process(near, far)
         current = self._current
         if (
