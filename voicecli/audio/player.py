@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from voicecli.audio.clock import ItemSpan, PlayoutCounters, frames_in_device, heard_ms
+from voicecli.audio.clock import ItemSpan, PlayoutCounters, PlayoutSnapshot, frames_in_device, heard_ms
 from voicecli.audio.devices import find_device
 from voicecli.audio.frames import FrameRing
 from voicecli.audio.pcm import API_RATE
@@ -76,7 +76,7 @@ class Player:
         if self._ring.fill:
             return True
         snap = self._counters.snapshot()
-        return snap.consumed > 0 and snap.device_frames - snap.last_data_frame < self._latency_frames
+        return snap.consumed > 0 and snap.device_frames - snap.last_data_frame < self._in_device(snap)
 
     def start(self) -> None:
         """Open and start the output stream (it plays silence until audio is added)."""
@@ -150,9 +150,12 @@ class Player:
         if span is None:
             return 0.0
         snap = self._counters.snapshot()
+        return heard_ms(span, snap, self._in_device(snap), self.sample_rate)
+
+    def _in_device(self, snap: PlayoutSnapshot) -> int:
+        """Frames handed to the device and not yet heard, by the device's own clock."""
         now = self._stream.time if self._stream is not None else None
-        in_device = frames_in_device(snap, now, self.sample_rate, self._latency_frames)
-        return heard_ms(span, snap, in_device, self.sample_rate)
+        return frames_in_device(snap, now, self.sample_rate, self._latency_frames)
 
     def _finish_current(self) -> None:
         if self._current is not None:
