@@ -210,9 +210,10 @@ class WebRtcCanceller:
         self._path.update(near_energy, energy(far))
         out = self._aec.process(near, far)
         self.meter.add(near, out, far)
-        gain = self._path.gain
-        if gain is None or self._path.loudest_far < FAR_ACTIVE_ENERGY:
+        if self._path.loudest_far < FAR_ACTIVE_ENERGY:
             return out
+        gain = self._path.gain
+        gain = 1.0 if gain is None else gain  # the first moments of the first reply: assume the worst
         echo_like = near_energy <= gain * self._path.loudest_far * 10.0 ** (GUARD_MARGIN_DB / 10.0)
         if echo_like and energy(out) > near_energy * 10.0 ** (-GUARD_MIN_REDUCTION_DB / 10.0):
             self.guarded_frames += 1
