@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,7 +93,7 @@ def test_without_the_library_the_gate_takes_over(mode: str, monkeypatch: pytest.
     monkeypatch.setitem(sys.modules, "pywebrtc_audio", None)  # `import pywebrtc_audio` now fails
     status = open_echo(mode).status  # type: ignore[arg-type]
     assert (status.requested, status.active, status.note) == (mode, "gate", "no echo-cancellation library")
-    assert status.label() == f"echo {mode}→gate"
+    assert status.label() == {"aec": "echo aec→gate", "auto": "echo auto: gate"}[mode]
 
 
 @pytest.mark.parametrize(("in_rate", "out_rate"), [(44_100, 24_000), (48_000, 32_000), (24_000, 44_100)])
@@ -106,6 +108,19 @@ def test_the_low_latency_resampler_keeps_a_tone_and_every_block_pays_its_way(in_
     expected = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(len(out)) / out_rate)
     error = out[out_rate // 10 :] - expected[out_rate // 10 :]
     assert energy_db(error) < energy_db(expected) - 60
+
+
+def test_a_bad_echo_mode_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "voicecli", "talk", "--config", str(config), "--echo", "loud"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "voicecli: error: command line: audio.echo: 'loud' is not one of auto, aec, gate, off"
+    ]
 
 
 def test_the_frame_ring_keeps_order_and_times_and_drops_the_newest_when_full() -> None:

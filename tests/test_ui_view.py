@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from voicecli.audio.echo import EchoStatus
 from voicecli.config import AppConfig
 from voicecli.realtime.events import (
     AudioContent,
@@ -300,3 +301,14 @@ def test_session_info_from_config() -> None:
     assert SessionInfo.from_config(config).model == "my-rt"
     config.provider = "openai"
     assert SessionInfo.from_config(config).model == "gpt-realtime"
+
+
+def test_the_status_line_shows_the_echo_mode_and_a_weak_canceller_in_red() -> None:
+    view = ConversationView(SessionInfo("local", "websocket", "echo brain", "alloy"))
+    view.set_echo(EchoStatus("auto", "aec", 38.0))
+    console = Console(record=True, width=120, color_system="truecolor")
+    console.print(view.status_line())
+    assert "echo auto: aec 38 dB" in console.export_text()
+    view.set_echo(EchoStatus("aec", "aec", 4.0))
+    console.print(view.status_line())
+    assert "\x1b[1;31mecho aec 4 dB" in console.export_text(styles=True)  # bold red

@@ -70,7 +70,13 @@ class EchoStatus:
     note: str = ""  # why the mode differs from the one asked for
 
     def label(self) -> str:
-        mode = self.active if self.requested in (self.active, "off") else f"{self.requested}→{self.active}"
+        """`echo aec 38 dB`; `echo auto: aec 38 dB` for what `auto` chose; `echo aec→gate` for a fallback."""
+        if self.requested == self.active:
+            mode = self.active
+        elif self.requested == "auto":
+            mode = f"auto: {self.active}"
+        else:
+            mode = f"{self.requested}→{self.active}"
         erle = f" {self.erle_db:.0f} dB" if self.erle_db is not None else ""
         return f"echo {mode}{erle}"
 
