@@ -28,6 +28,7 @@ FRAME_SAMPLES = CANCELLER_RATE // 100
 FAR_ACTIVE_DBFS = -50.0
 """The speaker counts as playing above this level (RMS of a 10 ms frame)."""
 MAX_ERLE_DB = 60.0
+WEAK_ERLE_DB = 10.0
 ERLE_WINDOW_FRAMES = 100  # one second of frames where the speaker played
 AUTO_TRIAL_FRAMES = 300  # `auto` judges the canceller after 3 s of playback
 AUTO_MIN_ERLE_DB = 10.0
@@ -68,6 +69,11 @@ class EchoStatus:
     active: Literal["aec", "gate", "off"]
     erle_db: float | None  # None until the speaker has played for a while (or with `off`)
     note: str = ""  # why the mode differs from the one asked for
+
+    @property
+    def weak(self) -> bool:
+        """Echo handling that removes less than `WEAK_ERLE_DB`: the assistant may hear itself."""
+        return self.active != "off" and self.erle_db is not None and self.erle_db < WEAK_ERLE_DB
 
     def label(self) -> str:
         """`echo aec 38 dB`; `echo auto: aec 38 dB` for what `auto` chose; `echo aec→gate` for a fallback."""

@@ -46,8 +46,6 @@ _STATE_LABELS: dict[State, tuple[str, str]] = {
 LABEL_WIDTH = 9
 METER_CELLS = 12
 METER_FLOOR_DBFS = -60.0
-ECHO_WEAK_DB = 10.0
-"""Below this echo reduction the status line shows the echo mode in red: the assistant may hear itself."""
 MAX_TOOL_TEXT = 160
 """Tool arguments and results longer than this are cut, so one big result cannot push the conversation away."""
 
@@ -306,8 +304,7 @@ class ConversationView:
     def _echo(self) -> Text:
         if self.echo is None:
             return Text("")
-        weak = self.echo.active != "off" and self.echo.erle_db is not None and self.echo.erle_db < ECHO_WEAK_DB
-        return Text(self.echo.label(), style="bold red" if weak else "dim")
+        return Text(self.echo.label(), style="bold red" if self.echo.weak else "dim")
 
 
 class _Screen:
