@@ -29,6 +29,7 @@ import numpy as np
 from stats import summary
 
 from voicecli.audio.capture import Capture
+from voicecli.audio.echo import EchoStatus
 from voicecli.audio.player import Player
 from voicecli.audio.resample import resample
 from voicecli.conversation.live import Conversation, Taps
@@ -98,6 +99,14 @@ def start_server(script: Path) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.05)
 
 
+def stop_all(server: subprocess.Popen[bytes], tmp: Path) -> None:
+    """Stop the server and the private PulseAudio, and remove the scratch folder."""
+    server.terminate()
+    server.wait()
+    subprocess.run(["pactl", "exit"], capture_output=True, check=False)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 class TimedSource:
     """The capture, with the moment each chunk reached the event loop noted (for mic → wire)."""
 
@@ -116,6 +125,10 @@ class TimedSource:
     @property
     def level(self) -> float:
         return self.capture.level
+
+    @property
+    def echo_status(self) -> EchoStatus:
+        return self.capture.echo_status
 
     def __aiter__(self) -> AsyncIterator[np.ndarray]:
         return self._chunks()
@@ -288,10 +301,7 @@ def main() -> None:
         chunk = report["duplex"]["chunk_to_wire_ms"]["median"]
         report["mic_to_wire_est_ms"] = round(capture_latency + 20 + chunk, 2)  # device + one 20 ms chunk + send
     finally:
-        server.terminate()
-        server.wait()
-        subprocess.run(["pactl", "exit"], capture_output=True, check=False)
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(server, tmp)
     print(json.dumps(report, indent=2))
     barge = report["barge_in"]
     print(

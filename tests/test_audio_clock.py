@@ -2,7 +2,14 @@
 
 import pytest
 
-from voicecli.audio.clock import ItemSpan, PlayoutCounters, PlayoutSnapshot, heard_frames, heard_ms
+from voicecli.audio.clock import (
+    ItemSpan,
+    PlayoutCounters,
+    PlayoutSnapshot,
+    frames_in_device,
+    heard_frames,
+    heard_ms,
+)
 
 RATE = 48000
 LATENCY = 480  # 10 ms at 48 kHz
@@ -55,8 +62,17 @@ def test_counters_track_data_and_silence() -> None:
     counters = PlayoutCounters()
     counters.advance(256, 256)
     counters.advance(100, 256)  # ring ran dry mid-block
-    counters.advance(0, 256)
-    assert counters.snapshot() == snap(356, 768, 356)
+    counters.advance(0, 256, dac_time=10.0)
+    assert counters.snapshot() == PlayoutSnapshot(356, 768, 356, block_dac_time=10.0, block_frames=256)
+
+
+def test_frames_in_the_device_follow_the_dac_time_of_the_newest_block() -> None:
+    """The device's real buffer, not its nominal latency: on a busy machine it grows after an underrun."""
+    state = PlayoutSnapshot(4800, 4800, 4800, block_dac_time=10.0, block_frames=480)
+    assert frames_in_device(state, 9.99, RATE, LATENCY) == 960  # 10 ms before the block: it and 10 ms more
+    assert frames_in_device(state, 10.005, RATE, LATENCY) == 240  # halfway through the block
+    assert frames_in_device(state, 10.5, RATE, LATENCY) == 0  # all heard
+    assert frames_in_device(snap(2400, 2400, 2400), 10.0, RATE, LATENCY) == LATENCY  # no DAC time: nominal
 
 
 def test_flushed_item_counts_everything_up_to_the_cut() -> None:

@@ -20,6 +20,7 @@ from audio_support import PulseAudio, Recorder, speech_wav, wait_until
 from audio_support import pulse_audio as pulse_audio  # session fixture
 from live_support import assert_truncate_matches_speaker, until
 
+from voicecli.audio.echo import EchoStatus
 from voicecli.audio.errors import DeviceError
 from voicecli.audio.player import Player
 from voicecli.audio.wavio import read_audio_24k_mono
@@ -54,6 +55,7 @@ class SpeechSource:
     def __init__(self) -> None:
         self.mute = False
         self.level = -math.inf
+        self.echo_status = EchoStatus("off", "off", None)
         self.stalled = False
         self._pending = np.zeros(0, dtype=np.int16)
 
@@ -90,6 +92,7 @@ class ScreenLog:
         self.states: list[str] = []
         self.muted: list[bool] = []
         self.levels = 0
+        self.echo: EchoStatus | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -108,6 +111,9 @@ class ScreenLog:
 
     def set_muted(self, muted: bool) -> None:
         self.muted.append(muted)
+
+    def set_echo(self, status: EchoStatus) -> None:
+        self.echo = status
 
     def show_summary(self, summary: LatencySummary) -> None:
         pass

@@ -25,7 +25,8 @@ import pytest
 import soundfile
 from audio_support import PulseAudio, Recorder, assert_sounds_for, play_into_mic, speech_wav, wait_until
 from audio_support import pulse_audio as pulse_audio  # session fixture
-from live_support import LOUD, assert_truncate_matches_speaker, first_burst
+from live_support import LOUD, Talk, assert_truncate_matches_speaker, first_burst
+from live_support import talk_factory as talk_factory  # fixture
 from rich.console import Console
 from system_tools import require_program
 
@@ -42,55 +43,6 @@ LONG_REPLY = (
     "Once upon a time there was a little voice assistant that loved to talk for a very long time "
     "about everything and nothing at all, and it never stopped talking until somebody interrupted it."
 )
-
-
-class Talk:
-    """A running `voicecli talk` with its event log, recordings and output."""
-
-    def __init__(self, pulse: PulseAudio, folder: Path, *args: str) -> None:
-        self.events_path = folder / "events.jsonl"
-        self.record_dir = folder / "rec"
-        env = {k: v for k, v in pulse.env.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_", "VOICECLI_"))}
-        (folder / "none.toml").write_text("")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "voicecli", "talk", "--provider", "local", "--config", str(folder / "none.toml"),
-             "--json-events", str(self.events_path), "--record", str(self.record_dir), *args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
-        wait_until(lambda: bool(self.events("session.updated")) or self.proc.poll() is not None, "the session")
-        assert self.proc.poll() is None, self.proc.communicate()
-
-    def events(self, event_type: str, direction: str | None = None) -> list[dict[str, Any]]:
-        if not self.events_path.exists():
-            return []
-        lines = [json.loads(line) for line in self.events_path.read_text().splitlines() if line.endswith("}")]
-        return [r for r in lines if r["type"] == event_type and direction in (None, r["dir"])]
-
-    def interrupt(self) -> tuple[int, str, str]:
-        self.proc.send_signal(signal.SIGINT)
-        out, err = self.proc.communicate(timeout=20)
-        return self.proc.returncode, out, err
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate()
-
-
-@pytest.fixture
-def talk_factory(pulse_audio: PulseAudio, tmp_path: Path) -> Iterator[Any]:
-    started: list[Talk] = []
-
-    def start(*args: str) -> Talk:
-        folder = tmp_path / f"talk{len(started) + 1}"
-        folder.mkdir()
-        talk = Talk(pulse_audio, folder, *args)
-        started.append(talk)
-        return talk
-
-    yield start
-    for talk in started:
-        talk.kill()
 
 
 def speaker(pulse: PulseAudio, path: Path) -> Recorder:

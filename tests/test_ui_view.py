@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from voicecli.audio.echo import EchoStatus
 from voicecli.config import AppConfig
 from voicecli.realtime.events import (
     AudioContent,
@@ -312,3 +313,14 @@ def test_a_drop_shows_each_reconnect_try_then_reconnected_and_a_rollover_shows_n
     view.handle(service("input_audio_buffer.speech_started", item_id="u1"))
     view.handle(service("connection.reconnected", cause="rollover", replayed_items=5, asked_again=False))
     assert view.state == "user_speaking"  # a rollover is meant to go unnoticed
+
+
+def test_the_status_line_shows_the_echo_mode_and_a_weak_canceller_in_red() -> None:
+    view = ConversationView(SessionInfo("local", "websocket", "echo brain", "alloy"))
+    view.set_echo(EchoStatus("auto", "aec", 38.0))
+    console = Console(record=True, width=120, color_system="truecolor")
+    console.print(view.status_line())
+    assert "echo auto: aec 38 dB" in console.export_text()
+    view.set_echo(EchoStatus("aec", "aec", 4.0))
+    console.print(view.status_line())
+    assert "\x1b[1;31mecho aec 4 dB" in console.export_text(styles=True)  # bold red

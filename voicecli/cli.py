@@ -96,6 +96,10 @@ def talk(
     push_to_talk: Annotated[
         bool, typer.Option("--push-to-talk", help="No voice detection: SPACE starts talking, SPACE again sends.")
     ] = False,
+    echo: Annotated[
+        str | None,
+        typer.Option(help="Speaker echo: auto (default), aec (cancel it), gate (half duplex) or off (headphones)."),
+    ] = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -130,6 +134,7 @@ def talk(
             "audio.input_device": input_device,
             "audio.output_device": output_device,
             "session.turn_detection": "push_to_talk" if push_to_talk else None,
+            "audio.echo": echo,
         },
     )
     if input_file is None and text is None:
@@ -191,6 +196,21 @@ def devices(
     except AudioError as exc:
         raise fail(str(exc)) from None
     raise typer.Exit(code)
+
+
+@app.command("echo-test")
+def echo_test(
+    input_device: Annotated[str | None, typer.Option(help="The microphone (index or part of the name).")] = None,
+    output_device: Annotated[str | None, typer.Option(help="The speaker (index or part of the name).")] = None,
+    save: Annotated[bool, typer.Option("--save", help="Write the recommended echo mode into the config file.")] = False,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Play a short probe, measure the speaker's echo in the microphone, and recommend an echo mode."""
+    from voicecli.commands.echo_test import run_echo_test
+
+    settings = load(config, profile, {"audio.input_device": input_device, "audio.output_device": output_device})
+    run(run_echo_test(settings, config_path=config, save=save))
 
 
 @app.command()

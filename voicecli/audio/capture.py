@@ -1,53 +1,115 @@
-"""Microphone capture: device-rate frames in, 20 ms chunks of 24 kHz mono int16 out, on asyncio.
+"""Microphone capture: device frames in, 20 ms chunks of 24 kHz mono int16 out, on asyncio.
 
-The PortAudio callback downmixes and resamples (streaming, so chunk edges do not click), then
-hands finished chunks to the event loop with ``call_soon_threadsafe``. The queue is bounded: if
-the consumer stalls, the oldest chunks are dropped (and counted) so the microphone stays live.
+The PortAudio callback only copies its block into a preallocated `FrameRing`, stamped with the
+block's ADC time; nothing is resampled or allocated there. A worker thread takes the frames,
+pairs each with what the speaker played at that moment (the player's own `FrameRing`, stamped
+with DAC times, so the pairing follows the devices' clocks), runs the `CapturePath` (resampling,
+echo handling), and hands finished chunks to the event loop. The queue is bounded: if the
+consumer stalls, the oldest chunks are dropped (and counted) so the microphone stays live.
 """
+
+from __future__ import annotations
 
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
 
+from voicecli.audio.capture_path import CapturePath
 from voicecli.audio.devices import find_device
-from voicecli.audio.pcm import API_RATE, rms_dbfs
-from voicecli.audio.portaudio import open_stream
-from voicecli.audio.resample import StreamResampler
+from voicecli.audio.echo import EchoMode, EchoStatus
+from voicecli.audio.frames import FrameRing
+from voicecli.audio.pcm import API_RATE, rms_dbfs, to_int16
+from voicecli.audio.portaudio import BLOCK_MS, open_stream
+
+RING_FRAMES = 200  # two seconds of device blocks: the worker may be late, never this late
+PAIRING_START_S = BLOCK_MS / 2000
+"""The first pairing takes the speaker frame within half a block of the microphone frame."""
+RESYNC_S = 0.05
+"""Once paired, frames go one for one; only a speaker frame this far off (an underrun's gap, clock
+drift) moves the pairing: callback jitter must not, or the canceller would have to find the echo again."""
+REFERENCE_WAIT_S = 0.03
+"""How long a microphone frame waits for its speaker frame when the player's callback runs late."""
+PLAYER_ALIVE_S = 0.1
+"""A player whose last frame is older than this has stopped: its silence needs no waiting for."""
+
+ChunkTap = Callable[[np.ndarray, float], None]
+"""Called on the worker thread with a block and the monotonic time its first sample met the device."""
+PairTap = Callable[[np.ndarray, np.ndarray | None], None]
+"""Called on the worker thread with a microphone frame and the speaker frame paired with it (None: silence)."""
 
 
 class Capture:
-    """Records an input device; iterate with ``async for chunk in capture`` after ``start()``."""
+    """Records an input device; iterate with ``async for chunk in capture`` after ``start()``.
 
-    def __init__(self, device: int | str | None = None, *, chunk_ms: int = 20, max_queued_chunks: int = 100) -> None:
+    With `reference` (the player's `monitor`) the speaker's output is paired with the microphone,
+    which echo handling needs and which `on_played` passes on (what really reached the speaker).
+    """
+
+    def __init__(
+        self,
+        device: int | str | None = None,
+        *,
+        chunk_ms: int = 20,
+        max_queued_chunks: int = 100,
+        echo: EchoMode = "off",
+        reference: FrameRing | None = None,
+        reference_rate: int | None = None,
+    ) -> None:
         info = find_device(device, "input")
         self.device = info
         self.sample_rate = info.default_samplerate
         self.chunk_samples = API_RATE * chunk_ms // 1000
         self.mute = False  # while muted, chunks keep flowing but carry silence
-        self.level = -math.inf  # RMS dBFS of the latest callback block (measured even while muted)
+        self.level = -math.inf  # RMS dBFS of the latest device block (measured even while muted)
         self.overflows = 0  # chunks dropped because the consumer fell behind
         self.device_overflows = 0  # PortAudio input overflows (the callback itself was late)
-        self._resampler = StreamResampler(self.sample_rate, API_RATE)
-        self._pending = np.zeros(self.chunk_samples, dtype=np.int16)
-        self._pending_len = 0
+        self.on_chunk: ChunkTap | None = None  # each chunk as sent (24 kHz), for `--record`
+        self.on_played: ChunkTap | None = None  # each speaker frame (device rate), for `--record`
+        self.on_pair: PairTap | None = None  # each microphone frame with its speaker frame, for `echo-test`
+        self._echo_mode = echo
+        self._reference = reference
+        self._reference_rate = reference_rate or self.sample_rate
+        self._frame_samples = self.sample_rate * BLOCK_MS // 1000
+        self._ring = FrameRing(self._frame_samples, RING_FRAMES)
+        self._path = CapturePath(self.sample_rate, self._reference_rate, echo)
         self._queue: asyncio.Queue[np.ndarray | None] = asyncio.Queue(max_queued_chunks)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stream: Any = None
+        self._wake = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._running = False
+        self._clock_offset = 0.0  # time.monotonic() minus PortAudio's stream clock
+        self._paired = False  # microphone and speaker frames go one for one
+
+    @property
+    def echo_status(self) -> EchoStatus:
+        return self._path.echo.status
+
+    @property
+    def frames_dropped(self) -> int:
+        """Device blocks lost because the worker fell two seconds behind."""
+        return self._ring.dropped
 
     def start(self) -> None:
         """Open and start the input stream; must be called from the running event loop."""
         if self._stream is not None:
             return
         self._loop = asyncio.get_running_loop()
-        self._resampler.reset()
-        self._pending_len = 0
+        self._path = CapturePath(self.sample_rate, self._reference_rate, self._echo_mode)
         self._stream = open_stream(
-            "input", self.device.index, self.sample_rate, "float32", self._callback, self.device.max_input_channels
+            "input", self.device.index, self.sample_rate, "int16", self._callback, self.device.max_input_channels
         )
+        self._clock_offset = time.monotonic() - self._stream.time
+        self._paired = False
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="voicecli-capture", daemon=True)
+        self._worker.start()
         self._stream.start()
 
     def stop(self) -> None:
@@ -57,10 +119,15 @@ class Capture:
         self._stream.abort()
         self._stream.close()
         self._stream = None
-        if self._loop is not None:  # queued after any chunk deliveries the callback already scheduled
+        self._running = False
+        self._wake.set()
+        if self._worker is not None:
+            self._worker.join()
+            self._worker = None
+        if self._loop is not None:  # queued after any chunk deliveries the worker already scheduled
             self._loop.call_soon(self._deliver, None)
 
-    async def __aenter__(self) -> "Capture":
+    async def __aenter__(self) -> Capture:
         self.start()
         return self
 
@@ -74,24 +141,79 @@ class Capture:
         while (chunk := await self._queue.get()) is not None:
             yield chunk
 
-    def _callback(self, indata: np.ndarray, _frames: int, _time: Any, status: Any) -> None:
+    def _callback(self, indata: np.ndarray, _frames: int, time_info: Any, status: Any) -> None:
         if status.input_overflow:
             self.device_overflows += 1
-        mono = indata[:, 0] if indata.shape[1] == 1 else indata.mean(axis=1)
-        self.level = rms_dbfs(mono)
-        pcm = self._resampler.process(mono)
-        if self.mute:
-            pcm[:] = 0
-        while pcm.size:
-            take = min(pcm.size, self.chunk_samples - self._pending_len)
-            self._pending[self._pending_len : self._pending_len + take] = pcm[:take]
-            self._pending_len += take
-            pcm = pcm[take:]
-            if self._pending_len == self.chunk_samples:
-                self._pending_len = 0
-                self._send_threadsafe(self._pending.copy())
+        self._ring.push(indata[:, 0], time_info.inputBufferAdcTime)
+        self._wake.set()
 
-    def _send_threadsafe(self, chunk: np.ndarray) -> None:
+    # --- the worker thread ---------------------------------------------------------------------
+
+    def _work(self) -> None:
+        mic = np.zeros(self._frame_samples, dtype=np.int16)
+        far = np.zeros(self._reference.frame_samples if self._reference else 1, dtype=np.int16)
+        pending = np.zeros(self.chunk_samples, dtype=np.int16)
+        filled, pending_at = 0, 0.0
+        while self._running or len(self._ring):
+            self._wake.wait(0.1)
+            self._wake.clear()
+            while (stream_time := self._ring.pop_into(mic)) is not None:
+                at = stream_time + self._clock_offset
+                self.level = rms_dbfs(mic)
+                speaker = self._speaker_frame(far, at)
+                if self.on_pair is not None:
+                    self.on_pair(mic.copy(), None if speaker is None else speaker.copy())
+                pcm = to_int16(self._path.process(mic, speaker))
+                if self.mute:
+                    pcm[:] = 0
+                offset = 0
+                while offset < len(pcm):
+                    if filled == 0:
+                        pending_at = at + offset / API_RATE
+                    take = min(len(pcm) - offset, self.chunk_samples - filled)
+                    pending[filled : filled + take] = pcm[offset : offset + take]
+                    filled, offset = filled + take, offset + take
+                    if filled == self.chunk_samples:
+                        filled = 0
+                        self._send(pending.copy(), pending_at)
+
+    def _speaker_frame(self, out: np.ndarray, at: float) -> np.ndarray | None:
+        """The speaker frame played when the microphone frame at `at` was heard (None: nothing played).
+
+        Both streams run on their devices' clocks in blocks of the same length, so after the first
+        pairing by time they go one for one; the times only correct a pairing gone far off.
+        """
+        ring = self._reference
+        if ring is None:
+            return None
+        deadline = time.monotonic() + REFERENCE_WAIT_S
+        while True:
+            played_at = ring.peek_time()
+            if played_at is None:
+                # The player's callback may just be late (a busy machine): wait for it rather than pair
+                # this frame with silence, which would shift the pairing by a frame and make the
+                # canceller look for the echo again. A stopped player is not waited for.
+                alive = ring.last_time + self._clock_offset > at - PLAYER_ALIVE_S
+                if not alive or time.monotonic() > deadline:
+                    return None
+                time.sleep(0.002)
+                continue
+            played_at += self._clock_offset
+            window = RESYNC_S if self._paired else PAIRING_START_S
+            if played_at > at + window:
+                self._paired = False
+                return None  # the next frame is still to come: silence was playing
+            ring.pop_into(out)
+            if self.on_played is not None:
+                self.on_played(out.copy(), played_at)
+            if played_at >= at - window:
+                self._paired = True
+                return out
+            self._paired = False  # a stale frame: pair afresh
+
+    def _send(self, chunk: np.ndarray, at: float) -> None:
+        if self.on_chunk is not None:
+            self.on_chunk(chunk, at)
         if self._loop is None:
             return
         with contextlib.suppress(RuntimeError):  # the loop closed while the stream still ran

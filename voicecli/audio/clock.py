@@ -31,6 +31,8 @@ class PlayoutSnapshot:
     consumed: int  # ring samples handed to the device so far (ring read position)
     device_frames: int  # all frames handed to the device, silence included
     last_data_frame: int  # device_frames value right after the most recent ring sample
+    block_dac_time: float | None = None  # when the newest block's first frame is heard (PortAudio clock)
+    block_frames: int = 0  # that block's length
 
 
 class PlayoutCounters:
@@ -45,24 +47,42 @@ class PlayoutCounters:
         self._consumed = 0
         self._device_frames = 0
         self._last_data_frame = 0
+        self._block_dac_time: float | None = None
+        self._block_frames = 0
 
-    def advance(self, data_frames: int, total_frames: int) -> None:
-        """Record one callback block: ``data_frames`` ring samples followed by silence up to ``total_frames``."""
+    def advance(self, data_frames: int, total_frames: int, dac_time: float | None = None) -> None:
+        """Record one callback block: ``data_frames`` ring samples followed by silence up to ``total_frames``,
+        its first frame heard at ``dac_time`` (PortAudio's stream clock) when the device says."""
         self._seq += 1
         if data_frames:
             self._consumed += data_frames
             self._last_data_frame = self._device_frames + data_frames
         self._device_frames += total_frames
+        self._block_dac_time, self._block_frames = dac_time, total_frames
         self._seq += 1
 
     def snapshot(self) -> PlayoutSnapshot:
         """Read all three counters as of one moment between callback updates."""
         while True:
             seq = self._seq
-            snap = PlayoutSnapshot(self._consumed, self._device_frames, self._last_data_frame)
+            snap = PlayoutSnapshot(
+                self._consumed, self._device_frames, self._last_data_frame, self._block_dac_time, self._block_frames
+            )
             if seq % 2 == 0 and seq == self._seq:
                 return snap
             time.sleep(0)  # yield the GIL so the callback thread can finish its update
+
+
+def frames_in_device(snap: PlayoutSnapshot, now: float | None, rate: int, latency_frames: int) -> int:
+    """Frames handed to the device but not yet heard at stream time ``now``.
+
+    From the newest block's DAC time when the device reports one (it follows the device's real
+    buffering, which grows on a busy machine after an underrun), else the stream's nominal latency.
+    """
+    if snap.block_dac_time is None or now is None or snap.block_dac_time <= 0:
+        return latency_frames
+    unheard_of_block = snap.block_frames - (now - snap.block_dac_time) * rate
+    return max(0, min(round(unheard_of_block), snap.device_frames))
 
 
 def heard_frames(span: ItemSpan, snap: PlayoutSnapshot, latency_frames: int) -> int:

@@ -2,8 +2,10 @@
 
 The PortAudio callback only copies from a preallocated ring buffer; resampling to the device rate
 and all bookkeeping happen on the caller's side (the event loop), so the audio thread never waits
-on Python work. Each response item's place in the ring is remembered, so ``heard_ms`` can tell how
-much of it actually reached the listener (for ``conversation.item.truncate``).
+on Python work. Every block handed to the device is also copied, with its DAC time, into
+`monitor`: the far-end reference for echo cancellation and the source of `--record`'s played.wav.
+Each response item's place in the ring is remembered, so ``heard_ms`` can tell how much of it
+actually reached the listener (for ``conversation.item.truncate``).
 """
 
 from collections import OrderedDict
@@ -11,15 +13,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from voicecli.audio.clock import ItemSpan, PlayoutCounters, heard_ms
+from voicecli.audio.clock import ItemSpan, PlayoutCounters, PlayoutSnapshot, frames_in_device, heard_ms
 from voicecli.audio.devices import find_device
+from voicecli.audio.frames import FrameRing
 from voicecli.audio.pcm import API_RATE
-from voicecli.audio.portaudio import open_stream
+from voicecli.audio.portaudio import BLOCK_MS, open_stream
 from voicecli.audio.resample import StreamResampler
 from voicecli.audio.ringbuffer import RingBuffer
 
 RING_SECONDS = 120  # a long answer arrives faster than real time; never drop it for lack of room
 MAX_TRACKED_ITEMS = 32
+MONITOR_FRAMES = 200  # two seconds of what was handed to the device, for the capture's echo handling
 
 
 class HasAudio(Protocol):
@@ -40,6 +44,7 @@ class Player:
         self.device = info
         self.sample_rate = sample_rate or info.default_samplerate
         self._ring = RingBuffer(self.sample_rate * RING_SECONDS)
+        self.monitor = FrameRing(self.sample_rate * BLOCK_MS // 1000, MONITOR_FRAMES)
         self._resampler = StreamResampler(API_RATE, self.sample_rate)
         self._counters = PlayoutCounters()
         self._items: OrderedDict[str, ItemSpan] = OrderedDict()
@@ -71,7 +76,7 @@ class Player:
         if self._ring.fill:
             return True
         snap = self._counters.snapshot()
-        return snap.consumed > 0 and snap.device_frames - snap.last_data_frame < self._latency_frames
+        return snap.consumed > 0 and snap.device_frames - snap.last_data_frame < self._in_device(snap)
 
     def start(self) -> None:
         """Open and start the output stream (it plays silence until audio is added)."""
@@ -144,7 +149,13 @@ class Player:
         span = self._items.get(item_id)
         if span is None:
             return 0.0
-        return heard_ms(span, self._counters.snapshot(), self._latency_frames, self.sample_rate)
+        snap = self._counters.snapshot()
+        return heard_ms(span, snap, self._in_device(snap), self.sample_rate)
+
+    def _in_device(self, snap: PlayoutSnapshot) -> int:
+        """Frames handed to the device and not yet heard, by the device's own clock."""
+        now = self._stream.time if self._stream is not None else None
+        return frames_in_device(snap, now, self.sample_rate, self._latency_frames)
 
     def _finish_current(self) -> None:
         if self._current is not None:
@@ -161,10 +172,11 @@ class Player:
             self._fades[length] = np.linspace(1.0, 0.0, length + 2, dtype=np.float32)[1:-1]
         return self._fades[length]
 
-    def _callback(self, outdata: np.ndarray, frames: int, _time: Any, status: Any) -> None:
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         if status.output_underflow:
             self.underruns += 1
         got = self._ring.read_into(outdata[:, 0])
         if self._channels > 1:
             outdata[:, 1:] = outdata[:, :1]
-        self._counters.advance(got, frames)
+        self._counters.advance(got, frames, time_info.outputBufferDacTime)
+        self.monitor.push(outdata[:, 0], time_info.outputBufferDacTime)

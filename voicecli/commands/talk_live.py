@@ -100,7 +100,12 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
             screen = open_screen(info, latency=tracker, console=console)
             closing.callback(lambda: screen.show_summary(tracker.summary()))
             closing.enter_context(screen)
-            capture = Capture(input_device.index)
+            capture = Capture(
+                input_device.index, echo=config.audio.echo, reference=player.monitor, reference_rate=player.sample_rate
+            )
+            if recorder is not None:
+                capture.on_chunk = recorder.mic
+                capture.on_played = lambda pcm, at: recorder.played(pcm, at, rate=player.sample_rate)
             conversation = Conversation(
                 client,
                 capture,
@@ -156,7 +161,7 @@ def _keys_hint(push_to_talk: bool) -> str:
 
 
 def _taps(client: RealtimeClient, recorder: Recorder | None, event_log: EventLog | None) -> Taps:
-    """Copies of the session for `--record` and `--json-events`; sent events are logged as sent."""
+    """Event copies for `--record` and `--json-events` (sent events logged as sent); the capture records the audio."""
     logs = [log for log in (recorder.events if recorder is not None else None, event_log) if log is not None]
     for log in logs:
         client.observe_sent(log.write_payload)
@@ -165,6 +170,4 @@ def _taps(client: RealtimeClient, recorder: Recorder | None, event_log: EventLog
         for log in logs:
             log.write(received)
 
-    if recorder is None:
-        return Taps(event=event if logs else None)
-    return Taps(event=event, mic=recorder.mic, played=recorder.played)
+    return Taps(event=event if logs else None)

@@ -16,6 +16,8 @@ Provider = Literal["local", "openai", "azure"]
 Transport = Literal["websocket", "webrtc"]
 TurnMode = Literal["server_vad", "semantic_vad", "push_to_talk"]
 BuiltinTool = Literal["time", "calculator"]
+EchoMode = Literal["auto", "aec", "gate", "off"]
+"""How the microphone is kept from hearing the speaker (see `voicecli.audio.echo`)."""
 
 
 class ConfigError(Exception):
@@ -61,6 +63,7 @@ class LocalConfig:
 class AudioConfig:
     input_device: str = ""
     output_device: str = ""
+    echo: EchoMode = "auto"
 
 
 @dataclass(slots=True)

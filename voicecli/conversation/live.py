@@ -25,6 +25,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from voicecli.audio.echo import EchoStatus
 from voicecli.audio.errors import DeviceError
 from voicecli.realtime import (
     AudioContent,
@@ -62,6 +63,9 @@ class AudioSource(Protocol):
     mute: bool
     level: float
 
+    @property
+    def echo_status(self) -> EchoStatus: ...
+
     def __aiter__(self) -> AsyncIterator[np.ndarray]: ...
 
 
@@ -91,8 +95,6 @@ class Taps:
     """Where copies of the session go (recordings, event logs); each must return at once."""
 
     event: Callable[[RealtimeEvent], None] | None = None
-    mic: Callable[[np.ndarray, float], None] | None = None
-    """Called with each captured chunk and the monotonic time its first sample was heard."""
     played: Callable[[np.ndarray, float], None] | None = None
     """Called with each chunk handed to the player and the monotonic time it will be audible."""
 
@@ -265,7 +267,6 @@ class Conversation:
 
     async def _pump_microphone(self) -> None:
         chunks = aiter(self.source)
-        chunk_s = CHUNK_MS / 1000
         while True:
             try:
                 async with asyncio.timeout(STALL_S):
@@ -277,8 +278,6 @@ class Conversation:
                     f"the microphone delivered no audio for {STALL_S:g} s (unplugged?); "
                     "check it with `voicecli devices --test` and start again"
                 ) from None
-            if self.taps.mic is not None:
-                self.taps.mic(chunk, self.clock() - chunk_s)
             if self.push_to_talk and not self.talking:
                 continue
             try:
@@ -294,6 +293,7 @@ class Conversation:
             await asyncio.sleep(TICK_S)
             now = self.clock()
             self.screen.set_level(self.source.level)
+            self.screen.set_echo(self.source.echo_status)
             playing = self.player.is_playing
             if self._speaking and not playing and not self._response_active and not self._user_speaking:
                 self._speaking = False

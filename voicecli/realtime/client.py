@@ -42,6 +42,9 @@ __all__ = [
     "RealtimeError",
 ]
 
+RECEIVE_QUEUE_EVENTS = 1000
+"""How far `receive()`'s consumer may fall behind before the transport stops reading (backpressure)."""
+
 AudioOutputCallback = Callable[[np.ndarray], Awaitable[None] | None]
 
 
@@ -232,7 +235,7 @@ class RealtimeClient(SessionSwitch, ABC):
                 result = callback(event.audio.data)
                 if inspect.isawaitable(result):
                     await result
-            self._queue.put_nowait(event)
+            await self._enqueue(event)
             return
         if self._is_replay_echo(event):
             return
@@ -243,7 +246,7 @@ class RealtimeClient(SessionSwitch, ABC):
             if self._switching == "rollover":
                 return  # the old session expiring as the switch to the new one has begun: not news
             event.error.fatal = False  # the client rolls over to a new session
-        self._queue.put_nowait(event)
+        await self._enqueue(event)
         if event.service_type == ListenEvents.SESSION_CREATED and event.service_event:
             session = event.service_event.get("session") or {}
             self.session_id = session.get("id")
@@ -271,6 +274,16 @@ class RealtimeClient(SessionSwitch, ABC):
             item = event.service_event.get("item") or {}
             if item.get("type") == "function_call" and item.get("id"):
                 self._function_names[item["id"]] = str(item.get("name") or "")
+
+    async def _enqueue(self, event: RealtimeEvent) -> None:
+        """Queue an incoming event for `receive()`, waiting while its consumer is far behind.
+
+        The transport's reader then stops reading, so the socket's own flow control holds the rest:
+        the queue stays bounded and nothing is dropped. (Closing and tool results never wait.)
+        """
+        while self._queue.qsize() >= RECEIVE_QUEUE_EVENTS and self._connected:
+            await asyncio.sleep(0.005)
+        self._queue.put_nowait(event)
 
     def _connection_lost(self, message: str, code: str = "connection_closed", *, reconnectable: bool = False) -> None:
         """Report a dropped connection once and end `receive()`; nothing already received is lost.

@@ -174,9 +174,10 @@ def parse_server_event(payload: dict[str, Any]) -> ev.RealtimeEvent:
         _check_shape(payload)
         match service_type:
             case ListenEvents.RESPONSE_OUTPUT_AUDIO_DELTA:
+                # The decoded audio is kept once: the base64 text leaves the wire payload.
                 return ev.RealtimeAudioEvent(
                     service_type=service_type,
-                    service_event=payload,
+                    service_event={key: value for key, value in payload.items() if key != "delta"},
                     audio=ev.AudioContent(data=base64_to_pcm(payload["delta"]), item_id=payload.get("item_id")),
                 )
             case ListenEvents.RESPONSE_OUTPUT_AUDIO_TRANSCRIPT_DELTA | ListenEvents.RESPONSE_OUTPUT_TEXT_DELTA:

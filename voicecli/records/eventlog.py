@@ -3,11 +3,17 @@
 Each line carries the session clock (`t`, seconds since the session started, the same clock the
 recording's WAV files use), the raw `time.monotonic()` value and the wall time. Audio payloads are
 replaced by their length, and anything that looks like a credential is redacted before it is written.
+The event loop only takes the redacted copy of each event (events are not copied later, when the
+client may have changed them); a writer thread encodes and writes it, a line at a time, flushed,
+so a slow disk never delays the conversation.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
 import re
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +27,7 @@ from voicecli.config import ConfigError
 from voicecli.realtime import RealtimeAudioEvent, RealtimeEvent
 
 Direction = Literal["in", "out"]
+logger = logging.getLogger(__name__)
 
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(
@@ -83,11 +90,20 @@ def event_record(event: RealtimeEvent) -> dict[str, Any]:
         body = {"audio_bytes": event.audio.data.nbytes, "item_id": event.audio.item_id}
     else:
         body = {k: v for k, v in asdict(event).items() if k not in ("service_type", "service_event")}
-    return {"kind": kind, "type": event_type, "event": sanitize(body, event_type)}
+    clean = sanitize(body, event_type)
+    if isinstance(event, RealtimeAudioEvent) and event.service_event is not None:
+        clean["delta"] = f"<audio: {event.audio.data.nbytes} bytes>"  # the parser kept only the decoded audio
+    return {"kind": kind, "type": event_type, "event": clean}
+
+
+def payload_record(payload: dict[str, Any]) -> dict[str, Any]:
+    """The loggable form of a raw client event dict."""
+    event_type = str(payload.get("type", ""))
+    return {"kind": "service", "type": event_type, "event": sanitize(payload, event_type)}
 
 
 class EventLog:
-    """Appends JSON lines to a file; lines are flushed as written so a crash loses nothing."""
+    """Appends JSON lines to a file from a writer thread; each line is flushed as it is written."""
 
     def __init__(self, path: Path, clock: SessionClock | None = None) -> None:
         self.path = path
@@ -96,18 +112,38 @@ class EventLog:
             self._file = path.open("w", encoding="utf-8", buffering=1)
         except OSError as exc:  # a bad --json-events path is the user's to fix: one line, exit 2
             raise ConfigError(f"cannot write the event log {path}: {exc.strerror or exc}") from None
+        self._queue: queue.SimpleQueue[tuple[dict[str, Any], Direction, float] | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_loop, name="voicecli-eventlog", daemon=True)
+        self._writer.start()
+        self._closed = False
 
     def write(self, event: RealtimeEvent, direction: Direction = "in", at: float | None = None) -> None:
         """Log a typed event received from (`in`) or sent to (`out`) the service."""
-        self._write_line(event_record(event), direction, at)
+        self._enqueue(event_record(event), direction, at)
 
     def write_payload(self, payload: dict[str, Any], direction: Direction = "out", at: float | None = None) -> None:
         """Log a raw client event dict, as passed to `RealtimeClient.send`."""
-        event_type = str(payload.get("type", ""))
-        self._write_line({"kind": "service", "type": event_type, "event": sanitize(payload, event_type)}, direction, at)
+        self._enqueue(payload_record(payload), direction, at)
 
-    def _write_line(self, record: dict[str, Any], direction: Direction, at: float | None) -> None:
-        now = time.monotonic() if at is None else at
+    def _enqueue(self, record: dict[str, Any], direction: Direction, at: float | None) -> None:
+        if not self._closed:
+            self._queue.put((record, direction, time.monotonic() if at is None else at))
+
+    def _write_loop(self) -> None:
+        failed = False
+        while (item := self._queue.get()) is not None:
+            record, direction, now = item
+            if failed:
+                continue
+            try:
+                self._write_line(record, direction, now)
+            except TypeError as exc:  # not encodable: that line only
+                logger.warning("event log %s: skipped a %s event (%s)", self.path, record.get("type"), exc)
+            except OSError as exc:  # a full or vanished disk: the session goes on, the log says why it ends
+                failed = True
+                logger.warning("event log %s: cannot write (%s); later events are not logged", self.path, exc)
+
+    def _write_line(self, record: dict[str, Any], direction: Direction, now: float) -> None:
         line = {
             "t": round(self.clock.since_start(now), 6),
             "mono": now,
@@ -118,6 +154,11 @@ class EventLog:
         self._file.write(orjson.dumps(line, default=str).decode("utf-8") + "\n")
 
     def close(self) -> None:
+        """Write every line still queued, then close the file."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._writer.join()
         self._file.close()
 
     def __enter__(self) -> Self:

@@ -2,8 +2,11 @@
 
 Sample n of either WAV file is the sound at `n / rate` seconds after the session started, the same
 `t` the event log uses, so the three files line up in any editor. Silence is padded wherever nothing
-was captured or played. Audio threads only enqueue a copy of their block; a writer thread does the
-disk work, so recording never delays capture or playback. Files are flushed as they grow and closed
+was captured or played. `played.wav` is what the player handed to the device, block by block with
+each block's DAC time (the capture's `on_played`), so audio flushed at barge-in or still queued at
+Ctrl-C is not in it; `mic.wav` is what was sent, with ADC times on the same clock. Audio threads only
+enqueue a copy of their block; a writer thread resamples and does the disk work, so recording never
+delays capture or playback. Files are flushed as they grow and closed
 properly on exit.
 """
 
@@ -21,6 +24,8 @@ import numpy as np
 import soundfile
 
 from voicecli.audio.errors import AudioFileError
+from voicecli.audio.pcm import to_int16
+from voicecli.audio.polyphase import LowLatencyResampler
 from voicecli.realtime import RealtimeEvent
 from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.records.eventlog import Direction, EventLog, SessionClock
@@ -79,7 +84,8 @@ class Recorder:
             "played": _Track(directory / "played.wav", sample_rate),
         }
         self.events = EventLog(directory / "events.jsonl", self.clock)
-        self._queue: queue.SimpleQueue[tuple[TrackName, float, np.ndarray] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[TrackName, float, np.ndarray, int] | None] = queue.SimpleQueue()
+        self._resamplers: dict[tuple[TrackName, int], LowLatencyResampler] = {}
         self._error: Exception | None = None
         self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="voicecli-recorder", daemon=True)
@@ -99,27 +105,30 @@ class Recorder:
         except (OSError, soundfile.SoundFileError) as exc:
             raise AudioFileError(f"cannot record into {folder}: {exc}") from exc
 
-    def mic(self, pcm: np.ndarray, at: float | None = None) -> None:
-        """A captured block whose first sample was heard by the microphone at monotonic time `at`."""
-        self._enqueue("mic", pcm, at)
+    def mic(self, pcm: np.ndarray, at: float | None = None, rate: int | None = None) -> None:
+        """A captured block (at `rate`, default the recording's) first heard at monotonic time `at`."""
+        self._enqueue("mic", pcm, at, rate)
 
-    def played(self, pcm: np.ndarray, at: float | None = None) -> None:
-        """A block handed to the speaker whose first sample is audible at monotonic time `at`."""
-        self._enqueue("played", pcm, at)
+    def played(self, pcm: np.ndarray, at: float | None = None, rate: int | None = None) -> None:
+        """A block handed to the speaker (at `rate`) whose first sample is audible at monotonic time `at`."""
+        self._enqueue("played", pcm, at, rate)
 
     def event(self, event: RealtimeEvent, direction: Direction = "in") -> None:
         self.events.write(event, direction)
 
-    def _enqueue(self, track: TrackName, pcm: np.ndarray, at: float | None) -> None:
+    def _enqueue(self, track: TrackName, pcm: np.ndarray, at: float | None, rate: int | None) -> None:
         if not self._closed:
-            self._queue.put((track, time.monotonic() if at is None else at, _as_int16(pcm)))
+            moment = time.monotonic() if at is None else at
+            self._queue.put((track, moment, _as_int16(pcm), rate or self.sample_rate))
 
     def _write_loop(self) -> None:
         while (item := self._queue.get()) is not None:
             if self._error is not None:
                 continue
-            track, at, pcm = item
+            track, at, pcm, rate = item
             try:
+                if rate != self.sample_rate:
+                    pcm = to_int16(self._resampler(track, rate).process(pcm))
                 start = max(0, round(self.clock.since_start(at) * self.sample_rate))
                 self._tracks[track].write_at(start, pcm)
                 if self._queue.empty():
@@ -127,6 +136,12 @@ class Recorder:
                         each.flush()
             except Exception as exc:  # kept for close() to report; the audio threads must not see it
                 self._error = exc
+
+    def _resampler(self, track: TrackName, rate: int) -> LowLatencyResampler:
+        key = (track, rate)
+        if key not in self._resamplers:
+            self._resamplers[key] = LowLatencyResampler(rate, self.sample_rate)
+        return self._resamplers[key]
 
     def close(self) -> None:
         """Write what is queued, pad both files to the session's length, and close everything."""

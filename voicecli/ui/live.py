@@ -13,6 +13,7 @@ from typing import Self
 from rich.console import Console
 from rich.live import Live
 
+from voicecli.audio.echo import EchoStatus
 from voicecli.realtime import RealtimeEvent
 from voicecli.records.latency import LatencySummary
 from voicecli.ui.summary import latency_table
@@ -57,6 +58,9 @@ class LiveScreen:
 
     def set_muted(self, muted: bool) -> None:
         self.view.set_muted(muted)
+
+    def set_echo(self, status: EchoStatus) -> None:
+        self.view.set_echo(status)
 
     def show_summary(self, summary: LatencySummary) -> None:
         self.console.print(latency_table(summary))

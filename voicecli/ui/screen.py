@@ -11,6 +11,7 @@ from typing import Protocol, Self, TextIO
 
 from rich.console import Console
 
+from voicecli.audio.echo import EchoStatus
 from voicecli.realtime import RealtimeEvent
 from voicecli.records.latency import LatencySummary, LatencyTracker
 from voicecli.ui.live import LiveScreen
@@ -35,6 +36,8 @@ class ConversationScreen(Protocol):
     def set_level(self, dbfs: float) -> None: ...
 
     def set_muted(self, muted: bool) -> None: ...
+
+    def set_echo(self, status: EchoStatus) -> None: ...
 
     def show_summary(self, summary: LatencySummary) -> None: ...
 
@@ -65,6 +68,9 @@ class PlainScreen:
         """Not shown in plain output."""
 
     def set_muted(self, muted: bool) -> None:
+        """Not shown in plain output."""
+
+    def set_echo(self, status: EchoStatus) -> None:
         """Not shown in plain output."""
 
     def show_summary(self, summary: LatencySummary) -> None:

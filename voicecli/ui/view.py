@@ -20,6 +20,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
+from voicecli.audio.echo import EchoStatus
 from voicecli.config import AppConfig
 from voicecli.realtime import (
     ContinuityEvents,
@@ -123,6 +124,7 @@ class ConversationView:
         self.state: State = "connecting"
         self.level_dbfs: float | None = None
         self.muted = False
+        self.echo: EchoStatus | None = None
         self.entries: list[Entry] = []
         self._latency = latency
         self._last_latency: TurnLatency | None = None
@@ -147,6 +149,10 @@ class ConversationView:
 
     def set_muted(self, muted: bool) -> None:
         self.muted = muted
+
+    def set_echo(self, status: EchoStatus) -> None:
+        """The echo handling in effect and its measured reduction, so a failing canceller is visible."""
+        self.echo = status
 
     def handle(self, event: RealtimeEvent) -> None:
         """Update the conversation and the state from one event of `receive()`."""
@@ -285,11 +291,13 @@ class ConversationView:
         line = Table.grid(padding=(0, 2), expand=True)
         line.add_column(no_wrap=True)
         line.add_column(no_wrap=True)
+        line.add_column(no_wrap=True)
         line.add_column(justify="right", no_wrap=True, overflow="ellipsis", ratio=1)
         info = self.info
         line.add_row(
             Text(label, style=style),
             self._microphone(),
+            self._echo(),
             Text(f"{info.provider} · {info.transport} · {info.model} · voice {info.voice}", style="dim"),
         )
         return line
@@ -305,6 +313,11 @@ class ConversationView:
         return Text.assemble(
             "mic ", ("█" * lit, color), ("░" * (METER_CELLS - lit), "dim"), f" {self.level_dbfs:4.0f} dB"
         )
+
+    def _echo(self) -> Text:
+        if self.echo is None:
+            return Text("")
+        return Text(self.echo.label(), style="bold red" if self.echo.weak else "dim")
 
 
 class _Screen:

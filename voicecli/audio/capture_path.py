@@ -1,0 +1,61 @@
+"""What happens to each microphone frame after the device callback: resample, cancel echo, resample to 24 kHz.
+
+Pure and single-threaded, so the capture's worker thread runs it live and `voicecli echo-test`
+replays recorded frames through every mode. Microphone and speaker frames come at their devices'
+rates; with an echo mode both go to `CANCELLER_RATE` and are paired in 10 ms frames; the result
+(or, with `off`, the microphone directly) goes to the API's 24 kHz.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from voicecli.audio.echo import CANCELLER_RATE, FRAME_SAMPLES, EchoMode, EchoProcessor, NoEcho, open_echo
+from voicecli.audio.pcm import API_RATE
+from voicecli.audio.polyphase import LowLatencyResampler
+
+
+class _Fifo:
+    """A float32 FIFO for resampled audio until a whole 10 ms frame is there."""
+
+    def __init__(self) -> None:
+        self._data = np.zeros(0, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def put(self, samples: np.ndarray) -> None:
+        self._data = np.concatenate((self._data, samples)) if len(self._data) else samples
+
+    def take(self, count: int) -> np.ndarray:
+        head, self._data = self._data[:count], self._data[count:]
+        return head
+
+
+class CapturePath:
+    """Microphone frames (with the speaker frame played at the same moment) in, 24 kHz float32 out."""
+
+    def __init__(self, mic_rate: int, far_rate: int, mode: EchoMode = "off") -> None:
+        self.echo: EchoProcessor = open_echo(mode)
+        self._cancel = not isinstance(self.echo, NoEcho)
+        working_rate = CANCELLER_RATE if self._cancel else mic_rate
+        self._near_rs = LowLatencyResampler(mic_rate, CANCELLER_RATE)
+        self._far_rs = LowLatencyResampler(far_rate, CANCELLER_RATE)
+        self._out_rs = LowLatencyResampler(working_rate, API_RATE)
+        self._near, self._far = _Fifo(), _Fifo()
+        self._silent_far: dict[int, np.ndarray] = {}
+
+    def process(self, mic: np.ndarray, far: np.ndarray | None) -> np.ndarray:
+        """One microphone frame (int16, device rate) and the speaker's frame of that moment (None: silence)."""
+        if not self._cancel:
+            return self._out_rs.process(mic)
+        if far is None:
+            far = self._silent_far.setdefault(len(mic), np.zeros(len(mic), dtype=np.int16))
+        self._near.put(self._near_rs.process(mic))
+        self._far.put(self._far_rs.process(far))
+        cleaned = []
+        while len(self._near) >= FRAME_SAMPLES and len(self._far) >= FRAME_SAMPLES:
+            cleaned.append(self.echo.process(self._near.take(FRAME_SAMPLES), self._far.take(FRAME_SAMPLES)))
+        if not cleaned:
+            return np.zeros(0, dtype=np.float32)
+        return self._out_rs.process(np.concatenate(cleaned) if len(cleaned) > 1 else cleaned[0])
