@@ -2,8 +2,10 @@
 
 A brain sees the conversation and the effective configuration of the response and returns reply
 text and/or function calls; the session turns that into the service's event stream. `echo`
-repeats the user; `scripted` follows a TOML script (for tests and demos). There is no speech
-recogniser offline, so audio input is described by its duration, never by invented words.
+repeats the user; `scripted` follows a TOML script (for tests and demos). Spoken turns reach the
+brain as the words the server recognised (`recognition`), listening first for the brain's
+`phrases`; audio nothing could be recognised in is described by its duration, never by invented
+words.
 """
 
 from __future__ import annotations
@@ -36,7 +38,12 @@ class Reply:
 
 
 class Brain(Protocol):
-    """Decides a reply. `config` is the session configuration with the response's overrides."""
+    """Decides a reply. `config` is the session configuration with the response's overrides.
+
+    `phrases` are what the brain expects users to say: the recogniser tries them first.
+    """
+
+    phrases: tuple[str, ...]
 
     async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply: ...
 
@@ -99,7 +106,10 @@ ECHO_GREETING = "Hello! I am the local echo assistant. Say something and I will 
 
 
 class EchoBrain:
-    """Repeats the user's last message; describes audio by its duration; reads tool outputs back."""
+    """Repeats the user's last message (typed or recognised); describes audio in which no words were
+    recognised by its duration; reads tool outputs back."""
+
+    phrases: tuple[str, ...] = ()
 
     async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply:
         user, outputs = _last_turn(items)
@@ -108,9 +118,11 @@ class EchoBrain:
         if user is None:
             return Reply(ECHO_GREETING)
         text = _user_text(user)
-        if text is not None:
+        if text is not None and not user.audio:
             return Reply(f"You said: {text}")
-        return Reply(f"I heard {_audio_seconds(user):.1f} seconds of audio.")
+        # The duration first: it tells what reached the server, whatever the recogniser made of it.
+        heard = f"I heard {_audio_seconds(user):.1f} seconds of audio"
+        return Reply(f"{heard}. You said: {text}" if text else f"{heard}, but no words I know.")
 
 
 # --- scripted --------------------------------------------------------------------------------------
@@ -121,6 +133,8 @@ class Turn:
     """One `[[turn]]` of a script."""
 
     when_contains: str | None = None
+    examples: tuple[str, ...] = ()
+    """Whole sentences a user may say for this turn: the recogniser listens for them."""
     reply: str = ""
     calls: tuple[ToolCall, ...] = ()
     after_tool: str | None = None
@@ -133,6 +147,7 @@ class ScriptedBrain:
 
     def __init__(self, turns: Sequence[Turn]) -> None:
         self.turns = tuple(turns)
+        self.phrases = tuple(phrase for turn in self.turns for phrase in (*turn.examples, turn.when_contains) if phrase)
         self._fallbacks = [turn for turn in self.turns if turn.when_contains is None]
 
     @classmethod
@@ -204,12 +219,15 @@ class ScriptedBrain:
 def _parse_turn(raw: Any, where: str) -> Turn:
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: must be a table")
-    unknown = set(raw) - {"when_contains", "reply", "call", "after_tool"}
+    unknown = set(raw) - {"when_contains", "examples", "reply", "call", "after_tool"}
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
     for key in ("when_contains", "reply", "after_tool"):
         if key in raw and not isinstance(raw[key], str):
             raise ValueError(f"{where}: {key} must be a string")
+    examples = raw.get("examples", [])
+    if not isinstance(examples, list) or not all(isinstance(example, str) for example in examples):
+        raise ValueError(f"{where}: examples must be a list of strings")
     calls = []
     for call in raw.get("call", []):
         if not isinstance(call, dict) or not isinstance(call.get("name"), str):
@@ -220,4 +238,4 @@ def _parse_turn(raw: Any, where: str) -> Turn:
         calls.append(ToolCall(call["name"], orjson.dumps(arguments).decode()))
     if not raw.get("reply") and not calls:
         raise ValueError(f"{where}: needs a reply or a [[turn.call]]")
-    return Turn(raw.get("when_contains"), raw.get("reply", ""), tuple(calls), raw.get("after_tool"))
+    return Turn(raw.get("when_contains"), tuple(examples), raw.get("reply", ""), tuple(calls), raw.get("after_tool"))

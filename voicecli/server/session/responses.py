@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from voicecli.server.brains import Brain
@@ -18,7 +18,7 @@ from voicecli.server.events import Send
 from voicecli.server.ids import new_id
 from voicecli.server.session.audio_out import AudioOut
 from voicecli.server.session.config import response_config
-from voicecli.server.session.conversation import Conversation
+from voicecli.server.session.conversation import Conversation, Item
 from voicecli.server.session.response_stream import Response, ResponseStreamer
 from voicecli.server.validation import ProtocolViolation
 
@@ -39,12 +39,15 @@ class Responses:
         audio_out: AudioOut,
         chunk_delay: float,
         on_crash: Callable[[BaseException], None] | None,
+        settle: Callable[[Sequence[Item]], Awaitable[None]],
     ) -> None:
+        """`settle` waits until the user turns among the items have their transcripts."""
         self._emit = emit
         self._brain = brain
         self._conversation = conversation
         self._streamer = ResponseStreamer(emit, conversation=conversation, audio_out=audio_out, chunk_delay=chunk_delay)
         self._on_crash = on_crash
+        self._settle = settle
         self._conversation_id = new_id("conv")
         self.active: Response | None = None
         self._task: asyncio.Task[None] | None = None  # the latest response's; may be finishing
@@ -104,6 +107,7 @@ class Responses:
 
     async def _run(self, response: Response) -> None:
         try:
+            await self._settle(response.items)
             reply = await self._brain.reply(response.items, response.config)
             text = reply.text.strip()
             if text and not response.cancel_reason:
