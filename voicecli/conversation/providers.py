@@ -20,8 +20,15 @@ from voicecli.realtime import (
 )
 from voicecli.server.embedded import LocalRealtime
 
+LOCAL_TRANSCRIPTION_MODEL = "pocketsphinx"
+"""What the local provider transcribes with unless configured otherwise: the user's words are free there."""
 
-def session_settings(config: AppConfig, *, push_to_talk: bool = False) -> RealtimeSettings:
+
+def session_settings(
+    config: AppConfig, *, push_to_talk: bool = False, expected_phrases: list[str] | None = None
+) -> RealtimeSettings:
+    """The session settings of `config`. `expected_phrases` (what the user will say, as a demo knows
+    it) go to the local server as transcription keywords, which it recognises by grammar."""
     session = config.session
     ptt = push_to_talk or session.turn_detection == "push_to_talk"
     turn_detection = None
@@ -38,7 +45,9 @@ def session_settings(config: AppConfig, *, push_to_talk: bool = False) -> Realti
         output_modalities=[session.output],
         turn_detection=turn_detection,
         push_to_talk=ptt,
-        input_transcription_model=session.input_transcription_model or None,
+        input_transcription_model=session.input_transcription_model
+        or (LOCAL_TRANSCRIPTION_MODEL if config.provider == "local" else None),
+        input_transcription_keywords=expected_phrases if config.provider == "local" else None,
     )
 
 

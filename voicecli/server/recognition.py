@@ -33,6 +33,9 @@ _INPUT_RATE = 24_000
 _DITHER = 20.0
 """Noise added to the audio (about -64 dBFS): exact digital silence breaks pocketsphinx's noise
 estimate and makes grammar decoding fail; real microphones never deliver it."""
+_PAD_S = 0.2
+"""Quiet added before and after the turn: a phrase cut off right after its last sound (as synthetic
+speech is) otherwise often fails to reach the grammar's end."""
 _FAST_SEARCH = {"maxhmmpf": 3000, "maxwpf": 5, "topn": 2, "pl_window": 10}
 """Narrower free-form search: about half the time of the defaults, the same words on espeak speech."""
 _WORKERS = 2
@@ -119,9 +122,10 @@ def _recognise(pcm: bytes, phrases: tuple[str, ...]) -> Recognition:
 
 
 def _prepared(pcm: bytes) -> bytes:
-    """24 kHz pcm16 as the decoder's 16 kHz pcm16, dithered the same way every time."""
+    """24 kHz pcm16 as the decoder's 16 kHz pcm16, padded, dithered the same way every time."""
     samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
-    resampled = soxr.resample(samples, _INPUT_RATE, _DECODER_RATE)
+    pad = np.zeros(int(_PAD_S * _DECODER_RATE), dtype=np.float32)
+    resampled = np.concatenate([pad, soxr.resample(samples, _INPUT_RATE, _DECODER_RATE), pad])
     noise = np.random.default_rng(len(pcm)).normal(0.0, _DITHER, len(resampled))
     return np.clip(resampled + noise, -32768, 32767).astype(np.int16).tobytes()
 
