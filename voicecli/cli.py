@@ -29,6 +29,11 @@ ConfigOption = Annotated[
 ProfileOption = Annotated[
     str | None, typer.Option("--profile", "-p", help="Use the \\[profiles.NAME] table of the config file.")
 ]
+ChatUrlOption = Annotated[
+    str | None,
+    typer.Option(help="For --brain chat: an OpenAI-compatible API base, e.g. http://127.0.0.1:11434/v1 (Ollama)."),
+]
+ChatModelOption = Annotated[str | None, typer.Option(help="For --brain chat: the model to ask for.")]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -78,8 +83,10 @@ def talk(
     instructions: Annotated[str | None, typer.Option(help="Instructions (persona) for the model.")] = None,
     model: Annotated[str | None, typer.Option(help="OpenAI model (default gpt-realtime).")] = None,
     deployment: Annotated[str | None, typer.Option(help="Azure deployment name.")] = None,
-    brain: Annotated[str | None, typer.Option(help="Local server brain: echo or scripted.")] = None,
+    brain: Annotated[str | None, typer.Option(help="Local server brain: echo, scripted or chat.")] = None,
     script: Annotated[Path | None, typer.Option(help="Local server script (TOML) for the scripted brain.")] = None,
+    chat_url: ChatUrlOption = None,
+    chat_model: ChatModelOption = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds to wait for a complete answer.")] = None,
     tools: Annotated[
         list[str] | None, typer.Option("--tools", help="Python file or module whose functions are tools (repeatable).")
@@ -122,6 +129,8 @@ def talk(
             "azure.deployment": deployment,
             "local.brain": brain,
             "local.script": str(script) if script else None,
+            "local.chat_url": chat_url,
+            "local.chat_model": chat_model,
             "response_timeout_s": timeout,
             "tools.modules": tools or None,
             "ui.log_file": str(log_file) if log_file else None,
@@ -197,8 +206,12 @@ def devices(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (keep it on loopback).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
-    brain: Annotated[str, typer.Option(help="echo (repeats you) or scripted (replies from --script).")] = "echo",
+    brain: Annotated[
+        str, typer.Option(help="echo (repeats you), scripted (replies from --script) or chat (asks --chat-url).")
+    ] = "echo",
     script: Annotated[Path | None, typer.Option(help="TOML script for the scripted brain.")] = None,
+    chat_url: ChatUrlOption = None,
+    chat_model: ChatModelOption = None,
 ) -> None:
     """Run the local realtime server (OpenAI Realtime GA protocol) until Ctrl-C."""
     from voicecli.server import serve_forever
@@ -206,11 +219,13 @@ def serve(
     if script is not None and not script.is_file():
         raise fail(f"{script}: no such script file", 2)
     try:
-        asyncio.run(serve_forever(host, port, brain, script))
+        asyncio.run(serve_forever(host, port, brain, script, chat_url, chat_model))
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     except OSError as exc:
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a brain that cannot be built: unknown, a bad script, no --chat-url
+        raise fail(str(exc), 2) from None
 
 
 @app.command()
@@ -228,8 +243,10 @@ def phone(
     ] = None,
     instructions: Annotated[str | None, typer.Option(help="Instructions (persona) for the model.")] = None,
     voice: Annotated[str | None, typer.Option(help="Voice of the assistant (alloy, shimmer, ...).")] = None,
-    brain: Annotated[str | None, typer.Option(help="Local server brain: echo or scripted.")] = None,
+    brain: Annotated[str | None, typer.Option(help="Local server brain: echo, scripted or chat.")] = None,
     script: Annotated[Path | None, typer.Option(help="Local server script (TOML) for the scripted brain.")] = None,
+    chat_url: ChatUrlOption = None,
+    chat_model: ChatModelOption = None,
     greeting: Annotated[
         bool, typer.Option("--greeting/--no-greeting", help="The model speaks first when a call connects.")
     ] = True,
@@ -284,6 +301,8 @@ def phone(
             "session.instructions": instructions,
             "local.brain": brain,
             "local.script": str(script) if script else None,
+            "local.chat_url": chat_url,
+            "local.chat_model": chat_model,
             "tools.modules": tools or None,
         },
     )

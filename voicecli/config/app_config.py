@@ -51,8 +51,10 @@ class AzureConfig:
 
 @dataclass(slots=True)
 class LocalConfig:
-    brain: Literal["echo", "scripted"] = "echo"
+    brain: Literal["echo", "scripted", "chat"] = "echo"
     script: str = ""
+    chat_url: str = ""
+    chat_model: str = ""
 
 
 @dataclass(slots=True)

@@ -124,7 +124,8 @@ def _collect(result: TurnResult, event: RealtimeEvent, started: float) -> bool:
         case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):
             response = (event.service_event or {}).get("response") or {}
             if response.get("status") == "failed":
-                result.failed = f"the response ended with status {response.get('status')}"
+                error = (response.get("status_details") or {}).get("error") or {}
+                result.failed = error.get("message") or "the response ended with status failed"
                 return True
             asked_for_tools = any(item.get("type") == "function_call" for item in response.get("output") or [])
             return not asked_for_tools or response.get("status") == "cancelled"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from voicecli.config import AppConfig
+from voicecli.config import AppConfig, ConfigError
 from voicecli.realtime import (
     AzureRealtimeWebsocket,
     OpenAIRealtimeWebsocket,
@@ -18,7 +18,9 @@ from voicecli.realtime import (
     RealtimeSettings,
     TurnDetection,
 )
+from voicecli.server.brains import load_brain
 from voicecli.server.embedded import LocalRealtime
+from voicecli.server.replies import Brain
 
 LOCAL_TRANSCRIPTION_MODEL = "pocketsphinx"
 """What the local provider transcribes with unless configured otherwise: the user's words are free there."""
@@ -56,8 +58,7 @@ def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
     client_class = _client_class(config)
     match config.provider:
         case "local":
-            script = Path(config.local.script) if config.local.script else None
-            return client_class(brain=config.local.brain, script=script, **client_options)
+            return client_class(brain=local_brain(config), **client_options)
         case "openai":
             return client_class(
                 api_key=_require_key(config),
@@ -76,6 +77,16 @@ def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
                 **client_options,
             )
     raise RealtimeConfigurationError(f"unknown provider {config.provider!r}")
+
+
+def local_brain(config: AppConfig) -> Brain:
+    """The local server's brain as configured; `ConfigError` (one line) when it cannot be built."""
+    script = Path(config.local.script) if config.local.script else None
+    try:
+        local = config.local
+        return load_brain(local.brain, script, chat_url=local.chat_url or None, chat_model=local.chat_model or None)
+    except (ValueError, OSError) as exc:  # TOMLDecodeError is a ValueError
+        raise ConfigError(f"[local] brain {config.local.brain}: {exc}") from None
 
 
 def _client_class(config: AppConfig) -> type[RealtimeClient]:

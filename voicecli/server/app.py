@@ -182,16 +182,21 @@ class LocalServer:
         faults: Faults | None = None,
         audio_chunk_delay: float = 0.0,
         accepted_key: str | None = None,
+        chat_url: str | None = None,
+        chat_model: str | None = None,
     ) -> None:
-        """`brain` is `echo`, `scripted` (`script` defaults to the bundled weather example) or a
-        `Brain`; `faults` may be changed while running and applies to connections opened after.
-        `accepted_key` makes every other key fail like a wrong key does on the service."""
+        """`brain` is `echo`, `scripted` (`script` defaults to the bundled weather example), `chat`
+        (the chat completions API at `chat_url`, asking for `chat_model`) or a `Brain`; `faults` may
+        be changed while running and applies to connections opened after. `accepted_key` makes
+        every other key fail like a wrong key does on the service."""
         self.host = host
         self.brain_name = brain if isinstance(brain, str) else type(brain).__name__
         self._requested_port = port
         self.faults = faults if faults is not None else Faults()
+        if isinstance(brain, str):
+            brain = load_brain(brain, script, chat_url=chat_url, chat_model=chat_model)
         self.config = ServerConfig(
-            brain=load_brain(brain, script) if isinstance(brain, str) else brain,
+            brain=brain,
             faults=self.faults,
             audio_chunk_delay=audio_chunk_delay,
             accepted_key=accepted_key,
@@ -241,7 +246,12 @@ class LocalServer:
 
 
 async def serve_forever(
-    host: str = "127.0.0.1", port: int = 8765, brain: str = "echo", script: Path | None = None
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    brain: str = "echo",
+    script: Path | None = None,
+    chat_url: str | None = None,
+    chat_model: str | None = None,
 ) -> None:
     """Run the server until cancelled (`voicecli serve`); logs one line per connection, no keys.
 
@@ -249,6 +259,6 @@ async def serve_forever(
     """
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    async with LocalServer(host, port, brain, script) as server:
+    async with LocalServer(host, port, brain, script, chat_url=chat_url, chat_model=chat_model) as server:
         _log.info("voicecli local realtime server: %s/realtime (brain: %s)", server.ws_base_url, brain)
         await asyncio.Event().wait()

@@ -14,88 +14,55 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
+from voicecli.server.replies import (
+    Brain,
+    BrainError,
+    Reply,
+    ReplyStream,
+    ToolCall,
+    audio_seconds,
+    is_user_message,
+    joined_outputs,
+    last_turn,
+    user_text,
+)
 from voicecli.server.session.conversation import Item
 
-__all__ = ["DEFAULT_SCRIPT", "Brain", "EchoBrain", "Reply", "ScriptedBrain", "ToolCall", "load_brain"]
+__all__ = [
+    "DEFAULT_SCRIPT",
+    "Brain",
+    "BrainError",
+    "EchoBrain",
+    "Reply",
+    "ReplyStream",
+    "ScriptedBrain",
+    "ToolCall",
+    "load_brain",
+]
 
 DEFAULT_SCRIPT = Path(__file__).with_name("scripts") / "weather.toml"
 
 
-@dataclass(frozen=True, slots=True)
-class ToolCall:
-    name: str
-    arguments: str  # JSON text, as the service sends it
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    text: str = ""
-    calls: tuple[ToolCall, ...] = ()
-
-
-class Brain(Protocol):
-    """Decides a reply. `config` is the session configuration with the response's overrides.
-
-    `phrases` are what the brain expects users to say: the recogniser tries them first.
-    """
-
-    phrases: tuple[str, ...]
-
-    async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply: ...
-
-
-def load_brain(name: str, script: Path | None = None) -> Brain:
-    """Build a brain by name: `echo`, or `scripted` (with `script`, default the weather example)."""
+def load_brain(
+    name: str, script: Path | None = None, *, chat_url: str | None = None, chat_model: str | None = None
+) -> Brain:
+    """Build a brain by name: `echo`, `scripted` (with `script`, default the weather example), or
+    `chat` (an OpenAI-compatible chat completions endpoint at `chat_url`, e.g. http://127.0.0.1:11434/v1)."""
     if name == "echo":
         return EchoBrain()
     if name == "scripted":
         return ScriptedBrain.from_toml(script or DEFAULT_SCRIPT)
-    raise ValueError(f"unknown brain {name!r}; choose 'echo' or 'scripted'")
+    if name == "chat":
+        from voicecli.server.chat_brain import ChatBrain
 
-
-# --- reading the conversation --------------------------------------------------------------------
-
-
-def _user_text(item: Item) -> str | None:
-    """The words of a user message (typed text, or transcripts the client supplied), if any."""
-    words = [
-        part.get("text") or part.get("transcript") or ""
-        for part in item.data.get("content", [])
-        if part.get("type") in ("input_text", "input_audio")
-    ]
-    text = " ".join(word for word in words if word)
-    return text or None
-
-
-def _audio_seconds(item: Item) -> float:
-    return sum(item.audio_ms(index) for index in item.audio) / 1000
-
-
-def _is_user_message(item: Item) -> bool:
-    return item.data.get("type") == "message" and item.data.get("role") == "user"
-
-
-def _last_turn(items: Sequence[Item]) -> tuple[Item | None, list[Item]]:
-    """The latest user message, and the tool outputs after it that no assistant message answered."""
-    outputs: list[Item] = []
-    answered = False
-    for item in reversed(items):
-        kind = item.data.get("type")
-        if kind == "function_call_output" and not answered:
-            outputs.insert(0, item)
-        elif kind == "message" and item.data.get("role") == "assistant":
-            answered = True
-        elif _is_user_message(item):
-            return item, outputs
-    return None, outputs
-
-
-def _joined_outputs(outputs: Sequence[Item]) -> str:
-    return "; ".join(str(item.data.get("output", "")) for item in outputs)
+        if not chat_url:
+            raise ValueError("the chat brain needs the address of a chat completions endpoint (--chat-url)")
+        return ChatBrain(chat_url, chat_model or "")
+    raise ValueError(f"unknown brain {name!r}; choose 'echo', 'scripted' or 'chat'")
 
 
 # --- echo ------------------------------------------------------------------------------------------
@@ -112,16 +79,16 @@ class EchoBrain:
     phrases: tuple[str, ...] = ()
 
     async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply:
-        user, outputs = _last_turn(items)
+        user, outputs = last_turn(items)
         if outputs:
-            return Reply(f"The tool answered: {_joined_outputs(outputs)}")
+            return Reply(f"The tool answered: {joined_outputs(outputs)}")
         if user is None:
             return Reply(ECHO_GREETING)
-        text = _user_text(user)
+        text = user_text(user)
         if text is not None and not user.audio:
             return Reply(f"You said: {text}")
         # The duration first: it tells what reached the server, whatever the recogniser made of it.
-        heard = f"I heard {_audio_seconds(user):.1f} seconds of audio"
+        heard = f"I heard {audio_seconds(user):.1f} seconds of audio"
         return Reply(f"{heard}. You said: {text}" if text else f"{heard}, but no words I know.")
 
 
@@ -161,7 +128,7 @@ class ScriptedBrain:
         return cls([_parse_turn(raw, f"{path}: turn {number}") for number, raw in enumerate(raw_turns, 1)])
 
     async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply:
-        user, outputs = _last_turn(items)
+        user, outputs = last_turn(items)
         if outputs:
             return Reply(self._after_tool(items, outputs))
         if user is None:
@@ -172,14 +139,14 @@ class ScriptedBrain:
         return self._perform(turn, config)
 
     def _turn_for(self, items: Sequence[Item], user: Item) -> Turn | None:
-        matched = self._match(_user_text(user))
+        matched = self._match(user_text(user))
         if matched is not None or not self._fallbacks:
             return matched
         earlier = 0
         for item in items:
             if item is user:
                 break
-            if _is_user_message(item) and self._match(_user_text(item)) is None:
+            if is_user_message(item) and self._match(user_text(item)) is None:
                 earlier += 1
         return self._fallbacks[min(earlier, len(self._fallbacks) - 1)]
 
@@ -203,11 +170,11 @@ class ScriptedBrain:
         return Reply(text, calls)
 
     def _after_tool(self, items: Sequence[Item], outputs: Sequence[Item]) -> str:
-        output = _joined_outputs(outputs)
+        output = joined_outputs(outputs)
         call_ids = {item.data.get("call_id") for item in outputs}
         user: Item | None = None
         for item in items:
-            if _is_user_message(item):
+            if is_user_message(item):
                 user = item
             elif item.data.get("type") == "function_call" and item.data.get("call_id") in call_ids:
                 break

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from voicecli.server.brains import Brain
 from voicecli.server.events import Send
 from voicecli.server.faults import Faults
+from voicecli.server.replies import Brain
 from voicecli.server.session.audio_out import AudioOut
 from voicecli.server.session.session import ServerSession
 

@@ -15,6 +15,7 @@ from voicecli.realtime.openai_ws import OpenAIRealtimeWebsocket
 
 if TYPE_CHECKING:
     from voicecli.server.app import LocalServer
+    from voicecli.server.replies import Brain
 
 LOCAL_API_KEY = "local"
 """The embedded server accepts any key but, like the service, rejects a missing one."""
@@ -30,17 +31,26 @@ class EmbeddedServer(RealtimeClient):
     _point_at: Callable[[str], None]
 
     def __init__(
-        self, *, brain: str = "echo", script: Path | None = None, model: str | None = None, **kwargs: Any
+        self,
+        *,
+        brain: str | Brain = "echo",
+        script: Path | None = None,
+        chat_url: str | None = None,
+        chat_model: str | None = None,
+        model: str | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(api_key=LOCAL_API_KEY, model=model or LOCAL_MODEL, **kwargs)
         self._brain = brain
         self._script = script
+        self._chat = (chat_url, chat_model)
         self.server: LocalServer | None = None
 
     async def _open(self) -> None:
         from voicecli.server.app import LocalServer
 
-        self.server = LocalServer(brain=self._brain, script=self._script)
+        chat_url, chat_model = self._chat
+        self.server = LocalServer(brain=self._brain, script=self._script, chat_url=chat_url, chat_model=chat_model)
         await self.server.start()
         self._point_at(self.server.http_url + "/v1")
         try:

@@ -21,9 +21,9 @@ from typing import Any
 
 import orjson
 
-from voicecli.server.brains import Brain
 from voicecli.server.events import Send, error_event
 from voicecli.server.ids import new_id
+from voicecli.server.replies import Brain
 from voicecli.server.session.audio_out import AudioOut, AudioRef, DeltaAudioOut
 from voicecli.server.session.config import DEFAULT_MODEL, default_session_config, updated_config
 from voicecli.server.session.conversation import Conversation, Item
