@@ -26,7 +26,7 @@ __all__ = ["Response", "ResponseStreamer"]
 _CHUNK_BYTES = 100 * BYTES_PER_MS  # ~100 ms of audio per delta, like the service
 _ARGUMENT_DELTA_CHARS = 8
 _WORD = re.compile(r"\S+\s*")
-_SENTENCE_END = re.compile(r"(?<=[.!?])(?=\s)")  # splits after the punctuation; the space goes along
+_SENTENCE_END = re.compile(r"[.!?]+\s+")
 
 
 @dataclass(slots=True)
@@ -223,10 +223,10 @@ async def _sentences(text: str | AsyncIterable[str]) -> AsyncIterator[str]:
     pending = ""
     async for piece in text:
         pending += piece
-        *complete, pending = _SENTENCE_END.split(pending)
-        for sentence in complete:
-            if sentence.strip():
-                yield sentence
+        ends = [match.end() for match in _SENTENCE_END.finditer(pending)]
+        if ends and pending[: ends[-1]].strip():
+            complete, pending = pending[: ends[-1]], pending[ends[-1] :]
+            yield complete  # the sentences finished so far, with the space after them
     if pending.strip():
         yield pending
 
