@@ -1,47 +1,38 @@
 """Offline speech recognition for the local server: pocketsphinx, whose English model ships in its wheel.
 
 Free-form recognition of synthetic speech is weak, while a grammar of the phrases the brain expects
-recognises them exactly in a few tens of milliseconds. So a turn is first tried against the
-expected phrases (a JSGF grammar; only a complete phrase counts), then, when none matched, decoded
-free-form with the bundled language model. Decoding runs on this module's own threads (never the
-event loop, nor the threads that synthesize speech), one decoder per thread, so sessions do not
-wait on each other's turns. Without pocketsphinx installed, `recognise` returns None and the
-server says so once in its log.
+recognises them exactly in a few tens of milliseconds; the worker (`recognition_worker`) tries the
+expected phrases first. Decoding happens in worker processes (pocketsphinx holds the GIL while it
+decodes), each driven by a thread of this module's own pool that only waits on the worker's pipe:
+never the event loop, nor the threads that synthesize speech, so other sessions are not held up.
+Without pocketsphinx installed, `recognise` returns None and the server says so once in its log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
+import importlib.util
 import logging
-import re
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from pathlib import Path
+from typing import Literal
 
-import numpy as np
-import soxr
+from voicecli.server.recognition_worker import normalise, read_frame, write_frame
 
-__all__ = ["Recognition", "available", "normalise", "recognise", "warm_up"]
+__all__ = ["Recognition", "RecognitionError", "available", "normalise", "recognise", "warm_up"]
 
 _log = logging.getLogger(__name__)
-_DECODER_RATE = 16_000
-_INPUT_RATE = 24_000
-_DITHER = 20.0
-"""Noise added to the audio (about -64 dBFS): exact digital silence breaks pocketsphinx's noise
-estimate and makes grammar decoding fail; real microphones never deliver it."""
-_PAD_S = 0.2
-"""Quiet added before and after the turn: a phrase cut off right after its last sound (as synthetic
-speech is) otherwise often fails to reach the grammar's end."""
-_FAST_SEARCH = {"maxhmmpf": 3000, "maxwpf": 5, "topn": 2, "pl_window": 10}
-"""Narrower free-form search: about half the time of the defaults, the same words on espeak speech."""
-_WORKERS = 2
-_executor: ThreadPoolExecutor | None = None
-_local = threading.local()
-_WORD = re.compile(r"[a-z0-9']+")
+_WORKER = Path(__file__).with_name("recognition_worker.py")
+_WORKERS = min(2, os.cpu_count() or 1)
+_pool: ThreadPoolExecutor | None = None
+_local = threading.local()  # each pool thread's worker process
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +43,14 @@ class Recognition:
     mode: Literal["grammar", "free"]
 
 
+class RecognitionError(Exception):
+    """The worker failed on a turn, or ended."""
+
+
 @functools.cache
 def available() -> bool:
-    """Whether pocketsphinx can be imported; logs once when it cannot."""
-    try:
-        import pocketsphinx  # noqa: F401
-    except ImportError:
+    """Whether pocketsphinx is installed; logs once when it is not."""
+    if importlib.util.find_spec("pocketsphinx") is None:
         _log.warning(
             "pocketsphinx is not installed: the local server cannot recognise speech "
             "(pip install pocketsphinx); spoken turns are described by their duration"
@@ -66,93 +59,58 @@ def available() -> bool:
     return True
 
 
-def normalise(text: str) -> str:
-    """Lower-case words without punctuation: how phrases are compared and put in grammars."""
-    return " ".join(_WORD.findall(text.lower()))
-
-
 async def recognise(pcm: bytes, phrases: Iterable[str] = ()) -> Recognition | None:
-    """Recognise 24 kHz pcm16 speech; `phrases` are what the listener expects (grammar first).
+    """Recognise 24 kHz pcm16 speech; `phrases` are what the listener expects (tried first).
 
-    Returns None when pocketsphinx is missing. A matched phrase comes back as it was written.
+    Returns None when pocketsphinx is missing; raises `RecognitionError` when the worker fails.
+    A matched phrase comes back as it was written.
     """
     if not available():
         return None
-    return await asyncio.wrap_future(_pool().submit(_recognise, pcm, tuple(phrases)))
+    return await asyncio.wrap_future(_threads().submit(_recognise, pcm, list(phrases)))
 
 
-def warm_up() -> Future[Any] | None:
-    """Load a decoder in the background (the first load takes about a second), if pocketsphinx is here."""
+def warm_up() -> Future[None] | None:
+    """Start a worker and load its decoder (about a second) in the background, if pocketsphinx is here."""
     if not available():
         return None
-    return _pool().submit(_decoder)
+    return _threads().submit(_worker)
 
 
-def _pool() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="voicecli-recognition")
-    return _executor
+def _threads() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="voicecli-recognition")
+    return _pool
 
 
-def _decoder() -> Any:
-    """This thread's decoder (the bundled acoustic model, dictionary and language model)."""
-    decoder = getattr(_local, "decoder", None)
-    if decoder is None:
-        from pocketsphinx import Decoder
-
-        decoder = Decoder(samprate=_DECODER_RATE, logfn="/dev/null", **_FAST_SEARCH)
-        _local.decoder = decoder
-        _local.free_search = decoder.current_search()
-        _local.grammars = set()
-    return decoder
-
-
-def _recognise(pcm: bytes, phrases: tuple[str, ...]) -> Recognition:
-    audio = _prepared(pcm)
-    decoder = _decoder()
-    expected = _known(decoder, phrases)
-    if expected:
-        decoder.activate_search(_grammar(decoder, tuple(expected)))
-        heard = _decode(decoder, audio)
-        if heard in expected:
-            return Recognition(expected[heard], "grammar")
-    decoder.activate_search(_local.free_search)
-    return Recognition(_decode(decoder, audio), "free")
+def _worker() -> subprocess.Popen[bytes]:
+    """This thread's worker process, started (and waited for until its decoder is loaded) on first use."""
+    process: subprocess.Popen[bytes] | None = getattr(_local, "process", None)
+    if process is not None and process.poll() is None:
+        return process
+    # -I: isolated, the worker sees neither the user's environment variables for Python nor their folder
+    process = subprocess.Popen(
+        [sys.executable, "-I", str(_WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    _local.process = process
+    assert process.stdout is not None
+    if read_frame(process.stdout) != {"ready": True}:
+        process.kill()
+        raise RecognitionError("the speech recognition worker did not start")
+    return process
 
 
-def _prepared(pcm: bytes) -> bytes:
-    """24 kHz pcm16 as the decoder's 16 kHz pcm16, padded, dithered the same way every time."""
-    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
-    pad = np.zeros(int(_PAD_S * _DECODER_RATE), dtype=np.float32)
-    resampled = np.concatenate([pad, soxr.resample(samples, _INPUT_RATE, _DECODER_RATE), pad])
-    noise = np.random.default_rng(len(pcm)).normal(0.0, _DITHER, len(resampled))
-    return np.clip(resampled + noise, -32768, 32767).astype(np.int16).tobytes()
-
-
-def _known(decoder: Any, phrases: tuple[str, ...]) -> dict[str, str]:
-    """The phrases whose every word the dictionary knows, normalised → as written."""
-    known: dict[str, str] = {}
-    for phrase in phrases:
-        words = normalise(phrase)
-        if words and all(decoder.lookup_word(word) is not None for word in words.split()):
-            known.setdefault(words, phrase)
-    return known
-
-
-def _grammar(decoder: Any, phrases: tuple[str, ...]) -> str:
-    """The name of a search accepting exactly one of `phrases`, added to this decoder on first use."""
-    name = "g" + hashlib.sha1("\n".join(sorted(phrases)).encode()).hexdigest()[:16]
-    if name not in _local.grammars:
-        rule = " | ".join(phrases)
-        decoder.add_jsgf_string(name, f"#JSGF V1.0;\ngrammar expected;\npublic <phrase> = {rule};\n")
-        _local.grammars.add(name)
-    return name
-
-
-def _decode(decoder: Any, audio: bytes) -> str:
-    decoder.start_utt()
-    decoder.process_raw(audio, full_utt=True)
-    decoder.end_utt()
-    hypothesis = decoder.hyp()
-    return normalise(hypothesis.hypstr) if hypothesis is not None else ""
+def _recognise(pcm: bytes, phrases: list[str]) -> Recognition:
+    process = _worker()
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        write_frame(process.stdin, {"phrases": phrases, "bytes": len(pcm)}, pcm)
+        answer = read_frame(process.stdout)
+    except (OSError, EOFError, ValueError) as exc:
+        answer = {"error": f"lost the worker: {exc}"}
+    if answer is None or "error" in answer:
+        if answer is None or process.poll() is not None:
+            process.kill()  # the next turn starts a new one
+        raise RecognitionError((answer or {}).get("error") or "the speech recognition worker ended")
+    return Recognition(answer["text"], answer["mode"])
