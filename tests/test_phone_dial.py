@@ -102,6 +102,7 @@ async def test_dialing_from_the_microphone_plays_the_reply_on_the_speaker(
             player = play_into_mic(pulse_audio, said)
             await asyncio.to_thread(player.wait, 30)
             await until(lambda: loud(tmp_path / "speaker.raw"), "the reply on the speaker", timeout=60)
+            await until(lambda: recorder.quiet_for_s() >= 1.0, "the whole reply on the speaker", timeout=60)
             dialer.send_signal(signal.SIGINT)
             await asyncio.to_thread(dialer.wait, 30)
         finally:

@@ -360,6 +360,24 @@ async def test_audio_turn_with_server_vad_answers_by_itself(peer: Peer, speech_p
     assert retrieved["item"]["content"][0]["transcript"] == SPOKEN
 
 
+async def test_a_turn_without_words_gets_transcription_failed(peer: Peer) -> None:
+    audio = {"input": {"turn_detection": None, "transcription": {"model": "gpt-4o-transcribe"}}}
+    await peer.send({"type": "session.update", "session": {"type": "realtime", "audio": audio}})
+    await peer.expect("session.updated")
+    for append in appends(np.zeros(RATE // 2, np.int16)):  # half a second of silence
+        await peer.send(append)
+    await peer.send({"type": "input_audio_buffer.commit"})
+    await peer.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+    events = await peer.until("response.done")
+    committed = next(e for e in events if e["type"] == "input_audio_buffer.committed")
+    (failed,) = [e for e in events if "input_audio_transcription" in e["type"]]
+    assert failed["type"] == "conversation.item.input_audio_transcription.failed"
+    assert failed["item_id"] == committed["item_id"]
+    assert failed["error"]["message"] == "No speech was recognised in the audio."
+    reply = events[-1]["response"]["output"][0]["content"][0]["text"]
+    assert reply == "I heard 0.5 seconds of audio, but no words I know."
+
+
 async def test_manual_commit_then_response(peer: Peer) -> None:
     await peer.send({"type": "session.update", "session": NO_VAD})
     await peer.expect("session.updated")
