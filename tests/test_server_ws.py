@@ -24,7 +24,7 @@ from openai import AsyncAzureOpenAI, AsyncOpenAI
 from system_tools import require_program
 from websockets.exceptions import ConnectionClosed
 
-from voicecli.server import Faults, LocalServer
+from voicecli.server import Faults, LocalServer, recognition
 from voicecli.server.brains import ECHO_GREETING, Reply, ToolCall
 from voicecli.server.session.conversation import Item
 from voicecli.server.validation import Shape, validate_server_event
@@ -376,6 +376,24 @@ async def test_a_turn_without_words_gets_transcription_failed(peer: Peer) -> Non
     assert failed["error"]["message"] == "No speech was recognised in the audio."
     reply = events[-1]["response"]["output"][0]["content"][0]["text"]
     assert reply == "I heard 0.5 seconds of audio, but no words I know."
+
+
+async def test_without_pocketsphinx_speech_is_described_by_its_duration(
+    peer: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recognition, "available", lambda: False)  # as where the package is not installed
+    audio = {"input": {"turn_detection": None, "transcription": {"model": "whisper-1"}}}
+    await peer.send({"type": "session.update", "session": {"type": "realtime", "audio": audio}})
+    await peer.expect("session.updated")
+    for append in appends(tone(0.4)):
+        await peer.send(append)
+    await peer.send({"type": "input_audio_buffer.commit"})
+    await peer.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+    events = await peer.until("response.done")
+    (completed,) = [e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"]
+    assert completed["transcript"] == "[0.4 s of audio]"  # what was heard, not invented words
+    reply = events[-1]["response"]["output"][0]["content"][0]["text"]
+    assert reply == "I heard 0.4 seconds of audio, but no words I know."
 
 
 async def test_manual_commit_then_response(peer: Peer) -> None:
