@@ -22,7 +22,6 @@ from typing import Any, Self
 import orjson
 from aiohttp import WSMsgType, web
 
-from voicecli.server import recognition
 from voicecli.server.brains import Brain, load_brain
 from voicecli.server.config import CONFIG_KEY, ServerConfig, key_refusal
 from voicecli.server.events import error_event
@@ -205,7 +204,6 @@ class LocalServer:
         self._port: int | None = None
 
     async def start(self) -> None:
-        recognition.warm_up()  # the first decoder takes about a second to load: not on the first turn
         self._runner = web.AppRunner(create_app(self.config), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._requested_port)

@@ -141,6 +141,7 @@ class ServerSession:
     async def append_audio(self, pcm: bytes) -> None:
         """Add 24 kHz pcm16 to the input audio buffer and act on the turns it detects: what an
         `input_audio_buffer.append` carries, or a WebRTC microphone frame."""
+        self.transcriber.expect_speech()
         for turn in self.input_audio.append(pcm):
             if isinstance(turn, TurnStarted):
                 await self.emit(

@@ -34,6 +34,13 @@ class Transcriber:
         self._phrases = tuple(phrases)
         self._config = config
         self._pending: dict[str, asyncio.Task[None]] = {}
+        self._warmed = False
+
+    def expect_speech(self) -> None:
+        """Audio is coming: load the recogniser (about a second, the first time) while the user speaks."""
+        if not self._warmed:
+            self._warmed = True
+            recognition.warm_up()
 
     def start(self, item: Item) -> None:
         """Recognise a committed user audio item in the background."""
