@@ -55,6 +55,7 @@ class Transcriber:
             await asyncio.wait(tasks)
 
     async def close(self) -> None:
+        """Stop the recognitions in flight (the session is over)."""
         for task in list(self._pending.values()):
             task.cancel()
         if self._pending:
@@ -68,7 +69,7 @@ class Transcriber:
         try:
             heard = await recognition.recognise(pcm, (*keywords, *self._phrases))
         except Exception as exc:  # a decoder failure must not end the session; the client is told
-            _log.exception("speech recognition failed for %s", item.id)
+            _log.info("speech recognition failed for %s: %s", item.id, exc)
             await self._failed(item, transcription, f"Speech recognition failed: {exc}.")
             return
         if heard is None:
