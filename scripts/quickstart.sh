@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set everything up, then talk to the built-in local realtime server: one typed turn with
-# `voicecli talk`, then a scripted demo (typed and spoken turns, a tool call, checks, a report).
+# Set everything up, then talk to the built-in local realtime server: one typed turn and one spoken
+# turn (recognised offline) with `voicecli talk`, then a scripted demo (typed and spoken turns, what
+# the server heard, a tool call, checks, a report).
 # Transcripts are printed; reply audio and reports are written under quickstart-output/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -10,6 +11,10 @@ mkdir -p "$out"
 echo
 echo "== voicecli talk: one typed turn with the local echo brain"
 .venv/bin/voicecli talk --text "Hello voicecli, can you hear me?" --output-file "$out/hello-reply.wav"
+echo
+echo "== voicecli talk: one spoken turn, recognised offline (espeak-ng speaks the question)"
+espeak-ng -w "$out/question.wav" "What is the weather like in Paris today?"
+.venv/bin/voicecli talk --input-file "$out/question.wav" --brain scripted --output-file "$out/question-reply.wav"
 echo
 echo "== voicecli demo: a scripted conversation"
 .venv/bin/voicecli demo examples/scripts/tour.toml --output "$out/tour"

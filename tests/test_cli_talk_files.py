@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import soxr
+from system_tools import require_program
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -62,8 +64,37 @@ def test_audio_file_of_any_rate_and_channels_is_one_spoken_turn(tmp_path: Path) 
     result = voicecli("talk", "-i", str(question), "-o", str(tmp_path / "reply.wav"))
     assert result.returncode == 0, result.stderr
     assert "[question.wav: 1.5 s of audio]" in result.stdout
-    assert "I heard 1.5 seconds of audio." in result.stdout
+    assert "Assistant: I heard 1.5 seconds of audio" in result.stdout  # all of it arrived, whatever it sounds like
     assert soundfile.info(tmp_path / "reply.wav").duration > 0.5
+
+
+def spoken(path: Path, text: str, rate: int) -> Path:
+    """`text` spoken by espeak-ng (slowly), written as a WAV file at `rate`."""
+    require_program("espeak-ng", "a spoken question")
+    raw = path.with_suffix(".espeak.wav")
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), text], check=True)
+    samples, espeak_rate = soundfile.read(raw, dtype="float32")
+    soundfile.write(path, soxr.resample(samples, espeak_rate, rate), rate)
+    return path
+
+
+def test_spoken_question_is_recognised_and_the_answer_uses_its_words(tmp_path: Path) -> None:
+    question = spoken(tmp_path / "question.wav", "What time is it in Tokyo?", 16_000)
+    result = voicecli("talk", "-i", str(question))
+    assert result.returncode == 0, result.stderr
+    heard = re.findall(r"^You: (?!\[)(.+)$", result.stdout, re.MULTILINE)  # the server's transcript
+    assert len(heard) == 1 and "tokyo" in heard[0].lower(), result.stdout  # free-form: the words it knows
+    assert re.search(
+        rf"Assistant: I heard \d\.\d seconds of audio\. You said: {re.escape(heard[0])}$", result.stdout, re.M
+    )
+
+
+def test_spoken_question_answered_by_the_matching_scripted_turn(tmp_path: Path) -> None:
+    question = spoken(tmp_path / "question.wav", "What is the weather like in Paris today?", 44_100)
+    result = voicecli("talk", "-i", str(question), "--brain", "scripted")  # the bundled weather script
+    assert result.returncode == 0, result.stderr
+    assert "You: What is the weather like in Paris today?" in result.stdout  # one of the script's examples
+    assert "Assistant: Let me check the weather in Paris." in result.stdout
 
 
 def test_event_log_has_both_directions_and_no_audio_payloads(tmp_path: Path) -> None:

@@ -282,7 +282,7 @@ async def test_audio_captured_while_disconnected_joins_no_turn() -> None:
             result = await exchange(client, timeout_s=20)
     finally:
         await server.stop()
-    assert result.assistant_text == "I heard 0.3 seconds of audio."  # only what the new session was sent
+    assert result.assistant_text.startswith("I heard 0.3 seconds of audio")  # only what the new session was sent
 
 
 async def test_a_server_error_instead_of_a_response_is_survived_and_the_turn_answered() -> None:
@@ -329,7 +329,7 @@ async def test_with_push_to_talk_no_rollover_comes_while_someone_is_talking() ->
             await next_event(client, ContinuityEvents.RECONNECTED)  # …which comes once the turn is answered
             after = client.session_id
     assert still == first_session != after
-    assert result.assistant_text == "I heard 1.5 seconds of audio."  # the whole turn, in one session
+    assert result.assistant_text.startswith("I heard 1.5 seconds of audio")  # the whole turn, in one session
 
 
 async def test_the_embedded_server_rolls_over_with_its_own_session_lifetime() -> None:

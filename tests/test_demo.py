@@ -120,7 +120,7 @@ def test_text_and_wav_turns_pass_and_every_file_is_written(tmp_path: Path) -> No
     assert (report["passed"], report["turns_run"], report["turns_passed"], report["error"]) == (True, 2, 2, None)
     first, second = report["turns"]
     assert (first["kind"], first["input_audio_s"], first["reply_audio"]) == ("wav", 0.6, "turn-01.wav")
-    assert first["reply"] == "I heard 0.6 seconds of audio."
+    assert first["reply"].startswith("I heard 0.6 seconds of audio")  # what a tone sounds like is not asserted
     assert second["reply"] == "You said: Testing, one, two."
     for turn in report["turns"]:
         latency = turn["latency_ms"]
@@ -253,16 +253,51 @@ def test_speech_without_espeak_names_the_package_to_install(tmp_path: Path, monk
     assert f"{script}: turn 1: say: " in result.stderr and "apt-get install espeak-ng" in result.stderr
 
 
-def test_a_spoken_turn_sends_espeak_speech(tmp_path: Path) -> None:
+def test_a_spoken_turn_is_heard_and_its_words_answered(tmp_path: Path) -> None:
     require_program("espeak-ng", "a spoken turn")
     script = write(
         tmp_path / "speak.toml",
-        "[local]\nbrain = 'echo'\n[[turn]]\nsay = 'Hello there'\nexpect.reply_contains = 'seconds of audio'\n",
+        """
+        [local]
+        brain = 'echo'
+        [[turn]]
+        say = 'What time is it in Tokyo?'
+        expect.heard_contains = 'in tokyo'
+        expect.reply_contains = 'You said: What time is it in Tokyo?'
+        """,
     )
     result = runner.invoke(app, ["demo", str(script), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output + result.stderr
+    assert "You: What time is it in Tokyo?" in result.output  # the server's transcript, on the screen
     turn = json.loads((tmp_path / "out" / "report.json").read_text())["turns"][0]
     assert turn["kind"] == "say" and turn["input_audio_s"] > 0.3
+    assert turn["heard"] == "What time is it in Tokyo?"
+    assert [(check["name"], check["passed"]) for check in turn["checks"]] == [
+        ("heard_contains", True),
+        ("reply_contains", True),
+    ]
+    assert "**Heard:** What time is it in Tokyo?" in (tmp_path / "out" / "transcript.md").read_text()
+
+
+def test_a_spoken_turn_not_heard_as_expected_fails_with_a_diff(tmp_path: Path) -> None:
+    require_program("espeak-ng", "a spoken turn")
+    script = write(
+        tmp_path / "speak.toml",
+        "[local]\nbrain = 'echo'\n[[turn]]\nsay = 'Can you hear me?'\nexpect.heard_contains = 'hear me in Paris'\n",
+    )
+    result = runner.invoke(app, ["demo", str(script), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output + result.stderr
+    assert "expect.heard_contains failed" in result.output
+    assert 'expected  a transcript of what was said containing "hear me in Paris" (any case)' in result.output
+    assert 'got       "Can you hear me?"' in result.output
+    assert "diff      missing in, paris" in result.output
+
+
+def test_heard_contains_on_a_typed_turn_is_a_script_error(tmp_path: Path) -> None:
+    script = write(tmp_path / "typed.toml", "[[turn]]\ntext = 'hi'\nexpect.heard_contains = 'hi'\n")
+    result = runner.invoke(app, ["demo", str(script)])
+    assert result.exit_code == 2
+    assert f"{script}: turn 1: expect.heard_contains: only a spoken turn (say or wav) has a transcript" in result.stderr
 
 
 def test_script_settings_override_the_config_file_and_profile(tmp_path: Path) -> None:

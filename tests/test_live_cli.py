@@ -67,7 +67,7 @@ def test_spoken_question_gets_the_echo_reply_out_of_the_speaker(
     code, out, err = talk.interrupt()
 
     assert code == 0, err
-    assert re.fullmatch(r"I heard \d\.\d seconds of audio\.", transcript)
+    assert re.fullmatch(r"I heard \d\.\d seconds of audio(\. You said: .+|, but no words I know\.)", transcript)
     heard_s = float(transcript.split()[2])
     assert heard_s == pytest.approx(soundfile.info(question).duration, abs=0.8)  # the VAD adds its padding
     burst = first_burst(recorded, 44_100)

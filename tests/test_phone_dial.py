@@ -47,7 +47,7 @@ async def test_dialing_a_bridge_with_a_wav_brings_back_the_spoken_reply(phone: P
     assert "said " in err and f"written to {reply_path}" in err
     phone.process.send_signal(signal.SIGINT)
     _, _, bridge_log = await phone.finish()
-    spoken = re.search(r"call dialed: assistant: (I heard (\d+\.\d) seconds of audio\.)", bridge_log)
+    spoken = re.search(r"call dialed: assistant: (I heard (\d+\.\d) seconds of audio[.,][^\n]*)", bridge_log)
     assert spoken is not None, bridge_log
     # The model heard the whole file...
     assert abs(float(spoken.group(2)) - len(read_audio_24k_mono(said)) / 24_000) < 1.5
@@ -102,6 +102,7 @@ async def test_dialing_from_the_microphone_plays_the_reply_on_the_speaker(
             player = play_into_mic(pulse_audio, said)
             await asyncio.to_thread(player.wait, 30)
             await until(lambda: loud(tmp_path / "speaker.raw"), "the reply on the speaker", timeout=60)
+            await until(lambda: recorder.quiet_for_s() >= 1.0, "the whole reply on the speaker", timeout=60)
             dialer.send_signal(signal.SIGINT)
             await asyncio.to_thread(dialer.wait, 30)
         finally:

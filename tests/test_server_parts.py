@@ -231,7 +231,10 @@ def assistant(text: str) -> Item:
 async def test_echo_brain() -> None:
     brain = EchoBrain()
     assert (await brain.reply([user("hi there")], {})).text == "You said: hi there"
-    assert (await brain.reply([user(audio_ms=1234)], {})).text == "I heard 1.2 seconds of audio."
+    assert (await brain.reply([user(audio_ms=1234)], {})).text == "I heard 1.2 seconds of audio, but no words I know."
+    spoken = user(audio_ms=2000)
+    spoken.data["content"][0]["transcript"] = "what time is it"  # as the recogniser fills it in
+    assert (await brain.reply([spoken], {})).text == "I heard 2.0 seconds of audio. You said: what time is it"
     tool_turn = [user("x"), call("f", "call_1"), output("call_1", "42")]
     assert (await brain.reply(tool_turn, {})).text == "The tool answered: 42"
     assert (await brain.reply([*tool_turn, assistant("done")], {})).text == "You said: x"

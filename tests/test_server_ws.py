@@ -24,7 +24,7 @@ from openai import AsyncAzureOpenAI, AsyncOpenAI
 from system_tools import require_program
 from websockets.exceptions import ConnectionClosed
 
-from voicecli.server import Faults, LocalServer
+from voicecli.server import Faults, LocalServer, recognition
 from voicecli.server.brains import ECHO_GREETING, Reply, ToolCall
 from voicecli.server.session.conversation import Item
 from voicecli.server.validation import Shape, validate_server_event
@@ -135,12 +135,15 @@ def squeeze(kinds: Iterable[str]) -> list[str]:
     return out
 
 
+SPOKEN = "What is the weather like in Paris today"
+
+
 @pytest.fixture(scope="module")
 def speech_pcm(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
-    """'What is the weather like in Paris today', spoken by espeak-ng, 24 kHz int16."""
+    """`SPOKEN`, spoken by espeak-ng, 24 kHz int16."""
     require_program("espeak-ng", "the test speech")
     wav = tmp_path_factory.mktemp("speech") / "speech.wav"
-    subprocess.run(["espeak-ng", "-w", str(wav), "What is the weather like in Paris today"], check=True)
+    subprocess.run(["espeak-ng", "-w", str(wav), SPOKEN], check=True)
     samples, rate = soundfile.read(wav, dtype="int16")
     return np.asarray(soxr.resample(samples, rate, RATE), dtype=np.int16)
 
@@ -319,25 +322,24 @@ async def test_text_turn_in_audio_modality_streams_100ms_deltas(peer: Peer) -> N
 
 
 async def test_audio_turn_with_server_vad_answers_by_itself(peer: Peer, speech_pcm: np.ndarray) -> None:
-    await peer.send(
-        {
-            "type": "session.update",
-            "session": {"type": "realtime", "audio": {"input": {"transcription": {"model": "whisper-1"}}}},
-        }
-    )
+    transcription = {"model": "whisper-1", "keywords": ["Hello there", SPOKEN]}  # what the listener expects
+    session = {"type": "realtime", "audio": {"input": {"transcription": transcription}}}
+    await peer.send({"type": "session.update", "session": session})
     await peer.expect("session.updated")
     stream = np.concatenate([np.zeros(RATE // 2, np.int16), speech_pcm, np.zeros(RATE, np.int16)])
     for append in appends(stream):
         await peer.send(append)
     events = await peer.until("response.done")
-    kinds = [e["type"] for e in events]
-    assert kinds[:7] == [
+    kinds = squeeze(e["type"] for e in events)
+    assert kinds[:9] == [
         "input_audio_buffer.speech_started",
         "input_audio_buffer.speech_stopped",
         "input_audio_buffer.committed",
         *ITEM,
-        "conversation.item.input_audio_transcription.completed",
         "response.created",
+        "conversation.item.input_audio_transcription.delta",
+        "conversation.item.input_audio_transcription.completed",
+        "response.output_item.added",
     ]
     started, stopped, committed = events[:3]
     voiced = np.nonzero(np.abs(speech_pcm) > 300)[0]
@@ -346,8 +348,52 @@ async def test_audio_turn_with_server_vad_answers_by_itself(peer: Peer, speech_p
     assert abs(stopped["audio_end_ms"] - (end_ms + 500)) <= 40
     assert started["item_id"] == stopped["item_id"] == committed["item_id"]
     heard = (stopped["audio_end_ms"] - started["audio_start_ms"]) / 1000
-    assert events[5]["transcript"] == f"[{heard:.1f} s of audio]"
-    assert events[-1]["response"]["output"][0]["content"][0]["transcript"] == f"I heard {heard:.1f} seconds of audio."
+    deltas = [e for e in events if e["type"] == "conversation.item.input_audio_transcription.delta"]
+    completed = next(e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed")
+    assert completed["item_id"] == committed["item_id"] and completed["transcript"] == SPOKEN
+    assert "".join(e["delta"] for e in deltas) == SPOKEN
+    assert completed["usage"] == {"type": "duration", "seconds": pytest.approx(heard, abs=0.001)}
+    reply = events[-1]["response"]["output"][0]["content"][0]["transcript"]
+    assert reply == f"I heard {heard:.1f} seconds of audio. You said: {SPOKEN}"
+    await peer.send({"type": "conversation.item.retrieve", "item_id": committed["item_id"]})
+    retrieved = await peer.expect("conversation.item.retrieved")
+    assert retrieved["item"]["content"][0]["transcript"] == SPOKEN
+
+
+async def test_a_turn_without_words_gets_transcription_failed(peer: Peer) -> None:
+    audio = {"input": {"turn_detection": None, "transcription": {"model": "gpt-4o-transcribe"}}}
+    await peer.send({"type": "session.update", "session": {"type": "realtime", "audio": audio}})
+    await peer.expect("session.updated")
+    for append in appends(np.zeros(RATE // 2, np.int16)):  # half a second of silence
+        await peer.send(append)
+    await peer.send({"type": "input_audio_buffer.commit"})
+    await peer.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+    events = await peer.until("response.done")
+    committed = next(e for e in events if e["type"] == "input_audio_buffer.committed")
+    (failed,) = [e for e in events if "input_audio_transcription" in e["type"]]
+    assert failed["type"] == "conversation.item.input_audio_transcription.failed"
+    assert failed["item_id"] == committed["item_id"]
+    assert failed["error"]["message"] == "No speech was recognised in the audio."
+    reply = events[-1]["response"]["output"][0]["content"][0]["text"]
+    assert reply == "I heard 0.5 seconds of audio, but no words I know."
+
+
+async def test_without_pocketsphinx_speech_is_described_by_its_duration(
+    peer: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recognition, "available", lambda: False)  # as where the package is not installed
+    audio = {"input": {"turn_detection": None, "transcription": {"model": "whisper-1"}}}
+    await peer.send({"type": "session.update", "session": {"type": "realtime", "audio": audio}})
+    await peer.expect("session.updated")
+    for append in appends(tone(0.4)):
+        await peer.send(append)
+    await peer.send({"type": "input_audio_buffer.commit"})
+    await peer.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+    events = await peer.until("response.done")
+    (completed,) = [e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"]
+    assert completed["transcript"] == "[0.4 s of audio]"  # what was heard, not invented words
+    reply = events[-1]["response"]["output"][0]["content"][0]["text"]
+    assert reply == "I heard 0.4 seconds of audio, but no words I know."
 
 
 async def test_manual_commit_then_response(peer: Peer) -> None:
@@ -361,8 +407,10 @@ async def test_manual_commit_then_response(peer: Peer) -> None:
     assert added["item"]["id"] == committed["item_id"] and added["item"]["content"][0]["type"] == "input_audio"
     await peer.expect("conversation.item.done")
     await peer.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
-    done = (await peer.until("response.done"))[-1]
-    assert done["response"]["output"][0]["content"][0]["text"] == "I heard 0.3 seconds of audio."
+    events = await peer.until("response.done")
+    assert not [e for e in events if "input_audio_transcription" in e["type"]]  # the session did not ask for it
+    done = events[-1]
+    assert done["response"]["output"][0]["content"][0]["text"].startswith("I heard 0.3 seconds of audio")
 
 
 async def test_commit_under_100ms_is_commit_empty_and_clear_works(peer: Peer) -> None:
@@ -461,7 +509,7 @@ async def test_speech_interrupts_the_response_and_gets_its_own_answer(slow_serve
     assert interrupted["status_details"] == {"type": "cancelled", "reason": "turn_detected"}
     assert kinds.index("input_audio_buffer.speech_stopped") > kinds.index("response.done")
     # 0.5 s of speech plus the 500 ms of silence that confirmed its end, as the service commits it
-    assert events[-1]["response"]["output"][0]["content"][0]["transcript"] == "I heard 1.0 seconds of audio."
+    assert events[-1]["response"]["output"][0]["content"][0]["transcript"].startswith("I heard 1.0 seconds of audio")
     assert first != events[-1]["response"]["output"][0]["id"]
 
 
@@ -575,6 +623,8 @@ async def test_invalid_events_get_the_service_error_shape(
 
 class BuggyBrain:
     """Names a tool with a number: the event the server builds from it cannot validate."""
+
+    phrases: tuple[str, ...] = ()
 
     async def reply(self, items: list[Item], config: dict[str, Any]) -> Reply:
         return Reply(calls=(ToolCall(name=42, arguments="{}"),))  # type: ignore[arg-type]

@@ -2,4 +2,5 @@
 
 from voicecli.cli import main
 
-main()
+if __name__ == "__main__":  # not when a worker process (speech recognition) imports the main module
+    main()

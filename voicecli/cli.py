@@ -29,6 +29,11 @@ ConfigOption = Annotated[
 ProfileOption = Annotated[
     str | None, typer.Option("--profile", "-p", help="Use the \\[profiles.NAME] table of the config file.")
 ]
+ChatUrlOption = Annotated[
+    str | None,
+    typer.Option(help="For --brain chat: an OpenAI-compatible API base, e.g. http://127.0.0.1:11434/v1 (Ollama)."),
+]
+ChatModelOption = Annotated[str | None, typer.Option(help="For --brain chat: the model to ask for.")]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -78,8 +83,10 @@ def talk(
     instructions: Annotated[str | None, typer.Option(help="Instructions (persona) for the model.")] = None,
     model: Annotated[str | None, typer.Option(help="OpenAI model (default gpt-realtime).")] = None,
     deployment: Annotated[str | None, typer.Option(help="Azure deployment name.")] = None,
-    brain: Annotated[str | None, typer.Option(help="Local server brain: echo or scripted.")] = None,
+    brain: Annotated[str | None, typer.Option(help="Local server brain: echo, scripted or chat.")] = None,
     script: Annotated[Path | None, typer.Option(help="Local server script (TOML) for the scripted brain.")] = None,
+    chat_url: ChatUrlOption = None,
+    chat_model: ChatModelOption = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds to wait for a complete answer.")] = None,
     tools: Annotated[
         list[str] | None, typer.Option("--tools", help="Python file or module whose functions are tools (repeatable).")
@@ -126,6 +133,8 @@ def talk(
             "azure.deployment": deployment,
             "local.brain": brain,
             "local.script": str(script) if script else None,
+            "local.chat_url": chat_url,
+            "local.chat_model": chat_model,
             "response_timeout_s": timeout,
             "tools.modules": tools or None,
             "ui.log_file": str(log_file) if log_file else None,
@@ -217,7 +226,9 @@ def echo_test(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (keep it on loopback).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
-    brain: Annotated[str, typer.Option(help="echo (repeats you) or scripted (replies from --script).")] = "echo",
+    brain: Annotated[
+        str, typer.Option(help="echo (repeats you), scripted (replies from --script) or chat (asks --chat-url).")
+    ] = "echo",
     script: Annotated[Path | None, typer.Option(help="TOML script for the scripted brain.")] = None,
     max_session_s: Annotated[
         float, typer.Option(help="End each session after this many seconds, as the service does at 60 minutes.")
@@ -227,6 +238,8 @@ def serve(
         list[str] | None,
         typer.Option(help="Misbehave on purpose to test clients, e.g. drop_after_events=40 (repeatable)."),
     ] = None,
+    chat_url: ChatUrlOption = None,
+    chat_model: ChatModelOption = None,
 ) -> None:
     """Run the local realtime server (OpenAI Realtime GA protocol) until Ctrl-C."""
     from voicecli.server import Faults, LocalServer, serve_forever
@@ -237,7 +250,16 @@ def serve(
         raise fail("--max-session-s must be more than 0", 2)
     try:
         faults = Faults.parse(fault or [])
-        server = LocalServer(host, port, brain, script, faults=faults, max_session_s=max_session_s)
+        server = LocalServer(
+            host,
+            port,
+            brain,
+            script,
+            faults=faults,
+            max_session_s=max_session_s,
+            chat_url=chat_url,
+            chat_model=chat_model,
+        )
     except ValueError as exc:
         raise fail(str(exc), 2) from None
     try:
@@ -246,6 +268,8 @@ def serve(
         raise typer.Exit(0) from None
     except OSError as exc:
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a brain that cannot be built: unknown, a bad script, no --chat-url
+        raise fail(str(exc), 2) from None
 
 
 @app.command()
@@ -263,8 +287,10 @@ def phone(
     ] = None,
     instructions: Annotated[str | None, typer.Option(help="Instructions (persona) for the model.")] = None,
     voice: Annotated[str | None, typer.Option(help="Voice of the assistant (alloy, shimmer, ...).")] = None,
-    brain: Annotated[str | None, typer.Option(help="Local server brain: echo or scripted.")] = None,
+    brain: Annotated[str | None, typer.Option(help="Local server brain: echo, scripted or chat.")] = None,
     script: Annotated[Path | None, typer.Option(help="Local server script (TOML) for the scripted brain.")] = None,
+    chat_url: ChatUrlOption = None,
+    chat_model: ChatModelOption = None,
     greeting: Annotated[
         bool, typer.Option("--greeting/--no-greeting", help="The model speaks first when a call connects.")
     ] = True,
@@ -319,6 +345,8 @@ def phone(
             "session.instructions": instructions,
             "local.brain": brain,
             "local.script": str(script) if script else None,
+            "local.chat_url": chat_url,
+            "local.chat_model": chat_model,
             "tools.modules": tools or None,
         },
     )

@@ -54,9 +54,11 @@ class AzureConfig:
 
 @dataclass(slots=True)
 class LocalConfig:
-    brain: Literal["echo", "scripted"] = "echo"
+    brain: Literal["echo", "scripted", "chat"] = "echo"
     script: str = ""
     max_session_s: float = 3600.0
+    chat_url: str = ""
+    chat_model: str = ""
 
 
 @dataclass(slots=True)

@@ -145,7 +145,8 @@ def _collect(result: TurnResult, event: RealtimeEvent, started: float) -> bool:
                 result.assistant_text = result.assistant_text[:chars]
                 return False
             if response.get("status") == "failed":
-                result.failed = f"the response ended with status {response.get('status')}"
+                error = (response.get("status_details") or {}).get("error") or {}
+                result.failed = error.get("message") or "the response ended with status failed"
                 return True
             asked_for_tools = any(item.get("type") == "function_call" for item in response.get("output") or [])
             return not asked_for_tools or response.get("status") == "cancelled"

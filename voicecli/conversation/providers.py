@@ -19,10 +19,19 @@ from voicecli.realtime import (
     RealtimeSettings,
     TurnDetection,
 )
+from voicecli.server.brains import load_brain
 from voicecli.server.embedded import LocalRealtime
+from voicecli.server.replies import Brain
+
+LOCAL_TRANSCRIPTION_MODEL = "pocketsphinx"
+"""What the local provider transcribes with unless configured otherwise: the user's words are free there."""
 
 
-def session_settings(config: AppConfig, *, push_to_talk: bool = False) -> RealtimeSettings:
+def session_settings(
+    config: AppConfig, *, push_to_talk: bool = False, expected_phrases: list[str] | None = None
+) -> RealtimeSettings:
+    """The session settings of `config`. `expected_phrases` (what the user will say, as a demo knows
+    it) go to the local server as transcription keywords, which it recognises by grammar."""
     session = config.session
     ptt = push_to_talk or session.turn_detection == "push_to_talk"
     turn_detection = None
@@ -39,7 +48,9 @@ def session_settings(config: AppConfig, *, push_to_talk: bool = False) -> Realti
         output_modalities=[session.output],
         turn_detection=turn_detection,
         push_to_talk=ptt,
-        input_transcription_model=session.input_transcription_model or None,
+        input_transcription_model=session.input_transcription_model
+        or (LOCAL_TRANSCRIPTION_MODEL if config.provider == "local" else None),
+        input_transcription_keywords=expected_phrases if config.provider == "local" else None,
     )
 
 
@@ -53,13 +64,7 @@ def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
     client_class = _client_class(config)
     match config.provider:
         case "local":
-            script = Path(config.local.script) if config.local.script else None
-            try:
-                return client_class(
-                    brain=config.local.brain, script=script, max_session_s=config.local.max_session_s, **client_options
-                )
-            except ValueError as exc:  # the script cannot be read or is malformed
-                raise ConfigError(str(exc)) from None
+            return client_class(brain=local_brain(config), max_session_s=config.local.max_session_s, **client_options)
         case "openai":
             return client_class(
                 api_key=_require_key(config),
@@ -78,6 +83,16 @@ def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
                 **client_options,
             )
     raise RealtimeConfigurationError(f"unknown provider {config.provider!r}")
+
+
+def local_brain(config: AppConfig) -> Brain:
+    """The local server's brain as configured; `ConfigError` (one line) when it cannot be built."""
+    script = Path(config.local.script) if config.local.script else None
+    try:
+        local = config.local
+        return load_brain(local.brain, script, chat_url=local.chat_url or None, chat_model=local.chat_model or None)
+    except (ValueError, OSError) as exc:  # TOMLDecodeError is a ValueError
+        raise ConfigError(str(exc)) from None  # the message names the script or the missing setting
 
 
 def _client_class(config: AppConfig) -> type[RealtimeClient]:

@@ -59,6 +59,8 @@ class RealtimeSettings:
     push_to_talk: bool = False
     input_transcription_model: str | None = None
     input_transcription_language: str | None = None
+    input_transcription_keywords: list[str] | None = None
+    """Words or phrases the listener expects (the local server turns them into a recognition grammar)."""
     noise_reduction: Literal["near_field", "far_field"] | None = None
     speed: float | None = None
     tools: list[dict[str, Any]] | None = None
@@ -82,9 +84,11 @@ class RealtimeSettings:
         elif self.turn_detection is not None:
             audio_input["turn_detection"] = self.turn_detection.to_payload()
         if self.input_transcription_model is not None:
-            transcription = {"model": self.input_transcription_model}
+            transcription: dict[str, Any] = {"model": self.input_transcription_model}
             if self.input_transcription_language is not None:
                 transcription["language"] = self.input_transcription_language
+            if self.input_transcription_keywords:
+                transcription["keywords"] = list(self.input_transcription_keywords)
             audio_input["transcription"] = transcription
         if self.noise_reduction is not None:
             audio_input["noise_reduction"] = {"type": self.noise_reduction}

@@ -185,18 +185,23 @@ class LocalServer:
         audio_chunk_delay: float = 0.0,
         accepted_key: str | None = None,
         max_session_s: float = SESSION_SECONDS,
+        chat_url: str | None = None,
+        chat_model: str | None = None,
     ) -> None:
-        """`brain` is `echo`, `scripted` (`script` defaults to the bundled weather example) or a
-        `Brain`; `faults` may be changed while running and applies to connections opened after.
-        `accepted_key` makes every other key fail like a wrong key does on the service; a session
-        ends after `max_session_s` (`error` session_expired, then close 1001), as the service's do.
-        A script that cannot be read or is malformed raises `ValueError` naming it."""
+        """`brain` is `echo`, `scripted` (`script` defaults to the bundled weather example), `chat`
+        (the chat completions API at `chat_url`, asking for `chat_model`) or a `Brain`; `faults` may
+        be changed while running and applies to connections opened after. `accepted_key` makes
+        every other key fail like a wrong key does on the service; a session ends after
+        `max_session_s` (`error` session_expired, then close 1001), as the service's do.
+        A brain that cannot be built (a missing or malformed script, no chat URL) raises `ValueError`."""
         self.host = host
         self.brain_name = brain if isinstance(brain, str) else type(brain).__name__
         self._requested_port = port
         self.faults = faults if faults is not None else Faults()
+        if isinstance(brain, str):
+            brain = load_brain(brain, script, chat_url=chat_url, chat_model=chat_model)
         self.config = ServerConfig(
-            brain=load_brain(brain, script) if isinstance(brain, str) else brain,
+            brain=brain,
             faults=self.faults,
             audio_chunk_delay=audio_chunk_delay,
             accepted_key=accepted_key,

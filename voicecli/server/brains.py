@@ -2,8 +2,10 @@
 
 A brain sees the conversation and the effective configuration of the response and returns reply
 text and/or function calls; the session turns that into the service's event stream. `echo`
-repeats the user; `scripted` follows a TOML script (for tests and demos). There is no speech
-recogniser offline, so audio input is described by its duration, never by invented words.
+repeats the user; `scripted` follows a TOML script (for tests and demos). Spoken turns reach the
+brain as the words the server recognised (`recognition`), listening first for the brain's
+`phrases`; audio nothing could be recognised in is described by its duration, never by invented
+words.
 """
 
 from __future__ import annotations
@@ -12,83 +14,55 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
+from voicecli.server.replies import (
+    Brain,
+    BrainError,
+    Reply,
+    ReplyStream,
+    ToolCall,
+    audio_seconds,
+    is_user_message,
+    joined_outputs,
+    last_turn,
+    user_text,
+)
 from voicecli.server.session.conversation import Item
 
-__all__ = ["DEFAULT_SCRIPT", "Brain", "EchoBrain", "Reply", "ScriptedBrain", "ToolCall", "load_brain"]
+__all__ = [
+    "DEFAULT_SCRIPT",
+    "Brain",
+    "BrainError",
+    "EchoBrain",
+    "Reply",
+    "ReplyStream",
+    "ScriptedBrain",
+    "ToolCall",
+    "load_brain",
+]
 
 DEFAULT_SCRIPT = Path(__file__).with_name("scripts") / "weather.toml"
 
 
-@dataclass(frozen=True, slots=True)
-class ToolCall:
-    name: str
-    arguments: str  # JSON text, as the service sends it
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    text: str = ""
-    calls: tuple[ToolCall, ...] = ()
-
-
-class Brain(Protocol):
-    """Decides a reply. `config` is the session configuration with the response's overrides."""
-
-    async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply: ...
-
-
-def load_brain(name: str, script: Path | None = None) -> Brain:
-    """Build a brain by name: `echo`, or `scripted` (with `script`, default the weather example)."""
+def load_brain(
+    name: str, script: Path | None = None, *, chat_url: str | None = None, chat_model: str | None = None
+) -> Brain:
+    """Build a brain by name: `echo`, `scripted` (with `script`, default the weather example), or
+    `chat` (an OpenAI-compatible chat completions endpoint at `chat_url`, e.g. http://127.0.0.1:11434/v1)."""
     if name == "echo":
         return EchoBrain()
     if name == "scripted":
         return ScriptedBrain.from_toml(script or DEFAULT_SCRIPT)
-    raise ValueError(f"unknown brain {name!r}; choose 'echo' or 'scripted'")
+    if name == "chat":
+        from voicecli.server.chat_brain import ChatBrain
 
-
-# --- reading the conversation --------------------------------------------------------------------
-
-
-def _user_text(item: Item) -> str | None:
-    """The words of a user message (typed text, or transcripts the client supplied), if any."""
-    words = [
-        part.get("text") or part.get("transcript") or ""
-        for part in item.data.get("content", [])
-        if part.get("type") in ("input_text", "input_audio")
-    ]
-    text = " ".join(word for word in words if word)
-    return text or None
-
-
-def _audio_seconds(item: Item) -> float:
-    return sum(item.audio_ms(index) for index in item.audio) / 1000
-
-
-def _is_user_message(item: Item) -> bool:
-    return item.data.get("type") == "message" and item.data.get("role") == "user"
-
-
-def _last_turn(items: Sequence[Item]) -> tuple[Item | None, list[Item]]:
-    """The latest user message, and the tool outputs after it that no assistant message answered."""
-    outputs: list[Item] = []
-    answered = False
-    for item in reversed(items):
-        kind = item.data.get("type")
-        if kind == "function_call_output" and not answered:
-            outputs.insert(0, item)
-        elif kind == "message" and item.data.get("role") == "assistant":
-            answered = True
-        elif _is_user_message(item):
-            return item, outputs
-    return None, outputs
-
-
-def _joined_outputs(outputs: Sequence[Item]) -> str:
-    return "; ".join(str(item.data.get("output", "")) for item in outputs)
+        if not chat_url:
+            raise ValueError("the chat brain needs the address of a chat completions endpoint (--chat-url)")
+        return ChatBrain(chat_url, chat_model or "")
+    raise ValueError(f"unknown brain {name!r}; choose 'echo', 'scripted' or 'chat'")
 
 
 # --- echo ------------------------------------------------------------------------------------------
@@ -99,18 +73,23 @@ ECHO_GREETING = "Hello! I am the local echo assistant. Say something and I will 
 
 
 class EchoBrain:
-    """Repeats the user's last message; describes audio by its duration; reads tool outputs back."""
+    """Repeats the user's last message (typed or recognised); describes audio in which no words were
+    recognised by its duration; reads tool outputs back."""
+
+    phrases: tuple[str, ...] = ()
 
     async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply:
-        user, outputs = _last_turn(items)
+        user, outputs = last_turn(items)
         if outputs:
-            return Reply(f"The tool answered: {_joined_outputs(outputs)}")
+            return Reply(f"The tool answered: {joined_outputs(outputs)}")
         if user is None:
             return Reply(ECHO_GREETING)
-        text = _user_text(user)
-        if text is not None:
+        text = user_text(user)
+        if text is not None and not user.audio:
             return Reply(f"You said: {text}")
-        return Reply(f"I heard {_audio_seconds(user):.1f} seconds of audio.")
+        # The duration first: it tells what reached the server, whatever the recogniser made of it.
+        heard = f"I heard {audio_seconds(user):.1f} seconds of audio"
+        return Reply(f"{heard}. You said: {text}" if text else f"{heard}, but no words I know.")
 
 
 # --- scripted --------------------------------------------------------------------------------------
@@ -121,6 +100,8 @@ class Turn:
     """One `[[turn]]` of a script."""
 
     when_contains: str | None = None
+    examples: tuple[str, ...] = ()
+    """Whole sentences a user may say for this turn: the recogniser listens for them."""
     reply: str = ""
     calls: tuple[ToolCall, ...] = ()
     after_tool: str | None = None
@@ -133,6 +114,7 @@ class ScriptedBrain:
 
     def __init__(self, turns: Sequence[Turn]) -> None:
         self.turns = tuple(turns)
+        self.phrases = tuple(phrase for turn in self.turns for phrase in (*turn.examples, turn.when_contains) if phrase)
         self._fallbacks = [turn for turn in self.turns if turn.when_contains is None]
 
     @classmethod
@@ -151,7 +133,7 @@ class ScriptedBrain:
         return cls([_parse_turn(raw, f"{path}: turn {number}") for number, raw in enumerate(raw_turns, 1)])
 
     async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply:
-        user, outputs = _last_turn(items)
+        user, outputs = last_turn(items)
         if outputs:
             return Reply(self._after_tool(items, outputs))
         if user is None:
@@ -162,14 +144,14 @@ class ScriptedBrain:
         return self._perform(turn, config)
 
     def _turn_for(self, items: Sequence[Item], user: Item) -> Turn | None:
-        matched = self._match(_user_text(user))
+        matched = self._match(user_text(user))
         if matched is not None or not self._fallbacks:
             return matched
         earlier = 0
         for item in items:
             if item is user:
                 break
-            if _is_user_message(item) and self._match(_user_text(item)) is None:
+            if is_user_message(item) and self._match(user_text(item)) is None:
                 earlier += 1
         return self._fallbacks[min(earlier, len(self._fallbacks) - 1)]
 
@@ -193,11 +175,11 @@ class ScriptedBrain:
         return Reply(text, calls)
 
     def _after_tool(self, items: Sequence[Item], outputs: Sequence[Item]) -> str:
-        output = _joined_outputs(outputs)
+        output = joined_outputs(outputs)
         call_ids = {item.data.get("call_id") for item in outputs}
         user: Item | None = None
         for item in items:
-            if _is_user_message(item):
+            if is_user_message(item):
                 user = item
             elif item.data.get("type") == "function_call" and item.data.get("call_id") in call_ids:
                 break
@@ -209,12 +191,15 @@ class ScriptedBrain:
 def _parse_turn(raw: Any, where: str) -> Turn:
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: must be a table")
-    unknown = set(raw) - {"when_contains", "reply", "call", "after_tool"}
+    unknown = set(raw) - {"when_contains", "examples", "reply", "call", "after_tool"}
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
     for key in ("when_contains", "reply", "after_tool"):
         if key in raw and not isinstance(raw[key], str):
             raise ValueError(f"{where}: {key} must be a string")
+    examples = raw.get("examples", [])
+    if not isinstance(examples, list) or not all(isinstance(example, str) for example in examples):
+        raise ValueError(f"{where}: examples must be a list of strings")
     calls = []
     for call in raw.get("call", []):
         if not isinstance(call, dict) or not isinstance(call.get("name"), str):
@@ -225,4 +210,4 @@ def _parse_turn(raw: Any, where: str) -> Turn:
         calls.append(ToolCall(call["name"], orjson.dumps(arguments).decode()))
     if not raw.get("reply") and not calls:
         raise ValueError(f"{where}: needs a reply or a [[turn.call]]")
-    return Turn(raw.get("when_contains"), raw.get("reply", ""), tuple(calls), raw.get("after_tool"))
+    return Turn(raw.get("when_contains"), tuple(examples), raw.get("reply", ""), tuple(calls), raw.get("after_tool"))

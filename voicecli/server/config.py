@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from voicecli.server.brains import Brain
 from voicecli.server.events import Send
 from voicecli.server.faults import Faults
+from voicecli.server.replies import Brain
 from voicecli.server.session.audio_out import AudioOut
 from voicecli.server.session.config import SESSION_SECONDS
 from voicecli.server.session.session import ServerSession

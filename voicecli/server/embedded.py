@@ -16,7 +16,7 @@ from voicecli.server.session.config import SESSION_SECONDS
 
 if TYPE_CHECKING:
     from voicecli.server.app import LocalServer
-    from voicecli.server.brains import Brain
+    from voicecli.server.replies import Brain
 
 LOCAL_API_KEY = "local"
 """The embedded server accepts any key but, like the service, rejects a missing one."""
@@ -36,6 +36,8 @@ class EmbeddedServer(RealtimeClient):
         *,
         brain: str | Brain = "echo",
         script: Path | None = None,
+        chat_url: str | None = None,
+        chat_model: str | None = None,
         model: str | None = None,
         max_session_s: float = SESSION_SECONDS,
         **kwargs: Any,
@@ -45,7 +47,9 @@ class EmbeddedServer(RealtimeClient):
         super().__init__(api_key=LOCAL_API_KEY, model=model or LOCAL_MODEL, **kwargs)
         from voicecli.server.brains import load_brain
 
-        self._brain = load_brain(brain, script) if isinstance(brain, str) else brain
+        if isinstance(brain, str):
+            brain = load_brain(brain, script, chat_url=chat_url, chat_model=chat_model)
+        self._brain = brain
         self._max_session_s = max_session_s
         self.server: LocalServer | None = None
 

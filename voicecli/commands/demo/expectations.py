@@ -7,13 +7,14 @@ what actually came back, and for tool arguments which key differed.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from voicecli.realtime import FunctionCallContent
 
-EXPECT_KEYS = ("reply_contains", "tool", "tool_arguments")
+EXPECT_KEYS = ("reply_contains", "heard_contains", "tool", "tool_arguments")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,8 @@ class Expectation:
     """The `expect` table of one turn; `None` fields are not checked."""
 
     reply_contains: str | None = None
+    heard_contains: str | None = None
+    """Words the service's transcript of a spoken turn must contain (any case, punctuation ignored)."""
     tool: str | None = None
     tool_arguments: dict[str, Any] | None = None
 
@@ -43,19 +46,24 @@ def parse_expectation(raw: Any) -> Expectation:
     unknown = sorted(set(raw) - set(EXPECT_KEYS))
     if unknown:
         raise ValueError(f"expect.{unknown[0]}: unknown key (known: {', '.join(EXPECT_KEYS)})")
-    for key in ("reply_contains", "tool"):
+    for key in ("reply_contains", "heard_contains", "tool"):
         value = raw.get(key)
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ValueError(f"expect.{key}: must be a non-empty string, got {value!r}")
     arguments = raw.get("tool_arguments")
     if arguments is not None and not isinstance(arguments, dict):
         raise ValueError(f'expect.tool_arguments: must be a table, e.g. {{ city = "Paris" }}, got {arguments!r}')
-    return Expectation(raw.get("reply_contains"), raw.get("tool"), arguments)
+    return Expectation(raw.get("reply_contains"), raw.get("heard_contains"), raw.get("tool"), arguments)
 
 
-def check(expect: Expectation, reply: str, calls: Sequence[FunctionCallContent]) -> list[CheckResult]:
-    """Every expectation of the turn against its reply text and the tool calls the model made."""
+def check(
+    expect: Expectation, reply: str, calls: Sequence[FunctionCallContent], heard: str | None = None
+) -> list[CheckResult]:
+    """Every expectation of the turn against its reply text, the tool calls the model made, and
+    `heard`, the service's transcript of a spoken turn (None when none came)."""
     results: list[CheckResult] = []
+    if expect.heard_contains is not None:
+        results.append(_check_heard(expect.heard_contains, heard))
     if expect.reply_contains is not None:
         results.append(
             CheckResult(
@@ -77,6 +85,27 @@ def check(expect: Expectation, reply: str, calls: Sequence[FunctionCallContent])
     if expect.tool_arguments is not None:
         results.append(_check_arguments(expect, calls))
     return results
+
+
+def _check_heard(expected: str, heard: str | None) -> CheckResult:
+    """Passes when the transcript holds the expected words in order; the diff names the words missing."""
+    wanted, got = _words(expected), _words(heard or "")
+    passed = f" {' '.join(wanted)} " in f" {' '.join(got)} "
+    missing = [word for word in wanted if word not in got]
+    detail = ""
+    if not passed:
+        detail = f"missing {', '.join(missing)}" if missing else "the words are there, not in this order"
+    return CheckResult(
+        "heard_contains",
+        passed,
+        f"a transcript of what was said containing {_quoted(expected)} (any case)",
+        _quoted(heard) if heard else "no transcript of the user's speech (is input transcription on?)",
+        detail,
+    )
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[\w']+", text.casefold())
 
 
 def _check_arguments(expect: Expectation, calls: Sequence[FunctionCallContent]) -> CheckResult:

@@ -43,6 +43,8 @@ def _turn_lines(record: TurnRecord, total: int) -> list[str]:
     turn = record.turn
     mark = "✓" if record.passed else "✗"
     lines = [f"## {mark} Turn {turn.number}/{total} · {turn.label}", "", f"**You:** {input_text(turn, record.input)}"]
+    if record.heard is not None:
+        lines += ["", f"**Heard:** {record.heard}"]
     for entry in record.timeline.entries:
         lines += ["", _entry_line(entry)]
     if record.result.failed:

@@ -47,6 +47,12 @@ def _check_brain(script: DemoScript, config: AppConfig) -> None:
 
     brain_script = Path(config.local.script) if config.local.script else None
     try:
-        load_brain(config.local.brain, brain_script)
+        load_brain(
+            config.local.brain,
+            brain_script,
+            chat_url=config.local.chat_url or None,
+            chat_model=config.local.chat_model or None,
+        )
     except (ValueError, OSError) as exc:  # TOMLDecodeError is a ValueError
-        raise ScriptError(f"{script.path}: local.script: {exc}") from None
+        key = "local.script" if config.local.brain == "scripted" else "local"
+        raise ScriptError(f"{script.path}: {key}: {exc}") from None

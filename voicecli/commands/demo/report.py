@@ -83,6 +83,7 @@ def _turn_data(record: TurnRecord) -> dict[str, Any]:
         "kind": record.turn.kind,
         "input": record.turn.content,
         "input_audio_s": round(record.input.audio_s, 3) if record.input.audio is not None else None,
+        "heard": record.heard,
         "reply": record.timeline.reply,
         "reply_audio": record.audio_file,
         "reply_audio_s": round(len(result.audio) / SAMPLE_RATE, 3),

@@ -73,6 +73,11 @@ class Timeline:
         return " ".join(entry.text.strip() for entry in self.entries if entry.kind == "assistant").strip()
 
 
+def heard_text(sent: TurnInput, result: TurnResult) -> str | None:
+    """What the service transcribed of the audio `sent`, if it was audio and a transcript came."""
+    return result.user_text or None if sent.audio is not None else None
+
+
 @dataclass(slots=True)
 class TurnRecord:
     turn: DemoTurn
@@ -84,6 +89,11 @@ class TurnRecord:
     @property
     def passed(self) -> bool:
         return self.result.failed is None and all(check.passed for check in self.checks)
+
+    @property
+    def heard(self) -> str | None:
+        """The service's transcript of a spoken turn; None for typed text or when none came."""
+        return heard_text(self.input, self.result)
 
     @property
     def tool_s(self) -> float:

@@ -14,7 +14,7 @@ from voicecli.commands.demo.expectations import check
 from voicecli.commands.demo.inputs import TurnInput
 from voicecli.commands.demo.prepare import PreparedScript
 from voicecli.commands.demo.report import ReportWriter
-from voicecli.commands.demo.results import ScriptRun, Timeline, TurnRecord
+from voicecli.commands.demo.results import ScriptRun, Timeline, TurnRecord, heard_text
 from voicecli.commands.demo.script import DemoTurn
 from voicecli.conversation.exchange import exchange
 from voicecli.conversation.providers import build_client, session_settings
@@ -44,7 +44,10 @@ async def run_script(prepared: PreparedScript, observer: RunObserver) -> ScriptR
     started = time.perf_counter()
     try:
         client = build_client(prepared.config, tools=prepared.tools)
-        async with client(settings=session_settings(prepared.config, push_to_talk=True)):
+        settings = session_settings(
+            prepared.config, push_to_talk=True, expected_phrases=prepared.script.spoken_phrases or None
+        )
+        async with client(settings=settings):
             for turn, sent in zip(prepared.script.turns, prepared.inputs, strict=True):
                 observer.turn_started(run, turn, sent)
                 record = await _run_turn(client, run, turn, sent, observer)
@@ -79,4 +82,5 @@ async def _run_turn(
         timeout_s=turn.timeout_s or run.config.response_timeout_s,
         observer=observe,
     )
-    return TurnRecord(turn, sent, result, timeline, check(turn.expect, timeline.reply, result.tool_calls))
+    checks = check(turn.expect, timeline.reply, result.tool_calls, heard_text(sent, result))
+    return TurnRecord(turn, sent, result, timeline, checks)

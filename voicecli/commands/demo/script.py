@@ -57,6 +57,11 @@ class DemoScript:
     def name(self) -> str:
         return self.path.stem
 
+    @property
+    def spoken_phrases(self) -> list[str]:
+        """What the `say` turns speak: the local server listens for exactly these."""
+        return [turn.content for turn in self.turns if turn.kind == "say"]
+
 
 def load_script(path: Path) -> DemoScript:
     """Read and check a demo script; raise `ScriptError` on the first problem."""
@@ -135,5 +140,7 @@ def _parse_turn(raw: Any, number: int, path: Path) -> DemoTurn:
         expect = parse_expectation(raw.get("expect", {}))
     except ValueError as exc:
         raise ScriptError(f"{where}: {exc}") from None
+    if kind == "text" and expect.heard_contains is not None:
+        raise ScriptError(f"{where}: expect.heard_contains: only a spoken turn (say or wav) has a transcript")
     wav_path = _existing(f"{where}: wav", path.parent, content) if kind == "wav" else None
     return DemoTurn(number, kind, content, wav_path, float(timeout) if timeout is not None else None, expect)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from voicecli.server import synth
-from voicecli.server.brains import ToolCall
 from voicecli.server.events import Send
 from voicecli.server.ids import new_id
+from voicecli.server.replies import ToolCall
 from voicecli.server.session.audio_out import AudioOut, AudioRef
 from voicecli.server.session.conversation import BYTES_PER_MS, Conversation, Item
 
@@ -25,6 +26,7 @@ __all__ = ["Response", "ResponseStreamer"]
 _CHUNK_BYTES = 100 * BYTES_PER_MS  # ~100 ms of audio per delta, like the service
 _ARGUMENT_DELTA_CHARS = 8
 _WORD = re.compile(r"\S+\s*")
+_SENTENCE_END = re.compile(r"[.!?]+\s+")
 
 
 @dataclass(slots=True)
@@ -62,8 +64,16 @@ class ResponseStreamer:
         self._chunk_delay = chunk_delay
         self.voice_used = False  # assistant audio exists: the voice can no longer change
 
-    async def message(self, response: Response, text: str) -> None:
-        """An assistant message saying `text`, as audio with a transcript or as text."""
+    async def message(self, response: Response, text: str | AsyncIterable[str]) -> None:
+        """An assistant message saying `text`, as audio with a transcript or as text.
+
+        Text that arrives in pieces (a streamed reply) is spoken a sentence at a time, as each
+        sentence completes, or sent as text deltas as the pieces come. Nothing to say: no message.
+        """
+        pieces = _sentences(text) if response.audio else _pieces(text, self._chunk_delay)
+        first = await anext(pieces, None)
+        if first is None:
+            return
         output = await self._open_item(
             response,
             {
@@ -78,27 +88,25 @@ class ResponseStreamer:
         item = output.item
         ref = AudioRef(response.id, item.id, output.index, 0)
         where = ref.fields()
-        if response.audio:
-            part: dict[str, Any] = {"type": "audio", "transcript": ""}
-            item.data["content"].append({"type": "output_audio", "transcript": ""})
-            await self._emit({"type": "response.content_part.added", **where, "part": dict(part)})
-            sent = await self._audio(response, item, ref, text)
-            await self._emit({"type": "response.output_audio.done", **where})
-            await self._emit({"type": "response.output_audio_transcript.done", **where, "transcript": sent})
-            part["transcript"] = item.data["content"][0]["transcript"] = sent
-        else:
-            part = {"type": "text", "text": ""}
-            item.data["content"].append({"type": "output_text", "text": ""})
-            await self._emit({"type": "response.content_part.added", **where, "part": dict(part)})
-            sent = ""
-            for piece in _split_words(text, len(text.split())):
-                if response.cancel_reason:
-                    break
+        kind, field_name = ("audio", "transcript") if response.audio else ("text", "text")
+        part: dict[str, Any] = {"type": kind, field_name: ""}
+        item.data["content"].append({"type": f"output_{kind}", field_name: ""})
+        await self._emit({"type": "response.content_part.added", **where, "part": dict(part)})
+        sent = ""
+        async for piece in _chained(first, pieces):
+            if response.cancel_reason:
+                break
+            if response.audio:
+                sent += await self._audio(response, item, ref, piece)
+            else:
                 await self._emit({"type": "response.output_text.delta", **where, "delta": piece})
                 sent += piece
-                await asyncio.sleep(self._chunk_delay)
+        if response.audio:
+            await self._emit({"type": "response.output_audio.done", **where})
+            await self._emit({"type": "response.output_audio_transcript.done", **where, "transcript": sent})
+        else:
             await self._emit({"type": "response.output_text.done", **where, "text": sent})
-            part["text"] = item.data["content"][0]["text"] = sent
+        part[field_name] = item.data["content"][0][field_name] = sent
         await self._emit({"type": "response.content_part.done", **where, "part": part})
         await self._close_item(response, output)
 
@@ -133,7 +141,8 @@ class ResponseStreamer:
         await self._close_item(response, output)
 
     async def _audio(self, response: Response, item: Item, ref: AudioRef, text: str) -> str:
-        """Stream speech in ~100 ms deltas with the transcript alongside; return the words sent."""
+        """Stream `text` as speech in ~100 ms deltas with the transcript alongside, after the item's
+        audio so far; return the words sent."""
         pcm = (await asyncio.to_thread(synth.speak, text)).tobytes()
         self.voice_used = True
         chunks = [pcm[start : start + _CHUNK_BYTES] for start in range(0, len(pcm), _CHUNK_BYTES)]
@@ -148,7 +157,7 @@ class ResponseStreamer:
             await self._audio_out.send(ref, chunk)
             sent_audio += chunk
             await asyncio.sleep(self._chunk_delay)
-        item.audio[ref.content_index] = bytes(sent_audio)
+        item.audio[ref.content_index] = item.audio.get(ref.content_index, b"") + bytes(sent_audio)
         return sent_text
 
     async def _open_item(self, response: Response, data: dict[str, Any]) -> _OutputItem:
@@ -191,6 +200,41 @@ class ResponseStreamer:
                     "previous_item_id": output.previous_item_id,
                 }
             )
+
+
+async def _pieces(text: str | AsyncIterable[str], delay: float) -> AsyncIterator[str]:
+    """Text deltas: a whole text word by word (`delay` after each), a stream piece by piece."""
+    if isinstance(text, str):
+        for piece in _WORD.findall(text):
+            yield piece
+            await asyncio.sleep(delay)
+        return
+    async for piece in text:
+        if piece:
+            yield piece
+
+
+async def _sentences(text: str | AsyncIterable[str]) -> AsyncIterator[str]:
+    """What to synthesize at a time: a whole text at once, a stream sentence by sentence."""
+    if isinstance(text, str):
+        if text:
+            yield text
+        return
+    pending = ""
+    async for piece in text:
+        pending += piece
+        ends = [match.end() for match in _SENTENCE_END.finditer(pending)]
+        if ends and pending[: ends[-1]].strip():
+            complete, pending = pending[: ends[-1]], pending[ends[-1] :]
+            yield complete  # the sentences finished so far, with the space after them
+    if pending.strip():
+        yield pending
+
+
+async def _chained(first: str, rest: AsyncIterator[str]) -> AsyncIterator[str]:
+    yield first
+    async for piece in rest:
+        yield piece
 
 
 def _split_words(text: str, parts: int) -> list[str]:

@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from voicecli.server.brains import Brain
 from voicecli.server.events import Send
 from voicecli.server.ids import new_id
+from voicecli.server.replies import Brain, BrainError
 from voicecli.server.session.audio_out import AudioOut
 from voicecli.server.session.config import response_config
-from voicecli.server.session.conversation import Conversation
+from voicecli.server.session.conversation import Conversation, Item
 from voicecli.server.session.response_stream import Response, ResponseStreamer
 from voicecli.server.validation import ProtocolViolation
 
@@ -39,12 +39,15 @@ class Responses:
         audio_out: AudioOut,
         chunk_delay: float,
         on_crash: Callable[[BaseException], None] | None,
+        settle: Callable[[Sequence[Item]], Awaitable[None]],
     ) -> None:
+        """`settle` waits until the user turns among the items have their transcripts."""
         self._emit = emit
         self._brain = brain
         self._conversation = conversation
         self._streamer = ResponseStreamer(emit, conversation=conversation, audio_out=audio_out, chunk_delay=chunk_delay)
         self._on_crash = on_crash
+        self._settle = settle
         self._conversation_id = new_id("conv")
         self.active: Response | None = None
         self._task: asyncio.Task[None] | None = None  # the latest response's; may be finishing
@@ -103,21 +106,29 @@ class Responses:
             await asyncio.wait({task})
 
     async def _run(self, response: Response) -> None:
+        error: BrainError | None = None
         try:
+            await self._settle(response.items)
             reply = await self._brain.reply(response.items, response.config)
-            text = reply.text.strip()
-            if text and not response.cancel_reason:
-                await self._streamer.message(response, text)
-            for call in reply.calls:
+            calls = reply.calls
+            if reply.stream is not None:
+                await self._streamer.message(response, reply.stream)
+                calls = reply.stream.calls
+            elif reply.text.strip() and not response.cancel_reason:
+                await self._streamer.message(response, reply.text.strip())
+            for call in calls:
                 if response.cancel_reason:
                     break
                 await self._streamer.call(response, call)
+        except BrainError as exc:
+            _log.info("response %s failed: %s", response.id, exc)  # the client is told in response.done
+            error = exc
         finally:
             # Inactive from here on: a client answering `response.done` at once must not collide.
             if self.active is response:
                 self.active = None
-        status = "cancelled" if response.cancel_reason else "completed"
-        await self._emit({"type": "response.done", "response": self._wire(response, status)})
+        status = "failed" if error else "cancelled" if response.cancel_reason else "completed"
+        await self._emit({"type": "response.done", "response": self._wire(response, status, error)})
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         error = None if task.cancelled() else task.exception()
@@ -127,7 +138,7 @@ class Responses:
         if self._on_crash is not None:
             self._on_crash(error)
 
-    def _wire(self, response: Response, status: str) -> dict[str, Any]:
+    def _wire(self, response: Response, status: str, error: BrainError | None = None) -> dict[str, Any]:
         """The `response` object of `response.created` and `response.done`."""
         config = response.config
         done = status != "in_progress"
@@ -135,9 +146,7 @@ class Responses:
             "object": "realtime.response",
             "id": response.id,
             "status": status,
-            "status_details": (
-                {"type": "cancelled", "reason": response.cancel_reason} if status == "cancelled" else None
-            ),
+            "status_details": _status_details(response, status, error),
             "output": [item.wire() for item in response.output],
             "conversation_id": self._conversation_id if response.in_conversation else None,
             "output_modalities": list(config["output_modalities"]),
@@ -151,6 +160,14 @@ class Responses:
             "usage": _usage(response) if done else None,
             "metadata": response.metadata,
         }
+
+
+def _status_details(response: Response, status: str, error: BrainError | None) -> dict[str, Any] | None:
+    if status == "cancelled":
+        return {"type": "cancelled", "reason": response.cancel_reason}
+    if error is not None:
+        return {"type": "failed", "error": {"type": "server_error", "code": error.code, "message": str(error)}}
+    return None
 
 
 def _tokens(text: str) -> int:

@@ -22,14 +22,15 @@ from typing import Any
 
 import orjson
 
-from voicecli.server.brains import Brain
 from voicecli.server.events import Send, error_event
 from voicecli.server.ids import new_id
+from voicecli.server.replies import Brain
 from voicecli.server.session.audio_out import AudioOut, AudioRef, DeltaAudioOut
 from voicecli.server.session.config import DEFAULT_MODEL, SESSION_SECONDS, default_session_config, updated_config
-from voicecli.server.session.conversation import BYTES_PER_MS, Conversation, Item
+from voicecli.server.session.conversation import Conversation, Item
 from voicecli.server.session.input_audio import InputAudioBuffer, TurnStarted, appended_audio
 from voicecli.server.session.responses import Responses
+from voicecli.server.session.transcription import Transcriber
 from voicecli.server.validation import ProtocolViolation, validate_client_event, validate_server_event
 
 __all__ = [
@@ -69,6 +70,7 @@ class ServerSession:
         self.config = default_session_config(model, lifetime_s)
         self.conversation = Conversation()
         self.input_audio = InputAudioBuffer(self._turn_detection)
+        self.transcriber = Transcriber(self.emit, brain.phrases, lambda: self.config)
         self.responses = Responses(
             self.emit,
             brain=brain,
@@ -76,6 +78,7 @@ class ServerSession:
             audio_out=self.audio_out,
             chunk_delay=audio_chunk_delay,
             on_crash=on_crash,
+            settle=self.transcriber.settle,
         )
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
             "session.update": self._session_update,
@@ -104,8 +107,9 @@ class ServerSession:
         await self.emit({"type": "session.created", "session": copy.deepcopy(self.config)})
 
     async def close(self) -> None:
-        """Stop the response in flight (the transport is gone)."""
+        """Stop the response in flight and the recognition of turns (the transport is gone)."""
         await self.responses.close()
+        await self.transcriber.close()
 
     async def emit(self, event: dict[str, Any]) -> None:
         """Stamp an `event_id`, check the event against the `openai` types, send it.
@@ -146,6 +150,7 @@ class ServerSession:
     async def append_audio(self, pcm: bytes) -> None:
         """Add 24 kHz pcm16 to the input audio buffer and act on the turns it detects: what an
         `input_audio_buffer.append` carries, or a WebRTC microphone frame."""
+        self.transcriber.expect_speech()
         for turn in self.input_audio.append(pcm):
             if isinstance(turn, TurnStarted):
                 await self.emit(
@@ -200,18 +205,7 @@ class ServerSession:
         item, previous = self.conversation.add_user_audio(item_id, audio)
         await self.emit({"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": previous})
         await self._announce_item(item, previous)
-        if self.config["audio"]["input"]["transcription"] is not None:
-            # No speech recogniser runs offline: say what was heard, not what might have been said.
-            seconds = len(audio) / (BYTES_PER_MS * 1000)
-            await self.emit(
-                {
-                    "type": "conversation.item.input_audio_transcription.completed",
-                    "item_id": item_id,
-                    "content_index": 0,
-                    "transcript": f"[{seconds:.1f} s of audio]",
-                    "usage": {"type": "duration", "seconds": seconds},
-                }
-            )
+        self.transcriber.start(item)
 
     # --- conversation ---------------------------------------------------------------------------
 

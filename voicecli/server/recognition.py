@@ -1,0 +1,116 @@
+"""Offline speech recognition for the local server: pocketsphinx, whose English model ships in its wheel.
+
+Free-form recognition of synthetic speech is weak, while a grammar of the phrases the brain expects
+recognises them exactly in a few tens of milliseconds; the worker (`recognition_worker`) tries the
+expected phrases first. Decoding happens in worker processes (pocketsphinx holds the GIL while it
+decodes), each driven by a thread of this module's own pool that only waits on the worker's pipe:
+never the event loop, nor the threads that synthesize speech, so other sessions are not held up.
+Without pocketsphinx installed, `recognise` returns None and the server says so once in its log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.util
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from voicecli.server.recognition_worker import normalise, read_frame, write_frame
+
+__all__ = ["Recognition", "RecognitionError", "available", "normalise", "recognise", "warm_up"]
+
+_log = logging.getLogger(__name__)
+_WORKER = Path(__file__).with_name("recognition_worker.py")
+_WORKERS = min(2, os.cpu_count() or 1)
+_pool: ThreadPoolExecutor | None = None
+_local = threading.local()  # each pool thread's worker process
+
+
+@dataclass(frozen=True, slots=True)
+class Recognition:
+    """What was recognised in one turn: the words, and whether a phrase of the grammar matched."""
+
+    text: str
+    mode: Literal["grammar", "free"]
+
+
+class RecognitionError(Exception):
+    """The worker failed on a turn, or ended."""
+
+
+@functools.cache
+def available() -> bool:
+    """Whether pocketsphinx is installed; logs once when it is not."""
+    if importlib.util.find_spec("pocketsphinx") is None:
+        _log.warning(
+            "pocketsphinx is not installed: the local server cannot recognise speech "
+            "(pip install pocketsphinx); spoken turns are described by their duration"
+        )
+        return False
+    return True
+
+
+async def recognise(pcm: bytes, phrases: Iterable[str] = ()) -> Recognition | None:
+    """Recognise 24 kHz pcm16 speech; `phrases` are what the listener expects (tried first).
+
+    Returns None when pocketsphinx is missing; raises `RecognitionError` when the worker fails.
+    A matched phrase comes back as it was written.
+    """
+    if not available():
+        return None
+    return await asyncio.wrap_future(_threads().submit(_recognise, pcm, list(phrases)))
+
+
+def warm_up() -> Future[None] | None:
+    """Start a worker and load its decoder (about a second) in the background, if pocketsphinx is here."""
+    if not available():
+        return None
+    return _threads().submit(_worker)
+
+
+def _threads() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="voicecli-recognition")
+    return _pool
+
+
+def _worker() -> subprocess.Popen[bytes]:
+    """This thread's worker process, started (and waited for until its decoder is loaded) on first use."""
+    process: subprocess.Popen[bytes] | None = getattr(_local, "process", None)
+    if process is not None and process.poll() is None:
+        return process
+    # -I: isolated, the worker sees neither the user's environment variables for Python nor their folder
+    process = subprocess.Popen(
+        [sys.executable, "-I", str(_WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    _local.process = process
+    assert process.stdout is not None
+    if read_frame(process.stdout) != {"ready": True}:
+        process.kill()
+        raise RecognitionError("the speech recognition worker did not start")
+    return process
+
+
+def _recognise(pcm: bytes, phrases: list[str]) -> Recognition:
+    process = _worker()
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        write_frame(process.stdin, {"phrases": phrases, "bytes": len(pcm)}, pcm)
+        answer = read_frame(process.stdout)
+    except (OSError, EOFError, ValueError) as exc:
+        answer = {"error": f"lost the worker: {exc}"}
+    if answer is None or "error" in answer:
+        if answer is None or process.poll() is not None:
+            process.kill()  # the next turn starts a new one
+        raise RecognitionError((answer or {}).get("error") or "the speech recognition worker ended")
+    return Recognition(answer["text"], answer["mode"])

@@ -1,0 +1,109 @@
+"""What a brain is: its protocol, the reply it gives, and how it reads the conversation.
+
+Shared by every brain (`brains` for echo and scripted, `chat_brain` for a chat completions model),
+so that none of them depends on another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from voicecli.server.session.conversation import Item
+
+__all__ = [
+    "Brain",
+    "BrainError",
+    "Reply",
+    "ReplyStream",
+    "ToolCall",
+    "audio_seconds",
+    "is_user_message",
+    "joined_outputs",
+    "last_turn",
+    "user_text",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    name: str
+    arguments: str  # JSON text, as the service sends it
+
+
+class ReplyStream(Protocol):
+    """A reply arriving in pieces: text as it comes, then `calls`, complete once the pieces are read."""
+
+    calls: tuple[ToolCall, ...]
+
+    def __aiter__(self) -> AsyncIterator[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What to say and which tools to call; or a `stream` of both (then `text` and `calls` are unused)."""
+
+    text: str = ""
+    calls: tuple[ToolCall, ...] = ()
+    stream: ReplyStream | None = None
+
+
+class BrainError(Exception):
+    """The brain cannot answer (its model is unreachable, say): the response fails with this message."""
+
+    def __init__(self, message: str, code: str = "brain_failed") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Brain(Protocol):
+    """Decides a reply. `config` is the session configuration with the response's overrides.
+
+    `phrases` are what the brain expects users to say: the recogniser tries them first.
+    """
+
+    phrases: tuple[str, ...]
+
+    async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply: ...
+
+
+# --- reading the conversation -----------------------------------------------------------------
+
+
+def user_text(item: Item) -> str | None:
+    """The words of a user message (typed text, or the transcript of its speech), if any."""
+    words = [
+        part.get("text") or part.get("transcript") or ""
+        for part in item.data.get("content", [])
+        if part.get("type") in ("input_text", "input_audio")
+    ]
+    text = " ".join(word for word in words if word)
+    return text or None
+
+
+def audio_seconds(item: Item) -> float:
+    return sum(item.audio_ms(index) for index in item.audio) / 1000
+
+
+def is_user_message(item: Item) -> bool:
+    return item.data.get("type") == "message" and item.data.get("role") == "user"
+
+
+def last_turn(items: Sequence[Item]) -> tuple[Item | None, list[Item]]:
+    """The latest user message, and the tool outputs after it that no assistant message answered."""
+    outputs: list[Item] = []
+    answered = False
+    for item in reversed(items):
+        kind = item.data.get("type")
+        if kind == "function_call_output" and not answered:
+            outputs.insert(0, item)
+        elif kind == "message" and item.data.get("role") == "assistant":
+            answered = True
+        elif is_user_message(item):
+            return item, outputs
+    return None, outputs
+
+
+def joined_outputs(outputs: Sequence[Item]) -> str:
+    return "; ".join(str(item.data.get("output", "")) for item in outputs)
