@@ -173,9 +173,9 @@ async def test_callback_sample_with_its_own_signature_ends_with_a_clear_error(mo
     lost: list[str] = []
     report = RealtimeClient._connection_lost
 
-    def record(self: RealtimeClient, message: str, code: str = "connection_closed") -> None:
+    def record(self: RealtimeClient, message: str, code: str = "connection_closed", **how: bool) -> None:
         lost.append(f"{code}: {message}")
-        report(self, message, code)
+        report(self, message, code, **how)
 
     monkeypatch.setattr(RealtimeClient, "_connection_lost", record)
     played: list[np.ndarray] = []
