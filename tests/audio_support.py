@@ -203,11 +203,11 @@ def assert_sounds_for(pcm: np.ndarray, rate: int, expected_s: float, tolerance_s
     shorter) or delays the rest behind the gap (the sound keeps its length, the span is longer).
     So what was played lies between the sound alone and the whole span, whichever happened; a
     reply cut short makes the span too short, audio played twice makes the sound too long, and a
-    gap longer than a device hiccup fails on its own.
+    gap longer than a loaded machine's hiccups (a second in all) fails on its own.
     """
     span_s = len(pcm) / rate
     sound_s = float(sound_mask(pcm, rate).sum()) / rate
-    assert span_s - sound_s < 0.25, f"{span_s - sound_s:.3f} s of the recording is digital silence"
+    assert span_s - sound_s < 1.0, f"{span_s - sound_s:.3f} s of the recording is digital silence"
     assert sound_s - tolerance_s <= expected_s <= span_s + tolerance_s, (
         f"expected {expected_s:.3f} s of sound; recorded {sound_s:.3f} s of sound over a {span_s:.3f} s span"
     )

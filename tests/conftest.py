@@ -87,10 +87,9 @@ def root_logger() -> Iterator[logging.Logger]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Group tests for the parallel workers (`--dist loadgroup`): every test that plays or records
     real audio runs in one worker, one after another, so paced streams never compete for the CPU
-    with each other; the other tests go by module (a module's fixtures are made once). A test may name its own group."""
+    with each other (on 2 cores, parallel paced streams starve each other into underruns); the other
+    tests go by module (a module's fixtures are made once)."""
     for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue  # a group of its own (the echo rig: one PulseAudio per delay, in parallel)
         plays_audio = item.get_closest_marker("audio") or "pulse_audio" in getattr(item, "fixturenames", ())
         group = "audio" if plays_audio else item.module.__name__ if item.module else "other"
         item.add_marker(pytest.mark.xdist_group(group))

@@ -220,8 +220,10 @@ def test_a_live_conversation_rolls_over_to_a_new_session_before_the_limit(
     finally:
         err = talk.end()
     assert talk.proc.returncode == 0 and "Traceback" not in err, err
-    [rollover] = [record["event"] for record in talk.events("connection.reconnected")]
-    assert rollover["cause"] == "rollover" and rollover["replayed_items"] == 3  # user, assistant, note
+    # A loaded machine can stretch the conversation past a second rollover: each is a rollover.
+    rollovers = [record["event"] for record in talk.events("connection.reconnected")]
+    assert rollovers and all(rollover["cause"] == "rollover" for rollover in rollovers)
+    assert rollovers[0]["replayed_items"] == 3  # user, assistant, note
     assert talk.events("connection.reconnecting") == []
     assert [record["event"] for record in talk.events("error")] == []
     transcripts = talk.transcripts()

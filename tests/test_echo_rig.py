@@ -61,12 +61,8 @@ def echo_rig(pulse_audio: PulseAudio, request: pytest.FixtureRequest) -> Iterato
 
 
 def rig(*delays: int) -> Any:
-    """Parametrise over echo delays, each in an xdist group of its own."""
-    return pytest.mark.parametrize(
-        "echo_rig",
-        [pytest.param(d, id=f"{d}ms", marks=pytest.mark.xdist_group(f"echo-rig-{d}")) for d in delays],
-        indirect=True,
-    )
+    """Parametrise over echo delays (they run in the one audio worker, like every paced test)."""
+    return pytest.mark.parametrize("echo_rig", [pytest.param(d, id=f"{d}ms") for d in delays], indirect=True)
 
 
 def script(tmp_path: Path) -> Path:
