@@ -84,6 +84,7 @@ def root_logger() -> Iterator[logging.Logger]:
     logging.captureWarnings(False)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Group tests for the parallel workers (`--dist loadgroup`): every test that plays or records
     real audio runs in one worker, one after another, so paced streams never compete for the CPU
