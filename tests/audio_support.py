@@ -195,19 +195,30 @@ def without_gaps(pcm: np.ndarray, rate: int) -> np.ndarray:
     return pcm[sound_mask(pcm, rate)]
 
 
-def assert_sounds_for(pcm: np.ndarray, rate: int, expected_s: float, tolerance_s: float) -> None:
-    """Assert that `pcm`, a recording from its first to its last sound, holds `expected_s` of sound.
+def assert_sounds_for(
+    pcm: np.ndarray, rate: int, expected_s: float, tolerance_s: float, expected_silence_s: float = 0.0
+) -> None:
+    """Assert that `pcm`, a recording from its first to its last sound, is what was sent: a sound
+    `expected_s` long from first to last sample, holding `expected_silence_s` of digital silence of
+    its own (the pauses espeak leaves between sentences are exact zeros).
 
-    A late device callback on a loaded machine leaves digital silence in the recording: PulseAudio
-    either plays silence in place of the late audio (the span keeps its length, the sound is
-    shorter) or delays the rest behind the gap (the sound keeps its length, the span is longer).
-    So what was played lies between the sound alone and the whole span, whichever happened; a
-    reply cut short makes the span too short, audio played twice makes the sound too long, and a
-    gap longer than a loaded machine's hiccups (a second in all) fails on its own.
+    A late device callback on a loaded machine leaves more digital silence in the recording:
+    PulseAudio either plays silence in place of the late audio (the span keeps its length, the
+    sound is shorter) or delays the rest behind the gap (the sound keeps its length, the span is
+    longer). So what was played lies between the sound alone and the whole span, whichever
+    happened; a reply cut short makes the span too short, audio played twice makes the sound too
+    long, and gaps beyond a loaded machine's hiccups (a second in all) fail on their own.
     """
     span_s = len(pcm) / rate
     sound_s = float(sound_mask(pcm, rate).sum()) / rate
-    assert span_s - sound_s < 1.0, f"{span_s - sound_s:.3f} s of the recording is digital silence"
-    assert sound_s - tolerance_s <= expected_s <= span_s + tolerance_s, (
-        f"expected {expected_s:.3f} s of sound; recorded {sound_s:.3f} s of sound over a {span_s:.3f} s span"
+    extra_silence_s = span_s - sound_s - expected_silence_s
+    assert extra_silence_s < 1.0, f"{extra_silence_s:.3f} s more digital silence than the sound has"
+    assert sound_s - tolerance_s <= expected_s - expected_silence_s and expected_s <= span_s + tolerance_s, (
+        f"expected {expected_s:.3f} s with {expected_silence_s:.3f} s of silence; "
+        f"recorded {sound_s:.3f} s of sound over a {span_s:.3f} s span"
     )
+
+
+def digital_silence_s(pcm: np.ndarray, rate: int) -> float:
+    """Seconds of `pcm` that `sound_mask` counts as digital silence."""
+    return float(len(pcm) - sound_mask(pcm, rate).sum()) / rate

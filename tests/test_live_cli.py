@@ -23,7 +23,15 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile
-from audio_support import PulseAudio, Recorder, assert_sounds_for, play_into_mic, speech_wav, wait_until
+from audio_support import (
+    PulseAudio,
+    Recorder,
+    assert_sounds_for,
+    digital_silence_s,
+    play_into_mic,
+    speech_wav,
+    wait_until,
+)
 from audio_support import pulse_audio as pulse_audio  # session fixture
 from live_support import LOUD, Talk, assert_truncate_matches_speaker, first_burst
 from live_support import talk_factory as talk_factory  # fixture
@@ -73,7 +81,10 @@ def test_spoken_question_gets_the_echo_reply_out_of_the_speaker(
     burst = first_burst(recorded, 44_100)
     ref_burst = first_burst(reference, 24_000)
     assert burst is not None and ref_burst is not None, "no reply came out of the speaker"
-    assert_sounds_for(recorded[burst[0] : burst[1] + 1], 44_100, (ref_burst[1] - ref_burst[0]) / 24_000, 0.03)
+    ref_sound = reference[ref_burst[0] : ref_burst[1] + 1]
+    assert_sounds_for(
+        recorded[burst[0] : burst[1] + 1], 44_100, len(ref_sound) / 24_000, 0.03, digital_silence_s(ref_sound, 24_000)
+    )
     assert f"Assistant: {transcript}" in out
     assert "Latency over 1 turn" in out and "first audio heard" in out
     assert "Traceback" not in err and "ALSA" not in err
