@@ -1,0 +1,46 @@
+"""The entries of the conversation a screen shows: plain records the view fills in as events arrive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voicecli.records.latency import TurnLatency
+
+
+@dataclass(slots=True)
+class UserTurn:
+    item_id: str | None
+    text: str = ""
+    speaking: bool = True
+    final: bool = False
+    failed: bool = False
+
+
+@dataclass(slots=True)
+class AssistantTurn:
+    item_id: str | None
+    latency: TurnLatency | None = None
+    text: str = ""
+    audio: bool = False
+    done: bool = False
+    interrupted: bool = False
+
+
+@dataclass(slots=True)
+class ToolCall:
+    name: str
+    arguments: str
+    call_id: str
+    result: str | None = None
+    is_error: bool = False
+    duration_s: float = 0.0
+
+
+@dataclass(slots=True)
+class Notice:
+    message: str
+    code: str | None = None
+    fatal: bool = False
+
+
+Entry = UserTurn | AssistantTurn | ToolCall | Notice
