@@ -160,7 +160,7 @@ class Capture:
             while (stream_time := self._ring.pop_into(mic)) is not None:
                 at = stream_time + self._clock_offset
                 self.level = rms_dbfs(mic)
-                speaker = self._speaker_frame(far, at)
+                speaker = self._speaker_frame(far, at) if self._pairs_speaker() else None
                 if self.on_pair is not None:
                     self.on_pair(mic.copy(), None if speaker is None else speaker.copy())
                 pcm = to_int16(self._path.process(mic, speaker))
@@ -176,6 +176,13 @@ class Capture:
                     if filled == self.chunk_samples:
                         filled = 0
                         self._send(pending.copy(), pending_at)
+
+    def _pairs_speaker(self) -> bool:
+        """Whether anything needs the speaker's frames: echo handling, `--record` or `echo-test`.
+
+        Without such a need (headphones, `echo = "off"`, no recording) the worker leaves the speaker alone.
+        """
+        return self._path.needs_speaker or self.on_played is not None or self.on_pair is not None
 
     def _speaker_frame(self, out: np.ndarray, at: float) -> np.ndarray | None:
         """The speaker frame played when the microphone frame at `at` was heard (None: nothing played).
@@ -194,9 +201,12 @@ class Capture:
                 # this frame with silence, which would shift the pairing by a frame and make the
                 # canceller look for the echo again. A stopped player is not waited for.
                 alive = ring.last_time + self._clock_offset > at - PLAYER_ALIVE_S
-                if not alive or time.monotonic() > deadline:
+                remaining = deadline - time.monotonic()
+                if not alive or remaining <= 0:
                     return None
-                time.sleep(0.002)
+                ring.arrived.clear()
+                if ring.peek_time() is None:  # pushed between the look above and the clear: no wait
+                    ring.arrived.wait(remaining)
                 continue
             played_at += self._clock_offset
             window = RESYNC_S if self._paired else PAIRING_START_S

@@ -37,8 +37,9 @@ class CapturePath:
 
     def __init__(self, mic_rate: int, far_rate: int, mode: EchoMode = "off") -> None:
         self.echo: EchoProcessor = open_echo(mode)
-        self._cancel = not isinstance(self.echo, NoEcho)
-        working_rate = CANCELLER_RATE if self._cancel else mic_rate
+        self.needs_speaker = not isinstance(self.echo, NoEcho)
+        """Whether `process` uses the speaker's frames (with `off` it passes the microphone on alone)."""
+        working_rate = CANCELLER_RATE if self.needs_speaker else mic_rate
         self._near_rs = LowLatencyResampler(mic_rate, CANCELLER_RATE)
         self._far_rs = LowLatencyResampler(far_rate, CANCELLER_RATE)
         self._out_rs = LowLatencyResampler(working_rate, API_RATE)
@@ -47,7 +48,7 @@ class CapturePath:
 
     def process(self, mic: np.ndarray, far: np.ndarray | None) -> np.ndarray:
         """One microphone frame (int16, device rate) and the speaker's frame of that moment (None: silence)."""
-        if not self._cancel:
+        if not self.needs_speaker:
             return self._out_rs.process(mic)
         if far is None:
             far = self._silent_far.setdefault(len(mic), np.zeros(len(mic), dtype=np.int16))

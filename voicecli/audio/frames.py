@@ -27,6 +27,8 @@ class FrameRing:
         self._read = 0  # frames ever popped (consumer-owned)
         self.dropped = 0  # frames lost because the ring was full
         self.last_time = -1e18  # the time of the newest frame pushed (producer-owned)
+        self.arrived = threading.Event()
+        """Set at every push, so a consumer waiting for the next frame sleeps until it comes (no polling)."""
 
     def __len__(self) -> int:
         with self._lock:
@@ -48,6 +50,7 @@ class FrameRing:
         self.last_time = at
         with self._lock:
             self._written += 1
+        self.arrived.set()
 
     def peek_time(self) -> float | None:
         """The time of the oldest unread frame, or None when the ring is empty (consumer side)."""
