@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,32 @@ def test_a_terminal_gets_the_live_screen_and_keeps_the_transcript() -> None:
     assert "You hello there" in after_live
     assert "Assistant General Kenobi" in after_live
     assert "listening" not in after_live
+
+
+def test_the_live_screen_draws_what_changed_and_nothing_while_nothing_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("voicecli.ui.live.REDRAW_ANYWAY_S", 600.0)  # only changes draw, however slow the machine
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=80, height=20, color_system=None)
+    screen = open_screen(INFO, console=console)
+    assert isinstance(screen, LiveScreen)
+    with screen:
+        screen.set_state("listening")
+        screen.set_level(-float("inf"))
+        wait_for(lambda: "listening" in out.getvalue())
+        drawn = len(out.getvalue())
+        for _ in range(5):  # half a second of a listening session with nothing new: nothing drawn
+            screen.set_level(-float("inf"))
+            time.sleep(0.1)
+        assert len(out.getvalue()) == drawn
+        screen.handle(HELLO)
+        wait_for(lambda: "hello there" in out.getvalue())
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the screen never showed it"
+        time.sleep(0.02)
 
 
 def test_summary_table_has_percentiles() -> None:

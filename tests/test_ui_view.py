@@ -324,3 +324,25 @@ def test_the_status_line_shows_the_echo_mode_and_a_weak_canceller_in_red() -> No
     view.set_echo(EchoStatus("aec", "aec", 4.0))
     console.print(view.status_line())
     assert "\x1b[1;31mecho aec 4 dB" in console.export_text(styles=True)  # bold red
+
+
+def test_the_revision_moves_only_when_what_is_shown_changes() -> None:
+    view = ConversationView(INFO)
+    view.set_level(-50.0)
+    view.set_echo(EchoStatus("aec", "aec", 38.2))
+    view.set_state("listening")
+    steady = view.revision
+    view.set_level(-51.5)  # a noise floor wandering by a dB or two: the meter stays
+    view.set_level(-float("inf"))
+    view.set_level(-float("inf"))
+    silent = view.revision
+    assert silent == steady + 1  # silence is news once
+    view.set_echo(EchoStatus("aec", "aec", 37.9))  # still "38 dB" on screen
+    view.set_state("listening")
+    view.set_muted(False)
+    assert view.revision == silent
+    view.set_level(-20.0)
+    view.set_echo(EchoStatus("aec", "aec", 4.0))
+    view.set_muted(True)
+    view.handle(assistant("hello"))
+    assert view.revision == silent + 4

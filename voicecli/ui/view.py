@@ -50,6 +50,8 @@ _STATE_LABELS: dict[State, tuple[str, str]] = {
 }
 METER_CELLS = 12
 METER_FLOOR_DBFS = -60.0
+LEVEL_STEP_DB = 3.0
+"""The meter moves when the level changed by this much, so a steady noise floor does not redraw the screen."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -94,26 +96,39 @@ class ConversationView:
         self._response_has_audio = False
         self._response_has_calls = False
         self._reconnect_try = ""  # "(2/5)" while reconnecting
+        self.revision = 0
+        """Goes up whenever what `render()` shows may have changed, so the screen redraws only then."""
 
     # --- what the application tells the view ---------------------------------------------
 
     def set_state(self, state: State) -> None:
         """For what events cannot tell, e.g. `listening` again once the player has played everything."""
-        self.state = state
+        if state != self.state:
+            self.state = state
+            self.revision += 1
 
     def set_level(self, dbfs: float) -> None:
         """The microphone level in dB full scale (0 is the loudest, -60 and below shows as silence)."""
-        self.level_dbfs = dbfs
+        shown = self.level_dbfs
+        if shown is None or (shown != dbfs and not abs(dbfs - shown) < LEVEL_STEP_DB):  # -inf to -inf: no change
+            self.level_dbfs = dbfs
+            self.revision += 1
 
     def set_muted(self, muted: bool) -> None:
-        self.muted = muted
+        if muted != self.muted:
+            self.muted = muted
+            self.revision += 1
 
     def set_echo(self, status: EchoStatus) -> None:
         """The echo handling in effect and its measured reduction, so a failing canceller is visible."""
+        shown = self.echo
+        if shown is None or (shown.label(), shown.weak) != (status.label(), status.weak):
+            self.revision += 1
         self.echo = status
 
     def handle(self, event: RealtimeEvent) -> None:
         """Update the conversation and the state from one event of `receive()`."""
+        self.revision += 1
         payload = event.service_event or {}
         match event:
             case RealtimeAudioEvent():
