@@ -37,6 +37,8 @@ GATE_MARGIN_DB = 10.0
 GATE_ECHO_SPAN = 30  # the echo of the last 300 ms of playback may still be arriving
 GATE_HOLD_FRAMES = 20  # once open, stay open 200 ms so words are not chopped
 GATE_GAIN_FRAMES = 300  # the echo path's gain is judged over the last 3 s of playback
+GAIN_EVERY_FRAMES = 10
+"""The echo path's gain moves slowly (a median over 3 s): it is worked out again every 100 ms, not every frame."""
 GUARD_MARGIN_DB = 6.0
 """The canceller's guard treats microphone audio up to this much louder than the expected echo as echo."""
 GUARD_MIN_REDUCTION_DB = 20.0
@@ -148,17 +150,20 @@ class EchoPathGain:
         self._near = deque([0.0] * GATE_ECHO_SPAN, maxlen=GATE_ECHO_SPAN)
         self._ratios: deque[float] = deque(maxlen=GATE_GAIN_FRAMES)
         self.loudest_far = 0.0
+        self.gain: float | None = None
+        self._since_gain = 0
 
     def update(self, near_energy: float, far_energy: float) -> None:
         self._far.append(far_energy)
         self._near.append(near_energy)
         self.loudest_far = max(self._far)
-        if self.loudest_far >= FAR_ACTIVE_ENERGY:
-            self._ratios.append(max(self._near) / self.loudest_far)
-
-    @property
-    def gain(self) -> float | None:
-        return float(np.median(self._ratios)) if len(self._ratios) >= GATE_ECHO_SPAN else None
+        if self.loudest_far < FAR_ACTIVE_ENERGY:
+            return
+        self._ratios.append(max(self._near) / self.loudest_far)
+        self._since_gain += 1
+        if len(self._ratios) >= GATE_ECHO_SPAN and (self.gain is None or self._since_gain >= GAIN_EVERY_FRAMES):
+            self.gain = float(np.median(self._ratios))
+            self._since_gain = 0
 
 
 class EchoGate:
