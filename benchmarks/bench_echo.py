@@ -3,7 +3,9 @@
 Run by hand or in CI as a report, never as a timed assert:
     .venv/bin/python benchmarks/bench_echo.py [--listen-seconds 30] [--erle-seconds 12]
 Prints a JSON report, then a one-line summary. Starts its own private PulseAudio and runs the local
-realtime server as a separate process, so the CPU figures are the client's alone. For each echo
+realtime server as a separate process, so the CPU figures are the client's alone. First the same two
+device streams run with callbacks that do nothing (the devices' own cost, "device_floor"); each mode's
+CPU is then also given above that floor, which is voicecli's own work. For each echo
 mode, `voicecli talk`'s live pieces (capture with echo handling, player, conversation, the Rich
 screen drawing into a pseudo-terminal-sized console) listen to silence; then, on the echo rig of
 DESIGN.md section 5 (speaker back into the microphone at -12 dB), a long reply plays while the
@@ -95,6 +97,29 @@ async def listen(url: str, mode: EchoMode, seconds: float) -> dict[str, Any]:
     }
 
 
+async def device_floor(seconds: float) -> dict[str, Any]:
+    """CPU of the same two streams with callbacks that do nothing: what PortAudio and the device cost alone.
+
+    On the PulseAudio rig this is the ALSA pulse plugin's share; voicecli's own work is what lies above it.
+    """
+    from voicecli.audio.devices import find_device
+    from voicecli.audio.portaudio import open_stream
+
+    output, input_ = find_device(DEVICE, "output"), find_device(DEVICE, "input")
+
+    def silence(outdata: np.ndarray, *_: Any) -> None:
+        outdata.fill(0)
+
+    speaker = open_stream("output", output.index, output.default_samplerate, "int16", silence, 1)
+    microphone = open_stream("input", input_.index, input_.default_samplerate, "int16", lambda *_: None, 1)
+    with speaker, microphone:
+        await asyncio.sleep(2.0)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        await asyncio.sleep(seconds)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return {"cpu_percent_of_one_core": round(100 * cpu / wall, 2)}
+
+
 def load_rig(delay_ms: int) -> str:
     """The echo rig: vspeaker.monitor back into vmic after `delay_ms`, at -12 dB; returns the module id."""
     module = subprocess.run(
@@ -165,6 +190,7 @@ def main() -> None:
     server, url = start_server(script)
     try:
         report: dict[str, Any] = {
+            "device_floor": asyncio.run(device_floor(args.listen_seconds)),
             "listening": [asyncio.run(listen(url, mode, args.listen_seconds)) for mode in ("off", "aec", "gate")],
             "rig": [asyncio.run(erle_on_rig(delay, args.erle_seconds)) for delay in (20, 60, 120)],
             "load_average": os.getloadavg()[0],
@@ -172,7 +198,13 @@ def main() -> None:
     finally:
         stop_all(server, tmp)
     print(json.dumps(report, indent=2))
-    cpu = ", ".join(f"{r['mode']} {r['cpu_percent_of_one_core']} %" for r in report["listening"])
+    floor = report["device_floor"]["cpu_percent_of_one_core"]
+    for row in report["listening"]:
+        row["above_device_floor"] = round(row["cpu_percent_of_one_core"] - floor, 2)
+    cpu = ", ".join(
+        f"{r['mode']} {r['cpu_percent_of_one_core']} % ({r['above_device_floor']} above the devices' {floor} %)"
+        for r in report["listening"]
+    )
     wire = report["listening"][0]["mic_to_wire_last_sample_ms"]["median"]
     erle = ", ".join(
         f"{r['delay_ms']} ms {r['erle_db_after_2s']['median'] if r['erle_db_after_2s'] else '-'} dB"
