@@ -14,6 +14,25 @@ from typing import Annotated, Any
 
 import typer
 
+from voicecli.cli_options import (
+    BrainOption,
+    ChatModelOption,
+    ChatUrlOption,
+    ConfigOption,
+    InputDeviceOption,
+    InstructionsOption,
+    LogFileOption,
+    OutputDeviceOption,
+    ProfileOption,
+    ProviderOption,
+    ScriptOption,
+    ToolsOption,
+    TransportOption,
+    VoiceOption,
+    local_server_overrides,
+    session_overrides,
+)
+
 app = typer.Typer(
     name="voicecli",
     help="Talk to a realtime voice model from the terminal (OpenAI, Azure OpenAI, or the built-in local server).",
@@ -21,19 +40,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="TOML configuration file (default: ~/.config/voicecli/config.toml)."),
-]
-ProfileOption = Annotated[
-    str | None, typer.Option("--profile", "-p", help="Use the \\[profiles.NAME] table of the config file.")
-]
-ChatUrlOption = Annotated[
-    str | None,
-    typer.Option(help="For --brain chat: an OpenAI-compatible API base, e.g. http://127.0.0.1:11434/v1 (Ollama)."),
-]
-ChatModelOption = Annotated[str | None, typer.Option(help="For --brain chat: the model to ask for.")]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -70,8 +76,8 @@ def load(config_path: Path | None, profile: str | None, overrides: dict[str, Any
 
 @app.command()
 def talk(
-    provider: Annotated[str | None, typer.Option(help="local (built-in server, the default), openai or azure.")] = None,
-    transport: Annotated[str | None, typer.Option(help="websocket (default) or webrtc.")] = None,
+    provider: ProviderOption = None,
+    transport: TransportOption = None,
     input_file: Annotated[
         Path | None, typer.Option("--input-file", "-i", help="Speak this audio file (any rate/channels) as one turn.")
     ] = None,
@@ -79,27 +85,21 @@ def talk(
     output_file: Annotated[
         Path | None, typer.Option("--output-file", "-o", help="Write the reply audio to this WAV file.")
     ] = None,
-    voice: Annotated[str | None, typer.Option(help="Voice of the assistant (alloy, shimmer, ...).")] = None,
-    instructions: Annotated[str | None, typer.Option(help="Instructions (persona) for the model.")] = None,
+    voice: VoiceOption = None,
+    instructions: InstructionsOption = None,
     model: Annotated[str | None, typer.Option(help="OpenAI model (default gpt-realtime).")] = None,
     deployment: Annotated[str | None, typer.Option(help="Azure deployment name.")] = None,
-    brain: Annotated[str | None, typer.Option(help="Local server brain: echo, scripted or chat.")] = None,
-    script: Annotated[Path | None, typer.Option(help="Local server script (TOML) for the scripted brain.")] = None,
+    brain: BrainOption = None,
+    script: ScriptOption = None,
     chat_url: ChatUrlOption = None,
     chat_model: ChatModelOption = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds to wait for a complete answer.")] = None,
-    tools: Annotated[
-        list[str] | None, typer.Option("--tools", help="Python file or module whose functions are tools (repeatable).")
-    ] = None,
-    log_file: Annotated[Path | None, typer.Option(help="Write log messages to this file.")] = None,
+    tools: ToolsOption = None,
+    log_file: LogFileOption = None,
     record: Annotated[Path | None, typer.Option(help="Record mic, played audio and events under this folder.")] = None,
     json_events: Annotated[Path | None, typer.Option(help="Write every event as JSON lines to this file.")] = None,
-    input_device: Annotated[
-        str | None, typer.Option(help="Microphone: index or part of the name (see `voicecli devices`).")
-    ] = None,
-    output_device: Annotated[
-        str | None, typer.Option(help="Speaker: index or part of the name (see `voicecli devices`).")
-    ] = None,
+    input_device: InputDeviceOption = None,
+    output_device: OutputDeviceOption = None,
     push_to_talk: Annotated[
         bool, typer.Option("--push-to-talk", help="No voice detection: SPACE starts talking, SPACE again sends.")
     ] = False,
@@ -125,18 +125,11 @@ def talk(
         config,
         profile,
         {
-            "provider": provider,
-            "transport": transport,
-            "session.voice": voice,
-            "session.instructions": instructions,
+            **session_overrides(provider, transport, voice, instructions, tools),
+            **local_server_overrides(brain, script, chat_url, chat_model),
             "openai.model": model,
             "azure.deployment": deployment,
-            "local.brain": brain,
-            "local.script": str(script) if script else None,
-            "local.chat_url": chat_url,
-            "local.chat_model": chat_model,
             "response_timeout_s": timeout,
-            "tools.modules": tools or None,
             "ui.log_file": str(log_file) if log_file else None,
             "recording.dir": str(record) if record else None,
             "recording.json_events": str(json_events) if json_events else None,
@@ -209,8 +202,8 @@ def devices(
 
 @app.command("echo-test")
 def echo_test(
-    input_device: Annotated[str | None, typer.Option(help="The microphone (index or part of the name).")] = None,
-    output_device: Annotated[str | None, typer.Option(help="The speaker (index or part of the name).")] = None,
+    input_device: InputDeviceOption = None,
+    output_device: OutputDeviceOption = None,
     save: Annotated[bool, typer.Option("--save", help="Write the recommended echo mode into the config file.")] = False,
     config: ConfigOption = None,
     profile: ProfileOption = None,
@@ -280,21 +273,19 @@ def phone(
         str | None,
         typer.Option(help="https://… where ACS reaches this bridge (the webhook, callbacks and media WebSocket)."),
     ] = None,
-    provider: Annotated[str | None, typer.Option(help="local (the default), openai or azure.")] = None,
-    transport: Annotated[str | None, typer.Option(help="websocket (default) or webrtc.")] = None,
-    tools: Annotated[
-        list[str] | None, typer.Option("--tools", help="Python file or module whose functions are tools (repeatable).")
-    ] = None,
-    instructions: Annotated[str | None, typer.Option(help="Instructions (persona) for the model.")] = None,
-    voice: Annotated[str | None, typer.Option(help="Voice of the assistant (alloy, shimmer, ...).")] = None,
-    brain: Annotated[str | None, typer.Option(help="Local server brain: echo, scripted or chat.")] = None,
-    script: Annotated[Path | None, typer.Option(help="Local server script (TOML) for the scripted brain.")] = None,
+    provider: ProviderOption = None,
+    transport: TransportOption = None,
+    tools: ToolsOption = None,
+    instructions: InstructionsOption = None,
+    voice: VoiceOption = None,
+    brain: BrainOption = None,
+    script: ScriptOption = None,
     chat_url: ChatUrlOption = None,
     chat_model: ChatModelOption = None,
     greeting: Annotated[
         bool, typer.Option("--greeting/--no-greeting", help="The model speaks first when a call connects.")
     ] = True,
-    log_file: Annotated[Path | None, typer.Option(help="Write log messages to this file.")] = None,
+    log_file: LogFileOption = None,
     dial: Annotated[
         str | None,
         typer.Option(help="Be the caller instead: call a bridge's media WebSocket (ws://HOST:PORT/ws) as ACS would."),
@@ -339,15 +330,8 @@ def phone(
         config,
         profile,
         {
-            "provider": provider,
-            "transport": transport,
-            "session.voice": voice,
-            "session.instructions": instructions,
-            "local.brain": brain,
-            "local.script": str(script) if script else None,
-            "local.chat_url": chat_url,
-            "local.chat_model": chat_model,
-            "tools.modules": tools or None,
+            **session_overrides(provider, transport, voice, instructions, tools),
+            **local_server_overrides(brain, script, chat_url, chat_model),
         },
     )
     from voicecli.commands.phone import run_phone
