@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/bootstrap.sh test
-# Virtual audio devices (PulseAudio null sinks) for the tests that open real streams.
-eval "$(scripts/pulse-null-sinks.sh)"
+# No PulseAudio is started here: each test worker that opens real streams starts its own private
+# one (tests/audio_support.py), and an idle daemon with ticking null sinks costs a tenth of a core.
 .venv/bin/ruff check voicecli tests benchmarks examples
 exec .venv/bin/python -m pytest "$@"
