@@ -92,5 +92,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests go by module (a module's fixtures are made once)."""
     for item in items:
         plays_audio = item.get_closest_marker("audio") or "pulse_audio" in getattr(item, "fixturenames", ())
+        if plays_audio:
+            item.add_marker(pytest.mark.audio)  # so `-m audio` / `-m "not audio"` select by what a test does
         group = "audio" if plays_audio else item.module.__name__ if item.module else "other"
         item.add_marker(pytest.mark.xdist_group(group))
