@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -84,15 +86,41 @@ def root_logger() -> Iterator[logging.Logger]:
     logging.captureWarnings(False)
 
 
+ECHO_RIG_AND_DEVICE_MODULES = frozenset(
+    {"test_echo_rig", "test_audio_capture", "test_audio_devices", "test_audio_player", "test_devices_cli"}
+)
+"""Audio tests of one of the two audio chains; the live conversations (about as long) make the other."""
+NON_AUDIO_NICENESS = 10
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group tests for the parallel workers (`--dist loadgroup`): every test that plays or records
-    real audio runs in one worker, one after another, so paced streams never compete for the CPU
-    with each other (on 2 cores, parallel paced streams starve each other into underruns); the other
-    tests go by module (a module's fixtures are made once)."""
+    """Group tests for the parallel workers (`--dist loadgroup`).
+
+    Tests that play or record real audio form two chains, each run one test after another in one
+    worker with that worker's own PulseAudio: two paced streams at a time fit on 2 cores (four did
+    not: they starved each other into underruns), provided the other tests yield to them (see
+    `pytest_configure`). The other tests go by module (a module's fixtures are made once).
+    """
     for item in items:
         plays_audio = item.get_closest_marker("audio") or "pulse_audio" in getattr(item, "fixturenames", ())
+        module = item.module.__name__ if item.module else "other"
         if plays_audio:
             item.add_marker(pytest.mark.audio)  # so `-m audio` / `-m "not audio"` select by what a test does
-        group = "audio" if plays_audio else item.module.__name__ if item.module else "other"
+            group = "audio-echo-rig-and-devices" if module in ECHO_RIG_AND_DEVICE_MODULES else "audio-live"
+        else:
+            group = module
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Workers run at a lower priority until they play audio, so real-time audio never waits for the CPU."""
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker
+        os.nice(NON_AUDIO_NICENESS)
+
+
+@pytest.hookimpl(tryfirst=True)  # before the test's fixtures start PulseAudio and its processes
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("audio") and os.getpriority(os.PRIO_PROCESS, 0) > 0:
+        with contextlib.suppress(PermissionError):  # only root may raise it back; others stay equal
+            os.setpriority(os.PRIO_PROCESS, 0, 0)
