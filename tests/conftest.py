@@ -86,10 +86,6 @@ def root_logger() -> Iterator[logging.Logger]:
     logging.captureWarnings(False)
 
 
-ECHO_RIG_AND_DEVICE_MODULES = frozenset(
-    {"test_echo_rig", "test_audio_capture", "test_audio_devices", "test_audio_player", "test_devices_cli"}
-)
-"""Audio tests of one of the two audio chains; the live conversations (about as long) make the other."""
 NON_AUDIO_NICENESS = 10
 
 
@@ -97,19 +93,17 @@ NON_AUDIO_NICENESS = 10
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Group tests for the parallel workers (`--dist loadgroup`).
 
-    Tests that play or record real audio form two chains, each run one test after another in one
-    worker with that worker's own PulseAudio: two paced streams at a time fit on 2 cores (four did
-    not: they starved each other into underruns), provided the other tests yield to them (see
-    `pytest_configure`). The other tests go by module (a module's fixtures are made once).
+    Every test that plays or records real audio runs in one worker, one after another, so paced
+    streams never compete for the CPU with each other (on 2 cores, parallel paced streams starve each
+    other into underruns, and PulseAudio then shifts or drops audio the tests measure); the other
+    tests go by module (a module's fixtures are made once) and yield the CPU to the audio (see
+    `pytest_configure`).
     """
     for item in items:
         plays_audio = item.get_closest_marker("audio") or "pulse_audio" in getattr(item, "fixturenames", ())
-        module = item.module.__name__ if item.module else "other"
         if plays_audio:
             item.add_marker(pytest.mark.audio)  # so `-m audio` / `-m "not audio"` select by what a test does
-            group = "audio-echo-rig-and-devices" if module in ECHO_RIG_AND_DEVICE_MODULES else "audio-live"
-        else:
-            group = module
+        group = "audio" if plays_audio else item.module.__name__ if item.module else "other"
         item.add_marker(pytest.mark.xdist_group(group))
 
 
@@ -122,5 +116,5 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)  # before the test's fixtures start PulseAudio and its processes
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("audio") and os.getpriority(os.PRIO_PROCESS, 0) > 0:
-        with contextlib.suppress(PermissionError):  # only root may raise it back; others stay equal
+        with contextlib.suppress(PermissionError):  # only root may; elsewhere all workers stay equal
             os.setpriority(os.PRIO_PROCESS, 0, 0)

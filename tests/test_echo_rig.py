@@ -2,7 +2,7 @@
 
 A `module-loopback` from `vspeaker.monitor` to `vmic` with a set delay at -12 dB (sink-input volume
 63 %, PulseAudio volume is cubic) makes whatever voicecli plays come back into its microphone.
-The delays run one after another, in the chain of audio tests that the echo rig and device tests share.
+The delays run one after another, in the one worker that plays every audio test (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def echo_rig(pulse_audio: PulseAudio, request: pytest.FixtureRequest) -> Iterato
 
 
 def rig(*delays: int) -> Any:
-    """Parametrise over echo delays (they run one after another, like every paced test of a chain)."""
+    """Parametrise over echo delays (they run in the one audio worker, like every paced test)."""
     return pytest.mark.parametrize("echo_rig", [pytest.param(d, id=f"{d}ms") for d in delays], indirect=True)
 
 
