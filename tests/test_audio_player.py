@@ -132,9 +132,9 @@ def test_flush_fades_out_within_a_block_and_matches_heard_ms(player: Player, rec
     between = int(np.argmax(pauses))
     assert pauses[between] > rate // 10, "expected two bursts: the flushed item, then the next one"
     first_end, second_start = loud[between], loud[between + 1]
-    played_ms = (first_end - loud[0]) * 1000 / rate
-    # What came out of the speaker before the cut is what the player says was heard: not the 3 s fed.
-    assert heard == pytest.approx(played_ms, abs=20)
+    # What came out of the speaker before the cut is what the player says was heard (within 20 ms):
+    # not the 3 s fed. A late callback can leave a gap in it (see assert_sounds_for).
+    assert_sounds_for(recorded[loud[0] : first_end + 1], rate, heard / 1000, 0.02)
     assert_sounds_for(recorded[second_start : loud[-1] + 1], rate, 0.3, 0.005)
 
     # the stop is a short ramp, not a click and not a slow tail
