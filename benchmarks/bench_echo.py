@@ -197,10 +197,10 @@ def main() -> None:
         }
     finally:
         stop_all(server, tmp)
-    print(json.dumps(report, indent=2))
     floor = report["device_floor"]["cpu_percent_of_one_core"]
     for row in report["listening"]:
         row["above_device_floor"] = round(row["cpu_percent_of_one_core"] - floor, 2)
+    print(json.dumps(report, indent=2))
     cpu = ", ".join(
         f"{r['mode']} {r['cpu_percent_of_one_core']} % ({r['above_device_floor']} above the devices' {floor} %)"
         for r in report["listening"]
