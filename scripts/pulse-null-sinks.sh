@@ -9,7 +9,12 @@
 # use the defaults set here (sink vspeaker, source vmic.monitor), or PULSE_SINK / PULSE_SOURCE.
 # Prints `export` lines for the caller:  eval "$(scripts/pulse-null-sinks.sh)"
 # The runtime dir can be chosen with VOICECLI_PULSE_RUNTIME_DIR.
+# `scripts/pulse-null-sinks.sh SPEAKER MIC` adds another pair of sinks to the same daemon (a second
+# room, so two programs can play side by side) and exports PULSE_SINK / PULSE_SOURCE that pick it.
 set -euo pipefail
+
+speaker="${1:-vspeaker}"
+mic="${2:-vmic}"
 
 log() { echo "pulse-null-sinks: $*" >&2; }
 
@@ -44,7 +49,7 @@ else
 fi
 
 modules="$(pactl list short modules)"
-for sink in vspeaker vmic; do
+for sink in "$speaker" "$mic"; do
     if ! pactl list short sinks | cut -f2 | grep -qx "$sink"; then
         pactl load-module module-null-sink "sink_name=$sink" >/dev/null
     fi
@@ -53,7 +58,7 @@ if ! pactl list short sources | cut -f2 | grep -qx vsilence; then
     pactl load-module module-null-source source_name=vsilence >/dev/null
 fi
 settle=0
-for sink in vspeaker vmic; do
+for sink in "$speaker" "$mic"; do
     if ! grep -q "module-loopback.*sink=$sink " <<<"$modules"; then
         pactl load-module module-loopback source=vsilence "sink=$sink" latency_msec=10 \
             source_dont_move=true sink_dont_move=true >/dev/null
@@ -63,8 +68,12 @@ done
 if [ "$settle" = 1 ]; then
     sleep 2.2  # let each sink finish the 2 s timer step it was sleeping in
 fi
-pactl set-default-sink vspeaker
-pactl set-default-source vmic.monitor
-
 echo "export XDG_RUNTIME_DIR=$runtime_dir"
 echo "export PULSE_SERVER=$PULSE_SERVER"
+if [ $# -eq 0 ]; then
+    pactl set-default-sink vspeaker
+    pactl set-default-source vmic.monitor
+else
+    echo "export PULSE_SINK=$speaker"
+    echo "export PULSE_SOURCE=$mic.monitor"
+fi

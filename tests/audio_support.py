@@ -34,6 +34,17 @@ class PulseAudio:
 
     env: dict[str, str]
     device: str  # PortAudio device name routed to the default sink/source set by the script
+    speaker: str = "vspeaker"  # the sink voicecli plays into; its monitor is what a listener hears
+    mic: str = "vmic"  # the sink a test speaks into; voicecli records its monitor
+
+    def room(self, name: str) -> "PulseAudio":
+        """Another pair of null sinks on the same daemon, the devices of every program started with
+        the returned `env`: programs in different rooms play side by side without hearing each other."""
+        speaker, mic = f"{name}_speaker", f"{name}_mic"
+        env = {**self.env, "VOICECLI_PULSE_RUNTIME_DIR": self.env["XDG_RUNTIME_DIR"]}
+        proc = subprocess.run([str(SCRIPT), speaker, mic], env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return PulseAudio(env={**self.env, **_exported(proc.stdout)}, device=self.device, speaker=speaker, mic=mic)
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +65,7 @@ def _start_once(config: pytest.Config) -> PulseAudio | str:
     runtime_dir = Path(tempfile.mkdtemp(prefix="voicecli-pulse-"))
     env = {**os.environ, "VOICECLI_PULSE_RUNTIME_DIR": str(runtime_dir)}
     proc = subprocess.run([str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False)
-    exported = dict(
-        line.removeprefix("export ").split("=", 1) for line in proc.stdout.splitlines() if line.startswith("export ")
-    )
+    exported = _exported(proc.stdout)
     saved = {key: os.environ.get(key) for key in exported}
     os.environ.update(exported)
     config.add_cleanup(lambda: _stop(runtime_dir, saved))
@@ -70,6 +79,12 @@ def _start_once(config: pytest.Config) -> PulseAudio | str:
     if "default" not in names:
         return f"PortAudio does not see the PulseAudio 'default' device (has {names}); need libasound2-plugins"
     return PulseAudio(env={**os.environ}, device="default")
+
+
+def _exported(script_output: str) -> dict[str, str]:
+    """The variables the script's `export` lines set."""
+    lines = script_output.splitlines()
+    return dict(line.removeprefix("export ").split("=", 1) for line in lines if line.startswith("export "))
 
 
 def _stop(runtime_dir: Path, saved_env: dict[str, str | None]) -> None:
@@ -99,7 +114,9 @@ def _portaudio_seeing_pulse() -> ModuleType:
 class Recorder:
     """Records a PulseAudio source (mono int16 at ``rate``) with parec into a file, in the background."""
 
-    def __init__(self, pulse: PulseAudio, path: Path, source: str = "vspeaker.monitor", rate: int = 48000) -> None:
+    def __init__(self, pulse: PulseAudio, path: Path, source: str | None = None, rate: int = 48000) -> None:
+        """Record `source`, by default what comes out of the room's speaker."""
+        source = source or f"{pulse.speaker}.monitor"
         self.rate = rate
         self._path = path
         self._file = path.open("wb")
@@ -138,8 +155,8 @@ class Recorder:
 
 
 def play_into_mic(pulse: PulseAudio, wav: Path) -> subprocess.Popen[bytes]:
-    """Start playing a WAV into the virtual microphone (``vmic``); returns the paplay process."""
-    return subprocess.Popen(["paplay", "-d", "vmic", str(wav)], env=pulse.env)
+    """Start playing a WAV into the room's virtual microphone; returns the paplay process."""
+    return subprocess.Popen(["paplay", "-d", pulse.mic, str(wav)], env=pulse.env)
 
 
 def speech_wav(path: Path, text: str) -> Path:

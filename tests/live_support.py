@@ -119,15 +119,17 @@ class Talk:
         out, err = self.proc.communicate(timeout=20)
         return self.proc.returncode, out, err
 
-    def kill(self) -> None:
-        """End it if a failed test left it running, and show what it said (pytest prints it for failures)."""
-        if self.proc.returncode is None:
-            running = self.proc.poll() is None
-            if running:
-                self.proc.kill()
-            _, err = self.proc.communicate()
-            print(f"voicecli talk {'was still running' if running else f'had exited ({self.proc.returncode})'}:")
-            print(err[-3000:])
+    def kill(self) -> str:
+        """End it if a failed test left it running; what it said, for the failure report ("" if it
+        had already been ended by the test)."""
+        if self.proc.returncode is not None:
+            return ""
+        running = self.proc.poll() is None
+        if running:
+            self.proc.kill()
+        _, err = self.proc.communicate()
+        state = "was still running" if running else f"had exited ({self.proc.returncode})"
+        return f"voicecli talk {state}:\n{err[-3000:]}"
 
 
 @pytest.fixture
@@ -143,4 +145,4 @@ def talk_factory(pulse_audio: PulseAudio, tmp_path: Path) -> Iterator[Any]:
 
     yield start
     for talk in started:
-        talk.kill()
+        print(talk.kill())  # pytest shows it for a failed test

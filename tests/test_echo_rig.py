@@ -1,16 +1,19 @@
 """Talking on laptop speakers, simulated: the speaker leaks into the microphone (DESIGN.md section 5).
 
-A `module-loopback` from `vspeaker.monitor` to `vmic` with a set delay at -12 dB (sink-input volume
-63 %, PulseAudio volume is cubic) makes whatever voicecli plays come back into its microphone.
-The delays run one after another, in the one worker that plays every audio test (tests/conftest.py).
+A `module-loopback` from the speaker's monitor to the microphone with a set delay at -12 dB
+(sink-input volume 63 %, PulseAudio volume is cubic) makes whatever voicecli plays come back into its
+microphone. The long reply, twenty seconds of real time, plays at its three delays side by side, each
+in a room of its own (a pair of null sinks on the one daemon), so the three take the time of one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,7 @@ from live_support import talk_factory as talk_factory  # fixture
 
 from voicecli.server.synth import speak
 
-pytestmark = [pytest.mark.audio, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.audio, pytest.mark.timeout(150)]
 
 REPLY = (
     "Here is a long answer, to test talking on laptop speakers. The assistant speaks for about twenty seconds, "
@@ -33,15 +36,15 @@ REPLY = (
     "you can still interrupt it whenever you like."
 )
 SPEAKER_RATE = 44_100
+LONG_REPLY_DELAYS_MS = (20, 60, 120)
 
 
-@pytest.fixture
-def echo_rig(pulse_audio: PulseAudio, request: pytest.FixtureRequest) -> Iterator[int]:
-    """The speaker's sound back into the microphone `request.param` ms later at -12 dB; removed afterwards."""
-    delay_ms: int = request.param
+@contextlib.contextmanager
+def leaking_speaker(room: PulseAudio, delay_ms: int) -> Iterator[None]:
+    """The room's speaker back into its microphone `delay_ms` later at -12 dB; removed afterwards."""
 
     def pactl(*args: str) -> str:
-        return subprocess.run(["pactl", *args], check=True, capture_output=True, text=True, env=pulse_audio.env).stdout
+        return subprocess.run(["pactl", *args], check=True, capture_output=True, text=True, env=room.env).stdout
 
     def stream_of(owner: str) -> str | None:
         """The sink input the module owns (`pactl list short` does not name the owner)."""
@@ -49,24 +52,31 @@ def echo_rig(pulse_audio: PulseAudio, request: pytest.FixtureRequest) -> Iterato
         return next((index for index, module in found if module == owner), None)
 
     module = pactl(
-        "load-module", "module-loopback", "source=vspeaker.monitor", "sink=vmic", f"latency_msec={delay_ms}",
-        "source_dont_move=true", "sink_dont_move=true",
+        "load-module", "module-loopback", f"source={room.speaker}.monitor", f"sink={room.mic}",
+        f"latency_msec={delay_ms}", "source_dont_move=true", "sink_dont_move=true",
     ).strip()  # fmt: skip
     try:
         wait_until(lambda: stream_of(module) is not None, "the loopback's stream")
         pactl("set-sink-input-volume", str(stream_of(module)), "63%")
-        yield delay_ms
+        yield
     finally:
         pactl("unload-module", module)
 
 
+@pytest.fixture
+def echo_rig(pulse_audio: PulseAudio, request: pytest.FixtureRequest) -> Iterator[int]:
+    """The default room's speaker leaking into its microphone `request.param` ms later."""
+    with leaking_speaker(pulse_audio, request.param):
+        yield request.param
+
+
 def rig(*delays: int) -> Any:
-    """Parametrise over echo delays (they run in the one audio worker, like every paced test)."""
+    """Parametrise over echo delays in the default room."""
     return pytest.mark.parametrize("echo_rig", [pytest.param(d, id=f"{d}ms") for d in delays], indirect=True)
 
 
-def script(tmp_path: Path) -> Path:
-    path = tmp_path / "long.toml"
+def script(folder: Path) -> Path:
+    path = folder / "long.toml"
     path.write_text(f'[[turn]]\nreply = "{REPLY}"\n')
     return path
 
@@ -75,39 +85,66 @@ def wait_for_speech_started(talk: Talk, count: int) -> None:
     wait_until(lambda: len(talk.events("input_audio_buffer.speech_started")) >= count, "speech_started", 30)
 
 
-@rig(20, 60, 120)
+def long_reply_then_barge_in(pulse: PulseAudio, delay_ms: int, folder: Path) -> None:
+    """On speakers leaking `delay_ms` late, in a room of their own: the whole long reply plays
+    unbroken by its own echo, then a person talking over the second reply cuts it, once, where the
+    speaker had got to."""
+    room = pulse.room(f"rig{delay_ms}")
+    with leaking_speaker(room, delay_ms):
+        talk = Talk(room, folder, "--brain", "scripted", "--script", str(script(folder)), "--echo", "aec")
+        try:
+            question = speech_wav(folder / "question.wav", "tell me a story")
+            reference = np.asarray(speak(REPLY))
+            assert len(reference) / 24_000 > 18  # the reply lasts about twenty seconds
+
+            play_into_mic(room, question).wait(timeout=10)
+            wait_until(lambda: bool(talk.events("response.output_audio.done")), "the first reply", timeout=30)
+            first = Recorder(room, folder / "first.raw", rate=SPEAKER_RATE)
+            wait_until(lambda: first.sound_s() > 0 and first.quiet_for_s() >= 1.0, "the reply to its end", 60)
+            first.stop()
+            # The whole reply came back into the microphone, yet the service heard no speech but the question.
+            assert len(talk.events("input_audio_buffer.speech_started")) == 1
+            assert not talk.events("conversation.item.truncate", "out")
+
+            speaker = Recorder(room, folder / "second.raw", rate=SPEAKER_RATE)
+            play_into_mic(room, question).wait(timeout=10)
+            wait_for_speech_started(talk, 2)
+            wait_until(lambda: speaker.sound_s() >= 2.0, "2 s of the second reply out of the speaker", timeout=30)
+            play_into_mic(room, speech_wav(folder / "stop.wav", "stop please, stop"))
+            wait_until(lambda: bool(talk.events("conversation.item.truncated", "in")), "the truncation", timeout=30)
+            wait_until(lambda: speaker.quiet_for_s() >= 0.3, "the speaker recording to catch up with the cut")
+            recorded = speaker.stop()
+            code, _, err = talk.interrupt()
+            assert code == 0, err
+
+            assert len(talk.events("input_audio_buffer.speech_started")) == 3  # two questions and one barge-in
+            [truncate] = [r["event"] for r in talk.events("conversation.item.truncate", "out")]
+            assert 2000 <= truncate["audio_end_ms"] < len(reference) / 24
+            assert_truncate_matches_speaker(recorded, SPEAKER_RATE, reference, truncate["audio_end_ms"])
+        except BaseException as failure:
+            failure.add_note(f"on the {delay_ms} ms rig, {talk.kill()}")
+            raise
+        finally:
+            talk.kill()
+
+
+@pytest.fixture(scope="module")
+def long_replies(
+    pulse_audio: PulseAudio, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[int, Future[None]]]:
+    """The long-reply scenario at every delay, started together, each in its own room."""
+    with ThreadPoolExecutor(len(LONG_REPLY_DELAYS_MS)) as pool:
+        yield {
+            delay: pool.submit(long_reply_then_barge_in, pulse_audio, delay, tmp_path_factory.mktemp(f"rig{delay}"))
+            for delay in LONG_REPLY_DELAYS_MS
+        }
+
+
+@pytest.mark.parametrize("delay_ms", LONG_REPLY_DELAYS_MS, ids=[f"{d}ms" for d in LONG_REPLY_DELAYS_MS])
 def test_a_long_reply_plays_to_its_end_and_a_talker_still_barges_in_once(
-    pulse_audio: PulseAudio, echo_rig: int, talk_factory: Any, tmp_path: Path
+    long_replies: dict[int, Future[None]], delay_ms: int
 ) -> None:
-    talk: Talk = talk_factory("--brain", "scripted", "--script", str(script(tmp_path)), "--echo", "aec")
-    question = speech_wav(tmp_path / "question.wav", "tell me a story")
-    reference = np.asarray(speak(REPLY))
-    assert len(reference) / 24_000 > 18  # the reply lasts about twenty seconds
-
-    play_into_mic(pulse_audio, question).wait(timeout=10)
-    wait_until(lambda: bool(talk.events("response.output_audio.done")), "the first reply", timeout=30)
-    first = Recorder(pulse_audio, tmp_path / "first.raw", rate=SPEAKER_RATE)
-    wait_until(lambda: first.sound_s() > 0 and first.quiet_for_s() >= 1.0, "the reply to its end", timeout=60)
-    first.stop()
-    # The whole reply came back into the microphone, yet the service heard no speech but the question.
-    assert len(talk.events("input_audio_buffer.speech_started")) == 1
-    assert not talk.events("conversation.item.truncate", "out")
-
-    speaker = Recorder(pulse_audio, tmp_path / "second.raw", rate=SPEAKER_RATE)
-    play_into_mic(pulse_audio, question).wait(timeout=10)
-    wait_for_speech_started(talk, 2)
-    wait_until(lambda: speaker.sound_s() >= 2.0, "2 s of the second reply out of the speaker", timeout=30)
-    play_into_mic(pulse_audio, speech_wav(tmp_path / "stop.wav", "stop please, stop"))
-    wait_until(lambda: bool(talk.events("conversation.item.truncated", "in")), "the truncation", timeout=30)
-    wait_until(lambda: speaker.quiet_for_s() >= 0.3, "the speaker recording to catch up with the cut")
-    recorded = speaker.stop()
-    code, _, err = talk.interrupt()
-    assert code == 0, err
-
-    assert len(talk.events("input_audio_buffer.speech_started")) == 3  # two questions and one barge-in
-    [truncate] = [r["event"] for r in talk.events("conversation.item.truncate", "out")]
-    assert 2000 <= truncate["audio_end_ms"] < len(reference) / 24
-    assert_truncate_matches_speaker(recorded, SPEAKER_RATE, reference, truncate["audio_end_ms"])
+    long_replies[delay_ms].result()  # the scenario's own assertion or failure, raised here
 
 
 @rig(60)
