@@ -4,7 +4,8 @@
 #   vmic      what a test "says"; play into it with `paplay -d vmic`, capture from vmic.monitor
 # Idempotent: reuses a daemon already running in the same runtime dir and adds missing sinks.
 # A null sink nobody plays into sleeps in 2 s timer steps, so a newly opened stream can stall for up
-# to 2 s; a silent loopback (null source -> sink, 10 ms latency) keeps each sink ticking at 10 ms.
+# to 2 s; a silent loopback (null source -> sink) keeps each sink ticking every 50 ms (every 10 ms
+# would cost the idle daemon a tenth of a core, 50 ms a thirtieth).
 # PortAudio sees the server through the ALSA "pulse" plugin as devices "pulse" and "default"; they
 # use the defaults set here (sink vspeaker, source vmic.monitor), or PULSE_SINK / PULSE_SOURCE.
 # Prints `export` lines for the caller:  eval "$(scripts/pulse-null-sinks.sh)"
@@ -60,7 +61,7 @@ fi
 settle=0
 for sink in "$speaker" "$mic"; do
     if ! grep -q "module-loopback.*sink=$sink " <<<"$modules"; then
-        pactl load-module module-loopback source=vsilence "sink=$sink" latency_msec=10 \
+        pactl load-module module-loopback source=vsilence "sink=$sink" latency_msec=50 \
             source_dont_move=true sink_dont_move=true >/dev/null
         settle=1
     fi

@@ -5,6 +5,7 @@ so parallel sessions never hear each other. PortAudio reaches it via the ALSA "p
 device "default" plays to the sink ``vspeaker`` and records from ``vmic.monitor``.
 """
 
+import contextlib
 import functools
 import os
 import shutil
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -37,14 +38,25 @@ class PulseAudio:
     speaker: str = "vspeaker"  # the sink voicecli plays into; its monitor is what a listener hears
     mic: str = "vmic"  # the sink a test speaks into; voicecli records its monitor
 
-    def room(self, name: str) -> "PulseAudio":
+    @contextlib.contextmanager
+    def room(self, name: str) -> Iterator["PulseAudio"]:
         """Another pair of null sinks on the same daemon, the devices of every program started with
-        the returned `env`: programs in different rooms play side by side without hearing each other."""
+        the yielded `env`: programs in different rooms play side by side without hearing each other.
+        The sinks go afterwards (each ticking sink costs the daemon CPU the other tests want)."""
         speaker, mic = f"{name}_speaker", f"{name}_mic"
         env = {**self.env, "VOICECLI_PULSE_RUNTIME_DIR": self.env["XDG_RUNTIME_DIR"]}
         proc = subprocess.run([str(SCRIPT), speaker, mic], env=env, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
-        return PulseAudio(env={**self.env, **_exported(proc.stdout)}, device=self.device, speaker=speaker, mic=mic)
+        try:
+            yield PulseAudio(env={**self.env, **_exported(proc.stdout)}, device=self.device, speaker=speaker, mic=mic)
+        finally:
+            modules = subprocess.run(
+                ["pactl", "list", "short", "modules"], env=self.env, capture_output=True, text=True
+            )
+            sinks = {f"sink_name={speaker}", f"sink_name={mic}"}
+            for index, module, *args in (line.split("\t") for line in modules.stdout.splitlines()):
+                if module == "module-null-sink" and sinks & set(" ".join(args).split()):
+                    subprocess.run(["pactl", "unload-module", index], env=self.env, capture_output=True)
 
 
 @pytest.fixture(scope="session")

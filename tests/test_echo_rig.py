@@ -89,8 +89,7 @@ def long_reply_then_barge_in(pulse: PulseAudio, delay_ms: int, folder: Path) -> 
     """On speakers leaking `delay_ms` late, in a room of their own: the whole long reply plays
     unbroken by its own echo, then a person talking over the second reply cuts it, once, where the
     speaker had got to."""
-    room = pulse.room(f"rig{delay_ms}")
-    with leaking_speaker(room, delay_ms):
+    with pulse.room(f"rig{delay_ms}") as room, leaking_speaker(room, delay_ms):
         talk = Talk(room, folder, "--brain", "scripted", "--script", str(script(folder)), "--echo", "aec")
         try:
             question = speech_wav(folder / "question.wav", "tell me a story")
