@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -121,6 +122,27 @@ def _portaudio_seeing_pulse() -> ModuleType:
         sd._terminate()  # PortAudio only reads the ALSA config (and PULSE_SERVER) at init
         sd._initialize()
     return sd
+
+
+Scenario = Callable[[PulseAudio, Path], None]
+"""A paced audio test's body: it plays and records in the room given, keeps its files in the folder."""
+
+
+@contextlib.contextmanager
+def side_by_side(
+    pulse: PulseAudio, tmp_path_factory: pytest.TempPathFactory, scenarios: dict[str, Scenario]
+) -> Iterator[dict[str, Future[None]]]:
+    """Start `scenarios` together, each in a room and a folder of its own, so that tests spent
+    mostly waiting on real time take the time of the longest; a test per scenario collects its
+    future's `result()` (the scenario's own failure, raised there). Only for scenarios light enough
+    to play together without starving each other's streams on 2 cores."""
+
+    def run(name: str, scenario: Scenario) -> None:
+        with pulse.room(name) as room:
+            scenario(room, tmp_path_factory.mktemp(name))
+
+    with ThreadPoolExecutor(len(scenarios)) as pool:
+        yield {name: pool.submit(run, name, scenario) for name, scenario in scenarios.items()}
 
 
 class Recorder:

@@ -8,18 +8,22 @@ The talk process reconnects by itself and the next turn is answered in the same 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
 import soundfile
-from audio_support import PulseAudio, Recorder, play_into_mic, speech_wav, wait_until
+from audio_support import PulseAudio, Recorder, play_into_mic, side_by_side, speech_wav, wait_until
 from audio_support import pulse_audio as pulse_audio  # session fixture
 from system_tools import require_program
 
@@ -111,19 +115,28 @@ class LiveTalk:
         return [record["event"]["transcript"] for record in self.events("response.output_audio_transcript.done")]
 
 
-@pytest.fixture
-def servers(tmp_path: Path) -> Any:
+@contextlib.contextmanager
+def serving(folder: Path) -> Iterator[Callable[..., Serve]]:
+    """A starter of `Serve` processes (port, arguments); whatever is still running is killed afterwards."""
     started: list[Serve] = []
 
     def start(port: int, *args: str) -> Serve:
-        server = Serve(tmp_path, port, *args)
+        server = Serve(folder, port, *args)
         started.append(server)
         return server
 
-    yield start
-    for server in started:
-        if server.proc.poll() is None:
-            server.kill()
+    try:
+        yield start
+    finally:
+        for server in started:
+            if server.proc.poll() is None:
+                server.kill()
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[Callable[..., Serve]]:
+    with serving(tmp_path) as start:
+        yield start
 
 
 @pytest.mark.parametrize("transport", ["websocket", "webrtc"])
@@ -160,29 +173,29 @@ def test_file_mode_survives_the_server_being_killed_and_restarted_mid_answer(
     assert len(done) == 1 and reply_s > 0.5
 
 
-@pytest.mark.audio
-@pytest.mark.parametrize("transport", ["websocket", "webrtc"])
-def test_a_live_conversation_survives_the_server_being_killed_and_restarted(
-    transport: str, pulse_audio: PulseAudio, servers: Any, tmp_path: Path
-) -> None:
-    require_program("espeak-ng", "speaking into the microphone")
-    port = _free_port()
-    first = servers(port)
-    config = tmp_path / "transcripts.toml"
-    config.write_text('[session]\ninput_transcription_model = "whisper-1"\n')  # the local server's stand-in
-    talk = LiveTalk(pulse_audio, tmp_path, port, config, "--transport", transport)
-    speaker = Recorder(pulse_audio, tmp_path / "speaker.raw", rate=44_100)
-    try:
-        talk.ask(1, "the first answer")
-        first.kill()
-        second = servers(port)
-        talk.wait_for("connection.reconnected", "the reconnect")
-        heard_before = speaker.sound_s()
-        talk.ask(2, "the answer after the reconnect")
-        wait_until(lambda: speaker.sound_s() > heard_before + 0.5 and speaker.quiet_for_s() >= 0.5, "it out loud", 90)
-        speaker.stop()
-    finally:
-        err = talk.end()
+def live_conversation_survives_a_server_restart(transport: str, room: PulseAudio, folder: Path) -> None:
+    """The server is killed between two spoken turns; the second turn is answered by the new one,
+    which was told the first turn and a note about the break."""
+    with serving(folder) as servers:
+        port = _free_port()
+        first = servers(port)
+        config = folder / "transcripts.toml"
+        config.write_text('[session]\ninput_transcription_model = "whisper-1"\n')  # the local server's stand-in
+        talk = LiveTalk(room, folder, port, config, "--transport", transport)
+        speaker = Recorder(room, folder / "speaker.raw", rate=44_100)
+        try:
+            talk.ask(1, "the first answer")
+            first.kill()
+            second = servers(port)
+            talk.wait_for("connection.reconnected", "the reconnect")
+            heard_before = speaker.sound_s()
+            talk.ask(2, "the answer after the reconnect")
+            wait_until(
+                lambda: speaker.sound_s() > heard_before + 0.5 and speaker.quiet_for_s() >= 0.5, "it out loud", 90
+            )
+            speaker.stop()
+        finally:
+            err = talk.end()
     assert talk.proc.returncode == 0 and "Traceback" not in err, err
     transcripts = talk.transcripts()
     assert len(transcripts) == 2 and all(text.startswith("I heard ") for text in transcripts)
@@ -192,33 +205,30 @@ def test_a_live_conversation_survives_the_server_being_killed_and_restarted(
     assert told[2].startswith(NOTE_START) and len(told) == 3
 
 
-@pytest.mark.audio
-def test_a_live_conversation_rolls_over_to_a_new_session_before_the_limit(
-    pulse_audio: PulseAudio, servers: Any, tmp_path: Path
-) -> None:
+def live_conversation_rolls_over_before_the_limit(room: PulseAudio, folder: Path) -> None:
     """The service's 60-minute limit in small: `--max-session-s 12` and a conversation outliving it.
 
     The last quarter of a short lifetime is left for a quiet moment (3 minutes of 60 on the service)."""
-    require_program("espeak-ng", "speaking into the microphone")
-    port = _free_port()
-    server = servers(port, "--max-session-s", "12")
-    (tmp_path / "none.toml").write_text("")
-    talk = LiveTalk(pulse_audio, tmp_path, port, tmp_path / "none.toml")
-    speaker = Recorder(pulse_audio, tmp_path / "speaker.raw", rate=44_100)
-    try:
-        talk.ask(1, "the first answer")
-        talk.wait_for("connection.reconnected", "the rollover")
-        wait_until(lambda: speaker.quiet_for_s() >= 0.6, "the first answer out of the speaker", timeout=90)
-        heard_before = speaker.sound_s()
-        talk.ask(2, "the answer in the new session")
-        wait_until(
-            lambda: speaker.sound_s() > heard_before + 0.5 and speaker.quiet_for_s() >= 0.6,
-            "the second answer out of the speaker",
-            timeout=90,
-        )
-        recorded = speaker.stop()
-    finally:
-        err = talk.end()
+    with serving(folder) as servers:
+        port = _free_port()
+        server = servers(port, "--max-session-s", "12")
+        (folder / "none.toml").write_text("")
+        talk = LiveTalk(room, folder, port, folder / "none.toml")
+        speaker = Recorder(room, folder / "speaker.raw", rate=44_100)
+        try:
+            talk.ask(1, "the first answer")
+            talk.wait_for("connection.reconnected", "the rollover")
+            wait_until(lambda: speaker.quiet_for_s() >= 0.6, "the first answer out of the speaker", timeout=90)
+            heard_before = speaker.sound_s()
+            talk.ask(2, "the answer in the new session")
+            wait_until(
+                lambda: speaker.sound_s() > heard_before + 0.5 and speaker.quiet_for_s() >= 0.6,
+                "the second answer out of the speaker",
+                timeout=90,
+            )
+            recorded = speaker.stop()
+        finally:
+            err = talk.end()
     assert talk.proc.returncode == 0 and "Traceback" not in err, err
     # A loaded machine can stretch the conversation past a second rollover: each is a rollover.
     rollovers = [record["event"] for record in talk.events("connection.reconnected")]
@@ -233,6 +243,36 @@ def test_a_live_conversation_rolls_over_to_a_new_session_before_the_limit(
     assert told[1] == f"message/assistant: {transcripts[0]!r}" and told[2].startswith(NOTE_START)
     # both answers came out of the speaker whole: two bursts of sound, none cut by the switch
     assert len(bursts(recorded, 44_100)) == 2
+
+
+@pytest.fixture(scope="module")
+def live_conversations(
+    pulse_audio: PulseAudio, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Future[None]]]:
+    """The live scenarios side by side: they spend most of their time waiting on servers and speech."""
+    require_program("espeak-ng", "speaking into the microphone")
+    scenarios = {
+        "restart-websocket": functools.partial(live_conversation_survives_a_server_restart, "websocket"),
+        "restart-webrtc": functools.partial(live_conversation_survives_a_server_restart, "webrtc"),
+        "rollover": live_conversation_rolls_over_before_the_limit,
+    }
+    with side_by_side(pulse_audio, tmp_path_factory, scenarios) as running:
+        yield running
+
+
+@pytest.mark.audio
+@pytest.mark.parametrize("transport", ["websocket", "webrtc"])
+def test_a_live_conversation_survives_the_server_being_killed_and_restarted(
+    transport: str, live_conversations: dict[str, Future[None]]
+) -> None:
+    live_conversations[f"restart-{transport}"].result()
+
+
+@pytest.mark.audio
+def test_a_live_conversation_rolls_over_to_a_new_session_before_the_limit(
+    live_conversations: dict[str, Future[None]],
+) -> None:
+    live_conversations["rollover"].result()
 
 
 def bursts(pcm: Any, rate: int, gap_ms: float = 400.0) -> list[tuple[int, int]]:

@@ -3,23 +3,24 @@
 A `module-loopback` from the speaker's monitor to the microphone with a set delay at -12 dB
 (sink-input volume 63 %, PulseAudio volume is cubic) makes whatever voicecli plays come back into its
 microphone. The long reply, twenty seconds of real time, plays at its three delays side by side, each
-in a room of its own (a pair of null sinks on the one daemon), so the three take the time of one.
+in a room of its own (`audio_support.side_by_side`), so the three take the time of one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from audio_support import PulseAudio, Recorder, play_into_mic, speech_wav, wait_until
+from audio_support import PulseAudio, Recorder, play_into_mic, side_by_side, speech_wav, wait_until
 from audio_support import pulse_audio as pulse_audio  # session fixture
 from live_support import Talk, assert_truncate_matches_speaker
 from live_support import talk_factory as talk_factory  # fixture
@@ -85,11 +86,10 @@ def wait_for_speech_started(talk: Talk, count: int) -> None:
     wait_until(lambda: len(talk.events("input_audio_buffer.speech_started")) >= count, "speech_started", 30)
 
 
-def long_reply_then_barge_in(pulse: PulseAudio, delay_ms: int, folder: Path) -> None:
-    """On speakers leaking `delay_ms` late, in a room of their own: the whole long reply plays
-    unbroken by its own echo, then a person talking over the second reply cuts it, once, where the
-    speaker had got to."""
-    with pulse.room(f"rig{delay_ms}") as room, leaking_speaker(room, delay_ms):
+def long_reply_then_barge_in(delay_ms: int, room: PulseAudio, folder: Path) -> None:
+    """On speakers leaking `delay_ms` late: the whole long reply plays unbroken by its own echo, then
+    a person talking over the second reply cuts it, once, where the speaker had got to."""
+    with leaking_speaker(room, delay_ms):
         talk = Talk(room, folder, "--brain", "scripted", "--script", str(script(folder)), "--echo", "aec")
         try:
             question = speech_wav(folder / "question.wav", "tell me a story")
@@ -130,20 +130,18 @@ def long_reply_then_barge_in(pulse: PulseAudio, delay_ms: int, folder: Path) -> 
 @pytest.fixture(scope="module")
 def long_replies(
     pulse_audio: PulseAudio, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[int, Future[None]]]:
-    """The long-reply scenario at every delay, started together, each in its own room."""
-    with ThreadPoolExecutor(len(LONG_REPLY_DELAYS_MS)) as pool:
-        yield {
-            delay: pool.submit(long_reply_then_barge_in, pulse_audio, delay, tmp_path_factory.mktemp(f"rig{delay}"))
-            for delay in LONG_REPLY_DELAYS_MS
-        }
+) -> Iterator[dict[str, Future[None]]]:
+    """The long-reply scenario at every delay, side by side (three talks fit on 2 cores)."""
+    scenarios = {f"rig{delay}": functools.partial(long_reply_then_barge_in, delay) for delay in LONG_REPLY_DELAYS_MS}
+    with side_by_side(pulse_audio, tmp_path_factory, scenarios) as running:
+        yield running
 
 
 @pytest.mark.parametrize("delay_ms", LONG_REPLY_DELAYS_MS, ids=[f"{d}ms" for d in LONG_REPLY_DELAYS_MS])
 def test_a_long_reply_plays_to_its_end_and_a_talker_still_barges_in_once(
-    long_replies: dict[int, Future[None]], delay_ms: int
+    long_replies: dict[str, Future[None]], delay_ms: int
 ) -> None:
-    long_replies[delay_ms].result()  # the scenario's own assertion or failure, raised here
+    long_replies[f"rig{delay_ms}"].result()  # the scenario's own assertion or failure, raised here
 
 
 @rig(60)
