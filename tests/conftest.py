@@ -97,8 +97,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     streams never compete for the CPU with each other (on 2 cores, parallel paced streams starve each
     other into underruns, and PulseAudio then shifts or drops audio the tests measure); the other
     tests go by module (a module's fixtures are made once) and yield the CPU to the audio (see
-    `pytest_configure`).
+    `pytest_configure`). Tests that play several scenarios side by side load the CPU most, so they
+    come last in the audio worker, once the other workers have finished.
     """
+    items.sort(key=lambda item: item.get_closest_marker("side_by_side") is not None)  # stable: the rest keep order
     for item in items:
         plays_audio = item.get_closest_marker("audio") or "pulse_audio" in getattr(item, "fixturenames", ())
         if plays_audio:

@@ -261,6 +261,7 @@ def live_conversations(
 
 
 @pytest.mark.audio
+@pytest.mark.side_by_side
 @pytest.mark.parametrize("transport", ["websocket", "webrtc"])
 def test_a_live_conversation_survives_the_server_being_killed_and_restarted(
     transport: str, live_conversations: dict[str, Future[None]]
@@ -269,6 +270,7 @@ def test_a_live_conversation_survives_the_server_being_killed_and_restarted(
 
 
 @pytest.mark.audio
+@pytest.mark.side_by_side
 def test_a_live_conversation_rolls_over_to_a_new_session_before_the_limit(
     live_conversations: dict[str, Future[None]],
 ) -> None:

@@ -137,6 +137,7 @@ def long_replies(
         yield running
 
 
+@pytest.mark.side_by_side
 @pytest.mark.parametrize("delay_ms", LONG_REPLY_DELAYS_MS, ids=[f"{d}ms" for d in LONG_REPLY_DELAYS_MS])
 def test_a_long_reply_plays_to_its_end_and_a_talker_still_barges_in_once(
     long_replies: dict[str, Future[None]], delay_ms: int
