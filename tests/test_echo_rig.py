@@ -3,7 +3,8 @@
 A `module-loopback` from the speaker's monitor to the microphone with a set delay at -12 dB
 (sink-input volume 63 %, PulseAudio volume is cubic) makes whatever voicecli plays come back into its
 microphone. The long reply, twenty seconds of real time, plays at its three delays side by side, each
-in a room of its own (`audio_support.side_by_side`), so the three take the time of one.
+in a room of its own (`audio_support.side_by_side`), so the three take the time of one; the short
+scenarios (`echo-test`, echo off) play side by side too, after them.
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from audio_support import PulseAudio, Recorder, play_into_mic, side_by_side, speech_wav, wait_until
 from audio_support import pulse_audio as pulse_audio  # session fixture
 from live_support import Talk, assert_truncate_matches_speaker
-from live_support import talk_factory as talk_factory  # fixture
 
 from voicecli.server.synth import speak
 
@@ -62,18 +61,6 @@ def leaking_speaker(room: PulseAudio, delay_ms: int) -> Iterator[None]:
         yield
     finally:
         pactl("unload-module", module)
-
-
-@pytest.fixture
-def echo_rig(pulse_audio: PulseAudio, request: pytest.FixtureRequest) -> Iterator[int]:
-    """The default room's speaker leaking into its microphone `request.param` ms later."""
-    with leaking_speaker(pulse_audio, request.param):
-        yield request.param
-
-
-def rig(*delays: int) -> Any:
-    """Parametrise over echo delays in the default room."""
-    return pytest.mark.parametrize("echo_rig", [pytest.param(d, id=f"{d}ms") for d in delays], indirect=True)
 
 
 def script(folder: Path) -> Path:
@@ -145,35 +132,39 @@ def test_a_long_reply_plays_to_its_end_and_a_talker_still_barges_in_once(
     long_replies[f"rig{delay_ms}"].result()  # the scenario's own assertion or failure, raised here
 
 
-@rig(60)
-def test_with_echo_off_the_assistant_interrupts_itself(
-    pulse_audio: PulseAudio, echo_rig: int, talk_factory: Any, tmp_path: Path
-) -> None:
-    talk: Talk = talk_factory("--brain", "scripted", "--script", str(script(tmp_path)), "--echo", "off")
-    play_into_mic(pulse_audio, speech_wav(tmp_path / "question.wav", "tell me a story")).wait(timeout=10)
-    wait_for_speech_started(talk, 1)
-    # Nobody speaks again: the only voice in the microphone is the assistant's own, and it cuts itself off.
-    wait_until(lambda: bool(talk.events("conversation.item.truncate", "out")), "a self-interruption", timeout=30)
-    talk.interrupt()
-    assert len(talk.events("input_audio_buffer.speech_started")) >= 2
+def echo_off_interrupts_itself(room: PulseAudio, folder: Path) -> None:
+    """With the canceller off, the assistant hears its own voice and cuts itself off."""
+    with leaking_speaker(room, 60):
+        talk = Talk(room, folder, "--brain", "scripted", "--script", str(script(folder)), "--echo", "off")
+        try:
+            play_into_mic(room, speech_wav(folder / "question.wav", "tell me a story")).wait(timeout=10)
+            wait_for_speech_started(talk, 1)
+            # Nobody speaks again: the only voice in the microphone is the assistant's own.
+            wait_until(lambda: bool(talk.events("conversation.item.truncate", "out")), "a self-interruption", 30)
+            talk.interrupt()
+            assert len(talk.events("input_audio_buffer.speech_started")) >= 2
+        except BaseException as failure:
+            failure.add_note(f"with echo off, {talk.kill()}")
+            raise
+        finally:
+            talk.kill()
 
 
-def echo_test(pulse: PulseAudio, config: Path) -> str:
+def echo_test(room: PulseAudio, config: Path) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "voicecli", "echo-test", "--config", str(config), "--save"],
-        capture_output=True, text=True, timeout=60, env=pulse.env,
+        capture_output=True, text=True, timeout=60, env=room.env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
-@rig(60)
-def test_echo_test_on_the_rig_measures_delay_and_level_and_saves_aec(
-    pulse_audio: PulseAudio, echo_rig: int, tmp_path: Path
-) -> None:
-    config = tmp_path / "config.toml"
+def echo_test_on_the_rig_saves_aec(room: PulseAudio, folder: Path) -> None:
+    """`echo-test` on speakers leaking 60 ms late at -12 dB measures both and recommends the canceller."""
+    config = folder / "config.toml"
     config.write_text('# my settings\nprovider = "local"\n\n[audio]\necho = "off"\n')
-    out = echo_test(pulse_audio, config)
+    with leaking_speaker(room, 60):
+        out = echo_test(room, config)
     delay = float(re.search(r"echo path delay: (\d+) ms", out)[1])  # type: ignore[index]
     level = float(re.search(r"echo level: (-?\d+\.\d) dB", out)[1])  # type: ignore[index]
     aec = float(re.search(r"aec (\d+) dB", out)[1])  # type: ignore[index]
@@ -184,10 +175,37 @@ def test_echo_test_on_the_rig_measures_delay_and_level_and_saves_aec(
     assert config.read_text() == '# my settings\nprovider = "local"\n\n[audio]\necho = "aec"\n'
 
 
-def test_echo_test_without_echo_recommends_off(pulse_audio: PulseAudio, tmp_path: Path) -> None:
-    config = tmp_path / "config.toml"
+def echo_test_without_echo_saves_off(room: PulseAudio, folder: Path) -> None:
+    config = folder / "config.toml"
     config.write_text("")
-    out = echo_test(pulse_audio, config)
+    out = echo_test(room, config)
     assert "echo path delay: none (no echo heard)" in out
     assert 'recommended: echo = "off"' in out
     assert config.read_text() == '[audio]\necho = "off"\n'
+
+
+@pytest.fixture(scope="module")
+def short_rigs(pulse_audio: PulseAudio, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[None]]]:
+    """The short scenarios side by side: `echo-test` with and without echo, and a talk with echo off."""
+    scenarios = {
+        "echo-off": echo_off_interrupts_itself,
+        "echo-test-rig": echo_test_on_the_rig_saves_aec,
+        "echo-test-quiet": echo_test_without_echo_saves_off,
+    }
+    with side_by_side(pulse_audio, tmp_path_factory, scenarios) as running:
+        yield running
+
+
+@pytest.mark.side_by_side
+def test_with_echo_off_the_assistant_interrupts_itself(short_rigs: dict[str, Future[None]]) -> None:
+    short_rigs["echo-off"].result()
+
+
+@pytest.mark.side_by_side
+def test_echo_test_on_the_rig_measures_delay_and_level_and_saves_aec(short_rigs: dict[str, Future[None]]) -> None:
+    short_rigs["echo-test-rig"].result()
+
+
+@pytest.mark.side_by_side
+def test_echo_test_without_echo_recommends_off(short_rigs: dict[str, Future[None]]) -> None:
+    short_rigs["echo-test-quiet"].result()
