@@ -39,6 +39,10 @@ class PulseAudio:
     speaker: str = "vspeaker"  # the sink voicecli plays into; its monitor is what a listener hears
     mic: str = "vmic"  # the sink a test speaks into; voicecli records its monitor
 
+    def pactl(self, *args: str) -> str:
+        """Run `pactl` against this daemon; its output (a failure fails the test)."""
+        return subprocess.run(["pactl", *args], check=True, capture_output=True, text=True, env=self.env).stdout
+
     @contextlib.contextmanager
     def room(self, name: str) -> Iterator["PulseAudio"]:
         """Another pair of null sinks on the same daemon, the devices of every program started with
@@ -51,13 +55,12 @@ class PulseAudio:
         try:
             yield PulseAudio(env={**self.env, **_exported(proc.stdout)}, device=self.device, speaker=speaker, mic=mic)
         finally:
-            modules = subprocess.run(
-                ["pactl", "list", "short", "modules"], env=self.env, capture_output=True, text=True
-            )
             sinks = {f"sink_name={speaker}", f"sink_name={mic}"}
-            for index, module, *args in (line.split("\t") for line in modules.stdout.splitlines()):
+            for index, module, *args in (
+                line.split("\t") for line in self.pactl("list", "short", "modules").splitlines()
+            ):
                 if module == "module-null-sink" and sinks & set(" ".join(args).split()):
-                    subprocess.run(["pactl", "unload-module", index], env=self.env, capture_output=True)
+                    self.pactl("unload-module", index)  # its loopbacks go with it (`sink_dont_move`)
 
 
 @pytest.fixture(scope="session")

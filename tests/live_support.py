@@ -119,6 +119,15 @@ class Talk:
         out, err = self.proc.communicate(timeout=20)
         return self.proc.returncode, out, err
 
+    def __enter__(self) -> Talk:
+        return self
+
+    def __exit__(self, _type: object, failure: BaseException | None, _traceback: object) -> None:
+        """Ended either way; a failure carries what the process said."""
+        said = self.kill()
+        if failure is not None and said:
+            failure.add_note(said)
+
     def kill(self) -> str:
         """End it if a failed test left it running; what it said, for the failure report ("" if it
         had already been ended by the test)."""

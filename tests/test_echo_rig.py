@@ -42,9 +42,7 @@ LONG_REPLY_DELAYS_MS = (20, 60, 120)
 @contextlib.contextmanager
 def leaking_speaker(room: PulseAudio, delay_ms: int) -> Iterator[None]:
     """The room's speaker back into its microphone `delay_ms` later at -12 dB; removed afterwards."""
-
-    def pactl(*args: str) -> str:
-        return subprocess.run(["pactl", *args], check=True, capture_output=True, text=True, env=room.env).stdout
+    pactl = room.pactl
 
     def stream_of(owner: str) -> str | None:
         """The sink input the module owns (`pactl list short` does not name the owner)."""
@@ -76,42 +74,36 @@ def wait_for_speech_started(talk: Talk, count: int) -> None:
 def long_reply_then_barge_in(delay_ms: int, room: PulseAudio, folder: Path) -> None:
     """On speakers leaking `delay_ms` late: the whole long reply plays unbroken by its own echo, then
     a person talking over the second reply cuts it, once, where the speaker had got to."""
-    with leaking_speaker(room, delay_ms):
-        talk = Talk(room, folder, "--brain", "scripted", "--script", str(script(folder)), "--echo", "aec")
-        try:
-            question = speech_wav(folder / "question.wav", "tell me a story")
-            reference = np.asarray(speak(REPLY))
-            assert len(reference) / 24_000 > 18  # the reply lasts about twenty seconds
+    args = ("--brain", "scripted", "--script", str(script(folder)), "--echo", "aec")
+    with leaking_speaker(room, delay_ms), Talk(room, folder, *args) as talk:
+        question = speech_wav(folder / "question.wav", "tell me a story")
+        reference = np.asarray(speak(REPLY))
+        assert len(reference) / 24_000 > 18  # the reply lasts about twenty seconds
 
-            play_into_mic(room, question).wait(timeout=10)
-            wait_until(lambda: bool(talk.events("response.output_audio.done")), "the first reply", timeout=30)
-            first = Recorder(room, folder / "first.raw", rate=SPEAKER_RATE)
-            wait_until(lambda: first.sound_s() > 0 and first.quiet_for_s() >= 1.0, "the reply to its end", 60)
-            first.stop()
-            # The whole reply came back into the microphone, yet the service heard no speech but the question.
-            assert len(talk.events("input_audio_buffer.speech_started")) == 1
-            assert not talk.events("conversation.item.truncate", "out")
+        play_into_mic(room, question).wait(timeout=10)
+        wait_until(lambda: bool(talk.events("response.output_audio.done")), "the first reply", timeout=30)
+        first = Recorder(room, folder / "first.raw", rate=SPEAKER_RATE)
+        wait_until(lambda: first.sound_s() > 0 and first.quiet_for_s() >= 1.0, "the reply to its end", 60)
+        first.stop()
+        # The whole reply came back into the microphone, yet the service heard no speech but the question.
+        assert len(talk.events("input_audio_buffer.speech_started")) == 1
+        assert not talk.events("conversation.item.truncate", "out")
 
-            speaker = Recorder(room, folder / "second.raw", rate=SPEAKER_RATE)
-            play_into_mic(room, question).wait(timeout=10)
-            wait_for_speech_started(talk, 2)
-            wait_until(lambda: speaker.sound_s() >= 2.0, "2 s of the second reply out of the speaker", timeout=30)
-            play_into_mic(room, speech_wav(folder / "stop.wav", "stop please, stop"))
-            wait_until(lambda: bool(talk.events("conversation.item.truncated", "in")), "the truncation", timeout=30)
-            wait_until(lambda: speaker.quiet_for_s() >= 0.3, "the speaker recording to catch up with the cut")
-            recorded = speaker.stop()
-            code, _, err = talk.interrupt()
-            assert code == 0, err
+        speaker = Recorder(room, folder / "second.raw", rate=SPEAKER_RATE)
+        play_into_mic(room, question).wait(timeout=10)
+        wait_for_speech_started(talk, 2)
+        wait_until(lambda: speaker.sound_s() >= 2.0, "2 s of the second reply out of the speaker", timeout=30)
+        play_into_mic(room, speech_wav(folder / "stop.wav", "stop please, stop"))
+        wait_until(lambda: bool(talk.events("conversation.item.truncated", "in")), "the truncation", timeout=30)
+        wait_until(lambda: speaker.quiet_for_s() >= 0.3, "the speaker recording to catch up with the cut")
+        recorded = speaker.stop()
+        code, _, err = talk.interrupt()
+        assert code == 0, err
 
-            assert len(talk.events("input_audio_buffer.speech_started")) == 3  # two questions and one barge-in
-            [truncate] = [r["event"] for r in talk.events("conversation.item.truncate", "out")]
-            assert 2000 <= truncate["audio_end_ms"] < len(reference) / 24
-            assert_truncate_matches_speaker(recorded, SPEAKER_RATE, reference, truncate["audio_end_ms"])
-        except BaseException as failure:
-            failure.add_note(f"on the {delay_ms} ms rig, {talk.kill()}")
-            raise
-        finally:
-            talk.kill()
+        assert len(talk.events("input_audio_buffer.speech_started")) == 3  # two questions and one barge-in
+        [truncate] = [r["event"] for r in talk.events("conversation.item.truncate", "out")]
+        assert 2000 <= truncate["audio_end_ms"] < len(reference) / 24
+        assert_truncate_matches_speaker(recorded, SPEAKER_RATE, reference, truncate["audio_end_ms"])
 
 
 @pytest.fixture(scope="module")
@@ -134,20 +126,14 @@ def test_a_long_reply_plays_to_its_end_and_a_talker_still_barges_in_once(
 
 def echo_off_interrupts_itself(room: PulseAudio, folder: Path) -> None:
     """With the canceller off, the assistant hears its own voice and cuts itself off."""
-    with leaking_speaker(room, 60):
-        talk = Talk(room, folder, "--brain", "scripted", "--script", str(script(folder)), "--echo", "off")
-        try:
-            play_into_mic(room, speech_wav(folder / "question.wav", "tell me a story")).wait(timeout=10)
-            wait_for_speech_started(talk, 1)
-            # Nobody speaks again: the only voice in the microphone is the assistant's own.
-            wait_until(lambda: bool(talk.events("conversation.item.truncate", "out")), "a self-interruption", 30)
-            talk.interrupt()
-            assert len(talk.events("input_audio_buffer.speech_started")) >= 2
-        except BaseException as failure:
-            failure.add_note(f"with echo off, {talk.kill()}")
-            raise
-        finally:
-            talk.kill()
+    args = ("--brain", "scripted", "--script", str(script(folder)), "--echo", "off")
+    with leaking_speaker(room, 60), Talk(room, folder, *args) as talk:
+        play_into_mic(room, speech_wav(folder / "question.wav", "tell me a story")).wait(timeout=10)
+        wait_for_speech_started(talk, 1)
+        # Nobody speaks again: the only voice in the microphone is the assistant's own.
+        wait_until(lambda: bool(talk.events("conversation.item.truncate", "out")), "a self-interruption", 30)
+        talk.interrupt()
+        assert len(talk.events("input_audio_buffer.speech_started")) >= 2
 
 
 def echo_test(room: PulseAudio, config: Path) -> str:

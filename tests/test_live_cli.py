@@ -263,24 +263,13 @@ def process_state(pid: int) -> str:
 
 
 def test_a_microphone_that_stops_delivering_ends_the_session_with_one_line(
-    pulse_audio: PulseAudio, talk_factory: Any, monkeypatch: pytest.MonkeyPatch
+    pulse_audio: PulseAudio, tmp_path: Path
 ) -> None:
     """Unplugging as the program sees it: its input stream stops delivering (here: its source is suspended)."""
-
-    def pactl(*args: str) -> str:
-        return subprocess.run(["pactl", *args], check=True, capture_output=True, text=True, env=pulse_audio.env).stdout
-
-    module = pactl("load-module", "module-null-sink", "sink_name=vunplug").strip()
-    try:
-        pactl("load-module", "module-loopback", "source=vsilence", "sink=vunplug", "latency_msec=10")
-        time.sleep(2.2)  # the new sink finishes its first 2 s timer step (see scripts/pulse-null-sinks.sh)
-        monkeypatch.setitem(pulse_audio.env, "PULSE_SOURCE", "vunplug.monitor")
-        talk: Talk = talk_factory()
+    with pulse_audio.room("unplug") as room, Talk(room, tmp_path) as talk:
         time.sleep(0.5)
-        pactl("suspend-sink", "vunplug", "1")
+        room.pactl("suspend-sink", room.mic, "1")
         _, err = talk.proc.communicate(timeout=20)
-    finally:
-        pactl("unload-module", module)
     assert talk.proc.returncode == 1
     assert err.splitlines() == [
         "voicecli: error: the microphone delivered no audio for 2 s (unplugged?); "
