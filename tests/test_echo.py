@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,27 @@ def test_a_bad_echo_mode_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         "voicecli: error: command line: audio.echo: 'loud' is not one of auto, aec, gate, off"
     ]
+
+
+def test_a_frame_ring_consumer_is_woken_once_the_frames_it_waits_for_are_there() -> None:
+    ring = FrameRing(4, 8)
+    block = np.array([1, 2, 3, 4], np.int16)
+    ring.push(block, 1.0)
+    assert ring.wait_for(1, 0) is True and ring.wait_for(2, 0) is False
+    answers: list[bool] = []
+    waiter = threading.Thread(target=lambda: answers.append(ring.wait_for(3, 30)))
+    waiter.start()
+    ring.push(block, 2.0)  # two of the three: the consumer sleeps on
+    waiter.join(0.05)
+    assert waiter.is_alive() and answers == []
+    ring.push(block, 3.0)
+    waiter.join(30)
+    assert answers == [True]
+    stopping = threading.Thread(target=lambda: answers.append(ring.wait_for(9, 30)))
+    stopping.start()
+    ring.wake()  # the stream stops: the consumer returns without its frames
+    stopping.join(30)
+    assert answers == [True, False]
 
 
 def test_the_frame_ring_keeps_order_and_times_and_drops_the_newest_when_full() -> None:

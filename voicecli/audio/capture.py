@@ -1,7 +1,8 @@
 """Microphone capture: device frames in, 20 ms chunks of 24 kHz mono int16 out, on asyncio.
 
 The PortAudio callback only copies its block into a preallocated `FrameRing`, stamped with the
-block's ADC time; nothing is resampled or allocated there. A worker thread takes the frames,
+block's ADC time; nothing is resampled or allocated there. A worker thread, woken once enough blocks
+are there to finish the next chunk (not at every block: each wake-up costs CPU), takes the frames,
 pairs each with what the speaker played at that moment (the player's own `FrameRing`, stamped
 with DAC times, so the pairing follows the devices' clocks), runs the `CapturePath` (resampling,
 echo handling), and hands finished chunks to the event loop. The queue is bounded: if the
@@ -81,7 +82,6 @@ class Capture:
         self._queue: asyncio.Queue[np.ndarray | None] = asyncio.Queue(max_queued_chunks)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stream: Any = None
-        self._wake = threading.Event()
         self._worker: threading.Thread | None = None
         self._running = False
         self._clock_offset = 0.0  # time.monotonic() minus PortAudio's stream clock
@@ -120,7 +120,7 @@ class Capture:
         self._stream.close()
         self._stream = None
         self._running = False
-        self._wake.set()
+        self._ring.wake()
         if self._worker is not None:
             self._worker.join()
             self._worker = None
@@ -145,7 +145,6 @@ class Capture:
         if status.input_overflow:
             self.device_overflows += 1
         self._ring.push(indata[:, 0], time_info.inputBufferAdcTime)
-        self._wake.set()
 
     # --- the worker thread ---------------------------------------------------------------------
 
@@ -154,9 +153,9 @@ class Capture:
         far = np.zeros(self._reference.frame_samples if self._reference else 1, dtype=np.int16)
         pending = np.zeros(self.chunk_samples, dtype=np.int16)
         filled, pending_at = 0, 0.0
+        chunk_per_frame = self._frame_samples * API_RATE / self.sample_rate
         while self._running or len(self._ring):
-            self._wake.wait(0.1)
-            self._wake.clear()
+            self._ring.wait_for(max(1, math.ceil((self.chunk_samples - filled) / chunk_per_frame)), 0.1)
             while (stream_time := self._ring.pop_into(mic)) is not None:
                 at = stream_time + self._clock_offset
                 self.level = rms_dbfs(mic)
@@ -204,9 +203,7 @@ class Capture:
                 remaining = deadline - time.monotonic()
                 if not alive or remaining <= 0:
                     return None
-                ring.arrived.clear()
-                if ring.peek_time() is None:  # pushed between the look above and the clear: no wait
-                    ring.arrived.wait(remaining)
+                ring.wait_for(1, remaining)
                 continue
             played_at += self._clock_offset
             window = RESYNC_S if self._paired else PAIRING_START_S

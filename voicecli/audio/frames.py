@@ -5,6 +5,10 @@ integer updates) and a worker thread pops the frames in order. The capture uses 
 microphone (stamped with the ADC time) and the player one for what it handed to the device (stamped
 with the DAC time), so the echo canceller can pair them by time and the recorder can write what
 really played. When the worker falls behind, the newest frames are dropped and counted.
+
+A consumer sleeps in `wait_for` until as many frames as it can use are there, and the producer wakes
+it only then: the capture's worker wakes once per chunk, not once per device block, and nobody is woken
+for frames nobody waits for. On a virtual machine each wake-up costs a noticeable share of a core.
 """
 
 import threading
@@ -27,8 +31,8 @@ class FrameRing:
         self._read = 0  # frames ever popped (consumer-owned)
         self.dropped = 0  # frames lost because the ring was full
         self.last_time = -1e18  # the time of the newest frame pushed (producer-owned)
-        self.arrived = threading.Event()
-        """Set at every push, so a consumer waiting for the next frame sleeps until it comes (no polling)."""
+        self._wanted = 0  # frames the waiting consumer needs before it is woken (0: nobody waits)
+        self._ready = threading.Event()
 
     def __len__(self) -> int:
         with self._lock:
@@ -50,7 +54,27 @@ class FrameRing:
         self.last_time = at
         with self._lock:
             self._written += 1
-        self.arrived.set()
+            wake = 0 < self._wanted <= self._written - self._read
+            if wake:
+                self._wanted = 0
+        if wake:
+            self._ready.set()
+
+    def wait_for(self, frames: int, timeout: float) -> bool:
+        """Sleep until `frames` frames are unread, `wake()` is called or `timeout` passes; True if they are there."""
+        with self._lock:
+            if self._written - self._read >= frames:
+                return True
+            self._ready.clear()
+            self._wanted = frames
+        self._ready.wait(timeout)
+        with self._lock:
+            self._wanted = 0
+            return self._written - self._read >= frames
+
+    def wake(self) -> None:
+        """End a consumer's `wait_for` now (the stream is stopping)."""
+        self._ready.set()
 
     def peek_time(self) -> float | None:
         """The time of the oldest unread frame, or None when the ring is empty (consumer side)."""

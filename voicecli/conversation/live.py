@@ -50,8 +50,9 @@ MIN_COMMIT_MS = 100
 """The service refuses to commit less audio than this (`input_audio_buffer_commit_empty`)."""
 STALL_S = 2.0
 """A device that delivers (microphone) or consumes (speaker) nothing for this long is gone."""
-TICK_S = 0.05
-"""How often the level meter, the end of playback and the devices are looked at."""
+TICK_S = 0.1
+"""How often the level meter, the end of playback and the devices are looked at: as often as the
+screen looks for changes to draw, and no more, since every wake-up of the event loop costs CPU."""
 MAX_REMEMBERED_REPLIES = 32
 
 BargeInSource = Literal["vad", "key"]
