@@ -10,6 +10,8 @@ mode, `voicecli talk`'s live pieces (capture with echo handling, player, convers
 screen drawing into a pseudo-terminal-sized console) listen to silence; then, on the echo rig of
 DESIGN.md section 5 (speaker back into the microphone at -12 dB), a long reply plays while the
 canceller's ERLE and the loud frames it let through are noted, for 20, 60 and 120 ms of delay.
+Each thread's CPU and wake-ups per second are given too (`threads.py`): on a virtual machine the
+wake-ups, more than the work done at each, decide the CPU.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import numpy as np
 from bench_live import DEVICE, VAD, TimedSource, start_pulse, start_server, stop_all
 from rich.console import Console
 from stats import summary
+from threads import between, snapshot
 
 from voicecli.audio.capture import Capture
 from voicecli.audio.player import Player
@@ -80,10 +83,11 @@ async def listen(url: str, mode: EchoMode, seconds: float) -> dict[str, Any]:
                 conversation = Conversation(client, source, player, screen)
                 runner = asyncio.create_task(conversation.run())
                 await asyncio.sleep(2.0)  # start-up (imports, first frames) is not listening
-                cpu0, wall0 = time.process_time(), time.perf_counter()
+                cpu0, wall0, threads0 = time.process_time(), time.perf_counter(), snapshot()
                 del source.adc[:], sent[:]
                 await asyncio.sleep(seconds)
                 cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+                threads = between(threads0, snapshot(), wall)
                 conversation.stop()
                 await runner
     chunk_s = capture.chunk_samples / 24_000
@@ -94,6 +98,7 @@ async def listen(url: str, mode: EchoMode, seconds: float) -> dict[str, Any]:
         "mic_to_wire_first_sample_ms": summary(wire),
         "mic_to_wire_last_sample_ms": summary([w - chunk_s * 1000 for w in wire]),
         "frames_dropped": capture.frames_dropped,
+        "threads": threads,
     }
 
 
@@ -114,10 +119,11 @@ async def device_floor(seconds: float) -> dict[str, Any]:
     microphone = open_stream("input", input_.index, input_.default_samplerate, "int16", lambda *_: None, 1)
     with speaker, microphone:
         await asyncio.sleep(2.0)
-        cpu0, wall0 = time.process_time(), time.perf_counter()
+        cpu0, wall0, threads0 = time.process_time(), time.perf_counter(), snapshot()
         await asyncio.sleep(seconds)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    return {"cpu_percent_of_one_core": round(100 * cpu / wall, 2)}
+        threads = between(threads0, snapshot(), wall)
+    return {"cpu_percent_of_one_core": round(100 * cpu / wall, 2), "threads": threads}
 
 
 def load_rig(delay_ms: int) -> str:
