@@ -20,7 +20,7 @@ from voicecli.realtime import (
     RealtimeErrorEvent,
     RealtimeSettings,
 )
-from voicecli.server import Faults, LocalServer
+from voicecli.server import Faults, LocalRealtime, LocalServer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -168,3 +168,33 @@ async def test_nothing_listening_is_a_connection_error() -> None:
     client = OpenAIRealtimeWebsocket(api_key="k", websocket_base_url=url, connect_timeout_s=5)
     with pytest.raises(RealtimeConnectionError, match="cannot reach the realtime service"):
         await client.create_session()
+
+
+async def test_a_service_that_never_answers_times_out_with_a_clear_error() -> None:
+    async def accept_and_say_nothing(reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # holds the connection open until the client gives up
+
+    silent = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    client = OpenAIRealtimeWebsocket(api_key="k", websocket_base_url=f"ws://127.0.0.1:{port}/v1", connect_timeout_s=0.5)
+    async with silent:
+        with pytest.raises(RealtimeConnectionError, match=r"^no answer from the realtime service within 0.5 s$"):
+            await client.create_session()
+    assert not client.connected
+
+
+async def test_the_embedded_servers_start_up_is_not_counted_in_the_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a busy machine the embedded server's imports alone can outlast the timeout meant for the service."""
+    start = LocalServer.start
+
+    async def slow_start(server: LocalServer) -> None:
+        await asyncio.sleep(1.5)
+        await start(server)
+
+    monkeypatch.setattr(LocalServer, "start", slow_start)
+    client = LocalRealtime(brain="echo", connect_timeout_s=1.0)
+    async with client(settings=RealtimeSettings()):
+        assert client.connected and client.server is not None
+    assert client.server is None  # stopped with the session

@@ -53,9 +53,11 @@ class AzureRealtimeWebsocket(WebsocketRealtimeClient):
         """The route and URL this client opens (for `config show`, logs and messages)."""
         return self._azure.route(self._websocket_base_url)
 
-    async def _open(self) -> None:
-        self._sdk_client()  # what is missing (endpoint, deployment, key) is reported before any log line
+    async def _prepare(self) -> None:
+        await super()._prepare()  # what is missing (endpoint, deployment, key) is reported before any log line
         self._azure.require_deployment()
+
+    async def _open(self) -> None:
         _log.info("Azure realtime over WebSocket: %s", self.route)
         await super()._open()
 

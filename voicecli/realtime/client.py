@@ -127,6 +127,7 @@ class RealtimeClient(SessionSwitch, ABC):
         self._start_history()
         self._connected = True
         try:
+            await self._prepare()
             async with asyncio.timeout(self.connect_timeout_s):
                 await self._open()
                 await self._session_ready.wait()
@@ -213,6 +214,13 @@ class RealtimeClient(SessionSwitch, ABC):
     def _to_wire(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The event as this transport's route speaks it (observers see exactly what is sent)."""
         return payload
+
+    async def _prepare(self) -> None:
+        """Local set-up before connecting: building the SDK client, starting the embedded server.
+
+        Not counted in `connect_timeout_s`, which bounds the wait for the service: a slow machine
+        importing the `openai` package is not a service that does not answer.
+        """
 
     @abstractmethod
     async def _open(self) -> None:

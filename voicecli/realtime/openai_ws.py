@@ -59,6 +59,9 @@ class WebsocketRealtimeClient(RealtimeClient):
         client = self._sdk_client()
         return str(client.websocket_base_url or client.base_url)
 
+    async def _prepare(self) -> None:
+        self._sdk_client()  # imports `openai` (a second or more on a slow machine) and checks the credentials
+
     async def _open(self) -> None:
         from websockets.exceptions import InvalidStatus, WebSocketException
 

@@ -26,6 +26,9 @@ LOCAL_MODEL = "voicecli-local"
 class EmbeddedServer(RealtimeClient):
     """Starts the local server when the session opens and stops it when the session closes.
 
+    The server outlives a connection, as the service does: a reconnect or a rollover to a new
+    session opens a new connection to the same server.
+
     Mixed in before an OpenAI transport class, whose `_point_at(base_url)` aims it at the server.
     """
 
@@ -53,20 +56,21 @@ class EmbeddedServer(RealtimeClient):
         self._max_session_s = max_session_s
         self.server: LocalServer | None = None
 
-    async def _open(self) -> None:
+    async def _prepare(self) -> None:
+        """Start the server (outside the connect timeout: on a busy machine its imports alone take seconds)."""
         from voicecli.server.app import LocalServer
 
         self.server = LocalServer(brain=self._brain, max_session_s=self._max_session_s)
         await self.server.start()
         self._point_at(self.server.http_url + "/v1")
-        try:
-            await super()._open()
-        except BaseException:
-            await self._stop_server()
-            raise
+        await super()._prepare()
 
-    async def _close(self) -> None:
-        await super()._close()
+    async def delete_session(self) -> None:
+        await super().delete_session()
+        await self._stop_server()
+
+    async def _abandon(self) -> None:
+        await super()._abandon()
         await self._stop_server()
 
     async def _stop_server(self) -> None:
