@@ -39,6 +39,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstring paragraphs wrap to the terminal, not where the source breaks them
 )
 
 
@@ -305,7 +306,7 @@ def phone(
     """Answer phone calls through Azure Communication Services and let callers talk to the model.
 
     Set ACS_CONNECTION_STRING and --public-url, and point the ACS Event Grid subscription for
-    IncomingCall at <public-url>/api/incomingCall. Ctrl-C stops taking calls and waits for those in
+    IncomingCall at PUBLIC_URL/api/incomingCall. Ctrl-C stops taking calls and waits for those in
     progress to end; a second Ctrl-C ends them at once.
 
     With --dial ws://HOST:PORT/ws this terminal is the caller instead (microphone and speaker, or
