@@ -10,16 +10,18 @@ import asyncio
 import pytest
 from conftest import client_factory
 
-from voicecli.conversation.exchange import exchange
+from voicecli.conversation.exchange import exchange, send_user_turn
 from voicecli.realtime import (
     AzureRealtimeWebsocket,
     ListenEvents,
     OpenAIRealtimeWebsocket,
+    RealtimeAudioEvent,
     RealtimeConfigurationError,
     RealtimeConnectionError,
     RealtimeErrorEvent,
     RealtimeSettings,
 )
+from voicecli.realtime import client as client_module
 from voicecli.server import Faults, LocalRealtime, LocalServer
 
 pytestmark = pytest.mark.timeout(30)
@@ -198,3 +200,38 @@ async def test_the_embedded_servers_start_up_is_not_counted_in_the_connect_timeo
     async with client(settings=RealtimeSettings()):
         assert client.connected and client.server is not None
     assert client.server is None  # stopped with the session
+
+
+async def reply_events(client: OpenAIRealtimeWebsocket) -> tuple[list[str], int]:
+    """Read one response to its end: the events' types in order and the reply's audio samples."""
+    kinds: list[str] = []
+    samples = 0
+    async with asyncio.timeout(20):
+        async for event in client.receive():
+            kinds.append(str(event.service_type))
+            if isinstance(event, RealtimeAudioEvent):
+                samples += len(event.audio.data)
+            if event.service_type == ListenEvents.RESPONSE_DONE:
+                return kinds, samples
+    raise AssertionError("the session ended before the response was done")
+
+
+async def test_a_consumer_far_behind_holds_the_reader_back_and_loses_nothing(
+    monkeypatch: pytest.MonkeyPatch, echo_server: LocalServer
+) -> None:
+    monkeypatch.setattr(client_module, "RECEIVE_QUEUE_EVENTS", 4)
+    text = "a reply long enough to need many more events than the queue holds"
+    prompt = OpenAIRealtimeWebsocket(api_key="k", websocket_base_url=echo_server.ws_base_url)
+    async with prompt(settings=RealtimeSettings(push_to_talk=True)):
+        await send_user_turn(prompt, text=text)
+        expected = await reply_events(prompt)
+    late = OpenAIRealtimeWebsocket(api_key="k", websocket_base_url=echo_server.ws_base_url)
+    async with late(settings=RealtimeSettings(push_to_talk=True)):
+        await send_user_turn(late, text=text)
+        async with asyncio.timeout(10):
+            while late._queue.qsize() < 4:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # the reader is held, not dropping what it cannot queue
+        assert late._queue.qsize() == 4
+        assert await reply_events(late) == expected
+    assert len(expected[0]) > 4 * 3 and expected[1] > 0
