@@ -2,7 +2,9 @@
 
 Speech is played into `vmic` with paplay, what voicecli plays is recorded from `vspeaker.monitor`
 with parec, and `--json-events` / `--record` tell what was sent and when (the same monotonic clock
-as this process: `mono` in the event log).
+as this process: `mono` in the event log). The sessions that mostly wait on real time are scenarios
+played side by side, each in a room of its own (`audio_support.side_by_side`); the barge-in test,
+whose speaker timing is the point, plays alone.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ from audio_support import (
     assert_sounds_for,
     digital_silence_s,
     play_into_mic,
+    side_by_side,
     speech_wav,
     wait_until,
 )
@@ -57,13 +61,16 @@ def speaker(pulse: PulseAudio, path: Path) -> Recorder:
     return Recorder(pulse, path, rate=44_100)
 
 
-def test_spoken_question_gets_the_echo_reply_out_of_the_speaker(
-    pulse_audio: PulseAudio, talk_factory: Any, tmp_path: Path
-) -> None:
-    talk: Talk = talk_factory()
-    question = speech_wav(tmp_path / "question.wav", "what a lovely day it is today")
-    recording = speaker(pulse_audio, tmp_path / "speaker.raw")
-    play_into_mic(pulse_audio, question).wait(timeout=10)
+def spoken_question_gets_the_echo_reply(room: PulseAudio, folder: Path) -> None:
+    with Talk(room, folder) as talk:
+        question = speech_wav(folder / "question.wav", "what a lovely day it is today")
+        recording = speaker(room, folder / "speaker.raw")
+        play_into_mic(room, question).wait(timeout=10)
+        heard_reply(talk, recording, question)
+
+
+def heard_reply(talk: Talk, recording: Recorder, question: Path) -> None:
+    """The echo brain's answer to `question` came out of the speaker whole, and the session ends cleanly."""
     wait_until(lambda: bool(talk.events("response.output_audio_transcript.done")), "the reply", timeout=30)
     transcript = talk.events("response.output_audio_transcript.done")[0]["event"]["transcript"]
     reference = np.asarray(speak(transcript))
@@ -139,14 +146,16 @@ def test_speaking_over_the_reply_stops_it_and_the_truncate_matches_the_speaker(
 
 
 class Tmux:
-    """`voicecli talk` in a 120x40 tmux window on a private tmux server; `EXIT=<code>` lands in a file."""
+    """`voicecli talk` in a 120x40 tmux window on a tmux server of its own; `EXIT=<code>` lands in a file."""
 
     def __init__(self, pulse: PulseAudio, folder: Path, *args: str) -> None:
+        require_program("tmux", "the terminal tests")
         self.exit_file = folder / "exit.txt"
         config = folder / "empty.toml"
         config.write_text("")
-        self.tmux = ["tmux", "-L", f"voicecli-test-{os.getpid()}"]
-        env = " ".join(f"{key}={shlex.quote(pulse.env[key])}" for key in ("PULSE_SERVER", "XDG_RUNTIME_DIR"))
+        self.tmux = ["tmux", "-L", f"voicecli-test-{os.getpid()}-{folder.name}"]
+        devices = sorted(key for key in pulse.env if key.startswith("PULSE_") or key == "XDG_RUNTIME_DIR")
+        env = " ".join(f"{key}={shlex.quote(pulse.env[key])}" for key in devices)
         command = (
             f"env -u COLUMNS -u LINES {env} {shlex.quote(sys.executable)} -m voicecli talk --provider local"
             f" --config {config} {shlex.join(args)}; echo EXIT=$? > {shlex.quote(str(self.exit_file))}; sleep 30"
@@ -167,33 +176,24 @@ class Tmux:
         wait_until(lambda: self.exit_file.exists() and self.exit_file.read_text().endswith("\n"), "voicecli to exit")
         return self.exit_file.read_text().strip()
 
-    def close(self) -> None:
+    def __enter__(self) -> Tmux:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
         subprocess.run([*self.tmux, "kill-server"], capture_output=True, timeout=10)
 
 
-@pytest.fixture
-def tmux_talk(pulse_audio: PulseAudio, tmp_path: Path) -> Iterator[Any]:
-    require_program("tmux", "the terminal tests")
-    started: list[Tmux] = []
-
-    def start(*args: str) -> Tmux:
-        started.append(Tmux(pulse_audio, tmp_path, *args))
-        return started[-1]
-
-    yield start
-    for window in started:
-        window.close()
+def live_screen_in_tmux(room: PulseAudio, folder: Path) -> None:
+    with Tmux(room, folder) as window:
+        live_screen_shows_turns_mute_and_ends_on_ctrl_c(room, folder, window)
 
 
-def test_the_live_screen_in_tmux_shows_turns_mute_and_ends_on_ctrl_c(
-    pulse_audio: PulseAudio, tmux_talk: Any, tmp_path: Path
-) -> None:
-    window: Tmux = tmux_talk()
+def live_screen_shows_turns_mute_and_ends_on_ctrl_c(room: PulseAudio, folder: Path, window: Tmux) -> None:
     window.wait_for("● listening", "the status line", timeout=30)
     status = window.screen()
     assert "local · websocket · echo brain · voice alloy" in status
     assert "just talk · m mute · Ctrl-C quit" in status
-    play_into_mic(pulse_audio, speech_wav(tmp_path / "hello.wav", "hello there")).wait(timeout=10)
+    play_into_mic(room, speech_wav(folder / "hello.wav", "hello there")).wait(timeout=10)
     window.wait_for("I heard", "the assistant's turn")
     assert "You" in window.screen()
     window.keys("m")
@@ -206,19 +206,21 @@ def test_the_live_screen_in_tmux_shows_turns_mute_and_ends_on_ctrl_c(
     assert "Latency over 1 turn" in final and "I heard" in final  # the transcript stays in the scrollback
 
 
-def test_push_to_talk_in_tmux_talks_between_two_presses_of_space(
-    pulse_audio: PulseAudio, tmux_talk: Any, tmp_path: Path
-) -> None:
-    events = tmp_path / "events.jsonl"
-    window: Tmux = tmux_talk("--push-to-talk", "--json-events", str(events))
+def push_to_talk_in_tmux(room: PulseAudio, folder: Path) -> None:
+    events = folder / "events.jsonl"
+    with Tmux(room, folder, "--push-to-talk", "--json-events", str(events)) as window:
+        push_to_talk_talks_between_two_presses_of_space(room, folder, window, events)
+
+
+def push_to_talk_talks_between_two_presses_of_space(room: PulseAudio, folder: Path, window: Tmux, events: Path) -> None:
     window.wait_for("● listening", "the status line", timeout=30)
     assert "SPACE talk/send · m mute" in window.screen()
-    unsent = speech_wav(tmp_path / "unsent.wav", "this sentence is not sent because space was not pressed")
-    play_into_mic(pulse_audio, unsent).wait(timeout=10)
+    unsent = speech_wav(folder / "unsent.wav", "this sentence is not sent because space was not pressed")
+    play_into_mic(room, unsent).wait(timeout=10)
     window.keys("Space")
     window.wait_for("you are speaking", "the talking state", timeout=30)
-    hello = speech_wav(tmp_path / "hello.wav", "hello there")
-    play_into_mic(pulse_audio, hello).wait(timeout=10)
+    hello = speech_wav(folder / "hello.wav", "hello there")
+    play_into_mic(room, hello).wait(timeout=10)
     window.keys("Space")
     wait_until(lambda: bool(re.search(r"I heard \d+\.\d seconds", window.screen())), "the assistant's whole turn")
     heard = float(re.findall(r"I heard (\d+\.\d) seconds", window.screen())[0])
@@ -234,8 +236,14 @@ def test_push_to_talk_in_tmux_talks_between_two_presses_of_space(
     assert window.exit_code() == "EXIT=0"
 
 
-def test_sigterm_ends_cleanly_and_a_second_ctrl_c_quits_at_once(talk_factory: Any) -> None:
-    talk: Talk = talk_factory()
+def sigterm_then_two_interrupts(room: PulseAudio, folder: Path) -> None:
+    (folder / "first").mkdir()
+    (folder / "second").mkdir()
+    with Talk(room, folder / "first") as talk, Talk(room, folder / "second") as again:
+        sigterm_ends_cleanly_and_a_second_ctrl_c_quits_at_once(talk, again)
+
+
+def sigterm_ends_cleanly_and_a_second_ctrl_c_quits_at_once(talk: Talk, again: Talk) -> None:
     talk.proc.send_signal(signal.SIGTERM)
     out, err = talk.proc.communicate(timeout=20)
     assert talk.proc.returncode == 0, err
@@ -246,7 +254,6 @@ def test_sigterm_ends_cleanly_and_a_second_ctrl_c_quits_at_once(talk_factory: An
     # Two interrupts that both arrive before the clean shutdown can finish, whatever the machine's
     # load: stopped, the process collects them (two SIGINTs would merge into one pending signal, so
     # the second is a SIGTERM, which voicecli treats the same), and on waking it handles both at once.
-    again: Talk = talk_factory()
     again.proc.send_signal(signal.SIGSTOP)
     wait_until(lambda: process_state(again.proc.pid) == "T", "the process to stop")
     again.proc.send_signal(signal.SIGINT)
@@ -262,11 +269,9 @@ def process_state(pid: int) -> str:
     return stat.rpartition(")")[2].split()[0]
 
 
-def test_a_microphone_that_stops_delivering_ends_the_session_with_one_line(
-    pulse_audio: PulseAudio, tmp_path: Path
-) -> None:
+def unplugged_microphone(room: PulseAudio, folder: Path) -> None:
     """Unplugging as the program sees it: its input stream stops delivering (here: its source is suspended)."""
-    with pulse_audio.room("unplug") as room, Talk(room, tmp_path) as talk:
+    with Talk(room, folder) as talk:
         time.sleep(0.5)
         room.pactl("suspend-sink", room.mic, "1")
         _, err = talk.proc.communicate(timeout=20)
@@ -335,3 +340,48 @@ async def test_a_dropped_connection_ends_with_the_reason_and_keeps_the_recording
     tries = [record["event"]["attempt"] for record in records if record["type"] == "connection.reconnecting"]
     assert tries == [1, 2] and records[-1]["type"] == "connection"
     assert "Latency over 0 turns" in out.getvalue() and "reconnecting (2/2)" in out.getvalue()
+
+
+# --- the paced scenarios above, side by side ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live_talks(pulse_audio: PulseAudio, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[None]]]:
+    """The live sessions that mostly wait on real time, each in a room of its own (`side_by_side`).
+    The barge-in test above, whose speaker timing is the point, plays alone."""
+    scenarios = {
+        "question": spoken_question_gets_the_echo_reply,
+        "screen": live_screen_in_tmux,
+        "push-to-talk": push_to_talk_in_tmux,
+        "signals": sigterm_then_two_interrupts,
+        "unplug": unplugged_microphone,
+    }
+    with side_by_side(pulse_audio, tmp_path_factory, scenarios) as running:
+        yield running
+
+
+@pytest.mark.side_by_side
+def test_spoken_question_gets_the_echo_reply_out_of_the_speaker(live_talks: dict[str, Future[None]]) -> None:
+    live_talks["question"].result()
+
+
+@pytest.mark.side_by_side
+def test_the_live_screen_in_tmux_shows_turns_mute_and_ends_on_ctrl_c(live_talks: dict[str, Future[None]]) -> None:
+    live_talks["screen"].result()
+
+
+@pytest.mark.side_by_side
+def test_push_to_talk_in_tmux_talks_between_two_presses_of_space(live_talks: dict[str, Future[None]]) -> None:
+    live_talks["push-to-talk"].result()
+
+
+@pytest.mark.side_by_side
+def test_sigterm_ends_cleanly_and_a_second_ctrl_c_quits_at_once(live_talks: dict[str, Future[None]]) -> None:
+    live_talks["signals"].result()
+
+
+@pytest.mark.side_by_side
+def test_a_microphone_that_stops_delivering_ends_the_session_with_one_line(
+    live_talks: dict[str, Future[None]],
+) -> None:
+    live_talks["unplug"].result()
