@@ -114,12 +114,26 @@ def test_event_log_has_both_directions_and_no_audio_payloads(tmp_path: Path) -> 
         (["talk", "-i", "does-not-exist.wav"], 2, "does-not-exist.wav: no such file"),
         (["talk", "--provider", "nowhere", "--text", "x"], 2, "'nowhere' is not one of local, openai, azure"),
         (["talk", "--provider", "openai", "--text", "x"], 1, "no API key for provider openai: set OPENAI_API_KEY"),
-        (["talk", "--provider", "azure", "--text", "x"], 1, "AZURE_OPENAI_ENDPOINT"),
+        (
+            ["talk", "--provider", "azure", "--text", "x"],
+            1,
+            "no Azure endpoint: set AZURE_OPENAI_ENDPOINT, or endpoint in the [azure] table of the config file",
+        ),
         (["talk", "--config", "missing.toml", "--text", "x"], 2, "missing.toml: no such configuration file"),
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(args: list[str], code: int, fragment: str, tmp_path: Path) -> None:
     assert_one_line_error(voicecli(*args, cwd=tmp_path), code, fragment)
+
+
+def test_azure_without_a_deployment_names_every_way_to_set_one(tmp_path: Path) -> None:
+    endpoint = {"AZURE_OPENAI_ENDPOINT": "https://example.openai.azure.com", "AZURE_OPENAI_API_KEY": "k"}
+    assert_one_line_error(
+        voicecli("talk", "--provider", "azure", "--text", "x", env=endpoint, cwd=tmp_path),
+        1,
+        "no Azure deployment: set AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME, pass --deployment, "
+        "or set deployment in the [azure] table of the config file",
+    )
 
 
 def test_unreadable_audio_file_is_one_line(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from voicecli.realtime import (
     RealtimeSettings,
     TurnDetection,
 )
+from voicecli.realtime.endpoints import AzureEndpoint
 from voicecli.server.brains import load_brain
 from voicecli.server.embedded import LocalRealtime
 from voicecli.server.replies import Brain
@@ -73,6 +74,7 @@ def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
                 **client_options,
             )
         case "azure":
+            _require_azure_resource(config)
             if config.transport == "websocket":
                 # Azure WebRTC is GA-only: an api_version meant for the preview WebSocket route does not apply.
                 client_options["api_version"] = config.azure.api_version or None
@@ -111,6 +113,21 @@ def _client_class(config: AppConfig) -> type[RealtimeClient]:
     if config.provider not in classes:
         raise RealtimeConfigurationError(f"unknown provider {config.provider!r}")
     return classes[config.provider]
+
+
+def _require_azure_resource(config: AppConfig) -> None:
+    """The endpoint and deployment, asked for as a user of the command line sets them (the library's
+    own messages name its constructor's arguments)."""
+    found = AzureEndpoint.resolve(config.azure.endpoint or None, None, config.azure.deployment or None, None, None)
+    if not found.endpoint:
+        raise RealtimeConfigurationError(
+            "no Azure endpoint: set AZURE_OPENAI_ENDPOINT, or endpoint in the [azure] table of the config file"
+        )
+    if not found.deployment_name:
+        raise RealtimeConfigurationError(
+            "no Azure deployment: set AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME, pass --deployment, "
+            "or set deployment in the [azure] table of the config file"
+        )
 
 
 def _require_key(config: AppConfig) -> str:
