@@ -40,10 +40,6 @@ async def run_file_turn(
     audio = read_audio_24k_mono(input_file) if input_file is not None else None
     client = build_client(config, tools=configured_tools(config), continuity=session_continuity(config))
     transcript = PlainTranscript(out)
-    if text is not None:
-        transcript.user(text)
-    if audio is not None and input_file is not None:
-        transcript.user(f"[{input_file.name}: {len(audio) / SAMPLE_RATE:.1f} s of audio]")
     with contextlib.ExitStack() as closing:
         observers: list[Callable[[RealtimeEvent], None]] = [transcript]
         if config.recording.json_events:
@@ -56,6 +52,10 @@ async def run_file_turn(
                 observer(event)
 
         async with client(settings=session_settings(config, push_to_talk=True)):
+            if text is not None:  # once the session is open: a turn that could not start shows none
+                transcript.user(text)
+            if audio is not None and input_file is not None:
+                transcript.user(f"[{input_file.name}: {len(audio) / SAMPLE_RATE:.1f} s of audio]")
             result = await exchange(
                 client, text=text, audio=audio, timeout_s=config.response_timeout_s, observer=observe
             )
