@@ -126,6 +126,14 @@ def test_bad_input_is_one_line_and_non_zero(args: list[str], code: int, fragment
     assert_one_line_error(voicecli(*args, cwd=tmp_path), code, fragment)
 
 
+def test_a_turn_whose_session_cannot_open_prints_no_transcript(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'provider = "openai"\n[openai]\nbase_url = "http://127.0.0.1:{free_port()}/v1"\n')
+    result = voicecli("talk", "-c", str(config), "--text", "never sent", env={"OPENAI_API_KEY": "k"})
+    assert_one_line_error(result, 1, "cannot reach the realtime service at")
+    assert result.stdout == ""
+
+
 def test_azure_without_a_deployment_names_every_way_to_set_one(tmp_path: Path) -> None:
     endpoint = {"AZURE_OPENAI_ENDPOINT": "https://example.openai.azure.com", "AZURE_OPENAI_API_KEY": "k"}
     assert_one_line_error(
