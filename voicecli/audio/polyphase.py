@@ -2,8 +2,11 @@
 
 soxr's streaming mode buffers its input and answers in bursts: 44.1 kHz → 24 kHz comes out as
 820 samples every fourth 10 ms block, so a microphone chunk waits up to ~35 ms before it can be
-sent. This filter needs only `TAPS / 2` input samples of look-ahead (well under a millisecond), so
-every 10 ms block in gives its 10 ms out at once. Quality is ample for speech and echo
+sent. This filter needs only `TAPS / 2` input samples of look-ahead (well under a millisecond), and
+it starts with that much silence already in hand, so every 10 ms block in gives its 10 ms out at
+once, the first block included. Without that, the first block would give 9.6 ms and every later
+output would end 0.4 ms short of its block: a 20 ms chunk would then be finished by the first few
+samples of a block and wait the whole block for them. Quality is ample for speech and echo
 cancellation (a Kaiser-windowed sinc, cut off just below the lower Nyquist frequency).
 """
 
@@ -46,15 +49,15 @@ class LowLatencyResampler:
         return np.clip(index, 0, None), self._table[phases]
 
     def reset(self) -> None:
-        """Forget the signal so far (the next block starts a new stream)."""
+        """Forget the signal so far (the next block starts a new stream, after `TAPS / 2` silent samples)."""
         self._history = np.zeros(TAPS, dtype=np.float32)  # the newest input samples
-        self._history_start = -TAPS  # absolute input index of _history[0]
-        self._inputs = 0  # input samples received
+        self._history_start = -TAPS // 2  # absolute input index of _history[0]
+        self._inputs = TAPS // 2  # input samples received: the look-ahead's silence counts as received
         self._outputs = 0  # output samples produced
         self._plans: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        """Resample one block; the output lags the input by `TAPS / 2` input samples."""
+        """Resample one block: exactly what it stands for, lagging the input by `TAPS / 2` input samples."""
         samples = block.astype(np.float32) / 32768.0 if block.dtype == np.int16 else block.astype(np.float32)
         history = np.concatenate((self._history, samples))
         self._inputs += len(samples)
