@@ -20,14 +20,12 @@ import argparse
 import asyncio
 import io
 import json
-import math
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -53,21 +51,6 @@ REPLY = (
 LOUD_FRAME_DBFS = -40.0  # the local server's VAD threshold
 
 
-class AdcTimedSource(TimedSource):
-    """The capture, with the ADC time of each chunk's first sample noted as it goes to the conversation."""
-
-    def __init__(self, capture: Capture) -> None:
-        super().__init__(capture)
-        self._pending: dict[int, float] = {}  # id of a chunk not yet taken → its ADC time
-        self.adc: list[float] = []
-        capture.on_chunk = lambda pcm, at: self._pending.__setitem__(id(pcm), at)
-
-    async def _chunks(self) -> AsyncIterator[np.ndarray]:
-        async for chunk in self.capture:
-            self.adc.append(self._pending.pop(id(chunk), math.nan))  # the chunk is alive: its id is its own
-            yield chunk
-
-
 async def listen(url: str, mode: EchoMode, seconds: float) -> dict[str, Any]:
     """CPU of the client listening to silence with the Rich screen on; mic → wire of every chunk."""
     client = OpenAIRealtimeWebsocket(api_key="bench", websocket_base_url=url)
@@ -77,7 +60,7 @@ async def listen(url: str, mode: EchoMode, seconds: float) -> dict[str, Any]:
     info = SessionInfo("local", "websocket", "scripted brain", "alloy")
     with Player(DEVICE) as player:
         capture = Capture(DEVICE, echo=mode, reference=player.monitor, reference_rate=player.sample_rate)
-        source = AdcTimedSource(capture)
+        source = TimedSource(capture)
         with LiveScreen(ConversationView(info), console) as screen:
             async with capture, client(settings=VAD):
                 conversation = Conversation(client, source, player, screen)
@@ -90,13 +73,11 @@ async def listen(url: str, mode: EchoMode, seconds: float) -> dict[str, Any]:
                 threads = between(threads0, snapshot(), wall)
                 conversation.stop()
                 await runner
-    chunk_s = capture.chunk_samples / 24_000
-    wire = [(s - adc) * 1000 for adc, s in zip(source.adc, sent, strict=False) if math.isfinite(adc)]
+    wire = source.mic_to_wire_ms(sent)
     return {
         "mode": capture.echo_status.active,
         "cpu_percent_of_one_core": round(100 * cpu / wall, 2),
-        "mic_to_wire_first_sample_ms": summary(wire),
-        "mic_to_wire_last_sample_ms": summary([w - chunk_s * 1000 for w in wire]),
+        "mic_to_wire_ms": summary(wire),  # from the ADC time of a chunk's first sample
         "frames_dropped": capture.frames_dropped,
         "threads": threads,
     }
@@ -211,13 +192,13 @@ def main() -> None:
         f"{r['mode']} {r['cpu_percent_of_one_core']} % ({r['above_device_floor']} above the devices' {floor} %)"
         for r in report["listening"]
     )
-    wire = report["listening"][0]["mic_to_wire_last_sample_ms"]["median"]
+    wire = report["listening"][0]["mic_to_wire_ms"]["median"]
     erle = ", ".join(
         f"{r['delay_ms']} ms {r['erle_db_after_2s']['median'] if r['erle_db_after_2s'] else '-'} dB"
         f" ({r['loud_frames_sent']} loud frames)"
         for r in report["rig"]
     )
-    print(f"echo: CPU listening {cpu} of a core; mic→wire {wire} ms median (last sample); ERLE {erle}")
+    print(f"echo: CPU listening {cpu} of a core; mic→wire {wire} ms median (from a chunk's first sample); ERLE {erle}")
 
 
 if __name__ == "__main__":
