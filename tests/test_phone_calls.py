@@ -79,6 +79,15 @@ async def bridge_url(tmp_path: Path) -> AsyncIterator[tuple[str, PhoneService]]:
 
 
 async def one_call(base: str, call_id: str, words: np.ndarray, service: PhoneService) -> CallRecord:
+    try:
+        return await speak_and_hear_the_answer(base, call_id, words, service)
+    except AssertionError as failure:  # say how the bridge saw the call
+        record = service.registry.get(call_id)
+        failure.add_note(f"{call_id}: {record.state}, {record.reason!r}" if record else f"{call_id}: no record")
+        raise
+
+
+async def speak_and_hear_the_answer(base: str, call_id: str, words: np.ndarray, service: PhoneService) -> CallRecord:
     async with SimulatedAcsCall(f"{base}/ws/{call_id}") as call:
         if call_id == "malformed":
             await call.send_raw("{broken")
