@@ -6,11 +6,14 @@ Every wait is bounded; partial results received before a failure are kept.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from conftest import client_factory
 
+from voicecli.config import load_config
 from voicecli.conversation.exchange import exchange, send_user_turn
+from voicecli.conversation.providers import build_client
 from voicecli.realtime import (
     AzureRealtimeWebsocket,
     ListenEvents,
@@ -183,6 +186,25 @@ async def test_a_service_that_never_answers_times_out_with_a_clear_error() -> No
         with pytest.raises(RealtimeConnectionError, match=r"^no answer from the realtime service within 0.5 s$"):
             await client.create_session()
     assert not client.connected
+
+
+async def test_the_configured_connect_timeout_bounds_the_wait(tmp_path: Path) -> None:
+    async def accept_and_say_nothing(reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+
+    silent = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'provider = "openai"\nconnect_timeout_s = 0.5\n[openai]\nbase_url = "http://127.0.0.1:{port}/v1"\n'
+    )
+    config = load_config(path)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OPENAI_API_KEY", "sk-test")
+        client = build_client(config)
+    async with silent:
+        with pytest.raises(RealtimeConnectionError, match=r"^no answer from the realtime service within 0.5 s$"):
+            await client.create_session()
 
 
 async def test_the_embedded_servers_start_up_is_not_counted_in_the_connect_timeout(

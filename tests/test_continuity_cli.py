@@ -79,6 +79,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+PATIENT = "connect_timeout_s = 60.0\n"
+"""A loaded 2-core machine may take longer than the default 15 s to open a WebRTC session; not what is tested here."""
+
+
 def talk_env(port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_", "VOICECLI_"))}
     return {**env, **(extra or {}), "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "sk-test"}
@@ -156,7 +160,7 @@ def test_file_mode_survives_the_server_being_killed_and_restarted_mid_answer(
 ) -> None:
     port = _free_port()
     first = servers(port, "--fault", "delay_per_event=0.1")  # a slow answer, to be killed in the middle of
-    (tmp_path / "none.toml").write_text("")
+    (tmp_path / "none.toml").write_text(PATIENT)
     event_log = tmp_path / "events.jsonl"
     talk = subprocess.Popen(
         [sys.executable, "-m", "voicecli", "talk", "--config", "none.toml", "--provider", "openai",
@@ -191,7 +195,8 @@ def live_conversation_survives_a_server_restart(transport: str, room: PulseAudio
         port = _free_port()
         first = servers(port)
         config = folder / "transcripts.toml"
-        config.write_text('[session]\ninput_transcription_model = "whisper-1"\n')  # the local server's stand-in
+        # whisper-1: the local server's stand-in for transcription
+        config.write_text(PATIENT + '[session]\ninput_transcription_model = "whisper-1"\n')
         talk = LiveTalk(room, folder, port, config, "--transport", transport)
         speaker = Recorder(room, folder / "speaker.raw", rate=44_100)
         try:
@@ -223,7 +228,7 @@ def live_conversation_rolls_over_before_the_limit(room: PulseAudio, folder: Path
     with serving(folder) as servers:
         port = _free_port()
         server = servers(port, "--max-session-s", "12")
-        (folder / "none.toml").write_text("")
+        (folder / "none.toml").write_text(PATIENT)
         talk = LiveTalk(room, folder, port, folder / "none.toml")
         speaker = Recorder(room, folder / "speaker.raw", rate=44_100)
         try:

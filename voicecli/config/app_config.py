@@ -90,6 +90,7 @@ class AppConfig:
     provider: Provider = "local"
     transport: Transport = "websocket"
     response_timeout_s: float = 60.0
+    connect_timeout_s: float = 15.0
     session: SessionConfig = field(default_factory=SessionConfig)
     openai: OpenAIConfig = field(default_factory=OpenAIConfig)
     azure: AzureConfig = field(default_factory=AzureConfig)

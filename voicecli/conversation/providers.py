@@ -63,6 +63,7 @@ def session_continuity(config: AppConfig) -> Continuity | None:
 def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
     """The client for `config.provider` over `config.transport`; options go to its constructor."""
     client_class = _client_class(config)
+    client_options.setdefault("connect_timeout_s", config.connect_timeout_s)
     match config.provider:
         case "local":
             return client_class(brain=local_brain(config), max_session_s=config.local.max_session_s, **client_options)

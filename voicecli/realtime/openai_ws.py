@@ -32,6 +32,9 @@ CLOSE_CODE_MEANINGS = {
     3000: "the API key was missing or rejected",
     4000: "the service refused the request shape",
 }
+CONNECTION_OPTIONS: Any = {"open_timeout": None}
+"""`websockets` gives up an opening handshake after 10 s of its own; `connect_timeout_s` is meant to
+be the one bound (a loaded machine, a slow link), so its own is switched off."""
 
 
 class WebsocketRealtimeClient(RealtimeClient):
@@ -68,7 +71,8 @@ class WebsocketRealtimeClient(RealtimeClient):
         client = self._sdk_client()
         where = self.endpoint_description
         try:
-            self._connection = await client.realtime.connect(model=self.model).enter()
+            connection = client.realtime.connect(model=self.model, websocket_connection_options=CONNECTION_OPTIONS)
+            self._connection = await connection.enter()
         except InvalidStatus as exc:
             status = exc.response.status_code
             hint = " (check the API key)" if status in (401, 403) else ""
