@@ -89,7 +89,7 @@ async def device_floor(seconds: float) -> dict[str, Any]:
     On the PulseAudio rig this is the ALSA pulse plugin's share; voicecli's own work is what lies above it.
     """
     from voicecli.audio.devices import find_device
-    from voicecli.audio.portaudio import open_stream
+    from voicecli.audio.portaudio import INPUT_BLOCK_MS, open_stream
 
     output, input_ = find_device(DEVICE, "output"), find_device(DEVICE, "input")
 
@@ -97,7 +97,9 @@ async def device_floor(seconds: float) -> dict[str, Any]:
         outdata.fill(0)
 
     speaker = open_stream("output", output.index, output.default_samplerate, "int16", silence, 1)
-    microphone = open_stream("input", input_.index, input_.default_samplerate, "int16", lambda *_: None, 1)
+    microphone = open_stream(
+        "input", input_.index, input_.default_samplerate, "int16", lambda *_: None, 1, block_ms=INPUT_BLOCK_MS
+    )
     with speaker, microphone:
         await asyncio.sleep(2.0)
         cpu0, wall0, threads0 = time.process_time(), time.perf_counter(), snapshot()

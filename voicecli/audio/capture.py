@@ -1,11 +1,11 @@
 """Microphone capture: device frames in, 20 ms chunks of 24 kHz mono int16 out, on asyncio.
 
-The PortAudio callback only copies its block into a preallocated `FrameRing`, stamped with the
-block's ADC time; nothing is resampled or allocated there. A worker thread, woken once enough blocks
-are there to finish the next chunk (not at every block: each wake-up costs CPU), takes the frames,
-pairs each with what the speaker played at that moment (the player's own `FrameRing`, stamped
-with DAC times, so the pairing follows the devices' clocks), runs the `CapturePath` (resampling,
-echo handling), and hands finished chunks to the event loop. The queue is bounded: if the
+The PortAudio callback only copies its block (one chunk long) into a preallocated `FrameRing` as
+10 ms frames, each stamped with its ADC time; nothing is resampled or allocated there. A worker
+thread, woken once enough frames are there to finish the next chunk (not at every frame: each
+wake-up costs CPU), takes the frames, pairs each with what the speaker played at that moment (the
+player's own `FrameRing`, stamped with DAC times, so the pairing follows the devices' clocks), runs
+the `CapturePath` (resampling, echo handling), and hands finished chunks to the event loop. The queue is bounded: if the
 consumer stalls, the oldest chunks are dropped (and counted) so the microphone stays live.
 """
 
@@ -26,7 +26,7 @@ from voicecli.audio.devices import find_device
 from voicecli.audio.echo import EchoMode, EchoStatus
 from voicecli.audio.frames import FrameRing
 from voicecli.audio.pcm import API_RATE, rms_dbfs, to_int16
-from voicecli.audio.portaudio import BLOCK_MS, open_stream
+from voicecli.audio.portaudio import BLOCK_MS, INPUT_BLOCK_MS, open_stream
 
 RING_FRAMES = 200  # two seconds of device blocks: the worker may be late, never this late
 PAIRING_START_S = BLOCK_MS / 2000
@@ -103,7 +103,13 @@ class Capture:
         self._loop = asyncio.get_running_loop()
         self._path = CapturePath(self.sample_rate, self._reference_rate, self._echo_mode)
         self._stream = open_stream(
-            "input", self.device.index, self.sample_rate, "int16", self._callback, self.device.max_input_channels
+            "input",
+            self.device.index,
+            self.sample_rate,
+            "int16",
+            self._callback,
+            self.device.max_input_channels,
+            block_ms=INPUT_BLOCK_MS,
         )
         self._clock_offset = time.monotonic() - self._stream.time
         self._paired = False
@@ -144,7 +150,9 @@ class Capture:
     def _callback(self, indata: np.ndarray, _frames: int, time_info: Any, status: Any) -> None:
         if status.input_overflow:
             self.device_overflows += 1
-        self._ring.push(indata[:, 0], time_info.inputBufferAdcTime)
+        at, step = time_info.inputBufferAdcTime, self._frame_samples
+        for start in range(0, len(indata), step):  # 10 ms frames: what pairing and the canceller take
+            self._ring.push(indata[start : start + step, 0], at + start / self.sample_rate)
 
     # --- the worker thread ---------------------------------------------------------------------
 

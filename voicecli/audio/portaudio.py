@@ -11,6 +11,10 @@ INSTALL_HINT = "sudo apt-get install libportaudio2"
 # (5 ms). PortAudio's "low" latency alone picks ~2 ms blocks, so a few such waits in a row drain
 # the buffer; 10 ms blocks (with "low" latency, ~20 ms in total) ride them out.
 BLOCK_MS = 10
+INPUT_BLOCK_MS = 2 * BLOCK_MS
+"""The microphone's blocks are one 20 ms chunk long: a chunk is sent when its last sample is there
+anyway, so longer blocks add no delay to the wire, and halve the callbacks (each wake-up of a
+device thread costs a visible share of a core on a virtual machine)."""
 
 
 def load() -> ModuleType:
@@ -30,8 +34,9 @@ def open_stream(
     callback: Callable[..., None],
     max_channels: int,
     latency: str | float = "low",
+    block_ms: int = BLOCK_MS,
 ) -> Any:
-    """Open (not start) a stream with ``BLOCK_MS`` blocks, mono if the device accepts it, else stereo.
+    """Open (not start) a stream with `block_ms` blocks, mono if the device accepts it, else stereo.
 
     Some hardware devices refuse mono; callers then read channel 0 or duplicate into the others.
     """
@@ -47,7 +52,7 @@ def open_stream(
                 channels=channels,
                 dtype=dtype,
                 latency=latency,
-                blocksize=samplerate * BLOCK_MS // 1000,
+                blocksize=samplerate * block_ms // 1000,
                 callback=callback,
             )
         except sd.PortAudioError as exc:
