@@ -6,6 +6,7 @@ Every wait is bounded; partial results received before a failure are kept.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -175,36 +176,37 @@ async def test_nothing_listening_is_a_connection_error() -> None:
         await client.create_session()
 
 
-async def test_a_service_that_never_answers_times_out_with_a_clear_error() -> None:
-    async def accept_and_say_nothing(reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # holds the connection open until the client gives up
+async def _accept_and_say_nothing(reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -> None:
+    await reader.read()  # holds the connection open until the client gives up
 
-    silent = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
-    port = silent.sockets[0].getsockname()[1]
-    client = OpenAIRealtimeWebsocket(api_key="k", websocket_base_url=f"ws://127.0.0.1:{port}/v1", connect_timeout_s=0.5)
+
+@pytest.fixture
+async def silent_port() -> AsyncIterator[int]:
+    """A port that accepts connections and never answers the WebSocket handshake."""
+    silent = await asyncio.start_server(_accept_and_say_nothing, "127.0.0.1", 0)
     async with silent:
-        with pytest.raises(RealtimeConnectionError, match=r"^no answer from the realtime service within 0.5 s$"):
-            await client.create_session()
+        yield silent.sockets[0].getsockname()[1]
+
+
+async def test_a_service_that_never_answers_times_out_with_a_clear_error(silent_port: int) -> None:
+    url = f"ws://127.0.0.1:{silent_port}/v1"
+    client = OpenAIRealtimeWebsocket(api_key="k", websocket_base_url=url, connect_timeout_s=0.5)
+    with pytest.raises(RealtimeConnectionError, match=r"^no answer from the realtime service within 0.5 s$"):
+        await client.create_session()
     assert not client.connected
 
 
-async def test_the_configured_connect_timeout_bounds_the_wait(tmp_path: Path) -> None:
-    async def accept_and_say_nothing(reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -> None:
-        await reader.read()
-
-    silent = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
-    port = silent.sockets[0].getsockname()[1]
+async def test_the_configured_connect_timeout_bounds_the_wait(
+    silent_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "config.toml"
     path.write_text(
-        f'provider = "openai"\nconnect_timeout_s = 0.5\n[openai]\nbase_url = "http://127.0.0.1:{port}/v1"\n'
+        f'provider = "openai"\nconnect_timeout_s = 0.5\n[openai]\nbase_url = "http://127.0.0.1:{silent_port}/v1"\n'
     )
-    config = load_config(path)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("OPENAI_API_KEY", "sk-test")
-        client = build_client(config)
-    async with silent:
-        with pytest.raises(RealtimeConnectionError, match=r"^no answer from the realtime service within 0.5 s$"):
-            await client.create_session()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    client = build_client(load_config(path))
+    with pytest.raises(RealtimeConnectionError, match=r"^no answer from the realtime service within 0.5 s$"):
+        await client.create_session()
 
 
 async def test_the_embedded_servers_start_up_is_not_counted_in_the_connect_timeout(
