@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from conftest import client_factory
 
+from voicecli.config import load_config
 from voicecli.conversation.exchange import exchange
+from voicecli.conversation.providers import session_continuity
 from voicecli.realtime import (
     Continuity,
     ContinuityEvents,
@@ -344,3 +347,11 @@ async def test_the_embedded_server_rolls_over_with_its_own_session_lifetime() ->
         second = await exchange(client, text="after", timeout_s=20)
     assert created["cause"] == "rollover" and created["replayed_items"] == 3
     assert (first.assistant_text, second.assistant_text) == ("You said: before", "You said: after")
+
+
+def test_each_reconnect_try_may_take_as_long_as_the_configured_connect_timeout(tmp_path: Path) -> None:
+    """A link slow enough to need a longer `connect_timeout_s` at the start needs it after a drop too."""
+    (tmp_path / "empty.toml").write_text("")
+    config = load_config(tmp_path / "empty.toml", overrides={"connect_timeout_s": 42.0, "session.reconnect_tries": 3})
+    policy = session_continuity(config)
+    assert policy is not None and policy.attempts == 3 and policy.attempt_timeout_s == 42.0

@@ -6,6 +6,7 @@ the application only ever sees a `RealtimeClient`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,12 @@ def session_settings(
 
 
 def session_continuity(config: AppConfig) -> Continuity | None:
-    """Reconnect and roll over (with replay) as `[session] reconnect_tries` says; None when 0."""
-    return Continuity.with_tries(config.session.reconnect_tries)
+    """Reconnect and roll over (with replay) as `[session] reconnect_tries` says; None when 0.
+
+    Each try may take as long as opening the first session (`connect_timeout_s`): a link slow
+    enough to need more time at the start needs it again after a drop."""
+    policy = Continuity.with_tries(config.session.reconnect_tries)
+    return None if policy is None else replace(policy, attempt_timeout_s=config.connect_timeout_s)
 
 
 def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
