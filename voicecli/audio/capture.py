@@ -5,8 +5,9 @@ The PortAudio callback only copies its block (one chunk long) into a preallocate
 thread, woken once enough frames are there to finish the next chunk (not at every frame: each
 wake-up costs CPU), takes the frames, pairs each with what the speaker played at that moment (the
 player's own `FrameRing`, stamped with DAC times, so the pairing follows the devices' clocks), runs
-the `CapturePath` (resampling, echo handling), and hands finished chunks to the event loop. The queue is bounded: if the
-consumer stalls, the oldest chunks are dropped (and counted) so the microphone stays live.
+the `CapturePath` (resampling, echo handling), and hands finished chunks to the event loop. The
+queue is bounded: if the consumer stalls, the oldest chunks are dropped (and counted) so the
+microphone stays live.
 """
 
 from __future__ import annotations
