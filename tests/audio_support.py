@@ -148,6 +148,73 @@ def side_by_side(
         yield {name: pool.submit(run, name, scenario) for name, scenario in scenarios.items()}
 
 
+LOUD = 300
+"""Samples above this magnitude count as sound (espeak speech peaks in the thousands)."""
+SILENT = 2
+"""Samples at most this magnitude are digital silence (a player's zeros, after resampling)."""
+MIN_GAP_MS = 1.0
+"""Digital silence this long or longer is a gap: a pause of the speech, or a late device callback."""
+
+
+class Hearing:
+    """What a recording holds so far: where its sound starts and ends, and how much sound it has.
+
+    Kept up to date from each new stretch of samples alone: the tests poll it every few
+    milliseconds while a reply plays, and analysing the whole recording on each poll took a core
+    away from the audio under test."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.length = 0
+        self.first_loud: int | None = None
+        self.last_loud: int | None = None
+        self._min_gap = max(1, int(rate * MIN_GAP_MS / 1000))
+        self._gap_samples = 0  # in the gaps after the first loud sample
+        self._silent_run = 0  # digital silence the samples so far end with
+
+    def add(self, pcm: np.ndarray) -> None:
+        loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > LOUD)
+        if loud.size:
+            if self.first_loud is None:
+                self.first_loud = self.length + int(loud[0])
+                self._count_gaps(pcm[int(loud[0]) :])
+            else:
+                self._count_gaps(pcm)
+            self.last_loud = self.length + int(loud[-1])
+        elif self.first_loud is not None:
+            self._count_gaps(pcm)
+        self.length += len(pcm)
+
+    def sound_s(self) -> float:
+        """Seconds of sound from the first loud sample on, gaps (`sound_mask`'s) left out."""
+        if self.first_loud is None:
+            return 0.0
+        trailing_gap = self._silent_run if self._silent_run >= self._min_gap else 0
+        return (self.length - self.first_loud - self._gap_samples - trailing_gap) / self.rate
+
+    def quiet_for_s(self) -> float:
+        """Seconds since the last loud sample (0 while sound is coming, inf before any)."""
+        return float("inf") if self.last_loud is None else (self.length - 1 - self.last_loud) / self.rate
+
+    def _count_gaps(self, pcm: np.ndarray) -> None:
+        silent = np.abs(pcm.astype(np.int32)) <= SILENT
+        if not silent.size:
+            return
+        edges = np.diff(np.concatenate(([0], silent.astype(np.int8), [0])))
+        runs = (np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).tolist()
+        if silent[0]:
+            runs[0] += self._silent_run  # the run the samples before ended with goes on
+        else:
+            self._end_run(self._silent_run)
+        self._silent_run = runs.pop() if silent[-1] else 0
+        for run in runs:
+            self._end_run(run)
+
+    def _end_run(self, run: int) -> None:
+        if run >= self._min_gap:
+            self._gap_samples += run
+
+
 class Recorder:
     """Records a PulseAudio source (mono int16 at ``rate``) with parec into a file, in the background."""
 
@@ -162,25 +229,34 @@ class Recorder:
             stdout=self._file,
             env=pulse.env,
         )
+        self._reader = path.open("rb")
+        self._data = bytearray()
+        self._hearing = Hearing(rate)
         wait_until(lambda: path.stat().st_size > 0, what="parec to deliver audio")
 
     def recorded(self) -> np.ndarray:
         """What was recorded so far (the recording goes on)."""
-        data = self._path.read_bytes()
-        return np.frombuffer(data[: len(data) // 2 * 2], dtype=np.int16)
+        self._read_on()
+        return np.frombuffer(self._data, dtype=np.int16, count=self._hearing.length).copy()
 
-    def sound_s(self, threshold: int = 300) -> float:
+    def sound_s(self) -> float:
         """Seconds of sound recorded so far from the first loud sample on (gaps left out): how much
         of a reply the listener has heard, measured at the speaker, not by the clock."""
-        pcm = self.recorded()
-        loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > threshold)
-        return len(without_gaps(pcm[loud[0] :], self.rate)) / self.rate if loud.size else 0.0
+        self._read_on()
+        return self._hearing.sound_s()
 
-    def quiet_for_s(self, threshold: int = 300) -> float:
+    def quiet_for_s(self) -> float:
         """Seconds recorded since the last loud sample (0 while sound is coming, inf before any)."""
-        pcm = self.recorded()
-        loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > threshold)
-        return (len(pcm) - 1 - int(loud[-1])) / self.rate if loud.size else float("inf")
+        self._read_on()
+        return self._hearing.quiet_for_s()
+
+    def _read_on(self) -> None:
+        """Take in what parec wrote since the last read."""
+        if not self._reader.closed:
+            self._data += self._reader.read()
+        analysed, whole = self._hearing.length, len(self._data) // 2
+        if whole > analysed:
+            self._hearing.add(np.frombuffer(self._data, dtype=np.int16, count=whole - analysed, offset=2 * analysed))
 
     def stop(self) -> np.ndarray:
         """Stop recording (idempotent) and return everything recorded."""
@@ -188,7 +264,9 @@ class Recorder:
             self._proc.terminate()
             self._proc.wait(timeout=10)
         self._file.close()
-        return np.frombuffer(self._path.read_bytes(), dtype=np.int16)
+        pcm = self.recorded()
+        self._reader.close()
+        return pcm
 
 
 def play_into_mic(pulse: PulseAudio, wav: Path) -> subprocess.Popen[bytes]:
@@ -202,30 +280,33 @@ def speech_wav(path: Path, text: str) -> Path:
     return path
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Poll ``condition`` until true; fail the test (not hang it) after a generous ``timeout``.
+def wait_until(
+    condition: Callable[[], bool], what: str, timeout: float = 30.0, seen: Callable[[], str] | None = None
+) -> None:
+    """Poll ``condition`` until true; fail the test (not hang it) after a generous ``timeout``,
+    saying what was `seen` by then when given.
 
     A guard against hanging, not a speed check: a loaded machine only makes the test wait longer."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+            pytest.fail(f"timed out after {timeout} s waiting for {what}" + (f" ({seen()})" if seen else ""))
         time.sleep(0.01)
 
 
-def active_span(pcm: np.ndarray, threshold: int = 300) -> tuple[int, int] | None:
+def active_span(pcm: np.ndarray, threshold: int = LOUD) -> tuple[int, int] | None:
     """First and last sample index whose magnitude exceeds ``threshold`` (None if all quiet)."""
     loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > threshold)
     return (int(loud[0]), int(loud[-1])) if loud.size else None
 
 
-def sound_mask(pcm: np.ndarray, rate: int, min_gap_ms: float = 1.0) -> np.ndarray:
+def sound_mask(pcm: np.ndarray, rate: int, min_gap_ms: float = MIN_GAP_MS) -> np.ndarray:
     """False on the stretches of digital silence (at least `min_gap_ms`) of `pcm`, True elsewhere.
 
     A late device callback on a loaded machine makes PulseAudio play silence where the late audio
     would have been: the waveform jumps at both ends of such a gap, which is not a click of ours.
     """
-    silent = np.abs(pcm.astype(np.int32)) <= 2
+    silent = np.abs(pcm.astype(np.int32)) <= SILENT
     edges = np.diff(np.concatenate(([0], silent.astype(np.int8), [0])))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     long = ends - starts >= max(1, int(rate * min_gap_ms / 1000))

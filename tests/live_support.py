@@ -15,13 +15,32 @@ from typing import Any
 
 import numpy as np
 import pytest
-from audio_support import PulseAudio, sound_mask, wait_until
+from audio_support import LOUD, PulseAudio, sound_mask, wait_until
 
 from voicecli.audio.resample import resample
 from voicecli.realtime.events import SAMPLE_RATE
 
-LOUD = 300
-"""Samples above this magnitude count as sound (espeak speech peaks in the thousands)."""
+
+class EventLog:
+    """The records of a `--json-events` file so far, read on from where the last read stopped (the
+    tests poll it while a conversation goes on; parsing it whole on each poll cost a core)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._read_to = 0
+        self._unfinished = b""
+        self._records: list[dict[str, Any]] = []
+
+    def records(self, event_type: str, direction: str | None = None) -> list[dict[str, Any]]:
+        """The records of `event_type` (sent or received, or only `direction`), in order."""
+        if self.path.exists():
+            with self.path.open("rb") as log:
+                log.seek(self._read_to)
+                data = log.read()
+            self._read_to += len(data)
+            *lines, self._unfinished = (self._unfinished + data).split(b"\n")
+            self._records += [json.loads(line) for line in lines if line.strip()]
+        return [r for r in self._records if r["type"] == event_type and direction in (None, r["dir"])]
 
 
 async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
@@ -97,6 +116,7 @@ class Talk:
 
     def __init__(self, pulse: PulseAudio, folder: Path, *args: str) -> None:
         self.events_path = folder / "events.jsonl"
+        self._event_log = EventLog(self.events_path)
         self.record_dir = folder / "rec"
         env = {k: v for k, v in pulse.env.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_", "VOICECLI_"))}
         (folder / "none.toml").write_text("")
@@ -109,10 +129,7 @@ class Talk:
         assert self.proc.poll() is None, self.proc.communicate()
 
     def events(self, event_type: str, direction: str | None = None) -> list[dict[str, Any]]:
-        if not self.events_path.exists():
-            return []
-        lines = [json.loads(line) for line in self.events_path.read_text().splitlines() if line.endswith("}")]
-        return [r for r in lines if r["type"] == event_type and direction in (None, r["dir"])]
+        return self._event_log.records(event_type, direction)
 
     def interrupt(self) -> tuple[int, str, str]:
         self.proc.send_signal(signal.SIGINT)

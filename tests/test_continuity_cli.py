@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import signal
 import socket
@@ -27,15 +26,19 @@ import soundfile
 from audio_support import (
     PulseAudio,
     Recorder,
+    active_span,
+    assert_sounds_for,
     play_into_mic,
     side_by_side,
+    sound_mask,
     speech_wav,
     wait_until,
-    without_gaps,
 )
 from audio_support import pulse_audio as pulse_audio  # session fixture
+from live_support import EventLog
 from system_tools import require_program
 
+from voicecli.server.synth import SAMPLE_RATE as SPEECH_RATE
 from voicecli.server.synth import speak
 
 pytestmark = pytest.mark.timeout(180)  # four processes each; a loaded machine only makes them wait longer
@@ -88,30 +91,23 @@ def talk_env(port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, **(extra or {}), "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "sk-test"}
 
 
-def events(path: Path, event_type: str) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    lines = [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
-    return [record for record in lines if record["type"] == event_type]
-
-
 class LiveTalk:
     """`voicecli talk --provider openai` live on the null sinks, pointed at a `Serve` port."""
 
     def __init__(self, pulse: PulseAudio, folder: Path, port: int, config: Path, *args: str) -> None:
         self.pulse = pulse
-        self.event_log = folder / "events.jsonl"
+        self.event_log = EventLog(folder / "events.jsonl")
         self.question = speech_wav(folder / "question.wav", "how are you today")
         env = talk_env(port, {k: v for k, v in pulse.env.items() if not k.startswith(("OPENAI_", "AZURE_"))})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "voicecli", "talk", "--config", str(config), "--provider", "openai",
-             "--json-events", str(self.event_log), *args],
+             "--json-events", str(self.event_log.path), *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
         wait_until(lambda: bool(self.events("session.updated")) or self.proc.poll() is not None, "the session", 90)
 
     def events(self, event_type: str) -> list[dict[str, Any]]:
-        return events(self.event_log, event_type)
+        return self.event_log.records(event_type)
 
     def ask(self, answers: int, what: str) -> None:
         """Say the question into the microphone and wait until `answers` responses are done."""
@@ -162,13 +158,14 @@ def test_file_mode_survives_the_server_being_killed_and_restarted_mid_answer(
     first = servers(port, "--fault", "delay_per_event=0.1")  # a slow answer, to be killed in the middle of
     (tmp_path / "none.toml").write_text(PATIENT)
     event_log = tmp_path / "events.jsonl"
+    events = EventLog(event_log)
     talk = subprocess.Popen(
         [sys.executable, "-m", "voicecli", "talk", "--config", "none.toml", "--provider", "openai",
          "--transport", transport, "--text", "hello there", "-o", "reply.wav", "--json-events", str(event_log)],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=talk_env(port),
     )  # fmt: skip
     wait_until(
-        lambda: bool(events(event_log, "response.created")) or talk.poll() is not None,
+        lambda: bool(events.records("response.created")) or talk.poll() is not None,
         "the answer to start",
         timeout=90,
     )
@@ -179,12 +176,12 @@ def test_file_mode_survives_the_server_being_killed_and_restarted_mid_answer(
     assert talk.returncode == 0, err
     assert out.splitlines()[-1] == "Assistant: You said: hello there", out
     assert "~ reconnecting (1/6)" in out and "Traceback" not in err
-    assert events(event_log, "connection.reconnected")[0]["event"]["asked_again"] is True
+    assert events.records("connection.reconnected")[0]["event"]["asked_again"] is True
     told = second.items()
     assert told[0] == "message/user: 'hello there'" and told[-1].startswith(NOTE_START)
     # the reply file holds the answer the new session gave, once (the cut-off one is not in it)
     reply_s = soundfile.info(tmp_path / "reply.wav").duration
-    done = events(event_log, "response.output_audio.done")
+    done = events.records("response.output_audio.done")
     assert len(done) == 1 and reply_s > 0.5
 
 
@@ -236,9 +233,10 @@ def live_conversation_rolls_over_before_the_limit(room: PulseAudio, folder: Path
             talk.wait_for("connection.reconnected", "the rollover")
             # Judged by how much sound came out, not by a pause: on a loaded machine a late callback
             # can stretch the pause between two sentences of one answer past any quiet to wait for.
-            wait_until(lambda: heard_all(speaker, talk, 1), "the first answer out of the speaker", timeout=90)
+            seen = functools.partial(what_was_heard, speaker, talk)
+            wait_until(lambda: heard_all(speaker, talk, 1), "the first answer out of the speaker", 90, seen)
             talk.ask(2, "the answer in the new session")
-            wait_until(lambda: heard_all(speaker, talk, 2), "the second answer out of the speaker", timeout=90)
+            wait_until(lambda: heard_all(speaker, talk, 2), "the second answer out of the speaker", 90, seen)
             recorded = speaker.stop()
         finally:
             err = talk.end()
@@ -255,7 +253,11 @@ def live_conversation_rolls_over_before_the_limit(room: PulseAudio, folder: Path
     assert told[0] == "message/user: '[the user spoke here; no transcript was made]'"
     assert told[1] == f"message/assistant: {transcripts[0]!r}" and told[2].startswith(NOTE_START)
     # both answers came out of the speaker whole (none cut by the switch, none played twice)
-    assert without_gaps(recorded, 44_100).size / 44_100 == pytest.approx(answers_sound_s(transcripts), abs=0.15)
+    answers = answers_in(recorded, speaker.rate)
+    assert len(answers) == 2, f"{len(answers)} stretches of sound heard, for 2 answers"
+    for heard, transcript in zip(answers, transcripts, strict=True):
+        span_s, silence_s = spoken_span_and_silence_s(transcript)
+        assert_sounds_for(heard, speaker.rate, span_s, tolerance_s=0.15, expected_silence_s=silence_s)
 
 
 @pytest.fixture(scope="module")
@@ -290,16 +292,48 @@ def test_a_live_conversation_rolls_over_to_a_new_session_before_the_limit(
     live_conversations["rollover"].result()
 
 
-def answers_sound_s(transcripts: list[str]) -> float:
-    """Seconds of sound (digital silence left out) in the local server's spoken answers."""
-    return sum(without_gaps(np.asarray(speak(transcript)), 24_000).size for transcript in transcripts) / 24_000
+ANSWER_GAP_S = 1.0
+"""Quiet between two answers heard: the question is spoken between them, while the pauses inside an
+answer (between its sentences, or a late callback's) are shorter."""
+
+
+def spoken_span_and_silence_s(transcript: str) -> tuple[float, float]:
+    """The local server's spoken answer: seconds from its first to its last sound, and how many of
+    them are the digital silence between its sentences."""
+    pcm = np.asarray(speak(transcript))
+    first, last = active_span(pcm) or (0, -1)
+    spoken = pcm[first : last + 1]
+    return len(spoken) / SPEECH_RATE, float((~sound_mask(spoken, SPEECH_RATE)).sum()) / SPEECH_RATE
+
+
+def answers_in(recorded: np.ndarray, rate: int) -> list[np.ndarray]:
+    """The stretches of sound in a recording of the speaker, from first to last sound of each,
+    split where it was quiet for `ANSWER_GAP_S`."""
+    loud = np.flatnonzero(np.abs(recorded.astype(np.int32)) > 300)  # as `active_span`
+    if not loud.size:
+        return []
+    breaks = np.flatnonzero(np.diff(loud) > ANSWER_GAP_S * rate)
+    starts = np.concatenate(([loud[0]], loud[breaks + 1]))
+    ends = np.concatenate((loud[breaks], [loud[-1]]))
+    return [recorded[start : end + 1] for start, end in zip(starts, ends, strict=True)]
 
 
 def heard_all(speaker: Recorder, talk: LiveTalk, answers: int) -> bool:
-    """The first `answers` answers came out of the speaker: their sound, give or take 0.1 s, then quiet."""
+    """The first `answers` answers came out of the speaker, the last of them from its first to its
+    last sound (a late callback may put silence in place of some of it, or delay the rest: either
+    way the span is whole), and then it was quiet."""
     transcripts = talk.transcripts()
+    if len(transcripts) < answers or speaker.quiet_for_s() < 0.3:
+        return False
+    heard = answers_in(speaker.recorded(), speaker.rate)
+    expected_span_s, _ = spoken_span_and_silence_s(transcripts[answers - 1])
+    return len(heard) >= answers and len(heard[answers - 1]) / speaker.rate >= expected_span_s - 0.1
+
+
+def what_was_heard(speaker: Recorder, talk: LiveTalk) -> str:
+    """The speaker's recording against the answers given so far, for a timeout's message."""
+    heard = [f"{len(answer) / speaker.rate:.2f}" for answer in answers_in(speaker.recorded(), speaker.rate)]
+    spoken = [f"{spoken_span_and_silence_s(transcript)[0]:.2f}" for transcript in talk.transcripts()]
     return (
-        len(transcripts) >= answers
-        and speaker.sound_s() >= answers_sound_s(transcripts[:answers]) - 0.1
-        and speaker.quiet_for_s() >= 0.3
+        f"heard answers spanning {heard} s, answers given spanning {spoken} s, quiet for {speaker.quiet_for_s():.2f} s"
     )

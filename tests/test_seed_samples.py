@@ -63,9 +63,12 @@ class CollectingPlayer:
 
 
 async def run_sample_until(
-    source: str, namespace: dict[str, object], done: Callable[[str], bool], timeout: float = 10.0
+    source: str, namespace: dict[str, object], done: Callable[[str], bool], timeout: float = 25.0
 ) -> str:
-    """Run top-level-await sample code as a task; return its stdout once `done(stdout)` holds."""
+    """Run top-level-await sample code as a task; return its stdout once `done(stdout)` holds.
+
+    The `timeout` guards against hanging: the WebRTC samples hear a 5-second greeting in real time,
+    and a loaded 2-core machine has taken 11 s for it."""
     body = "\n".join("    " + line for line in source.strip().splitlines())
     exec(compile(f"async def __sample():\n{body}\n", "<sample>", "exec"), namespace)
     output = io.StringIO()
