@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import os
+import subprocess
+import sys
 import time
 
 import aiohttp
@@ -256,3 +259,20 @@ def test_build_client_picks_the_webrtc_class(monkeypatch: pytest.MonkeyPatch) ->
     config.azure.endpoint, config.azure.deployment = "https://res.openai.azure.com", "dep"
     client = build_client(config)
     assert type(client) is AzureRealtimeWebRTC and client.endpoint_description.endswith("/openai/v1")
+
+
+@pytest.mark.parametrize("transport", ["websocket", "webrtc"])
+def test_a_remote_provider_does_not_load_the_local_server(transport: str) -> None:
+    """The local server takes a third of a second to import: only the local provider pays for it."""
+    code = (
+        "import sys\n"
+        "from voicecli.config import AppConfig\n"
+        "from voicecli.conversation.providers import build_client\n"
+        "import voicecli.commands.talk_files, voicecli.commands.talk_live\n"
+        f"build_client(AppConfig(provider='openai', transport='{transport}'))\n"
+        "print(sorted(name for name in sys.modules if name.startswith('voicecli.server')))\n"
+    )
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voicecli.config import AppConfig, ConfigError
 from voicecli.realtime import (
@@ -21,9 +21,9 @@ from voicecli.realtime import (
     TurnDetection,
 )
 from voicecli.realtime.endpoints import AzureEndpoint
-from voicecli.server.brains import load_brain
-from voicecli.server.embedded import LocalRealtime
-from voicecli.server.replies import Brain
+
+if TYPE_CHECKING:
+    from voicecli.server.replies import Brain
 
 LOCAL_TRANSCRIPTION_MODEL = "pocketsphinx"
 """What the local provider transcribes with unless configured otherwise: the user's words are free there."""
@@ -95,6 +95,8 @@ def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
 
 def local_brain(config: AppConfig) -> Brain:
     """The local server's brain as configured; `ConfigError` (one line) when it cannot be built."""
+    from voicecli.server.brains import load_brain
+
     script = Path(config.local.script) if config.local.script else None
     try:
         local = config.local
@@ -104,18 +106,25 @@ def local_brain(config: AppConfig) -> Brain:
 
 
 def _client_class(config: AppConfig) -> type[RealtimeClient]:
-    """Which class serves the provider over the transport; aiortc loads only for WebRTC."""
+    """Which class serves the provider over the transport. aiortc loads only for WebRTC, and the
+    local server only for the local provider (it takes a third of a second to import)."""
+    if config.provider == "local":
+        if config.transport == "webrtc":
+            from voicecli.server.embedded_webrtc import LocalRealtimeWebRTC
+
+            return LocalRealtimeWebRTC
+        from voicecli.server.embedded import LocalRealtime
+
+        return LocalRealtime
     if config.transport == "webrtc":
         from voicecli.realtime import webrtc
-        from voicecli.server.embedded_webrtc import LocalRealtimeWebRTC
 
         classes: dict[str, type[RealtimeClient]] = {
-            "local": LocalRealtimeWebRTC,
             "openai": webrtc.OpenAIRealtimeWebRTC,
             "azure": webrtc.AzureRealtimeWebRTC,
         }
     else:
-        classes = {"local": LocalRealtime, "openai": OpenAIRealtimeWebsocket, "azure": AzureRealtimeWebsocket}
+        classes = {"openai": OpenAIRealtimeWebsocket, "azure": AzureRealtimeWebsocket}
     if config.provider not in classes:
         raise RealtimeConfigurationError(f"unknown provider {config.provider!r}")
     return classes[config.provider]
