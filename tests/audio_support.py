@@ -140,12 +140,15 @@ def side_by_side(
     future's `result()` (the scenario's own failure, raised there). Only for scenarios light enough
     to play together without starving each other's streams on 2 cores."""
 
-    def run(name: str, scenario: Scenario) -> None:
+    def run(name: str, scenario: Scenario, folder: Path) -> None:
         with pulse.room(name) as room:
-            scenario(room, tmp_path_factory.mktemp(name))
+            scenario(room, folder)
 
+    # The folders are made here, not in the threads: the first `mktemp` of a worker makes its base
+    # folder (removing any old one), which two threads at once can race for.
+    folders = {name: tmp_path_factory.mktemp(name) for name in scenarios}
     with ThreadPoolExecutor(len(scenarios)) as pool:
-        yield {name: pool.submit(run, name, scenario) for name, scenario in scenarios.items()}
+        yield {name: pool.submit(run, name, scenario, folders[name]) for name, scenario in scenarios.items()}
 
 
 LOUD = 300

@@ -231,8 +231,9 @@ def live_conversation_rolls_over_before_the_limit(room: PulseAudio, folder: Path
         try:
             talk.ask(1, "the first answer")
             talk.wait_for("connection.reconnected", "the rollover")
-            # Judged by how much sound came out, not by a pause: on a loaded machine a late callback
-            # can stretch the pause between two sentences of one answer past any quiet to wait for.
+            # Judged by the span of sound that came out, not by a pause alone: on a loaded machine a
+            # late callback can stretch the pause between two sentences of one answer past any quiet
+            # to wait for, or put silence in place of some of the answer (see `heard_all`).
             seen = functools.partial(what_was_heard, speaker, talk)
             wait_until(lambda: heard_all(speaker, talk, 1), "the first answer out of the speaker", 90, seen)
             talk.ask(2, "the answer in the new session")
