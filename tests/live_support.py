@@ -52,14 +52,20 @@ async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0)
         await asyncio.sleep(0.01)
 
 
-def first_burst(pcm: np.ndarray, rate: int, gap_ms: float = 400.0) -> tuple[int, int] | None:
-    """First and last loud sample of the first stretch of sound that has no gap longer than `gap_ms`."""
+def bursts(pcm: np.ndarray, rate: int, gap_ms: float) -> list[tuple[int, int]]:
+    """First and last loud sample of each stretch of sound, split where it was quiet longer than `gap_ms`."""
     loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > LOUD)
     if not loud.size:
-        return None
-    gaps = np.flatnonzero(np.diff(loud) > rate * gap_ms / 1000)
-    end = loud[gaps[0]] if gaps.size else loud[-1]
-    return int(loud[0]), int(end)
+        return []
+    breaks = np.flatnonzero(np.diff(loud) > rate * gap_ms / 1000)
+    starts = np.concatenate(([loud[0]], loud[breaks + 1]))
+    ends = np.concatenate((loud[breaks], [loud[-1]]))
+    return [(int(start), int(end)) for start, end in zip(starts, ends, strict=True)]
+
+
+def first_burst(pcm: np.ndarray, rate: int, gap_ms: float = 400.0) -> tuple[int, int] | None:
+    """First and last loud sample of the first stretch of sound that has no gap longer than `gap_ms`."""
+    return next(iter(bursts(pcm, rate, gap_ms)), None)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from audio_support import (
     wait_until,
 )
 from audio_support import pulse_audio as pulse_audio  # session fixture
-from live_support import EventLog
+from live_support import EventLog, bursts
 from system_tools import require_program
 
 from voicecli.server.synth import SAMPLE_RATE as SPEECH_RATE
@@ -298,11 +298,12 @@ def test_a_live_conversation_rolls_over_to_a_new_session_before_the_limit(
     live_conversations["rollover"].result()
 
 
-ANSWER_GAP_S = 1.0
+ANSWER_GAP_MS = 1000.0
 """Quiet between two answers heard: the question is spoken between them, while the pauses inside an
 answer (between its sentences, or a late callback's) are shorter."""
 
 
+@functools.cache  # asked on every poll while the answers play
 def spoken_span_and_silence_s(transcript: str) -> tuple[float, float]:
     """The local server's spoken answer: seconds from its first to its last sound, and how many of
     them are the digital silence between its sentences."""
@@ -313,15 +314,8 @@ def spoken_span_and_silence_s(transcript: str) -> tuple[float, float]:
 
 
 def answers_in(recorded: np.ndarray, rate: int) -> list[np.ndarray]:
-    """The stretches of sound in a recording of the speaker, from first to last sound of each,
-    split where it was quiet for `ANSWER_GAP_S`."""
-    loud = np.flatnonzero(np.abs(recorded.astype(np.int32)) > 300)  # as `active_span`
-    if not loud.size:
-        return []
-    breaks = np.flatnonzero(np.diff(loud) > ANSWER_GAP_S * rate)
-    starts = np.concatenate(([loud[0]], loud[breaks + 1]))
-    ends = np.concatenate((loud[breaks], [loud[-1]]))
-    return [recorded[start : end + 1] for start, end in zip(starts, ends, strict=True)]
+    """The answers in a recording of the speaker, each from its first to its last sound."""
+    return [recorded[start : end + 1] for start, end in bursts(recorded, rate, ANSWER_GAP_MS)]
 
 
 def heard_all(speaker: Recorder, talk: LiveTalk, answers: int) -> bool:
