@@ -93,25 +93,19 @@ NON_AUDIO_NICENESS = 10
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Group tests for the parallel workers (`--dist loadgroup`).
 
-    The tests that play or record real audio run in two workers, each with a PulseAudio of its own:
-    one plays the side-by-side scenarios (a few light talks at a time, mostly waiting on real time),
-    the other the rest, one after another. More paced streams than that starve each other into
-    underruns on 2 cores, and PulseAudio then shifts or drops audio the tests measure. The
-    side-by-side group comes first, so that its long scenarios start at once. The other tests go by
-    module (a module's fixtures are made once) and yield the CPU to the audio (see
-    `pytest_configure`).
+    Every test that plays or records real audio runs in one worker, one after another, so paced
+    streams never compete for the CPU with each other (on 2 cores, parallel paced streams starve each
+    other into underruns, and PulseAudio then shifts or drops audio the tests measure); the other
+    tests go by module (a module's fixtures are made once) and yield the CPU to the audio (see
+    `pytest_configure`). Tests that play several scenarios side by side load the CPU most, so they
+    come last in the audio worker, once the other workers have finished.
     """
-    items.sort(key=lambda item: item.get_closest_marker("side_by_side") is None)  # stable: the rest keep order
+    items.sort(key=lambda item: item.get_closest_marker("side_by_side") is not None)  # stable: the rest keep order
     for item in items:
         plays_audio = item.get_closest_marker("audio") or "pulse_audio" in getattr(item, "fixturenames", ())
         if plays_audio:
             item.add_marker(pytest.mark.audio)  # so `-m audio` / `-m "not audio"` select by what a test does
-        if item.get_closest_marker("side_by_side"):
-            group = "audio side by side"
-        elif plays_audio:
-            group = "audio"
-        else:
-            group = item.module.__name__ if item.module else "other"
+        group = "audio" if plays_audio else item.module.__name__ if item.module else "other"
         item.add_marker(pytest.mark.xdist_group(group))
 
 
