@@ -7,8 +7,10 @@ real capture path is covered by the end-to-end tests of `voicecli talk` (test_li
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -50,13 +52,19 @@ CHUNK = 480  # 20 ms at 24 kHz
 
 
 class SpeechSource:
-    """A microphone stand-in: 20 ms chunks in real time, silence unless speech was queued with `say`."""
+    """A microphone stand-in: 20 ms chunks in real time, silence unless speech was queued with `say`.
 
-    def __init__(self) -> None:
+    Each chunk is heard at its time and stamped with it; with `lag_s` it arrives that much later,
+    as from a busy machine's audio stack.
+    """
+
+    def __init__(self, lag_s: float = 0.0) -> None:
         self.mute = False
         self.level = -math.inf
+        self.chunk_at = -math.inf
         self.echo_status = EchoStatus("off", "off", None)
         self.stalled = False
+        self.lag_s = lag_s
         self._pending = np.zeros(0, dtype=np.int16)
 
     def say(self, pcm: np.ndarray) -> None:
@@ -71,17 +79,24 @@ class SpeechSource:
 
     async def _chunks(self) -> AsyncIterator[np.ndarray]:
         due = time.monotonic()
+        on_the_way: deque[tuple[np.ndarray, float]] = deque()
         while True:
             if self.stalled:
                 await asyncio.Event().wait()  # a device that stopped calling back
             due += CHUNK / 24_000
             await asyncio.sleep(max(0.0, due - time.monotonic()))
-            chunk = np.zeros(CHUNK, dtype=np.int16)
-            take = self._pending[:CHUNK]
-            chunk[: len(take)] = take
-            self._pending = self._pending[CHUNK:]
-            self.level = -20.0 if take.any() else -math.inf
-            yield np.zeros_like(chunk) if self.mute else chunk
+            on_the_way.append((self._hear(), due))
+            while on_the_way and on_the_way[0][1] + self.lag_s <= time.monotonic():
+                chunk, self.chunk_at = on_the_way.popleft()
+                yield chunk
+
+    def _hear(self) -> np.ndarray:
+        chunk = np.zeros(CHUNK, dtype=np.int16)
+        take = self._pending[:CHUNK]
+        chunk[: len(take)] = take
+        self._pending = self._pending[CHUNK:]
+        self.level = -20.0 if take.any() else -math.inf
+        return np.zeros_like(chunk) if self.mute else chunk
 
 
 class ScreenLog:
@@ -346,6 +361,30 @@ async def test_push_to_talk_sends_on_the_second_press_and_a_press_during_the_rep
     assert screen.seen(ListenEvents.RESPONSE_DONE)[0]["response"]["status"] == "cancelled"
     assert screen.states.count("user_speaking") == 2 and "thinking" in screen.states
     assert tracker.turns[0].first_audible is not None
+
+
+@pytest.mark.audio
+async def test_push_to_talk_sends_what_was_said_between_the_presses_when_the_microphone_lags(
+    player: Player, speech: dict[str, np.ndarray]
+) -> None:
+    """A busy machine can hold microphone audio back for half a second: the second press still sends
+    all that was said before it, and the first does not send what was said before it."""
+    client = LocalRealtime(brain="echo")
+    sent = sent_log(client)
+    source = SpeechSource(lag_s=0.5)
+    async with client(settings=PUSH_TO_TALK):
+        conversation = Conversation(client, source, player, ScreenLog(), push_to_talk=True)
+        async with Running(conversation):
+            source.say(speech["interruption"])
+            await until(lambda: not source.speaking, "the words before the first press")
+            await conversation.toggle_talk()
+            source.say(speech["question"])
+            await until(lambda: not source.speaking, "the question")
+            await conversation.toggle_talk()
+            await until(lambda: bool(of_type(sent, SendEvents.RESPONSE_CREATE)), "the response request")
+    appends = of_type(sent, SendEvents.INPUT_AUDIO_BUFFER_APPEND)
+    sent_audio = np.concatenate([np.frombuffer(base64.b64decode(p["audio"]), dtype=np.int16) for p in appends])
+    assert np.array_equal(np.trim_zeros(sent_audio), np.trim_zeros(speech["question"]))
 
 
 @pytest.mark.audio

@@ -69,6 +69,7 @@ class Capture:
         self.chunk_samples = API_RATE * chunk_ms // 1000
         self.mute = False  # while muted, chunks keep flowing but carry silence
         self.level = -math.inf  # RMS dBFS of the latest device block (measured even while muted)
+        self.chunk_at = -math.inf  # monotonic time the first sample of the chunk last yielded met the device
         self.overflows = 0  # chunks dropped because the consumer fell behind
         self.device_overflows = 0  # PortAudio input overflows (the callback itself was late)
         self.on_chunk: ChunkTap | None = None  # each chunk as sent (24 kHz), for `--record`
@@ -80,7 +81,7 @@ class Capture:
         self._frame_samples = self.sample_rate * BLOCK_MS // 1000
         self._ring = FrameRing(self._frame_samples, RING_FRAMES)
         self._path = CapturePath(self.sample_rate, self._reference_rate, echo)
-        self._queue: asyncio.Queue[np.ndarray | None] = asyncio.Queue(max_queued_chunks)
+        self._queue: asyncio.Queue[tuple[np.ndarray, float] | None] = asyncio.Queue(max_queued_chunks)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stream: Any = None
         self._worker: threading.Thread | None = None
@@ -145,7 +146,8 @@ class Capture:
         return self._chunks()
 
     async def _chunks(self) -> AsyncIterator[np.ndarray]:
-        while (chunk := await self._queue.get()) is not None:
+        while (item := await self._queue.get()) is not None:
+            chunk, self.chunk_at = item
             yield chunk
 
     def _callback(self, indata: np.ndarray, _frames: int, time_info: Any, status: Any) -> None:
@@ -233,10 +235,10 @@ class Capture:
         if self._loop is None:
             return
         with contextlib.suppress(RuntimeError):  # the loop closed while the stream still ran
-            self._loop.call_soon_threadsafe(self._deliver, chunk)
+            self._loop.call_soon_threadsafe(self._deliver, (chunk, at))
 
-    def _deliver(self, chunk: np.ndarray | None) -> None:
+    def _deliver(self, item: tuple[np.ndarray, float] | None) -> None:
         if self._queue.full():
             self._queue.get_nowait()
             self.overflows += 1
-        self._queue.put_nowait(chunk)
+        self._queue.put_nowait(item)

@@ -59,10 +59,15 @@ BargeInSource = Literal["vad", "key"]
 
 
 class AudioSource(Protocol):
-    """What the conversation needs of a microphone (`Capture` is one): 24 kHz int16 chunks."""
+    """What the conversation needs of a microphone (`Capture` is one): 24 kHz int16 chunks.
+
+    `chunk_at` is when the first sample of the chunk last yielded met the microphone (`time.monotonic`):
+    push-to-talk sends what was said between the presses, not what arrived between them.
+    """
 
     mute: bool
     level: float
+    chunk_at: float
 
     @property
     def echo_status(self) -> EchoStatus: ...
@@ -161,9 +166,11 @@ class Conversation:
         self.tracker = tracker
         self.push_to_talk = push_to_talk
         self.taps = taps or Taps()
-        self.clock = clock
+        self.clock = clock  # on `time.monotonic`'s scale: the microphone's chunk times are compared with it
         self.barge_ins: list[BargeIn] = []
         self.talking = False  # push-to-talk: the key was pressed to talk and not yet pressed again
+        self._talk_from = self._talk_until = math.inf  # push-to-talk: the presses, on the microphone's clock
+        self._microphone_reached_release = asyncio.Event()
         self._webrtc = client.transport == "webrtc"
         self._replies: OrderedDict[str, _Reply] = OrderedDict()
         self._responses = 0
@@ -200,23 +207,37 @@ class Conversation:
         self.screen.set_muted(self.source.mute)
 
     async def toggle_talk(self) -> None:
-        """Push-to-talk: start talking (interrupting the assistant), or stop and ask for the answer."""
+        """Push-to-talk: start talking (interrupting the assistant), or stop and ask for the answer.
+
+        What is sent is what the microphone heard between the two presses: audio still on its way
+        from the device at the second press (a busy machine can hold back half a second) goes out
+        before the commit, and audio heard before the first press but arriving after it does not.
+        """
+        pressed_at = self.clock()
         async with self._key_lock:
             if not self.talking:
                 await self._barge_in("key")
                 await self.client.send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_CLEAR))
                 self._talk_samples = 0
+                self._talk_from, self._talk_until = pressed_at, math.inf
                 self.talking = self._user_speaking = True
                 self.screen.set_state("user_speaking")
                 return
+            self.screen.set_state("thinking")
+            self._microphone_reached_release.clear()
+            self._talk_until = pressed_at
+            with contextlib.suppress(TimeoutError):  # a microphone gone quiet is the pump's to report
+                async with asyncio.timeout(STALL_S):
+                    await self._microphone_reached_release.wait()
+            if not self.talking:
+                return  # the connection dropped meanwhile: that turn is to be said again
             self.talking = self._user_speaking = False
             if self._talk_samples * 1000 < MIN_COMMIT_MS * SAMPLE_RATE:
                 await self.client.send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_CLEAR))
                 self.screen.set_state("listening")
                 return
             if self.tracker is not None:
-                self.tracker.speech_ended(self.clock())
-            self.screen.set_state("thinking")
+                self.tracker.speech_ended(pressed_at)
             await self.client.send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_COMMIT))
             await self.client.send(protocol.simple_event(SendEvents.RESPONSE_CREATE))
 
@@ -279,13 +300,19 @@ class Conversation:
                     f"the microphone delivered no audio for {STALL_S:g} s (unplugged?); "
                     "check it with `voicecli devices --test` and start again"
                 ) from None
-            if self.push_to_talk and not self.talking:
+            if self.push_to_talk and not self._said_between_presses(self.source.chunk_at):
                 continue
             try:
                 await self.client.send(protocol.append_audio(chunk))
             except RealtimeConnectionError:
                 return  # the receiver reports why the connection ended
             self._talk_samples += len(chunk)
+
+    def _said_between_presses(self, chunk_at: float) -> bool:
+        """Push-to-talk: whether a chunk heard at `chunk_at` belongs to the turn being talked."""
+        if chunk_at >= self._talk_until:
+            self._microphone_reached_release.set()
+        return self.talking and self._talk_from <= chunk_at < self._talk_until
 
     async def _tick(self) -> None:
         """Level meter, back to "listening" once the player drained, and the speaker watchdog."""
