@@ -328,11 +328,6 @@ def sound_segments(pcm: np.ndarray, rate: int) -> list[np.ndarray]:
     return [pcm[start:end] for start, end in zip(starts, ends, strict=True)]
 
 
-def without_gaps(pcm: np.ndarray, rate: int) -> np.ndarray:
-    """`pcm` without the gaps of `sound_mask`: only its sound."""
-    return pcm[sound_mask(pcm, rate)]
-
-
 def assert_sounds_for(
     pcm: np.ndarray, rate: int, expected_s: float, tolerance_s: float, expected_silence_s: float = 0.0
 ) -> None:

@@ -28,9 +28,9 @@ from audio_support import (
     Recorder,
     active_span,
     assert_sounds_for,
+    digital_silence_s,
     play_into_mic,
     side_by_side,
-    sound_mask,
     speech_wav,
     wait_until,
 )
@@ -310,7 +310,7 @@ def spoken_span_and_silence_s(transcript: str) -> tuple[float, float]:
     pcm = np.asarray(speak(transcript))
     first, last = active_span(pcm) or (0, -1)
     spoken = pcm[first : last + 1]
-    return len(spoken) / SPEECH_RATE, float((~sound_mask(spoken, SPEECH_RATE)).sum()) / SPEECH_RATE
+    return len(spoken) / SPEECH_RATE, digital_silence_s(spoken, SPEECH_RATE)
 
 
 def answers_in(recorded: np.ndarray, rate: int) -> list[np.ndarray]:

@@ -309,7 +309,8 @@ class Conversation:
             self._talk_samples += len(chunk)
 
     def _said_between_presses(self, chunk_at: float) -> bool:
-        """Push-to-talk: whether a chunk heard at `chunk_at` belongs to the turn being talked."""
+        """Push-to-talk: whether a chunk heard at `chunk_at` belongs to the turn being talked. A chunk
+        heard after the second press also tells `toggle_talk` that the microphone has caught up."""
         if chunk_at >= self._talk_until:
             self._microphone_reached_release.set()
         return self.talking and self._talk_from <= chunk_at < self._talk_until
