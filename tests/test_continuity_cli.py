@@ -270,12 +270,11 @@ def live_conversation_rolls_over_before_the_limit(room: PulseAudio, folder: Path
 def live_conversations(
     pulse_audio: PulseAudio, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Future[None]]]:
-    """The live scenarios side by side: they spend most of their time waiting on servers and speech."""
+    """The restart scenarios side by side: they spend most of their time waiting on servers and speech."""
     require_program("espeak-ng", "speaking into the microphone")
     scenarios = {
         "restart-websocket": functools.partial(live_conversation_survives_a_server_restart, "websocket"),
         "restart-webrtc": functools.partial(live_conversation_survives_a_server_restart, "webrtc"),
-        "rollover": live_conversation_rolls_over_before_the_limit,
     }
     with side_by_side(pulse_audio, tmp_path_factory, scenarios) as running:
         yield running
@@ -291,11 +290,14 @@ def test_a_live_conversation_survives_the_server_being_killed_and_restarted(
 
 
 @pytest.mark.audio
-@pytest.mark.side_by_side
 def test_a_live_conversation_rolls_over_to_a_new_session_before_the_limit(
-    live_conversations: dict[str, Future[None]],
+    pulse_audio: PulseAudio, tmp_path: Path
 ) -> None:
-    live_conversations["rollover"].result()
+    """Alone, not side by side: each answer must come out of the speaker whole, and beside the
+    restart scenarios' processes starting a fresh clone's slow 2-core run once held an answer back
+    for over a second (heard as 3.01 s, a gap, then 1.03 s)."""
+    require_program("espeak-ng", "speaking into the microphone")
+    live_conversation_rolls_over_before_the_limit(pulse_audio, tmp_path)
 
 
 ANSWER_GAP_MS = 1000.0
