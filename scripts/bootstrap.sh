@@ -50,16 +50,26 @@ if [ ! -x .venv/bin/python ]; then
     log "creating .venv"
     "$python" -m venv .venv
 fi
+# The stamp records what was installed: the hash of pyproject.toml and the extras. Either command
+# after the other installs what is missing (the union of both commands' extras) and nothing else.
 stamp=".venv/.voicecli-installed"
-wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
-    log "installing voicecli and its dependencies into .venv (first run takes a minute)"
+project_hash="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+installed_hash=""
+installed_extras=""
+if [ -f "$stamp" ]; then
+    installed_hash="$(sed -n 1p "$stamp")"
+    installed_extras="$(sed -n 2p "$stamp")"
+fi
+# Sorted, comma-separated union of the extras already installed and the ones this purpose needs.
+wanted_extras="$(tr ',' '\n' <<<"$installed_extras,$extras" | sed '/^$/d' | sort -u | paste -sd, -)"
+if [ "$installed_hash" != "$project_hash" ] || [ "$installed_extras" != "$wanted_extras" ]; then
+    log "installing voicecli[$wanted_extras] and its dependencies into .venv (first run takes a minute)"
     install_log=".venv/install.log"
     if ! { .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip &&
-        .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"; } >"$install_log" 2>&1; then
+        .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$wanted_extras]"; } >"$install_log" 2>&1; then
         cat "$install_log" >&2
         log "installing into .venv failed (the output is above and in $install_log)"
         exit 1
     fi
-    echo "$wanted" >"$stamp"
+    printf '%s\n%s\n' "$project_hash" "$wanted_extras" >"$stamp"
 fi

@@ -10,7 +10,6 @@ stand-in as the SDK's terminate request.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -23,7 +22,7 @@ import pytest
 from aiohttp import web
 from live_support import until
 from phone_support import CONNECT_TIMEOUT_S, SimulatedAcsCall, speech
-from system_tools import unavailable
+from system_tools import require_module
 
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings
@@ -38,10 +37,10 @@ from voicecli.server import Faults, LocalServer
 pytestmark = pytest.mark.timeout(300)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def _call_automation_sdk() -> None:
-    if importlib.util.find_spec("azure.communication.callautomation") is None:
-        unavailable("the ACS tests need the phone extra (pip install -e '.[phone]')")
+    """The tests that drive the real SDK need it; the others here run without it."""
+    require_module("azure.communication.callautomation", "the phone extra: pip install -e '.[phone]'")
 
 
 ACCESS_KEY = base64.b64encode(b"not-a-real-access-key").decode()
@@ -103,7 +102,7 @@ async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
 
 
 @pytest.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
+async def setup(tmp_path: Path, _call_automation_sdk: None) -> AsyncIterator[Setup]:
     script = tmp_path / "goodbye.toml"
     script.write_text(GOODBYE_SCRIPT)
     acs = FakeAcs()
