@@ -147,6 +147,8 @@ def talk(
     """
     if input_file is not None and not input_file.is_file():
         raise fail(f"{input_file}: no such file", 2)
+    if text is not None and not text.strip():
+        raise fail("--text is empty: give the words to send, or --input-file for audio", 2)
     settings = load(
         config,
         profile,
