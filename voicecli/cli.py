@@ -259,7 +259,10 @@ def serve(
     max_session_s: Annotated[
         float, typer.Option(help="End each session after this many seconds, as the service does at 60 minutes.")
     ] = 3600.0,
-    verbose: Annotated[bool, typer.Option("--verbose", help="Also log each item a client creates.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", help="Also log each item a client creates, and what the libraries log (ICE, ...)."),
+    ] = False,
     fault: Annotated[
         list[str] | None,
         typer.Option(

@@ -254,10 +254,14 @@ async def serve_forever(server: LocalServer, *, verbose: bool = False) -> None:
     """Run the server until cancelled (`voicecli serve`); logs one line per connection, no keys,
     and with `verbose` each item a client creates (what a replayed history holds, for instance).
 
-    Without logging configured by the caller, log lines go to stderr.
+    Without logging configured by the caller, log lines go to stderr: voicecli's own, and only with
+    `verbose` the libraries' (aioice alone logs every ICE check of every WebRTC call).
     """
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s"
+        )
+        logging.getLogger("voicecli").setLevel(logging.INFO)
     if verbose:
         _log.setLevel(logging.DEBUG)
     brain = server.brain_name
