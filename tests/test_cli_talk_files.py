@@ -120,6 +120,8 @@ def test_event_log_has_both_directions_and_no_audio_payloads(tmp_path: Path) -> 
             "no Azure endpoint: set AZURE_OPENAI_ENDPOINT, or endpoint in the [azure] table of the config file",
         ),
         (["talk", "--config", "missing.toml", "--text", "x"], 2, "missing.toml: no such configuration file"),
+        (["talk", "--text", ""], 2, "--text is empty"),
+        (["talk", "--text", " \n\t"], 2, "--text is empty"),
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(args: list[str], code: int, fragment: str, tmp_path: Path) -> None:

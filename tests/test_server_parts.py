@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +149,27 @@ def test_server_events_are_checked_strictly() -> None:
     with pytest.raises(ProtocolViolation) as caught:
         validate_server_event({**added, "item": {**item, "content": [{"type": "input_text", "text": "hi", "x": 1}]}})
     assert caught.value.param == "item.content[0].x"
+
+
+STARTED_SERVER = """
+import asyncio
+from voicecli.server import LocalServer
+from voicecli.server import validation
+
+async def main() -> None:
+    async with LocalServer():
+        print(validation._client_validator.cache_info().currsize, validation._server_validator.cache_info().currsize)
+
+asyncio.run(main())
+"""
+
+
+def test_a_started_server_has_its_protocol_checks_ready_before_any_client_comes() -> None:
+    """Building them imports the `openai` types: seconds, more on a busy machine, which the first
+    client otherwise spends inside its connect timeout (the WebRTC example once ran out of it so)."""
+    done = subprocess.run([sys.executable, "-c", STARTED_SERVER], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1"]
 
 
 def test_only_the_listed_service_fields_missing_from_the_sdk_pass() -> None:

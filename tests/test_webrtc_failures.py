@@ -7,6 +7,7 @@ and leaves no peer connection or task of ours behind.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
@@ -143,11 +144,14 @@ async def test_ice_that_never_connects_fails_in_bounded_time() -> None:
     service = await fake_signaling(answer_from_a_closed_peer)
     client = client_for(str(service.make_url("/v1")), connect_timeout_s=1.5)
     try:
-        with pytest.raises(RealtimeConnectionError, match=r"did not open within 1.5 s \(ICE checking"):
+        with pytest.raises(RealtimeConnectionError) as failed:
             await client.create_session()
     finally:
         await service.close()
-    # Bounded by the connect timeout, as the message says (the test's own timeout catches a hang).
+    # Bounded by the connect timeout (the test's own timeout catches a hang); says what it saw.
+    waited_s = float(re.search(r"did not open in (\d+\.\d) s: ICE still checking", str(failed.value))[1])
+    assert 1.0 <= waited_s <= 1.5
+    assert "Likely causes: 1) this machine or the service was too busy" in str(failed.value)  # on loopback
     assert client._pc is None and not client._tasks and not client.connected
 
 

@@ -23,7 +23,7 @@ from voicecli.config import AppConfig
 from voicecli.conversation.providers import build_client
 from voicecli.realtime import ListenEvents, RealtimeEvent
 from voicecli.realtime.webrtc import AzureRealtimeWebRTC, OpenAIRealtimeWebRTC
-from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun
+from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun, why_not_open
 from voicecli.realtime.webrtc_media import FRAME_SAMPLES, Pcm24kConverter, PcmAudioTrack
 from voicecli.realtime.webrtc_playback import TAIL_FRAMES, RemotePlayback
 from voicecli.server import LocalServer
@@ -78,6 +78,43 @@ async def test_the_restriction_is_confined_to_the_block_and_its_tasks() -> None:
 )
 def test_loopback_urls(url: str, loopback: bool) -> None:
     assert is_loopback_url(url) is loopback
+
+
+BUSY = "too busy to answer in time"
+UDP = "a firewall blocks UDP"
+
+
+@pytest.mark.parametrize(
+    ("url", "ice", "connection", "seen", "causes"),
+    [
+        ("http://127.0.0.1:8765/v1", "checking", "connecting", "ICE still checking, no connectivity", [BUSY, UDP]),
+        ("https://api.openai.com/v1", "checking", "connecting", "ICE still checking, no connectivity", [UDP, BUSY]),
+        ("https://api.openai.com/v1", "failed", "failed", "ICE failed, no connectivity check", [UDP, BUSY]),
+        (
+            "https://api.openai.com/v1",
+            "completed",
+            "connecting",
+            "ICE completed, so UDP gets through, but the encrypted link",
+            [BUSY],
+        ),
+        (
+            "https://api.openai.com/v1",
+            "completed",
+            "connected",
+            "ICE completed, so UDP gets through, but the data channel",
+            [BUSY],
+        ),
+    ],
+)
+def test_a_call_that_did_not_open_says_what_was_seen_and_the_likely_causes_in_order(
+    url: str, ice: str, connection: str, seen: str, causes: list[str]
+) -> None:
+    message = why_not_open(url, ice, connection, 14.96)
+    assert message.startswith(f"the WebRTC connection to {url} did not open in 15.0 s: {seen}"), message
+    likely = message.split("Likely causes: ")[1]
+    places = [likely.find(cause) for cause in causes]
+    assert -1 not in places and places == sorted(places), likely
+    assert (UDP in likely) is (UDP in causes), "ICE that got through clears UDP"
 
 
 # --- the microphone track ----------------------------------------------------------------------

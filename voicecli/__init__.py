@@ -1,3 +1,8 @@
 """voicecli: a terminal voice assistant on realtime speech APIs."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("voicecli")  # the one version number is pyproject.toml's
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"

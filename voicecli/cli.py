@@ -18,7 +18,9 @@ from voicecli.cli_options import (
     BrainOption,
     ChatModelOption,
     ChatUrlOption,
+    Command,
     ConfigOption,
+    Group,
     InputDeviceOption,
     InstructionsOption,
     LogFileOption,
@@ -29,11 +31,14 @@ from voicecli.cli_options import (
     ToolsOption,
     TransportOption,
     VoiceOption,
+    choices,
     local_server_overrides,
     session_overrides,
 )
+from voicecli.config.app_config import Brain, EchoMode, Provider
 
 app = typer.Typer(
+    cls=Group,
     name="voicecli",
     help="Talk to a realtime voice model from the terminal (OpenAI, Azure OpenAI, or the built-in local server).",
     no_args_is_help=True,
@@ -41,6 +46,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",  # docstring paragraphs wrap to the terminal, not where the source breaks them
 )
+
+
+def print_version(wanted: bool) -> None:
+    if wanted:
+        from voicecli import __version__
+
+        typer.echo(f"voicecli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options_before_the_command(
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=print_version, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """The options of `voicecli` itself, given before a command's name."""
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -75,7 +97,7 @@ def load(config_path: Path | None, profile: str | None, overrides: dict[str, Any
         raise fail(str(exc), 2) from None
 
 
-@app.command()
+@app.command(cls=Command)
 def talk(
     provider: ProviderOption = None,
     transport: TransportOption = None,
@@ -106,7 +128,10 @@ def talk(
     ] = False,
     echo: Annotated[
         str | None,
-        typer.Option(help="Speaker echo: auto (default), aec (cancel it), gate (half duplex) or off (headphones)."),
+        typer.Option(
+            metavar=choices(EchoMode),
+            help="Speaker echo: auto (default), aec (cancel it), gate (half duplex) or off (headphones).",
+        ),
     ] = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,
@@ -122,6 +147,8 @@ def talk(
     """
     if input_file is not None and not input_file.is_file():
         raise fail(f"{input_file}: no such file", 2)
+    if text is not None and not text.strip():
+        raise fail("--text is empty: give the words to send, or --input-file for audio", 2)
     settings = load(
         config,
         profile,
@@ -150,7 +177,7 @@ def talk(
         run(run_file_turn(settings, input_file=input_file, text=text, output_file=output_file))
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
     scripts: Annotated[
         list[Path], typer.Argument(metavar="SCRIPT.toml", help="Demo scripts: settings, tools and turns.")
@@ -163,7 +190,8 @@ def demo(
     ] = None,
     parallel: Annotated[int, typer.Option("--parallel", "-j", help="Run up to N scripts at once.")] = 1,
     provider: Annotated[
-        str | None, typer.Option(help="local, openai or azure, instead of the script's provider.")
+        str | None,
+        typer.Option(metavar=choices(Provider), help="local, openai or azure, instead of the script's provider."),
     ] = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,
@@ -174,7 +202,7 @@ def demo(
     run(run_demo(scripts, output=output, parallel=parallel, provider=provider, config_path=config, profile=profile))
 
 
-@app.command()
+@app.command(cls=Command)
 def devices(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table.")] = False,
     test: Annotated[
@@ -201,7 +229,7 @@ def devices(
     raise typer.Exit(code)
 
 
-@app.command("echo-test")
+@app.command("echo-test", cls=Command)
 def echo_test(
     input_device: InputDeviceOption = None,
     output_device: OutputDeviceOption = None,
@@ -216,21 +244,30 @@ def echo_test(
     run(run_echo_test(settings, config_path=config, save=save))
 
 
-@app.command()
+@app.command(cls=Command)
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (keep it on loopback).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
     brain: Annotated[
-        str, typer.Option(help="echo (repeats you), scripted (replies from --script) or chat (asks --chat-url).")
+        str,
+        typer.Option(
+            metavar=choices(Brain),
+            help="echo (repeats you), scripted (replies from --script) or chat (asks --chat-url).",
+        ),
     ] = "echo",
     script: Annotated[Path | None, typer.Option(help="TOML script for the scripted brain.")] = None,
     max_session_s: Annotated[
         float, typer.Option(help="End each session after this many seconds, as the service does at 60 minutes.")
     ] = 3600.0,
-    verbose: Annotated[bool, typer.Option("--verbose", help="Also log each item a client creates.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", help="Also log each item a client creates, and what the libraries log (ICE, ...)."),
+    ] = False,
     fault: Annotated[
         list[str] | None,
-        typer.Option(help="Misbehave on purpose to test clients, e.g. drop_after_events=40 (repeatable)."),
+        typer.Option(
+            metavar="<name=value>", help="Misbehave on purpose to test clients, e.g. drop_after_events=40 (repeatable)."
+        ),
     ] = None,
     chat_url: ChatUrlOption = None,
     chat_model: ChatModelOption = None,
@@ -266,7 +303,7 @@ def serve(
         raise fail(str(exc), 2) from None
 
 
-@app.command()
+@app.command(cls=Command)
 def phone(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8080,
@@ -340,11 +377,11 @@ def phone(
     run(run_phone(settings, host=host, port=port, public_url=public_url, greet=greeting, log_file=log_file))
 
 
-config_app = typer.Typer(help="Show or create the configuration file.", no_args_is_help=True)
+config_app = typer.Typer(cls=Group, help="Show or create the configuration file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
 
-@config_app.command("show")
+@config_app.command("show", cls=Command)
 def config_show(config: ConfigOption = None, profile: ProfileOption = None) -> None:
     """Print the effective configuration (defaults < file < profile < environment), secrets masked."""
     from voicecli.ui.config_view import show_config
@@ -352,7 +389,7 @@ def config_show(config: ConfigOption = None, profile: ProfileOption = None) -> N
     show_config(load(config, profile, {}), config, profile)
 
 
-@config_app.command("init")
+@config_app.command("init", cls=Command)
 def config_init(
     path: Annotated[Path | None, typer.Option(help="Where to write (default: ~/.config/voicecli/config.toml).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,

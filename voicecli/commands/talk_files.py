@@ -37,8 +37,8 @@ async def run_file_turn(
     status = status or sys.stderr
     if config.ui.log_file:
         configure_logging(Path(config.ui.log_file), live=False)
-    audio = read_audio_24k_mono(input_file) if input_file is not None else None
     client = build_client(config, tools=configured_tools(config), continuity=session_continuity(config))
+    audio = read_audio_24k_mono(input_file) if input_file is not None else None  # after the key: that first
     transcript = PlainTranscript(out)
     with contextlib.ExitStack() as closing:
         observers: list[Callable[[RealtimeEvent], None]] = [transcript]

@@ -72,13 +72,16 @@ class _Interrupts:
 
 
 async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
-    """Hold a spoken conversation until Ctrl-C; returns the exit code (failures are raised)."""
+    """Hold a spoken conversation until Ctrl-C; returns the exit code (failures are raised).
+
+    The client is built first: a missing key or Azure endpoint is said before any terminal or
+    device problem, which a user would otherwise fix only to be told about the key next."""
+    client = build_client(config, tools=configured_tools(config), continuity=session_continuity(config))
     push_to_talk = config.session.turn_detection == "push_to_talk"
     if push_to_talk and not sys.stdin.isatty():
         raise ConfigError("push-to-talk reads the SPACE key from a terminal; run it in one, or drop --push-to-talk")
     input_device = choose_device(config.audio.input_device, "input")
     output_device = choose_device(config.audio.output_device, "output")
-    client = build_client(config, tools=configured_tools(config), continuity=session_continuity(config))
     log_file = Path(config.ui.log_file) if config.ui.log_file else None
     configure_logging(log_file, live=True)
     tracker = LatencyTracker()

@@ -18,6 +18,8 @@ TurnMode = Literal["server_vad", "semantic_vad", "push_to_talk"]
 BuiltinTool = Literal["time", "calculator"]
 EchoMode = Literal["auto", "aec", "gate", "off"]
 """How the microphone is kept from hearing the speaker (see `voicecli.audio.echo`)."""
+Brain = Literal["echo", "scripted", "chat"]
+"""What answers in the local server (see `voicecli.server.brains`)."""
 
 
 class ConfigError(Exception):
@@ -54,7 +56,7 @@ class AzureConfig:
 
 @dataclass(slots=True)
 class LocalConfig:
-    brain: Literal["echo", "scripted", "chat"] = "echo"
+    brain: Brain = "echo"
     script: str = ""
     max_session_s: float = 3600.0
     chat_url: str = ""

@@ -38,7 +38,7 @@ from voicecli.realtime.events import AudioContent, RealtimeAudioEvent, RealtimeE
 from voicecli.realtime.protocol import ListenEvents, SendEvents
 from voicecli.realtime.settings import RealtimeSettings
 from voicecli.realtime.tasks import BackgroundTasks
-from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun
+from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun, why_not_open
 from voicecli.realtime.webrtc_media import Pcm24kConverter, PcmAudioTrack
 from voicecli.realtime.webrtc_playback import RemotePlayback
 from voicecli.realtime.webrtc_signaling import start_call
@@ -154,7 +154,8 @@ class WebRTCRealtimeClient(RealtimeClient):
     # --- the transport ----------------------------------------------------------------------------
 
     async def _open(self) -> None:
-        deadline = asyncio.get_running_loop().time() + self.connect_timeout_s * _REPORT_AT
+        started = asyncio.get_running_loop().time()
+        deadline = started + self.connect_timeout_s * _REPORT_AT
         await self._released()  # a previous call that was lost may still be closing
         base_url = self._realtime_base_url()
         credential_headers = await self._credential_headers()
@@ -184,9 +185,9 @@ class WebRTCRealtimeClient(RealtimeClient):
                 async with asyncio.timeout_at(deadline):
                     await opened
             except TimeoutError:
+                waited_s = asyncio.get_running_loop().time() - started
                 raise RealtimeConnectionError(
-                    f"the WebRTC connection to {base_url} did not open within {self.connect_timeout_s:g} s "
-                    f"(ICE {pc.iceConnectionState}, connection {pc.connectionState}); is UDP blocked?"
+                    why_not_open(base_url, pc.iceConnectionState, pc.connectionState, waited_s)
                 ) from None
         except BaseException:
             if not opened.done():

@@ -1,4 +1,4 @@
-"""Keep WebRTC traffic on loopback when both peers are on this machine.
+"""Keep WebRTC traffic on loopback when both peers are on this machine; say why ICE did not connect.
 
 aioice gathers host candidates from every network interface *except* loopback
 (`aioice.ice.get_host_addresses`), so a call between two local peers would travel over the
@@ -11,6 +11,8 @@ gathering at the same time keeps aioice's normal behaviour.
 `no_stun()` is the matching configuration: no STUN server, so no packet ever goes to the public
 STUN server aiortc uses by default. Host candidates are all a call needs, on loopback and with the
 service (whose media servers have public addresses and learn ours from the checks we send).
+
+`why_not_open()` turns the states of a call that did not open in time into what a user can act on.
 """
 
 from __future__ import annotations
@@ -66,3 +68,24 @@ def is_loopback_host(host: str | None) -> bool:
 
 def is_loopback_url(url: str) -> bool:
     return is_loopback_host(urlsplit(url).hostname)
+
+
+_BUSY = "this machine or the service was too busy to answer in time (try again, or raise connect_timeout_s)"
+_UDP_BLOCKED = "a firewall blocks UDP between here and the service (WebRTC needs it; the WebSocket transport does not)"
+
+
+def why_not_open(url: str, ice_state: str, connection_state: str, waited_s: float) -> str:
+    """Why a call set up at `url` has no open data channel after `waited_s`: what was seen, then the
+    likely causes, most likely first. ICE still checking when time runs out is what both a busy
+    machine and blocked UDP look like (aioice retries a check for far longer than the connect
+    timeout: its retries back off from 0.5 s to 16 s); on loopback no firewall usually sits in
+    between, so there busy comes first."""
+    if ice_state in ("completed", "connected"):
+        link = "data channel" if connection_state == "connected" else "encrypted link (DTLS)"
+        seen = f"ICE {ice_state}, so UDP gets through, but the {link} had not opened"
+        causes = [_BUSY, "the service did not open the events channel"]
+    else:
+        seen = f"ICE {'' if ice_state == 'failed' else 'still '}{ice_state}, no connectivity check answered"
+        causes = [_BUSY, _UDP_BLOCKED] if is_loopback_url(url) else [_UDP_BLOCKED, _BUSY]
+    numbered = "; ".join(f"{n}) {cause}" for n, cause in enumerate(causes, 1))
+    return f"the WebRTC connection to {url} did not open in {waited_s:.1f} s: {seen}. Likely causes: {numbered}"

@@ -31,7 +31,7 @@ from voicecli.server.paths import lenient, normalized
 from voicecli.server.preview_route import PREVIEW_PATH, handle_preview_frame, to_beta_server_event
 from voicecli.server.session.config import DEFAULT_MODEL, SESSION_SECONDS
 from voicecli.server.transport import SessionTransport
-from voicecli.server.validation import validate_server_event
+from voicecli.server.validation import build_validators, validate_server_event
 from voicecli.server.webrtc.routes import add_webrtc_routes
 
 __all__ = ["CONFIG_KEY", "LocalServer", "ServerConfig", "create_app", "serve_forever"]
@@ -211,6 +211,7 @@ class LocalServer:
         self._port: int | None = None
 
     async def start(self) -> None:
+        await asyncio.to_thread(build_validators)  # seconds of imports: not inside a first client's connect timeout
         self._runner = web.AppRunner(create_app(self.config), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._requested_port)
@@ -254,10 +255,14 @@ async def serve_forever(server: LocalServer, *, verbose: bool = False) -> None:
     """Run the server until cancelled (`voicecli serve`); logs one line per connection, no keys,
     and with `verbose` each item a client creates (what a replayed history holds, for instance).
 
-    Without logging configured by the caller, log lines go to stderr.
+    Without logging configured by the caller, log lines go to stderr: voicecli's own, and only with
+    `verbose` the libraries' (aioice alone logs every ICE check of every WebRTC call).
     """
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s"
+        )
+        logging.getLogger("voicecli").setLevel(logging.INFO)
     if verbose:
         _log.setLevel(logging.DEBUG)
     brain = server.brain_name

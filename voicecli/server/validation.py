@@ -7,7 +7,8 @@ surface loudly as the same exception.
 The SDK unions are tagged with the SDK's own `PropertyInfo(discriminator=...)`, which pydantic
 ignores, so validating against them tries all ~46 members (about 100 µs per event). We rebuild the
 top-level unions as pydantic discriminated unions on `type` (a few µs per audio delta), lazily,
-because importing `openai.types.realtime` takes over a second.
+because importing `openai.types.realtime` takes over a second: a server builds them when it starts
+(`build_validators`), before any client's connect timeout runs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pydantic
 
 from voicecli.server.unknown_fields import SERVICE_FIELDS_MISSING_FROM_SDK, first_unknown_field
 
-__all__ = ["ProtocolViolation", "Shape", "validate_client_event", "validate_server_event"]
+__all__ = ["ProtocolViolation", "Shape", "build_validators", "validate_client_event", "validate_server_event"]
 
 
 class ProtocolViolation(ValueError):
@@ -67,6 +68,13 @@ def _client_validator(shape: Shape = "ga") -> _Validator:
     from openai.types.realtime import RealtimeClientEvent
 
     return _discriminated(RealtimeClientEvent)
+
+
+def build_validators() -> None:
+    """Build the GA protocol's validators now rather than at the first event (the beta ones, for the
+    Azure preview route only, stay lazy)."""
+    _client_validator("ga")
+    _server_validator("ga")
 
 
 @functools.cache
