@@ -194,6 +194,44 @@ class RealtimeClient(SessionSwitch, ABC):
                 return
             yield item
 
+    # --- intents: what a caller wants, whatever the transport ---------------------------------
+
+    @property
+    def media_audio(self) -> bool:
+        """Whether audio travels as media (WebRTC): the reply's sound then arrives after its events."""
+        return self._protocol.media_audio
+
+    async def send_audio(self, pcm: np.ndarray) -> None:
+        """Microphone audio (24 kHz mono int16), as this transport carries it."""
+        await self._request(self._protocol.send_audio(pcm))
+
+    async def clear_turn(self) -> None:
+        """Drop the microphone audio sent since the last commit (a push-to-talk turn starts clean)."""
+        await self._request(self._protocol.clear_turn())
+
+    async def commit_turn(self) -> None:
+        """End a push-to-talk turn: commit the audio sent and ask for the answer."""
+        await self._request(self._protocol.commit_turn())
+
+    async def interrupt(self, heard: list[tuple[str, int]], *, cancel: bool) -> list[tuple[str, int]]:
+        """The listener cut the reply off; `heard` holds (item id, `audio_end_ms`) per item heard in
+        part. Returns the truncates sent (none where the service truncates what it played itself)."""
+        actions = self._protocol.interrupt(heard, cancel=cancel)
+        await self._request(actions)
+        return [
+            (action.payload["item_id"], action.payload["audio_end_ms"])
+            for action in actions
+            if isinstance(action, Send) and action.payload["type"] == SendEvents.CONVERSATION_ITEM_TRUNCATE
+        ]
+
+    async def _request(self, actions: list[Action]) -> None:
+        """Carry out an intent's actions through `send()`, which a transport may specialise."""
+        for action in actions:
+            if isinstance(action, Send):
+                await self.send(action.payload)
+            elif isinstance(action, StreamAudio):
+                await self._stream_audio(action.pcm)
+
     def observe_sent(self, observer: Callable[[dict[str, Any]], None]) -> None:
         """Call `observer` with every client event just before it is sent (event logs, tests)."""
         self._sent_observers.append(observer)

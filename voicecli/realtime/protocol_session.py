@@ -205,6 +205,10 @@ class RealtimeProtocolSession:
             return [StreamAudio(pcm)]
         return [Send(protocol.append_audio(pcm))]
 
+    def clear_turn(self) -> list[Action]:
+        """Drop the audio sent since the last commit."""
+        return [Send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_CLEAR))]
+
     def commit_turn(self) -> list[Action]:
         """The user finished a push-to-talk turn: commit what was sent and ask for the answer."""
         return [
