@@ -36,8 +36,6 @@ from voicecli.realtime import (
     RealtimeConnectionError,
     RealtimeErrorEvent,
     RealtimeEvent,
-    SendEvents,
-    protocol,
 )
 from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.realtime.tasks import BackgroundTasks
@@ -171,7 +169,6 @@ class Conversation:
         self.talking = False  # push-to-talk: the key was pressed to talk and not yet pressed again
         self._talk_from = self._talk_until = math.inf  # push-to-talk: the presses, on the microphone's clock
         self._microphone_reached_release = asyncio.Event()
-        self._webrtc = client.transport == "webrtc"
         self._replies: OrderedDict[str, _Reply] = OrderedDict()
         self._responses = 0
         self._response_active = False
@@ -217,7 +214,7 @@ class Conversation:
         async with self._key_lock:
             if not self.talking:
                 await self._barge_in("key")
-                await self.client.send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_CLEAR))
+                await self.client.clear_turn()
                 self._talk_samples = 0
                 self._talk_from, self._talk_until = pressed_at, math.inf
                 self.talking = self._user_speaking = True
@@ -233,13 +230,12 @@ class Conversation:
                 return  # the connection dropped meanwhile: that turn is to be said again
             self.talking = self._user_speaking = False
             if self._talk_samples * 1000 < MIN_COMMIT_MS * SAMPLE_RATE:
-                await self.client.send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_CLEAR))
+                await self.client.clear_turn()
                 self.screen.set_state("listening")
                 return
             if self.tracker is not None:
                 self.tracker.speech_ended(pressed_at)
-            await self.client.send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_COMMIT))
-            await self.client.send(protocol.simple_event(SendEvents.RESPONSE_CREATE))
+            await self.client.commit_turn()
 
     # --- the session --------------------------------------------------------------------------
 
@@ -303,7 +299,7 @@ class Conversation:
             if self.push_to_talk and not self._said_between_presses(self.source.chunk_at):
                 continue
             try:
-                await self.client.send(protocol.append_audio(chunk))
+                await self.client.send_audio(chunk)
             except RealtimeConnectionError:
                 return  # the receiver reports why the connection ended
             self._talk_samples += len(chunk)
@@ -382,20 +378,17 @@ class Conversation:
                 reply = self._replies.get(str(payload.get("item_id")))
                 if reply is not None:
                     reply.audio_done = True
-                if not self._webrtc:  # over WebRTC the audio is still on its way (RTP); see response.done
+                if not self.client.media_audio:  # over media the sound is still on its way; see response.done
                     self.player.finish()
             case ListenEvents.RESPONSE_DONE:
                 self._response_active = False
                 self.player.finish()
 
     async def _barge_in(self, source: BargeInSource) -> BargeIn | None:
-        """Stop the assistant at once: flush the player, then tell the service what was heard.
-
-        WebSocket: `conversation.item.truncate` at what the listener heard of each interrupted
-        item (nothing for an item not heard at all or heard to its end). WebRTC: the service knows
-        what it played and truncates itself; it gets `output_audio_buffer.clear`. A key press also
-        cancels the response in flight (server VAD cancels it by itself).
-        """
+        """Stop the assistant at once: flush the player, then tell the service what was heard (the
+        client's `interrupt` says it as the transport needs: a truncate at what the listener heard
+        of each item cut off, or, where the service played the audio, a clear of its buffer). A key
+        press also cancels the response in flight (server VAD cancels it by itself)."""
         replies = [reply for reply in self._replies.values() if not reply.interrupted and reply.received_samples]
         if not self.player.is_playing and not (self._response_active and (replies or source == "key")):
             return None  # nothing to stop (a response still thinking is cancelled by the service's VAD)
@@ -403,17 +396,13 @@ class Conversation:
         self.player.flush()
         barge_in = BargeIn(source, at, self.clock())
         self._speaking = False
+        heard: list[tuple[str, int]] = []
         for reply in replies:
             reply.interrupted = True
             end = truncate_end_ms(self.player.heard_ms(reply.key), reply.received_ms, complete=reply.audio_done)
-            if end is not None and reply.item_id is not None and not self._webrtc:
-                barge_in.truncates.append((reply.item_id, end))
+            if end is not None and reply.item_id is not None:
+                heard.append((reply.item_id, end))
         self.barge_ins.append(barge_in)
         with contextlib.suppress(RealtimeConnectionError):  # a lost connection is reported by the receiver
-            if source == "key" and self._response_active:
-                await self.client.send(protocol.simple_event(SendEvents.RESPONSE_CANCEL))
-            if self._webrtc:
-                await self.client.send(protocol.simple_event(SendEvents.OUTPUT_AUDIO_BUFFER_CLEAR))
-            for item_id, end in barge_in.truncates:
-                await self.client.send(protocol.truncate_item(item_id, end))
+            barge_in.truncates = await self.client.interrupt(heard, cancel=source == "key" and self._response_active)
         return barge_in

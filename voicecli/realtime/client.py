@@ -1,8 +1,9 @@
 """The transport-neutral realtime client: session lifecycle, sending, the typed event stream, tools.
 
 A transport subclass only opens and closes its connection, sends one JSON payload, and feeds every
-incoming event to `_dispatch`. Everything a caller sees (event order, the audio callback, automatic
-tool calls, errors on a dropped connection) is decided here, so all transports behave the same.
+incoming event to `_dispatch`. The protocol's rules (event order, the audio callback first, when
+tool outputs are answered, which errors end a session) are `RealtimeProtocolSession`'s, a sans-I/O
+object; this module carries out the actions it returns, so all transports behave the same.
 """
 
 from __future__ import annotations
@@ -21,15 +22,26 @@ from voicecli.realtime.continuity import Continuity, HeardMs
 from voicecli.realtime.errors import RealtimeConfigurationError, RealtimeConnectionError, RealtimeError
 from voicecli.realtime.events import (
     ErrorContent,
+    FunctionCallContent,
     RealtimeAudioEvent,
     RealtimeErrorEvent,
     RealtimeEvent,
-    RealtimeFunctionCallEvent,
     RealtimeFunctionResultEvent,
     RealtimeTextEvent,
 )
 from voicecli.realtime.functions import ToolFunction, ToolRegistry
-from voicecli.realtime.protocol import ListenEvents, SendEvents
+from voicecli.realtime.protocol import SendEvents
+from voicecli.realtime.protocol_session import (
+    Action,
+    Completed,
+    Deliver,
+    Play,
+    Ready,
+    RealtimeProtocolSession,
+    RunTool,
+    Send,
+    StreamAudio,
+)
 from voicecli.realtime.session_switch import SessionSwitch
 from voicecli.realtime.settings import RealtimeSettings
 from voicecli.realtime.tasks import BackgroundTasks
@@ -83,15 +95,13 @@ class RealtimeClient(SessionSwitch, ABC):
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._connected = False
         self._pending_entry: tuple[RealtimeSettings | None, bool] = (None, False)
-        self._tool_calls: dict[str, list[asyncio.Task[None]]] = {}
-        self._function_names: dict[str, str] = {}  # function-call item id → function name
         self._background = BackgroundTasks()
         self._sent_observers: list[Callable[[dict[str, Any]], None]] = []
         self._session_ready = asyncio.Event()
         self._closed_reason: str | None = None
-        self._last_fatal_error: str | None = None
         self._closing = False
         self._init_switch(continuity, heard_ms)
+        self._protocol = self._new_protocol()
 
     # --- the public API ---------------------------------------------------------------------
 
@@ -122,8 +132,8 @@ class RealtimeClient(SessionSwitch, ABC):
         self._queue = asyncio.Queue()
         self._session_ready = asyncio.Event()
         self._closed_reason = None
-        self._last_fatal_error = None
         self._closing = False
+        self._protocol = self._new_protocol()
         self._start_history()
         self._connected = True
         try:
@@ -184,6 +194,44 @@ class RealtimeClient(SessionSwitch, ABC):
                 return
             yield item
 
+    # --- intents: what a caller wants, whatever the transport ---------------------------------
+
+    @property
+    def media_audio(self) -> bool:
+        """Whether audio travels as media (WebRTC): the reply's sound then arrives after its events."""
+        return self._protocol.media_audio
+
+    async def send_audio(self, pcm: np.ndarray) -> None:
+        """Microphone audio (24 kHz mono int16), as this transport carries it."""
+        await self._request(self._protocol.send_audio(pcm))
+
+    async def clear_turn(self) -> None:
+        """Drop the microphone audio sent since the last commit (a push-to-talk turn starts clean)."""
+        await self._request(self._protocol.clear_turn())
+
+    async def commit_turn(self) -> None:
+        """End a push-to-talk turn: commit the audio sent and ask for the answer."""
+        await self._request(self._protocol.commit_turn())
+
+    async def interrupt(self, heard: list[tuple[str, int]], *, cancel: bool) -> list[tuple[str, int]]:
+        """The listener cut the reply off; `heard` holds (item id, `audio_end_ms`) per item heard in
+        part. Returns the truncates sent (none where the service truncates what it played itself)."""
+        actions = self._protocol.interrupt(heard, cancel=cancel)
+        await self._request(actions)
+        return [
+            (action.payload["item_id"], action.payload["audio_end_ms"])
+            for action in actions
+            if isinstance(action, Send) and action.payload["type"] == SendEvents.CONVERSATION_ITEM_TRUNCATE
+        ]
+
+    async def _request(self, actions: list[Action]) -> None:
+        """Carry out an intent's actions through `send()`, which a transport may specialise."""
+        for action in actions:
+            if isinstance(action, Send):
+                await self.send(action.payload)
+            elif isinstance(action, StreamAudio):
+                await self._stream_audio(action.pcm)
+
     def observe_sent(self, observer: Callable[[dict[str, Any]], None]) -> None:
         """Call `observer` with every client event just before it is sent (event logs, tests)."""
         self._sent_observers.append(observer)
@@ -234,54 +282,53 @@ class RealtimeClient(SessionSwitch, ABC):
     async def _close(self) -> None:
         """Close the connection and stop the reader."""
 
-    async def _dispatch(self, event: RealtimeEvent) -> None:
-        """Handle one incoming event: audio to the callback first, then the queue, then tools."""
-        if isinstance(event, RealtimeAudioEvent):
-            callback = self.audio_output_callback
-            if callback is not None:
-                self.audio_item_id = event.audio.item_id
-                result = callback(event.audio.data)
-                if inspect.isawaitable(result):
-                    await result
-            await self._enqueue(event)
-            return
-        if self._is_replay_echo(event):
-            return
-        if self.history is not None:
-            self.history.on_received(event)
-        self._name_function_call(event)
-        if isinstance(event, RealtimeErrorEvent) and event.error.code == "session_expired" and self.history:
-            if self._switching == "rollover":
-                return  # the old session expiring as the switch to the new one has begun: not news
-            event.error.fatal = False  # the client rolls over to a new session
-        await self._enqueue(event)
-        if event.service_type == ListenEvents.SESSION_CREATED and event.service_event:
-            session = event.service_event.get("session") or {}
-            self.session_id = session.get("id")
-            self._session_ready.set()
-            self._plan_rollover(session.get("expires_at"))
-        elif isinstance(event, RealtimeErrorEvent) and event.error.fatal:
-            self._last_fatal_error = event.error.message
-        elif isinstance(event, RealtimeFunctionCallEvent) and self.auto_invoke_tools:
-            self._start_tool_call(event)
-        elif event.service_type == ListenEvents.RESPONSE_DONE and event.service_event:
-            response = event.service_event.get("response") or {}
-            if response.get("status") == "completed":
-                self._session_proved()
-            calls = self._tool_calls.pop(response.get("id") or "", None)
-            if calls:
-                self._spawn(self._answer_after_tools(calls, response.get("status") == "completed"))
+    async def _stream_audio(self, pcm: Any) -> None:
+        """Send microphone audio over the media path (transports that have one override this)."""
+        raise RealtimeError(f"the {self.transport} transport has no media path for audio")
 
-    def _name_function_call(self, event: RealtimeEvent) -> None:
-        """Beta-shaped `response.function_call_arguments.done` events carry no `name`: take it from
-        the `response.output_item.added` that opened the call's item."""
-        if isinstance(event, RealtimeFunctionCallEvent):
-            name = self._function_names.pop(event.function_call.item_id or "", "")
-            event.function_call.name = event.function_call.name or name
-        elif event.service_type == ListenEvents.RESPONSE_OUTPUT_ITEM_ADDED and event.service_event:
-            item = event.service_event.get("item") or {}
-            if item.get("type") == "function_call" and item.get("id"):
-                self._function_names[item["id"]] = str(item.get("name") or "")
+    def _new_protocol(self) -> RealtimeProtocolSession:
+        return RealtimeProtocolSession(
+            auto_invoke_tools=self.auto_invoke_tools,
+            media_audio=self.transport == "webrtc",
+            continuity=self.continuity is not None,
+        )
+
+    async def _dispatch(self, event: RealtimeEvent) -> None:
+        """Handle one incoming event: carry out what the protocol session makes of it."""
+        for action in self._protocol.received(event):
+            await self._carry_out(action)
+
+    async def _carry_out(self, action: Action, *, wait: bool = True) -> None:
+        """Do one action of the protocol session. `wait` holds a delivery back while `receive()`'s
+        consumer is far behind (the transport's reader then stops reading); a tool's result never waits."""
+        match action:
+            case Play(audio):
+                callback = self.audio_output_callback
+                if callback is not None:
+                    self.audio_item_id = audio.item_id
+                    result = callback(audio.data)
+                    if inspect.isawaitable(result):
+                        await result
+            case Deliver(event):
+                if self.history is not None:
+                    self.history.on_received(event)
+                if wait:
+                    await self._enqueue(event)
+                else:
+                    self._queue.put_nowait(event)
+            case Send(payload):
+                with contextlib.suppress(RealtimeConnectionError):  # a lost connection is reported by the reader
+                    await self._transmit(payload)
+            case StreamAudio(pcm):
+                await self._stream_audio(pcm)
+            case RunTool(call):
+                self._spawn(self._run_tool(call))
+            case Ready(session_id, expires_at):
+                self.session_id = session_id
+                self._session_ready.set()
+                self._plan_rollover(expires_at)
+            case Completed():
+                self._session_proved()
 
     async def _enqueue(self, event: RealtimeEvent) -> None:
         """Queue an incoming event for `receive()`, waiting while its consumer is far behind.
@@ -302,8 +349,8 @@ class RealtimeClient(SessionSwitch, ABC):
         if self._lost_in_switch(message, reconnectable):
             return
         self._connected = False
-        if self._last_fatal_error:
-            message = f"{message}: {self._last_fatal_error}"
+        if self._protocol.last_fatal_error:
+            message = f"{message}: {self._protocol.last_fatal_error}"
         self._closed_reason = message
         self._session_ready.set()
         self._queue.put_nowait(
@@ -316,23 +363,10 @@ class RealtimeClient(SessionSwitch, ABC):
     def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Task[None]:
         return self._background.spawn(coroutine)
 
-    def _start_tool_call(self, event: RealtimeFunctionCallEvent) -> None:
-        call = event.function_call
-        task = self._spawn(self._run_tool(call.name, call.arguments, call.call_id))
-        self._tool_calls.setdefault(call.response_id or "", []).append(task)
-
-    async def _run_tool(self, name: str, arguments: str, call_id: str) -> None:
-        result = await self.tools.invoke(name, arguments, call_id)
-        self._queue.put_nowait(RealtimeFunctionResultEvent(service_type="function_result", function_result=result))
-        with contextlib.suppress(RealtimeConnectionError):  # a lost connection is reported by the reader
-            await self._transmit(protocol.function_output_item(call_id, result.result))
-
-    async def _answer_after_tools(self, calls: list[asyncio.Task[None]], response_completed: bool) -> None:
-        """One `response.create` after every call of a response has its output."""
-        await asyncio.gather(*calls, return_exceptions=True)
-        if response_completed:
-            with contextlib.suppress(RealtimeConnectionError):
-                await self._transmit(protocol.simple_event(SendEvents.RESPONSE_CREATE))
+    async def _run_tool(self, call: FunctionCallContent) -> None:
+        result = await self.tools.invoke(call.name, call.arguments, call.call_id)
+        for action in self._protocol.tool_finished(result):
+            await self._carry_out(action, wait=False)
 
 
 def _to_payload(event: RealtimeEvent | dict[str, Any]) -> dict[str, Any]:

@@ -23,10 +23,11 @@ from voicecli.realtime.continuity import (
     HeardMs,
     History,
 )
-from voicecli.realtime.errors import RealtimeConnectionError, RealtimeError
+from voicecli.realtime.errors import RealtimeConnectionError
 from voicecli.realtime.events import RealtimeEvent
 from voicecli.realtime.functions import ToolRegistry
 from voicecli.realtime.protocol import ListenEvents, SendEvents
+from voicecli.realtime.protocol_session import RealtimeProtocolSession
 from voicecli.realtime.settings import RealtimeSettings
 
 __all__ = ["SessionSwitch"]
@@ -47,8 +48,7 @@ class SessionSwitch:
     _session_ready: asyncio.Event
     _connected: bool
     _closing: bool
-    _last_fatal_error: str | None
-    _tool_calls: dict[str, list[asyncio.Task[None]]]
+    _protocol: RealtimeProtocolSession
 
     def _init_switch(self, continuity: Continuity | bool | None, heard_ms: HeardMs | None) -> None:
         self.continuity = Continuity() if continuity is True else continuity or None
@@ -56,7 +56,6 @@ class SessionSwitch:
         self.history = None
         self._switching: str | None = None  # "drop" or "rollover" while the session is replaced
         self._attempt_failed: str | None = None
-        self._replayed_ids: set[str] = set()
         self._held_audio: list[dict[str, Any]] = []
         self._rollover: asyncio.Task[None] | None = None
         self._tries_used = 0  # reconnect tries since a session last completed a response
@@ -82,19 +81,12 @@ class SessionSwitch:
         """A new conversation (`create_session`): nothing to replay yet."""
         self.history = History(self.continuity) if self.continuity is not None else None
         self._switching = None
-        self._replayed_ids = set()
         self._tries_used = 0
 
     def _session_proved(self) -> None:
         """A response completed: the session works, so a later drop gets all its tries again
         (a service that drops every new session soon after it opens uses them up)."""
         self._tries_used = 0
-
-    def _is_replay_echo(self, event: RealtimeEvent) -> bool:
-        """The new session acknowledging a replayed item: not news to the caller."""
-        if not self._replayed_ids or event.service_type not in _ITEM_EVENTS:
-            return False
-        return ((event.service_event or {}).get("item") or {}).get("id") in self._replayed_ids
 
     def _hold(self, payload: dict[str, Any]) -> None:
         """While the session is replaced: keep microphone audio of a rollover (sent to the new
@@ -146,7 +138,7 @@ class SessionSwitch:
             and not history.user_speaking
             and not (self.settings.push_to_talk and history.input_pending)
             and not history.unanswered
-            and not self._tool_calls
+            and not self._protocol.tools_running
             and history.played_out(self.heard_ms)
         )
 
@@ -154,6 +146,7 @@ class SessionSwitch:
 
     def _switch_session(self, cause: str, reason: str) -> None:
         self._switching = cause
+        self._protocol.rolling_over = cause == "rollover"
         self._held_audio = []
         self._end_response_in_flight()
         self._spawn(self._replace_session(cause, reason))
@@ -162,7 +155,7 @@ class SessionSwitch:
         """A response cut off by the drop ends now, so nothing waits for it (made by the client)."""
         assert self.history is not None
         response_id = self.history.cut_off()
-        self._tool_calls.clear()
+        self._protocol.reopening()
         if response_id is None:
             return
         response = {
@@ -190,12 +183,13 @@ class SessionSwitch:
             await asyncio.sleep(delay)
             try:
                 replayed, asked_again = await self._open_and_replay()
-            except (RealtimeError, OSError, TimeoutError) as exc:
+            except Exception as exc:  # whatever broke this try, the next may work; the last is reported
                 last = str(exc) or type(exc).__name__
                 await self._close()
                 continue
             self._switching = None
-            self._last_fatal_error = None
+            self._protocol.rolling_over = False
+            self._protocol.last_fatal_error = None
             if cause == "rollover":
                 self._tries_used = 0
             held, self._held_audio = self._held_audio, []
@@ -205,6 +199,7 @@ class SessionSwitch:
             self._status(ContinuityEvents.RECONNECTED, cause=cause, replayed_items=replayed, asked_again=asked_again)
             return
         self._switching = None
+        self._protocol.rolling_over = False
         self._connection_lost(f"{reason}; {attempts} tries to reconnect failed (the last: {last})")
 
     async def _open_and_replay(self) -> tuple[int, bool]:
@@ -220,7 +215,7 @@ class SessionSwitch:
                 raise RealtimeConnectionError(self._attempt_failed)
             await self._send_now(self.settings.with_tools(self.tools.payload()).to_session_payload())
             replay = self.history.replay(self.heard_ms)
-            self._replayed_ids = {event["item"]["id"] for event in replay}
+            self._protocol.replaying({event["item"]["id"] for event in replay})
             for event in replay:
                 await self._send_now(event)
             asked_again = self.history.unanswered
@@ -231,8 +226,3 @@ class SessionSwitch:
     def _status(self, kind: ContinuityEvents, **details: Any) -> None:
         event = {"type": kind.value, **details}
         self._queue.put_nowait(RealtimeEvent(service_type=kind, service_event=event))
-
-
-_ITEM_EVENTS = frozenset(
-    {ListenEvents.CONVERSATION_ITEM_ADDED, ListenEvents.CONVERSATION_ITEM_DONE, ListenEvents.CONVERSATION_ITEM_CREATED}
-)

@@ -151,6 +151,10 @@ class WebRTCRealtimeClient(RealtimeClient):
                 raise RealtimeConnectionError("the realtime connection is closed") from exc
         await super().send(event)
 
+    async def _stream_audio(self, pcm: Any) -> None:
+        """Microphone audio from `send_audio`: into the microphone track, as `send()` of audio does."""
+        await self.send(RealtimeAudioEvent(audio=AudioContent(data=pcm)))
+
     # --- the transport ----------------------------------------------------------------------------
 
     async def _open(self) -> None:
