@@ -149,7 +149,10 @@ async def test_ice_that_never_connects_fails_in_bounded_time() -> None:
     finally:
         await service.close()
     # Bounded by the connect timeout (the test's own timeout catches a hang); says what it saw.
-    waited_s = float(re.search(r"did not open in (\d+\.\d) s: ICE still checking", str(failed.value))[1])
+    # On a loaded machine ICE may not have started checking yet: any state short of connected fits.
+    seen = re.search(r"did not open in (\d+\.\d) s: ICE still (new|gathering|checking)", str(failed.value))
+    assert seen is not None, str(failed.value)
+    waited_s = float(seen[1])
     assert 1.0 <= waited_s <= 1.5
     assert "Likely causes: 1) this machine or the service was too busy" in str(failed.value)  # on loopback
     assert client._pc is None and not client._tasks and not client.connected
