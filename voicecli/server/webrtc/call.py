@@ -78,7 +78,11 @@ class RtcCall(SessionTransport):
         pc.on("datachannel", self._on_channel)
         pc.on("track", self._on_track)
         pc.on("connectionstatechange", self._on_state)
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        except Exception as exc:  # aiortc's parser fails on bad SDP with asserts, index and key errors
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise ValueError(f"it is not valid SDP ({detail})") from None
         if not any(transceiver.kind == "audio" for transceiver in pc.getTransceivers()):
             raise ValueError("the offer has no audio section")
         pc.addTrack(self.audio_out.track)
