@@ -234,6 +234,14 @@ def serve(
     ] = None,
     chat_url: ChatUrlOption = None,
     chat_model: ChatModelOption = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VOICECLI_SERVE_API_KEY",
+            show_envvar=True,
+            help="The key clients must present; required off loopback (prefer the environment variable).",
+        ),
+    ] = None,
 ) -> None:
     """Run the local realtime server (OpenAI Realtime GA protocol) until Ctrl-C."""
     from voicecli.server import Faults, LocalServer, serve_forever
@@ -253,6 +261,7 @@ def serve(
             max_session_s=max_session_s,
             chat_url=chat_url,
             chat_model=chat_model,
+            accepted_key=api_key or None,
         )
     except ValueError as exc:
         raise fail(str(exc), 2) from None

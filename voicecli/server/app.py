@@ -22,6 +22,7 @@ from typing import Any, Self
 import orjson
 from aiohttp import WSMsgType, web
 
+from voicecli.realtime.hosts import is_loopback_host
 from voicecli.server.brains import Brain, load_brain
 from voicecli.server.config import CONFIG_KEY, ServerConfig, key_refusal
 from voicecli.server.events import error_event
@@ -193,7 +194,14 @@ class LocalServer:
         be changed while running and applies to connections opened after. `accepted_key` makes
         every other key fail like a wrong key does on the service; a session ends after
         `max_session_s` (`error` session_expired, then close 1001), as the service's do.
-        A brain that cannot be built (a missing or malformed script, no chat URL) raises `ValueError`."""
+        A brain that cannot be built (a missing or malformed script, no chat URL) raises `ValueError`,
+        and so does a `host` off loopback without an `accepted_key`: anyone who reaches it could use
+        the brain (and the chat model behind it)."""
+        if accepted_key is None and not is_loopback_host(host):
+            raise ValueError(
+                f"listening on {host or 'every address'} lets other machines in: "
+                "set the key its clients must present (--api-key)"
+            )
         self.host = host
         self.brain_name = brain if isinstance(brain, str) else type(brain).__name__
         self._requested_port = port

@@ -121,7 +121,7 @@ class Responses:
                     break
                 await self._streamer.call(response, call)
         except BrainError as exc:
-            _log.info("response %s failed: %s", response.id, exc)  # the client is told in response.done
+            _log.info("response %s failed: %s", response.id, exc.detail)  # the client is told in response.done
             error = exc
         finally:
             # Inactive from here on: a client answering `response.done` at once must not collide.

@@ -20,7 +20,8 @@ from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
-from voicecli.realtime.webrtc_ice import is_loopback_host, loopback_candidates, no_stun
+from voicecli.realtime.hosts import is_loopback_host
+from voicecli.realtime.webrtc_ice import loopback_candidates, no_stun
 from voicecli.realtime.webrtc_media import Pcm24kConverter
 from voicecli.server.events import error_event
 from voicecli.server.ids import new_id
