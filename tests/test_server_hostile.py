@@ -13,15 +13,17 @@ from voicecli.server import LocalServer
 pytestmark = pytest.mark.timeout(60)
 
 
-def voicecli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "voicecli", *args], capture_output=True, text=True, timeout=45, env=env)
+def voicecli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "voicecli", *args], capture_output=True, text=True, timeout=45)
 
 
 # --- off loopback, a key is required ------------------------------------------------------------
 
 
 def test_serve_off_loopback_without_a_key_refuses_to_start() -> None:
-    done = voicecli("serve", "--host", "0.0.0.0", "--port", "0", "--brain", "chat", "--chat-url", "http://127.0.0.1:9/v1")
+    done = voicecli(
+        "serve", "--host", "0.0.0.0", "--port", "0", "--brain", "chat", "--chat-url", "http://127.0.0.1:9/v1"
+    )
     assert done.returncode == 2, done.stderr
     [line] = done.stderr.splitlines()
     assert line.startswith("voicecli: error: listening on 0.0.0.0 lets other machines in") and "--api-key" in line
