@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from pathlib import Path
 from types import TracebackType
@@ -259,8 +260,9 @@ class LocalServer:
 
 
 async def serve_forever(server: LocalServer, *, verbose: bool = False) -> None:
-    """Run the server until cancelled (`voicecli serve`); logs one line per connection, no keys,
-    and with `verbose` each item a client creates (what a replayed history holds, for instance).
+    """Run the server until cancelled (Ctrl-C) or sent SIGTERM (`voicecli serve`); logs one line per
+    connection, no keys, and with `verbose` each item a client creates (what a replayed history
+    holds, for instance).
 
     Without logging configured by the caller, log lines go to stderr.
     """
@@ -271,4 +273,17 @@ async def serve_forever(server: LocalServer, *, verbose: bool = False) -> None:
     brain = server.brain_name
     async with server:
         _log.info("voicecli local realtime server: %s/realtime (brain: %s)", server.ws_base_url, brain)
-        await asyncio.Event().wait()
+        await _terminated()
+    _log.info("stopped on SIGTERM")
+
+
+async def _terminated() -> None:
+    """Wait for SIGTERM (a service manager's stop), so that it ends the server as Ctrl-C does: each
+    session closed with 1001, then a clean exit."""
+    loop = asyncio.get_running_loop()
+    terminated = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, terminated.set)
+    try:
+        await terminated.wait()
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)

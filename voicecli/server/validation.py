@@ -22,7 +22,7 @@ import pydantic
 
 from voicecli.server.unknown_fields import SERVICE_FIELDS_MISSING_FROM_SDK, first_unknown_field
 
-__all__ = ["ProtocolViolation", "Shape", "validate_client_event", "validate_server_event"]
+__all__ = ["MAX_NESTING", "ProtocolViolation", "Shape", "validate_client_event", "validate_server_event"]
 
 
 class ProtocolViolation(ValueError):
@@ -34,6 +34,11 @@ class ProtocolViolation(ValueError):
         self.code = code
         self.param = param
 
+
+MAX_NESTING = 64
+"""How deeply a client event may nest objects and arrays (a tool's JSON schema included): far beyond
+any real schema, yet copying, checking and echoing the event (orjson stops at 254) never exhausts
+Python's stack."""
 
 _Validator = Callable[[Any], pydantic.BaseModel]
 Shape = Literal["ga", "beta"]
@@ -105,6 +110,11 @@ def validate_client_event(event: Any, shape: Shape = "ga") -> None:
             f"Invalid type for event: expected an object, but got {_json_kind(event)} instead.",
             code="invalid_type",
         )
+    too_deep = _nested_too_deep(event)
+    if too_deep is not None:
+        raise ProtocolViolation(
+            f"Invalid '{too_deep}': the event nests more than {MAX_NESTING} levels deep.", param=too_deep
+        )
     references = shape == "ga" and event.get("type") == "response.create"
     checked = _without_item_references(event) if references else event
     try:
@@ -114,6 +124,24 @@ def validate_client_event(event: Any, shape: Shape = "ga") -> None:
     unknown = first_unknown_field(model)
     if unknown is not None:
         raise ProtocolViolation(f"Unknown parameter: '{unknown}'.", code="unknown_parameter", param=unknown)
+
+
+def _nested_too_deep(event: dict[str, Any]) -> str | None:
+    """Where `event` first nests deeper than `MAX_NESTING` objects and arrays (as a `param`); None if
+    nowhere. Walked with a stack, not recursion, since the point is to refuse what would recurse."""
+    pending: list[tuple[Any, str, int]] = [(event, "", 1)]
+    while pending:
+        value, path, depth = pending.pop()
+        if isinstance(value, dict):
+            children = [(child, f"{path}.{key}" if path else str(key)) for key, child in value.items()]
+        elif isinstance(value, list):
+            children = [(child, f"{path}[{index}]") for index, child in enumerate(value)]
+        else:
+            continue
+        if depth > MAX_NESTING:
+            return path
+        pending.extend((child, child_path, depth + 1) for child, child_path in children)
+    return None
 
 
 def _without_item_references(event: dict[str, Any]) -> dict[str, Any]:
