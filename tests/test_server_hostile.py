@@ -4,19 +4,25 @@ shape, no slot or memory held by a client's choice, no internal address told, a 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 
 import aiohttp
+import numpy as np
 import orjson
 import pytest
 
-from voicecli.server import LocalServer
-from voicecli.server.brains import EchoBrain
+from voicecli.server import LocalServer, synth
+from voicecli.server.brains import Brain, EchoBrain, Reply
+from voicecli.server.session.conversation import BYTES_PER_MS
+from voicecli.server.session.reply_budget import MODEL_MAX_OUTPUT_TOKENS, ReplyBudget
 from voicecli.server.session.session import ServerSession
+from voicecli.server.validation import MAX_STRING_CHARS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -95,12 +101,24 @@ async def test_sigterm_closes_sessions_with_1001_and_exits_0() -> None:
 class Recorder:
     """A session driven directly, without sockets, and the events it sends."""
 
-    def __init__(self) -> None:
+    def __init__(self, brain: Brain | None = None) -> None:
         self.events: list[dict] = []
-        self.session = ServerSession(self.send, brain=EchoBrain())
+        self.session = ServerSession(self.send, brain=brain or EchoBrain())
 
     async def send(self, event: dict) -> None:
         self.events.append(event)
+
+    async def handle(self, event: dict) -> None:
+        await self.session.handle(event)
+
+    async def response_done(self, timeout: float = 30) -> dict:
+        async with asyncio.timeout(timeout):
+            while not any(event["type"] == "response.done" for event in self.events):
+                await asyncio.sleep(0.01)
+        return next(event["response"] for event in self.events if event["type"] == "response.done")
+
+    def of_type(self, kind: str) -> list[dict]:
+        return [event for event in self.events if event["type"] == kind]
 
 
 def tool_nested(levels: int) -> bytes:
@@ -122,3 +140,115 @@ async def test_tool_parameters_nested_900_levels_get_the_services_error() -> Non
     await recorder.session.handle_raw(tool_nested(20))  # the session goes on; a real schema's depth passes
     assert recorder.events[-1]["type"] == "session.updated"
     assert orjson.loads(orjson.dumps(recorder.events[-1]))["session"]["tools"][0]["name"] == "deep"
+
+
+# --- bounded text and synthesis ------------------------------------------------------------------
+
+
+@pytest.fixture
+def synthesized(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The length of each text synthesized; a text long enough to need gigabytes is refused before
+    synthesis (so that a server without bounds fails this test instead of exhausting the machine)."""
+    lengths: list[int] = []
+    real = synth.speak
+
+    def speak(text: str) -> np.ndarray:
+        lengths.append(len(text))
+        if len(text) > 5000:
+            raise MemoryError(f"asked to synthesize {len(text)} characters at once")
+        return real(text)
+
+    monkeypatch.setattr(synth, "speak", speak)
+    return lengths
+
+
+def user_text(text: str) -> dict:
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]},
+    }
+
+
+def spoken_ms(recorder: Recorder) -> int:
+    return sum(len(base64.b64decode(event["delta"])) for event in recorder.of_type("response.output_audio.delta")) // (
+        BYTES_PER_MS
+    )
+
+
+async def test_a_200000_character_message_is_answered_in_bounded_pieces(synthesized: list[int]) -> None:
+    recorder = Recorder()
+    await recorder.handle(user_text("word " * 40_000))
+    await recorder.handle({"type": "response.create"})
+    response = await recorder.response_done()
+    assert response["status"] == "incomplete", response["status_details"]
+    assert response["status_details"] == {"type": "incomplete", "reason": "max_output_tokens"}
+    assert synthesized and max(synthesized) <= 400
+    [done] = recorder.of_type("response.output_audio_transcript.done")
+    assert len(done["transcript"]) == ReplyBudget({"output_modalities": ["audio"]}).chars
+    assert 0 < spoken_ms(recorder) < 10 * 60_000
+
+
+async def test_a_10_mb_tool_output_is_read_back_within_max_output_tokens(synthesized: list[int]) -> None:
+    recorder = Recorder()
+    call = {"type": "function_call", "call_id": "call_1", "name": "dump", "arguments": "{}"}
+    await recorder.handle({"type": "conversation.item.create", "item": call})
+    output = {"type": "function_call_output", "call_id": "call_1", "output": "x" * 10_000_000}
+    await recorder.handle({"type": "conversation.item.create", "item": output})
+    await recorder.handle({"type": "response.create", "response": {"max_output_tokens": 100}})
+    response = await recorder.response_done()
+    assert response["status"] == "incomplete"
+    assert synthesized and max(synthesized) <= 400
+    [done] = recorder.of_type("response.output_audio_transcript.done")
+    assert done["transcript"] == ("The tool answered: " + "x" * 100)[:40]  # 100 tokens, ~0.4 spoken characters each
+    assert spoken_ms(recorder) > 0
+
+
+async def test_text_longer_than_the_services_limit_gets_its_error() -> None:
+    recorder = Recorder()
+    await recorder.session.handle_raw(orjson.dumps(user_text("x" * (MAX_STRING_CHARS + 1))))
+    [error] = recorder.of_type("error")
+    assert error["error"]["code"] == "string_above_max_length"
+    assert error["error"]["param"] == "item.content[0].text"
+    assert error["error"]["message"] == (
+        "Invalid 'item.content[0].text': string too long. Expected a string with maximum length 10485760, "
+        "but got a string with length 10485761 instead."
+    )
+    assert not recorder.of_type("conversation.item.added")
+
+
+class EndlessStream:
+    """A chat model that never stops talking; `closed` once the server hung up on it."""
+
+    def __init__(self) -> None:
+        self.calls = ()
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        try:
+            while True:
+                yield "and so on "
+                await asyncio.sleep(0)
+        finally:
+            self.closed = True
+
+
+class EndlessBrain:
+    phrases = ()
+
+    def __init__(self) -> None:
+        self.stream = EndlessStream()
+
+    async def reply(self, items: object, config: object) -> Reply:
+        return Reply(stream=self.stream)
+
+
+async def test_a_reply_that_never_ends_is_cut_at_max_output_tokens() -> None:
+    brain = EndlessBrain()
+    recorder = Recorder(brain)
+    await recorder.handle(user_text("hello"))
+    await recorder.handle({"type": "response.create", "response": {"output_modalities": ["text"]}})
+    response = await recorder.response_done()
+    assert response["status"] == "incomplete"
+    [done] = recorder.of_type("response.output_text.done")
+    assert len(done["text"]) == MODEL_MAX_OUTPUT_TOKENS * 4
+    assert brain.stream.closed  # the request to the model ends with the reply
