@@ -252,3 +252,56 @@ async def test_a_reply_that_never_ends_is_cut_at_max_output_tokens() -> None:
     [done] = recorder.of_type("response.output_text.done")
     assert len(done["text"]) == MODEL_MAX_OUTPUT_TOKENS * 4
     assert brain.stream.closed  # the request to the model ends with the reply
+
+
+# --- bounded input audio and sessions -------------------------------------------------------------
+
+
+def pcm(seconds: float, level: int) -> bytes:
+    return np.full(int(seconds * 24_000), level, dtype="<i2").tobytes()
+
+
+async def test_loud_audio_that_never_ends_a_turn_is_held_in_a_bounded_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    import voicecli.server.session.input_audio as input_audio_module
+
+    monkeypatch.setattr(input_audio_module, "_MAX_UNCOMMITTED_MS", 300)
+    recorder = Recorder()
+    await recorder.session.start()
+    for _ in range(20):  # 2 s of speech by server VAD (on by default), in 100 ms appends
+        await recorder.session.append_audio(pcm(0.1, 8000))
+    assert recorder.of_type("input_audio_buffer.speech_started")
+    for _ in range(10):  # then silence ends the turn
+        await recorder.session.append_audio(pcm(0.1, 0))
+    [committed] = recorder.of_type("input_audio_buffer.committed")
+    assert recorder.session.conversation.get(committed["item_id"]).audio_ms() <= 300
+
+
+UPGRADE = {
+    "Connection": "Upgrade",
+    "Upgrade": "websocket",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
+
+
+async def test_sessions_beyond_the_limit_get_429_and_a_closed_one_frees_its_place() -> None:
+    async with LocalServer(max_sessions=2) as server, aiohttp.ClientSession() as http:
+        url = f"{server.ws_base_url}/realtime?model=m"
+        headers = {"Authorization": "Bearer sk-test"}
+        first = await http.ws_connect(url, headers=headers)
+        second = await http.ws_connect(url, headers=headers)
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(url, headers=headers)
+        assert refused.value.status == 429
+        async with http.get(url, headers={**headers, **UPGRADE}) as response:  # to read the refusal's body
+            body = await response.json()
+        assert response.status == 429 and body["error"]["code"] == "too_many_sessions"
+        assert body["error"]["type"] == "invalid_request_error"
+        await first.close()
+        async with asyncio.timeout(10):
+            while len(server.config.sockets) > 1:
+                await asyncio.sleep(0.01)
+        third = await http.ws_connect(url, headers=headers)
+        assert (await third.receive_json())["type"] == "session.created"
+        await second.close()
+        await third.close()

@@ -234,6 +234,9 @@ def serve(
     ] = None,
     chat_url: ChatUrlOption = None,
     chat_model: ChatModelOption = None,
+    max_sessions: Annotated[
+        int, typer.Option(help="WebSocket sessions at a time; more get HTTP 429 (WebRTC: 16 calls).")
+    ] = 32,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -250,6 +253,8 @@ def serve(
         raise fail(f"{script}: no such script file", 2)
     if max_session_s <= 0:
         raise fail("--max-session-s must be more than 0", 2)
+    if max_sessions < 1:
+        raise fail("--max-sessions must be at least 1", 2)
     try:
         faults = Faults.parse(fault or [])
         server = LocalServer(
@@ -262,6 +267,7 @@ def serve(
             chat_url=chat_url,
             chat_model=chat_model,
             accepted_key=api_key or None,
+            max_sessions=max_sessions,
         )
     except ValueError as exc:
         raise fail(str(exc), 2) from None

@@ -25,7 +25,7 @@ from aiohttp import WSMsgType, web
 
 from voicecli.realtime.hosts import is_loopback_host
 from voicecli.server.brains import Brain, load_brain
-from voicecli.server.config import CONFIG_KEY, ServerConfig, key_refusal
+from voicecli.server.config import CONFIG_KEY, DEFAULT_MAX_SESSIONS, ServerConfig, key_refusal
 from voicecli.server.events import error_event
 from voicecli.server.faults import EXPIRED_CLOSE_CODE, Faults
 from voicecli.server.ids import new_id
@@ -57,6 +57,11 @@ async def realtime_websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(timeout=2.0, compress=False, max_msg_size=_MAX_FRAME, decode_text=False)
     if not ws.can_prepare(request).ok:
         return web.Response(status=426, text="This endpoint speaks WebSocket only.\n")
+    if len(config.sockets) >= config.max_sessions:
+        _log.info("connection from %s refused: %d sessions open already", request.remote, len(config.sockets))
+        message = f"The local server takes at most {config.max_sessions} sessions at a time."
+        error = {"message": message, "type": "invalid_request_error", "param": None, "code": "too_many_sessions"}
+        return web.json_response({"error": error}, status=429)
     await ws.prepare(request)
     config.connections += 1
     config.sockets.add(ws)
@@ -189,12 +194,14 @@ class LocalServer:
         max_session_s: float = SESSION_SECONDS,
         chat_url: str | None = None,
         chat_model: str | None = None,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
     ) -> None:
         """`brain` is `echo`, `scripted` (`script` defaults to the bundled weather example), `chat`
         (the chat completions API at `chat_url`, asking for `chat_model`) or a `Brain`; `faults` may
         be changed while running and applies to connections opened after. `accepted_key` makes
         every other key fail like a wrong key does on the service; a session ends after
-        `max_session_s` (`error` session_expired, then close 1001), as the service's do.
+        `max_session_s` (`error` session_expired, then close 1001), as the service's do; beyond
+        `max_sessions` WebSocket sessions at a time, a connection gets HTTP 429.
         A brain that cannot be built (a missing or malformed script, no chat URL) raises `ValueError`,
         and so does a `host` off loopback without an `accepted_key`: anyone who reaches it could use
         the brain (and the chat model behind it)."""
@@ -215,6 +222,7 @@ class LocalServer:
             audio_chunk_delay=audio_chunk_delay,
             accepted_key=accepted_key,
             max_session_s=max_session_s,
+            max_sessions=max_sessions,
         )
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
