@@ -305,3 +305,19 @@ async def test_sessions_beyond_the_limit_get_429_and_a_closed_one_frees_its_plac
         assert (await third.receive_json())["type"] == "session.created"
         await second.close()
         await third.close()
+
+
+async def test_committed_turns_hold_a_bounded_amount_of_audio(monkeypatch: pytest.MonkeyPatch) -> None:
+    import voicecli.server.session.conversation as conversation_module
+
+    monkeypatch.setattr(conversation_module, "MAX_AUDIO_BYTES", 500 * BYTES_PER_MS)
+    recorder = Recorder()
+    await recorder.handle(
+        {"type": "session.update", "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}}}
+    )
+    for _ in range(5):  # push-to-talk turns of 300 ms, committed one after another
+        await recorder.session.append_audio(pcm(0.3, 1000))
+        await recorder.handle({"type": "input_audio_buffer.commit"})
+    held = [item.audio_ms() for item in recorder.session.conversation]
+    assert len(held) == 5 and held[-1] == 300  # every turn is there, the latest with its audio
+    assert sum(held) <= 500
