@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -64,25 +65,31 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def connected(url: str, http: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+async def connected(url: str, http: aiohttp.ClientSession, key: str) -> aiohttp.ClientWebSocketResponse:
     """A WebSocket session with the server at `url`, once `serve` listens (it takes a second to start)."""
     for _ in range(200):
         try:
-            return await http.ws_connect(url, headers={"Authorization": "Bearer sk-test"})
+            return await http.ws_connect(url, headers={"Authorization": f"Bearer {key}"})
         except aiohttp.ClientConnectorError:
             await asyncio.sleep(0.1)
     raise AssertionError("voicecli serve did not start listening")
 
 
 async def test_sigterm_closes_sessions_with_1001_and_exits_0() -> None:
+    """Also: the key clients must present comes from the environment, out of the process list."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "voicecli", "serve", "--port", str(port), stderr=asyncio.subprocess.PIPE
+        *(sys.executable, "-m", "voicecli", "serve", "--port", str(port)),
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "VOICECLI_SERVE_API_KEY": "the-key"},
     )
     try:
         async with aiohttp.ClientSession() as http:
-            ws = await connected(f"ws://127.0.0.1:{port}/v1/realtime?model=m", http)
+            url = f"ws://127.0.0.1:{port}/v1/realtime?model=m"
+            ws = await connected(url, http, "the-key")
             assert (await ws.receive_json())["type"] == "session.created"
+            wrong = await connected(url, http, "sk-another")
+            assert (await wrong.receive_json())["error"]["code"] == "invalid_api_key"
             process.send_signal(signal.SIGTERM)
             closing = await asyncio.wait_for(ws.receive(), 20)
             assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 1001, closing
