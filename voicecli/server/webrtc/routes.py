@@ -154,8 +154,11 @@ async def create_call(request: web.Request) -> web.Response:
         _log.exception("call %d: answering the offer failed", call.number)
         return _error(500, "server_error", "The server had an error while answering the offer.", kind="server_error")
     finally:
-        if answer is None:  # every failure frees the call's slot
-            await call.close("offer refused")
+        if answer is None:  # every failure frees the call's slot, even one while closing the call
+            try:
+                await call.close("offer refused")
+            finally:
+                calls.active.pop(call.id, None)
     return web.Response(
         status=201,
         text=answer,
