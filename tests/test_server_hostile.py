@@ -36,12 +36,14 @@ def voicecli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_serve_off_loopback_without_a_key_refuses_to_start() -> None:
+    """192.0.2.1 (a documentation address, on no interface) rather than 0.0.0.0: should the check
+    ever go, binding fails instead of this test opening a server to the network."""
     done = voicecli(
-        "serve", "--host", "0.0.0.0", "--port", "0", "--brain", "chat", "--chat-url", "http://127.0.0.1:9/v1"
+        "serve", "--host", "192.0.2.1", "--port", "0", "--brain", "chat", "--chat-url", "http://127.0.0.1:9/v1"
     )
     assert done.returncode == 2, done.stderr
     [line] = done.stderr.splitlines()
-    assert line.startswith("voicecli: error: listening on 0.0.0.0 lets other machines in") and "--api-key" in line
+    assert line.startswith("voicecli: error: listening on 192.0.2.1 lets other machines in") and "--api-key" in line
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "192.168.1.20"])
