@@ -134,6 +134,56 @@ async def test_bad_offer_gets_400(echo_server: LocalServer, content_type: str, b
     assert error["code"] in ("invalid_offer", "invalid_content_type") and error["message"]
 
 
+def active_calls(server: LocalServer) -> dict[str, rtc_call.RtcCall]:
+    assert server._runner is not None
+    return server._runner.app[RTC_KEY].active
+
+
+async def an_offer() -> str:
+    """A well-formed offer (audio and the events channel), from a peer that is closed at once."""
+    pc = RTCPeerConnection(no_stun())
+    pc.addTransceiver("audio")
+    pc.createDataChannel("oai-events")
+    await pc.setLocalDescription(await pc.createOffer())
+    await pc.close()
+    return pc.localDescription.sdp
+
+
+async def post_offer(server: LocalServer, offer: str) -> tuple[int, dict]:
+    headers = {"Authorization": "Bearer sk-test", "Content-Type": "application/sdp"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{server.http_url}/v1/realtime/calls", data=offer.encode(), headers=headers) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def test_malformed_offers_are_refused_and_free_their_slots(echo_server: LocalServer) -> None:
+    """More bogus offers than there are call slots: each gets the service's 400, and a real call still fits."""
+    bogus = "v=0\r\nm=application 9 x\r\n"  # passes the first look; aiortc's parser trips over it
+    for _ in range(server_webrtc.MAX_CALLS + 1):
+        status, body = await post_offer(echo_server, bogus)
+        assert status == 400, body
+        assert body["error"]["code"] == "invalid_offer" and body["error"]["type"] == "invalid_request_error"
+    assert active_calls(echo_server) == {}
+    client = client_for(echo_server.http_url + "/v1")
+    async with client(settings=TEXT_ONLY):
+        assert (await exchange(client, text="ok", timeout_s=5)).assistant_text == "You said: ok"
+
+
+async def test_a_server_failure_while_answering_frees_the_slot(
+    echo_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken_answer(self: rtc_call.RtcCall, offer: str) -> str:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(rtc_call.RtcCall, "answer", broken_answer)
+    status, body = await post_offer(echo_server, await an_offer())
+    assert status == 500
+    assert body["error"]["type"] == "server_error" and "a bug" not in body["error"]["message"]
+    assert active_calls(echo_server) == {}
+
+
 async def test_calls_beyond_the_limit_get_429(echo_server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(server_webrtc, "MAX_CALLS", 0)
     with pytest.raises(RealtimeConnectionError, match="HTTP 429"):

@@ -271,6 +271,17 @@ def serve(
     ] = None,
     chat_url: ChatUrlOption = None,
     chat_model: ChatModelOption = None,
+    max_sessions: Annotated[
+        int, typer.Option(help="WebSocket sessions at a time; more get HTTP 429 (WebRTC: 16 calls).")
+    ] = 32,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VOICECLI_SERVE_API_KEY",
+            show_envvar=True,
+            help="The key clients must present; required off loopback (prefer the environment variable).",
+        ),
+    ] = None,
 ) -> None:
     """Run the local realtime server (OpenAI Realtime GA protocol) until Ctrl-C."""
     from voicecli.server import Faults, LocalServer, serve_forever
@@ -279,6 +290,8 @@ def serve(
         raise fail(f"{script}: no such script file", 2)
     if max_session_s <= 0:
         raise fail("--max-session-s must be more than 0", 2)
+    if max_sessions < 1:
+        raise fail("--max-sessions must be at least 1", 2)
     try:
         faults = Faults.parse(fault or [])
         server = LocalServer(
@@ -290,6 +303,8 @@ def serve(
             max_session_s=max_session_s,
             chat_url=chat_url,
             chat_model=chat_model,
+            accepted_key=api_key or None,
+            max_sessions=max_sessions,
         )
     except ValueError as exc:
         raise fail(str(exc), 2) from None

@@ -9,6 +9,7 @@ endpoint that cannot be reached, or that answers with an error, fails the respon
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -60,9 +61,11 @@ class _ChatStream:
                 http.post(self._endpoint, data=orjson.dumps(self._request), headers=_HEADERS) as answer,
             ):
                 if answer.status != 200:
-                    detail = (await answer.text())[:200].strip()
+                    said = (await answer.text())[:200].strip()
                     raise BrainError(
-                        f"chat model at {self._endpoint} answered HTTP {answer.status}: {detail}", "chat_model_error"
+                        f"the chat model answered HTTP {answer.status}: {said}",
+                        "chat_model_error",
+                        detail=f"chat model at {self._endpoint} answered HTTP {answer.status}: {said}",
                     )
                 async for line in answer.content:
                     chunk = _event(line)
@@ -74,14 +77,29 @@ class _ChatStream:
                     if delta.get("content"):
                         yield delta["content"]
         except aiohttp.ClientError as exc:
-            message = f"chat model at {self._endpoint} is unreachable: {exc}"
-            raise BrainError(message, "chat_model_unreachable") from None
+            raise BrainError(
+                f"the chat model is unreachable ({_cause(exc)})",
+                "chat_model_unreachable",
+                detail=f"chat model at {self._endpoint} is unreachable: {exc}",
+            ) from None
         except TimeoutError:
-            raise BrainError(f"chat model at {self._endpoint} did not answer in time", "chat_model_timeout") from None
+            raise BrainError(
+                "the chat model did not answer in time",
+                "chat_model_timeout",
+                detail=f"chat model at {self._endpoint} did not answer in time",
+            ) from None
         self.calls = tuple(ToolCall(call["name"], call["arguments"] or "{}") for _, call in sorted(calls.items()))
 
 
 _HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+
+
+def _cause(exc: aiohttp.ClientError) -> str:
+    """Why a request failed, without the address (aiohttp's own messages name host and port)."""
+    os_error = getattr(exc, "os_error", None)
+    if isinstance(os_error, OSError) and os_error.errno is not None:
+        return os.strerror(os_error.errno)
+    return type(exc).__name__
 
 
 def _event(line: bytes) -> dict[str, Any] | None:

@@ -24,7 +24,7 @@ _CHARS_PER_SECOND = 8.0
 _log = logging.getLogger(__name__)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)  # replies are synthesized in pieces of up to ~50 s: at most ~40 MB kept
 def speak(text: str) -> np.ndarray:
     """Synthesize `text`; the returned array is cached and read-only (copy before changing it)."""
     pcm = _espeak(text) if text.strip() and shutil.which("espeak-ng") else None

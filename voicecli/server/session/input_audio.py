@@ -75,9 +75,10 @@ class InputAudioBuffer:
         """Add audio and run turn detection on it; return the turns it began or ended."""
         self._buffer += pcm
         self._stream_samples += len(pcm) // 2
+        # A bounded window, so that neither a microphone left open (push-to-talk) nor endless loud
+        # audio (server VAD hearing one turn that never ends) can grow it forever.
+        self._drop_before(self._stream_samples - _MAX_UNCOMMITTED_MS * _SAMPLES_PER_MS)
         if self._vad is None:
-            # push-to-talk: keep a bounded window, so a WebRTC microphone left open cannot grow it forever
-            self._drop_before(self._stream_samples - _MAX_UNCOMMITTED_MS * _SAMPLES_PER_MS)
             return []
         turns: list[TurnStarted | TurnEnded] = []
         for change in self._vad.process(np.frombuffer(pcm, dtype="<i2")):

@@ -27,6 +27,7 @@ _CHUNK_BYTES = 100 * BYTES_PER_MS  # ~100 ms of audio per delta, like the servic
 _ARGUMENT_DELTA_CHARS = 8
 _WORD = re.compile(r"\S+\s*")
 _SENTENCE_END = re.compile(r"[.!?]+\s+")
+_MAX_SPOKEN_CHARS = 400  # synthesized at a time: ~50 s of tones (a few MB), whatever the reply's length
 
 
 @dataclass(slots=True)
@@ -215,10 +216,11 @@ async def _pieces(text: str | AsyncIterable[str], delay: float) -> AsyncIterator
 
 
 async def _sentences(text: str | AsyncIterable[str]) -> AsyncIterator[str]:
-    """What to synthesize at a time: a whole text at once, a stream sentence by sentence."""
+    """What to synthesize at a time: a whole text at once, a stream sentence by sentence; either in
+    pieces of at most `_MAX_SPOKEN_CHARS`, so that no synthesis grows with what the reply holds."""
     if isinstance(text, str):
-        if text:
-            yield text
+        for spoken in _bounded(text):
+            yield spoken
         return
     pending = ""
     async for piece in text:
@@ -226,9 +228,27 @@ async def _sentences(text: str | AsyncIterable[str]) -> AsyncIterator[str]:
         ends = [match.end() for match in _SENTENCE_END.finditer(pending)]
         if ends and pending[: ends[-1]].strip():
             complete, pending = pending[: ends[-1]], pending[ends[-1] :]
-            yield complete  # the sentences finished so far, with the space after them
+            for spoken in _bounded(complete):  # the sentences finished so far, with the space after them
+                yield spoken
+        elif len(pending) > _MAX_SPOKEN_CHARS:  # no sentence ends: speak what there is
+            *complete, pending = _bounded(pending)
+            for spoken in complete:
+                yield spoken
     if pending.strip():
-        yield pending
+        for spoken in _bounded(pending):
+            yield spoken
+
+
+def _bounded(text: str) -> list[str]:
+    """`text` in pieces of at most `_MAX_SPOKEN_CHARS` that join to it, cut after a space where there is one."""
+    pieces = []
+    while len(text) > _MAX_SPOKEN_CHARS:
+        cut = text.rfind(" ", 0, _MAX_SPOKEN_CHARS) + 1 or _MAX_SPOKEN_CHARS
+        pieces.append(text[:cut])
+        text = text[cut:]
+    if text:
+        pieces.append(text)
+    return pieces
 
 
 async def _chained(first: str, rest: AsyncIterator[str]) -> AsyncIterator[str]:
