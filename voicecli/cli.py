@@ -227,7 +227,16 @@ def serve(
     max_session_s: Annotated[
         float, typer.Option(help="End each session after this many seconds, as the service does at 60 minutes.")
     ] = 3600.0,
-    verbose: Annotated[bool, typer.Option("--verbose", help="Also log each item a client creates.")] = False,
+    first_audio_ms: Annotated[
+        int, typer.Option(help="Milliseconds from response.create to a reply's first audio, as on the service.")
+    ] = 500,
+    speed: Annotated[
+        str,
+        typer.Option(help="How many times faster than real time replies are generated; max: no pacing at all."),
+    ] = "4",
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Also log each item a client creates and each event refused.")
+    ] = False,
     fault: Annotated[
         list[str] | None,
         typer.Option(help="Misbehave on purpose to test clients, e.g. drop_after_events=40 (repeatable)."),
@@ -237,6 +246,7 @@ def serve(
 ) -> None:
     """Run the local realtime server (OpenAI Realtime GA protocol) until Ctrl-C."""
     from voicecli.server import Faults, LocalServer, serve_forever
+    from voicecli.server.session.pacing import serve_pacing
 
     if script is not None and not script.is_file():
         raise fail(f"{script}: no such script file", 2)
@@ -244,6 +254,7 @@ def serve(
         raise fail("--max-session-s must be more than 0", 2)
     try:
         faults = Faults.parse(fault or [])
+        pacing = serve_pacing(first_audio_ms, speed)
         server = LocalServer(
             host,
             port,
@@ -253,6 +264,7 @@ def serve(
             max_session_s=max_session_s,
             chat_url=chat_url,
             chat_model=chat_model,
+            pacing=pacing,
         )
     except ValueError as exc:
         raise fail(str(exc), 2) from None

@@ -30,6 +30,7 @@ from voicecli.server.ids import new_id
 from voicecli.server.paths import lenient, normalized
 from voicecli.server.preview_route import PREVIEW_PATH, handle_preview_frame, to_beta_server_event
 from voicecli.server.session.config import DEFAULT_MODEL, SESSION_SECONDS
+from voicecli.server.session.pacing import DEFAULT_PACING, Pacing
 from voicecli.server.transport import SessionTransport
 from voicecli.server.validation import validate_server_event
 from voicecli.server.webrtc.routes import add_webrtc_routes
@@ -182,7 +183,7 @@ class LocalServer:
         brain: str | Brain = "echo",
         script: Path | None = None,
         faults: Faults | None = None,
-        audio_chunk_delay: float = 0.0,
+        pacing: Pacing = DEFAULT_PACING,
         accepted_key: str | None = None,
         max_session_s: float = SESSION_SECONDS,
         chat_url: str | None = None,
@@ -190,7 +191,8 @@ class LocalServer:
     ) -> None:
         """`brain` is `echo`, `scripted` (`script` defaults to the bundled weather example), `chat`
         (the chat completions API at `chat_url`, asking for `chat_model`) or a `Brain`; `faults` may
-        be changed while running and applies to connections opened after. `accepted_key` makes
+        be changed while running and applies to connections opened after; `pacing` is how fast replies
+        are generated (`UNPACED` for tests that want speed, not behaviour). `accepted_key` makes
         every other key fail like a wrong key does on the service; a session ends after
         `max_session_s` (`error` session_expired, then close 1001), as the service's do.
         A brain that cannot be built (a missing or malformed script, no chat URL) raises `ValueError`."""
@@ -203,7 +205,7 @@ class LocalServer:
         self.config = ServerConfig(
             brain=brain,
             faults=self.faults,
-            audio_chunk_delay=audio_chunk_delay,
+            pacing=pacing,
             accepted_key=accepted_key,
             max_session_s=max_session_s,
         )
@@ -252,7 +254,8 @@ class LocalServer:
 
 async def serve_forever(server: LocalServer, *, verbose: bool = False) -> None:
     """Run the server until cancelled (`voicecli serve`); logs one line per connection, no keys,
-    and with `verbose` each item a client creates (what a replayed history holds, for instance).
+    and with `verbose` each item a client creates (what a replayed history holds, for instance) and
+    each client event refused, with its type and error code.
 
     Without logging configured by the caller, log lines go to stderr.
     """
@@ -262,5 +265,6 @@ async def serve_forever(server: LocalServer, *, verbose: bool = False) -> None:
         _log.setLevel(logging.DEBUG)
     brain = server.brain_name
     async with server:
-        _log.info("voicecli local realtime server: %s/realtime (brain: %s)", server.ws_base_url, brain)
+        pacing = server.config.pacing.describe()
+        _log.info("voicecli local realtime server: %s/realtime (brain: %s; %s)", server.ws_base_url, brain, pacing)
         await asyncio.Event().wait()

@@ -29,6 +29,7 @@ from voicecli.server.session.audio_out import AudioOut, AudioRef, DeltaAudioOut
 from voicecli.server.session.config import DEFAULT_MODEL, SESSION_SECONDS, default_session_config, updated_config
 from voicecli.server.session.conversation import Conversation, Item
 from voicecli.server.session.input_audio import InputAudioBuffer, TurnStarted, appended_audio
+from voicecli.server.session.pacing import DEFAULT_PACING, Pacing
 from voicecli.server.session.responses import Responses
 from voicecli.server.session.transcription import Transcriber
 from voicecli.server.validation import ProtocolViolation, validate_client_event, validate_server_event
@@ -56,7 +57,7 @@ class ServerSession:
         brain: Brain,
         model: str = DEFAULT_MODEL,
         audio_out: AudioOut | None = None,
-        audio_chunk_delay: float = 0.0,
+        pacing: Pacing = DEFAULT_PACING,
         on_crash: Callable[[BaseException], None] | None = None,
         intercept: Callable[[dict[str, Any]], Awaitable[bool]] | None = None,
         lifetime_s: float = SESSION_SECONDS,
@@ -76,7 +77,7 @@ class ServerSession:
             brain=brain,
             conversation=self.conversation,
             audio_out=self.audio_out,
-            chunk_delay=audio_chunk_delay,
+            pacing=pacing,
             on_crash=on_crash,
             settle=self.transcriber.settle,
         )
@@ -125,6 +126,7 @@ class ServerSession:
         try:
             event = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
+            self._log_refusal("(not JSON)", "invalid_json", str(exc))
             await self.emit(error_event("invalid_json", f"The event is not valid JSON: {exc}."))
             return
         await self.handle(event)
@@ -138,6 +140,8 @@ class ServerSession:
                 return
             await self._handlers[event["type"]](event)
         except ProtocolViolation as violation:
+            kind = event.get("type") if isinstance(event, dict) else None
+            self._log_refusal(kind if isinstance(kind, str) else "(no type)", violation.code, violation.message)
             await self.emit(
                 error_event(
                     violation.code,
@@ -146,6 +150,10 @@ class ServerSession:
                     event_id=client_event_id if isinstance(client_event_id, str) else None,
                 )
             )
+
+    def _log_refusal(self, kind: str, code: str, message: str) -> None:
+        """`serve --verbose`: every refused client event, so a peer's author sees what went wrong."""
+        _log.debug("session %s: refused %s: %s: %s", self.id, kind[:80], code, message[:200])
 
     async def append_audio(self, pcm: bytes) -> None:
         """Add 24 kHz pcm16 to the input audio buffer and act on the turns it detects: what an
@@ -223,7 +231,10 @@ class ServerSession:
         await self.emit({"type": "conversation.item.retrieved", "item": item.wire_with_audio()})
 
     async def _item_truncate(self, event: dict[str, Any]) -> None:
+        """Cut an assistant message's audio where the listener stopped; a message still speaking
+        stops at once (checked against, and cut from, the audio produced so far)."""
         item = self.conversation.truncate(event["item_id"], event["content_index"], event["audio_end_ms"])
+        speaking = self.responses.stop_speech(item.id)  # before anything else runs: no audio after the cut
         await self.emit(
             {
                 "type": "conversation.item.truncated",
@@ -232,6 +243,8 @@ class ServerSession:
                 "audio_end_ms": event["audio_end_ms"],
             }
         )
+        if speaking:
+            await self.responses.end_speech(item.id)
 
     async def _item_delete(self, event: dict[str, Any]) -> None:
         self.conversation.delete(event["item_id"])
