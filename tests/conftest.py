@@ -77,7 +77,7 @@ def client_factory(transport: str, server: LocalServer) -> ClientFactory:
         case "local":
             brain = "scripted" if server.brain_name == "scripted" else "echo"
             script = WEATHER_SCRIPT if brain == "scripted" else None
-            return lambda **kw: LocalRealtime(brain=brain, script=script, **kw)
+            return lambda **kw: LocalRealtime(brain=brain, script=script, pacing=server.config.pacing, **kw)
     raise ValueError(transport)
 
 
