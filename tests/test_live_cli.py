@@ -45,7 +45,7 @@ from system_tools import require_program
 from voicecli.commands.talk_live import run_live
 from voicecli.config import AppConfig, load_config
 from voicecli.realtime import RealtimeConnectionError
-from voicecli.server import LocalServer
+from voicecli.server import UNPACED, LocalServer
 from voicecli.server.faults import Faults
 from voicecli.server.synth import speak
 
@@ -319,7 +319,7 @@ async def test_a_dropped_connection_ends_with_the_reason_and_keeps_the_recording
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     empty_config = tmp_path / "empty.toml"
     empty_config.write_text("")
-    async with LocalServer(brain="echo", faults=Faults(drop_after_events=2)) as server:
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(drop_after_events=2)) as server:
         config: AppConfig = load_config(
             empty_config,
             overrides={
