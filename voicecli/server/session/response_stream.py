@@ -118,15 +118,15 @@ class ResponseStreamer:
             await self._write(response, output, ref, _chained(first, pieces))
             return
         speech = _Speech(response, output, ref)
-        self._speaking[item.id] = speech
+        self._speaking[item.id] = speech  # until closed: a truncate meanwhile must find it
         try:
             async for piece in _chained(first, pieces):
                 if response.cancel_reason:
                     break
                 await self._speak(speech, piece)
+            await self._end_speech(speech)
         finally:
             self._speaking.pop(item.id, None)
-        await self._end_speech(speech)
 
     def stop_speech(self, item_id: str) -> bool:
         """A truncate of an item still speaking: no more of its audio goes out (False: not speaking).
@@ -144,7 +144,10 @@ class ResponseStreamer:
             await self._end_speech(speech)
 
     async def call(self, response: Response, call: ToolCall) -> None:
-        """A function call item, its arguments streamed in small deltas."""
+        """A function call item, its arguments streamed in small deltas (after the first-output delay
+        when it is the response's first output)."""
+        if not await self._paced(response):
+            return
         output = await self._open_item(
             response,
             {
