@@ -114,9 +114,10 @@ def test_speaking_over_the_reply_stops_it_and_the_truncate_matches_the_speaker(
     interruption = speech_wav(tmp_path / "stop.wav", "stop please")
     recording = speaker(pulse_audio, tmp_path / "speaker.raw")
     play_into_mic(pulse_audio, question).wait(timeout=10)
-    wait_until(lambda: bool(talk.events("response.output_audio.done")), "the reply", timeout=30)
-    # The reply plays from the player's buffer (the local server sent it all at once): interrupt once
-    # 1.5 s of it came out of the speaker, however long the loaded machine took to play that.
+    wait_until(lambda: bool(talk.events("response.output_audio.delta")), "the reply", timeout=30)
+    # The local server paces the reply like the service (10 s of speech on the wire for 3 s), so the
+    # interruption usually finds it still streaming: interrupt once 1.5 s of it came out of the
+    # speaker, however long the loaded machine took to play that.
     wait_until(lambda: recording.sound_s() >= 1.5, "1.5 s of the reply out of the speaker", timeout=30)
     play_into_mic(pulse_audio, interruption)
     wait_until(lambda: bool(talk.events("conversation.item.truncated", "in")), "the truncation", timeout=30)
