@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from test_server_truncate import truncate
-from test_server_ws import openai_peer, user_text
+from test_server_ws import azure_preview_peer, openai_peer, user_text
 
 from voicecli.config import ConfigError, load_config
 from voicecli.conversation.providers import local_pacing
@@ -108,9 +108,17 @@ async def test_refused_client_events_are_logged_with_their_type_and_code(caplog:
         await peer.expect("error")
         await peer.send({"type": "no.such.event"})
         await peer.expect("error")
+        async with azure_preview_peer(server) as azure:  # the beta shape is checked before the session sees it
+            await azure.expect("session.created")
+            await azure.send({"type": "session.update", "session": {"type": "realtime"}})
+            await azure.expect("error")
+            await azure.send_raw("[")
+            await azure.expect("error")
     refusals = [record.getMessage() for record in caplog.records if ": refused " in record.getMessage()]
-    assert len(refusals) == 3, refusals
+    assert len(refusals) == 5, refusals
     assert refusals[0].endswith("refused conversation.item.truncate: item_truncate_invalid_item_id: "
                                 "Item with item_id 'nope' not found.")  # fmt: skip
     assert "refused (not JSON): invalid_json:" in refusals[1]
     assert "refused no.such.event: " in refusals[2]
+    assert "refused session.update: unknown_parameter: " in refusals[3]
+    assert "refused (not JSON): invalid_json: " in refusals[4]

@@ -126,34 +126,35 @@ class ServerSession:
         try:
             event = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            self._log_refusal("(not JSON)", "invalid_json", str(exc))
-            await self.emit(error_event("invalid_json", f"The event is not valid JSON: {exc}."))
+            await self.refuse(None, ProtocolViolation(f"The event is not valid JSON: {exc}.", code="invalid_json"))
             return
         await self.handle(event)
 
     async def handle(self, event: Any) -> None:
         """Validate and apply one client event; mistakes are answered with an `error` event."""
-        client_event_id = event.get("event_id") if isinstance(event, dict) else None
         try:
             validate_client_event(event)
             if self._intercept is not None and await self._intercept(event):
                 return
             await self._handlers[event["type"]](event)
         except ProtocolViolation as violation:
-            kind = event.get("type") if isinstance(event, dict) else None
-            self._log_refusal(kind if isinstance(kind, str) else "(no type)", violation.code, violation.message)
-            await self.emit(
-                error_event(
-                    violation.code,
-                    violation.message,
-                    param=violation.param,
-                    event_id=client_event_id if isinstance(client_event_id, str) else None,
-                )
-            )
+            await self.refuse(event, violation)
 
-    def _log_refusal(self, kind: str, code: str, message: str) -> None:
-        """`serve --verbose`: every refused client event, so a peer's author sees what went wrong."""
-        _log.debug("session %s: refused %s: %s: %s", self.id, kind[:80], code, message[:200])
+    async def refuse(self, event: Any, violation: ProtocolViolation) -> None:
+        """Answer a client event (None: a frame that is not JSON) with the service's `error`, and log
+        it with its type and code for `serve --verbose`, so a peer's author sees what went wrong."""
+        kind = event.get("type") if isinstance(event, dict) else None
+        kind = kind[:80] if isinstance(kind, str) else "(not JSON)" if event is None else "(no type)"
+        _log.debug("session %s: refused %s: %s: %s", self.id, kind, violation.code, violation.message[:200])
+        event_id = event.get("event_id") if isinstance(event, dict) else None
+        await self.emit(
+            error_event(
+                violation.code,
+                violation.message,
+                param=violation.param,
+                event_id=event_id if isinstance(event_id, str) else None,
+            )
+        )
 
     async def append_audio(self, pcm: bytes) -> None:
         """Add 24 kHz pcm16 to the input audio buffer and act on the turns it detects: what an
