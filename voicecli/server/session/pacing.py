@@ -32,10 +32,6 @@ class Pacing:
         if self.speed is not None and self.speed <= 0:
             raise ValueError(f"the speed must be more than 0 (or {MAX_SPEED!r}), not {self.speed:g}")
 
-    @property
-    def paced(self) -> bool:
-        return self.speed is not None
-
     def due(self, produced_s: float) -> float:
         """When the output after `produced_s` seconds of audio may go out, in seconds after the
         response started (0 when unpaced)."""
