@@ -15,7 +15,7 @@ import pytest
 from test_server_truncate import truncate
 from test_server_ws import azure_preview_peer, openai_peer, user_text
 
-from voicecli.config import ConfigError, load_config
+from voicecli.config import AppConfig, ConfigError, load_config
 from voicecli.conversation.providers import local_pacing
 from voicecli.server import DEFAULT_PACING, UNPACED, LocalServer, Pacing
 from voicecli.server.session.pacing import parse_speed, serve_pacing
@@ -50,6 +50,7 @@ def test_serve_pacing_and_its_refusals() -> None:
 
 
 def test_local_section_sets_the_embedded_servers_pacing(tmp_path: Path) -> None:
+    assert local_pacing(AppConfig()) == DEFAULT_PACING  # `voicecli talk` without a key: paced like `serve`
     config = tmp_path / "config.toml"
     config.write_text("[local]\nfirst_audio_ms = 250\nspeed = 3\n")
     assert local_pacing(load_config(config)) == Pacing(0.25, 3.0)
