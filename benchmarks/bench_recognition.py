@@ -23,7 +23,7 @@ import numpy as np
 from openai import AsyncOpenAI
 
 from voicecli.commands.demo.inputs import speak
-from voicecli.server import LocalServer, recognition
+from voicecli.server import UNPACED, LocalServer, recognition
 
 SENTENCES = (
     "What time is it in Tokyo?",
@@ -111,7 +111,7 @@ async def commit_to_first_audio(server: LocalServer, speech: list[np.ndarray], k
 
 
 async def latency(speech: list[np.ndarray]) -> dict[str, float]:
-    async with LocalServer(brain="echo") as server:
+    async with LocalServer(brain="echo", pacing=UNPACED) as server:  # recognition alone, not the pacing
         with_grammar = await commit_to_first_audio(server, speech, list(SENTENCES))
         available = recognition.available
         recognition.available = lambda: False  # type: ignore[assignment]  # the server as it was before

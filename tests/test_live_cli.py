@@ -45,7 +45,7 @@ from system_tools import require_program
 from voicecli.commands.talk_live import run_live
 from voicecli.config import AppConfig, load_config
 from voicecli.realtime import RealtimeConnectionError
-from voicecli.server import LocalServer
+from voicecli.server import UNPACED, LocalServer
 from voicecli.server.faults import Faults
 from voicecli.server.synth import speak
 
@@ -114,9 +114,10 @@ def test_speaking_over_the_reply_stops_it_and_the_truncate_matches_the_speaker(
     interruption = speech_wav(tmp_path / "stop.wav", "stop please")
     recording = speaker(pulse_audio, tmp_path / "speaker.raw")
     play_into_mic(pulse_audio, question).wait(timeout=10)
-    wait_until(lambda: bool(talk.events("response.output_audio.done")), "the reply", timeout=30)
-    # The reply plays from the player's buffer (the local server sent it all at once): interrupt once
-    # 1.5 s of it came out of the speaker, however long the loaded machine took to play that.
+    wait_until(lambda: bool(talk.events("response.output_audio.delta")), "the reply", timeout=30)
+    # The local server paces the reply like the service (10 s of speech on the wire for 3 s), so the
+    # interruption usually finds it still streaming: interrupt once 1.5 s of it came out of the
+    # speaker, however long the loaded machine took to play that.
     wait_until(lambda: recording.sound_s() >= 1.5, "1.5 s of the reply out of the speaker", timeout=30)
     play_into_mic(pulse_audio, interruption)
     wait_until(lambda: bool(talk.events("conversation.item.truncated", "in")), "the truncation", timeout=30)
@@ -319,7 +320,7 @@ async def test_a_dropped_connection_ends_with_the_reason_and_keeps_the_recording
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     empty_config = tmp_path / "empty.toml"
     empty_config.write_text("")
-    async with LocalServer(brain="echo", faults=Faults(drop_after_events=2)) as server:
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(drop_after_events=2)) as server:
         config: AppConfig = load_config(
             empty_config,
             overrides={

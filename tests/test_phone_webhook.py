@@ -32,7 +32,7 @@ from voicecli.phone.calls import CallRecord
 from voicecli.phone.service import PhoneService
 from voicecli.realtime import OpenAIRealtimeWebsocket, RealtimeClient
 from voicecli.realtime.functions import ToolFunction
-from voicecli.server import Faults, LocalServer
+from voicecli.server import UNPACED, Faults, LocalServer
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -107,7 +107,7 @@ async def setup(tmp_path: Path, _call_automation_sdk: None) -> AsyncIterator[Set
     script.write_text(GOODBYE_SCRIPT)
     acs = FakeAcs()
     acs_runner, acs.port = await _serve(acs.app())
-    async with LocalServer(brain="scripted", script=script) as model:
+    async with LocalServer(brain="scripted", script=script, pacing=UNPACED) as model:
 
         def client_factory(_: CallRecord, tools: list[ToolFunction]) -> RealtimeClient:
             return OpenAIRealtimeWebsocket(
@@ -205,7 +205,7 @@ async def test_incoming_call_answered_with_media_streaming_and_hung_up_by_the_mo
 async def test_a_realtime_session_lost_for_good_hangs_the_call_up_at_acs(
     setup: Setup, tmp_path: Path, how: str
 ) -> None:
-    async with LocalServer(brain="echo", faults=Faults(drop_after_events=4)) as dropping:
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(drop_after_events=4)) as dropping:
         url = "ws://127.0.0.1:9/v1" if how == "cannot start" else dropping.ws_base_url  # port 9: nothing listens
         setup.service.client_factory = lambda _, tools: OpenAIRealtimeWebsocket(
             api_key="sk-test", websocket_base_url=url, tools=tools, connect_timeout_s=CONNECT_TIMEOUT_S

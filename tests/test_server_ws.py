@@ -24,7 +24,7 @@ from openai import AsyncAzureOpenAI, AsyncOpenAI
 from system_tools import require_program
 from websockets.exceptions import ConnectionClosed
 
-from voicecli.server import Faults, LocalServer, recognition
+from voicecli.server import UNPACED, Faults, LocalServer, recognition
 from voicecli.server.brains import ECHO_GREETING, Reply, ToolCall
 from voicecli.server.session.conversation import Item
 from voicecli.server.validation import Shape, validate_server_event
@@ -96,7 +96,7 @@ async def openai_peer(server: LocalServer, **connect: Any) -> AsyncIterator[Peer
 
 @pytest.fixture
 async def server() -> AsyncIterator[LocalServer]:
-    async with LocalServer() as running:
+    async with LocalServer(pacing=UNPACED) as running:  # these tests want replies fast, not timed
         yield running
 
 
@@ -471,7 +471,8 @@ async def test_function_call_output_needs_a_known_call_id(peer: Peer) -> None:
 
 @pytest.fixture
 async def slow_server() -> AsyncIterator[LocalServer]:
-    async with LocalServer(audio_chunk_delay=0.02) as running:
+    """Paced like the service (the default): a reply is still in flight when it is interrupted."""
+    async with LocalServer() as running:
         yield running
 
 

@@ -27,7 +27,7 @@ from voicecli.realtime import (
     RealtimeSettings,
 )
 from voicecli.realtime.webrtc_ice import loopback_candidates, no_stun
-from voicecli.server import Faults, LocalServer
+from voicecli.server import UNPACED, Faults, LocalServer
 from voicecli.server.app import ServerConfig, create_app
 from voicecli.server.brains import load_brain
 from voicecli.server.webrtc import call as rtc_call
@@ -226,7 +226,7 @@ async def test_unreachable_service_is_a_connection_error() -> None:
 
 
 async def test_server_closing_the_data_channel_is_fatal() -> None:
-    async with LocalServer(brain="echo", faults=Faults(drop_after_events=2)) as server:
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(drop_after_events=2)) as server:
         client = client_for(server.http_url + "/v1")
         async with client(settings=TEXT_ONLY):
             pc = client._pc
@@ -238,7 +238,7 @@ async def test_server_closing_the_data_channel_is_fatal() -> None:
 
 
 async def test_events_sent_before_the_call_ends_are_not_lost() -> None:
-    async with LocalServer(brain="echo", faults=Faults(expire_after_seconds=0.3)) as server:
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(expire_after_seconds=0.3)) as server:
         client = client_for(server.http_url + "/v1")
         async with client(settings=TEXT_ONLY):
             events = await events_until_end(client)
@@ -247,7 +247,8 @@ async def test_events_sent_before_the_call_ends_are_not_lost() -> None:
 
 
 async def test_malformed_and_injected_errors_are_not_fatal() -> None:
-    async with LocalServer(brain="echo", faults=Faults(malformed_after_events=1, error_after_events=2)) as server:
+    faults = Faults(malformed_after_events=1, error_after_events=2)
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=faults) as server:
         client = client_for(server.http_url + "/v1")
         async with client(settings=TEXT_ONLY):
             result = await exchange(client, text="still there?", timeout_s=5)

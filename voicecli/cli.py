@@ -259,9 +259,19 @@ def serve(
     max_session_s: Annotated[
         float, typer.Option(help="End each session after this many seconds, as the service does at 60 minutes.")
     ] = 3600.0,
+    first_audio_ms: Annotated[
+        int, typer.Option(help="Milliseconds from response.create to a reply's first audio, as on the service.")
+    ] = 500,
+    speed: Annotated[
+        str,
+        typer.Option(help="How many times faster than real time replies are generated; max: no pacing at all."),
+    ] = "4",
     verbose: Annotated[
         bool,
-        typer.Option("--verbose", help="Also log each item a client creates, and what the libraries log (ICE, ...)."),
+        typer.Option(
+            "--verbose",
+            help="Also log each item a client creates, each event refused, and what the libraries log (ICE, ...).",
+        ),
     ] = False,
     fault: Annotated[
         list[str] | None,
@@ -285,6 +295,7 @@ def serve(
 ) -> None:
     """Run the local realtime server (OpenAI Realtime GA protocol) until Ctrl-C."""
     from voicecli.server import Faults, LocalServer, serve_forever
+    from voicecli.server.session.pacing import serve_pacing
 
     if script is not None and not script.is_file():
         raise fail(f"{script}: no such script file", 2)
@@ -294,6 +305,7 @@ def serve(
         raise fail("--max-sessions must be at least 1", 2)
     try:
         faults = Faults.parse(fault or [])
+        pacing = serve_pacing(first_audio_ms, speed)
         server = LocalServer(
             host,
             port,
@@ -305,6 +317,7 @@ def serve(
             chat_model=chat_model,
             accepted_key=api_key or None,
             max_sessions=max_sessions,
+            pacing=pacing,
         )
     except ValueError as exc:
         raise fail(str(exc), 2) from None

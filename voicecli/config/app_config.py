@@ -61,6 +61,8 @@ class LocalConfig:
     max_session_s: float = 3600.0
     chat_url: str = ""
     chat_model: str = ""
+    first_audio_ms: int = 500
+    speed: float | Literal["max"] = 4.0
 
 
 @dataclass(slots=True)
@@ -216,6 +218,13 @@ def _apply(target: Any, values: dict[str, Any], origin: str, prefix: str = "") -
 
 def _check_value(annotation: Any, value: Any, origin: str, name: str) -> Any:
     choices = get_args(annotation)
+    if float in choices:  # a number or a word (`speed = 4` or `speed = "max"`)
+        words = [word for choice in choices for word in get_args(choice)]
+        if value in words:
+            return value
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ConfigError(f"{origin}: {name}: expected a number or {' or '.join(map(repr, words))}, got {value!r}")
+        return float(value)
     if choices and all(isinstance(c, str) for c in choices):
         if value not in choices:
             raise ConfigError(f"{origin}: {name}: {value!r} is not one of {', '.join(choices)}")

@@ -24,6 +24,7 @@ from voicecli.realtime.endpoints import AzureEndpoint
 
 if TYPE_CHECKING:
     from voicecli.server.replies import Brain
+    from voicecli.server.session.pacing import Pacing
 
 LOCAL_TRANSCRIPTION_MODEL = "pocketsphinx"
 """What the local provider transcribes with unless configured otherwise: the user's words are free there."""
@@ -71,7 +72,12 @@ def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
     client_options.setdefault("connect_timeout_s", config.connect_timeout_s)
     match config.provider:
         case "local":
-            return client_class(brain=local_brain(config), max_session_s=config.local.max_session_s, **client_options)
+            return client_class(
+                brain=local_brain(config),
+                max_session_s=config.local.max_session_s,
+                pacing=local_pacing(config),
+                **client_options,
+            )
         case "openai":
             return client_class(
                 api_key=_require_key(config),
@@ -103,6 +109,20 @@ def local_brain(config: AppConfig) -> Brain:
         return load_brain(local.brain, script, chat_url=local.chat_url or None, chat_model=local.chat_model or None)
     except (ValueError, OSError) as exc:  # TOMLDecodeError is a ValueError
         raise ConfigError(str(exc)) from None  # the message names the script or the missing setting
+
+
+def local_pacing(config: AppConfig) -> Pacing:
+    """How fast the local server generates replies (`[local] first_audio_ms`, `speed`); `ConfigError`
+    when the values make no sense."""
+    from voicecli.server.session.pacing import UNPACED, Pacing
+
+    speed = config.local.speed
+    if speed == "max":
+        return UNPACED
+    try:
+        return Pacing(config.local.first_audio_ms / 1000, speed)
+    except ValueError as exc:
+        raise ConfigError(f"[local]: {exc}") from None
 
 
 def _client_class(config: AppConfig) -> type[RealtimeClient]:

@@ -32,6 +32,7 @@ from voicecli.server.ids import new_id
 from voicecli.server.paths import lenient, normalized
 from voicecli.server.preview_route import PREVIEW_PATH, handle_preview_frame, to_beta_server_event
 from voicecli.server.session.config import DEFAULT_MODEL, SESSION_SECONDS
+from voicecli.server.session.pacing import DEFAULT_PACING, Pacing
 from voicecli.server.transport import SessionTransport
 from voicecli.server.validation import build_validators, validate_server_event
 from voicecli.server.webrtc.routes import add_webrtc_routes
@@ -189,7 +190,7 @@ class LocalServer:
         brain: str | Brain = "echo",
         script: Path | None = None,
         faults: Faults | None = None,
-        audio_chunk_delay: float = 0.0,
+        pacing: Pacing = DEFAULT_PACING,
         accepted_key: str | None = None,
         max_session_s: float = SESSION_SECONDS,
         chat_url: str | None = None,
@@ -198,7 +199,8 @@ class LocalServer:
     ) -> None:
         """`brain` is `echo`, `scripted` (`script` defaults to the bundled weather example), `chat`
         (the chat completions API at `chat_url`, asking for `chat_model`) or a `Brain`; `faults` may
-        be changed while running and applies to connections opened after. `accepted_key` makes
+        be changed while running and applies to connections opened after; `pacing` is how fast replies
+        are generated (`UNPACED` for tests that want speed, not behaviour). `accepted_key` makes
         every other key fail like a wrong key does on the service; a session ends after
         `max_session_s` (`error` session_expired, then close 1001), as the service's do; beyond
         `max_sessions` WebSocket sessions at a time, a connection gets HTTP 429.
@@ -219,7 +221,7 @@ class LocalServer:
         self.config = ServerConfig(
             brain=brain,
             faults=self.faults,
-            audio_chunk_delay=audio_chunk_delay,
+            pacing=pacing,
             accepted_key=accepted_key,
             max_session_s=max_session_s,
             max_sessions=max_sessions,
@@ -271,7 +273,7 @@ class LocalServer:
 async def serve_forever(server: LocalServer, *, verbose: bool = False) -> None:
     """Run the server until cancelled (Ctrl-C) or sent SIGTERM (`voicecli serve`); logs one line per
     connection, no keys, and with `verbose` each item a client creates (what a replayed history
-    holds, for instance).
+    holds, for instance) and each client event refused, with its type and error code.
 
     Without logging configured by the caller, log lines go to stderr: voicecli's own, and only with
     `verbose` the libraries' (aioice alone logs every ICE check of every WebRTC call).
@@ -285,7 +287,8 @@ async def serve_forever(server: LocalServer, *, verbose: bool = False) -> None:
         _log.setLevel(logging.DEBUG)
     brain = server.brain_name
     async with server:
-        _log.info("voicecli local realtime server: %s/realtime (brain: %s)", server.ws_base_url, brain)
+        pacing = server.config.pacing.describe()
+        _log.info("voicecli local realtime server: %s/realtime (brain: %s; %s)", server.ws_base_url, brain, pacing)
         await _terminated()
     _log.info("stopped on SIGTERM")
 

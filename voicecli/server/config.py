@@ -17,6 +17,7 @@ from voicecli.server.faults import Faults
 from voicecli.server.replies import Brain
 from voicecli.server.session.audio_out import AudioOut
 from voicecli.server.session.config import SESSION_SECONDS
+from voicecli.server.session.pacing import DEFAULT_PACING, Pacing
 from voicecli.server.session.session import ServerSession
 
 __all__ = [
@@ -44,7 +45,7 @@ class ServerConfig:
 
     brain: Brain
     faults: Faults
-    audio_chunk_delay: float = 0.0
+    pacing: Pacing = DEFAULT_PACING  # how fast replies are generated
     accepted_key: str | None = None  # None: any key is accepted, as long as there is one
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
     connections: int = 0  # connections accepted so far; numbers them for fault plans
@@ -66,7 +67,7 @@ class ServerConfig:
             brain=self.brain,
             model=model,
             audio_out=audio_out,
-            audio_chunk_delay=self.audio_chunk_delay,
+            pacing=self.pacing,
             on_crash=on_crash,
             intercept=intercept,
             lifetime_s=self.max_session_s,

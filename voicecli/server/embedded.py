@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from voicecli.realtime.client import RealtimeClient
 from voicecli.realtime.openai_ws import OpenAIRealtimeWebsocket
 from voicecli.server.session.config import SESSION_SECONDS
+from voicecli.server.session.pacing import DEFAULT_PACING, Pacing
 
 if TYPE_CHECKING:
     from voicecli.server.app import LocalServer
@@ -43,10 +44,11 @@ class EmbeddedServer(RealtimeClient):
         chat_model: str | None = None,
         model: str | None = None,
         max_session_s: float = SESSION_SECONDS,
+        pacing: Pacing = DEFAULT_PACING,
         **kwargs: Any,
     ) -> None:
-        """`brain` and `script` as for `LocalServer`; a malformed script raises `ValueError` here,
-        before anything is opened. Sessions end after `max_session_s`, as the service's do."""
+        """`brain`, `script` and `pacing` as for `LocalServer`; a malformed script raises `ValueError`
+        here, before anything is opened. Sessions end after `max_session_s`, as the service's do."""
         super().__init__(api_key=LOCAL_API_KEY, model=model or LOCAL_MODEL, **kwargs)
         from voicecli.server.brains import load_brain
 
@@ -54,13 +56,14 @@ class EmbeddedServer(RealtimeClient):
             brain = load_brain(brain, script, chat_url=chat_url, chat_model=chat_model)
         self._brain = brain
         self._max_session_s = max_session_s
+        self._pacing = pacing
         self.server: LocalServer | None = None
 
     async def _prepare(self) -> None:
         """Start the server (outside the connect timeout: on a busy machine its imports alone take seconds)."""
         from voicecli.server.app import LocalServer
 
-        self.server = LocalServer(brain=self._brain, max_session_s=self._max_session_s)
+        self.server = LocalServer(brain=self._brain, max_session_s=self._max_session_s, pacing=self._pacing)
         await self.server.start()
         self._point_at(self.server.http_url + "/v1")
         await super()._prepare()

@@ -190,13 +190,17 @@ class Conversation:
         return item
 
     def truncate(self, item_id: str, content_index: int, audio_end_ms: int) -> Item:
-        """`conversation.item.truncate`: cut an assistant message's audio where the listener stopped."""
+        """`conversation.item.truncate`: cut an assistant message's audio where the listener stopped.
+
+        An item still streaming is checked against the audio produced so far; one with no audio yet
+        is refused as the service refuses it."""
         item = self.existing(item_id, "truncate")
         content = item.data.get("content", [])
         if (
             item.data.get("role") != "assistant"
             or not 0 <= content_index < len(content)
             or content[content_index].get("type") != "output_audio"
+            or not item.audio.get(content_index)
         ):
             raise ProtocolViolation(
                 "Only model output audio messages can be truncated",

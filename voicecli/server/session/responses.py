@@ -19,6 +19,7 @@ from voicecli.server.replies import Brain, BrainError
 from voicecli.server.session.audio_out import AudioOut
 from voicecli.server.session.config import response_config
 from voicecli.server.session.conversation import Conversation, Item
+from voicecli.server.session.pacing import Pacing
 from voicecli.server.session.reply_budget import ReplyBudget
 from voicecli.server.session.response_stream import Response, ResponseStreamer
 from voicecli.server.validation import ProtocolViolation
@@ -38,7 +39,7 @@ class Responses:
         brain: Brain,
         conversation: Conversation,
         audio_out: AudioOut,
-        chunk_delay: float,
+        pacing: Pacing,
         on_crash: Callable[[BaseException], None] | None,
         settle: Callable[[Sequence[Item]], Awaitable[None]],
     ) -> None:
@@ -46,7 +47,7 @@ class Responses:
         self._emit = emit
         self._brain = brain
         self._conversation = conversation
-        self._streamer = ResponseStreamer(emit, conversation=conversation, audio_out=audio_out, chunk_delay=chunk_delay)
+        self._streamer = ResponseStreamer(emit, conversation=conversation, audio_out=audio_out, pacing=pacing)
         self._on_crash = on_crash
         self._settle = settle
         self._conversation_id = new_id("conv")
@@ -80,6 +81,7 @@ class Responses:
             items=items,
             in_conversation=params.get("conversation") != "none",
             metadata=params.get("metadata"),
+            started=asyncio.get_running_loop().time(),
         )
         self.active = response
         await self._emit({"type": "response.created", "response": self._wire(response, "in_progress")})
@@ -96,8 +98,16 @@ class Responses:
         """Stop streaming at the next chunk; the response ends with `response.done` `cancelled`."""
         if self.active is None or self._task is None:
             return
-        self.active.cancel_reason = reason
+        self.active.cancel(reason)
         await asyncio.wait({self._task})
+
+    def stop_speech(self, item_id: str) -> bool:
+        """A truncate of a message still speaking: stop its audio (False: it is not speaking)."""
+        return self._streamer.stop_speech(item_id)
+
+    async def end_speech(self, item_id: str) -> None:
+        """After `stop_speech`: close that audio part and its item now."""
+        await self._streamer.end_speech(item_id)
 
     async def close(self) -> None:
         """Stop the response in flight (the transport is gone)."""
