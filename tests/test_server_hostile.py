@@ -21,6 +21,7 @@ import pytest
 from voicecli.server import LocalServer, synth
 from voicecli.server.brains import Brain, EchoBrain, Reply
 from voicecli.server.session.conversation import BYTES_PER_MS
+from voicecli.server.session.pacing import UNPACED
 from voicecli.server.session.reply_budget import MODEL_MAX_OUTPUT_TOKENS, ReplyBudget
 from voicecli.server.session.session import ServerSession
 from voicecli.server.validation import MAX_STRING_CHARS
@@ -108,11 +109,12 @@ async def test_sigterm_closes_sessions_with_1001_and_exits_0() -> None:
 
 
 class Recorder:
-    """A session driven directly, without sockets, and the events it sends."""
+    """A session driven directly, without sockets, and the events it sends; replies unpaced (these
+    tests are about bounds, not timing)."""
 
     def __init__(self, brain: Brain | None = None) -> None:
         self.events: list[dict] = []
-        self.session = ServerSession(self.send, brain=brain or EchoBrain())
+        self.session = ServerSession(self.send, brain=brain or EchoBrain(), pacing=UNPACED)
 
     async def send(self, event: dict) -> None:
         self.events.append(event)
