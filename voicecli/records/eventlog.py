@@ -25,19 +25,17 @@ import orjson
 
 from voicecli.config import ConfigError
 from voicecli.realtime import RealtimeAudioEvent, RealtimeEvent
+from voicecli.realtime.safe_text import REDACTED, redact
 
 Direction = Literal["in", "out"]
 logger = logging.getLogger(__name__)
 
-REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(
     r".*(api[_-]?key|authorization|client[_-]?secret|password|secret|credential).*|"
     r"((access|refresh|auth|bearer|id|session)[_-]?)?token|key",
     re.IGNORECASE,
 )
 """Keys whose values are never written, whatever they hold (usage counters like `input_tokens` pass)."""
-_SECRET_VALUE = re.compile(r"\b(sk|ek|rk)[-_][A-Za-z0-9_\-]{12,}|\bBearer\s+\S+", re.IGNORECASE)
-"""Key-shaped text inside other values, e.g. a service error message quoting the key it rejected."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -70,7 +68,7 @@ def sanitize(value: Any, event_type: str = "") -> Any:
     if isinstance(value, list | tuple):
         return [sanitize(item, event_type) for item in value]
     if isinstance(value, str):
-        return _SECRET_VALUE.sub(REDACTED, value)
+        return redact(value)  # e.g. a service error message quoting the key it rejected
     return value
 
 

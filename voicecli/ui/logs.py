@@ -2,7 +2,8 @@
 
 A log line written to stderr in the middle of a Rich Live redraw tears the screen apart, and Python's
 fallback handler prints warnings there when no handler is configured, so live mode always installs
-one: a file handler for `--log-file`, or a handler that drops everything.
+one: a file handler for `--log-file`, or a handler that drops everything. Every line is redacted
+and its control characters made visible (`SafeFormatter`), as on the screen.
 """
 
 from __future__ import annotations
@@ -10,10 +11,23 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from voicecli.config import ConfigError
+from voicecli.realtime.safe_text import shown
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+class SafeFormatter(logging.Formatter):
+    """Redacts every record and makes its control characters visible: a message stays one line (no
+    forged lines), a traceback keeps its line breaks."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return shown(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return shown(super().formatException(ei), keep_newlines=True)
 
 
 def configure_logging(log_file: Path | None, *, live: bool, level: int = logging.INFO) -> None:
@@ -34,6 +48,6 @@ def configure_logging(log_file: Path | None, *, live: bool, level: int = logging
     else:
         handler = logging.StreamHandler(sys.stderr)
         root.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(SafeFormatter(LOG_FORMAT))
     root.addHandler(handler)
     logging.captureWarnings(True)

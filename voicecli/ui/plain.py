@@ -1,4 +1,7 @@
-"""Line-by-line transcript for pipes, CI and file mode: assistant text streams as it arrives."""
+"""Line-by-line transcript for pipes, CI and file mode: assistant text streams as it arrives.
+
+Everything written passes `shown`, so words from the service or a tool cannot steer the terminal.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from voicecli.realtime import (
     RealtimeFunctionResultEvent,
     RealtimeTextEvent,
 )
+from voicecli.realtime.safe_text import shown
 
 
 class PlainTranscript:
@@ -67,5 +71,5 @@ class PlainTranscript:
             self._in_assistant_line = False
 
     def _write(self, text: str) -> None:
-        self._stream.write(text)
+        self._stream.write(shown(text, keep_newlines=True))
         self._stream.flush()
