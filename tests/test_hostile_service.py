@@ -1,0 +1,54 @@
+"""The client against a hostile realtime service on 127.0.0.1 (issue 24, client cases)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hostile_service import events_until, hostile_service, session_created
+from websockets.asyncio.server import ServerConnection
+
+from voicecli.realtime import Continuity, OpenAIRealtimeWebsocket, RealtimeConnectionError, RealtimeSettings
+from voicecli.realtime.safe_text import REDACTED
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.mark.parametrize(("code", "reason"), [(1001, "going away for maintenance"), (1013, "try again later")])
+async def test_a_close_while_the_session_opens_is_reported_at_once_and_nothing_runs_on(code: int, reason: str) -> None:
+    async def close_at_once(connection: ServerConnection) -> None:
+        await connection.close(code, reason)
+
+    async with hostile_service(close_at_once) as service:
+        client = OpenAIRealtimeWebsocket(
+            api_key="sk-test-0123456789",
+            websocket_base_url=service.ws_base_url,
+            continuity=Continuity.with_tries(6),
+            connect_timeout_s=5,
+        )
+        with pytest.raises(RealtimeConnectionError) as refused:
+            await client.create_session(RealtimeSettings())
+        assert f"close code {code}" in str(refused.value) and reason in str(refused.value)
+        assert "no answer" not in str(refused.value)
+        assert len(client._background) == 0  # no reconnecting, no rollover: nothing after the failure
+        await asyncio.sleep(0.3)
+        assert service.connections == 1
+
+
+async def test_a_close_reason_quoting_the_key_never_shows_it() -> None:
+    key = "gw-key-0123456789abcdef"
+
+    async def quote_the_key(connection: ServerConnection) -> None:
+        await connection.send(session_created())
+        await events_until(connection, "session.update")
+        await connection.close(4001, f"key {key} is not allowed here")
+
+    async with hostile_service(quote_the_key) as service:
+        client = OpenAIRealtimeWebsocket(api_key=key, websocket_base_url=service.ws_base_url, connect_timeout_s=5)
+        errors = []
+        async with client(settings=RealtimeSettings()):
+            async for event in client.receive():
+                errors.append(getattr(event, "error", None))
+    messages = [error.message for error in errors if error is not None]
+    assert messages and all(key not in message for message in messages)
+    assert any(REDACTED in message for message in messages)
