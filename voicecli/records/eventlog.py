@@ -26,6 +26,7 @@ import orjson
 from voicecli.config import ConfigError
 from voicecli.realtime import RealtimeAudioEvent, RealtimeEvent
 from voicecli.realtime.safe_text import REDACTED, redact
+from voicecli.records.private import private_file
 
 Direction = Literal["in", "out"]
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class EventLog:
         self.path = path
         self.clock = clock or SessionClock()
         try:
-            self._file = path.open("w", encoding="utf-8", buffering=1)
+            self._file = private_file(path).open("w", encoding="utf-8", buffering=1)
         except OSError as exc:  # a bad --json-events path is the user's to fix: one line, exit 2
             raise ConfigError(f"cannot write the event log {path}: {exc.strerror or exc}") from None
         self._queue: queue.SimpleQueue[tuple[dict[str, Any], Direction, float] | None] = queue.SimpleQueue()

@@ -7,7 +7,7 @@ each block's DAC time (the capture's `on_played`), so audio flushed at barge-in 
 Ctrl-C is not in it; `mic.wav` is what was sent, with ADC times on the same clock. Audio threads only
 enqueue a copy of their block; a writer thread resamples and does the disk work, so recording never
 delays capture or playback. Files are flushed as they grow and closed
-properly on exit.
+properly on exit; they are private to the user (folders 0700, files 0600).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from voicecli.audio.polyphase import LowLatencyResampler
 from voicecli.realtime import RealtimeEvent
 from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.records.eventlog import Direction, EventLog, SessionClock
+from voicecli.records.private import private_file, private_folder
 
 TrackName = Literal["mic", "played"]
 JITTER_S = 0.02
@@ -48,7 +49,9 @@ class _Track:
     """One mono 16-bit WAV file, written at positions on the session clock."""
 
     def __init__(self, path: Path, sample_rate: int) -> None:
-        self._file = soundfile.SoundFile(path, "w", samplerate=sample_rate, channels=1, subtype="PCM_16", format="WAV")
+        self._file = soundfile.SoundFile(
+            private_file(path), "w", samplerate=sample_rate, channels=1, subtype="PCM_16", format="WAV"
+        )
         self._tolerance = round(JITTER_S * sample_rate)
         self.frames = 0
 
@@ -78,7 +81,7 @@ class Recorder:
         self.directory = directory
         self.sample_rate = sample_rate
         self.clock = clock or SessionClock()
-        directory.mkdir(parents=True, exist_ok=True)
+        private_folder(directory)
         self._tracks: dict[TrackName, _Track] = {
             "mic": _Track(directory / "mic.wav", sample_rate),
             "played": _Track(directory / "played.wav", sample_rate),

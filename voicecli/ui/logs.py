@@ -15,6 +15,7 @@ from typing import Any
 
 from voicecli.config import ConfigError
 from voicecli.realtime.safe_text import shown
+from voicecli.records.private import private_file
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -39,7 +40,7 @@ def configure_logging(log_file: Path | None, *, live: bool, level: int = logging
     handler: logging.Handler
     if log_file is not None:
         try:
-            handler = logging.FileHandler(log_file, encoding="utf-8")
+            handler = logging.FileHandler(private_file(log_file), encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{log_file}: cannot open the log file: {exc.strerror}") from exc
         root.setLevel(level)
