@@ -6,11 +6,13 @@ hostile or broken gateway does (closing during the handshake, quoting keys, send
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -65,3 +67,35 @@ async def events_until(connection: ServerConnection, event_type: str) -> dict[st
         if event.get("type") == event_type:
             return dict(event)
     raise ConnectionError(f"the client closed before sending {event_type}")
+
+
+def response_started(response_id: str = "resp_1", item_id: str = "item_a") -> list[bytes]:
+    """`response.created` and the assistant item it speaks into."""
+    return [
+        orjson.dumps({"type": "response.created", "event_id": "event_2", "response": {"id": response_id}}),
+        orjson.dumps(
+            {
+                "type": "response.output_item.added",
+                "event_id": "event_3",
+                "response_id": response_id,
+                "output_index": 0,
+                "item": {"id": item_id, "type": "message", "role": "assistant", "content": []},
+            }
+        ),
+    ]
+
+
+def audio_delta(samples: int, response_id: str = "resp_1", item_id: str = "item_a", level: int = 3000) -> bytes:
+    """One `response.output_audio.delta` of `samples` samples of a square wave at `level`."""
+    pcm = np.where(np.arange(samples) % 48 < 24, level, -level).astype("<i2")
+    return orjson.dumps(
+        {
+            "type": "response.output_audio.delta",
+            "event_id": "event_audio",
+            "response_id": response_id,
+            "item_id": item_id,
+            "output_index": 0,
+            "content_index": 0,
+            "delta": base64.b64encode(pcm.tobytes()).decode("ascii"),
+        }
+    )

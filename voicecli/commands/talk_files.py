@@ -18,6 +18,7 @@ from voicecli.conversation.providers import build_client, session_continuity, se
 from voicecli.conversation.tools import configured_tools
 from voicecli.realtime import RealtimeEvent
 from voicecli.realtime.events import SAMPLE_RATE
+from voicecli.realtime.safe_text import shown
 from voicecli.records.eventlog import EventLog
 from voicecli.ui.logs import configure_logging
 from voicecli.ui.plain import PlainTranscript
@@ -59,16 +60,17 @@ async def run_file_turn(
             result = await exchange(
                 client, text=text, audio=audio, timeout_s=config.response_timeout_s, observer=observe
             )
-    reply = result.audio
+    reply = result.received_audio
     if output_file is not None:
         if len(reply):
             write_wav(output_file, reply)
-            status.write(f"reply audio: {len(reply) / SAMPLE_RATE:.2f} s written to {output_file}\n")
+            partial = " (partial: the turn did not complete)" if result.failed else ""
+            status.write(f"reply audio: {len(reply) / SAMPLE_RATE:.2f} s written to {output_file}{partial}\n")
         else:
             status.write(f"no reply audio arrived; {output_file} was not written\n")
     if result.first_audio_s is not None:
         status.write(f"first audio after {result.first_audio_s * 1000:.0f} ms, turn took {result.total_s:.2f} s\n")
     if result.failed:
-        status.write(f"voicecli: error: {result.failed}\n")
+        status.write(f"voicecli: error: {shown(result.failed)}\n")
         return 1
     return 0

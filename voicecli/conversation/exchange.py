@@ -52,10 +52,20 @@ class TurnResult:
     total_s: float = 0.0
     response_start: tuple[int, int] = (0, 0)
     """Audio chunks and text characters before the current response (to drop one a drop cut off)."""
+    cut_off_chunks: list[np.ndarray] = field(default_factory=list)
+    """The audio of the last response a drop cut off: asked again on a new session, it is replaced by
+    the new answer; when no new session comes, it is all the user gets, and it is kept for them."""
 
     @property
     def audio(self) -> np.ndarray:
         return np.concatenate(self.audio_chunks) if self.audio_chunks else np.zeros(0, dtype=np.int16)
+
+    @property
+    def received_audio(self) -> np.ndarray:
+        """The answer's audio; after a failed turn, whatever arrived (a reply cut off included)."""
+        if self.audio_chunks or not self.failed or not self.cut_off_chunks:
+            return self.audio
+        return np.concatenate(self.cut_off_chunks)
 
 
 EventObserver = Callable[[RealtimeEvent], None]
@@ -141,6 +151,7 @@ def _collect(result: TurnResult, event: RealtimeEvent, started: float) -> bool:
             response = (event.service_event or {}).get("response") or {}
             if (response.get("status_details") or {}).get("reason") == INTERRUPTED_REASON:
                 chunks, chars = result.response_start  # asked again on the new session: keep that one only
+                result.cut_off_chunks = result.audio_chunks[chunks:] or result.cut_off_chunks
                 del result.audio_chunks[chunks:]
                 result.assistant_text = result.assistant_text[:chars]
                 return False

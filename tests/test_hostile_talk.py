@@ -1,0 +1,72 @@
+"""`voicecli talk` in file mode, run as a user would, against a hostile service on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile
+from hostile_service import (
+    HostileService,
+    audio_delta,
+    events_until,
+    hostile_service,
+    response_started,
+    session_created,
+)
+from websockets.asyncio.server import ServerConnection
+
+pytestmark = pytest.mark.timeout(60)
+RATE = 24_000
+
+
+async def talk(service: HostileService, tmp_path: Path, *args: str, config: str = "") -> tuple[int, str, str]:
+    """Run `voicecli talk --provider openai` against `service`; return exit code, stdout, stderr."""
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(config)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_", "VOICECLI_"))}
+    environment |= {"OPENAI_API_KEY": "sk-test-0123456789", "OPENAI_BASE_URL": f"{service.http_url}/v1"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "voicecli",
+        "talk",
+        "--provider",
+        "openai",
+        "--config",
+        str(config_file),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environment,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=45)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_audio_received_before_the_service_died_for_good_is_written_and_called_partial(tmp_path: Path) -> None:
+    async def speak_then_die(connection: ServerConnection) -> None:
+        if service.connections > 1:  # the service is gone: every reconnect is refused
+            await connection.close(1011, "down")
+            return
+        await connection.send(session_created())
+        await events_until(connection, "response.create")
+        for frame in response_started():
+            await connection.send(frame)
+        for _ in range(8):  # 0.8 s of reply audio
+            await connection.send(audio_delta(RATE // 10))
+        await connection.close(1011, "internal error")
+
+    reply = tmp_path / "r.wav"
+    async with hostile_service(speak_then_die) as service:
+        code, _, err = await talk(
+            service, tmp_path, "--text", "hi", "-o", str(reply), config="[session]\nreconnect_tries = 1\n"
+        )
+    assert code == 1, err
+    assert "Traceback" not in err
+    assert "0.80 s written" in err and "partial" in err, err
+    assert soundfile.info(reply).duration == pytest.approx(0.8, abs=0.01)
