@@ -1,6 +1,8 @@
 """`voicecli talk --input-file/--text`: one turn from a file or typed text, no audio hardware.
 
 Whatever audio arrived is written even when the turn fails half-way, so nothing received is lost.
+`--record DIR` records the turn as live mode records a session: `mic.wav` holds the audio sent (the
+input file, placed when it was sent), `played.wav` the reply as it arrived, `events.jsonl` both ways.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
+
 from voicecli.audio.wavio import read_audio_24k_mono, write_wav
 from voicecli.config import AppConfig
 from voicecli.conversation.exchange import exchange
 from voicecli.conversation.providers import build_client, session_continuity, session_settings
 from voicecli.conversation.tools import configured_tools
-from voicecli.realtime import RealtimeEvent
+from voicecli.realtime import RealtimeAudioEvent, RealtimeClient, RealtimeEvent
 from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.realtime.safe_text import shown
 from voicecli.records.eventlog import EventLog
+from voicecli.records.recording import Recorder
 from voicecli.ui.logs import configure_logging
 from voicecli.ui.plain import PlainTranscript
 
@@ -43,6 +48,8 @@ async def run_file_turn(
     transcript = PlainTranscript(out)
     with contextlib.ExitStack() as closing:
         observers: list[Callable[[RealtimeEvent], None]] = [transcript]
+        if config.recording.dir:
+            observers.append(_record_turn(Path(config.recording.dir), client, audio, closing, status))
         if config.recording.json_events:
             event_log = closing.enter_context(EventLog(Path(config.recording.json_events)))
             client.observe_sent(event_log.write_payload)
@@ -74,3 +81,23 @@ async def run_file_turn(
         status.write(f"voicecli: error: {shown(result.failed)}\n")
         return 1
     return 0
+
+
+def _record_turn(
+    base: Path, client: RealtimeClient, audio: np.ndarray | None, closing: contextlib.ExitStack, status: TextIO
+) -> Callable[[RealtimeEvent], None]:
+    """Record into a new folder under `base`: the input audio placed now (it is sent from now on),
+    events both ways, and reply audio as it arrives. Returns the observer of received events."""
+    recorder = Recorder.in_new_folder(base)
+    closing.callback(lambda: status.write(f"recorded into {recorder.directory}\n"))
+    closing.callback(recorder.close)
+    client.observe_sent(recorder.events.write_payload)
+    if audio is not None:
+        recorder.mic(audio)
+
+    def record(event: RealtimeEvent) -> None:
+        recorder.event(event)
+        if isinstance(event, RealtimeAudioEvent):
+            recorder.played(event.audio.data)
+
+    return record
