@@ -5,10 +5,19 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from hostile_service import events_until, hostile_service, session_created
+from hostile_service import audio_delta, events_until, hostile_service, response_started, session_created
 from websockets.asyncio.server import ServerConnection
 
-from voicecli.realtime import Continuity, OpenAIRealtimeWebsocket, RealtimeConnectionError, RealtimeSettings
+from voicecli.conversation import exchange as exchange_module
+from voicecli.realtime import (
+    Continuity,
+    OpenAIRealtimeWebsocket,
+    RealtimeAudioEvent,
+    RealtimeConnectionError,
+    RealtimeErrorEvent,
+    RealtimeSettings,
+)
+from voicecli.realtime.openai_ws import MAX_MESSAGE_BYTES
 from voicecli.realtime.safe_text import REDACTED
 
 pytestmark = pytest.mark.timeout(30)
@@ -52,3 +61,39 @@ async def test_a_close_reason_quoting_the_key_never_shows_it() -> None:
     messages = [error.message for error in errors if error is not None]
     assert messages and all(key not in message for message in messages)
     assert any(REDACTED in message for message in messages)
+
+
+async def test_a_message_beyond_the_limit_ends_the_session_with_one_clear_error() -> None:
+    async def flood(connection: ServerConnection) -> None:
+        await connection.send(session_created())
+        await events_until(connection, "session.update")
+        await connection.send(audio_delta(MAX_MESSAGE_BYTES // 2))  # base64: two thirds bigger than the limit
+        await connection.wait_closed()
+
+    async with hostile_service(flood) as service:
+        client = OpenAIRealtimeWebsocket(api_key="sk-test-0123456789", websocket_base_url=service.ws_base_url)
+        async with client(settings=RealtimeSettings()):
+            events = [event async for event in client.receive()]
+    assert not any(isinstance(event, RealtimeAudioEvent) for event in events)
+    [error] = [event for event in events if isinstance(event, RealtimeErrorEvent)]
+    assert "larger than the 16 MiB limit, close code 1009" in error.error.message
+
+
+async def test_a_reply_that_never_ends_is_cut_at_the_turns_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exchange_module, "MAX_TURN_AUDIO_S", 1)
+
+    async def endless(connection: ServerConnection) -> None:
+        await connection.send(session_created())
+        await events_until(connection, "response.create")
+        for frame in response_started():
+            await connection.send(frame)
+        for _ in range(30):  # 3 s of audio, and no response.done
+            await connection.send(audio_delta(2400))
+        await connection.wait_closed()
+
+    async with hostile_service(endless) as service:
+        client = OpenAIRealtimeWebsocket(api_key="sk-test-0123456789", websocket_base_url=service.ws_base_url)
+        async with client(settings=RealtimeSettings()):
+            result = await exchange_module.exchange(client, text="hi", timeout_s=20)
+    assert result.failed == "the reply went on beyond 1 s of audio; stopped there"
+    assert len(result.audio) <= 24_000 + 2400

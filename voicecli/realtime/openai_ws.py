@@ -21,6 +21,13 @@ if TYPE_CHECKING:
     from openai import AsyncOpenAI
     from openai.resources.realtime.realtime import AsyncRealtimeConnection
 
+MAX_MESSAGE_BYTES = 16 * 2**20
+"""The largest message taken from the service. Its biggest real frames are `conversation.item.retrieved`
+and `.done` carrying a user turn's whole audio as base64, and `session.created|updated` echoing long
+instructions and tools; the service itself takes at most 15 MiB in one `input_audio_buffer.append`.
+16 MiB holds a retrieved item of over four minutes of speech; anything bigger is not a real frame, and
+without a bound one 100 MB frame took the client to 556 MB (the `openai` package sets none)."""
+
 CLOSE_CODE_MEANINGS = {
     1000: "closed normally",
     1001: "the service is going away",
@@ -29,10 +36,11 @@ CLOSE_CODE_MEANINGS = {
     1011: "the service had an internal error",
     1012: "the service is restarting",
     1013: "the service is overloaded; try again later",
+    1009: f"the service sent a message larger than the {MAX_MESSAGE_BYTES // 2**20} MiB limit",
     3000: "the API key was missing or rejected",
     4000: "the service refused the request shape",
 }
-CONNECTION_OPTIONS: Any = {"open_timeout": None}
+CONNECTION_OPTIONS: Any = {"open_timeout": None, "max_size": MAX_MESSAGE_BYTES}
 """`websockets` gives up an opening handshake after 10 s of its own; `connect_timeout_s` is meant to
 be the one bound (a loaded machine, a slow link), so its own is switched off."""
 
@@ -90,8 +98,9 @@ class WebsocketRealtimeClient(RealtimeClient):
                 raw = await self._connection.recv_bytes()
                 await self._dispatch(protocol.parse_server_message(raw))
         except ConnectionClosed as exc:
-            code = exc.rcvd.code if exc.rcvd is not None else 1006
-            reason = exc.rcvd.reason if exc.rcvd is not None else ""
+            close = exc.rcvd or exc.sent  # `sent` when the client closed, e.g. 1009 for a message too big
+            code = close.code if close is not None else 1006
+            reason = close.reason if close is not None else ""
             meaning = CLOSE_CODE_MEANINGS.get(code, "closed")
             detail = f": {reason}" if reason else ""
             self._connection_lost(
