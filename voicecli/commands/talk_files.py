@@ -15,6 +15,7 @@ from typing import TextIO
 
 import numpy as np
 
+from voicecli.audio.errors import AudioFileError
 from voicecli.audio.wavio import read_audio_24k_mono, write_wav
 from voicecli.config import AppConfig
 from voicecli.conversation.exchange import exchange
@@ -25,7 +26,7 @@ from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.realtime.safe_text import shown
 from voicecli.records.eventlog import EventLog
 from voicecli.records.recording import Recorder
-from voicecli.ui.logs import configure_logging
+from voicecli.ui.logs import check_log_file, configure_logging
 from voicecli.ui.plain import PlainTranscript
 
 
@@ -70,7 +71,11 @@ async def run_file_turn(
     reply = result.received_audio
     if output_file is not None:
         if len(reply):
-            write_wav(output_file, reply)
+            try:
+                write_wav(output_file, reply)
+            except AudioFileError as exc:
+                lost = f"the reply's {len(reply) / SAMPLE_RATE:.2f} s of audio were not saved"
+                raise AudioFileError(f"{exc}; {lost} (the transcript above is complete)") from exc
             partial = " (partial: the turn did not complete)" if result.failed else ""
             status.write(f"reply audio: {len(reply) / SAMPLE_RATE:.2f} s written to {output_file}{partial}\n")
         else:
@@ -80,6 +85,7 @@ async def run_file_turn(
     if result.failed:
         status.write(f"voicecli: error: {shown(result.failed)}\n")
         return 1
+    check_log_file()
     return 0
 
 

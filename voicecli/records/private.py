@@ -7,6 +7,7 @@ is; a file that already exists is made private before it is written again.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 FOLDER_MODE = 0o700
@@ -23,10 +24,12 @@ def private_folder(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Make sure `path` exists and is readable by its owner only, before anything is written into it."""
+    """Make sure `path` exists and, if it is a regular file, is readable by its owner only, before
+    anything is written into it (`/dev/stdout` or a named pipe keep their modes)."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
     try:
-        os.fchmod(descriptor, FILE_MODE)
+        if stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.fchmod(descriptor, FILE_MODE)
     finally:
         os.close(descriptor)
     return path

@@ -28,8 +28,10 @@ from voicecli.audio.pcm import to_int16
 from voicecli.audio.polyphase import LowLatencyResampler
 from voicecli.realtime import RealtimeEvent
 from voicecli.realtime.events import SAMPLE_RATE
+from voicecli.records.errors import RecordingError
 from voicecli.records.eventlog import Direction, EventLog, SessionClock
 from voicecli.records.private import private_file, private_folder
+from voicecli.records.wav_repair import repair_wav
 
 TrackName = Literal["mic", "played"]
 JITTER_S = 0.02
@@ -147,7 +149,9 @@ class Recorder:
         return self._resamplers[key]
 
     def close(self) -> None:
-        """Write what is queued, pad both files to the session's length, and close everything."""
+        """Write what is queued, pad both files to the session's length, and close everything. When the
+        disk refused part of it, what was written stays a valid WAV, and `RecordingError` says what
+        was kept and what was lost."""
         if self._closed:
             return
         self._closed = True
@@ -155,17 +159,29 @@ class Recorder:
         self._writer.join()
         end = round(self.clock.since_start(time.monotonic()) * self.sample_rate)
         length = max(end, *(track.frames for track in self._tracks.values()))
-        try:
-            for track in self._tracks.values():
+        for track in self._tracks.values():
+            try:
                 if self._error is None:
                     track.pad_to(length)
+            except Exception as exc:  # as in the writer: reported below
+                self._error = exc
+            try:
                 track.close()
-        except (OSError, soundfile.SoundFileError) as exc:
-            self._error = self._error or exc
-        finally:
+            except Exception as exc:  # libsndfile failing to finish the header
+                self._error = self._error or exc
+        problems = [] if self._error is None else [self._kept_audio(self._error)]
+        try:
             self.events.close()
-        if self._error is not None:
-            raise AudioFileError(f"recording into {self.directory} failed: {self._error}")
+        except RecordingError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise RecordingError(f"recording into {self.directory}: " + "; ".join(problems))
+
+    def _kept_audio(self, error: Exception) -> str:
+        """Repair both WAV files after a failed write and say how much of each was kept."""
+        reason = (error.strerror if isinstance(error, OSError) else str(error)) or "a write was refused (disk full?)"
+        kept = ", ".join(f"{repair_wav(self.directory / f'{name}.wav'):.1f} s in {name}.wav" for name in self._tracks)
+        return f"{reason}; kept {kept} (valid WAV), the rest of the session was not recorded"
 
     def __enter__(self) -> Self:
         return self
