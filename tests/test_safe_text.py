@@ -121,6 +121,15 @@ def test_a_key_pasted_into_api_key_env_is_refused_without_echoing_it(tmp_path: P
     assert "sk-pasted-by-mistake-0123456789" not in redact("later: sk-pasted-by-mistake-0123456789")
 
 
+@pytest.mark.parametrize("key", ["[openai]\nbase_url", "[azure]\nendpoint", "[local]\nchat_url"])
+def test_a_key_pasted_into_a_url_setting_is_refused_without_echoing_it(tmp_path: Path, key: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'{key} = "0123456789abcdef0123456789abcdeX"\n')
+    result = CliRunner().invoke(app, ["config", "show", "--config", str(config)])
+    assert result.exit_code == 2 and "must be a URL starting with http:// or https://" in result.output
+    assert "0123456789abcdef" not in result.output
+
+
 def test_config_show_and_errors_hide_a_password_in_a_url(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[openai]\nbase_url = "https://user:hunter2@gateway.example/v1"\n')

@@ -127,6 +127,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
 
 SECRET_KEYS = frozenset({"api_key", "key", "token", "password", "secret"})
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+URL_KEYS = frozenset({"base_url", "endpoint", "chat_url"})
 
 
 def default_config_path() -> Path:
@@ -223,6 +224,9 @@ def _check_meaning(key: str, value: Any, origin: str, name: str) -> None:
     """Values of the right type that still cannot work: a wait of no time, a key where its name belongs."""
     if key.endswith("_s") and value <= 0:
         raise ConfigError(f"{origin}: {name}: must be more than 0 seconds, got {value:g}")
+    if key in URL_KEYS and value and not re.match(r"(https?|wss?)://", value, re.IGNORECASE):
+        remember_secret(value)  # not a URL: perhaps a key pasted into the wrong line, never shown
+        raise ConfigError(f"{origin}: {name}: must be a URL starting with http:// or https:// (the value is not shown)")
     if key == "api_key_env" and not VARIABLE_NAME.fullmatch(value):
         remember_secret(value)  # most likely the key itself: never shown, wherever it might surface
         raise ConfigError(
