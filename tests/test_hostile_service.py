@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
+import orjson
 import pytest
 from hostile_service import audio_delta, events_until, hostile_service, response_started, session_created
 from websockets.asyncio.server import ServerConnection
@@ -97,3 +99,25 @@ async def test_a_reply_that_never_ends_is_cut_at_the_turns_bound(monkeypatch: py
             result = await exchange_module.exchange(client, text="hi", timeout_s=20)
     assert result.failed == "the reply went on beyond 1 s of audio; stopped there"
     assert len(result.audio) <= 24_000 + 2400
+
+
+async def test_a_session_that_fails_while_being_configured_leaves_nothing_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def open_and_hold(connection: ServerConnection) -> None:
+        created = orjson.loads(session_created())
+        created["session"]["expires_at"] = int(time.time()) + 3600  # the client plans a rollover
+        await connection.send(orjson.dumps(created))
+        await connection.wait_closed()
+
+    async def refused(**_: object) -> None:
+        raise RealtimeConnectionError("the realtime connection ended (closed, close code 4002)")
+
+    async with hostile_service(open_and_hold) as service:
+        client = OpenAIRealtimeWebsocket(
+            api_key="sk-test-0123456789", websocket_base_url=service.ws_base_url, continuity=Continuity.with_tries(3)
+        )
+        monkeypatch.setattr(client, "update_session", refused)
+        with pytest.raises(RealtimeConnectionError, match="close code 4002"):
+            await client.create_session(RealtimeSettings())
+        assert len(client._background) == 0  # the planned rollover went with the failed session

@@ -143,7 +143,11 @@ class RealtimeClient(SessionSwitch, ABC):
         if not self._connected:
             await self._abandon()
             raise RealtimeConnectionError(self._closed_reason or "the realtime service closed the connection")
-        await self.update_session(settings=settings, create_response=create_response)
+        try:
+            await self.update_session(settings=settings, create_response=create_response)
+        except BaseException:
+            await self._abandon()  # the rollover planned at `session.created` must not outlive the failure
+            raise
 
     async def _abandon(self) -> None:
         """Release whatever a failed `create_session` had opened; nothing runs on after the failure."""
