@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 import soundfile
 from hostile_service import (
@@ -70,3 +71,27 @@ async def test_audio_received_before_the_service_died_for_good_is_written_and_ca
     assert "Traceback" not in err
     assert "0.80 s written" in err and "partial" in err, err
     assert soundfile.info(reply).duration == pytest.approx(0.8, abs=0.01)
+
+
+async def test_escape_sequences_from_the_service_never_reach_the_terminal(tmp_path: Path) -> None:
+    hostile = "\x1b]0;pwned\x07\x1b[2Jgotcha"
+
+    async def escape(connection: ServerConnection) -> None:
+        await connection.send(session_created())
+        await events_until(connection, "response.create")
+        for frame in response_started():
+            await connection.send(frame)
+        transcript = {"type": "response.output_audio_transcript.delta", "event_id": "e4", "response_id": "resp_1"}
+        transcript |= {"item_id": "item_a", "output_index": 0, "content_index": 0, "delta": hostile}
+        await connection.send(orjson.dumps(transcript))
+        error = {"type": "error", "event_id": "e5", "error": {"type": "server_error", "message": hostile}}
+        await connection.send(orjson.dumps(error))
+        done = {"type": "response.done", "event_id": "e6", "response": {"id": "resp_1", "status": "completed"}}
+        await connection.send(orjson.dumps(done | {"response": done["response"] | {"output": []}}))
+        await connection.wait_closed()
+
+    async with hostile_service(escape) as service:
+        code, out, err = await talk(service, tmp_path, "--text", "hi")
+    assert code == 0, err
+    assert "\x1b" not in out + err and "\x07" not in out + err
+    assert "\\x1b]0;pwned\\x07\\x1b[2Jgotcha" in out
