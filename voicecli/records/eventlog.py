@@ -187,4 +187,9 @@ class EventLog:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        self.close()
+        try:
+            self.close()
+        except RecordingError as lost:
+            if exc is None:
+                raise
+            logger.warning("%s", lost)  # the failure already on its way is the one reported; this is said too
