@@ -8,12 +8,11 @@ input file, placed when it was sent), `played.wav` the reply as it arrived, `eve
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
-
-import numpy as np
 
 from voicecli.audio.errors import AudioFileError
 from voicecli.audio.wavio import read_audio_24k_mono, write_wav
@@ -49,8 +48,11 @@ async def run_file_turn(
     transcript = PlainTranscript(out)
     with contextlib.ExitStack() as closing:
         observers: list[Callable[[RealtimeEvent], None]] = [transcript]
-        if config.recording.dir:
-            observers.append(_record_turn(Path(config.recording.dir), client, audio, closing, status))
+        recorder = (
+            _start_recording(Path(config.recording.dir), client, closing, status) if config.recording.dir else None
+        )
+        if recorder is not None:
+            observers.append(functools.partial(_record_event, recorder))
         if config.recording.json_events:
             event_log = closing.enter_context(EventLog(Path(config.recording.json_events)))
             client.observe_sent(event_log.write_payload)
@@ -65,6 +67,8 @@ async def run_file_turn(
                 transcript.user(text)
             if audio is not None and input_file is not None:
                 transcript.user(f"[{input_file.name}: {len(audio) / SAMPLE_RATE:.1f} s of audio]")
+                if recorder is not None:
+                    recorder.mic(audio)  # placed on the session clock where it starts being sent
             result = await exchange(
                 client, text=text, audio=audio, timeout_s=config.response_timeout_s, observer=observe
             )
@@ -89,21 +93,18 @@ async def run_file_turn(
     return 0
 
 
-def _record_turn(
-    base: Path, client: RealtimeClient, audio: np.ndarray | None, closing: contextlib.ExitStack, status: TextIO
-) -> Callable[[RealtimeEvent], None]:
-    """Record into a new folder under `base`: the input audio placed now (it is sent from now on),
-    events both ways, and reply audio as it arrives. Returns the observer of received events."""
+def _start_recording(base: Path, client: RealtimeClient, closing: contextlib.ExitStack, status: TextIO) -> Recorder:
+    """A recorder in a new folder under `base`, closed (and named on `status`) with the turn; it logs
+    every sent event."""
     recorder = Recorder.in_new_folder(base)
     closing.callback(lambda: status.write(f"recorded into {recorder.directory}\n"))
     closing.callback(recorder.close)
     client.observe_sent(recorder.events.write_payload)
-    if audio is not None:
-        recorder.mic(audio)
+    return recorder
 
-    def record(event: RealtimeEvent) -> None:
-        recorder.event(event)
-        if isinstance(event, RealtimeAudioEvent):
-            recorder.played(event.audio.data)
 
-    return record
+def _record_event(recorder: Recorder, event: RealtimeEvent) -> None:
+    """Every received event into the recording's log; reply audio into `played.wav` as it arrives."""
+    recorder.event(event)
+    if isinstance(event, RealtimeAudioEvent):
+        recorder.played(event.audio.data)
