@@ -136,6 +136,10 @@ def test_config_show_and_errors_hide_a_password_in_a_url(tmp_path: Path) -> None
     result = CliRunner().invoke(app, ["config", "show", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert "hunter2" not in result.output and f"user:{REDACTED}@gateway.example" in result.output
+    azure = tmp_path / "azure.toml"
+    azure.write_text('[azure]\nendpoint = "https://user:hunter2@my.openai.azure.com"\n')
+    result = CliRunner().invoke(app, ["config", "show", "--config", str(azure)])
+    assert result.exit_code == 0 and "hunter2" not in result.output, result.output
     bad = tmp_path / "bad.toml"
     bad.write_text('[openai]\nbase_url = 7\n[azure]\nendpoint = "https://u:hunter2@x"\n')
     result = CliRunner().invoke(app, ["config", "show", "--config", str(bad)])

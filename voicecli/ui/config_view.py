@@ -38,7 +38,7 @@ def _table_lines(table: dict[str, Any]) -> list[str]:
     lines = []
     for key, value in table.items():
         if key in COMMENT_KEYS:
-            lines.append(f"# {key}: {value}")
+            lines.append(f"# {key}: {redact(str(value))}")
         elif not isinstance(value, dict):
             lines.append(f"{key} = {_toml_value(value)}")
     return lines
