@@ -66,8 +66,10 @@ def options_before_the_command(
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one clear line and return the exit to raise."""
-    typer.echo(f"voicecli: error: {message}", err=True)
+    """Print one clear line (no secrets, no control characters) and return the exit to raise."""
+    from voicecli.realtime.safe_text import shown
+
+    typer.echo(f"voicecli: error: {shown(message)}", err=True)
     return typer.Exit(code)
 
 

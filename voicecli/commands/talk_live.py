@@ -32,7 +32,7 @@ from voicecli.records.eventlog import EventLog, SessionClock
 from voicecli.records.latency import LatencyTracker
 from voicecli.records.recording import Recorder
 from voicecli.ui.keys import TerminalKeys
-from voicecli.ui.logs import configure_logging
+from voicecli.ui.logs import check_log_file, configure_logging
 from voicecli.ui.screen import open_screen
 from voicecli.ui.view import SessionInfo
 
@@ -129,6 +129,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
     except asyncio.CancelledError:
         if interrupts.count == 0:
             raise
+    check_log_file()
     return 0
 
 

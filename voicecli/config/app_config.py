@@ -7,10 +7,13 @@ holds its key (`api_key_env`). Every problem is reported as one line naming the 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
+
+from voicecli.realtime.safe_text import remember_secret
 
 Provider = Literal["local", "openai", "azure"]
 Transport = Literal["websocket", "webrtc"]
@@ -127,6 +130,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
 """Environment variables that override the file (later entries win over earlier ones)."""
 
 SECRET_KEYS = frozenset({"api_key", "key", "token", "password", "secret"})
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+URL_KEYS = frozenset({"base_url", "endpoint", "chat_url"})
 
 
 def default_config_path() -> Path:
@@ -166,6 +171,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
 
@@ -213,7 +220,23 @@ def _apply(target: Any, values: dict[str, Any], origin: str, prefix: str = "") -
             changes[key] = _apply(current, value, origin, f"{name}.")
         else:
             changes[key] = _check_value(hints[key], value, origin, name)
+            _check_meaning(key, changes[key], origin, name)
     return replace(target, **changes)
+
+
+def _check_meaning(key: str, value: Any, origin: str, name: str) -> None:
+    """Values of the right type that still cannot work: a wait of no time, a key where its name belongs."""
+    if key.endswith("_s") and value <= 0:
+        raise ConfigError(f"{origin}: {name}: must be more than 0 seconds, got {value:g}")
+    if key in URL_KEYS and value and not re.match(r"(https?|wss?)://", value, re.IGNORECASE):
+        remember_secret(value)  # not a URL: perhaps a key pasted into the wrong line, never shown
+        raise ConfigError(f"{origin}: {name}: must be a URL starting with http:// or https:// (the value is not shown)")
+    if key == "api_key_env" and not VARIABLE_NAME.fullmatch(value):
+        remember_secret(value)  # most likely the key itself: never shown, wherever it might surface
+        raise ConfigError(
+            f"{origin}: {name}: must be the name of an environment variable such as OPENAI_API_KEY "
+            "(the value given is not one and is not shown: if it is the key, export it in that variable)"
+        )
 
 
 def _check_value(annotation: Any, value: Any, origin: str, name: str) -> Any:

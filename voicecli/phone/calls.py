@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from voicecli.realtime.safe_text import visible
+
 CallState = Literal["ringing", "answered", "connected", "streaming", "ended", "failed"]
 MAX_LATENCIES = 64
 """Per-turn latencies kept per call (the table shows the last and the median)."""
@@ -28,8 +30,9 @@ _log = logging.getLogger("voicecli.phone")
 
 
 def printable(text: str, limit: int) -> str:
-    """`text` without control characters (no forged log lines, no terminal escapes), at most `limit` long."""
-    return "".join(char for char in text if char.isprintable())[:limit]
+    """`text` with control characters made visible (no forged log lines, no terminal escapes), at most
+    `limit` long: the same rule as every text `voicecli talk` shows (`safe_text.visible`)."""
+    return visible(text)[:limit]
 
 
 @dataclass(slots=True)

@@ -42,6 +42,7 @@ from voicecli.realtime.protocol_session import (
     Send,
     StreamAudio,
 )
+from voicecli.realtime.safe_text import shown
 from voicecli.realtime.session_switch import SessionSwitch
 from voicecli.realtime.settings import RealtimeSettings
 from voicecli.realtime.tasks import BackgroundTasks
@@ -152,11 +153,16 @@ class RealtimeClient(SessionSwitch, ABC):
         if not self._connected:
             await self._abandon()
             raise RealtimeConnectionError(self._closed_reason or "the realtime service closed the connection")
-        await self.update_session(settings=settings, create_response=create_response)
+        try:
+            await self.update_session(settings=settings, create_response=create_response)
+        except BaseException:
+            await self._abandon()  # the rollover planned at `session.created` must not outlive the failure
+            raise
 
     async def _abandon(self) -> None:
-        """Release whatever a failed `create_session` had opened."""
+        """Release whatever a failed `create_session` had opened; nothing runs on after the failure."""
         self._connected = False
+        await self._background.close()
         await self._close()
 
     async def update_session(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> None:
@@ -346,11 +352,12 @@ class RealtimeClient(SessionSwitch, ABC):
         With continuity, a `reconnectable` loss starts the switch to a new session instead."""
         if not self._connected:
             return
+        message = shown(message)  # a close reason is the service's text: it may quote the key
         if self._lost_in_switch(message, reconnectable):
             return
         self._connected = False
         if self._protocol.last_fatal_error:
-            message = f"{message}: {self._protocol.last_fatal_error}"
+            message = shown(f"{message}: {self._protocol.last_fatal_error}")
         self._closed_reason = message
         self._session_ready.set()
         self._queue.put_nowait(

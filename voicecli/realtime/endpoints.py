@@ -1,7 +1,8 @@
 """Where a realtime session runs and with which credential, from arguments or the environment.
 
 Shared by the WebSocket and WebRTC transports, so both read the same variables and fail with the
-same messages when something is missing. Nothing here ever puts a key into a message.
+same messages when something is missing. Nothing here ever puts a key into a message, and every
+key found is remembered by `safe_text`, so no message from elsewhere can show it either.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from voicecli.realtime.client import RealtimeConfigurationError
+from voicecli.realtime.safe_text import remember_secret
 
 TokenProvider = Callable[[], Awaitable[str]]
 DEFAULT_OPENAI_MODEL = "gpt-realtime"
@@ -37,8 +39,10 @@ class OpenAIEndpoint:
 
     @classmethod
     def resolve(cls, api_key: str | None, model: str | None, base_url: str | None) -> OpenAIEndpoint:
+        api_key = api_key or os.environ.get("OPENAI_API_KEY")
+        remember_secret(api_key)
         return cls(
-            api_key=api_key or os.environ.get("OPENAI_API_KEY"),
+            api_key=api_key,
             model=model or os.environ.get("OPENAI_REALTIME_MODEL_ID") or DEFAULT_OPENAI_MODEL,
             base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
         )
@@ -68,9 +72,11 @@ class AzureEndpoint:
         api_version: str | None,
         token_provider: TokenProvider | None,
     ) -> AzureEndpoint:
+        api_key = api_key or os.environ.get("AZURE_OPENAI_API_KEY")
+        remember_secret(api_key)
         return cls(
             endpoint=(endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT") or "").rstrip("/"),
-            api_key=api_key or os.environ.get("AZURE_OPENAI_API_KEY"),
+            api_key=api_key,
             deployment_name=deployment_name
             or os.environ.get("AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME")
             or os.environ.get("AZURE_OPENAI_DEPLOYMENT_NAME"),

@@ -16,10 +16,19 @@ from voicecli.realtime import protocol
 from voicecli.realtime.client import RealtimeClient, RealtimeConnectionError
 from voicecli.realtime.continuity import RECONNECTABLE_CLOSE_CODES
 from voicecli.realtime.endpoints import OpenAIEndpoint, websocket_url_for
+from voicecli.realtime.safe_text import shown
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
     from openai.resources.realtime.realtime import AsyncRealtimeConnection
+    from websockets.exceptions import ConnectionClosed
+
+MAX_MESSAGE_BYTES = 16 * 2**20
+"""The largest message taken from the service. Its biggest real frames are `conversation.item.retrieved`
+and `.done` carrying a user turn's whole audio as base64, and `session.created|updated` echoing long
+instructions and tools; the service itself takes at most 15 MiB in one `input_audio_buffer.append`.
+16 MiB holds a retrieved item of over four minutes of speech; anything bigger is not a real frame, and
+without a bound one 100 MB frame took the client to 556 MB (the `openai` package sets none)."""
 
 CLOSE_CODE_MEANINGS = {
     1000: "closed normally",
@@ -29,10 +38,11 @@ CLOSE_CODE_MEANINGS = {
     1011: "the service had an internal error",
     1012: "the service is restarting",
     1013: "the service is overloaded; try again later",
+    1009: f"the service sent a message larger than the {MAX_MESSAGE_BYTES // 2**20} MiB limit",
     3000: "the API key was missing or rejected",
     4000: "the service refused the request shape",
 }
-CONNECTION_OPTIONS: Any = {"open_timeout": None}
+CONNECTION_OPTIONS: Any = {"open_timeout": None, "max_size": MAX_MESSAGE_BYTES}
 """`websockets` gives up an opening handshake after 10 s of its own; `connect_timeout_s` is meant to
 be the one bound (a loaded machine, a slow link), so its own is switched off."""
 
@@ -90,14 +100,8 @@ class WebsocketRealtimeClient(RealtimeClient):
                 raw = await self._connection.recv_bytes()
                 await self._dispatch(protocol.parse_server_message(raw))
         except ConnectionClosed as exc:
-            code = exc.rcvd.code if exc.rcvd is not None else 1006
-            reason = exc.rcvd.reason if exc.rcvd is not None else ""
-            meaning = CLOSE_CODE_MEANINGS.get(code, "closed")
-            detail = f": {reason}" if reason else ""
-            self._connection_lost(
-                f"the realtime connection ended ({meaning}, close code {code}){detail}",
-                reconnectable=code in RECONNECTABLE_CLOSE_CODES,
-            )
+            code, message = _closed(exc)
+            self._connection_lost(message, reconnectable=code in RECONNECTABLE_CLOSE_CODES)
         except OSError as exc:  # the network under the socket failed
             self._connection_lost(f"the realtime connection failed: {exc}", reconnectable=True)
         except Exception as exc:  # a bug in a callback must not leave receive() waiting forever
@@ -110,8 +114,8 @@ class WebsocketRealtimeClient(RealtimeClient):
             raise RealtimeConnectionError("the realtime session is not open")
         try:
             await self._connection.send_raw(protocol.encode(payload))
-        except ConnectionClosed as exc:
-            raise RealtimeConnectionError("the realtime connection is closed") from exc
+        except ConnectionClosed as exc:  # the reader may not have seen the close yet: say its code and reason
+            raise RealtimeConnectionError(shown(_closed(exc)[1])) from exc
 
     async def _close(self) -> None:
         reader, connection = self._reader, self._connection
@@ -121,6 +125,16 @@ class WebsocketRealtimeClient(RealtimeClient):
         if connection is not None:
             with contextlib.suppress(Exception):  # closing a dropped connection is not the caller's error
                 await connection.close()
+
+
+def _closed(exc: ConnectionClosed) -> tuple[int, str]:
+    """The close code and the sentence saying how the connection ended."""
+    close = exc.rcvd or exc.sent  # `sent` when the client closed, e.g. 1009 for a message too big
+    code = close.code if close is not None else 1006
+    reason = close.reason if close is not None else ""
+    meaning = CLOSE_CODE_MEANINGS.get(code, "closed")
+    detail = f": {reason}" if reason else ""
+    return code, f"the realtime connection ended ({meaning}, close code {code}){detail}"
 
 
 class OpenAIRealtimeWebsocket(WebsocketRealtimeClient):

@@ -102,7 +102,8 @@ class SessionSwitch:
             self._attempt_failed = message  # a try failed while it was connecting
             self._session_ready.set()
             return True
-        if reconnectable and self.history is not None and not self._closing:
+        opened = self._session_ready.is_set()  # a session that never opened is refused, not dropped
+        if reconnectable and opened and self.history is not None and not self._closing:
             self._switch_session("drop", message)
             return True
         return False
