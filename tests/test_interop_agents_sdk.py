@@ -122,6 +122,7 @@ async def sdk_peer(*, push_to_talk: bool = False, chunk_delay: float = 0.0) -> A
             try:
                 await peer.wait_for(_is("session.updated"), "session.updated")
                 yield peer
+                assert not peer.of_type("error"), "the server refused what the SDK sent"
             finally:
                 reader.cancel()
 

@@ -209,12 +209,15 @@ async def run_check(url: str, check: Callable[[Peer], Awaitable[str]]) -> str:
         reader = asyncio.create_task(peer.read())
         try:
             await peer.wait_for(is_("session.updated"), "session.updated")
-            return "PASS - " + await check(peer)
+            detail = await check(peer)
+            expect(not peer.errors(), f"server errors: {'; '.join(peer.errors())}")
+            return f"PASS - {detail}"
         except Known as known:
             return f"KNOWN - {known}"
         except CheckFailed as failed:
             errors = peer.errors()
-            return f"FAIL - {failed}" + (f"; server errors: {'; '.join(errors)}" if errors else "")
+            extra = f"; server errors: {'; '.join(errors)}" if errors and not str(failed).startswith("server") else ""
+            return f"FAIL - {failed}{extra}"
         finally:
             reader.cancel()
 

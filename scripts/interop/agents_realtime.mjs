@@ -186,11 +186,13 @@ for (const [name, check] of checks) {
   try {
     peer = await openPeer();
     const result = await check(peer);
+    expect(typeof result !== 'string' || errors(peer).length === 0, `server errors: ${errors(peer).join('; ')}`);
     line = typeof result === 'string' ? `PASS - ${result}` : `KNOWN - ${result.known}`;
   } catch (error) {
     failed += 1;
     const refused = peer ? errors(peer) : [];
-    line = `FAIL - ${error.message}${refused.length ? `; server errors: ${refused.join('; ')}` : ''}`;
+    const extra = refused.length && !error.message.startsWith('server errors') ? `; server errors: ${refused.join('; ')}` : '';
+    line = `FAIL - ${error.message}${extra}`;
   } finally {
     peer?.session.close();
   }
