@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import importlib.util
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -29,12 +30,14 @@ from voicecli.server.session.conversation import BYTES_PER_MS, Item
 from voicecli.server.session.session import ServerSession
 from voicecli.server.synth import speak
 
-try:
-    from agents import function_tool
-    from agents.realtime import RealtimeAgent, RealtimePlaybackTracker, RealtimeRunner, RealtimeSession
-except ImportError:  # the `dev` extra installs it; CI must have it
+if TYPE_CHECKING:
+    from agents.realtime import RealtimePlaybackTracker, RealtimeSession
+
+# The SDK is imported where a test uses it, not here: its import takes seconds (it brings MCP and
+# more), and every test worker collects this module.
+if importlib.util.find_spec("agents") is None:  # the `dev` extra installs it; CI must have it
     if os.environ.get("CI"):
-        raise
+        raise ImportError("the interoperability check needs openai-agents (pip install -e '.[dev]')")
     pytest.skip("the interoperability check needs openai-agents (pip install -e '.[dev]')", allow_module_level=True)
 
 BRAIN = Path(__file__).resolve().parents[1] / "scripts" / "interop" / "brain.toml"
@@ -44,7 +47,6 @@ STORY_CHUNK_DELAY_S = 0.02
 """The long reply streams at about 5x real time (100 ms deltas), so it is in flight while interrupted."""
 
 
-@function_tool
 def get_weather(city: str) -> str:
     """The weather in a city."""
     return f"sunny and 21 degrees in {city}"
@@ -99,6 +101,9 @@ async def _read(peer: Peer) -> None:
 @asynccontextmanager
 async def sdk_peer(*, push_to_talk: bool = False, chunk_delay: float = 0.0) -> AsyncIterator[Peer]:
     """The Agents SDK connected to a scripted local server through its `url` setting (loopback only)."""
+    from agents import function_tool
+    from agents.realtime import RealtimeAgent, RealtimePlaybackTracker, RealtimeRunner
+
     server = LocalServer(brain="scripted", script=BRAIN, audio_chunk_delay=chunk_delay)
     server_sessions: list[ServerSession] = []
     make_session = server.config.new_session
@@ -108,7 +113,7 @@ async def sdk_peer(*, push_to_talk: bool = False, chunk_delay: float = 0.0) -> A
         return server_sessions[-1]
 
     server.config.new_session = recording_new_session  # type: ignore[method-assign]
-    agent = RealtimeAgent(name="interop", instructions="Be brief.", tools=[get_weather])
+    agent = RealtimeAgent(name="interop", instructions="Be brief.", tools=[function_tool(get_weather)])
     settings: dict[str, Any] = {"turn_detection": None} if push_to_talk else {}
     tracker = RealtimePlaybackTracker()
     async with server:
