@@ -244,3 +244,26 @@ async def test_an_interruption_while_the_reply_streams_stops_it_at_what_was_play
         assert not [e for e in after if e["type"] == "response.output_audio.delta"], "audio after the truncate"
         item = next(item for item in peer.server_items if item.id == first["item_id"])
         assert item.audio_ms() == 300
+
+
+async def test_a_spoken_barge_in_while_the_reply_streams_cuts_it_and_is_answered() -> None:
+    """The person talks over the reply: the server's VAD hears it and cancels the reply (interrupt_response),
+    the SDK truncates the reply at what was played, and the new turn is answered."""
+    require_program("espeak-ng", "a spoken barge-in")
+    barge_in = np.concatenate([speak("Can you hear me?"), np.zeros(24_000, dtype=np.int16)])
+    async with sdk_peer(chunk_delay=STORY_CHUNK_DELAY_S) as peer:
+        await peer.session.send_message("Tell me a story")
+        first = await peer.wait_for(_is("response.output_audio.delta"), "the story's first audio")
+        await peer.wait_for(_is("response.output_audio.delta"), "more of the story", nth=4)
+        peer.tracker.on_play_ms(first["item_id"], 0, 300)
+        await peer.session.send_audio(barge_in.tobytes())
+        story_done = await peer.wait_for(_is("response.done"), "the story's response.done")
+        truncated = await peer.wait_for(_is("conversation.item.truncated"), "the truncation")
+        await peer.wait_for(_is("response.done"), "the answer to the barge-in", nth=1)
+
+        assert story_done["response"]["status"] == "cancelled"
+        assert story_done["response"]["status_details"]["reason"] == "turn_detected"
+        assert (truncated["item_id"], truncated["audio_end_ms"]) == (first["item_id"], 300)
+        story = next(item for item in peer.server_items if item.id == first["item_id"])
+        assert story.audio_ms() == 300
+        assert _transcripts(peer)[-1] == "Yes, I hear you."
