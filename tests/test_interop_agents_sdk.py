@@ -64,6 +64,15 @@ class Peer:
     tools_run: list[str] = field(default_factory=list)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
+    async def read(self) -> None:
+        """Take in the SDK's session events until cancelled."""
+        async for event in self.session:
+            if event.type == "raw_model_event" and event.data.type == "raw_server_event":
+                self.received.append(event.data.data)
+                self._arrived.set()
+            elif event.type == "tool_end":
+                self.tools_run.append(event.tool.name)
+
     async def wait_for(self, matches: Callable[[dict[str, Any]], bool], what: str, nth: int = 0) -> dict[str, Any]:
         """The `nth` (from 0) received event that `matches`, counting from the start of the session."""
         deadline = asyncio.get_running_loop().time() + WAIT_S
@@ -87,15 +96,6 @@ class Peer:
         """The server's conversation, as the server holds it."""
         (server_session,) = self.server_sessions
         return list(server_session.conversation)
-
-
-async def _read(peer: Peer) -> None:
-    async for event in peer.session:
-        if event.type == "raw_model_event" and event.data.type == "raw_server_event":
-            peer.received.append(event.data.data)
-            peer._arrived.set()
-        elif event.type == "tool_end":
-            peer.tools_run.append(event.tool.name)
 
 
 @asynccontextmanager
@@ -127,7 +127,7 @@ async def sdk_peer(*, push_to_talk: bool = False, chunk_delay: float = 0.0) -> A
         )
         async with session:
             peer = Peer(session, tracker, server_sessions)
-            reader = asyncio.create_task(_read(peer))
+            reader = asyncio.create_task(peer.read())
             try:
                 await peer.wait_for(_is("session.updated"), "session.updated")
                 yield peer
