@@ -102,7 +102,7 @@ class Peer:
 async def sdk_peer(*, push_to_talk: bool = False, chunk_delay: float = 0.0) -> AsyncIterator[Peer]:
     """The Agents SDK connected to a scripted local server through its `url` setting (loopback only)."""
     from agents import function_tool
-    from agents.realtime import RealtimeAgent, RealtimePlaybackTracker, RealtimeRunner
+    from agents.realtime import RealtimeAgent, RealtimePlaybackTracker, RealtimeRunner, RealtimeSessionModelSettings
 
     server = LocalServer(brain="scripted", script=BRAIN, audio_chunk_delay=chunk_delay)
     server_sessions: list[ServerSession] = []
@@ -114,10 +114,10 @@ async def sdk_peer(*, push_to_talk: bool = False, chunk_delay: float = 0.0) -> A
 
     server.config.new_session = recording_new_session  # type: ignore[method-assign]
     agent = RealtimeAgent(name="interop", instructions="Be brief.", tools=[function_tool(get_weather)])
-    settings: dict[str, Any] = {"turn_detection": None} if push_to_talk else {}
+    settings: RealtimeSessionModelSettings = {"turn_detection": None} if push_to_talk else {}
     tracker = RealtimePlaybackTracker()
     async with server:
-        runner = RealtimeRunner(agent, config={"model_settings": settings})  # type: ignore[typeddict-item]
+        runner = RealtimeRunner(agent, config={"model_settings": settings})
         session = await runner.run(
             model_config={
                 "url": f"{server.ws_base_url}/realtime?model=gpt-realtime",
