@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import importlib.util
-import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
-from system_tools import require_program
+from system_tools import require_module, require_program
 
 from voicecli.server import LocalServer
 from voicecli.server.session.conversation import BYTES_PER_MS, Item
+from voicecli.server.session.pacing import DEFAULT_PACING, UNPACED
 from voicecli.server.session.session import ServerSession
 from voicecli.server.synth import speak
 
@@ -35,16 +34,11 @@ if TYPE_CHECKING:
 
 # The SDK is imported where a test uses it, not here: its import takes seconds (it brings MCP and
 # more), and every test worker collects this module.
-if importlib.util.find_spec("agents") is None:  # the `dev` extra installs it; CI must have it
-    if os.environ.get("CI"):
-        raise ImportError("the interoperability check needs openai-agents (pip install -e '.[dev]')")
-    pytest.skip("the interoperability check needs openai-agents (pip install -e '.[dev]')", allow_module_level=True)
+require_module("agents.realtime", "the dev extra: pip install -e '.[dev]'")  # CI must have it
 
 BRAIN = Path(__file__).resolve().parents[1] / "scripts" / "interop" / "brain.toml"
 WAIT_S = 20.0
 """Generous: recognition and the SDK's tool run on a loaded 2-core machine."""
-STORY_CHUNK_DELAY_S = 0.02
-"""The long reply streams at about 5x real time (100 ms deltas), so it is in flight while interrupted."""
 
 
 def get_weather(city: str) -> str:
@@ -99,12 +93,13 @@ class Peer:
 
 
 @asynccontextmanager
-async def sdk_peer(*, push_to_talk: bool = False, chunk_delay: float = 0.0) -> AsyncIterator[Peer]:
-    """The Agents SDK connected to a scripted local server through its `url` setting (loopback only)."""
+async def sdk_peer(*, push_to_talk: bool = False, paced: bool = False) -> AsyncIterator[Peer]:
+    """The Agents SDK connected to a scripted local server through its `url` setting (loopback only);
+    `paced` replies stream like the service's (a reply is in flight for seconds), the rest unpaced."""
     from agents import function_tool
     from agents.realtime import RealtimeAgent, RealtimePlaybackTracker, RealtimeRunner, RealtimeSessionModelSettings
 
-    server = LocalServer(brain="scripted", script=BRAIN, audio_chunk_delay=chunk_delay)
+    server = LocalServer(brain="scripted", script=BRAIN, pacing=DEFAULT_PACING if paced else UNPACED)
     server_sessions: list[ServerSession] = []
     make_session = server.config.new_session
 
@@ -217,16 +212,11 @@ async def test_an_interruption_after_the_reply_arrived_truncates_it_at_what_was_
         assert item.data["content"][0]["transcript"] is None  # the service forgets the unheard words
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 22 item 2 (fixed on branch server-protocol): a truncate while the reply still streams is "
-    "refused with invalid_value 'Audio content of 0ms is already shorter than 300ms'",
-)
 @pytest.mark.parametrize("push_to_talk", [False, True], ids=["vad-truncate-only", "push-to-talk-truncate-then-cancel"])
 async def test_an_interruption_while_the_reply_streams_stops_it_at_what_was_played(push_to_talk: bool) -> None:
     """With server VAD the SDK sends only the truncate (the service cancels on speech); push-to-talk,
     it sends the truncate, then `response.cancel`."""
-    async with sdk_peer(push_to_talk=push_to_talk, chunk_delay=STORY_CHUNK_DELAY_S) as peer:
+    async with sdk_peer(push_to_talk=push_to_talk, paced=True) as peer:
         await peer.session.send_message("Tell me a story")
         first = await peer.wait_for(_is("response.output_audio.delta"), "the story's first audio")
         await peer.wait_for(_is("response.output_audio.delta"), "more of the story", nth=4)
@@ -251,7 +241,7 @@ async def test_a_spoken_barge_in_while_the_reply_streams_cuts_it_and_is_answered
     the SDK truncates the reply at what was played, and the new turn is answered."""
     require_program("espeak-ng", "a spoken barge-in")
     barge_in = np.concatenate([speak("Can you hear me?"), np.zeros(24_000, dtype=np.int16)])
-    async with sdk_peer(chunk_delay=STORY_CHUNK_DELAY_S) as peer:
+    async with sdk_peer(paced=True) as peer:
         await peer.session.send_message("Tell me a story")
         first = await peer.wait_for(_is("response.output_audio.delta"), "the story's first audio")
         await peer.wait_for(_is("response.output_audio.delta"), "more of the story", nth=4)
