@@ -24,6 +24,7 @@ from voicecli.phone.acs import PhoneSetupError
 from voicecli.phone.app import create_phone_app
 from voicecli.phone.auth import AcsTokenVerifier
 from voicecli.phone.calls import CallRecord
+from voicecli.phone.dialer import Dialer, DialError
 from voicecli.phone.service import PhoneService
 from voicecli.realtime import OpenAIRealtimeWebsocket, RealtimeClient
 from voicecli.realtime.functions import ToolFunction
@@ -117,3 +118,11 @@ def test_keys_come_over_https_or_from_loopback_only() -> None:
     with pytest.raises(PhoneSetupError, match="acs_resource_id"):
         AcsTokenVerifier("")
     AcsTokenVerifier(RESOURCE_ID, openid_config_url="http://127.0.0.1:9/openid")  # a test's stand-in
+
+
+async def test_dialing_a_bridge_that_takes_only_acs_says_so_in_one_line(guarded: Guarded) -> None:
+    with pytest.raises(DialError) as refused:
+        async with Dialer(f"{guarded.base}/ws"):
+            pass
+    assert "takes only calls signed by ACS (401); --dial needs a bridge in local test mode" in str(refused.value)
+    assert guarded.model.config.connections == 0

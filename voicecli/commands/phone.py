@@ -31,6 +31,7 @@ from voicecli.conversation.tools import configured_tools
 from voicecli.phone.acs import CallAutomation
 from voicecli.phone.app import create_phone_app
 from voicecli.phone.auth import AcsTokenVerifier, is_loopback
+from voicecli.phone.bridge import ClientFactory
 from voicecli.phone.calls import CallRecord, CallRegistry
 from voicecli.phone.limits import CallLimits
 from voicecli.phone.service import PhoneService
@@ -58,12 +59,13 @@ async def run_phone(
 ) -> int:
     """Serve calls until interrupted; returns the exit code (setup problems are raised as ConfigError)."""
     limits = _limits(config)
-    verifier, webhook_secret = _access(config, host)
     acs = _call_automation(public_url)
-    tools = configured_tools(config)
-
-    def client_factory(_: CallRecord, call_tools: list[ToolFunction]) -> RealtimeClient:
-        return build_client(config, tools=[*tools, *call_tools], continuity=session_continuity(config))
+    try:
+        verifier, webhook_secret = _access(config, host)
+    except ConfigError:
+        await _close(acs, None)
+        raise
+    client_factory = phone_client_factory(config)
 
     live = sys.stdout.isatty()
     configure_logging(log_file, live=live)
@@ -100,6 +102,18 @@ async def run_phone(
         await _close(acs, verifier)
     print("voicecli phone: stopped", flush=True)
     return 0
+
+
+def phone_client_factory(config: AppConfig) -> ClientFactory:
+    """Each call's realtime client: the configured tools and the call's own, and `talk`'s reconnect
+    and replay (`[session] reconnect_tries`), so a dropped connection costs the caller a short
+    silence instead of the call."""
+    tools = configured_tools(config)
+
+    def client_factory(_: CallRecord, call_tools: list[ToolFunction]) -> RealtimeClient:
+        return build_client(config, tools=[*tools, *call_tools], continuity=session_continuity(config))
+
+    return client_factory
 
 
 async def _check_provider(config: AppConfig) -> None:
