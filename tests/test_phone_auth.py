@@ -7,6 +7,8 @@ request cost a realtime session (none may).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -103,8 +105,8 @@ async def test_anything_else_is_refused_before_a_realtime_session_exists(guarded
 async def test_keys_are_fetched_once_and_made_up_key_ids_do_not_refetch_them(guarded: Guarded) -> None:
     verifier = guarded.service.verifier
     assert verifier is not None
-    for _ in range(3):
-        await verifier.verify(f"Bearer {guarded.keys.token()}")
+    # ACS's first requests arrive together, before the keys are known: all wait for the one fetch.
+    await asyncio.gather(*(verifier.verify(f"Bearer {guarded.keys.token()}") for _ in range(10)))
     stranger = _other_key()
     for number in range(20):
         with pytest.raises(Exception, match="unknown signing key"):
@@ -126,3 +128,15 @@ async def test_dialing_a_bridge_that_takes_only_acs_says_so_in_one_line(guarded:
             pass
     assert "takes only calls signed by ACS (401); --dial needs a bridge in local test mode" in str(refused.value)
     assert guarded.model.config.connections == 0
+
+
+async def test_a_crowd_of_strangers_leaves_one_log_line_per_reason(
+    guarded: Guarded, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="voicecli.phone")
+    async with aiohttp.ClientSession() as session:
+        for number in range(30):
+            with pytest.raises(aiohttp.WSServerHandshakeError):
+                await session.ws_connect(f"{guarded.base}/ws/crowd-{number}")
+    refused = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused")]
+    assert len(refused) <= 1, refused

@@ -121,21 +121,21 @@ class AcsTokenVerifier:
             raise TokenRefused(f"invalid token ({type(exc).__name__})") from None
 
     async def _key(self, key_id: str) -> Any:
-        now = time.monotonic()
-        stale = now - self._fetched_at >= KEYS_TTL_S
-        unknown = key_id not in self._keys and now - self._fetched_at >= MIN_REFETCH_S
-        if stale or unknown:
+        if self._lock.locked() or self._needs_fetch(key_id):  # a fetch under way: wait for its keys
             async with self._lock:
-                if time.monotonic() - self._fetched_at >= MIN_REFETCH_S:
+                if self._needs_fetch(key_id):
                     await self._refresh()
         key = self._keys.get(key_id)
         if key is None:
             raise TokenRefused("unknown signing key")
         return key
 
+    def _needs_fetch(self, key_id: str) -> bool:
+        age = time.monotonic() - self._fetched_at
+        return age >= KEYS_TTL_S or (key_id not in self._keys and age >= MIN_REFETCH_S)
+
     async def _refresh(self) -> None:
         """Fetch the keys; a failure keeps the keys already known (and is retried a minute later)."""
-        self._fetched_at = time.monotonic()
         self.fetches += 1
         try:
             config = await self._get_json(self.openid_config_url)
@@ -145,10 +145,12 @@ class AcsTokenVerifier:
             _check_key_url(jwks_uri, "jwks_uri")
             key_set = self._jwt.PyJWKSet.from_dict(await self._get_json(jwks_uri))
         except (aiohttp.ClientError, TimeoutError, ValueError, PhoneSetupError, self._jwt.PyJWTError) as exc:
+            self._fetched_at = time.monotonic()
             if not self._keys:
                 raise TokenRefused(f"ACS's signing keys are unavailable ({type(exc).__name__})") from None
             return
         self._keys = {key.key_id: key.key for key in key_set.keys if key.key_id}
+        self._fetched_at = time.monotonic()
 
     async def _get_json(self, url: str) -> Any:
         if self._session is None:
@@ -162,6 +164,29 @@ class AcsTokenVerifier:
             await self._session.close()
 
 
+class _RefusalLog:
+    """At most one log line per reason every `every_s`, with how many were left out: a crowd of
+    strangers does not flood the operator's log."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        self.every_s = every_s
+        self._last: dict[str, float] = {}
+        self._left_out: dict[str, int] = {}
+
+    def log(self, what: str, remote: str, reason: str) -> None:
+        now = time.monotonic()
+        if now - self._last.get(reason, float("-inf")) < self.every_s:
+            self._left_out[reason] = self._left_out.get(reason, 0) + 1
+            return
+        self._last[reason] = now
+        left_out = self._left_out.pop(reason, 0)
+        more = f" ({left_out} more refused for this reason since the last line)" if left_out else ""
+        _log.warning("refused a %s from %s: %s%s", what, remote, reason, more)
+
+
+_refusals = _RefusalLog()
+
+
 async def require_acs_token(verifier: AcsTokenVerifier | None, request: web.Request, what: str) -> None:
     """Let the request on only with a valid ACS token (any request when `verifier` is None: local tests).
 
@@ -172,7 +197,7 @@ async def require_acs_token(verifier: AcsTokenVerifier | None, request: web.Requ
     try:
         await verifier.verify(request.headers.get("Authorization", ""))
     except TokenRefused as exc:
-        _log.warning("refused a %s from %s: %s", what, request.remote, exc)
+        _refusals.log(what, request.remote or "?", str(exc))
         raise web.HTTPUnauthorized(
             text="this endpoint takes requests from Azure Communication Services only\n"
         ) from None
