@@ -111,7 +111,9 @@ class CallBridge:
         self._interrupted: set[str] = set()
         self._speech_stopped_at: float | None = None
         self._hang_up: asyncio.Task[None] | None = None
-        self._caller_sound_at = time.monotonic()
+        self._caller_sound_at = self._model_done_at = time.monotonic()
+        self._responding = False
+        """The model is working on a reply: a caller waiting for it is not idle."""
         self._goodbye_said = asyncio.Event()
         self._tasks = BackgroundTasks()
         self._end_reason = ""
@@ -261,8 +263,12 @@ class CallBridge:
             case RealtimeFunctionResultEvent() if event.function_result.is_error:
                 result = event.function_result
                 self.registry.note(self.record, f"tool {result.name}: {result.result}", level=logging.WARNING)
-            case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE) if self._hang_up is not None:
-                self._goodbye_said.set()
+            case RealtimeEvent(service_type=ListenEvents.RESPONSE_CREATED):
+                self._responding = True
+            case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):
+                self._responding, self._model_done_at = False, time.monotonic()
+                if self._hang_up is not None:
+                    self._goodbye_said.set()
             case RealtimeEvent(service_type=ContinuityEvents.RECONNECTING):
                 attempt = f"try {payload.get('attempt')} of {payload.get('attempts')}"
                 self.registry.note(self.record, f"realtime connection lost; reconnecting ({attempt})", logging.WARNING)
@@ -313,7 +319,8 @@ class CallBridge:
         while self._hang_up is None:
             await asyncio.sleep(self.limits.check_every_s)
             now = time.monotonic()
-            quiet_since = max(self._caller_sound_at, self.playout.ends_at)
+            quiet_since = now if self._responding else max(self._caller_sound_at, self._model_done_at)
+            quiet_since = max(quiet_since, self.playout.ends_at)
             reason = self.limits.reached(now=now, started=self.record.started, quiet_since=quiet_since)
             if reason is not None and self._hang_up is None:
                 self._end_reason = reason

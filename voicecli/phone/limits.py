@@ -20,7 +20,7 @@ class CallLimits:
     max_calls: int = 20
     """Calls at once; the next one is refused (busy) until one ends."""
     idle_timeout_s: float = 60.0
-    """No caller audio for this long (while the model is not speaking) ends the call."""
+    """No caller audio for this long (while the model neither speaks nor works on a reply) ends the call."""
     max_call_s: float = 3600.0
     """No call goes on longer than this."""
     goodbye_wait_s: float = 10.0
@@ -29,8 +29,8 @@ class CallLimits:
     def reached(self, *, now: float, started: float, quiet_since: float) -> str | None:
         """Why the call must end now, as the reason to record (None while within every limit).
 
-        `quiet_since` is when the caller last made a sound or the model's reply last finished
-        playing, whichever is later.
+        `quiet_since` is when the caller last made a sound or the model last finished a reply (and
+        its audio played), whichever is later.
         """
         if now - started >= self.max_call_s:
             return f"the call reached its maximum length ({self.max_call_s:g} s)"
