@@ -11,8 +11,9 @@ Nothing one call does reaches another: a malformed frame is logged and skipped, 
 is an error text for the model (the client's tool registry), and the call ends only when the
 caller hangs up, the `hang_up` tool is called, a limit is reached (`limits`: silence, length; the
 model says goodbye first), or the realtime session's `receive()` ends. Reconnecting belongs to the
-realtime client (its `continuity`): while it reconnects, the caller's audio waits in the client
-and the caller hears silence; as long as `receive()` goes on, so does the call.
+realtime client (its `continuity`): while it reconnects, the caller hears silence and what they
+say is dropped (the replayed history carries the conversation); as long as `receive()` goes on, so
+does the call.
 """
 
 from __future__ import annotations
