@@ -25,3 +25,27 @@ def test_the_maximum_length_ends_the_call_whatever_else() -> None:
 def test_limits_are_checked_often_enough_for_short_test_settings() -> None:
     assert CallLimits(idle_timeout_s=0.4, max_call_s=3600).check_every_s == 0.1
     assert LIMITS.check_every_s == 1.0
+
+
+async def test_a_caller_waiting_for_the_models_reply_is_not_idle() -> None:
+    from voicecli.phone.bridge import CallBridge
+    from voicecli.phone.calls import CallRecord, CallRegistry
+    from voicecli.realtime import ListenEvents, OpenAIRealtimeWebsocket, RealtimeEvent, RealtimeSettings
+
+    record = CallRecord("waiting")
+    bridge = CallBridge(
+        record,
+        CallRegistry(),
+        socket=None,  # type: ignore[arg-type]  # nothing is sent: only the bookkeeping is exercised
+        client_factory=lambda _, tools: OpenAIRealtimeWebsocket(api_key="sk-test", tools=tools),
+        settings=RealtimeSettings(),
+        limits=LIMITS,
+    )
+    start = record.started
+    assert bridge.limit_reached(start + 31) == "no caller audio for 30 s"
+    await bridge._react(RealtimeEvent(service_type=ListenEvents.RESPONSE_CREATED, service_event={}))
+    assert bridge.limit_reached(start + 100) is None, "the model is still working on the reply"
+    await bridge._react(RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE, service_event={}))
+    done = bridge._model_done_at
+    assert bridge.limit_reached(done + 29) is None
+    assert bridge.limit_reached(done + 31) == "no caller audio for 30 s"

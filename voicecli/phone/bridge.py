@@ -319,14 +319,18 @@ class CallBridge:
         """End the call politely once it is past a limit (`limits`)."""
         while self._hang_up is None:
             await asyncio.sleep(self.limits.check_every_s)
-            now = time.monotonic()
-            quiet_since = now if self._responding else max(self._caller_sound_at, self._model_done_at)
-            quiet_since = max(quiet_since, self.playout.ends_at)
-            reason = self.limits.reached(now=now, started=self.record.started, quiet_since=quiet_since)
+            reason = self.limit_reached(time.monotonic())
             if reason is not None and self._hang_up is None:
                 self._end_reason = reason
                 self.registry.note(self.record, f"ending the call: {reason}")
                 self._hang_up = self._tasks.spawn(self._say_goodbye_and_hang_up(reason))
+
+    def limit_reached(self, now: float) -> str | None:
+        """Why the call must end at `now` (monotonic), or None; silence counts only while the model
+        neither works on a reply nor plays one."""
+        quiet_since = now if self._responding else max(self._caller_sound_at, self._model_done_at)
+        quiet_since = max(quiet_since, self.playout.ends_at)
+        return self.limits.reached(now=now, started=self.record.started, quiet_since=quiet_since)
 
     async def _say_goodbye_and_hang_up(self, reason: str) -> None:
         """Ask the model for a short goodbye, let it play, then hang up (without one, after `goodbye_wait_s`)."""
