@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -158,3 +160,28 @@ def test_each_call_reconnects_as_talk_does() -> None:
         phone_client_factory(AppConfig(session=SessionConfig(reconnect_tries=0)))(CallRecord("c"), []).continuity
         is None
     )
+
+
+async def test_with_acs_it_says_where_acs_reaches_it_and_never_prints_the_secrets(tmp_path: Path) -> None:
+    webhook_secret = "a-webhook-secret-never-printed-0123"
+    env = phone_env(
+        ACS_CONNECTION_STRING=f"endpoint=https://x.example/;accesskey={SECRET}", ACS_WEBHOOK_SECRET=webhook_secret
+    )
+    config = _config_file(tmp_path, 'acs_resource_id = "00000000-1111-2222-3333-444444444444"')
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "voicecli", "phone", "--port", "0", "--public-url", "https://bridge.example", "--config", config),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    running = PhoneProcess(process, "", [])
+    line = await running.next_line(r"Event Grid webhook")
+    assert line == (
+        "voicecli phone: Event Grid webhook https://bridge.example/api/incomingCall?secret=<ACS_WEBHOOK_SECRET>, "
+        "media wss://bridge.example/ws/<call token>; only requests signed by ACS get in"
+    )
+    process.send_signal(signal.SIGINT)
+    code, out, err = await running.finish()
+    assert code == 0, err
+    assert webhook_secret not in out + err and SECRET not in out + err
