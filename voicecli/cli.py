@@ -372,12 +372,14 @@ def phone(
 ) -> None:
     """Answer phone calls through Azure Communication Services and let callers talk to the model.
 
-    Set ACS_CONNECTION_STRING and --public-url, and point the ACS Event Grid subscription for
-    IncomingCall at PUBLIC_URL/api/incomingCall. Ctrl-C stops taking calls and waits for those in
-    progress to end; a second Ctrl-C ends them at once.
+    Set ACS_CONNECTION_STRING, ACS_WEBHOOK_SECRET, [phone] acs_resource_id and --public-url, and
+    point the ACS Event Grid subscription for IncomingCall at
+    PUBLIC_URL/api/incomingCall?secret=ACS_WEBHOOK_SECRET; only requests signed by ACS get in.
+    Ctrl-C stops taking calls and waits for those in progress to end; a second Ctrl-C ends them.
 
     With --dial ws://HOST:PORT/ws this terminal is the caller instead (microphone and speaker, or
-    --input-file), speaking the same media protocol as ACS: try a bridge without a phone.
+    --input-file), speaking the same media protocol as ACS: try a bridge without a phone, started
+    on 127.0.0.1 without ACS (local test mode).
     """
     if dial is not None:
         if input_file is not None and not input_file.is_file():

@@ -93,6 +93,17 @@ class RecordingConfig:
 
 
 @dataclass(slots=True)
+class PhoneConfig:
+    """`voicecli phone`: whose ACS tokens to accept, and how many and how long calls may be."""
+
+    acs_resource_id: str = ""
+    """The ACS resource's immutable id (Azure portal: the resource's JSON view): ACS's tokens name it."""
+    max_calls: int = 20
+    idle_timeout_s: float = 60.0
+    max_call_s: float = 3600.0
+
+
+@dataclass(slots=True)
 class AppConfig:
     provider: Provider = "local"
     transport: Transport = "websocket"
@@ -106,6 +117,7 @@ class AppConfig:
     tools: ToolsConfig = field(default_factory=ToolsConfig)
     ui: UIConfig = field(default_factory=UIConfig)
     recording: RecordingConfig = field(default_factory=RecordingConfig)
+    phone: PhoneConfig = field(default_factory=PhoneConfig)
 
     def api_key(self) -> str | None:
         """The provider's key, read from the environment variable the configuration names."""
