@@ -130,7 +130,7 @@ async def test_dtmf_megabytes_and_control_characters_reach_neither_memory_nor_th
         await until(lambda: record.dtmf == "59#", "the valid keys")
         await call.send_raw(json.dumps({"kind": "DtmfData", "dtmfData": {"data": "8" * 2_000_000}}))
         await until(call.closed.is_set, "the 2 MB frame to end the call")
-    assert record.malformed_frames == 3 and record.caller == "[2Jevil"
+    assert record.malformed_frames == 3 and record.caller == "\\x1b[2J\\nevil"
     for line in (r.getMessage() for r in caplog.records):
         assert line.isprintable() and len(line) < 800, line
 

@@ -353,7 +353,7 @@ async def test_what_a_callback_says_is_logged_as_printable_text(setup: Setup, ca
     forged_line = {"type": "Recognize\ncall x: ended\x1b[31mred", "data": {}}
     assert (await post(call.callback_url, [forged_line], setup.keys.headers()))[0] == 200
     lines = [record.getMessage() for record in caplog.records if "Recognize" in record.getMessage()]
-    assert lines == [f"call {call.record.call_id}: Recognizecall x: ended[31mred"]
+    assert lines == [f"call {call.record.call_id}: Recognize\\ncall x: ended\\x1b[31mred"]  # shown, not acted on
 
 
 async def test_incoming_call_while_draining_is_refused(setup: Setup) -> None:

@@ -92,11 +92,12 @@ async def run_phone(
         await runner.cleanup()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound = runner.addresses[0]
-    print(f"voicecli phone: listening on http://{bound[0]}:{bound[1]}", flush=True)
-    print(_where_acs_reaches(service), flush=True)
     try:
-        with _calls_view(service, live):
-            await _serve_until_drained(service, site)
+        with _interrupts() as interrupted:  # before the lines that say it is ready: a Ctrl-C right after them drains
+            print(f"voicecli phone: listening on http://{bound[0]}:{bound[1]}", flush=True)
+            print(_where_acs_reaches(service), flush=True)
+            with _calls_view(service, live):
+                await _serve_until_drained(service, site, interrupted)
     finally:
         await runner.cleanup()
         await _close(acs, verifier)
@@ -211,8 +212,9 @@ def _where_acs_reaches(service: PhoneService) -> str:
     )
 
 
-async def _serve_until_drained(service: PhoneService, site: web.TCPSite) -> None:
-    """Wait for the first interrupt, drain, and give up on the calls at the second."""
+@contextlib.contextmanager
+def _interrupts() -> Iterator[asyncio.Event]:
+    """SIGINT and SIGTERM set the yielded event; a second one cancels the task that installed them."""
     loop = asyncio.get_running_loop()
     interrupted = asyncio.Event()
     task = asyncio.current_task()
@@ -226,19 +228,24 @@ async def _serve_until_drained(service: PhoneService, site: web.TCPSite) -> None
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
     try:
-        await interrupted.wait()
-        service.draining = True
-        await site.stop()
-        print(
-            f"voicecli phone: draining: no new calls; waiting for {service.calls_in_progress} call(s) "
-            "to end (Ctrl-C again to end them now)",
-            flush=True,
-        )
-        try:
-            await service.drain()
-        except asyncio.CancelledError:
-            print(f"voicecli phone: ending {service.calls_in_progress} call(s) now", flush=True)
-            await service.abort()
+        yield interrupted
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+
+
+async def _serve_until_drained(service: PhoneService, site: web.TCPSite, interrupted: asyncio.Event) -> None:
+    """Wait for the first interrupt, drain, and give up on the calls at the second."""
+    await interrupted.wait()
+    service.draining = True
+    await site.stop()
+    print(
+        f"voicecli phone: draining: no new calls; waiting for {service.calls_in_progress} call(s) "
+        "to end (Ctrl-C again to end them now)",
+        flush=True,
+    )
+    try:
+        await service.drain()
+    except asyncio.CancelledError:
+        print(f"voicecli phone: ending {service.calls_in_progress} call(s) now", flush=True)
+        await service.abort()
