@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from voicecli.audio.capture_path import CapturePath
-from voicecli.audio.echo import CANCELLER_RATE, EchoGate, open_echo
+from voicecli.audio.echo import CANCELLER_RATE, FRAME_SAMPLES, AutoEcho, EchoGate, WebRtcCanceller, open_echo
 from voicecli.audio.frames import FrameRing
 from voicecli.audio.polyphase import TAPS, LowLatencyResampler
 from voicecli.audio.resample import resample
@@ -26,11 +26,11 @@ def reply_at(rate: int) -> np.ndarray:
     return resample(np.asarray(speak(REPLY)), 24_000, rate)
 
 
-def echo_of(far: np.ndarray, delay_ms: int, gain: float = 0.25) -> np.ndarray:
+def echo_of(far: np.ndarray, delay_ms: int, gain: float = 0.25, rate: int = RATE) -> np.ndarray:
     """The speaker heard by the microphone: `delay_ms` later, attenuated, with a 50 ms reverb tail."""
     rng = np.random.default_rng(3)
-    delay = RATE * delay_ms // 1000
-    tail = rng.standard_normal(RATE // 20) * np.exp(-np.arange(RATE // 20) / (RATE * 0.01))
+    delay = rate * delay_ms // 1000
+    tail = rng.standard_normal(rate // 20) * np.exp(-np.arange(rate // 20) / (rate * 0.01))
     response = np.zeros(delay + len(tail))
     response[delay] = 1.0
     response[delay:] += 0.3 * tail
@@ -87,6 +87,66 @@ def test_auto_leaves_a_microphone_without_echo_untouched() -> None:
     assert path.echo.status.active == "off"
     talk = slice(2 * 24_000, 3 * 24_000)
     assert energy_db(out[talk]) == pytest.approx(energy_db(resample(person, RATE, 24_000) / 32768), abs=1.0)
+
+
+def speech_level_db(samples: np.ndarray) -> float:
+    """The level of the 10 ms frames that hold sound (pauses left out), as a speaker's voice is compared."""
+    frames = samples[: len(samples) // FRAME_SAMPLES * FRAME_SAMPLES].reshape(-1, FRAME_SAMPLES).astype(np.float64)
+    levels = np.mean(np.square(frames), axis=1)
+    return float(10 * np.log10(np.mean(levels[levels > 1e-6])))
+
+
+def talk_over(reply: str, voice_at_s: float, reference_shift_s: float = 0.0) -> tuple[np.ndarray, ...]:
+    """Frames at `CANCELLER_RATE`: the microphone (the reply's echo, then a person 6 dB above it from
+    `voice_at_s`) and the speaker's reference (`reference_shift_s` off for a wrong one); and the voice."""
+    rate = CANCELLER_RATE
+    far = resample(np.asarray(speak(reply)), 24_000, rate).astype(np.float32) / 32768
+    echo = echo_of(far, 60, rate=rate).astype(np.float32)
+    said = resample(np.asarray(speak("Stop please, stop. I have another question.")), 24_000, rate) / 32768
+    said = (said * 10 ** ((6 + speech_level_db(echo) - speech_level_db(said)) / 20)).astype(np.float32)
+    voice = np.zeros_like(far)
+    start = int(voice_at_s * rate)
+    voice[start : start + len(said)] = said[: len(far) - start]
+    reference = np.roll(far, int(reference_shift_s * rate))
+    return echo + voice, reference, voice
+
+
+def test_a_person_talking_over_a_converged_canceller_neither_lowers_its_erle_nor_switches_it_off() -> None:
+    """Double talk: the microphone holds a voice the canceller must keep. `auto` kept judging ERLE
+    there, took the voice for echo left over and gave the canceller up for the gate for good."""
+    near, far, voice = talk_over(REPLY + " " + REPLY, voice_at_s=4.0)
+    echo = AutoEcho()
+    canceller = echo._current
+    assert isinstance(canceller, WebRtcCanceller)
+    frames = range(0, len(near) - FRAME_SAMPLES + 1, FRAME_SAMPLES)
+    out, erle, measured, modes = [], [], [], set()
+    for i in frames:
+        out.append(echo.process(near[i : i + FRAME_SAMPLES], far[i : i + FRAME_SAMPLES]))
+        erle.append(echo.status.erle_db)
+        measured.append(canceller.meter.active_frames)
+        modes.add(echo.status.label().split()[2])
+    voiced = [n for n, i in enumerate(frames) if energy_db(voice[i : i + FRAME_SAMPLES]) > -60]  # not its fades
+    before = erle[voiced[0] - 1]
+    assert before is not None and before >= 25, "the canceller had converged before the person spoke"
+    assert modes == {"aec"}, modes
+    during = [erle[n] or 0.0 for n in voiced]
+    assert min(during) >= 20, f"ERLE fell to {min(during):.1f} dB while the person talked ({before:.1f} before)"
+    counted = sum(measured[n] - measured[n - 1] for n in voiced)
+    assert counted < len(voiced) / 10, f"ERLE measured on {counted} of the {len(voiced)} frames with a voice"
+    sent, said = np.concatenate(out)[voiced[0] * FRAME_SAMPLES :], voice[voiced[0] * FRAME_SAMPLES :]
+    assert energy_db(sent) >= energy_db(said) - 3, "the person's voice did not get through"
+
+
+def test_a_canceller_with_the_wrong_reference_still_gives_way_to_the_gate_even_with_someone_talking() -> None:
+    """The speaker's reference 2 s off (as from a wrong device): the canceller removes nothing and
+    `auto` falls back after its 3 s trial, a talker during the trial notwithstanding."""
+    near, far, _ = talk_over(REPLY + " " + REPLY, voice_at_s=1.0, reference_shift_s=2.0)
+    echo = open_echo("auto")
+    for i in range(0, len(near) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        echo.process(near[i : i + FRAME_SAMPLES], far[i : i + FRAME_SAMPLES])
+    status = echo.status
+    assert (status.active, status.label()[:15]) == ("gate", "echo auto: gate"), status
+    assert status.note.startswith("the canceller reached only"), status.note
 
 
 @pytest.mark.parametrize("mode", ["aec", "auto"])
