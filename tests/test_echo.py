@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from audio_support import speech_level_db
 
 from voicecli.audio.capture_path import CapturePath
 from voicecli.audio.echo import CANCELLER_RATE, FRAME_SAMPLES, AutoEcho, EchoGate, WebRtcCanceller, open_echo
@@ -89,13 +90,6 @@ def test_auto_leaves_a_microphone_without_echo_untouched() -> None:
     assert energy_db(out[talk]) == pytest.approx(energy_db(resample(person, RATE, 24_000) / 32768), abs=1.0)
 
 
-def speech_level_db(samples: np.ndarray) -> float:
-    """The level of the 10 ms frames that hold sound (pauses left out), as a speaker's voice is compared."""
-    frames = samples[: len(samples) // FRAME_SAMPLES * FRAME_SAMPLES].reshape(-1, FRAME_SAMPLES).astype(np.float64)
-    levels = np.mean(np.square(frames), axis=1)
-    return float(10 * np.log10(np.mean(levels[levels > 1e-6])))
-
-
 def talk_over(reply: str, voice_at_s: float, reference_shift_s: float = 0.0) -> tuple[np.ndarray, ...]:
     """Frames at `CANCELLER_RATE`: the microphone (the reply's echo, then a person 6 dB above it from
     `voice_at_s`) and the speaker's reference (`reference_shift_s` off for a wrong one); and the voice."""
@@ -103,7 +97,7 @@ def talk_over(reply: str, voice_at_s: float, reference_shift_s: float = 0.0) -> 
     far = resample(np.asarray(speak(reply)), 24_000, rate).astype(np.float32) / 32768
     echo = echo_of(far, 60, rate=rate).astype(np.float32)
     said = resample(np.asarray(speak("Stop please, stop. I have another question.")), 24_000, rate) / 32768
-    said = (said * 10 ** ((6 + speech_level_db(echo) - speech_level_db(said)) / 20)).astype(np.float32)
+    said = (said * 10 ** ((6 + speech_level_db(echo, rate) - speech_level_db(said, rate)) / 20)).astype(np.float32)
     voice = np.zeros_like(far)
     start = int(voice_at_s * rate)
     voice[start : start + len(said)] = said[: len(far) - start]
