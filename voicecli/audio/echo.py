@@ -54,7 +54,7 @@ DOUBLE_TALK_REDUCTION_DB = 10.0
 DOUBLE_TALK_NEAR_ECHO_DB = -6.0
 """A frame counts as loud as the echo from this far below the loudest echo expected."""
 DOUBLE_TALK_HOLD_FRAMES = 30
-"""A talker heard counts 300 ms more, so the quieter sounds between their loud ones are theirs too."""
+"""A talker heard counts 300 ms more, so the quieter sounds between their clear ones are left out of ERLE too."""
 NO_ECHO_DB = -40.0
 """An echo path quieter than this (speaker to microphone) is no echo: headphones."""
 
@@ -225,7 +225,7 @@ class EchoGate:
 class DoubleTalkDetector:
     """Whether a person talks while the speaker plays (double talk): such a frame says nothing of the echo.
 
-    Two signs, either is enough, and a talker heard counts `DOUBLE_TALK_HOLD_FRAMES` longer:
+    `talking` takes either of two signs, and holds `DOUBLE_TALK_HOLD_FRAMES` after the last:
     - `loud`: the microphone is louder than the echo the speaker can cause there (Geigel's test, with
       the echo path's measured gain instead of an assumed one). It holds for a failing canceller too.
     - once the canceller has converged, its own output: a frame about as loud as the echo from which
@@ -236,28 +236,26 @@ class DoubleTalkDetector:
 
     def __init__(self) -> None:
         self.path = EchoPathGain()
-        self._loud_hold = self._hold = 0
+        self._hold = 0
         self.loud = self.talking = False
 
     def update(self, near_energy: float, far_energy: float, out_energy: float, converged: bool) -> None:
         self.path.hear(near_energy, far_energy)
         if self.path.loudest_far < FAR_ACTIVE_ENERGY:
-            self._loud_hold = self._hold = 0
+            self._hold = 0
             self.loud = self.talking = False
             return
         expected = self.path.expected_echo
-        loud = near_energy > expected * 10.0 ** (DOUBLE_TALK_MARGIN_DB / 10.0)
+        self.loud = near_energy > expected * 10.0 ** (DOUBLE_TALK_MARGIN_DB / 10.0)
         kept_voice = (
             converged
             and near_energy > expected * 10.0 ** (DOUBLE_TALK_NEAR_ECHO_DB / 10.0)
             and out_energy > near_energy * 10.0 ** (-DOUBLE_TALK_REDUCTION_DB / 10.0)
         )
-        if loud:
-            self._loud_hold = DOUBLE_TALK_HOLD_FRAMES
-        if loud or kept_voice:
+        if self.loud or kept_voice:
             self._hold = DOUBLE_TALK_HOLD_FRAMES
-        self.loud, self.talking = self._loud_hold > 0, self._hold > 0
-        self._loud_hold, self._hold = max(0, self._loud_hold - 1), max(0, self._hold - 1)
+        self.talking = self._hold > 0
+        self._hold = max(0, self._hold - 1)
         if not self.talking:
             self.path.learn()
 
