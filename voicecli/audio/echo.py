@@ -92,6 +92,7 @@ class EchoStatus:
 
     def label(self) -> str:
         """`echo aec 38 dB`; `echo auto: aec 38 dB` for what `auto` chose; `echo aec→gate` for a fallback."""
+        mode: str
         if self.requested == self.active:
             mode = self.active
         elif self.requested == "auto":
