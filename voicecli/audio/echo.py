@@ -167,23 +167,15 @@ class EchoPathGain:
         self.gain: float | None = None
         self._since_gain = 0
 
-    def update(self, near_energy: float, far_energy: float) -> None:
-        self.hear(near_energy, far_energy)
-        self.learn()
-
-    def hear(self, near_energy: float, far_energy: float) -> None:
-        """Take in a frame's levels without learning the gain from it (a person may be talking)."""
-        self._far.append(far_energy)
-        self._near.append(near_energy)
-        self.loudest_far = max(self._far)
-
     @property
     def expected_echo(self) -> float:
         """The loudest echo energy the recent playback can cause (the speaker's own level until measured)."""
         return (1.0 if self.gain is None else self.gain) * self.loudest_far
 
-    def learn(self) -> None:
-        """Count the frame last heard into the gain: one where only the speaker was sounding."""
+    def update(self, near_energy: float, far_energy: float) -> None:
+        self._far.append(far_energy)
+        self._near.append(near_energy)
+        self.loudest_far = max(self._far)
         if self.loudest_far < FAR_ACTIVE_ENERGY:
             return
         self._ratios.append(max(self._near) / self.loudest_far)
@@ -232,7 +224,8 @@ class DoubleTalkDetector:
     - once the canceller has converged, its own output: a frame about as loud as the echo from which
       it removed little holds a sound the speaker does not explain, a voice. (Quieter frames are
       still measured, so a canceller that fails later shows it in its ERLE.)
-    The echo path's gain is learnt only from frames without a talker, so talking does not raise it.
+    The echo path's gain is learnt from every frame: a gain learnt only where no one talks could
+    start too low (the echo arriving late), take all echo for a talker, and never learn again.
     """
 
     def __init__(self) -> None:
@@ -241,7 +234,7 @@ class DoubleTalkDetector:
         self.loud = self.talking = False
 
     def update(self, near_energy: float, far_energy: float, out_energy: float, converged: bool) -> None:
-        self.path.hear(near_energy, far_energy)
+        self.path.update(near_energy, far_energy)
         if self.path.loudest_far < FAR_ACTIVE_ENERGY:
             self._hold = 0
             self.loud = self.talking = False
@@ -257,8 +250,6 @@ class DoubleTalkDetector:
             self._hold = DOUBLE_TALK_HOLD_FRAMES
         self.talking = self._hold > 0
         self._hold = max(0, self._hold - 1)
-        if not self.talking:
-            self.path.learn()
 
 
 class WebRtcCanceller:
