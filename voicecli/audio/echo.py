@@ -34,9 +34,12 @@ WEAK_ERLE_DB = 10.0
 ERLE_WINDOW_FRAMES = 100  # one second of frames where the speaker played
 AUTO_MIN_ERLE_DB = 10.0
 """The canceller has converged when it removes this much of the echo, failed when it does not."""
-VERDICT_FRAMES = 200
-"""The canceller is judged once its ERLE has stayed on one side of `AUTO_MIN_ERLE_DB` for 2 s of
-echo without double talk: on a wrong reference AEC3's suppressor looks good for a moment."""
+CONVERGED_FRAMES = 200
+"""The canceller has converged once its ERLE stayed at `AUTO_MIN_ERLE_DB` or more for 2 s of echo
+without double talk: on a wrong reference AEC3's suppressor looks good for a moment."""
+FAILED_FRAMES = 300
+"""It has failed once its ERLE stayed below for 3 s: longer, as giving it up costs the session its
+full duplex, and a talker the detector missed at the start can hold the ERLE down for a while."""
 GATE_MARGIN_DB = 10.0
 """The gate opens for microphone audio at least this much louder than the expected echo."""
 GATE_ECHO_SPAN = 30  # the echo of the last 300 ms of playback may still be arriving
@@ -305,7 +308,7 @@ class WebRtcCanceller:
         good = erle >= AUTO_MIN_ERLE_DB
         self._streak = self._streak + 1 if good == self._streak_good else 1
         self._streak_good = good
-        if self._streak >= VERDICT_FRAMES:
+        if self._streak >= (CONVERGED_FRAMES if good else FAILED_FRAMES):
             self.verdict = "converged" if good else "failed"
 
 
