@@ -120,9 +120,12 @@ def voice_over_echo(path: Path, text: str, above_echo_db: float) -> Path:
     return path
 
 
-def talk_over_the_reply(room: PulseAudio, log: EventLog, speaker: Recorder, voice: Path, cut: int) -> int:
-    """Once 2 s of the reply came out of the speaker, `voice` talks over it; the `cut`-th truncate's `audio_end_ms`."""
-    wait_until(lambda: speaker.sound_s() >= 2.0, f"2 s of reply {cut} out of the speaker", timeout=30)
+def talk_over_the_reply(
+    room: PulseAudio, log: EventLog, speaker: Recorder, voice: Path, after_s: float, cut: int
+) -> int:
+    """Once `after_s` of the reply came out of the speaker, `voice` talks over it; the `cut`-th
+    truncate's `audio_end_ms`."""
+    wait_until(lambda: speaker.sound_s() >= after_s, f"{after_s} s of reply {cut} out of the speaker", timeout=30)
     play_into_mic(room, voice)
     wait_until(lambda: len(log.records("conversation.item.truncated", "in")) >= cut, f"cut {cut}", timeout=30)
     wait_until(lambda: speaker.quiet_for_s() >= 0.3, "the speaker recording to catch up with the cut")
@@ -142,16 +145,18 @@ def test_two_interruptions_on_speakers_both_cut_the_reply_and_auto_keeps_the_can
     args = ("--brain", "scripted", "--script", str(script(folder)), "--echo", "auto", "--json-events", str(events))
     reference = np.asarray(speak(REPLY))
     question = speech_wav(folder / "question.wav", "tell me a story")
-    # Each interruption is the next turn: the reply to "stop" is the reply the second one cuts.
-    stops = [voice_over_echo(folder / "stop.wav", "stop please, stop", 12.0)]
-    stops.append(voice_over_echo(folder / "quiet.wav", "stop please, stop", 6.0))
+    # Each interruption is the next turn: the reply to "stop" is the reply the second one cuts. The
+    # quieter voice takes longer to be heard; it starts later, so that both cut the reply inside a word
+    # (a cut within a few ms of a word's start cannot be told from one just before it).
+    stops = [(voice_over_echo(folder / "stop.wav", "stop please, stop", 12.0), 2.0)]
+    stops.append((voice_over_echo(folder / "quiet.wav", "stop please, stop", 6.0), 2.5))
     with leaking_speaker(room, 60), Tmux(room, folder, *args) as window:
         log = EventLog(events)
         window.wait_for("● listening", "the status line")
         speaker = Recorder(room, folder / "reply1.raw", rate=SPEAKER_RATE)
         play_into_mic(room, question).wait(timeout=10)
-        for cut, stop in enumerate(stops, 1):
-            audio_end_ms = talk_over_the_reply(room, log, speaker, stop, cut)
+        for cut, (stop, after_s) in enumerate(stops, 1):
+            audio_end_ms = talk_over_the_reply(room, log, speaker, stop, after_s, cut)
             recorded = speaker.stop()
             speaker = Recorder(room, folder / f"reply{cut + 1}.raw", rate=SPEAKER_RATE)  # before the next reply
             played = assert_truncate_matches_speaker(recorded, SPEAKER_RATE, reference, audio_end_ms)
