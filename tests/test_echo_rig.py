@@ -146,8 +146,8 @@ def test_two_interruptions_on_speakers_both_cut_the_reply_and_auto_keeps_the_can
     reference = np.asarray(speak(REPLY))
     question = speech_wav(folder / "question.wav", "tell me a story")
     # Each interruption is the next turn: the reply to "stop" is the reply the second one cuts. The
-    # quieter voice takes longer to be heard; it starts later, so that both cut the reply inside a word
-    # (a cut within a few ms of a word's start cannot be told from one just before it).
+    # quieter voice takes longer to be heard; it starts later, so that neither cut lands within a few
+    # ms of a word's start (which the speaker recording cannot tell from a cut just before it).
     stops = [(voice_over_echo(folder / "stop.wav", "stop please, stop", 12.0), 2.0)]
     stops.append((voice_over_echo(folder / "quiet.wav", "stop please, stop", 6.0), 2.5))
     with leaking_speaker(room, 60), Tmux(room, folder, *args) as window:
