@@ -204,13 +204,10 @@ class EchoGate:
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
         near_energy = energy(near)
         self._path.update(near_energy, energy(far))
-        loudest_far = self._path.loudest_far
-        if loudest_far < FAR_ACTIVE_ENERGY:
+        if self._path.loudest_far < FAR_ACTIVE_ENERGY:
             self._hold = 0
             return near
-        gain = self._path.gain
-        expected = (1.0 if gain is None else gain) * loudest_far  # pessimistic until measured
-        if near_energy > expected * 10.0 ** (GATE_MARGIN_DB / 10.0):
+        if near_energy > self._path.expected_echo * 10.0 ** (GATE_MARGIN_DB / 10.0):
             self._hold = GATE_HOLD_FRAMES
         out = near if self._hold > 0 else np.zeros_like(near)
         self._hold = max(0, self._hold - 1)
