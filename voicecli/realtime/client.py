@@ -1,9 +1,10 @@
-"""The transport-neutral realtime client: session lifecycle, sending, the typed event stream, tools.
+"""The realtime client: session lifecycle, sending, the typed event stream, tools.
 
-A transport subclass only opens and closes its connection, sends one JSON payload, and feeds every
-incoming event to `_dispatch`. The protocol's rules (event order, the audio callback first, when
-tool outputs are answered, which errors end a session) are `RealtimeProtocolSession`'s, a sans-I/O
-object; this module carries out the actions it returns, so all transports behave the same.
+One concrete class, composed as httpx's `Client(transport=...)` is: a `Transport` (WebSocket,
+WebRTC, in memory) moves the events; the protocol's rules (event order, the audio callback first,
+when tool outputs are answered, which errors end a session) are `RealtimeProtocolSession`'s, a
+sans-I/O object chosen by `_new_protocol`; this module carries out the actions it returns, so all
+transports behave the same. The seed's per-provider classes only build their transport.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any, Self
 
@@ -46,6 +46,7 @@ from voicecli.realtime.safe_text import shown
 from voicecli.realtime.session_switch import SessionSwitch
 from voicecli.realtime.settings import RealtimeSettings
 from voicecli.realtime.tasks import BackgroundTasks
+from voicecli.realtime.transport import Transport
 
 __all__ = [
     "AudioOutputCallback",
@@ -64,14 +65,13 @@ AudioOutputCallback = Callable[[np.ndarray], Awaitable[None] | None]
 _CLOSED = object()
 
 
-class RealtimeClient(SessionSwitch, ABC):
-    """Base of every transport; use as `async with client(settings=..., create_response=True):`."""
-
-    transport: str = "abstract"
+class RealtimeClient(SessionSwitch):
+    """A realtime session over `transport`; use as `async with client(settings=..., create_response=True):`."""
 
     def __init__(
         self,
         *,
+        transport: Transport,
         settings: RealtimeSettings | None = None,
         audio_output_callback: AudioOutputCallback | None = None,
         tools: Iterable[ToolFunction] = (),
@@ -82,9 +82,11 @@ class RealtimeClient(SessionSwitch, ABC):
         continuity: Continuity | bool | None = False,
         heard_ms: HeardMs | None = None,
     ) -> None:
-        """`continuity` (off by default) reconnects after a drop and rolls over before the
+        """`transport` carries the events (`OpenAIRealtimeWebsocket` and the other seed classes build
+        one for their endpoint). `continuity` (off by default) reconnects after a drop and rolls over before the
         session limit, replaying the history; `heard_ms` says how much of an assistant item the
         listener heard, so the replay keeps only that (without it, all received audio counts)."""
+        self.transport_layer = transport
         self.settings = settings or RealtimeSettings()
         self.audio_output_callback = audio_output_callback
         self.tools = ToolRegistry(tools, plugins, timeout_s=tool_timeout_s)
@@ -101,6 +103,7 @@ class RealtimeClient(SessionSwitch, ABC):
         self._session_ready = asyncio.Event()
         self._closed_reason: str | None = None
         self._closing = False
+        self._sink = _ClientSink(self)
         self._init_switch(continuity, heard_ms)
         self._protocol = self._new_protocol()
 
@@ -123,6 +126,16 @@ class RealtimeClient(SessionSwitch, ABC):
     def connected(self) -> bool:
         return self._connected
 
+    @property
+    def transport(self) -> str:
+        """The transport's name ("websocket", "webrtc", "memory"); the object is `transport_layer`."""
+        return self.transport_layer.name
+
+    @property
+    def endpoint_description(self) -> str:
+        """Where this client connects, for messages (never contains a secret)."""
+        return self.transport_layer.describe()
+
     async def create_session(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> None:
         """Connect, wait for `session.created`, configure the session, optionally ask for a response.
 
@@ -130,6 +143,8 @@ class RealtimeClient(SessionSwitch, ABC):
         """
         if self._connected:
             raise RealtimeError("this client already has an open session; call delete_session() first")
+        if settings is not None:
+            self.settings = settings  # before connecting: WebRTC sends the session when it sets up the call
         self._queue = asyncio.Queue()
         self._session_ready = asyncio.Event()
         self._closed_reason = None
@@ -138,7 +153,7 @@ class RealtimeClient(SessionSwitch, ABC):
         self._start_history()
         self._connected = True
         try:
-            await self._prepare()
+            await self.transport_layer.prepare()
             async with asyncio.timeout(self.connect_timeout_s):
                 await self._open()
                 await self._session_ready.wait()
@@ -164,6 +179,7 @@ class RealtimeClient(SessionSwitch, ABC):
         self._connected = False
         await self._background.close()
         await self._close()
+        await self.transport_layer.end()
 
     async def update_session(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> None:
         """Send the (new) settings with the registered tools; optionally request a response."""
@@ -177,15 +193,20 @@ class RealtimeClient(SessionSwitch, ABC):
         """Close the connection; `receive()` then ends after the events already received."""
         self._closing = True
         await self._background.close()
-        if not self._connected:
-            return
-        self._connected = False
-        await self._close()
-        self._queue.put_nowait(_CLOSED)
+        if self._connected:
+            self._connected = False
+            await self._close()
+            self._queue.put_nowait(_CLOSED)
+        await self.transport_layer.end()  # also after a lost connection: what outlives connections goes now
 
     async def send(self, event: RealtimeEvent | dict[str, Any]) -> None:
         """Send a typed event (audio, user text, tool result) or a raw client event dict."""
-        await self._transmit(_to_payload(event))
+        if self._switching is not None:
+            await self._transmit(_to_payload(event))  # held or dropped while the session is replaced
+        elif isinstance(event, RealtimeAudioEvent) and self.transport_layer.media_audio:
+            await self._stream_audio(event.audio.data)
+        else:
+            await self.transport_layer.send_event(_to_payload(event), self._transmit)
 
     async def receive(
         self, audio_output_callback: AudioOutputCallback | None = None, **_: Any
@@ -231,7 +252,7 @@ class RealtimeClient(SessionSwitch, ABC):
         ]
 
     async def _request(self, actions: list[Action]) -> None:
-        """Carry out an intent's actions through `send()`, which a transport may specialise."""
+        """Carry out an intent's actions as `send()` would, so a transport's media path applies."""
         for action in actions:
             if isinstance(action, Send):
                 await self.send(action.payload)
@@ -258,44 +279,33 @@ class RealtimeClient(SessionSwitch, ABC):
             self._hold(payload)  # the reader is about to report the drop and reconnect
 
     async def _send_now(self, payload: dict[str, Any]) -> None:
-        payload = self._to_wire(payload)
+        payload = self.transport_layer.wire_form(payload)
         for observer in self._sent_observers:
             observer(payload)
-        await self._send_payload(payload)
+        await self.transport_layer.send(payload)
 
-    # --- for transports ---------------------------------------------------------------------
+    # --- the transport ----------------------------------------------------------------------
 
-    def _to_wire(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """The event as this transport's route speaks it (observers see exactly what is sent)."""
-        return payload
-
-    async def _prepare(self) -> None:
-        """Local set-up before connecting: building the SDK client, starting the embedded server.
-
-        Not counted in `connect_timeout_s`, which bounds the wait for the service: a slow machine
-        importing the `openai` package is not a service that does not answer.
-        """
-
-    @abstractmethod
     async def _open(self) -> None:
-        """Open the connection and start feeding `_dispatch`."""
+        await self.transport_layer.open(self._sink)
 
-    @abstractmethod
-    async def _send_payload(self, payload: dict[str, Any]) -> None:
-        """Send one client event; raise `RealtimeConnectionError` when the connection is gone."""
-
-    @abstractmethod
     async def _close(self) -> None:
-        """Close the connection and stop the reader."""
+        await self.transport_layer.close()
 
-    async def _stream_audio(self, pcm: Any) -> None:
-        """Send microphone audio over the media path (transports that have one override this)."""
-        raise RealtimeError(f"the {self.transport} transport has no media path for audio")
+    async def _stream_audio(self, pcm: np.ndarray) -> None:
+        if not self._connected:
+            raise RealtimeConnectionError(self._closed_reason or "the realtime session is not open")
+        if self._switching is not None:
+            await self._transmit(protocol.append_audio(pcm))  # held for the new session, as appends are
+            return
+        await self.transport_layer.stream_audio(pcm, self._transmit)
 
     def _new_protocol(self) -> RealtimeProtocolSession:
+        """The protocol session for a new session: the hook where a client of another protocol (other
+        turn rules, other events) returns its own session class with the same methods."""
         return RealtimeProtocolSession(
             auto_invoke_tools=self.auto_invoke_tools,
-            media_audio=self.transport == "webrtc",
+            media_audio=self.transport_layer.media_audio,
             continuity=self.continuity is not None,
         )
 
@@ -374,6 +384,31 @@ class RealtimeClient(SessionSwitch, ABC):
         result = await self.tools.invoke(call.name, call.arguments, call.call_id)
         for action in self._protocol.tool_finished(result):
             await self._carry_out(action, wait=False)
+
+
+class _ClientSink:
+    """The client as its transport sees it (`TransportSink`), so the client's own API stays as it is."""
+
+    def __init__(self, client: RealtimeClient) -> None:
+        self._client = client
+
+    @property
+    def connect_timeout_s(self) -> float:
+        return self._client.connect_timeout_s
+
+    def session_config(self) -> dict[str, Any]:
+        client = self._client
+        session: dict[str, Any] = client.settings.with_tools(client.tools.payload()).to_session_payload()["session"]
+        return session
+
+    def push_to_talk(self) -> bool:
+        return self._client.settings.push_to_talk
+
+    async def deliver(self, event: RealtimeEvent) -> None:
+        await self._client._dispatch(event)
+
+    def lost(self, message: str, code: str = "connection_closed", *, reconnectable: bool = False) -> None:
+        self._client._connection_lost(message, code, reconnectable=reconnectable)
 
 
 def _to_payload(event: RealtimeEvent | dict[str, Any]) -> dict[str, Any]:
