@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Self
 
 import numpy as np
 
 from voicecli.realtime import protocol
-from voicecli.realtime.continuity import Continuity, HeardMs
+from voicecli.realtime.continuity import Continuity, HeardMs, History
 from voicecli.realtime.errors import RealtimeConfigurationError, RealtimeConnectionError, RealtimeError
 from voicecli.realtime.events import (
     ErrorContent,
@@ -43,8 +43,8 @@ from voicecli.realtime.protocol_session import (
     StreamAudio,
 )
 from voicecli.realtime.safe_text import shown
-from voicecli.realtime.session_switch import SessionSwitch
 from voicecli.realtime.settings import RealtimeSettings
+from voicecli.realtime.supervisor import ContinuitySupervisor
 from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.realtime.transport import Transport
 
@@ -65,7 +65,7 @@ AudioOutputCallback = Callable[[np.ndarray], Awaitable[None] | None]
 _CLOSED = object()
 
 
-class RealtimeClient(SessionSwitch):
+class RealtimeClient:
     """A realtime session over `transport`; use as `async with client(settings=..., create_response=True):`."""
 
     def __init__(
@@ -103,8 +103,11 @@ class RealtimeClient(SessionSwitch):
         self._session_ready = asyncio.Event()
         self._closed_reason: str | None = None
         self._closing = False
-        self._sink = _ClientSink(self)
-        self._init_switch(continuity, heard_ms)
+        self._side = _ClientSide(self)
+        resolved = Continuity() if continuity is True else continuity or None
+        self.supervisor = ContinuitySupervisor(self._side, resolved, heard_ms) if resolved is not None else None
+        """Reconnects and rolls over when `continuity` is on (None when it is off)."""
+        self._heard_ms = heard_ms
         self._protocol = self._new_protocol()
 
     # --- the public API ---------------------------------------------------------------------
@@ -125,6 +128,26 @@ class RealtimeClient(SessionSwitch):
     @property
     def connected(self) -> bool:
         return self._connected
+
+    @property
+    def continuity(self) -> Continuity | None:
+        return self.supervisor.continuity if self.supervisor is not None else None
+
+    @property
+    def history(self) -> History | None:
+        """What a new session is told after a drop or a rollover (None without continuity)."""
+        return self.supervisor.history if self.supervisor is not None else None
+
+    @property
+    def heard_ms(self) -> HeardMs | None:
+        """How much of an assistant item the listener heard, so a replay keeps only that."""
+        return self._heard_ms
+
+    @heard_ms.setter
+    def heard_ms(self, heard_ms: HeardMs | None) -> None:
+        self._heard_ms = heard_ms
+        if self.supervisor is not None:
+            self.supervisor.heard_ms = heard_ms
 
     @property
     def transport(self) -> str:
@@ -150,7 +173,8 @@ class RealtimeClient(SessionSwitch):
         self._closed_reason = None
         self._closing = False
         self._protocol = self._new_protocol()
-        self._start_history()
+        if self.supervisor is not None:
+            self.supervisor.start()
         self._connected = True
         try:
             await self.transport_layer.prepare()
@@ -201,7 +225,7 @@ class RealtimeClient(SessionSwitch):
 
     async def send(self, event: RealtimeEvent | dict[str, Any]) -> None:
         """Send a typed event (audio, user text, tool result) or a raw client event dict."""
-        if self._switching is not None:
+        if self._switching():
             await self._transmit(_to_payload(event))  # held or dropped while the session is replaced
         elif isinstance(event, RealtimeAudioEvent) and self.transport_layer.media_audio:
             await self._stream_audio(event.audio.data)
@@ -266,17 +290,21 @@ class RealtimeClient(SessionSwitch):
     async def _transmit(self, payload: dict[str, Any]) -> None:
         if not self._connected:
             raise RealtimeConnectionError(self._closed_reason or "the realtime session is not open")
-        if self.history is not None:
-            self.history.on_sent(payload)
-        if self._switching is not None:
-            self._hold(payload)
-            return
+        supervisor = self.supervisor
+        if supervisor is not None:
+            supervisor.history.on_sent(payload)
+            if supervisor.switching is not None:
+                supervisor.hold(payload)
+                return
         try:
             await self._send_now(payload)
         except RealtimeConnectionError:
-            if self.history is None or self._closing:
+            if supervisor is None or self._closing:
                 raise
-            self._hold(payload)  # the reader is about to report the drop and reconnect
+            supervisor.hold(payload)  # the reader is about to report the drop and reconnect
+
+    def _switching(self) -> bool:
+        return self.supervisor is not None and self.supervisor.switching is not None
 
     async def _send_now(self, payload: dict[str, Any]) -> None:
         payload = self.transport_layer.wire_form(payload)
@@ -287,7 +315,7 @@ class RealtimeClient(SessionSwitch):
     # --- the transport ----------------------------------------------------------------------
 
     async def _open(self) -> None:
-        await self.transport_layer.open(self._sink)
+        await self.transport_layer.open(self._side)
 
     async def _close(self) -> None:
         await self.transport_layer.close()
@@ -295,7 +323,7 @@ class RealtimeClient(SessionSwitch):
     async def _stream_audio(self, pcm: np.ndarray) -> None:
         if not self._connected:
             raise RealtimeConnectionError(self._closed_reason or "the realtime session is not open")
-        if self._switching is not None:
+        if self._switching():
             await self._transmit(protocol.append_audio(pcm))  # held for the new session, as appends are
             return
         await self.transport_layer.stream_audio(pcm, self._transmit)
@@ -306,7 +334,7 @@ class RealtimeClient(SessionSwitch):
         return RealtimeProtocolSession(
             auto_invoke_tools=self.auto_invoke_tools,
             media_audio=self.transport_layer.media_audio,
-            continuity=self.continuity is not None,
+            continuity=self.supervisor is not None,
         )
 
     async def _dispatch(self, event: RealtimeEvent) -> None:
@@ -326,8 +354,8 @@ class RealtimeClient(SessionSwitch):
                     if inspect.isawaitable(result):
                         await result
             case Deliver(event):
-                if self.history is not None:
-                    self.history.on_received(event)
+                if self.supervisor is not None:
+                    self.supervisor.history.on_received(event)
                 if wait:
                     await self._enqueue(event)
                 else:
@@ -342,9 +370,11 @@ class RealtimeClient(SessionSwitch):
             case Ready(session_id, expires_at):
                 self.session_id = session_id
                 self._session_ready.set()
-                self._plan_rollover(expires_at)
+                if self.supervisor is not None:
+                    self.supervisor.plan_rollover(expires_at)
             case Completed():
-                self._session_proved()
+                if self.supervisor is not None:
+                    self.supervisor.session_proved()
 
     async def _enqueue(self, event: RealtimeEvent) -> None:
         """Queue an incoming event for `receive()`, waiting while its consumer is far behind.
@@ -363,7 +393,9 @@ class RealtimeClient(SessionSwitch):
         if not self._connected:
             return
         message = shown(message)  # a close reason is the service's text: it may quote the key
-        if self._lost_in_switch(message, reconnectable):
+        opened = self._session_ready.is_set()  # a session that never opened is refused, not dropped
+        if self.supervisor is not None and self.supervisor.takes_loss(message, reconnectable, opened=opened):
+            self._session_ready.set()  # a try that was waiting for its session learns it failed
             return
         self._connected = False
         if self._protocol.last_fatal_error:
@@ -386,19 +418,21 @@ class RealtimeClient(SessionSwitch):
             await self._carry_out(action, wait=False)
 
 
-class _ClientSink:
-    """The client as its transport sees it (`TransportSink`), so the client's own API stays as it is."""
+class _ClientSide:
+    """The client as its transport (`TransportSink`) and its continuity supervisor
+    (`SupervisedClient`) see it, so neither reaches into the client and its API stays as it is."""
 
     def __init__(self, client: RealtimeClient) -> None:
         self._client = client
+
+    # --- for the transport
 
     @property
     def connect_timeout_s(self) -> float:
         return self._client.connect_timeout_s
 
     def session_config(self) -> dict[str, Any]:
-        client = self._client
-        session: dict[str, Any] = client.settings.with_tools(client.tools.payload()).to_session_payload()["session"]
+        session: dict[str, Any] = self.session_payload()["session"]
         return session
 
     def push_to_talk(self) -> bool:
@@ -409,6 +443,40 @@ class _ClientSink:
 
     def lost(self, message: str, code: str = "connection_closed", *, reconnectable: bool = False) -> None:
         self._client._connection_lost(message, code, reconnectable=reconnectable)
+
+    # --- for the supervisor
+
+    @property
+    def protocol_session(self) -> RealtimeProtocolSession:
+        return self._client._protocol
+
+    def in_session(self) -> bool:
+        return self._client.connected and not self._client._closing
+
+    def session_payload(self) -> dict[str, Any]:
+        client = self._client
+        return client.settings.with_tools(client.tools.payload()).to_session_payload()
+
+    async def connect(self) -> None:
+        client = self._client
+        client._session_ready = asyncio.Event()
+        await client._open()
+        await client._session_ready.wait()
+
+    async def disconnect(self) -> None:
+        await self._client._close()
+
+    async def send_now(self, payload: dict[str, Any]) -> None:
+        await self._client._send_now(payload)
+
+    def emit(self, event: RealtimeEvent) -> None:
+        self._client._queue.put_nowait(event)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        return self._client._background.spawn(work)
+
+    def fail(self, message: str) -> None:
+        self._client._connection_lost(message)
 
 
 def _to_payload(event: RealtimeEvent | dict[str, Any]) -> dict[str, Any]:

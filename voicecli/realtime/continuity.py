@@ -6,7 +6,7 @@ open a new session with the same settings and tools, then replay the history as
 models greet again or switch language). `History` follows the events in both directions and builds
 that replay: user turns as their transcripts (or a placeholder), assistant turns cut to what the
 listener heard, tool calls with their outputs, in order and within `Continuity`'s bounds.
-`session_switch` decides when; this module only knows what.
+`supervisor` decides when; this module only knows what.
 """
 
 from __future__ import annotations
