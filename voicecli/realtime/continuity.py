@@ -270,7 +270,8 @@ class History:
         if item.get("type") == "message" and item.get("role") == "assistant":
             if key not in self._entries:
                 self._add(key, {"type": "message", "role": "assistant", "content": []})
-            parts = item.get("content") if isinstance(item.get("content"), list) else []
+            content = item.get("content")
+            parts = content if isinstance(content, list) else []
             final = "".join(str(_dict(part).get("transcript") or _dict(part).get("text") or "") for part in parts)
             if done and final:
                 self._transcripts[key] = final

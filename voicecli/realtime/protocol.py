@@ -181,13 +181,14 @@ def parse_server_event(payload: dict[str, Any]) -> ev.RealtimeEvent:
                     audio=ev.AudioContent(data=base64_to_pcm(payload["delta"]), item_id=payload.get("item_id")),
                 )
             case ListenEvents.RESPONSE_OUTPUT_AUDIO_TRANSCRIPT_DELTA | ListenEvents.RESPONSE_OUTPUT_TEXT_DELTA:
-                source = "assistant_text" if service_type == ListenEvents.RESPONSE_OUTPUT_TEXT_DELTA else None
+                text_reply = service_type == ListenEvents.RESPONSE_OUTPUT_TEXT_DELTA
+                source: ev.TextSource = "assistant_text" if text_reply else "assistant_transcript"
                 return ev.RealtimeTextEvent(
                     service_type=service_type,
                     service_event=payload,
                     text=ev.TextContent(
                         text=_text(payload, "delta"),
-                        source=source or "assistant_transcript",
+                        source=source,
                         item_id=payload.get("item_id"),
                     ),
                 )
