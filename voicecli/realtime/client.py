@@ -26,8 +26,6 @@ from voicecli.realtime.events import (
     RealtimeAudioEvent,
     RealtimeErrorEvent,
     RealtimeEvent,
-    RealtimeFunctionResultEvent,
-    RealtimeTextEvent,
 )
 from voicecli.realtime.functions import ToolFunction, ToolRegistry
 from voicecli.realtime.protocol import SendEvents
@@ -226,11 +224,11 @@ class RealtimeClient:
     async def send(self, event: RealtimeEvent | dict[str, Any]) -> None:
         """Send a typed event (audio, user text, tool result) or a raw client event dict."""
         if self._switching():
-            await self._transmit(_to_payload(event))  # held or dropped while the session is replaced
+            await self._transmit(protocol.client_event(event))  # held or dropped while the session is replaced
         elif isinstance(event, RealtimeAudioEvent) and self.transport_layer.media_audio:
             await self._stream_audio(event.audio.data)
         else:
-            await self.transport_layer.send_event(_to_payload(event), self._transmit)
+            await self.transport_layer.send_event(protocol.client_event(event), self._transmit)
 
     async def receive(
         self, audio_output_callback: AudioOutputCallback | None = None, **_: Any
@@ -477,19 +475,3 @@ class _ClientSide:
 
     def fail(self, message: str) -> None:
         self._client._connection_lost(message)
-
-
-def _to_payload(event: RealtimeEvent | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(event, dict):
-        return event
-    if isinstance(event, RealtimeAudioEvent):
-        return protocol.append_audio(event.audio.data)
-    if isinstance(event, RealtimeTextEvent):
-        return protocol.user_text_item(event.text.text)
-    if isinstance(event, RealtimeFunctionResultEvent):
-        return protocol.function_output_item(event.function_result.call_id, event.function_result.result)
-    if event.service_event is not None:
-        return {"type": event.service_type, **event.service_event} if event.service_type else event.service_event
-    if event.service_type:
-        return {"type": str(event.service_type)}
-    raise RealtimeError(f"cannot send {type(event).__name__} without a service_type or service_event")

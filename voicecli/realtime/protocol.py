@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 
 from voicecli.realtime import events as ev
+from voicecli.realtime.errors import RealtimeError
 
 
 class ListenEvents(StrEnum):
@@ -127,6 +128,23 @@ def truncate_item(item_id: str, audio_end_ms: int, content_index: int = 0) -> di
 def simple_event(event_type: SendEvents) -> dict[str, Any]:
     """Events whose payload is just their type (commit, clear, response.create, response.cancel)."""
     return {"type": event_type.value}
+
+
+def client_event(event: ev.RealtimeEvent | dict[str, Any]) -> dict[str, Any]:
+    """The client event a typed event (audio, user text, tool result) or a raw dict stands for."""
+    if isinstance(event, dict):
+        return event
+    if isinstance(event, ev.RealtimeAudioEvent):
+        return append_audio(event.audio.data)
+    if isinstance(event, ev.RealtimeTextEvent):
+        return user_text_item(event.text.text)
+    if isinstance(event, ev.RealtimeFunctionResultEvent):
+        return function_output_item(event.function_result.call_id, event.function_result.result)
+    if event.service_event is not None:
+        return {"type": event.service_type, **event.service_event} if event.service_type else event.service_event
+    if event.service_type:
+        return {"type": str(event.service_type)}
+    raise RealtimeError(f"cannot send {type(event).__name__} without a service_type or service_event")
 
 
 def encode(event: dict[str, Any]) -> str:
