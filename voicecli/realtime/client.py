@@ -20,6 +20,7 @@ import numpy as np
 from voicecli.realtime import protocol
 from voicecli.realtime.continuity import Continuity, HeardMs, History
 from voicecli.realtime.errors import RealtimeConfigurationError, RealtimeConnectionError, RealtimeError
+from voicecli.realtime.event_stream import EventStream
 from voicecli.realtime.events import (
     ErrorContent,
     FunctionCallContent,
@@ -54,13 +55,7 @@ __all__ = [
     "RealtimeError",
 ]
 
-RECEIVE_QUEUE_EVENTS = 1000
-"""How far `receive()`'s consumer may fall behind before the transport stops reading (backpressure)."""
-
 AudioOutputCallback = Callable[[np.ndarray], Awaitable[None] | None]
-
-
-_CLOSED = object()
 
 
 class RealtimeClient:
@@ -93,7 +88,7 @@ class RealtimeClient:
         self.session_id: str | None = None
         self.audio_item_id: str | None = None
         """The item of the chunk `audio_output_callback` is being called with (for barge-in bookkeeping)."""
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._stream = EventStream()
         self._connected = False
         self._pending_entry: tuple[RealtimeSettings | None, bool] = (None, False)
         self._background = BackgroundTasks()
@@ -166,7 +161,7 @@ class RealtimeClient:
             raise RealtimeError("this client already has an open session; call delete_session() first")
         if settings is not None:
             self.settings = settings  # before connecting: WebRTC sends the session when it sets up the call
-        self._queue = asyncio.Queue()
+        self._stream = EventStream()
         self._session_ready = asyncio.Event()
         self._closed_reason = None
         self._closing = False
@@ -218,7 +213,7 @@ class RealtimeClient:
         if self._connected:
             self._connected = False
             await self._close()
-            self._queue.put_nowait(_CLOSED)
+            self._stream.end()
         await self.transport_layer.end()  # also after a lost connection: what outlives connections goes now
 
     async def send(self, event: RealtimeEvent | dict[str, Any]) -> None:
@@ -236,12 +231,8 @@ class RealtimeClient:
         """Yield events as they arrive until the session ends or the connection drops."""
         if audio_output_callback is not None:
             self.audio_output_callback = audio_output_callback
-        while True:
-            item = await self._queue.get()
-            if item is _CLOSED:
-                self._queue.put_nowait(_CLOSED)  # later receive() calls end at once too
-                return
-            yield item
+        async for event in self._stream:
+            yield event
 
     # --- intents: what a caller wants, whatever the transport ---------------------------------
 
@@ -354,10 +345,10 @@ class RealtimeClient:
             case Deliver(event):
                 if self.supervisor is not None:
                     self.supervisor.history.on_received(event)
-                if wait:
-                    await self._enqueue(event)
+                if wait:  # while `receive()`'s consumer is far behind, the transport's reader waits here
+                    await self._stream.put(event, flowing=lambda: self._connected)
                 else:
-                    self._queue.put_nowait(event)
+                    self._stream.put_nowait(event)
             case Send(payload):
                 with contextlib.suppress(RealtimeConnectionError):  # a lost connection is reported by the reader
                     await self._transmit(payload)
@@ -373,16 +364,6 @@ class RealtimeClient:
             case Completed():
                 if self.supervisor is not None:
                     self.supervisor.session_proved()
-
-    async def _enqueue(self, event: RealtimeEvent) -> None:
-        """Queue an incoming event for `receive()`, waiting while its consumer is far behind.
-
-        The transport's reader then stops reading, so the socket's own flow control holds the rest:
-        the queue stays bounded and nothing is dropped. (Closing and tool results never wait.)
-        """
-        while self._queue.qsize() >= RECEIVE_QUEUE_EVENTS and self._connected:
-            await asyncio.sleep(0.005)
-        self._queue.put_nowait(event)
 
     def _connection_lost(self, message: str, code: str = "connection_closed", *, reconnectable: bool = False) -> None:
         """Report a dropped connection once and end `receive()`; nothing already received is lost.
@@ -400,10 +381,10 @@ class RealtimeClient:
             message = shown(f"{message}: {self._protocol.last_fatal_error}")
         self._closed_reason = message
         self._session_ready.set()
-        self._queue.put_nowait(
+        self._stream.put_nowait(
             RealtimeErrorEvent(service_type="connection", error=ErrorContent(message=message, code=code, fatal=True))
         )
-        self._queue.put_nowait(_CLOSED)
+        self._stream.end()
 
     # --- tools ------------------------------------------------------------------------------
 
@@ -468,7 +449,7 @@ class _ClientSide:
         await self._client._send_now(payload)
 
     def emit(self, event: RealtimeEvent) -> None:
-        self._client._queue.put_nowait(event)
+        self._client._stream.put_nowait(event)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         return self._client._background.spawn(work)
