@@ -42,6 +42,7 @@ from voicecli.realtime.protocol_session import (
     StreamAudio,
 )
 from voicecli.realtime.safe_text import shown
+from voicecli.realtime.session_rules import ProtocolSession
 from voicecli.realtime.settings import RealtimeSettings
 from voicecli.realtime.supervisor import ContinuitySupervisor
 from voicecli.realtime.tasks import BackgroundTasks
@@ -317,7 +318,7 @@ class RealtimeClient:
             return
         await self.transport_layer.stream_audio(pcm, self._transmit)
 
-    def _new_protocol(self) -> RealtimeProtocolSession:
+    def _new_protocol(self) -> ProtocolSession:
         """The protocol session for a new session: the hook where a client of another protocol (other
         turn rules, other events) returns its own session class with the same methods."""
         return RealtimeProtocolSession(
@@ -426,7 +427,7 @@ class _ClientSide:
     # --- for the supervisor
 
     @property
-    def protocol_session(self) -> RealtimeProtocolSession:
+    def protocol_session(self) -> ProtocolSession:
         return self._client._protocol
 
     def in_session(self) -> bool:

@@ -29,7 +29,7 @@ from voicecli.realtime.continuity import (
 from voicecli.realtime.errors import RealtimeConnectionError
 from voicecli.realtime.events import RealtimeEvent
 from voicecli.realtime.protocol import ListenEvents, SendEvents
-from voicecli.realtime.protocol_session import RealtimeProtocolSession
+from voicecli.realtime.session_rules import ProtocolSession
 
 __all__ = ["ContinuitySupervisor", "SupervisedClient"]
 
@@ -41,7 +41,7 @@ class SupervisedClient(Protocol):
     """What the supervisor needs of the client it serves."""
 
     @property
-    def protocol_session(self) -> RealtimeProtocolSession:
+    def protocol_session(self) -> ProtocolSession:
         """The current session's rules (the supervisor tells it about replays and reopening)."""
         ...
 
