@@ -24,6 +24,7 @@ PUBLIC = [
     "FunctionCallContent",
     "FunctionResultContent",
     "ListenEvents",
+    "MemoryTransport",
     "OpenAIRealtimeExecutionSettings",
     "OpenAIRealtimeWebRTC",
     "OpenAIRealtimeWebsocket",
@@ -42,6 +43,8 @@ PUBLIC = [
     "SendEvents",
     "TextContent",
     "ToolRegistry",
+    "Transport",
+    "TransportSink",
     "TurnDetection",
     "tool",
 ]

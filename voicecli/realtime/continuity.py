@@ -6,7 +6,7 @@ open a new session with the same settings and tools, then replay the history as
 models greet again or switch language). `History` follows the events in both directions and builds
 that replay: user turns as their transcripts (or a placeholder), assistant turns cut to what the
 listener heard, tool calls with their outputs, in order and within `Continuity`'s bounds.
-`session_switch` decides when; this module only knows what.
+`supervisor` decides when; this module only knows what.
 """
 
 from __future__ import annotations
@@ -276,7 +276,8 @@ class History:
         if item.get("type") == "message" and item.get("role") == "assistant":
             if key not in self._entries:
                 self._add(key, {"type": "message", "role": "assistant", "content": []})
-            parts = item.get("content") if isinstance(item.get("content"), list) else []
+            content = item.get("content")
+            parts = content if isinstance(content, list) else []
             final = "".join(str(_dict(part).get("transcript") or _dict(part).get("text") or "") for part in parts)
             if done and final:
                 self._transcripts[key] = final
