@@ -221,7 +221,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (keep it on loopback).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
     brain: Annotated[
-        str, typer.Option(help="echo (repeats you), scripted (replies from --script) or chat (asks --chat-url).")
+        str,
+        typer.Option(
+            help="echo (repeats you), scripted (replies from --script), chat (asks --chat-url) "
+            "or auto (a chat model running on this machine, else echo)."
+        ),
     ] = "echo",
     script: Annotated[Path | None, typer.Option(help="TOML script for the scripted brain.")] = None,
     max_session_s: Annotated[

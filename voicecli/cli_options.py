@@ -27,7 +27,7 @@ ProviderOption = Annotated[str | None, typer.Option(help="local (built-in server
 TransportOption = Annotated[str | None, typer.Option(help="websocket (default) or webrtc.")]
 VoiceOption = Annotated[str | None, typer.Option(help="Voice of the assistant (alloy, shimmer, ...).")]
 InstructionsOption = Annotated[str | None, typer.Option(help="Instructions (persona) for the model.")]
-BrainOption = Annotated[str | None, typer.Option(help="Local server brain: echo, scripted or chat.")]
+BrainOption = Annotated[str | None, typer.Option(help="Local server brain: auto, echo, scripted or chat.")]
 ScriptOption = Annotated[Path | None, typer.Option(help="Local server script (TOML) for the scripted brain.")]
 ToolsOption = Annotated[
     list[str] | None, typer.Option("--tools", help="Python file or module whose functions are tools (repeatable).")

@@ -54,11 +54,12 @@ class AzureConfig:
 
 @dataclass(slots=True)
 class LocalConfig:
-    brain: Literal["echo", "scripted", "chat"] = "echo"
+    brain: Literal["auto", "echo", "scripted", "chat"] = "auto"
     script: str = ""
     max_session_s: float = 3600.0
     chat_url: str = ""
     chat_model: str = ""
+    chat_api_key_env: str = ""
 
 
 @dataclass(slots=True)
@@ -113,6 +114,7 @@ class AppConfig:
 ENVIRONMENT: dict[str, tuple[str, str]] = {
     "VOICECLI_PROVIDER": ("", "provider"),
     "VOICECLI_TRANSPORT": ("", "transport"),
+    "VOICECLI_BRAIN": ("local", "brain"),
     "OPENAI_REALTIME_MODEL_ID": ("openai", "model"),
     "OPENAI_BASE_URL": ("openai", "base_url"),
     "AZURE_OPENAI_ENDPOINT": ("azure", "endpoint"),

@@ -22,6 +22,7 @@ from typing import Any, Self
 import orjson
 from aiohttp import WSMsgType, web
 
+from voicecli.server import recognition_whisper
 from voicecli.server.brains import Brain, load_brain
 from voicecli.server.config import CONFIG_KEY, ServerConfig, key_refusal
 from voicecli.server.events import error_event
@@ -200,6 +201,8 @@ class LocalServer:
         self.faults = faults if faults is not None else Faults()
         if isinstance(brain, str):
             brain = load_brain(brain, script, chat_url=chat_url, chat_model=chat_model)
+        self.brain_label: str = getattr(brain, "label", self.brain_name)
+        """What answers, as the server's start line says it (e.g. which chat model `auto` found)."""
         self.config = ServerConfig(
             brain=brain,
             faults=self.faults,
@@ -211,6 +214,9 @@ class LocalServer:
         self._port: int | None = None
 
     async def start(self) -> None:
+        """Listen; Whisper (when installed) loads in the background, so the first turn need not wait for it."""
+        if recognition_whisper.available():
+            recognition_whisper.warm_up()
         self._runner = web.AppRunner(create_app(self.config), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._requested_port)
@@ -260,7 +266,7 @@ async def serve_forever(server: LocalServer, *, verbose: bool = False) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if verbose:
         _log.setLevel(logging.DEBUG)
-    brain = server.brain_name
+    brain = server.brain_label
     async with server:
         _log.info("voicecli local realtime server: %s/realtime (brain: %s)", server.ws_base_url, brain)
         await asyncio.Event().wait()
