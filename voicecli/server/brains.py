@@ -119,7 +119,7 @@ class EchoBrain:
             heard = f"I heard {audio_seconds(user):.1f} seconds of audio"
             answer = f"{heard}. You said: {text}" if text else f"{heard}, but no words I know."
         if self.explain and not any(item.data.get("role") == "assistant" for item in items):
-            answer = f"{answer.rstrip('.')}. I am only an echo: {HOW_TO_ANSWER}."
+            answer += ("" if answer.endswith((".", "?", "!")) else ".") + f" I am only an echo: {HOW_TO_ANSWER}."
         return Reply(answer)
 
 
