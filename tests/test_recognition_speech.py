@@ -52,11 +52,22 @@ async def spoken_turn(peer: Peer, pcm: np.ndarray) -> dict[str, Any]:
     return events[-1]
 
 
-async def test_free_speech_is_understood_over_websocket(whisper: None) -> None:
+async def test_free_speech_is_understood_over_websocket_decoded_while_spoken(
+    whisper: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[Future[str] | None] = []
+    recognise = recognition.recognise
+
+    async def watched(pcm: bytes, phrases: Any = (), **kwargs: Any) -> Any:
+        started.append(kwargs.get("started"))
+        return await recognise(pcm, phrases, **kwargs)
+
+    monkeypatch.setattr(recognition, "recognise", watched)
     async with LocalServer(brain="echo") as server, openai_peer(server) as peer:
         await peer.expect("session.created")
         completed = await spoken_turn(peer, spoken(QUESTION, "en-us"))
     assert word_errors(QUESTION, completed["transcript"]) <= 1, completed["transcript"]
+    assert len(started) == 1 and started[0] is not None, "the turn was decoded from its pause on, not at commit"
 
 
 async def test_free_speech_is_understood_over_webrtc(whisper: None) -> None:
