@@ -74,9 +74,9 @@ def pocketsphinx_free(pcm: bytes) -> str:
 async def streamed(server: LocalServer, speech: list[tuple[str, np.ndarray]]) -> dict[str, Any]:
     """Stream each turn in real time with server VAD; time the transcript from the end of speech."""
     client = AsyncOpenAI(api_key="bench", websocket_base_url=server.ws_base_url)
-    from_voice, from_stopped, errors, total = [], [], 0, 0
+    from_voice, from_stopped, to_audio, errors, total = [], [], [], 0, 0
     async with client.realtime.connect(model="bench") as connection:
-        detection = {"type": "server_vad", "create_response": False, "silence_duration_ms": 500}
+        detection = {"type": "server_vad", "create_response": True, "silence_duration_ms": 500}
         await connection.session.update(
             session={
                 "type": "realtime",
@@ -99,6 +99,7 @@ async def streamed(server: LocalServer, speech: list[tuple[str, np.ndarray]]) ->
             await asyncio.wait_for(reader, 30)
             from_voice.append(1000 * (times["completed"] - times["voice_ended"]))
             from_stopped.append(1000 * (times["completed"] - times["stopped"]))
+            to_audio.append(1000 * (times["first_audio"] - times["voice_ended"]))
             errors += word_errors(sentence, transcript[0])
             total += len(words(sentence))
     return {
@@ -108,18 +109,26 @@ async def streamed(server: LocalServer, speech: list[tuple[str, np.ndarray]]) ->
         "speech_stopped_to_transcript_ms_p95": _p(from_stopped, 0.95),
         "last_voice_to_transcript_ms_p50": _p(from_voice, 0.5),
         "last_voice_to_transcript_ms_p95": _p(from_voice, 0.95),
+        "last_voice_to_first_reply_audio_ms_p50": _p(to_audio, 0.5),
+        "last_voice_to_first_reply_audio_ms_p95": _p(to_audio, 0.95),
     }
 
 
 async def _await_transcript(connection: Any, times: dict[str, float], transcript: list[str]) -> None:
+    """Note when the turn ended, its transcript came and the echo's first audio; return at response.done."""
     async for event in connection:
+        now = time.perf_counter()
         if event.type == "input_audio_buffer.speech_stopped":
-            times["stopped"] = time.perf_counter()
-        elif event.type.startswith("conversation.item.input_audio_transcription.") and event.type != (
-            "conversation.item.input_audio_transcription.delta"
+            times["stopped"] = now
+        elif event.type in (
+            "conversation.item.input_audio_transcription.completed",
+            "conversation.item.input_audio_transcription.failed",
         ):
-            times["completed"] = time.perf_counter()
+            times["completed"] = now
             transcript.append(getattr(event, "transcript", "") or "")
+        elif event.type == "response.output_audio.delta":
+            times.setdefault("first_audio", now)
+        elif event.type == "response.done":
             return
 
 
@@ -163,6 +172,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--voices", default=",".join(VOICES))
     parser.add_argument("--streamed", type=int, default=12, help="sentences streamed through the server per voice")
+    parser.add_argument("--no-accuracy", action="store_true", help="only the streamed turns (and sizes)")
     args = parser.parse_args()
     voices = args.voices.split(",")
     speech = {(sentence, voice): spoken(sentence, voice) for voice in voices for sentence in SENTENCES}
@@ -171,21 +181,29 @@ async def main() -> None:
         loading.result()
     report["rss_mb_recognisers_loaded"] = round(rss_mb(), 1)
     if recognition_whisper.available():
-        report["whisper"] = accuracy("whisper tiny.en int8", recognition_whisper.decode, speech)
         report.update(extra_install_mb())
-    report["pocketsphinx"] = accuracy("pocketsphinx free-form", pocketsphinx_free, speech)
+    if not args.no_accuracy:
+        if recognition_whisper.available():
+            report["whisper"] = accuracy("whisper tiny.en int8", recognition_whisper.decode, speech)
+        report["pocketsphinx"] = accuracy("pocketsphinx free-form", pocketsphinx_free, speech)
     turns = [(sentence, speech[sentence, voice]) for voice in voices for sentence in SENTENCES[: args.streamed]]
     async with LocalServer(brain="echo") as server:
         report["streamed"] = await streamed(server, turns)
     report["rss_mb_after"] = round(rss_mb(), 1)
     print(json.dumps(report, indent=2, ensure_ascii=False))
-    best = report.get("whisper", report["pocketsphinx"])
     stream = report["streamed"]
+    best = report.get("whisper", report.get("pocketsphinx"))
+    accuracy_line = ""
+    if best is not None:
+        accuracy_line = (
+            f"{best['recogniser']}: WER {best['wer_percent']} % over {best['turns']} turns ({len(voices)} voices), "
+            f"decode p50 {best['decode_ms_p50']} ms; pocketsphinx free-form WER "
+            f"{report['pocketsphinx']['wer_percent']} %; "
+        )
     print(
-        f"{best['recogniser']}: WER {best['wer_percent']} % over {best['turns']} turns ({len(voices)} voices), "
-        f"decode p50 {best['decode_ms_p50']} ms; pocketsphinx free-form WER {report['pocketsphinx']['wer_percent']} %; "
-        f"streamed: speech_stopped → transcript p50 {stream['speech_stopped_to_transcript_ms_p50']} ms, "
-        f"last voice → transcript p50 {stream['last_voice_to_transcript_ms_p50']} ms; "
+        f"{accuracy_line}streamed: speech_stopped → transcript p50 {stream['speech_stopped_to_transcript_ms_p50']} ms, "
+        f"last voice → transcript p50 {stream['last_voice_to_transcript_ms_p50']} ms, → first reply audio p50 "
+        f"{stream['last_voice_to_first_reply_audio_ms_p50']} ms; "
         f"extra {report.get('extra_install_mb', 0)} MB; RSS {report['rss_mb_after']} MB "
         f"(load {report['load_average_1min']})"
     )

@@ -90,6 +90,19 @@ _NUMBERS = {
     )
 }
 
+_CONTRACTIONS = {
+    "i'm": "i am",
+    "it's": "it is",
+    "what's": "what is",
+    "that's": "that is",
+    "don't": "do not",
+    "isn't": "is not",
+    "can't": "cannot",
+    "i'll": "i will",
+    "you're": "you are",
+    "let's": "let us",
+}
+
 
 def espeak_missing() -> str | None:
     """Why the corpus cannot be spoken here, or None."""
@@ -104,8 +117,13 @@ def spoken(text: str, voice: str = "en-us") -> np.ndarray:
 
 
 def words(text: str) -> list[str]:
-    """Lower-case words without punctuation, small numbers as words ("10" and "ten" are the same answer)."""
-    return [_NUMBERS.get(int(word), word) if word.isdigit() else word for word in _WORD.findall(text.lower())]
+    """Lower-case words without punctuation, small numbers and contractions spelt out ("10" and "ten",
+    "I'm" and "I am" are the same answer)."""
+    spelt = (
+        _NUMBERS.get(int(word), word) if word.isdigit() else _CONTRACTIONS.get(word, word)
+        for word in _WORD.findall(text.lower())
+    )
+    return " ".join(spelt).split()
 
 
 def word_errors(reference: str, hypothesis: str) -> int:
