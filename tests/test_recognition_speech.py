@@ -90,16 +90,20 @@ async def test_expected_phrases_still_come_from_the_grammar_as_written(whisper: 
 
 
 class CountingDecoder:
-    """Stands in for `recognition_whisper.submit`: records what it was given, answers at once."""
+    """Stands in for `recognition_whisper.submit`: records what it was given, answers at once (or,
+    when `busy`, not: as a decoding still waiting its turn)."""
 
     def __init__(self) -> None:
         self.given: list[bytes] = []
+        self.futures: list[Future[str]] = []
+        self.busy = False
 
     def __call__(self, pcm: bytes) -> Future[str]:
         self.given.append(pcm)
-        done: Future[str] = Future()
-        done.set_result(f"decoding {len(self.given)}")
-        return done
+        self.futures.append(Future())
+        if not self.busy:
+            self.futures[-1].set_result(f"decoding {len(self.given)}")
+        return self.futures[-1]
 
 
 def voice(ms: int) -> bytes:
@@ -144,6 +148,17 @@ def test_speech_after_the_pause_means_the_turn_is_decoded_again(decoder: Countin
     heard = fed(listening, [voice(500), quiet(200), voice(300)])
     assert len(decoder.given) == 1  # at the pause; the speech that followed is not in it
     assert listening.decoding_for(heard) is None
+
+
+def test_a_pause_after_more_speech_starts_a_new_decoding_without_waiting_for_the_stale_one(
+    decoder: CountingDecoder,
+) -> None:
+    decoder.busy = True  # the decodings wait in the queue: the stale one must not hold the new one up
+    listening = recognition_stream.Listening()
+    heard = fed(listening, [voice(500), quiet(200), voice(300), quiet(150)])
+    assert len(decoder.given) == 2 and len(decoder.given[1]) > len(decoder.given[0])
+    assert decoder.futures[0].cancelled(), "the stale decoding is dropped before it begins"
+    assert listening.decoding_for(heard + quiet(300)) is decoder.futures[1]
 
 
 def test_no_decoding_without_speech_nor_for_a_turn_after_a_commit(decoder: CountingDecoder) -> None:

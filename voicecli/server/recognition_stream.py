@@ -5,8 +5,8 @@ decoding word by word, one session's `Listening` starts a decoding of the input 
 whenever the speech pauses: at the end of a question that is the moment the user stops, while the
 server's turn detection still waits out its silence (500 ms by default), so the words are usually
 ready when the turn is committed. A decoding is used for the committed turn only when that turn is
-the audio decoded plus nothing but quiet; when the user spoke on, the turn is decoded again, whole.
-One decoding at a time per session; a pause during one starts the next when it is done.
+the audio decoded plus nothing but quiet; when the user spoke on, the next pause starts a new
+decoding (the one before is dropped if it has not begun), else the turn is decoded at commit.
 """
 
 from __future__ import annotations
@@ -50,10 +50,14 @@ class Listening:
             self._quiet_ms = 10 * (len(voiced) - 1 - int(np.flatnonzero(voiced)[-1]))
         else:
             self._quiet_ms += 1000 * len(samples) // _RATE
-        if self._unheard and self._quiet_ms >= PAUSE_MS and (self._words is None or self._words.done()):
+        if self._unheard and self._quiet_ms >= PAUSE_MS:
+            if self._words is not None:
+                self._words.cancel()  # the speech went on since: if it has not begun, it never will
             audio = buffered()
             if len(audio) <= 2 * MAX_GUESS_S * _RATE:
                 self._audio, self._words = audio, recognition_whisper.submit(audio)
+            else:
+                self._audio, self._words = b"", None
             self._unheard = False
 
     def decoding_for(self, pcm: bytes) -> Future[str] | None:
