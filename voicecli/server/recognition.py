@@ -89,10 +89,11 @@ async def recognise(
         raise RecognitionError(f"Whisper failed: {type(exc).__name__}: {exc}") from None
 
 
-def warm_up() -> list[Future[Any]]:
-    """Start loading the recognisers that are installed (a second or two) in the background."""
+def warm_up(*, grammar: bool = True) -> list[Future[Any]]:
+    """Start loading the recognisers that are installed (a second or two) in the background; with
+    Whisper, pocketsphinx's worker (a process of about 100 MB) only when phrases are expected (`grammar`)."""
     loading: list[Future[Any]] = []
-    if available():
+    if available() and (grammar or not recognition_whisper.available()):
         loading.append(_threads().submit(_worker))
     if recognition_whisper.available():
         loading.append(recognition_whisper.warm_up())

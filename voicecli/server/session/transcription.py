@@ -45,7 +45,7 @@ class Transcriber:
         time (a second or two) and decode what was said so far when the speaker pauses."""
         if not self._warmed:
             self._warmed = True
-            recognition.warm_up()
+            recognition.warm_up(grammar=bool(self._phrases or self._keywords()))
         self._listening.hear(pcm, buffered)
 
     def forget(self) -> None:
@@ -73,9 +73,14 @@ class Transcriber:
         if self._pending:
             await asyncio.wait(list(self._pending.values()))
 
+    def _keywords(self) -> tuple[str, ...]:
+        """The session's `transcription.keywords`: phrases the client expects."""
+        transcription = self._config()["audio"]["input"]["transcription"]
+        return tuple((transcription or {}).get("keywords") or ())
+
     async def _transcribe(self, item: Item, started: Future[str] | None) -> None:
         transcription = self._config()["audio"]["input"]["transcription"]
-        keywords = (transcription or {}).get("keywords") or ()
+        keywords = self._keywords()
         pcm = item.audio.get(0, b"")
         seconds = len(pcm) / (BYTES_PER_MS * 1000)
         try:
