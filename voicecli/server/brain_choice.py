@@ -49,7 +49,7 @@ def find_local_chat(api_key: str | None = None) -> FoundChat | None:
     """The first local chat server of `LOCAL_CHAT_SERVERS` that lists a model, or None."""
     servers = LOCAL_CHAT_SERVERS
     with ThreadPoolExecutor(max_workers=len(servers)) as pool:
-        answers = list(pool.map(lambda server: _probe(*server, api_key), servers))
+        answers = list(pool.map(lambda server: _probe(server[0], server[1], api_key), servers))
     return next((found for found in answers if found is not None), None)
 
 
@@ -65,8 +65,8 @@ def _probe(name: str, port: int, api_key: str | None) -> FoundChat | None:
     except (OSError, ValueError, urllib.error.URLError):
         return None
     entries = listing.get("data") if isinstance(listing, dict) else None
-    models = [entry.get("id") for entry in entries or () if isinstance(entry, dict)]
-    models = [model for model in models if isinstance(model, str) and model]
+    ids = [entry.get("id") for entry in entries or () if isinstance(entry, dict)]
+    models = [model for model in ids if isinstance(model, str) and model]
     if not models:
         _log.info("%s answers on port %d but lists no model", name, port)
         return None
