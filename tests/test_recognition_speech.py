@@ -80,6 +80,14 @@ async def test_free_speech_is_understood_over_webrtc(whisper: None) -> None:
     assert word_errors(COMMAND, said) <= 1, result.assistant_text
 
 
+def test_a_turn_longer_than_whisper_s_window_is_decoded_to_its_end(whisper: None) -> None:
+    gap = np.zeros(15 * RATE, np.int16)
+    turn = np.concatenate([spoken("Stop the music.", "en-us"), gap, gap, spoken("Open the garage door.", "en-us")])
+    assert len(turn) > 31 * RATE  # past the 30 s window
+    heard = recognition_whisper.decode(turn.tobytes())
+    assert word_errors("Stop the music. Open the garage door.", heard) <= 1, heard
+
+
 async def test_expected_phrases_still_come_from_the_grammar_as_written(whisper: None) -> None:
     phrase = "Set a timer for ten minutes."  # Whisper alone writes "10 minutes"
     heard = await recognition.recognise(spoken(phrase, "en").tobytes(), [phrase, "Stop the music."])

@@ -73,7 +73,8 @@ def decode(pcm: bytes) -> str:
     """The words of 24 kHz pcm16 speech (call it in the recognition thread: it takes a few hundred ms).
 
     Whisper's encoder is given the turn plus `WINDOW_MARGIN_S` of silence rather than its full 30 s
-    window: on the corpus the words are the same, and the encoder, most of the time, takes a tenth."""
+    window: on the corpus the words are the same, and the encoder, most of the time, takes a tenth.
+    A turn too long for one window is left to faster-whisper's own `transcribe`, window by window."""
     import ctranslate2
     import soxr
 
@@ -82,6 +83,11 @@ def decode(pcm: bytes) -> str:
         return ""
     audio = soxr.resample(samples.astype(np.float32) / 32768.0, _INPUT_RATE, _MODEL_RATE)
     model, prompt = _loaded()
+    if len(audio) / _MODEL_RATE > _MAX_FRAMES / _FRAMES_PER_S - WINDOW_MARGIN_S:
+        segments, _ = model.transcribe(
+            audio, language="en", beam_size=1, temperature=0.0, condition_on_previous_text=False, vad_filter=False
+        )
+        return " ".join(segment.text.strip() for segment in segments).strip()
     mel = model.feature_extractor(audio)
     frames = min(_MAX_FRAMES, 2 * math.ceil((len(audio) / _MODEL_RATE + WINDOW_MARGIN_S) * _FRAMES_PER_S / 2))
     window = np.zeros((1, mel.shape[0], frames), dtype=np.float32)
