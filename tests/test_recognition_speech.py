@@ -169,6 +169,14 @@ def test_a_pause_after_more_speech_starts_a_new_decoding_without_waiting_for_the
     assert listening.decoding_for(heard + quiet(300)) is decoder.futures[1]
 
 
+def test_a_cleared_buffer_drops_its_waiting_decoding(decoder: CountingDecoder) -> None:
+    decoder.busy = True
+    listening = recognition_stream.Listening()
+    fed(listening, [voice(400), quiet(200)])
+    listening.forget(cancel=True)
+    assert decoder.futures[0].cancelled()
+
+
 def test_no_decoding_without_speech_nor_for_a_turn_after_a_commit(decoder: CountingDecoder) -> None:
     listening = recognition_stream.Listening()
     fed(listening, [quiet(1000)])

@@ -68,6 +68,9 @@ class Listening:
         rest = np.frombuffer(pcm[len(audio) :], dtype="<i2")
         return None if voiced_windows(rest).any() else words
 
-    def forget(self) -> None:
-        """The buffer was committed or cleared: what was decoded belongs to no later turn."""
+    def forget(self, *, cancel: bool = False) -> None:
+        """The buffer was committed or cleared: what was decoded belongs to no later turn. With
+        `cancel` (the buffer was cleared, the session ended), a decoding that has not begun never will."""
+        if cancel and self._words is not None:
+            self._words.cancel()
         self._words, self._audio, self._unheard, self._quiet_ms = None, b"", False, 0

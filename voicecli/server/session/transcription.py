@@ -50,7 +50,7 @@ class Transcriber:
 
     def forget(self) -> None:
         """The input buffer was cleared."""
-        self._listening.forget()
+        self._listening.forget(cancel=True)
 
     def start(self, item: Item) -> None:
         """Recognise a committed user audio item in the background."""
@@ -68,6 +68,7 @@ class Transcriber:
 
     async def close(self) -> None:
         """Stop the recognitions in flight (the session is over)."""
+        self._listening.forget(cancel=True)
         for task in list(self._pending.values()):
             task.cancel()
         if self._pending:
