@@ -254,7 +254,8 @@ def serve(
         str,
         typer.Option(
             metavar=choices(Brain),
-            help="echo (repeats you), scripted (replies from --script) or chat (asks --chat-url).",
+            help="echo (repeats you), scripted (replies from --script), chat (asks --chat-url) "
+            "or auto (a chat model running on this machine, else echo).",
         ),
     ] = "echo",
     script: Annotated[Path | None, typer.Option(help="TOML script for the scripted brain.")] = None,

@@ -21,7 +21,7 @@ TurnMode = Literal["server_vad", "semantic_vad", "push_to_talk"]
 BuiltinTool = Literal["time", "calculator"]
 EchoMode = Literal["auto", "aec", "gate", "off"]
 """How the microphone is kept from hearing the speaker (see `voicecli.audio.echo`)."""
-Brain = Literal["echo", "scripted", "chat"]
+Brain = Literal["auto", "echo", "scripted", "chat"]
 """What answers in the local server (see `voicecli.server.brains`)."""
 
 
@@ -59,13 +59,14 @@ class AzureConfig:
 
 @dataclass(slots=True)
 class LocalConfig:
-    brain: Brain = "echo"
+    brain: Brain = "auto"
     script: str = ""
     max_session_s: float = 3600.0
     chat_url: str = ""
     chat_model: str = ""
     first_audio_ms: int = 500
     speed: float | Literal["max"] = 4.0
+    chat_api_key_env: str = ""
 
 
 @dataclass(slots=True)
@@ -132,6 +133,7 @@ class AppConfig:
 ENVIRONMENT: dict[str, tuple[str, str]] = {
     "VOICECLI_PROVIDER": ("", "provider"),
     "VOICECLI_TRANSPORT": ("", "transport"),
+    "VOICECLI_BRAIN": ("local", "brain"),
     "OPENAI_REALTIME_MODEL_ID": ("openai", "model"),
     "OPENAI_BASE_URL": ("openai", "base_url"),
     "AZURE_OPENAI_ENDPOINT": ("azure", "endpoint"),

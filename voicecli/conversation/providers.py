@@ -106,7 +106,13 @@ def local_brain(config: AppConfig) -> Brain:
     script = Path(config.local.script) if config.local.script else None
     try:
         local = config.local
-        return load_brain(local.brain, script, chat_url=local.chat_url or None, chat_model=local.chat_model or None)
+        return load_brain(
+            local.brain,
+            script,
+            chat_url=local.chat_url or None,
+            chat_model=local.chat_model or None,
+            chat_api_key_env=local.chat_api_key_env or None,
+        )
     except (ValueError, OSError) as exc:  # TOMLDecodeError is a ValueError
         raise ConfigError(str(exc)) from None  # the message names the script or the missing setting
 

@@ -24,11 +24,13 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from voicecli.realtime.hosts import is_loopback_host
+from voicecli.server import recognition_whisper
 from voicecli.server.brains import Brain, load_brain
 from voicecli.server.config import CONFIG_KEY, DEFAULT_MAX_SESSIONS, ServerConfig, key_refusal
 from voicecli.server.events import error_event
 from voicecli.server.faults import EXPIRED_CLOSE_CODE, Faults
 from voicecli.server.ids import new_id
+from voicecli.server.native_memory import return_large_buffers
 from voicecli.server.paths import lenient, normalized
 from voicecli.server.preview_route import PREVIEW_PATH, handle_preview_frame, to_beta_server_event
 from voicecli.server.session.config import DEFAULT_MODEL, SESSION_SECONDS
@@ -218,6 +220,8 @@ class LocalServer:
         self.faults = faults if faults is not None else Faults()
         if isinstance(brain, str):
             brain = load_brain(brain, script, chat_url=chat_url, chat_model=chat_model)
+        self.brain_label: str = getattr(brain, "label", self.brain_name)
+        """What answers, as the server's start line says it (e.g. which chat model `auto` found)."""
         self.config = ServerConfig(
             brain=brain,
             faults=self.faults,
@@ -230,7 +234,11 @@ class LocalServer:
         self._port: int | None = None
 
     async def start(self) -> None:
+        """Listen; Whisper (when installed) loads in the background, so the first turn need not wait for it."""
+        return_large_buffers()
         await asyncio.to_thread(build_validators)  # seconds of imports: not inside a first client's connect timeout
+        if recognition_whisper.available():
+            recognition_whisper.warm_up()
         self._runner = web.AppRunner(create_app(self.config), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._requested_port)
@@ -285,7 +293,7 @@ async def serve_forever(server: LocalServer, *, verbose: bool = False) -> None:
         logging.getLogger("voicecli").setLevel(logging.INFO)
     if verbose:
         _log.setLevel(logging.DEBUG)
-    brain = server.brain_name
+    brain = server.brain_label
     async with server:
         pacing = server.config.pacing.describe()
         _log.info("voicecli local realtime server: %s/realtime (brain: %s; %s)", server.ws_base_url, brain, pacing)
