@@ -11,7 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from voicecli.realtime.safe_text import remember_secret
 
@@ -79,6 +79,9 @@ class AudioConfig:
 class ToolsConfig:
     modules: list[str] = field(default_factory=list)
     builtin: list[BuiltinTool] = field(default_factory=list)
+    mcp_commands: list[str] = field(default_factory=list)
+    """stdio MCP servers as command lines (`--mcp`); `mcp` holds the `[[tools.mcp]]` tables."""
+    mcp: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -269,6 +272,10 @@ def _check_value(annotation: Any, value: Any, origin: str, name: str) -> Any:
         if not isinstance(value, expected) or (annotation is not bool and isinstance(value, bool)):
             raise ConfigError(f"{origin}: {name}: expected {annotation.__name__}, got {value!r}")
         return annotation(value)
+    if choices and get_origin(choices[0]) is dict:  # tables checked by their consumer (`[[tools.mcp]]`)
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ConfigError(f"{origin}: {name}: expected a list of tables ([[{name}]])")
+        return list(value)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{origin}: {name}: expected a list of strings, got {value!r}")
     allowed = get_args(choices[0]) if choices else ()

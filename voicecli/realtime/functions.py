@@ -82,6 +82,8 @@ class Tool:
     parameters: dict[str, Any]
     function: ToolFunction
     enum_parameters: dict[str, type[enum.Enum]] = field(default_factory=dict)
+    source: str = ""
+    """Where the tool comes from (a file, an MCP server), named when two sources offer the same name."""
 
     def coerce(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Turn enum values the model sent as strings into the members the function expects."""
@@ -144,6 +146,23 @@ class ToolRegistry:
             added.append(self.add(member, name=f"{plugin_name}-{mark.get('name') or attr_name}"))
         return added
 
+    def add_tool(self, described: Tool) -> None:
+        """Offer a tool described elsewhere (an MCP server's, with its own schema); the caller
+        refreshes the session (`update_session`) when tools come or go mid-conversation."""
+        self._tools[described.name] = described
+
+    def withdraw(self, source: str) -> list[str]:
+        """Remove every tool of one source (an MCP server that stopped); returns their names."""
+        gone = [name for name, t in self._tools.items() if t.source == source]
+        for name in gone:
+            del self._tools[name]
+        return gone
+
+    def source_of(self, name: str) -> str | None:
+        """Where the tool of that name comes from, or None when there is none."""
+        found = self._tools.get(name)
+        return None if found is None else found.source or _function_source(found.function)
+
     def __len__(self) -> int:
         return len(self._tools)
 
@@ -185,6 +204,14 @@ class ToolRegistry:
             return result(_as_text(value), False)
         except Exception as exc:  # even str() failed
             return result(f"Error: the value {name} returned cannot be sent ({type(exc).__name__}: {exc}).", True)
+
+
+def _function_source(fn: ToolFunction) -> str:
+    """The file a Python tool is defined in, for messages naming where a tool comes from."""
+    try:
+        return inspect.getfile(inspect.unwrap(fn))
+    except TypeError:  # a built-in or a callable object
+        return getattr(fn, "__module__", None) or "a Python tool"
 
 
 def _bounded(text: str) -> str:
