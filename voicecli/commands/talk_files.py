@@ -17,6 +17,7 @@ from typing import TextIO
 from voicecli.audio.errors import AudioFileError
 from voicecli.audio.wavio import read_audio_24k_mono, write_wav
 from voicecli.config import AppConfig
+from voicecli.conversation.approvals import set_up_approvals
 from voicecli.conversation.exchange import exchange
 from voicecli.conversation.mcp_config import configured_mcp_servers
 from voicecli.conversation.mcp_tools import McpTools, refresh_session
@@ -47,6 +48,7 @@ async def run_file_turn(
         configure_logging(Path(config.ui.log_file), live=False)
     client = build_client(config, tools=configured_tools(config), continuity=session_continuity(config))
     servers = configured_mcp_servers(config)
+    set_up_approvals(client.tools, config)  # nobody to ask here: `--approve` decides, else refused
     audio = read_audio_24k_mono(input_file) if input_file is not None else None  # after the key: that first
     transcript = PlainTranscript(out)
     with contextlib.ExitStack() as closing:

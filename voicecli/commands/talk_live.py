@@ -25,6 +25,7 @@ from voicecli.audio.errors import DeviceError
 from voicecli.audio.player import Player
 from voicecli.commands.devices import choose_device
 from voicecli.config import AppConfig, ConfigError
+from voicecli.conversation.approvals import KeyApprovals, approval_notice, set_up_approvals
 from voicecli.conversation.live import Conversation, Taps
 from voicecli.conversation.mcp_config import configured_mcp_servers
 from voicecli.conversation.mcp_tools import McpTools, mcp_notice, refresh_session
@@ -121,7 +122,11 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
                 push_to_talk=push_to_talk,
                 taps=_taps(client, recorder, event_log),
             )
-            interrupts.keys = closing.enter_context(TerminalKeys(conversation.on_key))
+            approvals = KeyApprovals(lambda line: screen.handle(approval_notice(line)))
+            set_up_approvals(client.tools, config, approvals if sys.stdin.isatty() else None)
+            interrupts.keys = closing.enter_context(
+                TerminalKeys(lambda key: approvals.on_key(key) or conversation.on_key(key))
+            )
             interrupts.install(closing)
             mcp = McpTools(servers, client.tools, notice=lambda line: screen.handle(mcp_notice(line)))
             mcp.on_change = functools.partial(refresh_session, client)

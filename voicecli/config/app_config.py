@@ -21,6 +21,8 @@ TurnMode = Literal["server_vad", "semantic_vad", "push_to_talk"]
 BuiltinTool = Literal["time", "calculator"]
 EchoMode = Literal["auto", "aec", "gate", "off"]
 """How the microphone is kept from hearing the speaker (see `voicecli.audio.echo`)."""
+Approve = Literal["ask", "all", "none"]
+"""Who approves tool calls that need it: the live screen asks, or all are run, or none."""
 Brain = Literal["echo", "scripted", "chat"]
 """What answers in the local server (see `voicecli.server.brains`)."""
 
@@ -82,6 +84,9 @@ class ToolsConfig:
     mcp_commands: list[str] = field(default_factory=list)
     """stdio MCP servers as command lines (`--mcp`); `mcp` holds the `[[tools.mcp]]` tables."""
     mcp: list[dict[str, Any]] = field(default_factory=list)
+    confirm: list[str] = field(default_factory=list)
+    """Tools (by name, of any source) the user approves before each call."""
+    approve: Approve = "ask"
 
 
 @dataclass(slots=True)

@@ -19,7 +19,9 @@ from voicecli.realtime.safe_text import remember_secret
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]{0,63})\}")
 _CREDENTIAL_HEADER = re.compile(r"authorization|key|token|secret|cookie|password", re.IGNORECASE)
-_KEYS = frozenset({"name", "command", "args", "env", "cwd", "url", "headers", "timeout_s", "start_timeout_s"})
+_KEYS = frozenset(
+    {"name", "command", "args", "env", "cwd", "url", "headers", "timeout_s", "start_timeout_s", "confirm"}
+)
 DEFAULT_TIMEOUT_S = 20.0
 """How long a server may take to start, list its tools or answer a call before it counts as hung:
 shorter than a tool's own 30 s, so a hung server's line names the server."""
@@ -38,6 +40,11 @@ class McpServer:
     headers: dict[str, str] = field(default_factory=dict)
     timeout_s: float = DEFAULT_TIMEOUT_S
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S
+    confirm: bool | tuple[str, ...] = False
+    """True: every tool of the server needs the user's approval; or the names of those that do."""
+
+    def needs_confirmation(self, tool_name: str) -> bool:
+        return self.confirm is True or (isinstance(self.confirm, tuple) and tool_name in self.confirm)
 
     @property
     def source(self) -> str:
@@ -122,7 +129,16 @@ def _from_table(table: Any, where: str) -> McpServer:
         headers=_values(table.get("headers", {}), f"{where}.headers"),
         timeout_s=timeout_s,
         start_timeout_s=start_timeout_s,
+        confirm=_confirm(table.get("confirm", False), f"{where}.confirm"),
     )
+
+
+def _confirm(value: Any, where: str) -> bool | tuple[str, ...]:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f"{where}: expected true, false or a list of tool names")
 
 
 def _seconds(value: Any, where: str) -> float:

@@ -166,6 +166,7 @@ class McpTools:
                     parameters=found.input_schema or {"type": "object", "properties": {}},
                     function=self._caller(server, session, found.name),
                     source=server.source,
+                    confirm=server.needs_confirmation(found.name),
                 )
             )
 

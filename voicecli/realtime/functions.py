@@ -25,6 +25,8 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from voicecli.realtime.events import FunctionResultContent
 
 ToolFunction = Callable[..., Any]
+Approver = Callable[[str, dict[str, Any]], Awaitable[bool]]
+"""Asks the user whether a tool may run with these arguments; True runs it."""
 _TOOL_MARK = "__voicecli_tool__"
 _SIMPLE_TYPES: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 MAX_RESULT_CHARS = 16_000
@@ -32,11 +34,14 @@ MAX_RESULT_CHARS = 16_000
 conversation itself out of what the model can see, and cost every later turn as much again."""
 
 
-def tool(fn: ToolFunction | None = None, *, name: str | None = None, description: str | None = None) -> Any:
-    """Mark a function or method as a tool, optionally renaming or re-describing it."""
+def tool(
+    fn: ToolFunction | None = None, *, name: str | None = None, description: str | None = None, confirm: bool = False
+) -> Any:
+    """Mark a function or method as a tool, optionally renaming or re-describing it; `confirm=True`
+    for one that changes things: the user approves each call before it runs."""
 
     def mark(target: ToolFunction) -> ToolFunction:
-        setattr(target, _TOOL_MARK, {"name": name, "description": description})
+        setattr(target, _TOOL_MARK, {"name": name, "description": description, "confirm": confirm})
         return target
 
     return mark(fn) if fn is not None else mark
@@ -84,6 +89,8 @@ class Tool:
     enum_parameters: dict[str, type[enum.Enum]] = field(default_factory=dict)
     source: str = ""
     """Where the tool comes from (a file, an MCP server), named when two sources offer the same name."""
+    confirm: bool = False
+    """The user approves each call before it runs (`@tool(confirm=True)`, or the configuration)."""
 
     def coerce(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Turn enum values the model sent as strings into the members the function expects."""
@@ -115,6 +122,7 @@ def describe(fn: ToolFunction, name: str | None = None, description: str | None 
         parameters={"type": "object", "properties": properties, "required": required},
         function=fn,
         enum_parameters=enums,
+        confirm=bool(mark.get("confirm")),
     )
 
 
@@ -126,6 +134,10 @@ class ToolRegistry:
     ) -> None:
         self._tools: dict[str, Tool] = {}
         self.timeout_s = timeout_s
+        self.approver: Approver | None = None
+        """Who approves the calls of tools that need it; without one they are refused, never run unasked."""
+        self.confirm_names: set[str] = set()
+        """Names of tools that need approval whatever their source says (the configuration's list)."""
         for fn in tools:
             self.add(fn)
         for plugin_name, plugin in (plugins or {}).items():
@@ -193,6 +205,8 @@ class ToolRegistry:
                 raise ValueError("arguments must be a JSON object")
         except ValueError as exc:
             return result(f"Error: the arguments for {name} are not valid JSON ({exc}).", True)
+        if (found.confirm or name in self.confirm_names) and not await self._approved(name, arguments):
+            return result(f"The user did not approve running {name}, so it did not run.", False)
         try:
             async with asyncio.timeout(self.timeout_s):
                 value = await _call(found.function, found.coerce(arguments))
@@ -204,6 +218,14 @@ class ToolRegistry:
             return result(_as_text(value), False)
         except Exception as exc:  # even str() failed
             return result(f"Error: the value {name} returned cannot be sent ({type(exc).__name__}: {exc}).", True)
+
+    async def _approved(self, name: str, arguments: dict[str, Any]) -> bool:
+        if self.approver is None:
+            return False
+        try:
+            return await self.approver(name, arguments)
+        except Exception:  # an approval that cannot be asked is no approval
+            return False
 
 
 def _function_source(fn: ToolFunction) -> str:
