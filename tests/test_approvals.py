@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 from conftest import client_factory
+from rich.console import Console
 from test_cli_talk_files import voicecli
 
 from voicecli.config import AppConfig
-from voicecli.conversation.approvals import KeyApprovals, set_up_approvals
+from voicecli.conversation.approvals import KeyApprovals, approval_notice, set_up_approvals
 from voicecli.conversation.exchange import exchange
 from voicecli.realtime import RealtimeSettings, ToolRegistry, tool
 from voicecli.server import LocalServer
+from voicecli.ui.view import ConversationView, SessionInfo
 
 REFUSED = "The user did not approve running get_weather, so it did not run."
 WEATHER = str(Path(__file__).resolve().parents[1] / "voicecli" / "server" / "scripts" / "weather.toml")
@@ -111,3 +113,13 @@ def test_an_mcp_server_marked_confirm_needs_approval(tmp_path: Path) -> None:
     assert REFUSED in refused.stdout and "(from MCP)" not in refused.stdout
     approved = voicecli(*TURN, "--config", str(config), "--approve", "all", cwd=tmp_path)
     assert "sunny and 21 degrees in Paris (from MCP)" in approved.stdout
+
+
+def test_the_question_shows_on_the_live_screen_as_a_question_not_an_error() -> None:
+    view = ConversationView(SessionInfo(provider="local", transport="websocket", model="m", voice="v"))
+    view.handle(approval_notice("Run write_file {}? Press y to run it, n to refuse."))
+    console = Console(record=True, width=100, color_system=None)
+    console.print(view.render_transcript())
+    text = console.export_text()
+    assert "approve Run write_file {}? Press y to run it, n to refuse." in " ".join(text.split())
+    assert "error" not in text
