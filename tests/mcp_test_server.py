@@ -27,6 +27,12 @@ def get_weather(city: str) -> str:
     return f"sunny and 21 degrees in {city} (from MCP)"
 
 
+@server.tool(name="odd.name")
+def odd_name() -> str:
+    """A name the Realtime API would refuse."""
+    return "odd"
+
+
 def get_forecast(city: str, days: int) -> str:
     """The forecast for a city, some days ahead."""
     return f"{days} more sunny days in {city}"

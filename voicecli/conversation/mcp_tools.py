@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any, Self
@@ -26,6 +27,8 @@ from voicecli.realtime.safe_text import shown
 
 Notice = Callable[[str], None]
 _LOST, _HUNG, _CHANGED, _STOP = "lost", "hung", "changed", "stop"
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""The names the Realtime API takes for a function tool; one it would refuse would fail the whole session.update."""
 STOP_WAIT_S = 10.0
 """How long the servers get to stop at the end (the SDK's own steps take at most about 7 s)."""
 
@@ -53,7 +56,7 @@ class McpTools:
         self._tasks: list[asyncio.Task[None]] = []
         self._events: dict[str, asyncio.Queue[str]] = {}
         self._started = False
-        self._named_twice: set[tuple[str, str]] = set()
+        self._said: set[tuple[str, str]] = set()
         self._dropped: set[str] = set()
         self._stopping = False
 
@@ -153,11 +156,19 @@ class McpTools:
                 break
         self.registry.withdraw(server.source)
         for found in listed:
+            if not _FUNCTION_NAME.fullmatch(found.name):
+                self._say_once(
+                    (found.name, server.source),
+                    f"{server.source}: tool {shown(repr(found.name))} is not offered: a tool's name may have only "
+                    "letters, digits, _ and - (at most 64)",
+                )
+                continue
             other = self.registry.source_of(found.name)
             if other is not None:
-                if (found.name, server.source) not in self._named_twice:
-                    self._named_twice.add((found.name, server.source))
-                    self.notice(f"tool {found.name!r} is offered by {other} and by {server.source}; {other}'s is kept")
+                self._say_once(
+                    (found.name, server.source),
+                    f"tool {found.name!r} is offered by {other} and by {server.source}; {other}'s is kept",
+                )
                 continue
             self.registry.add_tool(
                 Tool(
@@ -169,6 +180,12 @@ class McpTools:
                     confirm=server.needs_confirmation(found.name),
                 )
             )
+
+    def _say_once(self, key: tuple[str, str], line: str) -> None:
+        """A problem with one tool is said once, not again at each list change."""
+        if key not in self._said:
+            self._said.add(key)
+            self.notice(line)
 
     def _caller(self, server: McpServer, session: Any, name: str) -> Callable[..., Awaitable[str]]:
         events = self._events[server.label]
