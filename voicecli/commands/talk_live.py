@@ -124,9 +124,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
             )
             approvals = KeyApprovals(lambda line: screen.handle(approval_notice(line)))
             set_up_approvals(client.tools, config, approvals if sys.stdin.isatty() else None)
-            interrupts.keys = closing.enter_context(
-                TerminalKeys(lambda key: approvals.on_key(key) or conversation.on_key(key))
-            )
+            interrupts.keys = closing.enter_context(TerminalKeys(approvals.before(conversation.on_key)))
             interrupts.install(closing)
             mcp = McpTools(servers, client.tools, notice=lambda line: screen.handle(mcp_notice(line)))
             mcp.on_change = functools.partial(refresh_session, client)

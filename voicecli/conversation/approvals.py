@@ -68,6 +68,15 @@ class KeyApprovals:
             self.show(f"{name}: {'approved' if approved else 'refused'}")
             return approved
 
+    def before(self, handler: Callable[[str], None]) -> Callable[[str], None]:
+        """A key handler that answers an open question first and passes every other key on."""
+
+        def on_key(key: str) -> None:
+            if not self.on_key(key):
+                handler(key)
+
+        return on_key
+
     def on_key(self, key: str) -> bool:
         """Answer the open question with `y` or `n`; False when the key is not an answer (not consumed)."""
         pending = self._pending
