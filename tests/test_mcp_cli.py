@@ -3,6 +3,7 @@ problem is one line (a bad configuration exits 2; a server that fails does not e
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -60,3 +61,24 @@ def test_a_header_naming_an_unset_variable_is_one_line(tmp_path: Path) -> None:
     )
     result = voicecli(*TURN, "--config", str(config), cwd=tmp_path, env={"MCP_T": ""})
     assert_one_line_error(result, 2, "the environment variable MCP_T is not set")
+
+
+@pytest.mark.parametrize(
+    ("approve", "expected"), [("all", "sunny and 21 degrees in Paris (from MCP)"), ("none", "not")]
+)
+def test_a_demo_script_uses_its_mcp_servers_and_its_approve_setting(
+    tmp_path: Path, approve: str, expected: str
+) -> None:
+    server = Path(__file__).with_name("mcp_test_server.py")
+    script = tmp_path / "mcp.toml"
+    script.write_text(
+        f'title = "MCP"\n[local]\nbrain = "scripted"\nscript = {WEATHER!r}\nspeed = "max"\n'
+        f'[tools]\nconfirm = ["get_weather"]\napprove = "{approve}"\n'
+        f"[[tools.mcp]]\ncommand = {sys.executable!r}\nargs = [{str(server)!r}]\n"
+        '[[turn]]\ntext = "What is the weather like?"\n'
+    )
+    result = voicecli("demo", str(script), "-o", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    outcome = report["turns"][0]["tool_results"][0]["result"]
+    assert expected in outcome and (approve == "all" or outcome.startswith("The user did not approve"))
