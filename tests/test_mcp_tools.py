@@ -16,9 +16,10 @@ import pytest
 from conftest import client_factory
 
 from voicecli.conversation.exchange import exchange
-from voicecli.conversation.mcp_config import McpServer
+from voicecli.conversation.mcp_config import McpServer, mcp_servers
 from voicecli.conversation.mcp_tools import McpTools, refresh_session
 from voicecli.realtime import RealtimeSettings
+from voicecli.realtime.safe_text import shown
 from voicecli.server import UNPACED, LocalServer
 
 SERVER_SCRIPT = str(Path(__file__).with_name("mcp_test_server.py"))
@@ -163,3 +164,20 @@ async def test_a_crashing_hanging_or_missing_server_gives_one_line_and_the_sessi
         assert weather.tool_results[0].is_error
         assert "get_weather" not in offered(sent)[-1], "withdrawn from the session"
     assert hello.failed is None and "Hello there." in hello.assistant_text
+
+
+def test_header_and_env_secrets_come_from_variables_and_are_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCP_TEST_TOKEN", "tok-0123456789abcdef")
+    (server,) = mcp_servers(
+        [],
+        [{"url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": "Bearer ${MCP_TEST_TOKEN}"}}],
+    )
+    assert server.headers == {"Authorization": "Bearer ${MCP_TEST_TOKEN}"}, "the configuration keeps the reference"
+    assert server.resolved_headers() == {"Authorization": "Bearer tok-0123456789abcdef"}
+    assert "tok-0123456789abcdef" not in shown("the server said: Bearer tok-0123456789abcdef")
+    (named,) = mcp_servers(["npx -y @modelcontextprotocol/server-filesystem /tmp"], [])
+    assert (named.label, named.command, named.args) == (
+        "server-filesystem",
+        "npx",
+        ("-y", "@modelcontextprotocol/server-filesystem", "/tmp"),
+    )
