@@ -77,6 +77,17 @@ ToolsOption = Annotated[
         "--tools", metavar="<file|module>", help="Python file or module whose functions are tools (repeatable)."
     ),
 ]
+McpOption = Annotated[
+    list[str] | None,
+    typer.Option("--mcp", metavar='"COMMAND ARGS…"', help="A stdio MCP server whose tools the model may use."),
+]
+ApproveOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ask|all|none",
+        help="Tool calls that need approval: ask on the live screen (default), run all, or refuse all.",
+    ),
+]
 LogFileOption = Annotated[Path | None, typer.Option(help="Write log messages to this file.")]
 InputDeviceOption = Annotated[
     str | None, typer.Option(help="Microphone: index or part of the name (see `voicecli devices`).")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -24,7 +25,10 @@ from voicecli.audio.errors import DeviceError
 from voicecli.audio.player import Player
 from voicecli.commands.devices import choose_device
 from voicecli.config import AppConfig, ConfigError
+from voicecli.conversation.approvals import KeyApprovals, approval_notice, set_up_approvals
 from voicecli.conversation.live import Conversation, Taps
+from voicecli.conversation.mcp_config import configured_mcp_servers
+from voicecli.conversation.mcp_tools import McpTools, mcp_notice, refresh_session
 from voicecli.conversation.providers import build_client, session_continuity, session_settings
 from voicecli.conversation.tools import configured_tools
 from voicecli.realtime import RealtimeClient, RealtimeEvent
@@ -76,6 +80,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
     The client is built first: a missing key or Azure endpoint is said before any terminal or
     device problem, which a user would otherwise fix only to be told about the key next."""
     client = build_client(config, tools=configured_tools(config), continuity=session_continuity(config))
+    servers = configured_mcp_servers(config)
     push_to_talk = config.session.turn_detection == "push_to_talk"
     if push_to_talk and not sys.stdin.isatty():
         raise ConfigError("push-to-talk reads the SPACE key from a terminal; run it in one, or drop --push-to-talk")
@@ -117,9 +122,13 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
                 push_to_talk=push_to_talk,
                 taps=_taps(client, recorder, event_log),
             )
-            interrupts.keys = closing.enter_context(TerminalKeys(conversation.on_key))
+            approvals = KeyApprovals(lambda line: screen.handle(approval_notice(line)))
+            set_up_approvals(client.tools, config, approvals if sys.stdin.isatty() else None)
+            interrupts.keys = closing.enter_context(TerminalKeys(approvals.before(conversation.on_key)))
             interrupts.install(closing)
-            async with client(settings=session_settings(config, push_to_talk=push_to_talk)):
+            mcp = McpTools(servers, client.tools, notice=lambda line: screen.handle(mcp_notice(line)))
+            mcp.on_change = functools.partial(refresh_session, client)
+            async with mcp, client(settings=session_settings(config, push_to_talk=push_to_talk)):
                 _start(capture)
                 try:
                     interrupts.conversation = conversation

@@ -11,7 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from voicecli.realtime.safe_text import remember_secret
 
@@ -21,6 +21,8 @@ TurnMode = Literal["server_vad", "semantic_vad", "push_to_talk"]
 BuiltinTool = Literal["time", "calculator"]
 EchoMode = Literal["auto", "aec", "gate", "off"]
 """How the microphone is kept from hearing the speaker (see `voicecli.audio.echo`)."""
+Approve = Literal["ask", "all", "none"]
+"""Who approves tool calls that need it: the live screen asks, or all are run, or none."""
 Brain = Literal["auto", "echo", "scripted", "chat"]
 """What answers in the local server (see `voicecli.server.brains`)."""
 
@@ -80,6 +82,12 @@ class AudioConfig:
 class ToolsConfig:
     modules: list[str] = field(default_factory=list)
     builtin: list[BuiltinTool] = field(default_factory=list)
+    mcp_commands: list[str] = field(default_factory=list)
+    """stdio MCP servers as command lines (`--mcp`); `mcp` holds the `[[tools.mcp]]` tables."""
+    mcp: list[dict[str, Any]] = field(default_factory=list)
+    confirm: list[str] = field(default_factory=list)
+    """Tools (by name, of any source) the user approves before each call."""
+    approve: Approve = "ask"
 
 
 @dataclass(slots=True)
@@ -271,6 +279,10 @@ def _check_value(annotation: Any, value: Any, origin: str, name: str) -> Any:
         if not isinstance(value, expected) or (annotation is not bool and isinstance(value, bool)):
             raise ConfigError(f"{origin}: {name}: expected {annotation.__name__}, got {value!r}")
         return annotation(value)
+    if choices and get_origin(choices[0]) is dict:  # tables checked by their consumer (`[[tools.mcp]]`)
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ConfigError(f"{origin}: {name}: expected a list of tables ([[{name}]])")
+        return list(value)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{origin}: {name}: expected a list of strings, got {value!r}")
     allowed = get_args(choices[0]) if choices else ()
