@@ -27,6 +27,7 @@ from voicecli.server.config import CONFIG_KEY, ServerConfig, key_refusal
 from voicecli.server.events import error_event
 from voicecli.server.faults import EXPIRED_CLOSE_CODE, Faults
 from voicecli.server.ids import new_id
+from voicecli.server.live.route import add_live_routes
 from voicecli.server.paths import lenient, normalized
 from voicecli.server.preview_route import PREVIEW_PATH, handle_preview_frame, to_beta_server_event
 from voicecli.server.session.config import DEFAULT_MODEL, SESSION_SECONDS
@@ -46,6 +47,7 @@ def create_app(config: ServerConfig) -> web.Application:
     for path in ("/v1/realtime", "/openai/v1/realtime", PREVIEW_PATH):
         app.router.add_get(lenient(path), realtime_websocket)
     add_webrtc_routes(app)  # POST …/realtime/client_secrets and …/realtime/calls
+    add_live_routes(app)  # GPT-Live: GET …/live/sessions (and the chat completions its delegates ask)
     return app
 
 
