@@ -16,6 +16,7 @@ from voicecli.realtime import protocol
 from voicecli.realtime.client import RealtimeClient, RealtimeConnectionError
 from voicecli.realtime.continuity import RECONNECTABLE_CLOSE_CODES
 from voicecli.realtime.endpoints import OpenAIEndpoint, websocket_url_for
+from voicecli.realtime.events import RealtimeEvent
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -71,8 +72,7 @@ class WebsocketRealtimeClient(RealtimeClient):
         client = self._sdk_client()
         where = self.endpoint_description
         try:
-            connection = client.realtime.connect(model=self.model, websocket_connection_options=CONNECTION_OPTIONS)
-            self._connection = await connection.enter()
+            self._connection = await self._connection_manager(client).enter()
         except InvalidStatus as exc:
             status = exc.response.status_code
             hint = " (check the API key)" if status in (401, 403) else ""
@@ -81,6 +81,13 @@ class WebsocketRealtimeClient(RealtimeClient):
             raise RealtimeConnectionError(f"cannot reach the realtime service at {where}: {exc}") from exc
         self._reader = asyncio.create_task(self._read_loop())
 
+    def _connection_manager(self, client: AsyncOpenAI) -> Any:
+        """The SDK's connection for this protocol (GPT-Live clients open `client.live` instead)."""
+        return client.realtime.connect(model=self.model, websocket_connection_options=CONNECTION_OPTIONS)
+
+    def _parse(self, raw: bytes) -> RealtimeEvent:
+        return protocol.parse_server_message(raw)
+
     async def _read_loop(self) -> None:
         from websockets.exceptions import ConnectionClosed
 
@@ -88,7 +95,7 @@ class WebsocketRealtimeClient(RealtimeClient):
         try:
             while True:
                 raw = await self._connection.recv_bytes()
-                await self._dispatch(protocol.parse_server_message(raw))
+                await self._dispatch(self._parse(raw))
         except ConnectionClosed as exc:
             code = exc.rcvd.code if exc.rcvd is not None else 1006
             reason = exc.rcvd.reason if exc.rcvd is not None else ""

@@ -71,7 +71,14 @@ class _LiveConnection:
     def __init__(self, ws: web.WebSocketResponse, brain: Any, chunk_delay: float, lifetime_s: float) -> None:
         self.ws = ws
         self._lock = asyncio.Lock()
-        self.session = LiveServerSession(self.send, brain=brain, chunk_delay=chunk_delay, lifetime_s=lifetime_s)
+        self.session = LiveServerSession(
+            self.send, brain=brain, chunk_delay=chunk_delay, lifetime_s=lifetime_s, on_crash=self._crashed
+        )
+        self._closing: asyncio.Task[None] | None = None
+
+    def _crashed(self, _exc: BaseException) -> None:
+        """A server bug in a session task (an invalid event, say): end loudly, as the service would."""
+        self._closing = asyncio.ensure_future(self.ws.close(code=1011, message=b"internal server error"))
 
     async def send(self, event: dict[str, Any]) -> None:
         await _send(self.ws, self._lock, event)

@@ -20,7 +20,7 @@ import base64
 import binascii
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,8 +64,18 @@ class _Delegation:
 class LiveServerSession:
     """The state of one GPT-Live session; `handle` takes each validated client event."""
 
-    def __init__(self, send: Send, *, brain: Brain, chunk_delay: float = 0.0, lifetime_s: float = 3600.0) -> None:
+    def __init__(
+        self,
+        send: Send,
+        *,
+        brain: Brain,
+        chunk_delay: float = 0.0,
+        lifetime_s: float = 3600.0,
+        on_crash: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """`on_crash` hears of a failure in the session's own tasks (a server bug: the transport ends)."""
         self._send = send
+        self._on_crash = on_crash
         self.brain = brain
         self.chunk_delay = chunk_delay
         self.lifetime_s = lifetime_s
@@ -88,7 +98,10 @@ class LiveServerSession:
         return self.samples // SAMPLES_PER_MS
 
     async def emit(self, event: dict[str, Any]) -> None:
-        await self._send({"event_id": new_id("event"), **event})
+        if event["type"] == "session.output_audio.delta":
+            await self._send(event)  # the primary WebSocket's audio deltas carry no event_id
+        else:
+            await self._send({"event_id": new_id("event"), **event})
 
     async def handle(self, event: dict[str, Any]) -> None:
         """One client event, already checked against the types; protocol misuse raises `ProtocolViolation`."""
@@ -212,7 +225,12 @@ class LiveServerSession:
         text = heard.text if heard is not None else ""
         if text:
             await self.emit(
-                {"type": "session.input_transcript.delta", "delta": text, "start_ms": start_ms, "end_ms": self.clock_ms}
+                {
+                    "type": "session.input_transcript.delta",
+                    "delta": text + " ",
+                    "start_ms": start_ms,
+                    "end_ms": self.clock_ms,
+                }
             )
         user = Item({"type": "message", "id": new_id("item"), "role": "user", "content": []})
         user.data["content"].append({"type": "input_audio", "transcript": text or None})
@@ -300,6 +318,7 @@ class LiveServerSession:
         previous = self._speaking
         self._items.append(_message("assistant", text))
         self._speaking = asyncio.create_task(self._speak(text, previous))
+        self._speaking.add_done_callback(self._finished)
 
     async def _speak(self, text: str, previous: asyncio.Task[None] | None) -> None:
         if previous is not None and not previous.done():
@@ -307,7 +326,8 @@ class LiveServerSession:
         pcm = await asyncio.to_thread(synth.speak, text)
         now = self.clock_ms
         end = now + pcm.size // SAMPLES_PER_MS
-        await self.emit({"type": "session.output_transcript.delta", "delta": text, "start_ms": now, "end_ms": end})
+        transcript = {"type": "session.output_transcript.delta", "delta": text + " ", "start_ms": now, "end_ms": end}
+        await self.emit(transcript)
         chunk = _CHUNK_MS * SAMPLES_PER_MS
         for start in range(0, pcm.size, chunk):
             delta = base64.b64encode(pcm[start : start + chunk].tobytes()).decode("ascii")
@@ -323,6 +343,8 @@ class LiveServerSession:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             _log.error("live session task failed", exc_info=task.exception())
+            if self._on_crash is not None:
+                self._on_crash(task.exception())
 
 
 def _message(role: str, text: str) -> Item:

@@ -1,0 +1,145 @@
+"""GPT-Live clients over WebSocket, for OpenAI and Azure, behind the seed's client API.
+
+They reuse the Realtime WebSocket transports (credentials, endpoints, the reader, close codes) and
+change what GPT-Live changes: the SDK's `client.live.connect()` (`…/live/sessions`, no query), a
+`session.start` built from the settings as the first event, the live parse, and the rules of
+`LiveProtocolSession`. What GPT-Live fixes at startup (voice, instructions, format) cannot change
+later: `update_session` appends new instructions to the context instead (append-only, up to 500
+tokens an append) and `create_response` is ignored, since the model decides when it speaks.
+Continuity (reconnect, rollover) is not implemented for GPT-Live yet: such a client runs without.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from voicecli.realtime.azure_ws import AzureRealtimeWebsocket
+from voicecli.realtime.events import (
+    FunctionCallContent,
+    FunctionResultContent,
+    RealtimeAudioEvent,
+    RealtimeEvent,
+    RealtimeFunctionResultEvent,
+    RealtimeTextEvent,
+)
+from voicecli.realtime.live_delegate import ChatDelegate, Delegate, DelegatedTask
+from voicecli.realtime.live_protocol import (
+    LiveEvents,
+    context_append,
+    parse_live_message,
+    session_start,
+)
+from voicecli.realtime.live_session import DELEGATE_TOOL, LiveProtocolSession
+from voicecli.realtime.openai_ws import CONNECTION_OPTIONS, OpenAIRealtimeWebsocket, WebsocketRealtimeClient
+from voicecli.realtime.protocol_session import Deliver
+from voicecli.realtime.settings import RealtimeSettings
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+__all__ = ["DEFAULT_LIVE_MODEL", "AzureLiveWebsocket", "LiveWebsocketClient", "OpenAILiveWebsocket"]
+
+DEFAULT_LIVE_MODEL = "gpt-live-1"
+_MAX_APPEND_CHARS = 2000  # about 500 tokens, the protocol's cap on one append
+_log = logging.getLogger("voicecli.realtime")
+
+
+class LiveWebsocketClient(WebsocketRealtimeClient):
+    """What every GPT-Live WebSocket client does; mixed in before a Realtime WebSocket client class.
+
+    `delegate` answers client delegations (default: a chat completions model at the same endpoint,
+    `delegation_model`, with this client's tools); `protocol` is `"live"` on these classes.
+    """
+
+    protocol = "live"
+    _protocol: LiveProtocolSession  # type: ignore[assignment]
+
+    def __init__(self, *, delegate: Delegate | None = None, delegation_model: str | None = None, **kwargs: Any) -> None:
+        if kwargs.get("continuity"):
+            _log.warning("reconnect and rollover are not implemented for GPT-Live yet: this session runs without")
+        kwargs["continuity"] = False
+        super().__init__(**kwargs)
+        self.delegate = delegate or ChatDelegate(self._sdk_client, delegation_model or "gpt-5-mini")
+        self._started_instructions: str | None = None
+
+    def _new_protocol(self) -> LiveProtocolSession:  # type: ignore[override]
+        return LiveProtocolSession(auto_invoke_tools=self.auto_invoke_tools, media_audio=False)
+
+    def _connection_manager(self, client: AsyncOpenAI) -> Any:
+        return client.live.connect(websocket_connection_options=CONNECTION_OPTIONS)
+
+    def _parse(self, raw: bytes) -> RealtimeEvent:
+        return parse_live_message(raw)
+
+    def _to_wire(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return payload  # GPT-Live has one shape on every route
+
+    async def _open(self) -> None:
+        await super()._open()
+        self._started_instructions = self.settings.instructions
+        await self._send_now(session_start(self.settings, self.model))
+
+    async def create_session(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> None:
+        """Connect and start the session with `settings` (they go in `session.start`)."""
+        if settings is not None:
+            self.settings = settings
+        await super().create_session(settings=settings, create_response=create_response)
+
+    async def update_session(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> None:
+        """GPT-Live fixes the session at startup: new instructions are appended; nothing else changes."""
+        if settings is not None:
+            self.settings = settings
+        instructions = self.settings.instructions
+        if instructions and instructions != self._started_instructions:
+            self._started_instructions = instructions
+            content = instructions[:_MAX_APPEND_CHARS]
+            await self._transmit(context_append(LiveEvents.INSTRUCTIONS_APPEND, content))
+
+    async def send(self, event: RealtimeEvent | dict[str, Any]) -> None:
+        """Typed text goes in as instructions saying the user typed it; audio is appended to the
+        timeline; a function result answers the delegation it names (as commentary)."""
+        if isinstance(event, RealtimeTextEvent):
+            await self._request(self._protocol.type_text(event.text.text))
+        elif isinstance(event, RealtimeAudioEvent):
+            await self._request(self._protocol.send_audio(event.audio.data))
+        elif isinstance(event, RealtimeFunctionResultEvent):
+            result = event.function_result
+            await self._transmit(context_append(LiveEvents.COMMENTARY_APPEND, result.result, result.call_id))
+        else:
+            await super().send(event)
+
+    async def mute(self, muted: bool) -> None:
+        """Mute (the model hears silence, the clock runs on) or unmute the microphone."""
+        await self._request(self._protocol.mute(muted))
+
+    async def _run_tool(self, call: FunctionCallContent) -> None:
+        if call.name != DELEGATE_TOOL:
+            await super()._run_tool(call)
+            return
+        task = DelegatedTask.from_call(call, self.tools)
+        text = await self.delegate(task, self._report)
+        result = FunctionResultContent(name=DELEGATE_TOOL, call_id=call.call_id, result=text)
+        for action in self._protocol.tool_finished(result):
+            await self._carry_out(action, wait=False)
+
+    async def _report(self, event: RealtimeEvent) -> None:
+        """Show the delegate's tool calls and results like any tool call's."""
+        await self._carry_out(Deliver(event), wait=False)
+
+
+class OpenAILiveWebsocket(LiveWebsocketClient, OpenAIRealtimeWebsocket):
+    """GPT-Live on OpenAI over WebSocket (`wss://api.openai.com/v1/live/sessions`)."""
+
+    def __init__(self, *, model: str | None = None, **kwargs: Any) -> None:
+        super().__init__(model=model or DEFAULT_LIVE_MODEL, **kwargs)
+
+
+class AzureLiveWebsocket(LiveWebsocketClient, AzureRealtimeWebsocket):
+    """GPT-Live on Azure OpenAI over WebSocket (`…/openai/v1/live/sessions`, a `gpt-live-*` deployment).
+
+    Always the GA route: there is no preview shape of GPT-Live, so an API version is not used."""
+
+    def __init__(self, *, api_version: str | None = None, **kwargs: Any) -> None:
+        super().__init__(api_version=None, **kwargs)
+        self._azure.api_version = None  # the environment's AZURE_OPENAI_API_VERSION is for the Realtime preview
