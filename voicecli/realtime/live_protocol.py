@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import binascii
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import orjson
@@ -21,6 +21,7 @@ from voicecli.realtime.settings import AUDIO_FORMAT, RealtimeSettings
 __all__ = [
     "LIVE_MODEL_PREFIX",
     "LiveEvents",
+    "choose_protocol",
     "is_live_model",
     "parse_live_message",
     "session_start",
@@ -56,6 +57,14 @@ class LiveEvents(StrEnum):
 def is_live_model(model: str | None) -> bool:
     """Whether `model` names a GPT-Live model (`gpt-live-1`, `gpt-live-1.1`, …)."""
     return bool(model) and str(model).lower().startswith(LIVE_MODEL_PREFIX)
+
+
+def choose_protocol(model: str | None, protocol: str | None = None) -> Literal["realtime", "live"]:
+    """The protocol a session speaks: `protocol` when it says `realtime` or `live`, otherwise GPT-Live
+    for a `gpt-live-*` model (or Azure deployment named so) and Realtime for anything else."""
+    if protocol in ("realtime", "live"):
+        return protocol  # type: ignore[return-value]
+    return "live" if is_live_model(model) else "realtime"
 
 
 def session_start(

@@ -57,7 +57,7 @@ class LiveWebsocketClient(WebsocketRealtimeClient):
 
     def __init__(self, *, delegate: Delegate | None = None, delegation_model: str | None = None, **kwargs: Any) -> None:
         if kwargs.get("continuity"):
-            _log.warning("reconnect and rollover are not implemented for GPT-Live yet: this session runs without")
+            _log.info("reconnect and rollover are not implemented for GPT-Live yet: this session runs without")
         kwargs["continuity"] = False
         super().__init__(**kwargs)
         self.delegate = delegate or ChatDelegate(self._sdk_client, delegation_model or "gpt-5-mini")
@@ -108,6 +108,11 @@ class LiveWebsocketClient(WebsocketRealtimeClient):
             await self._transmit(context_append(LiveEvents.COMMENTARY_APPEND, result.result, result.call_id))
         else:
             await super().send(event)
+
+    @property
+    def delegations_running(self) -> bool:
+        """Some delegation is still being worked on (the model is waiting for its commentary)."""
+        return self._protocol.tools_running
 
     async def mute(self, muted: bool) -> None:
         """Mute (the model hears silence, the clock runs on) or unmute the microphone."""
