@@ -29,6 +29,7 @@ from voicecli.realtime.events import (
     TextContent,
 )
 from voicecli.realtime.functions import ToolRegistry, tool
+from voicecli.realtime.live_ws import AzureLiveWebsocket, OpenAILiveWebsocket
 from voicecli.realtime.openai_ws import OpenAIRealtimeWebsocket
 from voicecli.realtime.protocol import ListenEvents, SendEvents
 from voicecli.realtime.settings import (
@@ -52,6 +53,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AudioContent",
+    "AzureLiveWebsocket",
     "AzureRealtimeExecutionSettings",
     "AzureRealtimeWebRTC",
     "AzureRealtimeWebsocket",
@@ -61,6 +63,7 @@ __all__ = [
     "FunctionCallContent",
     "FunctionResultContent",
     "ListenEvents",
+    "OpenAILiveWebsocket",
     "OpenAIRealtimeExecutionSettings",
     "OpenAIRealtimeWebRTC",
     "OpenAIRealtimeWebsocket",

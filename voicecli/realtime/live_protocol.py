@@ -30,6 +30,8 @@ __all__ = [
 LIVE_MODEL_PREFIX = "gpt-live"
 TYPED_TEXT_PREFIX = "The user typed: "
 """GPT-Live takes no user text: typed words go in as instructions that say so."""
+GREETING_REQUEST = "Speak first: greet the user briefly."
+"""What `create_response=True` appends: GPT-Live has no response.create, but instructions may ask."""
 FATAL_CODES = frozenset({"invalid_api_key", "session_expired"})
 
 

@@ -15,6 +15,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from voicecli.realtime.azure_ws import AzureRealtimeWebsocket
+from voicecli.realtime.endpoints import AzureRoute, websocket_url_for
 from voicecli.realtime.events import (
     FunctionCallContent,
     FunctionResultContent,
@@ -25,6 +26,7 @@ from voicecli.realtime.events import (
 )
 from voicecli.realtime.live_delegate import ChatDelegate, Delegate, DelegatedTask
 from voicecli.realtime.live_protocol import (
+    GREETING_REQUEST,
     LiveEvents,
     context_append,
     parse_live_message,
@@ -87,7 +89,8 @@ class LiveWebsocketClient(WebsocketRealtimeClient):
         await super().create_session(settings=settings, create_response=create_response)
 
     async def update_session(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> None:
-        """GPT-Live fixes the session at startup: new instructions are appended; nothing else changes."""
+        """GPT-Live fixes the session at startup: new instructions are appended; nothing else changes.
+        `create_response` asks the model to speak first, in instructions (the model still decides)."""
         if settings is not None:
             self.settings = settings
         instructions = self.settings.instructions
@@ -95,6 +98,8 @@ class LiveWebsocketClient(WebsocketRealtimeClient):
             self._started_instructions = instructions
             content = instructions[:_MAX_APPEND_CHARS]
             await self._transmit(context_append(LiveEvents.INSTRUCTIONS_APPEND, content))
+        if create_response:
+            await self._transmit(context_append(LiveEvents.INSTRUCTIONS_APPEND, GREETING_REQUEST))
 
     async def send(self, event: RealtimeEvent | dict[str, Any]) -> None:
         """Typed text goes in as instructions saying the user typed it; audio is appended to the
@@ -148,3 +153,8 @@ class AzureLiveWebsocket(LiveWebsocketClient, AzureRealtimeWebsocket):
     def __init__(self, *, api_version: str | None = None, **kwargs: Any) -> None:
         super().__init__(api_version=None, **kwargs)
         self._azure.api_version = None  # the environment's AZURE_OPENAI_API_VERSION is for the Realtime preview
+
+    @property
+    def route(self) -> AzureRoute:
+        base = self._websocket_base_url or websocket_url_for(self._azure.require_endpoint()) + "/openai/v1"
+        return AzureRoute("GPT-Live", base.rstrip("/") + "/live/sessions")

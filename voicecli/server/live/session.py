@@ -7,7 +7,8 @@ What differs from a Realtime session, as the protocol defines it (`openai.types.
   starts again: a client cannot create, cancel or truncate a response;
 - muting feeds silence to the model while the clock runs on;
 - context is append-only (instructions, thinking, commentary); typed text from voicecli's client
-  arrives as instructions starting with `TYPED_TEXT_PREFIX`, which this local model answers as a turn;
+  arrives as instructions starting with `TYPED_TEXT_PREFIX`, which this local model answers as a turn
+  (and `GREETING_REQUEST`, which it answers by speaking first);
 - when the brain calls tools the model delegates to the client (`session.delegation.created`): it
   knows no client tools, so every call the brain makes is delegated; the client's commentary for
   that delegation is the tools' output, which the model then puts in its own words (the brain's).
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from voicecli.realtime.live_protocol import GREETING_REQUEST, TYPED_TEXT_PREFIX
 from voicecli.server import recognition, synth
 from voicecli.server.events import Send
 from voicecli.server.ids import new_id
@@ -34,11 +36,8 @@ from voicecli.server.session.conversation import Item
 from voicecli.server.session.vad import EnergyVad, SpeechStarted, VadConfig
 from voicecli.server.validation import ProtocolViolation
 
-__all__ = ["DEFAULT_LIVE_MODEL", "TYPED_TEXT_PREFIX", "LiveServerSession"]
+__all__ = ["LiveServerSession"]
 
-DEFAULT_LIVE_MODEL = "gpt-live-1"
-TYPED_TEXT_PREFIX = "The user typed: "
-"""How voicecli's client appends what a user types (GPT-Live has no user text input)."""
 SAMPLES_PER_MS = 24
 _CHUNK_MS = 100
 _VOICE = "marin"
@@ -254,11 +253,15 @@ class LiveServerSession:
         elif kind == "session.instructions.append" and content.startswith(TYPED_TEXT_PREFIX):
             user = _message("user", content.removeprefix(TYPED_TEXT_PREFIX))
             self._spawn(self._answer(user))
+        elif kind == "session.instructions.append" and content == GREETING_REQUEST:
+            self._spawn(self._answer(None))
 
-    async def _answer(self, user: Item) -> None:
-        self._items.append(user)
+    async def _answer(self, user: Item | None) -> None:
+        """Answer the user's turn (None: speak first, as asked)."""
+        if user is not None:
+            self._items.append(user)
         reply = await self._reply(self._items, {"tools": _script_tools(self.brain)})
-        if reply.calls:
+        if reply.calls and user is not None:
             await self._delegate(user, reply)
         else:
             self._say(reply.text)
