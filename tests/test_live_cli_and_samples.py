@@ -3,11 +3,14 @@ sample with the GPT-Live client class in place of the realtime one."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import soundfile
 from test_cli_talk_files import served, voicecli  # noqa: F401  (`served` is a fixture)
 from test_seed_samples import WEBSOCKET_SAMPLE, CollectingPlayer, run_sample_until
 
-from voicecli.server import LocalServer
+from voicecli.server import LocalServer, synth
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -31,6 +34,16 @@ def test_talk_to_gpt_live_on_azure_by_deployment_name(served: str) -> None:  # n
     result = voicecli("talk", "--provider", "azure", "--text", "via azure live", env=env)
     assert result.returncode == 0, result.stderr
     assert "You said: via azure live" in result.stdout
+
+
+def test_a_spoken_file_turn_over_gpt_live_is_heard_by_the_models_vad(served: str, tmp_path: Path) -> None:  # noqa: F811
+    speech = tmp_path / "hello.wav"
+    soundfile.write(speech, synth.speak("hello there"), synth.SAMPLE_RATE, subtype="PCM_16")
+    env = {"OPENAI_BASE_URL": f"{served}/v1", "OPENAI_API_KEY": "k", "VOICECLI_PROTOCOL": "live"}
+    result = voicecli("talk", "--provider", "openai", "-i", str(speech), "-o", str(tmp_path / "reply.wav"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "I heard" in result.stdout  # the echo brain heard the speech the client streamed
+    assert (tmp_path / "reply.wav").exists()
 
 
 def test_the_embedded_default_speaks_gpt_live_by_the_protocol_setting() -> None:

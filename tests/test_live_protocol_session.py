@@ -98,11 +98,14 @@ def test_media_audio_is_streamed_not_appended() -> None:
     assert isinstance(action, StreamAudio)
 
 
-def test_push_to_talk_is_unmute_on_press_and_mute_on_release() -> None:
+def test_push_to_talk_is_unmute_on_press_and_mute_on_release_or_on_a_press_too_short() -> None:
     session = LiveProtocolSession()
-    session.mute(True)
+    session.mute(True)  # push-to-talk sessions start muted
     assert [p["type"] for p in sends(session.clear_turn())] == ["session.input_audio.unmute"]
     assert [p["type"] for p in sends(session.commit_turn())] == ["session.input_audio.mute"]
+    sends(session.clear_turn())
+    assert [p["type"] for p in sends(session.clear_turn())] == ["session.input_audio.mute"]  # released too soon
+    assert session.commit_turn() == []
 
 
 def test_client_delegation_runs_the_delegate_with_the_conversation_and_answers_with_commentary() -> None:

@@ -296,8 +296,9 @@ class Conversation:
                     f"the microphone delivered no audio for {STALL_S:g} s (unplugged?); "
                     "check it with `voicecli devices --test` and start again"
                 ) from None
-            if self.push_to_talk and not self._said_between_presses(self.source.chunk_at):
-                continue
+            between_presses = self._said_between_presses(self.source.chunk_at) if self.push_to_talk else True
+            if not between_presses and getattr(self.client, "protocol", "realtime") != "live":
+                continue  # GPT-Live's clock runs on microphone frames: it gets them all, muted between presses
             try:
                 await self.client.send_audio(chunk)
             except RealtimeConnectionError:

@@ -37,6 +37,9 @@ async def live_exchange(
 ) -> bool:
     """Send the turn, stream silence after it, and hand every event to `on_event` (True: the turn
     failed and is over). Returns False when the session ended before the answer was complete."""
+    mute = getattr(client, "mute", None)
+    if mute is not None:
+        await mute(False)  # a push-to-talk session starts muted: this turn is the user's to hear
     if text is not None:
         await client.send(RealtimeTextEvent(text=TextContent(text=text, source="user_text")))
     microphone = asyncio.create_task(_stream(client, audio))

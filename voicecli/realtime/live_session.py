@@ -6,7 +6,7 @@ response. So, where `RealtimeProtocolSession` sends events, this one mostly does
   model's speech gets a new name so late audio of the old one is told apart;
 - the microphone keeps streaming (the session clock runs only on its frames): while muted, it
   streams silence rather than nothing;
-- push-to-talk is unmute (`clear_turn`, the key pressed) and mute (`commit_turn`, released);
+- push-to-talk starts muted; the key pressed unmutes (`clear_turn`), released mutes (`commit_turn`);
 - a client delegation (`session.delegation.created`) becomes a `RunTool` of the `DELEGATE_TOOL`
   call, with the conversation so far as its arguments; the caller's delegate runs its own tools
   and its result goes back as commentary for that delegation, which the model speaks.
@@ -139,8 +139,10 @@ class LiveProtocolSession:
         return [Send(simple(LiveEvents.INPUT_AUDIO_MUTE if muted else LiveEvents.INPUT_AUDIO_UNMUTE))]
 
     def clear_turn(self) -> list[Action]:
-        """Push-to-talk pressed: the model hears the microphone from now on."""
-        return self.mute(False)
+        """Push-to-talk: the key pressed (muted, as push-to-talk sessions start) lets the model hear the
+        microphone; pressed again too soon to count as a turn, it mutes it again (the model heard
+        that moment anyway: GPT-Live cannot take audio back)."""
+        return self.mute(not self.muted)
 
     def commit_turn(self) -> list[Action]:
         """Push-to-talk released: the model hears silence again (and decides to answer by itself)."""

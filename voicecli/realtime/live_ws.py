@@ -81,6 +81,9 @@ class LiveWebsocketClient(WebsocketRealtimeClient):
         await super()._open()
         self._started_instructions = self.settings.instructions
         await self._send_now(session_start(self.settings, self.model))
+        if self.settings.push_to_talk:
+            for action in self._protocol.mute(True):  # the model hears nothing until the key is pressed
+                await self._send_now(action.payload)  # type: ignore[union-attr]
 
     async def create_session(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> None:
         """Connect and start the session with `settings` (they go in `session.start`)."""
