@@ -158,7 +158,7 @@ class LiveProtocolSession:
     # --- the rules ----------------------------------------------------------------------------
 
     def _started(self, payload: dict[str, Any]) -> Ready:
-        session = payload.get("session") if isinstance(payload.get("session"), dict) else {}
+        session: dict[str, Any] = payload["session"] if isinstance(payload.get("session"), dict) else {}
         self.state = SessionState.OPEN
         self.session_id = session.get("id") if isinstance(session.get("id"), str) else None
         expires_at = session.get("expires_at")
@@ -166,7 +166,7 @@ class LiveProtocolSession:
         return Ready(self.session_id, expiry)
 
     def _delegated(self, payload: dict[str, Any]) -> list[Action]:
-        delegation = payload.get("delegation") if isinstance(payload.get("delegation"), dict) else {}
+        delegation: dict[str, Any] = payload["delegation"] if isinstance(payload.get("delegation"), dict) else {}
         delegation_id = delegation.get("id")
         if delegation.get("target") != "client" or not isinstance(delegation_id, str) or not self.auto_invoke_tools:
             return []

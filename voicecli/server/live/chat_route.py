@@ -50,7 +50,7 @@ async def chat_completions(request: web.Request) -> web.Response:
         "model": str(body.get("model") or ""),
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
     }
-    return web.json_response(body=orjson.dumps(answer).decode())
+    return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
 
 def items_from_chat(messages: list[dict[str, Any]]) -> list[Item]:

@@ -74,7 +74,7 @@ class _LiveConnection:
         self.session = LiveServerSession(
             self.send, brain=brain, chunk_delay=chunk_delay, lifetime_s=lifetime_s, on_crash=self._crashed
         )
-        self._closing: asyncio.Task[None] | None = None
+        self._closing: asyncio.Future[bool] | None = None
 
     def _crashed(self, _exc: BaseException) -> None:
         """A server bug in a session task (an invalid event, say): end loudly, as the service would."""

@@ -344,10 +344,11 @@ class LiveServerSession:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _log.error("live session task failed", exc_info=task.exception())
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None:
+            _log.error("live session task failed", exc_info=failure)
             if self._on_crash is not None:
-                self._on_crash(task.exception())
+                self._on_crash(failure)
 
 
 def _message(role: str, text: str) -> Item:
