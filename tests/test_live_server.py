@@ -152,6 +152,19 @@ async def test_delegated_tool_call_runs_our_tool_and_the_model_speaks_its_result
     assert "sunny and 21 degrees in Paris" in str(events[-1].text.text)  # type: ignore[attr-defined]
 
 
+async def test_hosted_delegation_is_a_setting_sent_at_startup_and_runs_nothing_here(
+    scripted_server: LocalServer,
+) -> None:
+    hosted = {"type": "responses", "responses": {"model": "gpt-5-mini", "tools": [{"type": "web_search"}]}}
+    client = openai_client(scripted_server, tools=[get_weather], delegation=hosted)
+    sent = checked(client)
+    async with client:
+        await client.send(RealtimeTextEvent(text=TextContent(text="What is the weather like?", source="user_text")))
+        events = await until(client, said("Let me check the weather"))
+    assert sent[0]["session"]["delegation"] == hosted
+    assert not any(isinstance(event, RealtimeFunctionCallEvent) for event in events)
+
+
 async def test_interruption_stops_playback_only_and_the_model_stops_when_the_user_talks(
     slow_server: LocalServer,
 ) -> None:

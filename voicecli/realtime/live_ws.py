@@ -51,18 +51,29 @@ class LiveWebsocketClient(WebsocketRealtimeClient):
     """What every GPT-Live WebSocket client does; mixed in before a Realtime WebSocket client class.
 
     `delegate` answers client delegations (default: a chat completions model at the same endpoint,
-    `delegation_model`, with this client's tools); `protocol` is `"live"` on these classes.
+    `delegation_model`, with this client's tools). `delegation` is the session's delegation as
+    `session.start` takes it: `{"type": "client"}` (the default) or hosted, e.g.
+    `{"type": "responses", "responses": {"model": "gpt-5", "tools": [...]}}`, where the service's
+    Responses model does the work and voicecli runs nothing. `protocol` is `"live"` on these classes.
     """
 
     protocol = "live"
     _protocol: LiveProtocolSession  # type: ignore[assignment]
 
-    def __init__(self, *, delegate: Delegate | None = None, delegation_model: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        delegate: Delegate | None = None,
+        delegation_model: str | None = None,
+        delegation: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if kwargs.get("continuity"):
             _log.info("reconnect and rollover are not implemented for GPT-Live yet: this session runs without")
         kwargs["continuity"] = False
         super().__init__(**kwargs)
         self.delegate = delegate or ChatDelegate(self._sdk_client, delegation_model or "gpt-5-mini")
+        self.delegation = delegation
         self._started_instructions: str | None = None
 
     def _new_protocol(self) -> LiveProtocolSession:  # type: ignore[override]
@@ -80,7 +91,7 @@ class LiveWebsocketClient(WebsocketRealtimeClient):
     async def _open(self) -> None:
         await super()._open()
         self._started_instructions = self.settings.instructions
-        await self._send_now(session_start(self.settings, self.model))
+        await self._send_now(session_start(self.settings, self.model, delegation=self.delegation))
         if self.settings.push_to_talk:
             for action in self._protocol.mute(True):  # the model hears nothing until the key is pressed
                 await self._send_now(action.payload)  # type: ignore[union-attr]

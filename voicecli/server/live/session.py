@@ -9,7 +9,8 @@ What differs from a Realtime session, as the protocol defines it (`openai.types.
 - context is append-only (instructions, thinking, commentary); typed text from voicecli's client
   arrives as instructions starting with `TYPED_TEXT_PREFIX`, which this local model answers as a turn
   (and `GREETING_REQUEST`, which it answers by speaking first);
-- when the brain calls tools the model delegates to the client (`session.delegation.created`): it
+- when the brain calls tools the model delegates to the client (`session.delegation.created`; with
+  hosted delegation, which needs the service's Responses model, it just says its reply): it
   knows no client tools, so every call the brain makes is delegated; the client's commentary for
   that delegation is the tools' output, which the model then puts in its own words (the brain's).
 """
@@ -261,7 +262,7 @@ class LiveServerSession:
         if user is not None:
             self._items.append(user)
         reply = await self._reply(self._items, {"tools": _script_tools(self.brain)})
-        if reply.calls and user is not None:
+        if reply.calls and user is not None and self.resource["delegation"]["type"] == "client":
             await self._delegate(user, reply)
         else:
             self._say(reply.text)
