@@ -188,3 +188,16 @@ def test_the_application_builds_the_client_of_the_chosen_protocol(
     config.openai.model = model
     config.azure.deployment = model
     assert _client_class(config).__name__ == class_name
+
+
+def test_the_carried_conversation_keeps_the_newest_turns_within_the_protocols_caps() -> None:
+    from voicecli.realtime.live_protocol import MAX_INPUT_CHARS, MAX_INPUT_MESSAGES, carried_input
+
+    many = [("user" if n % 2 else "assistant", f"turn {n}") for n in range(300)]
+    carried = carried_input(many)
+    assert len(carried) == MAX_INPUT_MESSAGES
+    assert carried[-2]["content"][0]["text"] == "turn 299" and carried[-1]["role"] == "developer"
+    long = [("user", "a" * (MAX_INPUT_CHARS // 2))] * 3 + [("assistant", "  "), ("user", "last")]
+    kept = [item["content"][0]["text"] for item in carried_input(long)]
+    assert kept[0] == "a" * (MAX_INPUT_CHARS // 2) and kept[1] == "last" and len(kept) == 3  # oldest left out
+    validate_live_client_event({"type": "session.start", "session": {"model": "gpt-live-1", "input": carried}})

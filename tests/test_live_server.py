@@ -15,6 +15,8 @@ from conftest import WEATHER_SCRIPT
 
 from voicecli.realtime import (
     AzureLiveWebsocket,
+    Continuity,
+    ContinuityEvents,
     OpenAILiveWebsocket,
     RealtimeAudioEvent,
     RealtimeClient,
@@ -317,3 +319,29 @@ async def test_a_missing_key_is_refused_like_the_service_does(scripted_server: L
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await socket.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 3000
+
+
+async def test_a_dropped_connection_is_followed_by_a_session_carrying_the_conversation(
+    scripted_server: LocalServer,
+) -> None:
+    continuity = Continuity(delays_s=(0.0, 0.2, 0.5), attempt_timeout_s=WAIT_S)
+    client = openai_client(scripted_server, continuity=continuity)
+    sent = checked(client)
+    async with client:
+        await client.send(RealtimeTextEvent(text=TextContent(text="Who are you?", source="user_text")))
+        await until(client, said("I am a scripted assistant"))  # the script's first fallback
+        for socket in list(scripted_server.config.sockets):
+            await socket.close(code=1012, message=b"service restart")  # reconnectable, as the service's restarts
+        events = await until(client, lambda event: event.service_type == ContinuityEvents.RECONNECTED)
+        await client.send(RealtimeTextEvent(text=TextContent(text="Tell me more", source="user_text")))
+        await until(client, said("I can only talk about the weather"))  # its second: the new session knows the first
+    kinds = [event.service_type for event in events]
+    assert ContinuityEvents.RECONNECTING in kinds and "session.started" in kinds
+    starts = [payload["session"] for payload in sent if payload["type"] == "session.start"]
+    assert len(starts) == 2 and "input" not in starts[0]
+    carried = [(item["role"], item["content"][0]["text"]) for item in starts[1]["input"]]
+    assert carried[:2] == [
+        ("user", "Who are you?"),
+        ("assistant", "I am a scripted assistant. Ask me about the weather."),
+    ]
+    assert carried[-1][0] == "developer"

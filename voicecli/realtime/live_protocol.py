@@ -70,18 +70,53 @@ def choose_protocol(model: str | None, protocol: str | None = None) -> Literal["
 
 
 def session_start(
-    settings: RealtimeSettings, model: str, *, delegation: dict[str, Any] | None = None
+    settings: RealtimeSettings,
+    model: str,
+    *,
+    delegation: dict[str, Any] | None = None,
+    history: list[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The `session.start` for `settings`: what GPT-Live fixes at startup (model, instructions, voice,
-    format, delegation). Turn detection, modalities and tools do not exist there: the model decides
-    turns and speaks; tools run on the client's side of a delegation."""
+    format, delegation), and the conversation so far as its text-only `input` (a new session after a
+    drop). Turn detection, modalities and tools do not exist there: the model decides turns and
+    speaks; tools run on the client's side of a delegation."""
     audio: dict[str, Any] = {"format": dict(AUDIO_FORMAT)}
     if settings.voice:
         audio["output"] = {"voice": settings.voice}
     session: dict[str, Any] = {"model": model, "audio": audio, "delegation": delegation or {"type": "client"}}
     if settings.instructions:
         session["instructions"] = settings.instructions
+    if history:
+        session["input"] = carried_input(history)
     return {"type": LiveEvents.SESSION_START.value, "session": session}
+
+
+MAX_INPUT_MESSAGES = 128
+MAX_INPUT_CHARS = 24_000
+"""GPT-Live takes at most 128 startup messages and 8,192 rendered tokens by default: about this much text."""
+CONTINUATION_NOTE = (
+    "The conversation above continues from an earlier session that ended for technical reasons. "
+    "Carry on from where it stopped: do not greet the user again."
+)
+
+
+def carried_input(history: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The conversation so far as startup `input`, within the protocol's caps: the newest turns are
+    kept (the oldest left out first), each one text part, and a note that the conversation goes on."""
+    budget = MAX_INPUT_CHARS - len(CONTINUATION_NOTE)
+    kept: list[dict[str, Any]] = []
+    for role, words in reversed(history):
+        text = words.strip()
+        if not text or role not in ("user", "assistant"):
+            continue
+        if len(kept) == MAX_INPUT_MESSAGES - 1 or len(text) > budget:
+            break
+        budget -= len(text)
+        part = "output_text" if role == "assistant" else "input_text"
+        kept.append({"type": "message", "role": role, "content": [{"type": part, "text": text}]})
+    kept.reverse()
+    note = {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": CONTINUATION_NOTE}]}
+    return [*kept, note]
 
 
 def append_audio(pcm: np.ndarray) -> dict[str, Any]:

@@ -6,15 +6,20 @@ change what GPT-Live changes: the SDK's `client.live.connect()` (`…/live/sessi
 `LiveProtocolSession`. What GPT-Live fixes at startup (voice, instructions, format) cannot change
 later: `update_session` appends new instructions to the context instead (append-only, up to 500
 tokens an append) and `create_response` is ignored, since the model decides when it speaks.
-Continuity (reconnect, rollover) is not implemented for GPT-Live yet: such a client runs without.
+With `continuity`, a dropped connection is followed by a new session that starts with the
+conversation's transcript as its text-only `input` (within the protocol's caps); rollover before
+the session limit is not implemented for GPT-Live yet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
 from voicecli.realtime.azure_ws import AzureRealtimeWebsocket
+from voicecli.realtime.client import RealtimeConnectionError
+from voicecli.realtime.continuity import Continuity, ContinuityEvents
 from voicecli.realtime.endpoints import AzureRoute, websocket_url_for
 from voicecli.realtime.events import (
     FunctionCallContent,
@@ -34,7 +39,7 @@ from voicecli.realtime.live_protocol import (
 )
 from voicecli.realtime.live_session import DELEGATE_TOOL, LiveProtocolSession
 from voicecli.realtime.openai_ws import CONNECTION_OPTIONS, OpenAIRealtimeWebsocket, WebsocketRealtimeClient
-from voicecli.realtime.protocol_session import Deliver
+from voicecli.realtime.protocol_session import Deliver, Send
 from voicecli.realtime.settings import RealtimeSettings
 
 if TYPE_CHECKING:
@@ -68,10 +73,13 @@ class LiveWebsocketClient(WebsocketRealtimeClient):
         delegation: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        if kwargs.get("continuity"):
-            _log.info("reconnect and rollover are not implemented for GPT-Live yet: this session runs without")
-        kwargs["continuity"] = False
+        policy = kwargs.get("continuity")
+        self._reconnect_policy = Continuity() if policy is True else policy if isinstance(policy, Continuity) else None
+        kwargs["continuity"] = False  # the Realtime replay of items does not apply: see `_reconnect`
         super().__init__(**kwargs)
+        self._reconnecting = False
+        self._held: list[dict[str, Any]] = []
+        self._starting: dict[str, Any] | None = None
         self.delegate = delegate or ChatDelegate(self._sdk_client, delegation_model or "gpt-5-mini")
         self.delegation = delegation
         self._started_instructions: str | None = None
@@ -91,10 +99,15 @@ class LiveWebsocketClient(WebsocketRealtimeClient):
     async def _open(self) -> None:
         await super()._open()
         self._started_instructions = self.settings.instructions
-        await self._send_now(session_start(self.settings, self.model, delegation=self.delegation))
-        if self.settings.push_to_talk:
-            for action in self._protocol.mute(True):  # the model hears nothing until the key is pressed
-                await self._send_now(action.payload)  # type: ignore[union-attr]
+        starting = [
+            session_start(self.settings, self.model, delegation=self.delegation, history=self._protocol.transcript)
+        ]
+        if self.settings.push_to_talk:  # the model hears nothing until the key is pressed
+            starting += [action.payload for action in self._protocol.mute(True) if isinstance(action, Send)]
+        for payload in starting:
+            self._starting = payload  # goes out even while reconnecting (other events wait for the session)
+            await self._send_now(payload)
+        self._starting = None
 
     async def create_session(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> None:
         """Connect and start the session with `settings` (they go in `session.start`)."""
@@ -128,6 +141,54 @@ class LiveWebsocketClient(WebsocketRealtimeClient):
         else:
             await super().send(event)
 
+    # --- continuity: a new session after a drop, carrying the conversation as its startup input ---
+
+    def _connection_lost(self, message: str, code: str = "connection_closed", *, reconnectable: bool = False) -> None:
+        if reconnectable and self._reconnect_policy is not None and self.connected and not self._closing:
+            if not self._reconnecting:
+                self._reconnecting = True
+                self._spawn(self._reconnect(message, self._reconnect_policy))
+            return
+        super()._connection_lost(message, code)
+
+    async def _reconnect(self, reason: str, policy: Continuity) -> None:
+        """Open a new session with the transcript so far (text only, within the protocol's caps):
+        what was said is kept; audio, the session clock, delegations in flight and muting are not
+        (the new session starts unmuted, or muted for push-to-talk)."""
+        transcript = list(self._protocol.transcript)
+        for attempt, delay in enumerate(policy.delays_s, 1):
+            status = {"attempt": attempt, "attempts": policy.attempts, "reason": reason}
+            await self._report(_status(ContinuityEvents.RECONNECTING, status))
+            await asyncio.sleep(delay)
+            await WebsocketRealtimeClient._close(self)
+            self._protocol = self._new_protocol()
+            self._protocol.transcript = list(transcript)
+            self._session_ready = asyncio.Event()
+            try:
+                async with asyncio.timeout(policy.attempt_timeout_s):
+                    await self._open()
+                    await self._session_ready.wait()
+            except (RealtimeConnectionError, TimeoutError):
+                continue
+            if self._protocol.session_id is None:
+                continue  # the new connection failed before its session started
+            self._reconnecting = False
+            held, self._held = self._held, []
+            for payload in held:
+                await self._send_now(payload)
+            carried = len(transcript)
+            await self._report(_status(ContinuityEvents.RECONNECTED, {"cause": "drop", "carried_turns": carried}))
+            return
+        self._reconnecting = False
+        super()._connection_lost(f"{reason}; {policy.attempts} reconnect tries failed", reconnectable=False)
+
+    async def _send_payload(self, payload: dict[str, Any]) -> None:
+        if self._reconnecting and payload is not self._starting:
+            if payload["type"] != LiveEvents.INPUT_AUDIO_APPEND:
+                self._held.append(payload)  # typed words and commentary go to the new session
+            return  # microphone audio of the gap is lost: the new session's clock starts afresh
+        await super()._send_payload(payload)
+
     @property
     def delegations_running(self) -> bool:
         """Some delegation is still being worked on (the model is waiting for its commentary)."""
@@ -150,6 +211,10 @@ class LiveWebsocketClient(WebsocketRealtimeClient):
     async def _report(self, event: RealtimeEvent) -> None:
         """Show the delegate's tool calls and results like any tool call's."""
         await self._carry_out(Deliver(event), wait=False)
+
+
+def _status(kind: ContinuityEvents, details: dict[str, Any]) -> RealtimeEvent:
+    return RealtimeEvent(service_type=kind, service_event={"type": kind.value, **details})
 
 
 class OpenAILiveWebsocket(LiveWebsocketClient, OpenAIRealtimeWebsocket):
