@@ -71,3 +71,14 @@ async def test_seed_sample_runs_with_the_gpt_live_client_class(
     output = await run_sample_until(sample, {"audio_player": player}, done=lambda text: text.rstrip().endswith("."))
     assert "Hello! I am the local echo assistant." in output  # the model spoke first, as create_response asked
     assert player.samples > 0
+
+
+def test_a_delegated_tool_call_from_the_command_line_runs_our_tools_and_is_spoken() -> None:
+    weather = str(Path(__file__).resolve().parents[1] / "examples" / "tools" / "weather.py")
+    result = voicecli(
+        "talk", "--brain", "scripted", "--tools", weather, "--text", "What is the weather like?",
+        env={"VOICECLI_PROTOCOL": "live"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "get_weather" in result.stdout  # shown like any tool call
+    assert "Here is the weather in Paris: In Paris it is sunny and 21 degrees." in result.stdout

@@ -4,7 +4,7 @@ GPT-Live differs in two ways that matter here. Its clock runs only on microphone
 waiting for the answer the client keeps streaming silence, at the pace of real time, as a
 microphone would. And no event says a turn is complete (the model decides when it speaks): the
 answer counts as complete once the model has spoken and then stayed quiet for `quiet_s` with no
-delegation still running.
+delegation still running (the quiet starts afresh when a delegation's tools report back).
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from voicecli.realtime import RealtimeAudioEvent, RealtimeClient, RealtimeEvent, RealtimeTextEvent, TextContent
+from voicecli.realtime import (
+    RealtimeAudioEvent,
+    RealtimeClient,
+    RealtimeEvent,
+    RealtimeFunctionResultEvent,
+    RealtimeTextEvent,
+    TextContent,
+)
 from voicecli.realtime.events import SAMPLE_RATE
 
 __all__ = ["FRAME_MS", "QUIET_S", "live_exchange"]
@@ -59,6 +66,8 @@ async def live_exchange(
                 return False
             if isinstance(event, RealtimeAudioEvent) or _model_words(event):
                 spoke_at = asyncio.get_running_loop().time()
+            elif isinstance(event, RealtimeFunctionResultEvent) and spoke_at is not None:
+                spoke_at = asyncio.get_running_loop().time()  # the model speaks the result next: wait afresh
             if on_event(event):
                 return True
     finally:
