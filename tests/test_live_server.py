@@ -345,3 +345,13 @@ async def test_a_dropped_connection_is_followed_by_a_session_carrying_the_conver
         ("assistant", "I am a scripted assistant. Ask me about the weather."),
     ]
     assert carried[-1][0] == "developer"
+
+
+async def test_a_session_ends_at_its_limit_with_session_closed_expired() -> None:
+    async with LocalServer(brain="echo", max_session_s=0.5) as server:
+        client = openai_client(server)
+        async with client:
+            events = await until(client, lambda event: event.service_type == "session.closed")
+            assert (events[-1].service_event or {})["reason"] == "expired"
+            (lost,) = [event async for event in client.receive()]  # then the connection ends
+    assert lost.error.fatal  # type: ignore[attr-defined]

@@ -84,6 +84,9 @@ class _LiveConnection:
         await _send(self.ws, self._lock, event)
 
     async def run(self) -> None:
+        expiry = asyncio.get_running_loop().call_later(
+            self.session.lifetime_s, lambda: asyncio.ensure_future(self._expire())
+        )
         try:
             async for message in self.ws:
                 if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -95,7 +98,14 @@ class _LiveConnection:
             _log.exception("the local GPT-Live server sent an invalid event")
             await self.ws.close(code=1011, message=b"internal server error")
         finally:
+            expiry.cancel()
             await self.session.stop()
+
+    async def _expire(self) -> None:
+        """The session limit: `session.closed` (reason `expired`), then the socket closes, as the service's do."""
+        if self.session.started and not self.session.closed:
+            await self.session.finish("expired")
+        await self.ws.close(code=1000, message=b"session expired")
 
     async def _handle_frame(self, data: bytes | str) -> None:
         try:
