@@ -34,6 +34,9 @@ def test_talk_to_gpt_live_on_azure_by_deployment_name(served: str) -> None:  # n
     result = voicecli("talk", "--provider", "azure", "--text", "via azure live", env=env)
     assert result.returncode == 0, result.stderr
     assert "You said: via azure live" in result.stdout
+    shown = voicecli("config", "show", env=env)
+    route = served.replace("http://", "ws://") + "/openai/v1/live/sessions"
+    assert f"# route: GPT-Live route: {route}" in shown.stdout
 
 
 def test_a_spoken_file_turn_over_gpt_live_is_heard_by_the_models_vad(served: str, tmp_path: Path) -> None:  # noqa: F811

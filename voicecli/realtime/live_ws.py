@@ -45,7 +45,7 @@ from voicecli.realtime.settings import RealtimeSettings
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
-__all__ = ["DEFAULT_LIVE_MODEL", "AzureLiveWebsocket", "LiveWebsocketClient", "OpenAILiveWebsocket"]
+__all__ = ["DEFAULT_LIVE_MODEL", "AzureLiveWebsocket", "LiveWebsocketClient", "OpenAILiveWebsocket", "azure_live_route"]
 
 DEFAULT_LIVE_MODEL = "gpt-live-1"
 _MAX_APPEND_CHARS = 2000  # about 500 tokens, the protocol's cap on one append
@@ -213,6 +213,12 @@ class LiveWebsocketClient(WebsocketRealtimeClient):
         await self._carry_out(Deliver(event), wait=False)
 
 
+def azure_live_route(endpoint: str, websocket_base_url: str | None = None) -> AzureRoute:
+    """The URL `client.live.connect()` opens for an Azure resource (there is one GPT-Live route)."""
+    base = websocket_base_url or websocket_url_for(endpoint.rstrip("/") or "wss://<endpoint>") + "/openai/v1"
+    return AzureRoute("GPT-Live", base.rstrip("/") + "/live/sessions")
+
+
 def _status(kind: ContinuityEvents, details: dict[str, Any]) -> RealtimeEvent:
     return RealtimeEvent(service_type=kind, service_event={"type": kind.value, **details})
 
@@ -235,5 +241,4 @@ class AzureLiveWebsocket(LiveWebsocketClient, AzureRealtimeWebsocket):
 
     @property
     def route(self) -> AzureRoute:
-        base = self._websocket_base_url or websocket_url_for(self._azure.require_endpoint()) + "/openai/v1"
-        return AzureRoute("GPT-Live", base.rstrip("/") + "/live/sessions")
+        return azure_live_route(self._azure.require_endpoint(), self._websocket_base_url)
