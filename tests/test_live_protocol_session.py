@@ -201,3 +201,20 @@ def test_the_carried_conversation_keeps_the_newest_turns_within_the_protocols_ca
     kept = [item["content"][0]["text"] for item in carried_input(long)]
     assert kept[0] == "a" * (MAX_INPUT_CHARS // 2) and kept[1] == "last" and len(kept) == 3  # oldest left out
     validate_live_client_event({"type": "session.start", "session": {"model": "gpt-live-1", "input": carried}})
+
+
+def test_the_screen_shows_each_gpt_live_reply_apart_and_leaves_connecting_when_the_session_starts() -> None:
+    from voicecli.ui.view import ConversationView, SessionInfo
+
+    view = ConversationView(SessionInfo(provider="openai", transport="websocket", model="gpt-live-1", voice="marin"))
+    session = LiveProtocolSession()
+    started = {"type": "session.started", "event_id": "e", "session": {"id": "s", "expires_at": 1, "model": "m"}}
+    script = [started, transcript("output", "Hello."), AUDIO, transcript("input", "Hi"), transcript("output", "Yes?")]
+    for payload in script:
+        for action in arrive(session, payload):
+            if isinstance(action, Deliver):
+                view.handle(action.event)
+        if payload is started:
+            assert view.state == "listening"
+    texts = [getattr(entry, "text", None) for entry in view.entries]
+    assert texts == ["Hello.", "Hi", "Yes?"]  # two replies, the user between them

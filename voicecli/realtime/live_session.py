@@ -65,6 +65,7 @@ class LiveProtocolSession:
         """(role, words) in the order the protocol streamed them; fragments of one speaker joined."""
         self._delegations: set[str] = set()
         self._stretch = 0
+        self._user_turns = 0
         self._model_audible = False  # model audio arrived since the user last spoke
 
     # --- what arrived -----------------------------------------------------------------------
@@ -78,9 +79,16 @@ class LiveProtocolSession:
         payload = event.service_event or {}
         if isinstance(event, RealtimeTextEvent):
             user = event.text.source == "user_transcript"
+            new_turn = user and (not self.transcript or self.transcript[-1][0] != "user")
+            if new_turn:
+                self._user_turns += 1
+            turn = f"live_user_{self._user_turns}"
             if user and self._model_audible:
-                actions.append(Deliver(_speech_started()))  # the user talks over the reply
-                self.interrupt([], cancel=False)
+                actions.append(Deliver(_speech_started(turn)))  # the user talks over the reply
+            if new_turn:
+                self._stretch += 1  # the model's next words are a new reply
+            # a reply's words and audio name the same item; a user's fragments and speech start name their turn
+            event.text.item_id = turn if user else f"live_{self._stretch}"
             self._note("user" if user else "assistant", event.text.text)
         actions.append(Deliver(event))
         if event.service_type == LiveEvents.SESSION_STARTED:
@@ -183,6 +191,7 @@ class LiveProtocolSession:
             self._model_audible = False
 
 
-def _speech_started() -> RealtimeEvent:
+def _speech_started(turn: str) -> RealtimeEvent:
     kind = ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED
-    return RealtimeEvent(service_type=kind, service_event={"type": kind.value, "source": "live_input_transcript"})
+    payload = {"type": kind.value, "item_id": turn, "source": "live_input_transcript"}
+    return RealtimeEvent(service_type=kind, service_event=payload)
