@@ -14,7 +14,7 @@ the session limit is not implemented for GPT-Live yet.
 from __future__ import annotations
 
 import asyncio
-import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from voicecli.realtime.azure_ws import AzureRealtimeWebsocket
@@ -34,6 +34,7 @@ from voicecli.realtime.live_protocol import (
     GREETING_REQUEST,
     LiveEvents,
     context_append,
+    is_live_model,
     parse_live_message,
     session_start,
 )
@@ -49,7 +50,6 @@ __all__ = ["DEFAULT_LIVE_MODEL", "AzureLiveWebsocket", "LiveWebsocketClient", "O
 
 DEFAULT_LIVE_MODEL = "gpt-live-1"
 _MAX_APPEND_CHARS = 2000  # about 500 tokens, the protocol's cap on one append
-_log = logging.getLogger("voicecli.realtime")
 
 
 class LiveWebsocketClient(WebsocketRealtimeClient):
@@ -227,7 +227,10 @@ class OpenAILiveWebsocket(LiveWebsocketClient, OpenAIRealtimeWebsocket):
     """GPT-Live on OpenAI over WebSocket (`wss://api.openai.com/v1/live/sessions`)."""
 
     def __init__(self, *, model: str | None = None, **kwargs: Any) -> None:
-        super().__init__(model=model or DEFAULT_LIVE_MODEL, **kwargs)
+        """`model` defaults to `OPENAI_REALTIME_MODEL_ID` when that names a GPT-Live model, else `gpt-live-1`."""
+        from_environment = os.environ.get("OPENAI_REALTIME_MODEL_ID")
+        live_default = from_environment if is_live_model(from_environment) else DEFAULT_LIVE_MODEL
+        super().__init__(model=model or live_default, **kwargs)
 
 
 class AzureLiveWebsocket(LiveWebsocketClient, AzureRealtimeWebsocket):
