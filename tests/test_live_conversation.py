@@ -54,3 +54,20 @@ async def test_talking_over_a_gpt_live_reply_cuts_the_speaker_and_sends_nothing_
     appends = order.count("session.input_audio.append")
     assert appends * 20 >= (len(question) + len(interruption)) / 24, "the microphone did not stream throughout"
     assert np.asarray(question).size > 0
+
+
+@pytest.mark.audio
+async def test_the_mute_key_tells_gpt_live_and_the_microphone_keeps_streaming(player: Player) -> None:
+    client = LocalLive(brain="echo")
+    sent: list[str] = []
+    client.observe_sent(lambda payload: sent.append(payload["type"]))
+    source, screen = SpeechSource(), ScreenLog()
+    async with client(settings=RealtimeSettings()), Running(Conversation(client, source, player, screen)) as talk:
+        talk.on_key("m")
+        await until(lambda: bool(screen.seen("session.input_audio.muted")), "the service to acknowledge the mute")
+        appends = sent.count("session.input_audio.append")
+        await until(lambda: sent.count("session.input_audio.append") > appends + 5, "silence to stream while muted")
+        talk.on_key("m")
+        await until(lambda: bool(screen.seen("session.input_audio.unmuted")), "the service to acknowledge the unmute")
+    assert screen.muted == [True, False]
+    assert [kind for kind in sent if "mute" in kind] == ["session.input_audio.mute", "session.input_audio.unmute"]

@@ -202,6 +202,9 @@ class Conversation:
         """Mute or unmute: the microphone keeps running and sends silence while muted."""
         self.source.mute = not self.source.mute
         self.screen.set_muted(self.source.mute)
+        mute = getattr(self.client, "mute", None)
+        if mute is not None:  # GPT-Live has mute events: the service hears (and acknowledges) it too
+            self._key_tasks.spawn(mute(self.source.mute))
 
     async def toggle_talk(self) -> None:
         """Push-to-talk: start talking (interrupting the assistant), or stop and ask for the answer.
