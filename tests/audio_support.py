@@ -352,6 +352,15 @@ def assert_sounds_for(
     )
 
 
+def speech_level_db(samples: np.ndarray, rate: int) -> float:
+    """The level (dB of mean square) of the 10 ms frames that hold sound, the pauses left out: the
+    loudness by which voices are compared."""
+    frame = rate // 100
+    frames = samples[: len(samples) // frame * frame].reshape(-1, frame).astype(np.float64)
+    levels = np.mean(np.square(frames), axis=1)
+    return float(10 * np.log10(np.mean(levels[levels > levels.max() * 1e-6])))
+
+
 def digital_silence_s(pcm: np.ndarray, rate: int) -> float:
     """Seconds of `pcm` that `sound_mask` counts as digital silence."""
     return float(len(pcm) - sound_mask(pcm, rate).sum()) / rate

@@ -15,8 +15,12 @@ from voicecli.realtime import (
     OpenAIRealtimeWebsocket,
     RealtimeClient,
 )
-from voicecli.server import LocalRealtime, LocalServer
+from voicecli.server import UNPACED, LocalRealtime, LocalServer
 from voicecli.server.validation import Shape
+
+# The tests answer with the plain echo brain, whether or not this machine runs a local chat model that
+# `brain = "auto"` would find; the tests of that choice set the brain themselves.
+os.environ.setdefault("VOICECLI_BRAIN", "echo")
 
 WEATHER_SCRIPT = Path(__file__).resolve().parents[1] / "voicecli" / "server" / "scripts" / "weather.toml"
 TRANSPORTS = ["openai_ws", "azure_ga", "azure_preview", "local"]
@@ -24,6 +28,16 @@ TRANSPORTS = ["openai_ws", "azure_ga", "azure_preview", "local"]
 
 @pytest.fixture
 async def echo_server() -> AsyncIterator[LocalServer]:
+    """Unpaced (speed `max`): for tests that want replies fast, not timed like the service."""
+    server = LocalServer(brain="echo", pacing=UNPACED)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def paced_echo_server() -> AsyncIterator[LocalServer]:
+    """Paced like the service (the default): for tests that interrupt a reply in flight."""
     server = LocalServer(brain="echo")
     await server.start()
     yield server
@@ -32,7 +46,7 @@ async def echo_server() -> AsyncIterator[LocalServer]:
 
 @pytest.fixture
 async def weather_server() -> AsyncIterator[LocalServer]:
-    server = LocalServer(brain="scripted", script=WEATHER_SCRIPT)
+    server = LocalServer(brain="scripted", script=WEATHER_SCRIPT, pacing=UNPACED)
     await server.start()
     yield server
     await server.stop()
@@ -67,7 +81,7 @@ def client_factory(transport: str, server: LocalServer) -> ClientFactory:
         case "local":
             brain = "scripted" if server.brain_name == "scripted" else "echo"
             script = WEATHER_SCRIPT if brain == "scripted" else None
-            return lambda **kw: LocalRealtime(brain=brain, script=script, **kw)
+            return lambda **kw: LocalRealtime(brain=brain, script=script, pacing=server.config.pacing, **kw)
     raise ValueError(transport)
 
 

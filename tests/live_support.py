@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from audio_support import LOUD, PulseAudio, sound_mask, wait_until
+from system_tools import require_program
 
 from voicecli.audio.resample import resample
 from voicecli.realtime.events import SAMPLE_RATE
@@ -115,6 +118,44 @@ def assert_truncate_matches_speaker(
         f"{played} vs audio_end_ms={audio_end_ms}: the truncate claims audio that was never played"
     )
     return played
+
+
+class Tmux:
+    """`voicecli talk` in a 120x40 tmux window on a tmux server of its own; `EXIT=<code>` lands in a file."""
+
+    def __init__(self, pulse: PulseAudio, folder: Path, *args: str) -> None:
+        require_program("tmux", "the terminal tests")
+        self.exit_file = folder / "exit.txt"
+        config = folder / "empty.toml"
+        config.write_text("")
+        self.tmux = ["tmux", "-L", f"voicecli-test-{os.getpid()}-{folder.name}"]
+        devices = sorted(key for key in pulse.env if key.startswith("PULSE_") or key == "XDG_RUNTIME_DIR")
+        env = " ".join(f"{key}={shlex.quote(pulse.env[key])}" for key in devices)
+        command = (
+            f"env -u COLUMNS -u LINES {env} {shlex.quote(sys.executable)} -m voicecli talk --provider local"
+            f" --config {config} {shlex.join(args)}; echo EXIT=$? > {shlex.quote(str(self.exit_file))}; sleep 30"
+        )
+        subprocess.run([*self.tmux, "new-session", "-d", "-x", "120", "-y", "40", command], check=True, timeout=10)
+
+    def screen(self) -> str:
+        return subprocess.run([*self.tmux, "capture-pane", "-p"], capture_output=True, text=True, timeout=10).stdout
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([*self.tmux, "send-keys", *keys], check=True, timeout=10)
+
+    def wait_for(self, text: str, what: str, timeout: float = 30) -> None:
+        wait_until(lambda: text in self.screen(), what, timeout=timeout)
+
+    def exit_code(self) -> str:
+        # The shell creates the file before `echo` writes to it: wait for the line itself.
+        wait_until(lambda: self.exit_file.exists() and self.exit_file.read_text().endswith("\n"), "voicecli to exit")
+        return self.exit_file.read_text().strip()
+
+    def __enter__(self) -> Tmux:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True, timeout=10)
 
 
 class Talk:

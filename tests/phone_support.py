@@ -26,10 +26,12 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pytest
+from aiohttp import web
 from audio_support import speech_wav
 from system_tools import require_program
 
 from voicecli.audio.wavio import read_audio_24k_mono
+from voicecli.phone.auth import ACS_ISSUER
 
 RATE = 24_000
 FRAME = RATE // 50  # 20 ms
@@ -38,6 +40,79 @@ CONNECT_TIMEOUT_S = 60.0
 """Realtime sessions in tests may take long to open on a loaded machine; what is tested is not that."""
 WAIT_S = 60.0
 """How long a simulated caller waits for what it expects (generous: the machine may be loaded)."""
+
+
+RESOURCE_ID = "00000000-1111-2222-3333-444444444444"
+"""The ACS resource id the tests' bridges are configured with (the audience of ACS's tokens)."""
+
+
+@dataclass
+class AcsKeys:
+    """Stands in for ACS's OpenID configuration and key set on 127.0.0.1, with an RSA key made here.
+
+    `token()` signs like ACS (RS256, its issuer, the resource id as audience, 5 minutes); its
+    arguments make every kind of bad token. `fetches` counts the key-set downloads.
+    """
+
+    key: Any = None
+    key_id: str = "acs-test-key"
+    port: int = 0
+    fetches: int = 0
+    _runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> AcsKeys:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+        async def configuration(_: web.Request) -> web.Response:
+            return web.json_response({"issuer": ACS_ISSUER, "jwks_uri": f"http://127.0.0.1:{self.port}/calling/keys"})
+
+        async def keys(_: web.Request) -> web.Response:
+            self.fetches += 1
+            return web.json_response({"keys": [self.jwk(self.key, self.key_id)]})
+
+        app = web.Application()
+        app.router.add_get("/calling/.well-known/acsopenidconfiguration", configuration)
+        app.router.add_get("/calling/keys", keys)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = int(self._runner.addresses[0][1])
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def openid_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/calling/.well-known/acsopenidconfiguration"
+
+    @staticmethod
+    def jwk(key: Any, key_id: str) -> dict[str, Any]:
+        from jwt.algorithms import RSAAlgorithm
+
+        public = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+        return {**public, "kid": key_id, "use": "sig", "alg": "RS256"}
+
+    def token(
+        self,
+        *,
+        audience: str = RESOURCE_ID,
+        issuer: str = ACS_ISSUER,
+        expires_in: float = 300,
+        key_id: str | None = None,
+        key: Any = None,
+    ) -> str:
+        import jwt
+
+        now = int(time.time())
+        claims = {"iss": issuer, "aud": audience, "iat": now, "nbf": now, "exp": int(now + expires_in)}
+        return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": key_id or self.key_id})
+
+    def headers(self, **token_options: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(**token_options)}"}
 
 
 @dataclass

@@ -15,10 +15,10 @@ import pytest
 
 
 def unavailable(reason: str) -> NoReturn:
-    """Skip with `reason`, or fail with it where `CI` is set."""
+    """Skip with `reason`, or fail with it where `CI` is set (in a test, a fixture or a module's body)."""
     if os.environ.get("CI"):
         pytest.fail(f"{reason} — CI must have it (scripts/bootstrap.sh test installs it)", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
 
 
 def require_program(name: str, why: str) -> None:

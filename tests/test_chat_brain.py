@@ -165,4 +165,15 @@ def test_an_unreachable_chat_model_is_one_line_and_exit_code_1() -> None:
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(f"voicecli: error: chat model at {url}/chat/completions is unreachable: ")
+    assert line == "voicecli: error: the chat model is unreachable (Connection refused)"  # no address: see below
+
+
+async def test_the_client_is_not_told_the_chat_models_address(caplog: pytest.LogCaptureFixture) -> None:
+    """The server may listen off loopback: its clients learn why the chat model failed, never where it is."""
+    port = closed_port()
+    client = LocalRealtime(brain="chat", chat_url=f"http://127.0.0.1:{port}/v1")
+    with caplog.at_level("INFO", logger="voicecli.server"):
+        async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
+            result = await exchange(client, text="hello", timeout_s=30)
+    assert result.failed == "the chat model is unreachable (Connection refused)"
+    assert f"127.0.0.1:{port}/v1/chat/completions is unreachable" in caplog.text  # the operator's log has it

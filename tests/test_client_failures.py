@@ -24,9 +24,9 @@ from voicecli.realtime import (
     RealtimeConnectionError,
     RealtimeErrorEvent,
     RealtimeSettings,
+    event_stream,
 )
-from voicecli.realtime import client as client_module
-from voicecli.server import Faults, LocalRealtime, LocalServer
+from voicecli.server import UNPACED, Faults, LocalRealtime, LocalServer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -43,7 +43,7 @@ async def collect_errors(client: OpenAIRealtimeWebsocket, until: str, timeout: f
 
 
 async def faulty_server(**faults: object) -> LocalServer:
-    server = LocalServer(brain="echo", faults=Faults(**faults))  # type: ignore[arg-type]
+    server = LocalServer(brain="echo", pacing=UNPACED, faults=Faults(**faults))  # type: ignore[arg-type]
     await server.start()
     return server
 
@@ -150,7 +150,7 @@ def test_missing_keys_and_settings_are_clear_configuration_errors(monkeypatch: p
 
 
 async def test_wrong_api_key_refuses_the_session_with_the_reason_and_no_secret() -> None:
-    server = LocalServer(accepted_key="the-right-key")
+    server = LocalServer(pacing=UNPACED, accepted_key="the-right-key")
     await server.start()
     try:
         client = OpenAIRealtimeWebsocket(api_key="sk-wrong-secret", websocket_base_url=server.ws_base_url)
@@ -167,7 +167,7 @@ async def test_wrong_api_key_refuses_the_session_with_the_reason_and_no_secret()
 
 
 async def test_nothing_listening_is_a_connection_error() -> None:
-    server = LocalServer()
+    server = LocalServer(pacing=UNPACED)
     await server.start()
     url = server.ws_base_url
     await server.stop()
@@ -220,7 +220,7 @@ async def test_the_embedded_servers_start_up_is_not_counted_in_the_connect_timeo
         await start(server)
 
     monkeypatch.setattr(LocalServer, "start", slow_start)
-    client = LocalRealtime(brain="echo", connect_timeout_s=1.0)
+    client = LocalRealtime(brain="echo", pacing=UNPACED, connect_timeout_s=1.0)
     async with client(settings=RealtimeSettings()):
         assert client.connected and client.server is not None
     assert client.server is None  # stopped with the session
@@ -243,7 +243,7 @@ async def reply_events(client: OpenAIRealtimeWebsocket) -> tuple[list[str], int]
 async def test_a_consumer_far_behind_holds_the_reader_back_and_loses_nothing(
     monkeypatch: pytest.MonkeyPatch, echo_server: LocalServer
 ) -> None:
-    monkeypatch.setattr(client_module, "RECEIVE_QUEUE_EVENTS", 4)
+    monkeypatch.setattr(event_stream, "RECEIVE_QUEUE_EVENTS", 4)
     text = "a reply long enough to need many more events than the queue holds"
     prompt = OpenAIRealtimeWebsocket(api_key="k", websocket_base_url=echo_server.ws_base_url)
     async with prompt(settings=RealtimeSettings(push_to_talk=True)):
@@ -253,9 +253,9 @@ async def test_a_consumer_far_behind_holds_the_reader_back_and_loses_nothing(
     async with late(settings=RealtimeSettings(push_to_talk=True)):
         await send_user_turn(late, text=text)
         async with asyncio.timeout(10):
-            while late._queue.qsize() < 4:
+            while len(late._stream) < 4:
                 await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)  # the reader is held, not dropping what it cannot queue
-        assert late._queue.qsize() == 4
+        assert len(late._stream) == 4
         assert await reply_events(late) == expected
     assert len(expected[0]) > 4 * 3 and expected[1] > 0

@@ -251,8 +251,8 @@ async def test_create_response_true_makes_the_model_speak_first(echo_server: Loc
 
 
 @pytest.mark.parametrize("transport", ["openai_ws", "azure_preview"])
-async def test_barge_in_cancel_and_truncate_conversation(transport: str, echo_server: LocalServer) -> None:
-    client = client_factory(transport, echo_server)()
+async def test_barge_in_cancel_and_truncate_conversation(transport: str, paced_echo_server: LocalServer) -> None:
+    client = client_factory(transport, paced_echo_server)()
     sent = record_sent(client)
     long_text = "please repeat this rather long sentence so that the reply has many chunks of audio " * 3
     async with client(settings=RealtimeSettings(push_to_talk=True)):

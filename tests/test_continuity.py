@@ -29,7 +29,7 @@ from voicecli.realtime import (
 )
 from voicecli.realtime.continuity import CONTINUATION_NOTE, USER_PLACEHOLDER, History
 from voicecli.realtime.events import AudioContent, RealtimeAudioEvent, RealtimeTextEvent, TextContent
-from voicecli.server import Faults, LocalServer
+from voicecli.server import UNPACED, Faults, LocalServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -104,7 +104,17 @@ def test_the_replay_holds_transcripts_placeholders_heard_replies_and_tool_calls_
     assert not history.unanswered
 
 
-def test_what_the_player_says_was_heard_cuts_a_reply_and_nothing_heard_leaves_it_out() -> None:
+def test_a_reply_still_playing_is_replayed_whole() -> None:
+    """A drop does not stop the player: the listener goes on to hear the reply to its end."""
+    history = History()
+    assistant_reply(history, "a1", "Once upon a time there was a voice.", audio_ms=4000)
+    assert replayed(history, lambda item_id: 1500.0)[0] == ("assistant", "Once upon a time there was a voice.")
+    assert not history.played_out(lambda item_id: 1500.0)  # a rollover still waits for it to end
+
+
+def test_what_the_player_says_was_heard_cuts_a_stopped_reply_and_nothing_heard_leaves_it_out() -> None:
+    """Over WebRTC the client stops playback with `output_audio_buffer.clear` (no truncate): the
+    reply was heard up to where the player stopped."""
     history = History()
     history.on_sent(
         {
@@ -113,6 +123,7 @@ def test_what_the_player_says_was_heard_cuts_a_reply_and_nothing_heard_leaves_it
         }
     )
     assistant_reply(history, "a1", "Once upon a time there was a voice.", audio_ms=4000)
+    history.on_sent({"type": "output_audio_buffer.clear"})
     assert replayed(history, lambda item_id: 1500.0)[1] == ("assistant", "Once upon a…")
     assert replayed(history, lambda item_id: 0.0) == [("user", "tell me a story"), ("system", CONTINUATION_NOTE)]
     assert replayed(history, lambda item_id: None)[1] == ("assistant", "Once upon a time there was a voice.")
@@ -180,7 +191,7 @@ async def test_a_dropped_connection_reconnects_replays_and_the_next_turn_is_answ
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="voicecli.server")
     # The first connection drops in the middle of its second answer; later ones behave.
-    async with LocalServer(brain="echo", faults=Faults(drop_after_events=24, connections=1)) as server:
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(drop_after_events=24, connections=1)) as server:
         client = make_client(transport, server)
         events: list[RealtimeEvent] = []
         async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
@@ -209,7 +220,7 @@ async def test_session_rollover_before_expiry_answers_every_turn_without_a_drop(
 ) -> None:
     """The service's 60-minute limit in small: sessions of 4 s during a 10 s conversation."""
     caplog.set_level(logging.DEBUG, logger="voicecli.server")
-    async with LocalServer(brain="echo", max_session_s=4) as server:
+    async with LocalServer(brain="echo", pacing=UNPACED, max_session_s=4) as server:
         client = client_factory("openai_ws", server)(continuity=FAST)
         events: list[RealtimeEvent] = []
         sessions: list[str | None] = []
@@ -238,7 +249,7 @@ async def test_session_rollover_before_expiry_answers_every_turn_without_a_drop(
 
 
 async def test_without_continuity_a_drop_still_ends_the_session() -> None:
-    async with LocalServer(brain="echo", faults=Faults(drop_after_events=3)) as server:
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(drop_after_events=3)) as server:
         client = client_factory("openai_ws", server)()
         async with client(settings=RealtimeSettings(push_to_talk=True)):
             result = await exchange(client, text="hello", timeout_s=10)
@@ -264,7 +275,7 @@ async def next_event(client: RealtimeClient, kind: str) -> RealtimeEvent:
 
 async def test_audio_captured_while_disconnected_joins_no_turn() -> None:
     tone = (np.sin(np.arange(2400) * 2 * np.pi * 300 / 24_000) * 8000).astype(np.int16)  # 100 ms
-    server = LocalServer(brain="echo")
+    server = LocalServer(brain="echo", pacing=UNPACED)
     await server.start()
     port = server.port
     client = client_factory("openai_ws", server)(continuity=Continuity(delays_s=(0.0, 0.5, 1.0, 2.0, 4.0)))
@@ -276,7 +287,7 @@ async def test_audio_captured_while_disconnected_joins_no_turn() -> None:
             await next_event(client, ContinuityEvents.RECONNECTING)
             for _ in range(10):  # the microphone keeps delivering while nobody listens: no error
                 await client.send(protocol.append_audio(tone))
-            server = LocalServer(brain="echo", port=port)
+            server = LocalServer(brain="echo", pacing=UNPACED, port=port)
             await server.start()
             await next_event(client, ContinuityEvents.RECONNECTED)
             for _ in range(3):
@@ -291,7 +302,7 @@ async def test_audio_captured_while_disconnected_joins_no_turn() -> None:
 async def test_a_server_error_instead_of_a_response_is_survived_and_the_turn_answered() -> None:
     """Azure has ended sessions with a generic `server_error`; the local server does it on request."""
     faults = Faults(server_error_on_response=2, rate_limits_on_response=True, connections=1)
-    async with LocalServer(brain="echo", faults=faults) as server:
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=faults) as server:
         client = client_factory("openai_ws", server)(continuity=FAST)
         async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
             first = await exchange(client, text="one", timeout_s=20)
@@ -302,7 +313,7 @@ async def test_a_server_error_instead_of_a_response_is_survived_and_the_turn_ans
 
 
 async def test_the_server_ends_a_session_at_its_lifetime_as_the_service_does() -> None:
-    async with LocalServer(brain="echo", max_session_s=1) as server:
+    async with LocalServer(brain="echo", pacing=UNPACED, max_session_s=1) as server:
         client = client_factory("openai_ws", server)()
         events: list[RealtimeEvent] = []
         async with client(settings=RealtimeSettings(push_to_talk=True)):
@@ -319,7 +330,7 @@ async def test_the_server_ends_a_session_at_its_lifetime_as_the_service_does() -
 async def test_with_push_to_talk_no_rollover_comes_while_someone_is_talking() -> None:
     tone = (np.sin(np.arange(2400) * 2 * np.pi * 300 / 24_000) * 8000).astype(np.int16)  # 100 ms
     early = Continuity(delays_s=(0.0,), rollover_lead_s=59.5, rollover_share=1.0)  # due 0.5 s in, of 60
-    async with LocalServer(brain="echo", max_session_s=60) as server:
+    async with LocalServer(brain="echo", pacing=UNPACED, max_session_s=60) as server:
         client = client_factory("openai_ws", server)(continuity=early)
         async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
             first_session = client.session_id
@@ -340,7 +351,7 @@ async def test_the_embedded_server_rolls_over_with_its_own_session_lifetime() ->
     from voicecli.server import LocalRealtime
 
     early = Continuity(delays_s=(0.0,), rollover_lead_s=2.5, rollover_share=1.0)  # due 0.5 s in, of 3
-    client = LocalRealtime(brain="echo", max_session_s=3, continuity=early)
+    client = LocalRealtime(brain="echo", pacing=UNPACED, max_session_s=3, continuity=early)
     async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
         first = await exchange(client, text="before", timeout_s=20)
         created = (await next_event(client, ContinuityEvents.RECONNECTED)).service_event or {}

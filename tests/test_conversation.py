@@ -38,7 +38,7 @@ from voicecli.realtime import (
     TurnDetection,
 )
 from voicecli.records.latency import LatencySummary, LatencyTracker
-from voicecli.server import LocalRealtime, LocalServer
+from voicecli.server import LocalRealtime, LocalServer, Pacing
 from voicecli.server.faults import Faults
 from voicecli.server.synth import speak
 
@@ -314,7 +314,7 @@ async def test_over_webrtc_a_barge_in_clears_the_output_buffer_instead_of_trunca
 @pytest.fixture
 async def paced_server(long_script: Path) -> AsyncIterator[LocalServer]:
     """Streams its reply in real time (100 ms per 100 ms delta), so a response is still running when cut."""
-    server = LocalServer(brain="scripted", script=long_script, audio_chunk_delay=0.1)
+    server = LocalServer(brain="scripted", script=long_script, pacing=Pacing(speed=1.0))
     await server.start()
     yield server
     await server.stop()

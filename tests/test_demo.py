@@ -74,6 +74,7 @@ def echo_script(folder: Path) -> Path:
         provider = "local"
         [local]
         brain = "echo"
+        speed = "max"
         [[turn]]
         wav = "audio/tone.wav"
         expect.reply_contains = "0.6 seconds of audio"
@@ -94,6 +95,7 @@ def weather_script(folder: Path, *, tool: str = "get_weather", city: str = "Pari
         [local]
         brain = "scripted"
         script = "brain.toml"
+        speed = "max"
         [tools]
         modules = ["tools.py"]
         [[turn]]
@@ -260,6 +262,7 @@ def test_a_spoken_turn_is_heard_and_its_words_answered(tmp_path: Path) -> None:
         """
         [local]
         brain = 'echo'
+        speed = 'max'
         [[turn]]
         say = 'What time is it in Tokyo?'
         expect.heard_contains = 'in tokyo'
@@ -283,7 +286,8 @@ def test_a_spoken_turn_not_heard_as_expected_fails_with_a_diff(tmp_path: Path) -
     require_program("espeak-ng", "a spoken turn")
     script = write(
         tmp_path / "speak.toml",
-        "[local]\nbrain = 'echo'\n[[turn]]\nsay = 'Can you hear me?'\nexpect.heard_contains = 'hear me in Paris'\n",
+        "[local]\nbrain = 'echo'\nspeed = 'max'\n"
+        "[[turn]]\nsay = 'Can you hear me?'\nexpect.heard_contains = 'hear me in Paris'\n",
     )
     result = runner.invoke(app, ["demo", str(script), "-o", str(tmp_path / "out")])
     assert result.exit_code == 1, result.output + result.stderr

@@ -26,6 +26,7 @@ def echo_script(folder: Path, name: str, expected: str) -> Path:
             f"""
             [local]
             brain = "echo"
+            speed = "max"
             [[turn]]
             text = "Hello from {name}."
             expect.reply_contains = "{expected}"

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from audio_support import speech_level_db
 
 from voicecli.audio.capture_path import CapturePath
-from voicecli.audio.echo import CANCELLER_RATE, EchoGate, open_echo
+from voicecli.audio.echo import CANCELLER_RATE, FRAME_SAMPLES, AutoEcho, EchoGate, WebRtcCanceller, open_echo
 from voicecli.audio.frames import FrameRing
 from voicecli.audio.polyphase import TAPS, LowLatencyResampler
 from voicecli.audio.resample import resample
@@ -26,11 +27,11 @@ def reply_at(rate: int) -> np.ndarray:
     return resample(np.asarray(speak(REPLY)), 24_000, rate)
 
 
-def echo_of(far: np.ndarray, delay_ms: int, gain: float = 0.25) -> np.ndarray:
+def echo_of(far: np.ndarray, delay_ms: int, gain: float = 0.25, rate: int = RATE) -> np.ndarray:
     """The speaker heard by the microphone: `delay_ms` later, attenuated, with a 50 ms reverb tail."""
     rng = np.random.default_rng(3)
-    delay = RATE * delay_ms // 1000
-    tail = rng.standard_normal(RATE // 20) * np.exp(-np.arange(RATE // 20) / (RATE * 0.01))
+    delay = rate * delay_ms // 1000
+    tail = rng.standard_normal(rate // 20) * np.exp(-np.arange(rate // 20) / (rate * 0.01))
     response = np.zeros(delay + len(tail))
     response[delay] = 1.0
     response[delay:] += 0.3 * tail
@@ -46,7 +47,7 @@ def energy_db(samples: np.ndarray) -> float:
     return 10 * np.log10(np.mean(np.square(samples.astype(np.float64))) + 1e-20)
 
 
-@pytest.mark.parametrize("delay_ms", [20, 60, 120])
+@pytest.mark.parametrize("delay_ms", [20, 60, 120, 200])
 def test_the_canceller_removes_at_least_25_db_of_echo_after_two_seconds(delay_ms: int) -> None:
     far = reply_at(RATE)
     near = np.clip(echo_of(far, delay_ms), -32768, 32767).astype(np.int16)
@@ -87,6 +88,57 @@ def test_auto_leaves_a_microphone_without_echo_untouched() -> None:
     assert path.echo.status.active == "off"
     talk = slice(2 * 24_000, 3 * 24_000)
     assert energy_db(out[talk]) == pytest.approx(energy_db(resample(person, RATE, 24_000) / 32768), abs=1.0)
+
+
+def talk_over(reply: str, voice_at_s: float, reference_shift_s: float = 0.0) -> tuple[np.ndarray, ...]:
+    """Frames at `CANCELLER_RATE`: the microphone (the reply's echo, then a person 6 dB above it from
+    `voice_at_s`) and the speaker's reference (`reference_shift_s` off for a wrong one); and the voice."""
+    rate = CANCELLER_RATE
+    far = resample(np.asarray(speak(reply)), 24_000, rate).astype(np.float32) / 32768
+    echo = echo_of(far, 60, rate=rate).astype(np.float32)
+    said = resample(np.asarray(speak("Stop please, stop. I have another question.")), 24_000, rate) / 32768
+    said = (said * 10 ** ((6 + speech_level_db(echo, rate) - speech_level_db(said, rate)) / 20)).astype(np.float32)
+    voice = np.zeros_like(far)
+    start = int(voice_at_s * rate)
+    voice[start : start + len(said)] = said[: len(far) - start]
+    reference = np.roll(far, int(reference_shift_s * rate))
+    return echo + voice, reference, voice
+
+
+def test_a_person_talking_over_a_converged_canceller_neither_lowers_its_erle_nor_switches_it_off() -> None:
+    """Double talk: the microphone holds a voice the canceller must keep. `auto` kept judging ERLE
+    there, took the voice for echo left over and gave the canceller up for the gate for good."""
+    near, far, voice = talk_over(REPLY + " " + REPLY, voice_at_s=4.0)
+    echo = AutoEcho()
+    canceller = echo._current
+    assert isinstance(canceller, WebRtcCanceller)
+    frames = range(0, len(near) - FRAME_SAMPLES + 1, FRAME_SAMPLES)
+    erle, measured, modes = [], [], set()
+    for i in frames:
+        echo.process(near[i : i + FRAME_SAMPLES], far[i : i + FRAME_SAMPLES])
+        erle.append(echo.status.erle_db)
+        measured.append(canceller.meter.active_frames)
+        modes.add(echo.status.label().split()[2])
+    voiced = [n for n, i in enumerate(frames) if energy_db(voice[i : i + FRAME_SAMPLES]) > -60]  # not its fades
+    before = erle[voiced[0] - 1]
+    assert before is not None and before >= 25, "the canceller had converged before the person spoke"
+    assert modes == {"aec"}, modes
+    during = [erle[n] or 0.0 for n in voiced]
+    assert min(during) >= 20, f"ERLE fell to {min(during):.1f} dB while the person talked ({before:.1f} before)"
+    counted = sum(measured[n] - measured[n - 1] for n in voiced)
+    assert counted < len(voiced) / 10, f"ERLE measured on {counted} of the {len(voiced)} frames with a voice"
+
+
+def test_a_canceller_with_the_wrong_reference_still_gives_way_to_the_gate_even_with_someone_talking() -> None:
+    """The speaker's reference 2 s off (as from a wrong device): the canceller removes nothing and
+    `auto` still falls back to the gate, a talker in its first seconds notwithstanding."""
+    near, far, _ = talk_over(REPLY + " " + REPLY, voice_at_s=1.0, reference_shift_s=2.0)
+    echo = open_echo("auto")
+    for i in range(0, len(near) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        echo.process(near[i : i + FRAME_SAMPLES], far[i : i + FRAME_SAMPLES])
+    status = echo.status
+    assert (status.active, status.label()[:15]) == ("gate", "echo auto: gate"), status
+    assert status.note.startswith("the canceller reached only"), status.note
 
 
 @pytest.mark.parametrize("mode", ["aec", "auto"])

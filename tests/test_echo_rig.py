@@ -4,7 +4,8 @@ A `module-loopback` from the speaker's monitor to the microphone with a set dela
 (sink-input volume 63 %, PulseAudio volume is cubic) makes whatever voicecli plays come back into its
 microphone. The long reply, twenty seconds of real time, plays at its three delays side by side, each
 in a room of its own (`audio_support.side_by_side`), so the three take the time of one; the short
-scenarios (`echo-test`, echo off) play side by side too, after them.
+scenarios (`echo-test`, echo off) play side by side too, after them. Two interruptions in one
+session, with the status line read in tmux, play alone.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_support import PulseAudio, Recorder, play_into_mic, side_by_side, speech_wav, wait_until
+import soundfile
+from audio_support import PulseAudio, Recorder, play_into_mic, side_by_side, speech_level_db, speech_wav, wait_until
 from audio_support import pulse_audio as pulse_audio  # session fixture
-from live_support import Talk, assert_truncate_matches_speaker
+from live_support import EventLog, Talk, Tmux, assert_truncate_matches_speaker
 
 from voicecli.server.synth import speak
 
@@ -37,6 +39,8 @@ REPLY = (
 )
 SPEAKER_RATE = 44_100
 LONG_REPLY_DELAYS_MS = (20, 60, 120)
+ECHO_DB = -12.0
+"""How loud the rig's speaker comes back into its microphone (`leaking_speaker`)."""
 
 
 @contextlib.contextmanager
@@ -104,6 +108,65 @@ def long_reply_then_barge_in(delay_ms: int, room: PulseAudio, folder: Path) -> N
         [truncate] = [r["event"] for r in talk.events("conversation.item.truncate", "out")]
         assert 2000 <= truncate["audio_end_ms"] < len(reference) / 24
         assert_truncate_matches_speaker(recorded, SPEAKER_RATE, reference, truncate["audio_end_ms"])
+
+
+def voice_over_echo(path: Path, text: str, above_echo_db: float) -> Path:
+    """`text` spoken `above_echo_db` louder than the echo of a reply in the rig's microphone."""
+    speech_wav(path, text)
+    voice, rate = soundfile.read(path, dtype="int16")
+    echo_db = speech_level_db(np.asarray(speak(REPLY)), 24_000) + ECHO_DB
+    gain_db = echo_db + above_echo_db - speech_level_db(voice, rate)
+    soundfile.write(path, np.round(voice * 10 ** (gain_db / 20)).astype(np.int16), rate)
+    return path
+
+
+def talk_over_the_reply(
+    room: PulseAudio, log: EventLog, speaker: Recorder, voice: Path, after_s: float, cut: int
+) -> int:
+    """Once `after_s` of the reply came out of the speaker, `voice` talks over it; the `cut`-th
+    truncate's `audio_end_ms`."""
+    wait_until(lambda: speaker.sound_s() >= after_s, f"{after_s} s of reply {cut} out of the speaker", timeout=30)
+    play_into_mic(room, voice)
+    wait_until(lambda: len(log.records("conversation.item.truncated", "in")) >= cut, f"cut {cut}", timeout=30)
+    wait_until(lambda: speaker.quiet_for_s() >= 0.3, "the speaker recording to catch up with the cut")
+    return int(log.records("conversation.item.truncate", "out")[cut - 1]["event"]["audio_end_ms"])
+
+
+def test_two_interruptions_on_speakers_both_cut_the_reply_and_auto_keeps_the_canceller(
+    pulse_audio: PulseAudio, tmp_path: Path
+) -> None:
+    """A person talking over the reply twice in one session, the second time only 6 dB above the
+    echo: both cut the reply where the speaker had got to, and the status line still shows the
+    canceller (`auto` took the first double talk for a failed canceller and ran the half-duplex
+    gate from then on). Alone, not side by side: the cuts are timed against the audio, and the
+    status line is read from a real terminal (tmux)."""
+    room, folder = pulse_audio, tmp_path
+    events = folder / "events.jsonl"
+    args = ("--brain", "scripted", "--script", str(script(folder)), "--echo", "auto", "--json-events", str(events))
+    reference = np.asarray(speak(REPLY))
+    question = speech_wav(folder / "question.wav", "tell me a story")
+    # Each interruption is the next turn: the reply to "stop" is the reply the second one cuts. The
+    # quieter voice takes longer to be heard; it starts later, so that neither cut lands within a few
+    # ms of a word's start (which the speaker recording cannot tell from a cut just before it).
+    stops = [(voice_over_echo(folder / "stop.wav", "stop please, stop", 12.0), 2.0)]
+    stops.append((voice_over_echo(folder / "quiet.wav", "stop please, stop", 6.0), 2.5))
+    with leaking_speaker(room, 60), Tmux(room, folder, *args) as window:
+        log = EventLog(events)
+        window.wait_for("● listening", "the status line")
+        speaker = Recorder(room, folder / "reply1.raw", rate=SPEAKER_RATE)
+        play_into_mic(room, question).wait(timeout=10)
+        for cut, (stop, after_s) in enumerate(stops, 1):
+            audio_end_ms = talk_over_the_reply(room, log, speaker, stop, after_s, cut)
+            recorded = speaker.stop()
+            speaker = Recorder(room, folder / f"reply{cut + 1}.raw", rate=SPEAKER_RATE)  # before the next reply
+            played = assert_truncate_matches_speaker(recorded, SPEAKER_RATE, reference, audio_end_ms)
+            assert 2000 <= audio_end_ms < len(reference) / 24
+            screen = window.screen()
+            print(f"cut {cut}: audio_end_ms={audio_end_ms} {played}; {re.findall(r'.*echo auto.*', screen)}")
+            assert re.findall(r"echo auto: \w+", screen) == ["echo auto: aec"], screen
+        speaker.stop()
+        window.keys("C-c")
+        assert window.exit_code() == "EXIT=0"
 
 
 @pytest.fixture(scope="module")

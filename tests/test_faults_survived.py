@@ -30,7 +30,7 @@ from voicecli.realtime import (
     protocol,
 )
 from voicecli.realtime.webrtc_playback import RemotePlayback
-from voicecli.server import Faults, LocalServer
+from voicecli.server import UNPACED, Faults, LocalServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -64,7 +64,7 @@ def test_webrtc_playback_ignores_events_missing_their_fields() -> None:
 
 @pytest.mark.parametrize("transport", ["openai_ws", "webrtc"])
 async def test_misshapen_events_from_the_server_leave_the_session_running(transport: str) -> None:
-    async with LocalServer(brain="echo", faults=Faults(misshapen_after_events=2)) as server:
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(misshapen_after_events=2)) as server:
         client = _client(transport, server)
         async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
             result = await exchange(client, text="still there?", timeout_s=20)
@@ -172,7 +172,7 @@ def test_a_missing_or_bad_script_is_one_line_and_exit_2(command: str, problem: s
 
 
 async def test_webrtc_push_to_talk_clears_the_buffer_once_per_turn_not_per_chunk() -> None:
-    async with LocalServer(brain="echo") as server:
+    async with LocalServer(brain="echo", pacing=UNPACED) as server:
         client = _client("webrtc", server)
         sent: list[str] = []
         client.observe_sent(lambda payload: sent.append(payload["type"]))
@@ -193,7 +193,7 @@ async def test_webrtc_push_to_talk_clears_the_buffer_once_per_turn_not_per_chunk
 
 @pytest.mark.parametrize("path", ["/v1//realtime/client_secrets", "//openai/v1/realtime/client_secrets"])
 async def test_a_doubled_slash_in_a_webrtc_path_is_accepted(path: str) -> None:
-    async with LocalServer(brain="echo") as server, aiohttp.ClientSession() as http:
+    async with LocalServer(brain="echo", pacing=UNPACED) as server, aiohttp.ClientSession() as http:
         async with http.post(server.http_url + path, json={}, headers={"Authorization": "Bearer sk-test"}) as reply:
             assert reply.status == 200 and (await reply.json())["value"].startswith("ek_")
         async with http.post(
@@ -204,7 +204,7 @@ async def test_a_doubled_slash_in_a_webrtc_path_is_accepted(path: str) -> None:
 
 @pytest.mark.parametrize(("path", "shape"), [("/v1//realtime", "ga"), ("/openai//realtime", "beta")])
 async def test_a_doubled_slash_in_a_websocket_path_is_accepted(path: str, shape: str) -> None:
-    async with LocalServer(brain="echo") as server, aiohttp.ClientSession() as http:
+    async with LocalServer(brain="echo", pacing=UNPACED) as server, aiohttp.ClientSession() as http:
         query = "?model=gpt-realtime" if shape == "ga" else "?api-version=2025-04-01-preview&deployment=gpt-realtime"
         async with http.ws_connect(server.http_url + path + query, headers={"api-key": "k"}) as ws:
             created = orjson.loads((await ws.receive()).data)
@@ -216,7 +216,7 @@ async def test_a_doubled_slash_in_a_websocket_path_is_accepted(path: str, shape:
 
 
 async def test_a_webrtc_client_with_doubled_slashes_in_its_base_url_holds_a_call() -> None:
-    async with LocalServer(brain="echo") as server:
+    async with LocalServer(brain="echo", pacing=UNPACED) as server:
         client = _client("webrtc", server, base_path="//v1")
         async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
             result = await exchange(client, text="hello", timeout_s=20)

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -37,15 +35,14 @@ from audio_support import (
     wait_until,
 )
 from audio_support import pulse_audio as pulse_audio  # session fixture
-from live_support import LOUD, Talk, assert_truncate_matches_speaker, first_burst
+from live_support import LOUD, Talk, Tmux, assert_truncate_matches_speaker, first_burst
 from live_support import talk_factory as talk_factory  # fixture
 from rich.console import Console
-from system_tools import require_program
 
 from voicecli.commands.talk_live import run_live
 from voicecli.config import AppConfig, load_config
 from voicecli.realtime import RealtimeConnectionError
-from voicecli.server import LocalServer
+from voicecli.server import UNPACED, LocalServer
 from voicecli.server.faults import Faults
 from voicecli.server.synth import speak
 
@@ -114,9 +111,10 @@ def test_speaking_over_the_reply_stops_it_and_the_truncate_matches_the_speaker(
     interruption = speech_wav(tmp_path / "stop.wav", "stop please")
     recording = speaker(pulse_audio, tmp_path / "speaker.raw")
     play_into_mic(pulse_audio, question).wait(timeout=10)
-    wait_until(lambda: bool(talk.events("response.output_audio.done")), "the reply", timeout=30)
-    # The reply plays from the player's buffer (the local server sent it all at once): interrupt once
-    # 1.5 s of it came out of the speaker, however long the loaded machine took to play that.
+    wait_until(lambda: bool(talk.events("response.output_audio.delta")), "the reply", timeout=30)
+    # The local server paces the reply like the service (10 s of speech on the wire for 3 s), so the
+    # interruption usually finds it still streaming: interrupt once 1.5 s of it came out of the
+    # speaker, however long the loaded machine took to play that.
     wait_until(lambda: recording.sound_s() >= 1.5, "1.5 s of the reply out of the speaker", timeout=30)
     play_into_mic(pulse_audio, interruption)
     wait_until(lambda: bool(talk.events("conversation.item.truncated", "in")), "the truncation", timeout=30)
@@ -143,44 +141,6 @@ def test_speaking_over_the_reply_stops_it_and_the_truncate_matches_the_speaker(
     # Order, not speed (the stop time is benchmarks/bench_live.py's speech_started_to_silence_ms):
     # the reply played on until the user spoke, and was cut where the truncate says (checked above).
     assert stop_s > -0.02, f"the speaker went silent {-stop_s * 1000:.0f} ms before speech_started"
-
-
-class Tmux:
-    """`voicecli talk` in a 120x40 tmux window on a tmux server of its own; `EXIT=<code>` lands in a file."""
-
-    def __init__(self, pulse: PulseAudio, folder: Path, *args: str) -> None:
-        require_program("tmux", "the terminal tests")
-        self.exit_file = folder / "exit.txt"
-        config = folder / "empty.toml"
-        config.write_text("")
-        self.tmux = ["tmux", "-L", f"voicecli-test-{os.getpid()}-{folder.name}"]
-        devices = sorted(key for key in pulse.env if key.startswith("PULSE_") or key == "XDG_RUNTIME_DIR")
-        env = " ".join(f"{key}={shlex.quote(pulse.env[key])}" for key in devices)
-        command = (
-            f"env -u COLUMNS -u LINES {env} {shlex.quote(sys.executable)} -m voicecli talk --provider local"
-            f" --config {config} {shlex.join(args)}; echo EXIT=$? > {shlex.quote(str(self.exit_file))}; sleep 30"
-        )
-        subprocess.run([*self.tmux, "new-session", "-d", "-x", "120", "-y", "40", command], check=True, timeout=10)
-
-    def screen(self) -> str:
-        return subprocess.run([*self.tmux, "capture-pane", "-p"], capture_output=True, text=True, timeout=10).stdout
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run([*self.tmux, "send-keys", *keys], check=True, timeout=10)
-
-    def wait_for(self, text: str, what: str, timeout: float = 30) -> None:
-        wait_until(lambda: text in self.screen(), what, timeout=timeout)
-
-    def exit_code(self) -> str:
-        # The shell creates the file before `echo` writes to it: wait for the line itself.
-        wait_until(lambda: self.exit_file.exists() and self.exit_file.read_text().endswith("\n"), "voicecli to exit")
-        return self.exit_file.read_text().strip()
-
-    def __enter__(self) -> Tmux:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        subprocess.run([*self.tmux, "kill-server"], capture_output=True, timeout=10)
 
 
 def live_screen_in_tmux(room: PulseAudio, folder: Path) -> None:
@@ -319,7 +279,7 @@ async def test_a_dropped_connection_ends_with_the_reason_and_keeps_the_recording
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     empty_config = tmp_path / "empty.toml"
     empty_config.write_text("")
-    async with LocalServer(brain="echo", faults=Faults(drop_after_events=2)) as server:
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(drop_after_events=2)) as server:
         config: AppConfig = load_config(
             empty_config,
             overrides={

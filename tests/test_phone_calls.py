@@ -25,7 +25,7 @@ from voicecli.phone.calls import CallRecord
 from voicecli.phone.service import PhoneService
 from voicecli.realtime import OpenAIRealtimeWebsocket, RealtimeClient
 from voicecli.realtime.functions import ToolFunction, tool
-from voicecli.server import Faults, LocalServer
+from voicecli.server import UNPACED, Faults, LocalServer
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -56,8 +56,8 @@ async def bridge_url(tmp_path: Path) -> AsyncIterator[tuple[str, PhoneService]]:
     script = tmp_path / "weather.toml"
     script.write_text(WEATHER_SCRIPT)
     async with (
-        LocalServer(brain="scripted", script=script) as model,
-        LocalServer(brain="scripted", script=script, faults=Faults(drop_after_events=4)) as dropping,
+        LocalServer(brain="scripted", script=script, pacing=UNPACED) as model,
+        LocalServer(brain="scripted", script=script, pacing=UNPACED, faults=Faults(drop_after_events=4)) as dropping,
     ):
 
         def client_factory(record: CallRecord, tools: list[ToolFunction]) -> RealtimeClient:

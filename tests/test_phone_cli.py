@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -95,3 +97,91 @@ async def test_a_provider_that_cannot_work_fails_at_startup_in_one_line() -> Non
     assert code == 1
     assert len(err.strip().splitlines()) == 1 and err.startswith("voicecli: error: ")
     assert "listening" not in out
+
+
+async def test_local_test_mode_is_said_at_start(phone: PhoneProcess) -> None:
+    line = await phone.next_line(r"local test mode")
+    assert "without ACS's signature are accepted, because this bridge listens on loopback only" in line
+
+
+def _config_file(tmp_path: Path, phone_table: str) -> str:
+    path = tmp_path / "config.toml"
+    path.write_text(f"[phone]\n{phone_table}\n")
+    return str(path)
+
+
+async def test_with_acs_the_resource_id_and_the_webhook_secret_are_required_in_one_line(tmp_path: Path) -> None:
+    acs = f"endpoint=https://x.example/;accesskey={SECRET}"
+    args = ("--port", "0", "--public-url", "https://bridge.example")
+    code, out, err = await run_phone_command(*args, env=phone_env(ACS_CONNECTION_STRING=acs))
+    assert (code, err.strip()) == (
+        2,
+        "voicecli: error: ACS_CONNECTION_STRING is set: [phone] acs_resource_id is needed to check that calls "
+        "come from ACS",
+    )
+    config = _config_file(tmp_path, 'acs_resource_id = "00000000-1111-2222-3333-444444444444"')
+    short_secret = "tooshort"
+    code, out, err = await run_phone_command(
+        *args, "--config", config, env=phone_env(ACS_CONNECTION_STRING=acs, ACS_WEBHOOK_SECRET=short_secret)
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "ACS_WEBHOOK_SECRET must hold the Event Grid webhook's secret (at least 16 characters)" in err
+    assert SECRET not in out + err and short_secret not in out + err
+
+
+async def test_off_loopback_without_acs_tokens_nothing_starts(tmp_path: Path) -> None:
+    code, out, err = await run_phone_command("--host", "0.0.0.0", "--port", "0", env=phone_env())
+    assert code == 2
+    assert err.strip() == (
+        "voicecli: error: listening on 0.0.0.0 needs [phone] acs_resource_id, so that only ACS gets in; "
+        "unsigned test calls are taken on loopback (127.0.0.1) only"
+    )
+    assert "listening on http" not in out
+
+
+async def test_limits_must_be_positive(tmp_path: Path) -> None:
+    code, _, err = await run_phone_command(
+        "--port", "0", "--config", _config_file(tmp_path, "max_calls = 0"), env=phone_env()
+    )
+    assert (code, err.strip()) == (
+        2,
+        "voicecli: error: [phone] max_calls, idle_timeout_s and max_call_s must be above 0",
+    )
+
+
+def test_each_call_reconnects_as_talk_does() -> None:
+    from voicecli.commands.phone import phone_client_factory
+    from voicecli.config.app_config import AppConfig, SessionConfig
+    from voicecli.phone.calls import CallRecord
+
+    client = phone_client_factory(AppConfig(session=SessionConfig(reconnect_tries=3)))(CallRecord("c"), [])
+    assert client.continuity is not None and client.continuity.attempts == 3
+    assert (
+        phone_client_factory(AppConfig(session=SessionConfig(reconnect_tries=0)))(CallRecord("c"), []).continuity
+        is None
+    )
+
+
+async def test_with_acs_it_says_where_acs_reaches_it_and_never_prints_the_secrets(tmp_path: Path) -> None:
+    webhook_secret = "a-webhook-secret-never-printed-0123"
+    env = phone_env(
+        ACS_CONNECTION_STRING=f"endpoint=https://x.example/;accesskey={SECRET}", ACS_WEBHOOK_SECRET=webhook_secret
+    )
+    config = _config_file(tmp_path, 'acs_resource_id = "00000000-1111-2222-3333-444444444444"')
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "voicecli", "phone", "--port", "0", "--public-url", "https://bridge.example", "--config", config),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    running = PhoneProcess(process, "", [])
+    line = await running.next_line(r"Event Grid webhook")
+    assert line == (
+        "voicecli phone: Event Grid webhook https://bridge.example/api/incomingCall?secret=<ACS_WEBHOOK_SECRET>, "
+        "media wss://bridge.example/ws/<call token>; only requests signed by ACS get in"
+    )
+    process.send_signal(signal.SIGINT)
+    code, out, err = await running.finish()
+    assert code == 0, err
+    assert webhook_secret not in out + err and SECRET not in out + err

@@ -76,3 +76,44 @@ def test_what_the_dialer_sends_is_what_the_bridge_reads() -> None:
         PCM, False, "t", "p"
     )
     assert media.parse_frame(media.metadata_in(subscription_id="s")) == media.AudioMetadata(24000, 1, "PCM", 960, "s")
+
+
+def _dtmf(digits: object) -> str:
+    return json.dumps({"kind": "DtmfData", "dtmfData": {"data": digits, "participantRawID": "4:+1555"}})
+
+
+def test_dtmf_keys_are_the_dtmf_alphabet() -> None:
+    assert media.parse_frame(_dtmf("5")) == media.DtmfFrame("5", "4:+1555")
+    assert media.parse_frame(_dtmf("0123456789*#ABCD")) == media.DtmfFrame("0123456789*#ABCD", "4:+1555")
+
+
+@pytest.mark.parametrize("digits", ["", "E", "5\n", "\x1b[31m", "5" * 17, "9" * 2_000_000, 5, None, ["1"]])
+def test_anything_else_is_not_a_dtmf_frame(digits: object) -> None:
+    with pytest.raises(media.MediaFrameError, match="DTMF keys") as refused:
+        media.parse_frame(_dtmf(digits))
+    assert len(str(refused.value)) < 100, "the reason does not repeat what was sent"
+
+
+def test_an_audio_frame_is_at_most_200_ms() -> None:
+    biggest = base64.b64encode(bytes(media.MAX_FRAME_AUDIO_BYTES)).decode()
+    assert len(media.audio_in(bytes(media.MAX_FRAME_AUDIO_BYTES), timestamp="t", participant="p")) < (
+        media.MAX_MESSAGE_BYTES
+    )
+    media.parse_frame(json.dumps({"kind": "AudioData", "audioData": {"data": biggest}}))
+    too_big = base64.b64encode(bytes(media.MAX_FRAME_AUDIO_BYTES + 2)).decode()
+    with pytest.raises(media.MediaFrameError, match="more than"):
+        media.parse_frame(json.dumps({"kind": "AudioData", "audioData": {"data": too_big}}))
+
+
+@pytest.mark.parametrize(("rate", "channels", "encoding"), [(16_000, 1, "PCM"), (24_000, 1, "pcm")])
+def test_16_and_24_khz_mono_pcm_is_taken(rate: int, channels: int, encoding: str) -> None:
+    assert media.format_problem(media.AudioMetadata(rate, channels, encoding)) is None
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels", "encoding"),
+    [(1, 1, "PCM"), (0, 1, "PCM"), (-24_000, 1, "PCM"), (8_000, 1, "PCM"), (48_000, 1, "PCM"), (24_000, 2, "PCM"),
+     (24_000, 1, "OPUS"), (10**12, 1, "PCM")],
+)  # fmt: skip
+def test_any_other_format_is_refused(rate: int, channels: int, encoding: str) -> None:
+    assert media.format_problem(media.AudioMetadata(rate, channels, encoding)) is not None

@@ -111,7 +111,7 @@ def test_what_callers_send_is_shown_as_text_never_as_markup_or_escapes() -> None
     registry.said(record, "caller", "[link=http://x]click[/link]")
     text = render(CallsTable(registry, lambda: "status"))
     assert "call-[/]x" in text
-    assert "[bold red]+1555[/]fake log line[2J" in text
+    assert "[bold red]+1555[/]\\nfake log line\\x1b[2J" in text
     assert "caller: [link=http://x]click[/link]" in text
     assert "\x1b" not in record.caller and "\n" not in record.caller
 

@@ -3,8 +3,10 @@
 The SDK talks to a small aiohttp server standing in for the ACS REST API on 127.0.0.1 (the
 connection string's endpoint is plain http there; the SDK signs and sends exactly as it would to
 Azure). The test then plays ACS: it posts call events to the callback URL the SDK sent and opens
-the media WebSocket at the transport URL the SDK sent, and the model's `hang_up` must reach the
-stand-in as the SDK's terminate request.
+the media WebSocket at the transport URL the SDK sent, signed by `AcsKeys` (ACS's key endpoint,
+stood in for on loopback), and the model's `hang_up` must reach the stand-in as the SDK's
+terminate request. Strangers play too: without the webhook's secret or ACS's signature, or with
+another call's URL, they change nothing.
 """
 
 from __future__ import annotations
@@ -20,19 +22,22 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
 from live_support import until
-from phone_support import CONNECT_TIMEOUT_S, SimulatedAcsCall, speech
+from phone_support import CONNECT_TIMEOUT_S, RESOURCE_ID, AcsKeys, SimulatedAcsCall, speech
 from system_tools import require_module
 
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings
 from voicecli.phone.acs import CallAutomation, PhoneSetupError, parse_connection_string
 from voicecli.phone.app import create_phone_app
+from voicecli.phone.auth import AcsTokenVerifier
 from voicecli.phone.calls import CallRecord
+from voicecli.phone.limits import CallLimits
 from voicecli.phone.service import PhoneService
 from voicecli.realtime import OpenAIRealtimeWebsocket, RealtimeClient
 from voicecli.realtime.functions import ToolFunction
-from voicecli.server import Faults, LocalServer
+from voicecli.server import UNPACED, Faults, LocalServer
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -44,6 +49,7 @@ def _call_automation_sdk() -> None:
 
 
 ACCESS_KEY = base64.b64encode(b"not-a-real-access-key").decode()
+WEBHOOK_SECRET = "the-operators-webhook-secret-0123"
 GOODBYE_SCRIPT = """
 [[turn]]
 reply = "Thank you for calling. Goodbye!"
@@ -63,9 +69,10 @@ class FakeAcs:
         async def answer(request: web.Request) -> web.Response:
             body = await request.json()
             self.requests.append(("answer", request.path_qs, body, dict(request.headers)))
+            answered = sum(1 for request in self.requests if request[0] == "answer")
             return web.json_response(
                 {
-                    "callConnectionId": "conn-1",
+                    "callConnectionId": f"conn-{answered}",
                     "serverCallId": "server-call-1",
                     "callbackUri": body["callbackUri"],
                     "callConnectionState": "connecting",
@@ -77,8 +84,13 @@ class FakeAcs:
             self.requests.append(("terminate", request.path_qs, {}, dict(request.headers)))
             return web.Response(status=204)
 
+        async def reject(request: web.Request) -> web.Response:
+            self.requests.append(("reject", request.path_qs, await request.json(), dict(request.headers)))
+            return web.Response(status=204)
+
         app = web.Application()
         app.router.add_post("/calling/callConnections:answer", answer)
+        app.router.add_post("/calling/callConnections:reject", reject)
         app.router.add_post("/calling/callConnections/{call_connection_id}:terminate", terminate)
         return app
 
@@ -90,8 +102,16 @@ class FakeAcs:
 @dataclass
 class Setup:
     acs: FakeAcs
+    keys: AcsKeys
     service: PhoneService
     public_url: str
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.public_url}/api/incomingCall?secret={WEBHOOK_SECRET}"
+
+    def kinds(self) -> list[str]:
+        return [request[0] for request in self.acs.requests]
 
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
@@ -107,7 +127,7 @@ async def setup(tmp_path: Path, _call_automation_sdk: None) -> AsyncIterator[Set
     script.write_text(GOODBYE_SCRIPT)
     acs = FakeAcs()
     acs_runner, acs.port = await _serve(acs.app())
-    async with LocalServer(brain="scripted", script=script) as model:
+    async with AcsKeys() as keys, LocalServer(brain="scripted", script=script, pacing=UNPACED) as model:
 
         def client_factory(_: CallRecord, tools: list[ToolFunction]) -> RealtimeClient:
             return OpenAIRealtimeWebsocket(
@@ -118,19 +138,26 @@ async def setup(tmp_path: Path, _call_automation_sdk: None) -> AsyncIterator[Set
             )
 
         automation = CallAutomation(acs.connection_string)
+        verifier = AcsTokenVerifier(RESOURCE_ID, openid_config_url=keys.openid_url)
         service = PhoneService(
-            client_factory=client_factory, settings=session_settings(AppConfig()), acs=automation, greet=False
+            client_factory=client_factory,
+            settings=session_settings(AppConfig()),
+            acs=automation,
+            verifier=verifier,
+            webhook_secret=WEBHOOK_SECRET,
+            greet=False,
         )
         runner, port = await _serve(create_phone_app(service))
         service.public_url = f"http://127.0.0.1:{port}"
-        yield Setup(acs, service, service.public_url)
+        yield Setup(acs, keys, service, service.public_url)
         await runner.cleanup()
         await automation.close()
+        await verifier.close()
     await acs_runner.cleanup()
 
 
-async def post(url: str, body: Any) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as session, session.post(url, json=body) as response:
+async def post(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as session, session.post(url, json=body, headers=headers) as response:
         text = await response.text()
         return response.status, (await response.json() if response.content_type == "application/json" else text)
 
@@ -141,24 +168,46 @@ async def test_event_grid_subscription_validation(setup: Setup) -> None:
         "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
         "data": {"validationCode": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6", "validationUrl": "https://x"},
     }
-    status, body = await post(f"{setup.public_url}/api/incomingCall", [event])
+    status, body = await post(setup.webhook_url, [event])
     assert (status, body) == (200, {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"})
+
+
+def incoming_call(caller: str = "+15555550123", context: str = "opaque-incoming-call-context") -> dict[str, Any]:
+    return {
+        "id": "2",
+        "eventType": "Microsoft.Communication.IncomingCall",
+        "data": {
+            "to": {"kind": "phoneNumber", "rawId": "4:+18005550100", "phoneNumber": {"value": "+18005550100"}},
+            "from": {"kind": "phoneNumber", "rawId": f"4:{caller}", "phoneNumber": {"value": caller}},
+            "incomingCallContext": context,
+            "correlationId": "corr-1",
+        },
+    }
+
+
+@dataclass
+class Answered:
+    record: CallRecord
+    callback_url: str
+    transport_url: str
+
+
+async def answer(setup: Setup, caller: str = "+15555550123") -> Answered:
+    """Deliver an IncomingCall as Event Grid does; the call as the bridge answered it at the stand-in."""
+    answers = [request for request in setup.acs.requests if request[0] == "answer"]
+    status, _ = await post(setup.webhook_url, [incoming_call(caller)])
+    assert status == 200
+    _, _, body, _ = [request for request in setup.acs.requests if request[0] == "answer"][len(answers)]
+    token = body["callbackUri"].rsplit("/", 1)[1]
+    record = setup.service.registry.by_token(token)
+    assert record is not None
+    return Answered(record, body["callbackUri"], body["mediaStreamingOptions"]["transportUrl"])
 
 
 async def test_incoming_call_answered_with_media_streaming_and_hung_up_by_the_model(
     setup: Setup, tmp_path: Path
 ) -> None:
-    incoming = {
-        "id": "2",
-        "eventType": "Microsoft.Communication.IncomingCall",
-        "data": {
-            "to": {"kind": "phoneNumber", "rawId": "4:+18005550100", "phoneNumber": {"value": "+18005550100"}},
-            "from": {"kind": "phoneNumber", "rawId": "4:+15555550123", "phoneNumber": {"value": "+15555550123"}},
-            "incomingCallContext": "opaque-incoming-call-context",
-            "correlationId": "corr-1",
-        },
-    }
-    status, _ = await post(f"{setup.public_url}/api/incomingCall", [incoming])
+    status, _ = await post(setup.webhook_url, [incoming_call()])
     assert status == 200
     kind, path, body, headers = setup.acs.requests[0]
     assert kind == "answer" and path.startswith("/calling/callConnections:answer?api-version=")
@@ -175,20 +224,22 @@ async def test_incoming_call_answered_with_media_streaming_and_hung_up_by_the_mo
         "audioFormat": "pcm24KMono",
     }
     ws_base = setup.public_url.replace("http://", "ws://")
-    assert transport_url.startswith(f"{ws_base}/ws/") and transport_url.endswith("?caller=%2B15555550123")
-    call_id = transport_url.removeprefix(f"{ws_base}/ws/").split("?")[0]
-    assert body["callbackUri"] == f"{setup.public_url}/api/callbacks/{call_id}?caller=%2B15555550123"
-    record = setup.service.registry.get(call_id)
+    assert transport_url.startswith(f"{ws_base}/ws/")
+    token = transport_url.removeprefix(f"{ws_base}/ws/")
+    assert len(token) >= 40 and "?" not in token, "an unguessable token, nothing else"
+    assert body["callbackUri"] == f"{setup.public_url}/api/callbacks/{token}"
+    record = setup.service.registry.by_token(token)
     assert record is not None and record.state == "answered" and record.connection_id == "conn-1"
+    assert token not in record.call_id, "the token is not shown in the table or the log"
 
     connected = {"type": "Microsoft.Communication.CallConnected", "data": {"callConnectionId": "conn-1"}}
-    assert (await post(body["callbackUri"], [connected]))[0] == 200
+    assert (await post(body["callbackUri"], [connected], setup.keys.headers()))[0] == 200
     assert record.state == "connected"
     started = {"type": "Microsoft.Communication.MediaStreamingStarted", "data": {"callConnectionId": "conn-1"}}
-    assert (await post(body["callbackUri"], [started]))[0] == 200
+    assert (await post(body["callbackUri"], [started], setup.keys.headers()))[0] == 200
 
     # ACS opens the media stream; the caller speaks; the model says goodbye and hangs up.
-    async with SimulatedAcsCall(transport_url, headers={"x-ms-call-connection-id": "conn-1"}) as call:
+    async with SimulatedAcsCall(transport_url, headers=setup.keys.headers()) as call:
         await call.stream(speech(tmp_path, "That is all, thank you."))
         await call.silence_until(lambda: call.closed.is_set() or len(setup.acs.requests) > 1, "the hang-up")
         await until(call.closed.is_set, "the bridge to close the media stream", timeout=30)
@@ -205,38 +256,109 @@ async def test_incoming_call_answered_with_media_streaming_and_hung_up_by_the_mo
 async def test_a_realtime_session_lost_for_good_hangs_the_call_up_at_acs(
     setup: Setup, tmp_path: Path, how: str
 ) -> None:
-    async with LocalServer(brain="echo", faults=Faults(drop_after_events=4)) as dropping:
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(drop_after_events=4)) as dropping:
         url = "ws://127.0.0.1:9/v1" if how == "cannot start" else dropping.ws_base_url  # port 9: nothing listens
         setup.service.client_factory = lambda _, tools: OpenAIRealtimeWebsocket(
             api_key="sk-test", websocket_base_url=url, tools=tools, connect_timeout_s=CONNECT_TIMEOUT_S
         )
-        media_url = f"{setup.public_url.replace('http://', 'ws://')}/ws/lost"
-        async with SimulatedAcsCall(media_url, headers={"x-ms-call-connection-id": "conn-7"}) as call:
+        lost = await answer(setup)
+        async with SimulatedAcsCall(lost.transport_url, headers=setup.keys.headers()) as call:
             if how == "drops mid-call":
                 await call.stream(speech(tmp_path, "Hello?"))  # speech started, stopped: the 4th event
             await call.silence_until(call.closed.is_set, "the bridge to end the call", timeout=30)
-    record = setup.service.registry.get("lost")
-    assert record is not None
+    record = lost.record
     await until(lambda: not record.active, "the call to end")
     assert record.state == "failed" and record.reason.startswith("realtime session failed")
-    assert [request[0] for request in setup.acs.requests] == ["terminate"]
-    assert setup.acs.requests[0][1].startswith("/calling/callConnections/conn-7:terminate")
+    assert setup.kinds() == ["answer", "terminate"]
+    assert setup.acs.requests[1][1].startswith("/calling/callConnections/conn-1:terminate")
+
+
+async def test_a_socket_acts_only_on_the_call_its_token_was_issued_for(setup: Setup) -> None:
+    setup.service.client_factory = lambda _, tools: OpenAIRealtimeWebsocket(
+        api_key="sk-test", websocket_base_url="ws://127.0.0.1:9/v1", tools=tools, connect_timeout_s=CONNECT_TIMEOUT_S
+    )  # the session cannot start: the bridge hangs the call up at once
+    mine, victim = await answer(setup, "+15555550001"), await answer(setup, "+15555550002")
+    assert (mine.record.connection_id, victim.record.connection_id) == ("conn-1", "conn-2")
+    # A header naming the victim's connection (as ACS's own header would) changes nothing.
+    headers = {**setup.keys.headers(), "x-ms-call-connection-id": "conn-2"}
+    async with SimulatedAcsCall(mine.transport_url, headers=headers) as call:
+        await call.silence_until(call.closed.is_set, "the bridge to end the call", timeout=30)
+    terminated = [request[1] for request in setup.acs.requests if request[0] == "terminate"]
+    assert len(terminated) == 1 and terminated[0].startswith("/calling/callConnections/conn-1:terminate")
+    assert victim.record.state == "answered"
+    async with aiohttp.ClientSession() as session:
+        base = setup.public_url.replace("http://", "ws://")
+        for url, status in [(f"{base}/ws/{'x' * 43}", 404), (f"{base}/ws", 404), (mine.transport_url, 404)]:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(url, headers=setup.keys.headers())
+            assert refused.value.status == status, url
+
+
+async def test_a_second_socket_for_a_call_is_refused(setup: Setup) -> None:
+    call = await answer(setup)
+    async with SimulatedAcsCall(call.transport_url, headers=setup.keys.headers()), aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(call.transport_url, headers=setup.keys.headers())
+    assert refused.value.status == 409
+
+
+async def test_a_forged_callback_changes_nothing(setup: Setup) -> None:
+    mine, victim = await answer(setup, "+15555550001"), await answer(setup, "+15555550002")
+    hang_up = {"type": "Microsoft.Communication.CallDisconnected", "data": {"callConnectionId": "conn-2"}}
+    forged_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    for headers in ({}, setup.keys.headers(key=forged_key), setup.keys.headers(audience="another-resource")):
+        assert (await post(victim.callback_url, [hang_up], headers))[0] == 401
+    guessed = f"{setup.public_url}/api/callbacks/{'A' * 43}"
+    assert (await post(guessed, [hang_up], setup.keys.headers()))[0] == 404
+    # ACS's signature on my own call's URL does not reach another call through the body.
+    started = {"type": "Microsoft.Communication.MediaStreamingStarted", "data": {"callConnectionId": "conn-2"}}
+    assert (await post(mine.callback_url, [started], setup.keys.headers()))[0] == 200
+    assert (mine.record.connection_id, mine.record.state) == ("conn-1", "answered")
+    assert (victim.record.connection_id, victim.record.state) == ("conn-2", "answered")
+    assert setup.kinds() == ["answer", "answer"]
+
+
+@pytest.mark.parametrize("query", ["", "?secret=", "?secret=the-operators-webhook-secret-0124", "?other=x"])
+async def test_the_webhook_takes_nothing_without_its_secret(setup: Setup, query: str) -> None:
+    validation = {"eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "data": {"validationCode": "c"}}
+    for event in (incoming_call(), validation):
+        status, _ = await post(f"{setup.public_url}/api/incomingCall{query}", [event])
+        assert status == 401
+    assert setup.acs.requests == [], "a forged IncomingCall is not answered"
+
+
+async def test_the_call_after_max_calls_is_rejected_as_busy(setup: Setup) -> None:
+    setup.service.limits = CallLimits(max_calls=2)
+    await answer(setup, "+15555550001")
+    await answer(setup, "+15555550002")
+    status, _ = await post(setup.webhook_url, [incoming_call("+15555550003", context="third-call")])
+    assert status == 200
+    assert setup.kinds() == ["answer", "answer", "reject"]
+    assert setup.acs.requests[2][2] == {"incomingCallContext": "third-call", "callRejectReason": "busy"}
 
 
 async def test_media_streaming_failure_is_the_calls_state(setup: Setup) -> None:
     failed = {
         "type": "Microsoft.Communication.MediaStreamingFailed",
-        "data": {"callConnectionId": "conn-9", "resultInformation": {"code": 8581, "message": "transport unreachable"}},
+        "data": {"callConnectionId": "conn-1", "resultInformation": {"code": 8581, "message": "transport unreachable"}},
     }
-    record = setup.service.registry.open("call-9")  # answered here
-    assert (await post(f"{setup.public_url}/api/callbacks/call-9", [failed]))[0] == 200
-    assert (record.state, record.reason) == ("failed", "MediaStreamingFailed: transport unreachable")
+    call = await answer(setup)
+    assert (await post(call.callback_url, [failed], setup.keys.headers()))[0] == 200
+    assert (call.record.state, call.record.reason) == ("failed", "MediaStreamingFailed: transport unreachable")
+
+
+async def test_what_a_callback_says_is_logged_as_printable_text(setup: Setup, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="voicecli.phone")
+    call = await answer(setup)
+    forged_line = {"type": "Recognize\ncall x: ended\x1b[31mred", "data": {}}
+    assert (await post(call.callback_url, [forged_line], setup.keys.headers()))[0] == 200
+    lines = [record.getMessage() for record in caplog.records if "Recognize" in record.getMessage()]
+    assert lines == [f"call {call.record.call_id}: Recognize\\ncall x: ended\\x1b[31mred"]  # shown, not acted on
 
 
 async def test_incoming_call_while_draining_is_refused(setup: Setup) -> None:
     setup.service.draining = True
-    incoming = {"eventType": "Microsoft.Communication.IncomingCall", "data": {"incomingCallContext": "ctx"}}
-    status, _ = await post(f"{setup.public_url}/api/incomingCall", [incoming])
+    status, _ = await post(setup.webhook_url, [incoming_call()])
     assert status == 503
     assert setup.acs.requests == []
 
@@ -261,13 +383,3 @@ def test_connection_strings_keep_their_scheme_and_default_to_https() -> None:
     with pytest.raises(PhoneSetupError, match="not a valid connection string") as raised:
         parse_connection_string("accesskey=secret-value-only")
     assert "secret-value-only" not in str(raised.value)
-
-
-async def test_events_of_a_call_answered_by_another_process_are_only_logged(
-    setup: Setup, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="voicecli.phone")
-    connected = {"type": "Microsoft.Communication.CallConnected", "data": {"callConnectionId": "conn-elsewhere"}}
-    assert (await post(f"{setup.public_url}/api/callbacks/elsewhere", [connected]))[0] == 200
-    assert setup.service.registry.get("elsewhere") is None
-    assert "call elsewhere (not served here): Microsoft.Communication.CallConnected" in caplog.text

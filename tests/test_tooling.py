@@ -87,9 +87,9 @@ def test_only_marked_functions_when_some_are_marked(package: Path) -> None:
     assert [fn.__name__ for fn in load_tools(["usertools.marked"])] == ["chosen"]
 
 
-def test_a_module_by_dotted_name(package: Path) -> None:
+def test_a_module_by_dotted_name_offers_only_marked_functions(package: Path) -> None:
     (package / "plain.py").write_text(PLAIN_TOOLS)
-    assert [fn.__name__ for fn in load_tools(["usertools.plain"])] == ["get_weather", "add"]
+    assert "marks no function with @voicecli.realtime.tool" in one_line_error(["usertools.plain"])
 
 
 def one_line_error(specs: list[str]) -> str:

@@ -27,7 +27,7 @@ from voicecli.realtime import (
     RealtimeSettings,
 )
 from voicecli.realtime.webrtc_ice import loopback_candidates, no_stun
-from voicecli.server import Faults, LocalServer
+from voicecli.server import UNPACED, Faults, LocalServer
 from voicecli.server.app import ServerConfig, create_app
 from voicecli.server.brains import load_brain
 from voicecli.server.webrtc import call as rtc_call
@@ -134,6 +134,56 @@ async def test_bad_offer_gets_400(echo_server: LocalServer, content_type: str, b
     assert error["code"] in ("invalid_offer", "invalid_content_type") and error["message"]
 
 
+def active_calls(server: LocalServer) -> dict[str, rtc_call.RtcCall]:
+    assert server._runner is not None
+    return server._runner.app[RTC_KEY].active
+
+
+async def an_offer() -> str:
+    """A well-formed offer (audio and the events channel), from a peer that is closed at once."""
+    pc = RTCPeerConnection(no_stun())
+    pc.addTransceiver("audio")
+    pc.createDataChannel("oai-events")
+    await pc.setLocalDescription(await pc.createOffer())
+    await pc.close()
+    return pc.localDescription.sdp
+
+
+async def post_offer(server: LocalServer, offer: str) -> tuple[int, dict]:
+    headers = {"Authorization": "Bearer sk-test", "Content-Type": "application/sdp"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{server.http_url}/v1/realtime/calls", data=offer.encode(), headers=headers) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def test_malformed_offers_are_refused_and_free_their_slots(echo_server: LocalServer) -> None:
+    """More bogus offers than there are call slots: each gets the service's 400, and a real call still fits."""
+    bogus = "v=0\r\nm=application 9 x\r\n"  # passes the first look; aiortc's parser trips over it
+    for _ in range(server_webrtc.MAX_CALLS + 1):
+        status, body = await post_offer(echo_server, bogus)
+        assert status == 400, body
+        assert body["error"]["code"] == "invalid_offer" and body["error"]["type"] == "invalid_request_error"
+    assert active_calls(echo_server) == {}
+    client = client_for(echo_server.http_url + "/v1")
+    async with client(settings=TEXT_ONLY):
+        assert (await exchange(client, text="ok", timeout_s=5)).assistant_text == "You said: ok"
+
+
+async def test_a_server_failure_while_answering_frees_the_slot(
+    echo_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken_answer(self: rtc_call.RtcCall, offer: str) -> str:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(rtc_call.RtcCall, "answer", broken_answer)
+    status, body = await post_offer(echo_server, await an_offer())
+    assert status == 500
+    assert body["error"]["type"] == "server_error" and "a bug" not in body["error"]["message"]
+    assert active_calls(echo_server) == {}
+
+
 async def test_calls_beyond_the_limit_get_429(echo_server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(server_webrtc, "MAX_CALLS", 0)
     with pytest.raises(RealtimeConnectionError, match="HTTP 429"):
@@ -155,7 +205,7 @@ async def test_ice_that_never_connects_fails_in_bounded_time() -> None:
     waited_s = float(seen[1])
     assert 1.0 <= waited_s <= 1.5
     assert "Likely causes: 1) this machine or the service was too busy" in str(failed.value)  # on loopback
-    assert client._pc is None and not client._tasks and not client.connected
+    assert client.webrtc.peer_connection is None and not client.webrtc.tasks and not client.connected
 
 
 async def test_unusable_answer_is_a_connection_error() -> None:
@@ -176,10 +226,10 @@ async def test_unreachable_service_is_a_connection_error() -> None:
 
 
 async def test_server_closing_the_data_channel_is_fatal() -> None:
-    async with LocalServer(brain="echo", faults=Faults(drop_after_events=2)) as server:
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(drop_after_events=2)) as server:
         client = client_for(server.http_url + "/v1")
         async with client(settings=TEXT_ONLY):
-            pc = client._pc
+            pc = client.webrtc.peer_connection
             events = await events_until_end(client)
     errors = [event for event in events if isinstance(event, RealtimeErrorEvent)]
     assert [error.error.fatal for error in errors] == [True]
@@ -188,7 +238,7 @@ async def test_server_closing_the_data_channel_is_fatal() -> None:
 
 
 async def test_events_sent_before_the_call_ends_are_not_lost() -> None:
-    async with LocalServer(brain="echo", faults=Faults(expire_after_seconds=0.3)) as server:
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(expire_after_seconds=0.3)) as server:
         client = client_for(server.http_url + "/v1")
         async with client(settings=TEXT_ONLY):
             events = await events_until_end(client)
@@ -197,7 +247,8 @@ async def test_events_sent_before_the_call_ends_are_not_lost() -> None:
 
 
 async def test_malformed_and_injected_errors_are_not_fatal() -> None:
-    async with LocalServer(brain="echo", faults=Faults(malformed_after_events=1, error_after_events=2)) as server:
+    faults = Faults(malformed_after_events=1, error_after_events=2)
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=faults) as server:
         client = client_for(server.http_url + "/v1")
         async with client(settings=TEXT_ONLY):
             result = await exchange(client, text="still there?", timeout_s=5)

@@ -66,8 +66,10 @@ def options_before_the_command(
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one clear line and return the exit to raise."""
-    typer.echo(f"voicecli: error: {message}", err=True)
+    """Print one clear line (no secrets, no control characters) and return the exit to raise."""
+    from voicecli.realtime.safe_text import shown
+
+    typer.echo(f"voicecli: error: {shown(message)}", err=True)
     return typer.Exit(code)
 
 
@@ -252,16 +254,27 @@ def serve(
         str,
         typer.Option(
             metavar=choices(Brain),
-            help="echo (repeats you), scripted (replies from --script) or chat (asks --chat-url).",
+            help="echo (repeats you), scripted (replies from --script), chat (asks --chat-url) "
+            "or auto (a chat model running on this machine, else echo).",
         ),
     ] = "echo",
     script: Annotated[Path | None, typer.Option(help="TOML script for the scripted brain.")] = None,
     max_session_s: Annotated[
         float, typer.Option(help="End each session after this many seconds, as the service does at 60 minutes.")
     ] = 3600.0,
+    first_audio_ms: Annotated[
+        int, typer.Option(help="Milliseconds from response.create to a reply's first audio, as on the service.")
+    ] = 500,
+    speed: Annotated[
+        str,
+        typer.Option(help="How many times faster than real time replies are generated; max: no pacing at all."),
+    ] = "4",
     verbose: Annotated[
         bool,
-        typer.Option("--verbose", help="Also log each item a client creates, and what the libraries log (ICE, ...)."),
+        typer.Option(
+            "--verbose",
+            help="Also log each item a client creates, each event refused, and what the libraries log (ICE, ...).",
+        ),
     ] = False,
     fault: Annotated[
         list[str] | None,
@@ -271,16 +284,31 @@ def serve(
     ] = None,
     chat_url: ChatUrlOption = None,
     chat_model: ChatModelOption = None,
+    max_sessions: Annotated[
+        int, typer.Option(help="WebSocket sessions at a time; more get HTTP 429 (WebRTC: 16 calls).")
+    ] = 32,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VOICECLI_SERVE_API_KEY",
+            show_envvar=True,
+            help="The key clients must present; required off loopback (prefer the environment variable).",
+        ),
+    ] = None,
 ) -> None:
     """Run the local realtime server (OpenAI Realtime GA protocol) until Ctrl-C."""
     from voicecli.server import Faults, LocalServer, serve_forever
+    from voicecli.server.session.pacing import serve_pacing
 
     if script is not None and not script.is_file():
         raise fail(f"{script}: no such script file", 2)
     if max_session_s <= 0:
         raise fail("--max-session-s must be more than 0", 2)
+    if max_sessions < 1:
+        raise fail("--max-sessions must be at least 1", 2)
     try:
         faults = Faults.parse(fault or [])
+        pacing = serve_pacing(first_audio_ms, speed)
         server = LocalServer(
             host,
             port,
@@ -290,6 +318,9 @@ def serve(
             max_session_s=max_session_s,
             chat_url=chat_url,
             chat_model=chat_model,
+            accepted_key=api_key or None,
+            max_sessions=max_sessions,
+            pacing=pacing,
         )
     except ValueError as exc:
         raise fail(str(exc), 2) from None
@@ -342,12 +373,14 @@ def phone(
 ) -> None:
     """Answer phone calls through Azure Communication Services and let callers talk to the model.
 
-    Set ACS_CONNECTION_STRING and --public-url, and point the ACS Event Grid subscription for
-    IncomingCall at PUBLIC_URL/api/incomingCall. Ctrl-C stops taking calls and waits for those in
-    progress to end; a second Ctrl-C ends them at once.
+    Set ACS_CONNECTION_STRING, ACS_WEBHOOK_SECRET, [phone] acs_resource_id and --public-url, and
+    point the ACS Event Grid subscription for IncomingCall at
+    PUBLIC_URL/api/incomingCall?secret=ACS_WEBHOOK_SECRET; only requests signed by ACS get in.
+    Ctrl-C stops taking calls and waits for those in progress to end; a second Ctrl-C ends them.
 
     With --dial ws://HOST:PORT/ws this terminal is the caller instead (microphone and speaker, or
-    --input-file), speaking the same media protocol as ACS: try a bridge without a phone.
+    --input-file), speaking the same media protocol as ACS: try a bridge without a phone, started
+    on 127.0.0.1 without ACS (local test mode).
     """
     if dial is not None:
         if input_file is not None and not input_file.is_file():

@@ -68,7 +68,7 @@ TransportOption = Annotated[str | None, typer.Option(metavar=choices(Transport),
 VoiceOption = Annotated[str | None, typer.Option(help="Voice of the assistant (alloy, shimmer, ...).")]
 InstructionsOption = Annotated[str | None, typer.Option(help="Instructions (persona) for the model.")]
 BrainOption = Annotated[
-    str | None, typer.Option(metavar=choices(Brain), help="Local server brain: echo, scripted or chat.")
+    str | None, typer.Option(metavar=choices(Brain), help="Local server brain: auto, echo, scripted or chat.")
 ]
 ScriptOption = Annotated[Path | None, typer.Option(help="Local server script (TOML) for the scripted brain.")]
 ToolsOption = Annotated[

@@ -3,12 +3,14 @@
 Every processor takes 10 ms float32 frames at `CANCELLER_RATE`: the microphone's (`near`) and what
 the speaker played at the same moment (`far`), and returns the microphone frame to send. Each
 measures its echo reduction (ERLE, dB) on frames where the speaker was playing, so the status line
-can show a canceller that silently fails (a wrong reference gives an ERLE near 0 dB).
+can show a canceller that silently fails (a wrong reference gives an ERLE near 0 dB). The canceller
+leaves out the frames where a person talks over the speaker (double talk): its output then holds
+their voice, which it must keep, and that is no sign of a failing canceller.
 
 - `aec`: WebRTC AEC3 through `pywebrtc-audio` (imported lazily; it refines the echo delay itself).
 - `gate`: while the speaker plays, a frame passes only when it is clearly louder than the echo
   expected from the speaker's recent level and the echo path's measured gain; otherwise silence.
-- `auto`: `aec` when the library loads and converges, `gate` otherwise.
+- `auto`: `aec` when the library loads and converges, `gate` otherwise; a converged canceller is kept.
 - `off`: for headphones.
 """
 
@@ -30,8 +32,14 @@ FAR_ACTIVE_DBFS = -50.0
 MAX_ERLE_DB = 60.0
 WEAK_ERLE_DB = 10.0
 ERLE_WINDOW_FRAMES = 100  # one second of frames where the speaker played
-AUTO_TRIAL_FRAMES = 300  # `auto` judges the canceller after 3 s of playback
 AUTO_MIN_ERLE_DB = 10.0
+"""The canceller has converged when it removes this much of the echo, failed when it does not."""
+CONVERGED_FRAMES = 200
+"""The canceller has converged once its ERLE stayed at `AUTO_MIN_ERLE_DB` or more for 2 s of echo
+without double talk: on a wrong reference AEC3's suppressor looks good for a moment."""
+FAILED_FRAMES = 300
+"""It has failed once its ERLE stayed below for 3 s: longer, as giving it up costs the session its
+full duplex, and a talker the detector missed at the start can hold the ERLE down for a while."""
 GATE_MARGIN_DB = 10.0
 """The gate opens for microphone audio at least this much louder than the expected echo."""
 GATE_ECHO_SPAN = 30  # the echo of the last 300 ms of playback may still be arriving
@@ -42,6 +50,14 @@ GAIN_EVERY_FRAMES = 10
 GUARD_MARGIN_DB = 6.0
 """The canceller's guard treats microphone audio up to this much louder than the expected echo as echo."""
 GUARD_MIN_REDUCTION_DB = 20.0
+DOUBLE_TALK_MARGIN_DB = GUARD_MARGIN_DB
+"""A microphone this much louder than the echo the speaker can cause holds a person too (Geigel's test)."""
+DOUBLE_TALK_REDUCTION_DB = 10.0
+"""A working canceller that removes less than this from a frame as loud as the echo has heard a person in it."""
+DOUBLE_TALK_NEAR_ECHO_DB = -6.0
+"""A frame counts as loud as the echo from this far below the loudest echo expected."""
+DOUBLE_TALK_HOLD_FRAMES = 30
+"""A talker heard counts 300 ms more, so the quieter sounds between their clear ones are left out of ERLE too."""
 NO_ECHO_DB = -40.0
 """An echo path quieter than this (speaker to microphone) is no echo: headphones."""
 
@@ -79,6 +95,7 @@ class EchoStatus:
 
     def label(self) -> str:
         """`echo aec 38 dB`; `echo auto: aec 38 dB` for what `auto` chose; `echo aec→gate` for a fallback."""
+        mode: str
         if self.requested == self.active:
             mode = self.active
         elif self.requested == "auto":
@@ -153,6 +170,11 @@ class EchoPathGain:
         self.gain: float | None = None
         self._since_gain = 0
 
+    @property
+    def expected_echo(self) -> float:
+        """The loudest echo energy the recent playback can cause (the speaker's own level until measured)."""
+        return (1.0 if self.gain is None else self.gain) * self.loudest_far
+
     def update(self, near_energy: float, far_energy: float) -> None:
         self._far.append(far_energy)
         self._near.append(near_energy)
@@ -182,13 +204,10 @@ class EchoGate:
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
         near_energy = energy(near)
         self._path.update(near_energy, energy(far))
-        loudest_far = self._path.loudest_far
-        if loudest_far < FAR_ACTIVE_ENERGY:
+        if self._path.loudest_far < FAR_ACTIVE_ENERGY:
             self._hold = 0
             return near
-        gain = self._path.gain
-        expected = (1.0 if gain is None else gain) * loudest_far  # pessimistic until measured
-        if near_energy > expected * 10.0 ** (GATE_MARGIN_DB / 10.0):
+        if near_energy > self._path.expected_echo * 10.0 ** (GATE_MARGIN_DB / 10.0):
             self._hold = GATE_HOLD_FRAMES
         out = near if self._hold > 0 else np.zeros_like(near)
         self._hold = max(0, self._hold - 1)
@@ -196,15 +215,53 @@ class EchoGate:
         return out
 
 
+class DoubleTalkDetector:
+    """Whether a person talks while the speaker plays (double talk): such a frame says nothing of the echo.
+
+    `talking` takes either of two signs, and holds `DOUBLE_TALK_HOLD_FRAMES` after the last:
+    - `loud`: the microphone is louder than the echo the speaker can cause there (Geigel's test, with
+      the echo path's measured gain instead of an assumed one). It holds for a failing canceller too.
+    - once the canceller has converged, its own output: a frame about as loud as the echo from which
+      it removed little holds a sound the speaker does not explain, a voice. (Quieter frames are
+      still measured, so a canceller that fails later shows it in its ERLE.)
+    The echo path's gain is learnt from every frame: a gain learnt only where no one talks could
+    start too low (the echo arriving late), take all echo for a talker, and never learn again.
+    """
+
+    def __init__(self) -> None:
+        self.path = EchoPathGain()
+        self._hold = 0
+        self.loud = self.talking = False
+
+    def update(self, near_energy: float, far_energy: float, out_energy: float, converged: bool) -> None:
+        self.path.update(near_energy, far_energy)
+        if self.path.loudest_far < FAR_ACTIVE_ENERGY:
+            self._hold = 0
+            self.loud = self.talking = False
+            return
+        expected = self.path.expected_echo
+        self.loud = near_energy > expected * 10.0 ** (DOUBLE_TALK_MARGIN_DB / 10.0)
+        kept_voice = (
+            converged
+            and near_energy > expected * 10.0 ** (DOUBLE_TALK_NEAR_ECHO_DB / 10.0)
+            and out_energy > near_energy * 10.0 ** (-DOUBLE_TALK_REDUCTION_DB / 10.0)
+        )
+        if self.loud or kept_voice:
+            self._hold = DOUBLE_TALK_HOLD_FRAMES
+        self.talking = self._hold > 0
+        self._hold = max(0, self._hold - 1)
+
+
 class WebRtcCanceller:
     """`aec`: WebRTC's AEC3 (via `pywebrtc-audio`) on the frame pairs, with a guard against leaks.
 
     A glitch of the devices (an underrun on a busy machine) moves the echo in time, and AEC3 takes
     a moment to find it again; meanwhile echo leaks through, and a server VAD takes it for speech.
-    The guard silences a frame when the microphone is no louder than the echo the speaker would
-    cause there and the canceller removed less than `GUARD_MIN_REDUCTION_DB` of it: that is echo,
-    not a person (someone talking over the reply is louder than its echo, and passes). ERLE is
-    measured before the guard, so a canceller that fails shows as failing.
+    The guard silences a frame that the canceller reduced by less than `GUARD_MIN_REDUCTION_DB`
+    unless a person is clearly louder than the echo there (`DoubleTalkDetector.loud`, the canceller's
+    own verdict is not trusted here: it is what may be failing). ERLE is measured before the guard,
+    on frames without double talk, so a canceller that fails shows as failing and one that keeps a
+    talker's voice does not.
     """
 
     def __init__(self, requested: EchoMode = "aec") -> None:
@@ -215,8 +272,11 @@ class WebRtcCanceller:
         self._aec = EchoCanceller(sample_rate=CANCELLER_RATE)
         self._requested = requested
         self.meter = ErleMeter()
-        self._path = EchoPathGain()
+        self.double_talk = DoubleTalkDetector()
         self.guarded_frames = 0
+        self.verdict: Literal["judging", "converged", "failed"] = "judging"
+        self._streak = 0  # measured frames in a row on the same side of `AUTO_MIN_ERLE_DB`
+        self._streak_good = False
 
     @property
     def status(self) -> EchoStatus:
@@ -224,18 +284,29 @@ class WebRtcCanceller:
 
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
         near_energy = energy(near)
-        self._path.update(near_energy, energy(far))
         out = self._aec.process(near, far)
-        self.meter.add(near, out, far)
-        if self._path.loudest_far < FAR_ACTIVE_ENERGY:
+        out_energy = energy(out)
+        self.double_talk.update(near_energy, energy(far), out_energy, self.verdict == "converged")
+        if self.double_talk.path.loudest_far < FAR_ACTIVE_ENERGY:
             return out
-        gain = self._path.gain
-        gain = 1.0 if gain is None else gain  # the first moments of the first reply: assume the worst
-        echo_like = near_energy <= gain * self._path.loudest_far * 10.0 ** (GUARD_MARGIN_DB / 10.0)
-        if echo_like and energy(out) > near_energy * 10.0 ** (-GUARD_MIN_REDUCTION_DB / 10.0):
+        if not self.double_talk.talking:
+            self.meter.add(near, out, far)
+            self._judge()
+        if not self.double_talk.loud and out_energy > near_energy * 10.0 ** (-GUARD_MIN_REDUCTION_DB / 10.0):
             self.guarded_frames += 1
             return np.zeros_like(out)
         return out
+
+    def _judge(self) -> None:
+        """Converged or failed, once the ERLE has stayed on one side of `AUTO_MIN_ERLE_DB` long enough."""
+        erle = self.meter.erle_db
+        if self.verdict != "judging" or erle is None:
+            return
+        good = erle >= AUTO_MIN_ERLE_DB
+        self._streak = self._streak + 1 if good == self._streak_good else 1
+        self._streak_good = good
+        if self._streak >= (CONVERGED_FRAMES if good else FAILED_FRAMES):
+            self.verdict = "converged" if good else "failed"
 
 
 class AutoEcho:
@@ -244,7 +315,9 @@ class AutoEcho:
     AEC3 smothers a talker over the speaker when it has no echo to cancel (headphones: its
     suppressor never leaves its cautious start), so while the echo path measures below
     `NO_ECHO_DB` the microphone passes as it is (the canceller keeps running, to stay in step).
-    A canceller that has not reached `AUTO_MIN_ERLE_DB` after 3 s of echo gives way to the gate.
+    A canceller that failed (`WebRtcCanceller.verdict`) gives way to the gate; one that converged is
+    kept for the session: a later dip of its ERLE is a talker the detector missed or a device glitch
+    AEC3 recovers from, and the status line shows it.
     """
 
     def __init__(self) -> None:
@@ -269,14 +342,8 @@ class AutoEcho:
             self._echo_heard = power_db(gain) >= NO_ECHO_DB
         out = self._current.process(near, far)
         current = self._current
-        if (
-            isinstance(current, WebRtcCanceller)
-            and self._echo_heard
-            and current.meter.active_frames >= AUTO_TRIAL_FRAMES
-        ):
-            erle = current.meter.erle_db
-            if erle is not None and erle < AUTO_MIN_ERLE_DB:
-                self._current = EchoGate("auto", f"the canceller reached only {erle:.0f} dB")
+        if isinstance(current, WebRtcCanceller) and self._echo_heard and current.verdict == "failed":
+            self._current = EchoGate("auto", f"the canceller reached only {current.meter.erle_db or 0:.0f} dB")
         return out if self._echo_heard else near
 
 

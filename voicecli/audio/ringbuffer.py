@@ -2,8 +2,9 @@
 
 The producer (event loop) writes and flushes; the consumer (PortAudio callback) reads straight into
 the callback's output array. Positions are ever-growing sample counters, so "where is sample N"
-stays meaningful across wrap-around and flushes. A lock guards index updates only; the bulk copies
-run outside it, on regions the other side cannot touch at that moment.
+stays meaningful across wrap-around and flushes. A lock guards the index updates and a flush's short
+fade (it rescales samples just past the region being read); the bulk copies of `write` and
+`read_into` run outside it, on regions the other side cannot touch at that moment.
 """
 
 import threading

@@ -1,5 +1,6 @@
 """Read any audio file as the 24 kHz mono int16 the realtime API speaks; write WAV files safely."""
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -26,7 +27,10 @@ def read_audio_24k_mono(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def write_wav(path: str | os.PathLike[str], pcm: np.ndarray, sample_rate: int = API_RATE) -> None:
-    """Write mono int16 PCM as a WAV file; a temp file plus rename leaves no half-written file behind."""
+    """Write mono int16 PCM as a WAV file; a temp file plus rename leaves no half-written file behind.
+
+    The WAV is encoded in memory and written in one call, so a full disk is one `OSError` (libsndfile
+    writing to a Python file object reports a short write as a bare `AssertionError`)."""
     target = Path(path)
     samples = np.asarray(pcm)
     if samples.dtype != np.int16 or samples.ndim != 1:
@@ -36,13 +40,16 @@ def write_wav(path: str | os.PathLike[str], pcm: np.ndarray, sample_rate: int = 
     except OSError as exc:
         raise AudioFileError(f"cannot write audio file {target}: {exc}") from exc
     try:
+        encoded = io.BytesIO()
+        soundfile.write(encoded, samples, sample_rate, subtype="PCM_16", format="WAV")
         with os.fdopen(fd, "wb") as handle:
-            soundfile.write(handle, samples, sample_rate, subtype="PCM_16", format="WAV")
+            handle.write(encoded.getbuffer())
         os.chmod(tmp_name, 0o666 & ~_current_umask())  # mkstemp makes 0600; a WAV is an ordinary file
         os.replace(tmp_name, target)
     except (OSError, soundfile.SoundFileError) as exc:
         Path(tmp_name).unlink(missing_ok=True)
-        raise AudioFileError(f"cannot write audio file {target}: {exc}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise AudioFileError(f"cannot write audio file {target}: {reason}") from exc
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

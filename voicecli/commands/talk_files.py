@@ -1,25 +1,31 @@
 """`voicecli talk --input-file/--text`: one turn from a file or typed text, no audio hardware.
 
 Whatever audio arrived is written even when the turn fails half-way, so nothing received is lost.
+`--record DIR` records the turn as live mode records a session: `mic.wav` holds the audio sent (the
+input file, placed when it was sent), `played.wav` the reply as it arrived, `events.jsonl` both ways.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from voicecli.audio.errors import AudioFileError
 from voicecli.audio.wavio import read_audio_24k_mono, write_wav
 from voicecli.config import AppConfig
 from voicecli.conversation.exchange import exchange
 from voicecli.conversation.providers import build_client, session_continuity, session_settings
 from voicecli.conversation.tools import configured_tools
-from voicecli.realtime import RealtimeEvent
+from voicecli.realtime import RealtimeAudioEvent, RealtimeClient, RealtimeEvent
 from voicecli.realtime.events import SAMPLE_RATE
+from voicecli.realtime.safe_text import shown
 from voicecli.records.eventlog import EventLog
-from voicecli.ui.logs import configure_logging
+from voicecli.records.recording import Recorder
+from voicecli.ui.logs import check_log_file, configure_logging
 from voicecli.ui.plain import PlainTranscript
 
 
@@ -42,6 +48,11 @@ async def run_file_turn(
     transcript = PlainTranscript(out)
     with contextlib.ExitStack() as closing:
         observers: list[Callable[[RealtimeEvent], None]] = [transcript]
+        recorder = (
+            _start_recording(Path(config.recording.dir), client, closing, status) if config.recording.dir else None
+        )
+        if recorder is not None:
+            observers.append(functools.partial(_record_event, recorder))
         if config.recording.json_events:
             event_log = closing.enter_context(EventLog(Path(config.recording.json_events)))
             client.observe_sent(event_log.write_payload)
@@ -56,19 +67,44 @@ async def run_file_turn(
                 transcript.user(text)
             if audio is not None and input_file is not None:
                 transcript.user(f"[{input_file.name}: {len(audio) / SAMPLE_RATE:.1f} s of audio]")
+                if recorder is not None:
+                    recorder.mic(audio)  # placed on the session clock where it starts being sent
             result = await exchange(
                 client, text=text, audio=audio, timeout_s=config.response_timeout_s, observer=observe
             )
-    reply = result.audio
+    reply = result.received_audio
     if output_file is not None:
         if len(reply):
-            write_wav(output_file, reply)
-            status.write(f"reply audio: {len(reply) / SAMPLE_RATE:.2f} s written to {output_file}\n")
+            try:
+                write_wav(output_file, reply)
+            except AudioFileError as exc:
+                lost = f"the reply's {len(reply) / SAMPLE_RATE:.2f} s of audio were not saved"
+                raise AudioFileError(f"{exc}; {lost} (the transcript above is complete)") from exc
+            partial = " (partial: the turn did not complete)" if result.failed else ""
+            status.write(f"reply audio: {len(reply) / SAMPLE_RATE:.2f} s written to {output_file}{partial}\n")
         else:
             status.write(f"no reply audio arrived; {output_file} was not written\n")
     if result.first_audio_s is not None:
         status.write(f"first audio after {result.first_audio_s * 1000:.0f} ms, turn took {result.total_s:.2f} s\n")
     if result.failed:
-        status.write(f"voicecli: error: {result.failed}\n")
+        status.write(f"voicecli: error: {shown(result.failed)}\n")
         return 1
+    check_log_file()
     return 0
+
+
+def _start_recording(base: Path, client: RealtimeClient, closing: contextlib.ExitStack, status: TextIO) -> Recorder:
+    """A recorder in a new folder under `base`, closed (and named on `status`) with the turn; it logs
+    every sent event."""
+    recorder = Recorder.in_new_folder(base)
+    closing.callback(lambda: status.write(f"recorded into {recorder.directory}\n"))
+    closing.callback(recorder.close)
+    client.observe_sent(recorder.events.write_payload)
+    return recorder
+
+
+def _record_event(recorder: Recorder, event: RealtimeEvent) -> None:
+    """Every received event into the recording's log; reply audio into `played.wav` as it arrives."""
+    recorder.event(event)
+    if isinstance(event, RealtimeAudioEvent):
+        recorder.played(event.audio.data)

@@ -20,7 +20,6 @@ from pathlib import Path
 from rich.console import Console
 
 from voicecli.audio.capture import Capture
-from voicecli.audio.devices import DeviceInfo
 from voicecli.audio.errors import DeviceError
 from voicecli.audio.player import Player
 from voicecli.commands.devices import choose_device
@@ -33,7 +32,7 @@ from voicecli.records.eventlog import EventLog, SessionClock
 from voicecli.records.latency import LatencyTracker
 from voicecli.records.recording import Recorder
 from voicecli.ui.keys import TerminalKeys
-from voicecli.ui.logs import configure_logging
+from voicecli.ui.logs import check_log_file, configure_logging
 from voicecli.ui.screen import open_screen
 from voicecli.ui.view import SessionInfo
 
@@ -98,7 +97,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
                 closing.callback(event_log.close)
             player = Player(output_device.index)
             closing.callback(player.close)
-            _start(player, output_device)
+            _start(player)
             info = replace(SessionInfo.from_config(config), keys=_keys_hint(push_to_talk) if sys.stdin.isatty() else "")
             screen = open_screen(info, latency=tracker, console=console)
             closing.callback(lambda: screen.show_summary(tracker.summary()))
@@ -121,7 +120,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
             interrupts.keys = closing.enter_context(TerminalKeys(conversation.on_key))
             interrupts.install(closing)
             async with client(settings=session_settings(config, push_to_talk=push_to_talk)):
-                _start(capture, input_device)
+                _start(capture)
                 try:
                     interrupts.conversation = conversation
                     await conversation.run()
@@ -130,6 +129,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
     except asyncio.CancelledError:
         if interrupts.count == 0:
             raise
+    check_log_file()
     return 0
 
 
@@ -151,7 +151,7 @@ def _native_stderr_to(log_file: Path | None) -> Iterator[None]:
         os.close(target)
 
 
-def _start(stream: Player | Capture, device: DeviceInfo) -> None:
+def _start(stream: Player | Capture) -> None:
     try:
         stream.start()
     except DeviceError as exc:

@@ -7,10 +7,13 @@ holds its key (`api_key_env`). Every problem is reported as one line naming the 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
+
+from voicecli.realtime.safe_text import remember_secret
 
 Provider = Literal["local", "openai", "azure"]
 Transport = Literal["websocket", "webrtc"]
@@ -20,7 +23,7 @@ TurnMode = Literal["server_vad", "semantic_vad", "push_to_talk"]
 BuiltinTool = Literal["time", "calculator"]
 EchoMode = Literal["auto", "aec", "gate", "off"]
 """How the microphone is kept from hearing the speaker (see `voicecli.audio.echo`)."""
-Brain = Literal["echo", "scripted", "chat"]
+Brain = Literal["auto", "echo", "scripted", "chat"]
 """What answers in the local server (see `voicecli.server.brains`)."""
 
 
@@ -58,11 +61,14 @@ class AzureConfig:
 
 @dataclass(slots=True)
 class LocalConfig:
-    brain: Brain = "echo"
+    brain: Brain = "auto"
     script: str = ""
     max_session_s: float = 3600.0
     chat_url: str = ""
     chat_model: str = ""
+    first_audio_ms: int = 500
+    speed: float | Literal["max"] = 4.0
+    chat_api_key_env: str = ""
 
 
 @dataclass(slots=True)
@@ -90,6 +96,17 @@ class RecordingConfig:
 
 
 @dataclass(slots=True)
+class PhoneConfig:
+    """`voicecli phone`: whose ACS tokens to accept, and how many and how long calls may be."""
+
+    acs_resource_id: str = ""
+    """The ACS resource's immutable id (Azure portal: the resource's JSON view): ACS's tokens name it."""
+    max_calls: int = 20
+    idle_timeout_s: float = 60.0
+    max_call_s: float = 3600.0
+
+
+@dataclass(slots=True)
 class AppConfig:
     provider: Provider = "local"
     transport: Transport = "websocket"
@@ -104,6 +121,7 @@ class AppConfig:
     tools: ToolsConfig = field(default_factory=ToolsConfig)
     ui: UIConfig = field(default_factory=UIConfig)
     recording: RecordingConfig = field(default_factory=RecordingConfig)
+    phone: PhoneConfig = field(default_factory=PhoneConfig)
 
     def api_key(self) -> str | None:
         """The provider's key, read from the environment variable the configuration names."""
@@ -119,6 +137,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "VOICECLI_PROVIDER": ("", "provider"),
     "VOICECLI_TRANSPORT": ("", "transport"),
     "VOICECLI_PROTOCOL": ("", "protocol"),
+    "VOICECLI_BRAIN": ("local", "brain"),
     "OPENAI_REALTIME_MODEL_ID": ("openai", "model"),
     "OPENAI_BASE_URL": ("openai", "base_url"),
     "AZURE_OPENAI_ENDPOINT": ("azure", "endpoint"),
@@ -129,6 +148,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
 """Environment variables that override the file (later entries win over earlier ones)."""
 
 SECRET_KEYS = frozenset({"api_key", "key", "token", "password", "secret"})
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+URL_KEYS = frozenset({"base_url", "endpoint", "chat_url"})
 
 
 def default_config_path() -> Path:
@@ -168,6 +189,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
 
@@ -215,11 +238,34 @@ def _apply(target: Any, values: dict[str, Any], origin: str, prefix: str = "") -
             changes[key] = _apply(current, value, origin, f"{name}.")
         else:
             changes[key] = _check_value(hints[key], value, origin, name)
+            _check_meaning(key, changes[key], origin, name)
     return replace(target, **changes)
+
+
+def _check_meaning(key: str, value: Any, origin: str, name: str) -> None:
+    """Values of the right type that still cannot work: a wait of no time, a key where its name belongs."""
+    if key.endswith("_s") and value <= 0:
+        raise ConfigError(f"{origin}: {name}: must be more than 0 seconds, got {value:g}")
+    if key in URL_KEYS and value and not re.match(r"(https?|wss?)://", value, re.IGNORECASE):
+        remember_secret(value)  # not a URL: perhaps a key pasted into the wrong line, never shown
+        raise ConfigError(f"{origin}: {name}: must be a URL starting with http:// or https:// (the value is not shown)")
+    if key == "api_key_env" and not VARIABLE_NAME.fullmatch(value):
+        remember_secret(value)  # most likely the key itself: never shown, wherever it might surface
+        raise ConfigError(
+            f"{origin}: {name}: must be the name of an environment variable such as OPENAI_API_KEY "
+            "(the value given is not one and is not shown: if it is the key, export it in that variable)"
+        )
 
 
 def _check_value(annotation: Any, value: Any, origin: str, name: str) -> Any:
     choices = get_args(annotation)
+    if float in choices:  # a number or a word (`speed = 4` or `speed = "max"`)
+        words = [word for choice in choices for word in get_args(choice)]
+        if value in words:
+            return value
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ConfigError(f"{origin}: {name}: expected a number or {' or '.join(map(repr, words))}, got {value!r}")
+        return float(value)
     if choices and all(isinstance(c, str) for c in choices):
         if value not in choices:
             raise ConfigError(f"{origin}: {name}: {value!r} is not one of {', '.join(choices)}")

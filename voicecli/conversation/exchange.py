@@ -34,6 +34,12 @@ from voicecli.realtime.events import SAMPLE_RATE
 
 AUDIO_APPEND_MS = 100
 """File audio is sent in 100 ms appends: small frames, few of them."""
+MAX_TURN_AUDIO_S = 600
+"""Reply audio one turn may collect (28.8 MB): far beyond any real answer (the service caps a response
+at 4,096 output tokens, a few minutes of speech), and a service that streams without end cannot fill
+the memory or write a WAV of half an hour."""
+MAX_TURN_TEXT_CHARS = 200_000
+"""Reply text one turn may collect, for the same reason."""
 
 
 @dataclass(slots=True)
@@ -50,12 +56,24 @@ class TurnResult:
     first_text_s: float | None = None
     first_audio_s: float | None = None
     total_s: float = 0.0
+    audio_samples: int = 0
+    """Reply audio received in all (kept or cut off), checked against MAX_TURN_AUDIO_S."""
     response_start: tuple[int, int] = (0, 0)
     """Audio chunks and text characters before the current response (to drop one a drop cut off)."""
+    cut_off_chunks: list[np.ndarray] = field(default_factory=list)
+    """The audio of the last response a drop cut off: asked again on a new session, it is replaced by
+    the new answer; when no new session comes, it is all the user gets, and it is kept for them."""
 
     @property
     def audio(self) -> np.ndarray:
         return np.concatenate(self.audio_chunks) if self.audio_chunks else np.zeros(0, dtype=np.int16)
+
+    @property
+    def received_audio(self) -> np.ndarray:
+        """The answer's audio; after a failed turn, whatever arrived (a reply cut off included)."""
+        if self.audio_chunks or not self.failed or not self.cut_off_chunks:
+            return self.audio
+        return np.concatenate(self.cut_off_chunks)
 
 
 EventObserver = Callable[[RealtimeEvent], None]
@@ -142,12 +160,19 @@ def _collect(result: TurnResult, event: RealtimeEvent, started: float) -> bool:
             if result.first_audio_s is None:
                 result.first_audio_s = elapsed
             result.audio_chunks.append(event.audio.data)
+            result.audio_samples += len(event.audio.data)
+            if result.audio_samples > MAX_TURN_AUDIO_S * SAMPLE_RATE:
+                result.failed = f"the reply went on beyond {MAX_TURN_AUDIO_S:g} s of audio; stopped there"
+                return True
         case RealtimeTextEvent() if event.text.source == "user_transcript":
             result.user_text = event.text.text
         case RealtimeTextEvent():
             if result.first_text_s is None:
                 result.first_text_s = elapsed
             result.assistant_text += event.text.text
+            if len(result.assistant_text) > MAX_TURN_TEXT_CHARS:
+                result.failed = f"the reply went on beyond {MAX_TURN_TEXT_CHARS:,} characters of text; stopped there"
+                return True
         case RealtimeFunctionCallEvent():
             result.tool_calls.append(event.function_call)
         case RealtimeFunctionResultEvent():
@@ -165,6 +190,7 @@ def _collect(result: TurnResult, event: RealtimeEvent, started: float) -> bool:
             response = (event.service_event or {}).get("response") or {}
             if (response.get("status_details") or {}).get("reason") == INTERRUPTED_REASON:
                 chunks, chars = result.response_start  # asked again on the new session: keep that one only
+                result.cut_off_chunks = result.audio_chunks[chunks:] or result.cut_off_chunks
                 del result.audio_chunks[chunks:]
                 result.assistant_text = result.assistant_text[:chars]
                 return False

@@ -42,8 +42,6 @@ from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.records.latency import LatencyTracker
 from voicecli.ui.screen import ConversationScreen
 
-CHUNK_MS = 20
-"""Microphone audio goes out in 20 ms appends (what the capture delivers)."""
 MIN_COMMIT_MS = 100
 """The service refuses to commit less audio than this (`input_audio_buffer_commit_empty`)."""
 STALL_S = 2.0

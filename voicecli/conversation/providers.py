@@ -25,6 +25,7 @@ from voicecli.realtime.live_protocol import choose_protocol
 
 if TYPE_CHECKING:
     from voicecli.server.replies import Brain
+    from voicecli.server.session.pacing import Pacing
 
 LOCAL_TRANSCRIPTION_MODEL = "pocketsphinx"
 """What the local provider transcribes with unless configured otherwise: the user's words are free there."""
@@ -72,7 +73,12 @@ def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
     client_options.setdefault("connect_timeout_s", config.connect_timeout_s)
     match config.provider:
         case "local":
-            return client_class(brain=local_brain(config), max_session_s=config.local.max_session_s, **client_options)
+            return client_class(
+                brain=local_brain(config),
+                max_session_s=config.local.max_session_s,
+                pacing=local_pacing(config),
+                **client_options,
+            )
         case "openai":
             return client_class(
                 api_key=_require_key(config),
@@ -101,7 +107,13 @@ def local_brain(config: AppConfig) -> Brain:
     script = Path(config.local.script) if config.local.script else None
     try:
         local = config.local
-        return load_brain(local.brain, script, chat_url=local.chat_url or None, chat_model=local.chat_model or None)
+        return load_brain(
+            local.brain,
+            script,
+            chat_url=local.chat_url or None,
+            chat_model=local.chat_model or None,
+            chat_api_key_env=local.chat_api_key_env or None,
+        )
     except (ValueError, OSError) as exc:  # TOMLDecodeError is a ValueError
         raise ConfigError(str(exc)) from None  # the message names the script or the missing setting
 
@@ -110,6 +122,20 @@ def speaks_live(config: AppConfig) -> bool:
     """Whether the session speaks GPT-Live: the `protocol` setting, or a `gpt-live-*` model / deployment."""
     model = {"openai": config.openai.model, "azure": config.azure.deployment}.get(config.provider)
     return choose_protocol(model, config.protocol) == "live"
+
+
+def local_pacing(config: AppConfig) -> Pacing:
+    """How fast the local server generates replies (`[local] first_audio_ms`, `speed`); `ConfigError`
+    when the values make no sense."""
+    from voicecli.server.session.pacing import UNPACED, Pacing
+
+    speed = config.local.speed
+    if speed == "max":
+        return UNPACED
+    try:
+        return Pacing(config.local.first_audio_ms / 1000, speed)
+    except ValueError as exc:
+        raise ConfigError(f"[local]: {exc}") from None
 
 
 def _client_class(config: AppConfig) -> type[RealtimeClient]:

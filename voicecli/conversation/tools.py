@@ -1,7 +1,9 @@
 """`--tools FILE.py` or `--tools package.module`: plain Python functions become tools for the model.
 
-A module offers its public module-level functions, or only those marked with
-`voicecli.realtime.tool` when it marks any. Every problem is one line the CLI can print as it is.
+A `.py` file of the user's own offers its public module-level functions, or only those marked with
+`voicecli.realtime.tool` when it marks any. A module named by its dotted name offers only marked
+functions: `--tools os` must not hand the model `popen`, `execvp` or `rmtree`, and nothing but the
+mark says a function was written to be a tool. Every problem is one line the CLI can print as it is.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def load_tools(specs: Iterable[str]) -> list[ToolFunction]:
     """The tool functions of every file or module named, refusing two tools with the same name."""
     found: dict[str, tuple[ToolFunction, str]] = {}
     for spec in specs:
-        for fn in tools_of(import_tools_module(spec), spec):
+        for fn in tools_of(import_tools_module(spec), spec, own_file=_looks_like_path(spec)):
             name = describe(fn).name
             if name in found:
                 raise ToolLoadError(f"{spec}: a tool named {name!r} is already defined by {found[name][1]}")
@@ -43,8 +45,7 @@ def load_tools(specs: Iterable[str]) -> list[ToolFunction]:
 
 def import_tools_module(spec: str) -> ModuleType:
     """Import a `.py` file by path, or anything else as a dotted module name."""
-    looks_like_path = spec.endswith(".py") or "/" in spec or "\\" in spec
-    path = Path(spec).expanduser() if looks_like_path else None
+    path = Path(spec).expanduser() if _looks_like_path(spec) else None
     if path is not None and not path.is_file():
         raise ToolLoadError(f"{spec}: no such tools file")
     try:
@@ -53,10 +54,19 @@ def import_tools_module(spec: str) -> ModuleType:
         raise ToolLoadError(f"{spec}: cannot import: {_last_line(exc)}") from exc
 
 
-def tools_of(module: ModuleType, spec: str) -> list[ToolFunction]:
-    """The marked functions if any are marked, else the public functions defined in the module."""
+def _looks_like_path(spec: str) -> bool:
+    return spec.endswith(".py") or "/" in spec or "\\" in spec
+
+
+def tools_of(module: ModuleType, spec: str, *, own_file: bool = True) -> list[ToolFunction]:
+    """The marked functions if any are marked; else, of the user's own file only, its public functions."""
     functions = [value for value in vars(module).values() if inspect.isfunction(value)]
     marked = [fn for fn in functions if hasattr(fn, _TOOL_MARK)]
+    if not marked and not own_file:
+        raise ToolLoadError(
+            f"{spec}: marks no function with @voicecli.realtime.tool; a module named by its dotted name offers "
+            "only marked functions (a .py file of your own, given by its path, offers all its public functions)"
+        )
     chosen = marked or [fn for fn in functions if fn.__module__ == module.__name__ and not fn.__name__.startswith("_")]
     if not chosen:
         raise ToolLoadError(f"{spec}: defines no tool functions (public module-level functions, or @tool ones)")

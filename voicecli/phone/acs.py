@@ -1,4 +1,4 @@
-"""Azure Communication Services Call Automation, through its SDK: answer a call, hang one up.
+"""Azure Communication Services Call Automation, through its SDK: answer a call, reject one, hang one up.
 
 The SDK is the optional extra `voicecli[phone]`, imported only when the bridge is given a
 connection string, so `voicecli --help` (and a bridge tried with `--dial` alone) never loads it.
@@ -81,6 +81,14 @@ class CallAutomation:
             incoming_call_context=incoming_call_context, callback_url=callback_url, media_streaming=streaming
         )
         return str(result.call_connection_id or "")
+
+    async def reject(self, incoming_call_context: str) -> None:
+        """Refuse a call the bridge has no room for: the caller hears busy."""
+        from azure.communication.callautomation import CallRejectReason
+
+        await self._client.reject_call(
+            incoming_call_context=incoming_call_context, call_reject_reason=CallRejectReason.BUSY
+        )
 
     async def hang_up(self, connection_id: str) -> None:
         """End the call for everyone on it."""

@@ -9,9 +9,11 @@ service truncates by itself).
 
 Nothing one call does reaches another: a malformed frame is logged and skipped, a failing tool
 is an error text for the model (the client's tool registry), and the call ends only when the
-caller hangs up, the `hang_up` tool is called, or the realtime session's `receive()` ends.
-Reconnecting belongs to the realtime client: while it reconnects, a frame that cannot be sent is
-dropped, and as long as `receive()` goes on, so does the call.
+caller hangs up, the `hang_up` tool is called, a limit is reached (`limits`: silence, length; the
+model says goodbye first), or the realtime session's `receive()` ends. Reconnecting belongs to the
+realtime client (its `continuity`): while it reconnects, the caller hears silence and what they
+say is dropped (the replayed history carries the conversation); as long as `receive()` goes on, so
+does the call.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from aiohttp import WSMessage, WSMsgType
 
 from voicecli.phone import media
 from voicecli.phone.calls import CallRecord, CallRegistry
+from voicecli.phone.limits import CallLimits, goodbye_instructions
 from voicecli.phone.playout import Playout
 from voicecli.realtime import (
+    ContinuityEvents,
     ListenEvents,
     RealtimeClient,
     RealtimeConnectionError,
@@ -91,6 +95,7 @@ class CallBridge:
         greet: bool = True,
         end_call: EndCall | None = None,
         timings: BridgeTimings | None = None,
+        limits: CallLimits | None = None,
     ) -> None:
         self.record = record
         self.registry = registry
@@ -100,12 +105,17 @@ class CallBridge:
         self.greet = greet
         self.end_call = end_call
         self.timings = timings
+        self.limits = limits or CallLimits()
         self.playout = Playout()
         self._resampler: StreamResampler | None = None
         self._frame_samples = media.SAMPLE_RATE * media.FRAME_MS // 1000
         self._interrupted: set[str] = set()
         self._speech_stopped_at: float | None = None
         self._hang_up: asyncio.Task[None] | None = None
+        self._caller_sound_at = self._model_done_at = time.monotonic()
+        self._responding = False
+        """The model is working on a reply: a caller waiting for it is not idle."""
+        self._goodbye_said = asyncio.Event()
         self._tasks = BackgroundTasks()
         self._end_reason = ""
 
@@ -132,6 +142,7 @@ class CallBridge:
         """Run both directions until one ends; True when the model's side ended (not the caller, not `hang_up`)."""
         from_caller = asyncio.create_task(self._from_caller(), name=f"call {self.record.call_id} caller")
         from_model = asyncio.create_task(self._from_model(), name=f"call {self.record.call_id} model")
+        self._tasks.spawn(self._watch_limits())
         done, pending = await asyncio.wait({from_caller, from_model}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
@@ -169,13 +180,15 @@ class CallBridge:
             case media.AudioMetadata():
                 self._use_format(frame)
             case media.DtmfFrame():
-                self.record.dtmf += frame.digit
-                self.registry.note(self.record, f"caller pressed {frame.digit}")
+                self._caller_sound_at = time.monotonic()
+                self.registry.pressed(self.record, frame.digit)
             case _:
                 _log.debug("call %s: %s frame passed over", self.record.call_id, type(frame).__name__)
 
     async def _append(self, frame: media.AudioFrame, received: float) -> None:
         pcm = np.frombuffer(frame.pcm, dtype="<i2")
+        if not frame.silent:
+            self._caller_sound_at = time.monotonic()
         if not len(pcm) and frame.silent:
             pcm = np.zeros(self._frame_samples, dtype=np.int16)
         if self._resampler is not None:
@@ -190,12 +203,18 @@ class CallBridge:
             self.timings.inbound_ms.append((time.perf_counter() - received) * 1000)
 
     def _use_format(self, metadata: media.AudioMetadata) -> None:
-        self.registry.note(
-            self.record, f"media: {metadata.encoding} {metadata.sample_rate} Hz, {metadata.channels} channel(s)"
-        )
-        if metadata.channels != 1:
-            self.registry.note(self.record, "media is not mono; it is used as sent", level=logging.WARNING)
-        if metadata.sample_rate != media.SAMPLE_RATE and metadata.sample_rate > 0:
+        """16 or 24 kHz mono PCM is taken; anything else is refused in one line, the call goes on as it was."""
+        problem = media.format_problem(metadata)
+        if problem is not None:
+            rate = self._frame_samples * 1000 // media.FRAME_MS
+            self.registry.note(
+                self.record, f"media format refused: {problem}; the call goes on at {rate} Hz", level=logging.WARNING
+            )
+            return
+        self.registry.note(self.record, f"media: PCM {metadata.sample_rate} Hz mono")
+        self._resampler = None
+        self._frame_samples = media.SAMPLE_RATE * media.FRAME_MS // 1000
+        if metadata.sample_rate != media.SAMPLE_RATE:
             from voicecli.audio.resample import StreamResampler
 
             self._resampler = StreamResampler(metadata.sample_rate, media.SAMPLE_RATE)
@@ -245,6 +264,17 @@ class CallBridge:
             case RealtimeFunctionResultEvent() if event.function_result.is_error:
                 result = event.function_result
                 self.registry.note(self.record, f"tool {result.name}: {result.result}", level=logging.WARNING)
+            case RealtimeEvent(service_type=ListenEvents.RESPONSE_CREATED):
+                self._responding = True
+            case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):
+                self._responding, self._model_done_at = False, time.monotonic()
+                if self._hang_up is not None:
+                    self._goodbye_said.set()
+            case RealtimeEvent(service_type=ContinuityEvents.RECONNECTING):
+                attempt = f"try {payload.get('attempt')} of {payload.get('attempts')}"
+                self.registry.note(self.record, f"realtime connection lost; reconnecting ({attempt})", logging.WARNING)
+            case RealtimeEvent(service_type=ContinuityEvents.RECONNECTED):
+                self.registry.note(self.record, "realtime session resumed; the conversation goes on")
             case RealtimeErrorEvent():
                 level = logging.ERROR if event.error.fatal else logging.WARNING
                 self.registry.note(self.record, f"realtime error: {event.error.message}", level=level)
@@ -279,13 +309,39 @@ class CallBridge:
         async def hang_up() -> str:
             """End the phone call. Say goodbye first; use it when the caller is done or asks to hang up."""
             if self._hang_up is None:
+                self._end_reason = "the assistant hung up"
                 self._hang_up = self._tasks.spawn(self._hang_up_after_goodbye())
             return "The call is being ended."
 
         return hang_up
 
+    async def _watch_limits(self) -> None:
+        """End the call politely once it is past a limit (`limits`)."""
+        while self._hang_up is None:
+            await asyncio.sleep(self.limits.check_every_s)
+            reason = self.limit_reached(time.monotonic())
+            if reason is not None and self._hang_up is None:
+                self._end_reason = reason
+                self.registry.note(self.record, f"ending the call: {reason}")
+                self._hang_up = self._tasks.spawn(self._say_goodbye_and_hang_up(reason))
+
+    def limit_reached(self, now: float) -> str | None:
+        """Why the call must end at `now` (monotonic), or None; silence counts only while the model
+        neither works on a reply nor plays one."""
+        quiet_since = now if self._responding else max(self._caller_sound_at, self._model_done_at)
+        quiet_since = max(quiet_since, self.playout.ends_at)
+        return self.limits.reached(now=now, started=self.record.started, quiet_since=quiet_since)
+
+    async def _say_goodbye_and_hang_up(self, reason: str) -> None:
+        """Ask the model for a short goodbye, let it play, then hang up (without one, after `goodbye_wait_s`)."""
+        goodbye = {"type": "response.create", "response": {"instructions": goodbye_instructions(reason)}}
+        with contextlib.suppress(RealtimeConnectionError, TimeoutError):
+            await self.client.send(goodbye)
+            async with asyncio.timeout(self.limits.goodbye_wait_s):
+                await self._goodbye_said.wait()
+        await self._hang_up_after_goodbye()
+
     async def _hang_up_after_goodbye(self) -> None:
-        self._end_reason = "the assistant hung up"
         await asyncio.sleep(min(self.playout.remaining_s(time.monotonic()), MAX_GOODBYE_S))
         if self.end_call is not None:
             await self._end_at_acs()

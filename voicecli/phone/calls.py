@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from voicecli.realtime.safe_text import visible
+
 CallState = Literal["ringing", "answered", "connected", "streaming", "ended", "failed"]
 MAX_LATENCIES = 64
 """Per-turn latencies kept per call (the table shows the last and the median)."""
@@ -23,13 +25,16 @@ MEDIA_WAIT_S = 60.0
 
 MAX_ID_CHARS = 64
 MAX_WORDS_CHARS = 500
+MAX_NOTE_CHARS = 600
+MAX_DTMF_KEPT = 32
 
 _log = logging.getLogger("voicecli.phone")
 
 
 def printable(text: str, limit: int) -> str:
-    """`text` without control characters (no forged log lines, no terminal escapes), at most `limit` long."""
-    return "".join(char for char in text if char.isprintable())[:limit]
+    """`text` with control characters made visible (no forged log lines, no terminal escapes), at most
+    `limit` long: the same rule as every text `voicecli talk` shows (`safe_text.visible`)."""
+    return visible(text)[:limit]
 
 
 @dataclass(slots=True)
@@ -47,8 +52,11 @@ class CallRecord:
     media: bool = False
     """The call's media stream reached this process (else another bridge process serves it)."""
     dtmf: str = ""
+    """The last keys the caller pressed (at most `MAX_DTMF_KEPT`)."""
     malformed_frames: int = 0
     reason: str = ""
+    token: str = field(default="", repr=False)
+    """The unguessable part of this call's media and callback URLs: only it reaches this call."""
 
     @property
     def duration_s(self) -> float:
@@ -64,6 +72,7 @@ class CallRegistry:
 
     def __init__(self, on_change: Callable[[CallRecord, str], None] | None = None) -> None:
         self._calls: dict[str, CallRecord] = {}
+        self._tokens: dict[str, str] = {}
         self._on_change = on_change
 
     def __iter__(self) -> Iterator[CallRecord]:
@@ -71,6 +80,24 @@ class CallRegistry:
 
     def get(self, call_id: str) -> CallRecord | None:
         return self._calls.get(call_id)
+
+    def by_token(self, token: str) -> CallRecord | None:
+        """The call whose URLs carry `token` (None for a token this process never issued)."""
+        call_id = self._tokens.get(token)
+        return None if call_id is None else self._calls.get(call_id)
+
+    def bind(self, record: CallRecord, token: str) -> None:
+        """`token` now reaches `record` (and nothing else)."""
+        record.token = token
+        self._tokens[token] = record.call_id
+
+    @property
+    def active_count(self) -> int:
+        return sum(1 for record in self._calls.values() if record.active)
+
+    def pressed(self, record: CallRecord, digits: str) -> None:
+        record.dtmf = (record.dtmf + digits)[-MAX_DTMF_KEPT:]
+        self.note(record, f"caller pressed {digits}")
 
     def open(self, call_id: str, caller: str = "") -> CallRecord:
         """The record of `call_id`, created when this process has not seen the call yet.
@@ -80,7 +107,7 @@ class CallRegistry:
         """
         call_id, caller = printable(call_id, MAX_ID_CHARS), printable(caller, MAX_ID_CHARS)
         record = self._calls.get(call_id)
-        if record is None:
+        if record is None or not record.active:  # a name used again after its call ended is a new call
             self._tidy()
             record = self._calls[call_id] = CallRecord(call_id, caller=caller)
         elif caller and not record.caller:
@@ -110,6 +137,8 @@ class CallRegistry:
         self.note(record, f"reply after {latency_ms:.0f} ms", level=logging.DEBUG)
 
     def note(self, record: CallRecord, message: str, level: int = logging.INFO) -> None:
+        """One log line (and a table update); whatever a caller or ACS sent in `message` is made printable here."""
+        message = printable(message, MAX_NOTE_CHARS)
         _log.log(level, "call %s: %s", record.call_id, message)
         if self._on_change is not None:
             self._on_change(record, message)
@@ -122,4 +151,4 @@ class CallRegistry:
                 self.set_state(record, "ended", "its media stream went to another bridge process, or never came")
         finished = [record.call_id for record in self._calls.values() if not record.active]
         for call_id in finished[:-FINISHED_KEPT]:
-            del self._calls[call_id]
+            self._tokens.pop(self._calls.pop(call_id).token, None)

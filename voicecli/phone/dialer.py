@@ -58,8 +58,11 @@ class Dialer:
         on_audio: Callable[[np.ndarray], None] | None = None,
         on_stop: Callable[[], None] | None = None,
         participant: str = "4:+15555550100",
+        headers: dict[str, str] | None = None,
     ) -> None:
+        """`headers` go with the upgrade request (ACS's signed token, where a benchmark plays ACS)."""
         self.url = url
+        self.headers = headers or {}
         self.heard = Heard()
         self.closed = asyncio.Event()
         self._on_audio = on_audio
@@ -72,7 +75,10 @@ class Dialer:
     async def __aenter__(self) -> Dialer:
         self._session = aiohttp.ClientSession()
         try:
-            self._socket = await self._session.ws_connect(self.url, max_msg_size=0)
+            self._socket = await self._session.ws_connect(self.url, max_msg_size=0, headers=self.headers)
+        except aiohttp.WSServerHandshakeError as exc:
+            await self._session.close()
+            raise DialError(_refusal(self.url, exc.status)) from None
         except (aiohttp.ClientError, OSError) as exc:
             await self._session.close()
             raise DialError(f"cannot reach the bridge at {self.url}: {exc}") from None
@@ -158,3 +164,17 @@ class Dialer:
             self.heard.playout_end = now
             if self._on_stop is not None:
                 self._on_stop()
+
+
+def _refusal(url: str, status: int) -> str:
+    match status:
+        case 401:
+            return (
+                f"the bridge at {url} takes only calls signed by ACS (401); --dial needs a bridge in local "
+                "test mode (started on 127.0.0.1 without ACS_CONNECTION_STRING or [phone] acs_resource_id)"
+            )
+        case 503:
+            return f"the bridge at {url} is busy or shutting down (503)"
+        case 409:
+            return f"the bridge at {url} has a call of that name in progress (409)"
+    return f"the bridge at {url} refused the call (HTTP {status})"

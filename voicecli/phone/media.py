@@ -20,6 +20,14 @@ SAMPLE_RATE = 24_000
 """PCM24K_MONO: the format the bridge asks ACS for, and the realtime API's own rate."""
 FRAME_MS = 20
 """ACS sends 20 ms per AudioData frame."""
+SAMPLE_RATES = (16_000, 24_000)
+"""What ACS streams (PCM16K_MONO, PCM24K_MONO); any other format is refused."""
+MAX_FRAME_AUDIO_BYTES = 24_000 * 2 // 5
+"""At most 200 ms of 24 kHz audio in one frame (ACS sends 20 ms)."""
+MAX_MESSAGE_BYTES = 32 * 1024
+"""The largest media WebSocket message taken: such a frame in base64 JSON, with room to spare."""
+DTMF_ALPHABET = frozenset("0123456789*#ABCD")
+MAX_DTMF_CHARS = 16
 
 
 class MediaFrameError(ValueError):
@@ -82,14 +90,14 @@ def parse_frame(text: str | bytes) -> MediaFrame:
     kind = message.get("kind")
     if not isinstance(kind, str):
         raise MediaFrameError("no string 'kind'")
+    kind = kind[:40]  # it may reach a log line (made printable there)
     match kind.lower():
         case "audiodata":
             return _audio(_section(message, "audiodata", kind))
         case "audiometadata":
             return _metadata(_section(message, "audiometadata", kind))
         case "dtmfdata":
-            body = _section(message, "dtmfdata", kind)
-            return DtmfFrame(digit=str(body.get("data", "")), participant=str(body.get("participantrawid") or ""))
+            return _dtmf(_section(message, "dtmfdata", kind))
         case "stopaudio":
             return StopAudioFrame()
     return UnknownFrame(kind)
@@ -120,12 +128,21 @@ def _audio(body: dict[str, Any]) -> AudioFrame:
             raise MediaFrameError(f"AudioData 'data' is not base64: {exc}") from None
     if len(pcm) % 2:
         raise MediaFrameError(f"AudioData has {len(pcm)} bytes, not whole 16-bit samples")
+    if len(pcm) > MAX_FRAME_AUDIO_BYTES:
+        raise MediaFrameError(f"AudioData has {len(pcm)} bytes, more than {MAX_FRAME_AUDIO_BYTES} (ACS sends 20 ms)")
     return AudioFrame(
         pcm=pcm,
         silent=silent,
         timestamp=str(body.get("timestamp") or ""),
         participant=str(body.get("participantrawid") or ""),
     )
+
+
+def _dtmf(body: dict[str, Any]) -> DtmfFrame:
+    digits = body.get("data")
+    if not isinstance(digits, str) or not 0 < len(digits) <= MAX_DTMF_CHARS or not set(digits) <= DTMF_ALPHABET:
+        raise MediaFrameError(f"DtmfData 'data' is not up to {MAX_DTMF_CHARS} DTMF keys (0-9, *, #, A-D)")
+    return DtmfFrame(digit=digits, participant=str(body.get("participantrawid") or ""))
 
 
 def _metadata(body: dict[str, Any]) -> AudioMetadata:
@@ -180,3 +197,13 @@ def metadata_in(*, subscription_id: str, sample_rate: int = SAMPLE_RATE, frame_m
 
 def _dumps(message: dict[str, Any]) -> str:
     return orjson.dumps(message).decode()
+
+
+def format_problem(metadata: AudioMetadata) -> str | None:
+    """Why the bridge will not take this stream format (None: 16 or 24 kHz mono PCM, which it takes)."""
+    if metadata.encoding.upper() != "PCM" or metadata.channels != 1 or metadata.sample_rate not in SAMPLE_RATES:
+        return (
+            f"{metadata.encoding} {metadata.sample_rate} Hz, {metadata.channels} channel(s) "
+            "is not 16 or 24 kHz mono PCM"
+        )
+    return None

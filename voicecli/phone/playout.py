@@ -52,6 +52,11 @@ class Playout:
         """Audio went out since the last `stop()`: ACS may still be playing some of it."""
         return bool(self._items)
 
+    @property
+    def ends_at(self) -> float:
+        """When (monotonic) the audio sent so far has played out, as far as the clock can tell."""
+        return self._end
+
     def remaining_s(self, now: float) -> float:
         return max(0.0, self._end - now)
 

@@ -1,7 +1,9 @@
 """`PhoneService`: what every call of this bridge process shares, and the calls in flight.
 
 It counts the calls in progress so that a shutdown can stop accepting new calls and wait for those in
-progress to end (draining) without hanging any up. The routes (`app`, `webhook`) use it.
+progress to end (draining) without hanging any up. It also holds who may come in: the verifier of
+ACS's tokens (None only in local test mode, on loopback) and the Event Grid webhook's secret. The
+routes (`app`, `webhook`) use it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from voicecli.phone.acs import CallAutomation
+from voicecli.phone.auth import AcsTokenVerifier
 from voicecli.phone.bridge import BridgeTimings, CallBridge, ClientFactory
 from voicecli.phone.calls import CallRecord, CallRegistry
+from voicecli.phone.limits import CallLimits
 from voicecli.realtime import RealtimeSettings
 
 _log = logging.getLogger("voicecli.phone")
@@ -29,6 +33,11 @@ class PhoneService:
     public_url: str = ""
     """Where ACS reaches this bridge (`https://…`); the callback and media URLs are built on it."""
     acs: CallAutomation | None = None
+    verifier: AcsTokenVerifier | None = None
+    """Checks ACS's token on every media WebSocket and callback; None accepts unsigned ones (local tests)."""
+    webhook_secret: str = field(default="", repr=False)
+    """What the Event Grid webhook's URL must carry (`?secret=`); empty: the webhook takes nothing."""
+    limits: CallLimits = field(default_factory=CallLimits)
     registry: CallRegistry = field(default_factory=CallRegistry)
     greet: bool = True
     timings: BridgeTimings | None = None
@@ -52,6 +61,11 @@ class PhoneService:
     def calls_in_progress(self) -> int:
         return len(self._calls)
 
+    @property
+    def at_capacity(self) -> bool:
+        """`max_calls` calls are answered or in progress: the next one is refused."""
+        return max(self.registry.active_count, self.calls_in_progress) >= self.limits.max_calls
+
     async def serve_call(self, record: CallRecord, socket: web.WebSocketResponse) -> None:
         """Bridge one call to its end; counted, so that `drain()` waits for it."""
         bridge = CallBridge(
@@ -63,6 +77,7 @@ class PhoneService:
             greet=self.greet,
             end_call=self.end_call if self.acs is not None else None,
             timings=self.timings,
+            limits=self.limits,
         )
         task = asyncio.current_task()
         assert task is not None

@@ -1,20 +1,25 @@
 """The HTTP side of ACS: the Event Grid webhook that answers calls, and the call-events callback.
 
-Event Grid posts a JSON array of events (Event Grid or CloudEvents schema): a subscription
-validation, answered with its code, or `IncomingCall`, answered through the SDK with media
-streaming to `<public-url>/ws/<call id>`. The call id is ours, minted here and carried in both the
-callback and the media URL, so whichever bridge process ACS reaches knows the call.
+Event Grid posts a JSON array of events (Event Grid or CloudEvents schema) to
+`/api/incomingCall?secret=S`; without the operator's secret (compared in constant time) nothing is
+read. A subscription validation is answered with its code; `IncomingCall` is answered through the
+SDK with media streaming to `<public-url>/ws/<token>` and callbacks to
+`<public-url>/api/callbacks/<token>`, where the token is minted here for that one call and is
+unguessable. A callback must carry ACS's signed token too, and acts on the call its URL's token was
+issued to and on nothing else: the call connection id comes from ACS's answer, never from a body.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
+import secrets
 import uuid
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from aiohttp import web
 
+from voicecli.phone.auth import require_acs_token
 from voicecli.phone.calls import MAX_ID_CHARS, printable
 
 if TYPE_CHECKING:
@@ -22,14 +27,18 @@ if TYPE_CHECKING:
 
 VALIDATION_EVENT = "Microsoft.EventGrid.SubscriptionValidationEvent"
 INCOMING_CALL_EVENT = "Microsoft.Communication.IncomingCall"
+SECRET_PARAMETER = "secret"
+MAX_EVENTS_BYTES = 256 * 1024
+"""Event Grid delivers IncomingCall events one or a few at a time; a bigger body is not from it."""
 _log = logging.getLogger("voicecli.phone")
 
 
 def add_webhook_routes(app: web.Application, service: PhoneService) -> None:
     async def incoming_call(request: web.Request) -> web.Response:
+        _require_secret(service, request)
         events = await _events(request)
         for event in events:
-            kind, data = _kind(event), event.get("data") or {}
+            kind, data = _kind(event), _data(event)
             if kind == VALIDATION_EVENT:
                 _log.info("Event Grid subscription validated")
                 return web.json_response({"validationResponse": data.get("validationCode")})
@@ -40,16 +49,13 @@ def add_webhook_routes(app: web.Application, service: PhoneService) -> None:
         return web.Response(status=200)
 
     async def call_event(request: web.Request) -> web.Response:
-        events = await _events(request)
-        record = service.registry.get(printable(request.match_info["call_id"], MAX_ID_CHARS))
-        if record is None:  # answered by another bridge process: its own log has the call
-            kinds = ", ".join(_kind(event) for event in events)
-            _log.info("call %s (not served here): %s", printable(request.match_info["call_id"], MAX_ID_CHARS), kinds)
-            return web.Response(status=200)
-        for event in events:
+        await require_acs_token(service.verifier, request, "call-events callback")
+        record = service.registry.by_token(request.match_info["token"])
+        if record is None:
+            raise web.HTTPNotFound(text="no such call")
+        for event in await _events(request):
             kind = _kind(event).removeprefix("Microsoft.Communication.")
-            data = event.get("data") or {}
-            record.connection_id = record.connection_id or str(data.get("callConnectionId") or "")
+            data = _data(event)
             match kind:
                 case "CallConnected":
                     service.registry.set_state(record, "connected")
@@ -62,7 +68,16 @@ def add_webhook_routes(app: web.Application, service: PhoneService) -> None:
         return web.Response(status=200)
 
     app.router.add_post("/api/incomingCall", incoming_call)
-    app.router.add_post("/api/callbacks/{call_id}", call_event)
+    app.router.add_post("/api/callbacks/{token}", call_event)
+
+
+def _require_secret(service: PhoneService, request: web.Request) -> None:
+    """The webhook's URL must carry the operator's secret; compared in constant time."""
+    given = request.query.get(SECRET_PARAMETER, "").encode()
+    expected = service.webhook_secret.encode()
+    if not expected or not hmac.compare_digest(given, expected):
+        _log.warning("refused an Event Grid delivery from %s: wrong or missing webhook secret", request.remote)
+        raise web.HTTPUnauthorized(text="wrong or missing webhook secret\n")
 
 
 async def _answer(service: PhoneService, data: dict[str, Any]) -> None:
@@ -71,15 +86,21 @@ async def _answer(service: PhoneService, data: dict[str, Any]) -> None:
         raise web.HTTPBadRequest(text="IncomingCall without incomingCallContext")
     if service.acs is None:
         raise web.HTTPServiceUnavailable(text="this bridge has no ACS connection string; it cannot answer calls")
-    caller = _caller(data)
-    call_id = uuid.uuid4().hex
-    record = service.registry.open(call_id, caller)
-    suffix = f"{call_id}?caller={quote(caller, safe='')}"
+    if service.at_capacity:
+        _log.warning("call refused (busy): %d calls at once is the limit", service.limits.max_calls)
+        try:
+            await service.acs.reject(context)
+        except Exception as exc:  # the SDK's errors vary; not answering refuses the call too
+            _log.warning("rejecting a call at ACS failed: %s", printable(str(exc), 300))
+        return
+    record = service.registry.open(uuid.uuid4().hex[:12], _caller(data))
+    token = secrets.token_urlsafe(32)
+    service.registry.bind(record, token)
     try:
         record.connection_id = await service.acs.answer(
             context,
-            callback_url=f"{service.public_http}/api/callbacks/{suffix}",
-            transport_url=f"{service.public_ws}/ws/{suffix}",
+            callback_url=f"{service.public_http}/api/callbacks/{token}",
+            transport_url=f"{service.public_ws}/ws/{token}",
         )
     except Exception as exc:  # the SDK's HttpResponseError and transport errors alike
         service.registry.set_state(record, "failed", f"answering failed: {exc}")
@@ -88,6 +109,8 @@ async def _answer(service: PhoneService, data: dict[str, Any]) -> None:
 
 
 async def _events(request: web.Request) -> list[dict[str, Any]]:
+    if (request.content_length or 0) > MAX_EVENTS_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_EVENTS_BYTES, actual_size=request.content_length or 0)
     try:
         body = await request.json()
     except ValueError:
@@ -96,16 +119,24 @@ async def _events(request: web.Request) -> list[dict[str, Any]]:
     return [event for event in events if isinstance(event, dict)]
 
 
+def _data(event: dict[str, Any]) -> dict[str, Any]:
+    data = event.get("data")
+    return data if isinstance(data, dict) else {}
+
+
 def _kind(event: dict[str, Any]) -> str:
-    return str(event.get("eventType") or event.get("type") or "")
+    return printable(str(event.get("eventType") or event.get("type") or ""), MAX_ID_CHARS)
 
 
 def _caller(data: dict[str, Any]) -> str:
-    caller = data.get("from") or {}
-    phone = (caller.get("phoneNumber") or {}).get("value")
-    return str(phone or caller.get("rawId") or data.get("callerDisplayName") or "unknown")
+    caller = data.get("from")
+    caller = caller if isinstance(caller, dict) else {}
+    phone = caller.get("phoneNumber")
+    number = phone.get("value") if isinstance(phone, dict) else None
+    return str(number or caller.get("rawId") or data.get("callerDisplayName") or "unknown")
 
 
 def _result_message(data: dict[str, Any]) -> str:
-    info = data.get("resultInformation") or {}
-    return str(info.get("message") or info.get("code") or "no reason given")
+    info = data.get("resultInformation")
+    info = info if isinstance(info, dict) else {}
+    return printable(str(info.get("message") or info.get("code") or "no reason given"), 200)

@@ -1,5 +1,8 @@
 """voicecli's realtime client library: one API over OpenAI / Azure OpenAI realtime transports.
 
+`RealtimeClient(transport=...)` is the one client; the provider classes below build its transport
+for an endpoint, and `MemoryTransport` lets a test play the service without a socket.
+
 It imports nothing else of voicecli (no audio devices, terminal UI or server), so other programs can
 use it on its own; voicecli's embedded local server is reached through `voicecli.server.LocalRealtime`. The WebRTC
 clients load aiortc only when first used.
@@ -38,6 +41,7 @@ from voicecli.realtime.settings import (
     RealtimeSettings,
     TurnDetection,
 )
+from voicecli.realtime.transport import MemoryTransport, Transport, TransportSink
 
 _WEBRTC_NAMES = {"OpenAIRealtimeWebRTC", "AzureRealtimeWebRTC", "PcmAudioTrack"}
 
@@ -63,6 +67,7 @@ __all__ = [
     "FunctionCallContent",
     "FunctionResultContent",
     "ListenEvents",
+    "MemoryTransport",
     "OpenAILiveWebsocket",
     "OpenAIRealtimeExecutionSettings",
     "OpenAIRealtimeWebRTC",
@@ -82,6 +87,8 @@ __all__ = [
     "SendEvents",
     "TextContent",
     "ToolRegistry",
+    "Transport",
+    "TransportSink",
     "TurnDetection",
     "tool",
 ]

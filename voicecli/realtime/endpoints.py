@@ -1,7 +1,8 @@
 """Where a realtime session runs and with which credential, from arguments or the environment.
 
 Shared by the WebSocket and WebRTC transports, so both read the same variables and fail with the
-same messages when something is missing. Nothing here ever puts a key into a message.
+same messages when something is missing. Nothing here ever puts a key into a message, and every
+key found is remembered by `safe_text`, so no message from elsewhere can show it either.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from voicecli.realtime.client import RealtimeConfigurationError
+from voicecli.realtime.errors import RealtimeConfigurationError
+from voicecli.realtime.safe_text import remember_secret
 
 TokenProvider = Callable[[], Awaitable[str]]
 DEFAULT_OPENAI_MODEL = "gpt-realtime"
@@ -37,8 +39,10 @@ class OpenAIEndpoint:
 
     @classmethod
     def resolve(cls, api_key: str | None, model: str | None, base_url: str | None) -> OpenAIEndpoint:
+        api_key = api_key or os.environ.get("OPENAI_API_KEY")
+        remember_secret(api_key)
         return cls(
-            api_key=api_key or os.environ.get("OPENAI_API_KEY"),
+            api_key=api_key,
             model=model or os.environ.get("OPENAI_REALTIME_MODEL_ID") or DEFAULT_OPENAI_MODEL,
             base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
         )
@@ -68,9 +72,11 @@ class AzureEndpoint:
         api_version: str | None,
         token_provider: TokenProvider | None,
     ) -> AzureEndpoint:
+        api_key = api_key or os.environ.get("AZURE_OPENAI_API_KEY")
+        remember_secret(api_key)
         return cls(
             endpoint=(endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT") or "").rstrip("/"),
-            api_key=api_key or os.environ.get("AZURE_OPENAI_API_KEY"),
+            api_key=api_key,
             deployment_name=deployment_name
             or os.environ.get("AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME")
             or os.environ.get("AZURE_OPENAI_DEPLOYMENT_NAME"),
@@ -142,3 +148,44 @@ def entra_token_provider() -> TokenProvider:
             "no Azure API key: set AZURE_OPENAI_API_KEY, or `pip install 'voicecli[azure]'` to sign in with Entra ID"
         ) from exc
     return get_bearer_token_provider(DefaultAzureCredential(), ENTRA_SCOPE)
+
+
+class OpenAIWebRTCEndpoint:
+    """OpenAI (or anything speaking its API at `base_url`, such as `voicecli serve`) for WebRTC calls."""
+
+    def __init__(self, endpoint: OpenAIEndpoint) -> None:
+        self.endpoint = endpoint
+
+    @property
+    def model(self) -> str:
+        return self.endpoint.model
+
+    def point_at(self, base_url: str) -> None:
+        """Use another `http(s)://…/v1` base (the embedded server's, once it listens)."""
+        self.endpoint.base_url = base_url
+
+    def realtime_base_url(self) -> str:
+        return self.endpoint.base_url or OPENAI_BASE_URL
+
+    async def credential_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.endpoint.require_key()}"}
+
+
+class AzureWebRTCEndpoint:
+    """An Azure OpenAI deployment on the GA `/openai/v1` route (WebRTC has no preview route here)."""
+
+    def __init__(self, azure: AzureEndpoint) -> None:
+        self.azure = azure
+
+    @property
+    def model(self) -> str:
+        return self.azure.require_deployment()
+
+    def realtime_base_url(self) -> str:
+        return f"{self.azure.require_endpoint()}/openai/v1"
+
+    async def credential_headers(self) -> dict[str, str]:
+        credential = self.azure.credential()
+        if isinstance(credential, str):
+            return {"api-key": credential}
+        return {"Authorization": f"Bearer {await credential()}"}

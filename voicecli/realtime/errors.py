@@ -1,4 +1,6 @@
-"""The errors a caller of the realtime library can catch instead of a transport's own exceptions."""
+"""The library's one error tree: a caller catches `RealtimeError` (or one of its two kinds) instead of
+any transport's own exceptions. Problems inside a session that do not end it are events, not errors
+(`RealtimeErrorEvent`)."""
 
 
 class RealtimeError(Exception):

@@ -30,9 +30,6 @@ class AudioContent:
     def duration_ms(self) -> float:
         return 1000.0 * len(self.data) / self.sample_rate
 
-    def to_bytes(self) -> bytes:
-        return self.data.astype("<i2", copy=False).tobytes()
-
 
 TextSource = Literal["assistant_transcript", "assistant_text", "user_transcript", "user_text"]
 

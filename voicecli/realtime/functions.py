@@ -1,7 +1,8 @@
 """Tools the model may call: plain Python callables described by their type hints and docstrings.
 
-A tool that raises, times out, gets bad arguments or does not exist produces an error text for the
-model instead of an exception, so one broken tool never ends a conversation.
+A tool that raises (even `SystemExit` or `KeyboardInterrupt`), times out, gets bad arguments or does
+not exist produces an error text for the model instead of an exception, so one broken tool never ends
+a conversation. What a tool returns is cut to `MAX_RESULT_CHARS`, saying so, before anyone sees it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from voicecli.realtime.events import FunctionResultContent
 ToolFunction = Callable[..., Any]
 _TOOL_MARK = "__voicecli_tool__"
 _SIMPLE_TYPES: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+MAX_RESULT_CHARS = 16_000
+"""About 4,000 tokens: an eighth of gpt-realtime's 32k-token context. A bigger result would push the
+conversation itself out of what the model can see, and cost every later turn as much again."""
 
 
 def tool(fn: ToolFunction | None = None, *, name: str | None = None, description: str | None = None) -> Any:
@@ -154,7 +158,11 @@ class ToolRegistry:
 
         def result(text: str, is_error: bool) -> FunctionResultContent:
             return FunctionResultContent(
-                name=name, call_id=call_id, result=text, is_error=is_error, duration_s=time.perf_counter() - started
+                name=name,
+                call_id=call_id,
+                result=_bounded(text),
+                is_error=is_error,
+                duration_s=time.perf_counter() - started,
             )
 
         found = self._tools.get(name)
@@ -171,12 +179,20 @@ class ToolRegistry:
                 value = await _call(found.function, found.coerce(arguments))
         except TimeoutError:
             return result(f"Error: {name} did not finish within {self.timeout_s:g} s.", True)
-        except Exception as exc:  # a tool's failure is reported to the model, never raised
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # reported to the model, never raised
             return result(f"Error: {name} failed: {type(exc).__name__}: {exc}", True)
         try:
             return result(_as_text(value), False)
         except Exception as exc:  # even str() failed
             return result(f"Error: the value {name} returned cannot be sent ({type(exc).__name__}: {exc}).", True)
+
+
+def _bounded(text: str) -> str:
+    """At most MAX_RESULT_CHARS characters, with a note saying how much was cut."""
+    if len(text) <= MAX_RESULT_CHARS:
+        return text
+    note = f" […cut: the result had {len(text):,} characters; the first {MAX_RESULT_CHARS:,} are sent]"
+    return text[: MAX_RESULT_CHARS - len(note)] + note
 
 
 def _as_text(value: Any) -> str:

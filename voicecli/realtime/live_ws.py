@@ -14,13 +14,14 @@ the session limit is not implemented for GPT-Live yet.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from voicecli.realtime.azure_ws import AzureRealtimeWebsocket
-from voicecli.realtime.client import RealtimeConnectionError
+from voicecli.realtime.azure_ws import AzureConnector
+from voicecli.realtime.client import RealtimeClient, RealtimeConnectionError
 from voicecli.realtime.continuity import Continuity, ContinuityEvents
-from voicecli.realtime.endpoints import AzureRoute, websocket_url_for
+from voicecli.realtime.endpoints import AzureEndpoint, AzureRoute, OpenAIEndpoint, TokenProvider, websocket_url_for
 from voicecli.realtime.events import (
     FunctionCallContent,
     FunctionResultContent,
@@ -39,21 +40,44 @@ from voicecli.realtime.live_protocol import (
     session_start,
 )
 from voicecli.realtime.live_session import DELEGATE_TOOL, LiveProtocolSession
-from voicecli.realtime.openai_ws import CONNECTION_OPTIONS, OpenAIRealtimeWebsocket, WebsocketRealtimeClient
+from voicecli.realtime.openai_ws import OpenAIConnector
 from voicecli.realtime.protocol_session import Deliver, Send
 from voicecli.realtime.settings import RealtimeSettings
+from voicecli.realtime.websocket import CONNECTION_OPTIONS, Connector, WebSocketTransport
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
-__all__ = ["DEFAULT_LIVE_MODEL", "AzureLiveWebsocket", "LiveWebsocketClient", "OpenAILiveWebsocket", "azure_live_route"]
+_log = logging.getLogger("voicecli.realtime")
+
+__all__ = [
+    "DEFAULT_LIVE_MODEL",
+    "LIVE_WIRE",
+    "AzureLiveWebsocket",
+    "LiveWebsocketClient",
+    "OpenAILiveWebsocket",
+    "azure_live_route",
+]
 
 DEFAULT_LIVE_MODEL = "gpt-live-1"
 _MAX_APPEND_CHARS = 2000  # about 500 tokens, the protocol's cap on one append
 
 
-class LiveWebsocketClient(WebsocketRealtimeClient):
-    """What every GPT-Live WebSocket client does; mixed in before a Realtime WebSocket client class.
+class LiveWire:
+    """GPT-Live on the WebSocket transport: `client.live.connect()` (`…/live/sessions`, no query) and its events."""
+
+    def connect(self, client: AsyncOpenAI, model: str) -> Any:
+        return client.live.connect(websocket_connection_options=CONNECTION_OPTIONS)  # the model goes in session.start
+
+    def parse(self, raw: bytes) -> RealtimeEvent:
+        return parse_live_message(raw)
+
+
+LIVE_WIRE = LiveWire()
+
+
+class LiveWebsocketClient(RealtimeClient):
+    """What every GPT-Live WebSocket client does, over the WebSocket transport on `connector`'s endpoint.
 
     `delegate` answers client delegations (default: a chat completions model at the same endpoint,
     `delegation_model`, with this client's tools). `delegation` is the session's delegation as
@@ -63,11 +87,12 @@ class LiveWebsocketClient(WebsocketRealtimeClient):
     """
 
     protocol = "live"
-    _protocol: LiveProtocolSession  # type: ignore[assignment]
+    _protocol: LiveProtocolSession
 
     def __init__(
         self,
         *,
+        connector: Connector,
         delegate: Delegate | None = None,
         delegation_model: str | None = None,
         delegation: dict[str, Any] | None = None,
@@ -76,25 +101,21 @@ class LiveWebsocketClient(WebsocketRealtimeClient):
         policy = kwargs.get("continuity")
         self._reconnect_policy = Continuity() if policy is True else policy if isinstance(policy, Continuity) else None
         kwargs["continuity"] = False  # the Realtime replay of items does not apply: see `_reconnect`
-        super().__init__(**kwargs)
+        self.connector = connector
+        super().__init__(transport=WebSocketTransport(connector, LIVE_WIRE), **kwargs)
         self._reconnecting = False
         self._held: list[dict[str, Any]] = []
         self._starting: dict[str, Any] | None = None
-        self.delegate = delegate or ChatDelegate(self._sdk_client, delegation_model or "gpt-5-mini")
+        self.delegate = delegate or ChatDelegate(connector.sdk_client, delegation_model or "gpt-5-mini")
         self.delegation = delegation
         self._started_instructions: str | None = None
 
-    def _new_protocol(self) -> LiveProtocolSession:  # type: ignore[override]
+    @property
+    def model(self) -> str:
+        return self.connector.model
+
+    def _new_protocol(self) -> LiveProtocolSession:
         return LiveProtocolSession(auto_invoke_tools=self.auto_invoke_tools, media_audio=False)
-
-    def _connection_manager(self, client: AsyncOpenAI) -> Any:
-        return client.live.connect(websocket_connection_options=CONNECTION_OPTIONS)
-
-    def _parse(self, raw: bytes) -> RealtimeEvent:
-        return parse_live_message(raw)
-
-    def _to_wire(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return payload  # GPT-Live has one shape on every route
 
     async def _open(self) -> None:
         await super()._open()
@@ -160,7 +181,7 @@ class LiveWebsocketClient(WebsocketRealtimeClient):
             status = {"attempt": attempt, "attempts": policy.attempts, "reason": reason}
             await self._report(_status(ContinuityEvents.RECONNECTING, status))
             await asyncio.sleep(delay)
-            await WebsocketRealtimeClient._close(self)
+            await self._close()
             self._protocol = self._new_protocol()
             self._protocol.transcript = list(transcript)
             self._session_ready = asyncio.Event()
@@ -182,12 +203,12 @@ class LiveWebsocketClient(WebsocketRealtimeClient):
         self._reconnecting = False
         super()._connection_lost(f"{reason}; {policy.attempts} reconnect tries failed", reconnectable=False)
 
-    async def _send_payload(self, payload: dict[str, Any]) -> None:
+    async def _send_now(self, payload: dict[str, Any]) -> None:
         if self._reconnecting and payload is not self._starting:
             if payload["type"] != LiveEvents.INPUT_AUDIO_APPEND:
                 self._held.append(payload)  # typed words and commentary go to the new session
             return  # microphone audio of the gap is lost: the new session's clock starts afresh
-        await super()._send_payload(payload)
+        await super()._send_now(payload)
 
     @property
     def delegations_running(self) -> bool:
@@ -223,25 +244,65 @@ def _status(kind: ContinuityEvents, details: dict[str, Any]) -> RealtimeEvent:
     return RealtimeEvent(service_type=kind, service_event={"type": kind.value, **details})
 
 
-class OpenAILiveWebsocket(LiveWebsocketClient, OpenAIRealtimeWebsocket):
+class OpenAILiveWebsocket(LiveWebsocketClient):
     """GPT-Live on OpenAI over WebSocket (`wss://api.openai.com/v1/live/sessions`)."""
 
-    def __init__(self, *, model: str | None = None, **kwargs: Any) -> None:
+    connector: OpenAIConnector
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        model: str | None = None,
+        base_url: str | None = None,
+        websocket_base_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         """`model` defaults to `OPENAI_REALTIME_MODEL_ID` when that names a GPT-Live model, else `gpt-live-1`."""
         from_environment = os.environ.get("OPENAI_REALTIME_MODEL_ID")
         live_default = from_environment if is_live_model(from_environment) else DEFAULT_LIVE_MODEL
-        super().__init__(model=model or live_default, **kwargs)
+        endpoint = OpenAIEndpoint.resolve(api_key, model or live_default, base_url)
+        super().__init__(connector=OpenAIConnector(endpoint, websocket_base_url), **kwargs)
 
 
-class AzureLiveWebsocket(LiveWebsocketClient, AzureRealtimeWebsocket):
+class AzureLiveConnector(AzureConnector):
+    """An Azure deployment on the one GPT-Live route (GA `/openai/v1`; there is no preview shape of GPT-Live)."""
+
+    def __init__(self, azure: AzureEndpoint, websocket_base_url: str | None = None) -> None:
+        azure.api_version = None  # the environment's AZURE_OPENAI_API_VERSION is for the Realtime preview
+        super().__init__(azure, websocket_base_url)
+        self.websocket_base_url = websocket_base_url
+
+    @property
+    def route(self) -> AzureRoute:
+        return azure_live_route(self.azure.require_endpoint(), self.websocket_base_url)
+
+    def opening(self) -> None:
+        _log.info("Azure GPT-Live over WebSocket: %s", self.route)
+
+
+class AzureLiveWebsocket(LiveWebsocketClient):
     """GPT-Live on Azure OpenAI over WebSocket (`…/openai/v1/live/sessions`, a `gpt-live-*` deployment).
 
     Always the GA route: there is no preview shape of GPT-Live, so an API version is not used."""
 
-    def __init__(self, *, api_version: str | None = None, **kwargs: Any) -> None:
-        super().__init__(api_version=None, **kwargs)
-        self._azure.api_version = None  # the environment's AZURE_OPENAI_API_VERSION is for the Realtime preview
+    connector: AzureLiveConnector
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        api_key: str | None = None,
+        deployment_name: str | None = None,
+        api_version: str | None = None,
+        token_provider: TokenProvider | None = None,
+        websocket_base_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        azure = AzureEndpoint.resolve(endpoint, api_key, deployment_name, None, token_provider)
+        super().__init__(connector=AzureLiveConnector(azure, websocket_base_url), **kwargs)
 
     @property
     def route(self) -> AzureRoute:
-        return azure_live_route(self._azure.require_endpoint(), self._websocket_base_url)
+        """The route and URL this client opens (for `config show`, logs and messages)."""
+        return self.connector.route

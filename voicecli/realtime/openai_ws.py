@@ -1,136 +1,58 @@
-"""WebSocket transport on the `openai` package's realtime connection, and the OpenAI client on it.
-
-The connection's `recv_bytes()` is read in one task; each frame is parsed once by `protocol` and
-handed to the client's `_dispatch`. Sending goes through `send_raw` with orjson-encoded payloads,
-which skips the SDK's per-event TypedDict transform on the hot audio path.
-"""
+"""OpenAI Realtime over WebSocket: the endpoint's connector, and the seed's client class on it."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from abc import abstractmethod
 from typing import TYPE_CHECKING, Any
 
-from voicecli.realtime import protocol
-from voicecli.realtime.client import RealtimeClient, RealtimeConnectionError
-from voicecli.realtime.continuity import RECONNECTABLE_CLOSE_CODES
+from voicecli.realtime.client import RealtimeClient
 from voicecli.realtime.endpoints import OpenAIEndpoint, websocket_url_for
-from voicecli.realtime.events import RealtimeEvent
+from voicecli.realtime.websocket import WebSocketTransport
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
-    from openai.resources.realtime.realtime import AsyncRealtimeConnection
-
-CLOSE_CODE_MEANINGS = {
-    1000: "closed normally",
-    1001: "the service is going away",
-    1006: "the connection was lost",
-    1005: "closed without a reason",
-    1011: "the service had an internal error",
-    1012: "the service is restarting",
-    1013: "the service is overloaded; try again later",
-    3000: "the API key was missing or rejected",
-    4000: "the service refused the request shape",
-}
-CONNECTION_OPTIONS: Any = {"open_timeout": None}
-"""`websockets` gives up an opening handshake after 10 s of its own; `connect_timeout_s` is meant to
-be the one bound (a loaded machine, a slow link), so its own is switched off."""
 
 
-class WebsocketRealtimeClient(RealtimeClient):
-    """Shared machinery of every transport that uses `AsyncOpenAI(...).realtime.connect()`."""
+class OpenAIConnector:
+    """Reaches OpenAI (or anything speaking its API at `base_url`, such as `voicecli serve`)."""
 
-    transport = "websocket"
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._connection: AsyncRealtimeConnection | None = None
-        self._reader: asyncio.Task[None] | None = None
+    def __init__(self, endpoint: OpenAIEndpoint, websocket_base_url: str | None = None) -> None:
+        self.endpoint = endpoint
+        self._websocket_base_url = websocket_base_url
+        self._client: AsyncOpenAI | None = None
 
     @property
-    @abstractmethod
     def model(self) -> str:
-        """The model (OpenAI) or deployment (Azure) the session runs on."""
+        return self.endpoint.model
 
-    @abstractmethod
-    def _sdk_client(self) -> AsyncOpenAI:
-        """Build the `openai` client that knows the endpoint and credentials."""
+    def check(self) -> None:
+        pass  # the key is checked when the SDK client is built
 
-    @property
-    def endpoint_description(self) -> str:
-        """Where this client connects, for messages (never contains a secret)."""
-        client = self._sdk_client()
-        return str(client.websocket_base_url or client.base_url)
+    def wire_form(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return payload
 
-    async def _prepare(self) -> None:
-        self._sdk_client()  # imports `openai` (a second or more on a slow machine) and checks the credentials
+    def opening(self) -> None:
+        pass
 
-    async def _open(self) -> None:
-        from websockets.exceptions import InvalidStatus, WebSocketException
+    def point_at(self, base_url: str) -> None:
+        """Use another `http(s)://…/v1` base (the embedded server's, once it listens)."""
+        self.endpoint.base_url = base_url
+        self._websocket_base_url = None
+        self._client = None
 
-        client = self._sdk_client()
-        where = self.endpoint_description
-        try:
-            self._connection = await self._connection_manager(client).enter()
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            hint = " (check the API key)" if status in (401, 403) else ""
-            raise RealtimeConnectionError(f"{where} refused the realtime connection: HTTP {status}{hint}") from exc
-        except (OSError, WebSocketException) as exc:
-            raise RealtimeConnectionError(f"cannot reach the realtime service at {where}: {exc}") from exc
-        self._reader = asyncio.create_task(self._read_loop())
+    def sdk_client(self) -> AsyncOpenAI:
+        if self._client is None:
+            from openai import AsyncOpenAI
 
-    def _connection_manager(self, client: AsyncOpenAI) -> Any:
-        """The SDK's connection for this protocol (GPT-Live clients open `client.live` instead)."""
-        return client.realtime.connect(model=self.model, websocket_connection_options=CONNECTION_OPTIONS)
-
-    def _parse(self, raw: bytes) -> RealtimeEvent:
-        return protocol.parse_server_message(raw)
-
-    async def _read_loop(self) -> None:
-        from websockets.exceptions import ConnectionClosed
-
-        assert self._connection is not None
-        try:
-            while True:
-                raw = await self._connection.recv_bytes()
-                await self._dispatch(self._parse(raw))
-        except ConnectionClosed as exc:
-            code = exc.rcvd.code if exc.rcvd is not None else 1006
-            reason = exc.rcvd.reason if exc.rcvd is not None else ""
-            meaning = CLOSE_CODE_MEANINGS.get(code, "closed")
-            detail = f": {reason}" if reason else ""
-            self._connection_lost(
-                f"the realtime connection ended ({meaning}, close code {code}){detail}",
-                reconnectable=code in RECONNECTABLE_CLOSE_CODES,
+            base_url = self.endpoint.base_url
+            self._client = AsyncOpenAI(
+                api_key=self.endpoint.require_key(),
+                base_url=base_url,
+                websocket_base_url=self._websocket_base_url or (websocket_url_for(base_url) if base_url else None),
             )
-        except OSError as exc:  # the network under the socket failed
-            self._connection_lost(f"the realtime connection failed: {exc}", reconnectable=True)
-        except Exception as exc:  # a bug in a callback must not leave receive() waiting forever
-            self._connection_lost(f"the realtime connection failed: {type(exc).__name__}: {exc}", "client_error")
-
-    async def _send_payload(self, payload: dict[str, Any]) -> None:
-        from websockets.exceptions import ConnectionClosed
-
-        if self._connection is None or not self.connected:
-            raise RealtimeConnectionError("the realtime session is not open")
-        try:
-            await self._connection.send_raw(protocol.encode(payload))
-        except ConnectionClosed as exc:
-            raise RealtimeConnectionError("the realtime connection is closed") from exc
-
-    async def _close(self) -> None:
-        reader, connection = self._reader, self._connection
-        self._reader = self._connection = None
-        if reader is not None:
-            reader.cancel()
-        if connection is not None:
-            with contextlib.suppress(Exception):  # closing a dropped connection is not the caller's error
-                await connection.close()
+        return self._client
 
 
-class OpenAIRealtimeWebsocket(WebsocketRealtimeClient):
+class OpenAIRealtimeWebsocket(RealtimeClient):
     """OpenAI Realtime over WebSocket. Credentials from arguments or `OPENAI_API_KEY` etc."""
 
     def __init__(
@@ -142,29 +64,9 @@ class OpenAIRealtimeWebsocket(WebsocketRealtimeClient):
         websocket_base_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self._endpoint = OpenAIEndpoint.resolve(api_key, model, base_url)
-        self._websocket_base_url = websocket_base_url
-        self._client: AsyncOpenAI | None = None
+        self.connector = OpenAIConnector(OpenAIEndpoint.resolve(api_key, model, base_url), websocket_base_url)
+        super().__init__(transport=WebSocketTransport(self.connector), **kwargs)
 
     @property
     def model(self) -> str:
-        return self._endpoint.model
-
-    def _point_at(self, base_url: str) -> None:
-        """Use another `http(s)://…/v1` base (the embedded server's, once it listens)."""
-        self._endpoint.base_url = base_url
-        self._websocket_base_url = None
-        self._client = None
-
-    def _sdk_client(self) -> AsyncOpenAI:
-        if self._client is None:
-            from openai import AsyncOpenAI
-
-            base_url = self._endpoint.base_url
-            self._client = AsyncOpenAI(
-                api_key=self._endpoint.require_key(),
-                base_url=base_url,
-                websocket_base_url=self._websocket_base_url or (websocket_url_for(base_url) if base_url else None),
-            )
-        return self._client
+        return self.connector.model

@@ -18,13 +18,14 @@ service (whose media servers have public addresses and learn ours from the check
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 from collections.abc import Iterator
 from contextvars import ContextVar
 from urllib.parse import urlsplit
 
 import aioice.ice
 from aiortc import RTCConfiguration
+
+from voicecli.realtime.hosts import is_loopback_host
 
 LOOPBACK_ADDRESS = "127.0.0.1"
 
@@ -52,18 +53,6 @@ def loopback_candidates(enabled: bool = True) -> Iterator[None]:
 def no_stun() -> RTCConfiguration:
     """A peer-connection configuration without aiortc's default (public) STUN server."""
     return RTCConfiguration(iceServers=[])
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """True for `localhost` and loopback IP addresses (127.0.0.0/8, ::1)."""
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def is_loopback_url(url: str) -> bool:

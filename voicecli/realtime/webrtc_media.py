@@ -122,11 +122,6 @@ class PcmAudioTrack(PacedAudioTrack):
         await self._wait_until(lambda: not self._buffer or len(self._buffer) + len(data) <= self._limit)
         self._buffer += data
 
-    @property
-    def idle(self) -> bool:
-        """Nothing queued: the track is sending silence."""
-        return not self._buffer
-
     async def drained(self) -> None:
         """Wait until everything queued has been handed to the RTP sender."""
         await self._wait_until(lambda: not self._buffer)

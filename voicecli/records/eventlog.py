@@ -11,6 +11,7 @@ so a slow disk never delays the conversation.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import re
 import threading
@@ -25,19 +26,19 @@ import orjson
 
 from voicecli.config import ConfigError
 from voicecli.realtime import RealtimeAudioEvent, RealtimeEvent
+from voicecli.realtime.safe_text import REDACTED, redact
+from voicecli.records.errors import RecordingError
+from voicecli.records.private import private_file
 
 Direction = Literal["in", "out"]
 logger = logging.getLogger(__name__)
 
-REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(
     r".*(api[_-]?key|authorization|client[_-]?secret|password|secret|credential).*|"
     r"((access|refresh|auth|bearer|id|session)[_-]?)?token|key",
     re.IGNORECASE,
 )
 """Keys whose values are never written, whatever they hold (usage counters like `input_tokens` pass)."""
-_SECRET_VALUE = re.compile(r"\b(sk|ek|rk)[-_][A-Za-z0-9_\-]{12,}|\bBearer\s+\S+", re.IGNORECASE)
-"""Key-shaped text inside other values, e.g. a service error message quoting the key it rejected."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -70,7 +71,7 @@ def sanitize(value: Any, event_type: str = "") -> Any:
     if isinstance(value, list | tuple):
         return [sanitize(item, event_type) for item in value]
     if isinstance(value, str):
-        return _SECRET_VALUE.sub(REDACTED, value)
+        return redact(value)  # e.g. a service error message quoting the key it rejected
     return value
 
 
@@ -109,10 +110,12 @@ class EventLog:
         self.path = path
         self.clock = clock or SessionClock()
         try:
-            self._file = path.open("w", encoding="utf-8", buffering=1)
+            self._file = private_file(path).open("wb", buffering=0)  # each line reaches the disk whole, or not at all
         except OSError as exc:  # a bad --json-events path is the user's to fix: one line, exit 2
             raise ConfigError(f"cannot write the event log {path}: {exc.strerror or exc}") from None
         self._queue: queue.SimpleQueue[tuple[dict[str, Any], Direction, float] | None] = queue.SimpleQueue()
+        self._written = self._lost = self._size = 0
+        self._failure: str | None = None
         self._writer = threading.Thread(target=self._write_loop, name="voicecli-eventlog", daemon=True)
         self._writer.start()
         self._closed = False
@@ -130,18 +133,19 @@ class EventLog:
             self._queue.put((record, direction, time.monotonic() if at is None else at))
 
     def _write_loop(self) -> None:
-        failed = False
         while (item := self._queue.get()) is not None:
             record, direction, now = item
-            if failed:
+            if self._failure is not None:
+                self._lost += 1
                 continue
             try:
                 self._write_line(record, direction, now)
+                self._written += 1
             except TypeError as exc:  # not encodable: that line only
                 logger.warning("event log %s: skipped a %s event (%s)", self.path, record.get("type"), exc)
-            except OSError as exc:  # a full or vanished disk: the session goes on, the log says why it ends
-                failed = True
-                logger.warning("event log %s: cannot write (%s); later events are not logged", self.path, exc)
+            except OSError as exc:  # a full or vanished disk: the session goes on; close() says what was lost
+                self._failure = exc.strerror or str(exc)
+                self._lost += 1
 
     def _write_line(self, record: dict[str, Any], direction: Direction, now: float) -> None:
         line = {
@@ -151,15 +155,31 @@ class EventLog:
             "dir": direction,
             **record,
         }
-        self._file.write(orjson.dumps(line, default=str).decode("utf-8") + "\n")
+        data = memoryview(orjson.dumps(line, default=str) + b"\n")
+        try:
+            while data:  # a short write is followed by the error that caused it
+                data = data[self._file.write(data) or 0 :]
+        except OSError:
+            os.ftruncate(self._file.fileno(), self._size)  # no half line: the file stays valid JSON lines
+            raise
+        self._size += len(data.obj)
 
     def close(self) -> None:
-        """Write every line still queued, then close the file."""
+        """Write every line still queued, then close the file; `RecordingError` saying what was kept
+        and what was lost when the disk refused some of it."""
         if not self._closed:
             self._closed = True
             self._queue.put(None)
             self._writer.join()
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as exc:  # the last line did not fit
+            self._failure = self._failure or exc.strerror or str(exc)
+        if self._failure is not None:
+            failure, self._failure = self._failure, None  # said once
+            raise RecordingError(
+                f"event log {self.path}: {failure}; {self._written} events written before that, {self._lost} lost"
+            )
 
     def __enter__(self) -> Self:
         return self
@@ -167,4 +187,9 @@ class EventLog:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        self.close()
+        try:
+            self.close()
+        except RecordingError as lost:
+            if exc is None:
+                raise
+            logger.warning("%s", lost)  # the failure already on its way is the one reported; this is said too

@@ -7,7 +7,7 @@ each block's DAC time (the capture's `on_played`), so audio flushed at barge-in 
 Ctrl-C is not in it; `mic.wav` is what was sent, with ADC times on the same clock. Audio threads only
 enqueue a copy of their block; a writer thread resamples and does the disk work, so recording never
 delays capture or playback. Files are flushed as they grow and closed
-properly on exit.
+properly on exit; they are private to the user (folders 0700, files 0600).
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ from voicecli.audio.pcm import to_int16
 from voicecli.audio.polyphase import LowLatencyResampler
 from voicecli.realtime import RealtimeEvent
 from voicecli.realtime.events import SAMPLE_RATE
+from voicecli.records.errors import RecordingError
 from voicecli.records.eventlog import Direction, EventLog, SessionClock
+from voicecli.records.private import private_file, private_folder
+from voicecli.records.wav_repair import repair_wav
 
 TrackName = Literal["mic", "played"]
 JITTER_S = 0.02
@@ -48,7 +51,9 @@ class _Track:
     """One mono 16-bit WAV file, written at positions on the session clock."""
 
     def __init__(self, path: Path, sample_rate: int) -> None:
-        self._file = soundfile.SoundFile(path, "w", samplerate=sample_rate, channels=1, subtype="PCM_16", format="WAV")
+        self._file = soundfile.SoundFile(
+            private_file(path), "w", samplerate=sample_rate, channels=1, subtype="PCM_16", format="WAV"
+        )
         self._tolerance = round(JITTER_S * sample_rate)
         self.frames = 0
 
@@ -78,7 +83,7 @@ class Recorder:
         self.directory = directory
         self.sample_rate = sample_rate
         self.clock = clock or SessionClock()
-        directory.mkdir(parents=True, exist_ok=True)
+        private_folder(directory)
         self._tracks: dict[TrackName, _Track] = {
             "mic": _Track(directory / "mic.wav", sample_rate),
             "played": _Track(directory / "played.wav", sample_rate),
@@ -144,7 +149,9 @@ class Recorder:
         return self._resamplers[key]
 
     def close(self) -> None:
-        """Write what is queued, pad both files to the session's length, and close everything."""
+        """Write what is queued, pad both files to the session's length, and close everything. When the
+        disk refused part of it, what was written stays a valid WAV, and `RecordingError` says what
+        was kept and what was lost."""
         if self._closed:
             return
         self._closed = True
@@ -152,17 +159,29 @@ class Recorder:
         self._writer.join()
         end = round(self.clock.since_start(time.monotonic()) * self.sample_rate)
         length = max(end, *(track.frames for track in self._tracks.values()))
-        try:
-            for track in self._tracks.values():
+        for track in self._tracks.values():
+            try:
                 if self._error is None:
                     track.pad_to(length)
+            except Exception as exc:  # as in the writer: reported below
+                self._error = exc
+            try:
                 track.close()
-        except (OSError, soundfile.SoundFileError) as exc:
-            self._error = self._error or exc
-        finally:
+            except Exception as exc:  # libsndfile failing to finish the header
+                self._error = self._error or exc
+        problems = [] if self._error is None else [self._kept_audio(self._error)]
+        try:
             self.events.close()
-        if self._error is not None:
-            raise AudioFileError(f"recording into {self.directory} failed: {self._error}")
+        except RecordingError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise RecordingError(f"recording into {self.directory}: " + "; ".join(problems))
+
+    def _kept_audio(self, error: Exception) -> str:
+        """Repair both WAV files after a failed write and say how much of each was kept."""
+        reason = (error.strerror if isinstance(error, OSError) else str(error)) or "a write was refused (disk full?)"
+        kept = ", ".join(f"{repair_wav(self.directory / f'{name}.wav'):.1f} s in {name}.wav" for name in self._tracks)
+        return f"{reason}; kept {kept} (valid WAV), the rest of the session was not recorded"
 
     def __enter__(self) -> Self:
         return self

@@ -9,6 +9,7 @@ from typing import Any
 from voicecli.server.app import LocalServer, serve_forever
 from voicecli.server.embedded import LocalRealtime
 from voicecli.server.faults import Faults
+from voicecli.server.session.pacing import DEFAULT_PACING, UNPACED, Pacing
 
 
 def __getattr__(name: str) -> Any:
@@ -20,4 +21,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'voicecli.server' has no attribute {name!r}")
 
 
-__all__ = ["Faults", "LocalRealtime", "LocalRealtimeWebRTC", "LocalServer", "serve_forever"]
+__all__ = [
+    "DEFAULT_PACING",
+    "UNPACED",
+    "Faults",
+    "LocalRealtime",
+    "LocalRealtimeWebRTC",
+    "LocalServer",
+    "Pacing",
+    "serve_forever",
+]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from pathlib import Path
 from types import TracebackType
@@ -22,15 +23,19 @@ from typing import Any, Self
 import orjson
 from aiohttp import WSMsgType, web
 
+from voicecli.realtime.hosts import is_loopback_host
+from voicecli.server import recognition_whisper
 from voicecli.server.brains import Brain, load_brain
-from voicecli.server.config import CONFIG_KEY, ServerConfig, key_refusal
+from voicecli.server.config import CONFIG_KEY, DEFAULT_MAX_SESSIONS, ServerConfig, key_refusal
 from voicecli.server.events import error_event
 from voicecli.server.faults import EXPIRED_CLOSE_CODE, Faults
 from voicecli.server.ids import new_id
 from voicecli.server.live.route import add_live_routes
+from voicecli.server.native_memory import return_large_buffers
 from voicecli.server.paths import lenient, normalized
 from voicecli.server.preview_route import PREVIEW_PATH, handle_preview_frame, to_beta_server_event
 from voicecli.server.session.config import DEFAULT_MODEL, SESSION_SECONDS
+from voicecli.server.session.pacing import DEFAULT_PACING, Pacing
 from voicecli.server.transport import SessionTransport
 from voicecli.server.validation import build_validators, validate_server_event
 from voicecli.server.webrtc.routes import add_webrtc_routes
@@ -57,6 +62,11 @@ async def realtime_websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(timeout=2.0, compress=False, max_msg_size=_MAX_FRAME, decode_text=False)
     if not ws.can_prepare(request).ok:
         return web.Response(status=426, text="This endpoint speaks WebSocket only.\n")
+    if len(config.sockets) >= config.max_sessions:
+        _log.info("connection from %s refused: %d sessions open already", request.remote, len(config.sockets))
+        message = f"The local server takes at most {config.max_sessions} sessions at a time."
+        error = {"message": message, "type": "invalid_request_error", "param": None, "code": "too_many_sessions"}
+        return web.json_response({"error": error}, status=429)
     await ws.prepare(request)
     config.connections += 1
     config.sockets.add(ws)
@@ -184,36 +194,53 @@ class LocalServer:
         brain: str | Brain = "echo",
         script: Path | None = None,
         faults: Faults | None = None,
-        audio_chunk_delay: float = 0.0,
+        pacing: Pacing = DEFAULT_PACING,
         accepted_key: str | None = None,
         max_session_s: float = SESSION_SECONDS,
         chat_url: str | None = None,
         chat_model: str | None = None,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
     ) -> None:
         """`brain` is `echo`, `scripted` (`script` defaults to the bundled weather example), `chat`
         (the chat completions API at `chat_url`, asking for `chat_model`) or a `Brain`; `faults` may
-        be changed while running and applies to connections opened after. `accepted_key` makes
+        be changed while running and applies to connections opened after; `pacing` is how fast replies
+        are generated (`UNPACED` for tests that want speed, not behaviour). `accepted_key` makes
         every other key fail like a wrong key does on the service; a session ends after
-        `max_session_s` (`error` session_expired, then close 1001), as the service's do.
-        A brain that cannot be built (a missing or malformed script, no chat URL) raises `ValueError`."""
+        `max_session_s` (`error` session_expired, then close 1001), as the service's do; beyond
+        `max_sessions` WebSocket sessions at a time, a connection gets HTTP 429.
+        A brain that cannot be built (a missing or malformed script, no chat URL) raises `ValueError`,
+        and so does a `host` off loopback without an `accepted_key`: anyone who reaches it could use
+        the brain (and the chat model behind it)."""
+        if accepted_key is None and not is_loopback_host(host):
+            raise ValueError(
+                f"listening on {host or 'every address'} lets other machines in: "
+                "set the key its clients must present (--api-key)"
+            )
         self.host = host
         self.brain_name = brain if isinstance(brain, str) else type(brain).__name__
         self._requested_port = port
         self.faults = faults if faults is not None else Faults()
         if isinstance(brain, str):
             brain = load_brain(brain, script, chat_url=chat_url, chat_model=chat_model)
+        self.brain_label: str = getattr(brain, "label", self.brain_name)
+        """What answers, as the server's start line says it (e.g. which chat model `auto` found)."""
         self.config = ServerConfig(
             brain=brain,
             faults=self.faults,
-            audio_chunk_delay=audio_chunk_delay,
+            pacing=pacing,
             accepted_key=accepted_key,
             max_session_s=max_session_s,
+            max_sessions=max_sessions,
         )
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
     async def start(self) -> None:
+        """Listen; Whisper (when installed) loads in the background, so the first turn need not wait for it."""
+        return_large_buffers()
         await asyncio.to_thread(build_validators)  # seconds of imports: not inside a first client's connect timeout
+        if recognition_whisper.available():
+            recognition_whisper.warm_up()
         self._runner = web.AppRunner(create_app(self.config), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._requested_port)
@@ -254,8 +281,9 @@ class LocalServer:
 
 
 async def serve_forever(server: LocalServer, *, verbose: bool = False) -> None:
-    """Run the server until cancelled (`voicecli serve`); logs one line per connection, no keys,
-    and with `verbose` each item a client creates (what a replayed history holds, for instance).
+    """Run the server until cancelled (Ctrl-C) or sent SIGTERM (`voicecli serve`); logs one line per
+    connection, no keys, and with `verbose` each item a client creates (what a replayed history
+    holds, for instance) and each client event refused, with its type and error code.
 
     Without logging configured by the caller, log lines go to stderr: voicecli's own, and only with
     `verbose` the libraries' (aioice alone logs every ICE check of every WebRTC call).
@@ -267,7 +295,21 @@ async def serve_forever(server: LocalServer, *, verbose: bool = False) -> None:
         logging.getLogger("voicecli").setLevel(logging.INFO)
     if verbose:
         _log.setLevel(logging.DEBUG)
-    brain = server.brain_name
+    brain = server.brain_label
     async with server:
-        _log.info("voicecli local realtime server: %s/realtime (brain: %s)", server.ws_base_url, brain)
-        await asyncio.Event().wait()
+        pacing = server.config.pacing.describe()
+        _log.info("voicecli local realtime server: %s/realtime (brain: %s; %s)", server.ws_base_url, brain, pacing)
+        await _terminated()
+    _log.info("stopped on SIGTERM")
+
+
+async def _terminated() -> None:
+    """Wait for SIGTERM (a service manager's stop), so that it ends the server as Ctrl-C does: each
+    session closed with 1001, then a clean exit."""
+    loop = asyncio.get_running_loop()
+    terminated = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, terminated.set)
+    try:
+        await terminated.wait()
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)

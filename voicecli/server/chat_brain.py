@@ -9,6 +9,7 @@ endpoint that cannot be reached, or that answers with an error, fails the respon
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -28,9 +29,12 @@ class ChatBrain:
 
     phrases: tuple[str, ...] = ()
 
-    def __init__(self, url: str, model: str) -> None:
+    def __init__(self, url: str, model: str, api_key: str | None = None, *, found: str | None = None) -> None:
+        """`api_key` goes in an `Authorization: Bearer` header; `found` names the local server it was found as."""
         self.endpoint = url.rstrip("/") + "/chat/completions"
         self.model = model
+        self.label = f"chat ({found}: {model})" if found else "chat"
+        self._headers = dict(_HEADERS, Authorization=f"Bearer {api_key}") if api_key else _HEADERS
 
     async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply:
         request: dict[str, Any] = {"model": self.model, "messages": chat_messages(items, config), "stream": True}
@@ -41,15 +45,16 @@ class ChatBrain:
                 request["tool_choice"] = config["tool_choice"]
         if isinstance(config.get("max_output_tokens"), int):
             request["max_tokens"] = config["max_output_tokens"]
-        return Reply(stream=_ChatStream(self.endpoint, request))
+        return Reply(stream=_ChatStream(self.endpoint, request, self._headers))
 
 
 class _ChatStream:
     """One streamed chat completion: iterate for the text; `calls` is complete after the last piece."""
 
-    def __init__(self, endpoint: str, request: dict[str, Any]) -> None:
+    def __init__(self, endpoint: str, request: dict[str, Any], headers: Mapping[str, str]) -> None:
         self._endpoint = endpoint
         self._request = request
+        self._headers = headers
         self.calls: tuple[ToolCall, ...] = ()
 
     async def __aiter__(self) -> AsyncIterator[str]:
@@ -57,12 +62,14 @@ class _ChatStream:
         try:
             async with (
                 aiohttp.ClientSession(timeout=_TIMEOUT) as http,
-                http.post(self._endpoint, data=orjson.dumps(self._request), headers=_HEADERS) as answer,
+                http.post(self._endpoint, data=orjson.dumps(self._request), headers=self._headers) as answer,
             ):
                 if answer.status != 200:
-                    detail = (await answer.text())[:200].strip()
+                    said = (await answer.text())[:200].strip()
                     raise BrainError(
-                        f"chat model at {self._endpoint} answered HTTP {answer.status}: {detail}", "chat_model_error"
+                        f"the chat model answered HTTP {answer.status}: {said}",
+                        "chat_model_error",
+                        detail=f"chat model at {self._endpoint} answered HTTP {answer.status}: {said}",
                     )
                 async for line in answer.content:
                     chunk = _event(line)
@@ -74,14 +81,29 @@ class _ChatStream:
                     if delta.get("content"):
                         yield delta["content"]
         except aiohttp.ClientError as exc:
-            message = f"chat model at {self._endpoint} is unreachable: {exc}"
-            raise BrainError(message, "chat_model_unreachable") from None
+            raise BrainError(
+                f"the chat model is unreachable ({_cause(exc)})",
+                "chat_model_unreachable",
+                detail=f"chat model at {self._endpoint} is unreachable: {exc}",
+            ) from None
         except TimeoutError:
-            raise BrainError(f"chat model at {self._endpoint} did not answer in time", "chat_model_timeout") from None
+            raise BrainError(
+                "the chat model did not answer in time",
+                "chat_model_timeout",
+                detail=f"chat model at {self._endpoint} did not answer in time",
+            ) from None
         self.calls = tuple(ToolCall(call["name"], call["arguments"] or "{}") for _, call in sorted(calls.items()))
 
 
 _HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+
+
+def _cause(exc: aiohttp.ClientError) -> str:
+    """Why a request failed, without the address (aiohttp's own messages name host and port)."""
+    os_error = getattr(exc, "os_error", None)
+    if isinstance(os_error, OSError) and os_error.errno is not None:
+        return os.strerror(os_error.errno)
+    return type(exc).__name__
 
 
 def _event(line: bytes) -> dict[str, Any] | None:

@@ -17,15 +17,26 @@ from voicecli.server.faults import Faults
 from voicecli.server.replies import Brain
 from voicecli.server.session.audio_out import AudioOut
 from voicecli.server.session.config import SESSION_SECONDS
+from voicecli.server.session.pacing import DEFAULT_PACING, Pacing
 from voicecli.server.session.session import ServerSession
 
-__all__ = ["CONFIG_KEY", "MISSING_KEY_MESSAGE", "WRONG_KEY_MESSAGE", "ServerConfig", "api_key_of", "key_refusal"]
+__all__ = [
+    "CONFIG_KEY",
+    "DEFAULT_MAX_SESSIONS",
+    "MISSING_KEY_MESSAGE",
+    "WRONG_KEY_MESSAGE",
+    "ServerConfig",
+    "api_key_of",
+    "key_refusal",
+]
 
 MISSING_KEY_MESSAGE = (
     "You didn't provide an API key. Provide it in an Authorization header using Bearer auth "
     "(Authorization: Bearer YOUR_KEY) or in an api-key header."
 )
 WRONG_KEY_MESSAGE = "Incorrect API key provided. You can find your API key in your account settings."
+DEFAULT_MAX_SESSIONS = 32
+"""WebSocket sessions a server holds at a time: each holds a socket, its audio and its conversation."""
 
 
 @dataclass
@@ -34,11 +45,12 @@ class ServerConfig:
 
     brain: Brain
     faults: Faults
-    audio_chunk_delay: float = 0.0
+    pacing: Pacing = DEFAULT_PACING  # how fast replies are generated
     accepted_key: str | None = None  # None: any key is accepted, as long as there is one
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
     connections: int = 0  # connections accepted so far; numbers them for fault plans
     max_session_s: float = SESSION_SECONDS  # a session ends after this, as the service's do
+    max_sessions: int = DEFAULT_MAX_SESSIONS  # WebSocket sessions at a time; more get HTTP 429
 
     def new_session(
         self,
@@ -55,7 +67,7 @@ class ServerConfig:
             brain=self.brain,
             model=model,
             audio_out=audio_out,
-            audio_chunk_delay=self.audio_chunk_delay,
+            pacing=self.pacing,
             on_crash=on_crash,
             intercept=intercept,
             lifetime_s=self.max_session_s,

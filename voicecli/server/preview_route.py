@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 
-from voicecli.server.events import error_event
 from voicecli.server.session.session import ServerSession
 from voicecli.server.validation import ProtocolViolation, validate_client_event, validate_server_event
 
@@ -47,20 +46,12 @@ async def handle_preview_frame(session: ServerSession, data: bytes | str) -> Non
     try:
         event = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        await session.emit(error_event("invalid_json", f"The event is not valid JSON: {exc}."))
+        await session.refuse(None, ProtocolViolation(f"The event is not valid JSON: {exc}.", code="invalid_json"))
         return
     try:
         validate_client_event(event, "beta")
     except ProtocolViolation as violation:
-        event_id = event.get("event_id") if isinstance(event, dict) else None
-        await session.emit(
-            error_event(
-                violation.code,
-                violation.message,
-                param=violation.param,
-                event_id=event_id if isinstance(event_id, str) else None,
-            )
-        )
+        await session.refuse(event, violation)
         return
     await session.handle(to_ga_client_event(event))
 

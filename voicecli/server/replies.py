@@ -50,11 +50,16 @@ class Reply:
 
 
 class BrainError(Exception):
-    """The brain cannot answer (its model is unreachable, say): the response fails with this message."""
+    """The brain cannot answer (its model is unreachable, say): the response fails with this message.
 
-    def __init__(self, message: str, code: str = "brain_failed") -> None:
+    The message reaches the client, which may be anywhere: it never names an internal address.
+    `detail` (for the server's log only) may.
+    """
+
+    def __init__(self, message: str, code: str = "brain_failed", *, detail: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.detail = detail or message
 
 
 class Brain(Protocol):

@@ -23,7 +23,15 @@ import pydantic
 
 from voicecli.server.unknown_fields import SERVICE_FIELDS_MISSING_FROM_SDK, first_unknown_field
 
-__all__ = ["ProtocolViolation", "Shape", "build_validators", "validate_client_event", "validate_server_event"]
+__all__ = [
+    "MAX_NESTING",
+    "MAX_STRING_CHARS",
+    "ProtocolViolation",
+    "Shape",
+    "build_validators",
+    "validate_client_event",
+    "validate_server_event",
+]
 
 
 class ProtocolViolation(ValueError):
@@ -35,6 +43,15 @@ class ProtocolViolation(ValueError):
         self.code = code
         self.param = param
 
+
+MAX_NESTING = 64
+"""How deeply a client event may nest objects and arrays (a tool's JSON schema included): far beyond
+any real schema, yet copying, checking and echoing the event (orjson stops at 254) never exhausts
+Python's stack."""
+
+MAX_STRING_CHARS = 10_485_760
+"""The longest string a client event may hold (base64 audio aside), the OpenAI API's limit on a string
+input (10 MiB), refused as the service refuses it (`string_above_max_length`)."""
 
 _Validator = Callable[[Any], pydantic.BaseModel]
 Shape = Literal["ga", "beta"]
@@ -113,6 +130,9 @@ def validate_client_event(event: Any, shape: Shape = "ga") -> None:
             f"Invalid type for event: expected an object, but got {_json_kind(event)} instead.",
             code="invalid_type",
         )
+    beyond = _beyond_limits(event)
+    if beyond is not None:
+        raise beyond
     references = shape == "ga" and event.get("type") == "response.create"
     checked = _without_item_references(event) if references else event
     try:
@@ -122,6 +142,36 @@ def validate_client_event(event: Any, shape: Shape = "ga") -> None:
     unknown = first_unknown_field(model)
     if unknown is not None:
         raise ProtocolViolation(f"Unknown parameter: '{unknown}'.", code="unknown_parameter", param=unknown)
+
+
+def _beyond_limits(event: dict[str, Any]) -> ProtocolViolation | None:
+    """The service's error for the first place `event` nests deeper than `MAX_NESTING` objects and
+    arrays or holds a string (other than base64 audio) longer than `MAX_STRING_CHARS`; None if none.
+    Walked with a stack, not recursion, since the point is to refuse what would recurse."""
+    pending: list[tuple[Any, str, int]] = [(event, "", 1)]
+    while pending:
+        value, path, depth = pending.pop()
+        if isinstance(value, str):
+            if len(value) > MAX_STRING_CHARS and not path.endswith("audio"):
+                return ProtocolViolation(
+                    f"Invalid '{path}': string too long. Expected a string with maximum length "
+                    f"{MAX_STRING_CHARS}, but got a string with length {len(value)} instead.",
+                    code="string_above_max_length",
+                    param=path,
+                )
+            continue
+        if isinstance(value, dict):
+            children = [(child, f"{path}.{key}" if path else str(key)) for key, child in value.items()]
+        elif isinstance(value, list):
+            children = [(child, f"{path}[{index}]") for index, child in enumerate(value)]
+        else:
+            continue
+        if depth > MAX_NESTING:
+            return ProtocolViolation(
+                f"Invalid '{path}': the event nests more than {MAX_NESTING} levels deep.", param=path
+            )
+        pending.extend((child, child_path, depth + 1) for child, child_path in children)
+    return None
 
 
 def _without_item_references(event: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 The output is itself a valid configuration file: the provider keys, which must never be written to
 a file, appear only as comments saying whether their environment variable is set, and so does the
-Azure route the configuration leads to (GA, or preview with an API version) with its URL.
+Azure route the configuration leads to (GA, or preview with an API version) with its URL. Every
+value passes `redact`, so a password in a URL shows as `[redacted]`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from voicecli.config import AppConfig, default_config_path, to_display_dict
 from voicecli.realtime.endpoints import AzureRoute, azure_webrtc_route, azure_websocket_route
 from voicecli.realtime.live_protocol import choose_protocol
 from voicecli.realtime.live_ws import azure_live_route
+from voicecli.realtime.safe_text import redact
 
 COMMENT_KEYS = frozenset({"api_key", "route"})
 """Shown as comments: secrets (whether set, never the value) and what is derived, not configured."""
@@ -38,7 +40,7 @@ def _table_lines(table: dict[str, Any]) -> list[str]:
     lines = []
     for key, value in table.items():
         if key in COMMENT_KEYS:
-            lines.append(f"# {key}: {value}")
+            lines.append(f"# {key}: {redact(str(value))}")
         elif not isinstance(value, dict):
             lines.append(f"{key} = {_toml_value(value)}")
     return lines
@@ -61,7 +63,7 @@ def _toml_value(value: Any) -> str:
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     if isinstance(value, int | float):
         return repr(value)
-    return json.dumps(str(value), ensure_ascii=False)  # JSON string escapes are valid TOML
+    return json.dumps(redact(str(value)), ensure_ascii=False)  # JSON string escapes are valid TOML
 
 
 def sources(path: Path | None, profile: str | None) -> str:

@@ -1,4 +1,7 @@
-"""Line-by-line transcript for pipes, CI and file mode: assistant text streams as it arrives."""
+"""Line-by-line transcript for pipes, CI and file mode: assistant text streams as it arrives.
+
+Everything written passes `shown`, so words from the service or a tool cannot steer the terminal.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,10 @@ from voicecli.realtime import (
     RealtimeFunctionResultEvent,
     RealtimeTextEvent,
 )
+from voicecli.realtime.safe_text import shown
+
+MAX_SHOWN_TOOL_TEXT = 300
+"""A tool's arguments and result are shown on one line of at most this many characters (the model gets more)."""
 
 
 class PlainTranscript:
@@ -40,11 +47,12 @@ class PlainTranscript:
             case RealtimeFunctionCallEvent():
                 self._end_line()
                 call = event.function_call
-                self._write(f"  -> tool {call.name}({call.arguments})\n")
+                self._write(f"  -> tool {call.name}({_one_line(call.arguments)})\n")
             case RealtimeFunctionResultEvent():
                 outcome = event.function_result
                 label = "failed" if outcome.is_error else "returned"
-                self._write(f"  <- {outcome.name} {label} in {outcome.duration_s * 1000:.0f} ms: {outcome.result}\n")
+                took = f"{outcome.duration_s * 1000:.0f} ms"
+                self._write(f"  <- {outcome.name} {label} in {took}: {_one_line(outcome.result)}\n")
             case RealtimeErrorEvent():
                 self._end_line()
                 code = f" [{event.error.code}]" if event.error.code else ""
@@ -67,5 +75,11 @@ class PlainTranscript:
             self._in_assistant_line = False
 
     def _write(self, text: str) -> None:
-        self._stream.write(text)
+        self._stream.write(shown(text, keep_newlines=True))
         self._stream.flush()
+
+
+def _one_line(text: str) -> str:
+    """A tool's arguments or result on one line of at most MAX_SHOWN_TOOL_TEXT characters."""
+    line = " ".join(text[: MAX_SHOWN_TOOL_TEXT * 2].split())
+    return line if len(line) <= MAX_SHOWN_TOOL_TEXT else line[: MAX_SHOWN_TOOL_TEXT - 1] + "…"

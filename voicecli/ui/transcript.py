@@ -1,11 +1,13 @@
 """How the conversation's entries look: one Rich grid per entry, a label column and a body.
 
 Used for the live screen (the newest entries that fit) and for the whole transcript left in the
-scrollback when the screen closes.
+scrollback when the screen closes. Every text from the service or a tool passes `shown` on its way
+to a cell, so it can neither carry a secret nor a terminal control sequence onto the screen.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Iterator
 
@@ -14,6 +16,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
+from voicecli.realtime.safe_text import shown
 from voicecli.records.latency import TurnLatency
 from voicecli.ui.entries import AssistantTurn, Entry, Notice, ToolCall, UserTurn
 
@@ -52,24 +55,28 @@ def _rows(entry: Entry) -> Iterable[tuple[Text, Text]]:
             if entry.latency is not None and entry.latency.first_audio is not None:
                 yield Text(""), Text(_latency_text(entry.latency), style="dim")
         case ToolCall():
-            yield Text("tool", style="bold blue"), Text.assemble((entry.name, "bold"), " ", _cut(entry.arguments))
+            name = (shown(entry.name), "bold")
+            yield Text("tool", style="bold blue"), Text.assemble(name, " ", _cut(entry.arguments))
             yield Text(""), _tool_outcome(entry)
         case Notice():
             code = f" [{entry.code}]" if entry.code else ""
             style = "bold red" if entry.fatal else "red"
-            yield Text("error", style=style), Text(f"{entry.message}{code}", style=style)
+            yield Text("error", style=style), Text(shown(f"{entry.message}{code}"), style=style)
 
 
 def _user_text(turn: UserTurn) -> Text:
     if turn.text:
-        return Text(turn.text, style="" if turn.final else "italic")
+        return Text(shown(turn.text, keep_newlines=True), style="" if turn.final else "italic")
     if turn.failed:
         return Text("(speech not transcribed: transcription failed)", style="dim italic")
     return Text("(speaking…)" if turn.speaking else "(speech)", style="dim italic")
 
 
 def _assistant_text(turn: AssistantTurn) -> Text:
-    text = Text(turn.text) if turn.text else Text("(audio)" if turn.audio else "…", style="dim italic")
+    if turn.text:
+        text = Text(shown(turn.text, keep_newlines=True))
+    else:
+        text = Text("(audio)" if turn.audio else "…", style="dim italic")
     if not turn.done and not turn.interrupted:
         text.append(" ▌", style="magenta")
     if turn.interrupted:
@@ -96,9 +103,10 @@ def _tool_outcome(call: ToolCall) -> Text:
 
 
 def _cut(text: str) -> str:
-    """One line of at most MAX_TOOL_TEXT characters; JSON is shown compact."""
-    try:
-        text = json.dumps(json.loads(text), ensure_ascii=False, separators=(", ", ": "))
-    except ValueError:
-        text = " ".join(text.split())
+    """One line of at most MAX_TOOL_TEXT characters; JSON is shown compact. A huge text is cut before
+    it is parsed, so a 10 MB tool result costs the screen no more than a short one."""
+    if len(text) <= MAX_TOOL_TEXT * 4:
+        with contextlib.suppress(ValueError):
+            text = json.dumps(json.loads(text), ensure_ascii=False, separators=(", ", ": "))
+    text = shown(" ".join(text[: MAX_TOOL_TEXT * 4].split()))
     return text if len(text) <= MAX_TOOL_TEXT else text[: MAX_TOOL_TEXT - 1] + "…"

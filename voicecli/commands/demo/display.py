@@ -24,6 +24,7 @@ from voicecli.commands.demo.report import REPORT, TRANSCRIPT
 from voicecli.commands.demo.results import ScriptRun, TurnRecord
 from voicecli.commands.demo.script import DemoTurn
 from voicecli.realtime import RealtimeEvent
+from voicecli.realtime.safe_text import shown
 from voicecli.ui.plain import PlainTranscript
 
 
@@ -35,8 +36,9 @@ class ScriptScreen:
         self._transcript = PlainTranscript(console.file)
 
     def _line(self, text: str = "") -> None:
-        """One line, never wrapped by Rich: long lines stay whole in files and logs."""
-        self.console.print(text, soft_wrap=True)
+        """One line, never wrapped by Rich: long lines stay whole in files and logs. It may quote the
+        service or a tool, so it passes `shown` (no secrets, no terminal control sequences)."""
+        self.console.print(shown(text), soft_wrap=True)
 
     def run_started(self, run: ScriptRun) -> None:
         tools = ", ".join(run.prepared.tool_names) or "none"

@@ -25,6 +25,7 @@ from voicecli.server.live.validation import (
     validate_live_server_event,
 )
 from voicecli.server.paths import lenient
+from voicecli.server.session.pacing import Pacing
 from voicecli.server.validation import ProtocolViolation
 
 __all__ = ["LIVE_PATHS", "add_live_routes"]
@@ -61,18 +62,18 @@ async def live_websocket(request: web.Request) -> web.StreamResponse:
             await _send(ws, asyncio.Lock(), _error("invalid_api_key", refusal))
             await ws.close(code=3000, message=b"invalid_api_key")
             return ws
-        await _LiveConnection(ws, config.brain, config.audio_chunk_delay, config.max_session_s).run()
+        await _LiveConnection(ws, config.brain, config.pacing, config.max_session_s).run()
     finally:
         config.sockets.discard(ws)
     return ws
 
 
 class _LiveConnection:
-    def __init__(self, ws: web.WebSocketResponse, brain: Any, chunk_delay: float, lifetime_s: float) -> None:
+    def __init__(self, ws: web.WebSocketResponse, brain: Any, pacing: Pacing, lifetime_s: float) -> None:
         self.ws = ws
         self._lock = asyncio.Lock()
         self.session = LiveServerSession(
-            self.send, brain=brain, chunk_delay=chunk_delay, lifetime_s=lifetime_s, on_crash=self._crashed
+            self.send, brain=brain, pacing=pacing, lifetime_s=lifetime_s, on_crash=self._crashed
         )
         self._closing: asyncio.Future[bool] | None = None
 

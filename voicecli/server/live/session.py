@@ -34,6 +34,7 @@ from voicecli.server.events import Send
 from voicecli.server.ids import new_id
 from voicecli.server.replies import Brain, BrainError, Reply
 from voicecli.server.session.conversation import Item
+from voicecli.server.session.pacing import UNPACED, Pacing
 from voicecli.server.session.vad import EnergyVad, SpeechStarted, VadConfig
 from voicecli.server.validation import ProtocolViolation
 
@@ -69,15 +70,16 @@ class LiveServerSession:
         send: Send,
         *,
         brain: Brain,
-        chunk_delay: float = 0.0,
+        pacing: Pacing = UNPACED,
         lifetime_s: float = 3600.0,
         on_crash: Callable[[BaseException], None] | None = None,
     ) -> None:
-        """`on_crash` hears of a failure in the session's own tasks (a server bug: the transport ends)."""
+        """`pacing` is how fast the model's speech is generated (the server's, as for Realtime sessions);
+        `on_crash` hears of a failure in the session's own tasks (a server bug: the transport ends)."""
         self._send = send
         self._on_crash = on_crash
         self.brain = brain
-        self.chunk_delay = chunk_delay
+        self.pacing = pacing
         self.lifetime_s = lifetime_s
         self.started = False
         self.closed = False
@@ -333,10 +335,12 @@ class LiveServerSession:
         transcript = {"type": "session.output_transcript.delta", "delta": text + " ", "start_ms": now, "end_ms": end}
         await self.emit(transcript)
         chunk = _CHUNK_MS * SAMPLES_PER_MS
+        started = asyncio.get_running_loop().time()
+        not_interrupted = asyncio.Event()  # the user interrupts by cancelling this task
         for start in range(0, pcm.size, chunk):
+            await self.pacing.wait(started, start / (SAMPLES_PER_MS * 1000), not_interrupted)
             delta = base64.b64encode(pcm[start : start + chunk].tobytes()).decode("ascii")
             await self.emit({"type": "session.output_audio.delta", "delta": delta})
-            await asyncio.sleep(self.chunk_delay)
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)

@@ -19,9 +19,11 @@ from typing import Any
 from voicecli.server.ids import new_id
 from voicecli.server.validation import ProtocolViolation
 
-__all__ = ["BYTES_PER_MS", "Conversation", "Item", "decode_audio"]
+__all__ = ["BYTES_PER_MS", "MAX_AUDIO_BYTES", "Conversation", "Item", "decode_audio"]
 
 BYTES_PER_MS = 48  # 24 kHz × 2 bytes, mono pcm16
+MAX_AUDIO_BYTES = 30 * 60 * 1000 * BYTES_PER_MS
+"""The audio one conversation holds (30 minutes, ~86 MB), user turns and replies together."""
 
 
 @dataclass(slots=True)
@@ -90,7 +92,19 @@ class Conversation:
             raise KeyError(previous_item_id)
         self._order.insert(index, item.id)
         self._items[item.id] = item
+        self._release_old_audio(keep=item)
         return self._order[index - 1] if index else None
+
+    def _release_old_audio(self, keep: Item) -> None:
+        """Hold at most `MAX_AUDIO_BYTES` of audio: beyond it the oldest items lose their audio (their
+        words stay), so that turn after committed turn cannot grow a session without bound."""
+        total = sum(len(pcm) for item in self._items.values() for pcm in item.audio.values())
+        for item in self:
+            if total <= MAX_AUDIO_BYTES:
+                return
+            if item is not keep and item.audio:
+                total -= sum(len(pcm) for pcm in item.audio.values())
+                item.audio.clear()
 
     def remove(self, item_id: str) -> bool:
         if self._items.pop(item_id, None) is None:
@@ -176,13 +190,17 @@ class Conversation:
         return item
 
     def truncate(self, item_id: str, content_index: int, audio_end_ms: int) -> Item:
-        """`conversation.item.truncate`: cut an assistant message's audio where the listener stopped."""
+        """`conversation.item.truncate`: cut an assistant message's audio where the listener stopped.
+
+        An item still streaming is checked against the audio produced so far; one with no audio yet
+        is refused as the service refuses it."""
         item = self.existing(item_id, "truncate")
         content = item.data.get("content", [])
         if (
             item.data.get("role") != "assistant"
             or not 0 <= content_index < len(content)
             or content[content_index].get("type") != "output_audio"
+            or not item.audio.get(content_index)
         ):
             raise ProtocolViolation(
                 "Only model output audio messages can be truncated",

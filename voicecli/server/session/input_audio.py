@@ -75,9 +75,10 @@ class InputAudioBuffer:
         """Add audio and run turn detection on it; return the turns it began or ended."""
         self._buffer += pcm
         self._stream_samples += len(pcm) // 2
+        # A bounded window, so that neither a microphone left open (push-to-talk) nor endless loud
+        # audio (server VAD hearing one turn that never ends) can grow it forever.
+        self._drop_before(self._stream_samples - _MAX_UNCOMMITTED_MS * _SAMPLES_PER_MS)
         if self._vad is None:
-            # push-to-talk: keep a bounded window, so a WebRTC microphone left open cannot grow it forever
-            self._drop_before(self._stream_samples - _MAX_UNCOMMITTED_MS * _SAMPLES_PER_MS)
             return []
         turns: list[TurnStarted | TurnEnded] = []
         for change in self._vad.process(np.frombuffer(pcm, dtype="<i2")):
@@ -110,6 +111,10 @@ class InputAudioBuffer:
         audio = self._take_until(self._stream_samples)
         self.detect_turns(self._turn_detection)
         return item_id, audio
+
+    def buffered(self) -> bytes:
+        """The audio a commit would take now."""
+        return bytes(self._buffer)
 
     def clear(self) -> None:
         """`input_audio_buffer.clear`: drop the audio; turn detection starts afresh."""

@@ -19,6 +19,8 @@ from voicecli.server.replies import Brain, BrainError
 from voicecli.server.session.audio_out import AudioOut
 from voicecli.server.session.config import response_config
 from voicecli.server.session.conversation import Conversation, Item
+from voicecli.server.session.pacing import Pacing
+from voicecli.server.session.reply_budget import ReplyBudget
 from voicecli.server.session.response_stream import Response, ResponseStreamer
 from voicecli.server.validation import ProtocolViolation
 
@@ -37,7 +39,7 @@ class Responses:
         brain: Brain,
         conversation: Conversation,
         audio_out: AudioOut,
-        chunk_delay: float,
+        pacing: Pacing,
         on_crash: Callable[[BaseException], None] | None,
         settle: Callable[[Sequence[Item]], Awaitable[None]],
     ) -> None:
@@ -45,7 +47,7 @@ class Responses:
         self._emit = emit
         self._brain = brain
         self._conversation = conversation
-        self._streamer = ResponseStreamer(emit, conversation=conversation, audio_out=audio_out, chunk_delay=chunk_delay)
+        self._streamer = ResponseStreamer(emit, conversation=conversation, audio_out=audio_out, pacing=pacing)
         self._on_crash = on_crash
         self._settle = settle
         self._conversation_id = new_id("conv")
@@ -79,6 +81,7 @@ class Responses:
             items=items,
             in_conversation=params.get("conversation") != "none",
             metadata=params.get("metadata"),
+            started=asyncio.get_running_loop().time(),
         )
         self.active = response
         await self._emit({"type": "response.created", "response": self._wire(response, "in_progress")})
@@ -95,8 +98,16 @@ class Responses:
         """Stop streaming at the next chunk; the response ends with `response.done` `cancelled`."""
         if self.active is None or self._task is None:
             return
-        self.active.cancel_reason = reason
+        self.active.cancel(reason)
         await asyncio.wait({self._task})
+
+    def stop_speech(self, item_id: str) -> bool:
+        """A truncate of a message still speaking: stop its audio (False: it is not speaking)."""
+        return self._streamer.stop_speech(item_id)
+
+    async def end_speech(self, item_id: str) -> None:
+        """After `stop_speech`: close that audio part and its item now."""
+        await self._streamer.end_speech(item_id)
 
     async def close(self) -> None:
         """Stop the response in flight (the transport is gone)."""
@@ -107,27 +118,30 @@ class Responses:
 
     async def _run(self, response: Response) -> None:
         error: BrainError | None = None
+        budget = ReplyBudget(response.config)  # at most `max_output_tokens`, as the service says
         try:
             await self._settle(response.items)
             reply = await self._brain.reply(response.items, response.config)
             calls = reply.calls
             if reply.stream is not None:
-                await self._streamer.message(response, reply.stream)
+                await self._streamer.message(response, budget.stream(reply.stream))
                 calls = reply.stream.calls
             elif reply.text.strip() and not response.cancel_reason:
-                await self._streamer.message(response, reply.text.strip())
+                await self._streamer.message(response, budget.text(reply.text.strip()))
             for call in calls:
-                if response.cancel_reason:
+                if response.cancel_reason or budget.exceeded:  # the model stopped at its limit
                     break
                 await self._streamer.call(response, call)
         except BrainError as exc:
-            _log.info("response %s failed: %s", response.id, exc)  # the client is told in response.done
+            _log.info("response %s failed: %s", response.id, exc.detail)  # the client is told in response.done
             error = exc
         finally:
             # Inactive from here on: a client answering `response.done` at once must not collide.
             if self.active is response:
                 self.active = None
         status = "failed" if error else "cancelled" if response.cancel_reason else "completed"
+        if status == "completed" and budget.exceeded:
+            status = "incomplete"
         await self._emit({"type": "response.done", "response": self._wire(response, status, error)})
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -165,6 +179,8 @@ class Responses:
 def _status_details(response: Response, status: str, error: BrainError | None) -> dict[str, Any] | None:
     if status == "cancelled":
         return {"type": "cancelled", "reason": response.cancel_reason}
+    if status == "incomplete":
+        return {"type": "incomplete", "reason": "max_output_tokens"}
     if error is not None:
         return {"type": "failed", "error": {"type": "server_error", "code": error.code, "message": str(error)}}
     return None

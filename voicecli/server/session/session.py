@@ -29,6 +29,7 @@ from voicecli.server.session.audio_out import AudioOut, AudioRef, DeltaAudioOut
 from voicecli.server.session.config import DEFAULT_MODEL, SESSION_SECONDS, default_session_config, updated_config
 from voicecli.server.session.conversation import Conversation, Item
 from voicecli.server.session.input_audio import InputAudioBuffer, TurnStarted, appended_audio
+from voicecli.server.session.pacing import DEFAULT_PACING, Pacing
 from voicecli.server.session.responses import Responses
 from voicecli.server.session.transcription import Transcriber
 from voicecli.server.validation import ProtocolViolation, validate_client_event, validate_server_event
@@ -56,7 +57,7 @@ class ServerSession:
         brain: Brain,
         model: str = DEFAULT_MODEL,
         audio_out: AudioOut | None = None,
-        audio_chunk_delay: float = 0.0,
+        pacing: Pacing = DEFAULT_PACING,
         on_crash: Callable[[BaseException], None] | None = None,
         intercept: Callable[[dict[str, Any]], Awaitable[bool]] | None = None,
         lifetime_s: float = SESSION_SECONDS,
@@ -76,7 +77,7 @@ class ServerSession:
             brain=brain,
             conversation=self.conversation,
             audio_out=self.audio_out,
-            chunk_delay=audio_chunk_delay,
+            pacing=pacing,
             on_crash=on_crash,
             settle=self.transcriber.settle,
         )
@@ -125,33 +126,42 @@ class ServerSession:
         try:
             event = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            await self.emit(error_event("invalid_json", f"The event is not valid JSON: {exc}."))
+            await self.refuse(None, ProtocolViolation(f"The event is not valid JSON: {exc}.", code="invalid_json"))
             return
         await self.handle(event)
 
     async def handle(self, event: Any) -> None:
         """Validate and apply one client event; mistakes are answered with an `error` event."""
-        client_event_id = event.get("event_id") if isinstance(event, dict) else None
         try:
             validate_client_event(event)
             if self._intercept is not None and await self._intercept(event):
                 return
             await self._handlers[event["type"]](event)
         except ProtocolViolation as violation:
-            await self.emit(
-                error_event(
-                    violation.code,
-                    violation.message,
-                    param=violation.param,
-                    event_id=client_event_id if isinstance(client_event_id, str) else None,
-                )
+            await self.refuse(event, violation)
+
+    async def refuse(self, event: Any, violation: ProtocolViolation) -> None:
+        """Answer a client event (None: a frame that is not JSON) with the service's `error`, and log
+        it with its type and code for `serve --verbose`, so a peer's author sees what went wrong."""
+        kind = event.get("type") if isinstance(event, dict) else None
+        kind = kind[:80] if isinstance(kind, str) else "(not JSON)" if event is None else "(no type)"
+        _log.debug("session %s: refused %s: %s: %s", self.id, kind, violation.code, violation.message[:200])
+        event_id = event.get("event_id") if isinstance(event, dict) else None
+        await self.emit(
+            error_event(
+                violation.code,
+                violation.message,
+                param=violation.param,
+                event_id=event_id if isinstance(event_id, str) else None,
             )
+        )
 
     async def append_audio(self, pcm: bytes) -> None:
         """Add 24 kHz pcm16 to the input audio buffer and act on the turns it detects: what an
         `input_audio_buffer.append` carries, or a WebRTC microphone frame."""
-        self.transcriber.expect_speech()
-        for turn in self.input_audio.append(pcm):
+        turns = self.input_audio.append(pcm)
+        self.transcriber.hear(pcm, self.input_audio.buffered)
+        for turn in turns:
             if isinstance(turn, TurnStarted):
                 await self.emit(
                     {
@@ -198,6 +208,7 @@ class ServerSession:
 
     async def _buffer_clear(self, event: dict[str, Any]) -> None:
         self.input_audio.clear()
+        self.transcriber.forget()
         await self.emit({"type": "input_audio_buffer.cleared"})
 
     async def _commit(self, item_id: str, audio: bytes) -> None:
@@ -223,7 +234,10 @@ class ServerSession:
         await self.emit({"type": "conversation.item.retrieved", "item": item.wire_with_audio()})
 
     async def _item_truncate(self, event: dict[str, Any]) -> None:
+        """Cut an assistant message's audio where the listener stopped; a message still speaking
+        stops at once (checked against, and cut from, the audio produced so far)."""
         item = self.conversation.truncate(event["item_id"], event["content_index"], event["audio_end_ms"])
+        speaking = self.responses.stop_speech(item.id)  # before anything else runs: no audio after the cut
         await self.emit(
             {
                 "type": "conversation.item.truncated",
@@ -232,6 +246,8 @@ class ServerSession:
                 "audio_end_ms": event["audio_end_ms"],
             }
         )
+        if speaking:
+            await self.responses.end_speech(item.id)
 
     async def _item_delete(self, event: dict[str, Any]) -> None:
         self.conversation.delete(event["item_id"])

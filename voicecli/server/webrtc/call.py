@@ -20,7 +20,8 @@ from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
-from voicecli.realtime.webrtc_ice import is_loopback_host, loopback_candidates, no_stun
+from voicecli.realtime.hosts import is_loopback_host
+from voicecli.realtime.webrtc_ice import loopback_candidates, no_stun
 from voicecli.realtime.webrtc_media import Pcm24kConverter
 from voicecli.server.events import error_event
 from voicecli.server.ids import new_id
@@ -78,7 +79,11 @@ class RtcCall(SessionTransport):
         pc.on("datachannel", self._on_channel)
         pc.on("track", self._on_track)
         pc.on("connectionstatechange", self._on_state)
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        except Exception as exc:  # aiortc's parser fails on bad SDP with asserts, index and key errors
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise ValueError(f"it is not valid SDP ({detail})") from None
         if not any(transceiver.kind == "audio" for transceiver in pc.getTransceivers()):
             raise ValueError("the offer has no audio section")
         pc.addTrack(self.audio_out.track)

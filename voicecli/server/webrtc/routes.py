@@ -15,6 +15,7 @@ aiortc is imported with the first call, so a server only ever used over WebSocke
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ MAX_SECRETS = 256
 DEFAULT_SECRET_TTL_S = 600
 _SECRET_TTL_RANGE_S = (10, 7200)
 _ANSWER_TIMEOUT_S = 10.0
+_log = logging.getLogger("voicecli.server")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +144,21 @@ async def create_call(request: web.Request) -> web.Response:
         on_closed=lambda ended: calls.active.pop(ended.id, None),
     )
     calls.active[call.id] = call
+    answer = None
     try:
         async with asyncio.timeout(_ANSWER_TIMEOUT_S):
             answer = await call.answer(offer)
     except (ValueError, TimeoutError) as exc:
-        await call.close(f"offer refused: {exc}")
         return _error(400, "invalid_offer", f"The SDP offer cannot be answered: {exc}.")
+    except Exception:
+        _log.exception("call %d: answering the offer failed", call.number)
+        return _error(500, "server_error", "The server had an error while answering the offer.", kind="server_error")
+    finally:
+        if answer is None:  # every failure frees the call's slot, even one while closing the call
+            try:
+                await call.close("offer refused")
+            finally:
+                calls.active.pop(call.id, None)
     return web.Response(
         status=201,
         text=answer,
@@ -174,8 +185,10 @@ async def _checked_session(config: ServerConfig, session: dict[str, Any], model:
     return events[-1]
 
 
-def _error(status: int, code: str | None, message: str, param: str | None = None) -> web.Response:
-    body = {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+def _error(
+    status: int, code: str | None, message: str, param: str | None = None, *, kind: str = "invalid_request_error"
+) -> web.Response:
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return web.json_response(body, status=status, dumps=_dumps)
 
 

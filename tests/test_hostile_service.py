@@ -1,0 +1,123 @@
+"""The client against a hostile realtime service on 127.0.0.1 (issue 24, client cases)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import pytest
+from hostile_service import audio_delta, events_until, hostile_service, response_started, session_created
+from websockets.asyncio.server import ServerConnection
+
+from voicecli.conversation import exchange as exchange_module
+from voicecli.realtime import (
+    Continuity,
+    OpenAIRealtimeWebsocket,
+    RealtimeAudioEvent,
+    RealtimeConnectionError,
+    RealtimeErrorEvent,
+    RealtimeSettings,
+)
+from voicecli.realtime.safe_text import REDACTED
+from voicecli.realtime.websocket import MAX_MESSAGE_BYTES
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.mark.parametrize(("code", "reason"), [(1001, "going away for maintenance"), (1013, "try again later")])
+async def test_a_close_while_the_session_opens_is_reported_at_once_and_nothing_runs_on(code: int, reason: str) -> None:
+    async def close_at_once(connection: ServerConnection) -> None:
+        await connection.close(code, reason)
+
+    async with hostile_service(close_at_once) as service:
+        client = OpenAIRealtimeWebsocket(
+            api_key="sk-test-0123456789",
+            websocket_base_url=service.ws_base_url,
+            continuity=Continuity.with_tries(6),
+            connect_timeout_s=5,
+        )
+        with pytest.raises(RealtimeConnectionError) as refused:
+            await client.create_session(RealtimeSettings())
+        assert f"close code {code}" in str(refused.value) and reason in str(refused.value)
+        assert "no answer" not in str(refused.value)
+        assert len(client._background) == 0  # no reconnecting, no rollover: nothing after the failure
+        await asyncio.sleep(0.3)
+        assert service.connections == 1
+
+
+async def test_a_close_reason_quoting_the_key_never_shows_it() -> None:
+    key = "gw-key-0123456789abcdef"
+
+    async def quote_the_key(connection: ServerConnection) -> None:
+        await connection.send(session_created())
+        await events_until(connection, "session.update")
+        await connection.close(4001, f"key {key} is not allowed here")
+
+    async with hostile_service(quote_the_key) as service:
+        client = OpenAIRealtimeWebsocket(api_key=key, websocket_base_url=service.ws_base_url, connect_timeout_s=5)
+        errors = []
+        async with client(settings=RealtimeSettings()):
+            async for event in client.receive():
+                errors.append(getattr(event, "error", None))
+    messages = [error.message for error in errors if error is not None]
+    assert messages and all(key not in message for message in messages)
+    assert any(REDACTED in message for message in messages)
+
+
+async def test_a_message_beyond_the_limit_ends_the_session_with_one_clear_error() -> None:
+    async def flood(connection: ServerConnection) -> None:
+        await connection.send(session_created())
+        await events_until(connection, "session.update")
+        await connection.send(audio_delta(MAX_MESSAGE_BYTES // 2))  # base64: two thirds bigger than the limit
+        await connection.wait_closed()
+
+    async with hostile_service(flood) as service:
+        client = OpenAIRealtimeWebsocket(api_key="sk-test-0123456789", websocket_base_url=service.ws_base_url)
+        async with client(settings=RealtimeSettings()):
+            events = [event async for event in client.receive()]
+    assert not any(isinstance(event, RealtimeAudioEvent) for event in events)
+    [error] = [event for event in events if isinstance(event, RealtimeErrorEvent)]
+    assert "larger than the 16 MiB limit, close code 1009" in error.error.message
+
+
+async def test_a_reply_that_never_ends_is_cut_at_the_turns_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exchange_module, "MAX_TURN_AUDIO_S", 1)
+
+    async def endless(connection: ServerConnection) -> None:
+        await connection.send(session_created())
+        await events_until(connection, "response.create")
+        for frame in response_started():
+            await connection.send(frame)
+        for _ in range(30):  # 3 s of audio, and no response.done
+            await connection.send(audio_delta(2400))
+        await connection.wait_closed()
+
+    async with hostile_service(endless) as service:
+        client = OpenAIRealtimeWebsocket(api_key="sk-test-0123456789", websocket_base_url=service.ws_base_url)
+        async with client(settings=RealtimeSettings()):
+            result = await exchange_module.exchange(client, text="hi", timeout_s=20)
+    assert result.failed == "the reply went on beyond 1 s of audio; stopped there"
+    assert len(result.audio) <= 24_000 + 2400
+
+
+async def test_a_session_that_fails_while_being_configured_leaves_nothing_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def open_and_hold(connection: ServerConnection) -> None:
+        created = orjson.loads(session_created())
+        created["session"]["expires_at"] = int(time.time()) + 3600  # the client plans a rollover
+        await connection.send(orjson.dumps(created))
+        await connection.wait_closed()
+
+    async def refused(**_: object) -> None:
+        raise RealtimeConnectionError("the realtime connection ended (closed, close code 4002)")
+
+    async with hostile_service(open_and_hold) as service:
+        client = OpenAIRealtimeWebsocket(
+            api_key="sk-test-0123456789", websocket_base_url=service.ws_base_url, continuity=Continuity.with_tries(3)
+        )
+        monkeypatch.setattr(client, "update_session", refused)
+        with pytest.raises(RealtimeConnectionError, match="close code 4002"):
+            await client.create_session(RealtimeSettings())
+        assert len(client._background) == 0  # the planned rollover went with the failed session

@@ -1,0 +1,142 @@
+"""Only ACS gets in: the media WebSocket takes a call only with a token signed by ACS's key.
+
+ACS's key endpoint is stood in for by `AcsKeys` (an HTTP server on 127.0.0.1 serving a key set
+made here); the bridge's upstream is `LocalServer`, whose connection count says whether a refused
+request cost a realtime session (none may).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
+from live_support import until
+from phone_support import CONNECT_TIMEOUT_S, RESOURCE_ID, AcsKeys, SimulatedAcsCall
+
+from voicecli.config import AppConfig
+from voicecli.conversation.providers import session_settings
+from voicecli.phone.acs import PhoneSetupError
+from voicecli.phone.app import create_phone_app
+from voicecli.phone.auth import AcsTokenVerifier
+from voicecli.phone.calls import CallRecord
+from voicecli.phone.dialer import Dialer, DialError
+from voicecli.phone.service import PhoneService
+from voicecli.realtime import OpenAIRealtimeWebsocket, RealtimeClient
+from voicecli.realtime.functions import ToolFunction
+from voicecli.server import LocalServer
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@dataclass
+class Guarded:
+    keys: AcsKeys
+    model: LocalServer
+    service: PhoneService
+    base: str
+
+
+@pytest.fixture
+async def guarded() -> AsyncIterator[Guarded]:
+    async with AcsKeys() as keys, LocalServer(brain="echo") as model:
+
+        def client_factory(_: CallRecord, tools: list[ToolFunction]) -> RealtimeClient:
+            return OpenAIRealtimeWebsocket(
+                api_key="sk-test",
+                websocket_base_url=model.ws_base_url,
+                tools=tools,
+                connect_timeout_s=CONNECT_TIMEOUT_S,
+            )
+
+        verifier = AcsTokenVerifier(RESOURCE_ID, openid_config_url=keys.openid_url)
+        service = PhoneService(
+            client_factory=client_factory, settings=session_settings(AppConfig()), verifier=verifier, greet=False
+        )
+        runner = web.AppRunner(create_phone_app(service), shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield Guarded(keys, model, service, f"ws://127.0.0.1:{runner.addresses[0][1]}")
+        await runner.cleanup()
+        await verifier.close()
+
+
+async def test_a_token_signed_by_acs_gets_a_call(guarded: Guarded) -> None:
+    async with SimulatedAcsCall(f"{guarded.base}/ws/signed", headers=guarded.keys.headers()):
+        await until(lambda: guarded.model.config.connections == 1, "the call's realtime session")
+        record = guarded.service.registry.get("signed")
+        assert record is not None
+        await until(lambda: record.state == "streaming", "the call to stream")
+
+
+def _other_key() -> Any:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+REFUSED: dict[str, Any] = {
+    "expired": lambda keys: keys.headers(expires_in=-120),
+    "another issuer": lambda keys: keys.headers(issuer="https://attacker.example"),
+    "another audience": lambda keys: keys.headers(audience="someone-elses-acs-resource"),
+    "bad signature": lambda keys: keys.headers(key=_other_key()),
+    "unknown key id": lambda keys: keys.headers(key_id="not-a-published-key", key=_other_key()),
+    "no token": lambda keys: {},
+    "not a JWT": lambda keys: {"Authorization": "Bearer not.a.jwt"},
+    "not bearer": lambda keys: {"Authorization": "Basic dXNlcjpwYXNz"},
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+async def test_anything_else_is_refused_before_a_realtime_session_exists(guarded: Guarded, case: str) -> None:
+    headers = REFUSED[case](guarded.keys)
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(f"{guarded.base}/ws/intruder", headers=headers)
+    assert refused.value.status == 401
+    assert guarded.model.config.connections == 0, "no upstream session was opened"
+    assert list(guarded.service.registry) == [], "no call was recorded"
+
+
+async def test_keys_are_fetched_once_and_made_up_key_ids_do_not_refetch_them(guarded: Guarded) -> None:
+    verifier = guarded.service.verifier
+    assert verifier is not None
+    # ACS's first requests arrive together, before the keys are known: all wait for the one fetch.
+    await asyncio.gather(*(verifier.verify(f"Bearer {guarded.keys.token()}") for _ in range(10)))
+    stranger = _other_key()
+    for number in range(20):
+        with pytest.raises(Exception, match="unknown signing key"):
+            await verifier.verify(f"Bearer {guarded.keys.token(key_id=f'made-up-{number}', key=stranger)}")
+    assert guarded.keys.fetches == 1
+
+
+def test_keys_come_over_https_or_from_loopback_only() -> None:
+    with pytest.raises(PhoneSetupError, match="https"):
+        AcsTokenVerifier(RESOURCE_ID, openid_config_url="http://keys.example.com/openid")
+    with pytest.raises(PhoneSetupError, match="acs_resource_id"):
+        AcsTokenVerifier("")
+    AcsTokenVerifier(RESOURCE_ID, openid_config_url="http://127.0.0.1:9/openid")  # a test's stand-in
+
+
+async def test_dialing_a_bridge_that_takes_only_acs_says_so_in_one_line(guarded: Guarded) -> None:
+    with pytest.raises(DialError) as refused:
+        async with Dialer(f"{guarded.base}/ws"):
+            pass
+    assert "takes only calls signed by ACS (401); --dial needs a bridge in local test mode" in str(refused.value)
+    assert guarded.model.config.connections == 0
+
+
+async def test_a_crowd_of_strangers_leaves_one_log_line_per_reason(
+    guarded: Guarded, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="voicecli.phone")
+    async with aiohttp.ClientSession() as session:
+        for number in range(30):
+            with pytest.raises(aiohttp.WSServerHandshakeError):
+                await session.ws_connect(f"{guarded.base}/ws/crowd-{number}")
+    refused = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused")]
+    assert len(refused) <= 1, refused
