@@ -21,6 +21,7 @@ from voicecli.audio.wavio import read_audio_24k_mono
 from voicecli.conversation.live import Conversation
 from voicecli.realtime import RealtimeSettings
 from voicecli.server.live.embedded import LocalLive
+from voicecli.server.session.pacing import UNPACED
 
 ALLOWED_TO_SEND = {"session.start", "session.input_audio.append", "session.instructions.append"}
 
@@ -36,7 +37,9 @@ async def test_talking_over_a_gpt_live_reply_cuts_the_speaker_and_sends_nothing_
     )
     question = read_audio_24k_mono(speech_wav(tmp_path / "q.wav", "hello there, tell me a story"))
     interruption = read_audio_24k_mono(speech_wav(tmp_path / "i.wav", "stop please"))
-    client = LocalLive(brain="scripted", script=script)
+    # unpaced: the whole reply is buffered, so it still plays when the user's words arrive (GPT-Live
+    # says the user spoke only by their transcript, after the speech ends and is recognised)
+    client = LocalLive(brain="scripted", script=script, pacing=UNPACED)
     order = note_flushes_and_sends(player, client)
     source, screen = SpeechSource(), ScreenLog()
     async with client(settings=RealtimeSettings()):
