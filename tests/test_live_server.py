@@ -20,6 +20,7 @@ from voicecli.realtime import (
     OpenAILiveWebsocket,
     RealtimeAudioEvent,
     RealtimeClient,
+    RealtimeConnectionError,
     RealtimeEvent,
     RealtimeFunctionCallEvent,
     RealtimeFunctionResultEvent,
@@ -325,6 +326,14 @@ async def test_a_missing_key_is_refused_like_the_service_does(scripted_server: L
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await socket.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 3000
+
+
+async def test_live_sessions_count_towards_the_servers_session_limit() -> None:
+    """A GPT-Live session holds a socket like a Realtime one: beyond `max_sessions` the client is refused (HTTP 429)."""
+    async with LocalServer(brain="echo", max_sessions=1) as server, openai_client(server):
+        with pytest.raises(RealtimeConnectionError, match="HTTP 429"):
+            async with openai_client(server):
+                pass
 
 
 async def test_a_dropped_connection_is_followed_by_a_session_carrying_the_conversation(

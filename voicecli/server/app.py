@@ -26,7 +26,13 @@ from aiohttp import WSMsgType, web
 from voicecli.realtime.hosts import is_loopback_host
 from voicecli.server import recognition_whisper
 from voicecli.server.brains import Brain, load_brain
-from voicecli.server.config import CONFIG_KEY, DEFAULT_MAX_SESSIONS, ServerConfig, key_refusal
+from voicecli.server.config import (
+    CONFIG_KEY,
+    DEFAULT_MAX_SESSIONS,
+    ServerConfig,
+    key_refusal,
+    session_limit_refusal,
+)
 from voicecli.server.events import error_event
 from voicecli.server.faults import EXPIRED_CLOSE_CODE, Faults
 from voicecli.server.ids import new_id
@@ -62,11 +68,9 @@ async def realtime_websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(timeout=2.0, compress=False, max_msg_size=_MAX_FRAME, decode_text=False)
     if not ws.can_prepare(request).ok:
         return web.Response(status=426, text="This endpoint speaks WebSocket only.\n")
-    if len(config.sockets) >= config.max_sessions:
-        _log.info("connection from %s refused: %d sessions open already", request.remote, len(config.sockets))
-        message = f"The local server takes at most {config.max_sessions} sessions at a time."
-        error = {"message": message, "type": "invalid_request_error", "param": None, "code": "too_many_sessions"}
-        return web.json_response({"error": error}, status=429)
+    refused = session_limit_refusal(request, config)
+    if refused is not None:
+        return refused
     await ws.prepare(request)
     config.connections += 1
     config.sockets.add(ws)

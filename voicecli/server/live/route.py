@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from voicecli.server.config import CONFIG_KEY, key_refusal
+from voicecli.server.config import CONFIG_KEY, key_refusal, session_limit_refusal
 from voicecli.server.ids import new_id
 from voicecli.server.live.chat_route import chat_completions
 from voicecli.server.live.session import LiveServerSession
@@ -54,6 +54,9 @@ async def live_websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(timeout=2.0, compress=False, max_msg_size=_MAX_FRAME, decode_text=False)
     if not ws.can_prepare(request).ok:
         return web.Response(status=426, text="This endpoint speaks WebSocket only.\n")
+    refused = session_limit_refusal(request, config)
+    if refused is not None:
+        return refused
     await ws.prepare(request)
     config.sockets.add(ws)
     try:
