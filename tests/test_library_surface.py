@@ -15,6 +15,7 @@ import voicecli.realtime as realtime
 
 PUBLIC = [
     "AudioContent",
+    "AzureLiveWebsocket",
     "AzureRealtimeExecutionSettings",
     "AzureRealtimeWebRTC",
     "AzureRealtimeWebsocket",
@@ -25,6 +26,7 @@ PUBLIC = [
     "FunctionResultContent",
     "ListenEvents",
     "MemoryTransport",
+    "OpenAILiveWebsocket",
     "OpenAIRealtimeExecutionSettings",
     "OpenAIRealtimeWebRTC",
     "OpenAIRealtimeWebsocket",

@@ -17,6 +17,8 @@ from voicecli.realtime.safe_text import remember_secret
 
 Provider = Literal["local", "openai", "azure"]
 Transport = Literal["websocket", "webrtc"]
+WireProtocol = Literal["auto", "realtime", "live"]
+"""Which protocol a session speaks: `auto` takes GPT-Live for a `gpt-live-*` model or deployment."""
 TurnMode = Literal["server_vad", "semantic_vad", "push_to_talk"]
 BuiltinTool = Literal["time", "calculator"]
 EchoMode = Literal["auto", "aec", "gate", "off"]
@@ -116,6 +118,7 @@ class PhoneConfig:
 class AppConfig:
     provider: Provider = "local"
     transport: Transport = "websocket"
+    protocol: WireProtocol = "auto"
     response_timeout_s: float = 60.0
     connect_timeout_s: float = 15.0
     session: SessionConfig = field(default_factory=SessionConfig)
@@ -141,6 +144,7 @@ class AppConfig:
 ENVIRONMENT: dict[str, tuple[str, str]] = {
     "VOICECLI_PROVIDER": ("", "provider"),
     "VOICECLI_TRANSPORT": ("", "transport"),
+    "VOICECLI_PROTOCOL": ("", "protocol"),
     "VOICECLI_BRAIN": ("local", "brain"),
     "OPENAI_REALTIME_MODEL_ID": ("openai", "model"),
     "OPENAI_BASE_URL": ("openai", "base_url"),

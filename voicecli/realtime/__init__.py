@@ -32,6 +32,7 @@ from voicecli.realtime.events import (
     TextContent,
 )
 from voicecli.realtime.functions import ToolRegistry, tool
+from voicecli.realtime.live_ws import AzureLiveWebsocket, OpenAILiveWebsocket
 from voicecli.realtime.openai_ws import OpenAIRealtimeWebsocket
 from voicecli.realtime.protocol import ListenEvents, SendEvents
 from voicecli.realtime.settings import (
@@ -56,6 +57,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AudioContent",
+    "AzureLiveWebsocket",
     "AzureRealtimeExecutionSettings",
     "AzureRealtimeWebRTC",
     "AzureRealtimeWebsocket",
@@ -66,6 +68,7 @@ __all__ = [
     "FunctionResultContent",
     "ListenEvents",
     "MemoryTransport",
+    "OpenAILiveWebsocket",
     "OpenAIRealtimeExecutionSettings",
     "OpenAIRealtimeWebRTC",
     "OpenAIRealtimeWebsocket",

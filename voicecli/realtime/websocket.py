@@ -2,8 +2,10 @@
 
 A `Connector` knows an endpoint (OpenAI, Azure GA, Azure preview): it builds the SDK client, names
 the model and rewrites events for its route. The transport reads the connection's `recv_bytes()` in
-one task and parses each frame once by `protocol`; sending goes through `send_raw` with
-orjson-encoded payloads, which skips the SDK's per-event TypedDict transform on the hot audio path.
+one task and parses each frame once; a `Wire` says which of the SDK's connections is opened and how
+its frames parse (`REALTIME_WIRE` unless another protocol, such as GPT-Live, hands its own). Sending
+goes through `send_raw` with orjson-encoded payloads, which skips the SDK's per-event TypedDict
+transform on the hot audio path.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from voicecli.realtime import protocol
 from voicecli.realtime.continuity import RECONNECTABLE_CLOSE_CODES
 from voicecli.realtime.errors import RealtimeConnectionError
+from voicecli.realtime.events import RealtimeEvent
 from voicecli.realtime.safe_text import shown
 from voicecli.realtime.transport import Transmit, TransportName, TransportSink
 
@@ -25,7 +28,7 @@ if TYPE_CHECKING:
     from openai.resources.realtime.realtime import AsyncRealtimeConnection
     from websockets.exceptions import ConnectionClosed
 
-__all__ = ["CLOSE_CODE_MEANINGS", "MAX_MESSAGE_BYTES", "Connector", "WebSocketTransport"]
+__all__ = ["CLOSE_CODE_MEANINGS", "MAX_MESSAGE_BYTES", "REALTIME_WIRE", "Connector", "WebSocketTransport", "Wire"]
 
 MAX_MESSAGE_BYTES = 16 * 2**20
 """The largest message taken from the service. Its biggest real frames are `conversation.item.retrieved`
@@ -76,14 +79,41 @@ class Connector(Protocol):
         ...
 
 
+class Wire(Protocol):
+    """The protocol spoken over the socket: which SDK connection opens it and how a frame parses.
+    The endpoint (`Connector`) is the same for every protocol of the same service."""
+
+    def connect(self, client: AsyncOpenAI, model: str) -> Any:
+        """The SDK's connection manager (`.enter()` opens it; the connection has `recv_bytes`, `send_raw`, `close`)."""
+        ...
+
+    def parse(self, raw: bytes) -> RealtimeEvent:
+        """One received frame as a typed event."""
+        ...
+
+
+class RealtimeWire:
+    """OpenAI Realtime: `client.realtime.connect(model=…)` and the Realtime events."""
+
+    def connect(self, client: AsyncOpenAI, model: str) -> Any:
+        return client.realtime.connect(model=model, websocket_connection_options=CONNECTION_OPTIONS)
+
+    def parse(self, raw: bytes) -> RealtimeEvent:
+        return protocol.parse_server_message(raw)
+
+
+REALTIME_WIRE = RealtimeWire()
+
+
 class WebSocketTransport:
     """Realtime events over one WebSocket per session, through the `openai` package."""
 
     name: TransportName = "websocket"
     media_audio = False
 
-    def __init__(self, connector: Connector) -> None:
+    def __init__(self, connector: Connector, wire: Wire = REALTIME_WIRE) -> None:
         self.connector = connector
+        self.wire = wire
         self._connection: AsyncRealtimeConnection | None = None
         self._reader: asyncio.Task[None] | None = None
 
@@ -105,9 +135,7 @@ class WebSocketTransport:
         client = self.connector.sdk_client()
         where = self.describe()
         try:
-            connection = client.realtime.connect(
-                model=self.connector.model, websocket_connection_options=CONNECTION_OPTIONS
-            )
+            connection = self.wire.connect(client, self.connector.model)
             self._connection = await connection.enter()
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -123,7 +151,7 @@ class WebSocketTransport:
         try:
             while True:
                 raw = await connection.recv_bytes()
-                await sink.deliver(protocol.parse_server_message(raw))
+                await sink.deliver(self.wire.parse(raw))
         except ConnectionClosed as exc:
             code, message = _closed(exc)
             sink.lost(message, reconnectable=code in RECONNECTABLE_CLOSE_CODES)

@@ -26,10 +26,17 @@ from aiohttp import WSMsgType, web
 from voicecli.realtime.hosts import is_loopback_host
 from voicecli.server import recognition_whisper
 from voicecli.server.brains import Brain, load_brain
-from voicecli.server.config import CONFIG_KEY, DEFAULT_MAX_SESSIONS, ServerConfig, key_refusal
+from voicecli.server.config import (
+    CONFIG_KEY,
+    DEFAULT_MAX_SESSIONS,
+    ServerConfig,
+    key_refusal,
+    session_limit_refusal,
+)
 from voicecli.server.events import error_event
 from voicecli.server.faults import EXPIRED_CLOSE_CODE, Faults
 from voicecli.server.ids import new_id
+from voicecli.server.live.route import add_live_routes
 from voicecli.server.native_memory import return_large_buffers
 from voicecli.server.paths import lenient, normalized
 from voicecli.server.preview_route import PREVIEW_PATH, handle_preview_frame, to_beta_server_event
@@ -51,6 +58,7 @@ def create_app(config: ServerConfig) -> web.Application:
     for path in ("/v1/realtime", "/openai/v1/realtime", PREVIEW_PATH):
         app.router.add_get(lenient(path), realtime_websocket)
     add_webrtc_routes(app)  # POST …/realtime/client_secrets and …/realtime/calls
+    add_live_routes(app)  # GPT-Live: GET …/live/sessions (and the chat completions its delegates ask)
     return app
 
 
@@ -60,11 +68,9 @@ async def realtime_websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(timeout=2.0, compress=False, max_msg_size=_MAX_FRAME, decode_text=False)
     if not ws.can_prepare(request).ok:
         return web.Response(status=426, text="This endpoint speaks WebSocket only.\n")
-    if len(config.sockets) >= config.max_sessions:
-        _log.info("connection from %s refused: %d sessions open already", request.remote, len(config.sockets))
-        message = f"The local server takes at most {config.max_sessions} sessions at a time."
-        error = {"message": message, "type": "invalid_request_error", "param": None, "code": "too_many_sessions"}
-        return web.json_response({"error": error}, status=429)
+    refused = session_limit_refusal(request, config)
+    if refused is not None:
+        return refused
     await ws.prepare(request)
     config.connections += 1
     config.sockets.add(ws)

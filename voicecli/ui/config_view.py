@@ -17,6 +17,8 @@ from rich.syntax import Syntax
 
 from voicecli.config import AppConfig, default_config_path, to_display_dict
 from voicecli.realtime.endpoints import AzureRoute, azure_webrtc_route, azure_websocket_route
+from voicecli.realtime.live_protocol import choose_protocol
+from voicecli.realtime.live_ws import azure_live_route
 from voicecli.realtime.safe_text import redact
 
 COMMENT_KEYS = frozenset({"api_key", "route"})
@@ -47,6 +49,8 @@ def _table_lines(table: dict[str, Any]) -> list[str]:
 def azure_route(config: AppConfig) -> AzureRoute:
     """The Azure route and URL the configured transport takes (preview only with an API version)."""
     azure = config.azure
+    if choose_protocol(azure.deployment, config.protocol) == "live":
+        return azure_live_route(azure.endpoint)
     if config.transport == "webrtc":
         return azure_webrtc_route(azure.endpoint)
     return azure_websocket_route(azure.endpoint, azure.deployment or None, azure.api_version or None)

@@ -160,6 +160,8 @@ class ConversationView:
         match service_type:
             case ListenEvents.SESSION_CREATED | ListenEvents.SESSION_UPDATED if self.state == "connecting":
                 self.state = "listening"
+            case "session.started" if self.state == "connecting":  # GPT-Live's session.created
+                self.state = "listening"
             case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
                 self._user(item_id)
                 self.state = "user_speaking"
