@@ -85,7 +85,9 @@ class SpeechSource:
                 await asyncio.Event().wait()  # a device that stopped calling back
             due += CHUNK / 24_000
             await asyncio.sleep(max(0.0, due - time.monotonic()))
-            on_the_way.append((self._hear(), due))
+            # Stamped when its samples were taken: a loop running late must not stamp words said
+            # after a key press with a time before it.
+            on_the_way.append((self._hear(), max(due, time.monotonic())))
             while on_the_way and on_the_way[0][1] + self.lag_s <= time.monotonic():
                 chunk, self.chunk_at = on_the_way.popleft()
                 yield chunk
