@@ -268,6 +268,10 @@ def serve(
         str,
         typer.Option(help="How many times faster than real time replies are generated; max: no pacing at all."),
     ] = "4",
+    vad_delay_ms: Annotated[
+        int,
+        typer.Option(help="Milliseconds the VAD's speech events come late, as the service's VAD and a round trip add."),
+    ] = 0,
     verbose: Annotated[
         bool,
         typer.Option(
@@ -307,7 +311,7 @@ def serve(
         raise fail("--max-sessions must be at least 1", 2)
     try:
         faults = Faults.parse(fault or [])
-        pacing = serve_pacing(first_audio_ms, speed)
+        pacing = serve_pacing(first_audio_ms, speed, vad_delay_ms)
         server = LocalServer(
             host,
             port,

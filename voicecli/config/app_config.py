@@ -66,6 +66,7 @@ class LocalConfig:
     chat_model: str = ""
     first_audio_ms: int = 500
     speed: float | Literal["max"] = 4.0
+    vad_delay_ms: int = 0
 
 
 @dataclass(slots=True)

@@ -112,15 +112,13 @@ def local_brain(config: AppConfig) -> Brain:
 
 
 def local_pacing(config: AppConfig) -> Pacing:
-    """How fast the local server generates replies (`[local] first_audio_ms`, `speed`); `ConfigError`
-    when the values make no sense."""
-    from voicecli.server.session.pacing import UNPACED, Pacing
+    """How the local server times itself (`[local] first_audio_ms`, `speed`, `vad_delay_ms`);
+    `ConfigError` when the values make no sense."""
+    from voicecli.server.session.pacing import serve_pacing
 
-    speed = config.local.speed
-    if speed == "max":
-        return UNPACED
+    local = config.local
     try:
-        return Pacing(config.local.first_audio_ms / 1000, speed)
+        return serve_pacing(local.first_audio_ms, local.speed, local.vad_delay_ms)
     except ValueError as exc:
         raise ConfigError(f"[local]: {exc}") from None
 
