@@ -1,0 +1,61 @@
+"""The local barge-in decision (duck, then stop or restore), on a virtual clock: no devices."""
+
+from __future__ import annotations
+
+import pytest
+
+from voicecli.conversation.barge_in import Action, BargeInJudge, BargeInRules
+
+
+def feed(judge: BargeInJudge, pattern: list[tuple[float, bool]], *, speaking: bool = True) -> list[tuple[int, Action]]:
+    """Run 10 ms detector frames: `pattern` is (seconds, voiced) stretches; the actions with their ms.
+    A stop silences the assistant."""
+    actions, now = [], 0.0
+    for seconds, voiced in pattern:
+        for _ in range(round(seconds * 100)):
+            now += 0.01
+            if (action := judge.voice(now, voiced, assistant_speaking=speaking)) is not None:
+                actions.append((round(now * 1000), action))
+                speaking = speaking and action is not Action.STOP
+    return actions
+
+
+def test_a_person_talking_on_is_an_interruption() -> None:
+    actions = feed(BargeInJudge(), [(0.2, False), (1.0, True)])
+    assert actions == [(210, Action.DUCK), (810, Action.STOP)]  # ducked at once, stopped after 600 ms of voice
+
+
+def test_a_short_back_channel_or_a_cough_restores_the_reply() -> None:
+    for sound_s in (0.4, 0.15):
+        actions = feed(BargeInJudge(), [(0.1, False), (sound_s, True), (1.0, False)])
+        assert [action for _, action in actions] == [Action.DUCK, Action.RESTORE]
+        assert actions[1][0] - actions[0][0] == pytest.approx(sound_s * 1000 + 700, abs=11)
+
+
+def test_voice_with_pauses_adds_up_to_an_interruption() -> None:
+    actions = feed(BargeInJudge(), [(0.3, True), (0.2, False), (0.4, True)])
+    assert [action for _, action in actions] == [Action.DUCK, Action.STOP]
+
+
+def test_nothing_happens_while_the_assistant_is_silent() -> None:
+    assert feed(BargeInJudge(), [(2.0, True)], speaking=False) == []
+
+
+def test_words_decide_a_ducked_reply_at_once() -> None:
+    judge = BargeInJudge(BargeInRules(backchannels=("mm-hm", "yeah", "ok")))
+    assert judge.words("stop") is None  # nothing to decide: not ducked
+    assert judge.voice(0.0, True, assistant_speaking=True) is Action.DUCK
+    assert judge.words("Yeah, OK.") is Action.RESTORE
+    assert judge.voice(1.0, True, assistant_speaking=True) is Action.DUCK
+    assert judge.words("  ") is None
+    assert judge.words("yeah but wait") is Action.STOP
+    assert judge.voice(2.0, True, assistant_speaking=True) is Action.DUCK
+    assert judge.words("Mm-hm") is Action.RESTORE
+
+
+def test_the_service_speech_started_stops_only_what_the_local_detector_missed() -> None:
+    judge = BargeInJudge()
+    assert judge.service_heard_speech(assistant_speaking=True) is Action.STOP
+    assert judge.service_heard_speech(assistant_speaking=False) is None
+    judge.voice(0.0, True, assistant_speaking=True)
+    assert judge.service_heard_speech(assistant_speaking=True) is None  # the local judgement decides
