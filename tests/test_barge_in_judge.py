@@ -43,19 +43,23 @@ def test_nothing_happens_while_the_assistant_is_silent() -> None:
 
 def test_words_decide_a_ducked_reply_at_once() -> None:
     judge = BargeInJudge(BargeInRules(backchannels=("mm-hm", "yeah", "ok")))
-    assert judge.words("stop") is None  # nothing to decide: not ducked
+    assert judge.words("stop", assistant_speaking=False) is None  # nothing to stop
     assert judge.voice(0.0, True, assistant_speaking=True) is Action.DUCK
-    assert judge.words("Yeah, OK.") is Action.RESTORE
+    assert judge.words("Yeah, OK.", assistant_speaking=True) is Action.RESTORE
     assert judge.voice(1.0, True, assistant_speaking=True) is Action.DUCK
-    assert judge.words("  ") is None
-    assert judge.words("yeah but wait") is Action.STOP
+    assert judge.words("  ", assistant_speaking=True) is None
+    assert judge.words("yeah but wait", assistant_speaking=True) is Action.STOP
     assert judge.voice(2.0, True, assistant_speaking=True) is Action.DUCK
-    assert judge.words("Mm-hm") is Action.RESTORE
+    assert judge.words("Mm-hm", assistant_speaking=True) is Action.RESTORE
+    # after the reply came back up: a back-channel changes nothing, other words stop it (the detector missed them)
+    assert judge.words("yeah", assistant_speaking=True) is None
+    assert judge.words("wait a moment", assistant_speaking=True) is Action.STOP
 
 
-def test_the_service_speech_started_stops_only_what_the_local_detector_missed() -> None:
+def test_the_service_speech_started_only_ducks_what_the_local_detector_missed() -> None:
     judge = BargeInJudge()
-    assert judge.service_heard_speech(assistant_speaking=True) is Action.STOP
-    assert judge.service_heard_speech(assistant_speaking=False) is None
-    judge.voice(0.0, True, assistant_speaking=True)
-    assert judge.service_heard_speech(assistant_speaking=True) is None  # the local judgement decides
+    assert judge.service_heard_speech(0.0, assistant_speaking=False) is None
+    assert judge.service_heard_speech(0.0, assistant_speaking=True) is Action.DUCK
+    assert judge.service_heard_speech(0.1, assistant_speaking=True) is None  # already ducked
+    assert judge.voice(0.5, False, assistant_speaking=True) is None
+    assert judge.voice(0.7, False, assistant_speaking=True) is Action.RESTORE  # the detector heard no voice

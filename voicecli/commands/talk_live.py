@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -24,7 +25,9 @@ from voicecli.audio.errors import DeviceError
 from voicecli.audio.player import Player
 from voicecli.commands.devices import choose_device
 from voicecli.config import AppConfig, ConfigError
+from voicecli.conversation.barge_in import BargeInRules
 from voicecli.conversation.live import Conversation, Taps
+from voicecli.conversation.local_barge_in import LocalBargeIn
 from voicecli.conversation.providers import build_client, session_continuity, session_settings
 from voicecli.conversation.tools import configured_tools
 from voicecli.realtime import RealtimeClient, RealtimeEvent
@@ -116,6 +119,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
                 tracker=tracker,
                 push_to_talk=push_to_talk,
                 taps=_taps(client, recorder, event_log),
+                local_barge_in=_local_barge_in(config, player),
             )
             interrupts.keys = closing.enter_context(TerminalKeys(conversation.on_key))
             interrupts.install(closing)
@@ -149,6 +153,16 @@ def _native_stderr_to(log_file: Path | None) -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(target)
+
+
+def _local_barge_in(config: AppConfig, player: Player) -> LocalBargeIn | None:
+    """`[audio] barge_in = "local"`: voicecli hears the person first and decides (None: the service does)."""
+    if config.audio.barge_in != "local" or config.session.turn_detection == "push_to_talk":
+        return None
+    local = LocalBargeIn(BargeInRules(backchannels=tuple(config.audio.backchannels)), player.duck)
+    if local.warning is not None:
+        logging.getLogger("voicecli").warning("%s", local.warning)
+    return local
 
 
 def _start(stream: Player | Capture) -> None:

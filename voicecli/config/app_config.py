@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 
+from voicecli.conversation.barge_in import DEFAULT_BACKCHANNELS
 from voicecli.realtime.safe_text import remember_secret
 
 Provider = Literal["local", "openai", "azure"]
@@ -21,6 +22,8 @@ TurnMode = Literal["server_vad", "semantic_vad", "push_to_talk"]
 BuiltinTool = Literal["time", "calculator"]
 EchoMode = Literal["auto", "aec", "gate", "off"]
 """How the microphone is kept from hearing the speaker (see `voicecli.audio.echo`)."""
+BargeInMode = Literal["service", "local"]
+"""Who decides that the person interrupts: the service's VAD, or voicecli (duck, then decide)."""
 Brain = Literal["echo", "scripted", "chat"]
 """What answers in the local server (see `voicecli.server.brains`)."""
 
@@ -74,6 +77,8 @@ class AudioConfig:
     input_device: str = ""
     output_device: str = ""
     echo: EchoMode = "auto"
+    barge_in: BargeInMode = "service"
+    backchannels: list[str] = field(default_factory=lambda: list(DEFAULT_BACKCHANNELS))
 
 
 @dataclass(slots=True)

@@ -6,11 +6,12 @@ virtual clock. The conversation feeds it what the echo-cancelled microphone's de
 to do to the player: `DUCK` (fade down, not off), `STOP` (a real interruption: flush and truncate
 as today), `RESTORE` (a back-channel or a noise: back up where it was, nothing lost).
 
-Why the service's `speech_started` does not stop a ducked reply by itself: the service hears a
-person a few hundred milliseconds late, so by then a 0.4 s "mm-hm" is still going on and would be
-taken for an interruption. It stops the reply only when the local detector heard nothing (it
-missed the onset, or the echo canceller kept it deaf); otherwise the local judgement, which heard
-the sound from its start, decides.
+Why the service's `speech_started` does not stop the reply by itself: the service hears a person a
+few hundred milliseconds late, so by then a 0.4 s "mm-hm" is still going on, and its VAD takes a
+cough for speech. It hears the same echo-cancelled audio as the local detector, so when that heard
+no voice, `speech_started` only ducks (the person may have said something the detector missed):
+the words of the turn then decide, or the quiet restores. Words that are not back-channels stop
+the reply even after it came back up: the safety net for an interruption the detector missed.
 """
 
 from __future__ import annotations
@@ -87,17 +88,21 @@ class BargeInJudge:
             return self._end(Action.RESTORE)
         return None
 
-    def service_heard_speech(self, *, assistant_speaking: bool) -> Action | None:
-        """The service's `speech_started`: a stop only when the local detector missed the person."""
+    def service_heard_speech(self, now: float, *, assistant_speaking: bool) -> Action | None:
+        """The service's `speech_started`: a duck, when the local detector had not heard the person."""
         if self.ducked or not assistant_speaking:
             return None
-        return Action.STOP
+        self.ducked_at, self._voice_since, self._voice_ms, self._quiet_since = now, None, 0.0, now
+        return Action.DUCK
 
-    def words(self, text: str) -> Action | None:
-        """The person's transcribed words: back-channel words restore a ducked reply, others stop it."""
-        if not self.ducked or not words_of(text):
+    def words(self, text: str, *, assistant_speaking: bool) -> Action | None:
+        """The person's transcribed words: back-channel words restore a ducked reply; others stop it,
+        ducked or not (a late transcript of an interruption the detector missed)."""
+        if not words_of(text) or not (self.ducked or assistant_speaking):
             return None
-        return self._end(Action.RESTORE if self.is_backchannel(text) else Action.STOP)
+        if self.is_backchannel(text):
+            return self._end(Action.RESTORE) if self.ducked else None
+        return self._end(Action.STOP)
 
     def is_backchannel(self, text: str) -> bool:
         """Whether every word of `text` belongs to the back-channel list ("yeah, ok" does; "yeah but" does not)."""

@@ -27,6 +27,8 @@ import numpy as np
 
 from voicecli.audio.echo import EchoStatus
 from voicecli.audio.errors import DeviceError
+from voicecli.conversation.barge_in import Action
+from voicecli.conversation.local_barge_in import LocalBargeIn
 from voicecli.realtime import (
     AudioContent,
     ContinuityEvents,
@@ -51,7 +53,7 @@ TICK_S = 0.1
 screen looks for changes to draw, and no more, since every wake-up of the event loop costs CPU."""
 MAX_REMEMBERED_REPLIES = 32
 
-BargeInSource = Literal["vad", "key"]
+BargeInSource = Literal["vad", "key", "local"]
 
 
 class AudioSource(Protocol):
@@ -88,6 +90,8 @@ class AudioSink(Protocol):
     def finish(self) -> None: ...
 
     def flush(self, fade_ms: float = 8.0) -> None: ...
+
+    def duck(self, gain: float) -> None: ...
 
     def heard_ms(self, item_id: str) -> float: ...
 
@@ -154,6 +158,7 @@ class Conversation:
         push_to_talk: bool = False,
         taps: Taps | None = None,
         clock: Callable[[], float] = time.monotonic,
+        local_barge_in: LocalBargeIn | None = None,
     ) -> None:
         self.client = client
         self.source = source
@@ -164,6 +169,7 @@ class Conversation:
         self.taps = taps or Taps()
         self.clock = clock  # on `time.monotonic`'s scale: the microphone's chunk times are compared with it
         self.barge_ins: list[BargeIn] = []
+        self.local_barge_in = local_barge_in  # None: the service's speech_started interrupts (today's way)
         self.talking = False  # push-to-talk: the key was pressed to talk and not yet pressed again
         self._talk_from = self._talk_until = math.inf  # push-to-talk: the presses, on the microphone's clock
         self._microphone_reached_release = asyncio.Event()
@@ -296,6 +302,11 @@ class Conversation:
                 ) from None
             if self.push_to_talk and not self._said_between_presses(self.source.chunk_at):
                 continue
+            if self.local_barge_in is not None:
+                speaking = self.player.is_playing
+                decided = self.local_barge_in.hear(chunk, self.source.chunk_at, assistant_speaking=speaking)
+                if decided is Action.STOP:
+                    await self._barge_in("local")
             try:
                 await self.client.send_audio(chunk)
             except RealtimeConnectionError:
@@ -318,6 +329,8 @@ class Conversation:
             self.screen.set_level(self.source.level)
             self.screen.set_echo(self.source.echo_status)
             playing = self.player.is_playing
+            if self.local_barge_in is not None and not playing and self.local_barge_in.judge.ducked:
+                self.local_barge_in.reply_over()  # it played out while the person coughed
             if self._speaking and not playing and not self._response_active and not self._user_speaking:
                 self._speaking = False
                 self.screen.set_state("listening")
@@ -347,6 +360,8 @@ class Conversation:
         if reply.interrupted:
             return  # a late delta of an item the user cut off
         audible_at = self.clock() + self.player.buffered_ms / 1000 + self.player.latency
+        if reply.received_samples == 0 and self.local_barge_in is not None and not self.player.is_playing:
+            self.local_barge_in.reply_over()  # full gain again after a stop
         self.player.add_audio(audio.data, key)
         if reply.received_samples == 0:
             self._audible_at = audible_at
@@ -366,7 +381,18 @@ class Conversation:
                 self.talking = self._user_speaking = False
             case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
                 self._user_speaking = True
-                await self._barge_in("vad")
+                if self.local_barge_in is None:
+                    await self._barge_in("vad")
+                else:  # the local judgement decides; this only ducks what the detector missed
+                    self.local_barge_in.service_heard_speech(self.clock(), assistant_speaking=self.player.is_playing)
+            case ListenEvents.INPUT_AUDIO_TRANSCRIPTION_COMPLETED if self.local_barge_in is not None:
+                words = payload.get("transcript")
+                speaking = self.player.is_playing
+                if (
+                    isinstance(words, str)
+                    and self.local_barge_in.words(words, assistant_speaking=speaking) is Action.STOP
+                ):
+                    await self._barge_in("local")
             case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STOPPED | ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED:
                 self._user_speaking = self.talking
             case ListenEvents.RESPONSE_CREATED:
@@ -386,7 +412,8 @@ class Conversation:
         """Stop the assistant at once: flush the player, then tell the service what was heard (the
         client's `interrupt` says it as the transport needs: a truncate at what the listener heard
         of each item cut off, or, where the service played the audio, a clear of its buffer). A key
-        press also cancels the response in flight (server VAD cancels it by itself)."""
+        press or a local decision also cancels the response in flight (server VAD cancels it by
+        itself, unless the session left interrupting to voicecli: then only local decisions stop)."""
         replies = [reply for reply in self._replies.values() if not reply.interrupted and reply.received_samples]
         if not self.player.is_playing and not (self._response_active and (replies or source == "key")):
             return None  # nothing to stop (a response still thinking is cancelled by the service's VAD)
@@ -402,5 +429,6 @@ class Conversation:
                 heard.append((reply.item_id, end))
         self.barge_ins.append(barge_in)
         with contextlib.suppress(RealtimeConnectionError):  # a lost connection is reported by the receiver
-            barge_in.truncates = await self.client.interrupt(heard, cancel=source == "key" and self._response_active)
+            cancel = source != "vad" and self._response_active
+            barge_in.truncates = await self.client.interrupt(heard, cancel=cancel)
         return barge_in

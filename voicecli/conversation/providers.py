@@ -44,6 +44,7 @@ def session_settings(
             threshold=session.vad_threshold,
             prefix_padding_ms=session.vad_prefix_padding_ms,
             silence_duration_ms=session.vad_silence_duration_ms,
+            interrupt_response=config.audio.barge_in == "service",  # "local": voicecli decides (duck first)
         )
     return RealtimeSettings(
         instructions=session.instructions or None,
