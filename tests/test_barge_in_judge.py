@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from voicecli.conversation.barge_in import Action, BargeInJudge, BargeInRules
+from voicecli.conversation.local_barge_in import DUCK_GAIN, LocalBargeIn
 
 
 def feed(judge: BargeInJudge, pattern: list[tuple[float, bool]], *, speaking: bool = True) -> list[tuple[int, Action]]:
@@ -63,3 +65,47 @@ def test_the_service_speech_started_only_ducks_what_the_local_detector_missed() 
     assert judge.service_heard_speech(0.1, assistant_speaking=True) is None  # already ducked
     assert judge.voice(0.5, False, assistant_speaking=True) is None
     assert judge.voice(0.7, False, assistant_speaking=True) is Action.RESTORE  # the detector heard no voice
+
+
+class ScriptedListener:
+    """An `OnsetListener` stand-in: each chunk is one 10 ms frame, voiced when its first sample is."""
+
+    class _Detector:
+        def reset(self) -> None:
+            pass
+
+    detector = _Detector()
+
+    def feed(self, chunk: np.ndarray) -> list[tuple[float, bool]]:
+        return [(0.01, bool(chunk[0]))]
+
+
+def run_local(local: LocalBargeIn, pattern: list[tuple[float, bool]], start: float = 0.0) -> float:
+    now = start
+    for seconds, voiced in pattern:
+        for _ in range(round(seconds * 100)):
+            local.hear(np.full(1, int(voiced), np.int16), now, assistant_speaking=True)
+            now += 0.01
+    return now
+
+
+def test_a_back_channel_turn_is_dropped_and_a_real_one_answered() -> None:
+    gains: list[float] = []
+    local = LocalBargeIn(BargeInRules(), gains.append, listener=ScriptedListener())  # type: ignore[arg-type]
+    local.service_heard_speech(0.0, assistant_speaking=False)  # a question, nobody speaking
+    local.committed("item_question")
+    assert local.outbox == [{"type": "response.create"}]
+    local.outbox.clear()
+    now = run_local(local, [(0.3, True), (0.2, False)])  # an "mm-hm" over the reply
+    local.service_heard_speech(now, assistant_speaking=True)
+    local.committed("item_mmhm")  # committed before the decision: it waits
+    assert local.outbox == [] and gains == [DUCK_GAIN]
+    run_local(local, [(0.6, False)], now)
+    assert gains == [DUCK_GAIN, 1.0]
+    assert local.outbox == [{"type": "conversation.item.delete", "item_id": "item_mmhm"}]
+    assert local.words("item_mmhm", "with it", assistant_speaking=True) is None  # its late transcript
+    local.outbox.clear()
+    run_local(local, [(0.7, True)], 10.0)  # talking on
+    local.service_heard_speech(10.5, assistant_speaking=False)  # the stop silenced the reply
+    local.committed("item_stop")
+    assert local.outbox == [{"type": "response.create"}]

@@ -25,7 +25,9 @@ from voicecli.server.synth import speak
 
 pytestmark = pytest.mark.audio
 
-LOCAL = RealtimeSettings(turn_detection=TurnDetection(type="server_vad", interrupt_response=False))
+LOCAL = RealtimeSettings(
+    turn_detection=TurnDetection(type="server_vad", interrupt_response=False, create_response=False)
+)
 LATE_VAD = Pacing(0.5, 4.0, vad_delay_s=0.3)
 SHORT_REPLY = "Here is a short answer that keeps talking for a few seconds, then it ends."
 
@@ -97,6 +99,7 @@ async def test_a_back_channel_or_a_cough_leaves_the_reply_playing_to_its_end(
         said = burst.astype(np.int16)  # 250 ms of shaped noise
     client = LocalRealtime(brain="scripted", script=script(tmp_path, SHORT_REPLY), pacing=LATE_VAD)
     sent, source, screen = sent_log(client), SpeechSource(), ScreenLog()
+    gains = noted_ducks(player)
     async with client(settings=LOCAL):
         local = LocalBargeIn(BargeInRules(), player.duck)
         conversation = Conversation(client, source, player, screen, local_barge_in=local)
@@ -110,4 +113,5 @@ async def test_a_back_channel_or_a_cough_leaves_the_reply_playing_to_its_end(
     assert conversation.barge_ins == []
     assert of_type(sent, SendEvents.CONVERSATION_ITEM_TRUNCATE) == []
     assert player.heard_ms(item_id) == pytest.approx(len(speak(SHORT_REPLY)) / 24, abs=2)  # nothing lost
-    assert player.gain == 1.0
+    assert DUCK_GAIN in gains and player.gain == 1.0  # faded down (by Silero, or the late server VAD), then back
+    assert len(of_type(sent, SendEvents.RESPONSE_CREATE)) == 1  # the sound got no answer of its own

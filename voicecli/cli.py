@@ -35,7 +35,7 @@ from voicecli.cli_options import (
     local_server_overrides,
     session_overrides,
 )
-from voicecli.config.app_config import Brain, EchoMode, Provider
+from voicecli.config.app_config import BargeInMode, Brain, EchoMode, Provider
 
 app = typer.Typer(
     cls=Group,
@@ -135,6 +135,13 @@ def talk(
             help="Speaker echo: auto (default), aec (cancel it), gate (half duplex) or off (headphones).",
         ),
     ] = None,
+    barge_in: Annotated[
+        str | None,
+        typer.Option(
+            metavar=choices(BargeInMode),
+            help="Who decides you interrupt: service (its VAD) or local (fade at once, then stop or resume).",
+        ),
+    ] = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -167,6 +174,7 @@ def talk(
             "audio.output_device": output_device,
             "session.turn_detection": "push_to_talk" if push_to_talk else None,
             "audio.echo": echo,
+            "audio.barge_in": barge_in,
         },
     )
     if input_file is None and text is None:

@@ -121,9 +121,12 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
                 taps=_taps(client, recorder, event_log),
                 local_barge_in=_local_barge_in(config, player),
             )
+            settings = session_settings(
+                config, push_to_talk=push_to_talk, local_barge_in=conversation.local_barge_in is not None
+            )
             interrupts.keys = closing.enter_context(TerminalKeys(conversation.on_key))
             interrupts.install(closing)
-            async with client(settings=session_settings(config, push_to_talk=push_to_talk)):
+            async with client(settings=settings):
                 _start(capture)
                 try:
                     interrupts.conversation = conversation

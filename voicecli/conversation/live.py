@@ -307,6 +307,7 @@ class Conversation:
                 decided = self.local_barge_in.hear(chunk, self.source.chunk_at, assistant_speaking=speaking)
                 if decided is Action.STOP:
                     await self._barge_in("local")
+                await self._send_decided()
             try:
                 await self.client.send_audio(chunk)
             except RealtimeConnectionError:
@@ -386,15 +387,22 @@ class Conversation:
                 else:  # the local judgement decides; this only ducks what the detector missed
                     self.local_barge_in.service_heard_speech(self.clock(), assistant_speaking=self.player.is_playing)
             case ListenEvents.INPUT_AUDIO_TRANSCRIPTION_COMPLETED if self.local_barge_in is not None:
-                words = payload.get("transcript")
-                speaking = self.player.is_playing
-                if (
-                    isinstance(words, str)
-                    and self.local_barge_in.words(words, assistant_speaking=speaking) is Action.STOP
-                ):
+                words, item_id, speaking = (
+                    payload.get("transcript"),
+                    str(payload.get("item_id")),
+                    self.player.is_playing,
+                )
+                said = (
+                    self.local_barge_in.words(item_id, words, assistant_speaking=speaking)
+                    if isinstance(words, str)
+                    else None
+                )
+                if said is Action.STOP:
                     await self._barge_in("local")
             case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STOPPED | ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED:
                 self._user_speaking = self.talking
+                if self.local_barge_in is not None and event.service_type == ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED:
+                    self.local_barge_in.committed(str(payload.get("item_id")))
             case ListenEvents.RESPONSE_CREATED:
                 self._responses += 1
                 self._response_active = True
@@ -407,6 +415,16 @@ class Conversation:
             case ListenEvents.RESPONSE_DONE:
                 self._response_active = False
                 self.player.finish()
+        await self._send_decided()
+
+    async def _send_decided(self) -> None:
+        """What local barge-in decided to tell the service (answer a turn, or drop a back-channel)."""
+        if self.local_barge_in is None:
+            return
+        while self.local_barge_in.outbox:
+            event = self.local_barge_in.outbox.pop(0)
+            with contextlib.suppress(RealtimeConnectionError):  # the receiver reports a lost connection
+                await self.client.send(event)
 
     async def _barge_in(self, source: BargeInSource) -> BargeIn | None:
         """Stop the assistant at once: flush the player, then tell the service what was heard (the

@@ -31,10 +31,16 @@ LOCAL_TRANSCRIPTION_MODEL = "pocketsphinx"
 
 
 def session_settings(
-    config: AppConfig, *, push_to_talk: bool = False, expected_phrases: list[str] | None = None
+    config: AppConfig,
+    *,
+    push_to_talk: bool = False,
+    expected_phrases: list[str] | None = None,
+    local_barge_in: bool = False,
 ) -> RealtimeSettings:
     """The session settings of `config`. `expected_phrases` (what the user will say, as a demo knows
-    it) go to the local server as transcription keywords, which it recognises by grammar."""
+    it) go to the local server as transcription keywords, which it recognises by grammar. With
+    `local_barge_in` voicecli decides what interrupts and what gets an answer (a back-channel does
+    not), so the service's VAD does neither."""
     session = config.session
     ptt = push_to_talk or session.turn_detection == "push_to_talk"
     turn_detection = None
@@ -44,7 +50,8 @@ def session_settings(
             threshold=session.vad_threshold,
             prefix_padding_ms=session.vad_prefix_padding_ms,
             silence_duration_ms=session.vad_silence_duration_ms,
-            interrupt_response=config.audio.barge_in == "service",  # "local": voicecli decides (duck first)
+            interrupt_response=not local_barge_in,
+            create_response=not local_barge_in,
         )
     return RealtimeSettings(
         instructions=session.instructions or None,
