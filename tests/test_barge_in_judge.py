@@ -81,10 +81,12 @@ class ScriptedListener:
 
 
 def run_local(local: LocalBargeIn, pattern: list[tuple[float, bool]], start: float = 0.0) -> float:
-    now = start
+    """10 ms chunks over a speaking assistant, until a stop silences it."""
+    now, speaking = start, True
     for seconds, voiced in pattern:
         for _ in range(round(seconds * 100)):
-            local.hear(np.full(1, int(voiced), np.int16), now, assistant_speaking=True)
+            action = local.hear(np.full(1, int(voiced), np.int16), now, assistant_speaking=speaking)
+            speaking = speaking and action is not Action.STOP
             now += 0.01
     return now
 
