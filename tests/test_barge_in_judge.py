@@ -111,3 +111,15 @@ def test_a_back_channel_turn_is_dropped_and_a_real_one_answered() -> None:
     local.service_heard_speech(10.5, assistant_speaking=False)  # the stop silenced the reply
     local.committed("item_stop")
     assert local.outbox == [{"type": "response.create"}]
+
+
+def test_local_barge_in_leaves_interrupting_and_answering_to_voicecli() -> None:
+    from voicecli.config import AppConfig
+    from voicecli.conversation.providers import session_settings
+
+    local = session_settings(AppConfig(), local_barge_in=True).to_session_payload()["session"]["audio"]["input"][
+        "turn_detection"
+    ]
+    assert (local["interrupt_response"], local["create_response"]) == (False, False)
+    service = session_settings(AppConfig()).to_session_payload()["session"]["audio"]["input"]["turn_detection"]
+    assert (service["interrupt_response"], service["create_response"]) == (True, True)
