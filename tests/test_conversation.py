@@ -108,6 +108,7 @@ class ScreenLog:
         self.muted: list[bool] = []
         self.levels = 0
         self.echo: EchoStatus | None = None
+        self.typing: list[str | None] = []
 
     def __enter__(self) -> Self:
         return self
@@ -129,6 +130,9 @@ class ScreenLog:
 
     def set_echo(self, status: EchoStatus) -> None:
         self.echo = status
+
+    def set_typing(self, text: str | None) -> None:
+        self.typing.append(text)
 
     def show_summary(self, summary: LatencySummary) -> None:
         pass

@@ -177,7 +177,7 @@ def _start(stream: Player | Capture) -> None:
 
 def _keys_hint(push_to_talk: bool) -> str:
     talk = "SPACE talk/send" if push_to_talk else "just talk"
-    return f" {talk} · m mute · Ctrl-C quit "
+    return f" {talk} · t type · m mute · Ctrl-C quit "
 
 
 def _taps(client: RealtimeClient, recorder: Recorder | None, event_log: EventLog | None) -> Taps:

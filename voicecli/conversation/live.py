@@ -29,6 +29,7 @@ from voicecli.audio.echo import EchoStatus
 from voicecli.audio.errors import DeviceError
 from voicecli.conversation.barge_in import Action
 from voicecli.conversation.local_barge_in import LocalBargeIn
+from voicecli.conversation.typing import OPEN_KEY, TypedLine
 from voicecli.realtime import (
     AudioContent,
     ContinuityEvents,
@@ -38,6 +39,8 @@ from voicecli.realtime import (
     RealtimeConnectionError,
     RealtimeErrorEvent,
     RealtimeEvent,
+    RealtimeTextEvent,
+    TextContent,
 )
 from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.realtime.tasks import BackgroundTasks
@@ -171,6 +174,7 @@ class Conversation:
         self.barge_ins: list[BargeIn] = []
         self.local_barge_in = local_barge_in  # None: the service's speech_started interrupts (today's way)
         self.talking = False  # push-to-talk: the key was pressed to talk and not yet pressed again
+        self.typed: TypedLine | None = None  # the line being typed, while the input is open
         self._talk_from = self._talk_until = math.inf  # push-to-talk: the presses, on the microphone's clock
         self._microphone_reached_release = asyncio.Event()
         self._replies: OrderedDict[str, _Reply] = OrderedDict()
@@ -192,11 +196,37 @@ class Conversation:
         self._stop.set()
 
     def on_key(self, key: str) -> None:
-        """A key pressed in the terminal: SPACE talks (push-to-talk), `m` mutes."""
-        if key in "mM":
+        """A key pressed in the terminal: SPACE talks (push-to-talk), `m` mutes, `t` opens a line
+        to type (then every key edits it until Enter sends it or Escape closes it)."""
+        if self.typed is not None:
+            self._edit_typed(key)
+        elif key == OPEN_KEY and self._running:
+            self.typed = TypedLine()
+            self.screen.set_typing("")
+        elif key in "mM":
             self.toggle_mute()
         elif key == " " and self.push_to_talk and self._running:
             self._key_tasks.spawn(self._toggle_talk_quietly())
+
+    def _edit_typed(self, key: str) -> None:
+        assert self.typed is not None
+        outcome = self.typed.key(key)
+        if outcome == "editing":
+            self.screen.set_typing(self.typed.text)
+            return
+        text, self.typed = self.typed.text, None
+        self.screen.set_typing(None)
+        if outcome == "send" and self._running:
+            self._key_tasks.spawn(self.send_typed(text))
+
+    async def send_typed(self, text: str) -> None:
+        """A typed line: it interrupts the assistant as speech would, joins the conversation as a
+        user message, and asks for the answer."""
+        with contextlib.suppress(RealtimeConnectionError):  # the receiver reports a lost connection
+            await self._barge_in("key")
+            await self.client.send(RealtimeTextEvent(text=TextContent(text=text, source="user_text")))
+            await self.client.send({"type": "response.create"})
+        self.screen.handle(RealtimeTextEvent(text=TextContent(text=text, source="user_text", final=True)))
 
     async def _toggle_talk_quietly(self) -> None:
         with contextlib.suppress(RealtimeConnectionError):  # the receiver reports a lost connection
