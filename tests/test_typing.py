@@ -3,6 +3,9 @@ live conversation (it interrupts the reply, reaches the server as a user message
 
 from __future__ import annotations
 
+import base64
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +19,11 @@ from test_conversation import player as player  # fixture
 from test_conversation import speech as speech  # fixture
 
 from voicecli.audio.player import Player
+from voicecli.config import AppConfig
+from voicecli.conversation.images import image_item, images_refused
 from voicecli.conversation.live import Conversation
 from voicecli.conversation.typing import TypedLine
-from voicecli.realtime import ListenEvents, RealtimeTextEvent, SendEvents
+from voicecli.realtime import ListenEvents, RealtimeErrorEvent, RealtimeTextEvent, SendEvents
 from voicecli.server import LocalRealtime
 from voicecli.ui.view import ConversationView, SessionInfo
 
@@ -92,3 +97,65 @@ def test_typing_in_the_live_screen_in_tmux(pulse_audio: PulseAudio, tmp_path: Pa
         window.wait_for("You said: hello from the keyboard", "the echo brain's answer")
         window.keys("C-c")
         assert window.exit_code() == "EXIT=0"
+
+
+# --- images -------------------------------------------------------------------------------------------
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+def test_an_image_becomes_an_input_image_item_and_bad_files_one_line(tmp_path: Path) -> None:
+    picture = tmp_path / "dot.png"
+    picture.write_bytes(PNG)
+    item = image_item(picture)["item"]
+    assert item["role"] == "user"
+    [content] = item["content"]
+    assert content == {"type": "input_image", "image_url": "data:image/png;base64," + base64.b64encode(PNG).decode()}
+    (tmp_path / "notes.txt").write_text("hi")
+    for bad, says in ((tmp_path / "notes.txt", "not a PNG"), (tmp_path / "gone.png", "No such file")):
+        with pytest.raises(ValueError, match=says):
+            image_item(bad)
+
+
+def test_which_sessions_take_images() -> None:
+    assert images_refused(AppConfig()) is None  # the local server
+    assert images_refused(AppConfig(provider="openai")) is None  # gpt-realtime by default
+    preview = AppConfig(provider="openai")
+    preview.openai.model = "gpt-4o-realtime-preview"
+    refused = images_refused(preview)
+    assert refused is not None and "gpt-4o-realtime-preview takes none" in refused
+
+
+def test_talk_image_refusals_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "none.toml").write_text("")
+    done = subprocess.run(
+        [sys.executable, "-m", "voicecli", "talk", "--config", str(tmp_path / "none.toml"), "--image", "gone.png"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith("voicecli: error: gone.png:")
+
+
+@pytest.mark.audio
+async def test_a_typed_image_command_sends_the_image_for_the_next_turn(player: Player, tmp_path: Path) -> None:
+    picture = tmp_path / "dot.png"
+    picture.write_bytes(PNG)
+    client = LocalRealtime(brain="echo")
+    sent, source, screen = sent_log(client), SpeechSource(), ScreenLog()
+    async with client(settings=VAD), Running(Conversation(client, source, player, screen)) as conversation:
+        await until(lambda: bool(screen.seen(ListenEvents.SESSION_UPDATED)), "the session")
+        for key in f"t/image {tmp_path / 'missing.png'}\r":
+            conversation.on_key(key)
+        for key in f"t/image {picture}\r":
+            conversation.on_key(key)
+        await until(lambda: bool(screen.seen(ListenEvents.CONVERSATION_ITEM_ADDED)), "the image item")
+    [item] = [event["item"] for event in of_type(sent, SendEvents.CONVERSATION_ITEM_CREATE)]
+    assert item["content"][0]["type"] == "input_image"
+    assert of_type(sent, SendEvents.RESPONSE_CREATE) == []  # it waits for the next turn
+    [added] = screen.seen(ListenEvents.CONVERSATION_ITEM_ADDED)
+    assert added["item"]["content"][0]["type"] == "input_image"
+    [error] = [e for e in screen.events if isinstance(e, RealtimeErrorEvent)]
+    assert "missing.png" in error.error.message and error.error.code == "image_not_sent"

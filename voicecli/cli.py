@@ -135,6 +135,9 @@ def talk(
             help="Speaker echo: auto (default), aec (cancel it), gate (half duplex) or off (headphones).",
         ),
     ] = None,
+    image: Annotated[
+        Path | None, typer.Option(help="Show the model this image (PNG, JPEG, WebP, GIF) with your first turn.")
+    ] = None,
     barge_in: Annotated[
         str | None,
         typer.Option(
@@ -177,10 +180,20 @@ def talk(
             "audio.barge_in": barge_in,
         },
     )
+    if image is not None:
+        from voicecli.conversation.images import image_item, images_refused
+
+        try:
+            refused = images_refused(settings)
+            if refused is not None or input_file is not None or text is not None:
+                raise ValueError(refused or "--image goes with a live conversation, not --text or --input-file")
+            image_item(image)
+        except ValueError as exc:
+            raise fail(str(exc), 2) from None
     if input_file is None and text is None:
         from voicecli.commands.talk_live import run_live
 
-        run(run_live(settings))
+        run(run_live(settings, image=image))
     else:
         from voicecli.commands.talk_files import run_file_turn
 

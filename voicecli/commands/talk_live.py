@@ -26,6 +26,7 @@ from voicecli.audio.player import Player
 from voicecli.commands.devices import choose_device
 from voicecli.config import AppConfig, ConfigError
 from voicecli.conversation.barge_in import BargeInRules
+from voicecli.conversation.images import images_refused
 from voicecli.conversation.live import Conversation, Taps
 from voicecli.conversation.local_barge_in import LocalBargeIn
 from voicecli.conversation.providers import build_client, session_continuity, session_settings
@@ -73,11 +74,12 @@ class _Interrupts:
             stack.callback(loop.remove_signal_handler, signum)
 
 
-async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
+async def run_live(config: AppConfig, *, console: Console | None = None, image: Path | None = None) -> int:
     """Hold a spoken conversation until Ctrl-C; returns the exit code (failures are raised).
 
     The client is built first: a missing key or Azure endpoint is said before any terminal or
-    device problem, which a user would otherwise fix only to be told about the key next."""
+    device problem, which a user would otherwise fix only to be told about the key next. `image`
+    goes to the model with the first turn."""
     client = build_client(config, tools=configured_tools(config), continuity=session_continuity(config))
     push_to_talk = config.session.turn_detection == "push_to_talk"
     if push_to_talk and not sys.stdin.isatty():
@@ -124,12 +126,15 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
             settings = session_settings(
                 config, push_to_talk=push_to_talk, local_barge_in=conversation.local_barge_in is not None
             )
+            conversation.images_refused = images_refused(config)
             interrupts.keys = closing.enter_context(TerminalKeys(conversation.on_key))
             interrupts.install(closing)
             async with client(settings=settings):
                 _start(capture)
                 try:
                     interrupts.conversation = conversation
+                    if image is not None:
+                        await conversation.send_image(image)
                     await conversation.run()
                 finally:
                     capture.stop()

@@ -21,6 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
@@ -28,11 +29,13 @@ import numpy as np
 from voicecli.audio.echo import EchoStatus
 from voicecli.audio.errors import DeviceError
 from voicecli.conversation.barge_in import Action
+from voicecli.conversation.images import image_item
 from voicecli.conversation.local_barge_in import LocalBargeIn
-from voicecli.conversation.typing import OPEN_KEY, TypedLine
+from voicecli.conversation.typing import IMAGE_COMMAND, OPEN_KEY, TypedLine
 from voicecli.realtime import (
     AudioContent,
     ContinuityEvents,
+    ErrorContent,
     ListenEvents,
     RealtimeAudioEvent,
     RealtimeClient,
@@ -175,6 +178,7 @@ class Conversation:
         self.local_barge_in = local_barge_in  # None: the service's speech_started interrupts (today's way)
         self.talking = False  # push-to-talk: the key was pressed to talk and not yet pressed again
         self.typed: TypedLine | None = None  # the line being typed, while the input is open
+        self.images_refused: str | None = None  # why the session takes no images (None: it does)
         self._talk_from = self._talk_until = math.inf  # push-to-talk: the presses, on the microphone's clock
         self._microphone_reached_release = asyncio.Event()
         self._replies: OrderedDict[str, _Reply] = OrderedDict()
@@ -217,7 +221,8 @@ class Conversation:
         text, self.typed = self.typed.text, None
         self.screen.set_typing(None)
         if outcome == "send" and self._running:
-            self._key_tasks.spawn(self.send_typed(text))
+            image = text.strip().removeprefix(IMAGE_COMMAND) if text.strip().startswith(IMAGE_COMMAND) else None
+            self._key_tasks.spawn(self.send_image(Path(image.strip())) if image else self.send_typed(text))
 
     async def send_typed(self, text: str) -> None:
         """A typed line: it interrupts the assistant as speech would, joins the conversation as a
@@ -227,6 +232,21 @@ class Conversation:
             await self.client.send(RealtimeTextEvent(text=TextContent(text=text, source="user_text")))
             await self.client.send({"type": "response.create"})
         self.screen.handle(RealtimeTextEvent(text=TextContent(text=text, source="user_text", final=True)))
+
+    async def send_image(self, path: Path) -> None:
+        """An image for the next turn (typed `/image PATH`, or `--image`); one line on the screen
+        when the file or the session cannot take it."""
+        try:
+            if self.images_refused is not None:
+                raise ValueError(self.images_refused)
+            item = image_item(path.expanduser())
+        except ValueError as exc:
+            self.screen.handle(RealtimeErrorEvent(error=ErrorContent(message=str(exc), code="image_not_sent")))
+            return
+        with contextlib.suppress(RealtimeConnectionError):  # the receiver reports a lost connection
+            await self.client.send(item)
+        note = f"[image {path.name}, for the next turn]"
+        self.screen.handle(RealtimeTextEvent(text=TextContent(text=note, source="user_text", final=True)))
 
     async def _toggle_talk_quietly(self) -> None:
         with contextlib.suppress(RealtimeConnectionError):  # the receiver reports a lost connection

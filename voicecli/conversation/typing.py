@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["OPEN_KEY", "TypedLine"]
+__all__ = ["IMAGE_COMMAND", "OPEN_KEY", "TypedLine"]
 
 OPEN_KEY = "t"
+IMAGE_COMMAND = "/image "
+"""A typed line `/image PATH` sends that image with the next turn instead of text."""
 MAX_CHARS = 2000
 _ENTER, _ESCAPE, _BACKSPACES = ("\r", "\n"), "\x1b", ("\x7f", "\b")
 
