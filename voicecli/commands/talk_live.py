@@ -126,7 +126,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None, image: 
             settings = session_settings(
                 config, push_to_talk=push_to_talk, local_barge_in=conversation.local_barge_in is not None
             )
-            conversation.images_refused = images_refused(config)
+            conversation.typed_input.images_refused = images_refused(config)
             interrupts.keys = closing.enter_context(TerminalKeys(conversation.on_key))
             interrupts.install(closing)
             async with client(settings=settings):
@@ -134,7 +134,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None, image: 
                 try:
                     interrupts.conversation = conversation
                     if image is not None:
-                        await conversation.send_image(image)
+                        await conversation.typed_input.send_image(image)
                     await conversation.run()
                 finally:
                     capture.stop()

@@ -21,7 +21,6 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
@@ -29,21 +28,17 @@ import numpy as np
 from voicecli.audio.echo import EchoStatus
 from voicecli.audio.errors import DeviceError
 from voicecli.conversation.barge_in import Action
-from voicecli.conversation.images import image_item
 from voicecli.conversation.local_barge_in import LocalBargeIn
-from voicecli.conversation.typing import IMAGE_COMMAND, OPEN_KEY, TypedLine
+from voicecli.conversation.typing import OPEN_KEY, TypedInput
 from voicecli.realtime import (
     AudioContent,
     ContinuityEvents,
-    ErrorContent,
     ListenEvents,
     RealtimeAudioEvent,
     RealtimeClient,
     RealtimeConnectionError,
     RealtimeErrorEvent,
     RealtimeEvent,
-    RealtimeTextEvent,
-    TextContent,
 )
 from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.realtime.tasks import BackgroundTasks
@@ -177,8 +172,6 @@ class Conversation:
         self.barge_ins: list[BargeIn] = []
         self.local_barge_in = local_barge_in  # None: the service's speech_started interrupts (today's way)
         self.talking = False  # push-to-talk: the key was pressed to talk and not yet pressed again
-        self.typed: TypedLine | None = None  # the line being typed, while the input is open
-        self.images_refused: str | None = None  # why the session takes no images (None: it does)
         self._talk_from = self._talk_until = math.inf  # push-to-talk: the presses, on the microphone's clock
         self._microphone_reached_release = asyncio.Event()
         self._replies: OrderedDict[str, _Reply] = OrderedDict()
@@ -192,6 +185,9 @@ class Conversation:
         self._stop = asyncio.Event()
         self._key_lock = asyncio.Lock()
         self._key_tasks = BackgroundTasks()
+        self.typed_input = TypedInput(
+            client, screen, interrupt=lambda: self._barge_in("key"), spawn=self._key_tasks.spawn
+        )
 
     # --- control ------------------------------------------------------------------------------
 
@@ -202,51 +198,12 @@ class Conversation:
     def on_key(self, key: str) -> None:
         """A key pressed in the terminal: SPACE talks (push-to-talk), `m` mutes, `t` opens a line
         to type (then every key edits it until Enter sends it or Escape closes it)."""
-        if self.typed is not None:
-            self._edit_typed(key)
-        elif key == OPEN_KEY and self._running:
-            self.typed = TypedLine()
-            self.screen.set_typing("")
+        if self.typed_input.is_open or (key == OPEN_KEY and self._running):
+            self.typed_input.key(key)
         elif key in "mM":
             self.toggle_mute()
         elif key == " " and self.push_to_talk and self._running:
             self._key_tasks.spawn(self._toggle_talk_quietly())
-
-    def _edit_typed(self, key: str) -> None:
-        assert self.typed is not None
-        outcome = self.typed.key(key)
-        if outcome == "editing":
-            self.screen.set_typing(self.typed.text)
-            return
-        text, self.typed = self.typed.text, None
-        self.screen.set_typing(None)
-        if outcome == "send" and self._running:
-            image = text.strip().removeprefix(IMAGE_COMMAND) if text.strip().startswith(IMAGE_COMMAND) else None
-            self._key_tasks.spawn(self.send_image(Path(image.strip())) if image else self.send_typed(text))
-
-    async def send_typed(self, text: str) -> None:
-        """A typed line: it interrupts the assistant as speech would, joins the conversation as a
-        user message, and asks for the answer."""
-        with contextlib.suppress(RealtimeConnectionError):  # the receiver reports a lost connection
-            await self._barge_in("key")
-            await self.client.send(RealtimeTextEvent(text=TextContent(text=text, source="user_text")))
-            await self.client.send({"type": "response.create"})
-        self.screen.handle(RealtimeTextEvent(text=TextContent(text=text, source="user_text", final=True)))
-
-    async def send_image(self, path: Path) -> None:
-        """An image for the next turn (typed `/image PATH`, or `--image`); one line on the screen
-        when the file or the session cannot take it."""
-        try:
-            if self.images_refused is not None:
-                raise ValueError(self.images_refused)
-            item = image_item(path.expanduser())
-        except ValueError as exc:
-            self.screen.handle(RealtimeErrorEvent(error=ErrorContent(message=str(exc), code="image_not_sent")))
-            return
-        with contextlib.suppress(RealtimeConnectionError):  # the receiver reports a lost connection
-            await self.client.send(item)
-        note = f"[image {path.name}, for the next turn]"
-        self.screen.handle(RealtimeTextEvent(text=TextContent(text=note, source="user_text", final=True)))
 
     async def _toggle_talk_quietly(self) -> None:
         with contextlib.suppress(RealtimeConnectionError):  # the receiver reports a lost connection
