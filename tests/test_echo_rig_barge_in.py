@@ -14,9 +14,7 @@ from audio_support import (
     PulseAudio,
     Recorder,
     active_span,
-    assert_sounds_for,
     play_into_mic,
-    sound_mask,
     speech_level_db,
     wait_until,
 )
@@ -36,15 +34,15 @@ REPLY = (
 
 
 def cough(path: Path) -> Path:
-    """250 ms of shaped noise, as loud as a voice 12 dB over the echo."""
-    burst = np.random.default_rng(5).standard_normal(5512) * np.hanning(5512) * 9000
+    """250 ms of shaped noise, loud enough for the server's VAD to take it for speech."""
+    burst = np.random.default_rng(5).standard_normal(5512) * np.hanning(5512) * 12000
     soundfile.write(path, burst.astype(np.int16), 22_050)
     return path
 
 
 def mm_hm(path: Path, folder: Path) -> Path:
     """espeak's "mm-hm", cut to 0.4 s."""
-    voice_over_echo(folder / "mmhm_full.wav", "mm-hm", 12.0)
+    voice_over_echo(folder / "mmhm_full.wav", "mm-hm", 18.0)
     voice, rate = soundfile.read(folder / "mmhm_full.wav", dtype="int16")
     start = int(np.flatnonzero(np.abs(voice) > 300)[0])
     soundfile.write(path, voice[start : start + rate * 4 // 10], rate)
@@ -83,13 +81,18 @@ def test_on_speakers_a_back_channel_and_a_cough_leave_the_reply_and_talking_on_s
         play_into_mic(room, cough(folder / "cough.wav")).wait(timeout=10)
         wait_until(lambda: speaker.quiet_for_s() >= 1.0, "the reply to play to its end", timeout=40)
         first = speaker.stop()
-        assert not talk.events("conversation.item.truncate", "out")
-        span, whole = active_span(first), active_span(reference)
+        # the server's VAD heard both (in `service` mode either would have stopped the reply) ...
+        assert len(talk.events("input_audio_buffer.speech_started")) == 3
+        assert not talk.events("conversation.item.truncate", "out")  # ... and here neither did
+        # nothing lost: from its first sound to its last, the speaker played the whole reply (lifted
+        # by the duck's 20 dB, so that the ducked stretches' soft sounds do not pass for silence)
+        lifted = np.clip(first.astype(np.int32) / DUCK_GAIN, -32768, 32767).astype(np.int16)
+        span, whole = active_span(lifted), active_span(reference)
         assert span is not None and whole is not None
-        # nothing lost: from its first sound to its last, the speaker played the whole reply
-        reply = reference[whole[0] : whole[1] + 1]
-        pauses_s = (len(reply) - float(sound_mask(reply, 24_000).sum())) / 24_000
-        assert_sounds_for(first[span[0] : span[1] + 1], SPEAKER_RATE, len(reply) / 24_000, 0.05, pauses_s)
+        # (lifting also lifts the resampler's faint noise in the reply's pauses: the span, not the pauses;
+        # a late device callback on a loaded machine can only make it longer, as in assert_sounds_for)
+        reply_s, span_s = (whole[1] - whole[0]) / 24_000, (span[1] - span[0]) / SPEAKER_RATE
+        assert reply_s - 0.05 <= span_s < reply_s + 1.0
 
         speaker = Recorder(room, folder / "reply2.raw", rate=SPEAKER_RATE)
         play_into_mic(room, question).wait(timeout=10)
