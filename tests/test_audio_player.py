@@ -142,3 +142,26 @@ def test_flush_fades_out_within_a_block_and_matches_heard_ms(player: Player, rec
     full = np.flatnonzero(env > 0.9 * 0.5 * 32767)[-1]
     quiet = np.flatnonzero(env > 300)[-1]
     assert 1 <= quiet - full <= 6, "fade should take ~8 ms (3 ms windows)"
+
+
+def test_duck_fades_down_and_back_up_losing_nothing(player: Player, recorder: Recorder) -> None:
+    feed(player, tone(1500), "long")
+    player.finish()
+    wait_until(lambda: player.heard_ms("long") >= 300, what="300 ms to be heard")
+    player.duck(0.1)  # -20 dB
+    wait_until(lambda: player.heard_ms("long") >= 800, what="the ducked stretch to play")
+    player.duck(1.0)
+    wait_played(player, recorder)
+    recorded = recorder.stop()
+    rate = player.sample_rate
+
+    assert player.heard_ms("long") == pytest.approx(1500, abs=2)  # nothing dropped, nothing skipped
+    span = active_span(recorded)
+    assert span is not None, "nothing was played"
+    assert_sounds_for(recorded[span[0] : span[1] + 1], rate, 1.5, 0.02)
+    levels = [rms_dbfs(window) for window in np.array_split(recorded[span[0] : span[1] + 1], 15)]  # 100 ms each
+    # -20 dB while ducked (lower in a window where a late device callback left a gap)
+    assert max(levels) == pytest.approx(-9.0, abs=0.5) and -40 < min(levels) < -27
+    ducked = [i for i, level in enumerate(levels) if level < -25]
+    assert ducked and ducked == list(range(ducked[0], ducked[-1] + 1))  # one stretch, then back up
+    assert ducked[-1] < len(levels) - 1 and levels[-1] == pytest.approx(-9.0, abs=0.5)

@@ -110,6 +110,7 @@ class ScreenLog:
         self.muted: list[bool] = []
         self.levels = 0
         self.echo: EchoStatus | None = None
+        self.typing: list[str | None] = []
 
     def __enter__(self) -> Self:
         return self
@@ -131,6 +132,9 @@ class ScreenLog:
 
     def set_echo(self, status: EchoStatus) -> None:
         self.echo = status
+
+    def set_typing(self, text: str | None) -> None:
+        self.typing.append(text)
 
     def show_summary(self, summary: LatencySummary) -> None:
         pass

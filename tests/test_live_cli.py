@@ -152,7 +152,7 @@ def live_screen_shows_turns_mute_and_ends_on_ctrl_c(room: PulseAudio, folder: Pa
     window.wait_for("● listening", "the status line", timeout=30)
     status = window.screen()
     assert "local · websocket · echo brain · voice alloy" in status
-    assert "just talk · m mute · Ctrl-C quit" in status
+    assert "just talk · t type · m mute · Ctrl-C quit" in status
     play_into_mic(room, speech_wav(folder / "hello.wav", "hello there")).wait(timeout=10)
     window.wait_for("I heard", "the assistant's turn")
     assert "You" in window.screen()
@@ -176,7 +176,7 @@ def test_push_to_talk_in_tmux_talks_between_two_presses_of_space(pulse_audio: Pu
 
 def push_to_talk_talks_between_two_presses_of_space(room: PulseAudio, folder: Path, window: Tmux, events: Path) -> None:
     window.wait_for("● listening", "the status line", timeout=30)
-    assert "SPACE talk/send · m mute" in window.screen()
+    assert "SPACE talk/send · t type · m mute" in window.screen()
     unsent = speech_wav(folder / "unsent.wav", "this sentence is not sent because space was not pressed")
     play_into_mic(room, unsent).wait(timeout=10)
     window.keys("Space")

@@ -37,7 +37,7 @@ from voicecli.cli_options import (
     local_server_overrides,
     session_overrides,
 )
-from voicecli.config.app_config import Brain, EchoMode, Provider
+from voicecli.config.app_config import BargeInMode, Brain, EchoMode, Provider
 
 app = typer.Typer(
     cls=Group,
@@ -139,6 +139,16 @@ def talk(
             help="Speaker echo: auto (default), aec (cancel it), gate (half duplex) or off (headphones).",
         ),
     ] = None,
+    image: Annotated[
+        Path | None, typer.Option(help="Show the model this image (PNG, JPEG, WebP, GIF) with your first turn.")
+    ] = None,
+    barge_in: Annotated[
+        str | None,
+        typer.Option(
+            metavar=choices(BargeInMode),
+            help="Who decides you interrupt: service (its VAD) or local (fade at once, then stop or resume).",
+        ),
+    ] = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -173,12 +183,23 @@ def talk(
             "audio.output_device": output_device,
             "session.turn_detection": "push_to_talk" if push_to_talk else None,
             "audio.echo": echo,
+            "audio.barge_in": barge_in,
         },
     )
+    if image is not None:
+        from voicecli.conversation.images import image_item, images_refused
+
+        try:
+            refused = images_refused(settings)
+            if refused is not None or input_file is not None or text is not None:
+                raise ValueError(refused or "--image goes with a live conversation, not --text or --input-file")
+            image_item(image)
+        except ValueError as exc:
+            raise fail(str(exc), 2) from None
     if input_file is None and text is None:
         from voicecli.commands.talk_live import run_live
 
-        run(run_live(settings))
+        run(run_live(settings, image=image))
     else:
         from voicecli.commands.talk_files import run_file_turn
 
@@ -275,6 +296,10 @@ def serve(
         str,
         typer.Option(help="How many times faster than real time replies are generated; max: no pacing at all."),
     ] = "4",
+    vad_delay_ms: Annotated[
+        int,
+        typer.Option(help="Milliseconds the VAD's speech events come late, as the service's VAD and a round trip add."),
+    ] = 0,
     verbose: Annotated[
         bool,
         typer.Option(
@@ -314,7 +339,7 @@ def serve(
         raise fail("--max-sessions must be at least 1", 2)
     try:
         faults = Faults.parse(fault or [])
-        pacing = serve_pacing(first_audio_ms, speed)
+        pacing = serve_pacing(first_audio_ms, speed, vad_delay_ms)
         server = LocalServer(
             host,
             port,

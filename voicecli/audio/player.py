@@ -1,4 +1,4 @@
-"""Low-latency playback of the model's 24 kHz voice, with instant flush for barge-in.
+"""Low-latency playback of the model's 24 kHz voice, with instant flush (and duck) for barge-in.
 
 The PortAudio callback only copies from a preallocated ring buffer; resampling to the device rate
 and all bookkeeping happen on the caller's side (the event loop), so the audio thread never waits
@@ -50,6 +50,7 @@ class Player:
         self._items: OrderedDict[str, ItemSpan] = OrderedDict()
         self._current: str | None = None
         self._fades: dict[int, np.ndarray] = {}
+        self._gain = self._target_gain = 1.0  # the callback ramps from one to the other over a block
         self.underruns = 0
         self._stream: Any = None
         self._channels = 1
@@ -140,6 +141,15 @@ class Player:
             span.start, span.end, span.flushed = min(span.start, cut), min(span.end, cut), True
         self._current = None
 
+    def duck(self, gain: float) -> None:
+        """Fade to `gain` (1 restores) over the next block the device takes: playback goes on, so
+        nothing is lost if the sound that caused it was not an interruption."""
+        self._target_gain = min(1.0, max(0.0, gain))
+
+    @property
+    def gain(self) -> float:
+        return self._target_gain
+
     def heard_ms(self, item_id: str) -> float:
         """Milliseconds of ``item_id`` the listener has heard (0 for unknown items).
 
@@ -172,10 +182,19 @@ class Player:
             self._fades[length] = np.linspace(1.0, 0.0, length + 2, dtype=np.float32)[1:-1]
         return self._fades[length]
 
+    def _apply_gain(self, block: np.ndarray) -> None:
+        """Scale a block by the gain, ramping to a new one across it (a step would click)."""
+        start, end = self._gain, self._target_gain
+        ramp = np.linspace(start, end, block.size, dtype=np.float32) if start != end else np.float32(end)
+        block[:] = (block * ramp).astype(np.int16)
+        self._gain = end
+
     def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         if status.output_underflow:
             self.underruns += 1
         got = self._ring.read_into(outdata[:, 0])
+        if self._gain != 1.0 or self._target_gain != 1.0:
+            self._apply_gain(outdata[:, 0])
         if self._channels > 1:
             outdata[:, 1:] = outdata[:, :1]
         self._counters.advance(got, frames, time_info.outputBufferDacTime)

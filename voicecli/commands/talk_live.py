@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import signal
 import sys
@@ -26,7 +27,10 @@ from voicecli.audio.player import Player
 from voicecli.commands.devices import choose_device
 from voicecli.config import AppConfig, ConfigError
 from voicecli.conversation.approvals import KeyApprovals, approval_notice, set_up_approvals
+from voicecli.conversation.barge_in import BargeInRules
+from voicecli.conversation.images import images_refused
 from voicecli.conversation.live import Conversation, Taps
+from voicecli.conversation.local_barge_in import LocalBargeIn
 from voicecli.conversation.mcp_config import configured_mcp_servers
 from voicecli.conversation.mcp_tools import McpTools, mcp_notice, refresh_session
 from voicecli.conversation.providers import build_client, session_continuity, session_settings
@@ -74,11 +78,12 @@ class _Interrupts:
             stack.callback(loop.remove_signal_handler, signum)
 
 
-async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
+async def run_live(config: AppConfig, *, console: Console | None = None, image: Path | None = None) -> int:
     """Hold a spoken conversation until Ctrl-C; returns the exit code (failures are raised).
 
     The client is built first: a missing key or Azure endpoint is said before any terminal or
-    device problem, which a user would otherwise fix only to be told about the key next."""
+    device problem, which a user would otherwise fix only to be told about the key next. `image`
+    goes to the model with the first turn."""
     client = build_client(config, tools=configured_tools(config), continuity=session_continuity(config))
     servers = configured_mcp_servers(config)
     push_to_talk = config.session.turn_detection == "push_to_talk"
@@ -121,17 +126,24 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
                 tracker=tracker,
                 push_to_talk=push_to_talk,
                 taps=_taps(client, recorder, event_log),
+                local_barge_in=_local_barge_in(config, player),
             )
+            settings = session_settings(
+                config, push_to_talk=push_to_talk, local_barge_in=conversation.local_barge_in is not None
+            )
+            conversation.typed_input.images_refused = images_refused(config)
             approvals = KeyApprovals(lambda line: screen.handle(approval_notice(line)))
             set_up_approvals(client.tools, config, approvals if sys.stdin.isatty() else None)
             interrupts.keys = closing.enter_context(TerminalKeys(approvals.before(conversation.on_key)))
             interrupts.install(closing)
             mcp = McpTools(servers, client.tools, notice=lambda line: screen.handle(mcp_notice(line)))
             mcp.on_change = functools.partial(refresh_session, client)
-            async with mcp, client(settings=session_settings(config, push_to_talk=push_to_talk)):
+            async with mcp, client(settings=settings):
                 _start(capture)
                 try:
                     interrupts.conversation = conversation
+                    if image is not None:
+                        await conversation.typed_input.send_image(image)
                     await conversation.run()
                 finally:
                     capture.stop()
@@ -160,6 +172,16 @@ def _native_stderr_to(log_file: Path | None) -> Iterator[None]:
         os.close(target)
 
 
+def _local_barge_in(config: AppConfig, player: Player) -> LocalBargeIn | None:
+    """`[audio] barge_in = "local"`: voicecli hears the person first and decides (None: the service does)."""
+    if config.audio.barge_in != "local" or config.session.turn_detection == "push_to_talk":
+        return None
+    local = LocalBargeIn(BargeInRules(backchannels=tuple(config.audio.backchannels)), player.duck)
+    if local.warning is not None:
+        logging.getLogger("voicecli").warning("%s", local.warning)
+    return local
+
+
 def _start(stream: Player | Capture) -> None:
     try:
         stream.start()
@@ -169,7 +191,7 @@ def _start(stream: Player | Capture) -> None:
 
 def _keys_hint(push_to_talk: bool) -> str:
     talk = "SPACE talk/send" if push_to_talk else "just talk"
-    return f" {talk} · m mute · Ctrl-C quit "
+    return f" {talk} · t type · m mute · Ctrl-C quit "
 
 
 def _taps(client: RealtimeClient, recorder: Recorder | None, event_log: EventLog | None) -> Taps:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from voicecli.conversation.barge_in import DEFAULT_BACKCHANNELS
 from voicecli.realtime.safe_text import remember_secret
 
 Provider = Literal["local", "openai", "azure"]
@@ -25,6 +26,8 @@ EchoMode = Literal["auto", "aec", "gate", "off"]
 """How the microphone is kept from hearing the speaker (see `voicecli.audio.echo`)."""
 Approve = Literal["ask", "all", "none"]
 """Who approves tool calls that need it: the live screen asks, or all are run, or none."""
+BargeInMode = Literal["service", "local"]
+"""Who decides that the person interrupts: the service's VAD, or voicecli (duck, then decide)."""
 Brain = Literal["auto", "echo", "scripted", "chat"]
 """What answers in the local server (see `voicecli.server.brains`)."""
 
@@ -71,6 +74,7 @@ class LocalConfig:
     first_audio_ms: int = 500
     speed: float | Literal["max"] = 4.0
     chat_api_key_env: str = ""
+    vad_delay_ms: int = 0
 
 
 @dataclass(slots=True)
@@ -78,6 +82,8 @@ class AudioConfig:
     input_device: str = ""
     output_device: str = ""
     echo: EchoMode = "auto"
+    barge_in: BargeInMode = "service"
+    backchannels: list[str] = field(default_factory=lambda: list(DEFAULT_BACKCHANNELS))
 
 
 @dataclass(slots=True)

@@ -27,6 +27,9 @@ import numpy as np
 
 from voicecli.audio.echo import EchoStatus
 from voicecli.audio.errors import DeviceError
+from voicecli.conversation.barge_in import Action
+from voicecli.conversation.local_barge_in import LocalBargeIn
+from voicecli.conversation.typing import OPEN_KEY, TypedInput
 from voicecli.realtime import (
     AudioContent,
     ContinuityEvents,
@@ -51,7 +54,7 @@ TICK_S = 0.1
 screen looks for changes to draw, and no more, since every wake-up of the event loop costs CPU."""
 MAX_REMEMBERED_REPLIES = 32
 
-BargeInSource = Literal["vad", "key"]
+BargeInSource = Literal["vad", "key", "local"]
 
 
 class AudioSource(Protocol):
@@ -88,6 +91,8 @@ class AudioSink(Protocol):
     def finish(self) -> None: ...
 
     def flush(self, fade_ms: float = 8.0) -> None: ...
+
+    def duck(self, gain: float) -> None: ...
 
     def heard_ms(self, item_id: str) -> float: ...
 
@@ -154,6 +159,7 @@ class Conversation:
         push_to_talk: bool = False,
         taps: Taps | None = None,
         clock: Callable[[], float] = time.monotonic,
+        local_barge_in: LocalBargeIn | None = None,
     ) -> None:
         self.client = client
         self.source = source
@@ -164,6 +170,7 @@ class Conversation:
         self.taps = taps or Taps()
         self.clock = clock  # on `time.monotonic`'s scale: the microphone's chunk times are compared with it
         self.barge_ins: list[BargeIn] = []
+        self.local_barge_in = local_barge_in  # None: the service's speech_started interrupts (today's way)
         self.talking = False  # push-to-talk: the key was pressed to talk and not yet pressed again
         self._talk_from = self._talk_until = math.inf  # push-to-talk: the presses, on the microphone's clock
         self._microphone_reached_release = asyncio.Event()
@@ -178,6 +185,9 @@ class Conversation:
         self._stop = asyncio.Event()
         self._key_lock = asyncio.Lock()
         self._key_tasks = BackgroundTasks()
+        self.typed_input = TypedInput(
+            client, screen, interrupt=lambda: self._barge_in("key"), spawn=self._key_tasks.spawn
+        )
 
     # --- control ------------------------------------------------------------------------------
 
@@ -186,8 +196,11 @@ class Conversation:
         self._stop.set()
 
     def on_key(self, key: str) -> None:
-        """A key pressed in the terminal: SPACE talks (push-to-talk), `m` mutes."""
-        if key in "mM":
+        """A key pressed in the terminal: SPACE talks (push-to-talk), `m` mutes, `t` opens a line
+        to type (then every key edits it until Enter sends it or Escape closes it)."""
+        if self.typed_input.is_open or (key == OPEN_KEY and self._running):
+            self.typed_input.key(key)
+        elif key in "mM":
             self.toggle_mute()
         elif key == " " and self.push_to_talk and self._running:
             self._key_tasks.spawn(self._toggle_talk_quietly())
@@ -300,6 +313,12 @@ class Conversation:
             between_presses = self._said_between_presses(self.source.chunk_at) if self.push_to_talk else True
             if not between_presses and getattr(self.client, "protocol", "realtime") != "live":
                 continue  # GPT-Live's clock runs on microphone frames: it gets them all, muted between presses
+            if self.local_barge_in is not None:
+                speaking = self.player.is_playing
+                decided = self.local_barge_in.hear(chunk, self.source.chunk_at, assistant_speaking=speaking)
+                if decided is Action.STOP:
+                    await self._barge_in("local")
+                await self._send_decided()
             try:
                 await self.client.send_audio(chunk)
             except RealtimeConnectionError:
@@ -322,6 +341,8 @@ class Conversation:
             self.screen.set_level(self.source.level)
             self.screen.set_echo(self.source.echo_status)
             playing = self.player.is_playing
+            if self.local_barge_in is not None and not playing and self.local_barge_in.judge.ducked:
+                self.local_barge_in.reply_over()  # it played out while the person coughed
             if self._speaking and not playing and not self._response_active and not self._user_speaking:
                 self._speaking = False
                 self.screen.set_state("listening")
@@ -351,6 +372,8 @@ class Conversation:
         if reply.interrupted:
             return  # a late delta of an item the user cut off
         audible_at = self.clock() + self.player.buffered_ms / 1000 + self.player.latency
+        if reply.received_samples == 0 and self.local_barge_in is not None and not self.player.is_playing:
+            self.local_barge_in.reply_over()  # full gain again after a stop
         self.player.add_audio(audio.data, key)
         if reply.received_samples == 0:
             self._audible_at = audible_at
@@ -370,9 +393,27 @@ class Conversation:
                 self.talking = self._user_speaking = False
             case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
                 self._user_speaking = True
-                await self._barge_in("vad")
+                if self.local_barge_in is None:
+                    await self._barge_in("vad")
+                else:  # the local judgement decides; this only ducks what the detector missed
+                    self.local_barge_in.service_heard_speech(self.clock(), assistant_speaking=self.player.is_playing)
+            case ListenEvents.INPUT_AUDIO_TRANSCRIPTION_COMPLETED if self.local_barge_in is not None:
+                words, item_id, speaking = (
+                    payload.get("transcript"),
+                    str(payload.get("item_id")),
+                    self.player.is_playing,
+                )
+                said = (
+                    self.local_barge_in.words(item_id, words, assistant_speaking=speaking)
+                    if isinstance(words, str)
+                    else None
+                )
+                if said is Action.STOP:
+                    await self._barge_in("local")
             case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STOPPED | ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED:
                 self._user_speaking = self.talking
+                if self.local_barge_in is not None and event.service_type == ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED:
+                    self.local_barge_in.committed(str(payload.get("item_id")))
             case ListenEvents.RESPONSE_CREATED:
                 self._responses += 1
                 self._response_active = True
@@ -385,12 +426,23 @@ class Conversation:
             case ListenEvents.RESPONSE_DONE:
                 self._response_active = False
                 self.player.finish()
+        await self._send_decided()
+
+    async def _send_decided(self) -> None:
+        """What local barge-in decided to tell the service (answer a turn, or drop a back-channel)."""
+        if self.local_barge_in is None:
+            return
+        while self.local_barge_in.outbox:
+            event = self.local_barge_in.outbox.pop(0)
+            with contextlib.suppress(RealtimeConnectionError):  # the receiver reports a lost connection
+                await self.client.send(event)
 
     async def _barge_in(self, source: BargeInSource) -> BargeIn | None:
         """Stop the assistant at once: flush the player, then tell the service what was heard (the
         client's `interrupt` says it as the transport needs: a truncate at what the listener heard
         of each item cut off, or, where the service played the audio, a clear of its buffer). A key
-        press also cancels the response in flight (server VAD cancels it by itself)."""
+        press or a local decision also cancels the response in flight (server VAD cancels it by
+        itself, unless the session left interrupting to voicecli: then only local decisions stop)."""
         replies = [reply for reply in self._replies.values() if not reply.interrupted and reply.received_samples]
         if not self.player.is_playing and not (self._response_active and (replies or source == "key")):
             return None  # nothing to stop (a response still thinking is cancelled by the service's VAD)
@@ -406,5 +458,6 @@ class Conversation:
                 heard.append((reply.item_id, end))
         self.barge_ins.append(barge_in)
         with contextlib.suppress(RealtimeConnectionError):  # a lost connection is reported by the receiver
-            barge_in.truncates = await self.client.interrupt(heard, cancel=source == "key" and self._response_active)
+            cancel = source != "vad" and self._response_active
+            barge_in.truncates = await self.client.interrupt(heard, cancel=cancel)
         return barge_in

@@ -32,10 +32,16 @@ LOCAL_TRANSCRIPTION_MODEL = "pocketsphinx"
 
 
 def session_settings(
-    config: AppConfig, *, push_to_talk: bool = False, expected_phrases: list[str] | None = None
+    config: AppConfig,
+    *,
+    push_to_talk: bool = False,
+    expected_phrases: list[str] | None = None,
+    local_barge_in: bool = False,
 ) -> RealtimeSettings:
     """The session settings of `config`. `expected_phrases` (what the user will say, as a demo knows
-    it) go to the local server as transcription keywords, which it recognises by grammar."""
+    it) go to the local server as transcription keywords, which it recognises by grammar. With
+    `local_barge_in` voicecli decides what interrupts and what gets an answer (a back-channel does
+    not), so the service's VAD does neither."""
     session = config.session
     ptt = push_to_talk or session.turn_detection == "push_to_talk"
     turn_detection = None
@@ -45,6 +51,8 @@ def session_settings(
             threshold=session.vad_threshold,
             prefix_padding_ms=session.vad_prefix_padding_ms,
             silence_duration_ms=session.vad_silence_duration_ms,
+            interrupt_response=not local_barge_in,
+            create_response=not local_barge_in,
         )
     return RealtimeSettings(
         instructions=session.instructions or None,
@@ -125,15 +133,13 @@ def speaks_live(config: AppConfig) -> bool:
 
 
 def local_pacing(config: AppConfig) -> Pacing:
-    """How fast the local server generates replies (`[local] first_audio_ms`, `speed`); `ConfigError`
-    when the values make no sense."""
-    from voicecli.server.session.pacing import UNPACED, Pacing
+    """How the local server times itself (`[local] first_audio_ms`, `speed`, `vad_delay_ms`);
+    `ConfigError` when the values make no sense."""
+    from voicecli.server.session.pacing import serve_pacing
 
-    speed = config.local.speed
-    if speed == "max":
-        return UNPACED
+    local = config.local
     try:
-        return Pacing(config.local.first_audio_ms / 1000, speed)
+        return serve_pacing(local.first_audio_ms, local.speed, local.vad_delay_ms)
     except ValueError as exc:
         raise ConfigError(f"[local]: {exc}") from None
 

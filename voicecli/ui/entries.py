@@ -14,6 +14,7 @@ class UserTurn:
     speaking: bool = True
     final: bool = False
     failed: bool = False
+    typed: bool = False  # typed in the live screen, not spoken
 
 
 @dataclass(slots=True)

@@ -83,5 +83,8 @@ class LiveScreen:
     def set_echo(self, status: EchoStatus) -> None:
         self.view.set_echo(status)
 
+    def set_typing(self, text: str | None) -> None:
+        self.view.set_typing(text)
+
     def show_summary(self, summary: LatencySummary) -> None:
         self.console.print(latency_table(summary))

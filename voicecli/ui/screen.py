@@ -39,6 +39,8 @@ class ConversationScreen(Protocol):
 
     def set_echo(self, status: EchoStatus) -> None: ...
 
+    def set_typing(self, text: str | None) -> None: ...
+
     def show_summary(self, summary: LatencySummary) -> None: ...
 
 
@@ -72,6 +74,9 @@ class PlainScreen:
 
     def set_echo(self, status: EchoStatus) -> None:
         """Not shown in plain output."""
+
+    def set_typing(self, text: str | None) -> None:
+        """Not shown in plain output (no keys are read without a terminal)."""
 
     def show_summary(self, summary: LatencySummary) -> None:
         Console(file=self._stream, width=100, color_system=None).print(latency_table(summary))

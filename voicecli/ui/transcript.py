@@ -68,7 +68,8 @@ def _rows(entry: Entry) -> Iterable[tuple[Text, Text]]:
 
 def _user_text(turn: UserTurn) -> Text:
     if turn.text:
-        return Text(shown(turn.text, keep_newlines=True), style="" if turn.final else "italic")
+        text = Text(shown(turn.text, keep_newlines=True), style="" if turn.final else "italic")
+        return Text.assemble(("⌨ ", "dim"), text) if turn.typed else text
     if turn.failed:
         return Text("(speech not transcribed: transcription failed)", style="dim italic")
     return Text("(speaking…)" if turn.speaking else "(speech)", style="dim italic")

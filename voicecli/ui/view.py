@@ -96,6 +96,7 @@ class ConversationView:
         self._response_has_audio = False
         self._response_has_calls = False
         self._reconnect_try = ""  # "(2/5)" while reconnecting
+        self.typing: str | None = None  # the line being typed, while the input is open
         self.revision = 0
         """Goes up whenever what `render()` shows may have changed, so the screen redraws only then."""
 
@@ -119,6 +120,12 @@ class ConversationView:
             self.muted = muted
             self.revision += 1
 
+    def set_typing(self, text: str | None) -> None:
+        """The one-line input: its text while open, None once sent or closed."""
+        if text != self.typing:
+            self.typing = text
+            self.revision += 1
+
     def set_echo(self, status: EchoStatus) -> None:
         """The echo handling in effect and its measured reduction, so a failing canceller is visible."""
         shown = self.echo
@@ -138,6 +145,7 @@ class ConversationView:
             case RealtimeTextEvent() if event.text.source in ("user_transcript", "user_text"):
                 user = self._user(event.text.item_id)
                 user.text, user.final, user.speaking = event.text.text, True, False
+                user.typed = event.text.source == "user_text"
             case RealtimeTextEvent():
                 self._assistant(event.text.item_id).text += event.text.text
                 self._enter("speaking")
@@ -303,7 +311,12 @@ class _Screen:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         rule = Rule(Text(self._view.info.keys, style="dim"), style="dim", align="right")
-        status = console.render_lines(Group(rule, self._view.status_line()), options, pad=False)
+        bottom: list[RenderableType] = [rule, self._view.status_line()]
+        if self._view.typing is not None:  # shown with its end in view, as a one-line input does
+            typed = Text.assemble(("type › ", "bold cyan"), self._view.typing, ("▌", "cyan"))  # printable only
+            typed.truncate(max(1, options.max_width), overflow="ellipsis")
+            bottom.insert(0, typed)
+        status = console.render_lines(Group(*bottom), options, pad=False)
         room = (options.height or options.max_height) - len(status) - 1  # a spare line: the terminal never scrolls
         conversation = newest_lines(console, options.update(height=None), reversed(list(self._view.entries)), room)
         for line in [*conversation, *status]:

@@ -3,10 +3,13 @@
 Protocol state only: `append` returns the turns it found (`TurnStarted`, `TurnEnded` with the turn's
 audio) and the session turns them into events. Positions are counted in samples since the session
 began, so `audio_start_ms`/`audio_end_ms` are on the client's clock, as the service reports them.
+A `vad_delay_ms` holds each turn change back until that much more audio has arrived (the service's
+VAD and round trip hear a person late); the positions it reports stay those of the speech.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +18,7 @@ import numpy as np
 
 from voicecli.server.ids import new_id
 from voicecli.server.session.conversation import BYTES_PER_MS, decode_audio
-from voicecli.server.session.vad import EnergyVad, SpeechStarted, VadConfig
+from voicecli.server.session.vad import EnergyVad, SpeechStarted, SpeechStopped, VadConfig
 from voicecli.server.validation import ProtocolViolation
 
 __all__ = ["InputAudioBuffer", "TurnEnded", "TurnStarted", "appended_audio"]
@@ -55,7 +58,9 @@ def appended_audio(encoded: str) -> bytes:
 class InputAudioBuffer:
     """24 kHz pcm16 since the last commit or clear, bounded, with server VAD when it is on."""
 
-    def __init__(self, turn_detection: Mapping[str, Any] | None) -> None:
+    def __init__(self, turn_detection: Mapping[str, Any] | None, vad_delay_ms: int = 0) -> None:
+        self._delay_samples = vad_delay_ms * _SAMPLES_PER_MS
+        self._held: deque[tuple[int, SpeechStarted | SpeechStopped]] = deque()  # (due position, change)
         self._buffer = bytearray()
         self._buffer_start = 0  # stream position (samples) of the buffer's first sample
         self._stream_samples = 0  # samples appended during the session
@@ -70,6 +75,7 @@ class InputAudioBuffer:
         config = VadConfig.from_turn_detection(turn_detection) if turn_detection else None
         self._vad = EnergyVad(config, self._stream_samples) if config else None
         self._speech_item_id = None
+        self._held.clear()
 
     def append(self, pcm: bytes) -> list[TurnStarted | TurnEnded]:
         """Add audio and run turn detection on it; return the turns it began or ended."""
@@ -82,6 +88,9 @@ class InputAudioBuffer:
             return []
         turns: list[TurnStarted | TurnEnded] = []
         for change in self._vad.process(np.frombuffer(pcm, dtype="<i2")):
+            self._held.append((change.detected + self._delay_samples, change))
+        while self._held and self._held[0][0] <= self._stream_samples:
+            change = self._held.popleft()[1]
             if isinstance(change, SpeechStarted):
                 self._drop_before(change.sample)
                 self._speech_item_id = new_id("item")
@@ -92,7 +101,7 @@ class InputAudioBuffer:
                 self._speech_item_id = None
                 audio = self._take_until(change.sample)
                 turns.append(TurnEnded(item_id, change.sample // _SAMPLES_PER_MS, audio))
-        if not self._vad.in_speech:
+        if not self._vad.in_speech and not self._held:
             keep = (self._vad.config.prefix_padding_ms + _IDLE_BUFFER_MS) * _SAMPLES_PER_MS
             self._drop_before(self._stream_samples - keep)
         return turns

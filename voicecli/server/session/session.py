@@ -70,7 +70,7 @@ class ServerSession:
         self.audio_out: AudioOut = audio_out or DeltaAudioOut(self.emit)
         self.config = default_session_config(model, lifetime_s)
         self.conversation = Conversation()
-        self.input_audio = InputAudioBuffer(self._turn_detection)
+        self.input_audio = InputAudioBuffer(self._turn_detection, round(pacing.vad_delay_s * 1000))
         self.transcriber = Transcriber(self.emit, brain.phrases, lambda: self.config)
         self.responses = Responses(
             self.emit,

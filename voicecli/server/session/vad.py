@@ -9,7 +9,7 @@ confirmed the stop.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,11 +47,16 @@ class VadConfig:
 @dataclass(frozen=True, slots=True)
 class SpeechStarted:
     sample: int  # stream position where the committed audio starts (onset minus prefix padding)
+    detected: int = field(default=0, compare=False)  # stream position where the VAD was sure
 
 
 @dataclass(frozen=True, slots=True)
 class SpeechStopped:
     sample: int  # stream position where the committed audio ends (last voice plus silence)
+
+    @property
+    def detected(self) -> int:
+        return self.sample  # the silence that confirms the stop ends the turn
 
 
 class EnergyVad:
@@ -85,7 +90,7 @@ class EnergyVad:
                 if self._voiced_run >= _ONSET_WINDOWS:
                     onset = self._position - _ONSET_WINDOWS * _WINDOW
                     start = max(0, onset - self.config.prefix_padding_ms * SAMPLE_RATE // 1000)
-                    events.append(SpeechStarted(start))
+                    events.append(SpeechStarted(start, self._position))
                     self.in_speech, self._silent_run = True, 0
             elif is_voiced:
                 self._silent_run = 0
