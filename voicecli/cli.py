@@ -135,6 +135,10 @@ def talk(
             help="Speaker echo: auto (default), aec (cancel it), gate (half duplex) or off (headphones).",
         ),
     ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(min=0, help="Dollars: end the session after the reply under way once it cost this much."),
+    ] = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -167,6 +171,7 @@ def talk(
             "audio.output_device": output_device,
             "session.turn_detection": "push_to_talk" if push_to_talk else None,
             "audio.echo": echo,
+            "session.budget": budget,
         },
     )
     if input_file is None and text is None:

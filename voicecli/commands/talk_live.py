@@ -28,6 +28,7 @@ from voicecli.conversation.live import Conversation, Taps
 from voicecli.conversation.providers import build_client, session_continuity, session_settings
 from voicecli.conversation.tools import configured_tools
 from voicecli.realtime import RealtimeClient, RealtimeEvent
+from voicecli.realtime.usage import UsageMeter
 from voicecli.records.eventlog import EventLog, SessionClock
 from voicecli.records.latency import LatencyTracker
 from voicecli.records.recording import Recorder
@@ -84,6 +85,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
     log_file = Path(config.ui.log_file) if config.ui.log_file else None
     configure_logging(log_file, live=True)
     tracker = LatencyTracker()
+    usage = usage_meter(config)
     interrupts = _Interrupts()
     try:
         with contextlib.ExitStack() as closing:
@@ -99,8 +101,8 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
             closing.callback(player.close)
             _start(player)
             info = replace(SessionInfo.from_config(config), keys=_keys_hint(push_to_talk) if sys.stdin.isatty() else "")
-            screen = open_screen(info, latency=tracker, console=console)
-            closing.callback(lambda: screen.show_summary(tracker.summary()))
+            screen = open_screen(info, latency=tracker, usage=usage, console=console)
+            closing.callback(lambda: screen.show_summary(tracker.summary(), usage))
             closing.enter_context(screen)
             capture = Capture(
                 input_device.index, echo=config.audio.echo, reference=player.monitor, reference_rate=player.sample_rate
@@ -116,6 +118,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
                 tracker=tracker,
                 push_to_talk=push_to_talk,
                 taps=_taps(client, recorder, event_log),
+                usage=usage,
             )
             interrupts.keys = closing.enter_context(TerminalKeys(conversation.on_key))
             interrupts.install(closing)
@@ -131,6 +134,18 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
             raise
     check_log_file()
     return 0
+
+
+def usage_meter(config: AppConfig) -> UsageMeter:
+    """The session's meter, priced by the configuration's table; a budget needs a price to be kept."""
+    model = config.priced_model()
+    prices = config.prices.get(model)
+    if config.session.budget > 0 and prices is None:
+        raise ConfigError(
+            f"--budget needs the price of {model!r}, which the price table lacks; add a [prices.{model}] "
+            "table to the configuration (see config.example.toml)"
+        )
+    return UsageMeter(prices=prices, budget=config.session.budget)
 
 
 @contextlib.contextmanager

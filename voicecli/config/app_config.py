@@ -13,7 +13,9 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 
+from voicecli.config.prices import DEFAULT_PRICES, merged_prices
 from voicecli.realtime.safe_text import remember_secret
+from voicecli.realtime.usage import ModelPrices
 
 Provider = Literal["local", "openai", "azure"]
 Transport = Literal["websocket", "webrtc"]
@@ -40,6 +42,8 @@ class SessionConfig:
     vad_silence_duration_ms: int = 500
     input_transcription_model: str = ""
     reconnect_tries: int = 6
+    budget: float = 0.0
+    """Dollars: the session ends politely once its cost reaches this (0: no limit)."""
 
 
 @dataclass(slots=True)
@@ -118,6 +122,12 @@ class AppConfig:
     ui: UIConfig = field(default_factory=UIConfig)
     recording: RecordingConfig = field(default_factory=RecordingConfig)
     phone: PhoneConfig = field(default_factory=PhoneConfig)
+    prices: dict[str, ModelPrices] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+
+    def priced_model(self) -> str:
+        """The name the price table is looked up by: the model, the Azure deployment, or for the local
+        server the OpenAI model it stands in for (its usage is an estimate shaped like the service's)."""
+        return self.azure.deployment if self.provider == "azure" else self.openai.model
 
     def api_key(self) -> str | None:
         """The provider's key, read from the environment variable the configuration names."""
@@ -228,7 +238,12 @@ def _apply(target: Any, values: dict[str, Any], origin: str, prefix: str = "") -
         if key not in known:
             raise ConfigError(f"{origin}: {name}: unknown key (known: {', '.join(sorted(known))})")
         current = getattr(target, key)
-        if is_dataclass(current):
+        if key == "prices" and isinstance(target, AppConfig):
+            try:
+                changes[key] = merged_prices(current, value, origin, name)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        elif is_dataclass(current):
             changes[key] = _apply(current, value, origin, f"{name}.")
         else:
             changes[key] = _check_value(hints[key], value, origin, name)
@@ -240,6 +255,8 @@ def _check_meaning(key: str, value: Any, origin: str, name: str) -> None:
     """Values of the right type that still cannot work: a wait of no time, a key where its name belongs."""
     if key.endswith("_s") and value <= 0:
         raise ConfigError(f"{origin}: {name}: must be more than 0 seconds, got {value:g}")
+    if key == "budget" and value < 0:
+        raise ConfigError(f"{origin}: {name}: must be 0 (no limit) or more dollars, got {value:g}")
     if key in URL_KEYS and value and not re.match(r"(https?|wss?)://", value, re.IGNORECASE):
         remember_secret(value)  # not a URL: perhaps a key pasted into the wrong line, never shown
         raise ConfigError(f"{origin}: {name}: must be a URL starting with http:// or https:// (the value is not shown)")
@@ -282,6 +299,8 @@ def to_display_dict(config: AppConfig) -> dict[str, Any]:
     """The configuration as nested dicts, with whether each provider key is set (never its value)."""
 
     def convert(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {key: convert(value) for key, value in obj.items()}
         return {f.name: convert(getattr(obj, f.name)) for f in fields(obj)} if is_dataclass(obj) else obj
 
     shown = convert(config)

@@ -31,6 +31,9 @@ def config_toml(config: AppConfig) -> str:
     for name, value in shown.items():
         if isinstance(value, dict):
             lines += ["", f"[{name}]", *_table_lines(value)]
+            for sub, table in value.items():  # [prices."gpt-realtime"]
+                if isinstance(table, dict):
+                    lines += ["", f"[{name}.{json.dumps(sub)}]", *_table_lines(table)]
     return "\n".join(lines) + "\n"
 
 

@@ -19,6 +19,7 @@ from voicecli.commands.demo.script import DemoTurn
 from voicecli.conversation.exchange import exchange
 from voicecli.conversation.providers import build_client, session_settings
 from voicecli.realtime import RealtimeClient, RealtimeError, RealtimeEvent
+from voicecli.realtime.usage import TokenUsage, UsageMeter
 
 
 class RunObserver(Protocol):
@@ -38,6 +39,7 @@ class RunObserver(Protocol):
 async def run_script(prepared: PreparedScript, observer: RunObserver) -> ScriptRun:
     """Run every turn (or until one fails to get an answer); a connection failure is recorded, not raised."""
     run = ScriptRun(prepared)
+    run.usage = UsageMeter(prices=prepared.config.prices.get(prepared.config.priced_model()))
     writer = ReportWriter(run)
     writer.start()
     observer.run_started(run)
@@ -70,9 +72,11 @@ async def _run_turn(
     client: RealtimeClient, run: ScriptRun, turn: DemoTurn, sent: TurnInput, observer: RunObserver
 ) -> TurnRecord:
     timeline = Timeline()
+    responses_before = len(run.usage.turns)
 
     def observe(event: RealtimeEvent) -> None:
         timeline(event)
+        run.usage.observe(event)
         observer.event(run, event)
 
     result = await exchange(
@@ -83,4 +87,5 @@ async def _run_turn(
         observer=observe,
     )
     checks = check(turn.expect, timeline.reply, result.tool_calls, heard_text(sent, result))
-    return TurnRecord(turn, sent, result, timeline, checks)
+    usage = sum(run.usage.turns[responses_before:], TokenUsage())
+    return TurnRecord(turn, sent, result, timeline, checks, usage)
