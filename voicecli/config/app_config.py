@@ -21,6 +21,8 @@ Provider = Literal["local", "openai", "azure"]
 Transport = Literal["websocket", "webrtc"]
 TurnMode = Literal["server_vad", "semantic_vad", "push_to_talk"]
 BuiltinTool = Literal["time", "calculator"]
+Reasoning = Literal["", "minimal", "low", "medium", "high", "xhigh"]
+"""Reasoning effort of gpt-realtime-2 and later; "" leaves the model's default (older models have none)."""
 EchoMode = Literal["auto", "aec", "gate", "off"]
 """How the microphone is kept from hearing the speaker (see `voicecli.audio.echo`)."""
 Brain = Literal["echo", "scripted", "chat"]
@@ -42,6 +44,7 @@ class SessionConfig:
     vad_silence_duration_ms: int = 500
     input_transcription_model: str = ""
     reconnect_tries: int = 6
+    reasoning_effort: Reasoning = ""
     budget: float = 0.0
     """Dollars: the session ends politely once its cost reaches this (0: no limit)."""
 

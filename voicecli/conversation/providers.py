@@ -54,6 +54,7 @@ def session_settings(
         input_transcription_model=session.input_transcription_model
         or (LOCAL_TRANSCRIPTION_MODEL if config.provider == "local" else None),
         input_transcription_keywords=expected_phrases if config.provider == "local" else None,
+        reasoning_effort=session.reasoning_effort or None,
     )
 
 
