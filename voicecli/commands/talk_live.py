@@ -25,7 +25,7 @@ from voicecli.audio.player import Player
 from voicecli.commands.devices import choose_device
 from voicecli.config import AppConfig, ConfigError
 from voicecli.conversation.live import Conversation, Taps
-from voicecli.conversation.providers import build_client, session_continuity, session_settings
+from voicecli.conversation.providers import build_client, client_echo_mode, session_continuity, session_settings
 from voicecli.conversation.tools import configured_tools
 from voicecli.realtime import RealtimeClient, RealtimeEvent
 from voicecli.realtime.usage import UsageMeter
@@ -105,7 +105,10 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
             closing.callback(lambda: screen.show_summary(tracker.summary(), usage))
             closing.enter_context(screen)
             capture = Capture(
-                input_device.index, echo=config.audio.echo, reference=player.monitor, reference_rate=player.sample_rate
+                input_device.index,
+                echo=client_echo_mode(config),
+                reference=player.monitor,
+                reference_rate=player.sample_rate,
             )
             if recorder is not None:
                 capture.on_chunk = recorder.mic

@@ -23,6 +23,9 @@ TurnMode = Literal["server_vad", "semantic_vad", "push_to_talk"]
 BuiltinTool = Literal["time", "calculator"]
 Reasoning = Literal["", "minimal", "low", "medium", "high", "xhigh"]
 """Reasoning effort of gpt-realtime-2 and later; "" leaves the model's default (older models have none)."""
+AzureService = Literal["openai", "voice-live"]
+"""Azure OpenAI realtime, or Azure Voice Live (`/voice-live/realtime`) on the same resource."""
+VoiceType = Literal["", "azure-standard", "azure-custom", "azure-personal"]
 EchoMode = Literal["auto", "aec", "gate", "off"]
 """How the microphone is kept from hearing the speaker (see `voicecli.audio.echo`)."""
 Brain = Literal["echo", "scripted", "chat"]
@@ -62,6 +65,12 @@ class AzureConfig:
     deployment: str = ""
     api_version: str = ""
     api_key_env: str = "AZURE_OPENAI_API_KEY"
+    service: AzureService = "openai"
+    voice_live_api_version: str = "2025-10-01"
+    voice_type: VoiceType = ""
+    remove_filler_words: bool = True
+    noise_suppression: bool = True
+    server_echo_cancellation: bool = True
 
 
 @dataclass(slots=True)

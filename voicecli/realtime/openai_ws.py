@@ -72,6 +72,10 @@ class WebsocketRealtimeClient(RealtimeClient):
         client = self._sdk_client()
         return str(client.websocket_base_url or client.base_url)
 
+    def _connect_extras(self) -> dict[str, Any]:
+        """More `connect()` arguments (`extra_query`, `extra_headers`) for a service that needs them."""
+        return {}
+
     async def _prepare(self) -> None:
         self._sdk_client()  # imports `openai` (a second or more on a slow machine) and checks the credentials
 
@@ -81,7 +85,9 @@ class WebsocketRealtimeClient(RealtimeClient):
         client = self._sdk_client()
         where = self.endpoint_description
         try:
-            connection = client.realtime.connect(model=self.model, websocket_connection_options=CONNECTION_OPTIONS)
+            connection = client.realtime.connect(
+                model=self.model, websocket_connection_options=CONNECTION_OPTIONS, **self._connect_extras()
+            )
             self._connection = await connection.enter()
         except InvalidStatus as exc:
             status = exc.response.status_code

@@ -1,0 +1,126 @@
+"""Azure Voice Live over WebSocket: `wss://<resource>.services.ai.azure.com/voice-live/realtime?api-version=…&model=…`.
+
+Voice Live speaks the Realtime beta shape with Azure's own session settings, so the client builds
+GA events as everywhere, `preview_shape` rewrites them to the beta shape, and `voice_live_session`
+adds the Azure settings to `session.update`: an Azure voice (`{name, type}`), `azure_semantic_vad`
+turn detection with filler-word removal, deep noise suppression and server echo cancellation.
+Server events need nothing: their beta names are aliases in `protocol`, and Voice Live's extra
+events (word timestamps, visemes) pass through as service events. A key goes in the `api-key`
+header; without one an Entra ID bearer token is used, as for Azure OpenAI.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from voicecli.realtime.endpoints import AzureEndpoint, TokenProvider, websocket_url_for
+from voicecli.realtime.openai_ws import WebsocketRealtimeClient
+from voicecli.realtime.preview_shape import to_preview
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+_log = logging.getLogger("voicecli.realtime")
+
+VOICE_LIVE_API_VERSION = "2025-10-01"
+"""The generally available Voice Live API version."""
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceLiveOptions:
+    """Azure's session settings. `voice_type` set (e.g. `azure-standard`): the session's voice is an
+    Azure voice name such as `en-US-AvaNeural`; empty: an OpenAI voice name."""
+
+    voice_type: str = ""
+    remove_filler_words: bool = True
+    noise_suppression: bool = True
+    echo_cancellation: bool = True
+
+
+def voice_live_session(event: dict[str, Any], options: VoiceLiveOptions) -> dict[str, Any]:
+    """The Voice Live form of a GA client event (beta shape plus Azure's session settings)."""
+    wire = to_preview(event)
+    if wire.get("type") != "session.update" or not isinstance(wire.get("session"), dict):
+        return wire
+    session = dict(wire["session"])
+    if options.voice_type and isinstance(session.get("voice"), str):
+        session["voice"] = {"name": session["voice"], "type": options.voice_type}
+    turn = session.get("turn_detection")
+    if isinstance(turn, dict) and turn.get("type") == "semantic_vad":
+        azure_turn = {key: value for key, value in turn.items() if key != "eagerness"}
+        session["turn_detection"] = {
+            **azure_turn,
+            "type": "azure_semantic_vad",
+            "remove_filler_words": options.remove_filler_words,
+        }
+    if options.noise_suppression:
+        session["input_audio_noise_reduction"] = {"type": "azure_deep_noise_suppression"}
+    if options.echo_cancellation:
+        session["input_audio_echo_cancellation"] = {"type": "server_echo_cancellation"}
+    return {**wire, "session": session}
+
+
+class VoiceLiveWebsocket(WebsocketRealtimeClient):
+    """Azure Voice Live over WebSocket; endpoint, key and model default to the `AZURE_OPENAI_*` variables."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        api_key: str | None = None,
+        deployment_name: str | None = None,
+        api_version: str | None = None,
+        token_provider: TokenProvider | None = None,
+        options: VoiceLiveOptions | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._azure = AzureEndpoint.resolve(endpoint, api_key, deployment_name, None, token_provider)
+        self.api_version = api_version or VOICE_LIVE_API_VERSION
+        self.options = options or VoiceLiveOptions()
+        self._client: AsyncOpenAI | None = None
+
+    @property
+    def model(self) -> str:
+        return self._azure.require_deployment()
+
+    @property
+    def url(self) -> str:
+        """The URL this client opens (never a secret)."""
+        base = websocket_url_for(self._azure.endpoint or "wss://<endpoint>")
+        return f"{base}/voice-live/realtime?api-version={self.api_version}&model={self._azure.deployment_name}"
+
+    async def _prepare(self) -> None:
+        await super()._prepare()
+        self._azure.require_deployment()
+
+    async def _open(self) -> None:
+        _log.info("Azure Voice Live over WebSocket: %s", self.url)
+        await super()._open()
+
+    def _to_wire(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return voice_live_session(payload, self.options)
+
+    def _connect_extras(self) -> dict[str, Any]:
+        from openai import omit
+
+        headers: dict[str, Any] = {}
+        if self._azure.api_key:  # a key goes in `api-key`; the bearer header then carries nothing
+            headers = {"api-key": self._azure.api_key, "Authorization": omit}
+        return {"extra_query": {"api-version": self.api_version}, "extra_headers": headers}
+
+    def _sdk_client(self) -> AsyncOpenAI:
+        if self._client is not None:
+            return self._client
+        from openai import AsyncOpenAI
+
+        endpoint = self._azure.require_endpoint()
+        credential = self._azure.credential()  # a key, or an Entra ID token provider (sent as a bearer token)
+        self._client = AsyncOpenAI(
+            api_key=credential if not isinstance(credential, str) else "api-key header",
+            base_url=f"{endpoint}/voice-live",
+            websocket_base_url=websocket_url_for(endpoint) + "/voice-live",
+        )
+        return self._client
