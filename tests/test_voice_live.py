@@ -16,10 +16,20 @@ import pytest
 from voicecli.config import load_config
 from voicecli.conversation.exchange import exchange
 from voicecli.conversation.providers import build_client, client_echo_mode
-from voicecli.realtime import ListenEvents, RealtimeEvent, RealtimeSettings, SendEvents, TurnDetection
+from voicecli.realtime import (
+    Continuity,
+    ContinuityEvents,
+    ListenEvents,
+    RealtimeEvent,
+    RealtimeSettings,
+    SendEvents,
+    TurnDetection,
+)
 from voicecli.realtime.voice_live import VoiceLiveOptions, VoiceLiveWebsocket
 from voicecli.server import LocalServer, Pacing, app
 from voicecli.server.brains import DEFAULT_SCRIPT
+from voicecli.server.faults import Faults
+from voicecli.server.session.pacing import UNPACED
 from voicecli.server.synth import speak
 from voicecli.server.validation import ProtocolViolation
 from voicecli.server.voicelive.conformance import check_client_event, check_server_event
@@ -63,7 +73,7 @@ class Wire:
         self.sent.append(payload)
 
     def __call__(self, event: RealtimeEvent) -> None:
-        if event.service_event is not None:
+        if event.service_event is not None and event.service_type not in set(ContinuityEvents):  # the client's own
             check_server_event(event.service_event)
         self.received.append(event)
 
@@ -200,3 +210,19 @@ def test_voice_live_is_chosen_in_the_azure_section_and_the_echo_canceller_steps_
 
 def _user_text(text: str) -> dict[str, Any]:
     return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+async def test_a_dropped_connection_reconnects_and_the_conversation_goes_on() -> None:
+    faults = Faults(drop_after_events=24, connections=1)  # the first connection drops in its second answer
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=faults) as server:
+        client = voice_live(server, continuity=Continuity(delays_s=(0.0, 0.2, 0.5)))
+        wire = Wire(client)
+        async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
+            answers = [await exchange(client, text=f"question {n}", timeout_s=20, observer=wire) for n in range(3)]
+    assert [answer.assistant_text for answer in answers] == [f"You said: question {n}" for n in range(3)]
+    assert all(answer.failed is None and not answer.errors for answer in answers)
+    [reconnected] = [e.service_event for e in wire.received if e.service_type == ContinuityEvents.RECONNECTED]
+    assert reconnected is not None and reconnected["cause"] == "drop"
+    replayed = [e["item"] for e in wire.sent if e["type"] == "conversation.item.create"]
+    assistant = [item for item in replayed if item.get("role") == "assistant"]
+    assert assistant and assistant[0]["content"][0] == {"type": "text", "text": "You said: question 0"}  # beta shape
