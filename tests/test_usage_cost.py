@@ -15,6 +15,7 @@ from openai.types.realtime import RealtimeResponseUsage
 from rich.console import Console
 
 from voicecli.audio.echo import EchoStatus
+from voicecli.commands.talk_live import usage_meter
 from voicecli.config import AppConfig, ConfigError, load_config
 from voicecli.config.prices import DEFAULT_PRICES
 from voicecli.conversation.exchange import exchange, send_user_turn
@@ -154,7 +155,7 @@ def test_prices_are_overridden_and_added_in_the_configuration(tmp_path: Path) ->
     path = tmp_path / "config.toml"
     path.write_text(
         "[prices.gpt-realtime]\naudio_output = 70\n\n"
-        "[prices.my-deployment]\n"
+        '[prices."azure/my-deployment"]\n'
         "text_input = 5\ntext_cached_input = 0.5\ntext_output = 20\n"
         "audio_input = 40\naudio_cached_input = 0.5\naudio_output = 80\n",
         encoding="utf-8",
@@ -281,3 +282,10 @@ async def test_the_session_ends_by_itself_after_the_reply_that_reached_the_budge
     assert len(meter.turns) == 1
     assert speaker.samples > 0  # the reply that reached the budget was played
     assert [e.service_type for e in screen.events].count(ListenEvents.RESPONSE_DONE) == 1
+
+
+def test_a_budget_without_a_price_is_refused_with_one_line() -> None:
+    config = load_config(None, overrides={"provider": "azure", "azure.deployment": "mine", "session.budget": 1.0})
+    with pytest.raises(ConfigError, match=r'needs the price of .azure/mine.*\[prices\."azure/mine"\]'):
+        usage_meter(config)
+    assert usage_meter(load_config(None, overrides={"session.budget": 1.0})).prices == PRICES

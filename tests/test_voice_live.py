@@ -33,6 +33,7 @@ from voicecli.server.session.pacing import UNPACED
 from voicecli.server.synth import speak
 from voicecli.server.validation import ProtocolViolation
 from voicecli.server.voicelive.conformance import check_client_event, check_server_event
+from voicecli.ui.config_view import azure_route
 
 AZURE_VOICE = RealtimeSettings(voice="en-US-AvaNeural", turn_detection=TurnDetection(type="semantic_vad"))
 
@@ -203,6 +204,7 @@ def test_voice_live_is_chosen_in_the_azure_section_and_the_echo_canceller_steps_
         "wss://example.services.ai.azure.com/voice-live/realtime?api-version=2025-10-01&model=gpt-realtime"
     )
     assert client.options == VoiceLiveOptions(voice_type="azure-standard")
+    assert azure_route(config).url == client.url  # what `voicecli config show` prints
     assert client_echo_mode(config) == "off"  # the service cancels the echo: the client does not
     path.write_text(path.read_text() + "server_echo_cancellation = false\n", encoding="utf-8")
     assert client_echo_mode(load_config(path)) == "auto"

@@ -145,7 +145,7 @@ def usage_meter(config: AppConfig) -> UsageMeter:
     prices = config.prices.get(model)
     if config.session.budget > 0 and prices is None:
         raise ConfigError(
-            f"--budget needs the price of {model!r}, which the price table lacks; add a [prices.{model}] "
+            f'--budget needs the price of {model!r}, which the price table lacks; add a [prices."{model}"] '
             "table to the configuration (see config.example.toml)"
         )
     return UsageMeter(prices=prices, budget=config.session.budget)

@@ -137,9 +137,12 @@ class AppConfig:
     prices: dict[str, ModelPrices] = field(default_factory=lambda: dict(DEFAULT_PRICES))
 
     def priced_model(self) -> str:
-        """The name the price table is looked up by: the model, the Azure deployment, or for the local
-        server the OpenAI model it stands in for (its usage is an estimate shaped like the service's)."""
-        return self.azure.deployment if self.provider == "azure" else self.openai.model
+        """The name the price table is looked up by: the OpenAI model; on Azure `azure/<deployment>` or
+        `voice-live/<model>` (Azure prices by region and tier: no default matches, the user adds them);
+        for the local server the OpenAI model it stands in for (its usage is an estimate)."""
+        if self.provider == "azure":
+            return f"{'voice-live' if self.azure.service == 'voice-live' else 'azure'}/{self.azure.deployment}"
+        return self.openai.model
 
     def api_key(self) -> str | None:
         """The provider's key, read from the environment variable the configuration names."""

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from voicecli.config import AppConfig, default_config_path, to_display_dict
-from voicecli.realtime.endpoints import AzureRoute, azure_webrtc_route, azure_websocket_route
+from voicecli.realtime.endpoints import AzureRoute, azure_webrtc_route, azure_websocket_route, websocket_url_for
 from voicecli.realtime.safe_text import redact
 
 COMMENT_KEYS = frozenset({"api_key", "route"})
@@ -50,6 +50,10 @@ def _table_lines(table: dict[str, Any]) -> list[str]:
 def azure_route(config: AppConfig) -> AzureRoute:
     """The Azure route and URL the configured transport takes (preview only with an API version)."""
     azure = config.azure
+    if azure.service == "voice-live":
+        base = websocket_url_for(azure.endpoint or "https://<endpoint>")
+        url = f"{base}/voice-live/realtime?api-version={azure.voice_live_api_version}"
+        return AzureRoute("Voice Live", f"{url}&model={azure.deployment or '<model>'}")
     if config.transport == "webrtc":
         return azure_webrtc_route(azure.endpoint)
     return azure_websocket_route(azure.endpoint, azure.deployment or None, azure.api_version or None)
