@@ -51,6 +51,20 @@ async def server() -> AsyncIterator[LocalServer]:
     await server.stop()
 
 
+@pytest.fixture
+def headers(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
+    """The HTTP headers of each WebSocket upgrade the local server receives (lower-case names)."""
+    seen: list[dict[str, str]] = []
+    checked = app.key_refusal
+
+    def key_refusal(request: Any, config: Any) -> str | None:
+        seen.append({key.lower(): value for key, value in request.headers.items()})
+        return checked(request, config)
+
+    monkeypatch.setattr(app, "key_refusal", key_refusal)
+    return seen
+
+
 def voice_live(server: LocalServer, **options: Any) -> VoiceLiveWebsocket:
     return VoiceLiveWebsocket(
         endpoint=server.http_url,
@@ -82,15 +96,7 @@ class Wire:
         return [event.service_event or {} for event in self.received if event.service_type == event_type]
 
 
-async def test_a_text_turn_with_azure_session_settings(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    headers: list[dict[str, str]] = []
-    checked = app.key_refusal
-
-    def key_refusal(request: Any, config: Any) -> str | None:
-        headers.append({key.lower(): value for key, value in request.headers.items()})
-        return checked(request, config)
-
-    monkeypatch.setattr(app, "key_refusal", key_refusal)
+async def test_a_text_turn_with_azure_session_settings(server: LocalServer, headers: list[dict[str, str]]) -> None:
     client = voice_live(server)
     wire = Wire(client)
     async with client(settings=AZURE_VOICE):
@@ -228,3 +234,18 @@ async def test_a_dropped_connection_reconnects_and_the_conversation_goes_on() ->
     replayed = [e["item"] for e in wire.sent if e["type"] == "conversation.item.create"]
     assistant = [item for item in replayed if item.get("role") == "assistant"]
     assert assistant and assistant[0]["content"][0] == {"type": "text", "text": "You said: question 0"}  # beta shape
+
+
+async def test_without_a_key_an_entra_id_token_is_the_bearer(
+    server: LocalServer, headers: list[dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def token() -> str:
+        return "entra-token"
+
+    monkeypatch.delenv("AZURE_OPENAI_API_KEY", raising=False)
+    client = VoiceLiveWebsocket(endpoint=server.http_url, deployment_name="gpt-realtime", token_provider=token)
+    async with client():
+        result = await exchange(client, text="Hello there")
+    assert not result.failed
+    [sent] = headers
+    assert sent["authorization"] == "Bearer entra-token" and "api-key" not in sent
