@@ -5,20 +5,15 @@ with one `response.create`."""
 from __future__ import annotations
 
 import asyncio
-import math
-import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import pytest
+from conversation_stubs import Microphone, RealTimeSpeaker, Screen
 from live_support import until
 from openai.types.realtime import SessionUpdateEvent
 from rich.console import Console
 
-from voicecli.audio.echo import EchoStatus
 from voicecli.config import load_config
 from voicecli.conversation.exchange import exchange, send_user_turn
 from voicecli.conversation.live import Conversation
@@ -138,102 +133,11 @@ async def test_parallel_tool_calls_are_answered_with_one_response_create(script:
 # --- barge-in in the second item of a response ------------------------------------------------------------
 
 
-class SilentMicrophone:
-    mute = False
-    level = -math.inf
-    chunk_at = 0.0
-    echo_status = EchoStatus("off", "off", None)
-
-    def __aiter__(self) -> AsyncIterator[np.ndarray]:
-        return self._chunks()
-
-    async def _chunks(self) -> AsyncIterator[np.ndarray]:
-        while True:
-            await asyncio.sleep(0.02)
-            self.chunk_at = time.monotonic()
-            yield np.zeros(480, dtype=np.int16)
-
-
-class RealTimeSpeaker:
-    """A speaker stand-in that plays the items one after another in real time from the first chunk on;
-    a flush stops it where it is. What each item had heard follows from that position."""
-
-    latency = 0.0
-
-    def __init__(self) -> None:
-        self.items: OrderedDict[str, int] = OrderedDict()  # samples received per item, in play order
-        self._started: float | None = None
-        self._stopped_at: float | None = None
-
-    def _position(self) -> float:
-        if self._started is None:
-            return 0.0
-        now = self._stopped_at if self._stopped_at is not None else time.monotonic()
-        return (now - self._started) * 24_000
-
-    @property
-    def is_playing(self) -> bool:
-        return self._stopped_at is None and self._position() < sum(self.items.values())
-
-    @property
-    def buffered_ms(self) -> float:
-        return max(0.0, sum(self.items.values()) - self._position()) / 24 if self._stopped_at is None else 0.0
-
-    def add_audio(self, audio: np.ndarray, item_id: str | None = None) -> None:
-        if self._started is None:
-            self._started = time.monotonic()
-        key = item_id or "?"
-        self.items[key] = self.items.get(key, 0) + len(audio)
-
-    def finish(self) -> None:
-        pass
-
-    def flush(self, fade_ms: float = 8.0) -> None:
-        self._stopped_at = time.monotonic()
-
-    def heard_ms(self, item_id: str) -> float:
-        offset = 0
-        for key, samples in self.items.items():
-            if key == item_id:
-                return min(max(self._position() - offset, 0.0), samples) / 24
-            offset += samples
-        return 0.0
-
-
-class Screen:
-    def __init__(self) -> None:
-        self.events: list[RealtimeEvent] = []
-
-    def __enter__(self) -> Screen:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def handle(self, event: RealtimeEvent) -> None:
-        self.events.append(event)
-
-    def set_state(self, state: Any) -> None:
-        pass
-
-    def set_level(self, dbfs: float) -> None:
-        pass
-
-    def set_muted(self, muted: bool) -> None:
-        pass
-
-    def set_echo(self, status: EchoStatus) -> None:
-        pass
-
-    def seen(self, event_type: str) -> list[dict[str, Any]]:
-        return [e.service_event or {} for e in self.events if e.service_type == event_type]
-
-
 async def test_a_barge_in_during_the_second_item_truncates_that_item_at_what_was_heard(script: Path) -> None:
     client = LocalRealtime(brain="scripted", script=script, pacing=Pacing(speed=2.0))
     speaker, screen = RealTimeSpeaker(), Screen()
     async with client(settings=RealtimeSettings(push_to_talk=True)):
-        conversation = Conversation(client, SilentMicrophone(), speaker, screen, push_to_talk=True)  # type: ignore[arg-type]
+        conversation = Conversation(client, Microphone(), speaker, screen, push_to_talk=True)  # type: ignore[arg-type]
         running = asyncio.create_task(conversation.run())
         await send_user_turn(client, text="Tell me a story")
 

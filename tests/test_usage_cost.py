@@ -4,17 +4,14 @@ server reports (shaped like the service's) and the budget that ends a live sessi
 from __future__ import annotations
 
 import asyncio
-import math
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
+from conversation_stubs import InstantSpeaker, Microphone, Screen
 from openai.types.realtime import RealtimeResponseUsage
 from rich.console import Console
 
-from voicecli.audio.echo import EchoStatus
 from voicecli.commands.talk_live import usage_meter
 from voicecli.config import AppConfig, ConfigError, load_config
 from voicecli.config.prices import DEFAULT_PRICES
@@ -203,78 +200,12 @@ async def test_the_local_server_reports_usage_shaped_like_the_service() -> None:
 # --- the budget ends a live session ----------------------------------------------------------------------
 
 
-class SilentMicrophone:
-    """A microphone stand-in that hears silence, 20 ms at a time."""
-
-    mute = False
-    level = -math.inf
-    chunk_at = 0.0
-    echo_status = EchoStatus("off", "off", None)
-
-    def __aiter__(self) -> AsyncIterator[np.ndarray]:
-        return self._chunks()
-
-    async def _chunks(self) -> AsyncIterator[np.ndarray]:
-        while True:
-            await asyncio.sleep(0.02)
-            yield np.zeros(480, dtype=np.int16)
-
-
-class InstantSpeaker:
-    """A speaker stand-in that plays everything at once."""
-
-    is_playing = False
-    buffered_ms = 0.0
-    latency = 0.0
-
-    def __init__(self) -> None:
-        self.samples = 0
-
-    def add_audio(self, audio: np.ndarray, item_id: str | None = None) -> None:
-        self.samples += len(audio)
-
-    def finish(self) -> None:
-        pass
-
-    def flush(self, fade_ms: float = 8.0) -> None:
-        pass
-
-    def heard_ms(self, item_id: str) -> float:
-        return 0.0
-
-
-class Screen:
-    def __init__(self) -> None:
-        self.events: list[RealtimeEvent] = []
-
-    def __enter__(self) -> Screen:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def handle(self, event: RealtimeEvent) -> None:
-        self.events.append(event)
-
-    def set_state(self, state: Any) -> None:
-        pass
-
-    def set_level(self, dbfs: float) -> None:
-        pass
-
-    def set_muted(self, muted: bool) -> None:
-        pass
-
-    def set_echo(self, status: EchoStatus) -> None:
-        pass
-
-
 async def test_the_session_ends_by_itself_after_the_reply_that_reached_the_budget() -> None:
     client = LocalRealtime(brain="echo")
     meter = UsageMeter(prices=PRICES, budget=1e-6)
     speaker, screen = InstantSpeaker(), Screen()
     async with client():
-        conversation = Conversation(client, SilentMicrophone(), speaker, screen, usage=meter)  # type: ignore[arg-type]
+        conversation = Conversation(client, Microphone(), speaker, screen, usage=meter)  # type: ignore[arg-type]
         running = asyncio.create_task(conversation.run())
         await send_user_turn(client, text="Tell me something.")
         await asyncio.wait_for(running, timeout=20)  # nobody called stop(): the budget did

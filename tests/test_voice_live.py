@@ -12,9 +12,12 @@ import aiohttp
 import numpy as np
 import orjson
 import pytest
+from conversation_stubs import Microphone, RealTimeSpeaker, Screen
+from live_support import until
 
 from voicecli.config import load_config
 from voicecli.conversation.exchange import exchange
+from voicecli.conversation.live import Conversation
 from voicecli.conversation.providers import build_client, client_echo_mode
 from voicecli.realtime import (
     Continuity,
@@ -35,6 +38,10 @@ from voicecli.server.validation import ProtocolViolation
 from voicecli.server.voicelive.conformance import check_client_event, check_server_event
 from voicecli.ui.config_view import azure_route
 
+LONG_REPLY = (
+    "Once upon a time there was a little voice assistant that loved to talk for a very long time "
+    "about everything and nothing at all, and it never stopped talking until somebody interrupted it."
+)
 AZURE_VOICE = RealtimeSettings(voice="en-US-AvaNeural", turn_detection=TurnDetection(type="semantic_vad"))
 
 
@@ -249,3 +256,33 @@ async def test_without_a_key_an_entra_id_token_is_the_bearer(
     assert not result.failed
     [sent] = headers
     assert sent["authorization"] == "Bearer entra-token" and "api-key" not in sent
+
+
+async def test_speaking_over_the_reply_cuts_it_where_it_was_heard(tmp_path: Path) -> None:
+    script = tmp_path / "story.toml"
+    script.write_text(f'[[turn]]\nreply = "{LONG_REPLY}"\n', encoding="utf-8")
+    microphone, speaker, screen = Microphone(), RealTimeSpeaker(), Screen()
+    async with LocalServer(brain="scripted", script=script, pacing=Pacing(speed=2.0)) as server:
+        client = voice_live(server)
+        wire = Wire(client)
+        async with client(settings=AZURE_VOICE):
+            conversation = Conversation(client, microphone, speaker, screen)  # type: ignore[arg-type]
+            running = asyncio.create_task(conversation.run())
+            microphone.say(np.asarray(speak("Tell me a story, please.")))
+            await until(lambda: bool(screen.seen(ListenEvents.RESPONSE_OUTPUT_AUDIO_DELTA)), "the reply", timeout=30)
+            item_id = screen.seen(ListenEvents.RESPONSE_OUTPUT_AUDIO_DELTA)[0]["item_id"]
+            await until(lambda: speaker.heard_ms(item_id) >= 1000, "a second of the reply heard", timeout=30)
+            microphone.say(np.asarray(speak("Wait, stop there.")))
+            await until(
+                lambda: bool(screen.seen(ListenEvents.CONVERSATION_ITEM_TRUNCATED)), "the truncation", timeout=30
+            )
+            conversation.stop()
+            await asyncio.wait_for(running, timeout=10)
+    [barge_in] = conversation.barge_ins
+    assert barge_in.source == "vad"
+    [(truncated_item, audio_end_ms)] = barge_in.truncates
+    assert truncated_item == item_id and audio_end_ms == round(speaker.heard_ms(item_id))
+    assert 1000 <= audio_end_ms < speaker.items[item_id] / 24
+    [truncated] = screen.seen(ListenEvents.CONVERSATION_ITEM_TRUNCATED)
+    assert truncated["audio_end_ms"] == audio_end_ms
+    assert [event["type"] for event in wire.sent].count("conversation.item.truncate") == 1  # checked by the Wire
