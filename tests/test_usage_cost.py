@@ -18,7 +18,7 @@ from voicecli.config.prices import DEFAULT_PRICES
 from voicecli.conversation.exchange import exchange, send_user_turn
 from voicecli.conversation.live import Conversation
 from voicecli.realtime import ListenEvents, RealtimeEvent
-from voicecli.realtime.usage import ModelPrices, TokenUsage, UsageMeter, realtime_usage
+from voicecli.realtime.usage import LiveUsageReader, ModelPrices, TokenUsage, UsageMeter, realtime_usage
 from voicecli.server import LocalRealtime
 from voicecli.ui.summary import usage_table
 from voicecli.ui.view import ConversationView, SessionInfo
@@ -220,3 +220,27 @@ def test_a_budget_without_a_price_is_refused_with_one_line() -> None:
     with pytest.raises(ConfigError, match=r'needs the price of .azure/mine.*\[prices\."azure/mine"\]'):
         usage_meter(config)
     assert usage_meter(load_config(None, overrides={"session.budget": 1.0})).prices == PRICES
+
+
+# --- time-billed sessions (GPT-Live) ------------------------------------------------------------------------
+
+
+def usage_updated(seconds: Any) -> RealtimeEvent:
+    event = {"type": "session.usage.updated", "event_id": "e", "usage": {"seconds": seconds}}
+    return RealtimeEvent(service_type="session.usage.updated", service_event=event)
+
+
+def test_gpt_live_seconds_are_cumulative_and_priced_per_minute(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[prices."gpt-live-test"]\nper_minute = 0.06\n', encoding="utf-8")
+    prices = load_config(path).prices["gpt-live-test"]
+    meter = UsageMeter(prices=prices, reader=LiveUsageReader(), budget=0.05)
+    assert meter.observe(usage_updated(30)) == TokenUsage(seconds=30)
+    assert meter.observe(usage_updated(30)) is None  # a repeated report adds nothing
+    assert meter.observe(usage_updated("soon")) is None
+    assert meter.observe(usage_updated(45)) == TokenUsage(seconds=15)  # the reports are totals, not additions
+    assert meter.session.seconds == 45 and meter.cost == pytest.approx(0.045)
+    assert not meter.over_budget
+    meter.observe(usage_updated(50))
+    assert meter.over_budget
+    assert "session time" in _text(usage_table(meter))

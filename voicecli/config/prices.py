@@ -1,8 +1,9 @@
 """The price table: what each known realtime model costs, and how the configuration overrides it.
 
 Defaults are OpenAI's published prices in dollars per million tokens, as read from the model pages of
-developers.openai.com on `PRICES_TAKEN`; prices change, so every figure can be overridden, and a model
-the table does not know (an Azure deployment name, say) is added, in a `[prices.<model>]` table.
+developers.openai.com (https://developers.openai.com/api/docs/models/<model>) on 2026-12-07; prices
+change, so every figure can be overridden, and a model the table does not know (an Azure deployment,
+a GPT-Live model billed per minute) is added, in a `[prices."<model>"]` table.
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ from dataclasses import fields, replace
 from typing import Any
 
 from voicecli.realtime.usage import ModelPrices
-
-PRICES_TAKEN = "2026-12-07"
-PRICES_SOURCE = "https://developers.openai.com/api/docs/models (per model page)"
 
 _FULL = ModelPrices(4.0, 0.4, 16.0, 32.0, 0.4, 64.0, 5.0, 0.5)
 _MINI = ModelPrices(0.6, 0.06, 2.4, 10.0, 0.3, 20.0, 0.8, 0.08)
@@ -30,6 +28,7 @@ DEFAULT_PRICES: dict[str, ModelPrices] = {
 """Prices per model name, dollars per million tokens."""
 
 PRICE_KEYS = tuple(f.name for f in fields(ModelPrices))
+TOKEN_KEYS = tuple(key for key in PRICE_KEYS if not key.startswith("image_") and key != "per_minute")
 
 
 def merged_prices(table: dict[str, ModelPrices], values: Any, origin: str, name: str) -> dict[str, ModelPrices]:
@@ -52,8 +51,11 @@ def merged_prices(table: dict[str, ModelPrices], values: Any, origin: str, name:
         if model in merged:
             merged[model] = replace(merged[model], **numbers)
             continue
-        missing = [key for key in PRICE_KEYS if key not in numbers and not key.startswith("image_")]
-        if missing:
-            raise ValueError(f"{where}: a model not in the default table needs {', '.join(missing)}")
-        merged[model] = ModelPrices(**numbers)
+        missing = [key for key in TOKEN_KEYS if key not in numbers]
+        if missing and "per_minute" not in numbers:
+            raise ValueError(
+                f"{where}: a model not in the default table needs {', '.join(missing)} "
+                "(or per_minute, if it is billed by time)"
+            )
+        merged[model] = ModelPrices(**{key: 0.0 for key in TOKEN_KEYS} | numbers)
     return merged

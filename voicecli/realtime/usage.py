@@ -3,8 +3,9 @@
 The Realtime protocol bills each response: `response.done` carries `usage` with input and output
 tokens split by modality. Cached input tokens are a part of the input tokens (billed at the cached
 price instead of the full one), never extra tokens, and audio and text tokens have prices of their
-own. Pure arithmetic, no I/O: the meter is fed events and read by the screen, the summary and the
-budget rule. Another protocol plugs in a `UsageReader` of its own.
+own. GPT-Live bills session time instead: `session.usage.updated` reports the seconds so far
+(`LiveUsageReader`). Pure arithmetic, no I/O: the meter is fed events and read by the screen, the
+summary and the budget rule. Another protocol plugs in a `UsageReader` of its own.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ PER_TOKENS = 1_000_000
 
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
-    """Tokens of one response (or a sum of responses). `*_cached` counts are parts of the `*_input` ones."""
+    """Tokens of one response (or a sum of responses), and billed seconds where time is billed (GPT-Live).
+    `*_cached` counts are parts of the `*_input` ones."""
 
     text_input: int = 0
     text_cached: int = 0
@@ -32,6 +34,7 @@ class TokenUsage:
     image_cached: int = 0
     text_output: int = 0
     audio_output: int = 0
+    seconds: float = 0.0
 
     def __add__(self, other: TokenUsage) -> TokenUsage:
         return TokenUsage(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -88,6 +91,8 @@ class ModelPrices:
     audio_output: float
     image_input: float = 0.0
     image_cached_input: float = 0.0
+    per_minute: float = 0.0
+    """Dollars per minute of billed session time (GPT-Live)."""
 
     def cost(self, usage: TokenUsage) -> float:
         """Dollars for `usage`: uncached input at the input price, cached input at the cached price."""
@@ -101,7 +106,7 @@ class ModelPrices:
             + usage.text_output * self.text_output
             + usage.audio_output * self.audio_output
         )
-        return dollars / PER_TOKENS
+        return dollars / PER_TOKENS + usage.seconds / 60 * self.per_minute
 
 
 UsageReader = Callable[[RealtimeEvent], TokenUsage | None]
@@ -115,6 +120,23 @@ def realtime_usage(event: RealtimeEvent) -> TokenUsage | None:
         return None
     usage = _mapping(_mapping(event.service_event.get("response")).get("usage"))
     return TokenUsage.from_realtime(usage) if usage else None
+
+
+class LiveUsageReader:
+    """GPT-Live's reader: `session.usage.updated` reports the billed seconds of the session so far
+    (never to be summed), so each report counts as the seconds added since the one before."""
+
+    def __init__(self) -> None:
+        self._seconds = 0.0
+
+    def __call__(self, event: RealtimeEvent) -> TokenUsage | None:
+        if event.service_type != "session.usage.updated" or not event.service_event:
+            return None
+        seconds = _mapping(event.service_event.get("usage")).get("seconds")
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= self._seconds:
+            return None  # nothing new (or a report out of order)
+        added, self._seconds = seconds - self._seconds, float(seconds)
+        return TokenUsage(seconds=added)
 
 
 @dataclass(slots=True)

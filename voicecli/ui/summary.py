@@ -37,6 +37,8 @@ def usage_table(meter: UsageMeter) -> Table:
     table.add_row("input", str(used.text_input), str(used.audio_input), str(used.image_input))
     table.add_row("  of it cached", str(used.text_cached), str(used.audio_cached), str(used.image_cached))
     table.add_row("output", str(used.text_output), str(used.audio_output), "–")
+    if used.seconds:
+        table.add_row("session time", f"{used.seconds:.0f} s", "", "")
     cost = meter.cost
     table.caption = "cost: no price known for this model" if cost is None else f"cost: {dollars(cost)}"
     if meter.over_budget:
