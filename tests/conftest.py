@@ -18,6 +18,10 @@ from voicecli.realtime import (
 from voicecli.server import UNPACED, LocalRealtime, LocalServer
 from voicecli.server.validation import Shape
 
+# The tests answer with the plain echo brain, whether or not this machine runs a local chat model that
+# `brain = "auto"` would find; the tests of that choice set the brain themselves.
+os.environ.setdefault("VOICECLI_BRAIN", "echo")
+
 WEATHER_SCRIPT = Path(__file__).resolve().parents[1] / "voicecli" / "server" / "scripts" / "weather.toml"
 TRANSPORTS = ["openai_ws", "azure_ga", "azure_preview", "local"]
 

@@ -54,7 +54,7 @@ CHOICES = {
     "--provider": "<local|openai|azure>",
     "--transport": "<websocket|webrtc>",
     "--echo": "<auto|aec|gate|off>",
-    "--brain": "<echo|scripted|chat>",
+    "--brain": "<auto|echo|scripted|chat>",
 }
 
 

@@ -24,8 +24,8 @@ from voicecli.realtime import (
     RealtimeConnectionError,
     RealtimeErrorEvent,
     RealtimeSettings,
+    event_stream,
 )
-from voicecli.realtime import client as client_module
 from voicecli.server import UNPACED, Faults, LocalRealtime, LocalServer
 
 pytestmark = pytest.mark.timeout(30)
@@ -243,7 +243,7 @@ async def reply_events(client: OpenAIRealtimeWebsocket) -> tuple[list[str], int]
 async def test_a_consumer_far_behind_holds_the_reader_back_and_loses_nothing(
     monkeypatch: pytest.MonkeyPatch, echo_server: LocalServer
 ) -> None:
-    monkeypatch.setattr(client_module, "RECEIVE_QUEUE_EVENTS", 4)
+    monkeypatch.setattr(event_stream, "RECEIVE_QUEUE_EVENTS", 4)
     text = "a reply long enough to need many more events than the queue holds"
     prompt = OpenAIRealtimeWebsocket(api_key="k", websocket_base_url=echo_server.ws_base_url)
     async with prompt(settings=RealtimeSettings(push_to_talk=True)):
@@ -253,9 +253,9 @@ async def test_a_consumer_far_behind_holds_the_reader_back_and_loses_nothing(
     async with late(settings=RealtimeSettings(push_to_talk=True)):
         await send_user_turn(late, text=text)
         async with asyncio.timeout(10):
-            while late._queue.qsize() < 4:
+            while len(late._stream) < 4:
                 await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)  # the reader is held, not dropping what it cannot queue
-        assert late._queue.qsize() == 4
+        assert len(late._stream) == 4
         assert await reply_events(late) == expected
     assert len(expected[0]) > 4 * 3 and expected[1] > 0

@@ -104,7 +104,17 @@ def test_the_replay_holds_transcripts_placeholders_heard_replies_and_tool_calls_
     assert not history.unanswered
 
 
-def test_what_the_player_says_was_heard_cuts_a_reply_and_nothing_heard_leaves_it_out() -> None:
+def test_a_reply_still_playing_is_replayed_whole() -> None:
+    """A drop does not stop the player: the listener goes on to hear the reply to its end."""
+    history = History()
+    assistant_reply(history, "a1", "Once upon a time there was a voice.", audio_ms=4000)
+    assert replayed(history, lambda item_id: 1500.0)[0] == ("assistant", "Once upon a time there was a voice.")
+    assert not history.played_out(lambda item_id: 1500.0)  # a rollover still waits for it to end
+
+
+def test_what_the_player_says_was_heard_cuts_a_stopped_reply_and_nothing_heard_leaves_it_out() -> None:
+    """Over WebRTC the client stops playback with `output_audio_buffer.clear` (no truncate): the
+    reply was heard up to where the player stopped."""
     history = History()
     history.on_sent(
         {
@@ -113,6 +123,7 @@ def test_what_the_player_says_was_heard_cuts_a_reply_and_nothing_heard_leaves_it
         }
     )
     assistant_reply(history, "a1", "Once upon a time there was a voice.", audio_ms=4000)
+    history.on_sent({"type": "output_audio_buffer.clear"})
     assert replayed(history, lambda item_id: 1500.0)[1] == ("assistant", "Once upon a…")
     assert replayed(history, lambda item_id: 0.0) == [("user", "tell me a story"), ("system", CONTINUATION_NOTE)]
     assert replayed(history, lambda item_id: None)[1] == ("assistant", "Once upon a time there was a voice.")

@@ -19,8 +19,8 @@ from voicecli.realtime import (
     RealtimeErrorEvent,
     RealtimeSettings,
 )
-from voicecli.realtime.openai_ws import MAX_MESSAGE_BYTES
 from voicecli.realtime.safe_text import REDACTED
+from voicecli.realtime.websocket import MAX_MESSAGE_BYTES
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -15,6 +15,7 @@ import voicecli.realtime as realtime
 
 PUBLIC = [
     "AudioContent",
+    "AzureLiveWebsocket",
     "AzureRealtimeExecutionSettings",
     "AzureRealtimeWebRTC",
     "AzureRealtimeWebsocket",
@@ -24,6 +25,9 @@ PUBLIC = [
     "FunctionCallContent",
     "FunctionResultContent",
     "ListenEvents",
+    "MemoryTransport",
+    "ModelPrices",
+    "OpenAILiveWebsocket",
     "OpenAIRealtimeExecutionSettings",
     "OpenAIRealtimeWebRTC",
     "OpenAIRealtimeWebsocket",
@@ -41,8 +45,14 @@ PUBLIC = [
     "RealtimeTextEvent",
     "SendEvents",
     "TextContent",
+    "TokenUsage",
     "ToolRegistry",
+    "Transport",
+    "TransportSink",
     "TurnDetection",
+    "UsageMeter",
+    "VoiceLiveOptions",
+    "VoiceLiveWebsocket",
     "tool",
 ]
 LIBRARY = Path(realtime.__file__).parent

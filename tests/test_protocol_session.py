@@ -8,9 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from memory_client import MemoryClient
 
-from voicecli.realtime import Continuity, protocol
+from voicecli.realtime import Continuity, RealtimeClient, protocol
 from voicecli.realtime.events import FunctionResultContent, RealtimeErrorEvent, RealtimeFunctionCallEvent
 from voicecli.realtime.protocol_session import (
     Action,
@@ -24,6 +23,7 @@ from voicecli.realtime.protocol_session import (
     StreamAudio,
 )
 from voicecli.realtime.tasks import BackgroundTasks
+from voicecli.realtime.transport import MemoryTransport
 
 
 def arrive(session: RealtimeProtocolSession, payload: dict[str, Any]) -> list[Action]:
@@ -219,9 +219,10 @@ async def test_the_client_replays_an_interrupted_reply_cut_to_what_was_heard() -
     """The history counts the reply audio the client received: a reply truncated at half its audio
     is replayed as the words before the cut (before, audio never reached the history, so every
     reply was replayed whole)."""
-    client = MemoryClient(continuity=True)
+    service = MemoryTransport()
+    client = RealtimeClient(transport=service, continuity=True)
     async with client():
-        await client.arrive(
+        await service.arrive(
             {
                 "type": "response.output_item.added",
                 "event_id": "e1",
@@ -231,7 +232,7 @@ async def test_the_client_replays_an_interrupted_reply_cut_to_what_was_heard() -
             }
         )
         text = "It is sunny in Paris today and tomorrow too."
-        await client.arrive(
+        await service.arrive(
             {
                 "type": "response.output_audio_transcript.delta",
                 "event_id": "e2",
@@ -243,7 +244,7 @@ async def test_the_client_replays_an_interrupted_reply_cut_to_what_was_heard() -
             }
         )
         for index in range(10):  # 1 s of reply audio
-            await client.arrive(
+            await service.arrive(
                 {
                     "type": "response.output_audio.delta",
                     "event_id": f"a{index}",
@@ -265,37 +266,31 @@ async def test_the_client_runs_the_tools_of_a_response_and_answers_once() -> Non
         """Weather."""
         return "sunny"
 
-    client = MemoryClient(tools=[get_weather])
+    service = MemoryTransport()
+    client = RealtimeClient(transport=service, tools=[get_weather])
     async with client():
-        await client.arrive(call("call_1"))
-        await client.arrive(call("call_2"))
-        await client.arrive(done())
+        await service.arrive(call("call_1"))
+        await service.arrive(call("call_2"))
+        await service.arrive(done())
         for _ in range(100):
-            if client.sent_types().count("response.create") == 1:
+            if service.sent_types().count("response.create") == 1:
                 break
             await asyncio.sleep(0.001)  # the tools run as tasks on this loop: let them finish
-    outputs = [payload["item"]["call_id"] for payload in client.sent if payload["type"] == "conversation.item.create"]
+    outputs = [payload["item"]["call_id"] for payload in service.sent if payload["type"] == "conversation.item.create"]
     assert sorted(outputs) == ["call_1", "call_2"]
-    assert client.sent_types()[-1] == "response.create" and client.sent_types().count("response.create") == 1
-
-
-class BrokenReconnect(MemoryClient):
-    """Opens once; every later open fails with an error no transport was expected to raise."""
-
-    opens = 0
-
-    async def _open(self) -> None:
-        self.opens += 1
-        if self.opens > 1:
-            raise ValueError("the transport broke")
-        await super()._open()
+    assert service.sent_types()[-1] == "response.create" and service.sent_types().count("response.create") == 1
 
 
 async def test_a_reconnect_that_fails_in_an_unexpected_way_still_ends_receive_with_the_reason() -> None:
-    client = BrokenReconnect(continuity=Continuity(delays_s=(0.0, 0.0)))
+    async def broken_after_the_first() -> None:
+        if service.opens > 1:
+            raise ValueError("the transport broke")  # an error no transport was expected to raise
+
+    service = MemoryTransport(on_open=broken_after_the_first)
+    client = RealtimeClient(transport=service, continuity=Continuity(delays_s=(0.0, 0.0)))
     events = []
     async with client():
-        client._connection_lost("the connection dropped", reconnectable=True)
+        service.drop("the connection dropped")
         async with asyncio.timeout(5):
             events = [event async for event in client.receive()]
     errors = [event for event in events if isinstance(event, RealtimeErrorEvent)]

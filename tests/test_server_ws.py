@@ -24,7 +24,7 @@ from openai import AsyncAzureOpenAI, AsyncOpenAI
 from system_tools import require_program
 from websockets.exceptions import ConnectionClosed
 
-from voicecli.server import UNPACED, Faults, LocalServer, recognition
+from voicecli.server import UNPACED, Faults, LocalServer, recognition, recognition_whisper
 from voicecli.server.brains import ECHO_GREETING, Reply, ToolCall
 from voicecli.server.session.conversation import Item
 from voicecli.server.validation import Shape, validate_server_event
@@ -378,10 +378,11 @@ async def test_a_turn_without_words_gets_transcription_failed(peer: Peer) -> Non
     assert reply == "I heard 0.5 seconds of audio, but no words I know."
 
 
-async def test_without_pocketsphinx_speech_is_described_by_its_duration(
+async def test_without_a_recogniser_speech_is_described_by_its_duration(
     peer: Peer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(recognition, "available", lambda: False)  # as where the package is not installed
+    monkeypatch.setattr(recognition, "available", lambda: False)  # as where the packages are not installed
+    monkeypatch.setattr(recognition_whisper, "available", lambda: False)
     audio = {"input": {"turn_detection": None, "transcription": {"model": "whisper-1"}}}
     await peer.send({"type": "session.update", "session": {"type": "realtime", "audio": audio}})
     await peer.expect("session.updated")

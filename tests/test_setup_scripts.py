@@ -66,14 +66,14 @@ def _bootstrap(project: Path, purpose: str) -> list[str]:
 
 
 def test_the_quick_start_then_the_tests_installs_the_test_extras_once(project: Path) -> None:
-    assert _bootstrap(project, "quickstart") == [".[dev]"]
-    assert _bootstrap(project, "test") == [".[dev,phone]"]
+    assert _bootstrap(project, "quickstart") == [".[dev,speech]"]
+    assert _bootstrap(project, "test") == [".[dev,phone,speech]"]
     assert _bootstrap(project, "test") == []
     assert _bootstrap(project, "quickstart") == []  # the quick start needs nothing the tests lack
 
 
 def test_the_tests_then_the_quick_start_installs_nothing_more(project: Path) -> None:
-    assert _bootstrap(project, "test") == [".[dev,phone]"]
+    assert _bootstrap(project, "test") == [".[dev,phone,speech]"]
     assert _bootstrap(project, "quickstart") == []
 
 
@@ -81,7 +81,7 @@ def test_a_changed_pyproject_reinstalls_with_every_extra_installed_before(projec
     _bootstrap(project, "test")
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + "\n# a new dependency\n")
-    assert _bootstrap(project, "quickstart") == [".[dev,phone]"]
+    assert _bootstrap(project, "quickstart") == [".[dev,phone,speech]"]
 
 
 def test_a_module_whose_parent_package_is_missing_is_skipped_with_its_reason(

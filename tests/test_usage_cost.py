@@ -18,7 +18,14 @@ from voicecli.config.prices import DEFAULT_PRICES
 from voicecli.conversation.exchange import exchange, send_user_turn
 from voicecli.conversation.live import Conversation
 from voicecli.realtime import ListenEvents, RealtimeEvent
-from voicecli.realtime.usage import LiveUsageReader, ModelPrices, TokenUsage, UsageMeter, realtime_usage
+from voicecli.realtime.usage import (
+    LiveUsageReader,
+    ModelPrices,
+    TokenUsage,
+    UsageMeter,
+    realtime_usage,
+    usage_reader,
+)
 from voicecli.server import LocalRealtime
 from voicecli.ui.summary import usage_table
 from voicecli.ui.view import ConversationView, SessionInfo
@@ -244,3 +251,17 @@ def test_gpt_live_seconds_are_cumulative_and_priced_per_minute(tmp_path: Path) -
     meter.observe(usage_updated(50))
     assert meter.over_budget
     assert "session time" in _text(usage_table(meter))
+
+
+def test_a_gpt_live_client_gets_a_meter_reading_its_seconds_and_the_status_line_shows_them() -> None:
+    from voicecli.realtime import OpenAILiveWebsocket, OpenAIRealtimeWebsocket
+
+    live = OpenAILiveWebsocket(api_key="sk-test", model="gpt-live-1")
+    meter = usage_meter(AppConfig(), getattr(live, "protocol", "realtime"))
+    assert meter.observe(usage_updated(30)) == TokenUsage(seconds=30)
+    unpriced = UsageMeter(reader=usage_reader("live"))  # no price known: the status line shows the seconds
+    unpriced.observe(usage_updated(30))
+    view = ConversationView(SessionInfo("openai", "websocket", "gpt-live-1", "marin"), usage=unpriced)
+    assert "· 30 s" in _text(view.status_line())
+    realtime = usage_meter(AppConfig(), getattr(OpenAIRealtimeWebsocket(api_key="sk-test"), "protocol", "realtime"))
+    assert realtime.observe(usage_updated(30)) is None  # a Realtime session is billed per response

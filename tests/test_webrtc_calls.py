@@ -114,8 +114,9 @@ async def test_text_turn_over_the_data_channel(echo_rtc: LocalServer) -> None:
     async with client(settings=RealtimeSettings(output_modalities=["text"], push_to_talk=True)):
         result = await exchange(client, text="hello there", timeout_s=10, observer=wire.observe)
         assert client.call_location is not None and "/v1/realtime/calls/rtc_" in client.call_location
-        assert client._pc is not None
-        offer, answer = client._pc.localDescription.sdp, client._pc.remoteDescription.sdp
+        pc = client.webrtc.peer_connection
+        assert pc is not None
+        offer, answer = pc.localDescription.sdp, pc.remoteDescription.sdp
     assert result.failed is None, result.failed
     assert result.assistant_text == "You said: hello there"
     assert len(result.audio) == 0

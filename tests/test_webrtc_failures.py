@@ -205,7 +205,7 @@ async def test_ice_that_never_connects_fails_in_bounded_time() -> None:
     waited_s = float(seen[1])
     assert 1.0 <= waited_s <= 1.5
     assert "Likely causes: 1) this machine or the service was too busy" in str(failed.value)  # on loopback
-    assert client._pc is None and not client._tasks and not client.connected
+    assert client.webrtc.peer_connection is None and not client.webrtc.tasks and not client.connected
 
 
 async def test_unusable_answer_is_a_connection_error() -> None:
@@ -229,7 +229,7 @@ async def test_server_closing_the_data_channel_is_fatal() -> None:
     async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(drop_after_events=2)) as server:
         client = client_for(server.http_url + "/v1")
         async with client(settings=TEXT_ONLY):
-            pc = client._pc
+            pc = client.webrtc.peer_connection
             events = await events_until_end(client)
     errors = [event for event in events if isinstance(event, RealtimeErrorEvent)]
     assert [error.error.fatal for error in errors] == [True]

@@ -45,7 +45,10 @@ def wait_for(pattern: str, log: Path, timeout_s: float = 30.0) -> re.Match[str]:
 def test_talk_over_webrtc_writes_the_reply(tmp_path: Path) -> None:
     reply = tmp_path / "out.wav"
     done = run(
-        ["-m", "voicecli", "talk", "--transport", "webrtc", "--provider", "local", "--text", "hi", "-o", str(reply)],
+        [
+            *("-m", "voicecli", "talk", "--transport", "webrtc", "--provider", "local", "--brain", "echo"),
+            *("--text", "hi", "-o", str(reply)),
+        ],
         tmp_path,
     )
     assert done.returncode == 0, done.stderr

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from voicecli.cli_options import (
+    ApproveOption,
     BrainOption,
     ChatModelOption,
     ChatUrlOption,
@@ -24,6 +25,7 @@ from voicecli.cli_options import (
     InputDeviceOption,
     InstructionsOption,
     LogFileOption,
+    McpOption,
     OutputDeviceOption,
     ProfileOption,
     ProviderOption,
@@ -120,6 +122,8 @@ def talk(
     chat_model: ChatModelOption = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds to wait for a complete answer.")] = None,
     tools: ToolsOption = None,
+    mcp: McpOption = None,
+    approve: ApproveOption = None,
     log_file: LogFileOption = None,
     record: Annotated[Path | None, typer.Option(help="Record mic, played audio and events under this folder.")] = None,
     json_events: Annotated[Path | None, typer.Option(help="Write every event as JSON lines to this file.")] = None,
@@ -161,6 +165,8 @@ def talk(
         {
             **session_overrides(provider, transport, voice, instructions, tools),
             **local_server_overrides(brain, script, chat_url, chat_model),
+            "tools.mcp_commands": mcp or None,
+            "tools.approve": approve,
             "openai.model": model,
             "azure.deployment": deployment,
             "response_timeout_s": timeout,
@@ -259,7 +265,8 @@ def serve(
         str,
         typer.Option(
             metavar=choices(Brain),
-            help="echo (repeats you), scripted (replies from --script) or chat (asks --chat-url).",
+            help="echo (repeats you), scripted (replies from --script), chat (asks --chat-url) "
+            "or auto (a chat model running on this machine, else echo).",
         ),
     ] = "echo",
     script: Annotated[Path | None, typer.Option(help="TOML script for the scripted brain.")] = None,

@@ -68,13 +68,24 @@ TransportOption = Annotated[str | None, typer.Option(metavar=choices(Transport),
 VoiceOption = Annotated[str | None, typer.Option(help="Voice of the assistant (alloy, shimmer, ...).")]
 InstructionsOption = Annotated[str | None, typer.Option(help="Instructions (persona) for the model.")]
 BrainOption = Annotated[
-    str | None, typer.Option(metavar=choices(Brain), help="Local server brain: echo, scripted or chat.")
+    str | None, typer.Option(metavar=choices(Brain), help="Local server brain: auto, echo, scripted or chat.")
 ]
 ScriptOption = Annotated[Path | None, typer.Option(help="Local server script (TOML) for the scripted brain.")]
 ToolsOption = Annotated[
     list[str] | None,
     typer.Option(
         "--tools", metavar="<file|module>", help="Python file or module whose functions are tools (repeatable)."
+    ),
+]
+McpOption = Annotated[
+    list[str] | None,
+    typer.Option("--mcp", metavar='"COMMAND ARGS…"', help="A stdio MCP server whose tools the model may use."),
+]
+ApproveOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ask|all|none",
+        help="Tool calls that need approval: ask on the live screen (default), run all, or refuse all.",
     ),
 ]
 LogFileOption = Annotated[Path | None, typer.Option(help="Write log messages to this file.")]

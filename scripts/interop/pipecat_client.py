@@ -15,15 +15,14 @@ refusal by the server fails the check.
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
+import checks
+from checks import WAIT_S, CheckFailed, Event, EventLog, Known, expect, held_audio_ms, is_
 from loguru import logger
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
@@ -47,19 +46,6 @@ from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from pipecat.workers.runner import WorkerRunner
 
 CLIENT = f"pipecat-ai {version('pipecat-ai')}"
-WAIT_S = 20.0
-BYTES_PER_MS = 48  # pcm16, 24 kHz, mono
-
-Event = dict[str, Any]
-
-
-class CheckFailed(Exception):
-    pass
-
-
-class Known(Exception):
-    """The check failed for a defect already filed."""
-
 
 WEATHER = FunctionSchema(
     name="get_weather",
@@ -69,63 +55,38 @@ WEATHER = FunctionSchema(
 )
 
 
-class Peer(FrameProcessor):
-    """Sits after the service: collects the frames it pushes; also every server event it parsed
-    and every client event it sent."""
+class Peer(EventLog):
+    """One pipeline: every server event pipecat parsed, every client event it sent, the frames the
+    service pushed, the tools it ran."""
 
-    def __init__(self) -> None:
+    def __init__(self, llm: OpenAIRealtimeLLMService) -> None:
         super().__init__()
-        self.received: list[Event] = []
+        self.llm = llm
         self.sent: list[str] = []
         self.errors: list[str] = []
         self.audio_frames = 0
         self.tools_run: list[str] = []
-        self.llm: OpenAIRealtimeLLMService | None = None
-        self._arrived = asyncio.Event()
+
+    async def server_item(self, item_id: str) -> Event:
+        item = await asyncio.wait_for(self.llm.retrieve_conversation_item(item_id), WAIT_S)
+        return item.model_dump(mode="json")
+
+
+class FrameTap(FrameProcessor):
+    """Sits after the service: hands the peer the errors and audio frames it pushes."""
+
+    def __init__(self, peer: Peer) -> None:
+        super().__init__()
+        self.peer = peer
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, ErrorFrame):
-            self.errors.append(frame.error)
+            self.peer.errors.append(frame.error)
         elif isinstance(frame, TTSAudioRawFrame):
-            self.audio_frames += 1
-        self.wake()
+            self.peer.audio_frames += 1
+        self.peer.wake()
         await self.push_frame(frame, direction)
-
-    def wake(self) -> None:
-        self._arrived.set()
-
-    async def wait_for(self, matches: Callable[[Event], bool], what: str, nth: int = 0) -> Event:
-        deadline = asyncio.get_running_loop().time() + WAIT_S
-        while True:
-            found = [event for event in self.received if matches(event)]
-            if len(found) > nth:
-                return found[nth]
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                kinds = [event["type"] for event in self.received if "delta" not in event["type"]]
-                raise CheckFailed(f"never received {what}; got {', '.join(kinds)}")
-            self._arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), remaining)
-
-    async def server_item(self, item_id: str) -> Event:
-        assert self.llm is not None
-        item = await asyncio.wait_for(self.llm.retrieve_conversation_item(item_id), WAIT_S)
-        return item.model_dump(mode="json")
-
-    def of_type(self, kind: str) -> list[Event]:
-        return [event for event in self.received if event["type"] == kind]
-
-    def transcripts(self) -> list[str]:
-        return [event["transcript"] for event in self.of_type("response.output_audio_transcript.done")]
-
-    def audio_ms(self, item_id: str) -> int:
-        deltas = [e["delta"] for e in self.of_type("response.output_audio.delta") if e["item_id"] == item_id]
-        return sum(len(base64.b64decode(delta)) for delta in deltas) // BYTES_PER_MS
-
-    def server_errors(self) -> list[str]:
-        return [f"{e['error'].get('code')}: {e['error'].get('message')}" for e in self.of_type("error")]
 
 
 def record_server_events(peers: list[Peer]) -> None:
@@ -134,24 +95,10 @@ def record_server_events(peers: list[Peer]) -> None:
 
     def recording_parse(message: str) -> Any:
         if peers:
-            peers[-1].received.append(json.loads(message))
-            peers[-1].wake()
+            peers[-1].add(json.loads(message))
         return parse(message)
 
     events.parse_server_event = recording_parse
-
-
-def is_(kind: str) -> Callable[[Event], bool]:
-    return lambda event: event["type"] == kind
-
-
-def held_audio_ms(item: Event, index: int = 0) -> int:
-    return len(base64.b64decode(item["content"][index].get("audio") or "")) // BYTES_PER_MS
-
-
-def expect(condition: bool, detail: str) -> None:
-    if not condition:
-        raise CheckFailed(detail)
 
 
 def user_says(text: str) -> LLMMessagesAppendFrame:
@@ -160,20 +107,11 @@ def user_says(text: str) -> LLMMessagesAppendFrame:
 
 async def typed_turn(peer: Peer, task: PipelineWorker) -> str:
     await task.queue_frame(user_says("Hello there"))
-    done = await peer.wait_for(is_("response.done"), "response.done")
-    said = peer.transcripts()
-    expect(said == ["Hello from the local server."], f"reply transcripts {said}")
-    reply = next(item for item in done["response"]["output"] if item["type"] == "message")
+    said, reply_id = await checks.typed_reply(peer)
     expect(peer.audio_frames > 0, "pipecat pushed no audio frames")
-    user_id = next(e["item"]["id"] for e in peer.of_type("conversation.item.added") if e["item"].get("role") == "user")
-    user = await peer.server_item(user_id)
-    expect(user["content"][0].get("text") == "Hello there", f"server holds user content {user['content']}")
-    held = await peer.server_item(reply["id"])
-    expect(held_audio_ms(held) == peer.audio_ms(reply["id"]) > 500, "server and client disagree on the reply audio")
-    audio_ms = peer.audio_ms(reply["id"])
-    return (
-        f'reply "{said[0]}" with {audio_ms} ms of audio ({peer.audio_frames} audio frames); server holds the typed text'
-    )
+    await checks.server_holds_typed_turn(peer, reply_id)
+    audio_ms = peer.audio_ms(reply_id)
+    return f'reply "{said}" with {audio_ms} ms of audio ({peer.audio_frames} audio frames); server holds the typed text'
 
 
 async def spoken_turn(peer: Peer, task: PipelineWorker, speech: bytes) -> str:
@@ -182,19 +120,7 @@ async def spoken_turn(peer: Peer, task: PipelineWorker, speech: bytes) -> str:
         await task.queue_frame(
             InputAudioRawFrame(audio=audio[start : start + 4800], sample_rate=24_000, num_channels=1)
         )
-    done = await peer.wait_for(is_("response.done"), "response.done")
-    heard = await peer.wait_for(is_("conversation.item.input_audio_transcription.completed"), "the transcription")
-    expect("hear me" in heard["transcript"].lower(), f'server heard "{heard["transcript"]}"')
-    said = peer.transcripts()
-    expect(said[-1:] == ["Yes, I hear you."], f"reply transcripts {said}")
-    reply = done["response"]["output"][0]
-    user_ms = held_audio_ms(await peer.server_item(heard["item_id"]))
-    speech_ms = len(speech) // BYTES_PER_MS
-    expect(abs(user_ms - speech_ms) < 600, f"server holds {user_ms} ms of user audio for {speech_ms} ms of speech")
-    return (
-        f'server VAD took {user_ms} ms (speech {speech_ms} ms), heard "{heard["transcript"]}", '
-        f'replied "{said[-1]}" with {peer.audio_ms(reply["id"])} ms of audio'
-    )
+    return await checks.spoken_reply(peer, speech)
 
 
 async def tool_call(peer: Peer, task: PipelineWorker) -> str:
@@ -259,8 +185,7 @@ async def run_check(url: str, check: Callable[[Peer, PipelineWorker], Awaitable[
             ),
         ),
     )
-    peer = Peer()
-    peer.llm = llm
+    peer = Peer(llm)
     peers.append(peer)
     send = llm.send_client_event
 
@@ -277,7 +202,7 @@ async def run_check(url: str, check: Callable[[Peer, PipelineWorker], Awaitable[
     llm.register_function("get_weather", get_weather)
     context = LLMContext(tools=ToolsSchema([WEATHER]))
     aggregators = LLMContextAggregatorPair(context)
-    task = PipelineWorker(Pipeline([aggregators.user(), llm, peer, aggregators.assistant()]))
+    task = PipelineWorker(Pipeline([aggregators.user(), llm, FrameTap(peer), aggregators.assistant()]))
     worker_runner = WorkerRunner(handle_sigint=False)
     await worker_runner.add_workers(task)
     runner = asyncio.create_task(worker_runner.run())
@@ -306,24 +231,15 @@ async def main(url: str, speech: bytes) -> int:
     logger.add(sys.stderr, level="ERROR")
     peers: list[Peer] = []
     record_server_events(peers)
-    checks: list[tuple[str, Callable[[Peer, PipelineWorker], Awaitable[str]]]] = [
+    suite: list[tuple[str, Callable[[Peer, PipelineWorker], Awaitable[str]]]] = [
         ("text turn", typed_turn),
         ("spoken turn", lambda peer, task: spoken_turn(peer, task, speech)),
         ("tool call", tool_call),
         ("interruption", interruption),
     ]
-    failed = 0
-    for name, check in checks:
-        try:
-            line = await run_check(url, check, peers)
-        except Exception as exc:  # pipecat itself gave up: that is the finding
-            line = f"FAIL - {type(exc).__name__}: {exc}"
-        failed += line.startswith("FAIL")
-        print(f"{CLIENT} {name}: {line}", flush=True)
-    return 1 if failed else 0
+    return await checks.report(CLIENT, suite, lambda check: run_check(url, check, peers))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or not sys.argv[1].startswith("ws://127.0.0.1:"):
-        sys.exit("usage: pipecat_client.py ws://127.0.0.1:PORT/v1/realtime SPEECH.pcm")
-    sys.exit(asyncio.run(main(sys.argv[1], Path(sys.argv[2]).read_bytes())))
+    url, speech = checks.arguments("pipecat_client.py ws://127.0.0.1:PORT/v1/realtime SPEECH.pcm")
+    sys.exit(asyncio.run(main(url, speech)))

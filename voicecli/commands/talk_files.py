@@ -17,7 +17,10 @@ from typing import TextIO
 from voicecli.audio.errors import AudioFileError
 from voicecli.audio.wavio import read_audio_24k_mono, write_wav
 from voicecli.config import AppConfig
+from voicecli.conversation.approvals import set_up_approvals
 from voicecli.conversation.exchange import exchange
+from voicecli.conversation.mcp_config import configured_mcp_servers
+from voicecli.conversation.mcp_tools import McpTools, refresh_session
 from voicecli.conversation.providers import build_client, session_continuity, session_settings
 from voicecli.conversation.tools import configured_tools
 from voicecli.realtime import RealtimeAudioEvent, RealtimeClient, RealtimeEvent
@@ -44,6 +47,8 @@ async def run_file_turn(
     if config.ui.log_file:
         configure_logging(Path(config.ui.log_file), live=False)
     client = build_client(config, tools=configured_tools(config), continuity=session_continuity(config))
+    servers = configured_mcp_servers(config)
+    set_up_approvals(client.tools, config)  # nobody to ask here: `--approve` decides, else refused
     audio = read_audio_24k_mono(input_file) if input_file is not None else None  # after the key: that first
     transcript = PlainTranscript(out)
     with contextlib.ExitStack() as closing:
@@ -62,7 +67,9 @@ async def run_file_turn(
             for observer in observers:
                 observer(event)
 
-        async with client(settings=session_settings(config, push_to_talk=True)):
+        mcp = McpTools(servers, client.tools, notice=lambda line: print(line, file=status, flush=True))
+        mcp.on_change = functools.partial(refresh_session, client)
+        async with mcp, client(settings=session_settings(config, push_to_talk=True)):
             if text is not None:  # once the session is open: a turn that could not start shows none
                 transcript.user(text)
             if audio is not None and input_file is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -24,11 +25,14 @@ from voicecli.audio.errors import DeviceError
 from voicecli.audio.player import Player
 from voicecli.commands.devices import choose_device
 from voicecli.config import AppConfig, ConfigError
+from voicecli.conversation.approvals import KeyApprovals, approval_notice, set_up_approvals
 from voicecli.conversation.live import Conversation, Taps
+from voicecli.conversation.mcp_config import configured_mcp_servers
+from voicecli.conversation.mcp_tools import McpTools, mcp_notice, refresh_session
 from voicecli.conversation.providers import build_client, client_echo_mode, session_continuity, session_settings
 from voicecli.conversation.tools import configured_tools
 from voicecli.realtime import RealtimeClient, RealtimeEvent
-from voicecli.realtime.usage import UsageMeter
+from voicecli.realtime.usage import UsageMeter, usage_reader
 from voicecli.records.eventlog import EventLog, SessionClock
 from voicecli.records.latency import LatencyTracker
 from voicecli.records.recording import Recorder
@@ -77,6 +81,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
     The client is built first: a missing key or Azure endpoint is said before any terminal or
     device problem, which a user would otherwise fix only to be told about the key next."""
     client = build_client(config, tools=configured_tools(config), continuity=session_continuity(config))
+    servers = configured_mcp_servers(config)
     push_to_talk = config.session.turn_detection == "push_to_talk"
     if push_to_talk and not sys.stdin.isatty():
         raise ConfigError("push-to-talk reads the SPACE key from a terminal; run it in one, or drop --push-to-talk")
@@ -85,7 +90,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
     log_file = Path(config.ui.log_file) if config.ui.log_file else None
     configure_logging(log_file, live=True)
     tracker = LatencyTracker()
-    usage = usage_meter(config)
+    usage = usage_meter(config, getattr(client, "protocol", "realtime"))
     interrupts = _Interrupts()
     try:
         with contextlib.ExitStack() as closing:
@@ -123,9 +128,13 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
                 taps=_taps(client, recorder, event_log),
                 usage=usage,
             )
-            interrupts.keys = closing.enter_context(TerminalKeys(conversation.on_key))
+            approvals = KeyApprovals(lambda line: screen.handle(approval_notice(line)))
+            set_up_approvals(client.tools, config, approvals if sys.stdin.isatty() else None)
+            interrupts.keys = closing.enter_context(TerminalKeys(approvals.before(conversation.on_key)))
             interrupts.install(closing)
-            async with client(settings=session_settings(config, push_to_talk=push_to_talk)):
+            mcp = McpTools(servers, client.tools, notice=lambda line: screen.handle(mcp_notice(line)))
+            mcp.on_change = functools.partial(refresh_session, client)
+            async with mcp, client(settings=session_settings(config, push_to_talk=push_to_talk)):
                 _start(capture)
                 try:
                     interrupts.conversation = conversation
@@ -139,8 +148,9 @@ async def run_live(config: AppConfig, *, console: Console | None = None) -> int:
     return 0
 
 
-def usage_meter(config: AppConfig) -> UsageMeter:
-    """The session's meter, priced by the configuration's table; a budget needs a price to be kept."""
+def usage_meter(config: AppConfig, protocol: str = "realtime") -> UsageMeter:
+    """The session's meter, priced by the configuration's table and reading what `protocol` reports
+    (tokens per response, or GPT-Live's session seconds); a budget needs a price to be kept."""
     model = config.priced_model()
     prices = config.prices.get(model)
     if config.session.budget > 0 and prices is None:
@@ -148,7 +158,7 @@ def usage_meter(config: AppConfig) -> UsageMeter:
             f'--budget needs the price of {model!r}, which the price table lacks; add a [prices."{model}"] '
             "table to the configuration (see config.example.toml)"
         )
-    return UsageMeter(prices=prices, budget=config.session.budget)
+    return UsageMeter(prices=prices, budget=config.session.budget, reader=usage_reader(protocol))
 
 
 @contextlib.contextmanager

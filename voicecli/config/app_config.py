@@ -11,7 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from voicecli.config.prices import DEFAULT_PRICES, merged_prices
 from voicecli.realtime.safe_text import remember_secret
@@ -19,6 +19,8 @@ from voicecli.realtime.usage import ModelPrices
 
 Provider = Literal["local", "openai", "azure"]
 Transport = Literal["websocket", "webrtc"]
+WireProtocol = Literal["auto", "realtime", "live"]
+"""Which protocol a session speaks: `auto` takes GPT-Live for a `gpt-live-*` model or deployment."""
 TurnMode = Literal["server_vad", "semantic_vad", "push_to_talk"]
 BuiltinTool = Literal["time", "calculator"]
 Reasoning = Literal["", "minimal", "low", "medium", "high", "xhigh"]
@@ -28,7 +30,9 @@ AzureService = Literal["openai", "voice-live"]
 VoiceType = Literal["", "azure-standard", "azure-custom", "azure-personal"]
 EchoMode = Literal["auto", "aec", "gate", "off"]
 """How the microphone is kept from hearing the speaker (see `voicecli.audio.echo`)."""
-Brain = Literal["echo", "scripted", "chat"]
+Approve = Literal["ask", "all", "none"]
+"""Who approves tool calls that need it: the live screen asks, or all are run, or none."""
+Brain = Literal["auto", "echo", "scripted", "chat"]
 """What answers in the local server (see `voicecli.server.brains`)."""
 
 
@@ -75,13 +79,14 @@ class AzureConfig:
 
 @dataclass(slots=True)
 class LocalConfig:
-    brain: Brain = "echo"
+    brain: Brain = "auto"
     script: str = ""
     max_session_s: float = 3600.0
     chat_url: str = ""
     chat_model: str = ""
     first_audio_ms: int = 500
     speed: float | Literal["max"] = 4.0
+    chat_api_key_env: str = ""
 
 
 @dataclass(slots=True)
@@ -95,6 +100,12 @@ class AudioConfig:
 class ToolsConfig:
     modules: list[str] = field(default_factory=list)
     builtin: list[BuiltinTool] = field(default_factory=list)
+    mcp_commands: list[str] = field(default_factory=list)
+    """stdio MCP servers as command lines (`--mcp`); `mcp` holds the `[[tools.mcp]]` tables."""
+    mcp: list[dict[str, Any]] = field(default_factory=list)
+    confirm: list[str] = field(default_factory=list)
+    """Tools (by name, of any source) the user approves before each call."""
+    approve: Approve = "ask"
 
 
 @dataclass(slots=True)
@@ -123,6 +134,7 @@ class PhoneConfig:
 class AppConfig:
     provider: Provider = "local"
     transport: Transport = "websocket"
+    protocol: WireProtocol = "auto"
     response_timeout_s: float = 60.0
     connect_timeout_s: float = 15.0
     session: SessionConfig = field(default_factory=SessionConfig)
@@ -157,6 +169,8 @@ class AppConfig:
 ENVIRONMENT: dict[str, tuple[str, str]] = {
     "VOICECLI_PROVIDER": ("", "provider"),
     "VOICECLI_TRANSPORT": ("", "transport"),
+    "VOICECLI_PROTOCOL": ("", "protocol"),
+    "VOICECLI_BRAIN": ("local", "brain"),
     "OPENAI_REALTIME_MODEL_ID": ("openai", "model"),
     "OPENAI_BASE_URL": ("openai", "base_url"),
     "AZURE_OPENAI_ENDPOINT": ("azure", "endpoint"),
@@ -301,6 +315,10 @@ def _check_value(annotation: Any, value: Any, origin: str, name: str) -> Any:
         if not isinstance(value, expected) or (annotation is not bool and isinstance(value, bool)):
             raise ConfigError(f"{origin}: {name}: expected {annotation.__name__}, got {value!r}")
         return annotation(value)
+    if choices and get_origin(choices[0]) is dict:  # tables checked by their consumer (`[[tools.mcp]]`)
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ConfigError(f"{origin}: {name}: expected a list of tables ([[{name}]])")
+        return list(value)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{origin}: {name}: expected a list of strings, got {value!r}")
     allowed = get_args(choices[0]) if choices else ()

@@ -104,6 +104,11 @@ async def exchange(
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout_s):
+            if getattr(client, "protocol", "realtime") == "live":
+                if not await _live_turn(client, result, text, audio, observer, started):
+                    result.failed = result.failed or "the session ended before the answer was complete"
+                result.total_s = time.perf_counter() - started
+                return result
             await send_user_turn(client, text=text, audio=audio)
             async for event in client.receive():
                 if observer is not None:
@@ -118,6 +123,25 @@ async def exchange(
         result.failed = f"no complete answer within {timeout_s:g} s"
     result.total_s = time.perf_counter() - started
     return result
+
+
+async def _live_turn(
+    client: RealtimeClient,
+    result: TurnResult,
+    text: str | None,
+    audio: np.ndarray | None,
+    observer: EventObserver | None,
+    started: float,
+) -> bool:
+    """A GPT-Live turn: no response events, the model decides (see `live_exchange`)."""
+    from voicecli.conversation.live_exchange import live_exchange
+
+    def on_event(event: RealtimeEvent) -> bool:
+        if observer is not None:
+            observer(event)
+        return _collect(result, event, started)
+
+    return await live_exchange(client, text=text, audio=audio, on_event=on_event)
 
 
 def _needs_resending(event: RealtimeEvent) -> bool:

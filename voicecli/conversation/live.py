@@ -204,6 +204,9 @@ class Conversation:
         """Mute or unmute: the microphone keeps running and sends silence while muted."""
         self.source.mute = not self.source.mute
         self.screen.set_muted(self.source.mute)
+        mute = getattr(self.client, "mute", None)
+        if mute is not None:  # GPT-Live has mute events: the service hears (and acknowledges) it too
+            self._key_tasks.spawn(mute(self.source.mute))
 
     async def toggle_talk(self) -> None:
         """Push-to-talk: start talking (interrupting the assistant), or stop and ask for the answer.
@@ -300,8 +303,11 @@ class Conversation:
                     f"the microphone delivered no audio for {STALL_S:g} s (unplugged?); "
                     "check it with `voicecli devices --test` and start again"
                 ) from None
-            if self.budget_spent or (self.push_to_talk and not self._said_between_presses(self.source.chunk_at)):
-                continue
+            if self.budget_spent:
+                continue  # no new turn once the budget is reached
+            between_presses = self._said_between_presses(self.source.chunk_at) if self.push_to_talk else True
+            if not between_presses and getattr(self.client, "protocol", "realtime") != "live":
+                continue  # GPT-Live's clock runs on microphone frames: it gets them all, muted between presses
             try:
                 await self.client.send_audio(chunk)
             except RealtimeConnectionError:

@@ -21,6 +21,7 @@ from voicecli.realtime import (
     TurnDetection,
 )
 from voicecli.realtime.endpoints import AzureEndpoint
+from voicecli.realtime.live_protocol import choose_protocol
 
 if TYPE_CHECKING:
     from voicecli.server.replies import Brain
@@ -142,9 +143,21 @@ def local_brain(config: AppConfig) -> Brain:
     script = Path(config.local.script) if config.local.script else None
     try:
         local = config.local
-        return load_brain(local.brain, script, chat_url=local.chat_url or None, chat_model=local.chat_model or None)
+        return load_brain(
+            local.brain,
+            script,
+            chat_url=local.chat_url or None,
+            chat_model=local.chat_model or None,
+            chat_api_key_env=local.chat_api_key_env or None,
+        )
     except (ValueError, OSError) as exc:  # TOMLDecodeError is a ValueError
         raise ConfigError(str(exc)) from None  # the message names the script or the missing setting
+
+
+def speaks_live(config: AppConfig) -> bool:
+    """Whether the session speaks GPT-Live: the `protocol` setting, or a `gpt-live-*` model / deployment."""
+    model = {"openai": config.openai.model, "azure": config.azure.deployment}.get(config.provider)
+    return choose_protocol(model, config.protocol) == "live"
 
 
 def local_pacing(config: AppConfig) -> Pacing:
@@ -164,6 +177,8 @@ def local_pacing(config: AppConfig) -> Pacing:
 def _client_class(config: AppConfig) -> type[RealtimeClient]:
     """Which class serves the provider over the transport. aiortc loads only for WebRTC, and the
     local server only for the local provider (it takes a third of a second to import)."""
+    if speaks_live(config):
+        return _live_client_class(config)
     if config.provider == "local":
         if config.transport == "webrtc":
             from voicecli.server.embedded_webrtc import LocalRealtimeWebRTC
@@ -181,6 +196,21 @@ def _client_class(config: AppConfig) -> type[RealtimeClient]:
         }
     else:
         classes = {"openai": OpenAIRealtimeWebsocket, "azure": AzureRealtimeWebsocket}
+    if config.provider not in classes:
+        raise RealtimeConfigurationError(f"unknown provider {config.provider!r}")
+    return classes[config.provider]
+
+
+def _live_client_class(config: AppConfig) -> type[RealtimeClient]:
+    if config.transport == "webrtc":
+        raise RealtimeConfigurationError("GPT-Live over WebRTC is not supported yet: use --transport websocket")
+    if config.provider == "local":
+        from voicecli.server.live.embedded import LocalLive
+
+        return LocalLive
+    from voicecli.realtime.live_ws import AzureLiveWebsocket, OpenAILiveWebsocket
+
+    classes: dict[str, type[RealtimeClient]] = {"openai": OpenAILiveWebsocket, "azure": AzureLiveWebsocket}
     if config.provider not in classes:
         raise RealtimeConfigurationError(f"unknown provider {config.provider!r}")
     return classes[config.provider]

@@ -1,4 +1,7 @@
-"""voicecli's realtime client library: one API over OpenAI / Azure OpenAI realtime transports.
+"""voicecli's realtime client library: one API over OpenAI / Azure OpenAI realtime, GPT-Live and Azure Voice Live.
+
+`RealtimeClient(transport=...)` is the one client; the provider classes below build its transport
+for an endpoint, and `MemoryTransport` lets a test play the service without a socket.
 
 It imports nothing else of voicecli (no audio devices, terminal UI or server), so other programs can
 use it on its own; voicecli's embedded local server is reached through `voicecli.server.LocalRealtime`. The WebRTC
@@ -29,6 +32,7 @@ from voicecli.realtime.events import (
     TextContent,
 )
 from voicecli.realtime.functions import ToolRegistry, tool
+from voicecli.realtime.live_ws import AzureLiveWebsocket, OpenAILiveWebsocket
 from voicecli.realtime.openai_ws import OpenAIRealtimeWebsocket
 from voicecli.realtime.protocol import ListenEvents, SendEvents
 from voicecli.realtime.settings import (
@@ -37,6 +41,9 @@ from voicecli.realtime.settings import (
     RealtimeSettings,
     TurnDetection,
 )
+from voicecli.realtime.transport import MemoryTransport, Transport, TransportSink
+from voicecli.realtime.usage import ModelPrices, TokenUsage, UsageMeter
+from voicecli.realtime.voice_live import VoiceLiveOptions, VoiceLiveWebsocket
 
 _WEBRTC_NAMES = {"OpenAIRealtimeWebRTC", "AzureRealtimeWebRTC", "PcmAudioTrack"}
 
@@ -52,6 +59,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AudioContent",
+    "AzureLiveWebsocket",
     "AzureRealtimeExecutionSettings",
     "AzureRealtimeWebRTC",
     "AzureRealtimeWebsocket",
@@ -61,6 +69,9 @@ __all__ = [
     "FunctionCallContent",
     "FunctionResultContent",
     "ListenEvents",
+    "MemoryTransport",
+    "ModelPrices",
+    "OpenAILiveWebsocket",
     "OpenAIRealtimeExecutionSettings",
     "OpenAIRealtimeWebRTC",
     "OpenAIRealtimeWebsocket",
@@ -78,7 +89,13 @@ __all__ = [
     "RealtimeTextEvent",
     "SendEvents",
     "TextContent",
+    "TokenUsage",
     "ToolRegistry",
+    "Transport",
+    "TransportSink",
     "TurnDetection",
+    "UsageMeter",
+    "VoiceLiveOptions",
+    "VoiceLiveWebsocket",
     "tool",
 ]

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from voicecli.realtime.client import RealtimeClient
 from voicecli.realtime.endpoints import AzureEndpoint, AzureRoute, TokenProvider, websocket_url_for
-from voicecli.realtime.openai_ws import WebsocketRealtimeClient
 from voicecli.realtime.preview_shape import to_preview
+from voicecli.realtime.websocket import WebSocketTransport
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -21,54 +22,40 @@ if TYPE_CHECKING:
 _log = logging.getLogger("voicecli.realtime")
 
 
-class AzureRealtimeWebsocket(WebsocketRealtimeClient):
-    """Azure OpenAI realtime over WebSocket; anything not passed comes from the environment."""
+class AzureConnector:
+    """Reaches an Azure OpenAI deployment on the GA or the preview route."""
 
-    def __init__(
-        self,
-        *,
-        endpoint: str | None = None,
-        api_key: str | None = None,
-        deployment_name: str | None = None,
-        api_version: str | None = None,
-        token_provider: TokenProvider | None = None,
-        websocket_base_url: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self._azure = AzureEndpoint.resolve(endpoint, api_key, deployment_name, api_version, token_provider)
+    def __init__(self, azure: AzureEndpoint, websocket_base_url: str | None = None) -> None:
+        self.azure = azure
         self._websocket_base_url = websocket_base_url
         self._client: AsyncOpenAI | None = None
 
     @property
     def model(self) -> str:
-        return self._azure.require_deployment()
+        return self.azure.require_deployment()
 
     @property
     def uses_preview_route(self) -> bool:
-        return bool(self._azure.api_version)
+        return bool(self.azure.api_version)
 
     @property
     def route(self) -> AzureRoute:
-        """The route and URL this client opens (for `config show`, logs and messages)."""
-        return self._azure.route(self._websocket_base_url)
+        return self.azure.route(self._websocket_base_url)
 
-    async def _prepare(self) -> None:
-        await super()._prepare()  # what is missing (endpoint, deployment, key) is reported before any log line
-        self._azure.require_deployment()
+    def check(self) -> None:
+        self.azure.require_deployment()  # reported before any log line
 
-    async def _open(self) -> None:
-        _log.info("Azure realtime over WebSocket: %s", self.route)
-        await super()._open()
-
-    def _to_wire(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def wire_form(self, payload: dict[str, Any]) -> dict[str, Any]:
         return to_preview(payload) if self.uses_preview_route else payload
 
-    def _sdk_client(self) -> AsyncOpenAI:
+    def opening(self) -> None:
+        _log.info("Azure realtime over WebSocket: %s", self.route)
+
+    def sdk_client(self) -> AsyncOpenAI:
         if self._client is not None:
             return self._client
-        endpoint = self._azure.require_endpoint()
-        credential = self._azure.credential()
+        endpoint = self.azure.require_endpoint()
+        credential = self.azure.credential()
         if self.uses_preview_route:
             from openai import AsyncAzureOpenAI
 
@@ -77,7 +64,7 @@ class AzureRealtimeWebsocket(WebsocketRealtimeClient):
             )
             self._client = AsyncAzureOpenAI(
                 azure_endpoint=endpoint,
-                api_version=self._azure.api_version,
+                api_version=self.azure.api_version,
                 azure_deployment=self.model,
                 websocket_base_url=self._websocket_base_url or websocket_url_for(endpoint) + "/openai",
                 **key_or_token,
@@ -91,3 +78,35 @@ class AzureRealtimeWebsocket(WebsocketRealtimeClient):
                 websocket_base_url=self._websocket_base_url or websocket_url_for(endpoint) + "/openai/v1",
             )
         return self._client
+
+
+class AzureRealtimeWebsocket(RealtimeClient):
+    """Azure OpenAI realtime over WebSocket; anything not passed comes from the environment."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        api_key: str | None = None,
+        deployment_name: str | None = None,
+        api_version: str | None = None,
+        token_provider: TokenProvider | None = None,
+        websocket_base_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        azure = AzureEndpoint.resolve(endpoint, api_key, deployment_name, api_version, token_provider)
+        self.connector = AzureConnector(azure, websocket_base_url)
+        super().__init__(transport=WebSocketTransport(self.connector), **kwargs)
+
+    @property
+    def model(self) -> str:
+        return self.connector.model
+
+    @property
+    def uses_preview_route(self) -> bool:
+        return self.connector.uses_preview_route
+
+    @property
+    def route(self) -> AzureRoute:
+        """The route and URL this client opens (for `config show`, logs and messages)."""
+        return self.connector.route

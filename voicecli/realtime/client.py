@@ -1,9 +1,10 @@
-"""The transport-neutral realtime client: session lifecycle, sending, the typed event stream, tools.
+"""The realtime client: session lifecycle, sending, the typed event stream, tools.
 
-A transport subclass only opens and closes its connection, sends one JSON payload, and feeds every
-incoming event to `_dispatch`. The protocol's rules (event order, the audio callback first, when
-tool outputs are answered, which errors end a session) are `RealtimeProtocolSession`'s, a sans-I/O
-object; this module carries out the actions it returns, so all transports behave the same.
+One concrete class, composed as httpx's `Client(transport=...)` is: a `Transport` (WebSocket,
+WebRTC, in memory) moves the events; the protocol's rules (event order, the audio callback first,
+when tool outputs are answered, which errors end a session) are `RealtimeProtocolSession`'s, a
+sans-I/O object chosen by `_new_protocol`; this module carries out the actions it returns, so all
+transports behave the same. The seed's per-provider classes only build their transport.
 """
 
 from __future__ import annotations
@@ -11,23 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Self
 
 import numpy as np
 
 from voicecli.realtime import protocol
-from voicecli.realtime.continuity import Continuity, HeardMs
+from voicecli.realtime.continuity import Continuity, HeardMs, History
 from voicecli.realtime.errors import RealtimeConfigurationError, RealtimeConnectionError, RealtimeError
+from voicecli.realtime.event_stream import EventStream
 from voicecli.realtime.events import (
     ErrorContent,
     FunctionCallContent,
     RealtimeAudioEvent,
     RealtimeErrorEvent,
     RealtimeEvent,
-    RealtimeFunctionResultEvent,
-    RealtimeTextEvent,
 )
 from voicecli.realtime.functions import ToolFunction, ToolRegistry
 from voicecli.realtime.protocol import SendEvents
@@ -43,9 +42,11 @@ from voicecli.realtime.protocol_session import (
     StreamAudio,
 )
 from voicecli.realtime.safe_text import shown
-from voicecli.realtime.session_switch import SessionSwitch
+from voicecli.realtime.session_rules import ProtocolSession
 from voicecli.realtime.settings import RealtimeSettings
+from voicecli.realtime.supervisor import ContinuitySupervisor
 from voicecli.realtime.tasks import BackgroundTasks
+from voicecli.realtime.transport import Transport
 
 __all__ = [
     "AudioOutputCallback",
@@ -55,23 +56,16 @@ __all__ = [
     "RealtimeError",
 ]
 
-RECEIVE_QUEUE_EVENTS = 1000
-"""How far `receive()`'s consumer may fall behind before the transport stops reading (backpressure)."""
-
 AudioOutputCallback = Callable[[np.ndarray], Awaitable[None] | None]
 
 
-_CLOSED = object()
-
-
-class RealtimeClient(SessionSwitch, ABC):
-    """Base of every transport; use as `async with client(settings=..., create_response=True):`."""
-
-    transport: str = "abstract"
+class RealtimeClient:
+    """A realtime session over `transport`; use as `async with client(settings=..., create_response=True):`."""
 
     def __init__(
         self,
         *,
+        transport: Transport,
         settings: RealtimeSettings | None = None,
         audio_output_callback: AudioOutputCallback | None = None,
         tools: Iterable[ToolFunction] = (),
@@ -82,9 +76,11 @@ class RealtimeClient(SessionSwitch, ABC):
         continuity: Continuity | bool | None = False,
         heard_ms: HeardMs | None = None,
     ) -> None:
-        """`continuity` (off by default) reconnects after a drop and rolls over before the
+        """`transport` carries the events (`OpenAIRealtimeWebsocket` and the other seed classes build
+        one for their endpoint). `continuity` (off by default) reconnects after a drop and rolls over before the
         session limit, replaying the history; `heard_ms` says how much of an assistant item the
         listener heard, so the replay keeps only that (without it, all received audio counts)."""
+        self.transport_layer = transport
         self.settings = settings or RealtimeSettings()
         self.audio_output_callback = audio_output_callback
         self.tools = ToolRegistry(tools, plugins, timeout_s=tool_timeout_s)
@@ -93,7 +89,7 @@ class RealtimeClient(SessionSwitch, ABC):
         self.session_id: str | None = None
         self.audio_item_id: str | None = None
         """The item of the chunk `audio_output_callback` is being called with (for barge-in bookkeeping)."""
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._stream = EventStream()
         self._connected = False
         self._pending_entry: tuple[RealtimeSettings | None, bool] = (None, False)
         self._background = BackgroundTasks()
@@ -101,7 +97,11 @@ class RealtimeClient(SessionSwitch, ABC):
         self._session_ready = asyncio.Event()
         self._closed_reason: str | None = None
         self._closing = False
-        self._init_switch(continuity, heard_ms)
+        self._side = _ClientSide(self)
+        resolved = Continuity() if continuity is True else continuity or None
+        self.supervisor = ContinuitySupervisor(self._side, resolved, heard_ms) if resolved is not None else None
+        """Reconnects and rolls over when `continuity` is on (None when it is off)."""
+        self._heard_ms = heard_ms
         self._protocol = self._new_protocol()
 
     # --- the public API ---------------------------------------------------------------------
@@ -123,6 +123,36 @@ class RealtimeClient(SessionSwitch, ABC):
     def connected(self) -> bool:
         return self._connected
 
+    @property
+    def continuity(self) -> Continuity | None:
+        return self.supervisor.continuity if self.supervisor is not None else None
+
+    @property
+    def history(self) -> History | None:
+        """What a new session is told after a drop or a rollover (None without continuity)."""
+        return self.supervisor.history if self.supervisor is not None else None
+
+    @property
+    def heard_ms(self) -> HeardMs | None:
+        """How much of an assistant item the listener heard, so a replay keeps only that."""
+        return self._heard_ms
+
+    @heard_ms.setter
+    def heard_ms(self, heard_ms: HeardMs | None) -> None:
+        self._heard_ms = heard_ms
+        if self.supervisor is not None:
+            self.supervisor.heard_ms = heard_ms
+
+    @property
+    def transport(self) -> str:
+        """The transport's name ("websocket", "webrtc", "memory"); the object is `transport_layer`."""
+        return self.transport_layer.name
+
+    @property
+    def endpoint_description(self) -> str:
+        """Where this client connects, for messages (never contains a secret)."""
+        return self.transport_layer.describe()
+
     async def create_session(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> None:
         """Connect, wait for `session.created`, configure the session, optionally ask for a response.
 
@@ -130,15 +160,18 @@ class RealtimeClient(SessionSwitch, ABC):
         """
         if self._connected:
             raise RealtimeError("this client already has an open session; call delete_session() first")
-        self._queue = asyncio.Queue()
+        if settings is not None:
+            self.settings = settings  # before connecting: WebRTC sends the session when it sets up the call
+        self._stream = EventStream()
         self._session_ready = asyncio.Event()
         self._closed_reason = None
         self._closing = False
         self._protocol = self._new_protocol()
-        self._start_history()
+        if self.supervisor is not None:
+            self.supervisor.start()
         self._connected = True
         try:
-            await self._prepare()
+            await self.transport_layer.prepare()
             async with asyncio.timeout(self.connect_timeout_s):
                 await self._open()
                 await self._session_ready.wait()
@@ -164,6 +197,7 @@ class RealtimeClient(SessionSwitch, ABC):
         self._connected = False
         await self._background.close()
         await self._close()
+        await self.transport_layer.end()
 
     async def update_session(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> None:
         """Send the (new) settings with the registered tools; optionally request a response."""
@@ -177,15 +211,20 @@ class RealtimeClient(SessionSwitch, ABC):
         """Close the connection; `receive()` then ends after the events already received."""
         self._closing = True
         await self._background.close()
-        if not self._connected:
-            return
-        self._connected = False
-        await self._close()
-        self._queue.put_nowait(_CLOSED)
+        if self._connected:
+            self._connected = False
+            await self._close()
+            self._stream.end()
+        await self.transport_layer.end()  # also after a lost connection: what outlives connections goes now
 
     async def send(self, event: RealtimeEvent | dict[str, Any]) -> None:
         """Send a typed event (audio, user text, tool result) or a raw client event dict."""
-        await self._transmit(_to_payload(event))
+        if self._switching():
+            await self._transmit(protocol.client_event(event))  # held or dropped while the session is replaced
+        elif isinstance(event, RealtimeAudioEvent) and self.transport_layer.media_audio:
+            await self._stream_audio(event.audio.data)
+        else:
+            await self.transport_layer.send_event(protocol.client_event(event), self._transmit)
 
     async def receive(
         self, audio_output_callback: AudioOutputCallback | None = None, **_: Any
@@ -193,12 +232,8 @@ class RealtimeClient(SessionSwitch, ABC):
         """Yield events as they arrive until the session ends or the connection drops."""
         if audio_output_callback is not None:
             self.audio_output_callback = audio_output_callback
-        while True:
-            item = await self._queue.get()
-            if item is _CLOSED:
-                self._queue.put_nowait(_CLOSED)  # later receive() calls end at once too
-                return
-            yield item
+        async for event in self._stream:
+            yield event
 
     # --- intents: what a caller wants, whatever the transport ---------------------------------
 
@@ -231,7 +266,7 @@ class RealtimeClient(SessionSwitch, ABC):
         ]
 
     async def _request(self, actions: list[Action]) -> None:
-        """Carry out an intent's actions through `send()`, which a transport may specialise."""
+        """Carry out an intent's actions as `send()` would, so a transport's media path applies."""
         for action in actions:
             if isinstance(action, Send):
                 await self.send(action.payload)
@@ -245,58 +280,51 @@ class RealtimeClient(SessionSwitch, ABC):
     async def _transmit(self, payload: dict[str, Any]) -> None:
         if not self._connected:
             raise RealtimeConnectionError(self._closed_reason or "the realtime session is not open")
-        if self.history is not None:
-            self.history.on_sent(payload)
-        if self._switching is not None:
-            self._hold(payload)
-            return
+        supervisor = self.supervisor
+        if supervisor is not None:
+            supervisor.history.on_sent(payload)
+            if supervisor.switching is not None:
+                supervisor.hold(payload)
+                return
         try:
             await self._send_now(payload)
         except RealtimeConnectionError:
-            if self.history is None or self._closing:
+            if supervisor is None or self._closing:
                 raise
-            self._hold(payload)  # the reader is about to report the drop and reconnect
+            supervisor.hold(payload)  # the reader is about to report the drop and reconnect
+
+    def _switching(self) -> bool:
+        return self.supervisor is not None and self.supervisor.switching is not None
 
     async def _send_now(self, payload: dict[str, Any]) -> None:
-        payload = self._to_wire(payload)
+        payload = self.transport_layer.wire_form(payload)
         for observer in self._sent_observers:
             observer(payload)
-        await self._send_payload(payload)
+        await self.transport_layer.send(payload)
 
-    # --- for transports ---------------------------------------------------------------------
+    # --- the transport ----------------------------------------------------------------------
 
-    def _to_wire(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """The event as this transport's route speaks it (observers see exactly what is sent)."""
-        return payload
-
-    async def _prepare(self) -> None:
-        """Local set-up before connecting: building the SDK client, starting the embedded server.
-
-        Not counted in `connect_timeout_s`, which bounds the wait for the service: a slow machine
-        importing the `openai` package is not a service that does not answer.
-        """
-
-    @abstractmethod
     async def _open(self) -> None:
-        """Open the connection and start feeding `_dispatch`."""
+        await self.transport_layer.open(self._side)
 
-    @abstractmethod
-    async def _send_payload(self, payload: dict[str, Any]) -> None:
-        """Send one client event; raise `RealtimeConnectionError` when the connection is gone."""
-
-    @abstractmethod
     async def _close(self) -> None:
-        """Close the connection and stop the reader."""
+        await self.transport_layer.close()
 
-    async def _stream_audio(self, pcm: Any) -> None:
-        """Send microphone audio over the media path (transports that have one override this)."""
-        raise RealtimeError(f"the {self.transport} transport has no media path for audio")
+    async def _stream_audio(self, pcm: np.ndarray) -> None:
+        if not self._connected:
+            raise RealtimeConnectionError(self._closed_reason or "the realtime session is not open")
+        if self._switching():
+            await self._transmit(protocol.append_audio(pcm))  # held for the new session, as appends are
+            return
+        await self.transport_layer.stream_audio(pcm, self._transmit)
 
-    def _new_protocol(self) -> RealtimeProtocolSession:
+    def _new_protocol(self) -> ProtocolSession:
+        """The protocol session for a new session: the hook where a client of another protocol (other
+        turn rules, other events) returns its own session class with the same methods."""
         return RealtimeProtocolSession(
             auto_invoke_tools=self.auto_invoke_tools,
-            media_audio=self.transport == "webrtc",
-            continuity=self.continuity is not None,
+            media_audio=self.transport_layer.media_audio,
+            continuity=self.supervisor is not None,
         )
 
     async def _dispatch(self, event: RealtimeEvent) -> None:
@@ -316,12 +344,12 @@ class RealtimeClient(SessionSwitch, ABC):
                     if inspect.isawaitable(result):
                         await result
             case Deliver(event):
-                if self.history is not None:
-                    self.history.on_received(event)
-                if wait:
-                    await self._enqueue(event)
+                if self.supervisor is not None:
+                    self.supervisor.history.on_received(event)
+                if wait:  # while `receive()`'s consumer is far behind, the transport's reader waits here
+                    await self._stream.put(event, flowing=lambda: self._connected)
                 else:
-                    self._queue.put_nowait(event)
+                    self._stream.put_nowait(event)
             case Send(payload):
                 with contextlib.suppress(RealtimeConnectionError):  # a lost connection is reported by the reader
                     await self._transmit(payload)
@@ -332,19 +360,11 @@ class RealtimeClient(SessionSwitch, ABC):
             case Ready(session_id, expires_at):
                 self.session_id = session_id
                 self._session_ready.set()
-                self._plan_rollover(expires_at)
+                if self.supervisor is not None:
+                    self.supervisor.plan_rollover(expires_at)
             case Completed():
-                self._session_proved()
-
-    async def _enqueue(self, event: RealtimeEvent) -> None:
-        """Queue an incoming event for `receive()`, waiting while its consumer is far behind.
-
-        The transport's reader then stops reading, so the socket's own flow control holds the rest:
-        the queue stays bounded and nothing is dropped. (Closing and tool results never wait.)
-        """
-        while self._queue.qsize() >= RECEIVE_QUEUE_EVENTS and self._connected:
-            await asyncio.sleep(0.005)
-        self._queue.put_nowait(event)
+                if self.supervisor is not None:
+                    self.supervisor.session_proved()
 
     def _connection_lost(self, message: str, code: str = "connection_closed", *, reconnectable: bool = False) -> None:
         """Report a dropped connection once and end `receive()`; nothing already received is lost.
@@ -353,17 +373,19 @@ class RealtimeClient(SessionSwitch, ABC):
         if not self._connected:
             return
         message = shown(message)  # a close reason is the service's text: it may quote the key
-        if self._lost_in_switch(message, reconnectable):
+        opened = self._session_ready.is_set()  # a session that never opened is refused, not dropped
+        if self.supervisor is not None and self.supervisor.takes_loss(message, reconnectable, opened=opened):
+            self._session_ready.set()  # a try that was waiting for its session learns it failed
             return
         self._connected = False
         if self._protocol.last_fatal_error:
             message = shown(f"{message}: {self._protocol.last_fatal_error}")
         self._closed_reason = message
         self._session_ready.set()
-        self._queue.put_nowait(
+        self._stream.put_nowait(
             RealtimeErrorEvent(service_type="connection", error=ErrorContent(message=message, code=code, fatal=True))
         )
-        self._queue.put_nowait(_CLOSED)
+        self._stream.end()
 
     # --- tools ------------------------------------------------------------------------------
 
@@ -376,17 +398,62 @@ class RealtimeClient(SessionSwitch, ABC):
             await self._carry_out(action, wait=False)
 
 
-def _to_payload(event: RealtimeEvent | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(event, dict):
-        return event
-    if isinstance(event, RealtimeAudioEvent):
-        return protocol.append_audio(event.audio.data)
-    if isinstance(event, RealtimeTextEvent):
-        return protocol.user_text_item(event.text.text)
-    if isinstance(event, RealtimeFunctionResultEvent):
-        return protocol.function_output_item(event.function_result.call_id, event.function_result.result)
-    if event.service_event is not None:
-        return {"type": event.service_type, **event.service_event} if event.service_type else event.service_event
-    if event.service_type:
-        return {"type": str(event.service_type)}
-    raise RealtimeError(f"cannot send {type(event).__name__} without a service_type or service_event")
+class _ClientSide:
+    """The client as its transport (`TransportSink`) and its continuity supervisor
+    (`SupervisedClient`) see it, so neither reaches into the client and its API stays as it is."""
+
+    def __init__(self, client: RealtimeClient) -> None:
+        self._client = client
+
+    # --- for the transport
+
+    @property
+    def connect_timeout_s(self) -> float:
+        return self._client.connect_timeout_s
+
+    def session_config(self) -> dict[str, Any]:
+        session: dict[str, Any] = self.session_payload()["session"]
+        return session
+
+    def push_to_talk(self) -> bool:
+        return self._client.settings.push_to_talk
+
+    async def deliver(self, event: RealtimeEvent) -> None:
+        await self._client._dispatch(event)
+
+    def lost(self, message: str, code: str = "connection_closed", *, reconnectable: bool = False) -> None:
+        self._client._connection_lost(message, code, reconnectable=reconnectable)
+
+    # --- for the supervisor
+
+    @property
+    def protocol_session(self) -> ProtocolSession:
+        return self._client._protocol
+
+    def in_session(self) -> bool:
+        return self._client.connected and not self._client._closing
+
+    def session_payload(self) -> dict[str, Any]:
+        client = self._client
+        return client.settings.with_tools(client.tools.payload()).to_session_payload()
+
+    async def connect(self) -> None:
+        client = self._client
+        client._session_ready = asyncio.Event()
+        await client._open()
+        await client._session_ready.wait()
+
+    async def disconnect(self) -> None:
+        await self._client._close()
+
+    async def send_now(self, payload: dict[str, Any]) -> None:
+        await self._client._send_now(payload)
+
+    def emit(self, event: RealtimeEvent) -> None:
+        self._client._stream.put_nowait(event)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        return self._client._background.spawn(work)
+
+    def fail(self, message: str) -> None:
+        self._client._connection_lost(message)

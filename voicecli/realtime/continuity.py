@@ -6,7 +6,7 @@ open a new session with the same settings and tools, then replay the history as
 models greet again or switch language). `History` follows the events in both directions and builds
 that replay: user turns as their transcripts (or a placeholder), assistant turns cut to what the
 listener heard, tool calls with their outputs, in order and within `Continuity`'s bounds.
-`session_switch` decides when; this module only knows what.
+`supervisor` decides when; this module only knows what.
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ class _Entry:
     item: dict[str, Any]
     audio_samples: int = 0  # assistant items: reply audio received
     heard_ms: float | None = None  # assistant items: where the listener's hearing was cut off
+    cut: bool = False  # assistant items: playback was stopped (a truncate, or the service's buffer cleared)
 
     @property
     def kind(self) -> str:
@@ -139,6 +140,8 @@ class History:
                 self._add(str(payload["item"].get("id") or _new_key()), item)
             case "conversation.item.truncate":
                 self._truncated(payload.get("item_id"), payload.get("audio_end_ms"))
+            case "output_audio_buffer.clear":
+                self._playback_cleared()
             case "conversation.item.delete":
                 self._entries.pop(str(payload.get("item_id")), None)
 
@@ -224,7 +227,10 @@ class History:
         role = item.get("role")
         text = _text_of(item) or self._transcripts.get(key, "")
         if role == "assistant":
-            text = _cut_to_heard(text, self._heard_share(key, entry, heard_ms))
+            # A reply whose playback was not stopped is heard whole: the player goes on through a
+            # reconnect. One that was cut is heard up to the cut (the truncate's, else the player's).
+            share = self._heard_share(key, entry, heard_ms) if entry.cut else 1.0
+            text = _cut_to_heard(text, share)
             return _message("assistant", "output_text", text[: self.policy.max_item_chars]) if text else None
         if role == "user" and not text:
             text = USER_PLACEHOLDER
@@ -270,7 +276,8 @@ class History:
         if item.get("type") == "message" and item.get("role") == "assistant":
             if key not in self._entries:
                 self._add(key, {"type": "message", "role": "assistant", "content": []})
-            parts = item.get("content") if isinstance(item.get("content"), list) else []
+            content = item.get("content")
+            parts = content if isinstance(content, list) else []
             final = "".join(str(_dict(part).get("transcript") or _dict(part).get("text") or "") for part in parts)
             if done and final:
                 self._transcripts[key] = final
@@ -289,6 +296,15 @@ class History:
         entry = self._entries.get(str(item_id))
         if entry is not None and isinstance(audio_end_ms, int | float):
             entry.heard_ms = float(audio_end_ms)
+            entry.cut = True
+
+    def _playback_cleared(self) -> None:
+        """The client stopped the service's playback (WebRTC): the reply being played was cut where
+        the player says; the service truncates it by itself."""
+        for entry in reversed(self._entries.values()):
+            if entry.item.get("role") == "assistant":
+                entry.cut = True
+                return
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from voicecli.realtime.client import RealtimeConfigurationError
+from voicecli.realtime.errors import RealtimeConfigurationError
 from voicecli.realtime.safe_text import remember_secret
 
 TokenProvider = Callable[[], Awaitable[str]]
@@ -148,3 +148,44 @@ def entra_token_provider() -> TokenProvider:
             "no Azure API key: set AZURE_OPENAI_API_KEY, or `pip install 'voicecli[azure]'` to sign in with Entra ID"
         ) from exc
     return get_bearer_token_provider(DefaultAzureCredential(), ENTRA_SCOPE)
+
+
+class OpenAIWebRTCEndpoint:
+    """OpenAI (or anything speaking its API at `base_url`, such as `voicecli serve`) for WebRTC calls."""
+
+    def __init__(self, endpoint: OpenAIEndpoint) -> None:
+        self.endpoint = endpoint
+
+    @property
+    def model(self) -> str:
+        return self.endpoint.model
+
+    def point_at(self, base_url: str) -> None:
+        """Use another `http(s)://…/v1` base (the embedded server's, once it listens)."""
+        self.endpoint.base_url = base_url
+
+    def realtime_base_url(self) -> str:
+        return self.endpoint.base_url or OPENAI_BASE_URL
+
+    async def credential_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.endpoint.require_key()}"}
+
+
+class AzureWebRTCEndpoint:
+    """An Azure OpenAI deployment on the GA `/openai/v1` route (WebRTC has no preview route here)."""
+
+    def __init__(self, azure: AzureEndpoint) -> None:
+        self.azure = azure
+
+    @property
+    def model(self) -> str:
+        return self.azure.require_deployment()
+
+    def realtime_base_url(self) -> str:
+        return f"{self.azure.require_endpoint()}/openai/v1"
+
+    async def credential_headers(self) -> dict[str, str]:
+        credential = self.azure.credential()
+        if isinstance(credential, str):
+            return {"api-key": credential}
+        return {"Authorization": f"Bearer {await credential()}"}

@@ -25,6 +25,8 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from voicecli.realtime.events import FunctionResultContent
 
 ToolFunction = Callable[..., Any]
+Approver = Callable[[str, dict[str, Any]], Awaitable[bool]]
+"""Asks the user whether a tool may run with these arguments; True runs it."""
 _TOOL_MARK = "__voicecli_tool__"
 _SIMPLE_TYPES: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 MAX_RESULT_CHARS = 16_000
@@ -32,11 +34,14 @@ MAX_RESULT_CHARS = 16_000
 conversation itself out of what the model can see, and cost every later turn as much again."""
 
 
-def tool(fn: ToolFunction | None = None, *, name: str | None = None, description: str | None = None) -> Any:
-    """Mark a function or method as a tool, optionally renaming or re-describing it."""
+def tool(
+    fn: ToolFunction | None = None, *, name: str | None = None, description: str | None = None, confirm: bool = False
+) -> Any:
+    """Mark a function or method as a tool, optionally renaming or re-describing it; `confirm=True`
+    for one that changes things: the user approves each call before it runs."""
 
     def mark(target: ToolFunction) -> ToolFunction:
-        setattr(target, _TOOL_MARK, {"name": name, "description": description})
+        setattr(target, _TOOL_MARK, {"name": name, "description": description, "confirm": confirm})
         return target
 
     return mark(fn) if fn is not None else mark
@@ -82,6 +87,10 @@ class Tool:
     parameters: dict[str, Any]
     function: ToolFunction
     enum_parameters: dict[str, type[enum.Enum]] = field(default_factory=dict)
+    source: str = ""
+    """Where the tool comes from (a file, an MCP server), named when two sources offer the same name."""
+    confirm: bool = False
+    """The user approves each call before it runs (`@tool(confirm=True)`, or the configuration)."""
 
     def coerce(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Turn enum values the model sent as strings into the members the function expects."""
@@ -113,6 +122,7 @@ def describe(fn: ToolFunction, name: str | None = None, description: str | None 
         parameters={"type": "object", "properties": properties, "required": required},
         function=fn,
         enum_parameters=enums,
+        confirm=bool(mark.get("confirm")),
     )
 
 
@@ -124,6 +134,10 @@ class ToolRegistry:
     ) -> None:
         self._tools: dict[str, Tool] = {}
         self.timeout_s = timeout_s
+        self.approver: Approver | None = None
+        """Who approves the calls of tools that need it; without one they are refused, never run unasked."""
+        self.confirm_names: set[str] = set()
+        """Names of tools that need approval whatever their source says (the configuration's list)."""
         for fn in tools:
             self.add(fn)
         for plugin_name, plugin in (plugins or {}).items():
@@ -143,6 +157,23 @@ class ToolRegistry:
                 continue
             added.append(self.add(member, name=f"{plugin_name}-{mark.get('name') or attr_name}"))
         return added
+
+    def add_tool(self, described: Tool) -> None:
+        """Offer a tool described elsewhere (an MCP server's, with its own schema); the caller
+        refreshes the session (`update_session`) when tools come or go mid-conversation."""
+        self._tools[described.name] = described
+
+    def withdraw(self, source: str) -> list[str]:
+        """Remove every tool of one source (an MCP server that stopped); returns their names."""
+        gone = [name for name, t in self._tools.items() if t.source == source]
+        for name in gone:
+            del self._tools[name]
+        return gone
+
+    def source_of(self, name: str) -> str | None:
+        """Where the tool of that name comes from, or None when there is none."""
+        found = self._tools.get(name)
+        return None if found is None else found.source or _function_source(found.function)
 
     def __len__(self) -> int:
         return len(self._tools)
@@ -174,6 +205,8 @@ class ToolRegistry:
                 raise ValueError("arguments must be a JSON object")
         except ValueError as exc:
             return result(f"Error: the arguments for {name} are not valid JSON ({exc}).", True)
+        if (found.confirm or name in self.confirm_names) and not await self._approved(name, arguments):
+            return result(f"The user did not approve running {name}, so it did not run.", False)
         try:
             async with asyncio.timeout(self.timeout_s):
                 value = await _call(found.function, found.coerce(arguments))
@@ -185,6 +218,22 @@ class ToolRegistry:
             return result(_as_text(value), False)
         except Exception as exc:  # even str() failed
             return result(f"Error: the value {name} returned cannot be sent ({type(exc).__name__}: {exc}).", True)
+
+    async def _approved(self, name: str, arguments: dict[str, Any]) -> bool:
+        if self.approver is None:
+            return False
+        try:
+            return await self.approver(name, arguments)
+        except Exception:  # an approval that cannot be asked is no approval
+            return False
+
+
+def _function_source(fn: ToolFunction) -> str:
+    """The file a Python tool is defined in, for messages naming where a tool comes from."""
+    try:
+        return inspect.getfile(inspect.unwrap(fn))
+    except TypeError:  # a built-in or a callable object
+        return getattr(fn, "__module__", None) or "a Python tool"
 
 
 def _bounded(text: str) -> str:

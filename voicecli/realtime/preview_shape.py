@@ -89,7 +89,7 @@ def _item(item: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(content, list):
         return item
     renamed = [
-        {**part, "type": _PREVIEW_CONTENT_TYPES.get(part.get("type"), part.get("type"))}
+        {**part, "type": _PREVIEW_CONTENT_TYPES.get(str(part.get("type")), part.get("type"))}
         if isinstance(part, dict)
         else part
         for part in content

@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 
 from voicecli.realtime import events as ev
+from voicecli.realtime.errors import RealtimeError
 
 
 class ListenEvents(StrEnum):
@@ -129,6 +130,23 @@ def simple_event(event_type: SendEvents) -> dict[str, Any]:
     return {"type": event_type.value}
 
 
+def client_event(event: ev.RealtimeEvent | dict[str, Any]) -> dict[str, Any]:
+    """The client event a typed event (audio, user text, tool result) or a raw dict stands for."""
+    if isinstance(event, dict):
+        return event
+    if isinstance(event, ev.RealtimeAudioEvent):
+        return append_audio(event.audio.data)
+    if isinstance(event, ev.RealtimeTextEvent):
+        return user_text_item(event.text.text)
+    if isinstance(event, ev.RealtimeFunctionResultEvent):
+        return function_output_item(event.function_result.call_id, event.function_result.result)
+    if event.service_event is not None:
+        return {"type": event.service_type, **event.service_event} if event.service_type else event.service_event
+    if event.service_type:
+        return {"type": str(event.service_type)}
+    raise RealtimeError(f"cannot send {type(event).__name__} without a service_type or service_event")
+
+
 def encode(event: dict[str, Any]) -> str:
     return orjson.dumps(event).decode("utf-8")
 
@@ -181,13 +199,14 @@ def parse_server_event(payload: dict[str, Any]) -> ev.RealtimeEvent:
                     audio=ev.AudioContent(data=base64_to_pcm(payload["delta"]), item_id=payload.get("item_id")),
                 )
             case ListenEvents.RESPONSE_OUTPUT_AUDIO_TRANSCRIPT_DELTA | ListenEvents.RESPONSE_OUTPUT_TEXT_DELTA:
-                source = "assistant_text" if service_type == ListenEvents.RESPONSE_OUTPUT_TEXT_DELTA else None
+                text_reply = service_type == ListenEvents.RESPONSE_OUTPUT_TEXT_DELTA
+                source: ev.TextSource = "assistant_text" if text_reply else "assistant_transcript"
                 return ev.RealtimeTextEvent(
                     service_type=service_type,
                     service_event=payload,
                     text=ev.TextContent(
                         text=_text(payload, "delta"),
-                        source=source or "assistant_transcript",
+                        source=source,
                         item_id=payload.get("item_id"),
                     ),
                 )

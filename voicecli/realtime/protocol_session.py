@@ -233,7 +233,8 @@ class RealtimeProtocolSession:
     # --- the rules ----------------------------------------------------------------------------
 
     def _created(self, payload: dict[str, Any]) -> Ready:
-        session = payload.get("session") if isinstance(payload.get("session"), dict) else {}
+        raw = payload.get("session")
+        session: dict[str, Any] = raw if isinstance(raw, dict) else {}
         self.state = SessionState.OPEN
         self.session_id = session.get("id") if isinstance(session.get("id"), str) else None
         expires_at = session.get("expires_at")
@@ -241,7 +242,8 @@ class RealtimeProtocolSession:
         return Ready(self.session_id, expiry)
 
     def _response_done(self, payload: dict[str, Any]) -> list[Action]:
-        response = payload.get("response") if isinstance(payload.get("response"), dict) else {}
+        raw = payload.get("response")
+        response: dict[str, Any] = raw if isinstance(raw, dict) else {}
         response_id = str(response.get("id") or "")
         completed = response.get("status") == "completed"
         actions: list[Action] = [Completed(response_id)] if completed else []

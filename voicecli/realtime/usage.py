@@ -139,6 +139,12 @@ class LiveUsageReader:
         return TokenUsage(seconds=added)
 
 
+def usage_reader(protocol: str = "realtime") -> UsageReader:
+    """The reader for a client's protocol: its public `protocol` attribute (`"live"` on the GPT-Live
+    clients; the Realtime clients have none, hence the default). A fresh one per session."""
+    return LiveUsageReader() if protocol == "live" else realtime_usage
+
+
 @dataclass(slots=True)
 class UsageMeter:
     """Usage per turn (each billed response) and for the session, and its cost when prices are known.

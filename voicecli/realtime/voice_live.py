@@ -15,9 +15,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from voicecli.realtime.client import RealtimeClient
 from voicecli.realtime.endpoints import AzureEndpoint, TokenProvider, websocket_url_for
-from voicecli.realtime.openai_ws import WebsocketRealtimeClient
 from voicecli.realtime.preview_shape import to_preview
+from voicecli.realtime.websocket import CONNECTION_OPTIONS, RealtimeWire, WebSocketTransport
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -62,7 +63,72 @@ def voice_live_session(event: dict[str, Any], options: VoiceLiveOptions) -> dict
     return {**wire, "session": session}
 
 
-class VoiceLiveWebsocket(WebsocketRealtimeClient):
+class VoiceLiveConnector:
+    """Reaches an Azure Voice Live resource: its own path and API version, the key in `api-key` (or an
+    Entra ID bearer token), and the Voice Live form of each client event."""
+
+    def __init__(self, azure: AzureEndpoint, api_version: str, options: VoiceLiveOptions) -> None:
+        self.azure = azure
+        self.api_version = api_version
+        self.options = options
+        self._client: AsyncOpenAI | None = None
+
+    @property
+    def model(self) -> str:
+        return self.azure.require_deployment()
+
+    @property
+    def url(self) -> str:
+        """The URL this connector opens (never a secret)."""
+        base = websocket_url_for(self.azure.endpoint or "wss://<endpoint>")
+        return f"{base}/voice-live/realtime?api-version={self.api_version}&model={self.azure.deployment_name}"
+
+    def check(self) -> None:
+        self.azure.require_deployment()
+
+    def wire_form(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return voice_live_session(payload, self.options)
+
+    def opening(self) -> None:
+        _log.info("Azure Voice Live over WebSocket: %s", self.url)
+
+    def connect_options(self) -> dict[str, Any]:
+        """What Voice Live's socket needs beyond the model: the API version, and the key in `api-key`."""
+        from openai import omit
+
+        headers: dict[str, Any] = {}
+        if self.azure.api_key:  # a key goes in `api-key`; the bearer header then carries nothing
+            headers = {"api-key": self.azure.api_key, "Authorization": omit}
+        return {"extra_query": {"api-version": self.api_version}, "extra_headers": headers}
+
+    def sdk_client(self) -> AsyncOpenAI:
+        if self._client is not None:
+            return self._client
+        from openai import AsyncOpenAI
+
+        endpoint = self.azure.require_endpoint()
+        credential = self.azure.credential()  # a key, or an Entra ID token provider (sent as a bearer token)
+        self._client = AsyncOpenAI(
+            api_key=credential if not isinstance(credential, str) else "api-key header",
+            base_url=f"{endpoint}/voice-live",
+            websocket_base_url=websocket_url_for(endpoint) + "/voice-live",
+        )
+        return self._client
+
+
+class VoiceLiveWire(RealtimeWire):
+    """The Realtime events (in the beta shape, see `wire_form`) on a socket opened with Voice Live's
+    query and headers; frames parse as everywhere else."""
+
+    def __init__(self, connector: VoiceLiveConnector) -> None:
+        self.connector = connector
+
+    def connect(self, client: AsyncOpenAI, model: str) -> Any:
+        options = self.connector.connect_options()
+        return client.realtime.connect(model=model, websocket_connection_options=CONNECTION_OPTIONS, **options)
+
+
+class VoiceLiveWebsocket(RealtimeClient):
     """Azure Voice Live over WebSocket; endpoint, key and model default to the `AZURE_OPENAI_*` variables."""
 
     def __init__(
@@ -76,51 +142,23 @@ class VoiceLiveWebsocket(WebsocketRealtimeClient):
         options: VoiceLiveOptions | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self._azure = AzureEndpoint.resolve(endpoint, api_key, deployment_name, None, token_provider)
-        self.api_version = api_version or VOICE_LIVE_API_VERSION
-        self.options = options or VoiceLiveOptions()
-        self._client: AsyncOpenAI | None = None
+        azure = AzureEndpoint.resolve(endpoint, api_key, deployment_name, None, token_provider)
+        self.connector = VoiceLiveConnector(azure, api_version or VOICE_LIVE_API_VERSION, options or VoiceLiveOptions())
+        super().__init__(transport=WebSocketTransport(self.connector, VoiceLiveWire(self.connector)), **kwargs)
 
     @property
     def model(self) -> str:
-        return self._azure.require_deployment()
+        return self.connector.model
+
+    @property
+    def api_version(self) -> str:
+        return self.connector.api_version
+
+    @property
+    def options(self) -> VoiceLiveOptions:
+        return self.connector.options
 
     @property
     def url(self) -> str:
         """The URL this client opens (never a secret)."""
-        base = websocket_url_for(self._azure.endpoint or "wss://<endpoint>")
-        return f"{base}/voice-live/realtime?api-version={self.api_version}&model={self._azure.deployment_name}"
-
-    async def _prepare(self) -> None:
-        await super()._prepare()
-        self._azure.require_deployment()
-
-    async def _open(self) -> None:
-        _log.info("Azure Voice Live over WebSocket: %s", self.url)
-        await super()._open()
-
-    def _to_wire(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return voice_live_session(payload, self.options)
-
-    def _connect_extras(self) -> dict[str, Any]:
-        from openai import omit
-
-        headers: dict[str, Any] = {}
-        if self._azure.api_key:  # a key goes in `api-key`; the bearer header then carries nothing
-            headers = {"api-key": self._azure.api_key, "Authorization": omit}
-        return {"extra_query": {"api-version": self.api_version}, "extra_headers": headers}
-
-    def _sdk_client(self) -> AsyncOpenAI:
-        if self._client is not None:
-            return self._client
-        from openai import AsyncOpenAI
-
-        endpoint = self._azure.require_endpoint()
-        credential = self._azure.credential()  # a key, or an Entra ID token provider (sent as a bearer token)
-        self._client = AsyncOpenAI(
-            api_key=credential if not isinstance(credential, str) else "api-key header",
-            base_url=f"{endpoint}/voice-live",
-            websocket_base_url=websocket_url_for(endpoint) + "/voice-live",
-        )
-        return self._client
+        return self.connector.url

@@ -4,8 +4,9 @@ The microphone is an aiortc `MediaStreamTrack` sent as Opus RTP; events travel a
 `oai-events` data channel; the model's voice arrives as a remote track, converted to 24 kHz int16
 and delivered like WebSocket audio deltas (callback first, then `receive()`). The call is set up
 by `webrtc_signaling`; ICE stays on 127.0.0.1 when the service is on loopback (`webrtc_ice`).
+`WebRTCTransport` is the transport; the seed's client classes only build it for their endpoint.
 
-Without an `audio_track` argument the client makes its own `PcmAudioTrack` and `send()` of audio
+Without an `audio_track` argument the transport makes its own `PcmAudioTrack` and `send()` of audio
 (`RealtimeAudioEvent` or an `input_audio_buffer.append` dict) feeds that track, so code written for
 the WebSocket clients works unchanged. `input_audio_buffer.commit` then waits until the queued
 audio has gone out and crossed the network, since RTP has no marker for "this was the last of it".
@@ -16,10 +17,9 @@ channel as `input_audio_buffer.append`.
 from __future__ import annotations
 
 import asyncio
-from abc import abstractmethod
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import numpy as np
@@ -28,16 +28,19 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
 from voicecli.realtime import protocol
-from voicecli.realtime.client import (
-    RealtimeClient,
-    RealtimeConnectionError,
-    RealtimeError,
+from voicecli.realtime.client import RealtimeClient
+from voicecli.realtime.endpoints import (
+    AzureEndpoint,
+    AzureWebRTCEndpoint,
+    OpenAIEndpoint,
+    OpenAIWebRTCEndpoint,
+    TokenProvider,
 )
-from voicecli.realtime.endpoints import OPENAI_BASE_URL, AzureEndpoint, OpenAIEndpoint, TokenProvider
+from voicecli.realtime.errors import RealtimeConnectionError, RealtimeError
 from voicecli.realtime.events import AudioContent, RealtimeAudioEvent, RealtimeEvent
 from voicecli.realtime.protocol import ListenEvents, SendEvents
-from voicecli.realtime.settings import RealtimeSettings
 from voicecli.realtime.tasks import BackgroundTasks
+from voicecli.realtime.transport import Transmit, TransportName, TransportSink
 from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun, why_not_open
 from voicecli.realtime.webrtc_media import Pcm24kConverter, PcmAudioTrack
 from voicecli.realtime.webrtc_playback import RemotePlayback
@@ -51,7 +54,8 @@ __all__ = [
     "AzureRealtimeWebRTC",
     "OpenAIRealtimeWebRTC",
     "PcmAudioTrack",
-    "WebRTCRealtimeClient",
+    "WebRTCEndpoint",
+    "WebRTCTransport",
 ]
 
 EVENTS_CHANNEL = "oai-events"
@@ -74,106 +78,130 @@ class _Lost:
     code: str
 
 
-class WebRTCRealtimeClient(RealtimeClient):
-    """Shared machinery of the WebRTC clients; subclasses say where to call and with which key."""
+class WebRTCEndpoint(Protocol):
+    """Where a WebRTC call is placed and with which credential."""
 
-    transport = "webrtc"
+    @property
+    def model(self) -> str:
+        """The model (OpenAI) or deployment (Azure) the session runs on."""
+        ...
 
-    def __init__(self, *, audio_track: MediaStreamTrack | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def realtime_base_url(self) -> str:
+        """The URL that `/realtime/client_secrets` and `/realtime/calls` are relative to."""
+        ...
+
+    async def credential_headers(self) -> dict[str, str]:
+        """Headers carrying the long-lived credential, for minting the ephemeral key."""
+        ...
+
+
+class WebRTCTransport:
+    """Realtime events on a data channel, microphone and reply audio as media; one call per session."""
+
+    name: TransportName = "webrtc"
+    media_audio = True
+
+    def __init__(self, endpoint: WebRTCEndpoint, audio_track: MediaStreamTrack | None = None) -> None:
+        self.endpoint = endpoint
         self._given_track = audio_track
         self.audio_track: MediaStreamTrack | None = audio_track
         self.call_location: str | None = None  # the call's URL, from the service's `Location` header
         self._own_track: PcmAudioTrack | None = None
-        self._pc: RTCPeerConnection | None = None
+        self._sink: TransportSink | None = None
+        self.peer_connection: RTCPeerConnection | None = None
+        """The current call's peer connection (None between calls)."""
         self._channel: RTCDataChannel | None = None
         self._incoming: asyncio.Queue[RealtimeEvent | _Lost] = asyncio.Queue()
         self._playback = RemotePlayback()
-        self._tasks = BackgroundTasks()
+        self.tasks = BackgroundTasks()
+        """The current call's readers (events, audio)."""
         self._releasing: asyncio.Future[None] | None = None  # the teardown after a lost call
         self._turn_open = False  # push-to-talk: audio of the current turn has gone into the track
 
-    @property
-    @abstractmethod
-    def model(self) -> str:
-        """The model (OpenAI) or deployment (Azure) the session runs on."""
+    def describe(self) -> str:
+        return self.endpoint.realtime_base_url()
 
-    @abstractmethod
-    def _realtime_base_url(self) -> str:
-        """The URL that `/realtime/client_secrets` and `/realtime/calls` are relative to."""
+    def wire_form(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return payload
 
-    @abstractmethod
-    async def _credential_headers(self) -> dict[str, str]:
-        """Headers carrying the long-lived credential, for minting the ephemeral key."""
+    async def prepare(self) -> None:
+        pass
 
-    @property
-    def endpoint_description(self) -> str:
-        """Where this client connects, for messages (never contains a secret)."""
-        return self._realtime_base_url()
+    # --- what the client sends ------------------------------------------------------------------
 
-    # --- the public API, where WebRTC differs ---------------------------------------------------
-
-    async def create_session(self, settings: RealtimeSettings | None = None, create_response: bool = False) -> None:
-        """As for every client; the settings are needed before connecting, as the key carries them."""
-        if settings is not None and not self.connected:
-            self.settings = settings
-        await super().create_session(settings=settings, create_response=create_response)
-
-    async def delete_session(self) -> None:
-        """As for every client; after a lost call, also wait until its peer connection is closed."""
-        await super().delete_session()
-        await self._released()
-
-    async def send(self, event: RealtimeEvent | dict[str, Any]) -> None:
-        """Send an event; audio goes into the client's own microphone track when it has one."""
+    async def send_event(self, payload: dict[str, Any], transmit: Transmit) -> None:
+        """Audio goes into the transport's own microphone track when it has one; a commit waits
+        until that audio has gone out and crossed the network."""
         track = self._own_track
-        if track is not None and self._switching is None:
-            pcm = _audio_of(event)
-            kind = _type_of(event)
-            if kind == SendEvents.INPUT_AUDIO_BUFFER_CLEAR:
-                track.clear()
-                self._turn_open = True  # the caller cleared: the turn starts clean already
-            try:
-                if pcm is not None:
-                    if not self.connected:
-                        raise RealtimeConnectionError("the realtime session is not open")
-                    if self.settings.push_to_talk and not self._turn_open:
-                        # a new turn: drop the silence the idle track sent since the last commit
-                        self._turn_open = True
-                        await super().send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_CLEAR))
-                    await track.put(pcm)
-                    return
-                if kind == SendEvents.INPUT_AUDIO_BUFFER_COMMIT:
-                    self._turn_open = False
-                    await track.drained()
-                    await asyncio.sleep(RTP_LATENCY_S)
-            except MediaStreamError as exc:
-                raise RealtimeConnectionError("the realtime connection is closed") from exc
-        await super().send(event)
+        if track is None:
+            await transmit(payload)
+            return
+        kind = payload.get("type")
+        if kind == SendEvents.INPUT_AUDIO_BUFFER_CLEAR:
+            track.clear()
+            self._turn_open = True  # the caller cleared: the turn starts clean already
+        try:
+            if kind == SendEvents.INPUT_AUDIO_BUFFER_APPEND:
+                await self._put(protocol.base64_to_pcm(payload["audio"]), track, transmit)
+                return
+            if kind == SendEvents.INPUT_AUDIO_BUFFER_COMMIT:
+                self._turn_open = False
+                await track.drained()
+                await asyncio.sleep(RTP_LATENCY_S)
+        except MediaStreamError as exc:
+            raise RealtimeConnectionError("the realtime connection is closed") from exc
+        await transmit(payload)
 
-    async def _stream_audio(self, pcm: Any) -> None:
-        """Microphone audio from `send_audio`: into the microphone track, as `send()` of audio does."""
-        await self.send(RealtimeAudioEvent(audio=AudioContent(data=pcm)))
+    async def stream_audio(self, pcm: np.ndarray, transmit: Transmit) -> None:
+        """Microphone audio: into the own track; with the caller's track, on the data channel."""
+        track = self._own_track
+        if track is None:
+            await transmit(protocol.append_audio(pcm))
+            return
+        try:
+            await self._put(pcm, track, transmit)
+        except MediaStreamError as exc:
+            raise RealtimeConnectionError("the realtime connection is closed") from exc
 
-    # --- the transport ----------------------------------------------------------------------------
+    async def _put(self, pcm: np.ndarray, track: PcmAudioTrack, transmit: Transmit) -> None:
+        if self._sink is None:
+            raise RealtimeConnectionError("the realtime session is not open")
+        if self._sink.push_to_talk() and not self._turn_open:
+            # a new turn: drop the silence the idle track sent since the last commit
+            self._turn_open = True
+            await transmit(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_CLEAR))
+        await track.put(pcm)
 
-    async def _open(self) -> None:
+    async def send(self, payload: dict[str, Any]) -> None:
+        channel = self._channel
+        if channel is None or channel.readyState != "open":
+            raise RealtimeConnectionError("the realtime session is not open")
+        if payload.get("type") == SendEvents.OUTPUT_AUDIO_BUFFER_CLEAR:
+            self._playback.clear()  # stop delivering at once, not after the service's answer
+        try:
+            channel.send(protocol.encode(payload))
+        except ValueError as exc:  # larger than the peer's maximum message size
+            raise RealtimeError(f"cannot send {payload.get('type')}: {exc}") from exc
+
+    # --- the call ---------------------------------------------------------------------------------
+
+    async def open(self, sink: TransportSink) -> None:
         started = asyncio.get_running_loop().time()
-        deadline = started + self.connect_timeout_s * _REPORT_AT
+        deadline = started + sink.connect_timeout_s * _REPORT_AT
         await self._released()  # a previous call that was lost may still be closing
-        base_url = self._realtime_base_url()
-        credential_headers = await self._credential_headers()
-        settings = self.settings.with_tools(self.tools.payload())
-        session = {**settings.to_session_payload()["session"], "model": self.model}
+        base_url = self.endpoint.realtime_base_url()
+        credential_headers = await self.endpoint.credential_headers()
+        session = {**sink.session_config(), "model": self.endpoint.model}
         track: MediaStreamTrack
         if self._given_track is None:
             self._own_track = track = PcmAudioTrack()
         else:
             self._own_track, track = None, self._given_track
         self.audio_track = track
+        self._sink = sink
         self._incoming = asyncio.Queue()
         self._playback = RemotePlayback()
-        self._pc = pc = RTCPeerConnection(no_stun())
+        self.peer_connection = pc = RTCPeerConnection(no_stun())
         opened = self._wire(pc, track)
         try:
             with loopback_candidates(is_loopback_url(base_url)):
@@ -200,7 +228,7 @@ class WebRTCRealtimeClient(RealtimeClient):
                 opened.exception()  # seen: no "exception was never retrieved" warning
             await self._release()
             raise
-        self._start(self._read_events())
+        self._start(self._read_events(sink))
 
     def _wire(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> asyncio.Future[None]:
         """Add the tracks and the events channel; the future resolves when the channel opens."""
@@ -209,7 +237,7 @@ class WebRTCRealtimeClient(RealtimeClient):
         def fail(message: str) -> None:
             if not opened.done():
                 opened.set_exception(RealtimeConnectionError(message))
-            elif self._pc is pc:  # not a call already replaced by a newer one
+            elif self.peer_connection is pc:  # not a call already replaced by a newer one
                 self._lose(message)
 
         pc.addTrack(track)
@@ -239,25 +267,25 @@ class WebRTCRealtimeClient(RealtimeClient):
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
-            if track.kind == "audio":
-                self._start(self._read_audio(track))
+            if track.kind == "audio" and self._sink is not None:
+                self._start(self._read_audio(track, self._sink))
 
         return opened
 
-    async def _read_events(self) -> None:
+    async def _read_events(self, sink: TransportSink) -> None:
         try:
             while True:
                 event = await self._incoming.get()
                 if isinstance(event, _Lost):
-                    self._end(event.message, event.code)
+                    self._end(sink, event.message, event.code)
                     return
                 if event.service_type == ListenEvents.RESPONSE_DONE and event.service_event:
                     await self._playback.played((event.service_event.get("response") or {}).get("id"))
-                await self._dispatch(event)
+                await sink.deliver(event)
         except Exception as exc:  # a bug in a callback must not leave receive() waiting forever
-            self._end(f"the realtime connection failed: {type(exc).__name__}: {exc}", "client_error")
+            self._end(sink, f"the realtime connection failed: {type(exc).__name__}: {exc}", "client_error")
 
-    async def _read_audio(self, track: MediaStreamTrack) -> None:
+    async def _read_audio(self, track: MediaStreamTrack, sink: TransportSink) -> None:
         converter = Pcm24kConverter()
         try:
             while True:
@@ -271,7 +299,7 @@ class WebRTCRealtimeClient(RealtimeClient):
                 admitted = self._playback.admit(converter.convert(frame))
                 if admitted is not None:
                     pcm, item_id = admitted
-                    await self._dispatch(
+                    await sink.deliver(
                         RealtimeAudioEvent(
                             service_type=ListenEvents.RESPONSE_OUTPUT_AUDIO_DELTA,
                             audio=AudioContent(data=pcm, item_id=item_id),
@@ -282,30 +310,24 @@ class WebRTCRealtimeClient(RealtimeClient):
         except Exception as exc:
             self._lose(f"the realtime audio failed: {type(exc).__name__}: {exc}", "client_error")
 
-    async def _send_payload(self, payload: dict[str, Any]) -> None:
-        channel = self._channel
-        if channel is None or channel.readyState != "open" or not self.connected:
-            raise RealtimeConnectionError("the realtime session is not open")
-        if payload.get("type") == SendEvents.OUTPUT_AUDIO_BUFFER_CLEAR:
-            self._playback.clear()  # stop delivering at once, not after the service's answer
-        try:
-            channel.send(protocol.encode(payload))
-        except ValueError as exc:  # larger than the peer's maximum message size
-            raise RealtimeError(f"cannot send {payload.get('type')}: {exc}") from exc
-
-    async def _close(self) -> None:
+    async def close(self) -> None:
         await self._release()
+
+    async def end(self) -> None:
+        """After a lost call, wait until its peer connection is closed."""
+        await self._released()
 
     def _lose(self, message: str, code: str = "connection_closed") -> None:
         """The call is lost: report it after the events already received, and nothing waits for audio."""
         self._playback.clear()
         self._incoming.put_nowait(_Lost(message, code))
 
-    def _end(self, message: str, code: str) -> None:
-        """Report a lost call once and release it now: `delete_session` will find nothing open."""
-        if self.connected:
-            self._connection_lost(message, code, reconnectable=code == "connection_closed")
+    def _end(self, sink: TransportSink, message: str, code: str) -> None:
+        """Report a lost call once and release it now: closing the session will find nothing open."""
+        if self._sink is sink:
+            self._sink = None
             self._releasing = asyncio.ensure_future(self._release())
+            sink.lost(message, code, reconnectable=code == "connection_closed")
 
     async def _released(self) -> None:
         releasing, self._releasing = self._releasing, None
@@ -315,8 +337,9 @@ class WebRTCRealtimeClient(RealtimeClient):
     def _release(self) -> Coroutine[Any, Any, None]:
         """Detach the call's peer connection and tasks at once, so no later callback or session
         touches them; the coroutine closes them (closing the peer connection stops the tracks)."""
-        pc, self._pc, self._channel = self._pc, None, None
-        tasks, self._tasks = self._tasks, BackgroundTasks()
+        pc, self.peer_connection, self._channel = self.peer_connection, None, None
+        tasks, self.tasks = self.tasks, BackgroundTasks()
+        self._sink = None
 
         async def close() -> None:
             await tasks.close()
@@ -326,23 +349,30 @@ class WebRTCRealtimeClient(RealtimeClient):
         return close()
 
     def _start(self, work: Coroutine[Any, Any, None]) -> None:
-        self._tasks.spawn(work)
+        self.tasks.spawn(work)
 
 
-def _audio_of(event: RealtimeEvent | dict[str, Any]) -> np.ndarray | None:
-    """The samples of an audio event or of an `input_audio_buffer.append` dict; None otherwise."""
-    if isinstance(event, RealtimeAudioEvent):
-        return event.audio.data
-    if isinstance(event, dict) and event.get("type") == SendEvents.INPUT_AUDIO_BUFFER_APPEND:
-        return protocol.base64_to_pcm(event["audio"])
-    return None
+class _WebRTCClient(RealtimeClient):
+    """What the seed's WebRTC clients share: the call's track and location, read from the transport."""
+
+    webrtc: WebRTCTransport
+
+    @property
+    def model(self) -> str:
+        return self.webrtc.endpoint.model
+
+    @property
+    def audio_track(self) -> MediaStreamTrack | None:
+        """The microphone track of the current call (the caller's, or the transport's own)."""
+        return self.webrtc.audio_track
+
+    @property
+    def call_location(self) -> str | None:
+        """The call's URL, from the service's `Location` header."""
+        return self.webrtc.call_location
 
 
-def _type_of(event: RealtimeEvent | dict[str, Any]) -> str | None:
-    return event.get("type") if isinstance(event, dict) else event.service_type
-
-
-class OpenAIRealtimeWebRTC(WebRTCRealtimeClient):
+class OpenAIRealtimeWebRTC(_WebRTCClient):
     """OpenAI Realtime over WebRTC. Credentials from arguments or `OPENAI_API_KEY`, `OPENAI_BASE_URL`
     (an `http://` base, such as `voicecli serve`, is fine), `OPENAI_REALTIME_MODEL_ID`."""
 
@@ -355,24 +385,12 @@ class OpenAIRealtimeWebRTC(WebRTCRealtimeClient):
         base_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(audio_track=audio_track, **kwargs)
-        self._endpoint = OpenAIEndpoint.resolve(api_key, model, base_url)
-
-    @property
-    def model(self) -> str:
-        return self._endpoint.model
-
-    def _point_at(self, base_url: str) -> None:
-        self._endpoint.base_url = base_url
-
-    def _realtime_base_url(self) -> str:
-        return self._endpoint.base_url or OPENAI_BASE_URL
-
-    async def _credential_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._endpoint.require_key()}"}
+        self.endpoint = OpenAIWebRTCEndpoint(OpenAIEndpoint.resolve(api_key, model, base_url))
+        self.webrtc = WebRTCTransport(self.endpoint, audio_track)
+        super().__init__(transport=self.webrtc, **kwargs)
 
 
-class AzureRealtimeWebRTC(WebRTCRealtimeClient):
+class AzureRealtimeWebRTC(_WebRTCClient):
     """Azure OpenAI realtime over WebRTC (the GA `/openai/v1` route; WebRTC has no preview route
     here). Anything not passed comes from the environment variables `AzureRealtimeWebsocket` reads;
     without a key, Entra ID signs in (the `azure` extra)."""
@@ -387,18 +405,6 @@ class AzureRealtimeWebRTC(WebRTCRealtimeClient):
         token_provider: TokenProvider | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(audio_track=audio_track, **kwargs)
-        self._azure = AzureEndpoint.resolve(endpoint, api_key, deployment_name, None, token_provider)
-
-    @property
-    def model(self) -> str:
-        return self._azure.require_deployment()
-
-    def _realtime_base_url(self) -> str:
-        return f"{self._azure.require_endpoint()}/openai/v1"
-
-    async def _credential_headers(self) -> dict[str, str]:
-        credential = self._azure.credential()
-        if isinstance(credential, str):
-            return {"api-key": credential}
-        return {"Authorization": f"Bearer {await credential()}"}
+        azure = AzureEndpoint.resolve(endpoint, api_key, deployment_name, None, token_provider)
+        self.webrtc = WebRTCTransport(AzureWebRTCEndpoint(azure), audio_track)
+        super().__init__(transport=self.webrtc, **kwargs)

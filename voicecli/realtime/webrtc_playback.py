@@ -74,9 +74,9 @@ class RemotePlayback:
                 self._by_response[playback.response_id] = playback
                 self._queue.append(playback)
             case ListenEvents.OUTPUT_AUDIO_BUFFER_STOPPED:
-                playback = self._by_response.get(str(response_id))
-                if playback is not None and playback.tail_left is None:
-                    playback.tail_left = TAIL_FRAMES
+                stopped = self._by_response.get(str(response_id))
+                if stopped is not None and stopped.tail_left is None:
+                    stopped.tail_left = TAIL_FRAMES
             case ListenEvents.OUTPUT_AUDIO_BUFFER_CLEARED:
                 self.clear()
 

@@ -25,11 +25,20 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from voicecli.realtime.hosts import is_loopback_host
+from voicecli.server import recognition_whisper
 from voicecli.server.brains import Brain, load_brain
-from voicecli.server.config import CONFIG_KEY, DEFAULT_MAX_SESSIONS, ServerConfig, key_refusal
+from voicecli.server.config import (
+    CONFIG_KEY,
+    DEFAULT_MAX_SESSIONS,
+    ServerConfig,
+    key_refusal,
+    session_limit_refusal,
+)
 from voicecli.server.events import error_event
 from voicecli.server.faults import EXPIRED_CLOSE_CODE, Faults
 from voicecli.server.ids import new_id
+from voicecli.server.live.route import add_live_routes
+from voicecli.server.native_memory import return_large_buffers
 from voicecli.server.paths import lenient, normalized
 from voicecli.server.preview_route import PREVIEW_PATH, handle_preview_frame, to_beta_server_event
 from voicecli.server.session.config import DEFAULT_MODEL, SESSION_SECONDS
@@ -51,6 +60,7 @@ def create_app(config: ServerConfig) -> web.Application:
     for path in ("/v1/realtime", "/openai/v1/realtime", PREVIEW_PATH, VOICE_LIVE_PATH):
         app.router.add_get(lenient(path), realtime_websocket)
     add_webrtc_routes(app)  # POST …/realtime/client_secrets and …/realtime/calls
+    add_live_routes(app)  # GPT-Live: GET …/live/sessions (and the chat completions its delegates ask)
     return app
 
 
@@ -60,11 +70,9 @@ async def realtime_websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(timeout=2.0, compress=False, max_msg_size=_MAX_FRAME, decode_text=False)
     if not ws.can_prepare(request).ok:
         return web.Response(status=426, text="This endpoint speaks WebSocket only.\n")
-    if len(config.sockets) >= config.max_sessions:
-        _log.info("connection from %s refused: %d sessions open already", request.remote, len(config.sockets))
-        message = f"The local server takes at most {config.max_sessions} sessions at a time."
-        error = {"message": message, "type": "invalid_request_error", "param": None, "code": "too_many_sessions"}
-        return web.json_response({"error": error}, status=429)
+    refused = session_limit_refusal(request, config)
+    if refused is not None:
+        return refused
     await ws.prepare(request)
     config.connections += 1
     config.sockets.add(ws)
@@ -223,6 +231,8 @@ class LocalServer:
         self.faults = faults if faults is not None else Faults()
         if isinstance(brain, str):
             brain = load_brain(brain, script, chat_url=chat_url, chat_model=chat_model)
+        self.brain_label: str = getattr(brain, "label", self.brain_name)
+        """What answers, as the server's start line says it (e.g. which chat model `auto` found)."""
         self.config = ServerConfig(
             brain=brain,
             faults=self.faults,
@@ -235,7 +245,11 @@ class LocalServer:
         self._port: int | None = None
 
     async def start(self) -> None:
+        """Listen; Whisper (when installed) loads in the background, so the first turn need not wait for it."""
+        return_large_buffers()
         await asyncio.to_thread(build_validators)  # seconds of imports: not inside a first client's connect timeout
+        if recognition_whisper.available():
+            recognition_whisper.warm_up()
         self._runner = web.AppRunner(create_app(self.config), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._requested_port)
@@ -290,7 +304,7 @@ async def serve_forever(server: LocalServer, *, verbose: bool = False) -> None:
         logging.getLogger("voicecli").setLevel(logging.INFO)
     if verbose:
         _log.setLevel(logging.DEBUG)
-    brain = server.brain_name
+    brain = server.brain_label
     async with server:
         pacing = server.config.pacing.describe()
         _log.info("voicecli local realtime server: %s/realtime (brain: %s; %s)", server.ws_base_url, brain, pacing)

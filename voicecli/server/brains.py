@@ -2,7 +2,9 @@
 
 A brain sees the conversation and the effective configuration of the response and returns reply
 text and/or function calls; the session turns that into the service's event stream. `echo`
-repeats the user; `scripted` follows a TOML script (for tests and demos). Spoken turns reach the
+repeats the user (and says that it is only an echo); `scripted` follows a TOML script (for tests
+and demos); `chat` asks an OpenAI-compatible chat model; `auto` is `chat` with a chat model found
+running on this machine (`brain_choice`), else `echo`. Spoken turns reach the
 brain as the words the server recognised (`recognition`), listening first for the brain's
 `phrases`; audio nothing could be recognised in is described by its duration, never by invented
 words.
@@ -10,6 +12,7 @@ words.
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,38 +48,62 @@ __all__ = [
 ]
 
 DEFAULT_SCRIPT = Path(__file__).with_name("scripts") / "weather.toml"
+_log = logging.getLogger(__name__)
 
 
 def load_brain(
-    name: str, script: Path | None = None, *, chat_url: str | None = None, chat_model: str | None = None
+    name: str,
+    script: Path | None = None,
+    *,
+    chat_url: str | None = None,
+    chat_model: str | None = None,
+    chat_api_key_env: str | None = None,
 ) -> Brain:
-    """Build a brain by name: `echo`, `scripted` (with `script`, default the weather example), or
-    `chat` (an OpenAI-compatible chat completions endpoint at `chat_url`, e.g. http://127.0.0.1:11434/v1)."""
+    """Build a brain by name: `auto`, `echo`, `scripted` (with `script`, default the weather example),
+    or `chat` (an OpenAI-compatible chat completions endpoint at `chat_url`, e.g.
+    http://127.0.0.1:11434/v1, its key in the environment variable `chat_api_key_env` if it needs one)."""
     if name == "echo":
         return EchoBrain()
     if name == "scripted":
         return ScriptedBrain.from_toml(script or DEFAULT_SCRIPT)
-    if name == "chat":
-        from voicecli.server.chat_brain import ChatBrain
+    if name not in ("chat", "auto"):
+        raise ValueError(f"unknown brain {name!r}; choose 'auto', 'echo', 'scripted' or 'chat'")
+    from voicecli.server.brain_choice import api_key_from, find_local_chat
+    from voicecli.server.chat_brain import ChatBrain
 
+    api_key = api_key_from(chat_api_key_env)
+    if name == "chat" or chat_url:
         if not chat_url:
             raise ValueError("the chat brain needs the address of a chat completions endpoint (--chat-url)")
-        return ChatBrain(chat_url, chat_model or "")
-    raise ValueError(f"unknown brain {name!r}; choose 'echo', 'scripted' or 'chat'")
+        return ChatBrain(chat_url, chat_model or "", api_key)
+    found = find_local_chat(api_key)
+    if found is None:
+        _log.info("brain: echo (no local chat model answers on loopback; %s)", HOW_TO_ANSWER)
+        return EchoBrain(explain=True)
+    _log.info("brain: %s's model %s at %s (found on loopback)", found.name, chat_model or found.model, found.url)
+    return ChatBrain(found.url, chat_model or found.model, api_key, found=found.name)
 
 
 # --- echo ------------------------------------------------------------------------------------------
 
 
-ECHO_GREETING = "Hello! I am the local echo assistant. Say something and I will repeat it."
+HOW_TO_ANSWER = (
+    "for real answers, run a local chat model such as Ollama, or use --chat-url, or --provider openai or azure"
+)
+ECHO_GREETING = f"Hello! I am the local echo assistant: I repeat what you say. {HOW_TO_ANSWER.capitalize()}."
 """What the echo brain says when asked to speak before anyone has said anything."""
 
 
 class EchoBrain:
     """Repeats the user's last message (typed or recognised); describes audio in which no words were
-    recognised by its duration; reads tool outputs back."""
+    recognised by its duration; reads tool outputs back. With `explain` (what `auto` falls back to),
+    its first answer of a conversation also says that it only repeats, and how to get real answers."""
 
     phrases: tuple[str, ...] = ()
+
+    def __init__(self, *, explain: bool = False) -> None:
+        self.explain = explain
+        self.label = "echo (no local chat model found)" if explain else "echo"
 
     async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply:
         user, outputs = last_turn(items)
@@ -86,10 +113,14 @@ class EchoBrain:
             return Reply(ECHO_GREETING)
         text = user_text(user)
         if text is not None and not user.audio:
-            return Reply(f"You said: {text}")
-        # The duration first: it tells what reached the server, whatever the recogniser made of it.
-        heard = f"I heard {audio_seconds(user):.1f} seconds of audio"
-        return Reply(f"{heard}. You said: {text}" if text else f"{heard}, but no words I know.")
+            answer = f"You said: {text}"
+        else:
+            # The duration first: it tells what reached the server, whatever the recogniser made of it.
+            heard = f"I heard {audio_seconds(user):.1f} seconds of audio"
+            answer = f"{heard}. You said: {text}" if text else f"{heard}, but no words I know."
+        if self.explain and not any(item.data.get("role") == "assistant" for item in items):
+            answer += ("" if answer.endswith((".", "?", "!")) else ".") + f" I am only an echo: {HOW_TO_ANSWER}."
+        return Reply(answer)
 
 
 # --- scripted --------------------------------------------------------------------------------------

@@ -29,9 +29,12 @@ class ChatBrain:
 
     phrases: tuple[str, ...] = ()
 
-    def __init__(self, url: str, model: str) -> None:
+    def __init__(self, url: str, model: str, api_key: str | None = None, *, found: str | None = None) -> None:
+        """`api_key` goes in an `Authorization: Bearer` header; `found` names the local server it was found as."""
         self.endpoint = url.rstrip("/") + "/chat/completions"
         self.model = model
+        self.label = f"chat ({found}: {model})" if found else "chat"
+        self._headers = dict(_HEADERS, Authorization=f"Bearer {api_key}") if api_key else _HEADERS
 
     async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply:
         request: dict[str, Any] = {"model": self.model, "messages": chat_messages(items, config), "stream": True}
@@ -42,15 +45,16 @@ class ChatBrain:
                 request["tool_choice"] = config["tool_choice"]
         if isinstance(config.get("max_output_tokens"), int):
             request["max_tokens"] = config["max_output_tokens"]
-        return Reply(stream=_ChatStream(self.endpoint, request))
+        return Reply(stream=_ChatStream(self.endpoint, request, self._headers))
 
 
 class _ChatStream:
     """One streamed chat completion: iterate for the text; `calls` is complete after the last piece."""
 
-    def __init__(self, endpoint: str, request: dict[str, Any]) -> None:
+    def __init__(self, endpoint: str, request: dict[str, Any], headers: Mapping[str, str]) -> None:
         self._endpoint = endpoint
         self._request = request
+        self._headers = headers
         self.calls: tuple[ToolCall, ...] = ()
 
     async def __aiter__(self) -> AsyncIterator[str]:
@@ -58,7 +62,7 @@ class _ChatStream:
         try:
             async with (
                 aiohttp.ClientSession(timeout=_TIMEOUT) as http,
-                http.post(self._endpoint, data=orjson.dumps(self._request), headers=_HEADERS) as answer,
+                http.post(self._endpoint, data=orjson.dumps(self._request), headers=self._headers) as answer,
             ):
                 if answer.status != 200:
                     said = (await answer.text())[:200].strip()

@@ -6,6 +6,7 @@ neither on the other.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,10 @@ __all__ = [
     "ServerConfig",
     "api_key_of",
     "key_refusal",
+    "session_limit_refusal",
 ]
+
+_log = logging.getLogger("voicecli.server")
 
 MISSING_KEY_MESSAGE = (
     "You didn't provide an API key. Provide it in an Authorization header using Bearer auth "
@@ -95,3 +99,14 @@ def key_refusal(request: web.Request, config: ServerConfig, *, minted: bool = Fa
     if not minted and config.accepted_key is not None and key != config.accepted_key:
         return WRONG_KEY_MESSAGE
     return None
+
+
+def session_limit_refusal(request: web.Request, config: ServerConfig) -> web.Response | None:
+    """HTTP 429 when the server holds `max_sessions` WebSocket sessions already (Realtime and
+    GPT-Live count together: each holds a socket, its audio and its conversation); None otherwise."""
+    if len(config.sockets) < config.max_sessions:
+        return None
+    _log.info("connection from %s refused: %d sessions open already", request.remote, len(config.sockets))
+    message = f"The local server takes at most {config.max_sessions} sessions at a time."
+    error = {"message": message, "type": "invalid_request_error", "param": None, "code": "too_many_sessions"}
+    return web.json_response({"error": error}, status=429)

@@ -2,7 +2,8 @@
 loopback port, reached over exactly the same path as OpenAI so nothing is special-cased for it.
 
 It lives with the server, not in `voicecli.realtime`, so the client library depends on nothing above
-it. `LocalRealtimeWebRTC` is in `embedded_webrtc` so that aiortc loads only when it is used."""
+it. `EmbeddedServerTransport` wraps the transport that reaches the server; `LocalRealtimeWebRTC` is
+in `embedded_webrtc` so that aiortc loads only when it is used."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from voicecli.realtime.client import RealtimeClient
+import numpy as np
+
 from voicecli.realtime.openai_ws import OpenAIRealtimeWebsocket
+from voicecli.realtime.transport import Transmit, Transport, TransportName, TransportSink
 from voicecli.server.session.config import SESSION_SECONDS
 from voicecli.server.session.pacing import DEFAULT_PACING, Pacing
 
@@ -24,16 +27,84 @@ LOCAL_API_KEY = "local"
 LOCAL_MODEL = "voicecli-local"
 
 
-class EmbeddedServer(RealtimeClient):
-    """Starts the local server when the session opens and stops it when the session closes.
+class EmbeddedServer:
+    """What the local server runs (a brain, a session limit, pacing); `brain`, `script` and `pacing`
+    as for `LocalServer`: a malformed script raises `ValueError` here, before anything is opened."""
+
+    def __init__(
+        self,
+        *,
+        brain: str | Brain = "echo",
+        script: Path | None = None,
+        chat_url: str | None = None,
+        chat_model: str | None = None,
+        max_session_s: float = SESSION_SECONDS,
+        pacing: Pacing = DEFAULT_PACING,
+    ) -> None:
+        from voicecli.server.brains import load_brain
+
+        if isinstance(brain, str):
+            brain = load_brain(brain, script, chat_url=chat_url, chat_model=chat_model)
+        self.brain = brain
+        self.max_session_s = max_session_s
+        self.pacing = pacing
+
+
+class EmbeddedServerTransport:
+    """Starts the local server before the first connection and stops it when the session ends.
 
     The server outlives a connection, as the service does: a reconnect or a rollover to a new
-    session opens a new connection to the same server.
+    session opens a new connection (through `inner`) to the same server. `aim` points `inner`'s
+    endpoint at the server's `http://…/v1` base once it listens."""
 
-    Mixed in before an OpenAI transport class, whose `_point_at(base_url)` aims it at the server.
-    """
+    def __init__(self, inner: Transport, aim: Callable[[str], None], server: EmbeddedServer) -> None:
+        self.inner = inner
+        self.name: TransportName = inner.name
+        self.media_audio = inner.media_audio
+        self._aim = aim
+        self._server_spec = server
+        self.server: LocalServer | None = None
 
-    _point_at: Callable[[str], None]
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def wire_form(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return self.inner.wire_form(payload)
+
+    async def prepare(self) -> None:
+        """Start the server (outside the connect timeout: on a busy machine its imports alone take seconds)."""
+        from voicecli.server.app import LocalServer
+
+        spec = self._server_spec
+        self.server = LocalServer(brain=spec.brain, max_session_s=spec.max_session_s, pacing=spec.pacing)
+        await self.server.start()
+        self._aim(self.server.http_url + "/v1")
+        await self.inner.prepare()
+
+    async def open(self, sink: TransportSink) -> None:
+        await self.inner.open(sink)
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        await self.inner.send(payload)
+
+    async def send_event(self, payload: dict[str, Any], transmit: Transmit) -> None:
+        await self.inner.send_event(payload, transmit)
+
+    async def stream_audio(self, pcm: np.ndarray, transmit: Transmit) -> None:
+        await self.inner.stream_audio(pcm, transmit)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def end(self) -> None:
+        await self.inner.end()
+        server, self.server = self.server, None
+        if server is not None:
+            await server.stop()
+
+
+class LocalRealtime(OpenAIRealtimeWebsocket):
+    """A realtime client over WebSocket whose server runs in this process on 127.0.0.1."""
 
     def __init__(
         self,
@@ -47,40 +118,20 @@ class EmbeddedServer(RealtimeClient):
         pacing: Pacing = DEFAULT_PACING,
         **kwargs: Any,
     ) -> None:
-        """`brain`, `script` and `pacing` as for `LocalServer`; a malformed script raises `ValueError`
-        here, before anything is opened. Sessions end after `max_session_s`, as the service's do."""
+        """Sessions end after `max_session_s`, as the service's do."""
+        server = EmbeddedServer(
+            brain=brain,
+            script=script,
+            chat_url=chat_url,
+            chat_model=chat_model,
+            max_session_s=max_session_s,
+            pacing=pacing,
+        )
         super().__init__(api_key=LOCAL_API_KEY, model=model or LOCAL_MODEL, **kwargs)
-        from voicecli.server.brains import load_brain
+        self.embedded = EmbeddedServerTransport(self.transport_layer, self.connector.point_at, server)
+        self.transport_layer = self.embedded
 
-        if isinstance(brain, str):
-            brain = load_brain(brain, script, chat_url=chat_url, chat_model=chat_model)
-        self._brain = brain
-        self._max_session_s = max_session_s
-        self._pacing = pacing
-        self.server: LocalServer | None = None
-
-    async def _prepare(self) -> None:
-        """Start the server (outside the connect timeout: on a busy machine its imports alone take seconds)."""
-        from voicecli.server.app import LocalServer
-
-        self.server = LocalServer(brain=self._brain, max_session_s=self._max_session_s, pacing=self._pacing)
-        await self.server.start()
-        self._point_at(self.server.http_url + "/v1")
-        await super()._prepare()
-
-    async def delete_session(self) -> None:
-        await super().delete_session()
-        await self._stop_server()
-
-    async def _abandon(self) -> None:
-        await super()._abandon()
-        await self._stop_server()
-
-    async def _stop_server(self) -> None:
-        server, self.server = self.server, None
-        if server is not None:
-            await server.stop()
-
-
-class LocalRealtime(EmbeddedServer, OpenAIRealtimeWebsocket):
-    """A realtime client over WebSocket whose server runs in this process on 127.0.0.1."""
+    @property
+    def server(self) -> LocalServer | None:
+        """The local server while a session is open."""
+        return self.embedded.server

@@ -8,7 +8,8 @@ and output: each request and answer is a 4-byte big-endian length and a JSON hea
 header followed by its pcm bytes. The worker ends when its standard input closes.
 
 A turn is tried first against the expected phrases (a JSGF grammar; only a complete phrase
-counts), then, when none matched, decoded free-form with the bundled language model. The decoder
+counts), then, when none matched and the request allows it, decoded free-form with the bundled
+language model (when Whisper is installed, the server asks for the grammar only). The decoder
 adapts to what it has heard, so free-form words may differ a little with the turns a worker
 decoded before; a grammar match does not.
 """
@@ -84,8 +85,9 @@ class Decoding:
         decoder = Decoder(samprate=DECODER_RATE, logfn="/dev/null", **FAST_SEARCH)
         return cls(decoder, decoder.current_search())
 
-    def recognise(self, pcm: bytes, phrases: list[str]) -> dict[str, str]:
-        """The words of 24 kHz pcm16 speech: a phrase (as written) when one matched, else free-form."""
+    def recognise(self, pcm: bytes, phrases: list[str], free: bool = True) -> dict[str, str]:
+        """The words of 24 kHz pcm16 speech: a phrase (as written) when one matched, else free-form
+        (or, when `free` is False because another recogniser does that better, mode "none")."""
         audio = prepared(pcm)
         expected = self._known(phrases)
         if expected:
@@ -93,6 +95,8 @@ class Decoding:
             heard = self._decode(audio)
             if heard in expected:
                 return {"text": expected[heard], "mode": "grammar"}
+        if not free:
+            return {"text": "", "mode": "none"}
         self.decoder.activate_search(self.free_search)
         return {"text": self._decode(audio), "mode": "free"}
 
@@ -140,7 +144,9 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
     while (header := read_frame(requests)) is not None:
         pcm = _read_exactly(requests, int(header["bytes"]))
         try:
-            write_frame(answers, decoding.recognise(pcm, list(header.get("phrases", []))))
+            write_frame(
+                answers, decoding.recognise(pcm, list(header.get("phrases", [])), bool(header.get("free", True)))
+            )
         except Exception as exc:  # reported to the server, which tells the client (`.failed`)
             write_frame(answers, {"error": f"{type(exc).__name__}: {exc}"})
 

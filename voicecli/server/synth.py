@@ -26,7 +26,10 @@ _log = logging.getLogger(__name__)
 
 @functools.lru_cache(maxsize=16)  # replies are synthesized in pieces of up to ~50 s: at most ~40 MB kept
 def speak(text: str) -> np.ndarray:
-    """Synthesize `text`; the returned array is cached and read-only (copy before changing it)."""
+    """Synthesize `text`; the returned array is cached and read-only (copy before changing it).
+
+    The cache serves replies that come back (greetings, a script's answers); 16 of them, a few MB:
+    with 64 a long conversation's distinct replies kept about 12 MB that looked like a leak."""
     pcm = _espeak(text) if text.strip() and shutil.which("espeak-ng") else None
     if pcm is None:
         pcm = tones(text)

@@ -17,6 +17,8 @@ from rich.syntax import Syntax
 
 from voicecli.config import AppConfig, default_config_path, to_display_dict
 from voicecli.realtime.endpoints import AzureRoute, azure_webrtc_route, azure_websocket_route, websocket_url_for
+from voicecli.realtime.live_protocol import choose_protocol
+from voicecli.realtime.live_ws import azure_live_route
 from voicecli.realtime.safe_text import redact
 
 COMMENT_KEYS = frozenset({"api_key", "route"})
@@ -54,6 +56,8 @@ def azure_route(config: AppConfig) -> AzureRoute:
         base = websocket_url_for(azure.endpoint or "https://<endpoint>")
         url = f"{base}/voice-live/realtime?api-version={azure.voice_live_api_version}"
         return AzureRoute("Voice Live", f"{url}&model={azure.deployment or '<model>'}")
+    if choose_protocol(azure.deployment, config.protocol) == "live":
+        return azure_live_route(azure.endpoint)
     if config.transport == "webrtc":
         return azure_webrtc_route(azure.endpoint)
     return azure_websocket_route(azure.endpoint, azure.deployment or None, azure.api_version or None)

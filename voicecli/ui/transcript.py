@@ -58,6 +58,8 @@ def _rows(entry: Entry) -> Iterable[tuple[Text, Text]]:
             name = (shown(entry.name), "bold")
             yield Text("tool", style="bold blue"), Text.assemble(name, " ", _cut(entry.arguments))
             yield Text(""), _tool_outcome(entry)
+        case Notice(code="approval"):  # a question to answer with a key, not a failure
+            yield Text("approve", style="bold yellow"), Text(shown(entry.message), style="yellow")
         case Notice():
             code = f" [{entry.code}]" if entry.code else ""
             style = "bold red" if entry.fatal else "red"

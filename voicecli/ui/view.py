@@ -165,6 +165,8 @@ class ConversationView:
         match service_type:
             case ListenEvents.SESSION_CREATED | ListenEvents.SESSION_UPDATED if self.state == "connecting":
                 self.state = "listening"
+            case "session.started" if self.state == "connecting":  # GPT-Live's session.created
+                self.state = "listening"
             case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
                 self._user(item_id)
                 self.state = "user_speaking"
@@ -281,13 +283,14 @@ class ConversationView:
         return line
 
     def _usage(self) -> str:
-        """The session's cost so far (tokens when no price is known); nothing before the first response."""
+        """The session's cost so far (tokens, or GPT-Live's billed seconds, when no price is known);
+        nothing before the first report."""
         if self.usage is None or not self.usage.turns:
             return ""
         cost = self.usage.cost
         if cost is None:
             used = self.usage.session
-            return f" · {used.input_tokens + used.output_tokens} tokens"
+            return f" · {used.seconds:.0f} s" if used.seconds else f" · {used.input_tokens + used.output_tokens} tokens"
         budget = f" of {dollars(self.usage.budget)}" if self.usage.budget > 0 else ""
         return f" · {dollars(cost)}{budget}"
 

@@ -6,13 +6,14 @@ before anything runs, instead of after the others have spent their time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from voicecli.commands.demo.inputs import TurnInput, prepare_inputs
 from voicecli.commands.demo.script import DemoScript, ScriptError
 from voicecli.commands.demo.settings import script_config
-from voicecli.config import AppConfig, Provider
+from voicecli.config import AppConfig, ConfigError, Provider
+from voicecli.conversation.mcp_config import McpServer, configured_mcp_servers
 from voicecli.conversation.tools import configured_tools
 from voicecli.realtime.functions import ToolFunction, describe
 
@@ -24,6 +25,7 @@ class PreparedScript:
     tools: list[ToolFunction]
     inputs: list[TurnInput]
     output_dir: Path
+    mcp_servers: list[McpServer] = field(default_factory=list)
 
     @property
     def tool_names(self) -> list[str]:
@@ -38,7 +40,11 @@ def prepare(
     tools = configured_tools(config)
     if config.provider == "local":
         _check_brain(script, config)
-    return PreparedScript(script, config, tools, prepare_inputs(script), output_dir)
+    try:
+        servers = configured_mcp_servers(config)
+    except ConfigError as exc:
+        raise ScriptError(f"{script.path}: {exc}") from None
+    return PreparedScript(script, config, tools, prepare_inputs(script), output_dir, servers)
 
 
 def _check_brain(script: DemoScript, config: AppConfig) -> None:

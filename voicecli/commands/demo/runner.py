@@ -7,6 +7,7 @@ session may still be busy with it, and later turns would read the wrong answers.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Protocol
 
@@ -16,10 +17,12 @@ from voicecli.commands.demo.prepare import PreparedScript
 from voicecli.commands.demo.report import ReportWriter
 from voicecli.commands.demo.results import ScriptRun, Timeline, TurnRecord, heard_text
 from voicecli.commands.demo.script import DemoTurn
+from voicecli.conversation.approvals import set_up_approvals
 from voicecli.conversation.exchange import exchange
+from voicecli.conversation.mcp_tools import McpTools, mcp_notice, refresh_session
 from voicecli.conversation.providers import build_client, session_settings
 from voicecli.realtime import RealtimeClient, RealtimeError, RealtimeEvent
-from voicecli.realtime.usage import TokenUsage, UsageMeter
+from voicecli.realtime.usage import TokenUsage, UsageMeter, usage_reader
 
 
 class RunObserver(Protocol):
@@ -46,10 +49,14 @@ async def run_script(prepared: PreparedScript, observer: RunObserver) -> ScriptR
     started = time.perf_counter()
     try:
         client = build_client(prepared.config, tools=prepared.tools)
+        run.usage.reader = usage_reader(getattr(client, "protocol", "realtime"))  # tokens, or GPT-Live's seconds
         settings = session_settings(
             prepared.config, push_to_talk=True, expected_phrases=prepared.script.spoken_phrases or None
         )
-        async with client(settings=settings):
+        set_up_approvals(client.tools, prepared.config)  # nobody to ask: `[tools] approve` decides, else refused
+        mcp = McpTools(prepared.mcp_servers, client.tools, notice=lambda line: observer.event(run, mcp_notice(line)))
+        mcp.on_change = functools.partial(refresh_session, client)
+        async with mcp, client(settings=settings):
             for turn, sent in zip(prepared.script.turns, prepared.inputs, strict=True):
                 observer.turn_started(run, turn, sent)
                 record = await _run_turn(client, run, turn, sent, observer)

@@ -112,6 +112,10 @@ class InputAudioBuffer:
         self.detect_turns(self._turn_detection)
         return item_id, audio
 
+    def buffered(self) -> bytes:
+        """The audio a commit would take now."""
+        return bytes(self._buffer)
+
     def clear(self) -> None:
         """`input_audio_buffer.clear`: drop the audio; turn detection starts afresh."""
         self._drop_before(self._stream_samples)

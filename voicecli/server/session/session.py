@@ -159,8 +159,9 @@ class ServerSession:
     async def append_audio(self, pcm: bytes) -> None:
         """Add 24 kHz pcm16 to the input audio buffer and act on the turns it detects: what an
         `input_audio_buffer.append` carries, or a WebRTC microphone frame."""
-        self.transcriber.expect_speech()
-        for turn in self.input_audio.append(pcm):
+        turns = self.input_audio.append(pcm)
+        self.transcriber.hear(pcm, self.input_audio.buffered)
+        for turn in turns:
             if isinstance(turn, TurnStarted):
                 await self.emit(
                     {
@@ -207,6 +208,7 @@ class ServerSession:
 
     async def _buffer_clear(self, event: dict[str, Any]) -> None:
         self.input_audio.clear()
+        self.transcriber.forget()
         await self.emit({"type": "input_audio_buffer.cleared"})
 
     async def _commit(self, item_id: str, audio: bytes) -> None:

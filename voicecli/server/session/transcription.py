@@ -1,7 +1,8 @@
 """The user's committed speech, recognised: the item's transcript, and the service's transcription events.
 
 Each committed turn is recognised in the background (`voicecli.server.recognition`), listening first
-for the phrases the brain expects and the session's `transcription.keywords`. The transcript goes
+for the phrases the brain expects and the session's `transcription.keywords`; free speech is decoded
+while it is spoken (`recognition_stream`), so a turn's words are often ready when it is committed. The transcript goes
 into the item, so the brain reads the words; a response waits for the transcripts of its items
 (`settle`), not the other way round. When the session asks for `audio.input.transcription`, the
 events follow the service: `…input_audio_transcription.delta` pieces, then `.completed`, or
@@ -14,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from voicecli.server import recognition
 from voicecli.server.events import Send
+from voicecli.server.recognition_stream import Listening
 from voicecli.server.session.conversation import BYTES_PER_MS, Item
 
 __all__ = ["Transcriber"]
@@ -35,16 +38,25 @@ class Transcriber:
         self._config = config
         self._pending: dict[str, asyncio.Task[None]] = {}
         self._warmed = False
+        self._listening = Listening()
 
-    def expect_speech(self) -> None:
-        """Audio is coming: load the recogniser (about a second, the first time) while the user speaks."""
+    def hear(self, pcm: bytes, buffered: Callable[[], bytes]) -> None:
+        """Audio reached the input buffer (`buffered` gives all of it): load the recognisers the first
+        time (a second or two) and decode what was said so far when the speaker pauses."""
         if not self._warmed:
             self._warmed = True
-            recognition.warm_up()
+            recognition.warm_up(grammar=bool(self._phrases or self._keywords()))
+        self._listening.hear(pcm, buffered)
+
+    def forget(self) -> None:
+        """The input buffer was cleared."""
+        self._listening.forget(cancel=True)
 
     def start(self, item: Item) -> None:
         """Recognise a committed user audio item in the background."""
-        task = asyncio.create_task(self._transcribe(item), name=f"transcribe {item.id}")
+        started = self._listening.decoding_for(item.audio.get(0, b""))
+        self._listening.forget()
+        task = asyncio.create_task(self._transcribe(item, started), name=f"transcribe {item.id}")
         self._pending[item.id] = task
         task.add_done_callback(lambda _: self._pending.pop(item.id, None))
 
@@ -56,18 +68,24 @@ class Transcriber:
 
     async def close(self) -> None:
         """Stop the recognitions in flight (the session is over)."""
+        self._listening.forget(cancel=True)
         for task in list(self._pending.values()):
             task.cancel()
         if self._pending:
             await asyncio.wait(list(self._pending.values()))
 
-    async def _transcribe(self, item: Item) -> None:
+    def _keywords(self) -> tuple[str, ...]:
+        """The session's `transcription.keywords`: phrases the client expects."""
         transcription = self._config()["audio"]["input"]["transcription"]
-        keywords = (transcription or {}).get("keywords") or ()
+        return tuple((transcription or {}).get("keywords") or ())
+
+    async def _transcribe(self, item: Item, started: Future[str] | None) -> None:
+        transcription = self._config()["audio"]["input"]["transcription"]
+        keywords = self._keywords()
         pcm = item.audio.get(0, b"")
         seconds = len(pcm) / (BYTES_PER_MS * 1000)
         try:
-            heard = await recognition.recognise(pcm, (*keywords, *self._phrases))
+            heard = await recognition.recognise(pcm, (*keywords, *self._phrases), started=started)
         except Exception as exc:  # a decoder failure must not end the session; the client is told
             _log.info("speech recognition failed for %s: %s", item.id, exc)
             await self._failed(item, transcription, f"Speech recognition failed: {exc}.")
