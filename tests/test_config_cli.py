@@ -185,6 +185,10 @@ def _option_names(obj: Any, prefix: str = "") -> set[str]:
     names: set[str] = set()
     for field in fields(obj):
         value = getattr(obj, field.name)
+        if isinstance(value, dict):  # [prices.<model>]: a table per entry
+            for key, entry in value.items():
+                names |= _option_names(entry, f"{prefix}{field.name}.{key}.")
+            continue
         names |= _option_names(value, f"{prefix}{field.name}.") if is_dataclass(value) else {prefix + field.name}
     return names
 

@@ -130,6 +130,9 @@ def test_text_and_wav_turns_pass_and_every_file_is_written(tmp_path: Path) -> No
         assert latency["tools"] == 0
         assert [check["passed"] for check in turn["checks"]] == [True]
     assert report["first_audio_ms"]["p50"] > 0
+    usage = report["usage"]  # the local server's estimate, priced as the model it stands in for
+    assert usage["priced_as"] == "gpt-realtime" and usage["output_tokens"]["audio"] > 0
+    assert 0 < usage["cost_usd"] == pytest.approx(sum(turn["usage"]["cost_usd"] for turn in report["turns"]))
 
     for number in (1, 2):
         audio, rate = soundfile.read(out / f"turn-0{number}.wav", dtype="int16")

@@ -26,6 +26,7 @@ PUBLIC = [
     "FunctionResultContent",
     "ListenEvents",
     "MemoryTransport",
+    "ModelPrices",
     "OpenAILiveWebsocket",
     "OpenAIRealtimeExecutionSettings",
     "OpenAIRealtimeWebRTC",
@@ -44,10 +45,14 @@ PUBLIC = [
     "RealtimeTextEvent",
     "SendEvents",
     "TextContent",
+    "TokenUsage",
     "ToolRegistry",
     "Transport",
     "TransportSink",
     "TurnDetection",
+    "UsageMeter",
+    "VoiceLiveOptions",
+    "VoiceLiveWebsocket",
     "tool",
 ]
 LIBRARY = Path(realtime.__file__).parent

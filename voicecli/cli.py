@@ -149,6 +149,10 @@ def talk(
             help="Who decides you interrupt: service (its VAD) or local (fade at once, then stop or resume).",
         ),
     ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(min=0, help="Dollars: end the session after the reply under way once it cost this much."),
+    ] = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -184,6 +188,7 @@ def talk(
             "session.turn_detection": "push_to_talk" if push_to_talk else None,
             "audio.echo": echo,
             "audio.barge_in": barge_in,
+            "session.budget": budget,
         },
     )
     if image is not None:

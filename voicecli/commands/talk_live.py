@@ -33,9 +33,10 @@ from voicecli.conversation.live import Conversation, Taps
 from voicecli.conversation.local_barge_in import LocalBargeIn
 from voicecli.conversation.mcp_config import configured_mcp_servers
 from voicecli.conversation.mcp_tools import McpTools, mcp_notice, refresh_session
-from voicecli.conversation.providers import build_client, session_continuity, session_settings
+from voicecli.conversation.providers import build_client, client_echo_mode, session_continuity, session_settings
 from voicecli.conversation.tools import configured_tools
 from voicecli.realtime import RealtimeClient, RealtimeEvent
+from voicecli.realtime.usage import UsageMeter, usage_reader
 from voicecli.records.eventlog import EventLog, SessionClock
 from voicecli.records.latency import LatencyTracker
 from voicecli.records.recording import Recorder
@@ -94,6 +95,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None, image: 
     log_file = Path(config.ui.log_file) if config.ui.log_file else None
     configure_logging(log_file, live=True)
     tracker = LatencyTracker()
+    usage = usage_meter(config, getattr(client, "protocol", "realtime"))
     interrupts = _Interrupts()
     try:
         with contextlib.ExitStack() as closing:
@@ -109,11 +111,14 @@ async def run_live(config: AppConfig, *, console: Console | None = None, image: 
             closing.callback(player.close)
             _start(player)
             info = replace(SessionInfo.from_config(config), keys=_keys_hint(push_to_talk) if sys.stdin.isatty() else "")
-            screen = open_screen(info, latency=tracker, console=console)
-            closing.callback(lambda: screen.show_summary(tracker.summary()))
+            screen = open_screen(info, latency=tracker, usage=usage, console=console)
+            closing.callback(lambda: screen.show_summary(tracker.summary(), usage))
             closing.enter_context(screen)
             capture = Capture(
-                input_device.index, echo=config.audio.echo, reference=player.monitor, reference_rate=player.sample_rate
+                input_device.index,
+                echo=client_echo_mode(config),
+                reference=player.monitor,
+                reference_rate=player.sample_rate,
             )
             if recorder is not None:
                 capture.on_chunk = recorder.mic
@@ -127,6 +132,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None, image: 
                 push_to_talk=push_to_talk,
                 taps=_taps(client, recorder, event_log),
                 local_barge_in=_local_barge_in(config, player),
+                usage=usage,
             )
             settings = session_settings(
                 config, push_to_talk=push_to_talk, local_barge_in=conversation.local_barge_in is not None
@@ -152,6 +158,19 @@ async def run_live(config: AppConfig, *, console: Console | None = None, image: 
             raise
     check_log_file()
     return 0
+
+
+def usage_meter(config: AppConfig, protocol: str = "realtime") -> UsageMeter:
+    """The session's meter, priced by the configuration's table and reading what `protocol` reports
+    (tokens per response, or GPT-Live's session seconds); a budget needs a price to be kept."""
+    model = config.priced_model()
+    prices = config.prices.get(model)
+    if config.session.budget > 0 and prices is None:
+        raise ConfigError(
+            f'--budget needs the price of {model!r}, which the price table lacks; add a [prices."{model}"] '
+            "table to the configuration (see config.example.toml)"
+        )
+    return UsageMeter(prices=prices, budget=config.session.budget, reader=usage_reader(protocol))
 
 
 @contextlib.contextmanager

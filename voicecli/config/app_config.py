@@ -13,8 +13,10 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from voicecli.config.prices import DEFAULT_PRICES, merged_prices
 from voicecli.conversation.barge_in import DEFAULT_BACKCHANNELS
 from voicecli.realtime.safe_text import remember_secret
+from voicecli.realtime.usage import ModelPrices
 
 Provider = Literal["local", "openai", "azure"]
 Transport = Literal["websocket", "webrtc"]
@@ -22,6 +24,11 @@ WireProtocol = Literal["auto", "realtime", "live"]
 """Which protocol a session speaks: `auto` takes GPT-Live for a `gpt-live-*` model or deployment."""
 TurnMode = Literal["server_vad", "semantic_vad", "push_to_talk"]
 BuiltinTool = Literal["time", "calculator"]
+Reasoning = Literal["", "minimal", "low", "medium", "high", "xhigh"]
+"""Reasoning effort of gpt-realtime-2 and later; "" leaves the model's default (older models have none)."""
+AzureService = Literal["openai", "voice-live"]
+"""Azure OpenAI realtime, or Azure Voice Live (`/voice-live/realtime`) on the same resource."""
+VoiceType = Literal["", "azure-standard", "azure-custom", "azure-personal"]
 EchoMode = Literal["auto", "aec", "gate", "off"]
 """How the microphone is kept from hearing the speaker (see `voicecli.audio.echo`)."""
 Approve = Literal["ask", "all", "none"]
@@ -47,6 +54,9 @@ class SessionConfig:
     vad_silence_duration_ms: int = 500
     input_transcription_model: str = ""
     reconnect_tries: int = 6
+    reasoning_effort: Reasoning = ""
+    budget: float = 0.0
+    """Dollars: the session ends politely once its cost reaches this (0: no limit)."""
 
 
 @dataclass(slots=True)
@@ -62,6 +72,12 @@ class AzureConfig:
     deployment: str = ""
     api_version: str = ""
     api_key_env: str = "AZURE_OPENAI_API_KEY"
+    service: AzureService = "openai"
+    voice_live_api_version: str = "2025-10-01"
+    voice_type: VoiceType = ""
+    remove_filler_words: bool = True
+    noise_suppression: bool = True
+    server_echo_cancellation: bool = True
 
 
 @dataclass(slots=True)
@@ -136,6 +152,15 @@ class AppConfig:
     ui: UIConfig = field(default_factory=UIConfig)
     recording: RecordingConfig = field(default_factory=RecordingConfig)
     phone: PhoneConfig = field(default_factory=PhoneConfig)
+    prices: dict[str, ModelPrices] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+
+    def priced_model(self) -> str:
+        """The name the price table is looked up by: the OpenAI model; on Azure `azure/<deployment>` or
+        `voice-live/<model>` (Azure prices by region and tier: no default matches, the user adds them);
+        for the local server the OpenAI model it stands in for (its usage is an estimate)."""
+        if self.provider == "azure":
+            return f"{'voice-live' if self.azure.service == 'voice-live' else 'azure'}/{self.azure.deployment}"
+        return self.openai.model
 
     def api_key(self) -> str | None:
         """The provider's key, read from the environment variable the configuration names."""
@@ -248,7 +273,12 @@ def _apply(target: Any, values: dict[str, Any], origin: str, prefix: str = "") -
         if key not in known:
             raise ConfigError(f"{origin}: {name}: unknown key (known: {', '.join(sorted(known))})")
         current = getattr(target, key)
-        if is_dataclass(current):
+        if key == "prices" and isinstance(target, AppConfig):
+            try:
+                changes[key] = merged_prices(current, value, origin, name)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        elif is_dataclass(current):
             changes[key] = _apply(current, value, origin, f"{name}.")
         else:
             changes[key] = _check_value(hints[key], value, origin, name)
@@ -260,6 +290,8 @@ def _check_meaning(key: str, value: Any, origin: str, name: str) -> None:
     """Values of the right type that still cannot work: a wait of no time, a key where its name belongs."""
     if key.endswith("_s") and value <= 0:
         raise ConfigError(f"{origin}: {name}: must be more than 0 seconds, got {value:g}")
+    if key == "budget" and value < 0:
+        raise ConfigError(f"{origin}: {name}: must be 0 (no limit) or more dollars, got {value:g}")
     if key in URL_KEYS and value and not re.match(r"(https?|wss?)://", value, re.IGNORECASE):
         remember_secret(value)  # not a URL: perhaps a key pasted into the wrong line, never shown
         raise ConfigError(f"{origin}: {name}: must be a URL starting with http:// or https:// (the value is not shown)")
@@ -306,6 +338,8 @@ def to_display_dict(config: AppConfig) -> dict[str, Any]:
     """The configuration as nested dicts, with whether each provider key is set (never its value)."""
 
     def convert(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {key: convert(value) for key, value in obj.items()}
         return {f.name: convert(getattr(obj, f.name)) for f in fields(obj)} if is_dataclass(obj) else obj
 
     shown = convert(config)

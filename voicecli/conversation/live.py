@@ -42,6 +42,7 @@ from voicecli.realtime import (
 )
 from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.realtime.tasks import BackgroundTasks
+from voicecli.realtime.usage import UsageMeter
 from voicecli.records.latency import LatencyTracker
 from voicecli.ui.screen import ConversationScreen
 
@@ -158,6 +159,7 @@ class Conversation:
         tracker: LatencyTracker | None = None,
         push_to_talk: bool = False,
         taps: Taps | None = None,
+        usage: UsageMeter | None = None,
         clock: Callable[[], float] = time.monotonic,
         local_barge_in: LocalBargeIn | None = None,
     ) -> None:
@@ -168,6 +170,8 @@ class Conversation:
         self.tracker = tracker
         self.push_to_talk = push_to_talk
         self.taps = taps or Taps()
+        self.usage = usage
+        self.budget_spent = False  # the budget was reached: no new turn, the session ends after the reply
         self.clock = clock  # on `time.monotonic`'s scale: the microphone's chunk times are compared with it
         self.barge_ins: list[BargeIn] = []
         self.local_barge_in = local_barge_in  # None: the service's speech_started interrupts (today's way)
@@ -282,6 +286,8 @@ class Conversation:
         fatal: str | None = None
         async for event in self.client.receive():
             if not isinstance(event, RealtimeAudioEvent):  # audio went to the player already
+                if self.usage is not None and self.usage.observe(event) is not None:
+                    self.budget_spent = self.budget_spent or self.usage.over_budget
                 await self._react(event)
             if self.tracker is not None:
                 self.tracker.handle(event)
@@ -310,6 +316,8 @@ class Conversation:
                     f"the microphone delivered no audio for {STALL_S:g} s (unplugged?); "
                     "check it with `voicecli devices --test` and start again"
                 ) from None
+            if self.budget_spent:
+                continue  # no new turn once the budget is reached
             between_presses = self._said_between_presses(self.source.chunk_at) if self.push_to_talk else True
             if not between_presses and getattr(self.client, "protocol", "realtime") != "live":
                 continue  # GPT-Live's clock runs on microphone frames: it gets them all, muted between presses
@@ -346,6 +354,8 @@ class Conversation:
             if self._speaking and not playing and not self._response_active and not self._user_speaking:
                 self._speaking = False
                 self.screen.set_state("listening")
+            if self.budget_spent and not self._speaking and not playing and not self._response_active:
+                self.stop()  # politely: the reply under way was heard to its end
             progress = sum(self.player.heard_ms(reply.key) for reply in self._replies.values())
             if progress != last_progress or self.player.buffered_ms <= 0:
                 last_progress, progress_at = progress, now

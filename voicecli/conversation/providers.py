@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from voicecli.config import AppConfig, ConfigError
+from voicecli.config import AppConfig, ConfigError, EchoMode
 from voicecli.realtime import (
     AzureRealtimeWebsocket,
     Continuity,
@@ -63,6 +63,7 @@ def session_settings(
         input_transcription_model=session.input_transcription_model
         or (LOCAL_TRANSCRIPTION_MODEL if config.provider == "local" else None),
         input_transcription_keywords=expected_phrases if config.provider == "local" else None,
+        reasoning_effort=session.reasoning_effort or None,
     )
 
 
@@ -94,6 +95,8 @@ def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
                 base_url=config.openai.base_url or None,
                 **client_options,
             )
+        case "azure" if config.azure.service == "voice-live":
+            return _voice_live_client(config, client_options)
         case "azure":
             _require_azure_resource(config)
             if config.transport == "websocket":
@@ -106,6 +109,39 @@ def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
                 **client_options,
             )
     raise RealtimeConfigurationError(f"unknown provider {config.provider!r}")
+
+
+def _voice_live_client(config: AppConfig, client_options: dict[str, Any]) -> RealtimeClient:
+    """Voice Live is the same Azure resource, key (or Entra ID) and deployment setting as Azure OpenAI
+    realtime, on another path and in another dialect: a service of the Azure provider."""
+    from voicecli.realtime.voice_live import VoiceLiveOptions, VoiceLiveWebsocket
+
+    if config.transport != "websocket":
+        raise ConfigError('[azure] service = "voice-live" speaks WebSocket only here; drop --transport webrtc')
+    _require_azure_resource(config)
+    azure = config.azure
+    options = VoiceLiveOptions(
+        voice_type=azure.voice_type,
+        remove_filler_words=azure.remove_filler_words,
+        noise_suppression=azure.noise_suppression,
+        echo_cancellation=azure.server_echo_cancellation,
+    )
+    return VoiceLiveWebsocket(
+        endpoint=azure.endpoint or None,
+        api_key=config.api_key(),
+        deployment_name=azure.deployment or None,
+        api_version=azure.voice_live_api_version,
+        options=options,
+        **client_options,
+    )
+
+
+def client_echo_mode(config: AppConfig) -> EchoMode:
+    """The echo handling of the microphone: `auto` steps aside (`off`) where the service cancels the
+    speaker's echo itself (Voice Live's server echo cancellation), since two cancellers fight."""
+    azure = config.azure
+    server_cancels = config.provider == "azure" and azure.service == "voice-live" and azure.server_echo_cancellation
+    return "off" if config.audio.echo == "auto" and server_cancels else config.audio.echo
 
 
 def local_brain(config: AppConfig) -> Brain:

@@ -1,4 +1,4 @@
-"""voicecli's realtime client library: one API over OpenAI / Azure OpenAI realtime transports.
+"""voicecli's realtime client library: one API over OpenAI / Azure OpenAI realtime, GPT-Live and Azure Voice Live.
 
 `RealtimeClient(transport=...)` is the one client; the provider classes below build its transport
 for an endpoint, and `MemoryTransport` lets a test play the service without a socket.
@@ -42,6 +42,8 @@ from voicecli.realtime.settings import (
     TurnDetection,
 )
 from voicecli.realtime.transport import MemoryTransport, Transport, TransportSink
+from voicecli.realtime.usage import ModelPrices, TokenUsage, UsageMeter
+from voicecli.realtime.voice_live import VoiceLiveOptions, VoiceLiveWebsocket
 
 _WEBRTC_NAMES = {"OpenAIRealtimeWebRTC", "AzureRealtimeWebRTC", "PcmAudioTrack"}
 
@@ -68,6 +70,7 @@ __all__ = [
     "FunctionResultContent",
     "ListenEvents",
     "MemoryTransport",
+    "ModelPrices",
     "OpenAILiveWebsocket",
     "OpenAIRealtimeExecutionSettings",
     "OpenAIRealtimeWebRTC",
@@ -86,9 +89,13 @@ __all__ = [
     "RealtimeTextEvent",
     "SendEvents",
     "TextContent",
+    "TokenUsage",
     "ToolRegistry",
     "Transport",
     "TransportSink",
     "TurnDetection",
+    "UsageMeter",
+    "VoiceLiveOptions",
+    "VoiceLiveWebsocket",
     "tool",
 ]

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from voicecli.realtime.events import SAMPLE_RATE
 
 Modality = Literal["audio", "text"]
+ReasoningEffort = Literal["minimal", "low", "medium", "high", "xhigh"]
 AUDIO_FORMAT = {"type": "audio/pcm", "rate": SAMPLE_RATE}
 
 
@@ -66,6 +67,10 @@ class RealtimeSettings:
     tools: list[dict[str, Any]] | None = None
     tool_choice: Literal["auto", "none", "required"] | None = None
     max_output_tokens: int | Literal["inf"] | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    """How hard a reasoning model (gpt-realtime-2 and later) thinks before it answers."""
+    parallel_tool_calls: bool | None = None
+    """Whether a reasoning model may call several tools in one response."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def with_tools(self, tools: list[dict[str, Any]]) -> RealtimeSettings:
@@ -104,6 +109,10 @@ class RealtimeSettings:
             session["tool_choice"] = self.tool_choice
         if self.max_output_tokens is not None:
             session["max_output_tokens"] = self.max_output_tokens
+        if self.reasoning_effort is not None:
+            session["reasoning"] = {"effort": self.reasoning_effort}
+        if self.parallel_tool_calls is not None:
+            session["parallel_tool_calls"] = self.parallel_tool_calls
         session.update(self.extra)
         return {"type": "session.update", "session": session}
 

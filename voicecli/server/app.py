@@ -4,6 +4,7 @@ Routes (GA WebSocket, as the `openai` client builds them):
   GET /v1/realtime?model=…                             OpenAI
   GET /openai/v1/realtime?model=…                      Azure GA
   GET /openai/realtime?api-version=…&deployment=…      Azure preview, in the beta shape (`preview_route.py`)
+  GET /voice-live/realtime?api-version=…&model=…       Azure Voice Live (`voicelive/route.py`)
 WebRTC (POST …/realtime/client_secrets and …/realtime/calls) is in `webrtc.py`.
 Authentication follows the service: any non-empty key is accepted (`Authorization: Bearer` or
 `api-key`); a missing one, or the retired `OpenAI-Beta: realtime=v1` header, gets the service's
@@ -44,6 +45,7 @@ from voicecli.server.session.config import DEFAULT_MODEL, SESSION_SECONDS
 from voicecli.server.session.pacing import DEFAULT_PACING, Pacing
 from voicecli.server.transport import SessionTransport
 from voicecli.server.validation import build_validators, validate_server_event
+from voicecli.server.voicelive.route import VOICE_LIVE_PATH, VoiceLiveShape
 from voicecli.server.webrtc.routes import add_webrtc_routes
 
 __all__ = ["CONFIG_KEY", "LocalServer", "ServerConfig", "create_app", "serve_forever"]
@@ -55,7 +57,7 @@ _log = logging.getLogger("voicecli.server")
 def create_app(config: ServerConfig) -> web.Application:
     app = web.Application()
     app[CONFIG_KEY] = config
-    for path in ("/v1/realtime", "/openai/v1/realtime", PREVIEW_PATH):
+    for path in ("/v1/realtime", "/openai/v1/realtime", PREVIEW_PATH, VOICE_LIVE_PATH):
         app.router.add_get(lenient(path), realtime_websocket)
     add_webrtc_routes(app)  # POST …/realtime/client_secrets and …/realtime/calls
     add_live_routes(app)  # GPT-Live: GET …/live/sessions (and the chat completions its delegates ask)
@@ -111,6 +113,7 @@ class _Connection(SessionTransport):
         self.ws = ws
         self.model = request.query.get("model") or request.query.get("deployment") or DEFAULT_MODEL
         self.beta_shape = normalized(request.path) == PREVIEW_PATH
+        self.voice_live = VoiceLiveShape() if normalized(request.path) == VOICE_LIVE_PATH else None
         self.session = config.new_session(
             self.send, model=self.model, on_crash=self._crashed, intercept=self._intercept
         )
@@ -141,18 +144,20 @@ class _Connection(SessionTransport):
         async for message in self.ws:
             if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 self.received += 1
-                if self.beta_shape:
+                if self.voice_live is not None:
+                    await self.voice_live.handle_frame(self.session, message.data)
+                elif self.beta_shape:
                     await handle_preview_frame(self.session, message.data)
                 else:
                     await self.session.handle_raw(message.data)
 
     async def send(self, event: dict[str, Any]) -> None:
         """Send one (already validated) event, then fire the faults now due."""
-        if self.beta_shape:
-            beta = to_beta_server_event(event)
-            if beta is None:
+        if self.beta_shape or self.voice_live is not None:
+            wire = self.voice_live.to_wire(event) if self.voice_live is not None else to_beta_server_event(event)
+            if wire is None:
                 return
-            event = beta
+            event = wire
         data = orjson.dumps(event)
         async with self._lock:
             if self.plan.delay:

@@ -136,6 +136,7 @@ class Turn:
     reply: str = ""
     calls: tuple[ToolCall, ...] = ()
     after_tool: str | None = None
+    preamble: str = ""
 
 
 class ScriptedBrain:
@@ -203,7 +204,7 @@ class ScriptedBrain:
         if not text and not calls and turn.calls:
             names = ", ".join(call.name for call in turn.calls)
             text = f"The script calls {names}, but this session offers no such tool."
-        return Reply(text, calls)
+        return Reply(text, calls, preamble=turn.preamble)
 
     def _after_tool(self, items: Sequence[Item], outputs: Sequence[Item]) -> str:
         output = joined_outputs(outputs)
@@ -222,10 +223,10 @@ class ScriptedBrain:
 def _parse_turn(raw: Any, where: str) -> Turn:
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: must be a table")
-    unknown = set(raw) - {"when_contains", "examples", "reply", "call", "after_tool"}
+    unknown = set(raw) - {"when_contains", "examples", "reply", "call", "after_tool", "preamble"}
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
-    for key in ("when_contains", "reply", "after_tool"):
+    for key in ("when_contains", "reply", "after_tool", "preamble"):
         if key in raw and not isinstance(raw[key], str):
             raise ValueError(f"{where}: {key} must be a string")
     examples = raw.get("examples", [])
@@ -241,4 +242,11 @@ def _parse_turn(raw: Any, where: str) -> Turn:
         calls.append(ToolCall(call["name"], orjson.dumps(arguments).decode()))
     if not raw.get("reply") and not calls:
         raise ValueError(f"{where}: needs a reply or a [[turn.call]]")
-    return Turn(raw.get("when_contains"), tuple(examples), raw.get("reply", ""), tuple(calls), raw.get("after_tool"))
+    return Turn(
+        raw.get("when_contains"),
+        tuple(examples),
+        raw.get("reply", ""),
+        tuple(calls),
+        raw.get("after_tool"),
+        raw.get("preamble", ""),
+    )

@@ -16,7 +16,7 @@ import orjson
 from voicecli.server.session.session import ServerSession
 from voicecli.server.validation import ProtocolViolation, validate_client_event, validate_server_event
 
-__all__ = ["PREVIEW_PATH", "handle_preview_frame", "to_beta_server_event", "to_ga_client_event"]
+__all__ = ["PREVIEW_PATH", "beta_form", "handle_preview_frame", "to_beta_server_event", "to_ga_client_event"]
 
 PREVIEW_PATH = "/openai/realtime"
 
@@ -58,6 +58,14 @@ async def handle_preview_frame(session: ServerSession, data: bytes | str) -> Non
 
 def to_beta_server_event(event: dict[str, Any]) -> dict[str, Any] | None:
     """The beta form of a GA server event, checked against the beta types; None for GA-only events."""
+    beta = beta_form(event)
+    if beta is not None:
+        validate_server_event(beta, "beta")
+    return beta
+
+
+def beta_form(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The beta form of a GA server event, unchecked (Voice Live, a beta-shaped dialect, checks its own)."""
     kind = event["type"]
     if kind in _GA_ONLY_EVENTS:
         return None
@@ -69,7 +77,6 @@ def to_beta_server_event(event: dict[str, Any]) -> dict[str, Any] | None:
         beta["response"] = _beta_response(beta["response"])
     if isinstance(beta.get("item"), dict):
         beta["item"] = _renamed_content(beta["item"], _BETA_CONTENT)
-    validate_server_event(beta, "beta")
     return beta
 
 

@@ -47,6 +47,8 @@ class Reply:
     text: str = ""
     calls: tuple[ToolCall, ...] = ()
     stream: ReplyStream | None = None
+    preamble: str = ""
+    """Said first, as a message item of its own in the same response (gpt-realtime-2's preambles)."""
 
 
 class BrainError(Exception):

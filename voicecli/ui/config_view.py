@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from voicecli.config import AppConfig, default_config_path, to_display_dict
-from voicecli.realtime.endpoints import AzureRoute, azure_webrtc_route, azure_websocket_route
+from voicecli.realtime.endpoints import AzureRoute, azure_webrtc_route, azure_websocket_route, websocket_url_for
 from voicecli.realtime.live_protocol import choose_protocol
 from voicecli.realtime.live_ws import azure_live_route
 from voicecli.realtime.safe_text import redact
@@ -33,6 +33,9 @@ def config_toml(config: AppConfig) -> str:
     for name, value in shown.items():
         if isinstance(value, dict):
             lines += ["", f"[{name}]", *_table_lines(value)]
+            for sub, table in value.items():  # [prices."gpt-realtime"]
+                if isinstance(table, dict):
+                    lines += ["", f"[{name}.{json.dumps(sub)}]", *_table_lines(table)]
     return "\n".join(lines) + "\n"
 
 
@@ -49,6 +52,10 @@ def _table_lines(table: dict[str, Any]) -> list[str]:
 def azure_route(config: AppConfig) -> AzureRoute:
     """The Azure route and URL the configured transport takes (preview only with an API version)."""
     azure = config.azure
+    if azure.service == "voice-live":
+        base = websocket_url_for(azure.endpoint or "https://<endpoint>")
+        url = f"{base}/voice-live/realtime?api-version={azure.voice_live_api_version}"
+        return AzureRoute("Voice Live", f"{url}&model={azure.deployment or '<model>'}")
     if choose_protocol(azure.deployment, config.protocol) == "live":
         return azure_live_route(azure.endpoint)
     if config.transport == "webrtc":

@@ -18,8 +18,9 @@ from rich.live import Live
 
 from voicecli.audio.echo import EchoStatus
 from voicecli.realtime import RealtimeEvent
+from voicecli.realtime.usage import UsageMeter
 from voicecli.records.latency import LatencySummary
-from voicecli.ui.summary import latency_table
+from voicecli.ui.summary import latency_table, usage_table
 from voicecli.ui.view import ConversationView, State
 
 REFRESH_PER_SECOND = 10
@@ -86,5 +87,7 @@ class LiveScreen:
     def set_typing(self, text: str | None) -> None:
         self.view.set_typing(text)
 
-    def show_summary(self, summary: LatencySummary) -> None:
+    def show_summary(self, summary: LatencySummary, usage: UsageMeter | None = None) -> None:
         self.console.print(latency_table(summary))
+        if usage is not None:
+            self.console.print(usage_table(usage))

@@ -13,10 +13,11 @@ from rich.console import Console
 
 from voicecli.audio.echo import EchoStatus
 from voicecli.realtime import RealtimeEvent
+from voicecli.realtime.usage import UsageMeter
 from voicecli.records.latency import LatencySummary, LatencyTracker
 from voicecli.ui.live import LiveScreen
 from voicecli.ui.plain import PlainTranscript
-from voicecli.ui.summary import latency_table
+from voicecli.ui.summary import latency_table, usage_table
 from voicecli.ui.view import ConversationView, SessionInfo, State
 
 
@@ -41,7 +42,7 @@ class ConversationScreen(Protocol):
 
     def set_typing(self, text: str | None) -> None: ...
 
-    def show_summary(self, summary: LatencySummary) -> None: ...
+    def show_summary(self, summary: LatencySummary, usage: UsageMeter | None = None) -> None: ...
 
 
 class PlainScreen:
@@ -78,15 +79,22 @@ class PlainScreen:
     def set_typing(self, text: str | None) -> None:
         """Not shown in plain output (no keys are read without a terminal)."""
 
-    def show_summary(self, summary: LatencySummary) -> None:
-        Console(file=self._stream, width=100, color_system=None).print(latency_table(summary))
+    def show_summary(self, summary: LatencySummary, usage: UsageMeter | None = None) -> None:
+        console = Console(file=self._stream, width=100, color_system=None)
+        console.print(latency_table(summary))
+        if usage is not None:
+            console.print(usage_table(usage))
 
 
 def open_screen(
-    info: SessionInfo, *, latency: LatencyTracker | None = None, console: Console | None = None
+    info: SessionInfo,
+    *,
+    latency: LatencyTracker | None = None,
+    usage: UsageMeter | None = None,
+    console: Console | None = None,
 ) -> ConversationScreen:
     """The live screen when `console` (default: stdout) is a terminal, plain lines otherwise."""
     console = console or Console()
     if console.is_terminal:
-        return LiveScreen(ConversationView(info, latency), console)
+        return LiveScreen(ConversationView(info, latency, usage), console)
     return PlainScreen(console.file)

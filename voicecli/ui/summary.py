@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from voicecli.realtime.usage import UsageMeter
 from voicecli.records.latency import LatencySummary
 
 
@@ -22,6 +23,33 @@ def latency_table(summary: LatencySummary) -> Table:
     for label, values in rows:
         table.add_row(label, _ms(values.p50), _ms(values.p95), str(values.count))
     return table
+
+
+def usage_table(meter: UsageMeter) -> Table:
+    """Tokens of the session by kind (cached input is part of input), and the cost when prices are known."""
+    turns = len(meter.turns)
+    table = Table(title=f"Usage over {turns} response{'s' if turns != 1 else ''}", title_justify="left")
+    table.add_column("tokens")
+    table.add_column("text", justify="right")
+    table.add_column("audio", justify="right")
+    table.add_column("image", justify="right")
+    used = meter.session
+    table.add_row("input", str(used.text_input), str(used.audio_input), str(used.image_input))
+    table.add_row("  of it cached", str(used.text_cached), str(used.audio_cached), str(used.image_cached))
+    table.add_row("output", str(used.text_output), str(used.audio_output), "–")
+    if used.seconds:
+        table.add_row("session time", f"{used.seconds:.0f} s", "", "")
+    cost = meter.cost
+    table.caption = "cost: no price known for this model" if cost is None else f"cost: {dollars(cost)}"
+    if meter.over_budget:
+        table.caption += f" (budget {dollars(meter.budget)} reached: the session ended)"
+    table.caption_justify = "left"
+    return table
+
+
+def dollars(amount: float) -> str:
+    """Cents and tenths of a cent below a dollar, where realtime costs mostly are."""
+    return f"${amount:.4f}" if amount < 1 else f"${amount:.2f}"
 
 
 def _ms(value: float | None) -> str:

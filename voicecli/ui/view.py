@@ -30,8 +30,10 @@ from voicecli.realtime import (
     RealtimeFunctionResultEvent,
     RealtimeTextEvent,
 )
+from voicecli.realtime.usage import UsageMeter
 from voicecli.records.latency import LatencyTracker, TurnLatency
 from voicecli.ui.entries import AssistantTurn, Entry, Notice, ToolCall, UserTurn
+from voicecli.ui.summary import dollars
 from voicecli.ui.transcript import newest_lines, render_entry
 
 State = Literal[
@@ -79,8 +81,11 @@ class SessionInfo:
 class ConversationView:
     """The state of the live screen, updated by events and setters, rendered on demand."""
 
-    def __init__(self, info: SessionInfo, latency: LatencyTracker | None = None) -> None:
+    def __init__(
+        self, info: SessionInfo, latency: LatencyTracker | None = None, usage: UsageMeter | None = None
+    ) -> None:
         self.info = info
+        self.usage = usage
         self.state: State = "connecting"
         self.level_dbfs: float | None = None
         self.muted = False
@@ -281,9 +286,21 @@ class ConversationView:
             Text(label, style=style),
             self._microphone(),
             self._echo(),
-            Text(f"{info.provider} · {info.transport} · {info.model} · voice {info.voice}", style="dim"),
+            Text(f"{info.provider} · {info.transport} · {info.model} · voice {info.voice}{self._usage()}", style="dim"),
         )
         return line
+
+    def _usage(self) -> str:
+        """The session's cost so far (tokens, or GPT-Live's billed seconds, when no price is known);
+        nothing before the first report."""
+        if self.usage is None or not self.usage.turns:
+            return ""
+        cost = self.usage.cost
+        if cost is None:
+            used = self.usage.session
+            return f" · {used.seconds:.0f} s" if used.seconds else f" · {used.input_tokens + used.output_tokens} tokens"
+        budget = f" of {dollars(self.usage.budget)}" if self.usage.budget > 0 else ""
+        return f" · {dollars(cost)}{budget}"
 
     def _microphone(self) -> Text:
         if self.muted:

@@ -87,7 +87,10 @@ class ScriptScreen:
 
     @staticmethod
     def _files(run: ScriptRun) -> list[tuple[str, str]]:
-        files = [(TRANSCRIPT, "the conversation, as Markdown"), (REPORT, "latencies, tool calls and checks per turn")]
+        files = [
+            (TRANSCRIPT, "the conversation, as Markdown"),
+            (REPORT, "latencies, tool calls, checks and cost per turn"),
+        ]
         wavs = [record.audio_file for record in run.records if record.audio_file]
         if wavs:
             names = wavs[0] if len(wavs) == 1 else f"{wavs[0]} … {wavs[-1]}"

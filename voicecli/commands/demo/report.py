@@ -18,6 +18,7 @@ from voicecli.commands.demo.formatting import first_audio_percentiles
 from voicecli.commands.demo.markdown import transcript_markdown
 from voicecli.commands.demo.results import ScriptRun, TurnRecord
 from voicecli.realtime.events import SAMPLE_RATE
+from voicecli.realtime.usage import ModelPrices, TokenUsage
 
 TRANSCRIPT = "transcript.md"
 REPORT = "report.json"
@@ -72,11 +73,22 @@ def report_data(run: ScriptRun) -> dict[str, Any]:
         "turns_run": len(run.records),
         "turns_passed": run.turns_passed,
         "first_audio_ms": {"p50": _round(p50), "p95": _round(p95)},
-        "turns": [_turn_data(record) for record in run.records],
+        "usage": _usage_data(run.usage.session, run.usage.prices) | {"priced_as": run.config.priced_model()},
+        "turns": [_turn_data(record, run.usage.prices) for record in run.records],
     }
 
 
-def _turn_data(record: TurnRecord) -> dict[str, Any]:
+def _usage_data(usage: TokenUsage, prices: ModelPrices | None) -> dict[str, Any]:
+    """Tokens by kind (cached ones are part of the input ones) and the dollars, None without a price."""
+    return {
+        "input_tokens": {"text": usage.text_input, "audio": usage.audio_input, "image": usage.image_input},
+        "cached_tokens": {"text": usage.text_cached, "audio": usage.audio_cached, "image": usage.image_cached},
+        "output_tokens": {"text": usage.text_output, "audio": usage.audio_output},
+        "cost_usd": None if prices is None else round(prices.cost(usage), 6),
+    }
+
+
+def _turn_data(record: TurnRecord, prices: ModelPrices | None) -> dict[str, Any]:
     result = record.result
     return {
         "number": record.turn.number,
@@ -109,6 +121,7 @@ def _turn_data(record: TurnRecord) -> dict[str, Any]:
         "errors": [{"message": e.message, "code": e.code, "fatal": e.fatal} for e in result.errors],
         "failed": result.failed,
         "passed": record.passed,
+        "usage": _usage_data(record.usage, prices),
         "checks": [
             {"name": c.name, "passed": c.passed, "expected": c.expected, "got": c.got, "detail": c.detail or None}
             for c in record.checks

@@ -24,6 +24,7 @@ from voicecli.realtime import (
     RealtimeFunctionResultEvent,
     RealtimeTextEvent,
 )
+from voicecli.realtime.usage import TokenUsage, UsageMeter
 
 EntryKind = Literal["assistant", "tool_call", "tool_result", "error"]
 
@@ -85,6 +86,8 @@ class TurnRecord:
     result: TurnResult
     timeline: Timeline
     checks: list[CheckResult]
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    """Tokens of the turn's responses (a tool call takes two)."""
 
     @property
     def passed(self) -> bool:
@@ -114,6 +117,7 @@ class ScriptRun:
     records: list[TurnRecord] = field(default_factory=list)
     error: str | None = None
     duration_s: float = 0.0
+    usage: UsageMeter = field(default_factory=UsageMeter)
 
     @property
     def script(self) -> DemoScript:

@@ -22,6 +22,7 @@ from voicecli.conversation.exchange import exchange
 from voicecli.conversation.mcp_tools import McpTools, mcp_notice, refresh_session
 from voicecli.conversation.providers import build_client, session_settings
 from voicecli.realtime import RealtimeClient, RealtimeError, RealtimeEvent
+from voicecli.realtime.usage import TokenUsage, UsageMeter, usage_reader
 
 
 class RunObserver(Protocol):
@@ -41,12 +42,14 @@ class RunObserver(Protocol):
 async def run_script(prepared: PreparedScript, observer: RunObserver) -> ScriptRun:
     """Run every turn (or until one fails to get an answer); a connection failure is recorded, not raised."""
     run = ScriptRun(prepared)
+    run.usage = UsageMeter(prices=prepared.config.prices.get(prepared.config.priced_model()))
     writer = ReportWriter(run)
     writer.start()
     observer.run_started(run)
     started = time.perf_counter()
     try:
         client = build_client(prepared.config, tools=prepared.tools)
+        run.usage.reader = usage_reader(getattr(client, "protocol", "realtime"))  # tokens, or GPT-Live's seconds
         settings = session_settings(
             prepared.config, push_to_talk=True, expected_phrases=prepared.script.spoken_phrases or None
         )
@@ -76,9 +79,11 @@ async def _run_turn(
     client: RealtimeClient, run: ScriptRun, turn: DemoTurn, sent: TurnInput, observer: RunObserver
 ) -> TurnRecord:
     timeline = Timeline()
+    responses_before = len(run.usage.turns)
 
     def observe(event: RealtimeEvent) -> None:
         timeline(event)
+        run.usage.observe(event)
         observer.event(run, event)
 
     result = await exchange(
@@ -89,4 +94,5 @@ async def _run_turn(
         observer=observe,
     )
     checks = check(turn.expect, timeline.reply, result.tool_calls, heard_text(sent, result))
-    return TurnRecord(turn, sent, result, timeline, checks)
+    usage = sum(run.usage.turns[responses_before:], TokenUsage())
+    return TurnRecord(turn, sent, result, timeline, checks, usage)

@@ -123,6 +123,8 @@ class Responses:
             await self._settle(response.items)
             reply = await self._brain.reply(response.items, response.config)
             calls = reply.calls
+            if reply.preamble.strip():
+                await self._streamer.message(response, budget.text(reply.preamble.strip()))
             if reply.stream is not None:
                 await self._streamer.message(response, budget.stream(reply.stream))
                 calls = reply.stream.calls
