@@ -50,6 +50,13 @@ def received(log: list[dict[str, Any]], event_type: str, after: float) -> float 
     return next((r["mono"] for r in log if r["type"] == event_type and r["dir"] == "in" and r["mono"] > after), None)
 
 
+def quiet_at_the_end(raw: Path, seconds: float) -> bool:
+    """Whether the last `seconds` of a recording so far are below LOUD."""
+    data = raw.read_bytes()
+    tail = np.frombuffer(data[: len(data) // 2 * 2][-int(seconds * RATE) * 2 :], dtype=np.int16)
+    return len(tail) == int(seconds * RATE) and not (np.abs(tail.astype(np.int32)) > LOUD).any()
+
+
 def wait(condition: Any, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -89,7 +96,9 @@ def ask(question: np.ndarray, wav: Path, raw: Path, log_path: Path) -> dict[str,
     started = time.monotonic()
     subprocess.run(["paplay", "-d", BOTH, str(wav)], check=True)
     replied = wait(lambda: received(events(log_path), "response.done", started) is not None, 30)
-    time.sleep(1.5)  # the last of the reply plays out
+    # The reply is generated faster than it plays: the next question waits until the speaker is quiet,
+    # or its recording would start with this reply's tail.
+    wait(lambda: quiet_at_the_end(raw, seconds=0.8), 30)
     recorder.terminate()
     recorder.wait()
     if not replied:
@@ -154,6 +163,7 @@ def main() -> None:
         "first_audio_ms_setting": args.first_audio_ms,
         "load_1min": os.getloadavg()[0],
         **{key: summary([t[key] for t in trials if key in t]) for key in keys},
+        "trials": [{key: round(value, 1) for key, value in trial.items()} for trial in trials],
     }
     print(json.dumps(report, indent=2))
     total = report["end_of_question_to_first_reply_audio_ms"]
