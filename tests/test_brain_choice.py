@@ -17,9 +17,12 @@ from typing import Any, ClassVar
 import pytest
 from test_server_ws import openai_peer, user_text
 
+from voicecli.config.app_config import AppConfig, LocalConfig
+from voicecli.conversation.providers import build_client
 from voicecli.server import LocalServer, brain_choice
 from voicecli.server.brains import HOW_TO_ANSWER, EchoBrain, load_brain
 from voicecli.server.chat_brain import ChatBrain
+from voicecli.ui.view import SessionInfo
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -103,7 +106,7 @@ async def test_auto_without_a_chat_model_is_an_echo_that_says_how_to_get_answers
 ) -> None:
     monkeypatch.setattr(brain_choice, "LOCAL_CHAT_SERVERS", (("Nothing", closed_port()),))
     brain = load_brain("auto")
-    assert isinstance(brain, EchoBrain) and brain.label == "echo (no local chat model found)"
+    assert isinstance(brain, EchoBrain) and brain.label == "echo brain (no local chat model found)"
     async with LocalServer(brain=brain) as server, openai_peer(server) as peer:
         await peer.expect("session.created")
         replies = []
@@ -132,3 +135,14 @@ def test_a_server_on_a_chat_port_that_lists_no_model_is_not_used(
     monkeypatch.setattr(ChatEndpoint, "do_GET", lambda self: self._reply("application/json", '{"data": []}'))
     monkeypatch.setattr(brain_choice, "LOCAL_CHAT_SERVERS", (("Test chat", chat_endpoint),))
     assert brain_choice.find_local_chat() is None
+
+
+def test_the_live_screen_names_the_brain_auto_chose(chat_endpoint: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = AppConfig(provider="local", local=LocalConfig(brain="auto"))
+    monkeypatch.setattr(brain_choice, "LOCAL_CHAT_SERVERS", (("Test chat", chat_endpoint),))
+    chosen = SessionInfo.from_config(config, build_client(config)).model
+    assert chosen == f"chat: Test chat's tiny-test-model at http://127.0.0.1:{chat_endpoint}/v1"
+    monkeypatch.setattr(brain_choice, "LOCAL_CHAT_SERVERS", (("Nothing", closed_port()),))
+    assert SessionInfo.from_config(config, build_client(config)).model == "echo brain (no local chat model found)"
+    configured = AppConfig(provider="local", local=LocalConfig(brain="chat", chat_url="http://127.0.0.1:9/v1"))
+    assert SessionInfo.from_config(configured, build_client(configured)).model == "chat: http://127.0.0.1:9/v1"

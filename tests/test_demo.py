@@ -227,6 +227,11 @@ BAD_SCRIPTS = [
     ("[tools]\nmodules = ['nope.py']\n[[turn]]\ntext = 'hi'\n", "tools.modules: no such file 'nope.py'"),
     ("[local]\nbrain = 'scripted'\nscript = 'nope.toml'\n[[turn]]\ntext = 'hi'\n", "local.script: no such file"),
     ("[local]\nbrain = 'scripted'\nscript = 'bad.toml'\n[[turn]]\ntext = 'hi'\n", "local.script: "),
+    (
+        "[local]\nbrain = 'chat'\nchat_url = 'http://127.0.0.1:9/v1'\nchat_api_key_env = 'VOICECLI_TEST_UNSET_KEY'\n"
+        "[[turn]]\ntext = 'hi'\n",
+        "local: local.chat_api_key_env names VOICECLI_TEST_UNSET_KEY, which is not set",
+    ),
 ]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import soxr
 from speech_corpus import RATE, espeak_missing, spoken, word_errors
 from system_tools import unavailable
 from test_server_ws import Peer, appends, openai_peer
@@ -86,6 +87,17 @@ def test_a_turn_longer_than_whisper_s_window_is_decoded_to_its_end(whisper: None
     assert len(turn) > 31 * RATE  # past the 30 s window
     heard = recognition_whisper.decode(turn.tobytes())
     assert word_errors("Stop the music. Open the garage door.", heard) <= 1, heard
+
+
+def test_the_encoder_s_margin_is_silence_as_whisper_hears_it_not_zeros_in_the_log_mel(whisper: None) -> None:
+    """Zeros in the log-mel read as a steady noise, after which Whisper repeated the turn's first words."""
+    model, _ = recognition_whisper._loaded()
+    audio = soxr.resample(spoken(COMMAND, "en-us").astype(np.float32) / 32768, RATE, 16_000)
+    window = recognition_whisper.encoder_window(model.feature_extractor, audio)[0]
+    margin = window[:, -int(recognition_whisper.WINDOW_MARGIN_S * 100) + 10 :]  # 10 frames past the speech's tail
+    assert np.allclose(margin, window.min()), "the margin is not the log-mel floor of silent audio"
+    heard = recognition_whisper.decode(spoken(COMMAND, "en-us").tobytes())
+    assert word_errors(COMMAND, heard) == 0, heard  # was "Turn on the kitchen lights. Turn on The"
 
 
 async def test_expected_phrases_still_come_from_the_grammar_as_written(whisper: None) -> None:

@@ -296,7 +296,7 @@ def test_transcript_holds_the_whole_conversation() -> None:
 
 def test_session_info_from_config() -> None:
     config = AppConfig()
-    assert SessionInfo.from_config(config) == SessionInfo("local", "websocket", "auto brain", "alloy")
+    assert SessionInfo.from_config(config) == SessionInfo("local", "websocket", "auto brain", "alloy")  # no client yet
     config.provider, config.azure.deployment = "azure", "my-rt"
     assert SessionInfo.from_config(config).model == "my-rt"
     config.provider = "openai"

@@ -110,7 +110,8 @@ async def run_live(config: AppConfig, *, console: Console | None = None, image: 
             player = Player(output_device.index)
             closing.callback(player.close)
             _start(player)
-            info = replace(SessionInfo.from_config(config), keys=_keys_hint(push_to_talk) if sys.stdin.isatty() else "")
+            keys = _keys_hint(push_to_talk) if sys.stdin.isatty() else ""
+            info = replace(SessionInfo.from_config(config, client), keys=keys)
             screen = open_screen(info, latency=tracker, usage=usage, console=console)
             closing.callback(lambda: screen.show_summary(tracker.summary(), usage))
             closing.enter_context(screen)

@@ -103,7 +103,7 @@ class EchoBrain:
 
     def __init__(self, *, explain: bool = False) -> None:
         self.explain = explain
-        self.label = "echo (no local chat model found)" if explain else "echo"
+        self.label = "echo brain (no local chat model found)" if explain else "echo brain"
 
     async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply:
         user, outputs = last_turn(items)

@@ -33,7 +33,9 @@ class ChatBrain:
         """`api_key` goes in an `Authorization: Bearer` header; `found` names the local server it was found as."""
         self.endpoint = url.rstrip("/") + "/chat/completions"
         self.model = model
-        self.label = f"chat ({found}: {model})" if found else "chat"
+        model_at = f"{model} at {url}" if model else url
+        self.label = f"chat: {found}'s {model_at}" if found else f"chat: {model_at}"
+        """What answers, as the live screen and `voicecli serve` say it."""
         self._headers = dict(_HEADERS, Authorization=f"Bearer {api_key}") if api_key else _HEADERS
 
     async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply:

@@ -129,6 +129,8 @@ class LocalRealtime(OpenAIRealtimeWebsocket):
         )
         super().__init__(api_key=LOCAL_API_KEY, model=model or LOCAL_MODEL, **kwargs)
         self.embedded = EmbeddedServerTransport(self.transport_layer, self.connector.point_at, server)
+        self.brain = server.brain
+        """What answers (its `label` says which brain `auto` chose)."""
         self.transport_layer = self.embedded
 
     @property

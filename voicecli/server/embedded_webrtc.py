@@ -41,6 +41,8 @@ class LocalRealtimeWebRTC(OpenAIRealtimeWebRTC):
         )
         super().__init__(api_key=LOCAL_API_KEY, model=model or LOCAL_MODEL, **kwargs)
         self.embedded = EmbeddedServerTransport(self.transport_layer, self.endpoint.point_at, server)
+        self.brain = server.brain
+        """What answers (its `label` says which brain `auto` chose)."""
         self.transport_layer = self.embedded
 
     @property

@@ -67,14 +67,16 @@ class SessionInfo:
     keys: str = ""  # which keys work, shown above the status line (live mode on a terminal)
 
     @classmethod
-    def from_config(cls, config: AppConfig) -> SessionInfo:
+    def from_config(cls, config: AppConfig, client: object = None) -> SessionInfo:
+        """With the local server's `client`, its brain's label says which brain `auto` chose."""
+        brain_label = getattr(getattr(client, "brain", None), "label", None)
         match config.provider:
             case "openai":
                 model = config.openai.model
             case "azure":
                 model = config.azure.deployment or "(no deployment)"
             case _:
-                model = f"{config.local.brain} brain"
+                model = brain_label or f"{config.local.brain} brain"
         return cls(provider=config.provider, transport=config.transport, model=model, voice=config.session.voice)
 
 

@@ -58,6 +58,7 @@ def _check_brain(script: DemoScript, config: AppConfig) -> None:
             brain_script,
             chat_url=config.local.chat_url or None,
             chat_model=config.local.chat_model or None,
+            chat_api_key_env=config.local.chat_api_key_env or None,
         )
     except (ValueError, OSError) as exc:  # TOMLDecodeError is a ValueError
         key = "local.script" if config.local.brain == "scripted" else "local"
