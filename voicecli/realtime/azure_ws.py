@@ -22,17 +22,36 @@ if TYPE_CHECKING:
 _log = logging.getLogger("voicecli.realtime")
 
 
-class AzureConnector:
-    """Reaches an Azure OpenAI deployment on the GA or the preview route."""
+class AzureDeploymentConnector:
+    """What reaching any Azure deployment shares: the deployment is the model, and one SDK client is
+    built from the endpoint and the credential (a key, or an Entra ID token provider)."""
 
-    def __init__(self, azure: AzureEndpoint, websocket_base_url: str | None = None) -> None:
+    def __init__(self, azure: AzureEndpoint) -> None:
         self.azure = azure
-        self._websocket_base_url = websocket_base_url
         self._client: AsyncOpenAI | None = None
 
     @property
     def model(self) -> str:
         return self.azure.require_deployment()
+
+    def check(self) -> None:
+        self.azure.require_deployment()  # reported before any log line
+
+    def sdk_client(self) -> AsyncOpenAI:
+        if self._client is None:
+            self._client = self._new_sdk_client(self.azure.require_endpoint(), self.azure.credential())
+        return self._client
+
+    def _new_sdk_client(self, endpoint: str, credential: str | TokenProvider) -> AsyncOpenAI:
+        raise NotImplementedError
+
+
+class AzureConnector(AzureDeploymentConnector):
+    """Reaches an Azure OpenAI deployment on the GA or the preview route."""
+
+    def __init__(self, azure: AzureEndpoint, websocket_base_url: str | None = None) -> None:
+        super().__init__(azure)
+        self._websocket_base_url = websocket_base_url
 
     @property
     def uses_preview_route(self) -> bool:
@@ -42,42 +61,33 @@ class AzureConnector:
     def route(self) -> AzureRoute:
         return self.azure.route(self._websocket_base_url)
 
-    def check(self) -> None:
-        self.azure.require_deployment()  # reported before any log line
-
     def wire_form(self, payload: dict[str, Any]) -> dict[str, Any]:
         return to_preview(payload) if self.uses_preview_route else payload
 
     def opening(self) -> None:
         _log.info("Azure realtime over WebSocket: %s", self.route)
 
-    def sdk_client(self) -> AsyncOpenAI:
-        if self._client is not None:
-            return self._client
-        endpoint = self.azure.require_endpoint()
-        credential = self.azure.credential()
+    def _new_sdk_client(self, endpoint: str, credential: str | TokenProvider) -> AsyncOpenAI:
         if self.uses_preview_route:
             from openai import AsyncAzureOpenAI
 
             key_or_token: dict[str, Any] = (
                 {"api_key": credential} if isinstance(credential, str) else {"azure_ad_token_provider": credential}
             )
-            self._client = AsyncAzureOpenAI(
+            return AsyncAzureOpenAI(
                 azure_endpoint=endpoint,
                 api_version=self.azure.api_version,
                 azure_deployment=self.model,
                 websocket_base_url=self._websocket_base_url or websocket_url_for(endpoint) + "/openai",
                 **key_or_token,
             )
-        else:
-            from openai import AsyncOpenAI
+        from openai import AsyncOpenAI
 
-            self._client = AsyncOpenAI(
-                api_key=credential,
-                base_url=f"{endpoint}/openai/v1",
-                websocket_base_url=self._websocket_base_url or websocket_url_for(endpoint) + "/openai/v1",
-            )
-        return self._client
+        return AsyncOpenAI(
+            api_key=credential,
+            base_url=f"{endpoint}/openai/v1",
+            websocket_base_url=self._websocket_base_url or websocket_url_for(endpoint) + "/openai/v1",
+        )
 
 
 class AzureRealtimeWebsocket(RealtimeClient):

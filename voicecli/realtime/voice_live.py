@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from voicecli.realtime.azure_ws import AzureDeploymentConnector
 from voicecli.realtime.client import RealtimeClient
 from voicecli.realtime.endpoints import AzureEndpoint, TokenProvider, websocket_url_for
 from voicecli.realtime.preview_shape import to_preview
@@ -63,28 +64,20 @@ def voice_live_session(event: dict[str, Any], options: VoiceLiveOptions) -> dict
     return {**wire, "session": session}
 
 
-class VoiceLiveConnector:
+class VoiceLiveConnector(AzureDeploymentConnector):
     """Reaches an Azure Voice Live resource: its own path and API version, the key in `api-key` (or an
     Entra ID bearer token), and the Voice Live form of each client event."""
 
     def __init__(self, azure: AzureEndpoint, api_version: str, options: VoiceLiveOptions) -> None:
-        self.azure = azure
+        super().__init__(azure)
         self.api_version = api_version
         self.options = options
-        self._client: AsyncOpenAI | None = None
-
-    @property
-    def model(self) -> str:
-        return self.azure.require_deployment()
 
     @property
     def url(self) -> str:
         """The URL this connector opens (never a secret)."""
         base = websocket_url_for(self.azure.endpoint or "wss://<endpoint>")
         return f"{base}/voice-live/realtime?api-version={self.api_version}&model={self.azure.deployment_name}"
-
-    def check(self) -> None:
-        self.azure.require_deployment()
 
     def wire_form(self, payload: dict[str, Any]) -> dict[str, Any]:
         return voice_live_session(payload, self.options)
@@ -101,19 +94,15 @@ class VoiceLiveConnector:
             headers = {"api-key": self.azure.api_key, "Authorization": omit}
         return {"extra_query": {"api-version": self.api_version}, "extra_headers": headers}
 
-    def sdk_client(self) -> AsyncOpenAI:
-        if self._client is not None:
-            return self._client
+    def _new_sdk_client(self, endpoint: str, credential: str | TokenProvider) -> AsyncOpenAI:
         from openai import AsyncOpenAI
 
-        endpoint = self.azure.require_endpoint()
-        credential = self.azure.credential()  # a key, or an Entra ID token provider (sent as a bearer token)
-        self._client = AsyncOpenAI(
+        # a key goes in the `api-key` header (`connect_options`); a token provider is sent as a bearer token
+        return AsyncOpenAI(
             api_key=credential if not isinstance(credential, str) else "api-key header",
             base_url=f"{endpoint}/voice-live",
             websocket_base_url=websocket_url_for(endpoint) + "/voice-live",
         )
-        return self._client
 
 
 class VoiceLiveWire(RealtimeWire):

@@ -31,8 +31,8 @@ from voicecli.server.config import (
     CONFIG_KEY,
     DEFAULT_MAX_SESSIONS,
     ServerConfig,
+    accepted_websocket,
     key_refusal,
-    session_limit_refusal,
 )
 from voicecli.server.events import error_event
 from voicecli.server.faults import EXPIRED_CLOSE_CODE, Faults
@@ -50,7 +50,6 @@ from voicecli.server.webrtc.routes import add_webrtc_routes
 
 __all__ = ["CONFIG_KEY", "LocalServer", "ServerConfig", "create_app", "serve_forever"]
 
-_MAX_FRAME = 32 * 1024 * 1024  # a 15 MiB append, base64-encoded, fits
 _log = logging.getLogger("voicecli.server")
 
 
@@ -67,13 +66,9 @@ def create_app(config: ServerConfig) -> web.Application:
 async def realtime_websocket(request: web.Request) -> web.StreamResponse:
     """One realtime WebSocket connection, from upgrade to close."""
     config = request.app[CONFIG_KEY]
-    ws = web.WebSocketResponse(timeout=2.0, compress=False, max_msg_size=_MAX_FRAME, decode_text=False)
-    if not ws.can_prepare(request).ok:
-        return web.Response(status=426, text="This endpoint speaks WebSocket only.\n")
-    refused = session_limit_refusal(request, config)
-    if refused is not None:
-        return refused
-    await ws.prepare(request)
+    ws = await accepted_websocket(request, config)
+    if not isinstance(ws, web.WebSocketResponse):
+        return ws
     config.connections += 1
     config.sockets.add(ws)
     try:

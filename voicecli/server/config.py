@@ -110,3 +110,20 @@ def session_limit_refusal(request: web.Request, config: ServerConfig) -> web.Res
     message = f"The local server takes at most {config.max_sessions} sessions at a time."
     error = {"message": message, "type": "invalid_request_error", "param": None, "code": "too_many_sessions"}
     return web.json_response({"error": error}, status=429)
+
+
+MAX_FRAME = 32 * 1024 * 1024  # a 15 MiB append, base64-encoded, fits
+"""The largest WebSocket frame a session takes."""
+
+
+async def accepted_websocket(request: web.Request, config: ServerConfig) -> web.WebSocketResponse | web.Response:
+    """The WebSocket, prepared, for a session the server takes; else the answer refusing it (HTTP 426
+    when the request is no WebSocket upgrade, 429 over the session limit)."""
+    ws = web.WebSocketResponse(timeout=2.0, compress=False, max_msg_size=MAX_FRAME, decode_text=False)
+    if not ws.can_prepare(request).ok:
+        return web.Response(status=426, text="This endpoint speaks WebSocket only.\n")
+    refused = session_limit_refusal(request, config)
+    if refused is not None:
+        return refused
+    await ws.prepare(request)
+    return ws

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -103,8 +103,16 @@ class EmbeddedServerTransport:
             await server.stop()
 
 
-class LocalRealtime(OpenAIRealtimeWebsocket):
-    """A realtime client over WebSocket whose server runs in this process on 127.0.0.1."""
+class EmbeddedClient:
+    """Mixed in before a client class: starts the local server for it and reaches it through the
+    client's own transport, so each protocol/transport pair needs only the hook `_point_at`.
+
+    `brain`, `script`, `chat_url`, `chat_model`, `max_session_s` and `pacing` are `EmbeddedServer`'s;
+    `model` defaults to `default_model`; the rest go to the client class. Sessions end after
+    `max_session_s`, as the service's do."""
+
+    default_model: ClassVar[str] = LOCAL_MODEL
+    transport_layer: Transport
 
     def __init__(
         self,
@@ -118,7 +126,6 @@ class LocalRealtime(OpenAIRealtimeWebsocket):
         pacing: Pacing = DEFAULT_PACING,
         **kwargs: Any,
     ) -> None:
-        """Sessions end after `max_session_s`, as the service's do."""
         server = EmbeddedServer(
             brain=brain,
             script=script,
@@ -127,13 +134,24 @@ class LocalRealtime(OpenAIRealtimeWebsocket):
             max_session_s=max_session_s,
             pacing=pacing,
         )
-        super().__init__(api_key=LOCAL_API_KEY, model=model or LOCAL_MODEL, **kwargs)
-        self.embedded = EmbeddedServerTransport(self.transport_layer, self.connector.point_at, server)
+        super().__init__(api_key=LOCAL_API_KEY, model=model or self.default_model, **kwargs)  # type: ignore[call-arg]
+        self.embedded = EmbeddedServerTransport(self.transport_layer, self._point_at, server)
         self.brain = server.brain
         """What answers (its `label` says which brain `auto` chose)."""
         self.transport_layer = self.embedded
+
+    def _point_at(self, base_url: str) -> None:
+        """Aim the client's endpoint at the server's `http://…/v1` base once it listens."""
+        raise NotImplementedError
 
     @property
     def server(self) -> LocalServer | None:
         """The local server while a session is open."""
         return self.embedded.server
+
+
+class LocalRealtime(EmbeddedClient, OpenAIRealtimeWebsocket):
+    """A realtime client over WebSocket whose server runs in this process on 127.0.0.1."""
+
+    def _point_at(self, base_url: str) -> None:
+        self.connector.point_at(base_url)

@@ -9,6 +9,7 @@ to beta (GA-only events dropped) and checked against the beta types before they 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -41,19 +42,27 @@ _BETA_CONTENT = {"output_text": "text", "output_audio": "audio"}
 _GA_CONTENT = {value: key for key, value in _BETA_CONTENT.items()}
 
 
-async def handle_preview_frame(session: ServerSession, data: bytes | str) -> None:
-    """Check one beta-shaped client frame, then let the GA session apply it."""
+async def checked_frame(session: ServerSession, data: bytes | str, check: Callable[[Any], None]) -> Any:
+    """The client event in `data` once `check` accepts it; None when the session refused it (not JSON,
+    or `check` raised `ProtocolViolation`)."""
     try:
         event = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         await session.refuse(None, ProtocolViolation(f"The event is not valid JSON: {exc}.", code="invalid_json"))
-        return
+        return None
     try:
-        validate_client_event(event, "beta")
+        check(event)
     except ProtocolViolation as violation:
         await session.refuse(event, violation)
-        return
-    await session.handle(to_ga_client_event(event))
+        return None
+    return event
+
+
+async def handle_preview_frame(session: ServerSession, data: bytes | str) -> None:
+    """Check one beta-shaped client frame, then let the GA session apply it."""
+    event = await checked_frame(session, data, lambda event: validate_client_event(event, "beta"))
+    if event is not None:
+        await session.handle(to_ga_client_event(event))
 
 
 def to_beta_server_event(event: dict[str, Any]) -> dict[str, Any] | None:

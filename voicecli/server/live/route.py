@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from voicecli.server.config import CONFIG_KEY, key_refusal, session_limit_refusal
+from voicecli.server.config import CONFIG_KEY, accepted_websocket, key_refusal
 from voicecli.server.ids import new_id
 from voicecli.server.live.chat_route import chat_completions
 from voicecli.server.live.session import LiveServerSession
@@ -31,7 +31,6 @@ from voicecli.server.validation import ProtocolViolation
 __all__ = ["LIVE_PATHS", "add_live_routes"]
 
 LIVE_PATHS = ("/v1/live/sessions", "/openai/v1/live/sessions")
-_MAX_FRAME = 32 * 1024 * 1024
 _log = logging.getLogger("voicecli.server")
 
 
@@ -51,13 +50,9 @@ async def _build_validators(_app: web.Application) -> None:
 async def live_websocket(request: web.Request) -> web.StreamResponse:
     """One GPT-Live WebSocket connection, from upgrade to close."""
     config = request.app[CONFIG_KEY]
-    ws = web.WebSocketResponse(timeout=2.0, compress=False, max_msg_size=_MAX_FRAME, decode_text=False)
-    if not ws.can_prepare(request).ok:
-        return web.Response(status=426, text="This endpoint speaks WebSocket only.\n")
-    refused = session_limit_refusal(request, config)
-    if refused is not None:
-        return refused
-    await ws.prepare(request)
+    ws = await accepted_websocket(request, config)
+    if not isinstance(ws, web.WebSocketResponse):
+        return ws
     config.sockets.add(ws)
     try:
         refusal = key_refusal(request, config)

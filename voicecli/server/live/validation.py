@@ -8,26 +8,15 @@ discriminated unions on `type`, and fields the types do not know are refused at 
 from __future__ import annotations
 
 import functools
-import typing
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Union
+from collections.abc import Mapping
+from typing import Any
 
 import pydantic
 
 from voicecli.server.unknown_fields import first_unknown_field
-from voicecli.server.validation import ProtocolViolation, _client_violation
+from voicecli.server.validation import ProtocolViolation, _client_violation, _discriminated, _Validator
 
 __all__ = ["build_live_validators", "validate_live_client_event", "validate_live_server_event"]
-
-_Validator = Callable[[Any], pydantic.BaseModel]
-
-
-def _discriminated(union_alias: Any) -> _Validator:
-    members = typing.get_args(typing.get_args(union_alias)[0])
-    adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(
-        Annotated[Union[tuple(members)], pydantic.Field(discriminator="type")]  # noqa: UP007
-    )
-    return functools.partial(adapter.validate_python, strict=True)
 
 
 @functools.cache

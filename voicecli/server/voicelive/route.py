@@ -15,9 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from voicecli.server.preview_route import beta_form, to_ga_client_event
+from voicecli.server.preview_route import beta_form, checked_frame, to_ga_client_event
 from voicecli.server.session.session import ServerSession
 from voicecli.server.validation import ProtocolViolation
 from voicecli.server.voicelive.conformance import check_client_event, check_server_event
@@ -33,6 +31,12 @@ _BETA_ONLY_SESSION_FIELDS = ("speed",)
 """Beta session fields Voice Live's session model does not have."""
 
 
+def _check_client_event(event: Any) -> None:
+    if not isinstance(event, dict):
+        raise ProtocolViolation("An event must be a JSON object.", code="invalid_event")
+    check_client_event(event)
+
+
 class VoiceLiveShape:
     """One connection's translation between Voice Live frames and the GA session."""
 
@@ -42,17 +46,8 @@ class VoiceLiveShape:
 
     async def handle_frame(self, session: ServerSession, data: bytes | str) -> None:
         """Check one client frame against the SDK's models, then let the GA session apply it."""
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            await session.refuse(None, ProtocolViolation(f"The event is not valid JSON: {exc}.", code="invalid_json"))
-            return
-        try:
-            if not isinstance(event, dict):
-                raise ProtocolViolation("An event must be a JSON object.", code="invalid_event")
-            check_client_event(event)
-        except ProtocolViolation as violation:
-            await session.refuse(event if isinstance(event, dict) else None, violation)
+        event = await checked_frame(session, data, _check_client_event)
+        if event is None:
             return
         if event["type"] == "session.update" and isinstance(event.get("session"), dict):
             event = {**event, "session": self._beta_session(event["session"])}
