@@ -58,6 +58,19 @@ def test_words_decide_a_ducked_reply_at_once() -> None:
     assert judge.words("wait a moment", assistant_speaking=True) is Action.STOP
 
 
+def test_words_made_of_a_short_sound_do_not_stop_a_ducked_reply() -> None:
+    """Whisper heard a 0.4 s "mm-hm" as "from the": the quiet after it brings the reply back up."""
+    judge = BargeInJudge(BargeInRules(backchannels=("mm-hm",)))
+    assert judge.voice(0.0, True, assistant_speaking=True) is Action.DUCK
+    assert judge.voice(0.4, False, assistant_speaking=True) is None  # 400 ms of voice, then quiet
+    assert judge.words("from the", assistant_speaking=True) is None
+    assert judge.voice(1.1, False, assistant_speaking=True) is Action.RESTORE
+    # a longer sound's words still decide at once
+    assert judge.voice(2.0, True, assistant_speaking=True) is Action.DUCK
+    assert judge.voice(2.55, False, assistant_speaking=True) is None
+    assert judge.words("wait a moment", assistant_speaking=True) is Action.STOP
+
+
 def test_the_service_speech_started_only_ducks_what_the_local_detector_missed() -> None:
     judge = BargeInJudge()
     assert judge.service_heard_speech(0.0, assistant_speaking=False) is None

@@ -38,10 +38,13 @@ class Action(Enum):
 @dataclass(frozen=True, slots=True)
 class BargeInRules:
     """`interrupt_after_ms` of the person's voice make an interruption (a 0.4 s "mm-hm" or a cough
-    does not); `restore_after_ms` of quiet after a shorter sound bring the assistant back up."""
+    does not); `restore_after_ms` of quiet after a shorter sound bring the assistant back up. Words
+    decide a ducked reply only when the sound they came from lasted `words_need_voice_ms`: a
+    recogniser makes words of a short "mm-hm" too (Whisper heard one as "from the")."""
 
     interrupt_after_ms: float = 600.0
     restore_after_ms: float = 700.0
+    words_need_voice_ms: float = 500.0
     backchannels: tuple[str, ...] = DEFAULT_BACKCHANNELS
 
 
@@ -102,6 +105,8 @@ class BargeInJudge:
             return None
         if self.is_backchannel(text):
             return self._end(Action.RESTORE) if self.ducked else None
+        if self.ducked and self._voice_since is None and self._voice_ms < self.rules.words_need_voice_ms:
+            return None  # the words of a short sound that is over: the quiet after it decides
         return self._end(Action.STOP)
 
     def is_backchannel(self, text: str) -> bool:
