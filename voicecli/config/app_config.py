@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from voicecli.config.prices import DEFAULT_PRICES, merged_prices
-from voicecli.conversation.barge_in import DEFAULT_BACKCHANNELS
 from voicecli.realtime.safe_text import remember_secret
 from voicecli.realtime.usage import ModelPrices
 
@@ -37,6 +36,11 @@ BargeInMode = Literal["service", "local"]
 """Who decides that the person interrupts: the service's VAD, or voicecli (duck, then decide)."""
 Brain = Literal["auto", "echo", "scripted", "chat"]
 """What answers in the local server (see `voicecli.server.brains`)."""
+DEFAULT_BACKCHANNELS = (
+    "mm-hm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "yeah", "yes", "yep", "ok", "okay", "right", "sure",
+    "i see", "got it", "cool", "nice", "wow", "oh", "ah", "aha",
+)  # fmt: skip
+"""What a listener says to show they are listening, not to take the turn (`[audio] backchannels`)."""
 
 
 class ConfigError(Exception):

@@ -20,13 +20,9 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 
-__all__ = ["DEFAULT_BACKCHANNELS", "Action", "BargeInJudge", "BargeInRules"]
+from voicecli.config.app_config import DEFAULT_BACKCHANNELS
 
-DEFAULT_BACKCHANNELS = (
-    "mm-hm", "mhm", "mm", "hmm", "uh-huh", "uh huh", "yeah", "yes", "yep", "ok", "okay", "right", "sure",
-    "i see", "got it", "cool", "nice", "wow", "oh", "ah", "aha",
-)  # fmt: skip
-"""What a listener says to show they are listening, not to take the turn (`[audio] backchannels`)."""
+__all__ = ["Action", "BargeInJudge", "BargeInRules"]
 
 
 class Action(Enum):
