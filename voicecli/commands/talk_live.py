@@ -95,7 +95,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None, image: 
     log_file = Path(config.ui.log_file) if config.ui.log_file else None
     configure_logging(log_file, live=True)
     tracker = LatencyTracker()
-    usage = usage_meter(config, getattr(client, "protocol", "realtime"))
+    usage = usage_meter(config, client.protocol)
     interrupts = _Interrupts()
     try:
         with contextlib.ExitStack() as closing:

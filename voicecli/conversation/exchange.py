@@ -104,7 +104,7 @@ async def exchange(
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout_s):
-            if getattr(client, "protocol", "realtime") == "live":
+            if client.protocol == "live":
                 if not await _live_turn(client, result, text, audio, observer, started):
                     result.failed = result.failed or "the session ended before the answer was complete"
                 result.total_s = time.perf_counter() - started

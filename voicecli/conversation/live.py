@@ -319,7 +319,7 @@ class Conversation:
             if self.budget_spent:
                 continue  # no new turn once the budget is reached
             between_presses = self._said_between_presses(self.source.chunk_at) if self.push_to_talk else True
-            if not between_presses and getattr(self.client, "protocol", "realtime") != "live":
+            if not between_presses and self.client.protocol != "live":
                 continue  # GPT-Live's clock runs on microphone frames: it gets them all, muted between presses
             if self.local_barge_in is not None:
                 speaking = self.player.is_playing

@@ -62,6 +62,9 @@ AudioOutputCallback = Callable[[np.ndarray], Awaitable[None] | None]
 class RealtimeClient:
     """A realtime session over `transport`; use as `async with client(settings=..., create_response=True):`."""
 
+    protocol: str = "realtime"
+    """The wire protocol the session speaks: "realtime" here, "live" on the GPT-Live clients."""
+
     def __init__(
         self,
         *,

@@ -49,7 +49,7 @@ async def run_script(prepared: PreparedScript, observer: RunObserver) -> ScriptR
     started = time.perf_counter()
     try:
         client = build_client(prepared.config, tools=prepared.tools)
-        run.usage.reader = usage_reader(getattr(client, "protocol", "realtime"))  # tokens, or GPT-Live's seconds
+        run.usage.reader = usage_reader(client.protocol)  # tokens, or GPT-Live's seconds
         settings = session_settings(
             prepared.config, push_to_talk=True, expected_phrases=prepared.script.spoken_phrases or None
         )
