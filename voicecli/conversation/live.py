@@ -19,14 +19,14 @@ import contextlib
 import math
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
 
-from voicecli.audio.echo import EchoStatus
 from voicecli.audio.errors import DeviceError
+from voicecli.conversation.audio_ports import AudioSink, AudioSource
 from voicecli.conversation.barge_in import Action
 from voicecli.conversation.local_barge_in import LocalBargeIn
 from voicecli.conversation.typing import OPEN_KEY, TypedInput
@@ -56,46 +56,6 @@ screen looks for changes to draw, and no more, since every wake-up of the event 
 MAX_REMEMBERED_REPLIES = 32
 
 BargeInSource = Literal["vad", "key", "local"]
-
-
-class AudioSource(Protocol):
-    """What the conversation needs of a microphone (`Capture` is one): 24 kHz int16 chunks.
-
-    `chunk_at` is when the first sample of the chunk last yielded met the microphone (`time.monotonic`):
-    push-to-talk sends what was said between the presses, not what arrived between them.
-    """
-
-    mute: bool
-    level: float
-    chunk_at: float
-
-    @property
-    def echo_status(self) -> EchoStatus: ...
-
-    def __aiter__(self) -> AsyncIterator[np.ndarray]: ...
-
-
-class AudioSink(Protocol):
-    """What the conversation needs of a speaker (`Player` is one)."""
-
-    @property
-    def is_playing(self) -> bool: ...
-
-    @property
-    def buffered_ms(self) -> float: ...
-
-    @property
-    def latency(self) -> float: ...
-
-    def add_audio(self, audio: np.ndarray, item_id: str | None = None) -> None: ...
-
-    def finish(self) -> None: ...
-
-    def flush(self, fade_ms: float = 8.0) -> None: ...
-
-    def duck(self, gain: float) -> None: ...
-
-    def heard_ms(self, item_id: str) -> float: ...
 
 
 @dataclass(slots=True)
