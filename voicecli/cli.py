@@ -7,7 +7,6 @@ Heavy modules (openai, aiortc, sounddevice, the server) are imported inside the 
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
@@ -480,4 +479,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -109,10 +109,9 @@ class Player:
 
         ``item_id`` defaults to the event's own ``item_id`` attribute, if it has one.
         """
-        if isinstance(audio, np.ndarray):
-            pcm, item_id = audio, item_id or ""
-        else:
-            pcm, item_id = audio.data, item_id or getattr(audio, "item_id", "")
+        pcm = audio if isinstance(audio, np.ndarray) else audio.data
+        if not item_id:
+            item_id = "" if isinstance(audio, np.ndarray) else getattr(audio, "item_id", "")
         known = self._items.get(item_id)
         if known is not None and known.flushed:
             return

@@ -80,9 +80,14 @@ async def _record_probe(config: AppConfig) -> ProbeRecording:
     probe = np.asarray(speak(PROBE_TEXT))
     mics: list[np.ndarray] = []
     fars: list[np.ndarray | None] = []
+
+    def keep(mic: np.ndarray, far: np.ndarray | None) -> None:
+        mics.append(mic)
+        fars.append(far)
+
     with Player(output.index) as player:
         capture = Capture(input_.index, reference=player.monitor, reference_rate=player.sample_rate)
-        capture.on_pair = lambda mic, far: (mics.append(mic), fars.append(far))
+        capture.on_pair = keep
         async with capture:
             drain = asyncio.create_task(_drain(capture))
             await asyncio.sleep(0.3)
@@ -114,7 +119,7 @@ def analyse(recording: ProbeRecording) -> EchoReport:
     start, end = int(loud[0]), min(int(loud[-1]) + round(MAX_DELAY_S * API_RATE), length)
     delay = _delay_samples(near[start:end], far[start:end])
     echo_db = power_db(energy(near[start:end]) / max(energy(far[start:end]), 1e-9))
-    erle = {mode: _erle(mode, recording, (start + end) // 2 / API_RATE) for mode in MEASURED_MODES}
+    erle: dict[str, float] = {mode: _erle(mode, recording, (start + end) // 2 / API_RATE) for mode in MEASURED_MODES}
     if echo_db < NO_ECHO_DB:
         recommended: EchoMode = "off"
     elif erle["aec"] >= GOOD_ERLE_DB:

@@ -301,8 +301,8 @@ async def _sentences(text: str | AsyncIterable[str]) -> AsyncIterator[str]:
         pending += piece
         ends = [match.end() for match in _SENTENCE_END.finditer(pending)]
         if ends and pending[: ends[-1]].strip():
-            complete, pending = pending[: ends[-1]], pending[ends[-1] :]
-            for spoken in _bounded(complete):  # the sentences finished so far, with the space after them
+            finished, pending = pending[: ends[-1]], pending[ends[-1] :]
+            for spoken in _bounded(finished):  # the sentences finished so far, with the space after them
                 yield spoken
         elif len(pending) > _MAX_SPOKEN_CHARS:  # no sentence ends: speak what there is
             *complete, pending = _bounded(pending)

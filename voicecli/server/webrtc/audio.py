@@ -53,7 +53,7 @@ class ResponseAudioTrack(PacedAudioTrack):
         last.pcm += pcm
         self._queued += len(pcm)
 
-    def complete(self, response_id: str) -> None:
+    def finish_response(self, response_id: str) -> None:
         """No more audio will come for this response: its segment ends once it has been sent."""
         for segment in self._segments:
             if segment.response_id == response_id:
@@ -106,7 +106,7 @@ class RtpAudioOut:
             await self._emit({"type": "output_audio_buffer.cleared", "response_id": cleared})
 
     def response_done(self, response_id: str) -> None:
-        self.track.complete(response_id)
+        self.track.finish_response(response_id)
 
     async def close(self) -> None:
         await self._tasks.close()
