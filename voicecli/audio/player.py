@@ -16,10 +16,10 @@ import numpy as np
 from voicecli.audio.clock import ItemSpan, PlayoutCounters, PlayoutSnapshot, frames_in_device, heard_ms
 from voicecli.audio.devices import find_device
 from voicecli.audio.frames import FrameRing
-from voicecli.audio.pcm import API_RATE
 from voicecli.audio.portaudio import BLOCK_MS, open_stream
 from voicecli.audio.resample import StreamResampler
 from voicecli.audio.ringbuffer import RingBuffer
+from voicecli.realtime.events import SAMPLE_RATE
 
 RING_SECONDS = 120  # a long answer arrives faster than real time; never drop it for lack of room
 MAX_TRACKED_ITEMS = 32
@@ -45,7 +45,7 @@ class Player:
         self.sample_rate = sample_rate or info.default_samplerate
         self._ring = RingBuffer(self.sample_rate * RING_SECONDS)
         self.monitor = FrameRing(self.sample_rate * BLOCK_MS // 1000, MONITOR_FRAMES)
-        self._resampler = StreamResampler(API_RATE, self.sample_rate)
+        self._resampler = StreamResampler(SAMPLE_RATE, self.sample_rate)
         self._counters = PlayoutCounters()
         self._items: OrderedDict[str, ItemSpan] = OrderedDict()
         self._current: str | None = None

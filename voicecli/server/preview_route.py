@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.server.session.session import ServerSession
 from voicecli.server.validation import ProtocolViolation, validate_client_event, validate_server_event
 
@@ -22,7 +23,7 @@ __all__ = ["PREVIEW_PATH", "beta_form", "handle_preview_frame", "to_beta_server_
 PREVIEW_PATH = "/openai/realtime"
 
 _GA_FORMATS: dict[str, dict[str, Any]] = {
-    "pcm16": {"type": "audio/pcm", "rate": 24000},
+    "pcm16": {"type": "audio/pcm", "rate": SAMPLE_RATE},
     "g711_ulaw": {"type": "audio/pcmu"},
     "g711_alaw": {"type": "audio/pcma"},
 }

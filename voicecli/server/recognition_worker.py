@@ -30,6 +30,8 @@ __all__ = ["normalise", "read_frame", "write_frame"]
 
 DECODER_RATE = 16_000
 INPUT_RATE = 24_000
+"""The realtime protocol's rate (`voicecli.realtime.events.SAMPLE_RATE`), written out because this
+script imports no voicecli; tests/test_server_parts.py checks that the two agree."""
 DITHER = 20.0
 """Noise added to the audio (about -64 dBFS): exact digital silence breaks pocketsphinx's noise
 estimate and makes grammar decoding fail; real microphones never deliver it."""

@@ -12,11 +12,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.realtime.webrtc_media import PacedAudioTrack
 from voicecli.server.events import Send
 from voicecli.server.session.audio_out import AudioRef
-from voicecli.server.synth import SAMPLE_RATE
 
 __all__ = ["ResponseAudioTrack", "RtpAudioOut"]
 
