@@ -16,7 +16,7 @@ import pytest
 from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.server.brains import DEFAULT_SCRIPT, ECHO_GREETING, EchoBrain, Reply, ScriptedBrain, load_brain
 from voicecli.server.session.config import default_session_config
-from voicecli.server.session.conversation import Conversation, Item
+from voicecli.server.session.conversation import ConversationItems, Item
 from voicecli.server.session.session import AudioRef, ServerSession
 from voicecli.server.session.vad import EnergyVad, SpeechStarted, SpeechStopped, VadConfig
 from voicecli.server.synth import speak, tones
@@ -324,7 +324,7 @@ def test_unknown_brain_is_refused() -> None:
 
 
 def test_conversation_inserts_where_asked() -> None:
-    conversation = Conversation()
+    conversation = ConversationItems()
     a, b, c = (Item({"id": name}) for name in "abc")
     assert conversation.insert(a) is None
     assert conversation.insert(b, "root") is None
