@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -228,7 +228,7 @@ class Conversation:
             asyncio.create_task(self._pump_microphone(), name="voicecli microphone"),
             asyncio.create_task(self._tick(), name="voicecli ticker"),
         }
-        waiting: set[asyncio.Task[Any]] = {receiver, stopper, *workers}  # only their failures are read
+        waiting: set[asyncio.Task[object]] = {receiver, stopper, *workers}  # only their failures are read
         try:
             while True:
                 done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
