@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from voicecli.audio.onset import ONSET_RATE, EnergyOnset, SileroOnset, frames_voiced
-from voicecli.audio.pcm import API_RATE
 from voicecli.audio.resample import resample
 from voicecli.audio.wavio import read_audio_24k_mono
+from voicecli.realtime.events import SAMPLE_RATE
 
 
 class WebRtcOnset:
@@ -45,7 +45,7 @@ def speech(text: str) -> np.ndarray:
     with tempfile.TemporaryDirectory() as folder:  # espeak-ng writes a file
         path = Path(folder) / "speech.wav"
         subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True, timeout=30)
-        return resample(read_audio_24k_mono(path), API_RATE, ONSET_RATE)
+        return resample(read_audio_24k_mono(path), SAMPLE_RATE, ONSET_RATE)
 
 
 def noises() -> dict[str, np.ndarray]:

@@ -11,8 +11,8 @@ from audio_support import PulseAudio, active_span, play_into_mic, speech_wav
 from audio_support import pulse_audio as pulse_audio  # session fixture
 
 from voicecli.audio.capture import Capture
-from voicecli.audio.pcm import API_RATE
 from voicecli.audio.wavio import read_audio_24k_mono
+from voicecli.realtime.events import SAMPLE_RATE
 
 pytestmark = pytest.mark.audio
 
@@ -71,9 +71,9 @@ async def test_speech_arrives_whole_after_the_silence_before_it(pulse_audio: Pul
     # Judged by content, not by the clock: silence until the WAV began (its own quiet lead-in
     # excepted), then the speech itself, whole and undistorted. How late it arrives is a benchmark.
     wav_start = span[0] - ref_span[0]
-    assert wav_start > 0 and not np.any(captured[: wav_start - API_RATE // 100]), "sound before the WAV began"
-    duration = (span[1] - span[0]) / API_RATE
-    assert duration == pytest.approx((ref_span[1] - ref_span[0]) / API_RATE, abs=0.05)
+    assert wav_start > 0 and not np.any(captured[: wav_start - SAMPLE_RATE // 100]), "sound before the WAV began"
+    duration = (span[1] - span[0]) / SAMPLE_RATE
+    assert duration == pytest.approx((ref_span[1] - ref_span[0]) / SAMPLE_RATE, abs=0.05)
     assert similarity(captured[span[0] : span[1]], reference[ref_span[0] : ref_span[1]]) > 0.9
     assert loudest > -40
     assert capture.overflows == 0

@@ -38,7 +38,7 @@ from audio_support import pulse_audio as pulse_audio  # session fixture
 from live_support import EventLog, bursts
 from system_tools import require_program
 
-from voicecli.server.synth import SAMPLE_RATE as SPEECH_RATE
+from voicecli.realtime.events import SAMPLE_RATE as SPEECH_RATE
 from voicecli.server.synth import speak
 
 pytestmark = pytest.mark.timeout(180)  # four processes each; a loaded machine only makes them wait longer

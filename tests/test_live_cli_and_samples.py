@@ -10,6 +10,7 @@ import soundfile
 from test_cli_talk_files import served, voicecli  # noqa: F401  (`served` is a fixture)
 from test_seed_samples import WEBSOCKET_SAMPLE, CollectingPlayer, run_sample_until
 
+from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.server import LocalServer, synth
 
 pytestmark = pytest.mark.timeout(90)
@@ -41,7 +42,7 @@ def test_talk_to_gpt_live_on_azure_by_deployment_name(served: str) -> None:  # n
 
 def test_a_spoken_file_turn_over_gpt_live_is_heard_by_the_models_vad(served: str, tmp_path: Path) -> None:  # noqa: F811
     speech = tmp_path / "hello.wav"
-    soundfile.write(speech, synth.speak("hello there"), synth.SAMPLE_RATE, subtype="PCM_16")
+    soundfile.write(speech, synth.speak("hello there"), SAMPLE_RATE, subtype="PCM_16")
     env = {"OPENAI_BASE_URL": f"{served}/v1", "OPENAI_API_KEY": "k", "VOICECLI_PROTOCOL": "live"}
     result = voicecli("talk", "--provider", "openai", "-i", str(speech), "-o", str(tmp_path / "reply.wav"), env=env)
     assert result.returncode == 0, result.stderr

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from voicecli.audio.onset import ONSET_RATE, EnergyOnset, OnsetListener, SileroOnset, frames_voiced, make_detector
-from voicecli.audio.pcm import API_RATE
 from voicecli.audio.resample import resample
 from voicecli.audio.wavio import read_audio_24k_mono
+from voicecli.realtime.events import SAMPLE_RATE
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -26,14 +26,14 @@ def spoken(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
         subprocess.run(["espeak-ng", "-w", str(path), "wait, stop please"], check=True, capture_output=True, timeout=30)
     except FileNotFoundError:
         pytest.skip("needs espeak-ng")
-    return np.concatenate([np.zeros(API_RATE // 2, np.int16), read_audio_24k_mono(path)])
+    return np.concatenate([np.zeros(SAMPLE_RATE // 2, np.int16), read_audio_24k_mono(path)])
 
 
 def test_silero_hears_speech_soon_and_takes_a_cough_for_nothing(spoken: np.ndarray) -> None:
     detector = SileroOnset()
-    voiced = frames_voiced(detector, resample(spoken, API_RATE, ONSET_RATE))
+    voiced = frames_voiced(detector, resample(spoken, SAMPLE_RATE, ONSET_RATE))
     first = voiced.index(True) * detector.frame_samples / ONSET_RATE
-    onset = np.flatnonzero(np.abs(spoken) > 300)[0] / API_RATE
+    onset = np.flatnonzero(np.abs(spoken) > 300)[0] / SAMPLE_RATE
     assert onset <= first + 0.032 < onset + 0.2 and sum(voiced) * 0.032 > 0.5
     detector.reset()
     cough = (np.random.default_rng(1).standard_normal(ONSET_RATE // 4) * np.hanning(ONSET_RATE // 4) * 8000).astype(
@@ -46,8 +46,8 @@ def test_the_listener_times_each_frame_within_the_chunks(spoken: np.ndarray) -> 
     listener = OnsetListener(EnergyOnset())
     found: list[float] = []
     for start in range(0, spoken.size, 480):  # 20 ms chunks, as the microphone gives them
-        found += [start / API_RATE + end for end, voiced in listener.feed(spoken[start : start + 480]) if voiced]
-    onset = np.flatnonzero(np.abs(spoken) > 300)[0] / API_RATE
+        found += [start / SAMPLE_RATE + end for end, voiced in listener.feed(spoken[start : start + 480]) if voiced]
+    onset = np.flatnonzero(np.abs(spoken) > 300)[0] / SAMPLE_RATE
     assert onset < found[0] < onset + 0.05
 
 

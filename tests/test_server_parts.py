@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.server.brains import DEFAULT_SCRIPT, ECHO_GREETING, EchoBrain, Reply, ScriptedBrain, load_brain
 from voicecli.server.session.config import default_session_config
-from voicecli.server.session.conversation import Conversation, Item
+from voicecli.server.session.conversation import ConversationItems, Item
 from voicecli.server.session.session import AudioRef, ServerSession
 from voicecli.server.session.vad import EnergyVad, SpeechStarted, SpeechStopped, VadConfig
-from voicecli.server.synth import SAMPLE_RATE, speak, tones
+from voicecli.server.synth import speak, tones
 from voicecli.server.validation import ProtocolViolation, validate_client_event, validate_server_event
 
 pytestmark = pytest.mark.timeout(20)
@@ -323,7 +324,7 @@ def test_unknown_brain_is_refused() -> None:
 
 
 def test_conversation_inserts_where_asked() -> None:
-    conversation = Conversation()
+    conversation = ConversationItems()
     a, b, c = (Item({"id": name}) for name in "abc")
     assert conversation.insert(a) is None
     assert conversation.insert(b, "root") is None
@@ -390,3 +391,10 @@ async def test_push_to_talk_buffer_keeps_a_bounded_window(monkeypatch: pytest.Mo
     committed = next(e for e in events if e["type"] == "input_audio_buffer.committed")
     item = next(e for e in events if e["type"] == "conversation.item.added" and e["item"]["id"] == committed["item_id"])
     assert session.conversation.get(item["item"]["id"]).audio_ms() == 200
+
+
+def test_the_recognition_worker_expects_the_protocol_s_rate() -> None:
+    """The worker runs as a plain script that imports no voicecli, so it writes the rate out itself."""
+    from voicecli.server import recognition_worker
+
+    assert recognition_worker.INPUT_RATE == SAMPLE_RATE

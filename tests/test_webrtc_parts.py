@@ -233,13 +233,13 @@ async def test_reply_track_plays_segments_in_order_and_announces_them() -> None:
     await track.put("r1", b"\1\0" * 600)
     await track.put("r2", b"\2\0" * 300)
     assert announced == [("started", "r1")]
-    track.complete("r1")
+    track.finish_response("r1")
     first = (await track.recv()).to_ndarray().reshape(-1)[0::2]
     assert (first == 1).all()
     second = (await track.recv()).to_ndarray().reshape(-1)[0::2]
     assert (second[:120] == 1).all() and (second[120:420] == 2).all() and not second[420:].any()
     assert announced == [("started", "r1"), ("stopped", "r1"), ("started", "r2")]
-    track.complete("r2")
+    track.finish_response("r2")
     assert announced[-1] == ("stopped", "r2")
     await track.put("r3", b"\3\0" * 100)
     assert track.clear() == ["r3"]

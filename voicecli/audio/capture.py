@@ -26,8 +26,9 @@ from voicecli.audio.capture_path import CapturePath
 from voicecli.audio.devices import find_device
 from voicecli.audio.echo import EchoMode, EchoStatus
 from voicecli.audio.frames import FrameRing
-from voicecli.audio.pcm import API_RATE, rms_dbfs, to_int16
+from voicecli.audio.pcm import rms_dbfs, to_int16
 from voicecli.audio.portaudio import BLOCK_MS, INPUT_BLOCK_MS, open_stream
+from voicecli.realtime.events import SAMPLE_RATE
 
 RING_FRAMES = 200  # two seconds of device blocks: the worker may be late, never this late
 PAIRING_START_S = BLOCK_MS / 2000
@@ -66,7 +67,7 @@ class Capture:
         info = find_device(device, "input")
         self.device = info
         self.sample_rate = info.default_samplerate
-        self.chunk_samples = API_RATE * chunk_ms // 1000
+        self.chunk_samples = SAMPLE_RATE * chunk_ms // 1000
         self.mute = False  # while muted, chunks keep flowing but carry silence
         self.level = -math.inf  # RMS dBFS of the latest device block (measured even while muted)
         self.chunk_at = -math.inf  # monotonic time the first sample of the chunk last yielded met the device
@@ -164,7 +165,7 @@ class Capture:
         far = np.zeros(self._reference.frame_samples if self._reference else 1, dtype=np.int16)
         pending = np.zeros(self.chunk_samples, dtype=np.int16)
         filled, pending_at = 0, 0.0
-        chunk_per_frame = self._frame_samples * API_RATE / self.sample_rate
+        chunk_per_frame = self._frame_samples * SAMPLE_RATE / self.sample_rate
         while self._running or len(self._ring):
             self._ring.wait_for(max(1, math.ceil((self.chunk_samples - filled) / chunk_per_frame)), 0.1)
             while (stream_time := self._ring.pop_into(mic)) is not None:
@@ -179,7 +180,7 @@ class Capture:
                 offset = 0
                 while offset < len(pcm):
                     if filled == 0:
-                        pending_at = at + offset / API_RATE
+                        pending_at = at + offset / SAMPLE_RATE
                     take = min(len(pcm) - offset, self.chunk_samples - filled)
                     pending[filled : filled + take] = pcm[offset : offset + take]
                     filled, offset = filled + take, offset + take

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from voicecli.audio.echo import CANCELLER_RATE, FRAME_SAMPLES, EchoMode, EchoProcessor, NoEcho, open_echo
-from voicecli.audio.pcm import API_RATE
 from voicecli.audio.polyphase import LowLatencyResampler
+from voicecli.realtime.events import SAMPLE_RATE
 
 
 class _Fifo:
@@ -42,7 +42,7 @@ class CapturePath:
         working_rate = CANCELLER_RATE if self.needs_speaker else mic_rate
         self._near_rs = LowLatencyResampler(mic_rate, CANCELLER_RATE)
         self._far_rs = LowLatencyResampler(far_rate, CANCELLER_RATE)
-        self._out_rs = LowLatencyResampler(working_rate, API_RATE)
+        self._out_rs = LowLatencyResampler(working_rate, SAMPLE_RATE)
         self._near, self._far = _Fifo(), _Fifo()
         self._silent_far: dict[int, np.ndarray] = {}
 

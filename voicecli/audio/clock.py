@@ -11,7 +11,7 @@ The player's callback updates ``PlayoutCounters``; everything else here is pure 
 import time
 from dataclasses import dataclass
 
-from voicecli.audio.pcm import API_RATE
+from voicecli.realtime.events import SAMPLE_RATE
 
 
 @dataclass(slots=True)
@@ -99,5 +99,5 @@ def heard_frames(span: ItemSpan, snap: PlayoutSnapshot, latency_frames: int) -> 
 
 def heard_ms(span: ItemSpan, snap: PlayoutSnapshot, latency_frames: int, device_rate: int) -> float:
     """Milliseconds of the item the listener has heard, never more than the audio received for it."""
-    received_ms = span.received_samples * 1000.0 / API_RATE
+    received_ms = span.received_samples * 1000.0 / SAMPLE_RATE
     return min(heard_frames(span, snap, latency_frames) * 1000.0 / device_rate, received_ms)

@@ -273,7 +273,6 @@ class WebRtcCanceller:
         self._requested = requested
         self.meter = ErleMeter()
         self.double_talk = DoubleTalkDetector()
-        self.guarded_frames = 0
         self.verdict: Literal["judging", "converged", "failed"] = "judging"
         self._streak = 0  # measured frames in a row on the same side of `AUTO_MIN_ERLE_DB`
         self._streak_good = False
@@ -293,7 +292,6 @@ class WebRtcCanceller:
             self.meter.add(near, out, far)
             self._judge()
         if not self.double_talk.loud and out_energy > near_energy * 10.0 ** (-GUARD_MIN_REDUCTION_DB / 10.0):
-            self.guarded_frames += 1
             return np.zeros_like(out)
         return out
 

@@ -22,8 +22,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from voicecli.audio.pcm import API_RATE
 from voicecli.audio.resample import StreamResampler
+from voicecli.realtime.events import SAMPLE_RATE
 
 __all__ = [
     "ONSET_RATE",
@@ -106,7 +106,7 @@ class OnsetListener:
 
     def __init__(self, detector: OnsetDetector) -> None:
         self.detector = detector
-        self._resampler = StreamResampler(API_RATE, ONSET_RATE)
+        self._resampler = StreamResampler(SAMPLE_RATE, ONSET_RATE)
         self._pending = np.zeros(0, np.int16)
 
     def feed(self, chunk: np.ndarray) -> list[tuple[float, bool]]:

@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 
-API_RATE = 24000  # the realtime API speaks 24 kHz mono pcm16
 INT16_SCALE = 32768.0
 
 

@@ -16,10 +16,10 @@ import numpy as np
 from voicecli.audio.clock import ItemSpan, PlayoutCounters, PlayoutSnapshot, frames_in_device, heard_ms
 from voicecli.audio.devices import find_device
 from voicecli.audio.frames import FrameRing
-from voicecli.audio.pcm import API_RATE
 from voicecli.audio.portaudio import BLOCK_MS, open_stream
 from voicecli.audio.resample import StreamResampler
 from voicecli.audio.ringbuffer import RingBuffer
+from voicecli.realtime.events import SAMPLE_RATE
 
 RING_SECONDS = 120  # a long answer arrives faster than real time; never drop it for lack of room
 MAX_TRACKED_ITEMS = 32
@@ -45,7 +45,7 @@ class Player:
         self.sample_rate = sample_rate or info.default_samplerate
         self._ring = RingBuffer(self.sample_rate * RING_SECONDS)
         self.monitor = FrameRing(self.sample_rate * BLOCK_MS // 1000, MONITOR_FRAMES)
-        self._resampler = StreamResampler(API_RATE, self.sample_rate)
+        self._resampler = StreamResampler(SAMPLE_RATE, self.sample_rate)
         self._counters = PlayoutCounters()
         self._items: OrderedDict[str, ItemSpan] = OrderedDict()
         self._current: str | None = None
@@ -109,10 +109,9 @@ class Player:
 
         ``item_id`` defaults to the event's own ``item_id`` attribute, if it has one.
         """
-        if isinstance(audio, np.ndarray):
-            pcm, item_id = audio, item_id or ""
-        else:
-            pcm, item_id = audio.data, item_id or getattr(audio, "item_id", "")
+        pcm = audio if isinstance(audio, np.ndarray) else audio.data
+        if not item_id:
+            item_id = "" if isinstance(audio, np.ndarray) else getattr(audio, "item_id", "")
         known = self._items.get(item_id)
         if known is not None and known.flushed:
             return

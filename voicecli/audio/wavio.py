@@ -9,8 +9,8 @@ import numpy as np
 import soundfile
 
 from voicecli.audio.errors import AudioFileError
-from voicecli.audio.pcm import API_RATE
 from voicecli.audio.resample import resample
+from voicecli.realtime.events import SAMPLE_RATE
 
 
 def read_audio_24k_mono(path: str | os.PathLike[str]) -> np.ndarray:
@@ -23,10 +23,10 @@ def read_audio_24k_mono(path: str | os.PathLike[str]) -> np.ndarray:
     except (soundfile.SoundFileError, OSError) as exc:
         raise AudioFileError(f"cannot read audio file {file}: {exc}") from exc
     mono = frames.mean(axis=1, dtype=np.float32) if frames.shape[1] > 1 else frames[:, 0]
-    return resample(mono, rate, API_RATE)
+    return resample(mono, rate, SAMPLE_RATE)
 
 
-def write_wav(path: str | os.PathLike[str], pcm: np.ndarray, sample_rate: int = API_RATE) -> None:
+def write_wav(path: str | os.PathLike[str], pcm: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write mono int16 PCM as a WAV file; a temp file plus rename leaves no half-written file behind.
 
     The WAV is encoded in memory and written in one call, so a full disk is one `OSError` (libsndfile

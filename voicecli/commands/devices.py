@@ -60,8 +60,8 @@ def show_devices(
         raise DeviceError("no audio devices found; connect one (or start PulseAudio) and run `voicecli devices` again")
     results = []
     if test:
-        chosen = [(choose_device(output_device, "output"), "output"), (choose_device(input_device, "input"), "input")]
-        results = [_test(device, kind) for device, kind in chosen]
+        output, input_ = choose_device(output_device, "output"), choose_device(input_device, "input")
+        results = [_test(output, "output"), _test(input_, "input")]
     if as_json:
         document: dict[str, Any] = {"devices": [asdict(device) for device in devices]}
         if test:

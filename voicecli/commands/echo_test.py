@@ -21,18 +21,18 @@ from voicecli.audio.capture import Capture
 from voicecli.audio.capture_path import CapturePath
 from voicecli.audio.echo import MAX_ERLE_DB, NO_ECHO_DB, energy, power_db
 from voicecli.audio.errors import DeviceError
-from voicecli.audio.pcm import API_RATE
 from voicecli.audio.player import Player
 from voicecli.audio.resample import resample
 from voicecli.commands.devices import choose_device
 from voicecli.config import AppConfig, EchoMode, default_config_path
 from voicecli.config.writer import save_setting
+from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.server.synth import speak
 
 PROBE_TEXT = "Testing the echo of your speakers. One, two, three, four, five. Testing the echo once more."
 GOOD_ERLE_DB = 20.0
 MAX_DELAY_S = 0.5
-FRAME = API_RATE // 100
+FRAME = SAMPLE_RATE // 100
 MEASURED_MODES: tuple[EchoMode, ...] = ("aec", "gate", "off")
 
 
@@ -80,9 +80,14 @@ async def _record_probe(config: AppConfig) -> ProbeRecording:
     probe = np.asarray(speak(PROBE_TEXT))
     mics: list[np.ndarray] = []
     fars: list[np.ndarray | None] = []
+
+    def keep(mic: np.ndarray, far: np.ndarray | None) -> None:
+        mics.append(mic)
+        fars.append(far)
+
     with Player(output.index) as player:
         capture = Capture(input_.index, reference=player.monitor, reference_rate=player.sample_rate)
-        capture.on_pair = lambda mic, far: (mics.append(mic), fars.append(far))
+        capture.on_pair = keep
         async with capture:
             drain = asyncio.create_task(_drain(capture))
             await asyncio.sleep(0.3)
@@ -105,16 +110,16 @@ async def _drain(capture: Capture) -> None:
 
 def analyse(recording: ProbeRecording) -> EchoReport:
     """Delay, level, the ERLE of each mode on this recording, and the mode to use."""
-    near = resample(recording.mic, recording.mic_rate, API_RATE).astype(np.float64)
-    far = resample(recording.far, recording.far_rate, API_RATE).astype(np.float64)
+    near = resample(recording.mic, recording.mic_rate, SAMPLE_RATE).astype(np.float64)
+    far = resample(recording.far, recording.far_rate, SAMPLE_RATE).astype(np.float64)
     length = min(len(near), len(far))
     loud = np.flatnonzero(np.abs(far[:length]) > 300)
     if not loud.size:
         raise DeviceError("the probe never reached the speaker; check it with `voicecli devices --test`")
-    start, end = int(loud[0]), min(int(loud[-1]) + round(MAX_DELAY_S * API_RATE), length)
+    start, end = int(loud[0]), min(int(loud[-1]) + round(MAX_DELAY_S * SAMPLE_RATE), length)
     delay = _delay_samples(near[start:end], far[start:end])
     echo_db = power_db(energy(near[start:end]) / max(energy(far[start:end]), 1e-9))
-    erle = {mode: _erle(mode, recording, (start + end) // 2 / API_RATE) for mode in MEASURED_MODES}
+    erle: dict[str, float] = {mode: _erle(mode, recording, (start + end) // 2 / SAMPLE_RATE) for mode in MEASURED_MODES}
     if echo_db < NO_ECHO_DB:
         recommended: EchoMode = "off"
     elif erle["aec"] >= GOOD_ERLE_DB:
@@ -122,14 +127,14 @@ def analyse(recording: ProbeRecording) -> EchoReport:
     else:
         recommended = "gate"
     heard = echo_db >= NO_ECHO_DB
-    return EchoReport(delay * 1000 / API_RATE if heard else None, echo_db, erle, recommended)
+    return EchoReport(delay * 1000 / SAMPLE_RATE if heard else None, echo_db, erle, recommended)
 
 
 def _delay_samples(near: np.ndarray, far: np.ndarray) -> int:
     """The lag (0 … MAX_DELAY_S) at which the microphone best matches the speaker (FFT cross-correlation)."""
     size = 1 << math.ceil(math.log2(len(near) + len(far)))
     correlation = np.fft.irfft(np.fft.rfft(near, size) * np.conj(np.fft.rfft(far, size)), size)
-    return int(np.argmax(np.abs(correlation[: round(MAX_DELAY_S * API_RATE)])))
+    return int(np.argmax(np.abs(correlation[: round(MAX_DELAY_S * SAMPLE_RATE)])))
 
 
 def _erle(mode: EchoMode, recording: ProbeRecording, measure_from_s: float) -> float:
@@ -145,8 +150,8 @@ def _erle(mode: EchoMode, recording: ProbeRecording, measure_from_s: float) -> f
             for i in frames
         ]
     )
-    sent = resample(recording.mic, recording.mic_rate, API_RATE)
-    begin = round(measure_from_s * API_RATE)
+    sent = resample(recording.mic, recording.mic_rate, SAMPLE_RATE)
+    begin = round(measure_from_s * SAMPLE_RATE)
     before = energy(sent[begin : len(out)].astype(np.float64) / 32768)
     after = energy(out[begin:].astype(np.float64))
     if before <= 0:

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from voicecli.audio.wavio import read_audio_24k_mono, write_wav
 from voicecli.config import ConfigError
 from voicecli.phone.dialer import Dialer, DialError
-from voicecli.phone.media import SAMPLE_RATE
+from voicecli.realtime.events import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from voicecli.audio.capture import Capture

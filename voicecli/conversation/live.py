@@ -228,7 +228,7 @@ class Conversation:
             asyncio.create_task(self._pump_microphone(), name="voicecli microphone"),
             asyncio.create_task(self._tick(), name="voicecli ticker"),
         }
-        waiting: set[asyncio.Task[None]] = {receiver, stopper, *workers}
+        waiting: set[asyncio.Task[object]] = {receiver, stopper, *workers}  # only their failures are read
         try:
             while True:
                 done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)

@@ -6,6 +6,7 @@ the application only ever sees a `RealtimeClient`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,9 @@ from voicecli.realtime.live_protocol import choose_protocol
 if TYPE_CHECKING:
     from voicecli.server.replies import Brain
     from voicecli.server.session.pacing import Pacing
+
+ClientClass = Callable[..., RealtimeClient]
+"""A client class: each provider's constructor takes its own keywords (`brain`, `api_key`, `endpoint`…)."""
 
 LOCAL_TRANSCRIPTION_MODEL = "pocketsphinx"
 """What the local provider transcribes with unless configured otherwise: the user's words are free there."""
@@ -180,7 +184,7 @@ def local_pacing(config: AppConfig) -> Pacing:
         raise ConfigError(f"[local]: {exc}") from None
 
 
-def _client_class(config: AppConfig) -> type[RealtimeClient]:
+def _client_class(config: AppConfig) -> ClientClass:
     """Which class serves the provider over the transport. aiortc loads only for WebRTC, and the
     local server only for the local provider (it takes a third of a second to import)."""
     if speaks_live(config):
@@ -196,7 +200,7 @@ def _client_class(config: AppConfig) -> type[RealtimeClient]:
     if config.transport == "webrtc":
         from voicecli.realtime import webrtc
 
-        classes: dict[str, type[RealtimeClient]] = {
+        classes: dict[str, ClientClass] = {
             "openai": webrtc.OpenAIRealtimeWebRTC,
             "azure": webrtc.AzureRealtimeWebRTC,
         }
@@ -207,7 +211,7 @@ def _client_class(config: AppConfig) -> type[RealtimeClient]:
     return classes[config.provider]
 
 
-def _live_client_class(config: AppConfig) -> type[RealtimeClient]:
+def _live_client_class(config: AppConfig) -> ClientClass:
     if config.transport == "webrtc":
         raise RealtimeConfigurationError("GPT-Live over WebRTC is not supported yet: use --transport websocket")
     if config.provider == "local":
@@ -216,7 +220,7 @@ def _live_client_class(config: AppConfig) -> type[RealtimeClient]:
         return LocalLive
     from voicecli.realtime.live_ws import AzureLiveWebsocket, OpenAILiveWebsocket
 
-    classes: dict[str, type[RealtimeClient]] = {"openai": OpenAILiveWebsocket, "azure": AzureLiveWebsocket}
+    classes: dict[str, ClientClass] = {"openai": OpenAILiveWebsocket, "azure": AzureLiveWebsocket}
     if config.provider not in classes:
         raise RealtimeConfigurationError(f"unknown provider {config.provider!r}")
     return classes[config.provider]

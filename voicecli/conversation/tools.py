@@ -60,7 +60,7 @@ def _looks_like_path(spec: str) -> bool:
 
 def tools_of(module: ModuleType, spec: str, *, own_file: bool = True) -> list[ToolFunction]:
     """The marked functions if any are marked; else, of the user's own file only, its public functions."""
-    functions = [value for value in vars(module).values() if inspect.isfunction(value)]
+    functions: list[ToolFunction] = [value for value in vars(module).values() if inspect.isfunction(value)]
     marked = [fn for fn in functions if hasattr(fn, _TOOL_MARK)]
     if not marked and not own_file:
         raise ToolLoadError(

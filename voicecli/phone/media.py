@@ -16,13 +16,13 @@ from typing import Any
 
 import orjson
 
-SAMPLE_RATE = 24_000
-"""PCM24K_MONO: the format the bridge asks ACS for, and the realtime API's own rate."""
+from voicecli.realtime.events import SAMPLE_RATE  # PCM24K_MONO: the format the bridge asks ACS for
+
 FRAME_MS = 20
 """ACS sends 20 ms per AudioData frame."""
-SAMPLE_RATES = (16_000, 24_000)
+SAMPLE_RATES = (16_000, SAMPLE_RATE)
 """What ACS streams (PCM16K_MONO, PCM24K_MONO); any other format is refused."""
-MAX_FRAME_AUDIO_BYTES = 24_000 * 2 // 5
+MAX_FRAME_AUDIO_BYTES = SAMPLE_RATE * 2 // 5
 """At most 200 ms of 24 kHz audio in one frame (ACS sends 20 ms)."""
 MAX_MESSAGE_BYTES = 32 * 1024
 """The largest media WebSocket message taken: such a frame in base64 JSON, with room to spare."""

@@ -13,7 +13,8 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
-SAMPLE_RATE = 24_000
+from voicecli.realtime.events import SAMPLE_RATE
+
 MAX_ITEMS = 16
 
 

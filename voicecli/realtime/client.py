@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any, Self
 
 import numpy as np
 
 from voicecli.realtime import protocol
+from voicecli.realtime.client_side import ClientSide
 from voicecli.realtime.continuity import Continuity, HeardMs, History
 from voicecli.realtime.errors import RealtimeConfigurationError, RealtimeConnectionError, RealtimeError
 from voicecli.realtime.event_stream import EventStream
@@ -100,7 +101,7 @@ class RealtimeClient:
         self._session_ready = asyncio.Event()
         self._closed_reason: str | None = None
         self._closing = False
-        self._side = _ClientSide(self)
+        self._side = ClientSide(self)
         resolved = Continuity() if continuity is True else continuity or None
         self.supervisor = ContinuitySupervisor(self._side, resolved, heard_ms) if resolved is not None else None
         """Reconnects and rolls over when `continuity` is on (None when it is off)."""
@@ -399,64 +400,3 @@ class RealtimeClient:
         result = await self.tools.invoke(call.name, call.arguments, call.call_id)
         for action in self._protocol.tool_finished(result):
             await self._carry_out(action, wait=False)
-
-
-class _ClientSide:
-    """The client as its transport (`TransportSink`) and its continuity supervisor
-    (`SupervisedClient`) see it, so neither reaches into the client and its API stays as it is."""
-
-    def __init__(self, client: RealtimeClient) -> None:
-        self._client = client
-
-    # --- for the transport
-
-    @property
-    def connect_timeout_s(self) -> float:
-        return self._client.connect_timeout_s
-
-    def session_config(self) -> dict[str, Any]:
-        session: dict[str, Any] = self.session_payload()["session"]
-        return session
-
-    def push_to_talk(self) -> bool:
-        return self._client.settings.push_to_talk
-
-    async def deliver(self, event: RealtimeEvent) -> None:
-        await self._client._dispatch(event)
-
-    def lost(self, message: str, code: str = "connection_closed", *, reconnectable: bool = False) -> None:
-        self._client._connection_lost(message, code, reconnectable=reconnectable)
-
-    # --- for the supervisor
-
-    @property
-    def protocol_session(self) -> ProtocolSession:
-        return self._client._protocol
-
-    def in_session(self) -> bool:
-        return self._client.connected and not self._client._closing
-
-    def session_payload(self) -> dict[str, Any]:
-        client = self._client
-        return client.settings.with_tools(client.tools.payload()).to_session_payload()
-
-    async def connect(self) -> None:
-        client = self._client
-        client._session_ready = asyncio.Event()
-        await client._open()
-        await client._session_ready.wait()
-
-    async def disconnect(self) -> None:
-        await self._client._close()
-
-    async def send_now(self, payload: dict[str, Any]) -> None:
-        await self._client._send_now(payload)
-
-    def emit(self, event: RealtimeEvent) -> None:
-        self._client._stream.put_nowait(event)
-
-    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        return self._client._background.spawn(work)
-
-    def fail(self, message: str) -> None:
-        self._client._connection_lost(message)

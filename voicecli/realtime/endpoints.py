@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from voicecli.realtime.errors import RealtimeConfigurationError
 from voicecli.realtime.safe_text import remember_secret
@@ -148,6 +149,23 @@ def entra_token_provider() -> TokenProvider:
             "no Azure API key: set AZURE_OPENAI_API_KEY, or `pip install 'voicecli[azure]'` to sign in with Entra ID"
         ) from exc
     return get_bearer_token_provider(DefaultAzureCredential(), ENTRA_SCOPE)
+
+
+class WebRTCEndpoint(Protocol):
+    """Where a WebRTC call is placed and with which credential."""
+
+    @property
+    def model(self) -> str:
+        """The model (OpenAI) or deployment (Azure) the session runs on."""
+        ...
+
+    def realtime_base_url(self) -> str:
+        """The URL that `/realtime/client_secrets` and `/realtime/calls` are relative to."""
+        ...
+
+    async def credential_headers(self) -> dict[str, str]:
+        """Headers carrying the long-lived credential, for minting the ephemeral key."""
+        ...
 
 
 class OpenAIWebRTCEndpoint:

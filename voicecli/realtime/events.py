@@ -36,7 +36,8 @@ TextSource = Literal["assistant_transcript", "assistant_text", "user_transcript"
 
 @dataclass(slots=True)
 class TextContent:
-    """A piece of text: a streaming delta of the assistant or a transcript of the user."""
+    """A piece of text: a streaming delta of the assistant, a transcript of the user, or words the
+    user typed (`user_text`: sent by the client, and shown on voicecli's screen as typed)."""
 
     text: str
     source: TextSource = "assistant_transcript"

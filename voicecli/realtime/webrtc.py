@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import numpy as np
@@ -35,6 +35,7 @@ from voicecli.realtime.endpoints import (
     OpenAIEndpoint,
     OpenAIWebRTCEndpoint,
     TokenProvider,
+    WebRTCEndpoint,
 )
 from voicecli.realtime.errors import RealtimeConnectionError, RealtimeError
 from voicecli.realtime.events import AudioContent, RealtimeAudioEvent, RealtimeEvent
@@ -76,23 +77,6 @@ class _Lost:
 
     message: str
     code: str
-
-
-class WebRTCEndpoint(Protocol):
-    """Where a WebRTC call is placed and with which credential."""
-
-    @property
-    def model(self) -> str:
-        """The model (OpenAI) or deployment (Azure) the session runs on."""
-        ...
-
-    def realtime_base_url(self) -> str:
-        """The URL that `/realtime/client_secrets` and `/realtime/calls` are relative to."""
-        ...
-
-    async def credential_headers(self) -> dict[str, str]:
-        """Headers carrying the long-lived credential, for minting the ephemeral key."""
-        ...
 
 
 class WebRTCTransport:

@@ -155,14 +155,15 @@ class EventLog:
             "dir": direction,
             **record,
         }
-        data = memoryview(orjson.dumps(line, default=str) + b"\n")
+        encoded = orjson.dumps(line, default=str) + b"\n"
+        data = memoryview(encoded)
         try:
             while data:  # a short write is followed by the error that caused it
                 data = data[self._file.write(data) or 0 :]
         except OSError:
             os.ftruncate(self._file.fileno(), self._size)  # no half line: the file stays valid JSON lines
             raise
-        self._size += len(data.obj)
+        self._size += len(encoded)
 
     def close(self) -> None:
         """Write every line still queued, then close the file; `RecordingError` saying what was kept

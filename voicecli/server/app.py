@@ -5,7 +5,7 @@ Routes (GA WebSocket, as the `openai` client builds them):
   GET /openai/v1/realtime?model=…                      Azure GA
   GET /openai/realtime?api-version=…&deployment=…      Azure preview, in the beta shape (`preview_route.py`)
   GET /voice-live/realtime?api-version=…&model=…       Azure Voice Live (`voicelive/route.py`)
-WebRTC (POST …/realtime/client_secrets and …/realtime/calls) is in `webrtc.py`.
+WebRTC (POST …/realtime/client_secrets and …/realtime/calls) is in `webrtc/` (`routes.py`).
 Authentication follows the service: any non-empty key is accepted (`Authorization: Bearer` or
 `api-key`); a missing one, or the retired `OpenAI-Beta: realtime=v1` header, gets the service's
 `error` event and close code after the upgrade.

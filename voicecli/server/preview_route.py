@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.server.session.session import ServerSession
 from voicecli.server.validation import ProtocolViolation, validate_client_event, validate_server_event
 
@@ -21,8 +22,8 @@ __all__ = ["PREVIEW_PATH", "beta_form", "handle_preview_frame", "to_beta_server_
 
 PREVIEW_PATH = "/openai/realtime"
 
-_GA_FORMATS = {
-    "pcm16": {"type": "audio/pcm", "rate": 24000},
+_GA_FORMATS: dict[str, dict[str, Any]] = {
+    "pcm16": {"type": "audio/pcm", "rate": SAMPLE_RATE},
     "g711_ulaw": {"type": "audio/pcmu"},
     "g711_alaw": {"type": "audio/pcma"},
 }
@@ -134,7 +135,7 @@ def _ga_session(beta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ga_response(beta: dict[str, Any]) -> dict[str, Any]:
-    response = {
+    response: dict[str, Any] = {
         key: beta[key] for key in ("conversation", "instructions", "metadata", "tools", "tool_choice") if key in beta
     }
     _ga_common(beta, response)
@@ -175,7 +176,9 @@ def _beta_session(ga: dict[str, Any]) -> dict[str, Any]:
     turn_detection = audio_input.get("turn_detection")
     if turn_detection is not None:
         turn_detection = {key: value for key, value in turn_detection.items() if key != "idle_timeout_ms"}
-    session = {key: ga[key] for key in ("id", "model", "instructions", "tools", "tool_choice") if key in ga}
+    session: dict[str, Any] = {
+        key: ga[key] for key in ("id", "model", "instructions", "tools", "tool_choice") if key in ga
+    }
     session.update(
         modalities=_beta_modalities(ga.get("output_modalities")),
         max_response_output_tokens=ga.get("max_output_tokens", "inf"),

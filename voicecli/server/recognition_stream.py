@@ -16,12 +16,12 @@ from concurrent.futures import Future
 
 import numpy as np
 
+from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.server import recognition_whisper
 from voicecli.server.recognition_whisper import voiced_windows
 
 __all__ = ["Listening"]
 
-_RATE = 24_000
 PAUSE_MS = 120
 """Quiet after speech before a decoding starts: longer than most gaps between words, far shorter
 than the turn detection's silence."""
@@ -49,12 +49,12 @@ class Listening:
             self._unheard = True
             self._quiet_ms = 10 * (len(voiced) - 1 - int(np.flatnonzero(voiced)[-1]))
         else:
-            self._quiet_ms += 1000 * len(samples) // _RATE
+            self._quiet_ms += 1000 * len(samples) // SAMPLE_RATE
         if self._unheard and self._quiet_ms >= PAUSE_MS:
             if self._words is not None:
                 self._words.cancel()  # the speech went on since: if it has not begun, it never will
             audio = buffered()
-            if len(audio) <= 2 * MAX_GUESS_S * _RATE:
+            if len(audio) <= 2 * MAX_GUESS_S * SAMPLE_RATE:
                 self._audio, self._words = audio, recognition_whisper.submit(audio)
             else:
                 self._audio, self._words = b"", None

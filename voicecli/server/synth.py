@@ -17,9 +17,10 @@ import numpy as np
 import soundfile
 import soxr
 
-__all__ = ["SAMPLE_RATE", "speak", "tones"]
+from voicecli.realtime.events import SAMPLE_RATE
 
-SAMPLE_RATE = 24_000
+__all__ = ["speak", "tones"]
+
 _CHARS_PER_SECOND = 8.0
 _log = logging.getLogger(__name__)
 

@@ -85,6 +85,7 @@ def _nested_fields(model_class: type[pydantic.BaseModel]) -> tuple[tuple[str, fr
 
 def _models_in(annotation: object) -> set[type[pydantic.BaseModel]]:
     if typing.get_origin(annotation) is None:
-        is_model = isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel)
-        return {annotation} if is_model else set()  # type: ignore[set-item]
+        if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+            return {annotation}
+        return set()
     return set().union(*(_models_in(argument) for argument in typing.get_args(annotation)))

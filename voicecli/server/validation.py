@@ -59,9 +59,9 @@ Shape = Literal["ga", "beta"]
 
 def _discriminated(union_alias: Any) -> _Validator:
     members = typing.get_args(typing.get_args(union_alias)[0])
-    adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(
-        Annotated[Union[tuple(members)], pydantic.Field(discriminator="type")]  # noqa: UP007
-    )
+    # A union built at run time is a value to a type checker, not a type form: hence the Any.
+    union: Any = Annotated[Union[tuple(members)], pydantic.Field(discriminator="type")]  # noqa: UP007
+    adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(union)
     return functools.partial(adapter.validate_python, strict=True)
 
 

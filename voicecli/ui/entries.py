@@ -28,7 +28,9 @@ class AssistantTurn:
 
 
 @dataclass(slots=True)
-class ToolCall:
+class ToolCallEntry:
+    """A tool call as the screen lists it (the service's call, then its result)."""
+
     name: str
     arguments: str
     call_id: str
@@ -44,4 +46,4 @@ class Notice:
     fatal: bool = False
 
 
-Entry = UserTurn | AssistantTurn | ToolCall | Notice
+Entry = UserTurn | AssistantTurn | ToolCallEntry | Notice

@@ -16,7 +16,7 @@ import termios
 import tty
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self, TextIO
+from typing import Any, Self, TextIO
 
 KeyHandler = Callable[[str], None]
 
@@ -28,7 +28,7 @@ class TerminalKeys:
         self._on_key = on_key
         self._stream = stream or sys.stdin
         self._fd: int | None = None
-        self._saved: list[object] | None = None
+        self._saved: list[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property

@@ -81,9 +81,9 @@ def configure_logging(log_file: Path | None, *, live: bool, level: int = logging
     global _log_file
     _log_file = None
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
     handler: logging.Handler
     if log_file is not None:
         try:

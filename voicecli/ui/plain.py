@@ -6,7 +6,7 @@ Everything written passes `shown`, so words from the service or a tool cannot st
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import IO
 
 from voicecli.realtime import (
     ContinuityEvents,
@@ -26,7 +26,7 @@ MAX_SHOWN_TOOL_TEXT = 300
 class PlainTranscript:
     """Prints a conversation as it happens; call it with every event from `receive()`."""
 
-    def __init__(self, stream: TextIO | None = None, assistant_name: str = "Assistant") -> None:
+    def __init__(self, stream: IO[str] | None = None, assistant_name: str = "Assistant") -> None:
         self._stream = stream or sys.stdout
         self._assistant_name = assistant_name
         self._in_assistant_line = False

@@ -7,7 +7,7 @@ Rich live screen, a pipe or a file gets `PlainTranscript`'s lines, which have no
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Protocol, Self, TextIO
+from typing import IO, Protocol, Self
 
 from rich.console import Console
 
@@ -48,7 +48,7 @@ class ConversationScreen(Protocol):
 class PlainScreen:
     """`ConversationScreen` over `PlainTranscript`: lines only, so state, level and mute are not shown."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
         self._transcript = PlainTranscript(stream)
 

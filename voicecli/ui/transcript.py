@@ -18,7 +18,7 @@ from rich.text import Text
 
 from voicecli.realtime.safe_text import shown
 from voicecli.records.latency import TurnLatency
-from voicecli.ui.entries import AssistantTurn, Entry, Notice, ToolCall, UserTurn
+from voicecli.ui.entries import AssistantTurn, Entry, Notice, ToolCallEntry, UserTurn
 
 LABEL_WIDTH = 9
 MAX_TOOL_TEXT = 160
@@ -54,7 +54,7 @@ def _rows(entry: Entry) -> Iterable[tuple[Text, Text]]:
             yield Text("Assistant", style="bold magenta"), _assistant_text(entry)
             if entry.latency is not None and entry.latency.first_audio is not None:
                 yield Text(""), Text(_latency_text(entry.latency), style="dim")
-        case ToolCall():
+        case ToolCallEntry():
             name = (shown(entry.name), "bold")
             yield Text("tool", style="bold blue"), Text.assemble(name, " ", _cut(entry.arguments))
             yield Text(""), _tool_outcome(entry)
@@ -96,7 +96,7 @@ def _latency_text(latency: TurnLatency) -> str:
     return " · ".join(parts)
 
 
-def _tool_outcome(call: ToolCall) -> Text:
+def _tool_outcome(call: ToolCallEntry) -> Text:
     if call.result is None:
         return Text("↳ running…", style="blue")
     took = f"{call.duration_s * 1000:.0f} ms"

@@ -32,7 +32,7 @@ from voicecli.realtime import (
 )
 from voicecli.realtime.usage import UsageMeter
 from voicecli.records.latency import LatencyTracker, TurnLatency
-from voicecli.ui.entries import AssistantTurn, Entry, Notice, ToolCall, UserTurn
+from voicecli.ui.entries import AssistantTurn, Entry, Notice, ToolCallEntry, UserTurn
 from voicecli.ui.summary import dollars
 from voicecli.ui.transcript import newest_lines, render_entry
 
@@ -99,7 +99,7 @@ class ConversationView:
         self._assistants: dict[str, AssistantTurn] = {}
         self._current_assistant: AssistantTurn | None = None
         self._open_assistants: list[AssistantTurn] = []
-        self._calls: dict[str, ToolCall] = {}
+        self._calls: dict[str, ToolCallEntry] = {}
         self._response_has_audio = False
         self._response_has_calls = False
         self._reconnect_try = ""  # "(2/5)" while reconnecting
@@ -159,7 +159,7 @@ class ConversationView:
             case RealtimeFunctionCallEvent():
                 call = event.function_call
                 self._response_has_calls = True
-                self._calls[call.call_id] = ToolCall(call.name, call.arguments, call.call_id)
+                self._calls[call.call_id] = ToolCallEntry(call.name, call.arguments, call.call_id)
                 self.entries.append(self._calls[call.call_id])
                 self._current_assistant = None
                 self.state = "tool_running"
@@ -246,7 +246,7 @@ class ConversationView:
         outcome = event.function_result
         call = self._calls.get(outcome.call_id)
         if call is None:
-            call = ToolCall(outcome.name, "", outcome.call_id)
+            call = ToolCallEntry(outcome.name, "", outcome.call_id)
             self.entries.append(call)
         call.result, call.is_error, call.duration_s = outcome.result, outcome.is_error, outcome.duration_s
         if all(c.result is not None for c in self._calls.values()):

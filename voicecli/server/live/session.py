@@ -33,6 +33,7 @@ from voicecli.server import recognition, synth
 from voicecli.server.events import Send
 from voicecli.server.ids import new_id
 from voicecli.server.replies import Brain, BrainError, Reply
+from voicecli.server.session.config import PCM
 from voicecli.server.session.conversation import Item
 from voicecli.server.session.pacing import UNPACED, Pacing
 from voicecli.server.session.vad import EnergyVad, SpeechStarted, VadConfig
@@ -147,8 +148,8 @@ class LiveServerSession:
 
     async def _start(self, event: dict[str, Any]) -> None:
         config = event["session"]
-        audio_format = (config.get("audio") or {}).get("format") or {"type": "audio/pcm", "rate": 24000}
-        if audio_format != {"type": "audio/pcm", "rate": 24000}:
+        audio_format = (config.get("audio") or {}).get("format") or PCM
+        if audio_format != PCM:
             raise ProtocolViolation(
                 "The local server speaks audio/pcm at 24000 Hz only.",
                 code="unsupported_audio_format",

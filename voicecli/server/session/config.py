@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.server.ids import new_id
 from voicecli.server.validation import ProtocolViolation
 
@@ -15,7 +16,7 @@ __all__ = ["DEFAULT_MODEL", "PCM", "SESSION_SECONDS", "default_session_config", 
 
 DEFAULT_MODEL = "gpt-realtime"
 SESSION_SECONDS = 3600
-PCM = {"type": "audio/pcm", "rate": 24000}
+PCM = {"type": "audio/pcm", "rate": SAMPLE_RATE}
 """The only audio format the local server speaks, in and out."""
 _TURN_DETECTION_DEFAULTS: dict[str, dict[str, Any]] = {
     "server_vad": {

@@ -2,7 +2,7 @@
 
 Items keep the JSON shape the service sends (`conversation.item.*` events carry `audio: null`), and
 their PCM separately: truncation needs the model's audio, the echo brain needs input durations and
-`conversation.item.retrieve` returns the audio base64-encoded. `Conversation` also applies the
+`conversation.item.retrieve` returns the audio base64-encoded. `ConversationItems` also applies the
 protocol's rules for `conversation.item.*` client events (raising `ProtocolViolation`); the
 session sends the events that report them.
 """
@@ -19,7 +19,7 @@ from typing import Any
 from voicecli.server.ids import new_id
 from voicecli.server.validation import ProtocolViolation
 
-__all__ = ["BYTES_PER_MS", "MAX_AUDIO_BYTES", "Conversation", "Item", "decode_audio"]
+__all__ = ["BYTES_PER_MS", "MAX_AUDIO_BYTES", "ConversationItems", "Item", "decode_audio"]
 
 BYTES_PER_MS = 48  # 24 kHz × 2 bytes, mono pcm16
 MAX_AUDIO_BYTES = 30 * 60 * 1000 * BYTES_PER_MS
@@ -61,7 +61,7 @@ class Item:
         return data
 
 
-class Conversation:
+class ConversationItems:
     """Items in conversation order; insertion after any item, like `previous_item_id` asks."""
 
     def __init__(self) -> None:

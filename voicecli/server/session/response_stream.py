@@ -20,7 +20,7 @@ from voicecli.server.events import Send
 from voicecli.server.ids import new_id
 from voicecli.server.replies import ToolCall
 from voicecli.server.session.audio_out import AudioOut, AudioRef
-from voicecli.server.session.conversation import BYTES_PER_MS, Conversation, Item
+from voicecli.server.session.conversation import BYTES_PER_MS, ConversationItems, Item
 from voicecli.server.session.pacing import Pacing
 
 __all__ = ["Response", "ResponseStreamer"]
@@ -80,7 +80,7 @@ class _Speech:
 class ResponseStreamer:
     """Writes responses' output as events; the session's one writer, so it knows if it has spoken."""
 
-    def __init__(self, emit: Send, *, conversation: Conversation, audio_out: AudioOut, pacing: Pacing) -> None:
+    def __init__(self, emit: Send, *, conversation: ConversationItems, audio_out: AudioOut, pacing: Pacing) -> None:
         self._emit = emit
         self._conversation = conversation
         self._audio_out = audio_out
@@ -301,8 +301,8 @@ async def _sentences(text: str | AsyncIterable[str]) -> AsyncIterator[str]:
         pending += piece
         ends = [match.end() for match in _SENTENCE_END.finditer(pending)]
         if ends and pending[: ends[-1]].strip():
-            complete, pending = pending[: ends[-1]], pending[ends[-1] :]
-            for spoken in _bounded(complete):  # the sentences finished so far, with the space after them
+            finished, pending = pending[: ends[-1]], pending[ends[-1] :]
+            for spoken in _bounded(finished):  # the sentences finished so far, with the space after them
                 yield spoken
         elif len(pending) > _MAX_SPOKEN_CHARS:  # no sentence ends: speak what there is
             *complete, pending = _bounded(pending)

@@ -18,7 +18,7 @@ from voicecli.server.ids import new_id
 from voicecli.server.replies import Brain, BrainError
 from voicecli.server.session.audio_out import AudioOut
 from voicecli.server.session.config import response_config
-from voicecli.server.session.conversation import Conversation, Item
+from voicecli.server.session.conversation import ConversationItems, Item
 from voicecli.server.session.pacing import Pacing
 from voicecli.server.session.reply_budget import ReplyBudget
 from voicecli.server.session.response_stream import Response, ResponseStreamer
@@ -37,7 +37,7 @@ class Responses:
         emit: Send,
         *,
         brain: Brain,
-        conversation: Conversation,
+        conversation: ConversationItems,
         audio_out: AudioOut,
         pacing: Pacing,
         on_crash: Callable[[BaseException], None] | None,

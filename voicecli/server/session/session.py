@@ -27,7 +27,7 @@ from voicecli.server.ids import new_id
 from voicecli.server.replies import Brain
 from voicecli.server.session.audio_out import AudioOut, AudioRef, DeltaAudioOut
 from voicecli.server.session.config import DEFAULT_MODEL, SESSION_SECONDS, default_session_config, updated_config
-from voicecli.server.session.conversation import Conversation, Item
+from voicecli.server.session.conversation import ConversationItems, Item
 from voicecli.server.session.input_audio import InputAudioBuffer, TurnStarted, appended_audio
 from voicecli.server.session.pacing import DEFAULT_PACING, Pacing
 from voicecli.server.session.responses import Responses
@@ -69,7 +69,7 @@ class ServerSession:
         self._intercept = intercept
         self.audio_out: AudioOut = audio_out or DeltaAudioOut(self.emit)
         self.config = default_session_config(model, lifetime_s)
-        self.conversation = Conversation()
+        self.conversation = ConversationItems()
         self.input_audio = InputAudioBuffer(self._turn_detection, round(pacing.vad_delay_s * 1000))
         self.transcriber = Transcriber(self.emit, brain.phrases, lambda: self.config)
         self.responses = Responses(

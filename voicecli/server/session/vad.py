@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from voicecli.realtime.events import SAMPLE_RATE
+
 __all__ = ["EnergyVad", "SpeechStarted", "SpeechStopped", "VadConfig"]
 
-SAMPLE_RATE = 24_000
 _WINDOW = SAMPLE_RATE // 100  # 10 ms analysis windows
 _ONSET_WINDOWS = 3  # 30 ms of consecutive voiced windows make speech (a click does not)
 _SEMANTIC_SILENCE_MS = {"low": 800, "medium": 500, "auto": 500, "high": 250}

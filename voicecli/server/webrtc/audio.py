@@ -12,11 +12,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.realtime.webrtc_media import PacedAudioTrack
 from voicecli.server.events import Send
 from voicecli.server.session.audio_out import AudioRef
-from voicecli.server.synth import SAMPLE_RATE
 
 __all__ = ["ResponseAudioTrack", "RtpAudioOut"]
 
@@ -53,7 +53,7 @@ class ResponseAudioTrack(PacedAudioTrack):
         last.pcm += pcm
         self._queued += len(pcm)
 
-    def complete(self, response_id: str) -> None:
+    def finish_response(self, response_id: str) -> None:
         """No more audio will come for this response: its segment ends once it has been sent."""
         for segment in self._segments:
             if segment.response_id == response_id:
@@ -106,7 +106,7 @@ class RtpAudioOut:
             await self._emit({"type": "output_audio_buffer.cleared", "response_id": cleared})
 
     def response_done(self, response_id: str) -> None:
-        self.track.complete(response_id)
+        self.track.finish_response(response_id)
 
     async def close(self) -> None:
         await self._tasks.close()

@@ -51,7 +51,7 @@ class RtcCall(SessionTransport):
         model: str,
         session_update: dict[str, Any] | None,
         peer_host: str | None,
-        on_closed: Callable[[RtcCall], None],
+        on_closed: Callable[[RtcCall], object],  # what it returns is ignored
     ) -> None:
         """`session_update` is the session the ephemeral key was minted with; a `peer_host` on
         loopback (the client is on this machine) keeps ICE on 127.0.0.1."""

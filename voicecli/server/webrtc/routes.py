@@ -109,7 +109,8 @@ async def create_client_secret(request: web.Request) -> web.Response:
     ttl = expires_after.get("seconds", DEFAULT_SECRET_TTL_S) if isinstance(expires_after, dict) else None
     if not isinstance(session, dict) or not isinstance(ttl, int):
         return _error(400, "invalid_type", "Expected 'session' to be an object and 'expires_after.seconds' an integer.")
-    model = session.get("model") if isinstance(session.get("model"), str) else DEFAULT_MODEL
+    requested = session.get("model")
+    model = requested if isinstance(requested, str) else DEFAULT_MODEL
     effective = await _checked_session(config, session, model)
     if effective.get("type") == "error":
         error = effective["error"]
