@@ -117,14 +117,28 @@ def _voice_live_client(config: AppConfig, client_options: dict[str, Any]) -> Rea
     from voicecli.realtime.voice_live import VoiceLiveOptions, VoiceLiveWebsocket
 
     if config.transport != "websocket":
-        raise ConfigError('[azure] service = "voice-live" speaks WebSocket only here; drop --transport webrtc')
+        raise ConfigError(
+            '[azure] service = "voice-live": voicecli speaks Voice Live over WebSocket only (its WebRTC is a '
+            "preview signalled on /voice-live/realtime/calls, not built here); drop --transport webrtc"
+        )
     _require_azure_resource(config)
     azure = config.azure
+    if azure.voice_type == "azure-custom" and not azure.voice_endpoint_id:
+        raise ConfigError(
+            '[azure] voice_type = "azure-custom" needs voice_endpoint_id (the custom voice\'s deployment id)'
+        )
+    if azure.voice_type == "azure-personal" and not azure.personal_voice_model:
+        raise ConfigError(
+            '[azure] voice_type = "azure-personal" needs personal_voice_model (e.g. "DragonLatestNeural")'
+        )
     options = VoiceLiveOptions(
         voice_type=azure.voice_type,
+        voice_endpoint_id=azure.voice_endpoint_id,
+        voice_model=azure.personal_voice_model,
         remove_filler_words=azure.remove_filler_words,
         noise_suppression=azure.noise_suppression,
         echo_cancellation=azure.server_echo_cancellation,
+        word_timestamps=azure.word_timestamps,
     )
     return VoiceLiveWebsocket(
         endpoint=azure.endpoint or None,
