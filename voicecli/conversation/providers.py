@@ -22,6 +22,7 @@ from voicecli.realtime import (
 )
 from voicecli.realtime.endpoints import AzureEndpoint
 from voicecli.realtime.live_protocol import choose_protocol
+from voicecli.realtime.usage import UsageMeter, usage_reader
 
 if TYPE_CHECKING:
     from voicecli.server.replies import Brain
@@ -148,6 +149,21 @@ def _voice_live_client(config: AppConfig, client_options: dict[str, Any]) -> Rea
         options=options,
         **client_options,
     )
+
+
+def usage_meter(config: AppConfig, protocol: str = "realtime", *, with_budget: bool = True) -> UsageMeter:
+    """The session's meter, priced by the configuration's table and reading what `protocol` reports
+    (tokens per response, or GPT-Live's session seconds); a budget needs a price to be kept. Without
+    `with_budget` (one turn, or one phone call: nothing to stop politely) the budget is left out."""
+    model = config.priced_model()
+    prices = config.prices.get(model)
+    budget = config.session.budget if with_budget else 0.0
+    if budget > 0 and prices is None:
+        raise ConfigError(
+            f'--budget needs the price of {model!r}, which the price table lacks; add a [prices."{model}"] '
+            "table to the configuration (see config.example.toml)"
+        )
+    return UsageMeter(prices=prices, budget=budget, reader=usage_reader(protocol))
 
 
 def client_echo_mode(config: AppConfig) -> EchoMode:

@@ -47,6 +47,31 @@ def usage_table(meter: UsageMeter) -> Table:
     return table
 
 
+def usage_line(meter: UsageMeter) -> str:
+    """The usage in one line, for the one-turn mode's status and the phone bridge's log: tokens in and
+    out (cached and audio are parts of them), billed seconds where time is billed, and the cost."""
+    used = meter.session
+    parts = [
+        f"{used.input_tokens} input tokens ({used.audio_input} audio, {used.cached_tokens} cached)",
+        f"{used.output_tokens} output tokens ({used.audio_output} audio)",
+    ]
+    if used.seconds:
+        parts.append(f"{used.seconds:.0f} s billed")
+    cost = meter.cost
+    return f"usage: {', '.join(parts)}; cost: {'no price known' if cost is None else dollars(cost)}"
+
+
+def usage_cell(meter: UsageMeter | None) -> str:
+    """The cost so far in a few characters: dollars, else the tokens (or seconds) when no price is known."""
+    if meter is None or not meter.turns:
+        return "—"
+    cost = meter.cost
+    if cost is not None:
+        return dollars(cost)
+    used = meter.session
+    return f"{used.seconds:.0f} s" if used.seconds else f"{used.input_tokens + used.output_tokens} tok"
+
+
 def dollars(amount: float) -> str:
     """Cents and tenths of a cent below a dollar, where realtime costs mostly are."""
     return f"${amount:.4f}" if amount < 1 else f"${amount:.2f}"
