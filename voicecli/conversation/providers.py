@@ -61,11 +61,17 @@ def session_settings(
         output_modalities=[session.output],
         turn_detection=turn_detection,
         push_to_talk=ptt,
-        input_transcription_model=session.input_transcription_model
-        or (LOCAL_TRANSCRIPTION_MODEL if config.provider == "local" else None),
+        input_transcription_model=transcription_model(config) or None,
         input_transcription_keywords=expected_phrases if config.provider == "local" else None,
         reasoning_effort=session.reasoning_effort or None,
     )
+
+
+def transcription_model(config: AppConfig) -> str:
+    """The model that transcribes the user's speech ("" for none): the configured one, else on the
+    local server its own recognizer (the session asks for it; its cost is a price of its own)."""
+    configured = config.session.input_transcription_model
+    return configured or (LOCAL_TRANSCRIPTION_MODEL if config.provider == "local" else "")
 
 
 def session_continuity(config: AppConfig) -> Continuity | None:
@@ -163,7 +169,11 @@ def usage_meter(config: AppConfig, protocol: str = "realtime", *, with_budget: b
             f'--budget needs the price of {model!r}, which the price table lacks; add a [prices."{model}"] '
             "table to the configuration (see config.example.toml)"
         )
-    return UsageMeter(prices=prices, budget=budget, reader=usage_reader(protocol))
+    transcriber = transcription_model(config)  # on Azure a deployment, priced as one
+    transcription_prices = config.prices.get(f"azure/{transcriber}" if config.provider == "azure" else transcriber)
+    return UsageMeter(
+        prices=prices, budget=budget, reader=usage_reader(protocol), transcription_prices=transcription_prices
+    )
 
 
 def client_echo_mode(config: AppConfig) -> EchoMode:
