@@ -133,8 +133,9 @@ def transcription_usage(event: RealtimeEvent) -> TokenUsage | None:
     usage = _mapping(event.service_event.get("usage"))
     if usage.get("type") == "duration":
         seconds = usage.get("seconds")
-        valid = isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds > 0
-        return TokenUsage(seconds=float(seconds)) if valid else None
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+            return None
+        return TokenUsage(seconds=float(seconds))
     if usage.get("type") != "tokens":
         return None
     details = _mapping(usage.get("input_token_details"))

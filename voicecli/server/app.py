@@ -153,10 +153,10 @@ class _Connection(SessionTransport):
                 await self._send_frame(wire)
             return
         if self.beta_shape:
-            wire = to_beta_server_event(event)
-            if wire is None:
+            beta = to_beta_server_event(event)
+            if beta is None:
                 return
-            event = wire
+            event = beta
         await self._send_frame(event)
 
     async def _send_frame(self, event: dict[str, Any]) -> None:
