@@ -219,3 +219,26 @@ async def test_an_interrupted_reply_shows_the_words_heard_before_the_cut() -> No
 
 def _user_text(text: str) -> dict[str, Any]:
     return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+def test_the_unheard_rest_of_an_interrupted_reply_is_struck_through() -> None:
+    view = ConversationView(SessionInfo("azure", "websocket", "gpt-realtime", "alloy"))
+    said = "Once upon a time there was"
+    for at, word in enumerate(said.split()):
+        view.handle(
+            RealtimeWordEvent(word=WordTimestampContent(word, at * 300, 300, item_id="a1"), service_type="word")
+        )
+    for event in (
+        _service("response.output_audio_transcript.done", item_id="a1", transcript=said),
+        _service("conversation.item.truncated", item_id="a1", content_index=0, audio_end_ms=800),
+    ):
+        view.handle(event)
+    console = Console(width=100, record=True, color_system="standard", force_terminal=True)
+    console.print(view.render())
+    shown = console.export_text(styles=True)
+    assert "Once upon a\x1b[2;9m time there was" in shown  # "a" was half played at 800 ms; the rest dim, struck
+    assert "\x1b[2;9mOnce" not in shown and "[interrupted]" in shown
+
+
+def _service(event_type: str, **fields: Any) -> RealtimeEvent:
+    return RealtimeEvent(service_type=event_type, service_event={"type": event_type, **fields})
