@@ -43,6 +43,7 @@ PUBLIC = [
     "RealtimeFunctionResultEvent",
     "RealtimeSettings",
     "RealtimeTextEvent",
+    "RealtimeWordEvent",
     "SendEvents",
     "TextContent",
     "TokenUsage",
@@ -53,6 +54,7 @@ PUBLIC = [
     "UsageMeter",
     "VoiceLiveOptions",
     "VoiceLiveWebsocket",
+    "WordTimestampContent",
     "tool",
 ]
 LIBRARY = Path(realtime.__file__).parent

@@ -12,11 +12,11 @@ from conversation_stubs import InstantSpeaker, Microphone, Screen
 from openai.types.realtime import RealtimeResponseUsage
 from rich.console import Console
 
-from voicecli.commands.talk_live import usage_meter
 from voicecli.config import AppConfig, ConfigError, load_config
 from voicecli.config.prices import DEFAULT_PRICES
 from voicecli.conversation.exchange import exchange, send_user_turn
 from voicecli.conversation.live import Conversation
+from voicecli.conversation.providers import usage_meter
 from voicecli.realtime import ListenEvents, RealtimeEvent
 from voicecli.realtime.usage import (
     LiveUsageReader,

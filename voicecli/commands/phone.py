@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 from aiohttp import web
 
 from voicecli.config import AppConfig, ConfigError
-from voicecli.conversation.providers import build_client, session_continuity, session_settings
+from voicecli.conversation.providers import build_client, session_continuity, session_settings, usage_meter
 from voicecli.conversation.tools import configured_tools
 from voicecli.phone.acs import CallAutomation
 from voicecli.phone.app import create_phone_app
@@ -111,8 +111,10 @@ def phone_client_factory(config: AppConfig) -> ClientFactory:
     silence instead of the call."""
     tools = configured_tools(config)
 
-    def client_factory(_: CallRecord, call_tools: list[ToolFunction]) -> RealtimeClient:
-        return build_client(config, tools=[*tools, *call_tools], continuity=session_continuity(config))
+    def client_factory(record: CallRecord, call_tools: list[ToolFunction]) -> RealtimeClient:
+        client = build_client(config, tools=[*tools, *call_tools], continuity=session_continuity(config))
+        record.usage = usage_meter(config, client.protocol, with_budget=False)  # the call's cost
+        return client
 
     return client_factory
 

@@ -21,7 +21,7 @@ from voicecli.conversation.approvals import set_up_approvals
 from voicecli.conversation.exchange import exchange
 from voicecli.conversation.mcp_config import configured_mcp_servers
 from voicecli.conversation.mcp_tools import McpTools, refresh_session
-from voicecli.conversation.providers import build_client, session_continuity, session_settings
+from voicecli.conversation.providers import build_client, session_continuity, session_settings, usage_meter
 from voicecli.conversation.tools import configured_tools
 from voicecli.realtime import RealtimeAudioEvent, RealtimeClient, RealtimeEvent
 from voicecli.realtime.events import SAMPLE_RATE
@@ -30,6 +30,7 @@ from voicecli.records.eventlog import EventLog
 from voicecli.records.recording import Recorder
 from voicecli.ui.logs import check_log_file, configure_logging
 from voicecli.ui.plain import PlainTranscript
+from voicecli.ui.summary import usage_line
 
 
 async def run_file_turn(
@@ -51,8 +52,9 @@ async def run_file_turn(
     set_up_approvals(client.tools, config)  # nobody to ask here: `--approve` decides, else refused
     audio = read_audio_24k_mono(input_file) if input_file is not None else None  # after the key: that first
     transcript = PlainTranscript(out)
+    usage = usage_meter(config, client.protocol, with_budget=False)  # one turn: nothing to stop
     with contextlib.ExitStack() as closing:
-        observers: list[Callable[[RealtimeEvent], None]] = [transcript]
+        observers: list[Callable[[RealtimeEvent], object]] = [transcript, usage.observe]
         recorder = (
             _start_recording(Path(config.recording.dir), client, closing, status) if config.recording.dir else None
         )
@@ -93,6 +95,8 @@ async def run_file_turn(
             status.write(f"no reply audio arrived; {output_file} was not written\n")
     if result.first_audio_s is not None:
         status.write(f"first audio after {result.first_audio_s * 1000:.0f} ms, turn took {result.total_s:.2f} s\n")
+    if usage.turns:
+        status.write(f"{usage_line(usage)} (priced as {config.priced_model()})\n")
     if result.failed:
         status.write(f"voicecli: error: {shown(result.failed)}\n")
         return 1

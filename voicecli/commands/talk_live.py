@@ -33,10 +33,15 @@ from voicecli.conversation.live import Conversation, Taps
 from voicecli.conversation.local_barge_in import LocalBargeIn
 from voicecli.conversation.mcp_config import configured_mcp_servers
 from voicecli.conversation.mcp_tools import McpTools, mcp_notice, refresh_session
-from voicecli.conversation.providers import build_client, client_echo_mode, session_continuity, session_settings
+from voicecli.conversation.providers import (
+    build_client,
+    client_echo_mode,
+    session_continuity,
+    session_settings,
+    usage_meter,
+)
 from voicecli.conversation.tools import configured_tools
 from voicecli.realtime import RealtimeClient, RealtimeEvent
-from voicecli.realtime.usage import UsageMeter, usage_reader
 from voicecli.records.eventlog import EventLog, SessionClock
 from voicecli.records.latency import LatencyTracker
 from voicecli.records.recording import Recorder
@@ -159,19 +164,6 @@ async def run_live(config: AppConfig, *, console: Console | None = None, image: 
             raise
     check_log_file()
     return 0
-
-
-def usage_meter(config: AppConfig, protocol: str = "realtime") -> UsageMeter:
-    """The session's meter, priced by the configuration's table and reading what `protocol` reports
-    (tokens per response, or GPT-Live's session seconds); a budget needs a price to be kept."""
-    model = config.priced_model()
-    prices = config.prices.get(model)
-    if config.session.budget > 0 and prices is None:
-        raise ConfigError(
-            f'--budget needs the price of {model!r}, which the price table lacks; add a [prices."{model}"] '
-            "table to the configuration (see config.example.toml)"
-        )
-    return UsageMeter(prices=prices, budget=config.session.budget, reader=usage_reader(protocol))
 
 
 @contextlib.contextmanager

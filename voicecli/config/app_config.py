@@ -79,9 +79,14 @@ class AzureConfig:
     service: AzureService = "openai"
     voice_live_api_version: str = "2025-10-01"
     voice_type: VoiceType = ""
+    voice_endpoint_id: str = ""
+    """The deployment id of a custom neural voice (`voice_type = "azure-custom"`)."""
+    personal_voice_model: str = ""
+    """The neural model a personal voice speaks with (`voice_type = "azure-personal"`)."""
     remove_filler_words: bool = True
     noise_suppression: bool = True
     server_echo_cancellation: bool = True
+    word_timestamps: bool = False
 
 
 @dataclass(slots=True)

@@ -24,8 +24,14 @@ DEFAULT_PRICES: dict[str, ModelPrices] = {
     "gpt-realtime-2": _REASONING,
     "gpt-realtime-2.1": _REASONING,
     "gpt-realtime-2.1-mini": _MINI,
+    # input transcription models, billed apart from the realtime model (read on 2026-12-07 from
+    # developers.openai.com/api/docs/models/<model>; the token models list one input price)
+    "gpt-4o-transcribe": ModelPrices(2.5, 0.0, 10.0, 2.5, 0.0, 0.0),
+    "gpt-4o-mini-transcribe": ModelPrices(1.25, 0.0, 5.0, 1.25, 0.0, 0.0),
+    "whisper-1": ModelPrices(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, per_minute=0.006),
+    "gpt-realtime-whisper": ModelPrices(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, per_minute=0.017),
 }
-"""Prices per model name, dollars per million tokens."""
+"""Prices per model name, dollars per million tokens (per minute for models billed by time)."""
 
 PRICE_KEYS = tuple(f.name for f in fields(ModelPrices))
 TOKEN_KEYS = tuple(key for key in PRICE_KEYS if not key.startswith("image_") and key != "per_minute")

@@ -23,6 +23,7 @@ from voicecli.realtime import (
 )
 from voicecli.realtime.endpoints import AzureEndpoint
 from voicecli.realtime.live_protocol import choose_protocol
+from voicecli.realtime.usage import UsageMeter, usage_reader
 
 if TYPE_CHECKING:
     from voicecli.server.replies import Brain
@@ -64,11 +65,17 @@ def session_settings(
         output_modalities=[session.output],
         turn_detection=turn_detection,
         push_to_talk=ptt,
-        input_transcription_model=session.input_transcription_model
-        or (LOCAL_TRANSCRIPTION_MODEL if config.provider == "local" else None),
+        input_transcription_model=transcription_model(config) or None,
         input_transcription_keywords=expected_phrases if config.provider == "local" else None,
         reasoning_effort=session.reasoning_effort or None,
     )
+
+
+def transcription_model(config: AppConfig) -> str:
+    """The model that transcribes the user's speech ("" for none): the configured one, else on the
+    local server its own recognizer (the session asks for it; its cost is a price of its own)."""
+    configured = config.session.input_transcription_model
+    return configured or (LOCAL_TRANSCRIPTION_MODEL if config.provider == "local" else "")
 
 
 def session_continuity(config: AppConfig) -> Continuity | None:
@@ -121,14 +128,28 @@ def _voice_live_client(config: AppConfig, client_options: dict[str, Any]) -> Rea
     from voicecli.realtime.voice_live import VoiceLiveOptions, VoiceLiveWebsocket
 
     if config.transport != "websocket":
-        raise ConfigError('[azure] service = "voice-live" speaks WebSocket only here; drop --transport webrtc')
+        raise ConfigError(
+            '[azure] service = "voice-live": voicecli speaks Voice Live over WebSocket only (its WebRTC is a '
+            "preview signalled on /voice-live/realtime/calls, not built here); drop --transport webrtc"
+        )
     _require_azure_resource(config)
     azure = config.azure
+    if azure.voice_type == "azure-custom" and not azure.voice_endpoint_id:
+        raise ConfigError(
+            '[azure] voice_type = "azure-custom" needs voice_endpoint_id (the custom voice\'s deployment id)'
+        )
+    if azure.voice_type == "azure-personal" and not azure.personal_voice_model:
+        raise ConfigError(
+            '[azure] voice_type = "azure-personal" needs personal_voice_model (e.g. "DragonLatestNeural")'
+        )
     options = VoiceLiveOptions(
         voice_type=azure.voice_type,
+        voice_endpoint_id=azure.voice_endpoint_id,
+        voice_model=azure.personal_voice_model,
         remove_filler_words=azure.remove_filler_words,
         noise_suppression=azure.noise_suppression,
         echo_cancellation=azure.server_echo_cancellation,
+        word_timestamps=azure.word_timestamps,
     )
     return VoiceLiveWebsocket(
         endpoint=azure.endpoint or None,
@@ -137,6 +158,25 @@ def _voice_live_client(config: AppConfig, client_options: dict[str, Any]) -> Rea
         api_version=azure.voice_live_api_version,
         options=options,
         **client_options,
+    )
+
+
+def usage_meter(config: AppConfig, protocol: str = "realtime", *, with_budget: bool = True) -> UsageMeter:
+    """The session's meter, priced by the configuration's table and reading what `protocol` reports
+    (tokens per response, or GPT-Live's session seconds); a budget needs a price to be kept. Without
+    `with_budget` (one turn, or one phone call: nothing to stop politely) the budget is left out."""
+    model = config.priced_model()
+    prices = config.prices.get(model)
+    budget = config.session.budget if with_budget else 0.0
+    if budget > 0 and prices is None:
+        raise ConfigError(
+            f'--budget needs the price of {model!r}, which the price table lacks; add a [prices."{model}"] '
+            "table to the configuration (see config.example.toml)"
+        )
+    transcriber = transcription_model(config)  # on Azure a deployment, priced as one
+    transcription_prices = config.prices.get(f"azure/{transcriber}" if config.provider == "azure" else transcriber)
+    return UsageMeter(
+        prices=prices, budget=budget, reader=usage_reader(protocol), transcription_prices=transcription_prices
     )
 
 

@@ -244,6 +244,8 @@ class CallBridge:
 
     async def _from_model(self) -> None:
         async for event in self.client.receive():
+            if self.record.usage is not None:
+                self.record.usage.observe(event)
             await self._react(event)
 
     async def _react(self, event: RealtimeEvent) -> None:

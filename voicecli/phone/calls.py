@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from voicecli.realtime.safe_text import visible
+from voicecli.realtime.usage import UsageMeter
+from voicecli.ui.summary import usage_line
 
 CallState = Literal["ringing", "answered", "connected", "streaming", "ended", "failed"]
 MAX_LATENCIES = 64
@@ -54,6 +56,8 @@ class CallRecord:
     dtmf: str = ""
     """The last keys the caller pressed (at most `MAX_DTMF_KEPT`)."""
     malformed_frames: int = 0
+    usage: UsageMeter | None = None
+    """The call's tokens and cost, fed by the bridge (None until its realtime client is made)."""
     reason: str = ""
     token: str = field(default="", repr=False)
     """The unguessable part of this call's media and callback URLs: only it reaches this call."""
@@ -120,9 +124,12 @@ class CallRegistry:
         record.state = state
         if reason:
             record.reason = reason
+        used = ""
         if state in ("ended", "failed"):
             record.ended = time.monotonic()
-        self.note(record, f"{state}{f': {reason}' if reason else ''}")
+            if record.usage is not None and record.usage.turns:
+                used = f" ({usage_line(record.usage)})"  # what the call cost, in its last log line
+        self.note(record, f"{state}{f': {reason}' if reason else ''}{used}")
 
     def said(self, record: CallRecord, who: str, words: str) -> None:
         words = printable(" ".join(words.split()), MAX_WORDS_CHARS)

@@ -29,7 +29,9 @@ from voicecli.realtime.events import (
     RealtimeFunctionCallEvent,
     RealtimeFunctionResultEvent,
     RealtimeTextEvent,
+    RealtimeWordEvent,
     TextContent,
+    WordTimestampContent,
 )
 from voicecli.realtime.functions import ToolRegistry, tool
 from voicecli.realtime.live_ws import AzureLiveWebsocket, OpenAILiveWebsocket
@@ -87,6 +89,7 @@ __all__ = [
     "RealtimeFunctionResultEvent",
     "RealtimeSettings",
     "RealtimeTextEvent",
+    "RealtimeWordEvent",
     "SendEvents",
     "TextContent",
     "TokenUsage",
@@ -97,5 +100,6 @@ __all__ = [
     "UsageMeter",
     "VoiceLiveOptions",
     "VoiceLiveWebsocket",
+    "WordTimestampContent",
     "tool",
 ]

@@ -15,7 +15,7 @@ import numpy as np
 SAMPLE_RATE = 24_000
 """The only pcm rate the service accepts and sends."""
 
-EventType = Literal["service", "audio", "text", "function_call", "function_result", "error"]
+EventType = Literal["service", "audio", "text", "function_call", "function_result", "error", "word"]
 
 
 @dataclass(slots=True)
@@ -43,6 +43,22 @@ class TextContent:
     source: TextSource = "assistant_transcript"
     item_id: str | None = None
     final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WordTimestampContent:
+    """One spoken word of the reply and where it lies in its item's audio (Azure Voice Live's word
+    timestamps, asked for with `VoiceLiveOptions(word_timestamps=True)`)."""
+
+    text: str
+    audio_offset_ms: int
+    audio_duration_ms: int
+    item_id: str | None = None
+    response_id: str | None = None
+
+    @property
+    def audio_end_ms(self) -> int:
+        return self.audio_offset_ms + self.audio_duration_ms
 
 
 @dataclass(slots=True)
@@ -108,6 +124,12 @@ class RealtimeFunctionCallEvent(RealtimeEvent):
 class RealtimeFunctionResultEvent(RealtimeEvent):
     event_type: ClassVar[EventType] = "function_result"
     function_result: FunctionResultContent
+
+
+@dataclass(slots=True, kw_only=True)
+class RealtimeWordEvent(RealtimeEvent):
+    event_type: ClassVar[EventType] = "word"
+    word: WordTimestampContent
 
 
 @dataclass(slots=True, kw_only=True)

@@ -4,7 +4,10 @@ The Realtime protocol bills each response: `response.done` carries `usage` with 
 tokens split by modality. Cached input tokens are a part of the input tokens (billed at the cached
 price instead of the full one), never extra tokens, and audio and text tokens have prices of their
 own. GPT-Live bills session time instead: `session.usage.updated` reports the seconds so far
-(`LiveUsageReader`). Pure arithmetic, no I/O: the meter is fed events and read by the screen, the
+(`LiveUsageReader`). Input transcription runs on a model of its own and is billed at that model's
+prices: `conversation.item.input_audio_transcription.completed` carries its usage (tokens, or
+seconds of audio), which the meter keeps apart (`transcription`) and prices with
+`transcription_prices`. Pure arithmetic, no I/O: the meter is fed events and read by the screen, the
 summary and the budget rule. Another protocol plugs in a `UsageReader` of its own.
 """
 
@@ -122,6 +125,26 @@ def realtime_usage(event: RealtimeEvent) -> TokenUsage | None:
     return TokenUsage.from_realtime(usage) if usage else None
 
 
+def transcription_usage(event: RealtimeEvent) -> TokenUsage | None:
+    """What one input transcription used: tokens (`type: tokens`, input split into text and audio)
+    or seconds of audio (`type: duration`), from its `...input_audio_transcription.completed`."""
+    if event.service_type != ListenEvents.INPUT_AUDIO_TRANSCRIPTION_COMPLETED or not event.service_event:
+        return None
+    usage = _mapping(event.service_event.get("usage"))
+    if usage.get("type") == "duration":
+        seconds = usage.get("seconds")
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+            return None
+        return TokenUsage(seconds=float(seconds))
+    if usage.get("type") != "tokens":
+        return None
+    details = _mapping(usage.get("input_token_details"))
+    text, audio = _count(details, "text_tokens"), _count(details, "audio_tokens")
+    if not details:  # no split: the input of a transcription is its audio
+        audio = _count(usage, "input_tokens")
+    return TokenUsage(text_input=text, audio_input=audio, text_output=_count(usage, "output_tokens"))
+
+
 class LiveUsageReader:
     """GPT-Live's reader: `session.usage.updated` reports the billed seconds of the session so far
     (never to be summed), so each report counts as the seconds added since the one before."""
@@ -156,9 +179,17 @@ class UsageMeter:
     reader: UsageReader = realtime_usage
     turns: list[TokenUsage] = field(default_factory=list)
     session: TokenUsage = field(default_factory=TokenUsage)
+    transcription_prices: ModelPrices | None = None
+    """The input transcription model's prices (None: its usage is shown, not priced)."""
+    transcription: TokenUsage = field(default_factory=TokenUsage)
+    """What input transcription used over the session (billed apart from the responses)."""
 
     def observe(self, event: RealtimeEvent) -> TokenUsage | None:
-        """Count the usage `event` reports; returns it (None when the event reports none)."""
+        """Count the usage `event` reports; returns a response's (None when the event reports none)."""
+        transcribed = transcription_usage(event)
+        if transcribed is not None:
+            self.transcription = self.transcription + transcribed
+            return None
         usage = self.reader(event)
         if usage is not None:
             self.turns.append(usage)
@@ -166,8 +197,15 @@ class UsageMeter:
         return usage
 
     @property
+    def transcription_cost(self) -> float | None:
+        return None if self.transcription_prices is None else self.transcription_prices.cost(self.transcription)
+
+    @property
     def cost(self) -> float | None:
-        return None if self.prices is None else self.prices.cost(self.session)
+        """The responses' cost plus, when its prices are known, the input transcription's."""
+        if self.prices is None:
+            return None
+        return self.prices.cost(self.session) + (self.transcription_cost or 0.0)
 
     @property
     def last_turn_cost(self) -> float | None:

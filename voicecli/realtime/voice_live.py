@@ -4,8 +4,9 @@ Voice Live speaks the Realtime beta shape with Azure's own session settings, so 
 GA events as everywhere, `preview_shape` rewrites them to the beta shape, and `voice_live_session`
 adds the Azure settings to `session.update`: an Azure voice (`{name, type}`), `azure_semantic_vad`
 turn detection with filler-word removal, deep noise suppression and server echo cancellation.
-Server events need nothing: their beta names are aliases in `protocol`, and Voice Live's extra
-events (word timestamps, visemes) pass through as service events. A key goes in the `api-key`
+Server events need little: their beta names are aliases in `protocol`; word timestamps (asked for
+with `word_timestamps`) become `RealtimeWordEvent`s, and Voice Live's other extra events (visemes)
+pass through as service events. A key goes in the `api-key`
 header; without one an Entra ID bearer token is used, as for Azure OpenAI.
 """
 
@@ -18,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 from voicecli.realtime.azure_ws import AzureDeploymentConnector
 from voicecli.realtime.client import RealtimeClient
 from voicecli.realtime.endpoints import AzureEndpoint, TokenProvider, websocket_url_for
+from voicecli.realtime.events import RealtimeEvent
 from voicecli.realtime.preview_shape import to_preview
 from voicecli.realtime.websocket import CONNECTION_OPTIONS, RealtimeWire, WebSocketTransport
+from voicecli.realtime.word_timestamps import WORD_TIMESTAMP_DELTA, word_event
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -33,12 +36,27 @@ VOICE_LIVE_API_VERSION = "2025-10-01"
 @dataclass(frozen=True, slots=True)
 class VoiceLiveOptions:
     """Azure's session settings. `voice_type` set (e.g. `azure-standard`): the session's voice is an
-    Azure voice name such as `en-US-AvaNeural`; empty: an OpenAI voice name."""
+    Azure voice name such as `en-US-AvaNeural`; empty: an OpenAI voice name. A custom neural voice
+    (`azure-custom`) also needs the `voice_endpoint_id` of its deployment, a personal voice
+    (`azure-personal`) the neural `voice_model` it is spoken with (e.g. `DragonLatestNeural`).
+    `word_timestamps` asks for each spoken word's place in the reply audio (`VoiceLiveWordEvent`)."""
 
     voice_type: str = ""
+    voice_endpoint_id: str = ""
+    voice_model: str = ""
     remove_filler_words: bool = True
     noise_suppression: bool = True
     echo_cancellation: bool = True
+    word_timestamps: bool = False
+
+    def azure_voice(self, name: str) -> dict[str, str]:
+        """The session's `voice` object for an Azure voice called `name`."""
+        voice = {"name": name, "type": self.voice_type}
+        if self.voice_type == "azure-custom":
+            voice["endpoint_id"] = self.voice_endpoint_id
+        elif self.voice_type == "azure-personal":
+            voice["model"] = self.voice_model
+        return voice
 
 
 def voice_live_session(event: dict[str, Any], options: VoiceLiveOptions) -> dict[str, Any]:
@@ -48,7 +66,7 @@ def voice_live_session(event: dict[str, Any], options: VoiceLiveOptions) -> dict
         return wire
     session = dict(wire["session"])
     if options.voice_type and isinstance(session.get("voice"), str):
-        session["voice"] = {"name": session["voice"], "type": options.voice_type}
+        session["voice"] = options.azure_voice(session["voice"])
     turn = session.get("turn_detection")
     if isinstance(turn, dict) and turn.get("type") == "semantic_vad":
         azure_turn = {key: value for key, value in turn.items() if key != "eagerness"}
@@ -61,6 +79,8 @@ def voice_live_session(event: dict[str, Any], options: VoiceLiveOptions) -> dict
         session["input_audio_noise_reduction"] = {"type": "azure_deep_noise_suppression"}
     if options.echo_cancellation:
         session["input_audio_echo_cancellation"] = {"type": "server_echo_cancellation"}
+    if options.word_timestamps:
+        session["output_audio_timestamp_types"] = ["word"]
     return {**wire, "session": session}
 
 
@@ -107,7 +127,7 @@ class VoiceLiveConnector(AzureDeploymentConnector):
 
 class VoiceLiveWire(RealtimeWire):
     """The Realtime events (in the beta shape, see `wire_form`) on a socket opened with Voice Live's
-    query and headers; frames parse as everywhere else."""
+    query and headers; frames parse as everywhere else, and word timestamps become `RealtimeWordEvent`s."""
 
     def __init__(self, connector: VoiceLiveConnector) -> None:
         self.connector = connector
@@ -115,6 +135,12 @@ class VoiceLiveWire(RealtimeWire):
     def connect(self, client: AsyncOpenAI, model: str) -> Any:
         options = self.connector.connect_options()
         return client.realtime.connect(model=model, websocket_connection_options=CONNECTION_OPTIONS, **options)
+
+    def parse(self, raw: bytes) -> RealtimeEvent:
+        event = super().parse(raw)
+        if event.service_type == WORD_TIMESTAMP_DELTA and event.service_event is not None:
+            return word_event(event.service_event)
+        return event
 
 
 class VoiceLiveWebsocket(RealtimeClient):

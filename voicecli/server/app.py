@@ -147,12 +147,19 @@ class _Connection(SessionTransport):
                     await self.session.handle_raw(message.data)
 
     async def send(self, event: dict[str, Any]) -> None:
-        """Send one (already validated) event, then fire the faults now due."""
-        if self.beta_shape or self.voice_live is not None:
-            wire = self.voice_live.to_wire(event) if self.voice_live is not None else to_beta_server_event(event)
-            if wire is None:
+        """Send one (already validated) event in the route's dialect, then fire the faults now due."""
+        if self.voice_live is not None:
+            for wire in self.voice_live.to_wire_events(event):  # with word timestamps, several frames
+                await self._send_frame(wire)
+            return
+        if self.beta_shape:
+            beta = to_beta_server_event(event)
+            if beta is None:
                 return
-            event = wire
+            event = beta
+        await self._send_frame(event)
+
+    async def _send_frame(self, event: dict[str, Any]) -> None:
         data = orjson.dumps(event)
         async with self._lock:
             if self.plan.delay:

@@ -1,4 +1,4 @@
-"""The phone bridge's live table: one row per call (caller, duration, state, last words, latency).
+"""The phone bridge's live table: one row per call (caller, duration, state, last words, latency, cost).
 
 `CallsTable` only reads the call records, so Rich may render it on its refresh thread while the
 bridge updates them; it is tested by rendering into a recording console. `live_calls_table` shows
@@ -16,6 +16,9 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
+
+from voicecli.realtime.usage import UsageMeter
+from voicecli.ui.summary import usage_cell
 
 
 class CallRow(Protocol):
@@ -35,6 +38,8 @@ class CallRow(Protocol):
     def reason(self) -> str: ...
     @property
     def turn_latencies_ms(self) -> list[float]: ...
+    @property
+    def usage(self) -> UsageMeter | None: ...
 
 
 _STATE_STYLES = {
@@ -56,6 +61,8 @@ class CallsTable:
         self._status = status
 
     def __rich__(self) -> RenderableType:
+        calls = list(self._calls)[-MAX_ROWS:]
+        metered = any(record.usage is not None and record.usage.turns for record in calls)
         table = Table(expand=True, show_edge=False, pad_edge=False)
         table.add_column("call", no_wrap=True, max_width=14)
         table.add_column("caller", no_wrap=True)
@@ -63,15 +70,20 @@ class CallsTable:
         table.add_column("time", justify="right", no_wrap=True)
         table.add_column("last words", ratio=1, overflow="ellipsis", no_wrap=True)
         table.add_column("latency", justify="right", no_wrap=True)
-        for record in list(self._calls)[-MAX_ROWS:]:
-            table.add_row(  # Text, not str: callers' ids and words are never read as Rich markup
+        if metered:  # once a call has billed something: the last words keep the room until then
+            table.add_column("cost", justify="right", no_wrap=True)
+        for record in calls:
+            cells: list[RenderableType] = [  # Text, not str: callers' ids and words are never read as Rich markup
                 Text(record.call_id),
                 Text(record.caller or "—"),
                 Text(record.state, style=_STATE_STYLES.get(record.state, "")),
                 _duration(record.duration_s),
                 Text(record.last_words or record.reason),
                 _latency(record.turn_latencies_ms),
-            )
+            ]
+            if metered:
+                cells.append(usage_cell(record.usage))
+            table.add_row(*cells)
         return Group(Text(self._status(), style="bold"), table)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from voicecli.realtime.events import WordTimestampContent
 from voicecli.records.latency import TurnLatency
 
 
@@ -25,6 +26,10 @@ class AssistantTurn:
     audio: bool = False
     done: bool = False
     interrupted: bool = False
+    words: list[WordTimestampContent] = field(default_factory=list)
+    """Voice Live's word timestamps of the reply, when the session asked for them."""
+    heard: str | None = None
+    """Of an interrupted reply with word timestamps: the words the listener heard before the cut."""
 
 
 @dataclass(slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from voicecli.realtime.usage import UsageMeter
+from voicecli.realtime.usage import TokenUsage, UsageMeter
 from voicecli.records.latency import LatencySummary
 
 
@@ -39,12 +39,49 @@ def usage_table(meter: UsageMeter) -> Table:
     table.add_row("output", str(used.text_output), str(used.audio_output), "–")
     if used.seconds:
         table.add_row("session time", f"{used.seconds:.0f} s", "", "")
+    heard = meter.transcription
+    if heard != TokenUsage():  # input transcription, billed apart at its model's prices
+        table.add_row("transcription", str(heard.text_input + heard.text_output), str(heard.audio_input), "–")
+        if heard.seconds:
+            table.add_row("  audio transcribed", f"{heard.seconds:.0f} s", "", "")
     cost = meter.cost
     table.caption = "cost: no price known for this model" if cost is None else f"cost: {dollars(cost)}"
+    if cost is not None and heard != TokenUsage() and meter.transcription_prices is None:
+        table.caption += " (input transcription not priced: no price known for its model)"
     if meter.over_budget:
         table.caption += f" (budget {dollars(meter.budget)} reached: the session ended)"
     table.caption_justify = "left"
     return table
+
+
+def usage_line(meter: UsageMeter) -> str:
+    """The usage in one line, for the one-turn mode's status and the phone bridge's log: tokens in and
+    out (cached and audio are parts of them), billed seconds where time is billed, and the cost."""
+    used = meter.session
+    parts = [
+        f"{used.input_tokens} input tokens ({used.audio_input} audio, {used.cached_tokens} cached)",
+        f"{used.output_tokens} output tokens ({used.audio_output} audio)",
+    ]
+    if used.seconds:
+        parts.append(f"{used.seconds:.0f} s billed")
+    heard = meter.transcription
+    if heard != TokenUsage():
+        tokens = heard.input_tokens + heard.output_tokens
+        transcribed = f"{heard.seconds:.1f} s" if heard.seconds else f"{tokens} tokens"
+        parts.append(f"input transcription {transcribed}{'' if meter.transcription_prices else ' (not priced)'}")
+    cost = meter.cost
+    return f"usage: {', '.join(parts)}; cost: {'no price known' if cost is None else dollars(cost)}"
+
+
+def usage_cell(meter: UsageMeter | None) -> str:
+    """The cost so far in a few characters: dollars, else the tokens (or seconds) when no price is known."""
+    if meter is None or not meter.turns:
+        return "—"
+    cost = meter.cost
+    if cost is not None:
+        return dollars(cost)
+    used = meter.session
+    return f"{used.seconds:.0f} s" if used.seconds else f"{used.input_tokens + used.output_tokens} tok"
 
 
 def dollars(amount: float) -> str:

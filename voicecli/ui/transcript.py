@@ -76,7 +76,9 @@ def _user_text(turn: UserTurn) -> Text:
 
 
 def _assistant_text(turn: AssistantTurn) -> Text:
-    if turn.text:
+    if turn.heard is not None and turn.text:
+        text = _heard_then_unheard(turn.heard, turn.text)
+    elif turn.text:
         text = Text(shown(turn.text, keep_newlines=True))
     else:
         text = Text("(audio)" if turn.audio else "…", style="dim italic")
@@ -84,6 +86,22 @@ def _assistant_text(turn: AssistantTurn) -> Text:
         text.append(" ▌", style="magenta")
     if turn.interrupted:
         text.append("  [interrupted]", style="yellow")
+    return text
+
+
+def _heard_then_unheard(heard: str, said: str) -> Text:
+    """An interrupted reply: the words heard before the cut (from word timestamps) as usual, the rest
+    of the transcript, which the listener never heard, dim and struck through."""
+    position = 0
+    for word in heard.split():
+        found = said.find(word, position)
+        if found < 0:
+            break
+        position = found + len(word)
+    text = Text(shown(said[:position], keep_newlines=True))
+    rest = said[position:]
+    if rest.strip():
+        text.append(shown(rest, keep_newlines=True), style="dim strike")
     return text
 
 

@@ -29,8 +29,10 @@ from voicecli.realtime import (
     RealtimeFunctionCallEvent,
     RealtimeFunctionResultEvent,
     RealtimeTextEvent,
+    RealtimeWordEvent,
 )
 from voicecli.realtime.usage import UsageMeter
+from voicecli.realtime.word_timestamps import heard_text
 from voicecli.records.latency import LatencyTracker, TurnLatency
 from voicecli.ui.entries import AssistantTurn, Entry, Notice, ToolCallEntry, UserTurn
 from voicecli.ui.summary import dollars
@@ -165,6 +167,8 @@ class ConversationView:
                 self.state = "tool_running"
             case RealtimeFunctionResultEvent():
                 self._tool_finished(event)
+            case RealtimeWordEvent():
+                self._assistant(event.word.item_id).words.append(event.word)
             case RealtimeErrorEvent():
                 self.entries.append(Notice(event.error.message, event.error.code, event.error.fatal))
             case RealtimeEvent(service_type=service_type):
@@ -195,7 +199,11 @@ class ConversationView:
                 if isinstance(final, str):
                     self._assistant(item_id).text = final
             case ListenEvents.CONVERSATION_ITEM_TRUNCATED if item_id in self._assistants:
-                self._assistants[item_id].interrupted = True
+                turn = self._assistants[item_id]
+                turn.interrupted = True
+                end_ms = payload.get("audio_end_ms")
+                if turn.words and isinstance(end_ms, int):
+                    turn.heard = heard_text(turn.words, end_ms)
             case ListenEvents.RESPONSE_DONE:
                 self._response_done(payload.get("response") or {})
             case ListenEvents.OUTPUT_AUDIO_BUFFER_STOPPED | ListenEvents.OUTPUT_AUDIO_BUFFER_CLEARED:

@@ -2,12 +2,16 @@
 
 The SDK's models accept any dictionary, so conformance is checked here: the event's `type` must be
 one the SDK knows (it then deserializes to that event's own class, not the base class), and every
-field, at every depth the SDK models, must be one of that model's fields. Imported only when the
-Voice Live route is used (the SDK is the `voicelive` extra).
+field, at every depth the SDK models, must be one of that model's fields. An Azure voice (a union
+the SDK leaves a plain dictionary) is checked against its own model by its `type`, required fields
+too, so a custom voice without its `endpoint_id` or a personal voice without its `model` is refused.
+Imported only when the Voice Live route is used (the SDK is the `voicelive` extra).
 """
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any
 
 from voicecli.server.validation import ProtocolViolation
@@ -40,6 +44,39 @@ def _check(base: Any, event: dict[str, Any]) -> None:
     if type(model) is base:
         raise ProtocolViolation(f"Unknown event type {event.get('type')!r}.", code="invalid_event", param="type")
     _known_fields(model, event, "")
+    session = event.get("session")
+    if isinstance(session, dict) and isinstance(session.get("voice"), dict):
+        _check_azure_voice(session["voice"], "session.voice.")
+
+
+def _check_azure_voice(voice: dict[str, Any], where: str) -> None:
+    """An Azure voice against the SDK's model of its `type`: known fields, and every required one present."""
+    from azure.ai.voicelive.models import AzureVoice
+
+    if voice.get("type") not in AzureVoice.__mapping__:
+        return  # an OpenAI voice object, or a type the SDK does not model as an Azure voice
+    model = AzureVoice._deserialize(voice, [])
+    _known_fields(model, voice, where)
+    for name in _required_fields(type(model)):
+        if name not in voice:
+            param = f"{where}{name}"
+            raise ProtocolViolation(
+                f"Missing required parameter: '{param}'.", code="missing_required_parameter", param=param
+            )
+
+
+def _required_fields(model_class: type) -> list[str]:
+    """The wire names of the fields the SDK types without `Optional`."""
+    annotations: dict[str, Any] = {}
+    for klass in reversed(model_class.__mro__):
+        annotations.update(getattr(klass, "__annotations__", {}))
+    fields = model_class._attr_to_rest_field  # type: ignore[attr-defined]
+    return [field._rest_name for name, field in fields.items() if not _optional(annotations.get(name))]
+
+
+def _optional(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    return origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)
 
 
 def _known_fields(model: Any, data: dict[str, Any], path: str) -> None:

@@ -9,6 +9,7 @@ echo cancellation. The session underneath stays GA: a client frame is checked ag
 GA. Outgoing GA events take the beta form, get the Azure settings back and are checked against the
 SDK's models before they are sent. The local server has no noise suppressor or echo canceller:
 those settings are accepted and echoed, not applied (its energy VAD stands in for the semantic one).
+Word timestamps, when asked for, are estimated from the audio chunk each word rides in (`word_timing`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from voicecli.server.preview_route import beta_form, checked_frame, to_ga_client
 from voicecli.server.session.session import ServerSession
 from voicecli.server.validation import ProtocolViolation
 from voicecli.server.voicelive.conformance import check_client_event, check_server_event
+from voicecli.server.voicelive.word_timing import WordTimer
 
 __all__ = ["VOICE_LIVE_PATH", "VoiceLiveShape"]
 
@@ -43,6 +45,7 @@ class VoiceLiveShape:
     def __init__(self) -> None:
         self.azure: dict[str, Any] = {}
         """The Azure settings the client set, as it set them (`voice`, `turn_detection`, …)."""
+        self.word_timer = WordTimer()
 
     async def handle_frame(self, session: ServerSession, data: bytes | str) -> None:
         """Check one client frame against the SDK's models, then let the GA session apply it."""
@@ -52,6 +55,15 @@ class VoiceLiveShape:
         if event["type"] == "session.update" and isinstance(event.get("session"), dict):
             event = {**event, "session": self._beta_session(event["session"])}
         await session.handle(to_ga_client_event(event))
+
+    def to_wire_events(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """The Voice Live frames for a GA server event: the word timestamps due before it, when the
+        session asked for them, then its own form (if Voice Live has the event), each checked."""
+        words = self.word_timer.before(event) if "word" in self.azure.get("output_audio_timestamp_types", ()) else []
+        for word in words:
+            check_server_event(word)
+        wire = self.to_wire(event)
+        return [*words, wire] if wire is not None else words
 
     def to_wire(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The Voice Live form of a GA server event, checked; None for events Voice Live does not have."""
