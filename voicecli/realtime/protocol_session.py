@@ -12,7 +12,7 @@ without a socket. Another protocol with other turn rules is another class with t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -23,16 +23,20 @@ from voicecli.realtime.events import (
     AudioContent,
     FunctionCallContent,
     FunctionResultContent,
+    McpApprovalContent,
     RealtimeAudioEvent,
     RealtimeErrorEvent,
     RealtimeEvent,
     RealtimeFunctionCallEvent,
     RealtimeFunctionResultEvent,
+    RealtimeMcpApprovalEvent,
+    RealtimeMcpToolsEvent,
 )
 from voicecli.realtime.protocol import ListenEvents, SendEvents
 
 __all__ = [
     "Action",
+    "AskApproval",
     "Completed",
     "Deliver",
     "Play",
@@ -92,6 +96,13 @@ class RunTool:
 
 
 @dataclass(frozen=True, slots=True)
+class AskApproval:
+    """Ask whether the service may call a hosted MCP server's tool; report the answer with `approval_answered`."""
+
+    request: McpApprovalContent
+
+
+@dataclass(frozen=True, slots=True)
 class Completed:
     """A response completed: the session works (a later drop gets all its reconnect tries again)."""
 
@@ -106,7 +117,7 @@ class Ready:
     expires_at: float | None
 
 
-Action = Play | Deliver | Send | StreamAudio | RunTool | Ready | Completed
+Action = Play | Deliver | Send | StreamAudio | RunTool | AskApproval | Ready | Completed
 
 
 @dataclass(slots=True)
@@ -139,6 +150,7 @@ class RealtimeProtocolSession:
         self._function_names: dict[str, str] = {}  # function-call item id → function name
         self._calls: dict[str, _ResponseCalls] = {}  # response id → its tool calls
         self._replayed_items: set[str] = set()
+        self._mcp_labels: dict[str, str] = {}  # mcp_list_tools item id → its server's label
 
     # --- what arrived -----------------------------------------------------------------------
 
@@ -149,6 +161,7 @@ class RealtimeProtocolSession:
         if self._is_replay_echo(event):
             return []
         self._name_function_call(event)
+        self._label_mcp_list(event)
         if isinstance(event, RealtimeErrorEvent) and event.error.code == "session_expired" and self.continuity:
             if self.rolling_over:
                 return []  # the old session expiring while the caller replaces it
@@ -162,6 +175,12 @@ class RealtimeProtocolSession:
             call = event.function_call
             self._calls.setdefault(call.response_id or "", _ResponseCalls()).outstanding.add(call.call_id)
             actions.append(RunTool(call))
+        elif isinstance(event, RealtimeMcpApprovalEvent) and self.auto_invoke_tools and event.approval.approved is None:
+            request = event.approval
+            self._calls.setdefault(request.response_id or "", _ResponseCalls()).outstanding.add(
+                request.approval_request_id
+            )
+            actions.append(AskApproval(request))
         elif event.service_type == ListenEvents.RESPONSE_DONE and event.service_event:
             actions.extend(self._response_done(event.service_event))
         return actions
@@ -177,6 +196,20 @@ class RealtimeProtocolSession:
                 calls.outstanding.discard(result.call_id)
                 actions.extend(self._answer_when_all_done(response_id, calls))
                 break
+        return actions
+
+    def approval_answered(self, request: McpApprovalContent, approved: bool) -> list[Action]:
+        """The user's answer to a hosted MCP server's approval request: the service gets it as an
+        `mcp_approval_response` item, and one `response.create` once the response's calls are all answered."""
+        answered = replace(request, approved=approved)
+        actions: list[Action] = [
+            Deliver(RealtimeMcpApprovalEvent(service_type="mcp_approval_response", approval=answered)),
+            Send(protocol.mcp_approval_item(request.approval_request_id, approved)),
+        ]
+        calls = self._calls.get(request.response_id or "")
+        if calls is not None and request.approval_request_id in calls.outstanding:
+            calls.outstanding.discard(request.approval_request_id)
+            actions.extend(self._answer_when_all_done(request.response_id or "", calls))
         return actions
 
     @property
@@ -274,6 +307,16 @@ class RealtimeProtocolSession:
             item = event.service_event.get("item") or {}
             if item.get("type") == "function_call" and item.get("id"):
                 self._function_names[item["id"]] = str(item.get("name") or "")
+
+    def _label_mcp_list(self, event: RealtimeEvent) -> None:
+        """`mcp_list_tools.failed` names only its item: the server's label comes from the item's `added`."""
+        payload = event.service_event or {}
+        if event.service_type == ListenEvents.CONVERSATION_ITEM_ADDED:
+            item = payload.get("item") or {}
+            if item.get("type") == "mcp_list_tools" and item.get("id"):
+                self._mcp_labels[str(item["id"])] = str(item.get("server_label") or "")
+        elif isinstance(event, RealtimeMcpToolsEvent) and event.mcp_tools.failed:
+            event.mcp_tools.server_label = self._mcp_labels.get(event.mcp_tools.item_id or "", "")
 
     def _is_replay_echo(self, event: RealtimeEvent) -> bool:
         if not self._replayed_items or event.service_type not in _ITEM_EVENTS:

@@ -13,7 +13,7 @@ from voicecli.commands.demo.inputs import TurnInput, prepare_inputs
 from voicecli.commands.demo.script import DemoScript, ScriptError
 from voicecli.commands.demo.settings import script_config
 from voicecli.config import AppConfig, ConfigError, Provider
-from voicecli.conversation.mcp_config import McpServer, configured_mcp_servers
+from voicecli.conversation.mcp_config import HostedMcpServer, McpServer, configured_mcp_servers
 from voicecli.conversation.tools import configured_tools
 from voicecli.realtime.functions import ToolFunction, describe
 
@@ -25,7 +25,7 @@ class PreparedScript:
     tools: list[ToolFunction]
     inputs: list[TurnInput]
     output_dir: Path
-    mcp_servers: list[McpServer] = field(default_factory=list)
+    mcp_servers: list[McpServer | HostedMcpServer] = field(default_factory=list)
 
     @property
     def tool_names(self) -> list[str]:
