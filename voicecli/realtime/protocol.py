@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from enum import StrEnum
 from typing import Any
 
@@ -125,8 +126,13 @@ def function_output_item(call_id: str, output: str) -> dict[str, Any]:
 
 
 def mcp_approval_item(approval_request_id: str, approve: bool) -> dict[str, Any]:
-    """The answer to a hosted MCP server's `mcp_approval_request`."""
-    item = {"type": "mcp_approval_response", "approval_request_id": approval_request_id, "approve": approve}
+    """The answer to a hosted MCP server's `mcp_approval_request` (the item's id is the client's to give)."""
+    item = {
+        "id": f"mcpa_{uuid.uuid4().hex[:24]}",
+        "type": "mcp_approval_response",
+        "approval_request_id": approval_request_id,
+        "approve": approve,
+    }
     return {"type": SendEvents.CONVERSATION_ITEM_CREATE, "item": item}
 
 
@@ -249,9 +255,6 @@ def parse_server_event(payload: dict[str, Any]) -> ev.RealtimeEvent:
                 )
             case ListenEvents.RESPONSE_OUTPUT_ITEM_DONE | ListenEvents.CONVERSATION_ITEM_DONE:
                 return _item_event(service_type, payload)
-            case ListenEvents.MCP_LIST_TOOLS_FAILED:
-                content = ev.McpToolsContent(server_label="", item_id=_text(payload, "item_id"), failed=True)
-                return ev.RealtimeMcpToolsEvent(service_type=service_type, service_event=payload, mcp_tools=content)
             case ListenEvents.ERROR:
                 error = payload.get("error")
                 if not isinstance(error, dict):  # e.g. {"type": "error", "error": "boom"}
@@ -281,14 +284,11 @@ def parse_server_event(payload: dict[str, Any]) -> ev.RealtimeEvent:
 
 
 def _item_event(service_type: str, payload: dict[str, Any]) -> ev.RealtimeEvent:
-    """A finished item of a hosted MCP server (its tool list, a call, an approval request) as its typed
-    event; any other item as it came."""
+    """A finished item of a hosted MCP server's (a call, an approval request) as its typed event; any
+    other item as it came (a server's tool list is typed by the protocol session, which sees both the
+    item and whether the listing succeeded)."""
     item = payload.get("item") or {}
     kind = item.get("type")
-    if kind == "mcp_list_tools" and service_type == ListenEvents.CONVERSATION_ITEM_DONE:
-        names = [str(tool["name"]) for tool in item.get("tools") or []]
-        listed = ev.McpToolsContent(server_label=_text(item, "server_label"), tools=names, item_id=item.get("id"))
-        return ev.RealtimeMcpToolsEvent(service_type=service_type, service_event=payload, mcp_tools=listed)
     if kind == "mcp_call" and service_type == ListenEvents.RESPONSE_OUTPUT_ITEM_DONE:
         error = item.get("error")
         call = ev.McpCallContent(

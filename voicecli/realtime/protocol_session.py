@@ -24,6 +24,7 @@ from voicecli.realtime.events import (
     FunctionCallContent,
     FunctionResultContent,
     McpApprovalContent,
+    McpToolsContent,
     RealtimeAudioEvent,
     RealtimeErrorEvent,
     RealtimeEvent,
@@ -150,7 +151,9 @@ class RealtimeProtocolSession:
         self._function_names: dict[str, str] = {}  # function-call item id → function name
         self._calls: dict[str, _ResponseCalls] = {}  # response id → its tool calls
         self._replayed_items: set[str] = set()
-        self._mcp_labels: dict[str, str] = {}  # mcp_list_tools item id → its server's label
+        self._mcp_lists: dict[str, McpToolsContent] = {}  # mcp_list_tools item id → its server and tools
+        self._mcp_done: set[str] = set()  # those items the service finished
+        self._mcp_failed: dict[str, bool] = {}  # item id → whether listing failed, once the service said
 
     # --- what arrived -----------------------------------------------------------------------
 
@@ -161,12 +164,14 @@ class RealtimeProtocolSession:
         if self._is_replay_echo(event):
             return []
         self._name_function_call(event)
-        self._label_mcp_list(event)
+        listed = self._mcp_list(event)
         if isinstance(event, RealtimeErrorEvent) and event.error.code == "session_expired" and self.continuity:
             if self.rolling_over:
                 return []  # the old session expiring while the caller replaces it
             event.error.fatal = False  # the caller rolls over to a new session
         actions: list[Action] = [Deliver(event)]
+        if listed is not None:
+            actions.append(Deliver(listed))
         if event.service_type == ListenEvents.SESSION_CREATED and event.service_event:
             actions.append(self._created(event.service_event))
         elif isinstance(event, RealtimeErrorEvent) and event.error.fatal:
@@ -308,15 +313,30 @@ class RealtimeProtocolSession:
             if item.get("type") == "function_call" and item.get("id"):
                 self._function_names[item["id"]] = str(item.get("name") or "")
 
-    def _label_mcp_list(self, event: RealtimeEvent) -> None:
-        """`mcp_list_tools.failed` names only its item: the server's label comes from the item's `added`."""
+    def _mcp_list(self, event: RealtimeEvent) -> RealtimeMcpToolsEvent | None:
+        """A hosted server's tool list, once its item is done and the service said whether the listing
+        worked (`mcp_list_tools.completed` / `.failed` name only the item), whichever came last."""
         payload = event.service_event or {}
-        if event.service_type == ListenEvents.CONVERSATION_ITEM_ADDED:
-            item = payload.get("item") or {}
-            if item.get("type") == "mcp_list_tools" and item.get("id"):
-                self._mcp_labels[str(item["id"])] = str(item.get("server_label") or "")
-        elif isinstance(event, RealtimeMcpToolsEvent) and event.mcp_tools.failed:
-            event.mcp_tools.server_label = self._mcp_labels.get(event.mcp_tools.item_id or "", "")
+        item = payload.get("item") or {}
+        if event.service_type in _ITEM_EVENTS and item.get("type") == "mcp_list_tools" and item.get("id"):
+            item_id = str(item["id"])
+            names = [str(tool.get("name")) for tool in item.get("tools") or () if isinstance(tool, dict)]
+            self._mcp_lists[item_id] = McpToolsContent(str(item.get("server_label") or ""), names, item_id)
+            if event.service_type == ListenEvents.CONVERSATION_ITEM_DONE:
+                self._mcp_done.add(item_id)
+        elif event.service_type in (ListenEvents.MCP_LIST_TOOLS_COMPLETED, ListenEvents.MCP_LIST_TOOLS_FAILED):
+            item_id = str(payload.get("item_id") or "")
+            self._mcp_failed[item_id] = event.service_type == ListenEvents.MCP_LIST_TOOLS_FAILED
+        else:
+            return None
+        if item_id not in self._mcp_done or item_id not in self._mcp_failed or item_id not in self._mcp_lists:
+            return None
+        self._mcp_done.discard(item_id)
+        content = self._mcp_lists.pop(item_id)
+        content.failed = self._mcp_failed.pop(item_id)
+        return RealtimeMcpToolsEvent(
+            service_type=f"mcp_list_tools.{'failed' if content.failed else 'completed'}", mcp_tools=content
+        )
 
     def _is_replay_echo(self, event: RealtimeEvent) -> bool:
         if not self._replayed_items or event.service_type not in _ITEM_EVENTS:

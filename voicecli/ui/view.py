@@ -28,11 +28,14 @@ from voicecli.realtime import (
     RealtimeEvent,
     RealtimeFunctionCallEvent,
     RealtimeFunctionResultEvent,
+    RealtimeMcpCallEvent,
+    RealtimeMcpToolsEvent,
     RealtimeTextEvent,
 )
 from voicecli.realtime.usage import UsageMeter
 from voicecli.records.latency import LatencyTracker, TurnLatency
 from voicecli.ui.entries import AssistantTurn, Entry, Notice, ToolCall, UserTurn
+from voicecli.ui.plain import hosted_tools_line
 from voicecli.ui.summary import dollars
 from voicecli.ui.transcript import newest_lines, render_entry
 
@@ -165,6 +168,14 @@ class ConversationView:
                 self.state = "tool_running"
             case RealtimeFunctionResultEvent():
                 self._tool_finished(event)
+            case RealtimeMcpCallEvent():  # the service called a hosted MCP server: shown as the tool call it is
+                mcp = event.mcp_call
+                call = ToolCall(f"{mcp.server_label}.{mcp.name}", mcp.arguments, mcp.item_id)
+                call.result, call.is_error = (mcp.error, True) if mcp.error else (mcp.output or "", False)
+                self.entries.append(call)
+                self._current_assistant = None
+            case RealtimeMcpToolsEvent():
+                self.entries.append(Notice(hosted_tools_line(event), "mcp" if event.mcp_tools.failed else "mcp_tools"))
             case RealtimeErrorEvent():
                 self.entries.append(Notice(event.error.message, event.error.code, event.error.fatal))
             case RealtimeEvent(service_type=service_type):

@@ -245,9 +245,11 @@ async def _with_server(server: Mapping[str, Any], timeout_s: float, work: Callab
 
 
 def _first_cause(exc: BaseException) -> str:
+    """The first real cause, out of the task groups the SDK wraps it in; the tool's own error as it said it."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+    said = str(exc) if isinstance(exc, _McpFailure) else f"{type(exc).__name__}: {exc}"
+    return " ".join(said.split())[:300]
 
 
 async def _all_tools(session: Any) -> list[dict[str, Any]]:
