@@ -6,16 +6,21 @@ against `openai.types.realtime`."""
 from __future__ import annotations
 
 import socket
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import client_factory
-from test_mcp_tools import http_server  # noqa: F401  (the fixture)
+from test_mcp_tools import SERVER_SCRIPT, serving_http
 
+from voicecli.commands.phone import phone_client_factory, phone_mcp
+from voicecli.config.app_config import AppConfig, LocalConfig, ToolsConfig
 from voicecli.conversation.exchange import TurnResult, exchange
 from voicecli.conversation.mcp_config import HostedMcpServer
 from voicecli.conversation.mcp_tools import McpTools
+from voicecli.phone.calls import CallRecord
 from voicecli.realtime import (
     RealtimeEvent,
     RealtimeMcpApprovalEvent,
@@ -58,6 +63,12 @@ async def brain(tmp_path: Path) -> Any:
     await server.stop()
 
 
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    with serving_http() as url:
+        yield url
+
+
 class Run:
     """One conversation's turns, every event received and every client event sent."""
 
@@ -78,7 +89,10 @@ async def converse(brain: LocalServer, hosted: HostedMcpServer, *turns: str, app
         return bool(approve)
 
     client.tools.approver = approver if approve is not None else None
-    async with McpTools([hosted], client.tools, notice=pytest.fail), client(settings=RealtimeSettings(push_to_talk=True)):
+    async with (
+        McpTools([hosted], client.tools, notice=pytest.fail),
+        client(settings=RealtimeSettings(push_to_talk=True)),
+    ):
         for text in turns:
             run.results.append(await exchange(client, text=text, timeout_s=30, observer=run.events.append))
     return run
@@ -220,3 +234,27 @@ async def test_the_local_server_calls_no_mcp_server_beyond_this_machine(tool: di
     assert error["type"] == "error" and refusal in error["error"]["message"]
     assert error["error"]["param"] == "session.tools[0].server_url"
     assert session.config["tools"] == [], "the update is refused whole"
+
+
+async def test_the_phone_bridge_starts_the_configured_mcp_servers_and_each_call_uses_them(
+    tmp_path: Path, http_server: str
+) -> None:
+    script = tmp_path / "phone.toml"
+    script.write_text(BRAIN_SCRIPT)
+    brain = LocalConfig(brain="scripted", script=str(script), speed="max", first_audio_ms=0)
+    local = ToolsConfig(mcp=[{"name": "local", "command": sys.executable, "args": [SERVER_SCRIPT]}])
+    hosted = ToolsConfig(hosted_mcp=[{"server_label": "hosted", "server_url": http_server}], approve="all")
+    events: list[RealtimeEvent] = []
+    results = []
+    for tools, text in ((local, "What is the weather?"), (hosted, "It is broken")):
+        config = AppConfig(provider="local", local=brain, tools=tools)
+        async with phone_mcp(config) as catalog:
+            make_client = phone_client_factory(config, catalog)
+            for number in range(2):  # two calls, one set of servers
+                client = make_client(CallRecord(f"call-{number}"), [])
+                async with client(settings=RealtimeSettings(push_to_talk=True)):
+                    results.append(await exchange(client, text=text, timeout_s=30, observer=events.append))
+    assert [r.result for result in results[:2] for r in result.tool_results] == [WEATHER] * 2, "local MCP server"
+    hosted_calls = [(e.mcp_call.server_label, e.mcp_call.name) for e in events if isinstance(e, RealtimeMcpCallEvent)]
+    assert hosted_calls == [("hosted", "broken_tool")] * 2, "approved by [tools] approve: nobody to ask on a phone"
+    assert results[3].assistant_text.endswith("Got: Error: Error executing tool broken_tool")

@@ -177,6 +177,10 @@ class ToolRegistry:
         found = self._tools.get(name)
         return None if found is None else found.source or _function_source(found.function)
 
+    def described(self) -> list[Tool]:
+        """The tools as offered (to share them with another client's registry)."""
+        return list(self._tools.values())
+
     def __len__(self) -> int:
         return len(self._tools)
 

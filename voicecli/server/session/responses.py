@@ -160,11 +160,12 @@ class Responses:
                 items = [*items, *response.output]
         calls = await self._say(response, budget, await self._brain.reply(items, response.config))
         offered = hosted_tools(items, response.config)
+        functions = {tool.get("name") for tool in response.config.get("tools") or () if tool.get("type") == "function"}
         called_hosted = False
         for call in calls:
             if response.cancel_reason or budget.exceeded:  # the model stopped at its limit
                 break
-            hosted = offered.get(call.name)
+            hosted = None if call.name in functions else offered.get(call.name)
             if hosted is None:
                 await self._streamer.call(response, call)
             elif needs_approval(*hosted):
