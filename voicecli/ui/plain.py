@@ -60,8 +60,8 @@ class PlainTranscript:
                 self._end_line()
                 mcp = event.mcp_call
                 self._write(f"  -> tool {mcp.server_label}.{mcp.name}({_one_line(mcp.arguments)}) [hosted MCP]\n")
-                outcome = f"failed: {mcp.error}" if mcp.error else f"returned: {mcp.output or ''}"
-                self._write(f"  <- {mcp.name} {_one_line(outcome)}\n")
+                answer = f"failed: {mcp.error}" if mcp.error else f"returned: {mcp.output or ''}"
+                self._write(f"  <- {mcp.name} {_one_line(answer)}\n")
             case RealtimeMcpApprovalEvent():
                 self._end_line()
                 asked = event.approval

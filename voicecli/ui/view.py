@@ -170,9 +170,9 @@ class ConversationView:
                 self._tool_finished(event)
             case RealtimeMcpCallEvent():  # the service called a hosted MCP server: shown as the tool call it is
                 mcp = event.mcp_call
-                call = ToolCall(f"{mcp.server_label}.{mcp.name}", mcp.arguments, mcp.item_id)
-                call.result, call.is_error = (mcp.error, True) if mcp.error else (mcp.output or "", False)
-                self.entries.append(call)
+                hosted = ToolCall(f"{mcp.server_label}.{mcp.name}", mcp.arguments, mcp.item_id)
+                hosted.result, hosted.is_error = (mcp.error, True) if mcp.error else (mcp.output or "", False)
+                self.entries.append(hosted)
                 self._current_assistant = None
             case RealtimeMcpToolsEvent():
                 self.entries.append(Notice(hosted_tools_line(event), "mcp" if event.mcp_tools.failed else "mcp_tools"))

@@ -63,8 +63,8 @@ class Timeline:
             case RealtimeMcpCallEvent():
                 mcp = event.mcp_call
                 self._add("tool_call", f"{mcp.server_label}.{mcp.name}({mcp.arguments})")
-                outcome = f"failed: {mcp.error}" if mcp.error else f"returned: {mcp.output}"
-                self._add("tool_result", f"{mcp.name} {outcome}")
+                answer = f"failed: {mcp.error}" if mcp.error else f"returned: {mcp.output}"
+                self._add("tool_result", f"{mcp.name} {answer}")
             case RealtimeErrorEvent():
                 self._add("error", event.error.message + (f" [{event.error.code}]" if event.error.code else ""))
             case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):
