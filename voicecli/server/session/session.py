@@ -259,7 +259,10 @@ class ServerSession:
     # --- responses and their audio --------------------------------------------------------------
 
     async def _response_create(self, event: dict[str, Any]) -> None:
-        check_hosted_tools((event.get("response") or {}).get("tools"), "response.tools")
+        tools = (event.get("response") or {}).get("tools")
+        check_hosted_tools(tools, "response.tools")
+        if self.responses.active is None:  # refused otherwise, as any response.create meanwhile
+            await self.responses.hosted.list_new(tools or ())
         await self.responses.create(self.config, event.get("response") or {})
 
     async def _response_cancel(self, event: dict[str, Any]) -> None:
