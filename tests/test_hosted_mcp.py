@@ -64,8 +64,9 @@ async def brain(tmp_path: Path) -> Any:
     await server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def http_server() -> Iterator[str]:
+    """One MCP server for the module: no test here changes its tools."""
     with serving_http() as url:
         yield url
 

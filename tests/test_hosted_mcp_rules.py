@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from test_ui_view import INFO, feed, screen
 
+from voicecli.config import ConfigError
 from voicecli.conversation.approvals import KeyApprovals
 from voicecli.conversation.mcp_config import hosted_mcp_servers
 from voicecli.realtime import protocol
@@ -170,3 +171,38 @@ def test_a_hosted_servers_header_secret_is_read_from_its_variable_and_never_show
     assert tool["headers"] == {"Authorization": "Bearer tok-hosted-0123456789"}, "the service gets the secret"
     assert "tok-hosted" not in shown(str(tool)), "a screen or log line never shows it"
     assert os.environ["DOCS_MCP_TOKEN"] not in shown("server said tok-hosted-0123456789")
+
+
+@pytest.mark.parametrize(
+    ("table", "line"),
+    [
+        ({"server_url": "https://m.example/mcp"}, "tools.hosted_mcp[0].server_label: expected a name"),
+        ({"server_label": "a.b", "server_url": "https://m.example/mcp"}, "server_label: expected a name"),
+        ({"server_label": "docs", "server_url": "sk-not-a-url-0123456789"}, "server_url: must be a URL"),
+        (
+            {"server_label": "docs", "server_url": "https://m.example/mcp", "require_approval": "sometimes"},
+            "require_approval: expected",
+        ),
+        ({"server_label": "docs", "server_url": "https://m.example/mcp", "allowed_tools": "search"}, "allowed_tools"),
+        (
+            {
+                "server_label": "docs",
+                "server_url": "https://m.example/mcp",
+                "headers": {"Authorization": "Bearer sk-abcdef0123456789"},
+            },
+            "secrets are not read from files",
+        ),
+        ({"server_label": "docs", "server_url": "https://m.example/mcp", "url": "x"}, "unknown key 'url'"),
+    ],
+)
+def test_a_bad_hosted_table_is_one_line_that_never_shows_a_secret(table: dict[str, Any], line: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        hosted_mcp_servers([table])
+    message = str(raised.value)
+    assert line in message and "\n" not in message and "sk-" not in shown(message)
+
+
+def test_two_hosted_servers_with_one_label_are_refused() -> None:
+    table = {"server_label": "docs", "server_url": "https://m.example/mcp"}
+    with pytest.raises(ConfigError, match="two servers are labelled 'docs'"):
+        hosted_mcp_servers([table, table])
