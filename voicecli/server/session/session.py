@@ -10,6 +10,7 @@ The session composes the protocol's parts and sends the events they call for:
   input_audio      the input audio buffer and server VAD, which cut it into user turns
   conversation     the items and the rules of `conversation.item.*`
   responses        the active response, its task and cancellation (streamed by `response_stream`)
+  hosted_mcp       the session's `{"type": "mcp"}` tools: listed and called by the server itself
   audio_out        where response audio goes: delta events (WebSocket) or an RTP track (WebRTC)
 """
 
