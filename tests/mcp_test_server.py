@@ -2,7 +2,7 @@
 
 `python mcp_test_server.py [--http PORT] [--mode ok|crash|hang]`: in `crash` mode a call to
 `get_weather` kills the process, in `hang` mode it never answers; `learn_forecast` adds a tool and
-sends `notifications/tools/list_changed`.
+sends `notifications/tools/list_changed`; `broken_tool` always fails.
 """
 
 from __future__ import annotations
@@ -25,6 +25,12 @@ def get_weather(city: str) -> str:
     if mode == "hang":
         time.sleep(3600)
     return f"sunny and 21 degrees in {city} (from MCP)"
+
+
+@server.tool()
+def broken_tool() -> str:
+    """A tool that always fails (its result is an MCP error)."""
+    raise ValueError("the tool broke")
 
 
 @server.tool(name="odd.name")

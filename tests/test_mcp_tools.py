@@ -4,6 +4,7 @@ on streamable HTTP at 127.0.0.1, against the local realtime server's scripted br
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import socket
 import subprocess
@@ -59,6 +60,13 @@ async def brain(tmp_path: Path) -> AsyncIterator[LocalServer]:
 @pytest.fixture
 def http_server() -> Iterator[str]:
     """The test MCP server on streamable HTTP at a free loopback port; its /mcp URL."""
+    with serving_http() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving_http() -> Iterator[str]:
+    """Run the test MCP server on streamable HTTP at a free loopback port; its /mcp URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -194,13 +194,29 @@ def demo(
         str | None,
         typer.Option(metavar=choices(Provider), help="local, openai or azure, instead of the script's provider."),
     ] = None,
+    approve: Annotated[
+        str | None,
+        typer.Option(
+            metavar="all|none", help="Tool calls that need approval: run all or refuse all (nobody is asked)."
+        ),
+    ] = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,
 ) -> None:
     """Run scripted conversations; write transcript.md, report.json and each reply as WAV."""
     from voicecli.commands.demo.command import run_demo
 
-    run(run_demo(scripts, output=output, parallel=parallel, provider=provider, config_path=config, profile=profile))
+    run(
+        run_demo(
+            scripts,
+            output=output,
+            parallel=parallel,
+            provider=provider,
+            approve=approve,
+            config_path=config,
+            profile=profile,
+        )
+    )
 
 
 @app.command(cls=Command)

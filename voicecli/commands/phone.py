@@ -19,13 +19,16 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 from aiohttp import web
 
 from voicecli.config import AppConfig, ConfigError
+from voicecli.conversation.approvals import set_up_approvals
+from voicecli.conversation.mcp_config import configured_mcp_servers
+from voicecli.conversation.mcp_tools import McpTools
 from voicecli.conversation.providers import build_client, session_continuity, session_settings, usage_meter
 from voicecli.conversation.tools import configured_tools
 from voicecli.phone.acs import CallAutomation
@@ -37,7 +40,7 @@ from voicecli.phone.limits import CallLimits
 from voicecli.phone.service import PhoneService
 from voicecli.phone.webhook import SECRET_PARAMETER
 from voicecli.realtime import RealtimeClient
-from voicecli.realtime.functions import ToolFunction
+from voicecli.realtime.functions import ToolFunction, ToolRegistry
 from voicecli.ui.logs import configure_logging
 
 CONNECTION_STRING_ENV = "ACS_CONNECTION_STRING"
@@ -65,58 +68,75 @@ async def run_phone(
     except ConfigError:
         await _close(acs, None)
         raise
-    client_factory = phone_client_factory(config)
-
     live = sys.stdout.isatty()
     configure_logging(log_file, live=live)
     _log.setLevel(logging.INFO)
-    await _check_provider(config)
-    service = PhoneService(
-        client_factory=client_factory,
-        settings=session_settings(config),
-        public_url=public_url or "",
-        acs=acs,
-        verifier=verifier,
-        webhook_secret=webhook_secret,
-        limits=limits,
-        registry=CallRegistry(),
-        greet=greet,
-    )
-    runner = web.AppRunner(create_phone_app(service), access_log=None, shutdown_timeout=2.0)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except OSError as exc:
-        await _close(acs, verifier)
-        await runner.cleanup()
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    bound = runner.addresses[0]
-    try:
-        with _interrupts() as interrupted:  # before the lines that say it is ready: a Ctrl-C right after them drains
-            print(f"voicecli phone: listening on http://{bound[0]}:{bound[1]}", flush=True)
-            print(_where_acs_reaches(service), flush=True)
-            with _calls_view(service, live):
-                await _serve_until_drained(service, site, interrupted)
-    finally:
-        await runner.cleanup()
-        await _close(acs, verifier)
-    print("voicecli phone: stopped", flush=True)
-    return 0
+    async with phone_mcp(config) as catalog:  # one set of MCP servers for every call, while the bridge runs
+        client_factory = phone_client_factory(config, catalog)
+        await _check_provider(config)
+        service = PhoneService(
+            client_factory=client_factory,
+            settings=session_settings(config),
+            public_url=public_url or "",
+            acs=acs,
+            verifier=verifier,
+            webhook_secret=webhook_secret,
+            limits=limits,
+            registry=CallRegistry(),
+            greet=greet,
+        )
+        runner = web.AppRunner(create_phone_app(service), access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await _close(acs, verifier)
+            await runner.cleanup()
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        bound = runner.addresses[0]
+        try:
+            # Before the lines that say it is ready: a Ctrl-C right after them drains.
+            with _interrupts() as interrupted:
+                print(f"voicecli phone: listening on http://{bound[0]}:{bound[1]}", flush=True)
+                print(_where_acs_reaches(service), flush=True)
+                with _calls_view(service, live):
+                    await _serve_until_drained(service, site, interrupted)
+        finally:
+            await runner.cleanup()
+            await _close(acs, verifier)
+        print("voicecli phone: stopped", flush=True)
+        return 0
 
 
-def phone_client_factory(config: AppConfig) -> ClientFactory:
-    """Each call's realtime client: the configured tools and the call's own, and `talk`'s reconnect
-    and replay (`[session] reconnect_tries`), so a dropped connection costs the caller a short
-    silence instead of the call."""
+def phone_client_factory(config: AppConfig, catalog: ToolRegistry | None = None) -> ClientFactory:
+    """Each call's realtime client: the configured tools and the call's own, the MCP servers' tools
+    (`catalog`, from `phone_mcp`), and `talk`'s reconnect and replay (`[session] reconnect_tries`),
+    so a dropped connection costs the caller a short silence instead of the call. Nobody can be
+    asked on a phone line: `[tools] approve` decides, else a call that needs approval is refused."""
     tools = configured_tools(config)
 
     def client_factory(record: CallRecord, call_tools: list[ToolFunction]) -> RealtimeClient:
         client = build_client(config, tools=[*tools, *call_tools], continuity=session_continuity(config))
         record.usage = usage_meter(config, client.protocol, with_budget=False)  # the call's cost
+        if catalog is not None:
+            for described in catalog.described():
+                if described.name not in client.tools:  # a call's own tool outranks a shared one
+                    client.tools.add_tool(described)
+            client.tools.hosted = list(catalog.hosted)
+        set_up_approvals(client.tools, config)
         return client
 
     return client_factory
+
+
+@contextlib.asynccontextmanager
+async def phone_mcp(config: AppConfig) -> AsyncIterator[ToolRegistry]:
+    """The configured MCP servers, started once for every call (their tools in the registry yielded);
+    each problem is one log line and the bridge goes on. A call gets the tools offered when it starts."""
+    catalog = ToolRegistry(configured_tools(config))  # so that a clash with a Python tool is named
+    async with McpTools(configured_mcp_servers(config), catalog, notice=_log.warning):
+        yield catalog
 
 
 async def _check_provider(config: AppConfig) -> None:

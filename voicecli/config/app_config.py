@@ -118,6 +118,8 @@ class ToolsConfig:
     mcp_commands: list[str] = field(default_factory=list)
     """stdio MCP servers as command lines (`--mcp`); `mcp` holds the `[[tools.mcp]]` tables."""
     mcp: list[dict[str, Any]] = field(default_factory=list)
+    hosted_mcp: list[dict[str, Any]] = field(default_factory=list)
+    """`[[tools.hosted_mcp]]`: MCP servers the Realtime service calls itself (`{"type": "mcp"}` tools)."""
     confirm: list[str] = field(default_factory=list)
     """Tools (by name, of any source) the user approves before each call."""
     approve: Approve = "ask"

@@ -152,6 +152,10 @@ def _needs_resending(event: RealtimeEvent) -> bool:
     return status.get("cause") == "drop" and not status.get("asked_again")
 
 
+_ASKING_ITEMS = frozenset({"function_call", "mcp_approval_request"})
+"""Output items after which the client answers (a tool's output, an approval) and the model goes on."""
+
+
 def _collect(result: TurnResult, event: RealtimeEvent, started: float) -> bool:
     """Record one event; True when the turn is over."""
     elapsed = time.perf_counter() - started
@@ -198,6 +202,6 @@ def _collect(result: TurnResult, event: RealtimeEvent, started: float) -> bool:
                 error = (response.get("status_details") or {}).get("error") or {}
                 result.failed = error.get("message") or "the response ended with status failed"
                 return True
-            asked_for_tools = any(item.get("type") == "function_call" for item in response.get("output") or [])
+            asked_for_tools = any(item.get("type") in _ASKING_ITEMS for item in response.get("output") or [])
             return not asked_for_tools or response.get("status") == "cancelled"
     return False

@@ -1,4 +1,5 @@
-"""The MCP servers a configuration names: `--mcp "COMMAND ARGS…"` and `[[tools.mcp]]` tables.
+"""The MCP servers a configuration names: `--mcp "COMMAND ARGS…"` and `[[tools.mcp]]` tables, which
+voicecli starts itself, and `[[tools.hosted_mcp]]` tables, which the Realtime service calls.
 
 Secrets never live in the file: a header or environment value names its variable as `${NAME}`, read
 when the server is started, and a header that carries credentials (Authorization, a key, a token,
@@ -18,9 +19,13 @@ from voicecli.config import AppConfig, ConfigError
 from voicecli.realtime.safe_text import remember_secret
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]{0,63})\}")
+_LABEL = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CREDENTIAL_HEADER = re.compile(r"authorization|key|token|secret|cookie|password", re.IGNORECASE)
 _KEYS = frozenset(
     {"name", "command", "args", "env", "cwd", "url", "headers", "timeout_s", "start_timeout_s", "confirm"}
+)
+_HOSTED_KEYS = frozenset(
+    {"server_label", "server_url", "allowed_tools", "require_approval", "headers", "server_description"}
 )
 DEFAULT_TIMEOUT_S = 20.0
 """How long a server may take to start, list its tools or answer a call before it counts as hung:
@@ -57,8 +62,97 @@ class McpServer:
         return {name: _expand(value) for name, value in self.headers.items()}
 
 
-def configured_mcp_servers(config: AppConfig) -> list[McpServer]:
-    return mcp_servers(config.tools.mcp_commands, config.tools.mcp)
+@dataclass(frozen=True, slots=True)
+class HostedMcpServer:
+    """An MCP server the Realtime service calls itself: a `{"type": "mcp"}` tool of the session."""
+
+    label: str
+    url: str
+    allowed_tools: tuple[str, ...] | None = None
+    require_approval: str | dict[str, Any] = "always"
+    headers: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+    def payload(self) -> dict[str, Any]:
+        """The session's tool, its header secrets read from their variables now (and never shown)."""
+        tool: dict[str, Any] = {
+            "type": "mcp",
+            "server_label": self.label,
+            "server_url": self.url,
+            "require_approval": self.require_approval,
+        }
+        if self.allowed_tools is not None:
+            tool["allowed_tools"] = list(self.allowed_tools)
+        if self.headers:
+            tool["headers"] = {name: _expand(value) for name, value in self.headers.items()}
+        if self.description:
+            tool["server_description"] = self.description
+        return tool
+
+
+def configured_mcp_servers(config: AppConfig) -> list[McpServer | HostedMcpServer]:
+    """The servers voicecli starts, then those the service calls (`[[tools.hosted_mcp]]`)."""
+    local: list[McpServer | HostedMcpServer] = list(mcp_servers(config.tools.mcp_commands, config.tools.mcp))
+    return local + hosted_mcp_servers(config.tools.hosted_mcp)
+
+
+def hosted_mcp_servers(tables: list[dict[str, Any]]) -> list[HostedMcpServer]:
+    """The `[[tools.hosted_mcp]]` tables, checked; each label once (the service refuses two alike)."""
+    servers = [_hosted(table, f"tools.hosted_mcp[{index}]") for index, table in enumerate(tables)]
+    labels = [server.label for server in servers]
+    for label in labels:
+        if labels.count(label) > 1:
+            raise ConfigError(f"tools.hosted_mcp: two servers are labelled {label!r}; give each its own server_label")
+    return servers
+
+
+def _hosted(table: Any, where: str) -> HostedMcpServer:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table ([[tools.hosted_mcp]]) with server_label and server_url")
+    unknown = set(table) - _HOSTED_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(_HOSTED_KEYS))})")
+    label, url = table.get("server_label"), table.get("server_url")
+    if not isinstance(label, str) or not _LABEL.fullmatch(label):
+        raise ConfigError(f"{where}.server_label: expected a name of letters, digits, _ and - (at most 64)")
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+        remember_secret(url if isinstance(url, str) else None)
+        raise ConfigError(f"{where}.server_url: must be a URL starting with http:// or https:// (not shown)")
+    allowed = table.get("allowed_tools")
+    if allowed is not None and (not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed)):
+        raise ConfigError(f"{where}.allowed_tools: expected a list of tool names")
+    approval = table.get("require_approval", "always")
+    if approval not in ("always", "never") and not _approval_filter(approval):
+        raise ConfigError(
+            f'{where}.require_approval: expected "always", "never" or a table such as '
+            '{ never = { tool_names = ["search"] } }'
+        )
+    description = table.get("server_description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{where}.server_description: expected a string")
+    return HostedMcpServer(
+        label=label,
+        url=url,
+        allowed_tools=tuple(allowed) if allowed is not None else None,
+        require_approval=approval,
+        headers=_values(table.get("headers", {}), f"{where}.headers"),
+        description=description,
+    )
+
+
+def _approval_filter(value: Any) -> bool:
+    """`{always = {tool_names = [...]}, never = {...}}`, each with `tool_names` and/or `read_only`."""
+    if not isinstance(value, dict) or not value or set(value) - {"always", "never"}:
+        return False
+    for rule in value.values():
+        if not isinstance(rule, dict) or set(rule) - {"tool_names", "read_only"}:
+            return False
+        names = rule.get("tool_names", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            return False
+        if not isinstance(rule.get("read_only", False), bool):
+            return False
+    return True
 
 
 def mcp_servers(commands: list[str], tables: list[dict[str, Any]]) -> list[McpServer]:

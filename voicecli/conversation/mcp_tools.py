@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Self
 
 from voicecli.config import ConfigError
-from voicecli.conversation.mcp_config import McpServer
+from voicecli.conversation.mcp_config import HostedMcpServer, McpServer
 from voicecli.realtime.client import RealtimeClient
 from voicecli.realtime.events import ErrorContent, RealtimeErrorEvent
 from voicecli.realtime.functions import Tool, ToolRegistry
@@ -38,17 +38,21 @@ class McpToolError(Exception):
 
 
 class McpTools:
-    """The MCP servers of one conversation: `async with McpTools(servers, client.tools, notice=...)`."""
+    """The MCP servers of one conversation: `async with McpTools(servers, client.tools, notice=...)`.
+
+    Hosted servers (`HostedMcpServer`) are not started here: they join the session's tools as
+    `{"type": "mcp"}` entries, and the service calls them."""
 
     def __init__(
         self,
-        servers: list[McpServer],
+        servers: list[McpServer | HostedMcpServer],
         registry: ToolRegistry,
         *,
         notice: Notice,
         on_change: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self.servers = servers
+        self.servers = [server for server in servers if isinstance(server, McpServer)]
+        self.hosted = [server for server in servers if isinstance(server, HostedMcpServer)]
         self.registry = registry
         self.notice = notice
         self.on_change = on_change
@@ -62,6 +66,7 @@ class McpTools:
 
     async def __aenter__(self) -> Self:
         """Start every server and wait until each offers its tools or has failed (each within its timeout)."""
+        self.registry.hosted = [server.payload() for server in self.hosted]
         if self.servers:
             try:
                 import mcp  # noqa: F401

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any, Self
 
@@ -25,6 +26,7 @@ from voicecli.realtime.event_stream import EventStream
 from voicecli.realtime.events import (
     ErrorContent,
     FunctionCallContent,
+    McpApprovalContent,
     RealtimeAudioEvent,
     RealtimeErrorEvent,
     RealtimeEvent,
@@ -33,6 +35,7 @@ from voicecli.realtime.functions import ToolFunction, ToolRegistry
 from voicecli.realtime.protocol import SendEvents
 from voicecli.realtime.protocol_session import (
     Action,
+    AskApproval,
     Completed,
     Deliver,
     Play,
@@ -361,6 +364,8 @@ class RealtimeClient:
                 await self._stream_audio(pcm)
             case RunTool(call):
                 self._spawn(self._run_tool(call))
+            case AskApproval(request):
+                self._spawn(self._ask_approval(request))
             case Ready(session_id, expires_at):
                 self.session_id = session_id
                 self._session_ready.set()
@@ -400,3 +405,16 @@ class RealtimeClient:
         result = await self.tools.invoke(call.name, call.arguments, call.call_id)
         for action in self._protocol.tool_finished(result):
             await self._carry_out(action, wait=False)
+
+    async def _ask_approval(self, request: McpApprovalContent) -> None:
+        """A hosted MCP server's call waits for the same approver as the local tools (no approver: refused)."""
+        try:
+            arguments = json.loads(request.arguments or "{}")
+        except ValueError:
+            arguments = {"arguments": request.arguments}
+        if not isinstance(arguments, dict):
+            arguments = {"arguments": arguments}
+        approved = await self.tools.approve(f"{request.server_label}.{request.name}", arguments)
+        if isinstance(self._protocol, RealtimeProtocolSession):  # the protocol that asked (a new one may be open)
+            for action in self._protocol.approval_answered(request, approved):
+                await self._carry_out(action, wait=False)

@@ -15,7 +15,18 @@ import numpy as np
 SAMPLE_RATE = 24_000
 """The only pcm rate the service accepts and sends."""
 
-EventType = Literal["service", "audio", "text", "function_call", "function_result", "error", "word"]
+EventType = Literal[
+    "service",
+    "audio",
+    "text",
+    "function_call",
+    "function_result",
+    "mcp_tools",
+    "mcp_call",
+    "mcp_approval",
+    "error",
+    "word",
+]
 
 
 @dataclass(slots=True)
@@ -84,6 +95,41 @@ class FunctionResultContent:
 
 
 @dataclass(slots=True)
+class McpToolsContent:
+    """The tools a hosted MCP server offers, as the service listed them (`failed`: it could not)."""
+
+    server_label: str
+    tools: list[str] = field(default_factory=list)
+    item_id: str | None = None
+    failed: bool = False
+
+
+@dataclass(slots=True)
+class McpCallContent:
+    """A call the service made to a hosted MCP server, with what it answered (`error` when it failed)."""
+
+    server_label: str
+    name: str
+    arguments: str
+    item_id: str
+    output: str | None = None
+    error: str | None = None
+    approval_request_id: str | None = None
+
+
+@dataclass(slots=True)
+class McpApprovalContent:
+    """The service asks whether it may call a hosted MCP server's tool; `approved` once answered."""
+
+    server_label: str
+    name: str
+    arguments: str
+    approval_request_id: str
+    response_id: str | None = None
+    approved: bool | None = None
+
+
+@dataclass(slots=True)
 class ErrorContent:
     """An error from the service, the transport or the client; `fatal` ends the session."""
 
@@ -130,6 +176,31 @@ class RealtimeFunctionResultEvent(RealtimeEvent):
 class RealtimeWordEvent(RealtimeEvent):
     event_type: ClassVar[EventType] = "word"
     word: WordTimestampContent
+
+
+@dataclass(slots=True, kw_only=True)
+class RealtimeMcpToolsEvent(RealtimeEvent):
+    """A hosted MCP server's tools were listed (`conversation.item.done` of an `mcp_list_tools` item),
+    or could not be (`mcp_list_tools.failed`)."""
+
+    event_type: ClassVar[EventType] = "mcp_tools"
+    mcp_tools: McpToolsContent
+
+
+@dataclass(slots=True, kw_only=True)
+class RealtimeMcpCallEvent(RealtimeEvent):
+    """The service called a hosted MCP server's tool (`response.output_item.done` of an `mcp_call`)."""
+
+    event_type: ClassVar[EventType] = "mcp_call"
+    mcp_call: McpCallContent
+
+
+@dataclass(slots=True, kw_only=True)
+class RealtimeMcpApprovalEvent(RealtimeEvent):
+    """The service asks for approval (`mcp_approval_request`), or the client answered it (`approved` set)."""
+
+    event_type: ClassVar[EventType] = "mcp_approval"
+    approval: McpApprovalContent
 
 
 @dataclass(slots=True, kw_only=True)

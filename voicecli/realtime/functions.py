@@ -138,6 +138,8 @@ class ToolRegistry:
         """Who approves the calls of tools that need it; without one they are refused, never run unasked."""
         self.confirm_names: set[str] = set()
         """Names of tools that need approval whatever their source says (the configuration's list)."""
+        self.hosted: list[dict[str, Any]] = []
+        """Hosted MCP servers (`{"type": "mcp", ...}` tools): the service calls them, not this client."""
         for fn in tools:
             self.add(fn)
         for plugin_name, plugin in (plugins or {}).items():
@@ -175,6 +177,10 @@ class ToolRegistry:
         found = self._tools.get(name)
         return None if found is None else found.source or _function_source(found.function)
 
+    def described(self) -> list[Tool]:
+        """The tools as offered (to share them with another client's registry)."""
+        return list(self._tools.values())
+
     def __len__(self) -> int:
         return len(self._tools)
 
@@ -182,7 +188,7 @@ class ToolRegistry:
         return name in self._tools
 
     def payload(self) -> list[dict[str, Any]]:
-        return [t.to_payload() for t in self._tools.values()]
+        return [t.to_payload() for t in self._tools.values()] + [dict(tool) for tool in self.hosted]
 
     async def invoke(self, name: str, arguments_json: str, call_id: str) -> FunctionResultContent:
         started = time.perf_counter()
@@ -205,7 +211,7 @@ class ToolRegistry:
                 raise ValueError("arguments must be a JSON object")
         except ValueError as exc:
             return result(f"Error: the arguments for {name} are not valid JSON ({exc}).", True)
-        if (found.confirm or name in self.confirm_names) and not await self._approved(name, arguments):
+        if (found.confirm or name in self.confirm_names) and not await self.approve(name, arguments):
             return result(f"The user did not approve running {name}, so it did not run.", False)
         try:
             async with asyncio.timeout(self.timeout_s):
@@ -219,7 +225,8 @@ class ToolRegistry:
         except Exception as exc:  # even str() failed
             return result(f"Error: the value {name} returned cannot be sent ({type(exc).__name__}: {exc}).", True)
 
-    async def _approved(self, name: str, arguments: dict[str, Any]) -> bool:
+    async def approve(self, name: str, arguments: dict[str, Any]) -> bool:
+        """The approver's answer for one call (a hosted MCP server's too); no approver, or one that fails, refuses."""
         if self.approver is None:
             return False
         try:

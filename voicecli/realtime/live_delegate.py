@@ -71,6 +71,7 @@ class ChatDelegate:
         tools = [
             {"type": "function", "function": {key: value for key, value in tool.items() if key != "type"}}
             for tool in task.tools.payload()
+            if tool["type"] == "function"  # a hosted MCP server is the Realtime service's, not a chat model's
         ]
         options: dict[str, Any] = {"tools": tools} if tools else {}
         try:

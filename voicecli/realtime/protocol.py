@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from enum import StrEnum
 from typing import Any
 
@@ -55,6 +56,14 @@ class ListenEvents(StrEnum):
     RESPONSE_OUTPUT_AUDIO_TRANSCRIPT_DONE = "response.output_audio_transcript.done"
     RESPONSE_FUNCTION_CALL_ARGUMENTS_DELTA = "response.function_call_arguments.delta"
     RESPONSE_FUNCTION_CALL_ARGUMENTS_DONE = "response.function_call_arguments.done"
+    RESPONSE_MCP_CALL_ARGUMENTS_DELTA = "response.mcp_call_arguments.delta"
+    RESPONSE_MCP_CALL_ARGUMENTS_DONE = "response.mcp_call_arguments.done"
+    RESPONSE_MCP_CALL_IN_PROGRESS = "response.mcp_call.in_progress"
+    RESPONSE_MCP_CALL_COMPLETED = "response.mcp_call.completed"
+    RESPONSE_MCP_CALL_FAILED = "response.mcp_call.failed"
+    MCP_LIST_TOOLS_IN_PROGRESS = "mcp_list_tools.in_progress"
+    MCP_LIST_TOOLS_COMPLETED = "mcp_list_tools.completed"
+    MCP_LIST_TOOLS_FAILED = "mcp_list_tools.failed"
     RATE_LIMITS_UPDATED = "rate_limits.updated"
 
 
@@ -114,6 +123,17 @@ def function_output_item(call_id: str, output: str) -> dict[str, Any]:
         "type": SendEvents.CONVERSATION_ITEM_CREATE.value,
         "item": {"type": "function_call_output", "call_id": call_id, "output": output},
     }
+
+
+def mcp_approval_item(approval_request_id: str, approve: bool) -> dict[str, Any]:
+    """The answer to a hosted MCP server's `mcp_approval_request` (the item's id is the client's to give)."""
+    item = {
+        "id": f"mcpa_{uuid.uuid4().hex[:24]}",
+        "type": "mcp_approval_response",
+        "approval_request_id": approval_request_id,
+        "approve": approve,
+    }
+    return {"type": SendEvents.CONVERSATION_ITEM_CREATE, "item": item}
 
 
 def truncate_item(item_id: str, audio_end_ms: int, content_index: int = 0) -> dict[str, Any]:
@@ -233,6 +253,8 @@ def parse_server_event(payload: dict[str, Any]) -> ev.RealtimeEvent:
                         response_id=payload.get("response_id"),
                     ),
                 )
+            case ListenEvents.RESPONSE_OUTPUT_ITEM_DONE | ListenEvents.CONVERSATION_ITEM_DONE:
+                return _item_event(service_type, payload)
             case ListenEvents.ERROR:
                 error = payload.get("error")
                 if not isinstance(error, dict):  # e.g. {"type": "error", "error": "boom"}
@@ -258,6 +280,36 @@ def parse_server_event(payload: dict[str, Any]) -> ev.RealtimeEvent:
                 code="malformed_event",
             ),
         )
+    return ev.RealtimeEvent(service_type=service_type, service_event=payload)
+
+
+def _item_event(service_type: str, payload: dict[str, Any]) -> ev.RealtimeEvent:
+    """A finished item of a hosted MCP server's (a call, an approval request) as its typed event; any
+    other item as it came (a server's tool list is typed by the protocol session, which sees both the
+    item and whether the listing succeeded)."""
+    item = payload.get("item") or {}
+    kind = item.get("type")
+    if kind == "mcp_call" and service_type == ListenEvents.RESPONSE_OUTPUT_ITEM_DONE:
+        error = item.get("error")
+        call = ev.McpCallContent(
+            server_label=_text(item, "server_label"),
+            name=_text(item, "name"),
+            arguments=_text(item, "arguments"),
+            item_id=_text(item, "id"),
+            output=item.get("output"),
+            error=str(error.get("message") or error.get("type")) if isinstance(error, dict) else None,
+            approval_request_id=item.get("approval_request_id"),
+        )
+        return ev.RealtimeMcpCallEvent(service_type=service_type, service_event=payload, mcp_call=call)
+    if kind == "mcp_approval_request" and service_type == ListenEvents.RESPONSE_OUTPUT_ITEM_DONE:
+        request = ev.McpApprovalContent(
+            server_label=_text(item, "server_label"),
+            name=_text(item, "name"),
+            arguments=_text(item, "arguments"),
+            approval_request_id=_text(item, "id"),
+            response_id=payload.get("response_id"),
+        )
+        return ev.RealtimeMcpApprovalEvent(service_type=service_type, service_event=payload, approval=request)
     return ev.RealtimeEvent(service_type=service_type, service_event=payload)
 
 

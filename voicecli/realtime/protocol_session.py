@@ -12,7 +12,7 @@ without a socket. Another protocol with other turn rules is another class with t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -23,16 +23,21 @@ from voicecli.realtime.events import (
     AudioContent,
     FunctionCallContent,
     FunctionResultContent,
+    McpApprovalContent,
+    McpToolsContent,
     RealtimeAudioEvent,
     RealtimeErrorEvent,
     RealtimeEvent,
     RealtimeFunctionCallEvent,
     RealtimeFunctionResultEvent,
+    RealtimeMcpApprovalEvent,
+    RealtimeMcpToolsEvent,
 )
 from voicecli.realtime.protocol import ListenEvents, SendEvents
 
 __all__ = [
     "Action",
+    "AskApproval",
     "Completed",
     "Deliver",
     "Play",
@@ -92,6 +97,13 @@ class RunTool:
 
 
 @dataclass(frozen=True, slots=True)
+class AskApproval:
+    """Ask whether the service may call a hosted MCP server's tool; report the answer with `approval_answered`."""
+
+    request: McpApprovalContent
+
+
+@dataclass(frozen=True, slots=True)
 class Completed:
     """A response completed: the session works (a later drop gets all its reconnect tries again)."""
 
@@ -106,7 +118,7 @@ class Ready:
     expires_at: float | None
 
 
-Action = Play | Deliver | Send | StreamAudio | RunTool | Ready | Completed
+Action = Play | Deliver | Send | StreamAudio | RunTool | AskApproval | Ready | Completed
 
 
 @dataclass(slots=True)
@@ -139,6 +151,9 @@ class RealtimeProtocolSession:
         self._function_names: dict[str, str] = {}  # function-call item id → function name
         self._calls: dict[str, _ResponseCalls] = {}  # response id → its tool calls
         self._replayed_items: set[str] = set()
+        self._mcp_lists: dict[str, McpToolsContent] = {}  # mcp_list_tools item id → its server and tools
+        self._mcp_done: set[str] = set()  # those items the service finished
+        self._mcp_failed: dict[str, bool] = {}  # item id → whether listing failed, once the service said
 
     # --- what arrived -----------------------------------------------------------------------
 
@@ -149,11 +164,14 @@ class RealtimeProtocolSession:
         if self._is_replay_echo(event):
             return []
         self._name_function_call(event)
+        listed = self._mcp_list(event)
         if isinstance(event, RealtimeErrorEvent) and event.error.code == "session_expired" and self.continuity:
             if self.rolling_over:
                 return []  # the old session expiring while the caller replaces it
             event.error.fatal = False  # the caller rolls over to a new session
         actions: list[Action] = [Deliver(event)]
+        if listed is not None:
+            actions.append(Deliver(listed))
         if event.service_type == ListenEvents.SESSION_CREATED and event.service_event:
             actions.append(self._created(event.service_event))
         elif isinstance(event, RealtimeErrorEvent) and event.error.fatal:
@@ -162,6 +180,12 @@ class RealtimeProtocolSession:
             call = event.function_call
             self._calls.setdefault(call.response_id or "", _ResponseCalls()).outstanding.add(call.call_id)
             actions.append(RunTool(call))
+        elif isinstance(event, RealtimeMcpApprovalEvent) and self.auto_invoke_tools and event.approval.approved is None:
+            request = event.approval
+            self._calls.setdefault(request.response_id or "", _ResponseCalls()).outstanding.add(
+                request.approval_request_id
+            )
+            actions.append(AskApproval(request))
         elif event.service_type == ListenEvents.RESPONSE_DONE and event.service_event:
             actions.extend(self._response_done(event.service_event))
         return actions
@@ -177,6 +201,20 @@ class RealtimeProtocolSession:
                 calls.outstanding.discard(result.call_id)
                 actions.extend(self._answer_when_all_done(response_id, calls))
                 break
+        return actions
+
+    def approval_answered(self, request: McpApprovalContent, approved: bool) -> list[Action]:
+        """The user's answer to a hosted MCP server's approval request: the service gets it as an
+        `mcp_approval_response` item, and one `response.create` once the response's calls are all answered."""
+        answered = replace(request, approved=approved)
+        actions: list[Action] = [
+            Deliver(RealtimeMcpApprovalEvent(service_type="mcp_approval_response", approval=answered)),
+            Send(protocol.mcp_approval_item(request.approval_request_id, approved)),
+        ]
+        calls = self._calls.get(request.response_id or "")
+        if calls is not None and request.approval_request_id in calls.outstanding:
+            calls.outstanding.discard(request.approval_request_id)
+            actions.extend(self._answer_when_all_done(request.response_id or "", calls))
         return actions
 
     @property
@@ -274,6 +312,31 @@ class RealtimeProtocolSession:
             item = event.service_event.get("item") or {}
             if item.get("type") == "function_call" and item.get("id"):
                 self._function_names[item["id"]] = str(item.get("name") or "")
+
+    def _mcp_list(self, event: RealtimeEvent) -> RealtimeMcpToolsEvent | None:
+        """A hosted server's tool list, once its item is done and the service said whether the listing
+        worked (`mcp_list_tools.completed` / `.failed` name only the item), whichever came last."""
+        payload = event.service_event or {}
+        item = payload.get("item") or {}
+        if event.service_type in _ITEM_EVENTS and item.get("type") == "mcp_list_tools" and item.get("id"):
+            item_id = str(item["id"])
+            names = [str(tool.get("name")) for tool in item.get("tools") or () if isinstance(tool, dict)]
+            self._mcp_lists[item_id] = McpToolsContent(str(item.get("server_label") or ""), names, item_id)
+            if event.service_type == ListenEvents.CONVERSATION_ITEM_DONE:
+                self._mcp_done.add(item_id)
+        elif event.service_type in (ListenEvents.MCP_LIST_TOOLS_COMPLETED, ListenEvents.MCP_LIST_TOOLS_FAILED):
+            item_id = str(payload.get("item_id") or "")
+            self._mcp_failed[item_id] = event.service_type == ListenEvents.MCP_LIST_TOOLS_FAILED
+        else:
+            return None
+        if item_id not in self._mcp_done or item_id not in self._mcp_failed or item_id not in self._mcp_lists:
+            return None
+        self._mcp_done.discard(item_id)
+        content = self._mcp_lists.pop(item_id)
+        content.failed = self._mcp_failed.pop(item_id)
+        return RealtimeMcpToolsEvent(
+            service_type=f"mcp_list_tools.{'failed' if content.failed else 'completed'}", mcp_tools=content
+        )
 
     def _is_replay_echo(self, event: RealtimeEvent) -> bool:
         if not self._replayed_items or event.service_type not in _ITEM_EVENTS:

@@ -34,6 +34,7 @@ from voicecli.server.replies import (
     user_text,
 )
 from voicecli.server.session.conversation import Item
+from voicecli.server.session.hosted_mcp import hosted_tools
 
 __all__ = [
     "DEFAULT_SCRIPT",
@@ -173,7 +174,7 @@ class ScriptedBrain:
         turn = self._turn_for(items, user)
         if turn is None:
             return Reply("I have no scripted answer for that.")
-        return self._perform(turn, config)
+        return self._perform(turn, items, config)
 
     def _turn_for(self, items: Sequence[Item], user: Item) -> Turn | None:
         matched = self._match(user_text(user))
@@ -194,10 +195,10 @@ class ScriptedBrain:
             None,
         )
 
-    def _perform(self, turn: Turn, config: Mapping[str, Any]) -> Reply:
+    def _perform(self, turn: Turn, items: Sequence[Item], config: Mapping[str, Any]) -> Reply:
         declared = {
             tool.get("name") for tool in config.get("tools") or () if tool.get("type", "function") == "function"
-        }
+        } | set(hosted_tools(items, config))
         allowed = config.get("tool_choice") != "none"
         calls = tuple(call for call in turn.calls if allowed and call.name in declared)
         text = turn.reply
@@ -209,11 +210,17 @@ class ScriptedBrain:
     def _after_tool(self, items: Sequence[Item], outputs: Sequence[Item]) -> str:
         output = joined_outputs(outputs)
         call_ids = {item.data.get("call_id") for item in outputs}
+        asked = {item.data.get("approval_request_id") for item in outputs}
         user: Item | None = None
         for item in items:
+            kind = item.data.get("type")
             if is_user_message(item):
                 user = item
-            elif item.data.get("type") == "function_call" and item.data.get("call_id") in call_ids:
+            elif (
+                (kind == "function_call" and item.data.get("call_id") in call_ids)
+                or (kind == "mcp_approval_request" and item.id in asked)
+                or any(item is output for output in outputs)  # a hosted call is its own output
+            ):
                 break
         turn = self._turn_for(items, user) if user is not None else None
         template = turn.after_tool if turn is not None and turn.after_tool else "The tool answered: {output}"

@@ -19,6 +19,7 @@ __all__ = [
     "ReplyStream",
     "ToolCall",
     "audio_seconds",
+    "is_output",
     "is_user_message",
     "joined_outputs",
     "last_turn",
@@ -97,13 +98,24 @@ def is_user_message(item: Item) -> bool:
     return item.data.get("type") == "message" and item.data.get("role") == "user"
 
 
+REFUSED = "The user did not approve this call, so it did not run."
+"""What a hosted MCP call the user refused answered, as a brain reads it."""
+
+
+def is_output(item: Item) -> bool:
+    """A tool's answer: a function call's output, a hosted MCP call made, or one the user refused."""
+    data = item.data
+    kind = data.get("type")
+    return kind in ("function_call_output", "mcp_call") or (kind == "mcp_approval_response" and not data.get("approve"))
+
+
 def last_turn(items: Sequence[Item]) -> tuple[Item | None, list[Item]]:
     """The latest user message, and the tool outputs after it that no assistant message answered."""
     outputs: list[Item] = []
     answered = False
     for item in reversed(items):
         kind = item.data.get("type")
-        if kind == "function_call_output" and not answered:
+        if is_output(item) and not answered:
             outputs.insert(0, item)
         elif kind == "message" and item.data.get("role") == "assistant":
             answered = True
@@ -113,4 +125,12 @@ def last_turn(items: Sequence[Item]) -> tuple[Item | None, list[Item]]:
 
 
 def joined_outputs(outputs: Sequence[Item]) -> str:
-    return "; ".join(str(item.data.get("output", "")) for item in outputs)
+    return "; ".join(_output_text(item.data) for item in outputs)
+
+
+def _output_text(data: Mapping[str, Any]) -> str:
+    if data.get("type") == "mcp_approval_response":
+        return REFUSED
+    if data.get("type") == "mcp_call" and data.get("error"):
+        return f"Error: {data['error'].get('message', 'the call failed')}"
+    return str(data.get("output") or "")

@@ -15,6 +15,9 @@ from voicecli.realtime import (
     RealtimeEvent,
     RealtimeFunctionCallEvent,
     RealtimeFunctionResultEvent,
+    RealtimeMcpApprovalEvent,
+    RealtimeMcpCallEvent,
+    RealtimeMcpToolsEvent,
     RealtimeTextEvent,
 )
 from voicecli.realtime.safe_text import shown
@@ -53,6 +56,23 @@ class PlainTranscript:
                 label = "failed" if outcome.is_error else "returned"
                 took = f"{outcome.duration_s * 1000:.0f} ms"
                 self._write(f"  <- {outcome.name} {label} in {took}: {_one_line(outcome.result)}\n")
+            case RealtimeMcpCallEvent():
+                self._end_line()
+                mcp = event.mcp_call
+                self._write(f"  -> tool {mcp.server_label}.{mcp.name}({_one_line(mcp.arguments)}) [hosted MCP]\n")
+                answer = f"failed: {mcp.error}" if mcp.error else f"returned: {mcp.output or ''}"
+                self._write(f"  <- {mcp.name} {_one_line(answer)}\n")
+            case RealtimeMcpApprovalEvent():
+                self._end_line()
+                asked = event.approval
+                name = f"{asked.server_label}.{asked.name}"
+                if asked.approved is None:
+                    self._write(f"  ? approval asked: {name}({_one_line(asked.arguments)})\n")
+                else:
+                    self._write(f"  ? {name}: {'approved' if asked.approved else 'refused'}\n")
+            case RealtimeMcpToolsEvent():
+                self._end_line()
+                self._write(f"  {'!' if event.mcp_tools.failed else '~'} {hosted_tools_line(event)}\n")
             case RealtimeErrorEvent():
                 self._end_line()
                 code = f" [{event.error.code}]" if event.error.code else ""
@@ -77,6 +97,15 @@ class PlainTranscript:
     def _write(self, text: str) -> None:
         self._stream.write(shown(text, keep_newlines=True))
         self._stream.flush()
+
+
+def hosted_tools_line(event: RealtimeMcpToolsEvent) -> str:
+    """One line on a hosted MCP server's tool list: what it offers, or that it could not be listed."""
+    listed = event.mcp_tools
+    server = f"hosted MCP server {listed.server_label!r}"
+    if listed.failed:
+        return f"{server}: its tools could not be listed (the service could not reach it, or it failed)"
+    return f"{server} offers {', '.join(listed.tools) or 'no tools'}"
 
 
 def _one_line(text: str) -> str:

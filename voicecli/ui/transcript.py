@@ -58,6 +58,8 @@ def _rows(entry: Entry) -> Iterable[tuple[Text, Text]]:
             name = (shown(entry.name), "bold")
             yield Text("tool", style="bold blue"), Text.assemble(name, " ", _cut(entry.arguments))
             yield Text(""), _tool_outcome(entry)
+        case Notice(code="mcp_tools"):  # a hosted MCP server's tool list: news, not a failure
+            yield Text("tools", style="bold blue"), Text(shown(entry.message), style="blue")
         case Notice(code="approval"):  # a question to answer with a key, not a failure
             yield Text("approve", style="bold yellow"), Text(shown(entry.message), style="yellow")
         case Notice():

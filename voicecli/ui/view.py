@@ -28,6 +28,8 @@ from voicecli.realtime import (
     RealtimeEvent,
     RealtimeFunctionCallEvent,
     RealtimeFunctionResultEvent,
+    RealtimeMcpCallEvent,
+    RealtimeMcpToolsEvent,
     RealtimeTextEvent,
     RealtimeWordEvent,
 )
@@ -35,6 +37,7 @@ from voicecli.realtime.usage import UsageMeter
 from voicecli.realtime.word_timestamps import heard_text
 from voicecli.records.latency import LatencyTracker, TurnLatency
 from voicecli.ui.entries import AssistantTurn, Entry, Notice, ToolCallEntry, UserTurn
+from voicecli.ui.plain import hosted_tools_line
 from voicecli.ui.summary import dollars
 from voicecli.ui.transcript import newest_lines, render_entry
 
@@ -169,6 +172,14 @@ class ConversationView:
                 self._tool_finished(event)
             case RealtimeWordEvent():
                 self._assistant(event.word.item_id).words.append(event.word)
+            case RealtimeMcpCallEvent():  # the service called a hosted MCP server: shown as the tool call it is
+                mcp = event.mcp_call
+                hosted = ToolCallEntry(f"{mcp.server_label}.{mcp.name}", mcp.arguments, mcp.item_id)
+                hosted.result, hosted.is_error = (mcp.error, True) if mcp.error else (mcp.output or "", False)
+                self.entries.append(hosted)
+                self._current_assistant = None
+            case RealtimeMcpToolsEvent():
+                self.entries.append(Notice(hosted_tools_line(event), "mcp" if event.mcp_tools.failed else "mcp_tools"))
             case RealtimeErrorEvent():
                 self.entries.append(Notice(event.error.message, event.error.code, event.error.fatal))
             case RealtimeEvent(service_type=service_type):

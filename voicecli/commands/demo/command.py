@@ -22,6 +22,7 @@ from voicecli.commands.demo.prepare import PreparedScript, prepare
 from voicecli.commands.demo.runner import run_script
 from voicecli.commands.demo.script import DemoScript, load_script
 from voicecli.config import ConfigError, Provider
+from voicecli.config.app_config import Approve
 
 DEFAULT_OUTPUT = Path("demo-output")
 
@@ -32,18 +33,24 @@ async def run_demo(
     output: Path | None = None,
     parallel: int = 1,
     provider: str | None = None,
+    approve: str | None = None,
     config_path: Path | None = None,
     profile: str | None = None,
 ) -> int:
-    """Run the scripts at `paths`; return the exit code."""
+    """Run the scripts at `paths`; return the exit code. `provider` and `approve` beat the scripts' own."""
     chosen = _provider(provider)
+    if approve is not None and approve not in ("all", "none"):
+        raise ConfigError(f"--approve: {approve!r} is not one of all, none (a demo has nobody to ask)")
     if parallel < 1:
         raise ConfigError(f"--parallel: must be at least 1, got {parallel}")
     scripts = [load_script(path) for path in paths]
     folders = output_folders(scripts, output)
 
     def prepare_all() -> list[PreparedScript]:  # reads files and runs espeak-ng: off the event loop
-        return [prepare(s, f, config_path, profile, chosen) for s, f in zip(scripts, folders, strict=True)]
+        return [
+            prepare(s, f, config_path, profile, chosen, cast(Approve | None, approve))
+            for s, f in zip(scripts, folders, strict=True)
+        ]
 
     prepared = await asyncio.to_thread(prepare_all)
     console = Console(highlight=False)

@@ -13,7 +13,8 @@ from voicecli.commands.demo.inputs import TurnInput, prepare_inputs
 from voicecli.commands.demo.script import DemoScript, ScriptError
 from voicecli.commands.demo.settings import script_config
 from voicecli.config import AppConfig, ConfigError, Provider
-from voicecli.conversation.mcp_config import McpServer, configured_mcp_servers
+from voicecli.config.app_config import Approve
+from voicecli.conversation.mcp_config import HostedMcpServer, McpServer, configured_mcp_servers
 from voicecli.conversation.tools import configured_tools
 from voicecli.realtime.functions import ToolFunction, describe
 
@@ -25,7 +26,7 @@ class PreparedScript:
     tools: list[ToolFunction]
     inputs: list[TurnInput]
     output_dir: Path
-    mcp_servers: list[McpServer] = field(default_factory=list)
+    mcp_servers: list[McpServer | HostedMcpServer] = field(default_factory=list)
 
     @property
     def tool_names(self) -> list[str]:
@@ -33,10 +34,15 @@ class PreparedScript:
 
 
 def prepare(
-    script: DemoScript, output_dir: Path, config_path: Path | None, profile: str | None, provider: Provider | None
+    script: DemoScript,
+    output_dir: Path,
+    config_path: Path | None,
+    profile: str | None,
+    provider: Provider | None,
+    approve: Approve | None = None,
 ) -> PreparedScript:
     """Resolve one script; raise a `ConfigError` (exit code 2) naming the file and key on any problem."""
-    config = script_config(script, config_path, profile, provider)
+    config = script_config(script, config_path, profile, provider, approve)
     tools = configured_tools(config)
     if config.provider == "local":
         _check_brain(script, config)

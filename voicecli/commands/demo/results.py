@@ -22,6 +22,7 @@ from voicecli.realtime import (
     RealtimeEvent,
     RealtimeFunctionCallEvent,
     RealtimeFunctionResultEvent,
+    RealtimeMcpCallEvent,
     RealtimeTextEvent,
 )
 from voicecli.realtime.usage import TokenUsage, UsageMeter
@@ -59,6 +60,11 @@ class Timeline:
                 outcome = event.function_result
                 verb = "failed" if outcome.is_error else "returned"
                 self._add("tool_result", f"{outcome.name} {verb}: {outcome.result}")
+            case RealtimeMcpCallEvent():
+                mcp = event.mcp_call
+                self._add("tool_call", f"{mcp.server_label}.{mcp.name}({mcp.arguments})")
+                answer = f"failed: {mcp.error}" if mcp.error else f"returned: {mcp.output}"
+                self._add("tool_result", f"{mcp.name} {answer}")
             case RealtimeErrorEvent():
                 self._add("error", event.error.message + (f" [{event.error.code}]" if event.error.code else ""))
             case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):

@@ -12,13 +12,21 @@ from typing import Any
 
 from voicecli.commands.demo.script import DemoScript
 from voicecli.config import AppConfig, Provider, load_config
+from voicecli.config.app_config import Approve
 
 
 def script_config(
-    script: DemoScript, config_path: Path | None, profile: str | None, provider: Provider | None = None
+    script: DemoScript,
+    config_path: Path | None,
+    profile: str | None,
+    provider: Provider | None = None,
+    approve: Approve | None = None,
 ) -> AppConfig:
-    """The effective configuration of one script; `provider` (from `--provider`) beats the script's."""
+    """The effective configuration of one script; `provider` and `approve` (`--provider`, `--approve`)
+    beat the script's."""
     config = load_config(config_path, profile, dotted(script.settings), overrides_origin=str(script.path))
+    if approve:
+        config = replace(config, tools=replace(config.tools, approve=approve))
     return replace(config, provider=provider) if provider else config
 
 

@@ -147,7 +147,7 @@ class ConversationItems:
 
     def client_item(self, data: dict[str, Any], param: str) -> Item:
         """A client-supplied item in the server's shape: id, object and status set, audio decoded."""
-        if data["type"] not in ("message", "function_call", "function_call_output"):
+        if data["type"] not in ("message", "function_call", "function_call_output", "mcp_approval_response"):
             raise ProtocolViolation(
                 f"The local server does not support items of type '{data['type']}'.", param=f"{param}.type"
             )
@@ -155,6 +155,9 @@ class ConversationItems:
         data["id"] = data.get("id") or new_id("item")
         if data["id"] in self:
             raise ProtocolViolation(f"Item with id '{data['id']}' already exists.", param=f"{param}.id")
+        if data["type"] == "mcp_approval_response":  # an MCP item has no object or status
+            self._check_answers_a_request(data, param)
+            return Item(data)
         data.update(object="realtime.item", status="completed")
         if data["type"] == "function_call":
             data["call_id"] = data.get("call_id") or new_id("call")
@@ -164,6 +167,14 @@ class ConversationItems:
             if encoded is not None:
                 audio[index] = decode_audio(encoded, f"{param}.content[{index}].audio")
         return Item(data, audio)
+
+    def _check_answers_a_request(self, data: dict[str, Any], param: str) -> None:
+        request = self.get(data["approval_request_id"])
+        if request is None or request.data["type"] != "mcp_approval_request":
+            raise ProtocolViolation(
+                f"No MCP approval request with id '{data['approval_request_id']}' found in the conversation.",
+                param=f"{param}.approval_request_id",
+            )
 
     def response_input(self, entries: Sequence[dict[str, Any]]) -> list[Item]:
         """The items of a `response.create` `input`: new items, or references to this conversation's."""

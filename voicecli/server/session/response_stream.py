@@ -98,7 +98,7 @@ class ResponseStreamer:
         first = await anext(pieces, None)
         if first is None:
             return
-        output = await self._open_item(
+        output = await self.open_item(
             response,
             {
                 "id": new_id("item"),
@@ -149,7 +149,7 @@ class ResponseStreamer:
         when it is the response's first output)."""
         if not await self._paced(response):
             return
-        output = await self._open_item(
+        output = await self.open_item(
             response,
             {
                 "id": new_id("item"),
@@ -175,7 +175,7 @@ class ResponseStreamer:
             {"type": "response.function_call_arguments.done", **where, "name": call.name, "arguments": call.arguments}
         )
         item.data["arguments"] = call.arguments
-        await self._close_item(response, output)
+        await self.close_item(response, output)
 
     async def _write(self, response: Response, output: _OutputItem, ref: AudioRef, pieces: AsyncIterator[str]) -> None:
         """A text part: its deltas at the pacing's speed (each piece counted as 100 ms)."""
@@ -190,7 +190,7 @@ class ResponseStreamer:
         await self._emit({"type": "response.output_text.done", **where, "text": sent})
         output.item.data["content"][0]["text"] = sent
         await self._emit({"type": "response.content_part.done", **where, "part": {"type": "text", "text": sent}})
-        await self._close_item(response, output)
+        await self.close_item(response, output)
 
     async def _speak(self, speech: _Speech, text: str) -> None:
         """Stream `text` as speech in ~100 ms deltas with the transcript alongside, after the item's
@@ -234,9 +234,10 @@ class ResponseStreamer:
             content["transcript"] = speech.transcript  # a truncate removed it: unheard text stays out
         part = {"type": "audio", "transcript": content["transcript"]}
         await self._emit({"type": "response.content_part.done", **where, "part": part})
-        await self._close_item(speech.response, speech.output, incomplete=speech.stopped)
+        await self.close_item(speech.response, speech.output, incomplete=speech.stopped)
 
-    async def _open_item(self, response: Response, data: dict[str, Any]) -> _OutputItem:
+    async def open_item(self, response: Response, data: dict[str, Any]) -> _OutputItem:
+        """Add an output item to the response (and to the conversation, when the response is in it)."""
         output = _OutputItem(Item(data), len(response.output))
         response.output.append(output.item)
         await self._emit(
@@ -258,8 +259,9 @@ class ResponseStreamer:
             )
         return output
 
-    async def _close_item(self, response: Response, output: _OutputItem, *, incomplete: bool = False) -> None:
-        output.item.data["status"] = "incomplete" if incomplete or response.cancel_reason else "completed"
+    async def close_item(self, response: Response, output: _OutputItem, *, incomplete: bool = False) -> None:
+        if "status" in output.item.data:  # MCP items have none
+            output.item.data["status"] = "incomplete" if incomplete or response.cancel_reason else "completed"
         await self._emit(
             {
                 "type": "response.output_item.done",

@@ -8,6 +8,7 @@ response task that fails is a server bug: `on_crash` hears of it so the transpor
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
@@ -15,10 +16,18 @@ from typing import Any
 
 from voicecli.server.events import Send
 from voicecli.server.ids import new_id
-from voicecli.server.replies import Brain, BrainError
+from voicecli.server.replies import Brain, BrainError, Reply, ToolCall
 from voicecli.server.session.audio_out import AudioOut
 from voicecli.server.session.config import response_config
 from voicecli.server.session.conversation import ConversationItems, Item
+from voicecli.server.session.hosted_mcp import (
+    HostedMcp,
+    Opened,
+    answered_approval,
+    approval_request,
+    hosted_tools,
+    needs_approval,
+)
 from voicecli.server.session.pacing import Pacing
 from voicecli.server.session.reply_budget import ReplyBudget
 from voicecli.server.session.response_stream import Response, ResponseStreamer
@@ -42,14 +51,17 @@ class Responses:
         pacing: Pacing,
         on_crash: Callable[[BaseException], None] | None,
         settle: Callable[[Sequence[Item]], Awaitable[None]],
+        hosted: HostedMcp | None = None,
     ) -> None:
-        """`settle` waits until the user turns among the items have their transcripts."""
+        """`settle` waits until the user turns among the items have their transcripts; `hosted` makes
+        the calls of hosted MCP servers."""
         self._emit = emit
         self._brain = brain
         self._conversation = conversation
         self._streamer = ResponseStreamer(emit, conversation=conversation, audio_out=audio_out, pacing=pacing)
         self._on_crash = on_crash
         self._settle = settle
+        self.hosted = hosted or HostedMcp(emit, conversation)
         self._conversation_id = new_id("conv")
         self.active: Response | None = None
         self._task: asyncio.Task[None] | None = None  # the latest response's; may be finishing
@@ -121,19 +133,7 @@ class Responses:
         budget = ReplyBudget(response.config)  # at most `max_output_tokens`, as the service says
         try:
             await self._settle(response.items)
-            reply = await self._brain.reply(response.items, response.config)
-            calls = reply.calls
-            if reply.preamble.strip():
-                await self._streamer.message(response, budget.text(reply.preamble.strip()))
-            if reply.stream is not None:
-                await self._streamer.message(response, budget.stream(reply.stream))
-                calls = reply.stream.calls
-            elif reply.text.strip() and not response.cancel_reason:
-                await self._streamer.message(response, budget.text(reply.text.strip()))
-            for call in calls:
-                if response.cancel_reason or budget.exceeded:  # the model stopped at its limit
-                    break
-                await self._streamer.call(response, call)
+            await self._answer(response, budget)
         except BrainError as exc:
             _log.info("response %s failed: %s", response.id, exc.detail)  # the client is told in response.done
             error = exc
@@ -145,6 +145,59 @@ class Responses:
         if status == "completed" and budget.exceeded:
             status = "incomplete"
         await self._emit({"type": "response.done", "response": self._wire(response, status, error)})
+
+    async def _answer(self, response: Response, budget: ReplyBudget) -> None:
+        """The brain's reply, its function calls, and its hosted MCP calls: made within the response
+        and answered in it, or asked about first (`mcp_approval_request` ends the response; the
+        client's answer and `response.create` start the one that makes, or declines, the call)."""
+        items = response.items
+        answered = answered_approval(items)
+        if answered is not None and answered[1]:
+            asked = answered[0].data
+            server = _server(response.config, asked["server_label"])
+            if server is not None:
+                await self.hosted.call(self._opener(response), server, asked["name"], asked["arguments"], asked["id"])
+                items = [*items, *response.output]
+        calls = await self._say(response, budget, await self._brain.reply(items, response.config))
+        offered = hosted_tools(items, response.config)
+        functions = {tool.get("name") for tool in response.config.get("tools") or () if tool.get("type") == "function"}
+        called_hosted = False
+        for call in calls:
+            if response.cancel_reason or budget.exceeded:  # the model stopped at its limit
+                break
+            hosted = None if call.name in functions else offered.get(call.name)
+            if hosted is None:
+                await self._streamer.call(response, call)
+            elif needs_approval(*hosted):
+                request = approval_request(hosted[0], call.name, call.arguments)
+                await self._streamer.close_item(response, await self._streamer.open_item(response, request))
+            else:
+                await self.hosted.call(self._opener(response), hosted[0], call.name, call.arguments)
+                called_hosted = True
+        if called_hosted and not response.cancel_reason:  # the model goes on with what the server answered
+            await self._say(response, budget, await self._brain.reply([*items, *response.output], response.config))
+
+    async def _say(self, response: Response, budget: ReplyBudget, reply: Reply) -> tuple[ToolCall, ...]:
+        """Stream what the reply says; returns the calls it makes."""
+        calls = reply.calls
+        if reply.preamble.strip():
+            await self._streamer.message(response, budget.text(reply.preamble.strip()))
+        if reply.stream is not None:
+            await self._streamer.message(response, budget.stream(reply.stream))
+            calls = reply.stream.calls
+        elif reply.text.strip() and not response.cancel_reason:
+            await self._streamer.message(response, budget.text(reply.text.strip()))
+        return calls
+
+    def _opener(self, response: Response) -> Opened:
+        """How a hosted call adds its item to this response: the item, where its events go, its closing."""
+
+        async def opened(data: dict[str, Any]) -> tuple[Item, dict[str, Any], Callable[[], Awaitable[None]]]:
+            output = await self._streamer.open_item(response, data)
+            where = {"response_id": response.id, "item_id": output.item.id, "output_index": output.index}
+            return output.item, where, functools.partial(self._streamer.close_item, response, output)
+
+        return opened
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         error = None if task.cancelled() else task.exception()
@@ -176,6 +229,11 @@ class Responses:
             "usage": _usage(response) if done else None,
             "metadata": response.metadata,
         }
+
+
+def _server(config: dict[str, Any], label: str) -> dict[str, Any] | None:
+    """The response's `mcp` tool of that label, if it still has one."""
+    return next((t for t in config.get("tools") or () if t.get("type") == "mcp" and t["server_label"] == label), None)
 
 
 def _status_details(response: Response, status: str, error: BrainError | None) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ The session composes the protocol's parts and sends the events they call for:
   input_audio      the input audio buffer and server VAD, which cut it into user turns
   conversation     the items and the rules of `conversation.item.*`
   responses        the active response, its task and cancellation (streamed by `response_stream`)
+  hosted_mcp       the session's `{"type": "mcp"}` tools: listed and called by the server itself
   audio_out        where response audio goes: delta events (WebSocket) or an RTP track (WebRTC)
 """
 
@@ -28,6 +29,7 @@ from voicecli.server.replies import Brain
 from voicecli.server.session.audio_out import AudioOut, AudioRef, DeltaAudioOut
 from voicecli.server.session.config import DEFAULT_MODEL, SESSION_SECONDS, default_session_config, updated_config
 from voicecli.server.session.conversation import ConversationItems, Item
+from voicecli.server.session.hosted_mcp import check_hosted_tools
 from voicecli.server.session.input_audio import InputAudioBuffer, TurnStarted, appended_audio
 from voicecli.server.session.pacing import DEFAULT_PACING, Pacing
 from voicecli.server.session.responses import Responses
@@ -192,12 +194,14 @@ class ServerSession:
     # --- session and input audio ----------------------------------------------------------------
 
     async def _session_update(self, event: dict[str, Any]) -> None:
+        check_hosted_tools(event["session"].get("tools"))
         config = updated_config(self.config, event["session"], voice_used=self.responses.voice_used)
         changed_vad = config["audio"]["input"]["turn_detection"] != self._turn_detection
         self.config = config
         if changed_vad:
             self.input_audio.detect_turns(self._turn_detection)
         await self.emit({"type": "session.updated", "session": copy.deepcopy(self.config)})
+        await self.responses.hosted.list_new(self.config["tools"])  # before any later event: a response sees them
 
     async def _buffer_append(self, event: dict[str, Any]) -> None:
         await self.append_audio(appended_audio(event["audio"]))
@@ -256,6 +260,10 @@ class ServerSession:
     # --- responses and their audio --------------------------------------------------------------
 
     async def _response_create(self, event: dict[str, Any]) -> None:
+        tools = (event.get("response") or {}).get("tools")
+        check_hosted_tools(tools, "response.tools")
+        if self.responses.active is None:  # refused otherwise, as any response.create meanwhile
+            await self.responses.hosted.list_new(tools or ())
         await self.responses.create(self.config, event.get("response") or {})
 
     async def _response_cancel(self, event: dict[str, Any]) -> None:
