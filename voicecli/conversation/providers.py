@@ -208,15 +208,18 @@ def _client_class(config: AppConfig) -> type[RealtimeClient]:
 
 
 def _live_client_class(config: AppConfig) -> type[RealtimeClient]:
+    """GPT-Live's classes: over WebRTC (aiortc loads only then) or WebSocket."""
+    classes: dict[str, type[RealtimeClient]]
     if config.transport == "webrtc":
-        raise RealtimeConfigurationError("GPT-Live over WebRTC is not supported yet: use --transport websocket")
-    if config.provider == "local":
+        from voicecli.realtime.live_webrtc import AzureLiveWebRTC, OpenAILiveWebRTC
+        from voicecli.server.live.embedded_webrtc import LocalLiveWebRTC
+
+        classes = {"openai": OpenAILiveWebRTC, "azure": AzureLiveWebRTC, "local": LocalLiveWebRTC}
+    else:
+        from voicecli.realtime.live_ws import AzureLiveWebsocket, OpenAILiveWebsocket
         from voicecli.server.live.embedded import LocalLive
 
-        return LocalLive
-    from voicecli.realtime.live_ws import AzureLiveWebsocket, OpenAILiveWebsocket
-
-    classes: dict[str, type[RealtimeClient]] = {"openai": OpenAILiveWebsocket, "azure": AzureLiveWebsocket}
+        classes = {"openai": OpenAILiveWebsocket, "azure": AzureLiveWebsocket, "local": LocalLive}
     if config.provider not in classes:
         raise RealtimeConfigurationError(f"unknown provider {config.provider!r}")
     return classes[config.provider]

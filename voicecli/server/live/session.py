@@ -13,6 +13,9 @@ What differs from a Realtime session, as the protocol defines it (`openai.types.
   hosted delegation, which needs the service's Responses model, it just says its reply): it
   knows no client tools, so every call the brain makes is delegated; the client's commentary for
   that delegation is the tools' output, which the model then puts in its own words (the brain's).
+Over WebRTC (`speech_out` given) the session starts from the HTTP request that set up the call,
+microphone frames come as media (`append_pcm`), the model's voice goes to `speech_out` rather than
+`session.output_audio.delta` events, and an append on the data channel is refused, as the service does.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -38,7 +41,7 @@ from voicecli.server.session.pacing import UNPACED, Pacing
 from voicecli.server.session.vad import EnergyVad, SpeechStarted, VadConfig
 from voicecli.server.validation import ProtocolViolation
 
-__all__ = ["LiveServerSession"]
+__all__ = ["LiveServerSession", "SpeechOut"]
 
 SAMPLES_PER_MS = 24
 _CHUNK_MS = 100
@@ -52,6 +55,22 @@ _UNSUPPORTED = {
     "session.output_audio.fixture.play": "audio fixtures are not supported by the local server",
 }
 _log = logging.getLogger("voicecli.server")
+
+
+class SpeechOut(Protocol):
+    """Where the model's voice goes when it is not sent as events (a WebRTC call's audio track)."""
+
+    async def say(self, utterance: str, pcm: bytes) -> None:
+        """More of one utterance's audio (24 kHz pcm16)."""
+        ...
+
+    def said(self, utterance: str) -> None:
+        """The utterance is complete."""
+        ...
+
+    def cut(self) -> None:
+        """The model stopped talking (the user spoke): drop what has not been played yet."""
+        ...
 
 
 @dataclass
@@ -73,10 +92,13 @@ class LiveServerSession:
         pacing: Pacing = UNPACED,
         lifetime_s: float = 3600.0,
         on_crash: Callable[[BaseException], None] | None = None,
+        speech_out: SpeechOut | None = None,
     ) -> None:
         """`pacing` is how fast the model's speech is generated (the server's, as for Realtime sessions);
-        `on_crash` hears of a failure in the session's own tasks (a server bug: the transport ends)."""
+        `on_crash` hears of a failure in the session's own tasks (a server bug: the transport ends);
+        `speech_out` takes the model's voice over WebRTC."""
         self._send = send
+        self.speech_out = speech_out
         self._on_crash = on_crash
         self.brain = brain
         self.pacing = pacing
@@ -84,6 +106,7 @@ class LiveServerSession:
         self.started = False
         self.closed = False
         self.muted = False
+        self.id = new_id("sess")
         self.resource: dict[str, Any] = {}
         self.samples = 0  # the session clock, in input samples
         self._vad = EnergyVad(VadConfig())
@@ -111,13 +134,19 @@ class LiveServerSession:
         if not self.started:
             if kind != "session.start":
                 raise ProtocolViolation("Send session.start before other commands.", code="session_not_started")
-            await self._start(event)
+            await self.start(event["session"], _correlation(event))
             return
         if kind == "session.start":
             raise ProtocolViolation("The session has already started.", code="session_already_started")
         if kind in _UNSUPPORTED:
             raise ProtocolViolation(_UNSUPPORTED[kind], code="unsupported_event", param="type")
         if kind == "session.input_audio.append":
+            if self.speech_out is not None:
+                raise ProtocolViolation(
+                    "Audio append is for the primary WebSocket: over WebRTC the microphone is a media track.",
+                    code="unsupported_event",
+                    param="type",
+                )
             await self._append(event["audio"])
         elif kind in ("session.input_audio.mute", "session.input_audio.unmute"):
             self.muted = kind.endswith(".mute")
@@ -145,8 +174,8 @@ class LiveServerSession:
 
     # --- start and configuration ------------------------------------------------------------------
 
-    async def _start(self, event: dict[str, Any]) -> None:
-        config = event["session"]
+    async def start(self, config: Mapping[str, Any], correlation: Mapping[str, Any] | None = None) -> None:
+        """Start with `config` (`session.start`'s, or the WebRTC request's, already checked) and say so."""
         audio_format = (config.get("audio") or {}).get("format") or {"type": "audio/pcm", "rate": 24000}
         if audio_format != {"type": "audio/pcm", "rate": 24000}:
             raise ProtocolViolation(
@@ -156,11 +185,13 @@ class LiveServerSession:
             )
         voice = ((config.get("audio") or {}).get("output") or {}).get("voice") or _VOICE
         self.resource = {
-            "id": new_id("sess"),
+            "id": self.id,
             "expires_at": int(time.time() + self.lifetime_s),
             "model": config["model"],
             "status": "active",
-            "audio": {"format": audio_format, "output": {"voice": voice}},
+            "audio": {"output": {"voice": voice}}
+            if self.speech_out
+            else {"format": audio_format, "output": {"voice": voice}},
             "delegation": config.get("delegation") or {"type": "client"},
         }
         if config.get("instructions"):
@@ -168,7 +199,7 @@ class LiveServerSession:
         for entry in config.get("input") or ():
             self._items.append(_message(entry["role"], entry["content"][0]["text"]))
         self.started = True
-        await self.emit({"type": "session.started", "session": self.resource, **_correlation(event)})
+        await self.emit({"type": "session.started", "session": self.resource, **(correlation or {})})
 
     async def _update(self, changes: Mapping[str, Any]) -> None:
         delegation = changes.get("delegation")
@@ -187,7 +218,10 @@ class LiveServerSession:
             raw = base64.b64decode(audio, validate=True)
         except (binascii.Error, ValueError):
             raise ProtocolViolation("Invalid base64 audio.", code="invalid_value", param="audio") from None
-        pcm = np.frombuffer(raw[: len(raw) - len(raw) % 2], dtype="<i2")
+        await self.append_pcm(np.frombuffer(raw[: len(raw) - len(raw) % 2], dtype="<i2"))
+
+    async def append_pcm(self, pcm: np.ndarray) -> None:
+        """Microphone samples (24 kHz int16): the clock advances, the VAD listens."""
         if self.muted:
             pcm = np.zeros_like(pcm)  # the model hears silence; the clock runs on
         self.samples += pcm.size
@@ -204,6 +238,8 @@ class LiveServerSession:
         """The user speaks: the model stops talking (its own decision) and listens."""
         if self._speaking is not None and not self._speaking.done():
             self._speaking.cancel()
+        if self.speech_out is not None:
+            self.speech_out.cut()
         self._in_turn = True
         self._turn_audio = [pcm]
 
@@ -337,10 +373,17 @@ class LiveServerSession:
         chunk = _CHUNK_MS * SAMPLES_PER_MS
         started = asyncio.get_running_loop().time()
         not_interrupted = asyncio.Event()  # the user interrupts by cancelling this task
+        utterance = new_id("speech")
         for start in range(0, pcm.size, chunk):
             await self.pacing.wait(started, start / (SAMPLES_PER_MS * 1000), not_interrupted)
-            delta = base64.b64encode(pcm[start : start + chunk].tobytes()).decode("ascii")
-            await self.emit({"type": "session.output_audio.delta", "delta": delta})
+            piece = pcm[start : start + chunk].tobytes()
+            if self.speech_out is not None:
+                await self.speech_out.say(utterance, piece)
+            else:
+                delta = base64.b64encode(piece).decode("ascii")
+                await self.emit({"type": "session.output_audio.delta", "delta": delta})
+        if self.speech_out is not None:
+            self.speech_out.said(utterance)
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
