@@ -15,6 +15,7 @@ import voicecli.realtime as realtime
 
 PUBLIC = [
     "AudioContent",
+    "AzureLiveWebRTC",
     "AzureLiveWebsocket",
     "AzureRealtimeExecutionSettings",
     "AzureRealtimeWebRTC",
@@ -27,6 +28,7 @@ PUBLIC = [
     "ListenEvents",
     "MemoryTransport",
     "ModelPrices",
+    "OpenAILiveWebRTC",
     "OpenAILiveWebsocket",
     "OpenAIRealtimeExecutionSettings",
     "OpenAIRealtimeWebRTC",

@@ -55,11 +55,23 @@ def test_the_embedded_default_speaks_gpt_live_by_the_protocol_setting() -> None:
     assert "You said: embedded live" in result.stdout
 
 
-def test_gpt_live_over_webrtc_is_refused_in_one_line() -> None:
-    result = voicecli("talk", "--transport", "webrtc", "--text", "x", env={"VOICECLI_PROTOCOL": "live"})
-    assert result.returncode != 0
-    assert "GPT-Live over WebRTC is not supported yet" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_talk_to_gpt_live_over_webrtc_on_a_served_local_server(served: str) -> None:  # noqa: F811
+    env = {"OPENAI_BASE_URL": f"{served}/v1", "OPENAI_API_KEY": "k"}
+    args = ("talk", "--provider", "openai", "--model", "gpt-live-1", "--transport", "webrtc", "--text", "over rtc")
+    result = voicecli(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "You said: over rtc" in result.stdout
+
+
+def test_talk_to_gpt_live_over_webrtc_on_azure_by_deployment_name(served: str) -> None:  # noqa: F811
+    env = {
+        "AZURE_OPENAI_ENDPOINT": served,
+        "AZURE_OPENAI_API_KEY": "k",
+        "AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME": "gpt-live-1",
+    }
+    result = voicecli("talk", "--provider", "azure", "--transport", "webrtc", "--text", "azure rtc", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "You said: azure rtc" in result.stdout
 
 
 async def test_seed_sample_runs_with_the_gpt_live_client_class(

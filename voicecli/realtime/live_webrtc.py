@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+from aiortc.mediastreams import MediaStreamTrack
 
 from voicecli.realtime.endpoints import (
     AzureEndpoint,
@@ -29,7 +30,7 @@ from voicecli.realtime.endpoints import (
     OpenAIWebRTCEndpoint,
     TokenProvider,
 )
-from voicecli.realtime.errors import RealtimeConnectionError
+from voicecli.realtime.errors import RealtimeConnectionError, RealtimeError
 from voicecli.realtime.events import RealtimeEvent
 from voicecli.realtime.live_client import LiveClient
 from voicecli.realtime.live_protocol import parse_live_message
@@ -83,8 +84,13 @@ def webrtc_session(session: dict[str, Any]) -> dict[str, Any]:
 class LiveWebRTCTransport(WebRTCTransport):
     """The WebRTC transport speaking GPT-Live; `session_start` builds the session when a call is set up."""
 
-    def __init__(self, endpoint: WebRTCEndpoint, session_start: Callable[[], dict[str, Any]]) -> None:
-        super().__init__(endpoint)
+    def __init__(
+        self,
+        endpoint: WebRTCEndpoint,
+        session_start: Callable[[], dict[str, Any]],
+        audio_track: MediaStreamTrack | None = None,
+    ) -> None:
+        super().__init__(endpoint, audio_track)
         self._session_start = session_start
         self.session_id: str | None = None
 
@@ -108,6 +114,8 @@ class LiveWebRTCTransport(WebRTCTransport):
     async def stream_audio(self, pcm: np.ndarray, transmit: Transmit) -> None:
         """Microphone audio into the call's track (never appended: that is WebSocket-only)."""
         track = self._own_track
+        if track is None and self._given_track is not None:
+            raise RealtimeError("this client's microphone is the audio_track it was given: send audio there")
         if track is None or self._sink is None:
             raise RealtimeConnectionError("the realtime session is not open")
         try:
@@ -126,8 +134,8 @@ class LiveWebRTCClient(LiveClient):
         return self.webrtc.endpoint.model
 
     @property
-    def audio_track(self) -> Any:
-        """The microphone track of the current call."""
+    def audio_track(self) -> MediaStreamTrack | None:
+        """The microphone track of the current call (the caller's, or the client's own)."""
         return self.webrtc.audio_track
 
 
@@ -136,12 +144,19 @@ class OpenAILiveWebRTC(LiveWebRTCClient):
     model as `OpenAILiveWebsocket` takes them (an `http://` base such as `voicecli serve` is fine)."""
 
     def __init__(
-        self, *, api_key: str | None = None, model: str | None = None, base_url: str | None = None, **kwargs: Any
+        self,
+        *,
+        audio_track: MediaStreamTrack | None = None,
+        api_key: str | None = None,
+        model: str | None = None,
+        base_url: str | None = None,
+        **kwargs: Any,
     ) -> None:
+        """Without `audio_track`, the client's own track carries what `send_audio` is given."""
         endpoint = openai_live_endpoint(api_key, model, base_url)
         self.connector = OpenAIConnector(endpoint)  # the delegate's `openai` client
         self.endpoint = OpenAIWebRTCEndpoint(endpoint)
-        self.webrtc = LiveWebRTCTransport(self.endpoint, self.session_start)
+        self.webrtc = LiveWebRTCTransport(self.endpoint, self.session_start, audio_track)
         super().__init__(transport=self.webrtc, sdk_client=self.connector.sdk_client, **kwargs)
 
     def point_at(self, base_url: str) -> None:
@@ -157,6 +172,7 @@ class AzureLiveWebRTC(LiveWebRTCClient):
     def __init__(
         self,
         *,
+        audio_track: MediaStreamTrack | None = None,
         endpoint: str | None = None,
         api_key: str | None = None,
         deployment_name: str | None = None,
@@ -166,7 +182,7 @@ class AzureLiveWebRTC(LiveWebRTCClient):
     ) -> None:
         azure = AzureEndpoint.resolve(endpoint, api_key, deployment_name, None, token_provider)
         self.connector = AzureLiveConnector(azure)
-        self.webrtc = LiveWebRTCTransport(AzureWebRTCEndpoint(azure), self.session_start)
+        self.webrtc = LiveWebRTCTransport(AzureWebRTCEndpoint(azure), self.session_start, audio_track)
         super().__init__(transport=self.webrtc, sdk_client=self.connector.sdk_client, **kwargs)
 
     @property
