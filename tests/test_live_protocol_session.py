@@ -171,6 +171,9 @@ def test_protocol_is_chosen_by_model_name_or_by_the_setting(
     ("provider", "model", "protocol", "class_name"),
     [
         ("openai", "gpt-live-1", "auto", "OpenAILiveWebsocket"),
+        ("openai", "gpt-live-1", "webrtc", "OpenAILiveWebRTC"),
+        ("azure", "gpt-live-1", "webrtc", "AzureLiveWebRTC"),
+        ("local", "", "webrtc", "LocalLiveWebRTC"),
         ("openai", "gpt-realtime", "auto", "OpenAIRealtimeWebsocket"),
         ("openai", "gpt-realtime", "live", "OpenAILiveWebsocket"),
         ("azure", "gpt-live-1", "auto", "AzureLiveWebsocket"),
@@ -184,7 +187,9 @@ def test_the_application_builds_the_client_of_the_chosen_protocol(
 ) -> None:
     from voicecli.conversation.providers import _client_class
 
-    config = AppConfig(provider=provider, protocol=protocol)  # type: ignore[arg-type]
+    transport = "webrtc" if protocol == "webrtc" else "websocket"
+    protocol = "live" if protocol == "webrtc" else protocol  # those cases: GPT-Live over WebRTC
+    config = AppConfig(provider=provider, protocol=protocol, transport=transport)  # type: ignore[arg-type]
     config.openai.model = model
     config.azure.deployment = model
     assert _client_class(config).__name__ == class_name
