@@ -4,7 +4,6 @@ against `openai.types.live` (the data channel's events and the `POST …/live/se
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -245,7 +244,7 @@ async def test_forbidden_events_on_the_data_channel_get_the_protocols_error_and_
     scripted_server: LocalServer,
 ) -> None:
     client = openai_client(scripted_server)
-    _, received = checked(client)
+    checked(client)
     async with client:
         errors = []
         for event in (

@@ -4,12 +4,14 @@ What GPT-Live fixes at startup (voice, instructions, format) cannot change later
 appends new instructions to the context instead (append-only, up to 500 tokens an append) and
 `create_response` is ignored, since the model decides when it speaks. With `continuity`, a dropped
 connection is followed by a new session that starts with the conversation's transcript as its
-text-only `input` (within the protocol's caps).
+text-only `input` (within the protocol's caps), and so is the session limit: shortly before it, at a
+quiet moment (`live_rollover`), the session is replaced the same way (a rollover).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +29,9 @@ from voicecli.realtime.events import (
 )
 from voicecli.realtime.live_delegate import ChatDelegate, Delegate, DelegatedTask
 from voicecli.realtime.live_protocol import GREETING_REQUEST, LiveEvents, context_append, session_start
+from voicecli.realtime.live_rollover import LiveRollover
 from voicecli.realtime.live_session import DELEGATE_TOOL, LiveProtocolSession
-from voicecli.realtime.protocol_session import Deliver, Send
+from voicecli.realtime.protocol_session import Action, Deliver, Play, Ready, Send
 from voicecli.realtime.settings import RealtimeSettings
 from voicecli.realtime.transport import Transport
 
@@ -40,6 +43,7 @@ __all__ = ["DEFAULT_DELEGATION_MODEL", "LiveClient"]
 DEFAULT_DELEGATION_MODEL = "gpt-5-mini"
 """The chat model the default delegate asks (an assumption: any chat model at the endpoint will do)."""
 _MAX_APPEND_CHARS = 2000  # about 500 tokens, the protocol's cap on one append
+_QUIET_POLL_S = 0.1
 
 
 class LiveClient(RealtimeClient):
@@ -76,6 +80,8 @@ class LiveClient(RealtimeClient):
         self.delegate = delegate or ChatDelegate(sdk_client, delegation_model or DEFAULT_DELEGATION_MODEL)
         self.delegation = delegation
         self._started_instructions: str | None = None
+        self._rollover = LiveRollover(self._reconnect_policy) if self._reconnect_policy is not None else None
+        self._rollover_task: asyncio.Task[None] | None = None
 
     @property
     def model(self) -> str:
@@ -149,14 +155,16 @@ class LiveClient(RealtimeClient):
             return
         super()._connection_lost(message, code)
 
-    async def _reconnect(self, reason: str, policy: Continuity) -> None:
-        """Open a new session with the transcript so far (text only, within the protocol's caps):
-        what was said is kept; audio, the session clock, delegations in flight and muting are not
-        (the new session starts unmuted, or muted for push-to-talk)."""
+    async def _reconnect(self, reason: str, policy: Continuity, cause: str = "drop") -> None:
+        """Open a new session with the transcript so far (text only, within the protocol's caps) after
+        a drop or, as a `rollover`, before the session limit: what was said is kept, and so are the
+        current instructions and muting; audio, the session clock and delegations in flight are not."""
         transcript = list(self._protocol.transcript)
+        was_muted = self._protocol.muted
         for attempt, delay in enumerate(policy.delays_s, 1):
-            status = {"attempt": attempt, "attempts": policy.attempts, "reason": reason}
-            await self._report(_status(ContinuityEvents.RECONNECTING, status))
+            if cause == "drop":
+                status = {"attempt": attempt, "attempts": policy.attempts, "reason": reason}
+                await self._report(_status(ContinuityEvents.RECONNECTING, status))
             await asyncio.sleep(delay)
             await self._close()
             self._protocol = self._new_protocol()
@@ -172,13 +180,49 @@ class LiveClient(RealtimeClient):
                 continue  # the new connection failed before its session started
             self._reconnecting = False
             held, self._held = self._held, []
+            if was_muted:
+                held = [action.payload for action in self._protocol.mute(True) if isinstance(action, Send)] + held
             for payload in held:
                 await self._send_now(payload)
             carried = len(transcript)
-            await self._report(_status(ContinuityEvents.RECONNECTED, {"cause": "drop", "carried_turns": carried}))
+            await self._report(_status(ContinuityEvents.RECONNECTED, {"cause": cause, "carried_turns": carried}))
             return
         self._reconnecting = False
         super()._connection_lost(f"{reason}; {policy.attempts} reconnect tries failed", reconnectable=False)
+
+    # --- rollover: a new session before the limit, at a quiet moment ---
+
+    async def _carry_out(self, action: Action, *, wait: bool = True) -> None:
+        rollover = self._rollover
+        if rollover is not None:
+            heard = isinstance(action, Play) or (
+                isinstance(action, Deliver)
+                and isinstance(action.event, RealtimeTextEvent)
+                and action.event.text.source == "user_transcript"
+            )
+            if heard:
+                rollover.heard(asyncio.get_running_loop().time())
+            elif isinstance(action, Ready) and action.expires_at is not None:
+                self._plan_rollover(rollover, action.expires_at)
+        await super()._carry_out(action, wait=wait)
+
+    def _plan_rollover(self, rollover: LiveRollover, expires_at: float) -> None:
+        """Each new session plans its own rollover; an older plan finds itself replaced and stands down
+        (it is not cancelled: it may be the rollover that opened this session)."""
+        self._rollover_task = self._spawn(self._roll_over_at(rollover, expires_at))
+
+    async def _roll_over_at(self, rollover: LiveRollover, expires_at: float) -> None:
+        await asyncio.sleep(rollover.due_in(expires_at, time.time()))
+        loop = asyncio.get_running_loop()
+        while not rollover.quiet(loop.time(), delegations_running=self._protocol.tools_running):
+            await asyncio.sleep(_QUIET_POLL_S)
+        policy = self._reconnect_policy
+        if self._rollover_task is not asyncio.current_task():
+            return  # a newer session (after a drop) has its own plan
+        if policy is None or not self.connected or self._closing or self._reconnecting:
+            return
+        self._reconnecting = True
+        await self._reconnect("the session is about to expire", policy, cause="rollover")
 
     async def _send_now(self, payload: dict[str, Any]) -> None:
         if self._reconnecting and payload is not self._starting:
