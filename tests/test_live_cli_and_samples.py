@@ -97,3 +97,17 @@ def test_a_delegated_tool_call_from_the_command_line_runs_our_tools_and_is_spoke
     assert result.returncode == 0, result.stderr
     assert "get_weather" in result.stdout  # shown like any tool call
     assert "Here is the weather in Paris: In Paris it is sunny and 21 degrees." in result.stdout
+
+
+def test_hosted_delegation_from_the_command_line_is_shown_like_a_tool_call_and_runs_none_of_ours() -> None:
+    """`--delegation responses`: the hosted backend (the local server's stand-in) does the work; the
+    screen shows it as tool calls; our --tools are not run."""
+    weather = str(Path(__file__).resolve().parents[1] / "examples" / "tools" / "weather.py")
+    result = voicecli(
+        "talk", "--brain", "scripted", "--tools", weather, "--delegation", "responses",
+        "--text", "What is the weather like?", env={"VOICECLI_PROTOCOL": "live"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "responses" in result.stdout and "get_weather" in result.stdout  # the delegation and the backend's call
+    assert "the local server does not run hosted tools" in result.stdout  # the stand-in says it ran nothing
+    assert "sunny and 21 degrees" not in result.stdout  # our weather tool did not run

@@ -80,6 +80,9 @@ def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
     """The client for `config.provider` over `config.transport`; options go to its constructor."""
     client_class = _client_class(config)
     client_options.setdefault("connect_timeout_s", config.connect_timeout_s)
+    if speaks_live(config):
+        client_options.setdefault("delegation", config.live.delegation_setting())
+        client_options.setdefault("delegation_model", config.live.delegation_model)
     match config.provider:
         case "local":
             return client_class(

@@ -9,10 +9,11 @@ What differs from a Realtime session, as the protocol defines it (`openai.types.
 - context is append-only (instructions, thinking, commentary); typed text from voicecli's client
   arrives as instructions starting with `TYPED_TEXT_PREFIX`, which this local model answers as a turn
   (and `GREETING_REQUEST`, which it answers by speaking first);
-- when the brain calls tools the model delegates to the client (`session.delegation.created`; with
-  hosted delegation, which needs the service's Responses model, it just says its reply): it
+- when the brain calls tools the model delegates to the client (`session.delegation.created`): it
   knows no client tools, so every call the brain makes is delegated; the client's commentary for
   that delegation is the tools' output, which the model then puts in its own words (the brain's).
+  With hosted delegation (`responses`) a stand-in for the service's Responses backend (`hosted`)
+  relays the calls as a Responses stream, runs no tool, and the model says the brain's answer.
 Over WebRTC (`speech_out` given) the session starts from the HTTP request that set up the call,
 microphone frames come as media (`append_pcm`), the model's voice goes to `speech_out` rather than
 `session.output_audio.delta` events, and an append on the data channel is refused, as the service does.
@@ -27,7 +28,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -35,13 +36,15 @@ from voicecli.realtime.live_protocol import GREETING_REQUEST, TYPED_TEXT_PREFIX
 from voicecli.server import recognition, synth
 from voicecli.server.events import Send
 from voicecli.server.ids import new_id
+from voicecli.server.live import hosted
+from voicecli.server.live.speech_out import SpeechOut
 from voicecli.server.replies import Brain, BrainError, Reply
 from voicecli.server.session.conversation import Item
 from voicecli.server.session.pacing import UNPACED, Pacing
 from voicecli.server.session.vad import EnergyVad, SpeechStarted, VadConfig
 from voicecli.server.validation import ProtocolViolation
 
-__all__ = ["LiveServerSession", "SpeechOut"]
+__all__ = ["LiveServerSession"]
 
 SAMPLES_PER_MS = 24
 _CHUNK_MS = 100
@@ -55,22 +58,6 @@ _UNSUPPORTED = {
     "session.output_audio.fixture.play": "audio fixtures are not supported by the local server",
 }
 _log = logging.getLogger("voicecli.server")
-
-
-class SpeechOut(Protocol):
-    """Where the model's voice goes when it is not sent as events (a WebRTC call's audio track)."""
-
-    async def say(self, utterance: str, pcm: bytes) -> None:
-        """More of one utterance's audio (24 kHz pcm16)."""
-        ...
-
-    def said(self, utterance: str) -> None:
-        """The utterance is complete."""
-        ...
-
-    def cut(self) -> None:
-        """The model stopped talking (the user spoke): drop what has not been played yet."""
-        ...
 
 
 @dataclass
@@ -300,13 +287,15 @@ class LiveServerSession:
         if user is not None:
             self._items.append(user)
         reply = await self._reply(self._items, {"tools": _script_tools(self.brain)})
-        if reply.calls and user is not None and self.resource["delegation"]["type"] == "client":
-            await self._delegate(user, reply)
+        target = self.resource["delegation"]["type"]
+        if reply.calls and user is not None and target in ("client", "responses"):
+            await self._delegate(user, reply, target)
         else:
             self._say(reply.text)
 
-    async def _delegate(self, user: Item, reply: Reply) -> None:
-        """The model hands the brain's tool calls to the client, after saying what it is doing."""
+    async def _delegate(self, user: Item, reply: Reply, target: str) -> None:
+        """The model hands the brain's tool calls to the client (or to the stand-in for a hosted
+        Responses backend, `hosted`), after saying what it is doing."""
         delegation = _Delegation(user)
         for call in reply.calls:
             delegation.calls.append(
@@ -321,18 +310,19 @@ class LiveServerSession:
                 )
             )
         delegation_id = new_id("deleg")
-        self._delegations[delegation_id] = delegation
         if reply.text:
             self._say(reply.text)
-        await self.emit(
-            {
-                "type": "session.delegation.created",
-                "delegation": {"id": delegation_id, "target": "client", "type": "delegation"},
-                "offset_ms": self.clock_ms,
-            }
-        )
+        if target == "responses":
+            await hosted.delegate(
+                self.emit, delegation_id, self.clock_ms, delegation.calls, self._answer_delegation(delegation)
+            )
+            return
+        self._delegations[delegation_id] = delegation
+        created = {"id": delegation_id, "target": "client", "type": "delegation"}
+        await self.emit({"type": "session.delegation.created", "delegation": created, "offset_ms": self.clock_ms})
 
-    async def _answer_delegation(self, delegation: _Delegation, commentary: str) -> None:
+    async def _answer_delegation(self, delegation: _Delegation, commentary: str = hosted.NOT_RUN) -> str:
+        """The model puts the delegation's result in its own words (returned, and spoken)."""
         outputs = [
             Item({"type": "function_call_output", "id": new_id("item"), "call_id": call.data["call_id"], "output": ""})
             for call in delegation.calls
@@ -342,6 +332,7 @@ class LiveServerSession:
         turn = [*self._items, *delegation.calls, *outputs]
         reply = await self._reply(turn, {"tools": _script_tools(self.brain)})
         self._say(reply.text)
+        return reply.text
 
     async def _reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply:
         try:
