@@ -207,7 +207,7 @@ class LiveProtocolSession:
         if kind == "response.output_item.done" and isinstance(item, dict) and str(item.get("type")).endswith("_call"):
             name = str(item.get("name") or str(item["type"]).removesuffix("_call"))
             call_id = str(item.get("call_id") or item.get("id") or delegation_id)
-            arguments = item.get("arguments") if isinstance(item.get("arguments"), str) else "{}"
+            arguments = item["arguments"] if isinstance(item.get("arguments"), str) else "{}"
             return [
                 _shown_call(name, arguments, call_id),
                 _shown_result(name, call_id, str(item.get("status") or "done")),

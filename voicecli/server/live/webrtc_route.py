@@ -68,12 +68,10 @@ async def create_live_session(request: web.Request) -> web.Response:
         return _error(429, "too_many_sessions", f"The local server takes at most {config.max_sessions} sessions.")
     from voicecli.server.live.webrtc_call import LiveRtcCall
 
-    call = LiveRtcCall(
-        config,
-        session_config=checked["session"],
-        peer_host=request.remote,
-        on_closed=lambda ended: calls.pop(ended.id, None),
-    )
+    def forget(ended: LiveRtcCall) -> None:
+        calls.pop(ended.id, None)
+
+    call = LiveRtcCall(config, session_config=checked["session"], peer_host=request.remote, on_closed=forget)
     calls[call.id] = call
     answer = None
     try:
