@@ -3,13 +3,17 @@ conversation. The rule on a virtual clock, then once end to end against the loca
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from conftest import WEATHER_SCRIPT
-from test_live_server import WAIT_S, checked, openai_client, said, until
+from test_live_server import WAIT_S, openai_client, said, until
 
 from voicecli.realtime import Continuity, ContinuityEvents, RealtimeTextEvent, TextContent
+from voicecli.realtime.live_client import LiveClient
 from voicecli.realtime.live_rollover import QUIET_S, LiveRollover
 from voicecli.server import LocalServer
+from voicecli.server.live.validation import validate_live_client_event
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,11 +37,23 @@ def test_a_quiet_moment_is_no_delegation_running_and_nothing_heard_for_a_while()
     assert not rollover.quiet(20.5, delegations_running=False)
 
 
-async def test_a_session_rolls_over_before_its_limit_and_the_new_one_knows_the_conversation() -> None:
+@pytest.mark.parametrize("transport", ["websocket", "webrtc"])
+async def test_a_session_rolls_over_before_its_limit_and_the_new_one_knows_the_conversation(transport: str) -> None:
     continuity = Continuity(delays_s=(0.0, 0.5), attempt_timeout_s=WAIT_S, rollover_lead_s=3.0, rollover_share=0.5)
     async with LocalServer(brain="scripted", script=WEATHER_SCRIPT, max_session_s=8.0) as server:
-        client = openai_client(server, continuity=continuity)
-        sent = checked(client)
+        if transport == "webrtc":
+            from test_live_webrtc import openai_client as webrtc_client
+
+            client: LiveClient = webrtc_client(server, continuity=continuity)
+        else:
+            client = openai_client(server, continuity=continuity)
+        sent: list[dict[str, Any]] = []
+
+        def check(payload: dict[str, Any]) -> None:
+            validate_live_client_event(payload)  # each event as it goes out, against `ClientEvent`
+            sent.append(payload)
+
+        client.observe_sent(check)
         async with client:
             await client.mute(True)
             await client.send(RealtimeTextEvent(text=TextContent(text="Who are you?", source="user_text")))
@@ -50,9 +66,10 @@ async def test_a_session_rolls_over_before_its_limit_and_the_new_one_knows_the_c
     kinds = [event.service_type for event in events]
     assert "session.closed" not in kinds and ContinuityEvents.RECONNECTING not in kinds  # planned, not a drop
     assert (events[-1].service_event or {})["cause"] == "rollover"
-    starts = [payload["session"] for payload in sent if payload["type"] == "session.start"]
-    assert len(starts) == 2
-    carried = [(item["role"], item["content"][0]["text"]) for item in starts[1]["input"]]
-    assert carried[0] == ("user", "Who are you?") and carried[-1][0] == "developer"
+    if transport == "websocket":  # over WebRTC the session goes in the request that sets up the call
+        starts = [payload["session"] for payload in sent if payload["type"] == "session.start"]
+        assert len(starts) == 2
+        carried = [(item["role"], item["content"][0]["text"]) for item in starts[1]["input"]]
+        assert carried[0] == ("user", "Who are you?") and carried[-1][0] == "developer"
     mutes = [payload["type"] for payload in sent if payload["type"].startswith("session.input_audio.")]
     assert mutes == ["session.input_audio.mute", "session.input_audio.mute"]  # muting is carried over
