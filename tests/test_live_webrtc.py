@@ -258,3 +258,33 @@ async def test_forbidden_events_on_the_data_channel_get_the_protocols_error_and_
         await until(client, said("Ask me about the weather"))
     codes = [(events[-1].service_event or {})["error"]["code"] for events in errors]
     assert codes == ["session_already_started", "unsupported_event", "invalid_value"]
+
+
+async def test_the_server_cuts_the_calls_voice_when_the_user_starts_to_speak() -> None:
+    """What the model has not said yet is dropped from the call's audio track at the user's first syllable."""
+    from voicecli.server.brains import EchoBrain
+    from voicecli.server.live.session import LiveServerSession
+
+    events: list[dict[str, Any]] = []
+    cuts: list[str] = []
+
+    class Track:
+        async def say(self, utterance: str, pcm: bytes) -> None:
+            pass
+
+        def said(self, utterance: str) -> None:
+            pass
+
+        def cut(self) -> None:
+            cuts.append("cut")
+
+    async def send(event: dict[str, Any]) -> None:
+        validate_live_server_event(event)
+        events.append(event)
+
+    session = LiveServerSession(send, brain=EchoBrain(), speech_out=Track())
+    await session.start({"model": "gpt-live-1"})
+    assert "format" not in events[0]["session"]["audio"]  # WebRTC negotiates its media format
+    await session.append_pcm(np.full(24 * 600, 12000, np.int16))
+    assert cuts == ["cut"]
+    await session.stop()
