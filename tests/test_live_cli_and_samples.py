@@ -72,6 +72,8 @@ def test_talk_to_gpt_live_over_webrtc_on_azure_by_deployment_name(served: str) -
     result = voicecli("talk", "--provider", "azure", "--transport", "webrtc", "--text", "azure rtc", env=env)
     assert result.returncode == 0, result.stderr
     assert "You said: azure rtc" in result.stdout
+    shown = voicecli("config", "show", env={**env, "VOICECLI_TRANSPORT": "webrtc"})
+    assert f"# route: GPT-Live over WebRTC route: {served}/openai/v1/live/sessions" in shown.stdout
 
 
 async def test_seed_sample_runs_with_the_gpt_live_client_class(
