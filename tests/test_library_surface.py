@@ -15,6 +15,7 @@ import voicecli.realtime as realtime
 
 PUBLIC = [
     "AudioContent",
+    "AzureLiveWebRTC",
     "AzureLiveWebsocket",
     "AzureRealtimeExecutionSettings",
     "AzureRealtimeWebRTC",
@@ -30,6 +31,7 @@ PUBLIC = [
     "McpToolsContent",
     "MemoryTransport",
     "ModelPrices",
+    "OpenAILiveWebRTC",
     "OpenAILiveWebsocket",
     "OpenAIRealtimeExecutionSettings",
     "OpenAIRealtimeWebRTC",

@@ -56,11 +56,25 @@ def test_the_embedded_default_speaks_gpt_live_by_the_protocol_setting() -> None:
     assert "You said: embedded live" in result.stdout
 
 
-def test_gpt_live_over_webrtc_is_refused_in_one_line() -> None:
-    result = voicecli("talk", "--transport", "webrtc", "--text", "x", env={"VOICECLI_PROTOCOL": "live"})
-    assert result.returncode != 0
-    assert "GPT-Live over WebRTC is not supported yet" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_talk_to_gpt_live_over_webrtc_on_a_served_local_server(served: str) -> None:  # noqa: F811
+    env = {"OPENAI_BASE_URL": f"{served}/v1", "OPENAI_API_KEY": "k"}
+    args = ("talk", "--provider", "openai", "--model", "gpt-live-1", "--transport", "webrtc", "--text", "over rtc")
+    result = voicecli(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "You said: over rtc" in result.stdout
+
+
+def test_talk_to_gpt_live_over_webrtc_on_azure_by_deployment_name(served: str) -> None:  # noqa: F811
+    env = {
+        "AZURE_OPENAI_ENDPOINT": served,
+        "AZURE_OPENAI_API_KEY": "k",
+        "AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME": "gpt-live-1",
+    }
+    result = voicecli("talk", "--provider", "azure", "--transport", "webrtc", "--text", "azure rtc", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "You said: azure rtc" in result.stdout
+    shown = voicecli("config", "show", env={**env, "VOICECLI_TRANSPORT": "webrtc"})
+    assert f"# route: GPT-Live over WebRTC route: {served}/openai/v1/live/sessions" in shown.stdout
 
 
 async def test_seed_sample_runs_with_the_gpt_live_client_class(
@@ -86,3 +100,17 @@ def test_a_delegated_tool_call_from_the_command_line_runs_our_tools_and_is_spoke
     assert result.returncode == 0, result.stderr
     assert "get_weather" in result.stdout  # shown like any tool call
     assert "Here is the weather in Paris: In Paris it is sunny and 21 degrees." in result.stdout
+
+
+def test_hosted_delegation_from_the_command_line_is_shown_like_a_tool_call_and_runs_none_of_ours() -> None:
+    """`--delegation responses`: the hosted backend (the local server's stand-in) does the work; the
+    screen shows it as tool calls; our --tools are not run."""
+    weather = str(Path(__file__).resolve().parents[1] / "examples" / "tools" / "weather.py")
+    result = voicecli(
+        "talk", "--brain", "scripted", "--tools", weather, "--delegation", "responses",
+        "--text", "What is the weather like?", env={"VOICECLI_PROTOCOL": "live"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "responses" in result.stdout and "get_weather" in result.stdout  # the delegation and the backend's call
+    assert "the local server does not run hosted tools" in result.stdout  # the stand-in says it ran nothing
+    assert "sunny and 21 degrees" not in result.stdout  # our weather tool did not run

@@ -74,3 +74,35 @@ async def test_the_mute_key_tells_gpt_live_and_the_microphone_keeps_streaming(pl
         await until(lambda: bool(screen.seen("session.input_audio.unmuted")), "the service to acknowledge the unmute")
     assert screen.muted == [True, False]
     assert [kind for kind in sent if "mute" in kind] == ["session.input_audio.mute", "session.input_audio.unmute"]
+
+
+@pytest.mark.audio
+async def test_talking_over_a_gpt_live_reply_over_webrtc_stops_the_speaker_and_sends_nothing(
+    pulse_audio: PulseAudio, player: Player, tmp_path: Path
+) -> None:
+    """Over WebRTC the model's voice arrives in real time: when the user talks over it, the speaker falls
+    silent (the model stops sending, and voicecli flushes what it still holds when the user's words
+    arrive). The data channel carries nothing at all: no session.start (the request started the
+    session), no append (the microphone is a media track), nothing that cancels or truncates."""
+    from voicecli.server.live.embedded_webrtc import LocalLiveWebRTC
+
+    script = tmp_path / "story.toml"
+    script.write_text(
+        f'[[turn]]\nwhen_contains = "story"\nexamples = ["hello there, tell me a story"]\nreply = "{LONG_REPLY}"\n'
+        '[[turn]]\nwhen_contains = "stop"\nexamples = ["stop please"]\nreply = "Okay."\n'
+    )
+    question = read_audio_24k_mono(speech_wav(tmp_path / "q.wav", "hello there, tell me a story"))
+    interruption = read_audio_24k_mono(speech_wav(tmp_path / "i.wav", "stop please"))
+    client = LocalLiveWebRTC(brain="scripted", script=script, pacing=UNPACED)
+    order = note_flushes_and_sends(player, client)
+    source, screen = SpeechSource(), ScreenLog()
+    async with client(settings=RealtimeSettings()):
+        conversation = Conversation(client, source, player, screen)
+        async with Running(conversation):
+            source.say(question)
+            await until(lambda: player.is_playing, "the reply to play", timeout=30)
+            source.say(interruption)
+            await until(lambda: bool(screen.seen("input_audio_buffer.speech_started")), "the user's words", timeout=30)
+            assert not player.is_playing or player.buffered_ms < 100, "the speaker went on over the user"
+    assert all(barge_in.truncates == [] for barge_in in conversation.barge_ins)
+    assert set(order) - {"player flushed"} == set(), "something was sent on the data channel"

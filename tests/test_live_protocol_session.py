@@ -171,6 +171,9 @@ def test_protocol_is_chosen_by_model_name_or_by_the_setting(
     ("provider", "model", "protocol", "class_name"),
     [
         ("openai", "gpt-live-1", "auto", "OpenAILiveWebsocket"),
+        ("openai", "gpt-live-1", "webrtc", "OpenAILiveWebRTC"),
+        ("azure", "gpt-live-1", "webrtc", "AzureLiveWebRTC"),
+        ("local", "", "webrtc", "LocalLiveWebRTC"),
         ("openai", "gpt-realtime", "auto", "OpenAIRealtimeWebsocket"),
         ("openai", "gpt-realtime", "live", "OpenAILiveWebsocket"),
         ("azure", "gpt-live-1", "auto", "AzureLiveWebsocket"),
@@ -184,7 +187,9 @@ def test_the_application_builds_the_client_of_the_chosen_protocol(
 ) -> None:
     from voicecli.conversation.providers import _client_class
 
-    config = AppConfig(provider=provider, protocol=protocol)  # type: ignore[arg-type]
+    transport = "webrtc" if protocol == "webrtc" else "websocket"
+    protocol = "live" if protocol == "webrtc" else protocol  # those cases: GPT-Live over WebRTC
+    config = AppConfig(provider=provider, protocol=protocol, transport=transport)  # type: ignore[arg-type]
     config.openai.model = model
     config.azure.deployment = model
     assert _client_class(config).__name__ == class_name
@@ -218,3 +223,27 @@ def test_the_screen_shows_each_gpt_live_reply_apart_and_leaves_connecting_when_t
             assert view.state == "listening"
     texts = [getattr(entry, "text", None) for entry in view.entries]
     assert texts == ["Hello.", "Hi", "Yes?"]  # two replies, the user between them
+
+
+def test_hosted_work_is_shown_like_tool_calls_and_counts_as_running_until_the_backend_finishes() -> None:
+    from voicecli.realtime import RealtimeFunctionCallEvent, RealtimeFunctionResultEvent
+    from voicecli.server.live.validation import validate_live_server_event
+
+    session = LiveProtocolSession()
+
+    def relayed(event: dict[str, Any]) -> list[Any]:
+        payload = {"type": "response.event", "event_id": "e", "delegation_id": "deleg_1", "event": event}
+        validate_live_server_event(payload)
+        return [a.event for a in arrive(session, payload) if isinstance(a, Deliver)][1:]  # after the raw event
+
+    shown = [a.event for a in arrive(session, delegation("responses")) if isinstance(a, Deliver)][1:]
+    assert [(e.function_call.name, e.function_call.call_id) for e in shown] == [("responses", "deleg_1")]
+    assert session.tools_running
+    item = {"type": "web_search_call", "id": "ws_1", "status": "completed"}
+    shown = relayed({"type": "response.output_item.done", "output_index": 0, "item": item})
+    assert isinstance(shown[0], RealtimeFunctionCallEvent) and shown[0].function_call.name == "web_search"
+    assert isinstance(shown[1], RealtimeFunctionResultEvent) and shown[1].function_result.result == "completed"
+    assert relayed({"type": "response.output_text.done", "text": "It is sunny."}) == []
+    (done,) = relayed({"type": "response.completed", "response": {"id": "resp_1"}})
+    assert (done.function_result.name, done.function_result.result) == ("responses", "It is sunny.")
+    assert not session.tools_running

@@ -157,7 +157,7 @@ async def test_delegated_tool_call_runs_our_tool_and_the_model_speaks_its_result
     assert "sunny and 21 degrees in Paris" in str(events[-1].text.text)  # type: ignore[attr-defined]
 
 
-async def test_hosted_delegation_is_a_setting_sent_at_startup_and_runs_nothing_here(
+async def test_hosted_delegation_is_a_setting_sent_at_startup_runs_nothing_here_and_is_shown_like_tool_calls(
     scripted_server: LocalServer,
 ) -> None:
     hosted = {"type": "responses", "responses": {"model": "gpt-5-mini", "tools": [{"type": "web_search"}]}}
@@ -165,9 +165,20 @@ async def test_hosted_delegation_is_a_setting_sent_at_startup_and_runs_nothing_h
     sent = checked(client)
     async with client:
         await client.send(RealtimeTextEvent(text=TextContent(text="What is the weather like?", source="user_text")))
-        events = await until(client, said("Let me check the weather"))
+        events = await until(client, said("Here is the weather in Paris"))
+        if not any(
+            isinstance(e, RealtimeFunctionResultEvent) and e.function_result.name == "responses" for e in events
+        ):
+            events += await until(client, lambda e: isinstance(e, RealtimeFunctionResultEvent))  # the stream's end
     assert sent[0]["session"]["delegation"] == hosted
-    assert not any(isinstance(event, RealtimeFunctionCallEvent) for event in events)
+    assert "session.commentary.append" not in [payload["type"] for payload in sent]  # the backend answers, not us
+    calls = [event.function_call.name for event in events if isinstance(event, RealtimeFunctionCallEvent)]
+    assert calls == ["responses", "get_weather"]  # the delegation, and the call the backend made
+    results = {
+        e.function_result.name: e.function_result.result for e in events if isinstance(e, RealtimeFunctionResultEvent)
+    }
+    assert results["get_weather"] == "completed"  # the backend's call, reported; our tool never ran
+    assert "the local server does not run hosted tools" in results["responses"]  # the backend's answer
 
 
 async def test_interruption_stops_playback_only_and_the_model_stops_when_the_user_talks(

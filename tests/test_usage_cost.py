@@ -265,3 +265,14 @@ def test_a_gpt_live_client_gets_a_meter_reading_its_seconds_and_the_status_line_
     assert "· 30 s" in _text(view.status_line())
     realtime = usage_meter(AppConfig(), getattr(OpenAIRealtimeWebsocket(api_key="sk-test"), "protocol", "realtime"))
     assert realtime.observe(usage_updated(30)) is None  # a Realtime session is billed per response
+
+
+def test_gpt_live_has_a_published_default_price_per_minute_and_azure_deployments_none() -> None:
+    """gpt-live-1 and gpt-live-1.1: $0.05 a minute, billed per second (OpenAI's model pages, 2026-12-07)."""
+    config = load_config(None, overrides={"provider": "openai", "openai.model": "gpt-live-1"})
+    meter = usage_meter(config, "live")
+    meter.observe(usage_updated(90))
+    assert meter.cost == pytest.approx(0.075)  # 90 s, not rounded up to two minutes
+    assert config.prices["gpt-live-1.1"].per_minute == 0.05
+    azure = load_config(None, overrides={"provider": "azure", "azure.deployment": "gpt-live-1"})
+    assert azure.priced_model() not in azure.prices  # Azure prices by region and tier: the user adds them

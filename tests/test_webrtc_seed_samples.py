@@ -185,3 +185,20 @@ async def test_callback_sample_with_its_own_signature_ends_with_a_clear_error(mo
     assert "Session updated" in output
     assert played == []
     assert len(lost) == 1 and lost[0].startswith("client_error: ") and "missing 1 required positional" in lost[0]
+
+
+@pytest.mark.usefixtures("sample_env")
+async def test_callback_sample_runs_with_the_gpt_live_webrtc_client_class() -> None:
+    """The same sample with `OpenAILiveWebRTC` in place of `OpenAIRealtimeWebRTC`: the model speaks first
+    (as `create_response` asks, in instructions) and its voice arrives on the media track."""
+    sample = callback_sample("self, content: np.ndarray | None = None").replace(
+        "OpenAIRealtimeWebRTC", "OpenAILiveWebRTC"
+    )
+    played: list[np.ndarray] = []
+    output = await run_sample_until(
+        sample,
+        {"np": np, "PLAYED": played},
+        done=lambda out: out.rstrip().endswith(".") and sum(map(len, played)) > ONE_SECOND,
+    )
+    assert "Hello! I am the local echo assistant" in output
+    assert "Session updated" not in output  # GPT-Live fixes its session at startup: no session.updated

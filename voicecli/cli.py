@@ -38,7 +38,7 @@ from voicecli.cli_options import (
     session_overrides,
 )
 from voicecli.cli_servers import phone, serve
-from voicecli.config.app_config import BargeInMode, EchoMode, Provider
+from voicecli.config.app_config import BargeInMode, EchoMode, LiveDelegation, Provider
 
 app = typer.Typer(
     cls=Group,
@@ -120,6 +120,13 @@ def talk(
         float | None,
         typer.Option(min=0, help="Dollars: end the session after the reply under way once it cost this much."),
     ] = None,
+    delegation: Annotated[
+        str | None,
+        typer.Option(
+            metavar=choices(LiveDelegation),
+            help="GPT-Live: who does delegated work, client (your --tools) or responses (the hosted model).",
+        ),
+    ] = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -156,6 +163,7 @@ def talk(
             "audio.echo": echo,
             "audio.barge_in": barge_in,
             "session.budget": budget,
+            "live.delegation": delegation,
         },
     )
     if image is not None:

@@ -21,6 +21,9 @@ Provider = Literal["local", "openai", "azure"]
 Transport = Literal["websocket", "webrtc"]
 WireProtocol = Literal["auto", "realtime", "live"]
 """Which protocol a session speaks: `auto` takes GPT-Live for a `gpt-live-*` model or deployment."""
+LiveDelegation = Literal["client", "responses"]
+"""Who does the work GPT-Live delegates: voicecli's own tools, or the service's hosted Responses model."""
+HostedTool = Literal["web_search", "file_search", "code_interpreter"]
 TurnMode = Literal["server_vad", "semantic_vad", "push_to_talk"]
 BuiltinTool = Literal["time", "calculator"]
 Reasoning = Literal["", "minimal", "low", "medium", "high", "xhigh"]
@@ -103,6 +106,24 @@ class LocalConfig:
 
 
 @dataclass(slots=True)
+class LiveConfig:
+    """GPT-Live's delegation (the `[live]` table)."""
+
+    delegation: LiveDelegation = "client"
+    delegation_model: str = "gpt-5-mini"
+    """The model that does delegated work: the chat model voicecli asks (client), or the hosted one."""
+    hosted_tools: list[HostedTool] = field(default_factory=list)
+    """Tools the hosted Responses model may use (delegation = "responses")."""
+
+    def delegation_setting(self) -> dict[str, Any]:
+        """The session's `delegation` as GPT-Live's `session.start` (or WebRTC request) takes it."""
+        if self.delegation == "client":
+            return {"type": "client"}
+        tools = [{"type": tool} for tool in self.hosted_tools]
+        return {"type": "responses", "responses": {"model": self.delegation_model, "tools": tools}}
+
+
+@dataclass(slots=True)
 class AudioConfig:
     input_device: str = ""
     output_device: str = ""
@@ -158,6 +179,7 @@ class AppConfig:
     openai: OpenAIConfig = field(default_factory=OpenAIConfig)
     azure: AzureConfig = field(default_factory=AzureConfig)
     local: LocalConfig = field(default_factory=LocalConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
     ui: UIConfig = field(default_factory=UIConfig)

@@ -2,8 +2,11 @@
 
 Defaults are OpenAI's published prices in dollars per million tokens, as read from the model pages of
 developers.openai.com (https://developers.openai.com/api/docs/models/<model>) on 2026-12-07; prices
-change, so every figure can be overridden, and a model the table does not know (an Azure deployment,
-a GPT-Live model billed per minute) is added, in a `[prices."<model>"]` table.
+change, so every figure can be overridden, and a model the table does not know (an Azure deployment)
+is added, in a `[prices."<model>"]` table. GPT-Live is billed by session time, per second: gpt-live-1
+and gpt-live-1.1 at $0.05 a minute (their model pages, read the same day). gpt-live-1.1 has a lower
+standby rate ($0.02) for WebRTC sessions whose inference is paused (a wake policy and idle timeout),
+which voicecli never configures, so the active rate applies throughout.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from voicecli.realtime.usage import ModelPrices
 _FULL = ModelPrices(4.0, 0.4, 16.0, 32.0, 0.4, 64.0, 5.0, 0.5)
 _MINI = ModelPrices(0.6, 0.06, 2.4, 10.0, 0.3, 20.0, 0.8, 0.08)
 _REASONING = replace(_FULL, text_output=24.0)
+_PER_MINUTE_LIVE = ModelPrices(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, per_minute=0.05)
 
 DEFAULT_PRICES: dict[str, ModelPrices] = {
     "gpt-realtime": _FULL,
@@ -30,8 +34,10 @@ DEFAULT_PRICES: dict[str, ModelPrices] = {
     "gpt-4o-mini-transcribe": ModelPrices(1.25, 0.0, 5.0, 1.25, 0.0, 0.0),
     "whisper-1": ModelPrices(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, per_minute=0.006),
     "gpt-realtime-whisper": ModelPrices(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, per_minute=0.017),
+    "gpt-live-1": _PER_MINUTE_LIVE,
+    "gpt-live-1.1": _PER_MINUTE_LIVE,
 }
-"""Prices per model name, dollars per million tokens (per minute for models billed by time)."""
+"""Prices per model name, dollars per million tokens (per minute for models billed by time, GPT-Live included)."""
 
 PRICE_KEYS = tuple(f.name for f in fields(ModelPrices))
 TOKEN_KEYS = tuple(key for key in PRICE_KEYS if not key.startswith("image_") and key != "per_minute")

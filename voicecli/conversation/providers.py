@@ -91,6 +91,9 @@ def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
     """The client for `config.provider` over `config.transport`; options go to its constructor."""
     client_class = _client_class(config)
     client_options.setdefault("connect_timeout_s", config.connect_timeout_s)
+    if speaks_live(config):
+        client_options.setdefault("delegation", config.live.delegation_setting())
+        client_options.setdefault("delegation_model", config.live.delegation_model)
     match config.provider:
         case "local":
             return client_class(
@@ -252,15 +255,18 @@ def _client_class(config: AppConfig) -> ClientClass:
 
 
 def _live_client_class(config: AppConfig) -> ClientClass:
+    """GPT-Live's classes: over WebRTC (aiortc loads only then) or WebSocket."""
+    classes: dict[str, ClientClass]
     if config.transport == "webrtc":
-        raise RealtimeConfigurationError("GPT-Live over WebRTC is not supported yet: use --transport websocket")
-    if config.provider == "local":
+        from voicecli.realtime.live_webrtc import AzureLiveWebRTC, OpenAILiveWebRTC
+        from voicecli.server.live.embedded_webrtc import LocalLiveWebRTC
+
+        classes = {"openai": OpenAILiveWebRTC, "azure": AzureLiveWebRTC, "local": LocalLiveWebRTC}
+    else:
+        from voicecli.realtime.live_ws import AzureLiveWebsocket, OpenAILiveWebsocket
         from voicecli.server.live.embedded import LocalLive
 
-        return LocalLive
-    from voicecli.realtime.live_ws import AzureLiveWebsocket, OpenAILiveWebsocket
-
-    classes: dict[str, ClientClass] = {"openai": OpenAILiveWebsocket, "azure": AzureLiveWebsocket}
+        classes = {"openai": OpenAILiveWebsocket, "azure": AzureLiveWebsocket, "local": LocalLive}
     if config.provider not in classes:
         raise RealtimeConfigurationError(f"unknown provider {config.provider!r}")
     return classes[config.provider]

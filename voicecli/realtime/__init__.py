@@ -54,6 +54,7 @@ from voicecli.realtime.usage import ModelPrices, TokenUsage, UsageMeter
 from voicecli.realtime.voice_live import VoiceLiveOptions, VoiceLiveWebsocket
 
 _WEBRTC_NAMES = {"OpenAIRealtimeWebRTC", "AzureRealtimeWebRTC", "PcmAudioTrack"}
+_LIVE_WEBRTC_NAMES = {"OpenAILiveWebRTC", "AzureLiveWebRTC"}
 
 
 def __getattr__(name: str) -> Any:
@@ -62,11 +63,16 @@ def __getattr__(name: str) -> Any:
         from voicecli.realtime import webrtc
 
         return getattr(webrtc, name)
+    if name in _LIVE_WEBRTC_NAMES:
+        from voicecli.realtime import live_webrtc
+
+        return getattr(live_webrtc, name)
     raise AttributeError(f"module 'voicecli.realtime' has no attribute {name!r}")
 
 
 __all__ = [
     "AudioContent",
+    "AzureLiveWebRTC",
     "AzureLiveWebsocket",
     "AzureRealtimeExecutionSettings",
     "AzureRealtimeWebRTC",
@@ -82,6 +88,7 @@ __all__ = [
     "McpToolsContent",
     "MemoryTransport",
     "ModelPrices",
+    "OpenAILiveWebRTC",
     "OpenAILiveWebsocket",
     "OpenAIRealtimeExecutionSettings",
     "OpenAIRealtimeWebRTC",

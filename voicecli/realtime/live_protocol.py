@@ -53,6 +53,7 @@ class LiveEvents(StrEnum):
     INPUT_TRANSCRIPT_DELTA = "session.input_transcript.delta"
     DELEGATION_CREATED = "session.delegation.created"
     USAGE_UPDATED = "session.usage.updated"
+    RESPONSE_EVENT = "response.event"
     ERROR = "error"
 
 

@@ -9,7 +9,10 @@ response. So, where `RealtimeProtocolSession` sends events, this one mostly does
 - push-to-talk starts muted; the key pressed unmutes (`clear_turn`), released mutes (`commit_turn`);
 - a client delegation (`session.delegation.created`) becomes a `RunTool` of the `DELEGATE_TOOL`
   call, with the conversation so far as its arguments; the caller's delegate runs its own tools
-  and its result goes back as commentary for that delegation, which the model speaks.
+  and its result goes back as commentary for that delegation, which the model speaks;
+- a hosted delegation (`responses`) runs nothing here, but is shown like a tool call: the delegation
+  as a `HOSTED_TOOL` call, each tool call in the Responses stream it relays (`response.event`) as a
+  call and its result, and the backend's answer as the delegation's result.
 The user starting to speak while the model's reply plays (the first fragment of their transcript
 after model audio) is delivered as `input_audio_buffer.speech_started`, so a caller's one
 barge-in policy serves both protocols.
@@ -28,6 +31,8 @@ from voicecli.realtime.events import (
     RealtimeAudioEvent,
     RealtimeErrorEvent,
     RealtimeEvent,
+    RealtimeFunctionCallEvent,
+    RealtimeFunctionResultEvent,
     RealtimeTextEvent,
 )
 from voicecli.realtime.live_protocol import LiveEvents, append_audio, context_append, simple, typed_text
@@ -43,10 +48,13 @@ from voicecli.realtime.protocol_session import (
     StreamAudio,
 )
 
-__all__ = ["DELEGATE_TOOL", "LiveProtocolSession"]
+__all__ = ["DELEGATE_TOOL", "HOSTED_TOOL", "LiveProtocolSession"]
 
 DELEGATE_TOOL = "delegate"
 """The name of the `RunTool` call a client delegation becomes; its arguments hold the transcript."""
+HOSTED_TOOL = "responses"
+"""The name a hosted (Responses) delegation is shown under, as a tool call."""
+_FINISHED = ("response.completed", "response.failed", "response.incomplete")
 
 
 class LiveProtocolSession:
@@ -64,6 +72,7 @@ class LiveProtocolSession:
         self.transcript: list[tuple[str, str]] = []
         """(role, words) in the order the protocol streamed them; fragments of one speaker joined."""
         self._delegations: set[str] = set()
+        self._hosted: dict[str, str] = {}  # hosted delegations in flight → the backend's answer so far
         self._stretch = 0
         self._user_turns = 0
         self._model_audible = False  # model audio arrived since the user last spoke
@@ -99,6 +108,8 @@ class LiveProtocolSession:
             self.last_fatal_error = event.error.message
         elif event.service_type == LiveEvents.DELEGATION_CREATED:
             actions.extend(self._delegated(payload))
+        elif event.service_type == LiveEvents.RESPONSE_EVENT:
+            actions.extend(self._hosted_work(payload))
         return actions
 
     def tool_finished(self, result: FunctionResultContent) -> list[Action]:
@@ -111,7 +122,8 @@ class LiveProtocolSession:
 
     @property
     def tools_running(self) -> bool:
-        return bool(self._delegations)
+        """A delegation is being worked on, by our delegate or a hosted backend."""
+        return bool(self._delegations or self._hosted)
 
     def replaying(self, item_ids: set[str]) -> None:
         """GPT-Live has no items to replay; kept so a client's session switch can call it."""
@@ -119,6 +131,7 @@ class LiveProtocolSession:
     def reopening(self) -> None:
         self.state = SessionState.CONNECTING
         self._delegations.clear()
+        self._hosted.clear()
 
     def closed(self) -> None:
         self.state = SessionState.CLOSED
@@ -176,11 +189,35 @@ class LiveProtocolSession:
     def _delegated(self, payload: dict[str, Any]) -> list[Action]:
         delegation: dict[str, Any] = payload["delegation"] if isinstance(payload.get("delegation"), dict) else {}
         delegation_id = delegation.get("id")
+        if delegation.get("target") == "responses" and isinstance(delegation_id, str):
+            self._hosted[delegation_id] = ""
+            return [_shown_call(HOSTED_TOOL, "{}", delegation_id)]
         if delegation.get("target") != "client" or not isinstance(delegation_id, str) or not self.auto_invoke_tools:
             return []
         self._delegations.add(delegation_id)
         arguments = json.dumps({"transcript": [list(turn) for turn in self.transcript]})
         return [RunTool(FunctionCallContent(name=DELEGATE_TOOL, arguments=arguments, call_id=delegation_id))]
+
+    def _hosted_work(self, payload: dict[str, Any]) -> list[Action]:
+        """One event of a hosted backend's Responses stream: its tool calls and its end, shown."""
+        delegation_id, nested = payload.get("delegation_id"), payload.get("event")
+        if not isinstance(delegation_id, str) or delegation_id not in self._hosted or not isinstance(nested, dict):
+            return []
+        kind, item = nested.get("type"), nested.get("item")
+        if kind == "response.output_item.done" and isinstance(item, dict) and str(item.get("type")).endswith("_call"):
+            name = str(item.get("name") or str(item["type"]).removesuffix("_call"))
+            call_id = str(item.get("call_id") or item.get("id") or delegation_id)
+            arguments = item["arguments"] if isinstance(item.get("arguments"), str) else "{}"
+            return [
+                _shown_call(name, arguments, call_id),
+                _shown_result(name, call_id, str(item.get("status") or "done")),
+            ]
+        if kind == "response.output_text.done" and isinstance(nested.get("text"), str):
+            self._hosted[delegation_id] += nested["text"]
+        elif kind in _FINISHED:
+            answer = self._hosted.pop(delegation_id) or str(kind).removeprefix("response.")
+            return [_shown_result(HOSTED_TOOL, delegation_id, answer, is_error=kind == "response.failed")]
+        return []
 
     def _note(self, role: str, words: str) -> None:
         if self.transcript and self.transcript[-1][0] == role:
@@ -195,3 +232,13 @@ def _speech_started(turn: str) -> RealtimeEvent:
     kind = ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED
     payload = {"type": kind.value, "item_id": turn, "source": "live_input_transcript"}
     return RealtimeEvent(service_type=kind, service_event=payload)
+
+
+def _shown_call(name: str, arguments: str, call_id: str) -> Deliver:
+    call = FunctionCallContent(name=name, arguments=arguments, call_id=call_id)
+    return Deliver(RealtimeFunctionCallEvent(service_type="hosted.function_call", function_call=call))
+
+
+def _shown_result(name: str, call_id: str, result: str, *, is_error: bool = False) -> Deliver:
+    outcome = FunctionResultContent(name=name, call_id=call_id, result=result, is_error=is_error)
+    return Deliver(RealtimeFunctionResultEvent(service_type="hosted.function_result", function_result=outcome))

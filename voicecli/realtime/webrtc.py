@@ -45,7 +45,7 @@ from voicecli.realtime.transport import Transmit, TransportName, TransportSink
 from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun, why_not_open
 from voicecli.realtime.webrtc_media import Pcm24kConverter, PcmAudioTrack
 from voicecli.realtime.webrtc_playback import RemotePlayback
-from voicecli.realtime.webrtc_signaling import start_call
+from voicecli.realtime.webrtc_signaling import CallAnswer, start_call
 
 if TYPE_CHECKING:
     from aiortc import RTCDataChannel
@@ -175,7 +175,6 @@ class WebRTCTransport:
         await self._released()  # a previous call that was lost may still be closing
         base_url = self.endpoint.realtime_base_url()
         credential_headers = await self.endpoint.credential_headers()
-        session = {**sink.session_config(), "model": self.endpoint.model}
         track: MediaStreamTrack
         if self._given_track is None:
             self._own_track = track = PcmAudioTrack()
@@ -184,14 +183,14 @@ class WebRTCTransport:
         self.audio_track = track
         self._sink = sink
         self._incoming = asyncio.Queue()
-        self._playback = RemotePlayback()
+        self._playback = self._new_playback()
         self.peer_connection = pc = RTCPeerConnection(no_stun())
         opened = self._wire(pc, track)
         try:
             with loopback_candidates(is_loopback_url(base_url)):
                 await pc.setLocalDescription(await pc.createOffer())
             async with aiohttp.ClientSession() as http:
-                answer = await start_call(http, base_url, credential_headers, session, pc.localDescription.sdp)
+                answer = await self._exchange(http, base_url, credential_headers, sink, pc.localDescription.sdp)
             self.call_location = answer.location
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
@@ -213,6 +212,21 @@ class WebRTCTransport:
             await self._release()
             raise
         self._start(self._read_events(sink))
+
+    async def _exchange(
+        self, http: aiohttp.ClientSession, base_url: str, headers: dict[str, str], sink: TransportSink, offer: str
+    ) -> CallAnswer:
+        """The SDP answer for `offer` (the hook where another protocol sets up its call its own way)."""
+        session = {**sink.session_config(), "model": self.endpoint.model}
+        return await start_call(http, base_url, headers, session, offer)
+
+    def _parse(self, message: str | bytes) -> RealtimeEvent:
+        """One data channel message as a typed event (the hook for another protocol's events)."""
+        return protocol.parse_server_message(message)
+
+    def _new_playback(self) -> RemotePlayback:
+        """Which incoming audio is reply audio (the hook for a protocol without `output_audio_buffer.*`)."""
+        return RemotePlayback()
 
     def _wire(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> asyncio.Future[None]:
         """Add the tracks and the events channel; the future resolves when the channel opens."""
@@ -236,7 +250,7 @@ class WebRTCTransport:
 
         @channel.on("message")
         def on_message(message: str | bytes) -> None:
-            event = protocol.parse_server_message(message)
+            event = self._parse(message)
             playback.on_server_event(event)  # at once: `response.done` may be waiting for it
             incoming.put_nowait(event)
 

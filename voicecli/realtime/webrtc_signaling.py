@@ -6,6 +6,10 @@
    application/sdp` and the SDP offer; the reply is `201` with the SDP answer as its body and the
    call's URL in `Location`.
 
+GPT-Live sets up its call in one request (`start_live_call`): `POST {base}/live/sessions` with the
+long-lived credential and JSON `{"session": {...}, "transport": {"type": "webrtc", "sdp": <offer>}}`;
+the reply is JSON `{"session": {"id"}, "transport": {"type": "webrtc", "sdp": <answer>}}`.
+
 aiohttp is used rather than the `openai` SDK: the SDK posts the offer as multipart form data and
 knows only bearer auth, while Azure keys travel in an `api-key` header.
 """
@@ -44,6 +48,27 @@ async def start_call(
     headers = {"Authorization": f"Bearer {ephemeral_key}", "Content-Type": "application/sdp"}
     answer = await _post(http, f"{base_url}/realtime/calls", headers, data=offer_sdp.encode())
     return CallAnswer(sdp=answer.body.decode("utf-8", "replace"), location=answer.location)
+
+
+async def start_live_call(
+    http: aiohttp.ClientSession,
+    base_url: str,
+    credential_headers: dict[str, str],
+    session: dict[str, Any],
+    offer_sdp: str,
+) -> CallAnswer:
+    """Create a GPT-Live session carried by a WebRTC call; its location is the session's id."""
+    url = f"{base_url.rstrip('/')}/live/sessions"
+    body = {"session": session, "transport": {"type": "webrtc", "sdp": offer_sdp}}
+    reply = await _post(http, url, credential_headers, json=body)
+    try:
+        created = orjson.loads(reply.body)
+        answer, session_id = created["transport"]["sdp"], created["session"]["id"]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise RealtimeConnectionError(f"{url} sent no SDP answer") from exc
+    if not isinstance(answer, str) or not isinstance(session_id, str):
+        raise RealtimeConnectionError(f"{url} sent no SDP answer")
+    return CallAnswer(sdp=answer, location=session_id)
 
 
 @dataclass(frozen=True, slots=True)

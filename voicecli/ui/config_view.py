@@ -57,6 +57,11 @@ def azure_route(config: AppConfig) -> AzureRoute:
         url = f"{base}/voice-live/realtime?api-version={azure.voice_live_api_version}"
         return AzureRoute("Voice Live", f"{url}&model={azure.deployment or '<model>'}")
     if choose_protocol(azure.deployment, config.protocol) == "live":
+        if config.transport == "webrtc":  # the call is set up with POST on the same path, over https
+            return AzureRoute(
+                "GPT-Live over WebRTC",
+                f"{(azure.endpoint or 'https://<endpoint>').rstrip('/')}/openai/v1/live/sessions",
+            )
         return azure_live_route(azure.endpoint)
     if config.transport == "webrtc":
         return azure_webrtc_route(azure.endpoint)

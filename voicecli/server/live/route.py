@@ -1,4 +1,5 @@
 """GPT-Live over WebSocket: `GET /v1/live/sessions` (OpenAI) and `/openai/v1/live/sessions` (Azure).
+(WebRTC's `POST` on the same paths is `webrtc_route`'s.)
 
 As `client.live.connect()` builds them: no query, the model comes in `session.start`. The key is
 checked as on the Realtime route; every frame in is checked against `openai.types.live.ClientEvent`
@@ -28,16 +29,19 @@ from voicecli.server.paths import lenient
 from voicecli.server.session.pacing import Pacing
 from voicecli.server.validation import ProtocolViolation
 
-__all__ = ["LIVE_PATHS", "add_live_routes"]
+__all__ = ["LIVE_PATHS", "add_live_routes", "live_error"]
 
 LIVE_PATHS = ("/v1/live/sessions", "/openai/v1/live/sessions")
 _log = logging.getLogger("voicecli.server")
 
 
 def add_live_routes(app: web.Application) -> None:
-    """The GPT-Live WebSocket routes, and the chat completions a client's delegate asks."""
+    """The GPT-Live routes (WebSocket, and WebRTC's `POST`), and the chat completions a client's delegate asks."""
+    from voicecli.server.live.webrtc_route import add_live_webrtc_routes  # it needs `LIVE_PATHS` from here
+
     for path in LIVE_PATHS:
         app.router.add_get(lenient(path), live_websocket)
+    add_live_webrtc_routes(app)
     for path in ("/v1/chat/completions", "/openai/v1/chat/completions"):
         app.router.add_post(lenient(path), chat_completions)
     app.on_startup.append(_build_validators)
@@ -57,7 +61,7 @@ async def live_websocket(request: web.Request) -> web.StreamResponse:
     try:
         refusal = key_refusal(request, config)
         if refusal is not None:
-            await _send(ws, asyncio.Lock(), _error("invalid_api_key", refusal))
+            await _send(ws, asyncio.Lock(), live_error("invalid_api_key", refusal))
             await ws.close(code=3000, message=b"invalid_api_key")
             return ws
         await _LiveConnection(ws, config.brain, config.pacing, config.max_session_s).run()
@@ -110,17 +114,18 @@ class _LiveConnection:
         try:
             event = orjson.loads(data)
         except orjson.JSONDecodeError:
-            await self.send(_error("invalid_json", "The frame is not valid JSON."))
+            await self.send(live_error("invalid_json", "The frame is not valid JSON."))
             return
         try:
             validate_live_client_event(event)
             await self.session.handle(event)
         except ProtocolViolation as exc:
             client_event_id = event.get("event_id") if isinstance(event, dict) else None
-            await self.send(_error(exc.code, exc.message, param=exc.param, client_event_id=client_event_id))
+            await self.send(live_error(exc.code, exc.message, param=exc.param, client_event_id=client_event_id))
 
 
-def _error(code: str, message: str, *, param: str | None = None, client_event_id: Any = None) -> dict[str, Any]:
+def live_error(code: str, message: str, *, param: str | None = None, client_event_id: Any = None) -> dict[str, Any]:
+    """The protocol's `error` event (refused commands go on; the session does too)."""
     error: dict[str, Any] = {"type": "invalid_request_error", "code": code, "message": message}
     if param is not None:
         error["param"] = param

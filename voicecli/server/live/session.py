@@ -9,10 +9,14 @@ What differs from a Realtime session, as the protocol defines it (`openai.types.
 - context is append-only (instructions, thinking, commentary); typed text from voicecli's client
   arrives as instructions starting with `TYPED_TEXT_PREFIX`, which this local model answers as a turn
   (and `GREETING_REQUEST`, which it answers by speaking first);
-- when the brain calls tools the model delegates to the client (`session.delegation.created`; with
-  hosted delegation, which needs the service's Responses model, it just says its reply): it
+- when the brain calls tools the model delegates to the client (`session.delegation.created`): it
   knows no client tools, so every call the brain makes is delegated; the client's commentary for
   that delegation is the tools' output, which the model then puts in its own words (the brain's).
+  With hosted delegation (`responses`) a stand-in for the service's Responses backend (`hosted`)
+  relays the calls as a Responses stream, runs no tool, and the model says the brain's answer.
+Over WebRTC (`speech_out` given) the session starts from the HTTP request that set up the call,
+microphone frames come as media (`append_pcm`), the model's voice goes to `speech_out` rather than
+`session.output_audio.delta` events, and an append on the data channel is refused, as the service does.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from voicecli.realtime.live_protocol import GREETING_REQUEST, TYPED_TEXT_PREFIX
 from voicecli.server import recognition, synth
 from voicecli.server.events import Send
 from voicecli.server.ids import new_id
+from voicecli.server.live import hosted
+from voicecli.server.live.speech_out import SpeechOut
 from voicecli.server.replies import Brain, BrainError, Reply
 from voicecli.server.session.config import PCM
 from voicecli.server.session.conversation import Item
@@ -74,10 +80,13 @@ class LiveServerSession:
         pacing: Pacing = UNPACED,
         lifetime_s: float = 3600.0,
         on_crash: Callable[[BaseException], None] | None = None,
+        speech_out: SpeechOut | None = None,
     ) -> None:
         """`pacing` is how fast the model's speech is generated (the server's, as for Realtime sessions);
-        `on_crash` hears of a failure in the session's own tasks (a server bug: the transport ends)."""
+        `on_crash` hears of a failure in the session's own tasks (a server bug: the transport ends);
+        `speech_out` takes the model's voice over WebRTC."""
         self._send = send
+        self.speech_out = speech_out
         self._on_crash = on_crash
         self.brain = brain
         self.pacing = pacing
@@ -85,6 +94,7 @@ class LiveServerSession:
         self.started = False
         self.closed = False
         self.muted = False
+        self.id = new_id("sess")
         self.resource: dict[str, Any] = {}
         self.samples = 0  # the session clock, in input samples
         self._vad = EnergyVad(VadConfig())
@@ -112,13 +122,19 @@ class LiveServerSession:
         if not self.started:
             if kind != "session.start":
                 raise ProtocolViolation("Send session.start before other commands.", code="session_not_started")
-            await self._start(event)
+            await self.start(event["session"], _correlation(event))
             return
         if kind == "session.start":
             raise ProtocolViolation("The session has already started.", code="session_already_started")
         if kind in _UNSUPPORTED:
             raise ProtocolViolation(_UNSUPPORTED[kind], code="unsupported_event", param="type")
         if kind == "session.input_audio.append":
+            if self.speech_out is not None:
+                raise ProtocolViolation(
+                    "Audio append is for the primary WebSocket: over WebRTC the microphone is a media track.",
+                    code="unsupported_event",
+                    param="type",
+                )
             await self._append(event["audio"])
         elif kind in ("session.input_audio.mute", "session.input_audio.unmute"):
             self.muted = kind.endswith(".mute")
@@ -146,8 +162,8 @@ class LiveServerSession:
 
     # --- start and configuration ------------------------------------------------------------------
 
-    async def _start(self, event: dict[str, Any]) -> None:
-        config = event["session"]
+    async def start(self, config: Mapping[str, Any], correlation: Mapping[str, Any] | None = None) -> None:
+        """Start with `config` (`session.start`'s, or the WebRTC request's, already checked) and say so."""
         audio_format = (config.get("audio") or {}).get("format") or PCM
         if audio_format != PCM:
             raise ProtocolViolation(
@@ -157,11 +173,13 @@ class LiveServerSession:
             )
         voice = ((config.get("audio") or {}).get("output") or {}).get("voice") or _VOICE
         self.resource = {
-            "id": new_id("sess"),
+            "id": self.id,
             "expires_at": int(time.time() + self.lifetime_s),
             "model": config["model"],
             "status": "active",
-            "audio": {"format": audio_format, "output": {"voice": voice}},
+            "audio": {"output": {"voice": voice}}
+            if self.speech_out
+            else {"format": audio_format, "output": {"voice": voice}},
             "delegation": config.get("delegation") or {"type": "client"},
         }
         if config.get("instructions"):
@@ -169,7 +187,7 @@ class LiveServerSession:
         for entry in config.get("input") or ():
             self._items.append(_message(entry["role"], entry["content"][0]["text"]))
         self.started = True
-        await self.emit({"type": "session.started", "session": self.resource, **_correlation(event)})
+        await self.emit({"type": "session.started", "session": self.resource, **(correlation or {})})
 
     async def _update(self, changes: Mapping[str, Any]) -> None:
         delegation = changes.get("delegation")
@@ -188,7 +206,10 @@ class LiveServerSession:
             raw = base64.b64decode(audio, validate=True)
         except (binascii.Error, ValueError):
             raise ProtocolViolation("Invalid base64 audio.", code="invalid_value", param="audio") from None
-        pcm = np.frombuffer(raw[: len(raw) - len(raw) % 2], dtype="<i2")
+        await self.append_pcm(np.frombuffer(raw[: len(raw) - len(raw) % 2], dtype="<i2"))
+
+    async def append_pcm(self, pcm: np.ndarray) -> None:
+        """Microphone samples (24 kHz int16): the clock advances, the VAD listens."""
         if self.muted:
             pcm = np.zeros_like(pcm)  # the model hears silence; the clock runs on
         self.samples += pcm.size
@@ -205,6 +226,8 @@ class LiveServerSession:
         """The user speaks: the model stops talking (its own decision) and listens."""
         if self._speaking is not None and not self._speaking.done():
             self._speaking.cancel()
+        if self.speech_out is not None:
+            self.speech_out.cut()
         self._in_turn = True
         self._turn_audio = [pcm]
 
@@ -265,13 +288,15 @@ class LiveServerSession:
         if user is not None:
             self._items.append(user)
         reply = await self._reply(self._items, {"tools": _script_tools(self.brain)})
-        if reply.calls and user is not None and self.resource["delegation"]["type"] == "client":
-            await self._delegate(user, reply)
+        target = self.resource["delegation"]["type"]
+        if reply.calls and user is not None and target in ("client", "responses"):
+            await self._delegate(user, reply, target)
         else:
             self._say(reply.text)
 
-    async def _delegate(self, user: Item, reply: Reply) -> None:
-        """The model hands the brain's tool calls to the client, after saying what it is doing."""
+    async def _delegate(self, user: Item, reply: Reply, target: str) -> None:
+        """The model hands the brain's tool calls to the client (or to the stand-in for a hosted
+        Responses backend, `hosted`), after saying what it is doing."""
         delegation = _Delegation(user)
         for call in reply.calls:
             delegation.calls.append(
@@ -286,18 +311,19 @@ class LiveServerSession:
                 )
             )
         delegation_id = new_id("deleg")
-        self._delegations[delegation_id] = delegation
         if reply.text:
             self._say(reply.text)
-        await self.emit(
-            {
-                "type": "session.delegation.created",
-                "delegation": {"id": delegation_id, "target": "client", "type": "delegation"},
-                "offset_ms": self.clock_ms,
-            }
-        )
+        if target == "responses":
+            await hosted.delegate(
+                self.emit, delegation_id, self.clock_ms, delegation.calls, self._answer_delegation(delegation)
+            )
+            return
+        self._delegations[delegation_id] = delegation
+        created = {"id": delegation_id, "target": "client", "type": "delegation"}
+        await self.emit({"type": "session.delegation.created", "delegation": created, "offset_ms": self.clock_ms})
 
-    async def _answer_delegation(self, delegation: _Delegation, commentary: str) -> None:
+    async def _answer_delegation(self, delegation: _Delegation, commentary: str = hosted.NOT_RUN) -> str:
+        """The model puts the delegation's result in its own words (returned, and spoken)."""
         outputs = [
             Item({"type": "function_call_output", "id": new_id("item"), "call_id": call.data["call_id"], "output": ""})
             for call in delegation.calls
@@ -307,6 +333,7 @@ class LiveServerSession:
         turn = [*self._items, *delegation.calls, *outputs]
         reply = await self._reply(turn, {"tools": _script_tools(self.brain)})
         self._say(reply.text)
+        return reply.text
 
     async def _reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply:
         try:
@@ -338,10 +365,17 @@ class LiveServerSession:
         chunk = _CHUNK_MS * SAMPLES_PER_MS
         started = asyncio.get_running_loop().time()
         not_interrupted = asyncio.Event()  # the user interrupts by cancelling this task
+        utterance = new_id("speech")
         for start in range(0, pcm.size, chunk):
             await self.pacing.wait(started, start / (SAMPLES_PER_MS * 1000), not_interrupted)
-            delta = base64.b64encode(pcm[start : start + chunk].tobytes()).decode("ascii")
-            await self.emit({"type": "session.output_audio.delta", "delta": delta})
+            piece = pcm[start : start + chunk].tobytes()
+            if self.speech_out is not None:
+                await self.speech_out.say(utterance, piece)
+            else:
+                delta = base64.b64encode(piece).decode("ascii")
+                await self.emit({"type": "session.output_audio.delta", "delta": delta})
+        if self.speech_out is not None:
+            self.speech_out.said(utterance)
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
