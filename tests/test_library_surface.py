@@ -53,6 +53,7 @@ PUBLIC = [
     "TurnDetection",
     "UsageMeter",
     "VoiceLiveOptions",
+    "VoiceLiveWebRTC",
     "VoiceLiveWebsocket",
     "WordTimestampContent",
     "tool",

@@ -46,6 +46,7 @@ from voicecli.realtime.settings import (
 from voicecli.realtime.transport import MemoryTransport, Transport, TransportSink
 from voicecli.realtime.usage import ModelPrices, TokenUsage, UsageMeter
 from voicecli.realtime.voice_live import VoiceLiveOptions, VoiceLiveWebsocket
+from voicecli.realtime.voice_live_webrtc import VoiceLiveWebRTC
 
 _WEBRTC_NAMES = {"OpenAIRealtimeWebRTC", "AzureRealtimeWebRTC", "PcmAudioTrack"}
 
@@ -99,6 +100,7 @@ __all__ = [
     "TurnDetection",
     "UsageMeter",
     "VoiceLiveOptions",
+    "VoiceLiveWebRTC",
     "VoiceLiveWebsocket",
     "WordTimestampContent",
     "tool",
