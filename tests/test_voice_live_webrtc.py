@@ -6,6 +6,7 @@ strict models written from the JavaScript reference), every other event is check
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -95,3 +96,81 @@ async def test_a_text_turn_with_the_reply_audio_over_rtp(server: LocalServer) ->
     assert update["session"]["voice"] == {"name": "en-US-AvaNeural", "type": "azure-standard"}
     shown = wire.of_type(ListenEvents.SESSION_UPDATED)[-1]["session"]
     assert shown["turn_detection"]["type"] == "azure_semantic_vad"
+    assert wire.of_type(ListenEvents.RESPONSE_OUTPUT_AUDIO_DONE)  # the events still say when the audio was all made
+
+
+async def test_a_spoken_turn_goes_in_and_comes_back_over_rtp(server: LocalServer) -> None:
+    client = voice_live(server)
+    wire = Wire(client)
+    async with client(settings=RealtimeSettings(push_to_talk=True, input_transcription_model="local")):
+        audio = np.asarray(speak("What is the weather like?"))
+        result = await exchange(client, audio=audio, observer=wire)
+    assert not result.failed and not result.errors
+    assert not [event for event in wire.sent if event["type"] == SendEvents.INPUT_AUDIO_BUFFER_APPEND]  # all as RTP
+    assert wire.of_type(ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED)
+    assert "weather" in result.assistant_text.lower()
+    assert len(result.audio) > 24_000 // 2
+
+
+async def test_a_tool_call(server: LocalServer) -> None:
+    client = voice_live(server, tools=[get_weather])
+    wire = Wire(client)
+    async with client():
+        result = await exchange(client, text="What is the weather like?", observer=wire)
+    assert not result.failed and not result.errors
+    assert [call.name for call in result.tool_calls] == ["get_weather"]
+    assert result.assistant_text.endswith("Here is the weather in Paris: sunny in Paris")
+    assert len([e for e in wire.sent if (e.get("item") or {}).get("type") == "function_call_output"]) == 1
+
+
+async def test_an_interruption_clears_the_reply_audio_and_cancels(server: LocalServer) -> None:
+    delivered: list[float] = []  # when each chunk of reply audio reached the audio callback
+
+    async def play(audio: Any) -> None:
+        delivered.append(time.monotonic())
+
+    client = voice_live(server, audio_output_callback=play)
+    wire = Wire(client)
+    async with client(settings=RealtimeSettings(push_to_talk=True)):
+        await client.send({"type": "conversation.item.create", "item": _user_text("What is the weather like?")})
+        await client.send({"type": SendEvents.RESPONSE_CREATE})
+        cleared_at = None
+        async for event in client.receive():
+            wire(event)
+            if event.service_type == ListenEvents.RESPONSE_OUTPUT_AUDIO_DELTA and cleared_at is None:
+                await asyncio.sleep(0.3)  # some audio played: the user talks over it
+                truncates = await client.interrupt([], cancel=True)
+                cleared_at = time.monotonic()
+                assert truncates == []
+            if wire.of_type(ListenEvents.RESPONSE_DONE) and wire.of_type(ListenEvents.OUTPUT_AUDIO_BUFFER_CLEARED):
+                break
+        await asyncio.sleep(0.5)  # frames of the cut reply still in flight are not delivered
+    sent = [event["type"] for event in wire.sent]
+    assert SendEvents.OUTPUT_AUDIO_BUFFER_CLEAR in sent and "conversation.item.truncate" not in sent  # the service cuts
+    [done] = wire.of_type(ListenEvents.RESPONSE_DONE)
+    assert done["response"]["status"] == "cancelled"
+    assert cleared_at is not None and delivered and not [at for at in delivered if at > cleared_at]
+
+
+async def test_a_dropped_connection_reconnects_with_a_new_call_and_the_conversation_goes_on() -> None:
+    faults = Faults(drop_after_events=24, connections=1)  # the first connection drops in its second answer
+    async with LocalServer(brain="echo", pacing=UNPACED, faults=faults) as server:
+        client = voice_live(server, continuity=Continuity(delays_s=(0.0, 0.2, 0.5)))
+        wire = Wire(client)
+        call_ids: list[str | None] = []
+        async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
+            call_ids.append(client.rtc_call_id)
+            answers = [await exchange(client, text=f"question {n}", timeout_s=20, observer=wire) for n in range(3)]
+            call_ids.append(client.rtc_call_id)
+    assert [answer.assistant_text for answer in answers] == [f"You said: question {n}" for n in range(3)]
+    assert all(answer.failed is None and not answer.errors for answer in answers)
+    [reconnected] = [e.service_event for e in wire.received if e.service_type == ContinuityEvents.RECONNECTED]
+    assert reconnected is not None and reconnected["cause"] == "drop"
+    assert call_ids[0] != call_ids[1]  # a new call on the new WebSocket
+    replayed = [e["item"] for e in wire.sent if e["type"] == "conversation.item.create"]
+    assistant = [item for item in replayed if item.get("role") == "assistant"]
+    assert assistant and assistant[0]["content"][0] == {"type": "text", "text": "You said: question 0"}
+
+
+def _user_text(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}

@@ -7,7 +7,7 @@ The client opens the WebSocket and sends `rtc.call.sdp.create` with its SDP offe
 with the audio as media: microphone frames arrive on the RTP track instead of
 `input_audio_buffer.append`, and the reply's voice leaves on an RTP track (`RtpAudioOut`, as the
 Realtime WebRTC route does) instead of `response.audio.delta`. Events stay on the WebSocket; Voice
-Live has no `output_audio_buffer.started|stopped`, so those are not sent. Client frames and
+Live has no `output_audio_buffer.started|stopped`, so those are not sent, and its `.cleared` names no response. Client frames and
 microphone audio reach the session through one inbox, in order, as in `webrtc/call.py`.
 """
 
@@ -172,5 +172,7 @@ class VoiceLiveCall(_Connection):
             turn_detection = self.session.config["audio"]["input"]["turn_detection"] or {}
             if turn_detection.get("interrupt_response", True):
                 self._tasks.spawn(self.audio_out.clear(None))  # the service stops talking when the user does
+        elif kind == "output_audio_buffer.cleared":  # Voice Live's says only that it was cleared
+            event = {key: value for key, value in event.items() if key != "response_id"}
         if kind not in _NOT_VOICE_LIVE:
             await super().send(event)
