@@ -8,12 +8,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any
 
+import aiohttp
 import numpy as np
+import orjson
 import pytest
+from aiortc import RTCPeerConnection
+from pydantic import ValidationError
 
+from voicecli.config import load_config
 from voicecli.conversation.exchange import exchange
+from voicecli.conversation.providers import build_client
 from voicecli.realtime import (
     Continuity,
     ContinuityEvents,
@@ -25,14 +32,18 @@ from voicecli.realtime import (
 )
 from voicecli.realtime.voice_live import VoiceLiveOptions
 from voicecli.realtime.voice_live_webrtc import SDP_CREATE, SDP_CREATED, VoiceLiveWebRTC
+from voicecli.realtime.webrtc_ice import loopback_candidates, no_stun
 from voicecli.server import LocalServer, Pacing
 from voicecli.server.brains import DEFAULT_SCRIPT
 from voicecli.server.faults import Faults
 from voicecli.server.session.pacing import UNPACED
 from voicecli.server.synth import speak
+from voicecli.server.voicelive import webrtc_route
 from voicecli.server.voicelive.conformance import check_client_event, check_server_event
 from voicecli.server.voicelive.rtc_signaling import check_sdp_create, check_sdp_created
+from voicecli.ui.config_view import azure_route
 
+ENDPOINT = "https://example.services.ai.azure.com"
 AZURE_VOICE = RealtimeSettings(voice="en-US-AvaNeural", turn_detection=TurnDetection(type="semantic_vad"))
 
 
@@ -170,6 +181,83 @@ async def test_a_dropped_connection_reconnects_with_a_new_call_and_the_conversat
     replayed = [e["item"] for e in wire.sent if e["type"] == "conversation.item.create"]
     assistant = [item for item in replayed if item.get("role") == "assistant"]
     assert assistant and assistant[0]["content"][0] == {"type": "text", "text": "You said: question 0"}
+
+
+async def test_the_signaling_is_checked_both_ways_and_refusals_leave_the_socket_waiting(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offers: list[dict[str, Any]] = []
+
+    def recorded(event: Any) -> Any:
+        offers.append(event)
+        return check_sdp_create(event)
+
+    monkeypatch.setattr(webrtc_route, "check_sdp_create", recorded)
+    async with voice_live(server)(settings=AZURE_VOICE) as client:  # the client's own offer, as the route got it
+        assert client.rtc_call_id is not None
+    [client_offer] = offers
+    assert set(client_offer) == {"type", "sdp_offer", "session"} and client_offer["type"] == SDP_CREATE
+    assert client_offer["session"]["voice"] == {"name": "en-US-AvaNeural", "type": "azure-standard"}  # Voice Live's
+
+    url = server.http_url.replace("http", "ws") + "/voice-live/realtime/calls?api-version=2026-01-01-preview&model=m"
+    pc = RTCPeerConnection(no_stun())
+    pc.addTransceiver("audio")
+    with loopback_candidates():
+        await pc.setLocalDescription(await pc.createOffer())
+    offer = pc.localDescription.sdp
+    refused = [
+        ({"type": "session.update", "session": {"instructions": "hi"}}, "invalid_event", "type"),  # not before the call
+        ({"type": SDP_CREATE, "sdp_offer": offer, "bogus": 1}, "unknown_parameter", "bogus"),  # the strict model
+        ({"type": SDP_CREATE, "sdp_offer": 7}, "invalid_value", "sdp_offer"),
+        (
+            {"type": SDP_CREATE, "sdp_offer": offer, "session": {"type": "realtime"}},
+            "unknown_parameter",
+            "session.type",
+        ),
+        ({"type": SDP_CREATE, "sdp_offer": "v=0 nothing"}, "invalid_offer", "sdp_offer"),
+    ]
+    try:
+        async with aiohttp.ClientSession() as http, http.ws_connect(url, headers={"api-key": "k"}) as ws:
+            for event, code, param in refused:
+                await ws.send_str(orjson.dumps(event).decode())
+                error = orjson.loads((await ws.receive(timeout=15)).data)
+                check_server_event(error)
+                assert (error["type"], error["error"]["code"], error["error"]["param"]) == ("error", code, param)
+            await ws.send_str(orjson.dumps({"type": SDP_CREATE, "sdp_offer": offer, "event_id": "e1"}).decode())
+            created = orjson.loads((await ws.receive(timeout=15)).data)
+            check_sdp_created(created)  # strict: exactly the fields of the JavaScript reference
+            session_created = orjson.loads((await ws.receive(timeout=15)).data)
+            check_server_event(session_created)
+    finally:
+        await pc.close()
+    assert created["type"] == SDP_CREATED and created["rtc_call_id"].startswith("rtc")
+    assert created["sdp_answer"].startswith("v=0") and "127.0.0.1" in created["sdp_answer"]
+    assert session_created["type"] == "session.created"  # the session starts once the call is answered
+    with pytest.raises(ValidationError):
+        check_sdp_created({**created, "extra": 1})
+
+
+def _azure_config(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'provider = "azure"\n[azure]\nendpoint = "{ENDPOINT}"\ndeployment = "gpt-realtime"\n'
+        f'service = "voice-live"\n{extra}',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_webrtc_with_voice_live_signals_its_call_on_the_preview_calls_path(tmp_path: Path) -> None:
+    config = load_config(_azure_config(tmp_path))
+    config.transport = "webrtc"
+    client = build_client(config)
+    assert isinstance(client, VoiceLiveWebRTC)
+    assert client.url == (
+        "wss://example.services.ai.azure.com/voice-live/realtime/calls?api-version=2026-01-01-preview&model=gpt-realtime"
+    )
+    assert azure_route(config).url == client.url  # what `voicecli config show` prints
+    config.azure.voice_live_api_version = "2026-06-01-preview"  # another version chosen: it is kept
+    assert build_client(config).url.endswith("api-version=2026-06-01-preview&model=gpt-realtime")  # type: ignore[attr-defined]
 
 
 def _user_text(text: str) -> dict[str, Any]:

@@ -125,8 +125,8 @@ def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
 def _voice_live_client(config: AppConfig, client_options: dict[str, Any]) -> RealtimeClient:
     """Voice Live is the same Azure resource, key (or Entra ID) and deployment setting as Azure OpenAI
     realtime, on another path and in another dialect: a service of the Azure provider."""
-    from voicecli.realtime.voice_live import VOICE_LIVE_API_VERSION, VoiceLiveOptions, VoiceLiveWebsocket
-    from voicecli.realtime.voice_live_webrtc import VOICE_LIVE_WEBRTC_API_VERSION, VoiceLiveWebRTC
+    from voicecli.realtime.voice_live import VoiceLiveOptions, VoiceLiveWebsocket
+    from voicecli.realtime.voice_live_webrtc import VoiceLiveWebRTC, webrtc_api_version
 
     _require_azure_resource(config)
     azure = config.azure
@@ -149,10 +149,8 @@ def _voice_live_client(config: AppConfig, client_options: dict[str, Any]) -> Rea
     )
     client_class: type[VoiceLiveWebsocket | VoiceLiveWebRTC] = VoiceLiveWebsocket
     api_version = azure.voice_live_api_version
-    if config.transport == "webrtc":  # a preview: on its own API version unless one is chosen
-        client_class = VoiceLiveWebRTC
-        if api_version == VOICE_LIVE_API_VERSION:
-            api_version = VOICE_LIVE_WEBRTC_API_VERSION
+    if config.transport == "webrtc":  # a preview: on its own API version unless another one is chosen
+        client_class, api_version = VoiceLiveWebRTC, webrtc_api_version(api_version)
     return client_class(
         endpoint=azure.endpoint or None,
         api_key=config.api_key(),

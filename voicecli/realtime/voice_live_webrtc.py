@@ -32,7 +32,7 @@ from voicecli.realtime.events import AudioContent, RealtimeAudioEvent, RealtimeE
 from voicecli.realtime.protocol import ListenEvents, SendEvents
 from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.realtime.transport import Transmit, TransportName, TransportSink
-from voicecli.realtime.voice_live import VoiceLiveConnector, VoiceLiveOptions, VoiceLiveWire
+from voicecli.realtime.voice_live import VOICE_LIVE_API_VERSION, VoiceLiveConnector, VoiceLiveOptions, VoiceLiveWire
 from voicecli.realtime.voice_live_playback import VoiceLivePlayback
 from voicecli.realtime.webrtc import AUDIO_STALL_S, RTP_LATENCY_S
 from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun, why_not_open
@@ -42,12 +42,19 @@ from voicecli.realtime.websocket import CONNECTION_OPTIONS, WebSocketTransport
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
-__all__ = ["VOICE_LIVE_WEBRTC_API_VERSION", "VoiceLiveWebRTC", "VoiceLiveWebRTCTransport"]
+__all__ = ["VOICE_LIVE_WEBRTC_API_VERSION", "VoiceLiveWebRTC", "VoiceLiveWebRTCTransport", "webrtc_api_version"]
 
 _log = logging.getLogger("voicecli.realtime")
 
 VOICE_LIVE_WEBRTC_API_VERSION = "2026-01-01-preview"
 """The API version Microsoft's announcement of Voice Live WebRTC uses on the calls path."""
+
+
+def webrtc_api_version(configured: str) -> str:
+    """The API version a WebRTC call asks for: the preview's, unless another than the GA default was chosen."""
+    return VOICE_LIVE_WEBRTC_API_VERSION if configured == VOICE_LIVE_API_VERSION else configured
+
+
 SDP_CREATE = "rtc.call.sdp.create"
 SDP_CREATED = "rtc.call.sdp.created"
 _REPORT_AT = 0.95  # as in `webrtc`: say which stage hung just before the overall connect timeout

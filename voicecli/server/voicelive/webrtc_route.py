@@ -7,8 +7,9 @@ The client opens the WebSocket and sends `rtc.call.sdp.create` with its SDP offe
 with the audio as media: microphone frames arrive on the RTP track instead of
 `input_audio_buffer.append`, and the reply's voice leaves on an RTP track (`RtpAudioOut`, as the
 Realtime WebRTC route does) instead of `response.audio.delta`. Events stay on the WebSocket; Voice
-Live has no `output_audio_buffer.started|stopped`, so those are not sent, and its `.cleared` names no response. Client frames and
-microphone audio reach the session through one inbox, in order, as in `webrtc/call.py`.
+Live has no `output_audio_buffer.started|stopped`, so those are not sent, and its `.cleared` names
+no response. Client frames and microphone audio reach the session through one inbox, in order, as
+in `webrtc/call.py`.
 """
 
 from __future__ import annotations
