@@ -6,6 +6,11 @@ strict models written from the JavaScript reference), every other event is check
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +20,7 @@ import aiohttp
 import numpy as np
 import orjson
 import pytest
+import soundfile
 from aiortc import RTCPeerConnection
 from pydantic import ValidationError
 
@@ -262,3 +268,49 @@ def test_webrtc_with_voice_live_signals_its_call_on_the_preview_calls_path(tmp_p
 
 def _user_text(text: str) -> dict[str, Any]:
     return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+def test_voicecli_talk_over_voice_live_webrtc_against_a_served_local_server(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_", "VOICECLI_"))}
+    env = {**env, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "AZURE_OPENAI_API_KEY": "local-key"}
+    log = tmp_path / "serve.log"
+    with log.open("w") as output:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "voicecli", "serve", "--port", "0", "--brain", "echo"],
+            cwd=tmp_path,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        base = _wait_for(r"ws://(127\.0\.0\.1:\d+)/v1/realtime", log)
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'provider = "azure"\n[azure]\nendpoint = "http://{base}"\ndeployment = "gpt-realtime"\n'
+            'service = "voice-live"\nvoice_type = "azure-standard"\n',
+            encoding="utf-8",
+        )
+        reply = tmp_path / "out.wav"
+        talk = ["-m", "voicecli", "talk", "-c", str(config), "--transport", "webrtc", "--text", "hi", "-o", str(reply)]
+        done = subprocess.run(
+            [sys.executable, *talk], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Assistant: You said: hi" in done.stdout
+        _wait_for(r"/voice-live/realtime/calls model=gpt-realtime", log)  # the connection's line, once it ended
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.wait(timeout=15)
+    audio, rate = soundfile.read(reply, dtype="int16")
+    assert rate == 24_000 and 0.5 < len(audio) / rate < 3.0  # the reply's voice, as it came over RTP
+    assert np.abs(audio).max() > 1000
+
+
+def _wait_for(pattern: str, log: Path, timeout_s: float = 30.0) -> str:
+    """The first group (or the match) of `pattern` in the growing `log` (a guard against a hang)."""
+    deadline = time.monotonic() + timeout_s
+    while (found := re.search(pattern, log.read_text())) is None:
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {pattern!r} within {timeout_s} s in: {log.read_text()}")
+        time.sleep(0.05)
+    return found.group(1) if found.groups() else found.group(0)
