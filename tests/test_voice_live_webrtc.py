@@ -37,7 +37,8 @@ from voicecli.realtime import (
     TurnDetection,
 )
 from voicecli.realtime.voice_live import VoiceLiveOptions
-from voicecli.realtime.voice_live_webrtc import SDP_CREATE, SDP_CREATED, VoiceLiveWebRTC
+from voicecli.realtime.voice_live_calls import SDP_CREATE, SDP_CREATED
+from voicecli.realtime.voice_live_webrtc import VoiceLiveWebRTC
 from voicecli.realtime.webrtc_ice import loopback_candidates, no_stun
 from voicecli.server import LocalServer, Pacing
 from voicecli.server.brains import DEFAULT_SCRIPT
@@ -194,9 +195,9 @@ async def test_the_signaling_is_checked_both_ways_and_refusals_leave_the_socket_
 ) -> None:
     offers: list[dict[str, Any]] = []
 
-    def recorded(event: Any) -> Any:
+    def recorded(event: Any) -> None:
         offers.append(event)
-        return check_sdp_create(event)
+        check_sdp_create(event)
 
     monkeypatch.setattr(webrtc_route, "check_sdp_create", recorded)
     async with voice_live(server)(settings=AZURE_VOICE) as client:  # the client's own offer, as the route got it

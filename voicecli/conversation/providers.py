@@ -126,7 +126,7 @@ def _voice_live_client(config: AppConfig, client_options: dict[str, Any]) -> Rea
     """Voice Live is the same Azure resource, key (or Entra ID) and deployment setting as Azure OpenAI
     realtime, on another path and in another dialect: a service of the Azure provider."""
     from voicecli.realtime.voice_live import VoiceLiveOptions, VoiceLiveWebsocket
-    from voicecli.realtime.voice_live_webrtc import VoiceLiveWebRTC, webrtc_api_version
+    from voicecli.realtime.voice_live_calls import webrtc_api_version
 
     _require_azure_resource(config)
     azure = config.azure
@@ -147,9 +147,11 @@ def _voice_live_client(config: AppConfig, client_options: dict[str, Any]) -> Rea
         echo_cancellation=azure.server_echo_cancellation,
         word_timestamps=azure.word_timestamps,
     )
-    client_class: type[VoiceLiveWebsocket | VoiceLiveWebRTC] = VoiceLiveWebsocket
+    client_class: ClientClass = VoiceLiveWebsocket
     api_version = azure.voice_live_api_version
     if config.transport == "webrtc":  # a preview: on its own API version unless another one is chosen
+        from voicecli.realtime.voice_live_webrtc import VoiceLiveWebRTC  # aiortc only for WebRTC
+
         client_class, api_version = VoiceLiveWebRTC, webrtc_api_version(api_version)
     return client_class(
         endpoint=azure.endpoint or None,

@@ -46,7 +46,6 @@ from voicecli.realtime.settings import (
 from voicecli.realtime.transport import MemoryTransport, Transport, TransportSink
 from voicecli.realtime.usage import ModelPrices, TokenUsage, UsageMeter
 from voicecli.realtime.voice_live import VoiceLiveOptions, VoiceLiveWebsocket
-from voicecli.realtime.voice_live_webrtc import VoiceLiveWebRTC
 
 _WEBRTC_NAMES = {"OpenAIRealtimeWebRTC", "AzureRealtimeWebRTC", "PcmAudioTrack"}
 
@@ -57,6 +56,10 @@ def __getattr__(name: str) -> Any:
         from voicecli.realtime import webrtc
 
         return getattr(webrtc, name)
+    if name == "VoiceLiveWebRTC":
+        from voicecli.realtime.voice_live_webrtc import VoiceLiveWebRTC
+
+        return VoiceLiveWebRTC
     raise AttributeError(f"module 'voicecli.realtime' has no attribute {name!r}")
 
 

@@ -15,9 +15,8 @@ reply). ICE stays on 127.0.0.1 when the service is on loopback, as for every Web
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -26,89 +25,29 @@ from av import AudioFrame
 
 from voicecli.realtime import protocol
 from voicecli.realtime.client import RealtimeClient
-from voicecli.realtime.endpoints import AzureEndpoint, TokenProvider, websocket_url_for
+from voicecli.realtime.endpoints import AzureEndpoint, TokenProvider
 from voicecli.realtime.errors import RealtimeConnectionError
 from voicecli.realtime.events import AudioContent, RealtimeAudioEvent, RealtimeErrorEvent, RealtimeEvent
 from voicecli.realtime.protocol import ListenEvents, SendEvents
 from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.realtime.transport import Transmit, TransportName, TransportSink
-from voicecli.realtime.voice_live import VOICE_LIVE_API_VERSION, VoiceLiveConnector, VoiceLiveOptions, VoiceLiveWire
+from voicecli.realtime.voice_live import VoiceLiveOptions
+from voicecli.realtime.voice_live_calls import (
+    SDP_CREATE,
+    SDP_CREATED,
+    VOICE_LIVE_WEBRTC_API_VERSION,
+    CallsWire,
+    VoiceLiveCallsConnector,
+)
 from voicecli.realtime.voice_live_playback import VoiceLivePlayback
 from voicecli.realtime.webrtc import AUDIO_STALL_S, RTP_LATENCY_S
 from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun, why_not_open
 from voicecli.realtime.webrtc_media import Pcm24kConverter, PcmAudioTrack
-from voicecli.realtime.websocket import CONNECTION_OPTIONS, WebSocketTransport
+from voicecli.realtime.websocket import WebSocketTransport
 
-if TYPE_CHECKING:
-    from openai import AsyncOpenAI
+__all__ = ["VoiceLiveWebRTC", "VoiceLiveWebRTCTransport"]
 
-__all__ = ["VOICE_LIVE_WEBRTC_API_VERSION", "VoiceLiveWebRTC", "VoiceLiveWebRTCTransport", "webrtc_api_version"]
-
-_log = logging.getLogger("voicecli.realtime")
-
-VOICE_LIVE_WEBRTC_API_VERSION = "2026-01-01-preview"
-"""The API version Microsoft's announcement of Voice Live WebRTC uses on the calls path."""
-
-
-def webrtc_api_version(configured: str) -> str:
-    """The API version a WebRTC call asks for: the preview's, unless another than the GA default was chosen."""
-    return VOICE_LIVE_WEBRTC_API_VERSION if configured == VOICE_LIVE_API_VERSION else configured
-
-
-SDP_CREATE = "rtc.call.sdp.create"
-SDP_CREATED = "rtc.call.sdp.created"
 _REPORT_AT = 0.95  # as in `webrtc`: say which stage hung just before the overall connect timeout
-
-
-class VoiceLiveCallsConnector(VoiceLiveConnector):
-    """Voice Live's calls path: the same resource, credentials and dialect, another URL."""
-
-    @property
-    def url(self) -> str:
-        base = websocket_url_for(self.azure.endpoint or "wss://<endpoint>")
-        return f"{base}/voice-live/realtime/calls?api-version={self.api_version}&model={self.azure.deployment_name}"
-
-    def opening(self) -> None:
-        _log.info("Azure Voice Live over WebRTC, signalled at %s", self.url)
-
-    async def credential_headers(self) -> dict[str, str]:
-        credential = self.azure.credential()
-        if isinstance(credential, str):
-            return {"api-key": credential}
-        return {"Authorization": f"Bearer {await credential()}"}
-
-
-class _SignalingSocket:
-    """The calls WebSocket, opened with `websockets` itself: the `openai` package only opens paths
-    ending in `/realtime`. It offers what `WebSocketTransport` uses of the SDK's connection."""
-
-    def __init__(self, connector: VoiceLiveCallsConnector) -> None:
-        self.connector = connector
-        self._ws: Any = None
-
-    async def enter(self) -> _SignalingSocket:
-        from websockets.asyncio.client import connect
-
-        headers = await self.connector.credential_headers()
-        self._ws = await connect(self.connector.url, additional_headers=headers, **CONNECTION_OPTIONS)
-        return self
-
-    async def recv_bytes(self) -> bytes:
-        data = await self._ws.recv(decode=False)
-        return bytes(data)
-
-    async def send_raw(self, data: bytes | str) -> None:
-        await self._ws.send(data if isinstance(data, str) else data.decode())  # JSON goes in text frames
-
-    async def close(self) -> None:
-        await self._ws.close()
-
-
-class _CallsWire(VoiceLiveWire):
-    connector: VoiceLiveCallsConnector
-
-    def connect(self, client: AsyncOpenAI, model: str) -> Any:
-        return _SignalingSocket(self.connector)
 
 
 class _Signaling:
@@ -160,7 +99,7 @@ class VoiceLiveWebRTCTransport:
 
     def __init__(self, connector: VoiceLiveCallsConnector) -> None:
         self.connector = connector
-        self.events = WebSocketTransport(connector, _CallsWire(connector))
+        self.events = WebSocketTransport(connector, CallsWire(connector))
         self.rtc_call_id: str | None = None
         self.peer_connection: RTCPeerConnection | None = None
         self.audio_track: PcmAudioTrack | None = None
@@ -201,14 +140,7 @@ class VoiceLiveWebRTCTransport:
             await self.events.send({"type": SDP_CREATE, "sdp_offer": pc.localDescription.sdp, "session": session})
             try:
                 async with asyncio.timeout_at(deadline):
-                    answer = await signaling.answer
-                    self.rtc_call_id = str(answer.get("rtc_call_id") or "") or None
-                    try:
-                        await pc.setRemoteDescription(
-                            RTCSessionDescription(sdp=answer.get("sdp_answer"), type="answer")
-                        )
-                    except (ValueError, TypeError) as exc:
-                        raise RealtimeConnectionError(f"{url} sent an SDP answer that cannot be used: {exc}") from exc
+                    await self._answered(pc, await signaling.answer, url)
                     await connected
             except TimeoutError:
                 waited_s = loop.time() - started
@@ -220,6 +152,17 @@ class VoiceLiveWebRTCTransport:
                 connected.cancel()
             await self._release()
             raise
+
+    async def _answered(self, pc: RTCPeerConnection, answer: dict[str, Any], url: str) -> None:
+        """Apply the service's `rtc.call.sdp.created`."""
+        sdp, call_id = answer.get("sdp_answer"), answer.get("rtc_call_id")
+        if not isinstance(sdp, str):
+            raise RealtimeConnectionError(f"{url} answered the call without an SDP answer")
+        self.rtc_call_id = call_id if isinstance(call_id, str) else None
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except ValueError as exc:
+            raise RealtimeConnectionError(f"{url} sent an SDP answer that cannot be used: {exc}") from exc
 
     def _watch(self, pc: RTCPeerConnection, signaling: _Signaling) -> asyncio.Future[None]:
         """Follow the peer connection; the future resolves once its media path is connected."""

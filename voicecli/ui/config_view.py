@@ -56,7 +56,7 @@ def azure_route(config: AppConfig) -> AzureRoute:
         base = websocket_url_for(azure.endpoint or "https://<endpoint>")
         url = f"{base}/voice-live/realtime?api-version={azure.voice_live_api_version}"
         if config.transport == "webrtc":  # the call is signalled on this socket (a preview)
-            from voicecli.realtime.voice_live_webrtc import webrtc_api_version
+            from voicecli.realtime.voice_live_calls import webrtc_api_version
 
             url = f"{base}/voice-live/realtime/calls?api-version={webrtc_api_version(azure.voice_live_api_version)}"
             return AzureRoute("Voice Live (WebRTC)", f"{url}&model={azure.deployment or '<model>'}")

@@ -52,8 +52,8 @@ class RtcCallSdpCreated(BaseModel):
     sdp_answer: StrictStr
 
 
-def check_sdp_create(event: Any) -> RtcCallSdpCreate:
-    """The offer, or `ProtocolViolation` in the service's `error` shape."""
+def check_sdp_create(event: Any) -> None:
+    """Raise `ProtocolViolation` (the service's `error` shape) unless `event` is a well-formed offer."""
     if not isinstance(event, dict):
         raise ProtocolViolation("An event must be a JSON object.", code="invalid_event")
     if event.get("type") != SDP_CREATE:
@@ -71,7 +71,6 @@ def check_sdp_create(event: Any) -> RtcCallSdpCreate:
         raise ProtocolViolation(f"Invalid '{param}': {error['msg']}.", code=code, param=param) from None
     if offer.session is not None:
         check_client_event({"type": "session.update", "session": offer.session})
-    return offer
 
 
 def check_sdp_created(event: dict[str, Any]) -> None:
