@@ -36,6 +36,7 @@ from voicecli.realtime import (
     SendEvents,
     TurnDetection,
 )
+from voicecli.realtime.errors import RealtimeConnectionError
 from voicecli.realtime.voice_live import VoiceLiveOptions
 from voicecli.realtime.voice_live_calls import SDP_CREATE, SDP_CREATED
 from voicecli.realtime.voice_live_webrtc import VoiceLiveWebRTC
@@ -242,6 +243,15 @@ async def test_the_signaling_is_checked_both_ways_and_refusals_leave_the_socket_
     assert session_created["type"] == "session.created"  # the session starts once the call is answered
     with pytest.raises(ValidationError):
         check_sdp_created({**created, "extra": 1})
+
+
+async def test_a_wrong_key_is_one_connection_error_and_nothing_stays_open() -> None:
+    async with LocalServer(brain="echo", accepted_key="the-right-key") as server:
+        client = voice_live(server)
+        with pytest.raises(RealtimeConnectionError, match="key") as refused:
+            await client.create_session()
+        assert "\n" not in str(refused.value)
+        assert client.webrtc.peer_connection is None and client.webrtc.audio_track is None
 
 
 def _azure_config(tmp_path: Path, extra: str = "") -> Path:

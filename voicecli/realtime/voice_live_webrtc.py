@@ -15,8 +15,9 @@ reply). ICE stays on 127.0.0.1 when the service is on loopback, as for every Web
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
+import contextlib
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
 
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -47,17 +48,22 @@ from voicecli.realtime.websocket import WebSocketTransport
 
 __all__ = ["VoiceLiveWebRTC", "VoiceLiveWebRTCTransport"]
 
+T = TypeVar("T")
 _REPORT_AT = 0.95  # as in `webrtc`: say which stage hung just before the overall connect timeout
 
 
 class _Signaling:
     """The transport's view of the WebSocket: the SDP answer is the call's; every other event goes
-    to the client, after the reply audio it follows has been delivered."""
+    to the client, after the reply audio it follows has been delivered. Until the call is `open`, a
+    refusal or a lost socket ends its setup (`failed`) rather than a session."""
 
     def __init__(self, transport: VoiceLiveWebRTCTransport, sink: TransportSink) -> None:
         self.transport = transport
         self.sink = sink
-        self.answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.answer: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self.failed: asyncio.Future[None] = loop.create_future()
+        self.open = False
 
     @property
     def connect_timeout_s(self) -> float:
@@ -69,15 +75,18 @@ class _Signaling:
     def push_to_talk(self) -> bool:
         return self.sink.push_to_talk()
 
+    def fail(self, message: str) -> None:
+        """The setup fails (the first reason is the one reported: a refusal comes before the close)."""
+        if not self.failed.done():
+            self.failed.set_exception(RealtimeConnectionError(message))
+
     async def deliver(self, event: RealtimeEvent) -> None:
         if not self.answer.done():
             if event.service_type == SDP_CREATED:
                 self.answer.set_result(event.service_event or {})
                 return
-            if isinstance(event, RealtimeErrorEvent):  # the offer was refused
-                self.answer.set_exception(
-                    RealtimeConnectionError(f"the WebRTC call was refused: {event.error.message}")
-                )
+            if isinstance(event, RealtimeErrorEvent):  # the connection or the offer was refused
+                self.fail(f"the WebRTC call was refused: {event.error.message}")
                 return
         playback = self.transport.playback
         playback.on_server_event(event)
@@ -86,9 +95,30 @@ class _Signaling:
         await self.sink.deliver(event)
 
     def lost(self, message: str, code: str = "connection_closed", *, reconnectable: bool = False) -> None:
-        if not self.answer.done():
-            self.answer.set_exception(RealtimeConnectionError(message))
+        if not self.open:
+            self.fail(message)
+            return
         self.transport.lose(self, message, code, reconnectable=reconnectable)
+
+    async def step(self, work: Awaitable[T]) -> T:
+        """`work`'s result, unless the setup fails first (its reason is then raised)."""
+        task = asyncio.ensure_future(work)
+        racing: set[asyncio.Future[Any]] = {task, self.failed}
+        await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+        if self.failed.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            self.failed.result()
+        return task.result()
+
+    def settle(self) -> None:
+        """The setup is over (opened or abandoned): no failure is left unretrieved."""
+        for future in (self.answer, self.failed):
+            if not future.done():
+                future.cancel()
+            elif not future.cancelled():
+                future.exception()
 
 
 class VoiceLiveWebRTCTransport:
@@ -137,11 +167,12 @@ class VoiceLiveWebRTCTransport:
             with loopback_candidates(is_loopback_url(url)):
                 await pc.setLocalDescription(await pc.createOffer())
             session = self.wire_form({"type": "session.update", "session": sink.session_config()})["session"]
-            await self.events.send({"type": SDP_CREATE, "sdp_offer": pc.localDescription.sdp, "session": session})
+            offer = {"type": SDP_CREATE, "sdp_offer": pc.localDescription.sdp, "session": session}
+            await signaling.step(self.events.send(offer))
             try:
                 async with asyncio.timeout_at(deadline):
-                    await self._answered(pc, await signaling.answer, url)
-                    await connected
+                    await self._answered(pc, await signaling.step(signaling.answer), url)
+                    await signaling.step(connected)
             except TimeoutError:
                 waited_s = loop.time() - started
                 raise RealtimeConnectionError(
@@ -150,8 +181,13 @@ class VoiceLiveWebRTCTransport:
         except BaseException:
             if not connected.done():
                 connected.cancel()
+            elif not connected.cancelled():
+                connected.exception()  # seen: no "exception was never retrieved" warning
+            signaling.settle()
             await self._release()
             raise
+        signaling.settle()
+        signaling.open = True
 
     async def _answered(self, pc: RTCPeerConnection, answer: dict[str, Any], url: str) -> None:
         """Apply the service's `rtc.call.sdp.created`."""
