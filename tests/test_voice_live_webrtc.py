@@ -28,9 +28,11 @@ from voicecli.config import load_config
 from voicecli.conversation.exchange import exchange
 from voicecli.conversation.providers import build_client
 from voicecli.realtime import (
+    AudioContent,
     Continuity,
     ContinuityEvents,
     ListenEvents,
+    RealtimeAudioEvent,
     RealtimeEvent,
     RealtimeSettings,
     SendEvents,
@@ -169,6 +171,31 @@ async def test_an_interruption_clears_the_reply_audio_and_cancels(server: LocalS
     [done] = wire.of_type(ListenEvents.RESPONSE_DONE)
     assert done["response"]["status"] == "cancelled"
     assert cleared_at is not None and delivered and not [at for at in delivered if at > cleared_at]
+
+
+async def test_speech_over_rtp_interrupts_the_reply(server: LocalServer) -> None:
+    client = voice_live(server)
+    wire = Wire(client)
+    vad = TurnDetection(type="semantic_vad", create_response=False, interrupt_response=True, silence_duration_ms=200)
+    seen: list[str] = []
+    async with client(settings=RealtimeSettings(turn_detection=vad)):
+        await client.send({"type": "conversation.item.create", "item": _user_text("What is the weather like?")})
+        await client.send({"type": SendEvents.RESPONSE_CREATE})
+        async with asyncio.timeout(30):
+            async for event in client.receive():
+                wire(event)
+                seen.append(str(event.service_type))
+                if event.service_type == ListenEvents.RESPONSE_OUTPUT_AUDIO_DELTA and seen.count(seen[-1]) == 1:
+                    await client.send(RealtimeAudioEvent(audio=AudioContent(data=np.asarray(speak("Stop.")))))
+                if ListenEvents.OUTPUT_AUDIO_BUFFER_CLEARED in seen and ListenEvents.RESPONSE_DONE in seen:
+                    break
+    sent = [event["type"] for event in wire.sent]
+    assert SendEvents.INPUT_AUDIO_BUFFER_APPEND not in sent  # the speech went as RTP
+    assert seen.index(ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED) < seen.index(
+        ListenEvents.OUTPUT_AUDIO_BUFFER_CLEARED
+    )
+    [done] = wire.of_type(ListenEvents.RESPONSE_DONE)
+    print(seen, done["response"]["status"])
 
 
 async def test_a_dropped_connection_reconnects_with_a_new_call_and_the_conversation_goes_on() -> None:
