@@ -36,10 +36,12 @@ def test_the_reply_starts_with_its_audio_part_and_ends_in_silence_once_all_was_g
         assert playback.admit(SILENCE) is not None
     playback.on_server_event(event(ListenEvents.RESPONSE_OUTPUT_AUDIO_DONE, response_id="r1", item_id="i1"))
     assert playback.admit(SOUND) is not None  # more of it was still on its way
-    delivered = [playback.admit(SILENCE) for _ in range(END_SILENCE_FRAMES + TAIL_FRAMES + 5)]
-    assert all(frame is not None for frame in delivered[: END_SILENCE_FRAMES - 1])
-    assert all(frame is None for frame in delivered[END_SILENCE_FRAMES + 1 :])  # ended: the silence is dropped
-    assert playback.admit(SOUND) is None
+    assert [playback.admit(SILENCE) for _ in range(END_SILENCE_FRAMES - 1)] == [None] * (END_SILENCE_FRAMES - 1)
+    resumed = playback.admit(SOUND)  # a pause, not the end: the held silence comes with the sound
+    assert resumed is not None and len(resumed[0]) == END_SILENCE_FRAMES * len(SOUND)
+    ended = [playback.admit(SILENCE) for _ in range(END_SILENCE_FRAMES + TAIL_FRAMES + 5)]
+    assert ended == [None] * len(ended)  # the trailing silence is not delivered
+    assert playback.admit(SOUND) is None  # the response has ended: the idle track's sound is nobody's
 
 
 async def test_response_done_waits_for_the_sound_to_end() -> None:

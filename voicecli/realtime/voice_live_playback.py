@@ -5,7 +5,8 @@ The Realtime API's WebRTC route says when a response's sound starts and stops pl
 models have only `output_audio_buffer.cleared`). So its reply audio is followed by what it does have:
 a response's sound starts with its audio part (`response.content_part.added`), and it has ended once
 all of it was generated (`response.audio.done`) and the track has then gone quiet for
-`END_SILENCE_FRAMES`. From there `RemotePlayback` works as it does for the Realtime API.
+`END_SILENCE_FRAMES` (that silence is not delivered). From there `RemotePlayback` works as it does
+for the Realtime API.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class VoiceLivePlayback(RemotePlayback):
     def __init__(self, stall_s: float = 1.5) -> None:
         super().__init__(stall_s)
         self._generated: set[str] = set()  # responses whose audio has all been generated
-        self._quiet_frames = 0
+        self._held_quiet: list[np.ndarray] = []  # silence after the audio was all generated
 
     def on_server_event(self, event: RealtimeEvent) -> None:
         super().on_server_event(event)
@@ -45,23 +46,33 @@ class VoiceLivePlayback(RemotePlayback):
             self._generated.add(response_id)
 
     def admit(self, pcm: np.ndarray) -> tuple[np.ndarray, str | None] | None:
+        """As `RemotePlayback.admit`; once a response's audio was all generated, its silence is held
+        back: delivered before more of its sound, dropped when it ends the response."""
         loud = len(pcm) > 0 and (int(pcm.max()) > SOUND_LEVEL or int(pcm.min()) < -SOUND_LEVEL)
-        self._quiet_frames = 0 if loud else self._quiet_frames + 1
         head = self._queue[0] if self._queue else None
         if (
-            head is not None
+            not loud
+            and head is not None
             and head.heard_sound
             and head.tail_left is None
             and head.response_id in self._generated
-            and self._quiet_frames >= END_SILENCE_FRAMES
         ):
-            self._generated.discard(head.response_id)
-            super().on_server_event(_buffer_event(ListenEvents.OUTPUT_AUDIO_BUFFER_STOPPED, head.response_id))
-        return super().admit(pcm)
+            self._held_quiet.append(pcm)
+            if len(self._held_quiet) >= END_SILENCE_FRAMES:  # the sound has ended
+                self._held_quiet.clear()
+                self._generated.discard(head.response_id)
+                super().on_server_event(_buffer_event(ListenEvents.OUTPUT_AUDIO_BUFFER_STOPPED, head.response_id))
+            return None
+        admitted = super().admit(pcm)
+        if admitted is not None and self._held_quiet:
+            admitted = (np.concatenate([*self._held_quiet, admitted[0]]), admitted[1])
+        self._held_quiet.clear()
+        return admitted
 
     def clear(self) -> None:
         super().clear()
         self._generated.clear()
+        self._held_quiet.clear()
 
 
 def _buffer_event(kind: str, response_id: str) -> RealtimeEvent:
