@@ -281,6 +281,13 @@ async def test_a_wrong_key_is_one_connection_error_and_nothing_stays_open() -> N
         assert client.webrtc.peer_connection is None and client.webrtc.audio_track is None
 
 
+async def test_an_unreachable_service_is_one_connection_error() -> None:
+    client = VoiceLiveWebRTC(endpoint="http://127.0.0.1:9", api_key="k", deployment_name="gpt-realtime")
+    with pytest.raises(RealtimeConnectionError, match="cannot reach") as refused:
+        await client.create_session()
+    assert "\n" not in str(refused.value) and client.webrtc.peer_connection is None
+
+
 def _azure_config(tmp_path: Path, extra: str = "") -> Path:
     path = tmp_path / "config.toml"
     path.write_text(

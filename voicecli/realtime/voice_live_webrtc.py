@@ -156,6 +156,7 @@ class VoiceLiveWebRTCTransport:
         deadline = started + sink.connect_timeout_s * _REPORT_AT
         await self._released()
         self.playback = VoiceLivePlayback()
+        self._turn_open = False
         signaling = self._signaling = _Signaling(self, sink)
         await self.events.open(signaling)
         pc = self.peer_connection = RTCPeerConnection(no_stun())
