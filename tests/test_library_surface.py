@@ -61,6 +61,7 @@ PUBLIC = [
     "TurnDetection",
     "UsageMeter",
     "VoiceLiveOptions",
+    "VoiceLiveWebRTC",
     "VoiceLiveWebsocket",
     "WordTimestampContent",
     "tool",

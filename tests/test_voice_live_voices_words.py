@@ -143,14 +143,6 @@ def test_a_custom_or_personal_voice_without_its_id_is_one_line(tmp_path: Path, v
     assert "\n" not in str(caught.value)
 
 
-def test_webrtc_with_voice_live_is_refused_saying_why(tmp_path: Path) -> None:
-    config = load_config(_azure_config(tmp_path, ""))
-    config.transport = "webrtc"
-    with pytest.raises(ConfigError, match="WebSocket only") as caught:
-        build_client(config)
-    assert "preview" in str(caught.value) and "\n" not in str(caught.value)
-
-
 # --- word timestamps -------------------------------------------------------------------------------
 
 

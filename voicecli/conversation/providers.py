@@ -129,12 +129,8 @@ def _voice_live_client(config: AppConfig, client_options: dict[str, Any]) -> Rea
     """Voice Live is the same Azure resource, key (or Entra ID) and deployment setting as Azure OpenAI
     realtime, on another path and in another dialect: a service of the Azure provider."""
     from voicecli.realtime.voice_live import VoiceLiveOptions, VoiceLiveWebsocket
+    from voicecli.realtime.voice_live_calls import webrtc_api_version
 
-    if config.transport != "websocket":
-        raise ConfigError(
-            '[azure] service = "voice-live": voicecli speaks Voice Live over WebSocket only (its WebRTC is a '
-            "preview signalled on /voice-live/realtime/calls, not built here); drop --transport webrtc"
-        )
     _require_azure_resource(config)
     azure = config.azure
     if azure.voice_type == "azure-custom" and not azure.voice_endpoint_id:
@@ -154,11 +150,17 @@ def _voice_live_client(config: AppConfig, client_options: dict[str, Any]) -> Rea
         echo_cancellation=azure.server_echo_cancellation,
         word_timestamps=azure.word_timestamps,
     )
-    return VoiceLiveWebsocket(
+    client_class: ClientClass = VoiceLiveWebsocket
+    api_version = azure.voice_live_api_version
+    if config.transport == "webrtc":  # a preview: on its own API version unless another one is chosen
+        from voicecli.realtime.voice_live_webrtc import VoiceLiveWebRTC  # aiortc only for WebRTC
+
+        client_class, api_version = VoiceLiveWebRTC, webrtc_api_version(api_version)
+    return client_class(
         endpoint=azure.endpoint or None,
         api_key=config.api_key(),
         deployment_name=azure.deployment or None,
-        api_version=azure.voice_live_api_version,
+        api_version=api_version,
         options=options,
         **client_options,
     )

@@ -67,6 +67,10 @@ def __getattr__(name: str) -> Any:
         from voicecli.realtime import live_webrtc
 
         return getattr(live_webrtc, name)
+    if name == "VoiceLiveWebRTC":
+        from voicecli.realtime.voice_live_webrtc import VoiceLiveWebRTC
+
+        return VoiceLiveWebRTC
     raise AttributeError(f"module 'voicecli.realtime' has no attribute {name!r}")
 
 
@@ -118,6 +122,7 @@ __all__ = [
     "TurnDetection",
     "UsageMeter",
     "VoiceLiveOptions",
+    "VoiceLiveWebRTC",
     "VoiceLiveWebsocket",
     "WordTimestampContent",
     "tool",

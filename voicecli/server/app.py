@@ -5,6 +5,7 @@ Routes (GA WebSocket, as the `openai` client builds them):
   GET /openai/v1/realtime?model=…                      Azure GA
   GET /openai/realtime?api-version=…&deployment=…      Azure preview, in the beta shape (`preview_route.py`)
   GET /voice-live/realtime?api-version=…&model=…       Azure Voice Live (`voicelive/route.py`)
+  GET /voice-live/realtime/calls?api-version=…&model=… Voice Live WebRTC, signalled here (`voicelive/webrtc_route.py`)
 WebRTC (POST …/realtime/client_secrets and …/realtime/calls) is in `webrtc/` (`routes.py`).
 Authentication follows the service: any non-empty key is accepted (`Authorization: Bearer` or
 `api-key`); a missing one, or the retired `OpenAI-Beta: realtime=v1` header, gets the service's
@@ -43,9 +44,10 @@ from voicecli.server.paths import lenient, normalized
 from voicecli.server.preview_route import PREVIEW_PATH, handle_preview_frame, to_beta_server_event
 from voicecli.server.session.config import DEFAULT_MODEL, SESSION_SECONDS
 from voicecli.server.session.pacing import DEFAULT_PACING, Pacing
+from voicecli.server.session.session import ServerSession
 from voicecli.server.transport import SessionTransport
 from voicecli.server.validation import build_validators, validate_server_event
-from voicecli.server.voicelive.route import VOICE_LIVE_PATH, VoiceLiveShape
+from voicecli.server.voicelive.route import VOICE_LIVE_CALLS_PATH, VOICE_LIVE_PATH, VOICE_LIVE_PATHS, VoiceLiveShape
 from voicecli.server.webrtc.routes import add_webrtc_routes
 
 __all__ = ["CONFIG_KEY", "LocalServer", "ServerConfig", "create_app", "serve_forever"]
@@ -56,7 +58,7 @@ _log = logging.getLogger("voicecli.server")
 def create_app(config: ServerConfig) -> web.Application:
     app = web.Application()
     app[CONFIG_KEY] = config
-    for path in ("/v1/realtime", "/openai/v1/realtime", PREVIEW_PATH, VOICE_LIVE_PATH):
+    for path in ("/v1/realtime", "/openai/v1/realtime", PREVIEW_PATH, VOICE_LIVE_PATH, VOICE_LIVE_CALLS_PATH):
         app.router.add_get(lenient(path), realtime_websocket)
     add_webrtc_routes(app)  # POST …/realtime/client_secrets and …/realtime/calls
     add_live_routes(app)  # GPT-Live: GET …/live/sessions (and the chat completions its delegates ask)
@@ -84,6 +86,10 @@ async def realtime_websocket(request: web.Request) -> web.StreamResponse:
                 "to use the GA interface.",
                 4000,
             )
+        elif normalized(request.path) == VOICE_LIVE_CALLS_PATH:
+            from voicecli.server.voicelive.webrtc_route import VoiceLiveCall  # aiortc only when called
+
+            await VoiceLiveCall(request, ws, config, config.connections).run()
         else:
             await _Connection(request, ws, config, config.connections).run()
     finally:
@@ -108,11 +114,13 @@ class _Connection(SessionTransport):
         self.ws = ws
         self.model = request.query.get("model") or request.query.get("deployment") or DEFAULT_MODEL
         self.beta_shape = normalized(request.path) == PREVIEW_PATH
-        self.voice_live = VoiceLiveShape() if normalized(request.path) == VOICE_LIVE_PATH else None
-        self.session = config.new_session(
-            self.send, model=self.model, on_crash=self._crashed, intercept=self._intercept
-        )
+        self.voice_live = VoiceLiveShape() if normalized(request.path) in VOICE_LIVE_PATHS else None
+        self.session = self._new_session(config)
         self._lock = asyncio.Lock()
+
+    def _new_session(self, config: ServerConfig) -> ServerSession:
+        """The connection's session (a Voice Live call gives it an RTP audio output)."""
+        return config.new_session(self.send, model=self.model, on_crash=self._crashed, intercept=self._intercept)
 
     async def run(self) -> None:
         started = time.monotonic()

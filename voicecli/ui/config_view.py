@@ -55,6 +55,11 @@ def azure_route(config: AppConfig) -> AzureRoute:
     if azure.service == "voice-live":
         base = websocket_url_for(azure.endpoint or "https://<endpoint>")
         url = f"{base}/voice-live/realtime?api-version={azure.voice_live_api_version}"
+        if config.transport == "webrtc":  # the call is signalled on this socket (a preview)
+            from voicecli.realtime.voice_live_calls import webrtc_api_version
+
+            url = f"{base}/voice-live/realtime/calls?api-version={webrtc_api_version(azure.voice_live_api_version)}"
+            return AzureRoute("Voice Live (WebRTC)", f"{url}&model={azure.deployment or '<model>'}")
         return AzureRoute("Voice Live", f"{url}&model={azure.deployment or '<model>'}")
     if choose_protocol(azure.deployment, config.protocol) == "live":
         if config.transport == "webrtc":  # the call is set up with POST on the same path, over https

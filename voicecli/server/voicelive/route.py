@@ -22,9 +22,12 @@ from voicecli.server.validation import ProtocolViolation
 from voicecli.server.voicelive.conformance import check_client_event, check_server_event
 from voicecli.server.voicelive.word_timing import WordTimer
 
-__all__ = ["VOICE_LIVE_PATH", "VoiceLiveShape"]
+__all__ = ["VOICE_LIVE_CALLS_PATH", "VOICE_LIVE_PATH", "VOICE_LIVE_PATHS", "VoiceLiveShape"]
 
 VOICE_LIVE_PATH = "/voice-live/realtime"
+VOICE_LIVE_CALLS_PATH = "/voice-live/realtime/calls"
+"""WebRTC: the call is signalled on this WebSocket, which then carries the events (`webrtc_route`)."""
+VOICE_LIVE_PATHS = (VOICE_LIVE_PATH, VOICE_LIVE_CALLS_PATH)
 
 _AZURE_ONLY = ("input_audio_echo_cancellation", "reasoning_effort", "output_audio_timestamp_types", "animation")
 """Session settings the GA session has no room for: remembered and shown back, not applied."""
