@@ -1,29 +1,21 @@
-"""Shared fixtures: a real local realtime server on loopback, and clients of every transport."""
+"""Fixtures that wire the helpers of `support/`: real local realtime servers on loopback, the root logger,
+and the grouping of the tests for the parallel workers."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from support.servers import WEATHER_SCRIPT
 
-from voicecli.realtime import (
-    AzureRealtimeWebsocket,
-    OpenAIRealtimeWebsocket,
-    RealtimeClient,
-)
-from voicecli.server import UNPACED, LocalRealtime, LocalServer
-from voicecli.server.validation import Shape
+from voicecli.server import UNPACED, LocalServer
 
 # The tests answer with the plain echo brain, whether or not this machine runs a local chat model that
 # `brain = "auto"` would find; the tests of that choice set the brain themselves.
 os.environ.setdefault("VOICECLI_BRAIN", "echo")
-
-WEATHER_SCRIPT = Path(__file__).resolve().parents[1] / "voicecli" / "server" / "scripts" / "weather.toml"
-TRANSPORTS = ["openai_ws", "azure_ga", "azure_preview", "local"]
 
 
 @pytest.fixture
@@ -50,39 +42,6 @@ async def weather_server() -> AsyncIterator[LocalServer]:
     await server.start()
     yield server
     await server.stop()
-
-
-ClientFactory = Callable[..., RealtimeClient]
-
-
-def wire_shape(transport: str) -> Shape:
-    """The protocol shape a transport speaks: beta on Azure's preview route, GA everywhere else."""
-    return "beta" if transport == "azure_preview" else "ga"
-
-
-def client_factory(transport: str, server: LocalServer) -> ClientFactory:
-    """A constructor of the given transport pointed at `server` (for `local`, its own server)."""
-    match transport:
-        case "openai_ws":
-            return lambda **kw: OpenAIRealtimeWebsocket(api_key="sk-test", websocket_base_url=server.ws_base_url, **kw)
-        case "azure_ga":
-            return lambda **kw: AzureRealtimeWebsocket(
-                endpoint=server.http_url, api_key="azure-test", deployment_name="gpt-realtime", **kw
-            )
-        case "azure_preview":
-            return lambda **kw: AzureRealtimeWebsocket(
-                endpoint=server.http_url,
-                api_key="azure-test",
-                deployment_name="gpt-realtime",
-                api_version="2025-04-01-preview",
-                websocket_base_url=server.http_url.replace("http://", "ws://") + "/openai",
-                **kw,
-            )
-        case "local":
-            brain = "scripted" if server.brain_name == "scripted" else "echo"
-            script = WEATHER_SCRIPT if brain == "scripted" else None
-            return lambda **kw: LocalRealtime(brain=brain, script=script, pacing=server.config.pacing, **kw)
-    raise ValueError(transport)
 
 
 @pytest.fixture

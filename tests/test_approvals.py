@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import client_factory
 from rich.console import Console
+from support.servers import client_factory
 from test_cli_talk_files import voicecli
 
 from voicecli.config import AppConfig

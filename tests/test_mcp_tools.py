@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import client_factory
+from support.servers import client_factory
 
 from voicecli.conversation.exchange import exchange
 from voicecli.conversation.mcp_config import McpServer, mcp_servers
