@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile
-from audio_support import (
+from live_support import EventLog, bursts
+from support.audio import (
     PulseAudio,
     Recorder,
     active_span,
@@ -34,8 +35,7 @@ from audio_support import (
     speech_wav,
     wait_until,
 )
-from audio_support import pulse_audio as pulse_audio  # session fixture
-from live_support import EventLog, bursts
+from support.audio import pulse_audio as pulse_audio  # session fixture
 from system_tools import require_program
 
 from voicecli.server.synth import SAMPLE_RATE as SPEECH_RATE

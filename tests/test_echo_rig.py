@@ -3,7 +3,7 @@
 A `module-loopback` from the speaker's monitor to the microphone with a set delay at -12 dB
 (sink-input volume 63 %, PulseAudio volume is cubic) makes whatever voicecli plays come back into its
 microphone. The long reply, twenty seconds of real time, plays at its three delays side by side, each
-in a room of its own (`audio_support.side_by_side`), so the three take the time of one; the short
+in a room of its own (`support.audio.side_by_side`), so the three take the time of one; the short
 scenarios (`echo-test`, echo off) play side by side too, after them. Two interruptions in one
 session, with the status line read in tmux, play alone.
 """
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from audio_support import PulseAudio, Recorder, play_into_mic, side_by_side, speech_level_db, speech_wav, wait_until
-from audio_support import pulse_audio as pulse_audio  # session fixture
 from live_support import EventLog, Talk, Tmux, assert_truncate_matches_speaker
+from support.audio import PulseAudio, Recorder, play_into_mic, side_by_side, speech_level_db, speech_wav, wait_until
+from support.audio import pulse_audio as pulse_audio  # session fixture
 
 from voicecli.server.synth import speak
 

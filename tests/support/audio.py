@@ -26,7 +26,7 @@ from system_tools import unavailable
 from voicecli.audio.errors import AudioUnavailable
 from voicecli.audio.portaudio import load
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "pulse-null-sinks.sh"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pulse-null-sinks.sh"
 REQUIRED_TOOLS = ("pulseaudio", "pactl", "paplay", "parec", "espeak-ng")
 
 
