@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile
-from live_support import EventLog, bursts
 from support.audio import (
     PulseAudio,
     Recorder,
@@ -36,6 +35,7 @@ from support.audio import (
     wait_until,
 )
 from support.audio import pulse_audio as pulse_audio  # session fixture
+from support.live import EventLog, bursts
 from system_tools import require_program
 
 from voicecli.server.synth import SAMPLE_RATE as SPEECH_RATE

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from live_support import EventLog, Talk, Tmux, assert_truncate_matches_speaker
 from support.audio import PulseAudio, Recorder, play_into_mic, side_by_side, speech_level_db, speech_wav, wait_until
 from support.audio import pulse_audio as pulse_audio  # session fixture
+from support.live import EventLog, Talk, Tmux, assert_truncate_matches_speaker
 
 from voicecli.server.synth import speak
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from live_support import Talk, assert_truncate_matches_speaker
 from support.audio import (
     PulseAudio,
     Recorder,
@@ -20,6 +19,7 @@ from support.audio import (
     wait_until,
 )
 from support.audio import pulse_audio as pulse_audio  # session fixture
+from support.live import Talk, assert_truncate_matches_speaker
 from test_echo_rig import SPEAKER_RATE, leaking_speaker, voice_over_echo
 
 from voicecli.conversation.local_barge_in import DUCK_GAIN

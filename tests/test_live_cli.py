@@ -24,8 +24,6 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile
-from live_support import LOUD, Talk, Tmux, assert_truncate_matches_speaker, first_burst
-from live_support import talk_factory as talk_factory  # fixture
 from rich.console import Console
 from support.audio import (
     PulseAudio,
@@ -38,6 +36,8 @@ from support.audio import (
     wait_until,
 )
 from support.audio import pulse_audio as pulse_audio  # session fixture
+from support.live import LOUD, Talk, Tmux, assert_truncate_matches_speaker, first_burst
+from support.live import talk_factory as talk_factory  # fixture
 
 from voicecli.commands.talk_live import run_live
 from voicecli.config import AppConfig, load_config

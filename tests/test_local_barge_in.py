@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from live_support import assert_truncate_matches_speaker, until
 from support.audio import PulseAudio, Recorder
 from support.audio import pulse_audio as pulse_audio  # session fixture
+from support.live import assert_truncate_matches_speaker, until
 from test_conversation import LONG_REPLY, Running, ScreenLog, SpeechSource, of_type, sent_log
 from test_conversation import player as player  # fixture
 from test_conversation import speech as speech  # fixture
