@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from demo_support import clean_environment  # noqa: F401  (autouse fixture)
+from support.demo import clean_environment  # noqa: F401  (autouse fixture)
 from system_tools import require_program
 from typer.testing import CliRunner
 
