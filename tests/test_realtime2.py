@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
-from conversation_stubs import Microphone, RealTimeSpeaker, Screen
 from openai.types.realtime import SessionUpdateEvent
 from rich.console import Console
+from support.conversation_stubs import Microphone, RealTimeSpeaker, Screen
 from support.live import until
 
 from voicecli.config import load_config

@@ -12,7 +12,7 @@ import aiohttp
 import numpy as np
 import orjson
 import pytest
-from conversation_stubs import Microphone, RealTimeSpeaker, Screen
+from support.conversation_stubs import Microphone, RealTimeSpeaker, Screen
 from support.live import until
 
 from voicecli.config import load_config
