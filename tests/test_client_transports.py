@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conformance import assert_valid_client_event
+from support.conformance import assert_valid_client_event
 from support.servers import TRANSPORTS, client_factory, wire_shape
 
 from voicecli.conversation.exchange import exchange
