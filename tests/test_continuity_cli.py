@@ -36,7 +36,7 @@ from support.audio import (
 )
 from support.audio import pulse_audio as pulse_audio  # session fixture
 from support.live import EventLog, bursts
-from system_tools import require_program
+from support.system_tools import require_program
 
 from voicecli.server.synth import SAMPLE_RATE as SPEECH_RATE
 from voicecli.server.synth import speak

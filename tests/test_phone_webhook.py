@@ -25,7 +25,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from support.live import until
 from support.phone import CONNECT_TIMEOUT_S, RESOURCE_ID, AcsKeys, SimulatedAcsCall, speech
-from system_tools import require_module
+from support.system_tools import require_module
 
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import soxr
 from support.speech_corpus import RATE, espeak_missing, spoken, word_errors
-from system_tools import unavailable
+from support.system_tools import unavailable
 from test_server_ws import Peer, appends, openai_peer
 
 from voicecli.conversation.exchange import exchange

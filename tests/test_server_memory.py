@@ -12,7 +12,7 @@ import sys
 
 import pytest
 from support.speech_corpus import espeak_missing
-from system_tools import unavailable
+from support.system_tools import unavailable
 
 pytestmark = pytest.mark.timeout(120)
 

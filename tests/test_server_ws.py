@@ -21,7 +21,7 @@ import soundfile
 import soxr
 import websockets
 from openai import AsyncAzureOpenAI, AsyncOpenAI
-from system_tools import require_program
+from support.system_tools import require_program
 from websockets.exceptions import ConnectionClosed
 
 from voicecli.server import UNPACED, Faults, LocalServer, recognition, recognition_whisper

@@ -21,8 +21,8 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from system_tools import unavailable
 
+from support.system_tools import unavailable
 from voicecli.audio.errors import AudioUnavailable
 from voicecli.audio.portaudio import load
 
