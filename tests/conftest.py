@@ -62,23 +62,45 @@ def root_logger() -> Iterator[logging.Logger]:
 NON_AUDIO_NICENESS = 10
 
 
+AUDIO_LANES = (
+    # The long replies on leaking speakers and the barge-in tests that cut them.
+    {"test_echo_rig", "test_echo_rig_barge_in", "test_local_barge_in", "test_conversation", "test_audio_player"},
+    # The rest: `voicecli talk` sessions (restarts, rollovers, tmux), dialing, the devices themselves.
+)
+"""Test modules whose audio tests share a worker (a lane); the modules not named make the last lane.
+Measured on 2 cores, each lane plays about 2.5 minutes of audio."""
+
+
+def audio_lane(module: str) -> int:
+    return next((lane for lane, modules in enumerate(AUDIO_LANES) if module in modules), len(AUDIO_LANES))
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Group tests for the parallel workers (`--dist loadgroup`).
 
-    Every test that plays or records real audio runs in one worker, one after another, so paced
-    streams never compete for the CPU with each other (on 2 cores, parallel paced streams starve each
-    other into underruns, and PulseAudio then shifts or drops audio the tests measure); the other
-    tests go by module (a module's fixtures are made once) and yield the CPU to the audio (see
-    `pytest_configure`). Tests that play several scenarios side by side load the CPU most, so they
-    come last in the audio worker, once the other workers have finished.
+    The tests that play or record real audio run in a few lanes (`AUDIO_LANES`), a worker each, one
+    test after another: each worker has a PulseAudio daemon of its own (tests/support/audio.py), and
+    two lanes of paced streams share 2 cores without underruns, where more starved each other
+    (PulseAudio then shifts or drops audio the tests measure). The other tests go by module (a
+    module's fixtures are made once) and yield the CPU to the audio (see `pytest_configure`).
+    Tests that play several scenarios side by side load the CPU most: the even lanes play them last
+    and the odd ones first, so that no two lanes play theirs at once.
     """
-    items.sort(key=lambda item: item.get_closest_marker("side_by_side") is not None)  # stable: the rest keep order
+
+    def order(item: pytest.Item) -> int:
+        """0 for the odd lanes' side-by-side tests, 2 for the even lanes', 1 for all others."""
+        if item.get_closest_marker("side_by_side") is None:
+            return 1
+        return 2 if audio_lane(item.module.__name__ if item.module else "") % 2 == 0 else 0
+
+    items.sort(key=order)  # stable: the rest keep their order
     for item in items:
+        module = item.module.__name__ if item.module else "other"
         plays_audio = item.get_closest_marker("audio") or "pulse_audio" in getattr(item, "fixturenames", ())
         if plays_audio:
             item.add_marker(pytest.mark.audio)  # so `-m audio` / `-m "not audio"` select by what a test does
-        group = "audio" if plays_audio else item.module.__name__ if item.module else "other"
+        group = f"audio-{audio_lane(module)}" if plays_audio else module
         item.add_marker(pytest.mark.xdist_group(group))
 
 
