@@ -9,6 +9,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from support import io_census
 from support.servers import WEATHER_SCRIPT
 
 from voicecli.server import UNPACED, LocalServer
@@ -105,9 +106,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Workers run at a lower priority until they play audio, so real-time audio never waits for the CPU."""
+    """Workers run at a lower priority until they play audio, so real-time audio never waits for the CPU;
+    the I/O census (tests/support/io_census.py) when `VOICECLI_IO_CENSUS` asks for it."""
     if hasattr(config, "workerinput"):  # a pytest-xdist worker
         os.nice(NON_AUDIO_NICENESS)
+    io_census.enable(config)
 
 
 @pytest.hookimpl(tryfirst=True)  # before the test's fixtures start PulseAudio and its processes
