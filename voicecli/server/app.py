@@ -25,6 +25,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from voicecli.realtime.hosts import is_loopback_host
+from voicecli.server import recognition_whisper
 from voicecli.server.brains import Brain, load_brain
 from voicecli.server.config import (
     CONFIG_KEY,
@@ -239,10 +240,11 @@ class LocalServer:
         self._port: int | None = None
 
     async def start(self) -> None:
-        """Listen. The recognisers load when a session's first audio arrives, in the background (a
-        session that only types never loads Whisper: a second of CPU and 100 MB kept)."""
+        """Listen; Whisper (when installed) loads in the background, so the first turn need not wait for it."""
         return_large_buffers()
         await asyncio.to_thread(build_validators)  # seconds of imports: not inside a first client's connect timeout
+        if recognition_whisper.available():
+            recognition_whisper.warm_up()
         self._runner = web.AppRunner(create_app(self.config), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._requested_port)

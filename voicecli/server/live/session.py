@@ -188,8 +188,6 @@ class LiveServerSession:
         except (binascii.Error, ValueError):
             raise ProtocolViolation("Invalid base64 audio.", code="invalid_value", param="audio") from None
         pcm = np.frombuffer(raw[: len(raw) - len(raw) % 2], dtype="<i2")
-        if not self.samples:
-            recognition.warm_up(grammar=bool(self.brain.phrases))  # the first audio: load the recognisers
         if self.muted:
             pcm = np.zeros_like(pcm)  # the model hears silence; the clock runs on
         self.samples += pcm.size
