@@ -3,6 +3,7 @@ and the grouping of the tests for the parallel workers."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import os
@@ -69,7 +70,7 @@ AUDIO_LANES = (
     # The rest: `voicecli talk` sessions (restarts, rollovers, tmux), dialing, the devices themselves.
 )
 """Test modules whose audio tests share a worker (a lane); the modules not named make the last lane.
-Measured on 2 cores, each lane plays about 2.5 minutes of audio."""
+Each lane plays about two minutes of audio on 2 cores."""
 
 
 def audio_lane(module: str) -> int:
@@ -78,31 +79,36 @@ def audio_lane(module: str) -> int:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group tests for the parallel workers (`--dist loadgroup`).
+    """Group and order the tests for the parallel workers (`--dist loadgroup`, the groups handed out
+    in this order: `--no-loadscope-reorder`).
 
-    The tests that play or record real audio run in a few lanes (`AUDIO_LANES`), a worker each, one
-    test after another: each worker has a PulseAudio daemon of its own (tests/support/audio.py), and
-    two lanes of paced streams share 2 cores without underruns, where more starved each other
-    (PulseAudio then shifts or drops audio the tests measure). The other tests go by module (a
-    module's fixtures are made once) and yield the CPU to the audio (see `pytest_configure`).
-    Tests that play several scenarios side by side load the CPU most: the even lanes play them last
-    and the odd ones first, so that no two lanes play theirs at once.
+    The tests that play or record real audio run in lanes (`AUDIO_LANES`), a worker each, one test
+    after another, each worker with a PulseAudio daemon of its own (tests/support/audio.py): two
+    lanes of paced streams share 2 cores (one lane of all 52 tests was the suite's critical path),
+    and the lanes are handed out first, being the longest. The other tests go by module (a module's
+    fixtures are made once), the larger modules first, and yield the CPU to the audio (see
+    `pytest_configure`). Tests that play several scenarios side by side load the CPU most: the even
+    lanes play them last and the odd ones first, so that no two lanes play theirs at once.
     """
-
-    def order(item: pytest.Item) -> int:
-        """0 for the odd lanes' side-by-side tests, 2 for the even lanes', 1 for all others."""
-        if item.get_closest_marker("side_by_side") is None:
-            return 1
-        return 2 if audio_lane(item.module.__name__ if item.module else "") % 2 == 0 else 0
-
-    items.sort(key=order)  # stable: the rest keep their order
+    groups: dict[pytest.Item, str] = {}
     for item in items:
         module = item.module.__name__ if item.module else "other"
         plays_audio = item.get_closest_marker("audio") or "pulse_audio" in getattr(item, "fixturenames", ())
         if plays_audio:
             item.add_marker(pytest.mark.audio)  # so `-m audio` / `-m "not audio"` select by what a test does
-        group = f"audio-{audio_lane(module)}" if plays_audio else module
-        item.add_marker(pytest.mark.xdist_group(group))
+        groups[item] = f"audio-{audio_lane(module)}" if plays_audio else module
+        item.add_marker(pytest.mark.xdist_group(groups[item]))
+    sizes = collections.Counter(groups.values())
+
+    def order(item: pytest.Item) -> tuple[bool, int, str, int]:
+        """Lanes first, then the larger groups; in a lane its side-by-side tests at its end."""
+        group = groups[item]
+        lane = group.startswith("audio-")
+        side_by_side = item.get_closest_marker("side_by_side") is not None
+        place = 1 if not side_by_side else 2 if int(group.removeprefix("audio-") if lane else 0) % 2 == 0 else 0
+        return not lane, -sizes[group], group, place
+
+    items.sort(key=order)  # stable: a group's tests keep their order otherwise
 
 
 def pytest_configure(config: pytest.Config) -> None:
