@@ -16,8 +16,9 @@ from typing import Any
 
 import orjson
 
+from voicecli.server import recognition
 from voicecli.server.config import ServerConfig
-from voicecli.server.validation import Shape, validate_server_event
+from voicecli.server.validation import Shape, build_validators, validate_server_event
 
 
 class SessionPeer:
@@ -59,17 +60,25 @@ class SessionPeer:
         return event
 
     async def until(self, kind: str, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """All events up to and including the first of `kind`."""
+        """All events up to and including the first of `kind`, within `timeout` in all (a guard against
+        hanging: one event may take most of it, such as a transcript on a busy machine)."""
         events: list[dict[str, Any]] = []
         async with asyncio.timeout(timeout):
             while not events or events[-1]["type"] != kind:
-                events.append(await self.recv())
+                events.append(await self.recv(timeout))
         return events
 
 
 @asynccontextmanager
 async def session_peer(config: ServerConfig, **options: Any) -> AsyncIterator[SessionPeer]:
-    """A started session (its `session.created` is the first event to receive), closed afterwards."""
+    """A started session (its `session.created` is the first event to receive), closed afterwards.
+
+    The protocol checks are built and the recognisers loaded first (a server loads them in the
+    background), so that no bounded wait of a test includes a load that takes seconds on a busy
+    machine."""
+    await asyncio.to_thread(build_validators)
+    for loading in recognition.warm_up():  # pocketsphinx's worker process and Whisper
+        await asyncio.wrap_future(loading)
     peer = SessionPeer(config, **options)
     await peer.session.start()
     try:
