@@ -45,7 +45,7 @@ from voicecli.ui.screen import PlainScreen
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from live_support import LOUD  # noqa: E402  (shared with the tests)
+from support.live import LOUD  # noqa: E402  (shared with the tests)
 
 SCRIPT = ROOT / "scripts" / "pulse-null-sinks.sh"
 DEVICE = "default"  # the ALSA pulse plugin: plays to vspeaker, records from vmic.monitor

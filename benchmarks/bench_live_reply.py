@@ -34,8 +34,8 @@ from stats import summary
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from audio_support import LOUD  # noqa: E402  (shared with the tests)
-from speech_corpus import RATE, SENTENCES, spoken  # noqa: E402
+from support.audio import LOUD  # noqa: E402  (shared with the tests)
+from support.speech_corpus import RATE, SENTENCES, spoken  # noqa: E402
 
 BOTH = "vboth"
 """A combine sink playing into the microphone and the speaker's sink at once: the question is on the speaker's clock."""

@@ -1,6 +1,6 @@
 """Offline speech recognition benchmark (the local server's recognisers): a report, never a test.
 
-Speaks the everyday corpus (tests/speech_corpus.py: 60 questions and commands) in three espeak-ng
+Speaks the everyday corpus (tests/support/speech_corpus.py: 60 questions and commands) in three espeak-ng
 voices and measures:
 - word error rate and decoding time per turn, for Whisper tiny.en (the `speech` extra) and for
   pocketsphinx's free-form model, each decoding every sentence whole;
@@ -33,7 +33,7 @@ from openai import AsyncOpenAI
 from voicecli.server import UNPACED, LocalServer, recognition, recognition_whisper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from speech_corpus import RATE, SENTENCES, VOICES, spoken, word_errors, words
+from support.speech_corpus import RATE, SENTENCES, VOICES, spoken, word_errors, words
 
 CHUNK = RATE // 50  # 20 ms, as a microphone delivers it
 TAIL_S = 1.0  # silence streamed after each sentence: room for the server's 500 ms of silence

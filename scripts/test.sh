@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/bootstrap.sh test
 # No PulseAudio is started here: each test worker that opens real streams starts its own private
-# one (tests/audio_support.py), and an idle daemon with ticking null sinks costs a tenth of a core.
+# one (tests/support/audio.py), and an idle daemon with ticking null sinks costs a tenth of a core.
 .venv/bin/ruff check voicecli tests benchmarks examples
 # The whole package is type-checked (third-party modules without type information are listed in pyproject.toml).
 .venv/bin/mypy voicecli

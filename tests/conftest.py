@@ -1,29 +1,23 @@
-"""Shared fixtures: a real local realtime server on loopback, and clients of every transport."""
+"""Fixtures that wire the helpers of `support/`: real local realtime servers on loopback, the root logger,
+and the grouping of the tests for the parallel workers."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from support import io_census
+from support.servers import WEATHER_SCRIPT
 
-from voicecli.realtime import (
-    AzureRealtimeWebsocket,
-    OpenAIRealtimeWebsocket,
-    RealtimeClient,
-)
-from voicecli.server import UNPACED, LocalRealtime, LocalServer
-from voicecli.server.validation import Shape
+from voicecli.server import UNPACED, LocalServer
 
 # The tests answer with the plain echo brain, whether or not this machine runs a local chat model that
 # `brain = "auto"` would find; the tests of that choice set the brain themselves.
 os.environ.setdefault("VOICECLI_BRAIN", "echo")
-
-WEATHER_SCRIPT = Path(__file__).resolve().parents[1] / "voicecli" / "server" / "scripts" / "weather.toml"
-TRANSPORTS = ["openai_ws", "azure_ga", "azure_preview", "local"]
 
 
 @pytest.fixture
@@ -52,39 +46,6 @@ async def weather_server() -> AsyncIterator[LocalServer]:
     await server.stop()
 
 
-ClientFactory = Callable[..., RealtimeClient]
-
-
-def wire_shape(transport: str) -> Shape:
-    """The protocol shape a transport speaks: beta on Azure's preview route, GA everywhere else."""
-    return "beta" if transport == "azure_preview" else "ga"
-
-
-def client_factory(transport: str, server: LocalServer) -> ClientFactory:
-    """A constructor of the given transport pointed at `server` (for `local`, its own server)."""
-    match transport:
-        case "openai_ws":
-            return lambda **kw: OpenAIRealtimeWebsocket(api_key="sk-test", websocket_base_url=server.ws_base_url, **kw)
-        case "azure_ga":
-            return lambda **kw: AzureRealtimeWebsocket(
-                endpoint=server.http_url, api_key="azure-test", deployment_name="gpt-realtime", **kw
-            )
-        case "azure_preview":
-            return lambda **kw: AzureRealtimeWebsocket(
-                endpoint=server.http_url,
-                api_key="azure-test",
-                deployment_name="gpt-realtime",
-                api_version="2025-04-01-preview",
-                websocket_base_url=server.http_url.replace("http://", "ws://") + "/openai",
-                **kw,
-            )
-        case "local":
-            brain = "scripted" if server.brain_name == "scripted" else "echo"
-            script = WEATHER_SCRIPT if brain == "scripted" else None
-            return lambda **kw: LocalRealtime(brain=brain, script=script, pacing=server.config.pacing, **kw)
-    raise ValueError(transport)
-
-
 @pytest.fixture
 def root_logger() -> Iterator[logging.Logger]:
     """The root logger, put back as it was afterwards (the CLI's logging set-up changes it)."""
@@ -103,30 +64,67 @@ def root_logger() -> Iterator[logging.Logger]:
 NON_AUDIO_NICENESS = 10
 
 
+AUDIO_LANES = int(os.environ.get("VOICECLI_AUDIO_LANES", "1"))
+"""Workers the audio tests share: 1, or 2 (with `-n 5`). Two lanes took the audio from 253 s to
+about 150 s, but the full run with them on a busy 2-core machine failed three of the 52 audio tests
+(a reply cut short, a truncate 300 ms short of the speaker, `echo auto` giving up the canceller): one stays the
+default, as deterministic as before."""
+ECHO_RIG_LANE = {
+    "test_echo_rig",
+    "test_echo_rig_barge_in",
+    "test_local_barge_in",
+    "test_conversation",
+    "test_audio_player",
+}
+"""With two lanes, the first: the long replies on leaking speakers and the barge-in tests that cut
+them; the second has the rest (`voicecli talk` sessions, restarts, rollovers, tmux, the devices)."""
+
+
+def audio_lane(module: str) -> int:
+    return 0 if AUDIO_LANES < 2 or module in ECHO_RIG_LANE else 1
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group tests for the parallel workers (`--dist loadgroup`).
+    """Group and order the tests for the parallel workers (`--dist loadgroup`, the groups handed out
+    in this order: `--no-loadscope-reorder`).
 
-    Every test that plays or records real audio runs in one worker, one after another, so paced
-    streams never compete for the CPU with each other (on 2 cores, parallel paced streams starve each
-    other into underruns, and PulseAudio then shifts or drops audio the tests measure); the other
-    tests go by module (a module's fixtures are made once) and yield the CPU to the audio (see
-    `pytest_configure`). Tests that play several scenarios side by side load the CPU most, so they
-    come last in the audio worker, once the other workers have finished.
+    The tests that play or record real audio run in a lane (two with `AUDIO_LANES`), a worker each,
+    one test after another, each worker with a PulseAudio daemon of its own (tests/support/audio.py):
+    on 2 cores, paced streams played at once starve each other into underruns, and PulseAudio then
+    shifts or drops the audio the tests measure. The lanes are handed out first, being the longest.
+    The other tests go by module (a module's fixtures are made once), the larger modules first, and
+    yield the CPU to the audio (see `pytest_configure`). Tests that play several scenarios side by
+    side load the CPU most: the first lane plays them last, once the other workers are done, and a
+    second lane first, so that no two lanes play theirs at once.
     """
-    items.sort(key=lambda item: item.get_closest_marker("side_by_side") is not None)  # stable: the rest keep order
+    groups: dict[pytest.Item, str] = {}
     for item in items:
+        module = item.module.__name__ if item.module else "other"
         plays_audio = item.get_closest_marker("audio") or "pulse_audio" in getattr(item, "fixturenames", ())
         if plays_audio:
             item.add_marker(pytest.mark.audio)  # so `-m audio` / `-m "not audio"` select by what a test does
-        group = "audio" if plays_audio else item.module.__name__ if item.module else "other"
-        item.add_marker(pytest.mark.xdist_group(group))
+        groups[item] = f"audio-{audio_lane(module)}" if plays_audio else module
+        item.add_marker(pytest.mark.xdist_group(groups[item]))
+    sizes = collections.Counter(groups.values())
+
+    def order(item: pytest.Item) -> tuple[bool, int, str, int]:
+        """Lanes first, then the larger groups; in a lane its side-by-side tests at one end."""
+        group = groups[item]
+        lane = group.startswith("audio-")
+        side_by_side = item.get_closest_marker("side_by_side") is not None
+        place = 1 if not side_by_side else 2 if int(group.removeprefix("audio-") if lane else 0) % 2 == 0 else 0
+        return not lane, -sizes[group], group, place
+
+    items.sort(key=order)  # stable: a group's tests keep their order otherwise
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Workers run at a lower priority until they play audio, so real-time audio never waits for the CPU."""
+    """Workers run at a lower priority until they play audio, so real-time audio never waits for the CPU;
+    the I/O census (tests/support/io_census.py) when `VOICECLI_IO_CENSUS` asks for it."""
     if hasattr(config, "workerinput"):  # a pytest-xdist worker
         os.nice(NON_AUDIO_NICENESS)
+    io_census.enable(config)
 
 
 @pytest.hookimpl(tryfirst=True)  # before the test's fixtures start PulseAudio and its processes

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import client_factory
 from rich.console import Console
+from support.servers import client_factory
 from test_cli_talk_files import voicecli
 
 from voicecli.config import AppConfig
@@ -109,7 +109,7 @@ def test_in_file_mode_the_approve_flag_decides(tmp_path: Path, approve: str | No
 
 
 def test_an_mcp_server_marked_confirm_needs_approval(tmp_path: Path) -> None:
-    server = Path(__file__).with_name("mcp_test_server.py")
+    server = Path(__file__).parent / "support" / "mcp_test_server.py"
     config = tmp_path / "config.toml"
     config.write_text(f"[[tools.mcp]]\ncommand = {sys.executable!r}\nargs = [{str(server)!r}]\nconfirm = true\n")
     refused = voicecli(*TURN, "--config", str(config), cwd=tmp_path)

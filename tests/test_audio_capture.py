@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_support import PulseAudio, active_span, play_into_mic, speech_wav
-from audio_support import pulse_audio as pulse_audio  # session fixture
+from support.audio import PulseAudio, active_span, play_into_mic, speech_wav
+from support.audio import pulse_audio as pulse_audio  # session fixture
 
 from voicecli.audio.capture import Capture
 from voicecli.audio.wavio import read_audio_24k_mono

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from audio_support import PulseAudio, play_into_mic, speech_wav
-from audio_support import pulse_audio as pulse_audio  # session fixture
+from support.audio import PulseAudio, play_into_mic, speech_wav
+from support.audio import pulse_audio as pulse_audio  # session fixture
 
 from voicecli.audio import devices, portaudio
 from voicecli.audio.devices import DeviceInfo

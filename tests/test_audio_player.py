@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_support import PulseAudio, Recorder, active_span, assert_sounds_for, sound_segments, wait_until
-from audio_support import pulse_audio as pulse_audio  # session fixture
+from support.audio import PulseAudio, Recorder, active_span, assert_sounds_for, sound_segments, wait_until
+from support.audio import pulse_audio as pulse_audio  # session fixture
 
 from voicecli.audio.pcm import rms_dbfs
 from voicecli.audio.player import Player

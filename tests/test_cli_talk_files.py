@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile
 import soxr
-from system_tools import require_program
+from support.system_tools import require_program
 
 pytestmark = pytest.mark.timeout(60)
 

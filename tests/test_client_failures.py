@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import client_factory
+from support.servers import client_factory
 
 from voicecli.config import load_config
 from voicecli.conversation.exchange import exchange, send_user_turn

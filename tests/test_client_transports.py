@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conformance import assert_valid_client_event
-from conftest import TRANSPORTS, client_factory, wire_shape
+from support.conformance import assert_valid_client_event
+from support.servers import TRANSPORTS, client_factory, wire_shape
 
 from voicecli.conversation.exchange import exchange
 from voicecli.realtime import (

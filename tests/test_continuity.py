@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import client_factory
+from support.servers import client_factory
 
 from voicecli.config import load_config
 from voicecli.conversation.exchange import exchange

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile
-from audio_support import (
+from support.audio import (
     PulseAudio,
     Recorder,
     active_span,
@@ -34,9 +34,9 @@ from audio_support import (
     speech_wav,
     wait_until,
 )
-from audio_support import pulse_audio as pulse_audio  # session fixture
-from live_support import EventLog, bursts
-from system_tools import require_program
+from support.audio import pulse_audio as pulse_audio  # session fixture
+from support.live import EventLog, bursts
+from support.system_tools import require_program
 
 from voicecli.realtime.events import SAMPLE_RATE as SPEECH_RATE
 from voicecli.server.synth import speak

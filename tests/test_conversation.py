@@ -18,9 +18,9 @@ from typing import Any, Self
 
 import numpy as np
 import pytest
-from audio_support import PulseAudio, Recorder, speech_wav, wait_until
-from audio_support import pulse_audio as pulse_audio  # session fixture
-from live_support import assert_truncate_matches_speaker, until
+from support.audio import PulseAudio, Recorder, speech_wav, wait_until
+from support.audio import pulse_audio as pulse_audio  # session fixture
+from support.live import assert_truncate_matches_speaker, until
 
 from voicecli.audio.echo import EchoStatus
 from voicecli.audio.errors import DeviceError

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from demo_support import clean_environment  # noqa: F401  (autouse fixture)
+from support.demo import clean_environment  # noqa: F401  (autouse fixture)
 from typer.testing import CliRunner
 
 from voicecli.cli import app

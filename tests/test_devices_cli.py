@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from audio_support import PulseAudio
-from audio_support import pulse_audio as pulse_audio  # session fixture
+from support.audio import PulseAudio
+from support.audio import pulse_audio as pulse_audio  # session fixture
 from typer.testing import CliRunner
 
 from voicecli.audio.devices import DeviceInfo, Kind

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_support import speech_level_db
+from support.audio import speech_level_db
 
 from voicecli.audio.capture_path import CapturePath
 from voicecli.audio.echo import CANCELLER_RATE, FRAME_SAMPLES, AutoEcho, EchoGate, WebRtcCanceller, open_echo

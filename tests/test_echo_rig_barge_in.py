@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from audio_support import (
+from support.audio import (
     PulseAudio,
     Recorder,
     active_span,
@@ -18,8 +18,8 @@ from audio_support import (
     speech_level_db,
     wait_until,
 )
-from audio_support import pulse_audio as pulse_audio  # session fixture
-from live_support import Talk, assert_truncate_matches_speaker
+from support.audio import pulse_audio as pulse_audio  # session fixture
+from support.live import Talk, assert_truncate_matches_speaker
 from test_echo_rig import SPEAKER_RATE, leaking_speaker, voice_over_echo
 
 from voicecli.conversation.local_barge_in import DUCK_GAIN

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
-from audio_support import wait_until
+from support.audio import wait_until
 
 from voicecli.realtime import protocol
 from voicecli.realtime.events import (

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import soundfile
-from system_tools import require_program
+from support.system_tools import require_program
 
 from voicecli.config import ENVIRONMENT
 

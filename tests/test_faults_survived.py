@@ -18,7 +18,7 @@ import aiohttp
 import numpy as np
 import orjson
 import pytest
-from conftest import client_factory
+from support.servers import client_factory
 
 from voicecli.conversation.exchange import exchange
 from voicecli.realtime import (

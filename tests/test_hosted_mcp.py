@@ -1,5 +1,5 @@
 """Hosted MCP: `[[tools.hosted_mcp]]` servers go to the session as `{"type": "mcp"}` tools, and the local
-server calls them itself, as the service would: the tests' MCP server (tests/mcp_test_server.py) on
+server calls them itself, as the service would: the tests' MCP server (tests/support/mcp_test_server.py) on
 streamable HTTP at 127.0.0.1, the scripted brain choosing the call. Every event both ways is checked
 against `openai.types.realtime`."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import client_factory
+from support.servers import client_factory
 from test_mcp_tools import SERVER_SCRIPT, serving_http
 
 from voicecli.commands.phone import phone_client_factory, phone_mcp

@@ -50,7 +50,7 @@ def test_a_hosted_server_beyond_this_machine_is_refused_by_the_local_server_in_o
 
 
 def test_demo_approve_beats_the_scripts_own_setting(tmp_path: Path) -> None:
-    server = Path(__file__).with_name("mcp_test_server.py")
+    server = Path(__file__).parent / "support" / "mcp_test_server.py"
     script = tmp_path / "mcp.toml"
     script.write_text(
         f'title = "MCP"\n[local]\nbrain = "scripted"\nscript = {WEATHER!r}\nspeed = "max"\n'

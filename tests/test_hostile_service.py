@@ -7,7 +7,7 @@ import time
 
 import orjson
 import pytest
-from hostile_service import audio_delta, events_until, hostile_service, response_started, session_created
+from support.hostile_service import audio_delta, events_until, hostile_service, response_started, session_created
 from websockets.asyncio.server import ServerConnection
 
 from voicecli.conversation import exchange as exchange_module

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 import soundfile
-from hostile_service import (
+from support.hostile_service import (
     HostileService,
     audio_delta,
     events_until,

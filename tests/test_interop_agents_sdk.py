@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
-from system_tools import require_module, require_program
+from support.system_tools import require_module, require_program
 
 from voicecli.server import LocalServer
 from voicecli.server.session.conversation import BYTES_PER_MS, Item

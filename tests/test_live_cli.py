@@ -3,7 +3,7 @@
 Speech is played into `vmic` with paplay, what voicecli plays is recorded from `vspeaker.monitor`
 with parec, and `--json-events` / `--record` tell what was sent and when (the same monotonic clock
 as this process: `mono` in the event log). The sessions that mostly wait on real time are scenarios
-played side by side, each in a room of its own (`audio_support.side_by_side`); the barge-in and
+played side by side, each in a room of its own (`support.audio.side_by_side`); the barge-in and
 push-to-talk tests, whose timing against the audio is the point, play alone.
 """
 
@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile
-from audio_support import (
+from rich.console import Console
+from support.audio import (
     PulseAudio,
     Recorder,
     assert_sounds_for,
@@ -34,10 +35,9 @@ from audio_support import (
     speech_wav,
     wait_until,
 )
-from audio_support import pulse_audio as pulse_audio  # session fixture
-from live_support import LOUD, Talk, Tmux, assert_truncate_matches_speaker, first_burst
-from live_support import talk_factory as talk_factory  # fixture
-from rich.console import Console
+from support.audio import pulse_audio as pulse_audio  # session fixture
+from support.live import LOUD, Talk, Tmux, assert_truncate_matches_speaker, first_burst
+from support.live import talk_factory as talk_factory  # fixture
 
 from voicecli.commands.talk_live import run_live
 from voicecli.config import AppConfig, load_config

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_support import PulseAudio, speech_wav
-from audio_support import pulse_audio as pulse_audio  # session fixture
-from live_support import until
+from support.audio import PulseAudio, speech_wav
+from support.audio import pulse_audio as pulse_audio  # session fixture
+from support.live import until
 from test_conversation import LONG_REPLY, Running, ScreenLog, SpeechSource, note_flushes_and_sends
 from test_conversation import player as player  # fixture
 

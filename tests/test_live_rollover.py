@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import WEATHER_SCRIPT
+from support.servers import WEATHER_SCRIPT
 from test_live_server import WAIT_S, openai_client, said, until
 
 from voicecli.realtime import Continuity, ContinuityEvents, RealtimeTextEvent, TextContent

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from conftest import WEATHER_SCRIPT
+from support.servers import WEATHER_SCRIPT
 
 from voicecli.realtime import (
     AzureLiveWebsocket,

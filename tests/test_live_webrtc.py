@@ -11,7 +11,7 @@ import aiohttp
 import numpy as np
 import orjson
 import pytest
-from conftest import WEATHER_SCRIPT
+from support.servers import WEATHER_SCRIPT
 from test_live_server import WAIT_S, get_weather, said, until
 
 from voicecli.realtime import (

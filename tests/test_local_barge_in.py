@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_support import PulseAudio, Recorder
-from audio_support import pulse_audio as pulse_audio  # session fixture
-from live_support import assert_truncate_matches_speaker, until
+from support.audio import PulseAudio, Recorder
+from support.audio import pulse_audio as pulse_audio  # session fixture
+from support.live import assert_truncate_matches_speaker, until
 from test_conversation import LONG_REPLY, Running, ScreenLog, SpeechSource, of_type, sent_log
 from test_conversation import player as player  # fixture
 from test_conversation import speech as speech  # fixture
@@ -88,7 +88,7 @@ async def test_an_interruption_ducks_then_stops_the_reply_where_the_speaker_was(
 async def test_a_back_channel_or_a_cough_leaves_the_reply_playing_to_its_end(
     sound: str, player: Player, tmp_path: Path
 ) -> None:
-    from audio_support import speech_wav
+    from support.audio import speech_wav
 
     from voicecli.audio.wavio import read_audio_24k_mono
 

@@ -12,7 +12,7 @@ from test_cli_talk_files import assert_one_line_error, voicecli
 
 pytestmark = pytest.mark.timeout(60)
 
-SERVER = f"{sys.executable} {Path(__file__).with_name('mcp_test_server.py')}"
+SERVER = f"{sys.executable} {Path(__file__).parent / 'support' / 'mcp_test_server.py'}"
 WEATHER = str(Path(__file__).resolve().parents[1] / "voicecli" / "server" / "scripts" / "weather.toml")
 TURN = ["talk", "--text", "What is the weather like?", "--brain", "scripted", "--script", WEATHER]
 
@@ -69,7 +69,7 @@ def test_a_header_naming_an_unset_variable_is_one_line(tmp_path: Path) -> None:
 def test_a_demo_script_uses_its_mcp_servers_and_its_approve_setting(
     tmp_path: Path, approve: str, expected: str
 ) -> None:
-    server = Path(__file__).with_name("mcp_test_server.py")
+    server = Path(__file__).parent / "support" / "mcp_test_server.py"
     script = tmp_path / "mcp.toml"
     script.write_text(
         f'title = "MCP"\n[local]\nbrain = "scripted"\nscript = {WEATHER!r}\nspeed = "max"\n'

@@ -1,4 +1,4 @@
-"""MCP servers as tools: a small server of the tests' own (tests/mcp_test_server.py), on stdio and
+"""MCP servers as tools: a small server of the tests' own (tests/support/mcp_test_server.py), on stdio and
 on streamable HTTP at 127.0.0.1, against the local realtime server's scripted brain."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import client_factory
+from support.servers import client_factory
 
 from voicecli.conversation.exchange import exchange
 from voicecli.conversation.mcp_config import McpServer, mcp_servers
@@ -23,7 +23,7 @@ from voicecli.realtime import RealtimeSettings
 from voicecli.realtime.safe_text import shown
 from voicecli.server import UNPACED, LocalServer
 
-SERVER_SCRIPT = str(Path(__file__).with_name("mcp_test_server.py"))
+SERVER_SCRIPT = str(Path(__file__).parent / "support" / "mcp_test_server.py")
 BRAIN_SCRIPT = """
 [[turn]]
 when_contains = "weather"

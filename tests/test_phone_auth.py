@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
-from live_support import until
-from phone_support import CONNECT_TIMEOUT_S, RESOURCE_ID, AcsKeys, SimulatedAcsCall
+from support.live import until
+from support.phone import CONNECT_TIMEOUT_S, RESOURCE_ID, AcsKeys, SimulatedAcsCall
 
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from aiohttp import web
-from live_support import until
-from phone_support import CONNECT_TIMEOUT_S, SimulatedAcsCall, speech
+from support.live import until
+from support.phone import CONNECT_TIMEOUT_S, SimulatedAcsCall, speech
 
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from phone_support import PhoneProcess, SimulatedAcsCall, phone_env, run_phone_command, speech
-from phone_support import phone as phone  # fixture
+from support.phone import PhoneProcess, SimulatedAcsCall, phone_env, run_phone_command, speech
+from support.phone import phone as phone  # fixture
 
 pytestmark = pytest.mark.timeout(300)
 

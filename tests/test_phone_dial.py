@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_support import PulseAudio, Recorder, active_span, play_into_mic, speech_wav
-from audio_support import pulse_audio as pulse_audio  # session fixture
-from live_support import until
-from phone_support import PhoneProcess, phone_env
-from phone_support import phone as phone  # fixture
+from support.audio import PulseAudio, Recorder, active_span, play_into_mic, speech_wav
+from support.audio import pulse_audio as pulse_audio  # session fixture
+from support.live import until
+from support.phone import PhoneProcess, phone_env
+from support.phone import phone as phone  # fixture
 
 from voicecli.audio.wavio import read_audio_24k_mono
 

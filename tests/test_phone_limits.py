@@ -20,8 +20,8 @@ import aiohttp
 import numpy as np
 import pytest
 from aiohttp import web
-from live_support import until
-from phone_support import CONNECT_TIMEOUT_S, FRAME, SimulatedAcsCall, speech
+from support.live import until
+from support.phone import CONNECT_TIMEOUT_S, FRAME, SimulatedAcsCall, speech
 
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings

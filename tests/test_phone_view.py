@@ -13,9 +13,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from live_support import until
-from phone_support import SimulatedAcsCall, phone_env, speech
 from rich.console import Console
+from support.live import until
+from support.phone import SimulatedAcsCall, phone_env, speech
 
 from voicecli.phone.calls import MEDIA_WAIT_S, CallRegistry
 from voicecli.ui.calls_view import CallsTable

@@ -23,9 +23,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
-from live_support import until
-from phone_support import CONNECT_TIMEOUT_S, RESOURCE_ID, AcsKeys, SimulatedAcsCall, speech
-from system_tools import require_module
+from support.live import until
+from support.phone import CONNECT_TIMEOUT_S, RESOURCE_ID, AcsKeys, SimulatedAcsCall, speech
+from support.system_tools import require_module
 
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings

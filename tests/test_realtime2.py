@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
-from conversation_stubs import Microphone, RealTimeSpeaker, Screen
-from live_support import until
 from openai.types.realtime import SessionUpdateEvent
 from rich.console import Console
+from support.conversation_stubs import Microphone, RealTimeSpeaker, Screen
+from support.live import until
 
 from voicecli.config import load_config
 from voicecli.conversation.exchange import exchange, send_user_turn

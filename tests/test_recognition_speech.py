@@ -1,6 +1,6 @@
 """Free speech understood by the local server (Whisper, the `speech` extra), and the server without it.
 
-The sentences come from the everyday corpus (tests/speech_corpus.py), spoken by espeak-ng at test
+The sentences come from the everyday corpus (tests/support/speech_corpus.py), spoken by espeak-ng at test
 time; a few short ones, since Whisper takes a few hundred ms per turn on a small machine (the word
 error rate over the whole corpus is benchmarks/bench_recognition.py's). The words of a turn may be
 one off ("cats" heard as "cars"), so these tests allow one wrong word, never a garbled sentence.
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 import soxr
-from speech_corpus import RATE, espeak_missing, spoken, word_errors
-from system_tools import unavailable
+from support.speech_corpus import RATE, espeak_missing, spoken, word_errors
+from support.system_tools import unavailable
 from test_server_ws import Peer, appends, openai_peer
 
 from voicecli.conversation.exchange import exchange

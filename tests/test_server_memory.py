@@ -11,8 +11,8 @@ import subprocess
 import sys
 
 import pytest
-from speech_corpus import espeak_missing
-from system_tools import unavailable
+from support.speech_corpus import espeak_missing
+from support.system_tools import unavailable
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -21,7 +21,8 @@ import soundfile
 import soxr
 import websockets
 from openai import AsyncAzureOpenAI, AsyncOpenAI
-from system_tools import require_program
+from support.server_session import SessionPeer, session_peer
+from support.system_tools import require_program
 from websockets.exceptions import ConnectionClosed
 
 from voicecli.server import UNPACED, Faults, LocalServer, recognition, recognition_whisper
@@ -101,8 +102,10 @@ async def server() -> AsyncIterator[LocalServer]:
 
 
 @pytest.fixture
-async def peer(server: LocalServer) -> AsyncIterator[Peer]:
-    async with openai_peer(server) as connected:
+async def peer() -> AsyncIterator[SessionPeer]:
+    """A session of the server driven directly (no socket): the protocol's rules. What the connection
+    adds (routes, keys, close codes, the beta shape, faults) is tested over loopback with `server`."""
+    async with session_peer(LocalServer(pacing=UNPACED).config) as connected:
         await connected.expect("session.created")
         yield connected
 
@@ -151,7 +154,7 @@ def speech_pcm(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
 # --- connecting -------------------------------------------------------------------------------------
 
 
-async def test_session_created_comes_first_with_the_full_default_session(peer: Peer, server: LocalServer) -> None:
+async def test_session_created_comes_first_with_the_full_default_session(server: LocalServer) -> None:
     async with openai_peer(server) as other:
         created = await other.recv()
     assert created["type"] == "session.created"

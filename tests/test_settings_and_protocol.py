@@ -6,7 +6,7 @@ import base64
 
 import numpy as np
 import pytest
-from conformance import assert_valid_client_event
+from support.conformance import assert_valid_client_event
 
 from voicecli.realtime import (
     AzureRealtimeExecutionSettings,

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from system_tools import require_module
+from support.system_tools import require_module
 
 ROOT = Path(__file__).resolve().parents[1]
 # The tools bootstrap.sh uses besides Python; dpkg-query is left out on purpose (see above).

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_support import PulseAudio, wait_until
-from audio_support import pulse_audio as pulse_audio  # session fixture
-from live_support import Tmux, until
 from rich.console import Console
+from support.audio import PulseAudio, wait_until
+from support.audio import pulse_audio as pulse_audio  # session fixture
+from support.live import Tmux, until
 from test_conversation import LONG_REPLY, VAD, Running, ScreenLog, SpeechSource, of_type, sent_log
 from test_conversation import player as player  # fixture
 from test_conversation import speech as speech  # fixture

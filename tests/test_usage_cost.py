@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conversation_stubs import InstantSpeaker, Microphone, Screen
 from openai.types.realtime import RealtimeResponseUsage
 from rich.console import Console
+from support.conversation_stubs import InstantSpeaker, Microphone, Screen
 
 from voicecli.config import AppConfig, ConfigError, load_config
 from voicecli.config.prices import DEFAULT_PRICES

@@ -15,10 +15,10 @@ import orjson
 import pytest
 import soundfile
 from aiohttp import web
-from live_support import until
 from openai.types.realtime import ConversationItemInputAudioTranscriptionCompletedEvent
-from phone_support import SimulatedAcsCall
 from rich.console import Console
+from support.live import until
+from support.phone import SimulatedAcsCall
 
 from voicecli.commands.phone import phone_client_factory
 from voicecli.commands.talk_files import run_file_turn

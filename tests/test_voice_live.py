@@ -12,8 +12,8 @@ import aiohttp
 import numpy as np
 import orjson
 import pytest
-from conversation_stubs import Microphone, RealTimeSpeaker, Screen
-from live_support import until
+from support.conversation_stubs import Microphone, RealTimeSpeaker, Screen
+from support.live import until
 
 from voicecli.config import load_config
 from voicecli.conversation.exchange import exchange

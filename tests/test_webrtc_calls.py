@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 import pytest_asyncio
-from conformance import assert_valid_client_event
-from conftest import WEATHER_SCRIPT
+from support.conformance import assert_valid_client_event
+from support.servers import WEATHER_SCRIPT
 
 from voicecli.conversation.exchange import exchange
 from voicecli.realtime import (

@@ -21,12 +21,12 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from system_tools import unavailable
 
+from support.system_tools import unavailable
 from voicecli.audio.errors import AudioUnavailable
 from voicecli.audio.portaudio import load
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "pulse-null-sinks.sh"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pulse-null-sinks.sh"
 REQUIRED_TOOLS = ("pulseaudio", "pactl", "paplay", "parec", "espeak-ng")
 
 

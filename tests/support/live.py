@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from audio_support import LOUD, PulseAudio, sound_mask, wait_until
-from system_tools import require_program
 
+from support.audio import LOUD, PulseAudio, sound_mask, wait_until
+from support.system_tools import require_program
 from voicecli.audio.resample import resample
 from voicecli.realtime.events import SAMPLE_RATE
 

@@ -27,9 +27,9 @@ import aiohttp
 import numpy as np
 import pytest
 from aiohttp import web
-from audio_support import speech_wav
-from system_tools import require_program
 
+from support.audio import speech_wav
+from support.system_tools import require_program
 from voicecli.audio.wavio import read_audio_24k_mono
 from voicecli.phone.auth import ACS_ISSUER
 

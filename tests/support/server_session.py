@@ -1,0 +1,87 @@
+"""The local server's session driven directly, without a socket: the protocol's rules in milliseconds.
+
+`SessionPeer` offers what a WebSocket peer of the tests does (`send`, `send_raw`, `recv`, `expect`,
+`until`), but feeds the frames to a `ServerSession` as the server's WebSocket transport does
+(`handle_raw`) and takes what the session sends from a queue, through the same JSON encoding. What
+only the connection does (routes, keys, close codes, the beta shape, faults) stays tested over
+loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+
+from voicecli.server import recognition
+from voicecli.server.config import ServerConfig
+from voicecli.server.validation import Shape, build_validators, validate_server_event
+
+
+class SessionPeer:
+    """A client of one `ServerSession`, in memory; every wait is bounded."""
+
+    def __init__(self, config: ServerConfig, model: str = "gpt-realtime", shape: Shape = "ga") -> None:
+        self.shape = shape
+        self._frames: asyncio.Queue[bytes] = asyncio.Queue()
+        self._crash: BaseException | None = None
+        self.session = config.new_session(self._deliver, model=model, on_crash=self._crashed)
+
+    async def _deliver(self, event: dict[str, Any]) -> None:
+        await self._frames.put(orjson.dumps(event))  # what the transport would write
+
+    def _crashed(self, error: BaseException) -> None:
+        self._crash = error
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self.send_raw(orjson.dumps(event))
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self.session.handle_raw(data)
+
+    async def raw(self, timeout: float = 5.0) -> bytes:
+        async with asyncio.timeout(timeout):
+            frame = await self._frames.get()
+        if self._crash is not None:
+            raise AssertionError("a response task of the session failed") from self._crash
+        return frame
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        event: dict[str, Any] = orjson.loads(await self.raw(timeout))
+        validate_server_event(event, self.shape)
+        return event
+
+    async def expect(self, kind: str) -> dict[str, Any]:
+        event = await self.recv()
+        assert event["type"] == kind, event
+        return event
+
+    async def until(self, kind: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """All events up to and including the first of `kind`, within `timeout` in all (a guard against
+        hanging: one event may take most of it, such as a transcript on a busy machine)."""
+        events: list[dict[str, Any]] = []
+        async with asyncio.timeout(timeout):
+            while not events or events[-1]["type"] != kind:
+                events.append(await self.recv(timeout))
+        return events
+
+
+@asynccontextmanager
+async def session_peer(config: ServerConfig, **options: Any) -> AsyncIterator[SessionPeer]:
+    """A started session (its `session.created` is the first event to receive), closed afterwards.
+
+    The protocol checks are built and the recognisers loaded first (a server loads them in the
+    background), so that no bounded wait of a test includes a load that takes seconds on a busy
+    machine."""
+    await asyncio.to_thread(build_validators)
+    for loading in recognition.warm_up():  # pocketsphinx's worker process and Whisper
+        await asyncio.wrap_future(loading)
+    peer = SessionPeer(config, **options)
+    await peer.session.start()
+    try:
+        yield peer
+    finally:
+        await peer.session.close()
