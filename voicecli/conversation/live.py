@@ -5,9 +5,9 @@ code: capture chunks go out as 20 ms appends, reply audio goes to the player bef
 looks at the event, events then feed the latency tracker and the screen, and speech of the user
 (server VAD) or the push-to-talk key cuts the assistant off.
 
-Reply audio reaches the player through the client's `audio_output_callback`, before the event is
-queued for `receive()`; the client's `audio_item_id` says which item each chunk belongs to, which
-barge-in needs (for `conversation.item.truncate`, and to drop late deltas of an interrupted item).
+Reply audio reaches the player through the client's `audio_item_callback`, before the event is
+queued for `receive()`, with the item each chunk belongs to, which barge-in needs (for
+`conversation.item.truncate`, and to drop late deltas of an interrupted item).
 Nothing in that path waits: screen updates are attribute writes, logs and recordings are queued,
 tools run in the client's tasks.
 """
@@ -220,7 +220,7 @@ class Conversation:
     async def run(self) -> None:
         """Run until `stop()`; raises `RealtimeConnectionError` or `DeviceError` when the session breaks."""
         self._running = True
-        self.client.audio_output_callback = self._play_chunk
+        self.client.audio_item_callback = self._play
         self.client.heard_ms = self._heard_ms  # a replay after a drop keeps only what was heard
         receiver = asyncio.create_task(self._receive(), name="voicecli receive")
         stopper = asyncio.create_task(self._stop.wait(), name="voicecli stop")
@@ -327,12 +327,9 @@ class Conversation:
 
     # --- events -------------------------------------------------------------------------------
 
-    def _play_chunk(self, pcm: np.ndarray) -> None:
-        """The client's `audio_output_callback`: called with each chunk before its event is queued."""
-        self._play(AudioContent(data=pcm, item_id=self.client.audio_item_id))
-
     def _play(self, audio: AudioContent) -> None:
-        """Reply audio to the player first; then the bookkeeping for barge-in, latency and recording."""
+        """The client's `audio_item_callback`, called with each chunk before its event is queued: reply
+        audio to the player first; then the bookkeeping for barge-in, latency and recording."""
         key = audio.item_id or f"response-{self._responses}"
         reply = self._replies.get(key)
         if reply is None:

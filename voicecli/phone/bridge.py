@@ -2,7 +2,7 @@
 
 The caller's `AudioData` frames go out as `input_audio_buffer.append` as they arrive (silent
 frames too: the service's VAD needs time to pass to hear the caller stop). The model's audio comes
-through the client's `audio_output_callback`, before anything else looks at the event, and goes to
+through the client's `audio_item_callback`, before anything else looks at the event, and goes to
 ACS as `AudioData`. When the service hears the caller start speaking, ACS gets `StopAudio` at
 once and the model's item is truncated at what the caller heard (see `playout`; over WebRTC the
 service truncates by itself).
@@ -34,6 +34,7 @@ from voicecli.phone.calls import CallRecord, CallRegistry
 from voicecli.phone.limits import CallLimits, goodbye_instructions
 from voicecli.phone.playout import Playout
 from voicecli.realtime import (
+    AudioContent,
     ContinuityEvents,
     ListenEvents,
     RealtimeClient,
@@ -110,6 +111,7 @@ class CallBridge:
         self._resampler: StreamResampler | None = None
         self._frame_samples = media.SAMPLE_RATE * media.FRAME_MS // 1000
         self._interrupted: set[str] = set()
+        self._playing_item: str | None = None
         self._speech_stopped_at: float | None = None
         self._hang_up: asyncio.Task[None] | None = None
         self._caller_sound_at = self._model_done_at = time.monotonic()
@@ -121,7 +123,7 @@ class CallBridge:
 
     async def run(self) -> None:
         """Bridge until the call ends; never raises for anything a caller or the service does."""
-        self.client.audio_output_callback = self._to_caller
+        self.client.audio_item_callback = self._to_caller
         try:
             try:
                 async with self.client(settings=self.settings, create_response=self.greet):
@@ -226,12 +228,13 @@ class CallBridge:
 
     # --- the model → the caller ---------------------------------------------------------------
 
-    async def _to_caller(self, pcm: np.ndarray) -> None:
-        """The client's `audio_output_callback`: runs for each chunk before its event is queued."""
+    async def _to_caller(self, audio: AudioContent) -> None:
+        """The client's `audio_item_callback`: runs for each chunk before its event is queued."""
         started = time.perf_counter()
-        item_id = self.client.audio_item_id or "response"
+        pcm, item_id = audio.data, audio.item_id or "response"
         if item_id in self._interrupted:
             return  # a late delta of an item the caller talked over
+        self._playing_item = audio.item_id
         now = time.monotonic()
         if self._speech_stopped_at is not None:
             self.registry.turn_latency(self.record, (now - self._speech_stopped_at) * 1000)
@@ -291,8 +294,8 @@ class CallBridge:
         now = time.monotonic()
         with contextlib.suppress(ConnectionError):
             await self.socket.send_str(media.stop_audio())
-        if self.client.audio_item_id:
-            self._interrupted.add(self.client.audio_item_id)
+        if self._playing_item is not None:
+            self._interrupted.add(self._playing_item)
         cut = self.playout.stop(now)
         if self.client.transport == "webrtc":
             return  # RTP arrives at real time, as ACS plays it: the service truncates by itself
