@@ -18,16 +18,15 @@ import asyncio
 import contextlib
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 import numpy as np
 
 from voicecli.audio.errors import DeviceError
 from voicecli.conversation.audio_ports import AudioSink, AudioSource
 from voicecli.conversation.barge_in import Action
+from voicecli.conversation.interruption import BargeIn, BargeInPolicy, BargeInSource
 from voicecli.conversation.local_barge_in import LocalBargeIn
 from voicecli.conversation.typing import OPEN_KEY, TypedInput
 from voicecli.realtime import (
@@ -53,9 +52,6 @@ STALL_S = 2.0
 TICK_S = 0.1
 """How often the level meter, the end of playback and the devices are looked at: as often as the
 screen looks for changes to draw, and no more, since every wake-up of the event loop costs CPU."""
-MAX_REMEMBERED_REPLIES = 32
-
-BargeInSource = Literal["vad", "key", "local"]
 
 
 @dataclass(slots=True)
@@ -65,45 +61,6 @@ class Taps:
     event: Callable[[RealtimeEvent], None] | None = None
     played: Callable[[np.ndarray, float], None] | None = None
     """Called with each chunk handed to the player and the monotonic time it will be audible."""
-
-
-@dataclass(slots=True)
-class BargeIn:
-    """What one interruption did, for the event history of tests and benchmarks."""
-
-    source: BargeInSource
-    at: float  # monotonic time the trigger was handled
-    flushed_at: float  # right after the player was flushed
-    truncates: list[tuple[str, int]] = field(default_factory=list)  # (item_id, audio_end_ms) sent
-
-
-@dataclass(slots=True)
-class _Reply:
-    """One assistant item whose audio went to the player."""
-
-    key: str  # its key in the player: the item id, or a stand-in when the transport gives none
-    item_id: str | None
-    received_samples: int = 0
-    audio_done: bool = False
-    interrupted: bool = False
-
-    @property
-    def received_ms(self) -> float:
-        return self.received_samples * 1000.0 / SAMPLE_RATE
-
-
-def truncate_end_ms(heard_ms: float, received_ms: float, *, complete: bool) -> int | None:
-    """`audio_end_ms` for `conversation.item.truncate`, or None when no truncate should be sent.
-
-    Whole milliseconds, never past the audio received (the service counts whole ms of the item's
-    audio and refuses a truncate beyond it). None when nothing was heard, or when the item had all
-    its audio and played completely (nothing to cut).
-    """
-    limit = math.floor(received_ms)
-    end = min(round(heard_ms), limit)
-    if end <= 0 or (complete and end >= limit):
-        return None
-    return end
 
 
 class Conversation:
@@ -133,14 +90,11 @@ class Conversation:
         self.usage = usage
         self.budget_spent = False  # the budget was reached: no new turn, the session ends after the reply
         self.clock = clock  # on `time.monotonic`'s scale: the microphone's chunk times are compared with it
-        self.barge_ins: list[BargeIn] = []
+        self.policy = BargeInPolicy(player, clock=clock)
         self.local_barge_in = local_barge_in  # None: the service's speech_started interrupts (today's way)
         self.talking = False  # push-to-talk: the key was pressed to talk and not yet pressed again
         self._talk_from = self._talk_until = math.inf  # push-to-talk: the presses, on the microphone's clock
         self._microphone_reached_release = asyncio.Event()
-        self._replies: OrderedDict[str, _Reply] = OrderedDict()
-        self._responses = 0
-        self._response_active = False
         self._user_speaking = False
         self._speaking = False  # reply audio went to the player since the state was last "listening"
         self._talk_samples = 0
@@ -152,6 +106,11 @@ class Conversation:
         self.typed_input = TypedInput(
             client, screen, interrupt=lambda: self._barge_in("key"), spawn=self._key_tasks.spawn
         )
+
+    @property
+    def barge_ins(self) -> list[BargeIn]:
+        """Every interruption so far, for tests and benchmarks."""
+        return self.policy.barge_ins
 
     # --- control ------------------------------------------------------------------------------
 
@@ -221,7 +180,7 @@ class Conversation:
         """Run until `stop()`; raises `RealtimeConnectionError` or `DeviceError` when the session breaks."""
         self._running = True
         self.client.audio_item_callback = self._play
-        self.client.heard_ms = self._heard_ms  # a replay after a drop keeps only what was heard
+        self.client.heard_ms = self.policy.heard_ms  # a replay after a drop keeps only what was heard
         receiver = asyncio.create_task(self._receive(), name="voicecli receive")
         stopper = asyncio.create_task(self._stop.wait(), name="voicecli stop")
         workers = {
@@ -311,12 +270,13 @@ class Conversation:
             playing = self.player.is_playing
             if self.local_barge_in is not None and not playing and self.local_barge_in.judge.ducked:
                 self.local_barge_in.reply_over()  # it played out while the person coughed
-            if self._speaking and not playing and not self._response_active and not self._user_speaking:
+            response_active = self.policy.response_active
+            if self._speaking and not playing and not response_active and not self._user_speaking:
                 self._speaking = False
                 self.screen.set_state("listening")
-            if self.budget_spent and not self._speaking and not playing and not self._response_active:
+            if self.budget_spent and not self._speaking and not playing and not response_active:
                 self.stop()  # politely: the reply under way was heard to its end
-            progress = sum(self.player.heard_ms(reply.key) for reply in self._replies.values())
+            progress = sum(self.player.heard_ms(reply.key) for reply in self.policy.replies.values())
             if progress != last_progress or self.player.buffered_ms <= 0:
                 last_progress, progress_at = progress, now
             elif now - progress_at > STALL_S:
@@ -330,30 +290,22 @@ class Conversation:
     def _play(self, audio: AudioContent) -> None:
         """The client's `audio_item_callback`, called with each chunk before its event is queued: reply
         audio to the player first; then the bookkeeping for barge-in, latency and recording."""
-        key = audio.item_id or f"response-{self._responses}"
-        reply = self._replies.get(key)
+        reply = self.policy.reply_for(audio)
         if reply is None:
-            reply = self._replies[key] = _Reply(key, audio.item_id)
-            while len(self._replies) > MAX_REMEMBERED_REPLIES:
-                self._replies.popitem(last=False)
-        if reply.interrupted:
             return  # a late delta of an item the user cut off
         audible_at = self.clock() + self.player.buffered_ms / 1000 + self.player.latency
         if reply.received_samples == 0 and self.local_barge_in is not None and not self.player.is_playing:
             self.local_barge_in.reply_over()  # full gain again after a stop
-        self.player.add_audio(audio.data, key)
         if reply.received_samples == 0:
             self._audible_at = audible_at
-        reply.received_samples += len(audio.data)
+        self.policy.play(reply, audio)
         self._speaking = True
         if self.taps.played is not None:
             self.taps.played(audio.data, audible_at)
 
-    def _heard_ms(self, item_id: str) -> float | None:
-        return self.player.heard_ms(item_id) if item_id in self._replies else None
-
     async def _react(self, event: RealtimeEvent) -> None:
         payload = event.service_event or {}
+        self.policy.handle(event)
         match event.service_type:
             case ContinuityEvents.RECONNECTING if self.talking:
                 # push-to-talk: the turn being spoken was half in the lost session; say it again
@@ -381,17 +333,10 @@ class Conversation:
                 self._user_speaking = self.talking
                 if self.local_barge_in is not None and event.service_type == ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED:
                     self.local_barge_in.committed(str(payload.get("item_id")))
-            case ListenEvents.RESPONSE_CREATED:
-                self._responses += 1
-                self._response_active = True
             case ListenEvents.RESPONSE_OUTPUT_AUDIO_DONE:
-                reply = self._replies.get(str(payload.get("item_id")))
-                if reply is not None:
-                    reply.audio_done = True
                 if not self.client.media_audio:  # over media the sound is still on its way; see response.done
                     self.player.finish()
             case ListenEvents.RESPONSE_DONE:
-                self._response_active = False
                 self.player.finish()
         await self._send_decided()
 
@@ -405,26 +350,9 @@ class Conversation:
                 await self.client.send(event)
 
     async def _barge_in(self, source: BargeInSource) -> BargeIn | None:
-        """Stop the assistant at once: flush the player, then tell the service what was heard (the
-        client's `interrupt` says it as the transport needs: a truncate at what the listener heard
-        of each item cut off, or, where the service played the audio, a clear of its buffer). A key
-        press or a local decision also cancels the response in flight (server VAD cancels it by
-        itself, unless the session left interrupting to voicecli: then only local decisions stop)."""
-        replies = [reply for reply in self._replies.values() if not reply.interrupted and reply.received_samples]
-        if not self.player.is_playing and not (self._response_active and (replies or source == "key")):
-            return None  # nothing to stop (a response still thinking is cancelled by the service's VAD)
-        at = self.clock()
-        self.player.flush()
-        barge_in = BargeIn(source, at, self.clock())
-        self._speaking = False
-        heard: list[tuple[str, int]] = []
-        for reply in replies:
-            reply.interrupted = True
-            end = truncate_end_ms(self.player.heard_ms(reply.key), reply.received_ms, complete=reply.audio_done)
-            if end is not None and reply.item_id is not None:
-                heard.append((reply.item_id, end))
-        self.barge_ins.append(barge_in)
-        with contextlib.suppress(RealtimeConnectionError):  # a lost connection is reported by the receiver
-            cancel = source != "vad" and self._response_active
-            barge_in.truncates = await self.client.interrupt(heard, cancel=cancel)
+        """Stop the assistant at once (`BargeInPolicy`: flush the player, then tell the service what
+        was heard, as the client's transport needs)."""
+        barge_in = await self.policy.interrupt(self.client, source)
+        if barge_in is not None:
+            self._speaking = False
         return barge_in

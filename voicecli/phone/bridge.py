@@ -3,9 +3,9 @@
 The caller's `AudioData` frames go out as `input_audio_buffer.append` as they arrive (silent
 frames too: the service's VAD needs time to pass to hear the caller stop). The model's audio comes
 through the client's `audio_item_callback`, before anything else looks at the event, and goes to
-ACS as `AudioData`. When the service hears the caller start speaking, ACS gets `StopAudio` at
-once and the model's item is truncated at what the caller heard (see `playout`; over WebRTC the
-service truncates by itself).
+ACS as `AudioData`. When the service hears the caller start speaking, the same `BargeInPolicy` as
+`talk`'s cuts the reply off: ACS gets `StopAudio` at once (the `CallPlayout` sink's flush) and the
+client is told what the caller heard (see `playout`), as its transport needs.
 
 Nothing one call does reaches another: a malformed frame is logged and skipped, a failing tool
 is an error text for the model (the client's tool registry), and the call ends only when the
@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from aiohttp import WSMessage, WSMsgType
 
+from voicecli.conversation.interruption import BargeInPolicy
 from voicecli.phone import media
 from voicecli.phone.calls import CallRecord, CallRegistry
 from voicecli.phone.limits import CallLimits, goodbye_instructions
-from voicecli.phone.playout import Playout
+from voicecli.phone.playout import CallPlayout
 from voicecli.realtime import (
     AudioContent,
     ContinuityEvents,
@@ -45,7 +46,6 @@ from voicecli.realtime import (
     RealtimeFunctionCallEvent,
     RealtimeFunctionResultEvent,
     RealtimeSettings,
-    protocol,
 )
 from voicecli.realtime.functions import ToolFunction
 from voicecli.realtime.tasks import BackgroundTasks
@@ -107,11 +107,10 @@ class CallBridge:
         self.end_call = end_call
         self.timings = timings
         self.limits = limits or CallLimits()
-        self.playout = Playout()
+        self.playout = CallPlayout(socket)
+        self.policy = BargeInPolicy(self.playout)
         self._resampler: StreamResampler | None = None
         self._frame_samples = media.SAMPLE_RATE * media.FRAME_MS // 1000
-        self._interrupted: set[str] = set()
-        self._playing_item: str | None = None
         self._speech_stopped_at: float | None = None
         self._hang_up: asyncio.Task[None] | None = None
         self._caller_sound_at = self._model_done_at = time.monotonic()
@@ -198,7 +197,7 @@ class CallBridge:
         if not len(pcm):
             return
         try:
-            await self.client.send(protocol.append_audio(pcm))
+            await self.client.send_audio(pcm)
         except RealtimeConnectionError:
             return  # reconnecting, or gone: `receive()` tells which
         if self.timings is not None:
@@ -231,17 +230,14 @@ class CallBridge:
     async def _to_caller(self, audio: AudioContent) -> None:
         """The client's `audio_item_callback`: runs for each chunk before its event is queued."""
         started = time.perf_counter()
-        pcm, item_id = audio.data, audio.item_id or "response"
-        if item_id in self._interrupted:
+        reply = self.policy.reply_for(audio)
+        if reply is None:
             return  # a late delta of an item the caller talked over
-        self._playing_item = audio.item_id
-        now = time.monotonic()
         if self._speech_stopped_at is not None:
-            self.registry.turn_latency(self.record, (now - self._speech_stopped_at) * 1000)
+            self.registry.turn_latency(self.record, (time.monotonic() - self._speech_stopped_at) * 1000)
             self._speech_stopped_at = None
-        self.playout.sent(item_id, len(pcm), now)
-        with contextlib.suppress(ConnectionError):  # the caller is gone; the reader ends the call
-            await self.socket.send_str(media.audio_out(pcm.astype("<i2", copy=False).tobytes()))
+        self.policy.play(reply, audio)
+        await self.playout.drain()
         if self.timings is not None:
             self.timings.outbound_ms.append((time.perf_counter() - started) * 1000)
 
@@ -251,6 +247,7 @@ class CallBridge:
 
     async def _react(self, event: RealtimeEvent) -> None:
         payload = event.service_event or {}
+        self.policy.handle(event)
         match event:
             case RealtimeEvent(service_type=ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED):
                 await self._barge_in()
@@ -285,24 +282,10 @@ class CallBridge:
                     self._end_reason = f"realtime session failed: {event.error.message}"
 
     async def _barge_in(self) -> None:
-        """The caller started speaking: ACS stops playing at once, then the model learns what was heard.
-
-        Sent after any reply audio, even one the clock says has played out: ACS may lag the estimate.
-        """
-        if not self.playout.sent_since_stop:
-            return  # nothing was sent that could still be playing
-        now = time.monotonic()
-        with contextlib.suppress(ConnectionError):
-            await self.socket.send_str(media.stop_audio())
-        if self._playing_item is not None:
-            self._interrupted.add(self._playing_item)
-        cut = self.playout.stop(now)
-        if self.client.transport == "webrtc":
-            return  # RTP arrives at real time, as ACS plays it: the service truncates by itself
-        for item_id, heard_ms in cut:
-            with contextlib.suppress(RealtimeConnectionError):
-                await self.client.send(protocol.truncate_item(item_id, heard_ms))
-        self.registry.note(self.record, "caller spoke over the reply: StopAudio", level=logging.DEBUG)
+        """The caller started speaking: ACS stops playing at once, then the model learns what was heard."""
+        barge_in = await self.policy.interrupt(self.client, "vad", flushed=self.playout.drain)
+        if barge_in is not None:
+            self.registry.note(self.record, "caller spoke over the reply: StopAudio", level=logging.DEBUG)
 
     # --- hanging up ---------------------------------------------------------------------------
 
