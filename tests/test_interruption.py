@@ -110,7 +110,7 @@ async def test_speech_over_the_reply_flushes_then_truncates_at_what_was_heard() 
     speaker = FakeSpeaker(clock)
     policy = BargeInPolicy(speaker, clock=clock)
     client, service = await open_client()
-    policy.handle(event("response.created"))
+    policy.state.handle(event("response.created"))
     play(policy, chunk("item_a", 2000))
     clock.now += 0.75
     barge_in = await policy.interrupt(client, "vad")
@@ -127,9 +127,9 @@ async def test_a_key_cancels_the_response_and_cuts_every_item_heard_in_part() ->
     speaker = FakeSpeaker(clock)
     policy = BargeInPolicy(speaker, clock=clock)
     client, service = await open_client()
-    policy.handle(event("response.created"))
+    policy.state.handle(event("response.created"))
     play(policy, chunk("item_a", 500))
-    policy.handle(event("response.output_audio.done", item_id="item_a"))
+    policy.state.handle(event("response.output_audio.done", item_id="item_a"))
     play(policy, chunk("item_b", 1000))
     clock.now += 0.8  # item_a heard whole, item_b for 300 ms
     barge_in = await policy.interrupt(client, "key")
@@ -142,9 +142,9 @@ async def test_nothing_playing_and_no_response_means_no_interruption() -> None:
     clock = Clock()
     policy = BargeInPolicy(FakeSpeaker(clock), clock=clock)
     client, service = await open_client()
-    policy.handle(event("response.created"))
+    policy.state.handle(event("response.created"))
     play(policy, chunk("item_a", 100))
-    policy.handle(event("response.done", response={"status": "completed"}))
+    policy.state.handle(event("response.done", response={"status": "completed"}))
     clock.now += 1.0  # played out
     assert await policy.interrupt(client, "vad") is None
     assert await policy.interrupt(client, "key") is None
@@ -156,7 +156,7 @@ async def test_a_key_cancels_a_response_still_thinking() -> None:
     clock = Clock()
     policy = BargeInPolicy(FakeSpeaker(clock), clock=clock)
     client, service = await open_client()
-    policy.handle(event("response.created"))
+    policy.state.handle(event("response.created"))
     assert await policy.interrupt(client, "vad") is None  # the service's VAD cancels it by itself
     assert await policy.interrupt(client, "key") is not None
     await client.delete_session()
@@ -167,7 +167,7 @@ async def test_over_media_the_service_buffer_is_cleared_instead_of_truncating() 
     clock = Clock()
     policy = BargeInPolicy(FakeSpeaker(clock), clock=clock)
     client, service = await open_client(media_audio=True)
-    policy.handle(event("response.created"))
+    policy.state.handle(event("response.created"))
     play(policy, chunk("item_a", 2000))
     clock.now += 0.5
     barge_in = await policy.interrupt(client, "vad")
@@ -187,7 +187,7 @@ async def test_the_phone_playout_stops_acs_first_then_truncates_at_what_the_call
     client, _ = await open_client()
     order: list[str] = []
     client.observe_sent(lambda payload: order.append(payload["type"]))
-    policy.handle(event("response.created"))
+    policy.state.handle(event("response.created"))
     for _ in range(10):  # 2 s sent at once, faster than real time
         play(policy, chunk("item_a", 200))
     await playout.drain()
@@ -213,7 +213,7 @@ async def test_the_phone_playout_drops_audio_not_yet_sent_at_a_stop() -> None:
     playout = CallPlayout(socket, clock=clock)
     policy = BargeInPolicy(playout, clock=clock)
     client, _ = await open_client()
-    policy.handle(event("response.created"))
+    policy.state.handle(event("response.created"))
     play(policy, chunk("item_a", 200))
     await playout.drain()
     play(policy, chunk("item_a", 200))  # queued, not yet sent when the caller speaks
@@ -228,15 +228,15 @@ async def test_the_phone_playout_plays_items_one_after_the_other_and_a_new_reply
     playout = CallPlayout(socket, clock=clock)
     policy = BargeInPolicy(playout, clock=clock)
     client, _ = await open_client()
-    policy.handle(event("response.created"))
+    policy.state.handle(event("response.created"))
     play(policy, chunk("item_a", 500))
-    policy.handle(event("response.output_audio.done", item_id="item_a"))
+    policy.state.handle(event("response.output_audio.done", item_id="item_a"))
     play(policy, chunk("item_b", 500))
     clock.now += 0.7
     assert round(playout.heard_ms("item_a")) == 500 and round(playout.heard_ms("item_b")) == 200
     cut = policy.cut("vad")
     assert cut is not None and cut.heard == [("item_b", 200)]  # item_a was heard whole, all of it
     assert policy.cut("vad") is None, "nothing sent since the stop: nothing to stop"
-    policy.handle(event("response.created"))
+    policy.state.handle(event("response.created"))
     assert play(policy, chunk("item_c", 100)) and playout.is_playing
     await client.delete_session()

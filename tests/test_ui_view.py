@@ -1,4 +1,6 @@
-"""The live screen's state and rendering: every state, tools, errors, latency, cropping, no markup injection."""
+"""The live screen's state and rendering: every state, tools, errors, latency, cropping, no markup injection.
+
+The status comes from `ConversationState` (its one writer); `Driven` wires the two as `talk` does."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from rich.console import Console
 
 from voicecli.audio.echo import EchoStatus
 from voicecli.config import AppConfig
+from voicecli.conversation.state import ConversationState
 from voicecli.realtime.events import (
     AudioContent,
     ErrorContent,
@@ -27,6 +30,22 @@ from voicecli.records.latency import LatencyTracker
 from voicecli.ui.view import ConversationView, SessionInfo, State
 
 INFO = SessionInfo(provider="openai", transport="websocket", model="gpt-realtime", voice="marin")
+
+
+class Driven:
+    """A view fed as the conversation feeds it: each event to the state and the view, then the state's status."""
+
+    def __init__(self, view: ConversationView) -> None:
+        self.view = view
+        self.conversation = ConversationState()
+
+    def handle(self, event: RealtimeEvent) -> None:
+        self.conversation.handle(event)
+        self.view.handle(event)
+        self.view.set_state(self.conversation.status)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.view, name)
 
 
 class Clock:
@@ -71,7 +90,7 @@ def status(text: str) -> str:
 
 
 def test_starts_connecting_then_listening_with_session_facts() -> None:
-    view = ConversationView(INFO)
+    view = Driven(ConversationView(INFO))
     assert "connecting" in status(screen(view))
     view.handle(service("session.created", session={}))
     line = status(screen(view))
@@ -96,7 +115,7 @@ def test_every_state_has_its_label(state: State, label: str) -> None:
 
 
 def test_events_drive_the_state_through_a_turn() -> None:
-    view = ConversationView(INFO)
+    view = Driven(ConversationView(INFO))
     states = []
     for event in [
         service("session.updated", session={}),
@@ -114,13 +133,13 @@ def test_events_drive_the_state_through_a_turn() -> None:
 
 
 def test_a_text_only_response_returns_to_listening_when_done() -> None:
-    view = ConversationView(INFO)
+    view = Driven(ConversationView(INFO))
     feed(view, service("response.created", response={}), assistant("Hi"), service("response.done", response={}))
     assert view.state == "listening"
 
 
 def test_the_users_speech_outranks_late_model_events() -> None:
-    view = ConversationView(INFO)
+    view = Driven(ConversationView(INFO))
     feed(view, service("input_audio_buffer.speech_started", item_id="u2"), audio(), assistant("late"))
     assert view.state == "user_speaking"
 
@@ -201,7 +220,7 @@ def test_barge_in_marks_the_reply_interrupted() -> None:
 
 
 def test_tool_call_shows_arguments_then_result_and_duration() -> None:
-    view = ConversationView(INFO)
+    view = Driven(ConversationView(INFO))
     call = FunctionCallContent(name="get_weather", arguments='{"city":"Paris"}', call_id="c1")
     view.handle(RealtimeFunctionCallEvent(function_call=call))
     text = screen(view)
@@ -229,7 +248,7 @@ def test_failed_tool_and_long_results_are_cut_to_one_line() -> None:
 
 
 def test_a_response_with_a_tool_call_does_not_return_to_listening() -> None:
-    view = ConversationView(INFO)
+    view = Driven(ConversationView(INFO))
     feed(
         view,
         service("response.created", response={}),
@@ -240,7 +259,7 @@ def test_a_response_with_a_tool_call_does_not_return_to_listening() -> None:
 
 
 def test_errors_appear_in_place_and_markup_is_not_interpreted() -> None:
-    view = ConversationView(INFO)
+    view = Driven(ConversationView(INFO))
     feed(view, assistant("Use [bold]x[/bold] literally"))
     view.handle(RealtimeErrorEvent(error=ErrorContent(message="Rate [red]limit[/red] reached", code="rate_limit")))
     view.handle(service("response.done", response={"status": "failed", "status_details": {"error": {"message": "x"}}}))
@@ -304,7 +323,7 @@ def test_session_info_from_config() -> None:
 
 
 def test_a_drop_shows_each_reconnect_try_then_reconnected_and_a_rollover_shows_nothing() -> None:
-    view = ConversationView(INFO)
+    view = Driven(ConversationView(INFO))
     view.handle(service("session.created"))
     view.handle(service("connection.reconnecting", attempt=2, attempts=6, reason="close code 1006"))
     assert "reconnecting (2/6)…" in screen(view)

@@ -6,9 +6,10 @@ reply item the listener heard, and tell the client (`interrupt`), which says it 
 transport need (a truncate per item, a clear of the service's buffer, or nothing at all). Chunks of
 an item cut off that arrive late are dropped.
 
-`BargeInPolicy` is sans-I/O: it is fed the reply chunks and the response events, decides on a
-trigger, and calls only the (synchronous) sink; it reads no clock of its own. `interrupt()` adds the
-one await, the client's, so talk and the phone bridge share it as it is.
+`BargeInPolicy` is sans-I/O: it plays the reply chunks on the sink and reads the conversation's
+state (`ConversationState`: the reply items and whether a response is under way), decides on a
+trigger, and calls only the (synchronous) sink; time comes from the clock it is given.
+`interrupt()` adds the one await, the client's, so talk and the phone bridge share it as it is.
 """
 
 from __future__ import annotations
@@ -16,18 +17,16 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from voicecli.conversation.audio_ports import AudioSink
-from voicecli.realtime import AudioContent, ListenEvents, RealtimeClient, RealtimeConnectionError, RealtimeEvent
-from voicecli.realtime.events import SAMPLE_RATE
+from voicecli.conversation.state import ConversationState, ReplyItem
+from voicecli.realtime import AudioContent, RealtimeClient, RealtimeConnectionError
 
-__all__ = ["BargeIn", "BargeInPolicy", "BargeInSource", "ReplyItem", "truncate_end_ms"]
+__all__ = ["BargeIn", "BargeInPolicy", "BargeInSource", "truncate_end_ms"]
 
-MAX_REMEMBERED_REPLIES = 32
 BargeInSource = Literal["vad", "key", "local"]
 
 
@@ -39,21 +38,6 @@ class BargeIn:
     at: float  # the policy's clock when the trigger was handled
     flushed_at: float  # right after the sink was flushed
     truncates: list[tuple[str, int]] = field(default_factory=list)  # (item_id, audio_end_ms) sent
-
-
-@dataclass(slots=True)
-class ReplyItem:
-    """One assistant item whose audio went to the sink."""
-
-    key: str  # its key in the sink: the item id, or a stand-in when the transport gives none
-    item_id: str | None
-    received_samples: int = 0
-    audio_done: bool = False
-    interrupted: bool = False
-
-    @property
-    def received_ms(self) -> float:
-        return self.received_samples * 1000.0 / SAMPLE_RATE
 
 
 @dataclass(slots=True, frozen=True)
@@ -82,47 +66,26 @@ def truncate_end_ms(heard_ms: float, received_ms: float, *, complete: bool) -> i
 class BargeInPolicy:
     """The reply items played on `sink` and when to cut them off; see the module doc."""
 
-    def __init__(self, sink: AudioSink, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, sink: AudioSink, state: ConversationState | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.sink = sink
+        self.state = state or ConversationState()
         self.clock = clock
-        self.replies: OrderedDict[str, ReplyItem] = OrderedDict()
         self.barge_ins: list[BargeIn] = []
-        self.response_active = False
-        self._responses = 0
-
-    # --- what it is fed -----------------------------------------------------------------------
-
-    def handle(self, event: RealtimeEvent) -> None:
-        """The response events that say whether there is a reply to cut off."""
-        match event.service_type:
-            case ListenEvents.RESPONSE_CREATED:
-                self._responses += 1
-                self.response_active = True
-            case ListenEvents.RESPONSE_OUTPUT_AUDIO_DONE:
-                reply = self.replies.get(str((event.service_event or {}).get("item_id")))
-                if reply is not None:
-                    reply.audio_done = True
-            case ListenEvents.RESPONSE_DONE:
-                self.response_active = False
 
     def reply_for(self, audio: AudioContent) -> ReplyItem | None:
-        """The item a reply chunk belongs to, or None when that item was cut off (a late chunk: drop it)."""
-        key = audio.item_id or f"response-{self._responses}"
-        reply = self.replies.get(key)
-        if reply is None:
-            reply = self.replies[key] = ReplyItem(key, audio.item_id)
-            while len(self.replies) > MAX_REMEMBERED_REPLIES:
-                self.replies.popitem(last=False)
-        return None if reply.interrupted else reply
+        """The item a reply chunk belongs to, or None when it was cut off (a late chunk: drop it)."""
+        return self.state.reply_for(audio)
 
-    def play(self, reply: ReplyItem, audio: AudioContent) -> None:
+    def play(self, reply: ReplyItem, audio: AudioContent, *, audible_at: float | None = None) -> None:
         """Hand the chunk to the sink and count it for its item."""
         self.sink.add_audio(audio.data, reply.key)
-        reply.received_samples += len(audio.data)
+        self.state.played(reply, len(audio.data), audible_at=audible_at)
 
     def heard_ms(self, item_id: str) -> float | None:
         """How much of an item the listener heard (None: not an item played here), for the continuity replay."""
-        return self.sink.heard_ms(item_id) if item_id in self.replies else None
+        return self.sink.heard_ms(item_id) if item_id in self.state.replies else None
 
     # --- the decision -------------------------------------------------------------------------
 
@@ -133,20 +96,20 @@ class BargeInPolicy:
         pressed: the key cancels it too. Only a key or a local decision cancels the response in flight
         (server VAD cancels it by itself, unless the session left interrupting to voicecli).
         """
-        replies = [reply for reply in self.replies.values() if not reply.interrupted and reply.received_samples]
-        if not self.sink.is_playing and not (self.response_active and (replies or source == "key")):
+        state = self.state
+        pending = any(not reply.interrupted and reply.received_samples for reply in state.replies.values())
+        if not self.sink.is_playing and not (state.response_active and (pending or source == "key")):
             return None
         barge_in = BargeIn(source, self.clock(), 0.0)
         self.sink.flush()
         barge_in.flushed_at = self.clock()
         heard: list[tuple[str, int]] = []
-        for reply in replies:
-            reply.interrupted = True
+        for reply in state.cut_off():
             end = truncate_end_ms(self.sink.heard_ms(reply.key), reply.received_ms, complete=reply.audio_done)
             if end is not None and reply.item_id is not None:
                 heard.append((reply.item_id, end))
         self.barge_ins.append(barge_in)
-        return Cut(barge_in, heard, cancel=source != "vad" and self.response_active)
+        return Cut(barge_in, heard, cancel=source != "vad" and state.response_active)
 
     async def interrupt(
         self, client: RealtimeClient, source: BargeInSource, *, flushed: Callable[[], Awaitable[None]] | None = None

@@ -28,10 +28,10 @@ from voicecli.conversation.audio_ports import AudioSink, AudioSource
 from voicecli.conversation.barge_in import Action
 from voicecli.conversation.interruption import BargeIn, BargeInPolicy, BargeInSource
 from voicecli.conversation.local_barge_in import LocalBargeIn
+from voicecli.conversation.state import ConversationState
 from voicecli.conversation.typing import OPEN_KEY, TypedInput
 from voicecli.realtime import (
     AudioContent,
-    ContinuityEvents,
     ListenEvents,
     RealtimeAudioEvent,
     RealtimeClient,
@@ -90,15 +90,13 @@ class Conversation:
         self.usage = usage
         self.budget_spent = False  # the budget was reached: no new turn, the session ends after the reply
         self.clock = clock  # on `time.monotonic`'s scale: the microphone's chunk times are compared with it
-        self.policy = BargeInPolicy(player, clock=clock)
+        self.state = ConversationState(tracker)
+        self.policy = BargeInPolicy(player, self.state, clock=clock)
         self.local_barge_in = local_barge_in  # None: the service's speech_started interrupts (today's way)
-        self.talking = False  # push-to-talk: the key was pressed to talk and not yet pressed again
+        self._shown_status = self.state.status
         self._talk_from = self._talk_until = math.inf  # push-to-talk: the presses, on the microphone's clock
         self._microphone_reached_release = asyncio.Event()
-        self._user_speaking = False
-        self._speaking = False  # reply audio went to the player since the state was last "listening"
         self._talk_samples = 0
-        self._audible_at: float | None = None
         self._running = False
         self._stop = asyncio.Event()
         self._key_lock = asyncio.Lock()
@@ -111,6 +109,17 @@ class Conversation:
     def barge_ins(self) -> list[BargeIn]:
         """Every interruption so far, for tests and benchmarks."""
         return self.policy.barge_ins
+
+    @property
+    def talking(self) -> bool:
+        """Push-to-talk: the key was pressed to talk and not yet pressed again."""
+        return self.state.talking
+
+    def _show_status(self) -> None:
+        """The status line shows the state's status (its one writer); drawn only when it changed."""
+        if self.state.status != self._shown_status:
+            self._shown_status = self.state.status
+            self.screen.set_state(self._shown_status)
 
     # --- control ------------------------------------------------------------------------------
 
@@ -154,10 +163,11 @@ class Conversation:
                 await self.client.clear_turn()
                 self._talk_samples = 0
                 self._talk_from, self._talk_until = pressed_at, math.inf
-                self.talking = self._user_speaking = True
-                self.screen.set_state("user_speaking")
+                self.state.talk_pressed()
+                self._show_status()
                 return
-            self.screen.set_state("thinking")
+            self.state.talk_ending()
+            self._show_status()
             self._microphone_reached_release.clear()
             self._talk_until = pressed_at
             with contextlib.suppress(TimeoutError):  # a microphone gone quiet is the pump's to report
@@ -165,10 +175,11 @@ class Conversation:
                     await self._microphone_reached_release.wait()
             if not self.talking:
                 return  # the connection dropped meanwhile: that turn is to be said again
-            self.talking = self._user_speaking = False
-            if self._talk_samples * 1000 < MIN_COMMIT_MS * SAMPLE_RATE:
+            answered = self._talk_samples * 1000 >= MIN_COMMIT_MS * SAMPLE_RATE
+            self.state.talk_released(answered=answered)
+            self._show_status()
+            if not answered:
                 await self.client.clear_turn()
-                self.screen.set_state("listening")
                 return
             if self.tracker is not None:
                 self.tracker.speech_ended(pressed_at)
@@ -204,16 +215,13 @@ class Conversation:
     async def _receive(self) -> None:
         fatal: str | None = None
         async for event in self.client.receive():
+            self.state.handle(event)
             if not isinstance(event, RealtimeAudioEvent):  # audio went to the player already
                 if self.usage is not None and self.usage.observe(event) is not None:
                     self.budget_spent = self.budget_spent or self.usage.over_budget
                 await self._react(event)
-            if self.tracker is not None:
-                self.tracker.handle(event)
-                if self._audible_at is not None and isinstance(event, RealtimeAudioEvent):
-                    self.tracker.audible(self._audible_at)
-                    self._audible_at = None
             self.screen.handle(event)
+            self._show_status()
             if self.taps.event is not None:
                 self.taps.event(event)
             if isinstance(event, RealtimeErrorEvent) and event.error.fatal:
@@ -270,13 +278,12 @@ class Conversation:
             playing = self.player.is_playing
             if self.local_barge_in is not None and not playing and self.local_barge_in.judge.ducked:
                 self.local_barge_in.reply_over()  # it played out while the person coughed
-            response_active = self.policy.response_active
-            if self._speaking and not playing and not response_active and not self._user_speaking:
-                self._speaking = False
-                self.screen.set_state("listening")
-            if self.budget_spent and not self._speaking and not playing and not response_active:
+            if not playing:
+                self.state.played_out()
+                self._show_status()
+            if self.budget_spent and not self.state.speaking and not playing and not self.state.response_active:
                 self.stop()  # politely: the reply under way was heard to its end
-            progress = sum(self.player.heard_ms(reply.key) for reply in self.policy.replies.values())
+            progress = sum(self.player.heard_ms(reply.key) for reply in self.state.replies.values())
             if progress != last_progress or self.player.buffered_ms <= 0:
                 last_progress, progress_at = progress, now
             elif now - progress_at > STALL_S:
@@ -296,22 +303,14 @@ class Conversation:
         audible_at = self.clock() + self.player.buffered_ms / 1000 + self.player.latency
         if reply.received_samples == 0 and self.local_barge_in is not None and not self.player.is_playing:
             self.local_barge_in.reply_over()  # full gain again after a stop
-        if reply.received_samples == 0:
-            self._audible_at = audible_at
-        self.policy.play(reply, audio)
-        self._speaking = True
+        self.policy.play(reply, audio, audible_at=audible_at)
         if self.taps.played is not None:
             self.taps.played(audio.data, audible_at)
 
     async def _react(self, event: RealtimeEvent) -> None:
         payload = event.service_event or {}
-        self.policy.handle(event)
         match event.service_type:
-            case ContinuityEvents.RECONNECTING if self.talking:
-                # push-to-talk: the turn being spoken was half in the lost session; say it again
-                self.talking = self._user_speaking = False
             case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
-                self._user_speaking = True
                 if self.local_barge_in is None:
                     await self._barge_in("vad")
                 else:  # the local judgement decides; this only ducks what the detector missed
@@ -329,10 +328,8 @@ class Conversation:
                 )
                 if said is Action.STOP:
                     await self._barge_in("local")
-            case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STOPPED | ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED:
-                self._user_speaking = self.talking
-                if self.local_barge_in is not None and event.service_type == ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED:
-                    self.local_barge_in.committed(str(payload.get("item_id")))
+            case ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED if self.local_barge_in is not None:
+                self.local_barge_in.committed(str(payload.get("item_id")))
             case ListenEvents.RESPONSE_OUTPUT_AUDIO_DONE:
                 if not self.client.media_audio:  # over media the sound is still on its way; see response.done
                     self.player.finish()
@@ -352,7 +349,4 @@ class Conversation:
     async def _barge_in(self, source: BargeInSource) -> BargeIn | None:
         """Stop the assistant at once (`BargeInPolicy`: flush the player, then tell the service what
         was heard, as the client's transport needs)."""
-        barge_in = await self.policy.interrupt(self.client, source)
-        if barge_in is not None:
-            self._speaking = False
-        return barge_in
+        return await self.policy.interrupt(self.client, source)

@@ -30,6 +30,7 @@ import numpy as np
 from aiohttp import WSMessage, WSMsgType
 
 from voicecli.conversation.interruption import BargeInPolicy
+from voicecli.conversation.state import ConversationState
 from voicecli.phone import media
 from voicecli.phone.calls import CallRecord, CallRegistry
 from voicecli.phone.limits import CallLimits, goodbye_instructions
@@ -49,6 +50,7 @@ from voicecli.realtime import (
 )
 from voicecli.realtime.functions import ToolFunction
 from voicecli.realtime.tasks import BackgroundTasks
+from voicecli.records.latency import LatencyTracker
 
 if TYPE_CHECKING:
     from voicecli.audio.resample import StreamResampler
@@ -108,14 +110,15 @@ class CallBridge:
         self.timings = timings
         self.limits = limits or CallLimits()
         self.playout = CallPlayout(socket)
-        self.policy = BargeInPolicy(self.playout)
+        self.latency = LatencyTracker()
+        self.state = ConversationState(self.latency)
+        """The call's conversation, fed once per event: who speaks, the reply items, the turn latencies."""
+        self.policy = BargeInPolicy(self.playout, self.state)
+        self._latency_reported = 0  # the turns whose latency went to the registry
         self._resampler: StreamResampler | None = None
         self._frame_samples = media.SAMPLE_RATE * media.FRAME_MS // 1000
-        self._speech_stopped_at: float | None = None
         self._hang_up: asyncio.Task[None] | None = None
         self._caller_sound_at = self._model_done_at = time.monotonic()
-        self._responding = False
-        """The model is working on a reply: a caller waiting for it is not idle."""
         self._goodbye_said = asyncio.Event()
         self._tasks = BackgroundTasks()
         self._end_reason = ""
@@ -233,9 +236,6 @@ class CallBridge:
         reply = self.policy.reply_for(audio)
         if reply is None:
             return  # a late delta of an item the caller talked over
-        if self._speech_stopped_at is not None:
-            self.registry.turn_latency(self.record, (time.monotonic() - self._speech_stopped_at) * 1000)
-            self._speech_stopped_at = None
         self.policy.play(reply, audio)
         await self.playout.drain()
         if self.timings is not None:
@@ -247,12 +247,11 @@ class CallBridge:
 
     async def _react(self, event: RealtimeEvent) -> None:
         payload = event.service_event or {}
-        self.policy.handle(event)
+        self.state.handle(event)
+        self._report_latency()
         match event:
             case RealtimeEvent(service_type=ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED):
                 await self._barge_in()
-            case RealtimeEvent(service_type=ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STOPPED):
-                self._speech_stopped_at = time.monotonic()
             case RealtimeEvent(service_type=ListenEvents.RESPONSE_OUTPUT_AUDIO_TRANSCRIPT_DONE):
                 self.registry.said(self.record, "assistant", str(payload.get("transcript") or ""))
             case RealtimeEvent(service_type=ListenEvents.RESPONSE_OUTPUT_TEXT_DONE):
@@ -264,10 +263,8 @@ class CallBridge:
             case RealtimeFunctionResultEvent() if event.function_result.is_error:
                 result = event.function_result
                 self.registry.note(self.record, f"tool {result.name}: {result.result}", level=logging.WARNING)
-            case RealtimeEvent(service_type=ListenEvents.RESPONSE_CREATED):
-                self._responding = True
             case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):
-                self._responding, self._model_done_at = False, time.monotonic()
+                self._model_done_at = time.monotonic()
                 if self._hang_up is not None:
                     self._goodbye_said.set()
             case RealtimeEvent(service_type=ContinuityEvents.RECONNECTING):
@@ -280,6 +277,13 @@ class CallBridge:
                 self.registry.note(self.record, f"realtime error: {event.error.message}", level=level)
                 if event.error.fatal:
                     self._end_reason = f"realtime session failed: {event.error.message}"
+
+    def _report_latency(self) -> None:
+        """A turn's first reply audio came (from the caller's last word, as the state's latency tracker counts)."""
+        turn = self.latency.current
+        if turn is not None and turn.number > self._latency_reported and turn.first_audio_ms is not None:
+            self._latency_reported = turn.number
+            self.registry.turn_latency(self.record, turn.first_audio_ms)
 
     async def _barge_in(self) -> None:
         """The caller started speaking: ACS stops playing at once, then the model learns what was heard."""
@@ -314,7 +318,7 @@ class CallBridge:
     def limit_reached(self, now: float) -> str | None:
         """Why the call must end at `now` (monotonic), or None; silence counts only while the model
         neither works on a reply nor plays one."""
-        quiet_since = now if self._responding else max(self._caller_sound_at, self._model_done_at)
+        quiet_since = now if self.state.response_active else max(self._caller_sound_at, self._model_done_at)
         quiet_since = max(quiet_since, self.playout.ends_at)
         return self.limits.reached(now=now, started=self.record.started, quiet_since=quiet_since)
 

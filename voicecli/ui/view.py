@@ -1,10 +1,11 @@
 """What the live screen shows, as plain state: the conversation so far plus a status line.
 
-`ConversationView` is fed every event from `receive()` (`handle`) and the few things only the
-application knows (`set_state`, `set_level`, `set_muted`); `render()` turns the state into a Rich
-renderable. It never touches the terminal, so it is tested by rendering into a recording console,
-and `render()` may run on Rich's refresh thread: it only reads, and `handle()` only appends to lists
-or replaces attributes, so neither side needs a lock.
+`ConversationView` is fed every event from `receive()` (`handle`: the transcript) and what the
+application decides or measures (`set_state`: the status, whose one writer is the conversation's
+`ConversationState`; `set_level`, `set_muted`); `render()` turns it into a Rich renderable. It
+never touches the terminal, so it is tested by rendering into a recording console, and `render()`
+may run on Rich's refresh thread: it only reads, and `handle()` only appends to lists or replaces
+attributes, so neither side needs a lock.
 """
 
 from __future__ import annotations
@@ -100,8 +101,6 @@ class ConversationView:
         self._current_assistant: AssistantTurn | None = None
         self._open_assistants: list[AssistantTurn] = []
         self._calls: dict[str, ToolCall] = {}
-        self._response_has_audio = False
-        self._response_has_calls = False
         self._reconnect_try = ""  # "(2/5)" while reconnecting
         self.typing: str | None = None  # the line being typed, while the input is open
         self.revision = 0
@@ -110,7 +109,7 @@ class ConversationView:
     # --- what the application tells the view ---------------------------------------------
 
     def set_state(self, state: State) -> None:
-        """For what events cannot tell, e.g. `listening` again once the player has played everything."""
+        """The status to show (`ConversationState` decides it from the events, the player and the keys)."""
         if state != self.state:
             self.state = state
             self.revision += 1
@@ -141,28 +140,23 @@ class ConversationView:
         self.echo = status
 
     def handle(self, event: RealtimeEvent) -> None:
-        """Update the conversation and the state from one event of `receive()`."""
+        """Update the conversation shown from one event of `receive()`."""
         self.revision += 1
         payload = event.service_event or {}
         match event:
             case RealtimeAudioEvent():
-                self._response_has_audio = True
                 self._assistant(event.audio.item_id).audio = True
-                self._enter("speaking")
             case RealtimeTextEvent() if event.text.source in ("user_transcript", "user_text"):
                 user = self._user(event.text.item_id)
                 user.text, user.final, user.speaking = event.text.text, True, False
                 user.typed = event.text.source == "user_text"
             case RealtimeTextEvent():
                 self._assistant(event.text.item_id).text += event.text.text
-                self._enter("speaking")
             case RealtimeFunctionCallEvent():
                 call = event.function_call
-                self._response_has_calls = True
                 self._calls[call.call_id] = ToolCall(call.name, call.arguments, call.call_id)
                 self.entries.append(self._calls[call.call_id])
                 self._current_assistant = None
-                self.state = "tool_running"
             case RealtimeFunctionResultEvent():
                 self._tool_finished(event)
             case RealtimeErrorEvent():
@@ -173,23 +167,14 @@ class ConversationView:
     def _service_event(self, service_type: str, payload: dict[str, Any]) -> None:
         item_id = payload.get("item_id")
         match service_type:
-            case ListenEvents.SESSION_CREATED | ListenEvents.SESSION_UPDATED if self.state == "connecting":
-                self.state = "listening"
-            case "session.started" if self.state == "connecting":  # GPT-Live's session.created
-                self.state = "listening"
             case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
                 self._user(item_id)
-                self.state = "user_speaking"
             case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STOPPED | ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED:
                 self._user(item_id).speaking = False
-                self.state = "thinking"
             case ListenEvents.INPUT_AUDIO_TRANSCRIPTION_DELTA:
                 self._user(item_id).text += str(payload.get("delta", ""))
             case ListenEvents.INPUT_AUDIO_TRANSCRIPTION_FAILED:
                 self._user(item_id).failed = True
-            case ListenEvents.RESPONSE_CREATED:
-                self._response_has_audio = self._response_has_calls = False
-                self._enter("thinking")
             case ListenEvents.RESPONSE_OUTPUT_AUDIO_TRANSCRIPT_DONE | ListenEvents.RESPONSE_OUTPUT_TEXT_DONE:
                 final = payload.get("transcript", payload.get("text"))
                 if isinstance(final, str):
@@ -198,18 +183,8 @@ class ConversationView:
                 self._assistants[item_id].interrupted = True
             case ListenEvents.RESPONSE_DONE:
                 self._response_done(payload.get("response") or {})
-            case ListenEvents.OUTPUT_AUDIO_BUFFER_STOPPED | ListenEvents.OUTPUT_AUDIO_BUFFER_CLEARED:
-                self._enter("listening")
             case ContinuityEvents.RECONNECTING:
                 self._reconnect_try = f"({payload.get('attempt')}/{payload.get('attempts')})"
-                self.state = "reconnecting"
-            case ContinuityEvents.RECONNECTED if payload.get("cause") == "drop":
-                self.state = "reconnected"  # a rollover is not news: it is meant to go unnoticed
-
-    def _enter(self, state: State) -> None:
-        """Change state unless the user is talking: their speech outranks whatever the model does."""
-        if self.state != "user_speaking":
-            self.state = state
 
     def _user(self, item_id: str | None) -> UserTurn:
         if item_id is not None and item_id in self._users:
@@ -249,8 +224,6 @@ class ConversationView:
             call = ToolCall(outcome.name, "", outcome.call_id)
             self.entries.append(call)
         call.result, call.is_error, call.duration_s = outcome.result, outcome.is_error, outcome.duration_s
-        if all(c.result is not None for c in self._calls.values()):
-            self._enter("thinking")
 
     def _response_done(self, response: dict[str, Any]) -> None:
         for turn in self._open_assistants:
@@ -261,8 +234,6 @@ class ConversationView:
         if response.get("status") == "failed":
             error = details.get("error") or {}
             self.entries.append(Notice(str(error.get("message") or "the response failed"), error.get("code")))
-        if not self._response_has_audio and not self._response_has_calls:
-            self._enter("listening")  # with audio, the player says when it has finished
 
     # --- rendering -----------------------------------------------------------------------
 
