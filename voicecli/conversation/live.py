@@ -79,18 +79,21 @@ class Conversation:
         usage: UsageMeter | None = None,
         clock: Callable[[], float] = time.monotonic,
         local_barge_in: LocalBargeIn | None = None,
+        state: ConversationState | None = None,
     ) -> None:
+        """`state` is the conversation the screen shows (`open_screen` was given it); by default a new
+        one, with `tracker` for the latency figures."""
         self.client = client
         self.source = source
         self.player = player
         self.screen = screen
-        self.tracker = tracker
+        self.state = state or ConversationState(tracker)
+        self.tracker = self.state.latency
         self.push_to_talk = push_to_talk
         self.taps = taps or Taps()
         self.usage = usage
         self.budget_spent = False  # the budget was reached: no new turn, the session ends after the reply
         self.clock = clock  # on `time.monotonic`'s scale: the microphone's chunk times are compared with it
-        self.state = ConversationState(tracker)
         self.policy = BargeInPolicy(player, self.state, clock=clock)
         self.local_barge_in = local_barge_in  # None: the service's speech_started interrupts (today's way)
         self._shown_status = self.state.status
@@ -102,7 +105,7 @@ class Conversation:
         self._key_lock = asyncio.Lock()
         self._key_tasks = BackgroundTasks()
         self.typed_input = TypedInput(
-            client, screen, interrupt=lambda: self._barge_in("key"), spawn=self._key_tasks.spawn
+            client, screen, interrupt=lambda: self._barge_in("key"), spawn=self._key_tasks.spawn, show=self.show
         )
 
     @property
@@ -114,6 +117,12 @@ class Conversation:
     def talking(self) -> bool:
         """Push-to-talk: the key was pressed to talk and not yet pressed again."""
         return self.state.talking
+
+    def show(self, event: RealtimeEvent) -> None:
+        """A local event (typed words, a notice) joins the conversation as a received one does."""
+        self.state.handle(event)
+        self.screen.handle(event)
+        self._show_status()
 
     def _show_status(self) -> None:
         """The status line shows the state's status (its one writer); drawn only when it changed."""

@@ -1,13 +1,13 @@
 """One conversation state, fed once per event, that everything else reads.
 
-The screen's status line, the barge-in policy, the latency figures and the phone bridge's limits all
-follow the same events: who is speaking, whether a response is under way, which reply items were
-played and how much of each. Each used to keep its own copy (the status line had two writers: the
-screen's view from the events, `talk` from the player and the keys; received samples per item were
-counted apart for the speaker and for the phone). `ConversationState` holds them once. It is
-sans-I/O: fed each event of `receive()` (`handle`), each reply chunk played (`played`), and what only
-the application knows (the player ran dry, the push-to-talk key); it reads no clock except through
-the latency tracker it feeds.
+The screen (its transcript and status line), the barge-in policy, the latency figures and the
+phone bridge's limits all follow the same events: who is speaking, whether a response is under way,
+which reply items were played and how much of each, what was said. Each used to keep its own copy
+(the status line had two writers: the screen's view from the events, `talk` from the player and the
+keys; received samples per item were counted apart for the speaker and for the phone).
+`ConversationState` holds them once. It is sans-I/O: fed each event of `receive()` (`handle`), each
+reply chunk played (`played`), and what only the application knows (the player ran dry, the
+push-to-talk key); it reads no clock except through the latency tracker it feeds.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from voicecli.conversation.transcript import Transcript
 from voicecli.realtime import (
     AudioContent,
     ContinuityEvents,
@@ -27,6 +28,7 @@ from voicecli.realtime import (
 )
 from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.records.latency import LatencyTracker
+from voicecli.ui.entries import Entry
 from voicecli.ui.view import State
 
 __all__ = ["MAX_REMEMBERED_REPLIES", "ConversationState", "ReplyItem"]
@@ -54,6 +56,7 @@ class ConversationState:
 
     def __init__(self, latency: LatencyTracker | None = None) -> None:
         self.latency = latency
+        self.transcript = Transcript(latency)
         self.status: State = "connecting"
         self.user_speaking = False
         self.talking = False  # push-to-talk: the key was pressed to talk and not yet pressed again
@@ -75,6 +78,7 @@ class ConversationState:
             if self._audible_at is not None and isinstance(event, RealtimeAudioEvent):
                 self.latency.audible(self._audible_at)  # the chunk was played before its event came
                 self._audible_at = None
+        self.transcript.handle(event)
         payload = event.service_event or {}
         match event:
             case RealtimeAudioEvent():
@@ -125,6 +129,11 @@ class ConversationState:
                 self.status = "reconnecting"
             case ContinuityEvents.RECONNECTED if payload.get("cause") == "drop":
                 self.status = "reconnected"  # a rollover is not news: it is meant to go unnoticed
+
+    @property
+    def entries(self) -> list[Entry]:
+        """The conversation so far, as the screen shows it."""
+        return self.transcript.entries
 
     # --- the reply items ----------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """What the live screen shows, as plain state: the conversation so far plus a status line.
 
-`ConversationView` is fed every event from `receive()` (`handle`: the transcript) and what the
-application decides or measures (`set_state`: the status, whose one writer is the conversation's
-`ConversationState`; `set_level`, `set_muted`); `render()` turns it into a Rich renderable. It
+`ConversationView` renders, it does not decide: the entries are the conversation state's (built
+once from the events, `conversation.transcript`), the status is what that state decided
+(`set_state`), and the rest is what the application measures (`set_level`, `set_muted`, `set_echo`);
+`handle` only says an event arrived. `render()` turns it all into a Rich renderable. It
 never touches the terminal, so it is tested by rendering into a recording console, and `render()`
 may run on Rich's refresh thread: it only reads, and `handle()` only appends to lists or replaces
 attributes, so neither side needs a lock.
@@ -11,7 +12,7 @@ attributes, so neither side needs a lock.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal, Protocol
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.rule import Rule
@@ -21,19 +22,9 @@ from rich.text import Text
 
 from voicecli.audio.echo import EchoStatus
 from voicecli.config import AppConfig
-from voicecli.realtime import (
-    ContinuityEvents,
-    ListenEvents,
-    RealtimeAudioEvent,
-    RealtimeErrorEvent,
-    RealtimeEvent,
-    RealtimeFunctionCallEvent,
-    RealtimeFunctionResultEvent,
-    RealtimeTextEvent,
-)
+from voicecli.realtime import ContinuityEvents, RealtimeEvent
 from voicecli.realtime.usage import UsageMeter
-from voicecli.records.latency import LatencyTracker, TurnLatency
-from voicecli.ui.entries import AssistantTurn, Entry, Notice, ToolCall, UserTurn
+from voicecli.ui.entries import Entry
 from voicecli.ui.summary import dollars
 from voicecli.ui.transcript import newest_lines, render_entry
 
@@ -81,30 +72,32 @@ class SessionInfo:
         return cls(provider=config.provider, transport=config.transport, model=model, voice=config.session.voice)
 
 
+class ShownConversation(Protocol):
+    """What the view reads of the conversation (`ConversationState` is one)."""
+
+    @property
+    def entries(self) -> list[Entry]: ...
+
+
 class ConversationView:
     """The state of the live screen, updated by events and setters, rendered on demand."""
 
-    def __init__(
-        self, info: SessionInfo, latency: LatencyTracker | None = None, usage: UsageMeter | None = None
-    ) -> None:
+    def __init__(self, info: SessionInfo, conversation: ShownConversation, usage: UsageMeter | None = None) -> None:
         self.info = info
+        self.conversation = conversation
         self.usage = usage
         self.state: State = "connecting"
         self.level_dbfs: float | None = None
         self.muted = False
         self.echo: EchoStatus | None = None
-        self.entries: list[Entry] = []
-        self._latency = latency
-        self._last_latency: TurnLatency | None = None
-        self._users: dict[str, UserTurn] = {}
-        self._assistants: dict[str, AssistantTurn] = {}
-        self._current_assistant: AssistantTurn | None = None
-        self._open_assistants: list[AssistantTurn] = []
-        self._calls: dict[str, ToolCall] = {}
         self._reconnect_try = ""  # "(2/5)" while reconnecting
         self.typing: str | None = None  # the line being typed, while the input is open
         self.revision = 0
         """Goes up whenever what `render()` shows may have changed, so the screen redraws only then."""
+
+    @property
+    def entries(self) -> list[Entry]:
+        return self.conversation.entries
 
     # --- what the application tells the view ---------------------------------------------
 
@@ -140,100 +133,11 @@ class ConversationView:
         self.echo = status
 
     def handle(self, event: RealtimeEvent) -> None:
-        """Update the conversation shown from one event of `receive()`."""
+        """An event arrived (the conversation's state has taken it in): redraw; a reconnect's try for the label."""
         self.revision += 1
         payload = event.service_event or {}
-        match event:
-            case RealtimeAudioEvent():
-                self._assistant(event.audio.item_id).audio = True
-            case RealtimeTextEvent() if event.text.source in ("user_transcript", "user_text"):
-                user = self._user(event.text.item_id)
-                user.text, user.final, user.speaking = event.text.text, True, False
-                user.typed = event.text.source == "user_text"
-            case RealtimeTextEvent():
-                self._assistant(event.text.item_id).text += event.text.text
-            case RealtimeFunctionCallEvent():
-                call = event.function_call
-                self._calls[call.call_id] = ToolCall(call.name, call.arguments, call.call_id)
-                self.entries.append(self._calls[call.call_id])
-                self._current_assistant = None
-            case RealtimeFunctionResultEvent():
-                self._tool_finished(event)
-            case RealtimeErrorEvent():
-                self.entries.append(Notice(event.error.message, event.error.code, event.error.fatal))
-            case RealtimeEvent(service_type=service_type):
-                self._service_event(str(service_type), payload)
-
-    def _service_event(self, service_type: str, payload: dict[str, Any]) -> None:
-        item_id = payload.get("item_id")
-        match service_type:
-            case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
-                self._user(item_id)
-            case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STOPPED | ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED:
-                self._user(item_id).speaking = False
-            case ListenEvents.INPUT_AUDIO_TRANSCRIPTION_DELTA:
-                self._user(item_id).text += str(payload.get("delta", ""))
-            case ListenEvents.INPUT_AUDIO_TRANSCRIPTION_FAILED:
-                self._user(item_id).failed = True
-            case ListenEvents.RESPONSE_OUTPUT_AUDIO_TRANSCRIPT_DONE | ListenEvents.RESPONSE_OUTPUT_TEXT_DONE:
-                final = payload.get("transcript", payload.get("text"))
-                if isinstance(final, str):
-                    self._assistant(item_id).text = final
-            case ListenEvents.CONVERSATION_ITEM_TRUNCATED if item_id in self._assistants:
-                self._assistants[item_id].interrupted = True
-            case ListenEvents.RESPONSE_DONE:
-                self._response_done(payload.get("response") or {})
-            case ContinuityEvents.RECONNECTING:
-                self._reconnect_try = f"({payload.get('attempt')}/{payload.get('attempts')})"
-
-    def _user(self, item_id: str | None) -> UserTurn:
-        if item_id is not None and item_id in self._users:
-            return self._users[item_id]
-        turn = UserTurn(item_id)
-        if item_id is not None:
-            self._users[item_id] = turn
-        self.entries.append(turn)
-        return turn
-
-    def _assistant(self, item_id: str | None) -> AssistantTurn:
-        if item_id is not None and item_id in self._assistants:
-            return self._assistants[item_id]
-        current = self._current_assistant
-        if current is not None and (item_id is None or current.item_id is None):
-            if item_id is not None:  # the first event that names the item
-                current.item_id = item_id
-                self._assistants[item_id] = current
-            return current
-        latency = self._latency.current if self._latency is not None else None
-        if latency is self._last_latency:  # show a turn's numbers once, on its first answer
-            latency = None
-        else:
-            self._last_latency = latency
-        turn = AssistantTurn(item_id, latency)
-        if item_id is not None:
-            self._assistants[item_id] = turn
-        self._current_assistant = turn
-        self._open_assistants.append(turn)
-        self.entries.append(turn)
-        return turn
-
-    def _tool_finished(self, event: RealtimeFunctionResultEvent) -> None:
-        outcome = event.function_result
-        call = self._calls.get(outcome.call_id)
-        if call is None:
-            call = ToolCall(outcome.name, "", outcome.call_id)
-            self.entries.append(call)
-        call.result, call.is_error, call.duration_s = outcome.result, outcome.is_error, outcome.duration_s
-
-    def _response_done(self, response: dict[str, Any]) -> None:
-        for turn in self._open_assistants:
-            turn.done = True
-        self._open_assistants.clear()
-        self._current_assistant = None
-        details = response.get("status_details") or {}
-        if response.get("status") == "failed":
-            error = details.get("error") or {}
-            self.entries.append(Notice(str(error.get("message") or "the response failed"), error.get("code")))
+        if event.service_type == ContinuityEvents.RECONNECTING:
+            self._reconnect_try = f"({payload.get('attempt')}/{payload.get('attempts')})"
 
     # --- rendering -----------------------------------------------------------------------
 
