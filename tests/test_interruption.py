@@ -1,16 +1,21 @@
 """The one barge-in policy, on a fake speaker and on the phone's playout, with a virtual clock and an
-in-memory client: flush, what was heard per item, then the client's `interrupt` (no socket, no sound)."""
+in-memory client: flush, what was heard per item, then the client's `interrupt` (no socket, no sound).
+The last test runs a whole phone bridge on an in-memory transport."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 
 from voicecli.conversation.interruption import BargeInPolicy
+from voicecli.phone.bridge import CallBridge
+from voicecli.phone.calls import CallRecord, CallRegistry
 from voicecli.phone.playout import CallPlayout
-from voicecli.realtime import AudioContent, RealtimeClient, RealtimeEvent
+from voicecli.realtime import AudioContent, RealtimeClient, RealtimeEvent, RealtimeSettings, protocol
 from voicecli.realtime.transport import MemoryTransport
 
 MS = 24  # samples per millisecond at 24 kHz
@@ -240,3 +245,71 @@ async def test_the_phone_playout_plays_items_one_after_the_other_and_a_new_reply
     policy.state.handle(event("response.created"))
     assert play(policy, chunk("item_c", 100)) and playout.is_playing
     await client.delete_session()
+
+
+# --- the phone bridge, end to end in memory ---------------------------------------------------
+
+
+class MediaSocketStandIn:
+    """The ACS media socket: keeps what the bridge sends; the caller says nothing and hangs up at `close`."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+        self._closed = asyncio.Event()
+
+    async def send_str(self, data: str, compress: int | None = None) -> None:
+        self.frames.append(json.loads(data))
+
+    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+        self._closed.set()
+        return True
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._messages()
+
+    async def _messages(self) -> AsyncIterator[Any]:
+        await self._closed.wait()
+        return
+        yield
+
+
+def wire(event_type: str, **fields: Any) -> dict[str, Any]:
+    return {"type": event_type, "event_id": f"event_{event_type}", **fields}
+
+
+async def test_the_phone_bridge_truncates_a_reply_still_streaming_even_when_all_that_was_sent_was_heard() -> None:
+    """The model streams a reply slower than the caller hears it (a slow network): when the caller
+    speaks, all 100 ms sent were heard, but the item goes on at the service. Truncated at 100 ms, the
+    model forgets the words the caller never heard; the bridge used to send no truncate then (only an
+    item heard in part was cut), and the model believed the whole reply was heard."""
+    service = MemoryTransport()
+    socket = MediaSocketStandIn()
+    bridge = CallBridge(
+        CallRecord("call-slow"),
+        CallRegistry(),
+        socket,
+        lambda _, tools: RealtimeClient(transport=service, tools=tools),
+        settings=RealtimeSettings(),
+        greet=False,
+    )
+    call = asyncio.create_task(bridge.run())
+    while "session.update" not in service.sent_types():
+        await asyncio.sleep(0)
+    await service.arrive(wire("response.created", response={"id": "resp_1", "status": "in_progress", "output": []}))
+    await service.arrive(
+        wire(
+            "response.output_audio.delta",
+            response_id="resp_1",
+            item_id="item_a",
+            output_index=0,
+            content_index=0,
+            delta=protocol.pcm_to_base64(np.full(100 * MS, 1000, dtype=np.int16)),
+        )
+    )
+    await asyncio.sleep(0.15)  # the caller heard all of it; the rest of the item is still on its way
+    await service.arrive(wire("input_audio_buffer.speech_started", audio_start_ms=0, item_id="user_b"))
+    await socket.close()
+    await call
+    assert [frame["kind"] for frame in socket.frames] == ["AudioData", "StopAudio"]
+    truncates = [(p["item_id"], p["audio_end_ms"]) for p in service.sent if p["type"] == "conversation.item.truncate"]
+    assert truncates == [("item_a", 100)]
