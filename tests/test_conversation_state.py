@@ -119,7 +119,7 @@ def test_push_to_talk_and_a_drop_in_the_middle_of_a_turn() -> None:
     assert (state.status, state.talking, state.user_speaking) == ("user_speaking", True, True)
     state.talk_ending()
     assert state.status == "thinking" and state.talking, "the microphone's last audio is still on its way"
-    state.talk_released(answered=False)
+    state.talk_released(answered=False, at=0.0)
     assert (state.status, state.talking) == ("listening", False)
     state.talk_pressed()
     fed(state, service("connection.reconnecting", attempt=1, attempts=5))
@@ -169,3 +169,14 @@ def test_the_latency_of_a_turn_counts_from_the_last_word_to_the_first_audio_and_
     turn = tracker.current
     assert turn is not None
     assert round(turn.first_audio_ms or 0) == 400 and round(turn.first_audible_ms or 0) == 500
+
+
+def test_a_push_to_talk_turn_waits_for_its_answer_from_the_second_press() -> None:
+    tracker = LatencyTracker(clock=Clock())
+    state = ConversationState(tracker)
+    state.talk_pressed()
+    state.talk_released(answered=False, at=101.0)
+    assert tracker.current is None, "a turn too short to send is no turn"
+    state.talk_pressed()
+    state.talk_released(answered=True, at=103.5)
+    assert tracker.current is not None and tracker.current.speech_end == 103.5

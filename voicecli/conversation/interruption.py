@@ -64,7 +64,7 @@ def truncate_end_ms(heard_ms: float, received_ms: float, *, complete: bool) -> i
 
 
 class BargeInPolicy:
-    """The reply items played on `sink` and when to cut them off; see the module doc."""
+    """Plays reply chunks on `sink` and cuts them off when told to; see the module doc."""
 
     def __init__(
         self, sink: AudioSink, state: ConversationState | None = None, *, clock: Callable[[], float] = time.monotonic

@@ -2,8 +2,9 @@
 
 One object decides what happens when, so the CLI wiring (`commands.talk_live`) and the tests drive the same
 code: capture chunks go out as 20 ms appends, reply audio goes to the player before anything else
-looks at the event, events then feed the latency tracker and the screen, and speech of the user
-(server VAD) or the push-to-talk key cuts the assistant off.
+looks at the event, each event then feeds the one `ConversationState` (status, reply items,
+transcript, latency) that the screen shows, and speech of the user (server VAD), the push-to-talk
+key or the local judge cuts the assistant off through the one `BargeInPolicy` (the phone bridge's too).
 
 Reply audio reaches the player through the client's `audio_item_callback`, before the event is
 queued for `receive()`, with the item each chunk belongs to, which barge-in needs (for
@@ -88,7 +89,6 @@ class Conversation:
         self.player = player
         self.screen = screen
         self.state = state or ConversationState(tracker)
-        self.tracker = self.state.latency
         self.push_to_talk = push_to_talk
         self.taps = taps or Taps()
         self.usage = usage
@@ -185,13 +185,11 @@ class Conversation:
             if not self.talking:
                 return  # the connection dropped meanwhile: that turn is to be said again
             answered = self._talk_samples * 1000 >= MIN_COMMIT_MS * SAMPLE_RATE
-            self.state.talk_released(answered=answered)
+            self.state.talk_released(answered=answered, at=pressed_at)
             self._show_status()
             if not answered:
                 await self.client.clear_turn()
                 return
-            if self.tracker is not None:
-                self.tracker.speech_ended(pressed_at)
             await self.client.commit_turn()
 
     # --- the session --------------------------------------------------------------------------

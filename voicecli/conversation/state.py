@@ -179,10 +179,13 @@ class ConversationState:
         """Push-to-talk: the key was pressed again; the microphone's last audio is on its way."""
         self.status = "thinking"
 
-    def talk_released(self, *, answered: bool) -> None:
-        """Push-to-talk: the key was pressed again; `answered` unless the turn was too short to send."""
+    def talk_released(self, *, answered: bool, at: float) -> None:
+        """Push-to-talk: the key was pressed again at `at` (monotonic), where the turn's wait for an
+        answer starts; `answered` unless the turn was too short to send."""
         self.talking = self.user_speaking = False
         self.status = "thinking" if answered else "listening"
+        if answered and self.latency is not None:
+            self.latency.speech_ended(at)
 
     def _enter(self, status: State) -> None:
         """Change status unless the user is talking: their speech outranks whatever the model does."""
