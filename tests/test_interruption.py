@@ -313,3 +313,5 @@ async def test_the_phone_bridge_truncates_a_reply_still_streaming_even_when_all_
     assert [frame["kind"] for frame in socket.frames] == ["AudioData", "StopAudio"]
     truncates = [(p["item_id"], p["audio_end_ms"]) for p in service.sent if p["type"] == "conversation.item.truncate"]
     assert truncates == [("item_a", 100)]
+    heard = bridge.client.heard_ms  # what a replay after a drop (or a rollover's wait) goes by, as in talk
+    assert heard is not None and round(heard("item_a") or 0) == 100 and heard("an item never played") is None

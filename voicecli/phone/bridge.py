@@ -126,6 +126,7 @@ class CallBridge:
     async def run(self) -> None:
         """Bridge until the call ends; never raises for anything a caller or the service does."""
         self.client.audio_item_callback = self._to_caller
+        self.client.heard_ms = self.policy.heard_ms  # a replay after a drop keeps what the caller heard, as talk's
         try:
             try:
                 async with self.client(settings=self.settings, create_response=self.greet):
