@@ -39,6 +39,7 @@ from voicecli.audio.capture import Capture
 from voicecli.audio.player import Player
 from voicecli.config import EchoMode
 from voicecli.conversation.live import Conversation
+from voicecli.conversation.state import ConversationState
 from voicecli.realtime import OpenAIRealtimeWebsocket
 from voicecli.server.synth import speak
 from voicecli.ui.live import LiveScreen
@@ -61,9 +62,10 @@ async def listen(url: str, mode: EchoMode, seconds: float) -> dict[str, Any]:
     with Player(DEVICE) as player:
         capture = Capture(DEVICE, echo=mode, reference=player.monitor, reference_rate=player.sample_rate)
         source = TimedSource(capture)
-        with LiveScreen(ConversationView(info), console) as screen:
+        state = ConversationState()
+        with LiveScreen(ConversationView(info, state), console) as screen:
             async with capture, client(settings=VAD):
-                conversation = Conversation(client, source, player, screen)
+                conversation = Conversation(client, source, player, screen, state=state)
                 runner = asyncio.create_task(conversation.run())
                 await asyncio.sleep(2.0)  # start-up (imports, first frames) is not listening
                 cpu0, wall0, threads0 = time.process_time(), time.perf_counter(), snapshot()

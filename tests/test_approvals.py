@@ -15,6 +15,7 @@ from test_cli_talk_files import voicecli
 from voicecli.config import AppConfig
 from voicecli.conversation.approvals import KeyApprovals, approval_notice, set_up_approvals
 from voicecli.conversation.exchange import exchange
+from voicecli.conversation.state import ConversationState
 from voicecli.realtime import RealtimeSettings, ToolRegistry, tool
 from voicecli.server import LocalServer
 from voicecli.ui.view import ConversationView, SessionInfo
@@ -120,8 +121,9 @@ def test_an_mcp_server_marked_confirm_needs_approval(tmp_path: Path) -> None:
 
 
 def test_the_question_shows_on_the_live_screen_as_a_question_not_an_error() -> None:
-    view = ConversationView(SessionInfo(provider="local", transport="websocket", model="m", voice="v"))
-    view.handle(approval_notice("Run write_file {}? Press y to run it, n to refuse."))
+    conversation = ConversationState()
+    view = ConversationView(SessionInfo(provider="local", transport="websocket", model="m", voice="v"), conversation)
+    conversation.handle(approval_notice("Run write_file {}? Press y to run it, n to refuse."))
     console = Console(record=True, width=100, color_system=None)
     console.print(view.render_transcript())
     text = console.export_text()

@@ -26,7 +26,8 @@ from voicecli.audio.echo import EchoStatus
 from voicecli.audio.errors import DeviceError
 from voicecli.audio.player import Player
 from voicecli.audio.wavio import read_audio_24k_mono
-from voicecli.conversation.live import Conversation, Taps, truncate_end_ms
+from voicecli.conversation.interruption import truncate_end_ms
+from voicecli.conversation.live import Conversation, Taps
 from voicecli.realtime import (
     ListenEvents,
     OpenAIRealtimeWebsocket,

@@ -209,18 +209,23 @@ def test_the_carried_conversation_keeps_the_newest_turns_within_the_protocols_ca
 
 
 def test_the_screen_shows_each_gpt_live_reply_apart_and_leaves_connecting_when_the_session_starts() -> None:
+    from voicecli.conversation.state import ConversationState
     from voicecli.ui.view import ConversationView, SessionInfo
 
-    view = ConversationView(SessionInfo(provider="openai", transport="websocket", model="gpt-live-1", voice="marin"))
+    conversation = ConversationState()
+    view = ConversationView(
+        SessionInfo(provider="openai", transport="websocket", model="gpt-live-1", voice="marin"), conversation
+    )
     session = LiveProtocolSession()
     started = {"type": "session.started", "event_id": "e", "session": {"id": "s", "expires_at": 1, "model": "m"}}
     script = [started, transcript("output", "Hello."), AUDIO, transcript("input", "Hi"), transcript("output", "Yes?")]
     for payload in script:
         for action in arrive(session, payload):
             if isinstance(action, Deliver):
+                conversation.handle(action.event)
                 view.handle(action.event)
         if payload is started:
-            assert view.state == "listening"
+            assert conversation.status == "listening"
     texts = [getattr(entry, "text", None) for entry in view.entries]
     assert texts == ["Hello.", "Hi", "Yes?"]  # two replies, the user between them
 

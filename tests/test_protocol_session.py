@@ -308,3 +308,30 @@ async def test_a_background_task_that_fails_is_logged(caplog: pytest.LogCaptureF
         await asyncio.wait([task])
         await asyncio.sleep(0)  # done callbacks run on the next turn of the loop
     assert "lost in the background" in caplog.text and len(tasks) == 0
+
+
+async def test_the_audio_item_callback_gets_each_chunk_with_its_item_and_the_seed_callback_the_samples() -> None:
+    """Playback learns a chunk's item from the chunk itself (it was a side attribute of the client,
+    `audio_item_id`, that a callback had to read at the right moment); the seed's callback is unchanged."""
+    service = MemoryTransport()
+    seed: list[np.ndarray] = []
+    typed: list[tuple[str | None, int]] = []
+    client = RealtimeClient(transport=service, audio_output_callback=seed.append)
+    client.audio_item_callback = lambda audio: typed.append((audio.item_id, len(audio.data)))
+    async with client():
+        for item_id, samples in (("item_a", 240), ("item_b", 480)):
+            await service.arrive(
+                {
+                    "type": "response.output_audio.delta",
+                    "event_id": f"delta_{item_id}",
+                    "response_id": "resp_1",
+                    "item_id": item_id,
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": protocol.pcm_to_base64(np.ones(samples, dtype=np.int16)),
+                }
+            )
+    assert typed == [("item_a", 240), ("item_b", 480)]
+    assert [chunk.dtype for chunk in seed] == [np.dtype(np.int16)] * 2
+    assert [len(chunk) for chunk in seed] == [240, 480]
+    assert not hasattr(client, "audio_item_id")

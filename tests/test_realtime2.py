@@ -18,6 +18,7 @@ from voicecli.config import load_config
 from voicecli.conversation.exchange import exchange, send_user_turn
 from voicecli.conversation.live import Conversation
 from voicecli.conversation.providers import session_settings
+from voicecli.conversation.state import ConversationState
 from voicecli.realtime import ListenEvents, RealtimeEvent, RealtimeSettings, SendEvents
 from voicecli.server import LocalRealtime, Pacing
 from voicecli.ui.view import ConversationView, SessionInfo
@@ -85,11 +86,12 @@ async def test_the_local_server_takes_the_reasoning_effort() -> None:
 
 async def test_a_response_of_several_items_is_shown_in_order(script: Path) -> None:
     client = LocalRealtime(brain="scripted", script=script, pacing=Pacing(speed=None, first_audio_s=0.0))
-    view = ConversationView(SessionInfo("local", "websocket", "scripted brain", "alloy"))
+    conversation = ConversationState()
+    view = ConversationView(SessionInfo("local", "websocket", "scripted brain", "alloy"), conversation)
     done: list[dict[str, Any]] = []
 
     def observe(event: RealtimeEvent) -> None:
-        view.handle(event)
+        conversation.handle(event)
         if event.service_type == ListenEvents.RESPONSE_DONE:
             done.append(event.service_event or {})
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from voicecli.cli import app
 from voicecli.config import ConfigError, load_config
+from voicecli.conversation.state import ConversationState
 from voicecli.realtime.events import (
     ErrorContent,
     FunctionCallContent,
@@ -65,9 +66,10 @@ def test_plain_transcript_never_writes_a_control_sequence() -> None:
 
 
 def test_the_rich_screen_and_the_scrollback_never_carry_a_control_sequence() -> None:
-    view = ConversationView(SessionInfo("openai", "websocket", "gpt-realtime", "marin"))
+    conversation = ConversationState()
+    view = ConversationView(SessionInfo("openai", "websocket", "gpt-realtime", "marin"), conversation)
     for event in [*hostile_events(), tool_result(HOSTILE)]:
-        view.handle(event)
+        conversation.handle(event)
     for renderable in (view.render(), view.render_transcript()):
         console = Console(file=io.StringIO(), width=200, height=40, color_system=None, force_terminal=True)
         console.print(renderable)
@@ -77,8 +79,9 @@ def test_the_rich_screen_and_the_scrollback_never_carry_a_control_sequence() -> 
 
 
 def test_a_huge_tool_result_is_cut_for_the_screen() -> None:
-    view = ConversationView(SessionInfo("openai", "websocket", "gpt-realtime", "marin"))
-    view.handle(tool_result('{"data": "' + "x" * 10_000_000 + '"}'))
+    conversation = ConversationState()
+    view = ConversationView(SessionInfo("openai", "websocket", "gpt-realtime", "marin"), conversation)
+    conversation.handle(tool_result('{"data": "' + "x" * 10_000_000 + '"}'))
     console = Console(record=True, width=200, height=40, color_system=None)
     console.print(view.render_transcript())
     assert len(console.export_text()) < 1000

@@ -22,6 +22,7 @@ from voicecli.audio.player import Player
 from voicecli.config import AppConfig
 from voicecli.conversation.images import image_item, images_refused
 from voicecli.conversation.live import Conversation
+from voicecli.conversation.state import ConversationState
 from voicecli.conversation.typing import TypedLine
 from voicecli.realtime import ListenEvents, RealtimeErrorEvent, RealtimeTextEvent, SendEvents
 from voicecli.server import LocalRealtime
@@ -42,7 +43,8 @@ def test_the_line_edits_sends_and_cancels() -> None:
 
 
 def test_the_screen_shows_the_open_line_and_the_typed_turn() -> None:
-    view = ConversationView(SessionInfo("local", "websocket", "echo brain", "alloy", keys=" t type "))
+    conversation = ConversationState()
+    view = ConversationView(SessionInfo("local", "websocket", "echo brain", "alloy", keys=" t type "), conversation)
     console = Console(width=80, height=12, record=True, color_system=None)
     view.set_typing("what time is it")
     console.print(view.render())
@@ -50,7 +52,7 @@ def test_the_screen_shows_the_open_line_and_the_typed_turn() -> None:
     view.set_typing(None)
     from voicecli.realtime import TextContent
 
-    view.handle(RealtimeTextEvent(text=TextContent(text="what time is it", source="user_text", final=True)))
+    conversation.handle(RealtimeTextEvent(text=TextContent(text="what time is it", source="user_text", final=True)))
     console.print(view.render())
     screen = console.export_text()
     assert "type ›" not in screen and "⌨ what time is it" in screen

@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from voicecli.config import ConfigError
+from voicecli.conversation.state import ConversationState
 from voicecli.realtime.events import RealtimeEvent, RealtimeTextEvent, TextContent
 from voicecli.records.latency import LatencySummary, LatencyTracker, Percentiles
 from voicecli.ui.live import LiveScreen
@@ -29,7 +30,7 @@ DONE = RealtimeEvent(service_type="response.done", service_event={"type": "respo
 
 def test_a_pipe_gets_plain_lines() -> None:
     out = io.StringIO()
-    screen = open_screen(INFO, console=Console(file=out))
+    screen = open_screen(INFO, ConversationState(), console=Console(file=out))
     assert isinstance(screen, PlainScreen)
     with screen:
         screen.set_state("thinking")
@@ -43,10 +44,12 @@ def test_a_pipe_gets_plain_lines() -> None:
 def test_a_terminal_gets_the_live_screen_and_keeps_the_transcript() -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=80, height=20, color_system=None)
-    screen = open_screen(INFO, latency=LatencyTracker(), console=console)
+    conversation = ConversationState(LatencyTracker())
+    screen = open_screen(INFO, conversation, console=console)
     assert isinstance(screen, LiveScreen)
     with screen:
         for event in (HELLO, REPLY, DONE):
+            conversation.handle(event)
             screen.handle(event)
         screen.set_state("listening")
         screen.set_level(-12.0)
@@ -61,7 +64,8 @@ def test_the_live_screen_draws_what_changed_and_nothing_while_nothing_does(monke
     monkeypatch.setattr("voicecli.ui.live.REDRAW_ANYWAY_S", 600.0)  # only changes draw, however slow the machine
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=80, height=20, color_system=None)
-    screen = open_screen(INFO, console=console)
+    conversation = ConversationState()
+    screen = open_screen(INFO, conversation, console=console)
     assert isinstance(screen, LiveScreen)
     with screen:
         screen.set_state("listening")
@@ -72,6 +76,7 @@ def test_the_live_screen_draws_what_changed_and_nothing_while_nothing_does(monke
             screen.set_level(-float("inf"))
             time.sleep(0.1)
         assert len(out.getvalue()) == drawn
+        conversation.handle(HELLO)
         screen.handle(HELLO)
         wait_for(lambda: "hello there" in out.getvalue())
 

@@ -1,4 +1,7 @@
-"""The live screen's state and rendering: every state, tools, errors, latency, cropping, no markup injection."""
+"""The live screen's state and rendering: every state, tools, errors, latency, cropping, no markup injection.
+
+The view renders a `ConversationState` (the entries it builds, the status it decides); `Driven` feeds
+the two as `talk` does."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from rich.console import Console
 
 from voicecli.audio.echo import EchoStatus
 from voicecli.config import AppConfig
+from voicecli.conversation.state import ConversationState
 from voicecli.realtime.events import (
     AudioContent,
     ErrorContent,
@@ -27,6 +31,22 @@ from voicecli.records.latency import LatencyTracker
 from voicecli.ui.view import ConversationView, SessionInfo, State
 
 INFO = SessionInfo(provider="openai", transport="websocket", model="gpt-realtime", voice="marin")
+
+
+class Driven:
+    """A view fed as the conversation feeds it: each event to the state, then the view, then the state's status."""
+
+    def __init__(self, info: SessionInfo = INFO, tracker: LatencyTracker | None = None) -> None:
+        self.conversation = ConversationState(tracker)
+        self.view = ConversationView(info, self.conversation)
+
+    def handle(self, event: RealtimeEvent) -> None:
+        self.conversation.handle(event)
+        self.view.handle(event)
+        self.view.set_state(self.conversation.status)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.view, name)
 
 
 class Clock:
@@ -53,16 +73,14 @@ def user(text: str, item_id: str = "u1") -> RealtimeTextEvent:
     return RealtimeTextEvent(text=TextContent(text=text, source="user_transcript", item_id=item_id, final=True))
 
 
-def screen(view: ConversationView, height: int = 25) -> str:
+def screen(view: Driven | ConversationView, height: int = 25) -> str:
     console = Console(record=True, width=100, height=height, color_system=None)
     console.print(view.render())
     return console.export_text()
 
 
-def feed(view: ConversationView, *events: RealtimeEvent, tracker: LatencyTracker | None = None) -> None:
+def feed(view: Driven, *events: RealtimeEvent) -> None:
     for event in events:
-        if tracker is not None:
-            tracker.handle(event)
         view.handle(event)
 
 
@@ -71,7 +89,7 @@ def status(text: str) -> str:
 
 
 def test_starts_connecting_then_listening_with_session_facts() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     assert "connecting" in status(screen(view))
     view.handle(service("session.created", session={}))
     line = status(screen(view))
@@ -90,13 +108,13 @@ def test_starts_connecting_then_listening_with_session_facts() -> None:
     ],
 )
 def test_every_state_has_its_label(state: State, label: str) -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     view.set_state(state)
     assert label in status(screen(view))
 
 
 def test_events_drive_the_state_through_a_turn() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     states = []
     for event in [
         service("session.updated", session={}),
@@ -114,19 +132,19 @@ def test_events_drive_the_state_through_a_turn() -> None:
 
 
 def test_a_text_only_response_returns_to_listening_when_done() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     feed(view, service("response.created", response={}), assistant("Hi"), service("response.done", response={}))
     assert view.state == "listening"
 
 
 def test_the_users_speech_outranks_late_model_events() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     feed(view, service("input_audio_buffer.speech_started", item_id="u2"), audio(), assistant("late"))
     assert view.state == "user_speaking"
 
 
 def test_microphone_meter_scales_with_level() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     assert "mic ░░░░░░░░░░░░" in status(screen(view))
     view.set_level(-30.0)
     assert "mic ██████░░░░░░  -30 dB" in status(screen(view))
@@ -137,7 +155,7 @@ def test_microphone_meter_scales_with_level() -> None:
 
 
 def test_mute_replaces_the_meter() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     view.set_level(-10.0)
     view.set_muted(True)
     line = status(screen(view))
@@ -148,7 +166,7 @@ def test_mute_replaces_the_meter() -> None:
 
 
 def test_user_speech_is_placed_before_the_reply_even_when_transcribed_later() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     feed(
         view,
         service("input_audio_buffer.speech_started", item_id="u1"),
@@ -163,7 +181,7 @@ def test_user_speech_is_placed_before_the_reply_even_when_transcribed_later() ->
 
 
 def test_user_turn_placeholders() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     view.handle(service("input_audio_buffer.speech_started", item_id="u1"))
     assert "You (speaking…)" in screen(view)
     view.handle(service("input_audio_buffer.speech_stopped", item_id="u1"))
@@ -175,7 +193,7 @@ def test_user_turn_placeholders() -> None:
 
 
 def test_assistant_text_streams_with_a_cursor_and_final_transcript_wins() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     feed(view, service("response.created", response={}), audio(), assistant("Hel"), assistant("lo"))
     assert "Assistant Hello ▌" in screen(view)
     feed(
@@ -189,19 +207,19 @@ def test_assistant_text_streams_with_a_cursor_and_final_transcript_wins() -> Non
 
 
 def test_audio_without_transcript_shows_a_placeholder() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     view.handle(audio())
     assert "Assistant (audio)" in screen(view)
 
 
 def test_barge_in_marks_the_reply_interrupted() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     feed(view, audio("a1"), assistant("A long answer", "a1"), service("conversation.item.truncated", item_id="a1"))
     assert "A long answer  [interrupted]" in screen(view)
 
 
 def test_tool_call_shows_arguments_then_result_and_duration() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     call = FunctionCallContent(name="get_weather", arguments='{"city":"Paris"}', call_id="c1")
     view.handle(RealtimeFunctionCallEvent(function_call=call))
     text = screen(view)
@@ -215,7 +233,7 @@ def test_tool_call_shows_arguments_then_result_and_duration() -> None:
 
 
 def test_failed_tool_and_long_results_are_cut_to_one_line() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     view.handle(RealtimeFunctionCallEvent(function_call=FunctionCallContent("dump", "{}", "c1")))
     long = "word\n" * 200
     view.handle(
@@ -229,7 +247,7 @@ def test_failed_tool_and_long_results_are_cut_to_one_line() -> None:
 
 
 def test_a_response_with_a_tool_call_does_not_return_to_listening() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     feed(
         view,
         service("response.created", response={}),
@@ -240,7 +258,7 @@ def test_a_response_with_a_tool_call_does_not_return_to_listening() -> None:
 
 
 def test_errors_appear_in_place_and_markup_is_not_interpreted() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     feed(view, assistant("Use [bold]x[/bold] literally"))
     view.handle(RealtimeErrorEvent(error=ErrorContent(message="Rate [red]limit[/red] reached", code="rate_limit")))
     view.handle(service("response.done", response={"status": "failed", "status_details": {"error": {"message": "x"}}}))
@@ -254,25 +272,24 @@ def test_errors_appear_in_place_and_markup_is_not_interpreted() -> None:
 def test_latency_is_shown_once_per_turn() -> None:
     clock = Clock()
     tracker = LatencyTracker(clock=clock)
-    view = ConversationView(INFO, tracker)
-    feed(view, service("input_audio_buffer.speech_stopped", item_id="u1"), tracker=tracker)
+    view = Driven(tracker=tracker)
+    feed(view, service("input_audio_buffer.speech_stopped", item_id="u1"))
     clock.now += 0.25
     feed(
         view,
         RealtimeFunctionCallEvent(function_call=FunctionCallContent("t", "{}", "c1")),
         RealtimeFunctionResultEvent(function_result=FunctionResultContent("t", "c1", "ok", duration_s=0.04)),
         audio("a1"),
-        tracker=tracker,
     )
     tracker.audible(clock.now + 0.1)
-    feed(view, assistant("Done.", "a1"), assistant("Second item.", "a2"), tracker=tracker)
+    feed(view, assistant("Done.", "a1"), assistant("Second item.", "a2"))
     text = screen(view)
     assert "first audio 250 ms · heard after 350 ms · tools 40 ms" in text
     assert text.count("first audio") == 1
 
 
 def test_only_the_newest_lines_fit_and_the_status_line_stays() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     for number in range(40):
         view.handle(user(f"message number {number}", item_id=f"u{number}"))
     lines = screen(view, height=12).rstrip("\n").splitlines()
@@ -283,7 +300,7 @@ def test_only_the_newest_lines_fit_and_the_status_line_stays() -> None:
 
 
 def test_transcript_holds_the_whole_conversation() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     for number in range(40):
         view.handle(user(f"message number {number}", item_id=f"u{number}"))
     console = Console(record=True, width=100, color_system=None)
@@ -304,7 +321,7 @@ def test_session_info_from_config() -> None:
 
 
 def test_a_drop_shows_each_reconnect_try_then_reconnected_and_a_rollover_shows_nothing() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     view.handle(service("session.created"))
     view.handle(service("connection.reconnecting", attempt=2, attempts=6, reason="close code 1006"))
     assert "reconnecting (2/6)…" in screen(view)
@@ -316,7 +333,7 @@ def test_a_drop_shows_each_reconnect_try_then_reconnected_and_a_rollover_shows_n
 
 
 def test_the_status_line_shows_the_echo_mode_and_a_weak_canceller_in_red() -> None:
-    view = ConversationView(SessionInfo("local", "websocket", "echo brain", "alloy"))
+    view = Driven(SessionInfo("local", "websocket", "echo brain", "alloy"))
     view.set_echo(EchoStatus("auto", "aec", 38.0))
     console = Console(record=True, width=120, color_system="truecolor")
     console.print(view.status_line())
@@ -327,7 +344,7 @@ def test_the_status_line_shows_the_echo_mode_and_a_weak_canceller_in_red() -> No
 
 
 def test_the_revision_moves_only_when_what_is_shown_changes() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     view.set_level(-50.0)
     view.set_echo(EchoStatus("aec", "aec", 38.2))
     view.set_state("listening")
@@ -344,5 +361,5 @@ def test_the_revision_moves_only_when_what_is_shown_changes() -> None:
     view.set_level(-20.0)
     view.set_echo(EchoStatus("aec", "aec", 4.0))
     view.set_muted(True)
-    view.handle(assistant("hello"))
-    assert view.revision == silent + 4
+    view.handle(assistant("hello"))  # new words, and the status turns to speaking
+    assert view.revision == silent + 5

@@ -17,6 +17,7 @@ from voicecli.config.prices import DEFAULT_PRICES
 from voicecli.conversation.exchange import exchange, send_user_turn
 from voicecli.conversation.live import Conversation
 from voicecli.conversation.providers import usage_meter
+from voicecli.conversation.state import ConversationState
 from voicecli.realtime import ListenEvents, RealtimeEvent
 from voicecli.realtime.usage import (
     LiveUsageReader,
@@ -130,7 +131,7 @@ def test_the_budget_is_reached_when_the_cost_gets_to_it() -> None:
 
 def test_the_cost_shows_on_the_status_line_and_in_the_summary() -> None:
     meter = UsageMeter(prices=PRICES, budget=1.0)
-    view = ConversationView(SessionInfo("openai", "websocket", "gpt-realtime", "alloy"), usage=meter)
+    view = ConversationView(SessionInfo("openai", "websocket", "gpt-realtime", "alloy"), ConversationState(), meter)
     assert "$" not in _text(view.status_line())
     meter.observe(response_done(service_usage()))
     assert "$0.1469 of $1.00" in _text(view.status_line())
@@ -261,7 +262,7 @@ def test_a_gpt_live_client_gets_a_meter_reading_its_seconds_and_the_status_line_
     assert meter.observe(usage_updated(30)) == TokenUsage(seconds=30)
     unpriced = UsageMeter(reader=usage_reader("live"))  # no price known: the status line shows the seconds
     unpriced.observe(usage_updated(30))
-    view = ConversationView(SessionInfo("openai", "websocket", "gpt-live-1", "marin"), usage=unpriced)
+    view = ConversationView(SessionInfo("openai", "websocket", "gpt-live-1", "marin"), ConversationState(), unpriced)
     assert "· 30 s" in _text(view.status_line())
     realtime = usage_meter(AppConfig(), getattr(OpenAIRealtimeWebsocket(api_key="sk-test"), "protocol", "realtime"))
     assert realtime.observe(usage_updated(30)) is None  # a Realtime session is billed per response

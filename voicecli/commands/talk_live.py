@@ -40,6 +40,7 @@ from voicecli.conversation.providers import (
     session_settings,
     usage_meter,
 )
+from voicecli.conversation.state import ConversationState
 from voicecli.conversation.tools import configured_tools
 from voicecli.realtime import RealtimeClient, RealtimeEvent
 from voicecli.records.eventlog import EventLog, SessionClock
@@ -117,7 +118,8 @@ async def run_live(config: AppConfig, *, console: Console | None = None, image: 
             _start(player)
             keys = _keys_hint(push_to_talk) if sys.stdin.isatty() else ""
             info = replace(SessionInfo.from_config(config, client), keys=keys)
-            screen = open_screen(info, latency=tracker, usage=usage, console=console)
+            state = ConversationState(tracker)
+            screen = open_screen(info, state, usage=usage, console=console)
             closing.callback(lambda: screen.show_summary(tracker.summary(), usage))
             closing.enter_context(screen)
             capture = Capture(
@@ -134,7 +136,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None, image: 
                 capture,
                 player,
                 screen,
-                tracker=tracker,
+                state=state,
                 push_to_talk=push_to_talk,
                 taps=_taps(client, recorder, event_log),
                 local_barge_in=_local_barge_in(config, player),
@@ -144,11 +146,11 @@ async def run_live(config: AppConfig, *, console: Console | None = None, image: 
                 config, push_to_talk=push_to_talk, local_barge_in=conversation.local_barge_in is not None
             )
             conversation.typed_input.images_refused = images_refused(config)
-            approvals = KeyApprovals(lambda line: screen.handle(approval_notice(line)))
+            approvals = KeyApprovals(lambda line: conversation.show(approval_notice(line)))
             set_up_approvals(client.tools, config, approvals if sys.stdin.isatty() else None)
             interrupts.keys = closing.enter_context(TerminalKeys(approvals.before(conversation.on_key)))
             interrupts.install(closing)
-            mcp = McpTools(servers, client.tools, notice=lambda line: screen.handle(mcp_notice(line)))
+            mcp = McpTools(servers, client.tools, notice=lambda line: conversation.show(mcp_notice(line)))
             mcp.on_change = functools.partial(refresh_session, client)
             async with mcp, client(settings=settings):
                 _start(capture)

@@ -2,12 +2,13 @@
 
 One object decides what happens when, so the CLI wiring (`commands.talk_live`) and the tests drive the same
 code: capture chunks go out as 20 ms appends, reply audio goes to the player before anything else
-looks at the event, events then feed the latency tracker and the screen, and speech of the user
-(server VAD) or the push-to-talk key cuts the assistant off.
+looks at the event, each event then feeds the one `ConversationState` (status, reply items,
+transcript, latency) that the screen shows, and speech of the user (server VAD), the push-to-talk
+key or the local judge cuts the assistant off through the one `BargeInPolicy` (the phone bridge's too).
 
-Reply audio reaches the player through the client's `audio_output_callback`, before the event is
-queued for `receive()`; the client's `audio_item_id` says which item each chunk belongs to, which
-barge-in needs (for `conversation.item.truncate`, and to drop late deltas of an interrupted item).
+Reply audio reaches the player through the client's `audio_item_callback`, before the event is
+queued for `receive()`, with the item each chunk belongs to, which barge-in needs (for
+`conversation.item.truncate`, and to drop late deltas of an interrupted item).
 Nothing in that path waits: screen updates are attribute writes, logs and recordings are queued,
 tools run in the client's tasks.
 """
@@ -18,21 +19,20 @@ import asyncio
 import contextlib
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 import numpy as np
 
 from voicecli.audio.errors import DeviceError
 from voicecli.conversation.audio_ports import AudioSink, AudioSource
 from voicecli.conversation.barge_in import Action
+from voicecli.conversation.interruption import BargeIn, BargeInPolicy, BargeInSource
 from voicecli.conversation.local_barge_in import LocalBargeIn
+from voicecli.conversation.state import ConversationState
 from voicecli.conversation.typing import OPEN_KEY, TypedInput
 from voicecli.realtime import (
     AudioContent,
-    ContinuityEvents,
     ListenEvents,
     RealtimeAudioEvent,
     RealtimeClient,
@@ -53,9 +53,6 @@ STALL_S = 2.0
 TICK_S = 0.1
 """How often the level meter, the end of playback and the devices are looked at: as often as the
 screen looks for changes to draw, and no more, since every wake-up of the event loop costs CPU."""
-MAX_REMEMBERED_REPLIES = 32
-
-BargeInSource = Literal["vad", "key", "local"]
 
 
 @dataclass(slots=True)
@@ -65,45 +62,6 @@ class Taps:
     event: Callable[[RealtimeEvent], None] | None = None
     played: Callable[[np.ndarray, float], None] | None = None
     """Called with each chunk handed to the player and the monotonic time it will be audible."""
-
-
-@dataclass(slots=True)
-class BargeIn:
-    """What one interruption did, for the event history of tests and benchmarks."""
-
-    source: BargeInSource
-    at: float  # monotonic time the trigger was handled
-    flushed_at: float  # right after the player was flushed
-    truncates: list[tuple[str, int]] = field(default_factory=list)  # (item_id, audio_end_ms) sent
-
-
-@dataclass(slots=True)
-class _Reply:
-    """One assistant item whose audio went to the player."""
-
-    key: str  # its key in the player: the item id, or a stand-in when the transport gives none
-    item_id: str | None
-    received_samples: int = 0
-    audio_done: bool = False
-    interrupted: bool = False
-
-    @property
-    def received_ms(self) -> float:
-        return self.received_samples * 1000.0 / SAMPLE_RATE
-
-
-def truncate_end_ms(heard_ms: float, received_ms: float, *, complete: bool) -> int | None:
-    """`audio_end_ms` for `conversation.item.truncate`, or None when no truncate should be sent.
-
-    Whole milliseconds, never past the audio received (the service counts whole ms of the item's
-    audio and refuses a truncate beyond it). None when nothing was heard, or when the item had all
-    its audio and played completely (nothing to cut).
-    """
-    limit = math.floor(received_ms)
-    end = min(round(heard_ms), limit)
-    if end <= 0 or (complete and end >= limit):
-        return None
-    return end
 
 
 class Conversation:
@@ -122,36 +80,55 @@ class Conversation:
         usage: UsageMeter | None = None,
         clock: Callable[[], float] = time.monotonic,
         local_barge_in: LocalBargeIn | None = None,
+        state: ConversationState | None = None,
     ) -> None:
+        """`state` is the conversation the screen shows (`open_screen` was given it); by default a new
+        one, with `tracker` for the latency figures."""
         self.client = client
         self.source = source
         self.player = player
         self.screen = screen
-        self.tracker = tracker
+        self.state = state or ConversationState(tracker)
         self.push_to_talk = push_to_talk
         self.taps = taps or Taps()
         self.usage = usage
         self.budget_spent = False  # the budget was reached: no new turn, the session ends after the reply
         self.clock = clock  # on `time.monotonic`'s scale: the microphone's chunk times are compared with it
-        self.barge_ins: list[BargeIn] = []
+        self.policy = BargeInPolicy(player, self.state, clock=clock)
         self.local_barge_in = local_barge_in  # None: the service's speech_started interrupts (today's way)
-        self.talking = False  # push-to-talk: the key was pressed to talk and not yet pressed again
+        self._shown_status = self.state.status
         self._talk_from = self._talk_until = math.inf  # push-to-talk: the presses, on the microphone's clock
         self._microphone_reached_release = asyncio.Event()
-        self._replies: OrderedDict[str, _Reply] = OrderedDict()
-        self._responses = 0
-        self._response_active = False
-        self._user_speaking = False
-        self._speaking = False  # reply audio went to the player since the state was last "listening"
         self._talk_samples = 0
-        self._audible_at: float | None = None
         self._running = False
         self._stop = asyncio.Event()
         self._key_lock = asyncio.Lock()
         self._key_tasks = BackgroundTasks()
         self.typed_input = TypedInput(
-            client, screen, interrupt=lambda: self._barge_in("key"), spawn=self._key_tasks.spawn
+            client, screen, interrupt=lambda: self._barge_in("key"), spawn=self._key_tasks.spawn, show=self.show
         )
+
+    @property
+    def barge_ins(self) -> list[BargeIn]:
+        """Every interruption so far, for tests and benchmarks."""
+        return self.policy.barge_ins
+
+    @property
+    def talking(self) -> bool:
+        """Push-to-talk: the key was pressed to talk and not yet pressed again."""
+        return self.state.talking
+
+    def show(self, event: RealtimeEvent) -> None:
+        """A local event (typed words, a notice) joins the conversation as a received one does."""
+        self.state.handle(event)
+        self.screen.handle(event)
+        self._show_status()
+
+    def _show_status(self) -> None:
+        """The status line shows the state's status (its one writer); drawn only when it changed."""
+        if self.state.status != self._shown_status:
+            self._shown_status = self.state.status
+            self.screen.set_state(self._shown_status)
 
     # --- control ------------------------------------------------------------------------------
 
@@ -195,10 +172,11 @@ class Conversation:
                 await self.client.clear_turn()
                 self._talk_samples = 0
                 self._talk_from, self._talk_until = pressed_at, math.inf
-                self.talking = self._user_speaking = True
-                self.screen.set_state("user_speaking")
+                self.state.talk_pressed()
+                self._show_status()
                 return
-            self.screen.set_state("thinking")
+            self.state.talk_ending()
+            self._show_status()
             self._microphone_reached_release.clear()
             self._talk_until = pressed_at
             with contextlib.suppress(TimeoutError):  # a microphone gone quiet is the pump's to report
@@ -206,13 +184,12 @@ class Conversation:
                     await self._microphone_reached_release.wait()
             if not self.talking:
                 return  # the connection dropped meanwhile: that turn is to be said again
-            self.talking = self._user_speaking = False
-            if self._talk_samples * 1000 < MIN_COMMIT_MS * SAMPLE_RATE:
+            answered = self._talk_samples * 1000 >= MIN_COMMIT_MS * SAMPLE_RATE
+            self.state.talk_released(answered=answered, at=pressed_at)
+            self._show_status()
+            if not answered:
                 await self.client.clear_turn()
-                self.screen.set_state("listening")
                 return
-            if self.tracker is not None:
-                self.tracker.speech_ended(pressed_at)
             await self.client.commit_turn()
 
     # --- the session --------------------------------------------------------------------------
@@ -220,8 +197,8 @@ class Conversation:
     async def run(self) -> None:
         """Run until `stop()`; raises `RealtimeConnectionError` or `DeviceError` when the session breaks."""
         self._running = True
-        self.client.audio_output_callback = self._play_chunk
-        self.client.heard_ms = self._heard_ms  # a replay after a drop keeps only what was heard
+        self.client.audio_item_callback = self._play
+        self.client.heard_ms = self.policy.heard_ms  # a replay after a drop keeps only what was heard
         receiver = asyncio.create_task(self._receive(), name="voicecli receive")
         stopper = asyncio.create_task(self._stop.wait(), name="voicecli stop")
         workers = {
@@ -245,16 +222,13 @@ class Conversation:
     async def _receive(self) -> None:
         fatal: str | None = None
         async for event in self.client.receive():
+            self.state.handle(event)
             if not isinstance(event, RealtimeAudioEvent):  # audio went to the player already
                 if self.usage is not None and self.usage.observe(event) is not None:
                     self.budget_spent = self.budget_spent or self.usage.over_budget
                 await self._react(event)
-            if self.tracker is not None:
-                self.tracker.handle(event)
-                if self._audible_at is not None and isinstance(event, RealtimeAudioEvent):
-                    self.tracker.audible(self._audible_at)
-                    self._audible_at = None
             self.screen.handle(event)
+            self._show_status()
             if self.taps.event is not None:
                 self.taps.event(event)
             if isinstance(event, RealtimeErrorEvent) and event.error.fatal:
@@ -311,12 +285,12 @@ class Conversation:
             playing = self.player.is_playing
             if self.local_barge_in is not None and not playing and self.local_barge_in.judge.ducked:
                 self.local_barge_in.reply_over()  # it played out while the person coughed
-            if self._speaking and not playing and not self._response_active and not self._user_speaking:
-                self._speaking = False
-                self.screen.set_state("listening")
-            if self.budget_spent and not self._speaking and not playing and not self._response_active:
+            if not playing:
+                self.state.played_out()
+                self._show_status()
+            if self.budget_spent and not self.state.speaking and not playing and not self.state.response_active:
                 self.stop()  # politely: the reply under way was heard to its end
-            progress = sum(self.player.heard_ms(reply.key) for reply in self._replies.values())
+            progress = sum(self.player.heard_ms(reply.key) for reply in self.state.replies.values())
             if progress != last_progress or self.player.buffered_ms <= 0:
                 last_progress, progress_at = progress, now
             elif now - progress_at > STALL_S:
@@ -327,42 +301,23 @@ class Conversation:
 
     # --- events -------------------------------------------------------------------------------
 
-    def _play_chunk(self, pcm: np.ndarray) -> None:
-        """The client's `audio_output_callback`: called with each chunk before its event is queued."""
-        self._play(AudioContent(data=pcm, item_id=self.client.audio_item_id))
-
     def _play(self, audio: AudioContent) -> None:
-        """Reply audio to the player first; then the bookkeeping for barge-in, latency and recording."""
-        key = audio.item_id or f"response-{self._responses}"
-        reply = self._replies.get(key)
+        """The client's `audio_item_callback`, called with each chunk before its event is queued: reply
+        audio to the player first; then the bookkeeping for barge-in, latency and recording."""
+        reply = self.policy.reply_for(audio)
         if reply is None:
-            reply = self._replies[key] = _Reply(key, audio.item_id)
-            while len(self._replies) > MAX_REMEMBERED_REPLIES:
-                self._replies.popitem(last=False)
-        if reply.interrupted:
             return  # a late delta of an item the user cut off
         audible_at = self.clock() + self.player.buffered_ms / 1000 + self.player.latency
         if reply.received_samples == 0 and self.local_barge_in is not None and not self.player.is_playing:
             self.local_barge_in.reply_over()  # full gain again after a stop
-        self.player.add_audio(audio.data, key)
-        if reply.received_samples == 0:
-            self._audible_at = audible_at
-        reply.received_samples += len(audio.data)
-        self._speaking = True
+        self.policy.play(reply, audio, audible_at=audible_at)
         if self.taps.played is not None:
             self.taps.played(audio.data, audible_at)
-
-    def _heard_ms(self, item_id: str) -> float | None:
-        return self.player.heard_ms(item_id) if item_id in self._replies else None
 
     async def _react(self, event: RealtimeEvent) -> None:
         payload = event.service_event or {}
         match event.service_type:
-            case ContinuityEvents.RECONNECTING if self.talking:
-                # push-to-talk: the turn being spoken was half in the lost session; say it again
-                self.talking = self._user_speaking = False
             case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
-                self._user_speaking = True
                 if self.local_barge_in is None:
                     await self._barge_in("vad")
                 else:  # the local judgement decides; this only ducks what the detector missed
@@ -380,21 +335,12 @@ class Conversation:
                 )
                 if said is Action.STOP:
                     await self._barge_in("local")
-            case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STOPPED | ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED:
-                self._user_speaking = self.talking
-                if self.local_barge_in is not None and event.service_type == ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED:
-                    self.local_barge_in.committed(str(payload.get("item_id")))
-            case ListenEvents.RESPONSE_CREATED:
-                self._responses += 1
-                self._response_active = True
+            case ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED if self.local_barge_in is not None:
+                self.local_barge_in.committed(str(payload.get("item_id")))
             case ListenEvents.RESPONSE_OUTPUT_AUDIO_DONE:
-                reply = self._replies.get(str(payload.get("item_id")))
-                if reply is not None:
-                    reply.audio_done = True
                 if not self.client.media_audio:  # over media the sound is still on its way; see response.done
                     self.player.finish()
             case ListenEvents.RESPONSE_DONE:
-                self._response_active = False
                 self.player.finish()
         await self._send_decided()
 
@@ -408,26 +354,6 @@ class Conversation:
                 await self.client.send(event)
 
     async def _barge_in(self, source: BargeInSource) -> BargeIn | None:
-        """Stop the assistant at once: flush the player, then tell the service what was heard (the
-        client's `interrupt` says it as the transport needs: a truncate at what the listener heard
-        of each item cut off, or, where the service played the audio, a clear of its buffer). A key
-        press or a local decision also cancels the response in flight (server VAD cancels it by
-        itself, unless the session left interrupting to voicecli: then only local decisions stop)."""
-        replies = [reply for reply in self._replies.values() if not reply.interrupted and reply.received_samples]
-        if not self.player.is_playing and not (self._response_active and (replies or source == "key")):
-            return None  # nothing to stop (a response still thinking is cancelled by the service's VAD)
-        at = self.clock()
-        self.player.flush()
-        barge_in = BargeIn(source, at, self.clock())
-        self._speaking = False
-        heard: list[tuple[str, int]] = []
-        for reply in replies:
-            reply.interrupted = True
-            end = truncate_end_ms(self.player.heard_ms(reply.key), reply.received_ms, complete=reply.audio_done)
-            if end is not None and reply.item_id is not None:
-                heard.append((reply.item_id, end))
-        self.barge_ins.append(barge_in)
-        with contextlib.suppress(RealtimeConnectionError):  # a lost connection is reported by the receiver
-            cancel = source != "vad" and self._response_active
-            barge_in.truncates = await self.client.interrupt(heard, cancel=cancel)
-        return barge_in
+        """Stop the assistant at once (`BargeInPolicy`: flush the player, then tell the service what
+        was heard, as the client's transport needs)."""
+        return await self.policy.interrupt(self.client, source)

@@ -21,6 +21,7 @@ from voicecli.realtime import (
     RealtimeClient,
     RealtimeConnectionError,
     RealtimeErrorEvent,
+    RealtimeEvent,
     RealtimeTextEvent,
     TextContent,
 )
@@ -64,9 +65,12 @@ class TypedInput:
         *,
         interrupt: Callable[[], Awaitable[object]],
         spawn: Callable[[Coroutine[Any, Any, None]], object],
+        show: Callable[[RealtimeEvent], None] | None = None,
     ) -> None:
-        """`interrupt` stops the assistant as a key press does; `spawn` runs a send in the background."""
+        """`interrupt` stops the assistant as a key press does; `spawn` runs a send in the background;
+        `show` puts what was typed into the conversation (by default only on `screen`)."""
         self._client, self._screen, self._interrupt, self._spawn = client, screen, interrupt, spawn
+        self._show = show or screen.handle
         self._line: TypedLine | None = None
         self.images_refused: str | None = None  # why the session takes no images (None: it does)
 
@@ -98,7 +102,7 @@ class TypedInput:
             await self._interrupt()
             await self._client.send(RealtimeTextEvent(text=TextContent(text=text, source="user_text")))
             await self._client.send({"type": "response.create"})
-        self._screen.handle(RealtimeTextEvent(text=TextContent(text=text, source="user_text", final=True)))
+        self._show(RealtimeTextEvent(text=TextContent(text=text, source="user_text", final=True)))
 
     async def send_image(self, path: Path) -> None:
         """An image for the next turn (typed `/image PATH`, or `--image`); one line on the screen
@@ -108,9 +112,9 @@ class TypedInput:
                 raise ValueError(self.images_refused)
             item = image_item(path.expanduser())
         except ValueError as exc:
-            self._screen.handle(RealtimeErrorEvent(error=ErrorContent(message=str(exc), code="image_not_sent")))
+            self._show(RealtimeErrorEvent(error=ErrorContent(message=str(exc), code="image_not_sent")))
             return
         with contextlib.suppress(RealtimeConnectionError):  # the receiver reports a lost connection
             await self._client.send(item)
         note = f"[image {path.name}, for the next turn]"
-        self._screen.handle(RealtimeTextEvent(text=TextContent(text=note, source="user_text", final=True)))
+        self._show(RealtimeTextEvent(text=TextContent(text=note, source="user_text", final=True)))

@@ -2,10 +2,10 @@
 
 The caller's `AudioData` frames go out as `input_audio_buffer.append` as they arrive (silent
 frames too: the service's VAD needs time to pass to hear the caller stop). The model's audio comes
-through the client's `audio_output_callback`, before anything else looks at the event, and goes to
-ACS as `AudioData`. When the service hears the caller start speaking, ACS gets `StopAudio` at
-once and the model's item is truncated at what the caller heard (see `playout`; over WebRTC the
-service truncates by itself).
+through the client's `audio_item_callback`, before anything else looks at the event, and goes to
+ACS as `AudioData`. When the service hears the caller start speaking, the same `BargeInPolicy` as
+`talk`'s cuts the reply off: ACS gets `StopAudio` at once (the `CallPlayout` sink's flush) and the
+client is told what the caller heard (see `playout`), as its transport needs.
 
 Nothing one call does reaches another: a malformed frame is logged and skipped, a failing tool
 is an error text for the model (the client's tool registry), and the call ends only when the
@@ -29,11 +29,14 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from aiohttp import WSMessage, WSMsgType
 
+from voicecli.conversation.interruption import BargeInPolicy
+from voicecli.conversation.state import ConversationState
 from voicecli.phone import media
 from voicecli.phone.calls import CallRecord, CallRegistry
 from voicecli.phone.limits import CallLimits, goodbye_instructions
-from voicecli.phone.playout import Playout
+from voicecli.phone.playout import CallPlayout
 from voicecli.realtime import (
+    AudioContent,
     ContinuityEvents,
     ListenEvents,
     RealtimeClient,
@@ -44,10 +47,10 @@ from voicecli.realtime import (
     RealtimeFunctionCallEvent,
     RealtimeFunctionResultEvent,
     RealtimeSettings,
-    protocol,
 )
 from voicecli.realtime.functions import ToolFunction
 from voicecli.realtime.tasks import BackgroundTasks
+from voicecli.records.latency import LatencyTracker
 
 if TYPE_CHECKING:
     from voicecli.audio.resample import StreamResampler
@@ -106,22 +109,24 @@ class CallBridge:
         self.end_call = end_call
         self.timings = timings
         self.limits = limits or CallLimits()
-        self.playout = Playout()
+        self.playout = CallPlayout(socket)
+        self.latency = LatencyTracker()
+        self.state = ConversationState(self.latency)
+        """The call's conversation, fed once per event: who speaks, the reply items, the turn latencies."""
+        self.policy = BargeInPolicy(self.playout, self.state)
+        self._latency_reported = 0  # the turns whose latency went to the registry
         self._resampler: StreamResampler | None = None
         self._frame_samples = media.SAMPLE_RATE * media.FRAME_MS // 1000
-        self._interrupted: set[str] = set()
-        self._speech_stopped_at: float | None = None
         self._hang_up: asyncio.Task[None] | None = None
         self._caller_sound_at = self._model_done_at = time.monotonic()
-        self._responding = False
-        """The model is working on a reply: a caller waiting for it is not idle."""
         self._goodbye_said = asyncio.Event()
         self._tasks = BackgroundTasks()
         self._end_reason = ""
 
     async def run(self) -> None:
         """Bridge until the call ends; never raises for anything a caller or the service does."""
-        self.client.audio_output_callback = self._to_caller
+        self.client.audio_item_callback = self._to_caller
+        self.client.heard_ms = self.policy.heard_ms  # a replay after a drop keeps what the caller heard, as talk's
         try:
             try:
                 async with self.client(settings=self.settings, create_response=self.greet):
@@ -196,7 +201,7 @@ class CallBridge:
         if not len(pcm):
             return
         try:
-            await self.client.send(protocol.append_audio(pcm))
+            await self.client.send_audio(pcm)
         except RealtimeConnectionError:
             return  # reconnecting, or gone: `receive()` tells which
         if self.timings is not None:
@@ -226,19 +231,14 @@ class CallBridge:
 
     # --- the model → the caller ---------------------------------------------------------------
 
-    async def _to_caller(self, pcm: np.ndarray) -> None:
-        """The client's `audio_output_callback`: runs for each chunk before its event is queued."""
+    async def _to_caller(self, audio: AudioContent) -> None:
+        """The client's `audio_item_callback`: runs for each chunk before its event is queued."""
         started = time.perf_counter()
-        item_id = self.client.audio_item_id or "response"
-        if item_id in self._interrupted:
+        reply = self.policy.reply_for(audio)
+        if reply is None:
             return  # a late delta of an item the caller talked over
-        now = time.monotonic()
-        if self._speech_stopped_at is not None:
-            self.registry.turn_latency(self.record, (now - self._speech_stopped_at) * 1000)
-            self._speech_stopped_at = None
-        self.playout.sent(item_id, len(pcm), now)
-        with contextlib.suppress(ConnectionError):  # the caller is gone; the reader ends the call
-            await self.socket.send_str(media.audio_out(pcm.astype("<i2", copy=False).tobytes()))
+        self.policy.play(reply, audio)
+        await self.playout.drain()
         if self.timings is not None:
             self.timings.outbound_ms.append((time.perf_counter() - started) * 1000)
 
@@ -250,11 +250,11 @@ class CallBridge:
 
     async def _react(self, event: RealtimeEvent) -> None:
         payload = event.service_event or {}
+        self.state.handle(event)
+        self._report_latency()
         match event:
             case RealtimeEvent(service_type=ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED):
                 await self._barge_in()
-            case RealtimeEvent(service_type=ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STOPPED):
-                self._speech_stopped_at = time.monotonic()
             case RealtimeEvent(service_type=ListenEvents.RESPONSE_OUTPUT_AUDIO_TRANSCRIPT_DONE):
                 self.registry.said(self.record, "assistant", str(payload.get("transcript") or ""))
             case RealtimeEvent(service_type=ListenEvents.RESPONSE_OUTPUT_TEXT_DONE):
@@ -266,10 +266,8 @@ class CallBridge:
             case RealtimeFunctionResultEvent() if event.function_result.is_error:
                 result = event.function_result
                 self.registry.note(self.record, f"tool {result.name}: {result.result}", level=logging.WARNING)
-            case RealtimeEvent(service_type=ListenEvents.RESPONSE_CREATED):
-                self._responding = True
             case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):
-                self._responding, self._model_done_at = False, time.monotonic()
+                self._model_done_at = time.monotonic()
                 if self._hang_up is not None:
                     self._goodbye_said.set()
             case RealtimeEvent(service_type=ContinuityEvents.RECONNECTING):
@@ -283,25 +281,18 @@ class CallBridge:
                 if event.error.fatal:
                     self._end_reason = f"realtime session failed: {event.error.message}"
 
-    async def _barge_in(self) -> None:
-        """The caller started speaking: ACS stops playing at once, then the model learns what was heard.
+    def _report_latency(self) -> None:
+        """A turn's first reply audio came (from the caller's last word, as the state's latency tracker counts)."""
+        turn = self.latency.current
+        if turn is not None and turn.number > self._latency_reported and turn.first_audio_ms is not None:
+            self._latency_reported = turn.number
+            self.registry.turn_latency(self.record, turn.first_audio_ms)
 
-        Sent after any reply audio, even one the clock says has played out: ACS may lag the estimate.
-        """
-        if not self.playout.sent_since_stop:
-            return  # nothing was sent that could still be playing
-        now = time.monotonic()
-        with contextlib.suppress(ConnectionError):
-            await self.socket.send_str(media.stop_audio())
-        if self.client.audio_item_id:
-            self._interrupted.add(self.client.audio_item_id)
-        cut = self.playout.stop(now)
-        if self.client.transport == "webrtc":
-            return  # RTP arrives at real time, as ACS plays it: the service truncates by itself
-        for item_id, heard_ms in cut:
-            with contextlib.suppress(RealtimeConnectionError):
-                await self.client.send(protocol.truncate_item(item_id, heard_ms))
-        self.registry.note(self.record, "caller spoke over the reply: StopAudio", level=logging.DEBUG)
+    async def _barge_in(self) -> None:
+        """The caller started speaking: ACS stops playing at once, then the model learns what was heard."""
+        barge_in = await self.policy.interrupt(self.client, "vad", flushed=self.playout.drain)
+        if barge_in is not None:
+            self.registry.note(self.record, "caller spoke over the reply: StopAudio", level=logging.DEBUG)
 
     # --- hanging up ---------------------------------------------------------------------------
 
@@ -330,7 +321,7 @@ class CallBridge:
     def limit_reached(self, now: float) -> str | None:
         """Why the call must end at `now` (monotonic), or None; silence counts only while the model
         neither works on a reply nor plays one."""
-        quiet_since = now if self._responding else max(self._caller_sound_at, self._model_done_at)
+        quiet_since = now if self.state.response_active else max(self._caller_sound_at, self._model_done_at)
         quiet_since = max(quiet_since, self.playout.ends_at)
         return self.limits.reached(now=now, started=self.record.started, quiet_since=quiet_since)
 

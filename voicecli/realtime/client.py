@@ -24,6 +24,7 @@ from voicecli.realtime.continuity import Continuity, HeardMs, History
 from voicecli.realtime.errors import RealtimeConfigurationError, RealtimeConnectionError, RealtimeError
 from voicecli.realtime.event_stream import EventStream
 from voicecli.realtime.events import (
+    AudioContent,
     ErrorContent,
     FunctionCallContent,
     McpApprovalContent,
@@ -53,6 +54,7 @@ from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.realtime.transport import Transport
 
 __all__ = [
+    "AudioItemCallback",
     "AudioOutputCallback",
     "RealtimeClient",
     "RealtimeConfigurationError",
@@ -61,6 +63,10 @@ __all__ = [
 ]
 
 AudioOutputCallback = Callable[[np.ndarray], Awaitable[None] | None]
+"""The seed's callback: each chunk of reply audio (24 kHz mono int16), nothing else."""
+AudioItemCallback = Callable[[AudioContent], Awaitable[None] | None]
+"""Each chunk of reply audio with the item it belongs to (`AudioContent.item_id`): what playback that
+can be interrupted needs, to truncate the right item and to drop late chunks of one cut off."""
 
 
 class RealtimeClient:
@@ -93,9 +99,10 @@ class RealtimeClient:
         self.tools = ToolRegistry(tools, plugins, timeout_s=tool_timeout_s)
         self.auto_invoke_tools = auto_invoke_tools
         self.connect_timeout_s = connect_timeout_s
+        self.audio_item_callback: AudioItemCallback | None = None
+        """Called with each reply chunk and its item, before `audio_output_callback` and before the
+        event is delivered; the one way to learn which item a chunk belongs to."""
         self.session_id: str | None = None
-        self.audio_item_id: str | None = None
-        """The item of the chunk `audio_output_callback` is being called with (for barge-in bookkeeping)."""
         self._stream = EventStream()
         self._connected = False
         self._pending_entry: tuple[RealtimeSettings | None, bool] = (None, False)
@@ -344,12 +351,10 @@ class RealtimeClient:
         consumer is far behind (the transport's reader then stops reading); a tool's result never waits."""
         match action:
             case Play(audio):
-                callback = self.audio_output_callback
-                if callback is not None:
-                    self.audio_item_id = audio.item_id
-                    result = callback(audio.data)
-                    if inspect.isawaitable(result):
-                        await result
+                if self.audio_item_callback is not None:
+                    await _called(self.audio_item_callback(audio))
+                if self.audio_output_callback is not None:
+                    await _called(self.audio_output_callback(audio.data))
             case Deliver(event):
                 if self.supervisor is not None:
                     self.supervisor.history.on_received(event)
@@ -418,3 +423,9 @@ class RealtimeClient:
         if isinstance(self._protocol, RealtimeProtocolSession):  # the protocol that asked (a new one may be open)
             for action in self._protocol.approval_answered(request, approved):
                 await self._carry_out(action, wait=False)
+
+
+async def _called(result: Awaitable[None] | None) -> None:
+    """An audio callback may be a plain function or a coroutine function."""
+    if inspect.isawaitable(result):
+        await result

@@ -14,11 +14,11 @@ from rich.console import Console
 from voicecli.audio.echo import EchoStatus
 from voicecli.realtime import RealtimeEvent
 from voicecli.realtime.usage import UsageMeter
-from voicecli.records.latency import LatencySummary, LatencyTracker
+from voicecli.records.latency import LatencySummary
 from voicecli.ui.live import LiveScreen
 from voicecli.ui.plain import PlainTranscript
 from voicecli.ui.summary import latency_table, usage_table
-from voicecli.ui.view import ConversationView, SessionInfo, State
+from voicecli.ui.view import ConversationView, SessionInfo, ShownConversation, State
 
 
 class ConversationScreen(Protocol):
@@ -88,13 +88,14 @@ class PlainScreen:
 
 def open_screen(
     info: SessionInfo,
+    conversation: ShownConversation,
     *,
-    latency: LatencyTracker | None = None,
     usage: UsageMeter | None = None,
     console: Console | None = None,
 ) -> ConversationScreen:
-    """The live screen when `console` (default: stdout) is a terminal, plain lines otherwise."""
+    """The live screen of `conversation` (its `ConversationState`) when `console` (default: stdout) is
+    a terminal, plain lines otherwise."""
     console = console or Console()
     if console.is_terminal:
-        return LiveScreen(ConversationView(info, latency, usage), console)
+        return LiveScreen(ConversationView(info, conversation, usage), console)
     return PlainScreen(console.file)

@@ -1,16 +1,18 @@
 """What the live screen shows, as plain state: the conversation so far plus a status line.
 
-`ConversationView` is fed every event from `receive()` (`handle`) and the few things only the
-application knows (`set_state`, `set_level`, `set_muted`); `render()` turns the state into a Rich
-renderable. It never touches the terminal, so it is tested by rendering into a recording console,
-and `render()` may run on Rich's refresh thread: it only reads, and `handle()` only appends to lists
-or replaces attributes, so neither side needs a lock.
+`ConversationView` renders, it does not decide: the entries are the conversation state's (built
+once from the events, `conversation.transcript`), the status is what that state decided
+(`set_state`), and the rest is what the application measures (`set_level`, `set_muted`, `set_echo`);
+`handle` only says an event arrived. `render()` turns it all into a Rich renderable. It
+never touches the terminal, so it is tested by rendering into a recording console, and `render()`
+may run on Rich's refresh thread: it only reads, and `handle()` only appends to lists or replaces
+attributes, so neither side needs a lock.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal, Protocol
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.rule import Rule
@@ -20,24 +22,9 @@ from rich.text import Text
 
 from voicecli.audio.echo import EchoStatus
 from voicecli.config import AppConfig
-from voicecli.realtime import (
-    ContinuityEvents,
-    ListenEvents,
-    RealtimeAudioEvent,
-    RealtimeErrorEvent,
-    RealtimeEvent,
-    RealtimeFunctionCallEvent,
-    RealtimeFunctionResultEvent,
-    RealtimeMcpCallEvent,
-    RealtimeMcpToolsEvent,
-    RealtimeTextEvent,
-    RealtimeWordEvent,
-)
+from voicecli.realtime import ContinuityEvents, RealtimeEvent
 from voicecli.realtime.usage import UsageMeter
-from voicecli.realtime.word_timestamps import heard_text
-from voicecli.records.latency import LatencyTracker, TurnLatency
-from voicecli.ui.entries import AssistantTurn, Entry, Notice, ToolCallEntry, UserTurn
-from voicecli.ui.plain import hosted_tools_line
+from voicecli.ui.entries import Entry
 from voicecli.ui.summary import dollars
 from voicecli.ui.transcript import newest_lines, render_entry
 
@@ -85,37 +72,37 @@ class SessionInfo:
         return cls(provider=config.provider, transport=config.transport, model=model, voice=config.session.voice)
 
 
+class ShownConversation(Protocol):
+    """What the view reads of the conversation (`ConversationState` is one)."""
+
+    @property
+    def entries(self) -> list[Entry]: ...
+
+
 class ConversationView:
     """The state of the live screen, updated by events and setters, rendered on demand."""
 
-    def __init__(
-        self, info: SessionInfo, latency: LatencyTracker | None = None, usage: UsageMeter | None = None
-    ) -> None:
+    def __init__(self, info: SessionInfo, conversation: ShownConversation, usage: UsageMeter | None = None) -> None:
         self.info = info
+        self.conversation = conversation
         self.usage = usage
         self.state: State = "connecting"
         self.level_dbfs: float | None = None
         self.muted = False
         self.echo: EchoStatus | None = None
-        self.entries: list[Entry] = []
-        self._latency = latency
-        self._last_latency: TurnLatency | None = None
-        self._users: dict[str, UserTurn] = {}
-        self._assistants: dict[str, AssistantTurn] = {}
-        self._current_assistant: AssistantTurn | None = None
-        self._open_assistants: list[AssistantTurn] = []
-        self._calls: dict[str, ToolCallEntry] = {}
-        self._response_has_audio = False
-        self._response_has_calls = False
         self._reconnect_try = ""  # "(2/5)" while reconnecting
         self.typing: str | None = None  # the line being typed, while the input is open
         self.revision = 0
         """Goes up whenever what `render()` shows may have changed, so the screen redraws only then."""
 
+    @property
+    def entries(self) -> list[Entry]:
+        return self.conversation.entries
+
     # --- what the application tells the view ---------------------------------------------
 
     def set_state(self, state: State) -> None:
-        """For what events cannot tell, e.g. `listening` again once the player has played everything."""
+        """The status to show (`ConversationState` decides it from the events, the player and the keys)."""
         if state != self.state:
             self.state = state
             self.revision += 1
@@ -146,142 +133,11 @@ class ConversationView:
         self.echo = status
 
     def handle(self, event: RealtimeEvent) -> None:
-        """Update the conversation and the state from one event of `receive()`."""
+        """An event arrived (the conversation's state has taken it in): redraw; a reconnect's try for the label."""
         self.revision += 1
         payload = event.service_event or {}
-        match event:
-            case RealtimeAudioEvent():
-                self._response_has_audio = True
-                self._assistant(event.audio.item_id).audio = True
-                self._enter("speaking")
-            case RealtimeTextEvent() if event.text.source in ("user_transcript", "user_text"):
-                user = self._user(event.text.item_id)
-                user.text, user.final, user.speaking = event.text.text, True, False
-                user.typed = event.text.source == "user_text"
-            case RealtimeTextEvent():
-                self._assistant(event.text.item_id).text += event.text.text
-                self._enter("speaking")
-            case RealtimeFunctionCallEvent():
-                call = event.function_call
-                self._response_has_calls = True
-                self._calls[call.call_id] = ToolCallEntry(call.name, call.arguments, call.call_id)
-                self.entries.append(self._calls[call.call_id])
-                self._current_assistant = None
-                self.state = "tool_running"
-            case RealtimeFunctionResultEvent():
-                self._tool_finished(event)
-            case RealtimeWordEvent():
-                self._assistant(event.word.item_id).words.append(event.word)
-            case RealtimeMcpCallEvent():  # the service called a hosted MCP server: shown as the tool call it is
-                mcp = event.mcp_call
-                hosted = ToolCallEntry(f"{mcp.server_label}.{mcp.name}", mcp.arguments, mcp.item_id)
-                hosted.result, hosted.is_error = (mcp.error, True) if mcp.error else (mcp.output or "", False)
-                self.entries.append(hosted)
-                self._current_assistant = None
-            case RealtimeMcpToolsEvent():
-                self.entries.append(Notice(hosted_tools_line(event), "mcp" if event.mcp_tools.failed else "mcp_tools"))
-            case RealtimeErrorEvent():
-                self.entries.append(Notice(event.error.message, event.error.code, event.error.fatal))
-            case RealtimeEvent(service_type=service_type):
-                self._service_event(str(service_type), payload)
-
-    def _service_event(self, service_type: str, payload: dict[str, Any]) -> None:
-        item_id = payload.get("item_id")
-        match service_type:
-            case ListenEvents.SESSION_CREATED | ListenEvents.SESSION_UPDATED if self.state == "connecting":
-                self.state = "listening"
-            case "session.started" if self.state == "connecting":  # GPT-Live's session.created
-                self.state = "listening"
-            case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
-                self._user(item_id)
-                self.state = "user_speaking"
-            case ListenEvents.INPUT_AUDIO_BUFFER_SPEECH_STOPPED | ListenEvents.INPUT_AUDIO_BUFFER_COMMITTED:
-                self._user(item_id).speaking = False
-                self.state = "thinking"
-            case ListenEvents.INPUT_AUDIO_TRANSCRIPTION_DELTA:
-                self._user(item_id).text += str(payload.get("delta", ""))
-            case ListenEvents.INPUT_AUDIO_TRANSCRIPTION_FAILED:
-                self._user(item_id).failed = True
-            case ListenEvents.RESPONSE_CREATED:
-                self._response_has_audio = self._response_has_calls = False
-                self._enter("thinking")
-            case ListenEvents.RESPONSE_OUTPUT_AUDIO_TRANSCRIPT_DONE | ListenEvents.RESPONSE_OUTPUT_TEXT_DONE:
-                final = payload.get("transcript", payload.get("text"))
-                if isinstance(final, str):
-                    self._assistant(item_id).text = final
-            case ListenEvents.CONVERSATION_ITEM_TRUNCATED if item_id in self._assistants:
-                turn = self._assistants[item_id]
-                turn.interrupted = True
-                end_ms = payload.get("audio_end_ms")
-                if turn.words and isinstance(end_ms, int):
-                    turn.heard = heard_text(turn.words, end_ms)
-            case ListenEvents.RESPONSE_DONE:
-                self._response_done(payload.get("response") or {})
-            case ListenEvents.OUTPUT_AUDIO_BUFFER_STOPPED | ListenEvents.OUTPUT_AUDIO_BUFFER_CLEARED:
-                self._enter("listening")
-            case ContinuityEvents.RECONNECTING:
-                self._reconnect_try = f"({payload.get('attempt')}/{payload.get('attempts')})"
-                self.state = "reconnecting"
-            case ContinuityEvents.RECONNECTED if payload.get("cause") == "drop":
-                self.state = "reconnected"  # a rollover is not news: it is meant to go unnoticed
-
-    def _enter(self, state: State) -> None:
-        """Change state unless the user is talking: their speech outranks whatever the model does."""
-        if self.state != "user_speaking":
-            self.state = state
-
-    def _user(self, item_id: str | None) -> UserTurn:
-        if item_id is not None and item_id in self._users:
-            return self._users[item_id]
-        turn = UserTurn(item_id)
-        if item_id is not None:
-            self._users[item_id] = turn
-        self.entries.append(turn)
-        return turn
-
-    def _assistant(self, item_id: str | None) -> AssistantTurn:
-        if item_id is not None and item_id in self._assistants:
-            return self._assistants[item_id]
-        current = self._current_assistant
-        if current is not None and (item_id is None or current.item_id is None):
-            if item_id is not None:  # the first event that names the item
-                current.item_id = item_id
-                self._assistants[item_id] = current
-            return current
-        latency = self._latency.current if self._latency is not None else None
-        if latency is self._last_latency:  # show a turn's numbers once, on its first answer
-            latency = None
-        else:
-            self._last_latency = latency
-        turn = AssistantTurn(item_id, latency)
-        if item_id is not None:
-            self._assistants[item_id] = turn
-        self._current_assistant = turn
-        self._open_assistants.append(turn)
-        self.entries.append(turn)
-        return turn
-
-    def _tool_finished(self, event: RealtimeFunctionResultEvent) -> None:
-        outcome = event.function_result
-        call = self._calls.get(outcome.call_id)
-        if call is None:
-            call = ToolCallEntry(outcome.name, "", outcome.call_id)
-            self.entries.append(call)
-        call.result, call.is_error, call.duration_s = outcome.result, outcome.is_error, outcome.duration_s
-        if all(c.result is not None for c in self._calls.values()):
-            self._enter("thinking")
-
-    def _response_done(self, response: dict[str, Any]) -> None:
-        for turn in self._open_assistants:
-            turn.done = True
-        self._open_assistants.clear()
-        self._current_assistant = None
-        details = response.get("status_details") or {}
-        if response.get("status") == "failed":
-            error = details.get("error") or {}
-            self.entries.append(Notice(str(error.get("message") or "the response failed"), error.get("code")))
-        if not self._response_has_audio and not self._response_has_calls:
-            self._enter("listening")  # with audio, the player says when it has finished
+        if event.service_type == ContinuityEvents.RECONNECTING:
+            self._reconnect_try = f"({payload.get('attempt')}/{payload.get('attempts')})"
 
     # --- rendering -----------------------------------------------------------------------
 
