@@ -136,6 +136,8 @@ async def test_interruption_over_webrtc_stops_playback_only_and_the_model_stops_
     played: list[int] = []
     async with LocalServer(brain="scripted", script=WEATHER_SCRIPT, pacing=Pacing(0.0, 1.0)) as server:
         client = openai_client(server, audio_output_callback=lambda pcm: played.append(len(pcm)))
+        items: list[str] = []
+        client.audio_item_callback = lambda audio: items.append(audio.item_id or "")
         sent, _ = checked(client)
         full_reply = synth.speak("Hello! Ask me about the weather.").size
         async with client:
@@ -144,7 +146,7 @@ async def test_interruption_over_webrtc_stops_playback_only_and_the_model_stops_
             await speak_into(client, synth.speak("Hello there").copy())  # over the reply: the model stops
             await until(client, lambda event: event.service_type == "input_audio_buffer.speech_started")
             before = len(sent)
-            assert await client.interrupt([(client.audio_item_id or "", 100)], cancel=True) == []
+            assert await client.interrupt([(items[-1], 100)], cancel=True) == []
             assert len(sent) == before  # nothing went out: the protocol has no cancel or truncate
     assert sum(played) < full_reply, "the model kept talking over the user"
     assert {payload["type"] for payload in sent} <= ALLOWED_OVER_WEBRTC

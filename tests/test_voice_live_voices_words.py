@@ -14,6 +14,7 @@ from rich.console import Console
 from voicecli.config import ConfigError, load_config
 from voicecli.conversation.exchange import exchange
 from voicecli.conversation.providers import build_client
+from voicecli.conversation.state import ConversationState
 from voicecli.realtime import (
     ContinuityEvents,
     ListenEvents,
@@ -187,14 +188,15 @@ async def test_an_interrupted_reply_shows_the_words_heard_before_the_cut() -> No
     async with LocalServer(brain="echo", pacing=Pacing(speed=2.0)) as server:
         client = voice_live(server, VoiceLiveOptions(word_timestamps=True))
         wire = Wire(client)
-        view = ConversationView(SessionInfo("azure", "websocket", "gpt-realtime", "alloy"))
+        state = ConversationState()
+        view = ConversationView(SessionInfo("azure", "websocket", "gpt-realtime", "alloy"), state)
         async with client(settings=RealtimeSettings(push_to_talk=True)):
             await client.send({"type": "conversation.item.create", "item": _user_text(LONG_TEXT)})
             await client.send({"type": SendEvents.RESPONSE_CREATE})
             item_id = None
             async for event in client.receive():
                 wire(event)
-                view.handle(event)
+                state.handle(event)
                 if item_id is None and len(wire.words()) >= 4:  # a few words were spoken: the user cuts in
                     item_id = wire.words()[0].item_id
                     await asyncio.sleep(0.2)
@@ -214,17 +216,18 @@ def _user_text(text: str) -> dict[str, Any]:
 
 
 def test_the_unheard_rest_of_an_interrupted_reply_is_struck_through() -> None:
-    view = ConversationView(SessionInfo("azure", "websocket", "gpt-realtime", "alloy"))
+    state = ConversationState()
+    view = ConversationView(SessionInfo("azure", "websocket", "gpt-realtime", "alloy"), state)
     said = "Once upon a time there was"
     for at, word in enumerate(said.split()):
-        view.handle(
+        state.handle(
             RealtimeWordEvent(word=WordTimestampContent(word, at * 300, 300, item_id="a1"), service_type="word")
         )
     for event in (
         _service("response.output_audio_transcript.done", item_id="a1", transcript=said),
         _service("conversation.item.truncated", item_id="a1", content_index=0, audio_end_ms=800),
     ):
-        view.handle(event)
+        state.handle(event)
     console = Console(width=100, record=True, color_system="standard", force_terminal=True)
     console.print(view.render())
     shown = console.export_text(styles=True)
