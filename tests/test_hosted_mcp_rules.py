@@ -9,7 +9,7 @@ import os
 from typing import Any
 
 import pytest
-from test_ui_view import INFO, feed, screen
+from test_ui_view import Driven, feed, screen
 
 from voicecli.config import ConfigError
 from voicecli.conversation.approvals import KeyApprovals
@@ -20,7 +20,6 @@ from voicecli.realtime.events import RealtimeMcpApprovalEvent, RealtimeMcpCallEv
 from voicecli.realtime.functions import ToolRegistry
 from voicecli.realtime.protocol_session import Action, AskApproval, Deliver, RealtimeProtocolSession, Send
 from voicecli.realtime.safe_text import shown
-from voicecli.ui.view import ConversationView
 
 REQUEST = {
     "type": "response.output_item.done",
@@ -111,7 +110,7 @@ def test_a_servers_tool_list_is_one_typed_event_whatever_the_order(order: list[s
 
 
 def test_a_hosted_call_shows_on_the_screen_as_a_tool_call_with_its_result() -> None:
-    view = ConversationView(INFO)
+    view = Driven()
     call = {
         "id": "mcp_1",
         "type": "mcp_call",
