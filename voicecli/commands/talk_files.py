@@ -95,7 +95,8 @@ async def run_file_turn(
             status.write(f"no reply audio arrived; {output_file} was not written\n")
     if result.first_audio_s is not None:
         status.write(f"first audio after {result.first_audio_s * 1000:.0f} ms, turn took {result.total_s:.2f} s\n")
-    if usage.turns:
+    # A failed turn that got no answer shows its error alone.
+    if usage.turns and (not result.failed or usage.session.output_tokens):
         status.write(f"{usage_line(usage)} (priced as {config.priced_model()})\n")
     if result.failed:
         status.write(f"voicecli: error: {shown(result.failed)}\n")
