@@ -23,9 +23,9 @@ import orjson
 from voicecli.realtime.hosts import is_loopback_host
 from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.server.config import ServerConfig
-from voicecli.server.live.route import live_error
+from voicecli.server.live.route import handle_client_frame
 from voicecli.server.live.session import LiveServerSession
-from voicecli.server.live.validation import validate_live_client_event, validate_live_server_event
+from voicecli.server.live.validation import validate_live_server_event
 from voicecli.server.validation import ProtocolViolation
 from voicecli.server.webrtc.audio import ResponseAudioTrack
 from voicecli.server.webrtc.call import SETUP_TIMEOUT_S
@@ -113,7 +113,7 @@ class LiveRtcCall:
             while not self.session.closed:
                 kind, data = await self.peer.inbox.get()
                 if kind == "event":
-                    await self._handle_event(data)
+                    await handle_client_frame(self.session, data, self._send, what="message")
                 else:
                     await self.session.append_pcm(np.asarray(data, dtype=np.int16))
             await self.close("session closed")
@@ -122,19 +122,6 @@ class LiveRtcCall:
             await self.close("internal server error")
         finally:
             expiry.cancel()
-
-    async def _handle_event(self, data: str | bytes) -> None:
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            await self._send(live_error("invalid_json", "The message is not valid JSON."))
-            return
-        try:
-            validate_live_client_event(event)
-            await self.session.handle(event)
-        except ProtocolViolation as exc:
-            client_event_id = event.get("event_id") if isinstance(event, dict) else None
-            await self._send(live_error(exc.code, exc.message, param=exc.param, client_event_id=client_event_id))
 
     async def _expire(self) -> None:
         """The session limit: `session.closed` (reason `expired`), then the call ends, as the service's do."""
