@@ -23,14 +23,13 @@ import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from voicecli.realtime.client import RealtimeClient
 from voicecli.realtime.endpoints import AzureEndpoint, TokenProvider
 from voicecli.realtime.errors import RealtimeConnectionError
 from voicecli.realtime.events import RealtimeErrorEvent, RealtimeEvent
 from voicecli.realtime.protocol import ListenEvents, SendEvents
 from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.realtime.transport import Transmit, TransportName, TransportSink
-from voicecli.realtime.voice_live import VoiceLiveOptions
+from voicecli.realtime.voice_live import VoiceLiveClient, VoiceLiveOptions
 from voicecli.realtime.voice_live_calls import (
     SDP_CREATE,
     SDP_CREATED,
@@ -295,7 +294,7 @@ class VoiceLiveWebRTCTransport:
         return close()
 
 
-class VoiceLiveWebRTC(RealtimeClient):
+class VoiceLiveWebRTC(VoiceLiveClient):
     """Azure Voice Live over WebRTC (preview); endpoint, key and model default to the `AZURE_OPENAI_*`
     variables, as for `VoiceLiveWebsocket`, and without a key Entra ID signs in."""
 
@@ -315,23 +314,6 @@ class VoiceLiveWebRTC(RealtimeClient):
         self.connector = VoiceLiveCallsConnector(azure, version, options or VoiceLiveOptions())
         self.webrtc = VoiceLiveWebRTCTransport(self.connector)
         super().__init__(transport=self.webrtc, **kwargs)
-
-    @property
-    def model(self) -> str:
-        return self.connector.model
-
-    @property
-    def api_version(self) -> str:
-        return self.connector.api_version
-
-    @property
-    def options(self) -> VoiceLiveOptions:
-        return self.connector.options
-
-    @property
-    def url(self) -> str:
-        """The signaling URL this client opens (never a secret)."""
-        return self.connector.url
 
     @property
     def rtc_call_id(self) -> str | None:
