@@ -125,24 +125,6 @@ class VoiceLiveConnector(AzureDeploymentConnector):
         )
 
 
-class VoiceLiveWire(RealtimeWire):
-    """The Realtime events (in the beta shape, see `wire_form`) on a socket opened with Voice Live's
-    query and headers; frames parse as everywhere else, and word timestamps become `RealtimeWordEvent`s."""
-
-    def __init__(self, connector: VoiceLiveConnector) -> None:
-        self.connector = connector
-
-    def connect(self, client: AsyncOpenAI, model: str) -> Any:
-        options = self.connector.connect_options()
-        return client.realtime.connect(model=model, websocket_connection_options=CONNECTION_OPTIONS, **options)
-
-    def parse(self, raw: bytes) -> RealtimeEvent:
-        event = super().parse(raw)
-        if event.service_type == WORD_TIMESTAMP_DELTA and event.service_event is not None:
-            return word_event(event.service_event)
-        return event
-
-
 class VoiceLiveClient(RealtimeClient):
     """What the Voice Live clients share, whatever their transport: what their connector was given."""
 
@@ -164,6 +146,24 @@ class VoiceLiveClient(RealtimeClient):
     def url(self) -> str:
         """The URL this client opens (never a secret): for WebRTC, the call's signaling socket."""
         return self.connector.url
+
+
+class VoiceLiveWire(RealtimeWire):
+    """The Realtime events (in the beta shape, see `wire_form`) on a socket opened with Voice Live's
+    query and headers; frames parse as everywhere else, and word timestamps become `RealtimeWordEvent`s."""
+
+    def __init__(self, connector: VoiceLiveConnector) -> None:
+        self.connector = connector
+
+    def connect(self, client: AsyncOpenAI, model: str) -> Any:
+        options = self.connector.connect_options()
+        return client.realtime.connect(model=model, websocket_connection_options=CONNECTION_OPTIONS, **options)
+
+    def parse(self, raw: bytes) -> RealtimeEvent:
+        event = super().parse(raw)
+        if event.service_type == WORD_TIMESTAMP_DELTA and event.service_event is not None:
+            return word_event(event.service_event)
+        return event
 
 
 class VoiceLiveWebsocket(VoiceLiveClient):
