@@ -14,6 +14,7 @@ import orjson
 import pytest
 from support.conversation_stubs import Microphone, RealTimeSpeaker, Screen
 from support.live import until
+from support.voice_live import Wire
 
 from voicecli.config import load_config
 from voicecli.conversation.exchange import exchange
@@ -23,7 +24,6 @@ from voicecli.realtime import (
     Continuity,
     ContinuityEvents,
     ListenEvents,
-    RealtimeEvent,
     RealtimeSettings,
     SendEvents,
     TurnDetection,
@@ -35,7 +35,7 @@ from voicecli.server.faults import Faults
 from voicecli.server.session.pacing import UNPACED
 from voicecli.server.synth import speak
 from voicecli.server.validation import ProtocolViolation
-from voicecli.server.voicelive.conformance import check_client_event, check_server_event
+from voicecli.server.voicelive.conformance import check_server_event
 from voicecli.ui.config_view import azure_route
 
 LONG_REPLY = (
@@ -80,27 +80,6 @@ def voice_live(server: LocalServer, **options: Any) -> VoiceLiveWebsocket:
         options=VoiceLiveOptions(voice_type="azure-standard"),
         **options,
     )
-
-
-class Wire:
-    """Both directions of one session, each event checked against the SDK's models as it passes."""
-
-    def __init__(self, client: VoiceLiveWebsocket) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.received: list[RealtimeEvent] = []
-        client.observe_sent(self._sent)
-
-    def _sent(self, payload: dict[str, Any]) -> None:
-        check_client_event(payload)
-        self.sent.append(payload)
-
-    def __call__(self, event: RealtimeEvent) -> None:
-        if event.service_event is not None and event.service_type not in set(ContinuityEvents):  # the client's own
-            check_server_event(event.service_event)
-        self.received.append(event)
-
-    def of_type(self, event_type: str) -> list[dict[str, Any]]:
-        return [event.service_event or {} for event in self.received if event.service_type == event_type]
 
 
 async def test_a_text_turn_with_azure_session_settings(server: LocalServer, headers: list[dict[str, str]]) -> None:

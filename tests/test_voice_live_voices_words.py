@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from support.voice_live import Wire
 
 from voicecli.config import ConfigError, load_config
 from voicecli.conversation.exchange import exchange
 from voicecli.conversation.providers import build_client
 from voicecli.conversation.state import ConversationState
 from voicecli.realtime import (
-    ContinuityEvents,
     ListenEvents,
     RealtimeEvent,
     RealtimeSettings,
@@ -29,7 +29,7 @@ from voicecli.realtime.word_timestamps import heard_text
 from voicecli.server import LocalServer, Pacing
 from voicecli.server.brains import DEFAULT_SCRIPT
 from voicecli.server.validation import ProtocolViolation
-from voicecli.server.voicelive.conformance import check_client_event, check_server_event
+from voicecli.server.voicelive.conformance import check_client_event
 from voicecli.ui.entries import AssistantTurn
 from voicecli.ui.view import ConversationView, SessionInfo
 
@@ -48,30 +48,6 @@ async def server() -> AsyncIterator[LocalServer]:
 
 def voice_live(server: LocalServer, options: VoiceLiveOptions) -> VoiceLiveWebsocket:
     return VoiceLiveWebsocket(endpoint=server.http_url, api_key="k", deployment_name="gpt-realtime", options=options)
-
-
-class Wire:
-    """Both directions, each event checked against the SDK's models as it passes."""
-
-    def __init__(self, client: VoiceLiveWebsocket) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.received: list[RealtimeEvent] = []
-        client.observe_sent(self._sent)
-
-    def _sent(self, payload: dict[str, Any]) -> None:
-        check_client_event(payload)
-        self.sent.append(payload)
-
-    def __call__(self, event: RealtimeEvent) -> None:
-        if event.service_event is not None and event.service_type not in set(ContinuityEvents):
-            check_server_event(event.service_event)
-        self.received.append(event)
-
-    def words(self) -> list[WordTimestampContent]:
-        return [event.word for event in self.received if isinstance(event, RealtimeWordEvent)]
-
-    def of_type(self, event_type: str) -> list[dict[str, Any]]:
-        return [event.service_event or {} for event in self.received if event.service_type == event_type]
 
 
 # --- custom and personal voices ------------------------------------------------------------------

@@ -23,6 +23,7 @@ import pytest
 import soundfile
 from aiortc import RTCPeerConnection
 from pydantic import ValidationError
+from support.voice_live import Wire
 
 from voicecli.config import load_config
 from voicecli.conversation.exchange import exchange
@@ -33,7 +34,6 @@ from voicecli.realtime import (
     ContinuityEvents,
     ListenEvents,
     RealtimeAudioEvent,
-    RealtimeEvent,
     RealtimeSettings,
     SendEvents,
     TurnDetection,
@@ -49,7 +49,7 @@ from voicecli.server.faults import Faults
 from voicecli.server.session.pacing import UNPACED
 from voicecli.server.synth import speak
 from voicecli.server.voicelive import webrtc_route
-from voicecli.server.voicelive.conformance import check_client_event, check_server_event
+from voicecli.server.voicelive.conformance import check_server_event
 from voicecli.server.voicelive.rtc_signaling import check_sdp_create, check_sdp_created
 from voicecli.ui.config_view import azure_route
 
@@ -78,28 +78,6 @@ def voice_live(server: LocalServer, **options: Any) -> VoiceLiveWebRTC:
         options=VoiceLiveOptions(voice_type="azure-standard"),
         **options,
     )
-
-
-class Wire:
-    """Both directions of one session, each event checked as it passes: the signaling by the strict
-    models, the rest by the SDK's."""
-
-    def __init__(self, client: VoiceLiveWebRTC) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.received: list[RealtimeEvent] = []
-        client.observe_sent(self._sent)
-
-    def _sent(self, payload: dict[str, Any]) -> None:
-        check_client_event(payload)
-        self.sent.append(payload)
-
-    def __call__(self, event: RealtimeEvent) -> None:
-        if event.service_event is not None and event.service_type not in set(ContinuityEvents):
-            check_server_event(event.service_event)
-        self.received.append(event)
-
-    def of_type(self, event_type: str) -> list[dict[str, Any]]:
-        return [event.service_event or {} for event in self.received if event.service_type == event_type]
 
 
 async def test_a_text_turn_with_the_reply_audio_over_rtp(server: LocalServer) -> None:

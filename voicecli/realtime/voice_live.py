@@ -125,6 +125,29 @@ class VoiceLiveConnector(AzureDeploymentConnector):
         )
 
 
+class VoiceLiveClient(RealtimeClient):
+    """What the Voice Live clients share, whatever their transport: what their connector was given."""
+
+    connector: VoiceLiveConnector
+
+    @property
+    def model(self) -> str:
+        return self.connector.model
+
+    @property
+    def api_version(self) -> str:
+        return self.connector.api_version
+
+    @property
+    def options(self) -> VoiceLiveOptions:
+        return self.connector.options
+
+    @property
+    def url(self) -> str:
+        """The URL this client opens (never a secret): for WebRTC, the call's signaling socket."""
+        return self.connector.url
+
+
 class VoiceLiveWire(RealtimeWire):
     """The Realtime events (in the beta shape, see `wire_form`) on a socket opened with Voice Live's
     query and headers; frames parse as everywhere else, and word timestamps become `RealtimeWordEvent`s."""
@@ -143,7 +166,7 @@ class VoiceLiveWire(RealtimeWire):
         return event
 
 
-class VoiceLiveWebsocket(RealtimeClient):
+class VoiceLiveWebsocket(VoiceLiveClient):
     """Azure Voice Live over WebSocket; endpoint, key and model default to the `AZURE_OPENAI_*` variables."""
 
     def __init__(
@@ -160,20 +183,3 @@ class VoiceLiveWebsocket(RealtimeClient):
         azure = AzureEndpoint.resolve(endpoint, api_key, deployment_name, None, token_provider)
         self.connector = VoiceLiveConnector(azure, api_version or VOICE_LIVE_API_VERSION, options or VoiceLiveOptions())
         super().__init__(transport=WebSocketTransport(self.connector, VoiceLiveWire(self.connector)), **kwargs)
-
-    @property
-    def model(self) -> str:
-        return self.connector.model
-
-    @property
-    def api_version(self) -> str:
-        return self.connector.api_version
-
-    @property
-    def options(self) -> VoiceLiveOptions:
-        return self.connector.options
-
-    @property
-    def url(self) -> str:
-        """The URL this client opens (never a secret)."""
-        return self.connector.url

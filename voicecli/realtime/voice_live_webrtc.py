@@ -21,18 +21,15 @@ from typing import Any, TypeVar
 
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame
+from aiortc.mediastreams import MediaStreamTrack
 
-from voicecli.realtime import protocol
-from voicecli.realtime.client import RealtimeClient
 from voicecli.realtime.endpoints import AzureEndpoint, TokenProvider
 from voicecli.realtime.errors import RealtimeConnectionError
-from voicecli.realtime.events import AudioContent, RealtimeAudioEvent, RealtimeErrorEvent, RealtimeEvent
+from voicecli.realtime.events import RealtimeErrorEvent, RealtimeEvent
 from voicecli.realtime.protocol import ListenEvents, SendEvents
 from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.realtime.transport import Transmit, TransportName, TransportSink
-from voicecli.realtime.voice_live import VoiceLiveOptions
+from voicecli.realtime.voice_live import VoiceLiveClient, VoiceLiveOptions
 from voicecli.realtime.voice_live_calls import (
     SDP_CREATE,
     SDP_CREATED,
@@ -41,9 +38,9 @@ from voicecli.realtime.voice_live_calls import (
     VoiceLiveCallsConnector,
 )
 from voicecli.realtime.voice_live_playback import VoiceLivePlayback
-from voicecli.realtime.webrtc import AUDIO_STALL_S, RTP_LATENCY_S
+from voicecli.realtime.webrtc_audio import MicrophoneInput, PushToTalk, read_reply_audio
 from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun, why_not_open
-from voicecli.realtime.webrtc_media import Pcm24kConverter, PcmAudioTrack
+from voicecli.realtime.webrtc_media import PcmAudioTrack
 from voicecli.realtime.websocket import WebSocketTransport
 
 __all__ = ["VoiceLiveWebRTC", "VoiceLiveWebRTCTransport"]
@@ -137,7 +134,7 @@ class VoiceLiveWebRTCTransport:
         self.tasks = BackgroundTasks()
         self._signaling: _Signaling | None = None
         self._releasing: asyncio.Future[None] | None = None
-        self._turn_open = False
+        self._microphone = MicrophoneInput()
 
     def describe(self) -> str:
         return self.connector.url
@@ -156,7 +153,7 @@ class VoiceLiveWebRTCTransport:
         deadline = started + sink.connect_timeout_s * _REPORT_AT
         await self._released()
         self.playback = VoiceLivePlayback()
-        self._turn_open = False
+        self._microphone = MicrophoneInput()
         signaling = self._signaling = _Signaling(self, sink)
         await self.events.open(signaling)
         pc = self.peer_connection = RTCPeerConnection(no_stun())
@@ -224,26 +221,12 @@ class VoiceLiveWebRTCTransport:
         return connected
 
     async def _read_audio(self, track: MediaStreamTrack, signaling: _Signaling) -> None:
-        converter = Pcm24kConverter()
-        try:
-            while True:
-                try:
-                    async with asyncio.timeout(AUDIO_STALL_S):
-                        frame = await track.recv()
-                except TimeoutError:
-                    message = f"no audio from the service for {AUDIO_STALL_S:g} s (the connection is lost)"
-                    self.lose(signaling, message, reconnectable=True)
-                    return
-                assert isinstance(frame, AudioFrame)
-                admitted = self.playback.admit(converter.convert(frame))
-                if admitted is not None:
-                    pcm, item_id = admitted
-                    audio = AudioContent(data=pcm, item_id=item_id)
-                    await signaling.sink.deliver(
-                        RealtimeAudioEvent(service_type=ListenEvents.RESPONSE_OUTPUT_AUDIO_DELTA, audio=audio)
-                    )
-        except MediaStreamError:
-            self.lose(signaling, "the service's audio track ended", reconnectable=True)
+        await read_reply_audio(
+            track,
+            lambda pcm: self.playback.admit(pcm),
+            signaling.sink.deliver,
+            lambda message: self.lose(signaling, message, reconnectable=True),
+        )
 
     def lose(
         self, signaling: _Signaling, message: str, code: str = "connection_closed", *, reconnectable: bool
@@ -266,43 +249,20 @@ class VoiceLiveWebRTCTransport:
     async def send_event(self, payload: dict[str, Any], transmit: Transmit) -> None:
         """Audio goes into the microphone track; a commit waits until it has crossed the network."""
         track = self.audio_track
-        kind = payload.get("type")
         if track is None:
             await transmit(payload)
             return
-        if kind == SendEvents.INPUT_AUDIO_BUFFER_CLEAR:
-            track.clear()
-            self._turn_open = True
-        try:
-            if kind == SendEvents.INPUT_AUDIO_BUFFER_APPEND:
-                await self._put(protocol.base64_to_pcm(payload["audio"]), track, transmit)
-                return
-            if kind == SendEvents.INPUT_AUDIO_BUFFER_COMMIT:
-                self._turn_open = False
-                await track.drained()
-                await asyncio.sleep(RTP_LATENCY_S)
-        except MediaStreamError as exc:
-            raise RealtimeConnectionError("the realtime connection is closed") from exc
-        await transmit(payload)
+        await self._microphone.send_event(payload, track, transmit, self._push_to_talk())
 
     async def stream_audio(self, pcm: np.ndarray, transmit: Transmit) -> None:
         track = self.audio_track
         if track is None:
             raise RealtimeConnectionError("the realtime session is not open")
-        try:
-            await self._put(pcm, track, transmit)
-        except MediaStreamError as exc:
-            raise RealtimeConnectionError("the realtime connection is closed") from exc
+        await self._microphone.stream(pcm, track, transmit, self._push_to_talk())
 
-    async def _put(self, pcm: np.ndarray, track: PcmAudioTrack, transmit: Transmit) -> None:
+    def _push_to_talk(self) -> PushToTalk | None:
         signaling = self._signaling
-        if signaling is None:
-            raise RealtimeConnectionError("the realtime session is not open")
-        if signaling.push_to_talk() and not self._turn_open:
-            # a new turn: drop the silence the idle track sent since the last commit
-            self._turn_open = True
-            await transmit(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_CLEAR))
-        await track.put(pcm)
+        return signaling.push_to_talk if signaling is not None else None
 
     # --- the end ----------------------------------------------------------------------------------
 
@@ -334,7 +294,7 @@ class VoiceLiveWebRTCTransport:
         return close()
 
 
-class VoiceLiveWebRTC(RealtimeClient):
+class VoiceLiveWebRTC(VoiceLiveClient):
     """Azure Voice Live over WebRTC (preview); endpoint, key and model default to the `AZURE_OPENAI_*`
     variables, as for `VoiceLiveWebsocket`, and without a key Entra ID signs in."""
 
@@ -354,23 +314,6 @@ class VoiceLiveWebRTC(RealtimeClient):
         self.connector = VoiceLiveCallsConnector(azure, version, options or VoiceLiveOptions())
         self.webrtc = VoiceLiveWebRTCTransport(self.connector)
         super().__init__(transport=self.webrtc, **kwargs)
-
-    @property
-    def model(self) -> str:
-        return self.connector.model
-
-    @property
-    def api_version(self) -> str:
-        return self.connector.api_version
-
-    @property
-    def options(self) -> VoiceLiveOptions:
-        return self.connector.options
-
-    @property
-    def url(self) -> str:
-        """The signaling URL this client opens (never a secret)."""
-        return self.connector.url
 
     @property
     def rtc_call_id(self) -> str | None:

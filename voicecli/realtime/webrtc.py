@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame
+from aiortc.mediastreams import MediaStreamTrack
 
 from voicecli.realtime import protocol
 from voicecli.realtime.client import RealtimeClient
@@ -38,12 +37,13 @@ from voicecli.realtime.endpoints import (
     WebRTCEndpoint,
 )
 from voicecli.realtime.errors import RealtimeConnectionError, RealtimeError
-from voicecli.realtime.events import AudioContent, RealtimeAudioEvent, RealtimeEvent
+from voicecli.realtime.events import RealtimeEvent
 from voicecli.realtime.protocol import ListenEvents, SendEvents
 from voicecli.realtime.tasks import BackgroundTasks
 from voicecli.realtime.transport import Transmit, TransportName, TransportSink
+from voicecli.realtime.webrtc_audio import MicrophoneInput, PushToTalk, read_reply_audio
 from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun, why_not_open
-from voicecli.realtime.webrtc_media import Pcm24kConverter, PcmAudioTrack
+from voicecli.realtime.webrtc_media import PcmAudioTrack
 from voicecli.realtime.webrtc_playback import RemotePlayback
 from voicecli.realtime.webrtc_signaling import CallAnswer, start_call
 
@@ -60,12 +60,6 @@ __all__ = [
 ]
 
 EVENTS_CHANNEL = "oai-events"
-RTP_LATENCY_S = 0.4
-"""How long after the last queued sample a commit is sent: encoder, network, jitter buffer and
-decoder take ~130 ms on loopback; the rest is margin for a busy machine or a real network."""
-AUDIO_STALL_S = 5.0
-"""The service's audio track never pauses (silence between replies); this long without a frame
-means the peer is gone, which ICE alone notices only after ~30 s."""
 _REPORT_AT = 0.95
 """The connection wait ends at this share of `create_session`'s overall timeout, just before it, so
 the error can say which stage hung instead of only that the whole setup took too long."""
@@ -100,7 +94,7 @@ class WebRTCTransport:
         self.tasks = BackgroundTasks()
         """The current call's readers (events, audio)."""
         self._releasing: asyncio.Future[None] | None = None  # the teardown after a lost call
-        self._turn_open = False  # push-to-talk: audio of the current turn has gone into the track
+        self._microphone = MicrophoneInput()
 
     def describe(self) -> str:
         return self.endpoint.realtime_base_url()
@@ -120,21 +114,7 @@ class WebRTCTransport:
         if track is None:
             await transmit(payload)
             return
-        kind = payload.get("type")
-        if kind == SendEvents.INPUT_AUDIO_BUFFER_CLEAR:
-            track.clear()
-            self._turn_open = True  # the caller cleared: the turn starts clean already
-        try:
-            if kind == SendEvents.INPUT_AUDIO_BUFFER_APPEND:
-                await self._put(protocol.base64_to_pcm(payload["audio"]), track, transmit)
-                return
-            if kind == SendEvents.INPUT_AUDIO_BUFFER_COMMIT:
-                self._turn_open = False
-                await track.drained()
-                await asyncio.sleep(RTP_LATENCY_S)
-        except MediaStreamError as exc:
-            raise RealtimeConnectionError("the realtime connection is closed") from exc
-        await transmit(payload)
+        await self._microphone.send_event(payload, track, transmit, self._push_to_talk())
 
     async def stream_audio(self, pcm: np.ndarray, transmit: Transmit) -> None:
         """Microphone audio: into the own track; with the caller's track, on the data channel."""
@@ -142,19 +122,10 @@ class WebRTCTransport:
         if track is None:
             await transmit(protocol.append_audio(pcm))
             return
-        try:
-            await self._put(pcm, track, transmit)
-        except MediaStreamError as exc:
-            raise RealtimeConnectionError("the realtime connection is closed") from exc
+        await self._microphone.stream(pcm, track, transmit, self._push_to_talk())
 
-    async def _put(self, pcm: np.ndarray, track: PcmAudioTrack, transmit: Transmit) -> None:
-        if self._sink is None:
-            raise RealtimeConnectionError("the realtime session is not open")
-        if self._sink.push_to_talk() and not self._turn_open:
-            # a new turn: drop the silence the idle track sent since the last commit
-            self._turn_open = True
-            await transmit(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_CLEAR))
-        await track.put(pcm)
+    def _push_to_talk(self) -> PushToTalk | None:
+        return self._sink.push_to_talk if self._sink is not None else None
 
     async def send(self, payload: dict[str, Any]) -> None:
         channel = self._channel
@@ -284,27 +255,8 @@ class WebRTCTransport:
             self._end(sink, f"the realtime connection failed: {type(exc).__name__}: {exc}", "client_error")
 
     async def _read_audio(self, track: MediaStreamTrack, sink: TransportSink) -> None:
-        converter = Pcm24kConverter()
         try:
-            while True:
-                try:
-                    async with asyncio.timeout(AUDIO_STALL_S):
-                        frame = await track.recv()
-                except TimeoutError:
-                    self._lose(f"no audio from the service for {AUDIO_STALL_S:g} s (the connection is lost)")
-                    return
-                assert isinstance(frame, AudioFrame)
-                admitted = self._playback.admit(converter.convert(frame))
-                if admitted is not None:
-                    pcm, item_id = admitted
-                    await sink.deliver(
-                        RealtimeAudioEvent(
-                            service_type=ListenEvents.RESPONSE_OUTPUT_AUDIO_DELTA,
-                            audio=AudioContent(data=pcm, item_id=item_id),
-                        )
-                    )
-        except MediaStreamError:
-            self._lose("the service's audio track ended")
+            await read_reply_audio(track, lambda pcm: self._playback.admit(pcm), sink.deliver, self._lose)
         except Exception as exc:
             self._lose(f"the realtime audio failed: {type(exc).__name__}: {exc}", "client_error")
 

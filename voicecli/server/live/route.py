@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -29,7 +30,7 @@ from voicecli.server.paths import lenient
 from voicecli.server.session.pacing import Pacing
 from voicecli.server.validation import ProtocolViolation
 
-__all__ = ["LIVE_PATHS", "add_live_routes", "live_error"]
+__all__ = ["LIVE_PATHS", "add_live_routes", "handle_client_frame", "live_error"]
 
 LIVE_PATHS = ("/v1/live/sessions", "/openai/v1/live/sessions")
 _log = logging.getLogger("voicecli.server")
@@ -94,7 +95,7 @@ class _LiveConnection:
             async for message in self.ws:
                 if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     continue
-                await self._handle_frame(message.data)
+                await handle_client_frame(self.session, message.data, self.send, what="frame")
                 if self.session.closed:
                     await self.ws.close(code=1000, message=b"session closed")
         except ProtocolViolation:
@@ -110,18 +111,23 @@ class _LiveConnection:
             await self.session.finish("expired")
         await self.ws.close(code=1000, message=b"session expired")
 
-    async def _handle_frame(self, data: bytes | str) -> None:
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            await self.send(live_error("invalid_json", "The frame is not valid JSON."))
-            return
-        try:
-            validate_live_client_event(event)
-            await self.session.handle(event)
-        except ProtocolViolation as exc:
-            client_event_id = event.get("event_id") if isinstance(event, dict) else None
-            await self.send(live_error(exc.code, exc.message, param=exc.param, client_event_id=client_event_id))
+
+async def handle_client_frame(
+    session: LiveServerSession, data: bytes | str, send: Callable[[dict[str, Any]], Awaitable[None]], *, what: str
+) -> None:
+    """One client event (a WebSocket frame, a data channel message): parsed, checked against the types and
+    handled; a bad one gets the protocol's `error` and the session goes on."""
+    try:
+        event = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        await send(live_error("invalid_json", f"The {what} is not valid JSON."))
+        return
+    try:
+        validate_live_client_event(event)
+        await session.handle(event)
+    except ProtocolViolation as exc:
+        client_event_id = event.get("event_id") if isinstance(event, dict) else None
+        await send(live_error(exc.code, exc.message, param=exc.param, client_event_id=client_event_id))
 
 
 def live_error(code: str, message: str, *, param: str | None = None, client_event_id: Any = None) -> dict[str, Any]:

@@ -27,7 +27,6 @@ import binascii
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,6 +36,7 @@ from voicecli.server import recognition, synth
 from voicecli.server.events import Send
 from voicecli.server.ids import new_id
 from voicecli.server.live import hosted
+from voicecli.server.live.items import Delegation, message, script_tools
 from voicecli.server.live.speech_out import SpeechOut
 from voicecli.server.replies import Brain, BrainError, Reply
 from voicecli.server.session.config import PCM
@@ -59,14 +59,6 @@ _UNSUPPORTED = {
     "session.output_audio.fixture.play": "audio fixtures are not supported by the local server",
 }
 _log = logging.getLogger("voicecli.server")
-
-
-@dataclass
-class _Delegation:
-    """A turn whose tool calls the model delegated: the user's words and the calls, awaiting commentary."""
-
-    user: Item
-    calls: list[Item] = field(default_factory=list)
 
 
 class LiveServerSession:
@@ -102,7 +94,7 @@ class LiveServerSession:
         self._in_turn = False
         self._usage_seconds = 0
         self._items: list[Item] = []
-        self._delegations: dict[str, _Delegation] = {}
+        self._delegations: dict[str, Delegation] = {}
         self._speaking: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -185,7 +177,7 @@ class LiveServerSession:
         if config.get("instructions"):
             self.resource["instructions"] = config["instructions"]
         for entry in config.get("input") or ():
-            self._items.append(_message(entry["role"], entry["content"][0]["text"]))
+            self._items.append(message(entry["role"], entry["content"][0]["text"]))
         self.started = True
         await self.emit({"type": "session.started", "session": self.resource, **(correlation or {})})
 
@@ -278,7 +270,7 @@ class LiveServerSession:
         if delegation is not None and kind == "session.commentary.append":
             self._spawn(self._answer_delegation(delegation, content))
         elif kind == "session.instructions.append" and content.startswith(TYPED_TEXT_PREFIX):
-            user = _message("user", content.removeprefix(TYPED_TEXT_PREFIX))
+            user = message("user", content.removeprefix(TYPED_TEXT_PREFIX))
             self._spawn(self._answer(user))
         elif kind == "session.instructions.append" and content == GREETING_REQUEST:
             self._spawn(self._answer(None))
@@ -287,7 +279,7 @@ class LiveServerSession:
         """Answer the user's turn (None: speak first, as asked)."""
         if user is not None:
             self._items.append(user)
-        reply = await self._reply(self._items, {"tools": _script_tools(self.brain)})
+        reply = await self._reply(self._items, {"tools": script_tools(self.brain)})
         target = self.resource["delegation"]["type"]
         if reply.calls and user is not None and target in ("client", "responses"):
             await self._delegate(user, reply, target)
@@ -297,19 +289,7 @@ class LiveServerSession:
     async def _delegate(self, user: Item, reply: Reply, target: str) -> None:
         """The model hands the brain's tool calls to the client (or to the stand-in for a hosted
         Responses backend, `hosted`), after saying what it is doing."""
-        delegation = _Delegation(user)
-        for call in reply.calls:
-            delegation.calls.append(
-                Item(
-                    {
-                        "type": "function_call",
-                        "id": new_id("item"),
-                        "call_id": new_id("call"),
-                        "name": call.name,
-                        "arguments": call.arguments,
-                    }
-                )
-            )
+        delegation = Delegation.of(user, reply)
         delegation_id = new_id("deleg")
         if reply.text:
             self._say(reply.text)
@@ -322,16 +302,11 @@ class LiveServerSession:
         created = {"id": delegation_id, "target": "client", "type": "delegation"}
         await self.emit({"type": "session.delegation.created", "delegation": created, "offset_ms": self.clock_ms})
 
-    async def _answer_delegation(self, delegation: _Delegation, commentary: str = hosted.NOT_RUN) -> str:
+    async def _answer_delegation(self, delegation: Delegation, commentary: str = hosted.NOT_RUN) -> str:
         """The model puts the delegation's result in its own words (returned, and spoken)."""
-        outputs = [
-            Item({"type": "function_call_output", "id": new_id("item"), "call_id": call.data["call_id"], "output": ""})
-            for call in delegation.calls
-        ]
-        if outputs:
-            outputs[-1].data["output"] = commentary  # the client's result, for the whole delegation
+        outputs = delegation.outputs(commentary)  # the client's result, for the whole delegation
         turn = [*self._items, *delegation.calls, *outputs]
-        reply = await self._reply(turn, {"tools": _script_tools(self.brain)})
+        reply = await self._reply(turn, {"tools": script_tools(self.brain)})
         self._say(reply.text)
         return reply.text
 
@@ -350,7 +325,7 @@ class LiveServerSession:
         if not text:
             return
         previous = self._speaking
-        self._items.append(_message("assistant", text))
+        self._items.append(message("assistant", text))
         self._speaking = asyncio.create_task(self._speak(text, previous))
         self._speaking.add_done_callback(self._finished)
 
@@ -391,17 +366,6 @@ class LiveServerSession:
                 self._on_crash(failure)
 
 
-def _message(role: str, text: str) -> Item:
-    part = "output_text" if role == "assistant" else "input_text"
-    return Item({"type": "message", "id": new_id("item"), "role": role, "content": [{"type": part, "text": text}]})
-
-
 def _correlation(event: Mapping[str, Any]) -> dict[str, Any]:
     """`client_event_id` when the client named its command."""
     return {"client_event_id": event["event_id"]} if event.get("event_id") else {}
-
-
-def _script_tools(brain: Brain) -> list[dict[str, str]]:
-    """Every tool a scripted brain may call: the Live model knows no client tools and delegates them all."""
-    turns = getattr(brain, "turns", ())
-    return [{"type": "function", "name": call.name} for turn in turns for call in turn.calls]

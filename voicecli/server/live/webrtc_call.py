@@ -19,25 +19,20 @@ from typing import Any
 
 import numpy as np
 import orjson
-from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame
 
 from voicecli.realtime.hosts import is_loopback_host
 from voicecli.realtime.tasks import BackgroundTasks
-from voicecli.realtime.webrtc_ice import loopback_candidates, no_stun
-from voicecli.realtime.webrtc_media import Pcm24kConverter
 from voicecli.server.config import ServerConfig
-from voicecli.server.live.route import live_error
+from voicecli.server.live.route import handle_client_frame
 from voicecli.server.live.session import LiveServerSession
-from voicecli.server.live.validation import validate_live_client_event, validate_live_server_event
+from voicecli.server.live.validation import validate_live_server_event
 from voicecli.server.validation import ProtocolViolation
 from voicecli.server.webrtc.audio import ResponseAudioTrack
-from voicecli.server.webrtc.call import EVENTS_CHANNEL, SETUP_TIMEOUT_S
+from voicecli.server.webrtc.call import SETUP_TIMEOUT_S
+from voicecli.server.webrtc.peer import ChannelPeer
 
 __all__ = ["LiveRtcCall"]
 
-_INBOX_SIZE = 1024  # ~20 s of microphone frames, or a burst of client events
 _log = logging.getLogger("voicecli.server")
 
 
@@ -70,7 +65,9 @@ class LiveRtcCall:
     ) -> None:
         """`session_config` is the request's `session`, already checked; a `peer_host` on loopback
         keeps ICE on 127.0.0.1."""
-        self.pc = RTCPeerConnection(no_stun())
+        self._tasks = BackgroundTasks()
+        self.peer = ChannelPeer(loopback=is_loopback_host(peer_host), tasks=self._tasks, run=self._run, end=self.close)
+        self.pc = self.peer.pc
         self.track = ResponseAudioTrack(lambda _kind, _utterance: None)  # GPT-Live has no output buffer events
         self.session = LiveServerSession(
             self._send,
@@ -83,32 +80,13 @@ class LiveRtcCall:
         self.id = self.session.id
         self.closed = asyncio.Event()
         self._config = session_config
-        self._loopback = is_loopback_host(peer_host)
         self._on_closed = on_closed
-        self._channel: RTCDataChannel | None = None
-        self._inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(_INBOX_SIZE)
-        self._tasks = BackgroundTasks()
         self._closing = False
         self._started = time.monotonic()
 
     async def answer(self, offer_sdp: str) -> str:
         """The SDP answer to the client's offer; `ValueError` when the offer cannot be used."""
-        pc = self.pc
-        pc.on("datachannel", self._on_channel)
-        pc.on("track", self._on_track)
-        pc.on("connectionstatechange", self._on_state)
-        try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        except Exception as exc:  # aiortc's parser fails on bad SDP with asserts, index and key errors
-            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise ValueError(f"it is not valid SDP ({detail})") from None
-        if not any(transceiver.kind == "audio" for transceiver in pc.getTransceivers()):
-            raise ValueError("the offer has no audio section")
-        pc.addTrack(self.track)
-        with loopback_candidates(self._loopback):
-            await pc.setLocalDescription(await pc.createAnswer())
-        self._tasks.spawn(self._give_up_unless_opened())
-        return pc.localDescription.sdp
+        return await self.peer.answer(offer_sdp, self.track, setup_timeout_s=SETUP_TIMEOUT_S)
 
     async def close(self, reason: str) -> None:
         """End the call (idempotent): stop the session, the track and the peer connection."""
@@ -118,49 +96,12 @@ class LiveRtcCall:
         await self._tasks.close()
         await self.session.stop()
         self.track.stop()
-        if self._channel is not None:
-            self._channel.close()
-        await self.pc.close()
+        await self.peer.close()
         _log.info("GPT-Live call %s: %.1f s, %s", self.id, time.monotonic() - self._started, reason)
         self.closed.set()
         self._on_closed(self)
 
     # --- incoming -------------------------------------------------------------------------------
-
-    def _on_channel(self, channel: RTCDataChannel) -> None:
-        if channel.label != EVENTS_CHANNEL or self._channel is not None:
-            channel.close()
-            return
-        self._channel = channel
-        channel.on("message", self._on_message)
-        channel.on("close", lambda: self._tasks.spawn(self.close("the client closed the data channel")))
-        self._tasks.spawn(self._run())
-
-    def _on_message(self, message: str | bytes) -> None:
-        try:
-            self._inbox.put_nowait(("event", message))
-        except asyncio.QueueFull:
-            self._tasks.spawn(self.close("the client sent events faster than they could be handled"))
-
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        if track.kind == "audio":
-            self._tasks.spawn(self._read_microphone(track))
-
-    def _on_state(self) -> None:
-        if self.pc.connectionState in ("failed", "closed"):
-            self._tasks.spawn(self.close(f"peer connection {self.pc.connectionState}"))
-
-    async def _read_microphone(self, track: MediaStreamTrack) -> None:
-        converter = Pcm24kConverter()
-        try:
-            while True:
-                frame = await track.recv()
-                assert isinstance(frame, AudioFrame)
-                pcm = converter.convert(frame)
-                if len(pcm):
-                    await self._inbox.put(("audio", pcm))
-        except MediaStreamError:
-            return  # the client stopped its microphone; the call goes on
 
     async def _run(self) -> None:
         """Start the session as requested, then handle the inbox in order until the session ends."""
@@ -170,9 +111,9 @@ class LiveRtcCall:
         try:
             await self.session.start(self._config)
             while not self.session.closed:
-                kind, data = await self._inbox.get()
+                kind, data = await self.peer.inbox.get()
                 if kind == "event":
-                    await self._handle_event(data)
+                    await handle_client_frame(self.session, data, self._send, what="message")
                 else:
                     await self.session.append_pcm(np.asarray(data, dtype=np.int16))
             await self.close("session closed")
@@ -182,29 +123,11 @@ class LiveRtcCall:
         finally:
             expiry.cancel()
 
-    async def _handle_event(self, data: str | bytes) -> None:
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            await self._send(live_error("invalid_json", "The message is not valid JSON."))
-            return
-        try:
-            validate_live_client_event(event)
-            await self.session.handle(event)
-        except ProtocolViolation as exc:
-            client_event_id = event.get("event_id") if isinstance(event, dict) else None
-            await self._send(live_error(exc.code, exc.message, param=exc.param, client_event_id=client_event_id))
-
     async def _expire(self) -> None:
         """The session limit: `session.closed` (reason `expired`), then the call ends, as the service's do."""
         if self.session.started and not self.session.closed:
             await self.session.finish("expired")
         await self.close("session expired")
-
-    async def _give_up_unless_opened(self) -> None:
-        await asyncio.sleep(SETUP_TIMEOUT_S)
-        if self._channel is None:
-            await self.close(f"no data channel within {SETUP_TIMEOUT_S:g} s")
 
     def _crashed(self, _exc: BaseException) -> None:
         """A server bug in a session task (an invalid event, say): end the call, as the service would."""
@@ -215,7 +138,5 @@ class LiveRtcCall:
     async def _send(self, event: dict[str, Any]) -> None:
         """Check one event against the types (a server bug raises `ProtocolViolation`), then send it."""
         validate_live_server_event(event)
-        channel = self._channel
-        if self._closing or channel is None or channel.readyState != "open":
-            return
-        channel.send(orjson.dumps(event).decode())
+        if not self._closing:
+            self.peer.send(orjson.dumps(event).decode())

@@ -10,9 +10,7 @@ the WebSocket sessions. aiortc is imported with the first call.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 from aiohttp import web
@@ -22,14 +20,13 @@ from voicecli.server.live.route import LIVE_PATHS
 from voicecli.server.live.validation import validate_live_create, validate_live_create_response
 from voicecli.server.paths import lenient
 from voicecli.server.validation import ProtocolViolation
+from voicecli.server.webrtc.http import answer_or_refuse, dumps
+from voicecli.server.webrtc.http import json_error as _error
 
 if TYPE_CHECKING:
     from voicecli.server.live.webrtc_call import LiveRtcCall
 
 __all__ = ["LIVE_CALLS_KEY", "add_live_webrtc_routes"]
-
-_ANSWER_TIMEOUT_S = 10.0
-_log = logging.getLogger("voicecli.server")
 
 LIVE_CALLS_KEY = web.AppKey("voicecli_live_calls", dict)
 """The GPT-Live calls in progress, by session id."""
@@ -73,32 +70,11 @@ async def create_live_session(request: web.Request) -> web.Response:
 
     call = LiveRtcCall(config, session_config=checked["session"], peer_host=request.remote, on_closed=forget)
     calls[call.id] = call
-    answer = None
-    try:
-        async with asyncio.timeout(_ANSWER_TIMEOUT_S):
-            answer = await call.answer(offer)
-    except (ValueError, TimeoutError) as exc:
-        return _error(400, "invalid_offer", f"The SDP offer cannot be answered: {exc}.", "transport.sdp")
-    except Exception:
-        _log.exception("GPT-Live call %s: answering the offer failed", call.id)
-        return _error(500, "server_error", "The server had an error while answering the offer.", kind="server_error")
-    finally:
-        if answer is None:  # every failure frees the call's slot
-            try:
-                await call.close("offer refused")
-            finally:
-                calls.pop(call.id, None)
+    answer = await answer_or_refuse(
+        call, offer, label=f"GPT-Live call {call.id}", forget=lambda: calls.pop(call.id, None), param="transport.sdp"
+    )
+    if isinstance(answer, web.Response):
+        return answer
     body = {"session": {"id": call.id}, "transport": {"type": "webrtc", "sdp": answer}}
     validate_live_create_response(body)
-    return web.json_response(body, dumps=_dumps)
-
-
-def _error(
-    status: int, code: str | None, message: str, param: str | None = None, *, kind: str = "invalid_request_error"
-) -> web.Response:
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return web.json_response(body, status=status, dumps=_dumps)
-
-
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return web.json_response(body, dumps=dumps)

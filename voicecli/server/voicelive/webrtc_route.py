@@ -17,15 +17,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import numpy as np
 import orjson
 from aiohttp import WSMsgType, web
-from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame
+from aiortc import RTCPeerConnection
+from aiortc.mediastreams import MediaStreamTrack
 
 from voicecli.realtime.hosts import is_loopback_host
-from voicecli.realtime.webrtc_ice import loopback_candidates, no_stun
-from voicecli.realtime.webrtc_media import Pcm24kConverter
+from voicecli.realtime.webrtc_ice import no_stun
 from voicecli.server.app import _Connection
 from voicecli.server.config import ServerConfig
 from voicecli.server.ids import new_id
@@ -34,11 +33,11 @@ from voicecli.server.session.session import ServerSession
 from voicecli.server.validation import ProtocolViolation
 from voicecli.server.voicelive.rtc_signaling import SDP_CREATED, RtcCallSdpCreate, check_sdp_create, check_sdp_created
 from voicecli.server.webrtc.audio import RtpAudioOut
+from voicecli.server.webrtc.http import ANSWER_TIMEOUT_S
+from voicecli.server.webrtc.peer import INBOX_SIZE, answer_offer, read_microphone
 
 __all__ = ["VoiceLiveCall"]
 
-ANSWER_TIMEOUT_S = 10.0
-_INBOX_SIZE = 1024  # ~20 s of microphone frames, or a burst of client events
 _NOT_VOICE_LIVE = ("output_audio_buffer.started", "output_audio_buffer.stopped")
 
 
@@ -51,7 +50,7 @@ class VoiceLiveCall(_Connection):
         self.rtc_call_id = new_id("rtc")
         self.pc: RTCPeerConnection | None = None
         self._loopback = is_loopback_host(request.remote)
-        self._inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(_INBOX_SIZE)
+        self._inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(INBOX_SIZE)
         self._ending = False
 
     def _new_session(self, config: ServerConfig) -> ServerSession:
@@ -115,21 +114,11 @@ class VoiceLiveCall(_Connection):
         pc = self.pc = RTCPeerConnection(no_stun())
         pc.on("track", self._on_track)
         pc.on("connectionstatechange", self._on_state)
-        try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        except Exception as exc:  # aiortc's parser fails on bad SDP with asserts, index and key errors
-            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise ValueError(f"it is not valid SDP ({detail})") from None
-        if not any(transceiver.kind == "audio" for transceiver in pc.getTransceivers()):
-            raise ValueError("the offer has no audio section")
-        pc.addTrack(self.audio_out.track)
-        with loopback_candidates(self._loopback):
-            await pc.setLocalDescription(await pc.createAnswer())
-        return str(pc.localDescription.sdp)
+        return await answer_offer(pc, offer_sdp, self.audio_out.track, loopback=self._loopback)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
-            self._tasks.spawn(self._read_microphone(track))
+            self._tasks.spawn(read_microphone(track, self._put_audio))
 
     def _on_state(self) -> None:
         pc = self.pc
@@ -137,17 +126,8 @@ class VoiceLiveCall(_Connection):
             self._ending = True
             self._tasks.spawn(self.ws.close(code=1011, message=f"the WebRTC connection {pc.connectionState}".encode()))
 
-    async def _read_microphone(self, track: MediaStreamTrack) -> None:
-        converter = Pcm24kConverter()
-        try:
-            while True:
-                frame = await track.recv()
-                assert isinstance(frame, AudioFrame)
-                pcm = converter.convert(frame)
-                if len(pcm):
-                    await self._inbox.put(("audio", pcm.astype("<i2", copy=False).tobytes()))
-        except MediaStreamError:
-            return  # the client stopped its microphone; the call goes on
+    async def _put_audio(self, pcm: np.ndarray) -> None:
+        await self._inbox.put(("audio", pcm.astype("<i2", copy=False).tobytes()))
 
     async def _handle_inbox(self) -> None:
         assert self.voice_live is not None

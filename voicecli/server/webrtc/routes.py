@@ -14,8 +14,6 @@ aiortc is imported with the first call, so a server only ever used over WebSocke
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -27,6 +25,8 @@ from aiohttp import web
 from voicecli.server.config import CONFIG_KEY, ServerConfig, api_key_of, key_refusal
 from voicecli.server.paths import lenient, normalized
 from voicecli.server.session.config import DEFAULT_MODEL
+from voicecli.server.webrtc.http import answer_or_refuse, dumps
+from voicecli.server.webrtc.http import json_error as _error
 
 if TYPE_CHECKING:
     from voicecli.server.webrtc.call import RtcCall
@@ -38,8 +38,6 @@ MAX_CALLS = 16
 MAX_SECRETS = 256
 DEFAULT_SECRET_TTL_S = 600
 _SECRET_TTL_RANGE_S = (10, 7200)
-_ANSWER_TIMEOUT_S = 10.0
-_log = logging.getLogger("voicecli.server")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +115,7 @@ async def create_client_secret(request: web.Request) -> web.Response:
         return _error(400, error["code"], error["message"], error["param"])
     expires_at = int(time.time()) + min(max(ttl, _SECRET_TTL_RANGE_S[0]), _SECRET_TTL_RANGE_S[1])
     value = request.app[RTC_KEY].mint(_Secret(session=session, model=model, expires_at=expires_at))
-    return web.json_response({"value": value, "expires_at": expires_at, "session": effective["session"]}, dumps=_dumps)
+    return web.json_response({"value": value, "expires_at": expires_at, "session": effective["session"]}, dumps=dumps)
 
 
 async def create_call(request: web.Request) -> web.Response:
@@ -145,21 +143,11 @@ async def create_call(request: web.Request) -> web.Response:
         on_closed=lambda ended: calls.active.pop(ended.id, None),
     )
     calls.active[call.id] = call
-    answer = None
-    try:
-        async with asyncio.timeout(_ANSWER_TIMEOUT_S):
-            answer = await call.answer(offer)
-    except (ValueError, TimeoutError) as exc:
-        return _error(400, "invalid_offer", f"The SDP offer cannot be answered: {exc}.")
-    except Exception:
-        _log.exception("call %d: answering the offer failed", call.number)
-        return _error(500, "server_error", "The server had an error while answering the offer.", kind="server_error")
-    finally:
-        if answer is None:  # every failure frees the call's slot, even one while closing the call
-            try:
-                await call.close("offer refused")
-            finally:
-                calls.active.pop(call.id, None)
+    answer = await answer_or_refuse(
+        call, offer, label=f"call {call.number}", forget=lambda: calls.active.pop(call.id, None)
+    )
+    if isinstance(answer, web.Response):
+        return answer
     return web.Response(
         status=201,
         text=answer,
@@ -184,14 +172,3 @@ async def _checked_session(config: ServerConfig, session: dict[str, Any], model:
     scratch = config.new_session(collect, model=model)
     await scratch.handle({"type": "session.update", "session": session})
     return events[-1]
-
-
-def _error(
-    status: int, code: str | None, message: str, param: str | None = None, *, kind: str = "invalid_request_error"
-) -> web.Response:
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return web.json_response(body, status=status, dumps=_dumps)
-
-
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
