@@ -42,6 +42,8 @@ PLAYER_ALIVE_S = 0.1
 
 ChunkTap = Callable[[np.ndarray, float], None]
 """Called on the worker thread with a block and the monotonic time its first sample met the device."""
+FrameTap = Callable[[np.ndarray, float], None]
+"""Called on the worker thread with each processed frame (24 kHz, as sent) and the monotonic time it met the device."""
 PairTap = Callable[[np.ndarray, np.ndarray | None], None]
 """Called on the worker thread with a microphone frame and the speaker frame paired with it (None: silence)."""
 
@@ -75,6 +77,7 @@ class Capture:
         self.on_chunk: ChunkTap | None = None  # each chunk as sent (24 kHz), for `--record`
         self.on_played: ChunkTap | None = None  # each speaker frame (device rate), for `--record`
         self.on_pair: PairTap | None = None  # each microphone frame with its speaker frame, for `echo-test`
+        self.on_frame: FrameTap | None = None  # each 10 ms frame as sent, at once: local barge-in's trigger
         self._echo_mode = echo
         self._reference = reference
         self._reference_rate = reference_rate or self.sample_rate
@@ -176,6 +179,8 @@ class Capture:
                 pcm = to_int16(self._path.process(mic, speaker))
                 if self.mute:
                     pcm[:] = 0
+                if self.on_frame is not None:
+                    self.on_frame(pcm, at)
                 offset = 0
                 while offset < len(pcm):
                     if filled == 0:
