@@ -6,7 +6,8 @@ Starts its own private PulseAudio (null sinks) and the local server as a process
 (`voicecli serve`); `voicecli talk --provider openai` connects to it over loopback (OPENAI_BASE_URL)
 in a pseudo-terminal of 120x40, so the Rich screen draws as in a terminal. Once the session is up
 and settled, the talk process's own CPU time (user + system, from /proc) over `--seconds` of wall
-time, as % of one core, and its threads' wake-ups per second (voluntary context switches).
+time, as % of one core, and its threads' wake-ups per second (voluntary context switches), each
+thread's too (kernel names: Python's threads show as "python", PortAudio's and PulseAudio's by theirs).
 """
 
 from __future__ import annotations
@@ -30,16 +31,20 @@ from bench_live import start_pulse, start_server, stop_all
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def usage(pid: int) -> tuple[float, int]:
-    """CPU seconds of the process and the wake-ups of all its threads so far."""
+def usage(pid: int) -> tuple[float, dict[str, tuple[float, int]]]:
+    """CPU seconds of the process, and each thread's (by id and kernel name) CPU seconds and wake-ups so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    wakeups = 0
+    threads = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            wakeups += int((task / "status").read_text().split("voluntary_ctxt_switches:")[1].split()[0])
+            stat = (task / "stat").read_text()
+            status = (task / "status").read_text()
         except FileNotFoundError:
             continue
-    return (int(fields[11]) + int(fields[12])) / TICKS, wakeups
+        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+        cpu = (int(rest.split()[11]) + int(rest.split()[12])) / TICKS
+        threads[f"{name} {task.name}"] = (cpu, int(status.split("voluntary_ctxt_switches:")[1].split()[0]))
+    return (int(fields[11]) + int(fields[12])) / TICKS, threads
 
 
 def listen(url: str, echo: str, barge_in: str, seconds: float, folder: Path) -> dict[str, object]:
@@ -73,11 +78,17 @@ def listen(url: str, echo: str, barge_in: str, seconds: float, folder: Path) -> 
         except subprocess.TimeoutExpired:
             talk.kill()
     wall = wall1 - wall0
+    threads = {
+        name: [round(100 * (cpu - wake0[name][0]) / wall, 1), round((wakes - wake0[name][1]) / wall, 1)]
+        for name, (cpu, wakes) in wake1.items()
+        if name in wake0
+    }
     return {
         "echo": echo,
         "barge_in": barge_in,
         "cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / wall, 2),
-        "wakeups_per_s": round((wake1 - wake0) / wall, 1),
+        "wakeups_per_s": round(sum(row[1] for row in threads.values()), 1),
+        "threads_cpu_percent_and_wakeups_per_s": {name: row for name, row in threads.items() if row[1] >= 1},
     }
 
 
