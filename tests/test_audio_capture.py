@@ -119,3 +119,20 @@ async def test_after_two_seconds_of_quiet_chunks_wake_the_loop_in_fives_and_soun
     assert 5 in sizes[100:first_loud]  # then in fives
     assert all(size <= 5 for size in sizes) and batches[first_loud][-1] > 300  # sound goes with no wait
     assert sum(sizes) == len(captured) // capture.chunk_samples  # nothing held back at the stop
+
+
+async def test_a_frame_tap_gets_every_10_ms_frame_from_10_ms_device_blocks(pulse_audio: PulseAudio) -> None:
+    """Local barge-in's trigger: each frame as sent, in order, the device reading 10 ms at a time."""
+    capture = Capture(pulse_audio.device)
+    frames: list[tuple[int, float]] = []
+    capture.on_frame = lambda pcm, at: frames.append((len(pcm), at))
+    chunks = []
+    async with capture:
+        assert capture._stream.blocksize == capture.sample_rate // 100
+        async for chunk in capture:
+            chunks.append(chunk)
+            if len(chunks) == 25:
+                break
+    span = frames[-1][1] - frames[0][1]  # ADC times, one frame after another (the plugin's stamps jitter)
+    assert len(frames) >= 50 and span == pytest.approx((len(frames) - 1) * 0.01, abs=0.02)
+    assert sum(size for size, _ in frames) >= 25 * capture.chunk_samples

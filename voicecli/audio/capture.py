@@ -89,7 +89,9 @@ class Capture:
         self.on_chunk: ChunkTap | None = None  # each chunk as sent (24 kHz), for `--record`
         self.on_played: ChunkTap | None = None  # each speaker frame (device rate), for `--record`
         self.on_pair: PairTap | None = None  # each microphone frame with its speaker frame, for `echo-test`
-        self.on_frame: FrameTap | None = None  # each 10 ms frame as sent, at once: local barge-in's trigger
+        self.on_frame: FrameTap | None = None
+        """Each 10 ms frame as sent, as soon as the device has it (local barge-in's trigger): set before
+        `start()`, it makes the device blocks 10 ms and wakes the worker at each (twice the wake-ups)."""
         self._echo_mode = echo
         self._reference = reference
         self._reference_rate = reference_rate or self.sample_rate
@@ -128,7 +130,7 @@ class Capture:
             "int16",
             self._callback,
             self.device.max_input_channels,
-            block_ms=INPUT_BLOCK_MS,
+            block_ms=BLOCK_MS if self.on_frame is not None else INPUT_BLOCK_MS,
         )
         self._clock_offset = time.monotonic() - self._stream.time
         self._paired = False
@@ -184,7 +186,8 @@ class Capture:
         filled, pending_at = 0, 0.0
         chunk_per_frame = self._frame_samples * API_RATE / self.sample_rate
         while self._running or len(self._ring):
-            self._ring.wait_for(max(1, math.ceil((self.chunk_samples - filled) / chunk_per_frame)), 0.1)
+            frames_to_chunk = math.ceil((self.chunk_samples - filled) / chunk_per_frame)
+            self._ring.wait_for(1 if self.on_frame is not None else max(1, frames_to_chunk), 0.1)
             while (stream_time := self._ring.pop_into(mic)) is not None:
                 at = stream_time + self._clock_offset
                 self.level = rms_dbfs(mic)
