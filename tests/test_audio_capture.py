@@ -97,3 +97,42 @@ async def test_a_stalled_consumer_loses_the_oldest_chunks(pulse_audio: PulseAudi
     received = [chunk async for chunk in capture]
     assert capture.overflows >= 5
     assert 5 <= len(received) < 10  # the queue's 5, plus any deliveries still in flight at stop
+
+
+async def test_after_two_seconds_of_quiet_chunks_wake_the_loop_in_fives_and_sound_goes_at_once(
+    pulse_audio: PulseAudio, tmp_path: Path
+) -> None:
+    wav = speech_wav(tmp_path / "speech.wav", "hello there")
+    capture = Capture(pulse_audio.device)
+    batches: list[list[float]] = []  # each wake-up of the event loop: the levels of the chunks it brought
+    deliver_all = capture._deliver_all
+
+    def noted(items: list[tuple[np.ndarray, float]]) -> None:
+        batches.append([float(np.abs(chunk).max()) for chunk, _ in items])
+        deliver_all(items)
+
+    capture._deliver_all = noted  # type: ignore[method-assign]
+    captured, _ = await capture_while_speaking(pulse_audio, capture, wav, lead_s=3.0)
+    sizes = [len(batch) for batch in batches]
+    assert sizes[:90] == [1] * 90  # the first 1.8 s of quiet: chunk by chunk (a turn's end is not held back)
+    first_loud = next(n for n, batch in enumerate(batches) if max(batch) > 300)
+    assert 5 in sizes[100:first_loud]  # then in fives
+    assert all(size <= 5 for size in sizes) and batches[first_loud][-1] > 300  # sound goes with no wait
+    assert sum(sizes) == len(captured) // capture.chunk_samples  # nothing held back at the stop
+
+
+async def test_a_frame_tap_gets_every_10_ms_frame_from_10_ms_device_blocks(pulse_audio: PulseAudio) -> None:
+    """Local barge-in's trigger: each frame as sent, in order, the device reading 10 ms at a time."""
+    capture = Capture(pulse_audio.device)
+    frames: list[tuple[int, float]] = []
+    capture.on_frame = lambda pcm, at: frames.append((len(pcm), at))
+    chunks = []
+    async with capture:
+        assert capture._stream.blocksize == capture.sample_rate // 100
+        async for chunk in capture:
+            chunks.append(chunk)
+            if len(chunks) == 25:
+                break
+    span = frames[-1][1] - frames[0][1]  # ADC times, one frame after another (the plugin's stamps jitter)
+    assert len(frames) >= 50 and span == pytest.approx((len(frames) - 1) * 0.01, abs=0.02)
+    assert sum(size for size, _ in frames) >= 25 * capture.chunk_samples

@@ -136,3 +136,53 @@ def test_local_barge_in_leaves_interrupting_and_answering_to_voicecli() -> None:
     assert (local["interrupt_response"], local["create_response"]) == (False, False)
     service = session_settings(AppConfig()).to_session_payload()["session"]["audio"]["input"]["turn_detection"]
     assert (service["interrupt_response"], service["create_response"]) == (True, True)
+
+
+def tone(dbfs: float, ms: int = 10) -> np.ndarray:
+    """A 24 kHz int16 frame of a 300 Hz tone at `dbfs` (RMS)."""
+    t = np.arange(24 * ms) / 24_000
+    return np.round(np.sqrt(2) * 32768 * 10 ** (dbfs / 20) * np.sin(2 * np.pi * 300 * t)).astype(np.int16)
+
+
+def test_the_fast_trigger_hears_a_jump_over_the_residual_not_a_steady_leak() -> None:
+    from voicecli.audio.fast_onset import FastOnset
+
+    trigger = FastOnset()
+    assert not trigger.heard(tone(-60)) and not trigger.heard(np.zeros(240, np.int16))
+    assert trigger.heard(tone(-30))  # a syllable over digital silence, in its first frame
+    steady = FastOnset()
+    heard = [steady.heard(tone(-45)) for _ in range(500)]  # a leak under the level: never
+    assert not any(heard)
+    fan = FastOnset()
+    heard = [fan.heard(tone(-35)) for _ in range(1000)]  # a steady sound over the level: the bar rises to it
+    assert heard[0] and not any(heard[-300:])
+    assert fan.heard(tone(-20))  # a voice 15 dB over that residual still clears it
+
+
+def test_the_trigger_ducks_at_once_and_silero_must_confirm_or_the_duck_is_undone() -> None:
+    gains: list[float] = []
+    speaking = True
+    local = LocalBargeIn(BargeInRules(), gains.append, listener=ScriptedListener(), playing=lambda: speaking)  # type: ignore[arg-type]
+    local.frame_heard(tone(-60), 0.0)
+    assert gains == []
+    local.frame_heard(tone(-20), 0.01)  # a click: the trigger ducks on the capture's thread
+    assert gains == [DUCK_GAIN]
+    local.frame_heard(tone(-20), 0.02)  # already ducked: nothing more
+    now = run_local(local, [(0.19, False)], 0.02)  # Silero hears no voice for 190 ms: still ducked
+    assert gains == [DUCK_GAIN] and local.unconfirmed_ducks == 0
+    run_local(local, [(0.02, False)], now)
+    assert gains == [DUCK_GAIN, 1.0] and local.unconfirmed_ducks == 1  # undone after 200 ms
+
+    gains.clear()
+    local.frame_heard(tone(-60), 1.0)
+    local.frame_heard(tone(-20), 1.01)  # a person: the trigger ducks, Silero confirms, the judge decides
+    assert run_local(local, [(0.05, True), (0.7, True)], 1.02) and gains[0] == DUCK_GAIN
+    assert 1.0 not in gains and local.unconfirmed_ducks == 1  # never lifted before the stop
+
+    gains.clear()
+    speaking = False
+    local.reply_over()
+    gains.clear()
+    local.frame_heard(tone(-60), 5.0)
+    local.frame_heard(tone(-20), 5.01)  # nothing plays: nothing to duck
+    assert gains == []

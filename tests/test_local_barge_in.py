@@ -11,7 +11,7 @@ import pytest
 from support.audio import PulseAudio, Recorder
 from support.audio import pulse_audio as pulse_audio  # session fixture
 from support.live import assert_truncate_matches_speaker, until
-from test_conversation import LONG_REPLY, Running, ScreenLog, SpeechSource, of_type, sent_log
+from test_conversation import LONG_REPLY, Running, ScreenLog, SpeechSource, note_flushes_and_sends, of_type, sent_log
 from test_conversation import player as player  # fixture
 from test_conversation import speech as speech  # fixture
 
@@ -115,3 +115,34 @@ async def test_a_back_channel_or_a_cough_leaves_the_reply_playing_to_its_end(
     assert player.heard_ms(item_id) == pytest.approx(len(speak(SHORT_REPLY)) / 24, abs=2)  # nothing lost
     assert DUCK_GAIN in gains and player.gain == 1.0  # faded down (by Silero, or the late server VAD), then back
     assert len(of_type(sent, SendEvents.RESPONSE_CREATE)) == 1  # the sound got no answer of its own
+
+
+async def test_over_gpt_live_the_local_decision_stops_only_the_player_and_sends_nothing_forbidden(
+    player: Player, speech: dict[str, np.ndarray], tmp_path: Path
+) -> None:
+    """GPT-Live has no cancel, no truncate and no item delete: a local stop is the player's alone."""
+    from test_live_conversation import ALLOWED_TO_SEND
+
+    from voicecli.server.live.embedded import LocalLive
+    from voicecli.server.session.pacing import UNPACED
+
+    story = tmp_path / "story.toml"
+    story.write_text(f'[[turn]]\nreply = "{LONG_REPLY}"\n[[turn]]\nreply = "Okay."\n')
+    client = LocalLive(brain="scripted", script=story, pacing=UNPACED)  # the whole reply buffered at once
+    order = note_flushes_and_sends(player, client)
+    source, screen = SpeechSource(), ScreenLog()
+    gains = noted_ducks(player)
+    interruption = np.concatenate([speech["interruption"], speech["question"]])  # well over 600 ms of voice
+    async with client(settings=RealtimeSettings()):
+        local = LocalBargeIn(BargeInRules(), player.duck)
+        conversation = Conversation(client, source, player, screen, local_barge_in=local)
+        async with Running(conversation):
+            source.say(speech["question"])
+            await until(lambda: player.is_playing, "the reply to play", timeout=30)
+            source.say(interruption)
+            await until(lambda: bool(conversation.barge_ins), "the local decision", timeout=30)
+            assert not player.is_playing or player.buffered_ms < 100, "the speaker was not cut"
+    barge_in = conversation.barge_ins[0]
+    assert barge_in.source == "local" and barge_in.truncates == []
+    assert DUCK_GAIN in gains and "player flushed" in order  # ducked first, then stopped
+    assert set(order) - {"player flushed"} <= ALLOWED_TO_SEND  # no cancel, truncate, delete or response.create

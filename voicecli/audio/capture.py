@@ -8,6 +8,12 @@ player's own `FrameRing`, stamped with DAC times, so the pairing follows the dev
 the `CapturePath` (resampling, echo handling), and hands finished chunks to the event loop. The
 queue is bounded: if the consumer stalls, the oldest chunks are dropped (and counted) so the
 microphone stays live.
+
+A microphone that has heard only quiet for `BATCH_AFTER_S` does not wake the event loop for each
+chunk: its quiet chunks go in fives (100 ms), and the first chunk with sound goes at once, with
+the quiet ones held before it. Nothing waits on quiet that late: a turn's end was detected on the
+quiet right after it (delivered chunk by chunk), and a person's first syllable still goes out at
+once. Listening with nobody speaking is most of a session.
 """
 
 from __future__ import annotations
@@ -38,11 +44,19 @@ RESYNC_S = 0.05
 drift) moves the pairing: callback jitter must not, or the canceller would have to find the echo again."""
 REFERENCE_WAIT_S = 0.03
 """How long a microphone frame waits for its speaker frame when the player's callback runs late."""
+QUIET_DBFS = -50.0
+"""A chunk (as sent) below this is quiet: a room's noise, not a voice."""
+BATCH_AFTER_S = 2.0
+"""After this much quiet, chunks go to the event loop `BATCH_CHUNKS` at a time (longer than a
+service's end-of-turn silence, 0.5 s by default, so a turn's end is never held back)."""
+BATCH_CHUNKS = 5
 PLAYER_ALIVE_S = 0.1
 """A player whose last frame is older than this has stopped: its silence needs no waiting for."""
 
 ChunkTap = Callable[[np.ndarray, float], None]
 """Called on the worker thread with a block and the monotonic time its first sample met the device."""
+FrameTap = Callable[[np.ndarray, float], None]
+"""Called on the worker thread with each processed frame (24 kHz, as sent) and the monotonic time it met the device."""
 PairTap = Callable[[np.ndarray, np.ndarray | None], None]
 """Called on the worker thread with a microphone frame and the speaker frame paired with it (None: silence)."""
 
@@ -76,6 +90,9 @@ class Capture:
         self.on_chunk: ChunkTap | None = None  # each chunk as sent (24 kHz), for `--record`
         self.on_played: ChunkTap | None = None  # each speaker frame (device rate), for `--record`
         self.on_pair: PairTap | None = None  # each microphone frame with its speaker frame, for `echo-test`
+        self.on_frame: FrameTap | None = None
+        """Each 10 ms frame as sent, as soon as the device has it (local barge-in's trigger): set before
+        `start()`, it makes the device blocks 10 ms and wakes the worker at each (twice the wake-ups)."""
         self._echo_mode = echo
         self._reference = reference
         self._reference_rate = reference_rate or self.sample_rate
@@ -89,6 +106,8 @@ class Capture:
         self._running = False
         self._clock_offset = 0.0  # time.monotonic() minus PortAudio's stream clock
         self._paired = False  # microphone and speaker frames go one for one
+        self._quiet_s = 0.0  # how long the chunks sent have been quiet
+        self._held: list[tuple[np.ndarray, float]] = []  # quiet chunks waiting to go together
 
     @property
     def echo_status(self) -> EchoStatus:
@@ -112,10 +131,11 @@ class Capture:
             "int16",
             self._callback,
             self.device.max_input_channels,
-            block_ms=INPUT_BLOCK_MS,
+            block_ms=BLOCK_MS if self.on_frame is not None else INPUT_BLOCK_MS,
         )
         self._clock_offset = time.monotonic() - self._stream.time
         self._paired = False
+        self._quiet_s, self._held = 0.0, []
         self._running = True
         self._worker = threading.Thread(target=self._work, name="voicecli-capture", daemon=True)
         self._worker.start()
@@ -167,7 +187,8 @@ class Capture:
         filled, pending_at = 0, 0.0
         chunk_per_frame = self._frame_samples * SAMPLE_RATE / self.sample_rate
         while self._running or len(self._ring):
-            self._ring.wait_for(max(1, math.ceil((self.chunk_samples - filled) / chunk_per_frame)), 0.1)
+            frames_to_chunk = math.ceil((self.chunk_samples - filled) / chunk_per_frame)
+            self._ring.wait_for(1 if self.on_frame is not None else max(1, frames_to_chunk), 0.1)
             while (stream_time := self._ring.pop_into(mic)) is not None:
                 at = stream_time + self._clock_offset
                 self.level = rms_dbfs(mic)
@@ -177,6 +198,8 @@ class Capture:
                 pcm = to_int16(self._path.process(mic, speaker))
                 if self.mute:
                     pcm[:] = 0
+                if self.on_frame is not None:
+                    self.on_frame(pcm, at)
                 offset = 0
                 while offset < len(pcm):
                     if filled == 0:
@@ -187,6 +210,7 @@ class Capture:
                     if filled == self.chunk_samples:
                         filled = 0
                         self._send(pending.copy(), pending_at)
+        self._release()  # quiet chunks still held when the stream stopped
 
     def _pairs_speaker(self) -> bool:
         """Whether anything needs the speaker's frames: echo handling, `--record` or `echo-test`.
@@ -233,10 +257,23 @@ class Capture:
     def _send(self, chunk: np.ndarray, at: float) -> None:
         if self.on_chunk is not None:
             self.on_chunk(chunk, at)
-        if self._loop is None:
+        quiet = rms_dbfs(chunk) < QUIET_DBFS
+        self._quiet_s = self._quiet_s + len(chunk) / SAMPLE_RATE if quiet else 0.0
+        self._held.append((chunk, at))
+        if self._quiet_s <= BATCH_AFTER_S or len(self._held) >= BATCH_CHUNKS:
+            self._release()
+
+    def _release(self) -> None:
+        """Hand the held chunks to the event loop (one wake-up for them all)."""
+        held, self._held = self._held, []
+        if self._loop is None or not held:
             return
         with contextlib.suppress(RuntimeError):  # the loop closed while the stream still ran
-            self._loop.call_soon_threadsafe(self._deliver, (chunk, at))
+            self._loop.call_soon_threadsafe(self._deliver_all, held)
+
+    def _deliver_all(self, items: list[tuple[np.ndarray, float]]) -> None:
+        for item in items:
+            self._deliver(item)
 
     def _deliver(self, item: tuple[np.ndarray, float] | None) -> None:
         if self._queue.full():

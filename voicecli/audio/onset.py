@@ -8,7 +8,7 @@ own voice does not count as the person. Detectors work on 16 kHz int16 frames:
            and it needs neither onnxruntime nor torch). It takes no fan, knock, keyboard or cough
            for voice, where WebRTC's VAD took a fan's hum for two seconds of voice out of two.
            It costs about 5 % of a core, so it runs only while the assistant speaks (nothing to
-           interrupt otherwise): listening costs nothing more.
+           interrupt otherwise). It confirms the duck of `fast_onset`'s 10 ms trigger.
   energy   a level threshold: the fallback without the package (a cough counts as voice, which
            the duck-then-decide rules absorb: it is short; a steady noise above it does not).
 

@@ -24,6 +24,9 @@ from voicecli.realtime.events import SAMPLE_RATE
 RING_SECONDS = 120  # a long answer arrives faster than real time; never drop it for lack of room
 MAX_TRACKED_ITEMS = 32
 MONITOR_FRAMES = 200  # two seconds of what was handed to the device, for the capture's echo handling
+DUCK_RAMP_MS = 2.0
+"""A duck goes down within this (the person is talking: get out of the way now; 2 ms does not click
+at -20 dB); coming back up ramps across a whole block."""
 
 
 class HasAudio(Protocol):
@@ -141,8 +144,9 @@ class Player:
         self._current = None
 
     def duck(self, gain: float) -> None:
-        """Fade to `gain` (1 restores) over the next block the device takes: playback goes on, so
-        nothing is lost if the sound that caused it was not an interruption."""
+        """Fade to `gain` (1 restores) in the next block the device takes (down within `DUCK_RAMP_MS`,
+        up across the block): playback goes on, so nothing is lost if the sound that caused it was
+        not an interruption. Any thread may call it (it sets one number the callback reads)."""
         self._target_gain = min(1.0, max(0.0, gain))
 
     @property
@@ -182,10 +186,15 @@ class Player:
         return self._fades[length]
 
     def _apply_gain(self, block: np.ndarray) -> None:
-        """Scale a block by the gain, ramping to a new one across it (a step would click)."""
+        """Scale a block by the gain, ramping to a new one (a step would click): quickly down, slowly up."""
         start, end = self._gain, self._target_gain
-        ramp = np.linspace(start, end, block.size, dtype=np.float32) if start != end else np.float32(end)
-        block[:] = (block * ramp).astype(np.int16)
+        if start == end:
+            block[:] = (block * np.float32(end)).astype(np.int16)
+            return
+        length = block.size if end > start else min(block.size, round(self.sample_rate * DUCK_RAMP_MS / 1000))
+        gains = np.full(block.size, end, dtype=np.float32)
+        gains[:length] = np.linspace(start, end, length, dtype=np.float32)
+        block[:] = (block * gains).astype(np.int16)
         self._gain = end
 
     def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:

@@ -139,7 +139,7 @@ async def run_live(config: AppConfig, *, console: Console | None = None, image: 
                 state=state,
                 push_to_talk=push_to_talk,
                 taps=_taps(client, recorder, event_log),
-                local_barge_in=_local_barge_in(config, player),
+                local_barge_in=_local_barge_in(config, player, capture),
                 usage=usage,
             )
             settings = session_settings(
@@ -186,11 +186,14 @@ def _native_stderr_to(log_file: Path | None) -> Iterator[None]:
         os.close(target)
 
 
-def _local_barge_in(config: AppConfig, player: Player) -> LocalBargeIn | None:
-    """`[audio] barge_in = "local"`: voicecli hears the person first and decides (None: the service does)."""
+def _local_barge_in(config: AppConfig, player: Player, capture: Capture) -> LocalBargeIn | None:
+    """`[audio] barge_in = "local"`: voicecli hears the person first and decides (None: the service does).
+    The capture hands it each frame on its own thread, so the duck does not wait for the event loop."""
     if config.audio.barge_in != "local" or config.session.turn_detection == "push_to_talk":
         return None
-    local = LocalBargeIn(BargeInRules(backchannels=tuple(config.audio.backchannels)), player.duck)
+    rules = BargeInRules(backchannels=tuple(config.audio.backchannels))
+    local = LocalBargeIn(rules, player.duck, playing=lambda: player.is_playing)
+    capture.on_frame = local.frame_heard
     if local.warning is not None:
         logging.getLogger("voicecli").warning("%s", local.warning)
     return local
