@@ -9,15 +9,20 @@ from typing import Any
 import numpy as np
 import pytest
 
+from voicecli.commands.demo.results import Timeline
 from voicecli.conversation import exchange as exchange_module
 from voicecli.conversation.exchange import TurnCollector, TurnResult
 from voicecli.conversation.state import ConversationState
 from voicecli.realtime import (
     AudioContent,
+    ErrorContent,
     FunctionCallContent,
+    FunctionResultContent,
     RealtimeAudioEvent,
+    RealtimeErrorEvent,
     RealtimeEvent,
     RealtimeFunctionCallEvent,
+    RealtimeFunctionResultEvent,
     RealtimeTextEvent,
     TextContent,
 )
@@ -115,3 +120,30 @@ def test_a_reply_that_streams_beyond_the_turns_audio_cap_ends_the_turn(monkeypat
     turn = TurnCollector(TurnResult(), ConversationState())
     assert run(turn, sound("item_a", 240), sound("item_a", 240), sound("item_a", 240)) == [False, False, True]
     assert turn.result.failed is not None and "beyond 0.02 s of audio" in turn.result.failed
+
+
+def test_the_demo_timeline_reads_the_turns_entries_each_response_apart() -> None:
+    state = ConversationState()
+    turn = TurnCollector(TurnResult(), state)
+    call = FunctionCallContent(name="weather", arguments="{}", call_id="call_1")
+    run(
+        turn,
+        service("response.created", response={"id": "r1"}),
+        words("Let me check.", "item_a"),
+        RealtimeFunctionCallEvent(function_call=call),
+        RealtimeFunctionResultEvent(
+            function_result=FunctionResultContent(call_id="call_1", name="weather", result="sunny")
+        ),
+        done(output=[{"type": "function_call"}]),
+        RealtimeErrorEvent(error=ErrorContent(message="rate limited", code="rate_limit")),
+        service("response.created", response={"id": "r2"}),
+        done("failed", status_details={"error": {"message": "the brain failed", "code": "server_error"}}),
+    )
+    timeline = Timeline(state.entries[turn.first_entry :])
+    assert [(entry.kind, entry.text) for entry in timeline.entries] == [
+        ("assistant", "Let me check."),
+        ("tool_call", "weather({})"),
+        ("tool_result", "weather returned: sunny"),
+        ("error", "rate limited [rate_limit]"),  # the failed response is the turn's `failed`, not an entry
+    ]
+    assert timeline.reply == "Let me check."

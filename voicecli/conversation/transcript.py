@@ -79,7 +79,7 @@ class Transcript:
             case RealtimeMcpToolsEvent():
                 self.entries.append(Notice(hosted_tools_line(event), "mcp" if event.mcp_tools.failed else "mcp_tools"))
             case RealtimeErrorEvent():
-                self.entries.append(Notice(event.error.message, event.error.code, event.error.fatal))
+                self.entries.append(Notice(event.error.message, event.error.code, event.error.fatal, error=True))
             case RealtimeEvent(service_type=service_type):
                 self._service_event(str(service_type), payload)
 

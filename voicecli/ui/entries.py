@@ -52,6 +52,8 @@ class Notice:
     message: str
     code: str | None = None
     fatal: bool = False
+    error: bool = False
+    """An error event of the service or the client (not a tool list, not a failed response's status)."""
 
 
 Entry = UserTurn | AssistantTurn | ToolCallEntry | Notice
