@@ -1,10 +1,11 @@
-"""Reply audio per item is counted once, by the client at each chunk, and the continuity replay reads
-that count (it used to keep its own from the delivered events; the application's state a third)."""
+"""Reply audio per item is counted once, by the client at each chunk; the continuity replay and the
+application's reply items read that count (each used to keep its own)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from voicecli.conversation.state import ConversationState
 from voicecli.realtime import RealtimeClient, protocol
 from voicecli.realtime.events import AudioContent
 from voicecli.realtime.received import ReceivedAudio
@@ -51,3 +52,18 @@ async def test_the_client_counts_each_chunk_once_and_the_replay_history_reads_th
         assert client.supervisor.history.received is client.received_audio  # one count, read by both
         await client.send({"type": "conversation.item.truncate", "item_id": "item_a", "audio_end_ms": 50})
         assert client.supervisor.history.played_out(None) is False  # heard 50 of the 200 ms received
+
+
+def test_the_conversation_states_reply_items_read_the_clients_count_and_count_only_what_it_cannot() -> None:
+    received = ReceivedAudio()
+    state = ConversationState(received=received)
+    named = AudioContent(data=np.zeros(480, np.int16), item_id="item_a")
+    unnamed = AudioContent(data=np.zeros(240, np.int16), item_id=None)
+    for chunk in (named, unnamed, named):
+        received.add(chunk)  # the client, at `Play`, before the application's callback
+        reply = state.reply_for(chunk)
+        assert reply is not None
+        state.played(reply, len(chunk.data))
+    assert state.replies["item_a"].received_samples == 960  # once, not twice
+    assert state.replies["response-0"].received_samples == 240  # no id: the client cannot count it, the state does
+    assert [reply.key for reply in state.cut_off()] == ["item_a", "response-0"]
