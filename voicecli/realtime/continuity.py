@@ -5,7 +5,8 @@ open a new session with the same settings and tools, then replay the history as
 `conversation.item.create` items plus one system note saying this is a continuation (without it,
 models greet again or switch language). `History` follows the events in both directions and builds
 that replay: user turns as their transcripts (or a placeholder), assistant turns cut to what the
-listener heard, tool calls with their outputs, in order and within `Continuity`'s bounds.
+listener heard, tool calls with their outputs, in order and within `Continuity`'s bounds. How much
+audio each reply received is not counted here: it reads the client's count (`ReceivedAudio`).
 `supervisor` decides when; this module only knows what.
 """
 
