@@ -2,6 +2,12 @@
 
 The answer is complete when a response finishes without asking for tools (after tool calls the
 client answers them and the model speaks again). Used by file mode and by scripted demos.
+
+The words of the turn are read from the one `ConversationState` (fed each event once, as the screen's
+is): the user's transcript and the assistant's turns, where a response a drop cut off is marked
+`lost` (asked again on the new session, the new answer replaces it). On top of it, a turn keeps what
+only file mode needs: the reply's audio samples, kept with the assistant turn they belong to, and the
+caps on what one turn may collect.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from voicecli.conversation.state import ConversationState
 from voicecli.realtime import (
     ContinuityEvents,
     ErrorContent,
@@ -29,8 +36,8 @@ from voicecli.realtime import (
     SendEvents,
     protocol,
 )
-from voicecli.realtime.continuity import INTERRUPTED_REASON
 from voicecli.realtime.events import SAMPLE_RATE
+from voicecli.ui.entries import AssistantTurn, UserTurn
 
 AUDIO_APPEND_MS = 100
 """File audio is sent in 100 ms appends: small frames, few of them."""
@@ -58,8 +65,8 @@ class TurnResult:
     total_s: float = 0.0
     audio_samples: int = 0
     """Reply audio received in all (kept or cut off), checked against MAX_TURN_AUDIO_S."""
-    response_start: tuple[int, int] = (0, 0)
-    """Audio chunks and text characters before the current response (to drop one a drop cut off)."""
+    text_chars: int = 0
+    """Reply text received in all, checked against MAX_TURN_TEXT_CHARS."""
     cut_off_chunks: list[np.ndarray] = field(default_factory=list)
     """The audio of the last response a drop cut off: asked again on a new session, it is replaced by
     the new answer; when no new session comes, it is all the user gets, and it is kept for them."""
@@ -98,40 +105,40 @@ async def exchange(
     audio: np.ndarray | None = None,
     timeout_s: float = 60.0,
     observer: EventObserver | None = None,
+    state: ConversationState | None = None,
 ) -> TurnResult:
-    """Run one turn and return its result; never raises for service errors or a timeout."""
-    result = TurnResult(user_text=text or "")
-    started = time.perf_counter()
+    """Run one turn and return its result; never raises for service errors or a timeout.
+
+    `state` is the conversation the turn belongs to (a new one when not given): it is fed each event
+    of the turn once, and the turn's words are read from what it adds."""
+    turn = TurnCollector(TurnResult(user_text=text or ""), state or ConversationState())
     try:
         async with asyncio.timeout(timeout_s):
             if client.protocol == "live":
-                if not await _live_turn(client, result, text, audio, observer, started):
-                    result.failed = result.failed or "the session ended before the answer was complete"
-                result.total_s = time.perf_counter() - started
-                return result
+                if not await _live_turn(client, turn, text, audio, observer):
+                    turn.result.failed = turn.result.failed or "the session ended before the answer was complete"
+                return turn.finish()
             await send_user_turn(client, text=text, audio=audio)
             async for event in client.receive():
                 if observer is not None:
                     observer(event)
-                if _collect(result, event, started):
+                if turn.collect(event):
                     break
                 if _needs_resending(event):  # the drop came before the service had the turn
                     await send_user_turn(client, text=text, audio=audio)
             else:
-                result.failed = result.failed or "the session ended before the answer was complete"
+                turn.result.failed = turn.result.failed or "the session ended before the answer was complete"
     except TimeoutError:
-        result.failed = f"no complete answer within {timeout_s:g} s"
-    result.total_s = time.perf_counter() - started
-    return result
+        turn.result.failed = f"no complete answer within {timeout_s:g} s"
+    return turn.finish()
 
 
 async def _live_turn(
     client: RealtimeClient,
-    result: TurnResult,
+    turn: TurnCollector,
     text: str | None,
     audio: np.ndarray | None,
     observer: EventObserver | None,
-    started: float,
 ) -> bool:
     """A GPT-Live turn: no response events, the model decides (see `live_exchange`)."""
     from voicecli.conversation.live_exchange import live_exchange
@@ -139,7 +146,7 @@ async def _live_turn(
     def on_event(event: RealtimeEvent) -> bool:
         if observer is not None:
             observer(event)
-        return _collect(result, event, started)
+        return turn.collect(event)
 
     return await live_exchange(client, text=text, audio=audio, on_event=on_event)
 
@@ -156,52 +163,82 @@ _ASKING_ITEMS = frozenset({"function_call", "mcp_approval_request"})
 """Output items after which the client answers (a tool's output, an approval) and the model goes on."""
 
 
-def _collect(result: TurnResult, event: RealtimeEvent, started: float) -> bool:
-    """Record one event; True when the turn is over."""
-    elapsed = time.perf_counter() - started
-    match event:
-        case RealtimeAudioEvent():
-            if result.first_audio_s is None:
-                result.first_audio_s = elapsed
-            result.audio_chunks.append(event.audio.data)
-            result.audio_samples += len(event.audio.data)
-            if result.audio_samples > MAX_TURN_AUDIO_S * SAMPLE_RATE:
-                result.failed = f"the reply went on beyond {MAX_TURN_AUDIO_S:g} s of audio; stopped there"
-                return True
-        case RealtimeTextEvent() if event.text.source == "user_transcript":
-            result.user_text = event.text.text
-        case RealtimeTextEvent():
-            if result.first_text_s is None:
-                result.first_text_s = elapsed
-            result.assistant_text += event.text.text
-            if len(result.assistant_text) > MAX_TURN_TEXT_CHARS:
-                result.failed = f"the reply went on beyond {MAX_TURN_TEXT_CHARS:,} characters of text; stopped there"
-                return True
-        case RealtimeFunctionCallEvent():
-            result.tool_calls.append(event.function_call)
-        case RealtimeFunctionResultEvent():
-            result.tool_results.append(event.function_result)
-        case RealtimeErrorEvent():
-            result.errors.append(event.error)
-            if event.error.fatal:
-                result.failed = event.error.message
-                return True
-        case RealtimeEvent(service_type=ListenEvents.RESPONSE_CREATED):
-            if result.assistant_text:
-                result.assistant_text += " "  # the answer after a tool call is a new sentence
-            result.response_start = (len(result.audio_chunks), len(result.assistant_text))
-        case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):
-            response = (event.service_event or {}).get("response") or {}
-            if (response.get("status_details") or {}).get("reason") == INTERRUPTED_REASON:
-                chunks, chars = result.response_start  # asked again on the new session: keep that one only
-                result.cut_off_chunks = result.audio_chunks[chunks:] or result.cut_off_chunks
-                del result.audio_chunks[chunks:]
-                result.assistant_text = result.assistant_text[:chars]
-                return False
-            if response.get("status") == "failed":
-                error = (response.get("status_details") or {}).get("error") or {}
-                result.failed = error.get("message") or "the response ended with status failed"
-                return True
-            asked_for_tools = any(item.get("type") in _ASKING_ITEMS for item in response.get("output") or [])
-            return not asked_for_tools or response.get("status") == "cancelled"
-    return False
+class TurnCollector:
+    """One turn being collected: the conversation state fed once per event, and on top of it what only
+    file mode keeps (the reply's samples with the assistant turn they belong to, the caps, the timings)."""
+
+    def __init__(self, result: TurnResult, state: ConversationState) -> None:
+        self.result = result
+        self.state = state
+        self.first_entry = len(state.entries)  # the entries this turn adds come after
+        self.audio: list[tuple[AssistantTurn | None, np.ndarray]] = []
+        self.started = time.perf_counter()
+
+    def collect(self, event: RealtimeEvent) -> bool:
+        """Record one event; True when the turn is over."""
+        self.state.handle(event)
+        result = self.result
+        elapsed = time.perf_counter() - self.started
+        match event:
+            case RealtimeAudioEvent():
+                if result.first_audio_s is None:
+                    result.first_audio_s = elapsed
+                self.audio.append((self.state.transcript.playing, event.audio.data))
+                result.audio_chunks.append(event.audio.data)
+                result.audio_samples += len(event.audio.data)
+                if result.audio_samples > MAX_TURN_AUDIO_S * SAMPLE_RATE:
+                    result.failed = f"the reply went on beyond {MAX_TURN_AUDIO_S:g} s of audio; stopped there"
+                    return True
+            case RealtimeTextEvent() if event.text.source in ("user_transcript", "user_text"):
+                pass  # read from the state's user turn
+            case RealtimeTextEvent():
+                if result.first_text_s is None:
+                    result.first_text_s = elapsed
+                result.text_chars += len(event.text.text)
+                if result.text_chars > MAX_TURN_TEXT_CHARS:
+                    beyond = f"{MAX_TURN_TEXT_CHARS:,} characters of text"
+                    result.failed = f"the reply went on beyond {beyond}; stopped there"
+                    return True
+            case RealtimeFunctionCallEvent():
+                result.tool_calls.append(event.function_call)
+            case RealtimeFunctionResultEvent():
+                result.tool_results.append(event.function_result)
+            case RealtimeErrorEvent():
+                result.errors.append(event.error)
+                if event.error.fatal:
+                    result.failed = event.error.message
+                    return True
+            case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):
+                if self._lost_response():
+                    return False  # asked again on the new session: its answer replaces this one
+                response = (event.service_event or {}).get("response") or {}
+                if response.get("status") == "failed":
+                    error = (response.get("status_details") or {}).get("error") or {}
+                    result.failed = error.get("message") or "the response ended with status failed"
+                    return True
+                asked_for_tools = any(item.get("type") in _ASKING_ITEMS for item in response.get("output") or [])
+                return not asked_for_tools or response.get("status") == "cancelled"
+        return False
+
+    def _lost_response(self) -> bool:
+        """A drop cut the response off (the state says so, and marked its turns `lost`): its audio
+        leaves the answer, kept apart as all the user gets should no new session come."""
+        if not self.state.transcript.response_lost:
+            return False
+        lost = [chunk for turn, chunk in self.audio if turn is not None and turn.lost]
+        self.audio = [(turn, chunk) for turn, chunk in self.audio if turn is None or not turn.lost]
+        self.result.cut_off_chunks = lost or self.result.cut_off_chunks
+        self.result.audio_chunks = [chunk for _, chunk in self.audio]
+        return True
+
+    def finish(self) -> TurnResult:
+        """The turn's words, read from the state; its time."""
+        result = self.result
+        entries = self.state.entries[self.first_entry :]
+        heard = [entry.text for entry in entries if isinstance(entry, UserTurn) and entry.final and not entry.typed]
+        if heard:
+            result.user_text = heard[-1]
+        answers = [entry for entry in entries if isinstance(entry, AssistantTurn) and not entry.lost]
+        result.assistant_text = " ".join(entry.text for entry in answers if entry.text)
+        result.total_s = time.perf_counter() - self.started
+        return result

@@ -89,6 +89,7 @@ class Conversation:
         self.player = player
         self.screen = screen
         self.state = state or ConversationState(tracker)
+        self.state.received = client.received_audio  # the reply items read the client's count of their audio
         self.push_to_talk = push_to_talk
         self.taps = taps or Taps()
         self.usage = usage
@@ -308,7 +309,7 @@ class Conversation:
         if reply is None:
             return  # a late delta of an item the user cut off
         audible_at = self.clock() + self.player.buffered_ms / 1000 + self.player.latency
-        if reply.received_samples == 0 and self.local_barge_in is not None and not self.player.is_playing:
+        if not reply.started and self.local_barge_in is not None and not self.player.is_playing:
             self.local_barge_in.reply_over()  # full gain again after a stop
         self.policy.play(reply, audio, audible_at=audible_at)
         if self.taps.played is not None:

@@ -7,7 +7,10 @@ which reply items were played and how much of each, what was said. Each used to 
 keys; received samples per item were counted apart for the speaker and for the phone).
 `ConversationState` holds them once. It is sans-I/O: fed each event of `receive()` (`handle`), each
 reply chunk played (`played`), and what only the application knows (the player ran dry, the
-push-to-talk key); it reads no clock except through the latency tracker it feeds.
+push-to-talk key); it reads no clock except through the latency tracker it feeds. How much audio
+each reply item received is the client's count (`RealtimeClient.received_audio`, which the
+continuity replay reads too); file mode's turn (`exchange`) and the demo's timelines read the
+transcript.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from voicecli.realtime import (
     RealtimeTextEvent,
 )
 from voicecli.realtime.events import SAMPLE_RATE
+from voicecli.realtime.received import ReceivedAudio
 from voicecli.records.latency import LatencyTracker
 from voicecli.ui.entries import Entry
 from voicecli.ui.view import State
@@ -42,9 +46,19 @@ class ReplyItem:
 
     key: str  # its key in the sink: the item id, or a stand-in when the transport gives none
     item_id: str | None
-    received_samples: int = 0
+    counted: ReceivedAudio | None = None
+    """The client's count of the item's audio (`RealtimeClient.received_audio`), read, not kept here;
+    None for an item the client cannot count (no id) or a state that was given no client count."""
+    samples_here: int = 0  # the item's audio counted here, when `counted` is None
+    started: bool = False  # its first chunk was played
     audio_done: bool = False
     interrupted: bool = False
+
+    @property
+    def received_samples(self) -> int:
+        if self.counted is not None and self.item_id is not None:
+            return self.counted.samples(self.item_id)
+        return self.samples_here
 
     @property
     def received_ms(self) -> float:
@@ -54,8 +68,11 @@ class ReplyItem:
 class ConversationState:
     """Who speaks, the response under way, the reply items played, and the status to show; see the module doc."""
 
-    def __init__(self, latency: LatencyTracker | None = None) -> None:
+    def __init__(self, latency: LatencyTracker | None = None, received: ReceivedAudio | None = None) -> None:
         self.latency = latency
+        self.received = received
+        """The client's count of reply audio per item, which the reply items read (without one, as in
+        tests with no client, the state counts what it is told was played)."""
         self.transcript = Transcript(latency)
         self.status: State = "connecting"
         self.user_speaking = False
@@ -142,16 +159,18 @@ class ConversationState:
         key = audio.item_id or f"response-{self._responses}"
         reply = self.replies.get(key)
         if reply is None:
-            reply = self.replies[key] = ReplyItem(key, audio.item_id)
+            reply = self.replies[key] = ReplyItem(key, audio.item_id, self.received if audio.item_id else None)
             while len(self.replies) > MAX_REMEMBERED_REPLIES:
                 self.replies.popitem(last=False)
         return None if reply.interrupted else reply
 
     def played(self, reply: ReplyItem, samples: int, *, audible_at: float | None = None) -> None:
         """`samples` of `reply` went to the sink; the first of a reply is heard at `audible_at` (monotonic)."""
-        if reply.received_samples == 0 and audible_at is not None:
+        if not reply.started and audible_at is not None:
             self._audible_at = audible_at
-        reply.received_samples += samples
+        reply.started = True
+        if reply.counted is None:  # the client counted it already when it has a count
+            reply.samples_here += samples
         self.speaking = True
 
     def cut_off(self) -> list[ReplyItem]:

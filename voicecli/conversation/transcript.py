@@ -21,6 +21,7 @@ from voicecli.realtime import (
     RealtimeTextEvent,
     RealtimeWordEvent,
 )
+from voicecli.realtime.continuity import INTERRUPTED_REASON
 from voicecli.realtime.word_timestamps import heard_text
 from voicecli.records.latency import LatencyTracker, TurnLatency
 from voicecli.ui.entries import AssistantTurn, Entry, Notice, ToolCallEntry, UserTurn
@@ -42,13 +43,18 @@ class Transcript:
         self._current_assistant: AssistantTurn | None = None
         self._open_assistants: list[AssistantTurn] = []
         self._calls: dict[str, ToolCallEntry] = {}
+        self.response_lost = False
+        """The last response was cut off by a dropped connection (its turns are marked `lost`)."""
+        self.playing: AssistantTurn | None = None
+        """The assistant turn the last reply audio belongs to (file mode keeps its chunks with it)."""
 
     def handle(self, event: RealtimeEvent) -> None:
         """Update the entries from one event of `receive()`."""
         payload = event.service_event or {}
         match event:
             case RealtimeAudioEvent():
-                self._assistant(event.audio.item_id).audio = True
+                self.playing = self._assistant(event.audio.item_id)
+                self.playing.audio = True
             case RealtimeTextEvent() if event.text.source in ("user_transcript", "user_text"):
                 user = self._user(event.text.item_id)
                 user.text, user.final, user.speaking = event.text.text, True, False
@@ -73,7 +79,7 @@ class Transcript:
             case RealtimeMcpToolsEvent():
                 self.entries.append(Notice(hosted_tools_line(event), "mcp" if event.mcp_tools.failed else "mcp_tools"))
             case RealtimeErrorEvent():
-                self.entries.append(Notice(event.error.message, event.error.code, event.error.fatal))
+                self.entries.append(Notice(event.error.message, event.error.code, event.error.fatal, error=True))
             case RealtimeEvent(service_type=service_type):
                 self._service_event(str(service_type), payload)
 
@@ -141,11 +147,13 @@ class Transcript:
         call.result, call.is_error, call.duration_s = outcome.result, outcome.is_error, outcome.duration_s
 
     def _response_done(self, response: dict[str, Any]) -> None:
+        details = response.get("status_details") or {}
+        self.response_lost = details.get("reason") == INTERRUPTED_REASON  # the client's `response.done` at a drop
         for turn in self._open_assistants:
             turn.done = True
+            turn.lost = self.response_lost
         self._open_assistants.clear()
         self._current_assistant = None
-        details = response.get("status_details") or {}
         if response.get("status") == "failed":
             error = details.get("error") or {}
             self.entries.append(Notice(str(error.get("message") or "the response failed"), error.get("code")))

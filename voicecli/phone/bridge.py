@@ -111,7 +111,7 @@ class CallBridge:
         self.limits = limits or CallLimits()
         self.playout = CallPlayout(socket)
         self.latency = LatencyTracker()
-        self.state = ConversationState(self.latency)
+        self.state = ConversationState(self.latency, self.client.received_audio)
         """The call's conversation, fed once per event: who speaks, the reply items, the turn latencies."""
         self.policy = BargeInPolicy(self.playout, self.state)
         self._latency_reported = 0  # the turns whose latency went to the registry

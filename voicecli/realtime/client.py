@@ -46,6 +46,7 @@ from voicecli.realtime.protocol_session import (
     Send,
     StreamAudio,
 )
+from voicecli.realtime.received import ReceivedAudio
 from voicecli.realtime.safe_text import shown
 from voicecli.realtime.session_rules import ProtocolSession
 from voicecli.realtime.settings import RealtimeSettings
@@ -102,6 +103,9 @@ class RealtimeClient:
         self.audio_item_callback: AudioItemCallback | None = None
         """Called with each reply chunk and its item, before `audio_output_callback` and before the
         event is delivered; the one way to learn which item a chunk belongs to."""
+        self.received_audio = ReceivedAudio()
+        """Reply audio received per item, counted here once at each chunk: what the continuity replay
+        and an application's barge-in read (how much of an item arrived)."""
         self.session_id: str | None = None
         self._stream = EventStream()
         self._connected = False
@@ -113,7 +117,9 @@ class RealtimeClient:
         self._closing = False
         self._side = ClientSide(self)
         resolved = Continuity() if continuity is True else continuity or None
-        self.supervisor = ContinuitySupervisor(self._side, resolved, heard_ms) if resolved is not None else None
+        self.supervisor = (
+            ContinuitySupervisor(self._side, resolved, heard_ms, self.received_audio) if resolved is not None else None
+        )
         """Reconnects and rolls over when `continuity` is on (None when it is off)."""
         self._heard_ms = heard_ms
         self._protocol = self._new_protocol()
@@ -181,6 +187,7 @@ class RealtimeClient:
         self._closed_reason = None
         self._closing = False
         self._protocol = self._new_protocol()
+        self.received_audio.clear()  # a new conversation
         if self.supervisor is not None:
             self.supervisor.start()
         self._connected = True
@@ -351,6 +358,7 @@ class RealtimeClient:
         consumer is far behind (the transport's reader then stops reading); a tool's result never waits."""
         match action:
             case Play(audio):
+                self.received_audio.add(audio)
                 if self.audio_item_callback is not None:
                     await _called(self.audio_item_callback(audio))
                 if self.audio_output_callback is not None:

@@ -5,7 +5,8 @@ open a new session with the same settings and tools, then replay the history as
 `conversation.item.create` items plus one system note saying this is a continuation (without it,
 models greet again or switch language). `History` follows the events in both directions and builds
 that replay: user turns as their transcripts (or a placeholder), assistant turns cut to what the
-listener heard, tool calls with their outputs, in order and within `Continuity`'s bounds.
+listener heard, tool calls with their outputs, in order and within `Continuity`'s bounds. How much
+audio each reply received is not counted here: it reads the client's count (`ReceivedAudio`).
 `supervisor` decides when; this module only knows what.
 """
 
@@ -19,7 +20,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from voicecli.realtime.events import SAMPLE_RATE, RealtimeAudioEvent, RealtimeEvent, RealtimeTextEvent
+from voicecli.realtime.events import RealtimeAudioEvent, RealtimeEvent, RealtimeTextEvent
+from voicecli.realtime.received import ReceivedAudio
 
 __all__ = [
     "CONTINUATION_NOTE",
@@ -95,7 +97,6 @@ class Continuity:
 @dataclass(slots=True)
 class _Entry:
     item: dict[str, Any]
-    audio_samples: int = 0  # assistant items: reply audio received
     heard_ms: float | None = None  # assistant items: where the listener's hearing was cut off
     cut: bool = False  # assistant items: playback was stopped (a truncate, or the service's buffer cleared)
 
@@ -109,6 +110,8 @@ class History:
     """The conversation as the client saw it, in order; `replay()` turns it into client events."""
 
     policy: Continuity = field(default_factory=Continuity)
+    received: ReceivedAudio = field(default_factory=ReceivedAudio)
+    """Reply audio per item: the client's count (`RealtimeClient.received_audio`), read, not kept here."""
     _entries: OrderedDict[str, _Entry] = field(default_factory=OrderedDict)
     _transcripts: dict[str, str] = field(default_factory=dict)
     response_id: str | None = None
@@ -148,10 +151,7 @@ class History:
     def on_received(self, event: RealtimeEvent) -> None:
         """An event from the service (or made by the client, such as audio over WebRTC)."""
         if isinstance(event, RealtimeAudioEvent):
-            entry = self._entries.get(event.audio.item_id or "")
-            if entry is not None:
-                entry.audio_samples += len(event.audio.data)
-            return
+            return  # counted by the client, at `Play`, in `received`
         if isinstance(event, RealtimeTextEvent):
             self._text(event)
             return
@@ -238,9 +238,8 @@ class History:
             return None
         return _message(str(role), "input_text", text[: self.policy.max_item_chars])
 
-    @staticmethod
-    def _heard_share(key: str, entry: _Entry, heard_ms: HeardMs | None) -> float:
-        received_ms = entry.audio_samples * 1000 / SAMPLE_RATE
+    def _heard_share(self, key: str, entry: _Entry, heard_ms: HeardMs | None) -> float:
+        received_ms = self.received.ms(key)
         if received_ms <= 0:
             return 1.0  # a text reply, or audio not followed here: all of it counts
         heard = entry.heard_ms

@@ -29,6 +29,7 @@ from voicecli.realtime.continuity import (
 from voicecli.realtime.errors import RealtimeConnectionError
 from voicecli.realtime.events import RealtimeEvent
 from voicecli.realtime.protocol import ListenEvents, SendEvents
+from voicecli.realtime.received import ReceivedAudio
 from voicecli.realtime.session_rules import ProtocolSession
 
 __all__ = ["ContinuitySupervisor", "SupervisedClient"]
@@ -79,11 +80,19 @@ class SupervisedClient(Protocol):
 class ContinuitySupervisor:
     """Keeps one conversation going across sessions (see the module doc)."""
 
-    def __init__(self, client: SupervisedClient, continuity: Continuity, heard_ms: HeardMs | None) -> None:
+    def __init__(
+        self,
+        client: SupervisedClient,
+        continuity: Continuity,
+        heard_ms: HeardMs | None,
+        received: ReceivedAudio | None = None,
+    ) -> None:
         self.client = client
         self.continuity = continuity
         self.heard_ms = heard_ms
-        self.history = History(continuity)
+        self.received = received or ReceivedAudio()
+        """The client's count of reply audio per item, which the history reads."""
+        self.history = History(continuity, self.received)
         self.switching: str | None = None
         """"drop" or "rollover" while the session is replaced."""
         self._attempt_failed: str | None = None
@@ -93,7 +102,7 @@ class ContinuitySupervisor:
 
     def start(self) -> None:
         """A new conversation (`create_session`): nothing to replay yet."""
-        self.history = History(self.continuity)
+        self.history = History(self.continuity, self.received)
         self.switching = None
         self._tries_used = 0
 

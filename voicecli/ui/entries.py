@@ -30,6 +30,9 @@ class AssistantTurn:
     """Voice Live's word timestamps of the reply, when the session asked for them."""
     heard: str | None = None
     """Of an interrupted reply with word timestamps: the words the listener heard before the cut."""
+    lost: bool = False
+    """A dropped connection ended its response before it was done; the client asks again on the new
+    session, and the answer there replaces this one (what file mode keeps)."""
 
 
 @dataclass(slots=True)
@@ -49,6 +52,8 @@ class Notice:
     message: str
     code: str | None = None
     fatal: bool = False
+    error: bool = False
+    """An error event of the service or the client (not a tool list, not a failed response's status)."""
 
 
 Entry = UserTurn | AssistantTurn | ToolCallEntry | Notice

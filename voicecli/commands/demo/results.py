@@ -16,16 +16,9 @@ from voicecli.commands.demo.prepare import PreparedScript
 from voicecli.commands.demo.script import DemoScript, DemoTurn
 from voicecli.config import AppConfig
 from voicecli.conversation.exchange import TurnResult
-from voicecli.realtime import (
-    ListenEvents,
-    RealtimeErrorEvent,
-    RealtimeEvent,
-    RealtimeFunctionCallEvent,
-    RealtimeFunctionResultEvent,
-    RealtimeMcpCallEvent,
-    RealtimeTextEvent,
-)
+from voicecli.conversation.state import ConversationState
 from voicecli.realtime.usage import TokenUsage, UsageMeter
+from voicecli.ui.entries import AssistantTurn, Entry, Notice, ToolCallEntry
 
 EntryKind = Literal["assistant", "tool_call", "tool_result", "error"]
 
@@ -37,42 +30,25 @@ class TimelineEntry:
 
 
 class Timeline:
-    """Records a turn's answer in arrival order: each response's text, tool calls and results, errors.
+    """A turn's answer in order, each response's text apart (`TurnResult.assistant_text` runs them
+    together): read from the conversation state's entries the turn added, not rebuilt from the events."""
 
-    `TurnResult.assistant_text` runs the responses of a turn together; the transcript wants them apart.
-    """
-
-    def __init__(self) -> None:
+    def __init__(self, entries: list[Entry] | None = None) -> None:
         self.entries: list[TimelineEntry] = []
-        self._speaking = False
+        for entry in entries or []:
+            self._add(entry)
 
-    def __call__(self, event: RealtimeEvent) -> None:
-        match event:
-            case RealtimeTextEvent() if event.text.source != "user_transcript":
-                if self._speaking:
-                    self.entries[-1].text += event.text.text
-                else:
-                    self._add("assistant", event.text.text)
-                    self._speaking = True
-            case RealtimeFunctionCallEvent():
-                self._add("tool_call", f"{event.function_call.name}({event.function_call.arguments})")
-            case RealtimeFunctionResultEvent():
-                outcome = event.function_result
-                verb = "failed" if outcome.is_error else "returned"
-                self._add("tool_result", f"{outcome.name} {verb}: {outcome.result}")
-            case RealtimeMcpCallEvent():
-                mcp = event.mcp_call
-                self._add("tool_call", f"{mcp.server_label}.{mcp.name}({mcp.arguments})")
-                answer = f"failed: {mcp.error}" if mcp.error else f"returned: {mcp.output}"
-                self._add("tool_result", f"{mcp.name} {answer}")
-            case RealtimeErrorEvent():
-                self._add("error", event.error.message + (f" [{event.error.code}]" if event.error.code else ""))
-            case RealtimeEvent(service_type=ListenEvents.RESPONSE_DONE):
-                self._speaking = False
-
-    def _add(self, kind: EntryKind, text: str) -> None:
-        self.entries.append(TimelineEntry(kind, text))
-        self._speaking = False
+    def _add(self, entry: Entry) -> None:
+        match entry:
+            case AssistantTurn() if entry.text:
+                self.entries.append(TimelineEntry("assistant", entry.text))
+            case ToolCallEntry():
+                self.entries.append(TimelineEntry("tool_call", f"{entry.name}({entry.arguments})"))
+                if entry.result is not None:
+                    verb = "failed" if entry.is_error else "returned"
+                    self.entries.append(TimelineEntry("tool_result", f"{entry.name} {verb}: {entry.result}"))
+            case Notice() if entry.error:
+                self.entries.append(TimelineEntry("error", entry.message + (f" [{entry.code}]" if entry.code else "")))
 
     @property
     def reply(self) -> str:
@@ -124,6 +100,8 @@ class ScriptRun:
     error: str | None = None
     duration_s: float = 0.0
     usage: UsageMeter = field(default_factory=UsageMeter)
+    conversation: ConversationState = field(default_factory=ConversationState)
+    """The run's one conversation state: each turn's exchange feeds it, the timelines read it."""
 
     @property
     def script(self) -> DemoScript:

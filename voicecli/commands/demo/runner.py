@@ -78,11 +78,10 @@ async def run_script(prepared: PreparedScript, observer: RunObserver) -> ScriptR
 async def _run_turn(
     client: RealtimeClient, run: ScriptRun, turn: DemoTurn, sent: TurnInput, observer: RunObserver
 ) -> TurnRecord:
-    timeline = Timeline()
     responses_before = len(run.usage.turns)
+    first_entry = len(run.conversation.entries)
 
     def observe(event: RealtimeEvent) -> None:
-        timeline(event)
         run.usage.observe(event)
         observer.event(run, event)
 
@@ -92,7 +91,9 @@ async def _run_turn(
         audio=sent.audio,
         timeout_s=turn.timeout_s or run.config.response_timeout_s,
         observer=observe,
+        state=run.conversation,
     )
+    timeline = Timeline(run.conversation.entries[first_entry:])
     checks = check(turn.expect, timeline.reply, result.tool_calls, heard_text(sent, result))
     usage = sum(run.usage.turns[responses_before:], TokenUsage())
     return TurnRecord(turn, sent, result, timeline, checks, usage)
