@@ -67,6 +67,16 @@ def test_reply_audio_is_played_before_it_is_delivered_and_named_by_its_stretch()
     assert isinstance(again, Play) and again.audio.item_id != first  # late audio of the old stretch is told apart
 
 
+def test_a_new_session_after_a_reconnect_names_its_replies_apart_from_the_old_sessions() -> None:
+    """A reply cut off before a drop stays marked as cut off; the next session's first reply must not
+    share its id, or its audio would be dropped as the old reply's late audio."""
+    before, after = LiveProtocolSession(), LiveProtocolSession()
+    (old, _) = arrive(before, AUDIO)
+    (new, _) = arrive(after, AUDIO)
+    assert isinstance(old, Play) and isinstance(new, Play)
+    assert old.audio.item_id != new.audio.item_id
+
+
 def test_the_user_speaking_over_the_reply_is_a_speech_start_for_the_barge_in_policy() -> None:
     session = LiveProtocolSession()
     arrive(session, AUDIO)

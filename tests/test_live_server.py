@@ -196,11 +196,10 @@ async def test_interruption_stops_playback_only_and_the_model_stops_when_the_use
         before = len(sent)
         assert await client.interrupt([("the reply's item", 100)], cancel=True) == []
         assert len(sent) == before  # the protocol has no cancel or truncate: nothing went out
-    assert events[-1].service_event == {
-        "type": "input_audio_buffer.speech_started",
-        "item_id": "live_user_1",  # the first turn the user spoke (typed text has no transcript)
-        "source": "live_input_transcript",
-    }
+    started = events[-1].service_event or {}
+    assert started["type"] == "input_audio_buffer.speech_started"
+    assert started["source"] == "live_input_transcript"
+    assert str(started["item_id"]).endswith("_user_1")  # the first turn the user spoke (typed text has none)
     assert sum(played) < full_reply, "the model kept talking over the user"
     assert {payload["type"] for payload in sent} <= ALLOWED_TO_SEND
 

@@ -20,6 +20,7 @@ barge-in policy serves both protocols.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -55,6 +56,10 @@ DELEGATE_TOOL = "delegate"
 HOSTED_TOOL = "responses"
 """The name a hosted (Responses) delegation is shown under, as a tool call."""
 _FINISHED = ("response.completed", "response.failed", "response.incomplete")
+_SESSION_TAGS = itertools.count(1)
+"""Each session's item ids carry a tag of their own: GPT-Live names no items, and the ids a session
+makes up must not repeat after a reconnect or rollover (a reply cut off before it would silence
+the next one of the same id)."""
 
 
 class LiveProtocolSession:
@@ -73,6 +78,7 @@ class LiveProtocolSession:
         """(role, words) in the order the protocol streamed them; fragments of one speaker joined."""
         self._delegations: set[str] = set()
         self._hosted: dict[str, str] = {}  # hosted delegations in flight → the backend's answer so far
+        self._tag = f"live_s{next(_SESSION_TAGS)}"
         self._stretch = 0
         self._user_turns = 0
         self._model_audible = False  # model audio arrived since the user last spoke
@@ -81,7 +87,7 @@ class LiveProtocolSession:
 
     def received(self, event: RealtimeEvent) -> list[Action]:
         if isinstance(event, RealtimeAudioEvent):
-            event.audio.item_id = f"live_{self._stretch}"
+            event.audio.item_id = f"{self._tag}_{self._stretch}"
             self._model_audible = True
             return [Play(event.audio), Deliver(event)]
         actions: list[Action] = []
@@ -91,13 +97,13 @@ class LiveProtocolSession:
             new_turn = user and (not self.transcript or self.transcript[-1][0] != "user")
             if new_turn:
                 self._user_turns += 1
-            turn = f"live_user_{self._user_turns}"
+            turn = f"{self._tag}_user_{self._user_turns}"
             if user and self._model_audible:
                 actions.append(Deliver(_speech_started(turn)))  # the user talks over the reply
             if new_turn:
                 self._stretch += 1  # the model's next words are a new reply
             # a reply's words and audio name the same item; a user's fragments and speech start name their turn
-            event.text.item_id = turn if user else f"live_{self._stretch}"
+            event.text.item_id = turn if user else f"{self._tag}_{self._stretch}"
             self._note("user" if user else "assistant", event.text.text)
         actions.append(Deliver(event))
         if event.service_type == LiveEvents.SESSION_STARTED:
