@@ -1,4 +1,6 @@
-"""End to end, for every transport: the real client against the real local server over loopback.
+"""The real client against the real local server: end to end over loopback for every transport, and
+the client's rules against a server session in memory (`support.session_transport`), where the socket
+is not what is tested (the parametrized turns above them prove each transport's socket).
 
 Each test bounds its waits; the client's outgoing traffic is checked against the `openai` types.
 """
@@ -6,12 +8,14 @@ Each test bounds its waits; the client's outgoing traffic is checked against the
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 from support.conformance import assert_valid_client_event
-from support.servers import TRANSPORTS, client_factory, wire_shape
+from support.servers import TRANSPORTS, WEATHER_SCRIPT, client_factory, wire_shape
+from support.session_transport import RealtimeSessionTransport, replies_in_tones
 
 from voicecli.conversation.exchange import exchange
 from voicecli.realtime import (
@@ -25,6 +29,7 @@ from voicecli.realtime import (
     protocol,
 )
 from voicecli.server import LocalServer
+from voicecli.server.brains import EchoBrain, ScriptedBrain
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -34,6 +39,23 @@ def record_sent(client: RealtimeClient) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
     client.observe_sent(sent.append)
     return sent
+
+
+@pytest.fixture
+def in_tones() -> Iterator[None]:
+    """For the in-memory tests: the server's replies in tones (their sound is not what they test)."""
+    with replies_in_tones():
+        yield
+
+
+def echo_client(*, hears: bool = False, **kwargs: Any) -> RealtimeClient:
+    """A client bound in memory to a session of an unpaced echo server (as `echo_server`'s)."""
+    return RealtimeClient(transport=RealtimeSessionTransport.of(EchoBrain(), hears=hears), **kwargs)
+
+
+def weather_client(**kwargs: Any) -> RealtimeClient:
+    """A client bound in memory to a session of an unpaced weather-script server (as `weather_server`'s)."""
+    return RealtimeClient(transport=RealtimeSessionTransport.of(ScriptedBrain.from_toml(WEATHER_SCRIPT)), **kwargs)
 
 
 def tone(seconds: float, frequency: float = 300.0, level: float = 0.3) -> np.ndarray:
@@ -90,8 +112,9 @@ async def test_text_only_modality_sends_no_audio(transport: str, echo_server: Lo
     assert len(result.audio) == 0
 
 
-async def test_server_vad_detects_speech_and_answers_by_itself(echo_server: LocalServer) -> None:
-    client = client_factory("openai_ws", echo_server)()
+@pytest.mark.usefixtures("in_tones")
+async def test_server_vad_detects_speech_and_answers_by_itself() -> None:
+    client = echo_client(hears=True)
     async with client(settings=RealtimeSettings()):
         await next_event(client, ListenEvents.SESSION_UPDATED)
         speech = np.concatenate([np.zeros(4800, np.int16), tone(1.0), np.zeros(24_000, np.int16)])
@@ -148,12 +171,13 @@ async def test_function_call_round_trip(transport: str, weather_server: LocalSer
         assert_valid_client_event(payload, wire_shape(transport))
 
 
-async def test_failing_tool_reports_error_to_model_and_session_goes_on(weather_server: LocalServer) -> None:
+@pytest.mark.usefixtures("in_tones")
+async def test_failing_tool_reports_error_to_model_and_session_goes_on() -> None:
     def get_weather(city: str) -> str:
         """Get the current weather for a city."""
         raise ConnectionError("weather service down")
 
-    client = client_factory("openai_ws", weather_server)(tools=[get_weather])
+    client = weather_client(tools=[get_weather])
     async with client(settings=RealtimeSettings(push_to_talk=True)):
         result = await exchange(client, text="weather please", timeout_s=10)
         assert result.tool_results[0].is_error
@@ -181,8 +205,9 @@ async def test_update_session_mid_conversation(transport: str, echo_server: Loca
     assert "second" in second.assistant_text
 
 
-async def test_service_refusal_is_an_error_event_and_session_goes_on(echo_server: LocalServer) -> None:
-    client = client_factory("openai_ws", echo_server)()
+@pytest.mark.usefixtures("in_tones")
+async def test_service_refusal_is_an_error_event_and_session_goes_on() -> None:
+    client = echo_client()
     async with client(settings=RealtimeSettings(voice="alloy", push_to_talk=True)):
         await exchange(client, text="first", timeout_s=10)
         await client.update_session(RealtimeSettings(voice="shimmer", push_to_talk=True))
@@ -205,11 +230,12 @@ async def test_delete_session_closes_and_ends_receive(transport: str, echo_serve
     await client.delete_session()  # a second close is harmless
 
 
-async def test_audio_output_callback_gets_each_chunk_before_the_event(echo_server: LocalServer) -> None:
+@pytest.mark.usefixtures("in_tones")
+async def test_audio_output_callback_gets_each_chunk_before_the_event() -> None:
     chunks: list[np.ndarray] = []
     order: list[tuple[int, int]] = []
 
-    client = client_factory("openai_ws", echo_server)()
+    client = echo_client()
     async with client(settings=RealtimeSettings(push_to_talk=True)):
         await exchange(client, text="warm up", timeout_s=10)
 
@@ -234,16 +260,18 @@ async def test_audio_output_callback_gets_each_chunk_before_the_event(echo_serve
     assert all(c.dtype == np.int16 for c in chunks)
 
 
-async def test_sync_callback_in_constructor(echo_server: LocalServer) -> None:
+@pytest.mark.usefixtures("in_tones")
+async def test_sync_callback_in_constructor() -> None:
     received: list[int] = []
-    client = client_factory("azure_ga", echo_server)(audio_output_callback=lambda pcm: received.append(len(pcm)))
+    client = echo_client(audio_output_callback=lambda pcm: received.append(len(pcm)))
     async with client(settings=RealtimeSettings(push_to_talk=True)):
         result = await exchange(client, text="count me", timeout_s=10)
     assert sum(received) == len(result.audio) > 0
 
 
-async def test_create_response_true_makes_the_model_speak_first(echo_server: LocalServer) -> None:
-    client = client_factory("openai_ws", echo_server)()
+@pytest.mark.usefixtures("in_tones")
+async def test_create_response_true_makes_the_model_speak_first() -> None:
+    client = echo_client()
     async with client(settings=RealtimeSettings(), create_response=True):
         created = await next_event(client, ListenEvents.RESPONSE_CREATED)
         await next_event(client, ListenEvents.RESPONSE_DONE)
