@@ -8,14 +8,13 @@ Each test bounds its waits; the client's outgoing traffic is checked against the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 from support.conformance import assert_valid_client_event
-from support.servers import TRANSPORTS, WEATHER_SCRIPT, client_factory, wire_shape
-from support.session_transport import RealtimeSessionTransport, replies_in_tones
+from support.servers import TRANSPORTS, client_factory, wire_shape
+from support.session_transport import echo_client, in_tones, weather_client  # noqa: F401  (in_tones: a fixture)
 
 from voicecli.conversation.exchange import exchange
 from voicecli.realtime import (
@@ -29,7 +28,6 @@ from voicecli.realtime import (
     protocol,
 )
 from voicecli.server import LocalServer
-from voicecli.server.brains import EchoBrain, ScriptedBrain
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -39,23 +37,6 @@ def record_sent(client: RealtimeClient) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
     client.observe_sent(sent.append)
     return sent
-
-
-@pytest.fixture
-def in_tones() -> Iterator[None]:
-    """For the in-memory tests: the server's replies in tones (their sound is not what they test)."""
-    with replies_in_tones():
-        yield
-
-
-def echo_client(*, hears: bool = False, **kwargs: Any) -> RealtimeClient:
-    """A client bound in memory to a session of an unpaced echo server (as `echo_server`'s)."""
-    return RealtimeClient(transport=RealtimeSessionTransport.of(EchoBrain(), hears=hears), **kwargs)
-
-
-def weather_client(**kwargs: Any) -> RealtimeClient:
-    """A client bound in memory to a session of an unpaced weather-script server (as `weather_server`'s)."""
-    return RealtimeClient(transport=RealtimeSessionTransport.of(ScriptedBrain.from_toml(WEATHER_SCRIPT)), **kwargs)
 
 
 def tone(seconds: float, frequency: float = 300.0, level: float = 0.3) -> np.ndarray:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
 import orjson
 import pytest
 from support.servers import WEATHER_SCRIPT
-from support.session_transport import LiveSessionTransport, replies_in_tones
+from support.session_transport import LiveSessionTransport, in_tones  # noqa: F401  (in_tones: a fixture)
 
 from voicecli.realtime import (
     AzureLiveWebsocket,
@@ -87,13 +87,6 @@ class MemoryLiveClient(LiveClient):
     @staticmethod
     def _no_sdk() -> Any:
         raise AssertionError("the in-memory client has no HTTP endpoint")
-
-
-@pytest.fixture
-def in_tones() -> Iterator[None]:
-    """For the in-memory tests: the server's replies in tones (their sound is not what they test)."""
-    with replies_in_tones():
-        yield
 
 
 def checked(client: LiveClient) -> list[dict[str, Any]]:

@@ -21,20 +21,30 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pytest
 
-from voicecli.realtime import protocol
+from support.servers import WEATHER_SCRIPT
+from voicecli.realtime import RealtimeClient, protocol
 from voicecli.realtime.errors import RealtimeConnectionError
 from voicecli.realtime.events import RealtimeEvent
 from voicecli.realtime.live_protocol import parse_live_message
 from voicecli.realtime.transport import Transmit, TransportName, TransportSink
 from voicecli.server import recognition, synth
-from voicecli.server.brains import Brain
+from voicecli.server.brains import Brain, EchoBrain, ScriptedBrain
 from voicecli.server.config import ServerConfig
 from voicecli.server.faults import Faults
 from voicecli.server.session.pacing import UNPACED, Pacing
 from voicecli.server.validation import build_validators
 
-__all__ = ["LiveSessionTransport", "RealtimeSessionTransport", "SessionTransport", "replies_in_tones"]
+__all__ = [
+    "LiveSessionTransport",
+    "RealtimeSessionTransport",
+    "SessionTransport",
+    "echo_client",
+    "in_tones",
+    "replies_in_tones",
+    "weather_client",
+]
 
 CLOSED_BY_SESSION_CLOSE = "the realtime connection ended (closed normally, close code 1000): session closed"
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -52,6 +62,24 @@ def replies_in_tones() -> Iterator[None]:
     finally:
         synth._espeak = original
         synth.speak.cache_clear()
+
+
+@pytest.fixture
+def in_tones() -> Iterator[None]:
+    """For in-memory tests: the server's replies in tones (their sound is not what they test).
+    A test module imports it to use it (`@pytest.mark.usefixtures("in_tones")`)."""
+    with replies_in_tones():
+        yield
+
+
+def echo_client(*, hears: bool = False, **kwargs: Any) -> RealtimeClient:
+    """A Realtime client bound in memory to a session of an unpaced echo server (as `echo_server`'s)."""
+    return RealtimeClient(transport=RealtimeSessionTransport.of(EchoBrain(), hears=hears), **kwargs)
+
+
+def weather_client(**kwargs: Any) -> RealtimeClient:
+    """A Realtime client bound in memory to a session of an unpaced weather-script server (as `weather_server`'s)."""
+    return RealtimeClient(transport=RealtimeSessionTransport.of(ScriptedBrain.from_toml(WEATHER_SCRIPT)), **kwargs)
 
 
 class SessionTransport(ABC):
