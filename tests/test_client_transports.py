@@ -27,7 +27,7 @@ from voicecli.realtime import (
     SendEvents,
     protocol,
 )
-from voicecli.server import LocalServer
+from voicecli.server import UNPACED, LocalRealtime, LocalServer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -84,9 +84,11 @@ async def test_audio_turn_push_to_talk(transport: str, echo_server: LocalServer)
         assert_valid_client_event(payload, wire_shape(transport))
 
 
-@pytest.mark.parametrize("transport", ["openai_ws", "local"])
-async def test_text_only_modality_sends_no_audio(transport: str, echo_server: LocalServer) -> None:
-    client = client_factory(transport, echo_server)()
+@pytest.mark.usefixtures("in_tones")
+@pytest.mark.parametrize("transport", ["memory", "local"])
+async def test_text_only_modality_sends_no_audio(transport: str) -> None:
+    """In memory, and end to end over the embedded server's socket (`LocalRealtime`, unpaced)."""
+    client = echo_client() if transport == "memory" else LocalRealtime(brain="echo", pacing=UNPACED)
     async with client(settings=RealtimeSettings(output_modalities=["text"], push_to_talk=True)):
         result = await exchange(client, text="just text", timeout_s=10)
     assert "just text" in result.assistant_text

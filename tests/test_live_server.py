@@ -1,7 +1,7 @@
 """GPT-Live against the local server: turns, delegation, barge-in, mute, and every event checked both
-ways against `openai.types.live`. Over real loopback WebSockets, but for the text turn and mute, which
-run against a server session in memory (`support.session_transport`): the Azure route's turn and the
-SDK's own connection keep a turn end to end over the socket."""
+ways against `openai.types.live`. Over real loopback WebSockets, but for the text turn, hosted delegation
+and mute, which run against a server session in memory (`support.session_transport`): the Azure route's
+turn, the client delegation's turn and the SDK's own connection keep them end to end over the socket."""
 
 from __future__ import annotations
 
@@ -180,11 +180,10 @@ async def test_delegated_tool_call_runs_our_tool_and_the_model_speaks_its_result
     assert "sunny and 21 degrees in Paris" in str(events[-1].text.text)  # type: ignore[attr-defined]
 
 
-async def test_hosted_delegation_is_a_setting_sent_at_startup_runs_nothing_here_and_is_shown_like_tool_calls(
-    scripted_server: LocalServer,
-) -> None:
+@pytest.mark.usefixtures("in_tones")
+async def test_hosted_delegation_is_a_setting_sent_at_startup_runs_nothing_here_and_is_shown_like_tool_calls() -> None:
     hosted = {"type": "responses", "responses": {"model": "gpt-5-mini", "tools": [{"type": "web_search"}]}}
-    client = openai_client(scripted_server, tools=[get_weather], delegation=hosted)
+    client = MemoryLiveClient(tools=[get_weather], delegation=hosted)  # the backend answers: no HTTP delegate
     sent = checked(client)
     async with client:
         await client.send(RealtimeTextEvent(text=TextContent(text="What is the weather like?", source="user_text")))
