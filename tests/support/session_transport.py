@@ -139,12 +139,8 @@ class SessionTransport(ABC):
         async def write(event: dict[str, Any]) -> None:
             frames.put_nowait(orjson.dumps(event))  # what the server's transport would write
 
-        def crashed(error: BaseException) -> None:
-            self.crash = error
-            self._end(f"the server session failed: {error!r}", "server_error")
-
         self._reader = asyncio.create_task(self._read(frames, sink))
-        await self._start(write, crashed)
+        await self._start(write, self.server_failed)
 
     async def _read(self, frames: asyncio.Queue[bytes | None], sink: TransportSink) -> None:
         try:
@@ -155,6 +151,11 @@ class SessionTransport(ABC):
             return
         message, code = self._ending
         sink.lost(message, code)
+
+    def server_failed(self, error: BaseException) -> None:
+        """The session's `on_crash` (a response task failed): the route would close with 1011."""
+        self.crash = error
+        self._end(f"the server session failed: {error!r}", "server_error")
 
     def _end(self, message: str, code: str) -> None:
         """The server ends the connection (after its last event, as a close frame follows the last frame)."""
@@ -169,8 +170,7 @@ class SessionTransport(ABC):
             try:
                 await self._handle(protocol.encode(payload).encode())
             except Exception as exc:  # a server bug: the route would close with 1011
-                self.crash = exc
-                self._end(f"the server session failed: {exc!r}", "server_error")
+                self.server_failed(exc)
 
     async def send_event(self, payload: dict[str, Any], transmit: Transmit) -> None:
         await transmit(payload)
