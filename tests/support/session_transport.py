@@ -46,6 +46,7 @@ __all__ = [
     "weather_client",
 ]
 
+DROPPED = "the realtime connection ended (the connection was lost, close code 1006)"
 CLOSED_BY_SESSION_CLOSE = "the realtime connection ended (closed normally, close code 1000): session closed"
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -72,9 +73,10 @@ def in_tones() -> Iterator[None]:
         yield
 
 
-def echo_client(*, hears: bool = False, **kwargs: Any) -> RealtimeClient:
+def echo_client(*, hears: bool = False, drop_after_events: int | None = None, **kwargs: Any) -> RealtimeClient:
     """A Realtime client bound in memory to a session of an unpaced echo server (as `echo_server`'s)."""
-    return RealtimeClient(transport=RealtimeSessionTransport.of(EchoBrain(), hears=hears), **kwargs)
+    transport = RealtimeSessionTransport.of(EchoBrain(), hears=hears, drop_after_events=drop_after_events)
+    return RealtimeClient(transport=transport, **kwargs)
 
 
 def weather_client(**kwargs: Any) -> RealtimeClient:
@@ -91,15 +93,19 @@ class SessionTransport(ABC):
     name: TransportName = "memory"
     media_audio = False
 
-    def __init__(self, *, hears: bool = False) -> None:
-        """`hears`: the test sends speech, so the recognisers are loaded before the session starts."""
+    def __init__(self, *, hears: bool = False, drop_after_events: int | None = None) -> None:
+        """`hears`: the test sends speech, so the recognisers are loaded before the session starts.
+        `drop_after_events`: the first connection is cut after that many server events, as the
+        server's fault `drop_after_events=N, connections=1` cuts a socket (close code 1006)."""
         self.hears = hears
+        self.drop_after_events = drop_after_events
         self.opens = 0
         self.crash: BaseException | None = None
         self._frames: asyncio.Queue[bytes | None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._handling = asyncio.Lock()
-        self._ending = ("the server session failed", "server_error")
+        self._ending = ("the server session failed", "server_error", False)
+        self._alive = False
 
     @abstractmethod
     async def _start(self, write: Send, on_crash: Callable[[BaseException], None]) -> None:
@@ -134,10 +140,17 @@ class SessionTransport(ABC):
     async def open(self, sink: TransportSink) -> None:
         self.opens += 1
         frames: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._frames = frames
+        self._frames, self._alive = frames, True
+        connection, sent = self.opens, 0
 
         async def write(event: dict[str, Any]) -> None:
+            nonlocal sent
+            if not self._alive or self._frames is not frames:
+                return  # the connection is gone: what the session still says is lost
             frames.put_nowait(orjson.dumps(event))  # what the server's transport would write
+            sent += 1
+            if connection == 1 and sent == self.drop_after_events:
+                self._end(DROPPED, "connection_closed", reconnectable=True)
 
         self._reader = asyncio.create_task(self._read(frames, sink))
         await self._start(write, self.server_failed)
@@ -149,22 +162,24 @@ class SessionTransport(ABC):
         except Exception as exc:  # as the WebSocket transport's reader: never leave receive() waiting
             sink.lost(f"the realtime connection failed: {type(exc).__name__}: {exc}", "client_error")
             return
-        message, code = self._ending
-        sink.lost(message, code)
+        message, code, reconnectable = self._ending
+        sink.lost(message, code, reconnectable=reconnectable)
 
     def server_failed(self, error: BaseException) -> None:
         """The session's `on_crash` (a response task failed): the route would close with 1011."""
         self.crash = error
         self._end(f"the server session failed: {error!r}", "server_error")
 
-    def _end(self, message: str, code: str) -> None:
+    def _end(self, message: str, code: str, *, reconnectable: bool = False) -> None:
         """The server ends the connection (after its last event, as a close frame follows the last frame)."""
-        self._ending = (message, code)
+        if not self._alive:
+            return
+        self._ending, self._alive = (message, code, reconnectable), False
         if self._frames is not None:
             self._frames.put_nowait(None)
 
     async def send(self, payload: dict[str, Any]) -> None:
-        if self._frames is None:
+        if self._frames is None or not self._alive:
             raise RealtimeConnectionError("the realtime session is not open")
         async with self._handling:  # a socket's read loop handles one frame at a time
             try:
@@ -193,18 +208,16 @@ class SessionTransport(ABC):
 class RealtimeSessionTransport(SessionTransport):
     """The Realtime protocol against a `ServerSession` of `config` (the GA shape, as OpenAI's route)."""
 
-    def __init__(self, config: ServerConfig, model: str = "gpt-realtime", *, hears: bool = False) -> None:
-        super().__init__(hears=hears)
+    def __init__(self, config: ServerConfig, model: str = "gpt-realtime", **options: Any) -> None:
+        super().__init__(**options)
         self.config = config
         self.model = model
         self.session: Any = None
 
     @classmethod
-    def of(
-        cls, brain: Brain, pacing: Pacing = UNPACED, *, hears: bool = False, **options: Any
-    ) -> RealtimeSessionTransport:
-        """A transport to a session of a server with `brain` (unpaced unless told)."""
-        return cls(ServerConfig(brain=brain, faults=Faults(), pacing=pacing, **options), hears=hears)
+    def of(cls, brain: Brain, pacing: Pacing = UNPACED, **options: Any) -> RealtimeSessionTransport:
+        """A transport to a session of a server with `brain` (unpaced unless told); `options` are the transport's."""
+        return cls(ServerConfig(brain=brain, faults=Faults(), pacing=pacing), **options)
 
     async def _start(self, write: Send, on_crash: Callable[[BaseException], None]) -> None:
         self.session = self.config.new_session(write, model=self.model, on_crash=on_crash)
