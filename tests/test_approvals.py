@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
-from support.servers import client_factory
+from support.session_transport import in_tones, weather_client  # noqa: F401  (in_tones: a fixture)
 from test_cli_talk_files import voicecli
 
 from voicecli.config import AppConfig
@@ -17,7 +17,6 @@ from voicecli.conversation.approvals import KeyApprovals, approval_notice, set_u
 from voicecli.conversation.exchange import exchange
 from voicecli.conversation.state import ConversationState
 from voicecli.realtime import RealtimeSettings, ToolRegistry, tool
-from voicecli.server import LocalServer
 from voicecli.ui.view import ConversationView, SessionInfo
 
 REFUSED = "The user did not approve running get_weather, so it did not run."
@@ -25,10 +24,10 @@ WEATHER = str(Path(__file__).resolve().parents[1] / "voicecli" / "server" / "scr
 TURN = ["talk", "--text", "What is the weather like?", "--brain", "scripted", "--script", WEATHER]
 
 
+@pytest.mark.usefixtures("in_tones")
 @pytest.mark.parametrize("answer", [True, False])
-async def test_a_marked_tool_runs_only_when_approved_and_a_refusal_reaches_the_model(
-    weather_server: LocalServer, answer: bool
-) -> None:
+async def test_a_marked_tool_runs_only_when_approved_and_a_refusal_reaches_the_model(answer: bool) -> None:
+    """Against a server session in memory; `--approve` in file mode proves the same over the CLI's server."""
     calls: list[str] = []
     asked: list[tuple[str, dict[str, Any]]] = []
 
@@ -42,7 +41,7 @@ async def test_a_marked_tool_runs_only_when_approved_and_a_refusal_reaches_the_m
         asked.append((name, arguments))
         return answer
 
-    client = client_factory("openai_ws", weather_server)(tools=[get_weather])
+    client = weather_client(tools=[get_weather])
     client.tools.approver = approver
     async with client(settings=RealtimeSettings(push_to_talk=True)):
         result = await exchange(client, text="What is the weather like?", timeout_s=20)

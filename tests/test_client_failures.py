@@ -1,6 +1,8 @@
 """Bad input and broken connections: the client reports a clear error and never hangs.
 
-Every wait is bounded; partial results received before a failure are kept.
+Every wait is bounded; partial results received before a failure are kept. The server's refusals of
+a bad event run against a server session in memory (`support.session_transport`); what the
+connection does (faults, drops, keys, timeouts) over loopback.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from support.servers import client_factory
+from support.session_transport import echo_client, in_tones  # noqa: F401  (in_tones: a fixture)
 
 from voicecli.config import load_config
 from voicecli.conversation.exchange import exchange, send_user_turn
@@ -20,6 +23,7 @@ from voicecli.realtime import (
     ListenEvents,
     OpenAIRealtimeWebsocket,
     RealtimeAudioEvent,
+    RealtimeClient,
     RealtimeConfigurationError,
     RealtimeConnectionError,
     RealtimeErrorEvent,
@@ -31,7 +35,7 @@ from voicecli.server import UNPACED, Faults, LocalRealtime, LocalServer
 pytestmark = pytest.mark.timeout(30)
 
 
-async def collect_errors(client: OpenAIRealtimeWebsocket, until: str, timeout: float = 5) -> list[RealtimeErrorEvent]:
+async def collect_errors(client: RealtimeClient, until: str, timeout: float = 5) -> list[RealtimeErrorEvent]:
     errors: list[RealtimeErrorEvent] = []
     async with asyncio.timeout(timeout):
         async for event in client.receive():
@@ -71,8 +75,9 @@ async def test_malformed_frame_is_reported_with_its_code() -> None:
     assert [(e.error.code, e.error.fatal) for e in errors] == [("malformed_event", False)]
 
 
-async def test_unknown_client_event_gets_service_error_and_session_continues(echo_server: LocalServer) -> None:
-    client = client_factory("openai_ws", echo_server)()
+@pytest.mark.usefixtures("in_tones")
+async def test_unknown_client_event_gets_service_error_and_session_continues() -> None:
+    client = echo_client()
     async with client(settings=RealtimeSettings(push_to_talk=True)):
         await client.send({"type": "conversation.item.explode"})
         errors = await collect_errors(client, ListenEvents.ERROR)
@@ -81,8 +86,9 @@ async def test_unknown_client_event_gets_service_error_and_session_continues(ech
     assert "still alive" in after.assistant_text
 
 
-async def test_wrong_audio_format_is_refused_by_the_server(echo_server: LocalServer) -> None:
-    client = client_factory("openai_ws", echo_server)()
+@pytest.mark.usefixtures("in_tones")
+async def test_wrong_audio_format_is_refused_by_the_server() -> None:
+    client = echo_client()
     settings = RealtimeSettings(extra={"audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}}})
     async with client(settings=settings):
         errors = await collect_errors(client, ListenEvents.ERROR)

@@ -1,4 +1,6 @@
-"""End to end, for every transport: the real client against the real local server over loopback.
+"""The real client against the real local server: end to end over loopback for every transport, and
+the client's rules against a server session in memory (`support.session_transport`), where the socket
+is not what is tested (the parametrized turns above them prove each transport's socket).
 
 Each test bounds its waits; the client's outgoing traffic is checked against the `openai` types.
 """
@@ -6,12 +8,19 @@ Each test bounds its waits; the client's outgoing traffic is checked against the
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 import pytest
 from support.conformance import assert_valid_client_event
-from support.servers import TRANSPORTS, client_factory, wire_shape
+from support.servers import TRANSPORTS, WEATHER_SCRIPT, ClientFactory, client_factory, wire_shape
+from support.session_transport import (  # noqa: F401  (in_tones: a fixture)
+    echo_client,
+    in_tones,
+    replies_in_tones,
+    weather_client,
+)
 
 from voicecli.conversation.exchange import exchange
 from voicecli.realtime import (
@@ -24,7 +33,7 @@ from voicecli.realtime import (
     SendEvents,
     protocol,
 )
-from voicecli.server import LocalServer
+from voicecli.server import UNPACED, LocalRealtime, LocalServer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -34,6 +43,34 @@ def record_sent(client: RealtimeClient) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
     client.observe_sent(sent.append)
     return sent
+
+
+RULE_TRANSPORTS = ["openai_ws", "azure_preview", "local", "memory"]
+"""For rules that are not a route's: `azure_ga` speaks the GA shape as `openai_ws` does (its route and
+key are proven by the turns above), so these run in memory in its place."""
+
+
+async def _rule_clients(transport: str, brain: str) -> AsyncIterator[ClientFactory]:
+    """Clients of `transport` to an unpaced server with `brain`, or in memory (no server at all)."""
+    if transport == "memory":
+        with replies_in_tones():
+            yield echo_client if brain == "echo" else weather_client
+        return
+    script = WEATHER_SCRIPT if brain == "scripted" else None
+    async with LocalServer(brain=brain, script=script, pacing=UNPACED) as server:
+        yield client_factory(transport, server)
+
+
+@pytest.fixture
+async def echo_clients(transport: str) -> AsyncIterator[ClientFactory]:
+    async for factory in _rule_clients(transport, "echo"):
+        yield factory
+
+
+@pytest.fixture
+async def weather_clients(transport: str) -> AsyncIterator[ClientFactory]:
+    async for factory in _rule_clients(transport, "scripted"):
+        yield factory
 
 
 def tone(seconds: float, frequency: float = 300.0, level: float = 0.3) -> np.ndarray:
@@ -81,17 +118,20 @@ async def test_audio_turn_push_to_talk(transport: str, echo_server: LocalServer)
         assert_valid_client_event(payload, wire_shape(transport))
 
 
-@pytest.mark.parametrize("transport", ["openai_ws", "local"])
-async def test_text_only_modality_sends_no_audio(transport: str, echo_server: LocalServer) -> None:
-    client = client_factory(transport, echo_server)()
+@pytest.mark.usefixtures("in_tones")
+@pytest.mark.parametrize("transport", ["memory", "local"])
+async def test_text_only_modality_sends_no_audio(transport: str) -> None:
+    """In memory, and end to end over the embedded server's socket (`LocalRealtime`, unpaced)."""
+    client = echo_client() if transport == "memory" else LocalRealtime(brain="echo", pacing=UNPACED)
     async with client(settings=RealtimeSettings(output_modalities=["text"], push_to_talk=True)):
         result = await exchange(client, text="just text", timeout_s=10)
     assert "just text" in result.assistant_text
     assert len(result.audio) == 0
 
 
-async def test_server_vad_detects_speech_and_answers_by_itself(echo_server: LocalServer) -> None:
-    client = client_factory("openai_ws", echo_server)()
+@pytest.mark.usefixtures("in_tones")
+async def test_server_vad_detects_speech_and_answers_by_itself() -> None:
+    client = echo_client(hears=True)
     async with client(settings=RealtimeSettings()):
         await next_event(client, ListenEvents.SESSION_UPDATED)
         speech = np.concatenate([np.zeros(4800, np.int16), tone(1.0), np.zeros(24_000, np.int16)])
@@ -120,8 +160,8 @@ def _audio(pcm: np.ndarray) -> Any:
     return AudioContent(data=pcm)
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_function_call_round_trip(transport: str, weather_server: LocalServer) -> None:
+@pytest.mark.parametrize("transport", RULE_TRANSPORTS)
+async def test_function_call_round_trip(transport: str, weather_clients: ClientFactory) -> None:
     calls: list[str] = []
 
     def get_weather(city: str) -> str:
@@ -129,7 +169,7 @@ async def test_function_call_round_trip(transport: str, weather_server: LocalSer
         calls.append(city)
         return f"sunny and 21 degrees in {city}"
 
-    client = client_factory(transport, weather_server)(tools=[get_weather])
+    client = weather_clients(tools=[get_weather])
     sent = record_sent(client)
     async with client(settings=RealtimeSettings(push_to_talk=True)):
         result = await exchange(client, text="What is the weather like?", timeout_s=10)
@@ -148,12 +188,13 @@ async def test_function_call_round_trip(transport: str, weather_server: LocalSer
         assert_valid_client_event(payload, wire_shape(transport))
 
 
-async def test_failing_tool_reports_error_to_model_and_session_goes_on(weather_server: LocalServer) -> None:
+@pytest.mark.usefixtures("in_tones")
+async def test_failing_tool_reports_error_to_model_and_session_goes_on() -> None:
     def get_weather(city: str) -> str:
         """Get the current weather for a city."""
         raise ConnectionError("weather service down")
 
-    client = client_factory("openai_ws", weather_server)(tools=[get_weather])
+    client = weather_client(tools=[get_weather])
     async with client(settings=RealtimeSettings(push_to_talk=True)):
         result = await exchange(client, text="weather please", timeout_s=10)
         assert result.tool_results[0].is_error
@@ -162,9 +203,9 @@ async def test_failing_tool_reports_error_to_model_and_session_goes_on(weather_s
     assert again.failed is None and "Hello" in again.assistant_text
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_update_session_mid_conversation(transport: str, echo_server: LocalServer) -> None:
-    client = client_factory(transport, echo_server)()
+@pytest.mark.parametrize("transport", RULE_TRANSPORTS)
+async def test_update_session_mid_conversation(transport: str, echo_clients: ClientFactory) -> None:
+    client = echo_clients()
     async with client(settings=RealtimeSettings(voice="alloy", push_to_talk=True)):
         await next_event(client, ListenEvents.SESSION_UPDATED)
         first = await exchange(client, text="first", timeout_s=10)
@@ -181,8 +222,9 @@ async def test_update_session_mid_conversation(transport: str, echo_server: Loca
     assert "second" in second.assistant_text
 
 
-async def test_service_refusal_is_an_error_event_and_session_goes_on(echo_server: LocalServer) -> None:
-    client = client_factory("openai_ws", echo_server)()
+@pytest.mark.usefixtures("in_tones")
+async def test_service_refusal_is_an_error_event_and_session_goes_on() -> None:
+    client = echo_client()
     async with client(settings=RealtimeSettings(voice="alloy", push_to_talk=True)):
         await exchange(client, text="first", timeout_s=10)
         await client.update_session(RealtimeSettings(voice="shimmer", push_to_talk=True))
@@ -192,9 +234,9 @@ async def test_service_refusal_is_an_error_event_and_session_goes_on(echo_server
     assert "still here" in after.assistant_text
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_delete_session_closes_and_ends_receive(transport: str, echo_server: LocalServer) -> None:
-    client = client_factory(transport, echo_server)()
+@pytest.mark.parametrize("transport", RULE_TRANSPORTS)
+async def test_delete_session_closes_and_ends_receive(transport: str, echo_clients: ClientFactory) -> None:
+    client = echo_clients()
     await client.create_session(RealtimeSettings())
     await next_event(client, ListenEvents.SESSION_UPDATED)
     await client.delete_session()
@@ -205,11 +247,12 @@ async def test_delete_session_closes_and_ends_receive(transport: str, echo_serve
     await client.delete_session()  # a second close is harmless
 
 
-async def test_audio_output_callback_gets_each_chunk_before_the_event(echo_server: LocalServer) -> None:
+@pytest.mark.usefixtures("in_tones")
+async def test_audio_output_callback_gets_each_chunk_before_the_event() -> None:
     chunks: list[np.ndarray] = []
     order: list[tuple[int, int]] = []
 
-    client = client_factory("openai_ws", echo_server)()
+    client = echo_client()
     async with client(settings=RealtimeSettings(push_to_talk=True)):
         await exchange(client, text="warm up", timeout_s=10)
 
@@ -234,16 +277,18 @@ async def test_audio_output_callback_gets_each_chunk_before_the_event(echo_serve
     assert all(c.dtype == np.int16 for c in chunks)
 
 
-async def test_sync_callback_in_constructor(echo_server: LocalServer) -> None:
+@pytest.mark.usefixtures("in_tones")
+async def test_sync_callback_in_constructor() -> None:
     received: list[int] = []
-    client = client_factory("azure_ga", echo_server)(audio_output_callback=lambda pcm: received.append(len(pcm)))
+    client = echo_client(audio_output_callback=lambda pcm: received.append(len(pcm)))
     async with client(settings=RealtimeSettings(push_to_talk=True)):
         result = await exchange(client, text="count me", timeout_s=10)
     assert sum(received) == len(result.audio) > 0
 
 
-async def test_create_response_true_makes_the_model_speak_first(echo_server: LocalServer) -> None:
-    client = client_factory("openai_ws", echo_server)()
+@pytest.mark.usefixtures("in_tones")
+async def test_create_response_true_makes_the_model_speak_first() -> None:
+    client = echo_client()
     async with client(settings=RealtimeSettings(), create_response=True):
         created = await next_event(client, ListenEvents.RESPONSE_CREATED)
         await next_event(client, ListenEvents.RESPONSE_DONE)

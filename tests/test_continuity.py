@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 from support.servers import client_factory
+from support.session_transport import echo_client, replies_in_tones
 
 from voicecli.config import load_config
-from voicecli.conversation.exchange import exchange
+from voicecli.conversation.exchange import TurnResult, exchange
 from voicecli.conversation.providers import session_continuity
 from voicecli.realtime import (
     Continuity,
@@ -185,20 +186,33 @@ def continuity_events(events: list[RealtimeEvent], kind: ContinuityEvents) -> li
     return [event.service_event or {} for event in events if event.service_type == kind]
 
 
-@pytest.mark.parametrize("transport", ["openai_ws", "azure_preview", "webrtc"])
+async def three_turns(client: RealtimeClient) -> tuple[list[RealtimeEvent], list[TurnResult], str | None]:
+    """Three text turns; the events seen, the answers, and the session the last one ran on."""
+    events: list[RealtimeEvent] = []
+    async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
+        answers = [
+            await exchange(client, text=f"{which} question", timeout_s=20, observer=events.append)
+            for which in ("first", "second", "third")
+        ]
+        return events, answers, client.session_id
+
+
+@pytest.mark.parametrize("transport", ["memory", "azure_preview", "webrtc"])
 async def test_a_dropped_connection_reconnects_replays_and_the_next_turn_is_answered(
     transport: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """In memory (the drop cut as the server's fault cuts a socket), and end to end over the preview
+    route's WebSocket and over WebRTC."""
     caplog.set_level(logging.DEBUG, logger="voicecli.server")
     # The first connection drops in the middle of its second answer; later ones behave.
-    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(drop_after_events=24, connections=1)) as server:
-        client = make_client(transport, server)
-        events: list[RealtimeEvent] = []
-        async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
-            first = await exchange(client, text="first question", timeout_s=20, observer=events.append)
-            second = await exchange(client, text="second question", timeout_s=20, observer=events.append)
-            third = await exchange(client, text="third question", timeout_s=20, observer=events.append)
-            new_session = client.session_id
+    if transport == "memory":
+        with replies_in_tones():
+            events, answers, new_session = await three_turns(echo_client(drop_after_events=24, continuity=FAST))
+    else:
+        faults = Faults(drop_after_events=24, connections=1)
+        async with LocalServer(brain="echo", pacing=UNPACED, faults=faults) as server:
+            events, answers, new_session = await three_turns(make_client(transport, server))
+    first, second, third = answers
     assert (first.failed, second.failed, third.failed) == (None, None, None)
     assert [first.assistant_text, second.assistant_text, third.assistant_text] == [
         "You said: first question",

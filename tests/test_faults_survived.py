@@ -19,6 +19,7 @@ import numpy as np
 import orjson
 import pytest
 from support.servers import client_factory
+from support.session_transport import in_tones, weather_client  # noqa: F401  (in_tones: a fixture)
 
 from voicecli.conversation.exchange import exchange
 from voicecli.realtime import (
@@ -82,12 +83,16 @@ def _circular() -> dict[str, Any]:
     return value
 
 
-async def test_a_tool_value_json_cannot_encode_still_reaches_the_model(weather_server: LocalServer) -> None:
+@pytest.mark.usefixtures("in_tones")
+async def test_a_tool_value_json_cannot_encode_still_reaches_the_model() -> None:
+    """Against a server session in memory: the rule is the client's (a tool round trip over each socket
+    is test_client_transports')."""
+
     def get_weather(city: str) -> Any:
         """Get the weather."""
         return {("sunny", city): 21}  # a tuple key: json.dumps refuses it
 
-    client = client_factory("openai_ws", weather_server)(tools=[get_weather])
+    client = weather_client(tools=[get_weather])
     async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
         result = await exchange(client, text="what is the weather?", timeout_s=20)
     [outcome] = result.tool_results

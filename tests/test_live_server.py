@@ -1,5 +1,7 @@
-"""GPT-Live against the local server over real loopback WebSockets: turns, delegation, barge-in, mute,
-and every event checked both ways against `openai.types.live`."""
+"""GPT-Live against the local server: turns, delegation, barge-in, mute, and every event checked both
+ways against `openai.types.live`. Over real loopback WebSockets, but for the text turn, hosted delegation
+and mute, which run against a server session in memory (`support.session_transport`): the Azure route's
+turn, the client delegation's turn and the SDK's own connection keep them end to end over the socket."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numpy as np
 import orjson
 import pytest
 from support.servers import WEATHER_SCRIPT
+from support.session_transport import LiveSessionTransport, in_tones  # noqa: F401  (in_tones: a fixture)
 
 from voicecli.realtime import (
     AzureLiveWebsocket,
@@ -28,8 +31,10 @@ from voicecli.realtime import (
     TextContent,
     tool,
 )
+from voicecli.realtime.live_client import LiveClient
 from voicecli.realtime.live_ws import LiveWebsocketClient
 from voicecli.server import LocalServer, synth
+from voicecli.server.brains import ScriptedBrain
 from voicecli.server.live.session import LiveServerSession
 from voicecli.server.live.validation import validate_live_client_event, validate_live_server_event
 from voicecli.server.session.pacing import Pacing
@@ -67,7 +72,24 @@ async def slow_server() -> AsyncIterator[LocalServer]:
         yield server
 
 
-def checked(client: LiveWebsocketClient) -> list[dict[str, Any]]:
+class MemoryLiveClient(LiveClient):
+    """A GPT-Live client bound in memory to a session of an unpaced weather-script server; its
+    delegate is never asked (the tests that use it delegate nothing)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        brain = ScriptedBrain.from_toml(WEATHER_SCRIPT)
+        super().__init__(transport=LiveSessionTransport(brain), sdk_client=self._no_sdk, **kwargs)
+
+    @property
+    def model(self) -> str:
+        return "gpt-live-1"
+
+    @staticmethod
+    def _no_sdk() -> Any:
+        raise AssertionError("the in-memory client has no HTTP endpoint")
+
+
+def checked(client: LiveClient) -> list[dict[str, Any]]:
     """Every client event `client` sends, each checked against `ClientEvent` as it goes out."""
     sent: list[dict[str, Any]] = []
 
@@ -113,8 +135,9 @@ async def speak_into(client: LiveWebsocketClient, pcm: np.ndarray, silence_ms: i
         await client.send_audio(frames[start : start + FRAME])
 
 
-async def test_text_turn_is_answered_by_the_model_with_voice_and_transcript(scripted_server: LocalServer) -> None:
-    client = openai_client(scripted_server)
+@pytest.mark.usefixtures("in_tones")
+async def test_text_turn_is_answered_by_the_model_with_voice_and_transcript() -> None:
+    client = MemoryLiveClient()
     sent = checked(client)
     async with client:
         await client.send(RealtimeTextEvent(text=TextContent(text="Hello, who are you?", source="user_text")))
@@ -157,11 +180,10 @@ async def test_delegated_tool_call_runs_our_tool_and_the_model_speaks_its_result
     assert "sunny and 21 degrees in Paris" in str(events[-1].text.text)  # type: ignore[attr-defined]
 
 
-async def test_hosted_delegation_is_a_setting_sent_at_startup_runs_nothing_here_and_is_shown_like_tool_calls(
-    scripted_server: LocalServer,
-) -> None:
+@pytest.mark.usefixtures("in_tones")
+async def test_hosted_delegation_is_a_setting_sent_at_startup_runs_nothing_here_and_is_shown_like_tool_calls() -> None:
     hosted = {"type": "responses", "responses": {"model": "gpt-5-mini", "tools": [{"type": "web_search"}]}}
-    client = openai_client(scripted_server, tools=[get_weather], delegation=hosted)
+    client = MemoryLiveClient(tools=[get_weather], delegation=hosted)  # the backend answers: no HTTP delegate
     sent = checked(client)
     async with client:
         await client.send(RealtimeTextEvent(text=TextContent(text="What is the weather like?", source="user_text")))
@@ -204,8 +226,9 @@ async def test_interruption_stops_playback_only_and_the_model_stops_when_the_use
     assert {payload["type"] for payload in sent} <= ALLOWED_TO_SEND
 
 
-async def test_mute_sends_silence_and_the_server_acknowledges(scripted_server: LocalServer) -> None:
-    client = openai_client(scripted_server)
+@pytest.mark.usefixtures("in_tones")
+async def test_mute_sends_silence_and_the_server_acknowledges() -> None:
+    client = MemoryLiveClient()
     sent = checked(client)
     async with client:
         await client.mute(True)

@@ -1,6 +1,7 @@
 """gpt-realtime-2.x on the Realtime protocol, against the local server: reasoning effort, responses of
 several output items (preambles) shown in order and cut item by item, parallel tool calls answered
-with one `response.create`."""
+with one `response.create`. The rules run against a server session in memory
+(`support.session_transport`, unpaced); the barge-in, paced, over the embedded server's socket."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from openai.types.realtime import SessionUpdateEvent
 from rich.console import Console
 from support.conversation_stubs import Microphone, RealTimeSpeaker, Screen
 from support.live import until
+from support.session_transport import RealtimeSessionTransport, echo_client, in_tones  # noqa: F401  (a fixture)
 
 from voicecli.config import load_config
 from voicecli.conversation.exchange import exchange, send_user_turn
 from voicecli.conversation.live import Conversation
 from voicecli.conversation.providers import session_settings
 from voicecli.conversation.state import ConversationState
-from voicecli.realtime import ListenEvents, RealtimeEvent, RealtimeSettings, SendEvents
+from voicecli.realtime import ListenEvents, RealtimeClient, RealtimeEvent, RealtimeSettings, SendEvents
 from voicecli.server import LocalRealtime, Pacing
+from voicecli.server.brains import ScriptedBrain
 from voicecli.ui.view import ConversationView, SessionInfo
 
 PREAMBLE = "Let me think about that for a moment."
@@ -54,6 +57,11 @@ def get_weather(city: Annotated[str, "The city name"]) -> str:
     return f"sunny in {city}" if city == "Paris" else f"snow in {city}"
 
 
+def scripted_client(script: Path, **kwargs: Any) -> RealtimeClient:
+    """A client bound in memory to an unpaced session of a server following `script`."""
+    return RealtimeClient(transport=RealtimeSessionTransport.of(ScriptedBrain.from_toml(script)), **kwargs)
+
+
 @pytest.fixture
 def script(tmp_path: Path) -> Path:
     path = tmp_path / "script.toml"
@@ -73,8 +81,9 @@ def test_reasoning_effort_goes_into_the_session_as_the_service_names_it(tmp_path
     assert "reasoning" not in session_settings(load_config(None)).to_session_payload()["session"]
 
 
+@pytest.mark.usefixtures("in_tones")
 async def test_the_local_server_takes_the_reasoning_effort() -> None:
-    client = LocalRealtime(brain="echo")
+    client = echo_client()
     seen: list[RealtimeEvent] = []
     async with client():
         await client.update_session(RealtimeSettings(reasoning_effort="high"))
@@ -84,8 +93,9 @@ async def test_the_local_server_takes_the_reasoning_effort() -> None:
     assert updated[-1]["session"]["reasoning"] == {"effort": "high"}  # taken, and valid as the service's
 
 
+@pytest.mark.usefixtures("in_tones")
 async def test_a_response_of_several_items_is_shown_in_order(script: Path) -> None:
-    client = LocalRealtime(brain="scripted", script=script, pacing=Pacing(speed=None, first_audio_s=0.0))
+    client = scripted_client(script)
     conversation = ConversationState()
     view = ConversationView(SessionInfo("local", "websocket", "scripted brain", "alloy"), conversation)
     done: list[dict[str, Any]] = []
@@ -109,8 +119,9 @@ async def test_a_response_of_several_items_is_shown_in_order(script: Path) -> No
     assert shown.index(PREAMBLE) < shown.index(STORY)
 
 
+@pytest.mark.usefixtures("in_tones")
 async def test_parallel_tool_calls_are_answered_with_one_response_create(script: Path) -> None:
-    client = LocalRealtime(brain="scripted", script=script, tools=[get_weather])
+    client = scripted_client(script, tools=[get_weather])
     sent: list[dict[str, Any]] = []
     client.observe_sent(sent.append)
     async with client():

@@ -11,6 +11,7 @@ import pytest
 from openai.types.realtime import RealtimeResponseUsage
 from rich.console import Console
 from support.conversation_stubs import InstantSpeaker, Microphone, Screen
+from support.session_transport import echo_client, in_tones  # noqa: F401  (in_tones: a fixture)
 
 from voicecli.config import AppConfig, ConfigError, load_config
 from voicecli.config.prices import DEFAULT_PRICES
@@ -27,7 +28,6 @@ from voicecli.realtime.usage import (
     realtime_usage,
     usage_reader,
 )
-from voicecli.server import LocalRealtime
 from voicecli.ui.summary import usage_table
 from voicecli.ui.view import ConversationView, SessionInfo
 
@@ -192,8 +192,10 @@ def test_a_bad_price_or_budget_is_one_line_naming_the_key(tmp_path: Path, toml: 
 # --- against the local server ------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("in_tones")
 async def test_the_local_server_reports_usage_shaped_like_the_service() -> None:
-    client = LocalRealtime(brain="echo")
+    """Against a server session in memory: usage is the session's, not the socket's."""
+    client = echo_client()
     meter = UsageMeter(prices=PRICES)
     async with client():
         result = await exchange(client, text="What does this conversation cost?", observer=meter.observe)
@@ -208,8 +210,9 @@ async def test_the_local_server_reports_usage_shaped_like_the_service() -> None:
 # --- the budget ends a live session ----------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("in_tones")
 async def test_the_session_ends_by_itself_after_the_reply_that_reached_the_budget() -> None:
-    client = LocalRealtime(brain="echo")
+    client = echo_client()
     meter = UsageMeter(prices=PRICES, budget=1e-6)
     speaker, screen = InstantSpeaker(), Screen()
     async with client():
