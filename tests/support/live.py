@@ -78,6 +78,8 @@ class PlayedReply:
     last_heard_ms: float  # last loud sample that came out of the speaker, counting the recording's gaps
     last_heard_sound_ms: float  # the same with the recording's digital silence left out
     reference_last_loud_ms: float  # last loud sample of the item's audio up to `audio_end_ms`
+    last_heard_match_ms: float | None = None  # the recording's last sound found in the item's audio by its waveform
+    match_score: float = 0.0  # how well it matched (normalised correlation, 1 is the same waveform)
 
 
 def played_reply(recorded: np.ndarray, rate: int, reference: np.ndarray, audio_end_ms: int) -> PlayedReply:
@@ -100,11 +102,51 @@ def played_reply(recorded: np.ndarray, rate: int, reference: np.ndarray, audio_e
     last_sound = ref_kept[min(sound_burst[1] - sound_burst[0] + int(sound_loud[0]), len(ref_kept) - 1)]
     cut = audio_end_ms * rate // 1000
     before_cut = ref_loud[ref_loud < cut]
+    last_heard = burst[1] - burst[0] + int(ref_loud[0])
+    match, score = where_it_ends(recorded[burst[0] : burst[1] + 1], ref, rate, sorted((last_heard, int(last_sound))))
     return PlayedReply(
-        last_heard_ms=(burst[1] - burst[0] + int(ref_loud[0])) * 1000 / rate,
+        last_heard_ms=last_heard * 1000 / rate,
         last_heard_sound_ms=float(last_sound) * 1000 / rate,
         reference_last_loud_ms=float(before_cut[-1]) * 1000 / rate if before_cut.size else 0.0,
+        last_heard_match_ms=match * 1000 / rate,
+        match_score=score,
     )
+
+
+MATCH_MS = (40, 200)
+"""The least and most of the recording's last continuous sound `where_it_ends` looks for in the item's audio."""
+GOOD_MATCH = 0.9
+"""A normalised correlation this high is the same waveform (an unrelated stretch of speech scores far lower)."""
+
+
+def where_it_ends(heard: np.ndarray, ref: np.ndarray, rate: int, around: list[int]) -> tuple[int, float]:
+    """Which of `ref`'s samples the last sample of `heard` was, found by the waveform of the last
+    continuous sound (up to `MATCH_MS[1]`) searched `around` the two clock-based estimates (+-0.5 s),
+    and how well it matched.
+
+    The estimates count from the first loud sample, so a device's late callbacks shift them: the
+    digital silence PulseAudio plays instead of late audio pushes the rest later (the gaps counted),
+    and a ducked, lifted recording keeps pauses the item's audio leaves out (the gaps dropped). The
+    waveform of the last sound heard says which of the item's samples it was, whatever came before.
+    """
+    kept = sound_mask(heard, rate)
+    edges = np.diff(np.concatenate(([0], kept.astype(np.int8), [0])))
+    pieces = list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
+    shortest, longest = (rate * ms // 1000 for ms in MATCH_MS)
+    start, end = next(((a, b) for a, b in reversed(pieces) if b - a >= shortest), (0, len(heard)))
+    needle = heard[max(start, end - longest) : end].astype(np.float64)
+    low = max(0, around[0] - rate // 2 - len(needle))
+    hay = ref[low : min(len(ref), around[-1] + rate // 2)].astype(np.float64)
+    if len(hay) < len(needle) or not needle.any():
+        return around[0], 0.0
+    size = len(hay) + len(needle)
+    product = np.fft.irfft(np.fft.rfft(hay, size) * np.conj(np.fft.rfft(needle, size)), size)
+    slides = len(hay) - len(needle) + 1
+    energy = np.concatenate(([0.0], np.cumsum(hay**2)))
+    window = np.sqrt(np.maximum(energy[len(needle) :] - energy[:slides], 1e-9))
+    scores = product[:slides] / (window * np.linalg.norm(needle))
+    best = int(np.argmax(scores))
+    return low + best + len(needle) - 1 + (len(heard) - end), float(scores[best])
 
 
 def assert_truncate_matches_speaker(
@@ -113,6 +155,8 @@ def assert_truncate_matches_speaker(
     """`audio_end_ms` is what the listener heard: nothing loud after it, nothing loud before it missing."""
     played = played_reply(recorded, rate, reference, audio_end_ms)
     heard_low, heard_high = sorted((played.last_heard_sound_ms, played.last_heard_ms))
+    if played.last_heard_match_ms is not None and played.match_score >= GOOD_MATCH:
+        heard_low = heard_high = played.last_heard_match_ms  # the waveform says it: no estimate needed
     assert heard_low <= audio_end_ms + tolerance_ms, f"{played} vs audio_end_ms={audio_end_ms}"
     assert played.reference_last_loud_ms <= heard_high + tolerance_ms, (
         f"{played} vs audio_end_ms={audio_end_ms}: the truncate claims audio that was never played"
