@@ -113,7 +113,7 @@ def played_reply(recorded: np.ndarray, rate: int, reference: np.ndarray, audio_e
     )
 
 
-MATCH_MS = 40
+MATCH_MS = 100
 """The least continuous sound (no digital silence) whose waveform `where_it_ends` looks for in the item's audio."""
 GOOD_MATCH = 0.9
 """A normalised correlation this high is the same waveform (an unrelated stretch of speech scores far lower)."""
