@@ -78,6 +78,8 @@ class PlayedReply:
     last_heard_ms: float  # last loud sample that came out of the speaker, counting the recording's gaps
     last_heard_sound_ms: float  # the same with the recording's digital silence left out
     reference_last_loud_ms: float  # last loud sample of the item's audio up to `audio_end_ms`
+    last_heard_matched_ms: tuple[float, float] | None = None  # the same, placed by the waveform (at least, at most)
+    match_score: float = 0.0  # how well it matched (normalised correlation, 1 is the same waveform; 0: no match)
 
 
 def played_reply(recorded: np.ndarray, rate: int, reference: np.ndarray, audio_end_ms: int) -> PlayedReply:
@@ -100,11 +102,54 @@ def played_reply(recorded: np.ndarray, rate: int, reference: np.ndarray, audio_e
     last_sound = ref_kept[min(sound_burst[1] - sound_burst[0] + int(sound_loud[0]), len(ref_kept) - 1)]
     cut = audio_end_ms * rate // 1000
     before_cut = ref_loud[ref_loud < cut]
+    last_heard = burst[1] - burst[0] + int(ref_loud[0])
+    *matched, score = where_it_ends(recorded[burst[0] : burst[1] + 1], ref, rate, sorted((last_heard, int(last_sound))))
     return PlayedReply(
-        last_heard_ms=(burst[1] - burst[0] + int(ref_loud[0])) * 1000 / rate,
+        last_heard_ms=last_heard * 1000 / rate,
         last_heard_sound_ms=float(last_sound) * 1000 / rate,
         reference_last_loud_ms=float(before_cut[-1]) * 1000 / rate if before_cut.size else 0.0,
+        last_heard_matched_ms=(matched[0] * 1000 / rate, matched[1] * 1000 / rate) if score else None,
+        match_score=score,
     )
+
+
+MATCH_MS = 100
+"""The least continuous sound (no digital silence) whose waveform `where_it_ends` looks for in the item's audio."""
+GOOD_MATCH = 0.9
+"""A normalised correlation this high is the same waveform (an unrelated stretch of speech scores far lower)."""
+
+
+def where_it_ends(heard: np.ndarray, ref: np.ndarray, rate: int, around: list[int]) -> tuple[int, int, float]:
+    """Which of `ref`'s samples the last sample of `heard` was, at least and at most, and how well the
+    waveform matched (0: no stretch matched; then the answer is `around`'s).
+
+    The estimates `around` count from the first loud sample, so a device's late callbacks shift them:
+    the digital silence PulseAudio plays instead of late audio pushes the rest later (the gaps counted),
+    and a ducked, lifted recording keeps pauses the item's audio leaves out (the gaps dropped). Instead
+    the last stretch of continuous sound (at least `MATCH_MS`) is found in the item's audio by its
+    waveform (searched within 0.5 s of the estimates); only the digital silence after it is unsure.
+    """
+    kept = sound_mask(heard, rate)
+    edges = np.diff(np.concatenate(([0], kept.astype(np.int8), [0])))
+    pieces = zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
+    long = [(int(start), int(end)) for start, end in pieces if end - start >= rate * MATCH_MS // 1000]
+    for start, end in reversed(long[-3:]):
+        needle = heard[start:end].astype(np.float64)
+        low = max(0, around[0] - rate // 2 - len(heard) + start)
+        hay = ref[low : min(len(ref), around[-1] + rate // 2)].astype(np.float64)
+        if len(hay) < len(needle) or not needle.any():
+            continue
+        size = len(hay) + len(needle)
+        product = np.fft.irfft(np.fft.rfft(hay, size) * np.conj(np.fft.rfft(needle, size)), size)
+        slides = len(hay) - len(needle) + 1
+        energy = np.concatenate(([0.0], np.cumsum(hay**2)))
+        window = np.sqrt(np.maximum(energy[len(needle) :] - energy[:slides], 1e-9))
+        scores = product[:slides] / (window * np.linalg.norm(needle))
+        at = int(np.argmax(scores))
+        if scores[at] >= GOOD_MATCH:
+            piece_end = low + at + len(needle) - 1
+            return piece_end + int(np.count_nonzero(kept[end:])), piece_end + len(heard) - end, float(scores[at])
+    return around[0], around[-1], 0.0
 
 
 def assert_truncate_matches_speaker(
@@ -113,6 +158,8 @@ def assert_truncate_matches_speaker(
     """`audio_end_ms` is what the listener heard: nothing loud after it, nothing loud before it missing."""
     played = played_reply(recorded, rate, reference, audio_end_ms)
     heard_low, heard_high = sorted((played.last_heard_sound_ms, played.last_heard_ms))
+    if played.last_heard_matched_ms is not None:
+        heard_low, heard_high = played.last_heard_matched_ms  # only the silence after the matched sound is unsure
     assert heard_low <= audio_end_ms + tolerance_ms, f"{played} vs audio_end_ms={audio_end_ms}"
     assert played.reference_last_loud_ms <= heard_high + tolerance_ms, (
         f"{played} vs audio_end_ms={audio_end_ms}: the truncate claims audio that was never played"
