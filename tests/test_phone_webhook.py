@@ -7,17 +7,25 @@ the media WebSocket at the transport URL the SDK sent, signed by `AcsKeys` (ACS'
 stood in for on loopback), and the model's `hang_up` must reach the stand-in as the SDK's
 terminate request. Strangers play too: without the webhook's secret or ACS's signature, or with
 another call's URL, they change nothing.
+
+The routes' rules (what a request with this body, secret or token gets, and what it changes) run
+without a socket: the app handles each request in memory (`support.phone_http`), ACS's keys are
+served in memory and Call Automation records what it was asked. Over real sockets stay what only
+a server shows: the statuses on the wire, the SDK's REST requests, the media stream.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import logging
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -25,6 +33,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from support.live import until
 from support.phone import CONNECT_TIMEOUT_S, RESOURCE_ID, AcsKeys, SimulatedAcsCall, speech
+from support.phone_http import WEBSOCKET_UPGRADE, RecordingCallAutomation, Reply, request
 from support.system_tools import require_module
 
 from voicecli.config import AppConfig
@@ -35,6 +44,7 @@ from voicecli.phone.auth import AcsTokenVerifier
 from voicecli.phone.calls import CallRecord
 from voicecli.phone.limits import CallLimits
 from voicecli.phone.service import PhoneService
+from voicecli.phone.webhook import MAX_EVENTS_BYTES
 from voicecli.realtime import OpenAIRealtimeWebsocket, RealtimeClient
 from voicecli.realtime.functions import ToolFunction
 from voicecli.server import UNPACED, Faults, LocalServer
@@ -162,16 +172,6 @@ async def post(url: str, body: Any, headers: dict[str, str] | None = None) -> tu
         return response.status, (await response.json() if response.content_type == "application/json" else text)
 
 
-async def test_event_grid_subscription_validation(setup: Setup) -> None:
-    event = {
-        "id": "1",
-        "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
-        "data": {"validationCode": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6", "validationUrl": "https://x"},
-    }
-    status, body = await post(setup.webhook_url, [event])
-    assert (status, body) == (200, {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"})
-
-
 def incoming_call(caller: str = "+15555550123", context: str = "opaque-incoming-call-context") -> dict[str, Any]:
     return {
         "id": "2",
@@ -294,73 +294,190 @@ async def test_a_socket_acts_only_on_the_call_its_token_was_issued_for(setup: Se
             assert refused.value.status == status, url
 
 
-async def test_a_second_socket_for_a_call_is_refused(setup: Setup) -> None:
-    call = await answer(setup)
-    async with SimulatedAcsCall(call.transport_url, headers=setup.keys.headers()), aiohttp.ClientSession() as session:
-        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await session.ws_connect(call.transport_url, headers=setup.keys.headers())
-    assert refused.value.status == 409
+async def test_over_the_wire_strangers_get_401_and_a_flood_of_events_413(setup: Setup) -> None:
+    """What the server itself answers; the rules behind each answer are tested without a socket below."""
+    validation = {"eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "data": {"validationCode": "c"}}
+    assert (await post(f"{setup.public_url}/api/incomingCall", [validation]))[0] == 401
+    mine = await answer(setup)
+    hang_up = {"type": "Microsoft.Communication.CallDisconnected", "data": {}}
+    assert (await post(mine.callback_url, [hang_up], setup.keys.headers(audience="another-resource")))[0] == 401
+    flood = [validation] * (MAX_EVENTS_BYTES // len(json.dumps(validation)) + 1)
+    assert (await post(setup.webhook_url, flood))[0] == 413
+    assert mine.record.state == "answered" and setup.kinds() == ["answer"]
 
 
-async def test_a_forged_callback_changes_nothing(setup: Setup) -> None:
-    mine, victim = await answer(setup, "+15555550001"), await answer(setup, "+15555550002")
+async def test_a_call_refused_as_busy_is_rejected_at_acs_with_reason_busy(setup: Setup) -> None:
+    setup.service.limits = CallLimits(max_calls=1)
+    await answer(setup, "+15555550001")
+    status, _ = await post(setup.webhook_url, [incoming_call("+15555550002", context="second-call")])
+    assert status == 200
+    assert setup.kinds() == ["answer", "reject"]
+    assert setup.acs.requests[1][2] == {"incomingCallContext": "second-call", "callRejectReason": "busy"}
+
+
+# --- the routes' rules, without a socket: requests handled by the app in memory ----------------------
+
+
+@dataclass
+class Bridge:
+    """The phone app with ACS's Call Automation recording, ACS's keys in memory, and no model."""
+
+    app: web.Application
+    service: PhoneService
+    acs: RecordingCallAutomation
+    keys: AcsKeys
+
+    webhook = f"/api/incomingCall?secret={WEBHOOK_SECRET}"
+
+    async def post(self, url: str, body: Any, headers: dict[str, str] | None = None) -> Reply:
+        return await request(self.app, "POST", _path(url), body=body, headers=headers)
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def _no_realtime_session(_: CallRecord, __: list[ToolFunction]) -> RealtimeClient:
+    raise AssertionError("these requests must not open a realtime session")
+
+
+@pytest.fixture
+async def bridge() -> AsyncIterator[Bridge]:
+    keys = AcsKeys.in_memory()
+    verifier = AcsTokenVerifier(RESOURCE_ID, openid_config_url=keys.openid_url, fetch_json=keys.fetch_json)
+    acs = RecordingCallAutomation()
+    service = PhoneService(
+        client_factory=_no_realtime_session,
+        settings=session_settings(AppConfig()),
+        public_url="https://bridge.example",
+        acs=acs,
+        verifier=verifier,
+        webhook_secret=WEBHOOK_SECRET,
+        greet=False,
+    )
+    yield Bridge(create_phone_app(service), service, acs, keys)
+    await verifier.close()
+
+
+async def answered(bridge: Bridge, caller: str = "+15555550123") -> Answered:
+    """Deliver an IncomingCall as Event Grid does; the call as the bridge answered it."""
+    answers = len([kind for kind in bridge.acs.kinds() if kind == "answer"])
+    reply = await bridge.post(bridge.webhook, [incoming_call(caller)])
+    assert reply.status == 200, reply
+    answer = [request for kind, request in bridge.acs.requests if kind == "answer"][answers]
+    token = answer["callback_url"].rsplit("/", 1)[1]
+    record = bridge.service.registry.by_token(token)
+    assert record is not None
+    return Answered(record, answer["callback_url"], answer["transport_url"])
+
+
+async def test_event_grid_subscription_validation(bridge: Bridge) -> None:
+    event = {
+        "id": "1",
+        "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+        "data": {"validationCode": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6", "validationUrl": "https://x"},
+    }
+    reply = await bridge.post(bridge.webhook, [event])
+    assert (reply.status, reply.json()) == (200, {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"})
+
+
+async def test_a_second_socket_for_a_call_is_refused(bridge: Bridge, monkeypatch: pytest.MonkeyPatch) -> None:
+    call = await answered(bridge)
+    release, serving = asyncio.Event(), list[CallRecord]()
+
+    async def hold_the_call(record: CallRecord, _: web.WebSocketResponse) -> None:
+        serving.append(record)
+        if len(serving) == 1:  # the first socket stays open; a second one (a defect) returns at once
+            await release.wait()
+
+    monkeypatch.setattr(bridge.service, "serve_call", hold_the_call)
+    ws_headers = WEBSOCKET_UPGRADE | bridge.keys.headers()
+    first = asyncio.create_task(request(bridge.app, "GET", _path(call.transport_url), headers=ws_headers))
+    for _ in range(100):  # the keys, then the handshake: a few loop turns, no waiting on time
+        if serving:
+            break
+        await asyncio.sleep(0)
+    assert serving == [call.record]
+    second = await request(bridge.app, "GET", _path(call.transport_url), headers=ws_headers)
+    assert second.status == 409
+    release.set()
+    assert (await first).status == 101
+    assert serving == [call.record], "the second socket reached no call"
+
+
+async def test_a_forged_callback_changes_nothing(bridge: Bridge) -> None:
+    mine, victim = await answered(bridge, "+15555550001"), await answered(bridge, "+15555550002")
     hang_up = {"type": "Microsoft.Communication.CallDisconnected", "data": {"callConnectionId": "conn-2"}}
     forged_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    for headers in ({}, setup.keys.headers(key=forged_key), setup.keys.headers(audience="another-resource")):
-        assert (await post(victim.callback_url, [hang_up], headers))[0] == 401
-    guessed = f"{setup.public_url}/api/callbacks/{'A' * 43}"
-    assert (await post(guessed, [hang_up], setup.keys.headers()))[0] == 404
+    for headers in ({}, bridge.keys.headers(key=forged_key), bridge.keys.headers(audience="another-resource")):
+        assert (await bridge.post(victim.callback_url, [hang_up], headers)).status == 401
+    guessed = f"/api/callbacks/{'A' * 43}"
+    assert (await bridge.post(guessed, [hang_up], bridge.keys.headers())).status == 404
     # ACS's signature on my own call's URL does not reach another call through the body.
     started = {"type": "Microsoft.Communication.MediaStreamingStarted", "data": {"callConnectionId": "conn-2"}}
-    assert (await post(mine.callback_url, [started], setup.keys.headers()))[0] == 200
-    assert (mine.record.connection_id, mine.record.state) == ("conn-1", "answered")
+    connected = {"type": "Microsoft.Communication.CallConnected", "data": {"callConnectionId": "conn-2"}}
+    assert (await bridge.post(mine.callback_url, [started, connected], bridge.keys.headers())).status == 200
+    assert (mine.record.connection_id, mine.record.state) == ("conn-1", "connected")
     assert (victim.record.connection_id, victim.record.state) == ("conn-2", "answered")
-    assert setup.kinds() == ["answer", "answer"]
+    assert bridge.acs.kinds() == ["answer", "answer"]
 
 
 @pytest.mark.parametrize("query", ["", "?secret=", "?secret=the-operators-webhook-secret-0124", "?other=x"])
-async def test_the_webhook_takes_nothing_without_its_secret(setup: Setup, query: str) -> None:
+async def test_the_webhook_takes_nothing_without_its_secret(bridge: Bridge, query: str) -> None:
     validation = {"eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "data": {"validationCode": "c"}}
     for event in (incoming_call(), validation):
-        status, _ = await post(f"{setup.public_url}/api/incomingCall{query}", [event])
-        assert status == 401
-    assert setup.acs.requests == [], "a forged IncomingCall is not answered"
+        reply = await bridge.post(f"/api/incomingCall{query}", [event])
+        assert reply.status == 401 and "validationResponse" not in reply.text
+    assert bridge.acs.requests == [], "a forged IncomingCall is not answered"
+    assert list(bridge.service.registry) == []
 
 
-async def test_the_call_after_max_calls_is_rejected_as_busy(setup: Setup) -> None:
-    setup.service.limits = CallLimits(max_calls=2)
-    await answer(setup, "+15555550001")
-    await answer(setup, "+15555550002")
-    status, _ = await post(setup.webhook_url, [incoming_call("+15555550003", context="third-call")])
-    assert status == 200
-    assert setup.kinds() == ["answer", "answer", "reject"]
-    assert setup.acs.requests[2][2] == {"incomingCallContext": "third-call", "callRejectReason": "busy"}
+async def test_a_bridge_without_a_webhook_secret_takes_nothing(bridge: Bridge) -> None:
+    bridge.service.webhook_secret = ""
+    for path in ("/api/incomingCall", "/api/incomingCall?secret="):
+        assert (await bridge.post(path, [incoming_call()])).status == 401
+    assert bridge.acs.requests == []
 
 
-async def test_media_streaming_failure_is_the_calls_state(setup: Setup) -> None:
+async def test_the_call_after_max_calls_is_rejected_as_busy(bridge: Bridge) -> None:
+    bridge.service.limits = CallLimits(max_calls=2)
+    await answered(bridge, "+15555550001")
+    await answered(bridge, "+15555550002")
+    reply = await bridge.post(bridge.webhook, [incoming_call("+15555550003", context="third-call")])
+    assert reply.status == 200
+    assert bridge.acs.kinds() == ["answer", "answer", "reject"]
+    assert bridge.acs.requests[2] == ("reject", {"context": "third-call"})
+    assert len(list(bridge.service.registry)) == 2, "the refused call is no row"
+
+
+async def test_media_streaming_failure_is_the_calls_state(bridge: Bridge) -> None:
     failed = {
         "type": "Microsoft.Communication.MediaStreamingFailed",
         "data": {"callConnectionId": "conn-1", "resultInformation": {"code": 8581, "message": "transport unreachable"}},
     }
-    call = await answer(setup)
-    assert (await post(call.callback_url, [failed], setup.keys.headers()))[0] == 200
+    call = await answered(bridge)
+    assert (await bridge.post(call.callback_url, [failed], bridge.keys.headers())).status == 200
     assert (call.record.state, call.record.reason) == ("failed", "MediaStreamingFailed: transport unreachable")
 
 
-async def test_what_a_callback_says_is_logged_as_printable_text(setup: Setup, caplog: pytest.LogCaptureFixture) -> None:
+async def test_what_a_callback_says_is_logged_as_printable_text(
+    bridge: Bridge, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="voicecli.phone")
-    call = await answer(setup)
+    call = await answered(bridge)
     forged_line = {"type": "Recognize\ncall x: ended\x1b[31mred", "data": {}}
-    assert (await post(call.callback_url, [forged_line], setup.keys.headers()))[0] == 200
+    assert (await bridge.post(call.callback_url, [forged_line], bridge.keys.headers())).status == 200
     lines = [record.getMessage() for record in caplog.records if "Recognize" in record.getMessage()]
     assert lines == [f"call {call.record.call_id}: Recognize\\ncall x: ended\\x1b[31mred"]  # shown, not acted on
+    assert call.record.state == "answered"
 
 
-async def test_incoming_call_while_draining_is_refused(setup: Setup) -> None:
-    setup.service.draining = True
-    status, _ = await post(setup.webhook_url, [incoming_call()])
-    assert status == 503
-    assert setup.acs.requests == []
+async def test_incoming_call_while_draining_is_refused(bridge: Bridge) -> None:
+    bridge.service.draining = True
+    reply = await bridge.post(bridge.webhook, [incoming_call()])
+    assert reply.status == 503
+    assert bridge.acs.requests == []
 
 
 def test_without_the_sdk_the_error_is_one_line_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
