@@ -110,7 +110,12 @@ class AcsKeys:
         return {"keys": [self.jwk(self.key, self.key_id)]}
 
     async def fetch_json(self, url: str) -> Any:
-        """What the served endpoints answer, without a socket (`AcsTokenVerifier(fetch_json=...)`)."""
+        """What the served endpoints answer, without a socket (`AcsTokenVerifier(fetch_json=...)`).
+
+        It yields to the event loop once, as a fetch over the network would, so that requests
+        arriving together meet a fetch under way.
+        """
+        await asyncio.sleep(0)
         if url == self.openid_url:
             return self.configuration()
         if url == f"{self.base}/calling/keys":
