@@ -148,6 +148,33 @@ class AcsKeys:
         return {"Authorization": f"Bearer {self.token(**token_options)}"}
 
 
+class MemoryMediaSocket:
+    """ACS's media socket in memory (the bridge's `MediaSocket`): keeps the frames the bridge sends;
+    the caller says nothing and hangs up at `hang_up()` (or when the bridge closes it)."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+        self._closed = asyncio.Event()
+
+    async def send_str(self, data: str, compress: int | None = None) -> None:
+        self.frames.append(json.loads(data))
+
+    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+        self._closed.set()
+        return True
+
+    def hang_up(self) -> None:
+        self._closed.set()
+
+    def __aiter__(self) -> AsyncIterator[aiohttp.WSMessage]:
+        return self._messages()
+
+    async def _messages(self) -> AsyncIterator[aiohttp.WSMessage]:
+        await self._closed.wait()
+        return
+        yield
+
+
 @dataclass
 class Received:
     kind: str
