@@ -44,7 +44,7 @@ from voicecli.phone.auth import AcsTokenVerifier
 from voicecli.phone.calls import CallRecord
 from voicecli.phone.limits import CallLimits
 from voicecli.phone.service import PhoneService
-from voicecli.phone.webhook import MAX_EVENTS_BYTES
+from voicecli.phone.webhook import MAX_EVENTS_BYTES, CallChange, call_event_change
 from voicecli.realtime import MemoryTransport, OpenAIRealtimeWebsocket, RealtimeClient, RealtimeConnectionError
 from voicecli.realtime.functions import ToolFunction
 from voicecli.server import UNPACED, Faults, LocalServer
@@ -491,6 +491,32 @@ async def test_a_socket_acts_only_on_the_call_its_token_was_issued_for(bridge: B
     for path in (f"/ws/{'x' * 43}", "/ws", _path(mine.transport_url)):  # made up, no token, the call is over
         reply = await request(bridge.app, "GET", path, headers=WEBSOCKET_UPGRADE | bridge.keys.headers())
         assert reply.status == 404, path
+
+
+@pytest.mark.parametrize(
+    ("event", "change"),
+    [
+        ({"type": "Microsoft.Communication.CallConnected", "data": {}}, CallChange("connected", "")),
+        ({"eventType": "Microsoft.Communication.CallDisconnected"}, CallChange("ended", "disconnected")),
+        (
+            {"type": "Microsoft.Communication.AnswerFailed", "data": {"resultInformation": {"code": 8523}}},
+            CallChange("failed", "AnswerFailed: 8523"),
+        ),
+        (
+            {"type": "Microsoft.Communication.MediaStreamingFailed", "data": "junk"},
+            CallChange("failed", "MediaStreamingFailed: no reason given"),
+        ),
+        ({"type": "Microsoft.Communication.PlayCompleted"}, CallChange(None, "PlayCompleted")),
+        (  # a type that is no event of ACS's: noted, shown as text, 64 characters at most
+            {"type": "CallDisconnected\x1b[2J" + "x" * 100},
+            CallChange(None, "CallDisconnected\\x1b[2J" + "x" * 41),
+        ),
+        ({"data": {"callConnectionId": "conn-2"}}, CallChange(None, "an event without a type")),
+    ],
+    ids=["connected", "disconnected", "answer failed", "streaming failed", "another event", "made up", "no type"],
+)
+def test_each_call_event_changes_its_call_as_acs_means_it(event: dict[str, Any], change: CallChange) -> None:
+    assert call_event_change(event) == change
 
 
 def test_without_the_sdk_the_error_is_one_line_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
