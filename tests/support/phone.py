@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import os
 import re
@@ -46,7 +47,10 @@ RESOURCE_ID = "00000000-1111-2222-3333-444444444444"
 """The ACS resource id the tests' bridges are configured with (the audience of ACS's tokens)."""
 
 
-def _rsa_key() -> Any:
+@functools.cache
+def _acs_key() -> Any:
+    """ACS's signing key in the tests: made once (a 2048-bit key takes up to a few tenths of a second);
+    each test has its own verifier, so sharing the key shares nothing else."""
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -73,10 +77,10 @@ class AcsKeys:
     @classmethod
     def in_memory(cls) -> AcsKeys:
         """No server: hand `fetch_json` to `AcsTokenVerifier`, with `openid_url`."""
-        return cls(key=_rsa_key(), base="https://acs-keys.test")
+        return cls(key=_acs_key(), base="https://acs-keys.test")
 
     async def __aenter__(self) -> AcsKeys:
-        self.key = _rsa_key()
+        self.key = _acs_key()
 
         async def configuration(_: web.Request) -> web.Response:
             return web.json_response(self.configuration())
