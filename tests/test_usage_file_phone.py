@@ -22,6 +22,7 @@ from support.phone import MemoryMediaSocket
 from support.session_transport import RealtimeSessionTransport, in_tones  # noqa: F401  (in_tones: a fixture)
 
 from voicecli.commands import phone as commands_phone
+from voicecli.commands import talk_files
 from voicecli.commands.phone import phone_client_factory
 from voicecli.commands.talk_files import run_file_turn
 from voicecli.config import AppConfig, load_config
@@ -42,6 +43,11 @@ def _local_config(**overrides: object) -> AppConfig:
     return load_config(None, overrides={"local.brain": "echo", **overrides})
 
 
+def _in_memory_echo_client(_: AppConfig, **options: Any) -> RealtimeClient:
+    """`build_client`'s stand-in: the client the command builds, bound in memory to an echo server's session."""
+    return RealtimeClient(transport=RealtimeSessionTransport.of(EchoBrain()), **options)
+
+
 def _billed(events_file: Path) -> TokenUsage:
     """The usage the service reported in the turn's `response.done` events, summed."""
     total = TokenUsage()
@@ -53,7 +59,11 @@ def _billed(events_file: Path) -> TokenUsage:
     return total
 
 
-async def test_a_one_turn_file_mode_prints_its_usage_and_cost(tmp_path: Path) -> None:
+@pytest.mark.usefixtures("in_tones")
+async def test_a_one_turn_file_mode_prints_its_usage_and_cost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """File mode's own code meters the turn; its client reaches an echo server's session in memory
+    instead of the embedded server's socket (what is metered does not change)."""
+    monkeypatch.setattr(talk_files, "build_client", _in_memory_echo_client)
     events = tmp_path / "events.jsonl"
     config = _local_config(**{"recording.json_events": str(events), "session.budget": 5.0})
     out, status = io.StringIO(), io.StringIO()
@@ -86,10 +96,7 @@ async def test_each_phone_call_is_metered_in_its_row_and_its_last_log_line(
     """The phone command's own client factory meters the call; its client reaches an echo server's
     session in memory instead of the embedded server's socket (what is metered does not change)."""
 
-    def in_memory_client(_: AppConfig, **options: Any) -> RealtimeClient:
-        return RealtimeClient(transport=RealtimeSessionTransport.of(EchoBrain()), **options)
-
-    monkeypatch.setattr(commands_phone, "build_client", in_memory_client)
+    monkeypatch.setattr(commands_phone, "build_client", _in_memory_echo_client)
     config = _local_config()
     service = PhoneService(client_factory=phone_client_factory(config), settings=session_settings(config), greet=True)
     record = service.registry.open("call-cost")
