@@ -27,7 +27,7 @@ from voicecli.conversation.providers import session_settings
 from voicecli.phone import auth
 from voicecli.phone.acs import PhoneSetupError
 from voicecli.phone.app import create_phone_app
-from voicecli.phone.auth import AcsTokenVerifier
+from voicecli.phone.auth import MAX_TOKEN_CHARS, AcsTokenVerifier
 from voicecli.phone.calls import CallRecord
 from voicecli.phone.dialer import Dialer, DialError
 from voicecli.phone.service import PhoneService
@@ -133,6 +133,16 @@ async def test_anything_else_is_refused_before_a_realtime_session_exists(
     assert list(in_memory.service.registry) == [], "no call was recorded"
     sent = headers.get("Authorization", "").partition(" ")[2]
     assert not sent or all(sent not in record.getMessage() for record in caplog.records), "no token in the log"
+
+
+async def test_an_oversized_token_is_refused_before_its_keys_are_fetched(in_memory: InMemory) -> None:
+    headers = WEBSOCKET_UPGRADE | {"Authorization": f"Bearer {'a' * (MAX_TOKEN_CHARS + 1)}"}
+    assert (await request(in_memory.app, "GET", "/ws/intruder", headers=headers)).status == 401
+    assert in_memory.keys.fetches == 0 and in_memory.sessions == []
+    verifier = in_memory.service.verifier
+    assert verifier is not None
+    with pytest.raises(auth.TokenRefused, match="token too long"):
+        await verifier.verify(headers["Authorization"])
 
 
 async def test_keys_are_fetched_once_and_made_up_key_ids_do_not_refetch_them(in_memory: InMemory) -> None:

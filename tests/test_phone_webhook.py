@@ -459,6 +459,22 @@ async def test_incoming_call_while_draining_is_refused(bridge: Bridge) -> None:
     assert bridge.acs.requests == []
 
 
+async def test_no_secret_or_token_reaches_the_log(bridge: Bridge, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="voicecli.phone")
+    wrong = "a-strangers-guess-0123456789"
+    assert (await bridge.post(f"/api/incomingCall?secret={wrong}", [incoming_call()])).status == 401
+    call = await answered(bridge)
+    authorization = bridge.keys.headers()
+    connected = {"type": "Microsoft.Communication.CallConnected", "data": {}}
+    assert (await bridge.post(call.callback_url, [connected], authorization)).status == 200
+    forged = {"Authorization": authorization["Authorization"] + "x"}
+    assert (await bridge.post(call.callback_url, [connected], forged)).status == 401
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "refused" in logged and "connected" in logged, "the log says what happened"
+    secrets = [WEBHOOK_SECRET, wrong, call.record.token, authorization["Authorization"].split()[1]]
+    assert [secret for secret in secrets if secret in logged] == []
+
+
 def _cannot_start(_: CallRecord, tools: list[ToolFunction]) -> RealtimeClient:
     """A realtime client whose session is refused when it opens (as an unreachable service)."""
 
