@@ -196,6 +196,12 @@ class _RefusalLog:
 _refusals = _RefusalLog()
 
 
+def log_refusal(what: str, remote: str, reason: str) -> None:
+    """Say in the log that a request was refused, throttled per reason: knocking costs a stranger
+    nothing, so it must not cost the operator a flooded log either."""
+    _refusals.log(what, remote, reason)
+
+
 async def require_acs_token(verifier: AcsTokenVerifier | None, request: web.Request, what: str) -> None:
     """Let the request on only with a valid ACS token (any request when `verifier` is None: local tests).
 
@@ -206,7 +212,7 @@ async def require_acs_token(verifier: AcsTokenVerifier | None, request: web.Requ
     try:
         await verifier.verify(request.headers.get("Authorization", ""))
     except TokenRefused as exc:
-        _refusals.log(what, request.remote or "?", str(exc))
+        log_refusal(what, request.remote or "?", str(exc))
         raise web.HTTPUnauthorized(
             text="this endpoint takes requests from Azure Communication Services only\n"
         ) from None

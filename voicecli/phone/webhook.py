@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from voicecli.phone.auth import require_acs_token
+from voicecli.phone.auth import log_refusal, require_acs_token
 from voicecli.phone.calls import MAX_ID_CHARS, CallState, printable
 
 if TYPE_CHECKING:
@@ -93,11 +93,11 @@ def call_event_change(event: dict[str, Any]) -> CallChange:
 
 
 def _require_secret(service: PhoneService, request: web.Request) -> None:
-    """The webhook's URL must carry the operator's secret; compared in constant time."""
+    """The webhook's URL must carry the operator's secret; compared in constant time, refusals logged throttled."""
     given = request.query.get(SECRET_PARAMETER, "").encode()
     expected = service.webhook_secret.encode()
     if not expected or not hmac.compare_digest(given, expected):
-        _log.warning("refused an Event Grid delivery from %s: wrong or missing webhook secret", request.remote)
+        log_refusal("webhook delivery", request.remote or "?", "wrong or missing webhook secret")
         raise web.HTTPUnauthorized(text="wrong or missing webhook secret\n")
 
 
