@@ -20,7 +20,12 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from support.live import until
 from support.phone import CONNECT_TIMEOUT_S, RESOURCE_ID, AcsKeys, SimulatedAcsCall
-from support.phone_http import STRANGER_ADDRESS, WEBSOCKET_UPGRADE, request
+from support.phone_http import (  # noqa: F401  (fresh_refusal_log: a fixture)
+    STRANGER_ADDRESS,
+    WEBSOCKET_UPGRADE,
+    fresh_refusal_log,
+    request,
+)
 
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings
@@ -173,10 +178,10 @@ async def test_dialing_a_bridge_that_takes_only_acs_says_so_in_one_line(guarded:
     assert guarded.model.config.connections == 0
 
 
+@pytest.mark.usefixtures("fresh_refusal_log")
 async def test_a_crowd_of_strangers_leaves_one_log_line_per_reason(
-    in_memory: InMemory, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    in_memory: InMemory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(auth, "_refusals", auth._RefusalLog())  # no earlier test's line in the way
     caplog.set_level(logging.WARNING, logger="voicecli.phone")
     for number in range(30):
         reply = await request(in_memory.app, "GET", f"/ws/crowd-{number}", headers=WEBSOCKET_UPGRADE)

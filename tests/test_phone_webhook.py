@@ -33,12 +33,18 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from support.live import until
 from support.phone import CONNECT_TIMEOUT_S, RESOURCE_ID, AcsKeys, SimulatedAcsCall, speech
-from support.phone_http import STRANGER_ADDRESS, WEBSOCKET_UPGRADE, RecordingCallAutomation, Reply, request
+from support.phone_http import (  # noqa: F401  (fresh_refusal_log: a fixture)
+    STRANGER_ADDRESS,
+    WEBSOCKET_UPGRADE,
+    RecordingCallAutomation,
+    Reply,
+    fresh_refusal_log,
+    request,
+)
 from support.system_tools import require_module
 
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import session_settings
-from voicecli.phone import auth
 from voicecli.phone.acs import CallAutomation, PhoneSetupError, parse_connection_string
 from voicecli.phone.app import create_phone_app
 from voicecli.phone.auth import AcsTokenVerifier
@@ -460,10 +466,10 @@ async def test_incoming_call_while_draining_is_refused(bridge: Bridge) -> None:
     assert bridge.acs.requests == []
 
 
+@pytest.mark.usefixtures("fresh_refusal_log")
 async def test_a_crowd_knocking_at_the_webhook_leaves_one_log_line(
-    bridge: Bridge, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    bridge: Bridge, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(auth, "_refusals", auth._RefusalLog())  # no earlier test's line in the way
     caplog.set_level(logging.WARNING, logger="voicecli.phone")
     for number in range(30):
         assert (await bridge.post(f"/api/incomingCall?secret=guess-{number}", [incoming_call()])).status == 401
@@ -472,10 +478,8 @@ async def test_a_crowd_knocking_at_the_webhook_leaves_one_log_line(
     assert bridge.acs.requests == []
 
 
-async def test_no_secret_or_token_reaches_the_log(
-    bridge: Bridge, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(auth, "_refusals", auth._RefusalLog())  # this test's refusals are logged
+@pytest.mark.usefixtures("fresh_refusal_log")
+async def test_no_secret_or_token_reaches_the_log(bridge: Bridge, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="voicecli.phone")
     wrong = "a-strangers-guess-0123456789"
     assert (await bridge.post(f"/api/incomingCall?secret={wrong}", [incoming_call()])).status == 401

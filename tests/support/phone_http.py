@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
+import pytest
 from aiohttp import web
 from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
 
+from voicecli.phone import auth
 from voicecli.phone.acs import CallAutomation
 
 STRANGER_ADDRESS = ("203.0.113.9", 40000)
@@ -30,6 +32,13 @@ WEBSOCKET_UPGRADE = {
     "Sec-WebSocket-Version": "13",
 }
 """The headers of a WebSocket handshake request (RFC 6455's sample key)."""
+
+
+@pytest.fixture
+def fresh_refusal_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused requests are logged once per reason every 10 s, process-wide: a test that reads those
+    lines starts from a log no earlier test wrote to. A test module imports it to use it."""
+    monkeypatch.setattr(auth, "_refusals", auth._RefusalLog())
 
 
 @dataclass
