@@ -4,31 +4,34 @@ billed apart at its own model's prices."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
 import pytest
 import soundfile
-from aiohttp import web
 from openai.types.realtime import ConversationItemInputAudioTranscriptionCompletedEvent
 from rich.console import Console
-from support.live import until
-from support.phone import SimulatedAcsCall
+from support.phone import MemoryMediaSocket
+from support.session_transport import RealtimeSessionTransport, in_tones  # noqa: F401  (in_tones: a fixture)
 
+from voicecli.commands import phone as commands_phone
+from voicecli.commands import talk_files
 from voicecli.commands.phone import phone_client_factory
 from voicecli.commands.talk_files import run_file_turn
 from voicecli.config import AppConfig, load_config
 from voicecli.config.prices import DEFAULT_PRICES
 from voicecli.conversation.providers import session_settings, usage_meter
-from voicecli.phone.app import create_phone_app
 from voicecli.phone.service import PhoneService
-from voicecli.realtime import RealtimeEvent
+from voicecli.realtime import RealtimeClient, RealtimeEvent
 from voicecli.realtime.usage import TokenUsage, UsageMeter, transcription_usage
+from voicecli.server.brains import EchoBrain
 from voicecli.server.synth import speak
 from voicecli.ui.calls_view import CallsTable
 from voicecli.ui.summary import dollars, usage_cell, usage_line
@@ -38,6 +41,11 @@ pytestmark = pytest.mark.timeout(120)
 
 def _local_config(**overrides: object) -> AppConfig:
     return load_config(None, overrides={"local.brain": "echo", **overrides})
+
+
+def _in_memory_echo_client(_: AppConfig, **options: Any) -> RealtimeClient:
+    """`build_client`'s stand-in: the client the command builds, bound in memory to an echo server's session."""
+    return RealtimeClient(transport=RealtimeSessionTransport.of(EchoBrain()), **options)
 
 
 def _billed(events_file: Path) -> TokenUsage:
@@ -51,7 +59,11 @@ def _billed(events_file: Path) -> TokenUsage:
     return total
 
 
-async def test_a_one_turn_file_mode_prints_its_usage_and_cost(tmp_path: Path) -> None:
+@pytest.mark.usefixtures("in_tones")
+async def test_a_one_turn_file_mode_prints_its_usage_and_cost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """File mode's own code meters the turn; its client reaches an echo server's session in memory
+    instead of the embedded server's socket (what is metered does not change)."""
+    monkeypatch.setattr(talk_files, "build_client", _in_memory_echo_client)
     events = tmp_path / "events.jsonl"
     config = _local_config(**{"recording.json_events": str(events), "session.budget": 5.0})
     out, status = io.StringIO(), io.StringIO()
@@ -77,23 +89,26 @@ def test_without_a_price_the_line_says_so_and_the_cell_shows_tokens() -> None:
     assert usage_cell(meter) == "15 tok"
 
 
-async def test_each_phone_call_is_metered_in_its_row_and_its_last_log_line(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.usefixtures("in_tones")
+async def test_each_phone_call_is_metered_in_its_row_and_its_last_log_line(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The phone command's own client factory meters the call; its client reaches an echo server's
+    session in memory instead of the embedded server's socket (what is metered does not change)."""
+
+    monkeypatch.setattr(commands_phone, "build_client", _in_memory_echo_client)
     config = _local_config()
     service = PhoneService(client_factory=phone_client_factory(config), settings=session_settings(config), greet=True)
-    runner = web.AppRunner(create_phone_app(service), shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        with caplog.at_level(logging.INFO, logger="voicecli.phone"):
-            async with SimulatedAcsCall(f"ws://127.0.0.1:{port}/ws/call-cost") as call:
-                record = service.registry.get("call-cost")
-                assert record is not None
-                await call.silence_until(lambda: bool(record.usage and record.usage.turns), "the greeting's usage")
-            await until(lambda: not record.active, "the call to end")
-    finally:
-        await runner.cleanup()
+    record = service.registry.open("call-cost")
+    socket = MemoryMediaSocket()
+    with caplog.at_level(logging.INFO, logger="voicecli.phone"):
+        call = asyncio.create_task(service.serve_call(record, socket))  # type: ignore[arg-type]
+        async with asyncio.timeout(60):  # the greeting's usage; every step is in memory
+            while not (record.usage and record.usage.turns):
+                await asyncio.sleep(0)
+        socket.hang_up()
+        await asyncio.wait_for(call, 60)
+    assert not record.active and any(frame["kind"] == "AudioData" for frame in socket.frames)
     assert record.usage is not None and record.usage.cost is not None and record.usage.cost > 0
     [ended] = [r.getMessage() for r in caplog.records if "call-cost: ended" in r.getMessage()]
     assert f"cost: {dollars(record.usage.cost)}" in ended and "input tokens" in ended

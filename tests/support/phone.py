@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import os
 import re
@@ -46,9 +47,20 @@ RESOURCE_ID = "00000000-1111-2222-3333-444444444444"
 """The ACS resource id the tests' bridges are configured with (the audience of ACS's tokens)."""
 
 
+@functools.cache
+def _acs_key() -> Any:
+    """ACS's signing key in the tests: made once (a 2048-bit key takes up to a few tenths of a second);
+    each test has its own verifier, so sharing the key shares nothing else."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 @dataclass
 class AcsKeys:
-    """Stands in for ACS's OpenID configuration and key set on 127.0.0.1, with an RSA key made here.
+    """Stands in for ACS's OpenID configuration and key set, with an RSA key made here: served on
+    127.0.0.1 (`async with AcsKeys()`), or in memory (`AcsKeys.in_memory()`, for the verifier's
+    `fetch_json`); both answer the same.
 
     `token()` signs like ACS (RS256, its issuer, the resource id as audience, 5 minutes); its
     arguments make every kind of bad token. `fetches` counts the key-set downloads.
@@ -58,19 +70,23 @@ class AcsKeys:
     key_id: str = "acs-test-key"
     port: int = 0
     fetches: int = 0
+    base: str = ""
+    """Where the OpenID configuration and the key set are (https://… in memory, http://127.0.0.1:port served)."""
     _runner: web.AppRunner | None = None
 
-    async def __aenter__(self) -> AcsKeys:
-        from cryptography.hazmat.primitives.asymmetric import rsa
+    @classmethod
+    def in_memory(cls) -> AcsKeys:
+        """No server: hand `fetch_json` to `AcsTokenVerifier`, with `openid_url`."""
+        return cls(key=_acs_key(), base="https://acs-keys.test")
 
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    async def __aenter__(self) -> AcsKeys:
+        self.key = _acs_key()
 
         async def configuration(_: web.Request) -> web.Response:
-            return web.json_response({"issuer": ACS_ISSUER, "jwks_uri": f"http://127.0.0.1:{self.port}/calling/keys"})
+            return web.json_response(self.configuration())
 
         async def keys(_: web.Request) -> web.Response:
-            self.fetches += 1
-            return web.json_response({"keys": [self.jwk(self.key, self.key_id)]})
+            return web.json_response(self.key_set())
 
         app = web.Application()
         app.router.add_get("/calling/.well-known/acsopenidconfiguration", configuration)
@@ -79,6 +95,7 @@ class AcsKeys:
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         self.port = int(self._runner.addresses[0][1])
+        self.base = f"http://127.0.0.1:{self.port}"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -87,7 +104,27 @@ class AcsKeys:
 
     @property
     def openid_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/calling/.well-known/acsopenidconfiguration"
+        return f"{self.base}/calling/.well-known/acsopenidconfiguration"
+
+    def configuration(self) -> dict[str, Any]:
+        return {"issuer": ACS_ISSUER, "jwks_uri": f"{self.base}/calling/keys"}
+
+    def key_set(self) -> dict[str, Any]:
+        self.fetches += 1
+        return {"keys": [self.jwk(self.key, self.key_id)]}
+
+    async def fetch_json(self, url: str) -> Any:
+        """What the served endpoints answer, without a socket (`AcsTokenVerifier(fetch_json=...)`).
+
+        It yields to the event loop once, as a fetch over the network would, so that requests
+        arriving together meet a fetch under way.
+        """
+        await asyncio.sleep(0)
+        if url == self.openid_url:
+            return self.configuration()
+        if url == f"{self.base}/calling/keys":
+            return self.key_set()
+        raise aiohttp.ClientConnectionError(f"nothing serves {url}")
 
     @staticmethod
     def jwk(key: Any, key_id: str) -> dict[str, Any]:
@@ -113,6 +150,33 @@ class AcsKeys:
 
     def headers(self, **token_options: Any) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(**token_options)}"}
+
+
+class MemoryMediaSocket:
+    """ACS's media socket in memory (the bridge's `MediaSocket`): keeps the frames the bridge sends;
+    the caller says nothing and hangs up at `hang_up()` (or when the bridge closes it)."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+        self._closed = asyncio.Event()
+
+    async def send_str(self, data: str, compress: int | None = None) -> None:
+        self.frames.append(json.loads(data))
+
+    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+        self._closed.set()
+        return True
+
+    def hang_up(self) -> None:
+        self._closed.set()
+
+    def __aiter__(self) -> AsyncIterator[aiohttp.WSMessage]:
+        return self._messages()
+
+    async def _messages(self) -> AsyncIterator[aiohttp.WSMessage]:
+        await self._closed.wait()
+        return
+        yield
 
 
 @dataclass

@@ -8,7 +8,8 @@ time), kept for an hour, and fetched again early when a token names a key not se
 once a minute, so that made-up key ids cannot make the bridge hammer the key endpoint.
 
 Where the keys come from is a constructor argument only (no setting, flag or variable names it):
-tests point it at a key server on loopback, and nothing but https or loopback http is accepted.
+tests point it at a key server on loopback, or hand it the key endpoint's answers in memory
+(`fetch_json`); either way nothing but https or loopback http URLs is accepted.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import ipaddress
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -35,6 +37,9 @@ LEEWAY_S = 30
 MAX_TOKEN_CHARS = 8192
 FETCH_TIMEOUT_S = 10.0
 _log = logging.getLogger("voicecli.phone")
+
+FetchJson = Callable[[str], Awaitable[Any]]
+"""Gets a URL's JSON; raises `aiohttp.ClientError`, `TimeoutError` or `ValueError` when it cannot."""
 
 
 class TokenRefused(Exception):
@@ -62,7 +67,10 @@ def _check_key_url(url: str, what: str) -> None:
 class AcsTokenVerifier:
     """Checks ACS's bearer tokens against ACS's published keys; see the module doc."""
 
-    def __init__(self, audience: str, *, openid_config_url: str = ACS_OPENID_CONFIG_URL) -> None:
+    def __init__(
+        self, audience: str, *, openid_config_url: str = ACS_OPENID_CONFIG_URL, fetch_json: FetchJson | None = None
+    ) -> None:
+        """`fetch_json` replaces the HTTP fetch of the keys (tests serve them in memory); the URLs are checked alike."""
         try:
             import jwt
         except ImportError:
@@ -77,6 +85,7 @@ class AcsTokenVerifier:
         self._fetched_at = -KEYS_TTL_S
         self._lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
+        self._fetch_json = fetch_json or self._get_json
         self.fetches = 0
         """How often the keys were fetched (the tests and the benchmark read it)."""
 
@@ -138,12 +147,12 @@ class AcsTokenVerifier:
         """Fetch the keys; a failure keeps the keys already known (and is retried a minute later)."""
         self.fetches += 1
         try:
-            config = await self._get_json(self.openid_config_url)
+            config = await self._fetch_json(self.openid_config_url)
             jwks_uri = config.get("jwks_uri") if isinstance(config, dict) else None
             if not isinstance(jwks_uri, str):
                 raise TokenRefused("ACS's OpenID configuration has no jwks_uri")
             _check_key_url(jwks_uri, "jwks_uri")
-            key_set = self._jwt.PyJWKSet.from_dict(await self._get_json(jwks_uri))
+            key_set = self._jwt.PyJWKSet.from_dict(await self._fetch_json(jwks_uri))
         except (aiohttp.ClientError, TimeoutError, ValueError, PhoneSetupError, self._jwt.PyJWTError) as exc:
             self._fetched_at = time.monotonic()
             if not self._keys:
@@ -187,6 +196,12 @@ class _RefusalLog:
 _refusals = _RefusalLog()
 
 
+def log_refusal(what: str, remote: str, reason: str) -> None:
+    """Say in the log that a request was refused, throttled per reason: knocking costs a stranger
+    nothing, so it must not cost the operator a flooded log either."""
+    _refusals.log(what, remote, reason)
+
+
 async def require_acs_token(verifier: AcsTokenVerifier | None, request: web.Request, what: str) -> None:
     """Let the request on only with a valid ACS token (any request when `verifier` is None: local tests).
 
@@ -197,7 +212,7 @@ async def require_acs_token(verifier: AcsTokenVerifier | None, request: web.Requ
     try:
         await verifier.verify(request.headers.get("Authorization", ""))
     except TokenRefused as exc:
-        _refusals.log(what, request.remote or "?", str(exc))
+        log_refusal(what, request.remote or "?", str(exc))
         raise web.HTTPUnauthorized(
             text="this endpoint takes requests from Azure Communication Services only\n"
         ) from None

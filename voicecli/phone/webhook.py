@@ -15,12 +15,13 @@ import hmac
 import logging
 import secrets
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from voicecli.phone.auth import require_acs_token
-from voicecli.phone.calls import MAX_ID_CHARS, printable
+from voicecli.phone.auth import log_refusal, require_acs_token
+from voicecli.phone.calls import MAX_ID_CHARS, CallState, printable
 
 if TYPE_CHECKING:
     from voicecli.phone.service import PhoneService
@@ -54,29 +55,49 @@ def add_webhook_routes(app: web.Application, service: PhoneService) -> None:
         if record is None:
             raise web.HTTPNotFound(text="no such call")
         for event in await _events(request):
-            kind = _kind(event).removeprefix("Microsoft.Communication.")
-            data = _data(event)
-            match kind:
-                case "CallConnected":
-                    service.registry.set_state(record, "connected")
-                case "CallDisconnected":
-                    service.registry.set_state(record, "ended", "disconnected")
-                case "MediaStreamingFailed" | "AnswerFailed":
-                    service.registry.set_state(record, "failed", f"{kind}: {_result_message(data)}")
-                case _:
-                    service.registry.note(record, kind or "an event without a type")
+            change = call_event_change(event)
+            if change.state is None:
+                service.registry.note(record, change.text)
+            else:
+                service.registry.set_state(record, change.state, change.text)
         return web.Response(status=200)
 
     app.router.add_post("/api/incomingCall", incoming_call)
     app.router.add_post("/api/callbacks/{token}", call_event)
 
 
+@dataclass(frozen=True, slots=True)
+class CallChange:
+    """What one call event does to its call: a new state with its reason, or (`state` None) a note."""
+
+    state: CallState | None
+    text: str
+
+
+def call_event_change(event: dict[str, Any]) -> CallChange:
+    """What ACS's call `event` does to the call whose callback URL it was posted to.
+
+    A plain function so that the rule reads (and is tested) apart from HTTP: which call it applies
+    to is the route's business (its URL's token), never the event's; its text is made printable.
+    """
+    kind = _kind(event).removeprefix("Microsoft.Communication.")
+    match kind:
+        case "CallConnected":
+            return CallChange("connected", "")
+        case "CallDisconnected":
+            return CallChange("ended", "disconnected")
+        case "MediaStreamingFailed" | "AnswerFailed":
+            return CallChange("failed", f"{kind}: {_result_message(_data(event))}")
+        case _:
+            return CallChange(None, kind or "an event without a type")
+
+
 def _require_secret(service: PhoneService, request: web.Request) -> None:
-    """The webhook's URL must carry the operator's secret; compared in constant time."""
+    """The webhook's URL must carry the operator's secret; compared in constant time, refusals logged throttled."""
     given = request.query.get(SECRET_PARAMETER, "").encode()
     expected = service.webhook_secret.encode()
     if not expected or not hmac.compare_digest(given, expected):
-        _log.warning("refused an Event Grid delivery from %s: wrong or missing webhook secret", request.remote)
+        log_refusal("webhook delivery", request.remote or "?", "wrong or missing webhook secret")
         raise web.HTTPUnauthorized(text="wrong or missing webhook secret\n")
 
 
