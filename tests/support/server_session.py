@@ -70,14 +70,14 @@ class SessionPeer:
 
 
 @asynccontextmanager
-async def session_peer(config: ServerConfig, **options: Any) -> AsyncIterator[SessionPeer]:
+async def session_peer(config: ServerConfig, *, hears: bool = False, **options: Any) -> AsyncIterator[SessionPeer]:
     """A started session (its `session.created` is the first event to receive), closed afterwards.
 
-    The protocol checks are built and the recognisers loaded first (a server loads them in the
-    background), so that no bounded wait of a test includes a load that takes seconds on a busy
-    machine."""
+    The protocol checks are built first, and with `hears` (the test sends speech to recognise) the
+    recognisers loaded (a server loads them in the background; pocketsphinx's worker is a process),
+    so that no bounded wait of a test includes a load that takes seconds on a busy machine."""
     await asyncio.to_thread(build_validators)
-    for loading in recognition.warm_up():  # pocketsphinx's worker process and Whisper
+    for loading in recognition.warm_up() if hears else ():
         await asyncio.wrap_future(loading)
     peer = SessionPeer(config, **options)
     await peer.session.start()
