@@ -507,7 +507,7 @@ async def test_cancel_ends_the_response_as_cancelled(paced_peer: SessionPeer, cl
     peer = paced_peer
     await peer.send(user_text("please talk for a while, I will interrupt you"))
     await peer.send({"type": "response.create"})
-    clock.advance(0.5)  # the first audio is due, the rest is not
+    await clock.advance(0.5)  # the first audio is due, the rest is not
     await peer.until("response.output_audio.delta")
     await peer.send({"type": "response.cancel"})
     events = await peer.until("response.done")
@@ -528,7 +528,7 @@ async def test_speech_interrupts_the_response_and_gets_its_own_answer(
     peer = paced_peer
     await peer.send(user_text("a long answer, please, one that I will interrupt"))
     await peer.send({"type": "response.create"})
-    clock.advance(0.5)  # the first audio is due, the rest is not
+    await clock.advance(0.5)  # the first audio is due, the rest is not
     first = (await peer.until("response.output_audio.delta"))[0]["item"]["id"]
     for append in appends(np.concatenate([tone(0.5), np.zeros(RATE, np.int16)])):
         await peer.send(append)
@@ -536,7 +536,7 @@ async def test_speech_interrupts_the_response_and_gets_its_own_answer(
     events += await peer.until("response.done")
     interrupted = events[-1]["response"]
     events += await peer.until("response.created")
-    clock.advance(math.inf)  # the answer to the speech streams out
+    await clock.advance(math.inf)  # the answer to the speech streams out
     events += await peer.until("response.done")
     kinds = [e["type"] for e in events]
     assert interrupted["status_details"] == {"type": "cancelled", "reason": "turn_detected"}
@@ -554,7 +554,7 @@ async def test_second_response_create_while_active_is_refused(paced_peer: Sessio
     created = await peer.expect("response.created")  # its text is not due yet: it is still active
     await peer.send({"type": "response.create"})
     error = await peer.expect("error")
-    clock.advance(math.inf)
+    await clock.advance(math.inf)
     events = [error, *await peer.until("response.done")]
     errors = [e["error"] for e in events if e["type"] == "error"]
     assert [e["code"] for e in errors] == ["conversation_already_has_active_response"]
