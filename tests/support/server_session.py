@@ -2,9 +2,10 @@
 
 `SessionPeer` offers what a WebSocket peer of the tests does (`send`, `send_raw`, `recv`, `expect`,
 `until`), but feeds the frames to a `ServerSession` as the server's WebSocket transport does
-(`handle_raw`) and takes what the session sends from a queue, through the same JSON encoding. What
-only the connection does (routes, keys, close codes, the beta shape, faults) stays tested over
-loopback.
+(`handle_raw`; in the beta shape as the Azure preview route does, through `handle_preview_frame` and
+`to_beta_server_event`) and takes what the session sends from a queue, through the same JSON
+encoding. What only the connection does (routes, keys, close codes, the shape a route or header
+chooses, faults) stays tested over loopback.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import orjson
 
 from voicecli.server import recognition
 from voicecli.server.config import ServerConfig
+from voicecli.server.preview_route import handle_preview_frame, to_beta_server_event
 from voicecli.server.validation import Shape, build_validators, validate_server_event
 
 
@@ -31,6 +33,11 @@ class SessionPeer:
         self.session = config.new_session(self._deliver, model=model, on_crash=self._crashed)
 
     async def _deliver(self, event: dict[str, Any]) -> None:
+        if self.shape == "beta":
+            beta = to_beta_server_event(event)
+            if beta is None:
+                return  # a GA-only event: the preview route does not send it
+            event = beta
         await self._frames.put(orjson.dumps(event))  # what the transport would write
 
     def _crashed(self, error: BaseException) -> None:
@@ -40,7 +47,10 @@ class SessionPeer:
         await self.send_raw(orjson.dumps(event))
 
     async def send_raw(self, data: str | bytes) -> None:
-        await self.session.handle_raw(data)
+        if self.shape == "beta":
+            await handle_preview_frame(self.session, data)
+        else:
+            await self.session.handle_raw(data)
 
     async def raw(self, timeout: float = 5.0) -> bytes:
         async with asyncio.timeout(timeout):

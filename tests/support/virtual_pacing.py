@@ -4,8 +4,8 @@ A paced server makes a reply come out over seconds, so that a client can cancel,
 over it while it streams. Over a socket that takes real time, and how much of the reply went out by
 the moment the client acts depends on the machine's load. `VirtualPacing` decides what is due exactly
 as `Pacing` does (`due`: the first-audio delay, then the speed), but against a `PacingClock` that
-only the test advances: after `await clock.advance(0.55)` a reply at the default pacing has sent what is
-due by 0.55 s (its first 200 ms of audio) and waits for the rest, however slow the machine is.
+only the test advances: after `await clock.advance(0.56)` a reply at the default pacing has sent what
+is due by 0.56 s (its first 300 ms of audio) and waits for the rest, however slow the machine is.
 """
 
 from __future__ import annotations
