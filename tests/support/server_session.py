@@ -1,11 +1,11 @@
 """The local server's session driven directly, without a socket: the protocol's rules in milliseconds.
 
-`SessionPeer` offers what a WebSocket peer of the tests does (`send`, `send_raw`, `recv`, `expect`,
-`until`), but feeds the frames to a `ServerSession` as the server's WebSocket transport does
-(`handle_raw`; in the beta shape as the Azure preview route does, through `handle_preview_frame` and
-`to_beta_server_event`) and takes what the session sends from a queue, through the same JSON
-encoding. What only the connection does (routes, keys, close codes, the shape a route or header
-chooses, faults) stays tested over loopback.
+`SessionPeer` (Realtime) and `LivePeer` (GPT-Live) offer what a WebSocket peer of the tests does
+(`send`, `send_raw`, `recv`, ...), but feed the frames to the session as the server's WebSocket
+transport does (`handle_raw`; in the beta shape as the Azure preview route does, through
+`handle_preview_frame` and `to_beta_server_event`; GPT-Live's through `handle_client_frame`) and take
+what the session sends from a queue, through the same JSON encoding. What only the connection does
+(routes, keys, close codes, the shape a route or header chooses, faults) stays tested over loopback.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from typing import Any
 import orjson
 
 from voicecli.server import recognition
+from voicecli.server.brains import Brain
 from voicecli.server.config import ServerConfig
 from voicecli.server.preview_route import handle_preview_frame, to_beta_server_event
+from voicecli.server.session.pacing import UNPACED, Pacing
 from voicecli.server.validation import Shape, build_validators, validate_server_event
 
 
@@ -95,3 +97,48 @@ async def session_peer(config: ServerConfig, *, hears: bool = False, **options: 
         yield peer
     finally:
         await peer.session.close()
+
+
+class LivePeer:
+    """A client of one GPT-Live `LiveServerSession`, in memory, as the server's GPT-Live route drives
+    one: each frame through `handle_client_frame`, each event the session sends checked against the
+    `openai.types.live` models (a server bug raises, as the route's 1011 close would show it)."""
+
+    def __init__(self, brain: Brain, pacing: Pacing = UNPACED) -> None:
+        from voicecli.server.live.session import LiveServerSession
+
+        self._frames: asyncio.Queue[bytes] = asyncio.Queue()
+        self.session = LiveServerSession(self._deliver, brain=brain, pacing=pacing)
+
+    async def _deliver(self, event: dict[str, Any]) -> None:
+        from voicecli.server.live.validation import validate_live_server_event
+
+        validate_live_server_event(event)
+        await self._frames.put(orjson.dumps(event))
+
+    async def send_raw(self, data: str | bytes) -> None:
+        from voicecli.server.live.route import handle_client_frame
+
+        await handle_client_frame(self.session, data, self._deliver, what="frame")
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self.send_raw(orjson.dumps(event))
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            event: dict[str, Any] = orjson.loads(await self._frames.get())
+        return event
+
+
+@asynccontextmanager
+async def live_peer(brain: Brain, pacing: Pacing = UNPACED) -> AsyncIterator[LivePeer]:
+    """A GPT-Live session not yet started (the client's `session.start` is the first event), stopped afterwards."""
+    from voicecli.server.live.validation import build_live_validators
+
+    await asyncio.to_thread(build_validators)
+    await asyncio.to_thread(build_live_validators)
+    peer = LivePeer(brain, pacing)
+    try:
+        yield peer
+    finally:
+        await peer.session.stop()
