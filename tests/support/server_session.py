@@ -81,17 +81,45 @@ class SessionPeer:
         return events
 
 
+class VoiceLivePeer(SessionPeer):
+    """A client of one `ServerSession` as the `/voice-live/realtime` route drives it (`VoiceLiveShape`):
+    frames checked against the `azure-ai-voicelive` models, events in Voice Live's form, checked too."""
+
+    def __init__(self, config: ServerConfig, model: str = "gpt-realtime") -> None:
+        from voicecli.server.voicelive.route import VoiceLiveShape
+
+        self.voice_live = VoiceLiveShape()
+        super().__init__(config, model=model, shape="beta")
+
+    async def _deliver(self, event: dict[str, Any]) -> None:
+        for wire in self.voice_live.to_wire_events(event):  # each checked against the SDK's models
+            await self._frames.put(orjson.dumps(wire))
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self.voice_live.handle_frame(self.session, data)
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        from voicecli.server.voicelive.conformance import check_server_event
+
+        event: dict[str, Any] = orjson.loads(await self.raw(timeout))
+        check_server_event(event)
+        return event
+
+
 @asynccontextmanager
-async def session_peer(config: ServerConfig, *, hears: bool = False, **options: Any) -> AsyncIterator[SessionPeer]:
+async def session_peer(
+    config: ServerConfig, *, hears: bool = False, voice_live: bool = False, **options: Any
+) -> AsyncIterator[SessionPeer]:
     """A started session (its `session.created` is the first event to receive), closed afterwards.
 
-    The protocol checks are built first, and with `hears` (the test sends speech to recognise) the
-    recognisers loaded (a server loads them in the background; pocketsphinx's worker is a process),
-    so that no bounded wait of a test includes a load that takes seconds on a busy machine."""
+    `voice_live`: the session as Azure Voice Live's route drives it. The protocol checks are built
+    first, and with `hears` (the test sends speech to recognise) the recognisers loaded (a server
+    loads them in the background; pocketsphinx's worker is a process), so that no bounded wait of a
+    test includes a load that takes seconds on a busy machine."""
     await asyncio.to_thread(build_validators)
     for loading in recognition.warm_up() if hears else ():
         await asyncio.wrap_future(loading)
-    peer = SessionPeer(config, **options)
+    peer = VoiceLivePeer(config, **options) if voice_live else SessionPeer(config, **options)
     await peer.session.start()
     try:
         yield peer
