@@ -88,8 +88,12 @@ def voice_live(server: LocalServer, **options: Any) -> VoiceLiveWebsocket:
     )
 
 
-async def test_a_text_turn_with_azure_session_settings(server: LocalServer, headers: list[dict[str, str]]) -> None:
-    client = voice_live(server)
+@pytest.mark.usefixtures("in_tones")
+async def test_a_text_turn_with_azure_session_settings() -> None:
+    brain = ScriptedBrain.from_toml(DEFAULT_SCRIPT)
+    client = RealtimeClient(
+        transport=VoiceLiveSessionTransport.of(brain, options=VoiceLiveOptions(voice_type="azure-standard"))
+    )
     wire = Wire(client)
     async with client(settings=AZURE_VOICE):
         await client.update_session()
@@ -110,6 +114,13 @@ async def test_a_text_turn_with_azure_session_settings(server: LocalServer, head
     assert shown["input_audio_echo_cancellation"] == {"type": "server_echo_cancellation"}
     assert [e.service_type for e in wire.received].count("response.audio.delta") == 0  # aliased to GA names
     assert wire.of_type(ListenEvents.RESPONSE_OUTPUT_AUDIO_DELTA)
+
+
+async def test_a_key_goes_in_the_api_key_header(server: LocalServer, headers: list[dict[str, str]]) -> None:
+    client = voice_live(server)
+    async with client():
+        result = await exchange(client, text="Hello there")
+    assert not result.failed
     [sent_headers] = headers
     assert sent_headers["api-key"] == "local-key" and "authorization" not in sent_headers  # the key, as Azure wants it
 
