@@ -228,6 +228,12 @@ async def test_azure_preview_route_speaks_the_beta_shape(server: LocalServer) ->
         await azure.send({"type": "session.update", "session": {"type": "realtime", "audio": {"output": {}}}})
         refused = (await azure.expect("error"))["error"]
         assert (refused["code"], refused["param"]) == ("unknown_parameter", "session.type")
+
+
+async def test_a_beta_shaped_session_turn() -> None:
+    """What the preview route does with the beta shape (its rewriting both ways), on a session in memory."""
+    async with session_peer(LocalServer(pacing=UNPACED).config, shape="beta") as azure:
+        await azure.expect("session.created")
         beta_session = {"voice": "shimmer", "turn_detection": None, "modalities": ["audio", "text"]}
         await azure.send({"type": "session.update", "session": {**beta_session, "input_audio_format": "pcm16"}})
         updated = (await azure.expect("session.updated"))["session"]

@@ -44,6 +44,7 @@ class SessionPeer:
 
     def _crashed(self, error: BaseException) -> None:
         self._crash = error
+        self._frames.put_nowait(b"")  # wakes a test waiting for the next event: it fails at once
 
     async def send(self, event: dict[str, Any]) -> None:
         await self.send_raw(orjson.dumps(event))
