@@ -109,16 +109,17 @@ class VoiceLivePeer(SessionPeer):
 
 @asynccontextmanager
 async def session_peer(
-    config: ServerConfig, *, hears: bool = False, voice_live: bool = False, **options: Any
+    config: ServerConfig, *, hears: bool = False, phrases: bool = True, voice_live: bool = False, **options: Any
 ) -> AsyncIterator[SessionPeer]:
     """A started session (its `session.created` is the first event to receive), closed afterwards.
 
     `voice_live`: the session as Azure Voice Live's route drives it. The protocol checks are built
     first, and with `hears` (the test sends speech to recognise) the recognisers loaded (a server
-    loads them in the background; pocketsphinx's worker is a process), so that no bounded wait of a
-    test includes a load that takes seconds on a busy machine."""
+    loads them in the background), so that no bounded wait of a test includes a load that takes
+    seconds on a busy machine; `phrases` False: no phrase is expected (no keywords, no brain
+    phrases), so the session will not start pocketsphinx's worker (a process) where Whisper is installed."""
     await asyncio.to_thread(build_validators)
-    for loading in recognition.warm_up() if hears else ():
+    for loading in recognition.warm_up(grammar=phrases) if hears else ():
         await asyncio.wrap_future(loading)
     peer = VoiceLivePeer(config, **options) if voice_live else SessionPeer(config, **options)
     await peer.session.start()
