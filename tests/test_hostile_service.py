@@ -1,4 +1,6 @@
-"""The client against a hostile realtime service on 127.0.0.1 (issue 24, client cases)."""
+"""The client against a hostile realtime service on 127.0.0.1 (issue 24, client cases): what a
+connection does (closes, close reasons, oversized frames) over a real socket; a reply that never
+ends, which no connection is part of, against the test as the service (`MemoryTransport`)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ from websockets.asyncio.server import ServerConnection
 from voicecli.conversation import exchange as exchange_module
 from voicecli.realtime import (
     Continuity,
+    MemoryTransport,
     OpenAIRealtimeWebsocket,
     RealtimeAudioEvent,
+    RealtimeClient,
     RealtimeConnectionError,
     RealtimeErrorEvent,
     RealtimeSettings,
@@ -83,20 +87,19 @@ async def test_a_message_beyond_the_limit_ends_the_session_with_one_clear_error(
 
 async def test_a_reply_that_never_ends_is_cut_at_the_turns_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(exchange_module, "MAX_TURN_AUDIO_S", 1)
-
-    async def endless(connection: ServerConnection) -> None:
-        await connection.send(session_created())
-        await events_until(connection, "response.create")
+    service = MemoryTransport()
+    client = RealtimeClient(transport=service)
+    async with client(settings=RealtimeSettings()):
+        turn = asyncio.create_task(exchange_module.exchange(client, text="hi", timeout_s=20))
+        async with asyncio.timeout(10):  # a guard against hanging
+            while "response.create" not in service.sent_types():
+                await asyncio.sleep(0)
         for frame in response_started():
-            await connection.send(frame)
+            await service.arrive(orjson.loads(frame))
         for _ in range(30):  # 3 s of audio, and no response.done
-            await connection.send(audio_delta(2400))
-        await connection.wait_closed()
-
-    async with hostile_service(endless) as service:
-        client = OpenAIRealtimeWebsocket(api_key="sk-test-0123456789", websocket_base_url=service.ws_base_url)
-        async with client(settings=RealtimeSettings()):
-            result = await exchange_module.exchange(client, text="hi", timeout_s=20)
+            await service.arrive(orjson.loads(audio_delta(2400)))
+        async with asyncio.timeout(10):
+            result = await turn
     assert result.failed == "the reply went on beyond 1 s of audio; stopped there"
     assert len(result.audio) <= 24_000 + 2400
 

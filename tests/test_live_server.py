@@ -1,7 +1,8 @@
 """GPT-Live against the local server: turns, delegation, barge-in, mute, and every event checked both
-ways against `openai.types.live`. Over real loopback WebSockets, but for the text turn, hosted delegation
-and mute, which run against a server session in memory (`support.session_transport`): the Azure route's
-turn, the client delegation's turn and the SDK's own connection keep them end to end over the socket."""
+ways against `openai.types.live`. Over real loopback WebSockets, but for the text turn, hosted delegation,
+mute and the refusal of invalid client events, which run against a server session in memory
+(`support.session_transport`, `support.server_session.LivePeer`): the Azure route's turn, the client
+delegation's turn and the SDK's own connection keep them end to end over the socket."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+from support.server_session import live_peer
 from support.servers import WEATHER_SCRIPT
 from support.session_transport import LiveSessionTransport, in_tones  # noqa: F401  (in_tones: a fixture)
 
@@ -324,18 +326,14 @@ async def test_every_server_event_of_a_delegated_turn_conforms(scripted_server: 
     ],
 )
 async def test_invalid_client_events_get_the_protocols_error_and_the_session_goes_on(
-    scripted_server: LocalServer, event: dict[str, Any], code: str, param: str | None
+    event: dict[str, Any], code: str, param: str | None
 ) -> None:
-    from openai import AsyncOpenAI
-
-    sdk = AsyncOpenAI(api_key="k", base_url=scripted_server.http_url + "/v1")
-    async with asyncio.timeout(WAIT_S), sdk.live.connect() as connection:
-        await connection.send_raw(orjson.dumps(event))
-        error = orjson.loads(await connection.recv_bytes())
-        validate_live_server_event(error)
+    async with live_peer(ScriptedBrain.from_toml(WEATHER_SCRIPT)) as peer:
+        await peer.send_raw(orjson.dumps(event))
+        error = await peer.recv()
         assert (error["type"], error["error"]["code"], error["error"].get("param")) == ("error", code, param)
-        await connection.send_raw(orjson.dumps({"type": "session.start", "session": {"model": "gpt-live-1"}}))
-        assert orjson.loads(await connection.recv_bytes())["type"] == "session.started"
+        await peer.send({"type": "session.start", "session": {"model": "gpt-live-1"}})
+        assert (await peer.recv())["type"] == "session.started"
 
 
 def test_validation_refuses_unknown_fields_at_any_depth() -> None:

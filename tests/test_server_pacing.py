@@ -1,19 +1,21 @@
 """The local server's pacing (first audio, then faster than real time), its settings, and what
-`serve --verbose` says about refused client events."""
+`serve --verbose` says about refused client events; the session's side in memory (`SessionPeer`,
+the pacing on a virtual clock)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from support.server_session import session_peer
+from support.session_transport import in_tones  # noqa: F401  (a fixture)
+from support.virtual_pacing import PacingClock, VirtualPacing
 from test_server_truncate import truncate
-from test_server_ws import azure_preview_peer, openai_peer, user_text
+from test_server_ws import user_text
 
 from voicecli.config import AppConfig, ConfigError, load_config
 from voicecli.conversation.providers import local_pacing
@@ -79,29 +81,33 @@ def test_serve_refuses_bad_pacing_flags_in_one_line(flags: list[str], says: str,
     assert line.startswith("voicecli: error:") and says in line
 
 
+@pytest.mark.usefixtures("in_tones")  # what is due is counted in audio; its sound is not the point
 async def test_the_default_server_keeps_a_reply_in_flight_after_its_first_audio() -> None:
-    """The service's replies are on the wire for seconds, which is when clients interrupt them."""
+    """The service's replies are on the wire for seconds, which is when clients interrupt them. The
+    default pacing on a virtual clock: what went out by a given time, whatever the machine's load."""
+    assert LocalServer().config.pacing == DEFAULT_PACING
+    clock = PacingClock()
+    pacing = VirtualPacing(DEFAULT_PACING.first_audio_s, DEFAULT_PACING.speed, clock=clock)
     long_text = "please repeat this rather long sentence so that the reply keeps talking for a while " * 4
-    async with LocalServer() as server, openai_peer(server) as peer:
+    async with session_peer(LocalServer(pacing=pacing).config) as peer:
         await peer.expect("session.created")
-        await peer.send(user_text(long_text))  # ~20 s of speech: at 4x real time, 5 s on the wire
-        asked = time.monotonic()
+        await peer.send(user_text(long_text))  # ~40 s of speech: at 4x real time, 10 s on the wire
         await peer.send({"type": "response.create"})
+        await clock.advance(0.5)  # the first audio is due half a second after response.create
         first = (await peer.until("response.output_audio.delta"))[-1]
-        waited = time.monotonic() - asked  # lower bounds only: a loaded machine makes both longer
-        await asyncio.sleep(1.0)
+        await clock.advance(1.0)  # a second later: 4 s of speech generated
         await peer.send({"type": "response.cancel"})
         events = await peer.until("response.done")
     audio = [first, *(event for event in events if event["type"] == "response.output_audio.delta")]
     heard_ms = sum(len(base64.b64decode(event["delta"])) for event in audio) // 48
-    assert waited >= 0.5
     assert events[-1]["response"]["status"] == "cancelled" and "error" not in [e["type"] for e in events]
-    assert heard_ms < 15_000  # most of the reply was never generated
+    assert 4000 <= heard_ms <= 4100  # 100 ms deltas due from 0.5 s, one every 25 ms: most was never generated
 
 
 async def test_refused_client_events_are_logged_with_their_type_and_code(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="voicecli.server")
-    async with LocalServer(pacing=UNPACED) as server, openai_peer(server) as peer:
+    config = LocalServer(pacing=UNPACED).config
+    async with session_peer(config) as peer:
         await peer.expect("session.created")
         await peer.send(truncate("nope", 0))
         await peer.expect("error")
@@ -109,7 +115,7 @@ async def test_refused_client_events_are_logged_with_their_type_and_code(caplog:
         await peer.expect("error")
         await peer.send({"type": "no.such.event"})
         await peer.expect("error")
-        async with azure_preview_peer(server) as azure:  # the beta shape is checked before the session sees it
+        async with session_peer(config, shape="beta") as azure:  # the beta shape is checked before the session sees it
             await azure.expect("session.created")
             await azure.send({"type": "session.update", "session": {"type": "realtime"}})
             await azure.expect("error")

@@ -1,13 +1,17 @@
-"""The local realtime server over real loopback sockets, driven by the real `openai` client.
+"""The local realtime server: the protocol's rules against a session in memory (`SessionPeer`), and
+what only the connection does (routes, keys, close codes, the beta shape, faults) over real loopback
+sockets, driven by the real `openai` client.
 
 Every event received is checked against `openai.types.realtime.RealtimeServerEvent` (no unknown
-keys); every wait is bounded.
+keys); every wait is bounded. Replies are spoken in tones (no espeak-ng process): no test here
+listens to their words.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -22,7 +26,9 @@ import soxr
 import websockets
 from openai import AsyncAzureOpenAI, AsyncOpenAI
 from support.server_session import SessionPeer, session_peer
+from support.session_transport import in_tones  # noqa: F401  (a fixture)
 from support.system_tools import require_program
+from support.virtual_pacing import PacingClock, VirtualPacing
 from websockets.exceptions import ConnectionClosed
 
 from voicecli.server import UNPACED, Faults, LocalServer, recognition, recognition_whisper
@@ -30,7 +36,7 @@ from voicecli.server.brains import ECHO_GREETING, Reply, ToolCall
 from voicecli.server.session.conversation import Item
 from voicecli.server.validation import Shape, validate_server_event
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("in_tones")]
 
 RATE = 24_000
 NO_VAD = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
@@ -110,6 +116,36 @@ async def peer() -> AsyncIterator[SessionPeer]:
         yield connected
 
 
+@pytest.fixture
+async def hearing_peer() -> AsyncIterator[SessionPeer]:
+    """As `peer`, with the recognisers loaded first: for the tests that send speech to transcribe."""
+    async with session_peer(LocalServer(pacing=UNPACED).config, hears=True) as connected:
+        await connected.expect("session.created")
+        yield connected
+
+
+@pytest.fixture
+async def free_speech_peer() -> AsyncIterator[SessionPeer]:
+    """As `hearing_peer`, for speech with no phrase expected: only Whisper loaded where it is installed."""
+    async with session_peer(LocalServer(pacing=UNPACED).config, hears=True, phrases=False) as connected:
+        await connected.expect("session.created")
+        yield connected
+
+
+@pytest.fixture
+def clock() -> PacingClock:
+    return PacingClock()
+
+
+@pytest.fixture
+async def paced_peer(clock: PacingClock) -> AsyncIterator[SessionPeer]:
+    """Paced like the service (the default pacing) on `clock`: a reply is in flight, whatever the
+    machine's load, until the test moves time on."""
+    async with session_peer(LocalServer(pacing=VirtualPacing(clock=clock)).config) as connected:
+        await connected.expect("session.created")
+        yield connected
+
+
 def user_text(text: str) -> dict[str, Any]:
     return {
         "type": "conversation.item.create",
@@ -154,8 +190,8 @@ def speech_pcm(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
 # --- connecting -------------------------------------------------------------------------------------
 
 
-async def test_session_created_comes_first_with_the_full_default_session(server: LocalServer) -> None:
-    async with openai_peer(server) as other:
+async def test_session_created_comes_first_with_the_full_default_session() -> None:
+    async with session_peer(LocalServer().config) as other:
         created = await other.recv()
     assert created["type"] == "session.created"
     session = created["session"]
@@ -200,6 +236,12 @@ async def test_azure_preview_route_speaks_the_beta_shape(server: LocalServer) ->
         await azure.send({"type": "session.update", "session": {"type": "realtime", "audio": {"output": {}}}})
         refused = (await azure.expect("error"))["error"]
         assert (refused["code"], refused["param"]) == ("unknown_parameter", "session.type")
+
+
+async def test_a_beta_shaped_session_turn() -> None:
+    """What the preview route does with the beta shape (its rewriting both ways), on a session in memory."""
+    async with session_peer(LocalServer(pacing=UNPACED).config, shape="beta") as azure:
+        await azure.expect("session.created")
         beta_session = {"voice": "shimmer", "turn_detection": None, "modalities": ["audio", "text"]}
         await azure.send({"type": "session.update", "session": {**beta_session, "input_audio_format": "pcm16"}})
         updated = (await azure.expect("session.updated"))["session"]
@@ -239,7 +281,7 @@ async def test_beta_header_gets_beta_api_shape_disabled_and_close_4000(server: L
 # --- session ----------------------------------------------------------------------------------------
 
 
-async def test_session_update_merges_and_answers_with_the_full_session(peer: Peer) -> None:
+async def test_session_update_merges_and_answers_with_the_full_session(peer: SessionPeer) -> None:
     await peer.send(
         {
             "type": "session.update",
@@ -271,7 +313,7 @@ async def test_session_update_merges_and_answers_with_the_full_session(peer: Pee
         ({"output": {"format": {"type": "audio/pcmu"}}}, "session.audio.output.format.type"),
     ],
 )
-async def test_session_update_refuses_other_audio_formats(peer: Peer, audio: dict[str, Any], param: str) -> None:
+async def test_session_update_refuses_other_audio_formats(peer: SessionPeer, audio: dict[str, Any], param: str) -> None:
     await peer.send({"type": "session.update", "event_id": "evt_fmt", "session": {"type": "realtime", "audio": audio}})
     error = (await peer.expect("error"))["error"]
     assert error == {**error, "type": "invalid_request_error", "code": "invalid_value", "param": param}
@@ -287,7 +329,7 @@ HEAD = ["response.created", "response.output_item.added", "conversation.item.add
 TAIL = ["response.content_part.done", "response.output_item.done", "conversation.item.done", "response.done"]
 
 
-async def test_text_turn_in_text_modality(peer: Peer) -> None:
+async def test_text_turn_in_text_modality(peer: SessionPeer) -> None:
     await peer.send(user_text("hello there"))
     await peer.send({"type": "response.create", "response": {"output_modalities": ["text"], "instructions": "x"}})
     events = await peer.until("response.done")
@@ -306,7 +348,7 @@ async def test_text_turn_in_text_modality(peer: Peer) -> None:
     assert {e["response_id"] for e in events[2:-1] if "response_id" in e} == {done["id"]}
 
 
-async def test_text_turn_in_audio_modality_streams_100ms_deltas(peer: Peer) -> None:
+async def test_text_turn_in_audio_modality_streams_100ms_deltas(peer: SessionPeer) -> None:
     await peer.send(user_text("hello there"))
     await peer.send({"type": "response.create"})
     events = await peer.until("response.done")
@@ -324,7 +366,8 @@ async def test_text_turn_in_audio_modality_streams_100ms_deltas(peer: Peer) -> N
     assert events[-1]["response"]["output"][0]["content"][0] == {"type": "output_audio", "transcript": transcript}
 
 
-async def test_audio_turn_with_server_vad_answers_by_itself(peer: Peer, speech_pcm: np.ndarray) -> None:
+async def test_audio_turn_with_server_vad_answers_by_itself(hearing_peer: SessionPeer, speech_pcm: np.ndarray) -> None:
+    peer = hearing_peer
     transcription = {"model": "whisper-1", "keywords": ["Hello there", SPOKEN]}  # what the listener expects
     session = {"type": "realtime", "audio": {"input": {"transcription": transcription}}}
     await peer.send({"type": "session.update", "session": session})
@@ -363,7 +406,8 @@ async def test_audio_turn_with_server_vad_answers_by_itself(peer: Peer, speech_p
     assert retrieved["item"]["content"][0]["transcript"] == SPOKEN
 
 
-async def test_a_turn_without_words_gets_transcription_failed(peer: Peer) -> None:
+async def test_a_turn_without_words_gets_transcription_failed(free_speech_peer: SessionPeer) -> None:
+    peer = free_speech_peer
     audio = {"input": {"turn_detection": None, "transcription": {"model": "gpt-4o-transcribe"}}}
     await peer.send({"type": "session.update", "session": {"type": "realtime", "audio": audio}})
     await peer.expect("session.updated")
@@ -382,7 +426,7 @@ async def test_a_turn_without_words_gets_transcription_failed(peer: Peer) -> Non
 
 
 async def test_without_a_recogniser_speech_is_described_by_its_duration(
-    peer: Peer, monkeypatch: pytest.MonkeyPatch
+    peer: SessionPeer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(recognition, "available", lambda: False)  # as where the packages are not installed
     monkeypatch.setattr(recognition_whisper, "available", lambda: False)
@@ -400,7 +444,7 @@ async def test_without_a_recogniser_speech_is_described_by_its_duration(
     assert reply == "I heard 0.4 seconds of audio, but no words I know."
 
 
-async def test_manual_commit_then_response(peer: Peer) -> None:
+async def test_manual_commit_then_response(peer: SessionPeer) -> None:
     await peer.send({"type": "session.update", "session": NO_VAD})
     await peer.expect("session.updated")
     for append in appends(tone(0.3)):
@@ -417,7 +461,7 @@ async def test_manual_commit_then_response(peer: Peer) -> None:
     assert done["response"]["output"][0]["content"][0]["text"].startswith("I heard 0.3 seconds of audio")
 
 
-async def test_commit_under_100ms_is_commit_empty_and_clear_works(peer: Peer) -> None:
+async def test_commit_under_100ms_is_commit_empty_and_clear_works(peer: SessionPeer) -> None:
     await peer.send({"type": "session.update", "session": NO_VAD})
     await peer.expect("session.updated")
     for append in appends(tone(0.06)):
@@ -431,7 +475,7 @@ async def test_commit_under_100ms_is_commit_empty_and_clear_works(peer: Peer) ->
 
 
 async def test_function_call_round_trip_with_the_scripted_brain() -> None:
-    async with LocalServer(brain="scripted") as scripted, openai_peer(scripted) as peer:
+    async with session_peer(LocalServer(brain="scripted", pacing=UNPACED).config) as peer:
         await peer.expect("session.created")
         await peer.send({"type": "session.update", "session": {**NO_VAD, "tools": [WEATHER_TOOL]}})
         await peer.expect("session.updated")
@@ -466,50 +510,48 @@ async def test_function_call_round_trip_with_the_scripted_brain() -> None:
     assert final["output"][0]["content"][0]["text"] == "Here is the weather in Paris: sunny, 21 C"
 
 
-async def test_function_call_output_needs_a_known_call_id(peer: Peer) -> None:
+async def test_function_call_output_needs_a_known_call_id(peer: SessionPeer) -> None:
     await peer.send(
         {"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": "nope", "output": "x"}}
     )
     assert (await peer.expect("error"))["error"]["param"] == "item.call_id"
 
 
-@pytest.fixture
-async def slow_server() -> AsyncIterator[LocalServer]:
-    """Paced like the service (the default): a reply is still in flight when it is interrupted."""
-    async with LocalServer() as running:
-        yield running
+async def test_cancel_ends_the_response_as_cancelled(paced_peer: SessionPeer, clock: PacingClock) -> None:
+    peer = paced_peer
+    await peer.send(user_text("please talk for a while, I will interrupt you"))
+    await peer.send({"type": "response.create"})
+    await clock.advance(0.5)  # the first audio is due, the rest is not
+    await peer.until("response.output_audio.delta")
+    await peer.send({"type": "response.cancel"})
+    events = await peer.until("response.done")
+    response = events[-1]["response"]
+    assert response["status"] == "cancelled"
+    assert response["status_details"] == {"type": "cancelled", "reason": "client_cancelled"}
+    assert response["output"][0]["status"] == "incomplete"
+    said = response["output"][0]["content"][0]["transcript"]
+    assert said and "You said: please talk for a while, I will interrupt you".startswith(said)
+    assert said != "You said: please talk for a while, I will interrupt you"
+    await peer.send({"type": "response.cancel"})
+    assert (await peer.expect("error"))["error"]["code"] == "response_cancel_not_active"
 
 
-async def test_cancel_ends_the_response_as_cancelled(slow_server: LocalServer) -> None:
-    async with openai_peer(slow_server) as peer:
-        await peer.expect("session.created")
-        await peer.send(user_text("please talk for a while, I will interrupt you"))
-        await peer.send({"type": "response.create"})
-        await peer.until("response.output_audio.delta")
-        await peer.send({"type": "response.cancel"})
-        events = await peer.until("response.done")
-        response = events[-1]["response"]
-        assert response["status"] == "cancelled"
-        assert response["status_details"] == {"type": "cancelled", "reason": "client_cancelled"}
-        assert response["output"][0]["status"] == "incomplete"
-        said = response["output"][0]["content"][0]["transcript"]
-        assert said and "You said: please talk for a while, I will interrupt you".startswith(said)
-        await peer.send({"type": "response.cancel"})
-        assert (await peer.expect("error"))["error"]["code"] == "response_cancel_not_active"
-
-
-async def test_speech_interrupts_the_response_and_gets_its_own_answer(slow_server: LocalServer) -> None:
-    async with openai_peer(slow_server) as peer:
-        await peer.expect("session.created")
-        await peer.send(user_text("a long answer, please, one that I will interrupt"))
-        await peer.send({"type": "response.create"})
-        first = (await peer.until("response.output_audio.delta"))[0]["item"]["id"]
-        for append in appends(np.concatenate([tone(0.5), np.zeros(RATE, np.int16)])):
-            await peer.send(append)
-        events = await peer.until("input_audio_buffer.speech_started")
-        events += await peer.until("response.done")
-        interrupted = events[-1]["response"]
-        events += await peer.until("response.done")
+async def test_speech_interrupts_the_response_and_gets_its_own_answer(
+    paced_peer: SessionPeer, clock: PacingClock
+) -> None:
+    peer = paced_peer
+    await peer.send(user_text("a long answer, please, one that I will interrupt"))
+    await peer.send({"type": "response.create"})
+    await clock.advance(0.5)  # the first audio is due, the rest is not
+    first = (await peer.until("response.output_audio.delta"))[0]["item"]["id"]
+    for append in appends(np.concatenate([tone(0.5), np.zeros(RATE, np.int16)])):
+        await peer.send(append)
+    events = await peer.until("input_audio_buffer.speech_started")
+    events += await peer.until("response.done")
+    interrupted = events[-1]["response"]
+    events += await peer.until("response.created")
+    await clock.advance(math.inf)  # the answer to the speech streams out
+    events += await peer.until("response.done")
     kinds = [e["type"] for e in events]
     assert interrupted["status_details"] == {"type": "cancelled", "reason": "turn_detected"}
     assert kinds.index("input_audio_buffer.speech_stopped") > kinds.index("response.done")
@@ -518,22 +560,23 @@ async def test_speech_interrupts_the_response_and_gets_its_own_answer(slow_serve
     assert first != events[-1]["response"]["output"][0]["id"]
 
 
-async def test_second_response_create_while_active_is_refused(slow_server: LocalServer) -> None:
-    async with openai_peer(slow_server) as peer:
-        await peer.expect("session.created")
-        await peer.send(user_text(" ".join(["word"] * 20)))  # ~0.4 s of text deltas at 20 ms each
-        await peer.until("conversation.item.done")
-        await peer.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
-        created = await peer.expect("response.created")
-        await peer.send({"type": "response.create"})
-        events = await peer.until("response.done")
+async def test_second_response_create_while_active_is_refused(paced_peer: SessionPeer, clock: PacingClock) -> None:
+    peer = paced_peer
+    await peer.send(user_text(" ".join(["word"] * 20)))
+    await peer.until("conversation.item.done")
+    await peer.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+    created = await peer.expect("response.created")  # its text is not due yet: it is still active
+    await peer.send({"type": "response.create"})
+    error = await peer.expect("error")
+    await clock.advance(math.inf)
+    events = [error, *await peer.until("response.done")]
     errors = [e["error"] for e in events if e["type"] == "error"]
     assert [e["code"] for e in errors] == ["conversation_already_has_active_response"]
     assert created["response"]["id"] in errors[0]["message"]
     assert events[-1]["response"]["status"] == "completed"
 
 
-async def test_truncate_retrieve_and_errors(peer: Peer) -> None:
+async def test_truncate_retrieve_and_errors(peer: SessionPeer) -> None:
     await peer.send(user_text("truncate me"))
     await peer.send({"type": "response.create"})
     events = await peer.until("response.done")
@@ -560,7 +603,7 @@ async def test_truncate_retrieve_and_errors(peer: Peer) -> None:
     assert (await peer.expect("error"))["error"]["code"] == "item_truncate_invalid_item_id"
 
 
-async def test_delete(peer: Peer) -> None:
+async def test_delete(peer: SessionPeer) -> None:
     await peer.send(user_text("delete me"))
     item_id = (await peer.expect("conversation.item.added"))["item"]["id"]
     await peer.expect("conversation.item.done")
@@ -573,7 +616,7 @@ async def test_delete(peer: Peer) -> None:
     assert done["response"]["output"][0]["content"][0]["text"] == ECHO_GREETING
 
 
-async def test_out_of_band_response_uses_its_input_and_stays_out_of_the_conversation(peer: Peer) -> None:
+async def test_out_of_band_response_uses_its_input_and_stays_out_of_the_conversation(peer: SessionPeer) -> None:
     await peer.send(user_text("in the conversation"))
     item_id = (await peer.until("conversation.item.done"))[-1]["item"]["id"]
     await peer.send(
@@ -597,7 +640,7 @@ async def test_out_of_band_response_uses_its_input_and_stays_out_of_the_conversa
 # --- bad input --------------------------------------------------------------------------------------
 
 
-async def test_malformed_json_gets_an_error_and_the_connection_stays_usable(peer: Peer) -> None:
+async def test_malformed_json_gets_an_error_and_the_connection_stays_usable(peer: SessionPeer) -> None:
     await peer.send_raw('{"type": "session.update", "session": ')
     error = (await peer.expect("error"))["error"]
     assert (error["type"], error["code"]) == ("invalid_request_error", "invalid_json")
@@ -616,7 +659,7 @@ async def test_malformed_json_gets_an_error_and_the_connection_stays_usable(peer
     ],
 )
 async def test_invalid_events_get_the_service_error_shape(
-    peer: Peer, event: dict[str, Any], code: str, param: str
+    peer: SessionPeer, event: dict[str, Any], code: str, param: str
 ) -> None:
     await peer.send_raw(orjson.dumps(event))
     error = (await peer.expect("error"))["error"]

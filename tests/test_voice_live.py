@@ -1,5 +1,9 @@
 """Azure Voice Live: the client against the local server's `/voice-live/realtime` route, every event
-checked against the `azure-ai-voicelive` SDK's models both ways."""
+checked against the `azure-ai-voicelive` SDK's models both ways. What the route's shape does (the
+tool call, the interruption, the refusals) runs against a server session in memory, driven as the
+route drives it (`VoiceLiveSessionTransport`, `session_peer(..., voice_live=True)`); what the
+connection does (the key's header, the Entra ID token, a dropped socket) and the turns that speak
+or listen for real keep the socket."""
 
 from __future__ import annotations
 
@@ -8,12 +12,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import aiohttp
 import numpy as np
-import orjson
 import pytest
 from support.conversation_stubs import Microphone, RealTimeSpeaker, Screen
 from support.live import until
+from support.server_session import session_peer
+from support.session_transport import VoiceLiveSessionTransport, in_tones  # noqa: F401  (in_tones: a fixture)
+from support.virtual_pacing import PacingClock, VirtualPacing
 from support.voice_live import Wire
 
 from voicecli.config import load_config
@@ -24,13 +29,14 @@ from voicecli.realtime import (
     Continuity,
     ContinuityEvents,
     ListenEvents,
+    RealtimeClient,
     RealtimeSettings,
     SendEvents,
     TurnDetection,
 )
 from voicecli.realtime.voice_live import VoiceLiveOptions, VoiceLiveWebsocket
 from voicecli.server import LocalServer, Pacing, app
-from voicecli.server.brains import DEFAULT_SCRIPT
+from voicecli.server.brains import DEFAULT_SCRIPT, ScriptedBrain
 from voicecli.server.faults import Faults
 from voicecli.server.session.pacing import UNPACED
 from voicecli.server.synth import speak
@@ -82,8 +88,12 @@ def voice_live(server: LocalServer, **options: Any) -> VoiceLiveWebsocket:
     )
 
 
-async def test_a_text_turn_with_azure_session_settings(server: LocalServer, headers: list[dict[str, str]]) -> None:
-    client = voice_live(server)
+@pytest.mark.usefixtures("in_tones")
+async def test_a_text_turn_with_azure_session_settings() -> None:
+    brain = ScriptedBrain.from_toml(DEFAULT_SCRIPT)
+    client = RealtimeClient(
+        transport=VoiceLiveSessionTransport.of(brain, options=VoiceLiveOptions(voice_type="azure-standard"))
+    )
     wire = Wire(client)
     async with client(settings=AZURE_VOICE):
         await client.update_session()
@@ -104,6 +114,13 @@ async def test_a_text_turn_with_azure_session_settings(server: LocalServer, head
     assert shown["input_audio_echo_cancellation"] == {"type": "server_echo_cancellation"}
     assert [e.service_type for e in wire.received].count("response.audio.delta") == 0  # aliased to GA names
     assert wire.of_type(ListenEvents.RESPONSE_OUTPUT_AUDIO_DELTA)
+
+
+async def test_a_key_goes_in_the_api_key_header(server: LocalServer, headers: list[dict[str, str]]) -> None:
+    client = voice_live(server)
+    async with client():
+        result = await exchange(client, text="Hello there")
+    assert not result.failed
     [sent_headers] = headers
     assert sent_headers["api-key"] == "local-key" and "authorization" not in sent_headers  # the key, as Azure wants it
 
@@ -119,8 +136,10 @@ async def test_a_spoken_turn(server: LocalServer) -> None:
     assert "weather" in result.assistant_text.lower()
 
 
-async def test_a_tool_call(server: LocalServer) -> None:
-    client = voice_live(server, tools=[get_weather])
+@pytest.mark.usefixtures("in_tones")
+async def test_a_tool_call() -> None:
+    transport = VoiceLiveSessionTransport.of(ScriptedBrain.from_toml(DEFAULT_SCRIPT))
+    client = RealtimeClient(transport=transport, tools=[get_weather])
     wire = Wire(client)
     async with client():
         result = await exchange(client, text="What is the weather like?", observer=wire)
@@ -131,20 +150,26 @@ async def test_a_tool_call(server: LocalServer) -> None:
     assert len(outputs) == 1
 
 
-async def test_an_interruption_truncates_what_was_heard_and_cancels(server: LocalServer) -> None:
-    client = voice_live(server)
+@pytest.mark.usefixtures("in_tones")
+async def test_an_interruption_truncates_what_was_heard_and_cancels() -> None:
+    """The reply paced on a virtual clock: 300 ms of it due, the rest in flight when the user talks."""
+    clock = PacingClock()
+    transport = VoiceLiveSessionTransport.of(ScriptedBrain.from_toml(DEFAULT_SCRIPT), VirtualPacing(clock=clock))
+    client = RealtimeClient(transport=transport)
     wire = Wire(client)
     async with client(settings=RealtimeSettings(push_to_talk=True)):
         await client.send({"type": "conversation.item.create", "item": _user_text("What is the weather like?")})
         await client.send({"type": SendEvents.RESPONSE_CREATE})
-        item_id = None
+        await clock.advance(0.5 + 0.3 / 4 + 0.01)  # the first 300 ms of audio are due
+        item_id, heard = None, 0
         async for event in client.receive():
             wire(event)
             if event.service_type == ListenEvents.RESPONSE_OUTPUT_AUDIO_DELTA and item_id is None:
-                item_id = (event.service_event or {}).get("item_id")
-                await asyncio.sleep(0.3)  # some audio arrived: the user talks over it
-                truncates = await client.interrupt([(str(item_id), 200)], cancel=True)
-                assert truncates == [(item_id, 200)]
+                heard += 1
+                if heard == 3:  # some audio arrived: the user talks over it
+                    item_id = (event.service_event or {}).get("item_id")
+                    truncates = await client.interrupt([(str(item_id), 200)], cancel=True)
+                    assert truncates == [(item_id, 200)]
             if wire.of_type(ListenEvents.RESPONSE_DONE) and wire.of_type(ListenEvents.CONVERSATION_ITEM_TRUNCATED):
                 break
     [truncated] = wire.of_type(ListenEvents.CONVERSATION_ITEM_TRUNCATED)
@@ -153,16 +178,15 @@ async def test_an_interruption_truncates_what_was_heard_and_cancels(server: Loca
     assert done["response"]["status"] == "cancelled"
 
 
-async def test_the_route_refuses_what_voice_live_does_not_know(server: LocalServer) -> None:
-    url = server.http_url.replace("http", "ws") + "/voice-live/realtime?api-version=2025-10-01&model=gpt-realtime"
-    async with aiohttp.ClientSession() as http, http.ws_connect(url, headers={"api-key": "k"}) as ws:
-        created = orjson.loads((await ws.receive()).data)
-        check_server_event(created)
+async def test_the_route_refuses_what_voice_live_does_not_know() -> None:
+    config = LocalServer(brain="scripted", script=DEFAULT_SCRIPT, pacing=UNPACED).config
+    async with session_peer(config, voice_live=True) as peer:  # each event checked against the SDK's models
+        created = await peer.recv()
         ga_update = {"type": "session.update", "session": {"type": "realtime", "instructions": "hi"}}
-        await ws.send_str(orjson.dumps(ga_update).decode())
-        error = orjson.loads((await ws.receive()).data)
-        await ws.send_str(orjson.dumps({"type": "no.such.event"}).decode())
-        unknown = orjson.loads((await ws.receive()).data)
+        await peer.send(ga_update)
+        error = await peer.recv()
+        await peer.send({"type": "no.such.event"})
+        unknown = await peer.recv()
     assert created["type"] == "session.created" and created["session"]["model"] == "gpt-realtime"
     assert error["type"] == "error" and error["error"]["code"] == "unknown_parameter"
     assert error["error"]["param"] == "session.type"

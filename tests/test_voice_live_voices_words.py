@@ -1,15 +1,18 @@
-"""Azure Voice Live's custom and personal voices and its word timestamps: the client against the local
-server's `/voice-live/realtime` route, every event checked against the `azure-ai-voicelive` models."""
+"""Azure Voice Live's custom and personal voices and its word timestamps: the client against a local
+server session driven as the `/voice-live/realtime` route drives one, in memory
+(`VoiceLiveSessionTransport`; the route over a socket is `test_voice_live.py`'s), every event checked
+against the `azure-ai-voicelive` models. The replies are spoken in tones: their words are counted and
+timed, never heard."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.console import Console
+from support.session_transport import VoiceLiveSessionTransport, in_tones  # noqa: F401  (in_tones: a fixture)
+from support.virtual_pacing import PacingClock, VirtualPacing
 from support.voice_live import Wire
 
 from voicecli.config import ConfigError, load_config
@@ -18,6 +21,8 @@ from voicecli.conversation.providers import build_client
 from voicecli.conversation.state import ConversationState
 from voicecli.realtime import (
     ListenEvents,
+    RealtimeAudioEvent,
+    RealtimeClient,
     RealtimeEvent,
     RealtimeSettings,
     RealtimeWordEvent,
@@ -26,8 +31,7 @@ from voicecli.realtime import (
 )
 from voicecli.realtime.voice_live import VoiceLiveOptions, VoiceLiveWebsocket
 from voicecli.realtime.word_timestamps import heard_text
-from voicecli.server import LocalServer, Pacing
-from voicecli.server.brains import DEFAULT_SCRIPT
+from voicecli.server.brains import DEFAULT_SCRIPT, EchoBrain, ScriptedBrain
 from voicecli.server.validation import ProtocolViolation
 from voicecli.server.voicelive.conformance import check_client_event
 from voicecli.ui.entries import AssistantTurn
@@ -38,16 +42,14 @@ PERSONAL = VoiceLiveOptions(voice_type="azure-personal", voice_model="DragonLate
 LONG_TEXT = "Once upon a time there was a little voice assistant that loved to talk for a very long time"
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[LocalServer]:
-    server = LocalServer(brain="scripted", script=DEFAULT_SCRIPT, pacing=Pacing(speed=2.0))
-    await server.start()
-    yield server
-    await server.stop()
+pytestmark = pytest.mark.usefixtures("in_tones")
 
 
-def voice_live(server: LocalServer, options: VoiceLiveOptions) -> VoiceLiveWebsocket:
-    return VoiceLiveWebsocket(endpoint=server.http_url, api_key="k", deployment_name="gpt-realtime", options=options)
+def voice_live(options: VoiceLiveOptions) -> RealtimeClient:
+    """A Voice Live client bound in memory to a session of an unpaced default-script server."""
+    return RealtimeClient(
+        transport=VoiceLiveSessionTransport.of(ScriptedBrain.from_toml(DEFAULT_SCRIPT), options=options)
+    )
 
 
 # --- custom and personal voices ------------------------------------------------------------------
@@ -61,9 +63,9 @@ def voice_live(server: LocalServer, options: VoiceLiveOptions) -> VoiceLiveWebso
     ],
 )
 async def test_a_custom_or_personal_voice_is_sent_as_the_sdk_models_it(
-    server: LocalServer, options: VoiceLiveOptions, voice: dict[str, str]
+    options: VoiceLiveOptions, voice: dict[str, str]
 ) -> None:
-    client = voice_live(server, options)
+    client = voice_live(options)
     wire = Wire(client)
     async with client(settings=RealtimeSettings(voice="MyBrandVoice")):
         result = await exchange(client, text="Hello, who are you?", observer=wire)
@@ -135,8 +137,8 @@ def test_heard_text_is_the_words_at_least_half_played() -> None:
     assert heard_text(words, 10_000) == "Once upon a"
 
 
-async def test_word_timestamps_come_as_typed_events_spanning_the_reply_audio(server: LocalServer) -> None:
-    client = voice_live(server, VoiceLiveOptions(word_timestamps=True))
+async def test_word_timestamps_come_as_typed_events_spanning_the_reply_audio() -> None:
+    client = voice_live(VoiceLiveOptions(word_timestamps=True))
     wire = Wire(client)
     async with client():
         result = await exchange(client, text="Hello, who are you?", observer=wire)
@@ -152,8 +154,8 @@ async def test_word_timestamps_come_as_typed_events_spanning_the_reply_audio(ser
     assert len(wire.of_type("response.audio_timestamp.done")) == 1
 
 
-async def test_without_the_setting_no_word_timestamps_come(server: LocalServer) -> None:
-    client = voice_live(server, VoiceLiveOptions())
+async def test_without_the_setting_no_word_timestamps_come() -> None:
+    client = voice_live(VoiceLiveOptions())
     wire = Wire(client)
     async with client():
         await exchange(client, text="Hello, who are you?", observer=wire)
@@ -161,26 +163,34 @@ async def test_without_the_setting_no_word_timestamps_come(server: LocalServer) 
 
 
 async def test_an_interrupted_reply_shows_the_words_heard_before_the_cut() -> None:
-    async with LocalServer(brain="echo", pacing=Pacing(speed=2.0)) as server:
-        client = voice_live(server, VoiceLiveOptions(word_timestamps=True))
-        wire = Wire(client)
-        state = ConversationState()
-        view = ConversationView(SessionInfo("azure", "websocket", "gpt-realtime", "alloy"), state)
-        async with client(settings=RealtimeSettings(push_to_talk=True)):
-            await client.send({"type": "conversation.item.create", "item": _user_text(LONG_TEXT)})
-            await client.send({"type": SendEvents.RESPONSE_CREATE})
-            item_id = None
-            async for event in client.receive():
-                wire(event)
-                state.handle(event)
-                if item_id is None and len(wire.words()) >= 4:  # a few words were spoken: the user cuts in
-                    item_id = wire.words()[0].item_id
-                    await asyncio.sleep(0.2)
-                    await client.interrupt([(str(item_id), 700)], cancel=True)
-                if wire.of_type(ListenEvents.RESPONSE_DONE) and wire.of_type(ListenEvents.CONVERSATION_ITEM_TRUNCATED):
-                    break
+    """The reply paced at twice real time on a virtual clock: its first 2.5 s are due (the first audio
+    after 0.5 s), the rest in flight when the user cuts in after 1.5 s of it, a few words in (the
+    reply is spoken in tones, a word every half second or so)."""
+    clock = PacingClock()
+    options = VoiceLiveOptions(word_timestamps=True)
+    client = RealtimeClient(
+        transport=VoiceLiveSessionTransport.of(EchoBrain(), VirtualPacing(speed=2.0, clock=clock), options)
+    )
+    wire = Wire(client)
+    state = ConversationState()
+    view = ConversationView(SessionInfo("azure", "websocket", "gpt-realtime", "alloy"), state)
+    async with client(settings=RealtimeSettings(push_to_talk=True)):
+        await client.send({"type": "conversation.item.create", "item": _user_text(LONG_TEXT)})
+        await client.send({"type": SendEvents.RESPONSE_CREATE})
+        await clock.advance(0.5 + 2.5 / 2)
+        item_id, audio_ms = None, 0
+        async for event in client.receive():
+            wire(event)
+            state.handle(event)
+            if isinstance(event, RealtimeAudioEvent):
+                audio_ms += event.audio.duration_ms
+            if item_id is None and len(wire.words()) >= 4 and audio_ms >= 1600:  # a few words: the user cuts in
+                item_id = wire.words()[0].item_id
+                await client.interrupt([(str(item_id), 1500)], cancel=True)
+            if wire.of_type(ListenEvents.RESPONSE_DONE) and wire.of_type(ListenEvents.CONVERSATION_ITEM_TRUNCATED):
+                break
     [turn] = [entry for entry in view.entries if isinstance(entry, AssistantTurn)]
-    assert turn.interrupted and turn.heard == heard_text(wire.words(), 700)
+    assert turn.interrupted and turn.heard == heard_text(wire.words(), 1500)
     assert turn.heard and turn.heard.startswith("You said") and len(turn.heard) < len(turn.text)
     console = Console(width=200, record=True, color_system=None)
     console.print(view.render())

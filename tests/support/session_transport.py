@@ -2,10 +2,11 @@
 
 `SessionTransport` is a `Transport` (voicecli/realtime/transport.py) whose far end is the local
 server's own session object, driven as the server's WebSocket route drives it: each client event
-goes in as one JSON frame (`handle_raw` for Realtime, `handle_client_frame` for GPT-Live), one at a
-time as a socket's read loop would; each event the session sends goes out through the same JSON
-encoding, into a queue that a reader task hands to the client, as the WebSocket transport's reader
-does. So the client's rules and the server's rules meet exactly as over loopback, in milliseconds.
+goes in as one JSON frame (`handle_raw` for Realtime, `handle_client_frame` for GPT-Live,
+`VoiceLiveShape.handle_frame` for Azure Voice Live), one at a time as a socket's read loop would;
+each event the session sends goes out through the same JSON encoding, into a queue that a reader
+task hands to the client, as the WebSocket transport's reader does. So the client's rules and the
+server's rules meet exactly as over loopback, in milliseconds.
 
 What only a connection does (routes, keys, close codes, drops, faults, the session limit's close,
 the SDK's own parsing of frames) stays tested over real sockets.
@@ -25,21 +26,25 @@ import pytest
 
 from support.servers import WEATHER_SCRIPT
 from voicecli.realtime import RealtimeClient, protocol
+from voicecli.realtime.endpoints import AzureEndpoint
 from voicecli.realtime.errors import RealtimeConnectionError
 from voicecli.realtime.events import RealtimeEvent
 from voicecli.realtime.live_protocol import parse_live_message
 from voicecli.realtime.transport import Transmit, TransportName, TransportSink
+from voicecli.realtime.voice_live import VOICE_LIVE_API_VERSION, VoiceLiveConnector, VoiceLiveOptions, VoiceLiveWire
 from voicecli.server import recognition, synth
 from voicecli.server.brains import Brain, EchoBrain, ScriptedBrain
 from voicecli.server.config import ServerConfig
 from voicecli.server.faults import Faults
 from voicecli.server.session.pacing import UNPACED, Pacing
 from voicecli.server.validation import build_validators
+from voicecli.server.voicelive.route import VoiceLiveShape
 
 __all__ = [
     "LiveSessionTransport",
     "RealtimeSessionTransport",
     "SessionTransport",
+    "VoiceLiveSessionTransport",
     "echo_client",
     "in_tones",
     "replies_in_tones",
@@ -280,3 +285,43 @@ class LiveSessionTransport(SessionTransport):
 
     def _parse(self, frame: bytes) -> RealtimeEvent:
         return parse_live_message(frame)
+
+
+class VoiceLiveSessionTransport(RealtimeSessionTransport):
+    """Azure Voice Live against a `ServerSession` of `config`, as the server's `/voice-live/realtime`
+    route drives one (`VoiceLiveShape`: each frame checked against the `azure-ai-voicelive` models,
+    each event in Voice Live's form); the client's side is the Voice Live client's own (its connector's
+    `wire_form`, its wire's parsing of word timestamps). The key and the URL stay a socket's business."""
+
+    def __init__(self, config: ServerConfig, options: VoiceLiveOptions | None = None, **transport: Any) -> None:
+        super().__init__(config, **transport)
+        azure = AzureEndpoint.resolve("http://memory.invalid", "memory-key", self.model, None, None)
+        self.connector = VoiceLiveConnector(azure, VOICE_LIVE_API_VERSION, options or VoiceLiveOptions())
+        self._wire = VoiceLiveWire(self.connector)
+        self.shape: VoiceLiveShape | None = None
+
+    @classmethod
+    def of(  # type: ignore[override]
+        cls, brain: Brain, pacing: Pacing = UNPACED, options: VoiceLiveOptions | None = None, **transport: Any
+    ) -> VoiceLiveSessionTransport:
+        """A transport to a session of a server with `brain` (unpaced unless told)."""
+        return cls(ServerConfig(brain=brain, faults=Faults(), pacing=pacing), options, **transport)
+
+    def wire_form(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return self.connector.wire_form(payload)
+
+    async def _start(self, write: Send, on_crash: Callable[[BaseException], None]) -> None:
+        shape = self.shape = VoiceLiveShape()
+
+        async def in_voice_live_form(event: dict[str, Any]) -> None:
+            for wire in shape.to_wire_events(event):  # with word timestamps, several frames
+                await write(wire)
+
+        await super()._start(in_voice_live_form, on_crash)
+
+    async def _handle(self, frame: bytes) -> None:
+        assert self.shape is not None
+        await self.shape.handle_frame(self.session, frame)
+
+    def _parse(self, frame: bytes) -> RealtimeEvent:
+        return self._wire.parse(frame)
