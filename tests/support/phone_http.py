@@ -2,9 +2,10 @@
 handler as aiohttp would deliver it (`make_mocked_request`), and ACS's Call Automation records what
 the bridge asked of it instead of sending it.
 
-What the handlers decide (status, body, call state, log lines) is the same as over loopback; what
-only a server shows (the status on the wire, the SDK's REST requests, the WebSocket handshake, the
-media stream) stays tested over real sockets in the same test modules.
+What the handlers decide (status, body, call state, log lines) is the same as over loopback, a
+WebSocket handshake included up to its 101 (the socket is prepared on a mocked transport, so no
+frame can flow); what only a server shows (the status on the wire, the SDK's REST requests, the
+media stream's frames) stays tested over real sockets in the same test modules.
 """
 
 from __future__ import annotations
