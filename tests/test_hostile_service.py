@@ -1,6 +1,7 @@
 """The client against a hostile realtime service on 127.0.0.1 (issue 24, client cases): what a
 connection does (closes, close reasons, oversized frames) over a real socket; a reply that never
-ends, which no connection is part of, against the test as the service (`MemoryTransport`)."""
+ends and a session whose configuration fails, which no connection is part of, against the test as
+the service (`MemoryTransport`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from voicecli.realtime import (
     RealtimeErrorEvent,
     RealtimeSettings,
 )
+from voicecli.realtime import transport as transport_module
 from voicecli.realtime.safe_text import REDACTED
 from voicecli.realtime.websocket import MAX_MESSAGE_BYTES
 
@@ -107,20 +109,19 @@ async def test_a_reply_that_never_ends_is_cut_at_the_turns_bound(monkeypatch: py
 async def test_a_session_that_fails_while_being_configured_leaves_nothing_running(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def open_and_hold(connection: ServerConnection) -> None:
-        created = orjson.loads(session_created())
-        created["session"]["expires_at"] = int(time.time()) + 3600  # the client plans a rollover
-        await connection.send(orjson.dumps(created))
-        await connection.wait_closed()
+    """The service opens a session that expires in an hour (the client plans a rollover), then the
+    session's configuration fails: a client rule with no connection in it, so the service is the test."""
+    created = orjson.loads(session_created())
+    created["session"]["expires_at"] = int(time.time()) + 3600
+    monkeypatch.setattr(transport_module, "SESSION_CREATED", created)  # what a MemoryTransport opens with
 
     async def refused(**_: object) -> None:
         raise RealtimeConnectionError("the realtime connection ended (closed, close code 4002)")
 
-    async with hostile_service(open_and_hold) as service:
-        client = OpenAIRealtimeWebsocket(
-            api_key="sk-test-0123456789", websocket_base_url=service.ws_base_url, continuity=Continuity.with_tries(3)
-        )
-        monkeypatch.setattr(client, "update_session", refused)
-        with pytest.raises(RealtimeConnectionError, match="close code 4002"):
-            await client.create_session(RealtimeSettings())
-        assert len(client._background) == 0  # the planned rollover went with the failed session
+    service = MemoryTransport()
+    client = RealtimeClient(transport=service, continuity=Continuity.with_tries(3))
+    monkeypatch.setattr(client, "update_session", refused)
+    with pytest.raises(RealtimeConnectionError, match="close code 4002"):
+        await client.create_session(RealtimeSettings())
+    assert service.opens == 1
+    assert len(client._background) == 0  # the planned rollover went with the failed session

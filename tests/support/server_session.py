@@ -11,6 +11,7 @@ what the session sends from a queue, through the same JSON encoding. What only t
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -113,12 +114,17 @@ async def session_peer(
 ) -> AsyncIterator[SessionPeer]:
     """A started session (its `session.created` is the first event to receive), closed afterwards.
 
-    `voice_live`: the session as Azure Voice Live's route drives it. The protocol checks are built
-    first, and with `hears` (the test sends speech to recognise) the recognisers loaded (a server
-    loads them in the background), so that no bounded wait of a test includes a load that takes
-    seconds on a busy machine; `phrases` False: no phrase is expected (no keywords, no brain
-    phrases), so the session will not start pocketsphinx's worker (a process) where Whisper is installed."""
+    `voice_live`: the session as Azure Voice Live's route drives it. The protocol checks (of the
+    peer's shape too) are built first, and with `hears` (the test sends speech to recognise) the
+    recognisers loaded (a server loads them in the background), so that no bounded wait of a test
+    includes a load that takes seconds on a busy machine; `phrases` False: no phrase is expected (no
+    keywords, no brain phrases), so pocketsphinx's worker (a process) is not started where Whisper is
+    installed, as the session would not start it."""
     await asyncio.to_thread(build_validators)
+    if options.get("shape") == "beta":
+        await asyncio.to_thread(build_validators, "beta")
+    if voice_live:  # the azure-ai-voicelive models: seconds of imports on a busy machine
+        await asyncio.to_thread(importlib.import_module, "azure.ai.voicelive.models")
     for loading in recognition.warm_up(grammar=phrases) if hears else ():
         await asyncio.wrap_future(loading)
     peer = VoiceLivePeer(config, **options) if voice_live else SessionPeer(config, **options)

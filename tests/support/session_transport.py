@@ -15,6 +15,7 @@ the SDK's own parsing of frames) stays tested over real sockets.
 from __future__ import annotations
 
 import asyncio
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -306,6 +307,10 @@ class VoiceLiveSessionTransport(RealtimeSessionTransport):
     ) -> VoiceLiveSessionTransport:
         """A transport to a session of a server with `brain` (unpaced unless told)."""
         return cls(ServerConfig(brain=brain, faults=Faults(), pacing=pacing), options, **transport)
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        await asyncio.to_thread(importlib.import_module, "azure.ai.voicelive.models")  # seconds, when busy
 
     def wire_form(self, payload: dict[str, Any]) -> dict[str, Any]:
         return self.connector.wire_form(payload)

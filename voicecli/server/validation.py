@@ -87,11 +87,11 @@ def _client_validator(shape: Shape = "ga") -> _Validator:
     return _discriminated(RealtimeClientEvent)
 
 
-def build_validators() -> None:
-    """Build the GA protocol's validators now rather than at the first event (the beta ones, for the
-    Azure preview route only, stay lazy)."""
-    _client_validator("ga")
-    _server_validator("ga")
+def build_validators(shape: Shape = "ga") -> None:
+    """Build the protocol's validators now rather than at the first event (the beta ones, for the
+    Azure preview route only, stay lazy unless asked for)."""
+    _client_validator(shape)
+    _server_validator(shape)
 
 
 @functools.cache
