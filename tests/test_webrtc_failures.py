@@ -14,8 +14,10 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from aiohttp.client_reqrep import ConnectionKey
 from aiohttp.test_utils import TestServer
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from support.app_requests import AppReply, AppSession, post
 
 from voicecli.conversation.exchange import exchange
 from voicecli.realtime import (
@@ -27,9 +29,11 @@ from voicecli.realtime import (
     RealtimeSettings,
 )
 from voicecli.realtime.webrtc_ice import loopback_candidates, no_stun
+from voicecli.realtime.webrtc_signaling import start_call
 from voicecli.server import UNPACED, Faults, LocalServer
 from voicecli.server.app import ServerConfig, create_app
 from voicecli.server.brains import load_brain
+from voicecli.server.config import CONFIG_KEY
 from voicecli.server.webrtc import call as rtc_call
 from voicecli.server.webrtc import routes as server_webrtc
 from voicecli.server.webrtc.routes import RTC_KEY
@@ -87,26 +91,31 @@ async def answer_from_a_closed_peer(offer: str) -> str:
     return pc.localDescription.sdp
 
 
+@pytest.fixture
+def app() -> web.Application:
+    """The local server's app, reached without a socket (`support.app_requests`)."""
+    return create_app(ServerConfig(brain=load_brain("echo"), faults=Faults()))
+
+
 @pytest.mark.parametrize("prefix", ["/v1", "/openai/v1"])
 @pytest.mark.parametrize("endpoint", ["client_secrets", "calls"])
-async def test_missing_key_gets_the_services_401(echo_server: LocalServer, prefix: str, endpoint: str) -> None:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(f"{echo_server.http_url}{prefix}/realtime/{endpoint}", data=b"{}") as response,
-    ):
-        body = await response.json()
-    assert response.status == 401
+async def test_missing_key_gets_the_services_401(app: web.Application, prefix: str, endpoint: str) -> None:
+    reply = await post(app, f"{prefix}/realtime/{endpoint}", data=b"{}")
+    body = reply.json()
+    assert reply.status == 401
     assert body["error"]["code"] == "invalid_api_key" and body["error"]["type"] == "invalid_request_error"
 
 
-async def test_wrong_key_is_a_connection_error(echo_server: LocalServer) -> None:
-    echo_server.config.accepted_key = "the-right-key"
-    client = client_for(echo_server.http_url + "/v1", api_key="a-wrong-key")
+async def test_wrong_key_is_a_connection_error(app: web.Application, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service's 401 reaches the caller as one line; the key minted with the right key opens the call."""
+    app[CONFIG_KEY].accepted_key = "the-right-key"
     with pytest.raises(RealtimeConnectionError, match=r"HTTP 401 \(check the API key\): Incorrect API key"):
-        await client.create_session()
-    right = client_for(echo_server.http_url + "/v1", api_key="the-right-key")
-    async with right(settings=TEXT_ONLY):  # the ephemeral key it mints is accepted for the call
-        assert (await exchange(right, text="ok", timeout_s=5)).assistant_text == "You said: ok"
+        await start_call(AppSession(app), "http://127.0.0.1:8765/v1", bearer("a-wrong-key"), {}, AN_OFFER)
+    minted = (await post(app, "/v1/realtime/client_secrets", headers=bearer("the-right-key"), json={})).json()
+    monkeypatch.setattr(rtc_call.RtcCall, "answer", canned_answer)
+    assert (await post_offer(app, AN_OFFER, key="ek_not_minted_here")).status == 401
+    # the ephemeral key it minted is accepted for the call
+    await answered_with_its_location(app, await post_offer(app, AN_OFFER, key=minted["value"]))
 
 
 async def test_missing_key_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,78 +125,88 @@ async def test_missing_key_is_a_configuration_error(monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.parametrize(
-    ("content_type", "body"),
+    ("content_type", "body", "code"),
     [
-        ("application/sdp", "hello"),
-        ("application/sdp", "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"),
-        ("text/plain", ""),
+        ("application/sdp", "hello", "invalid_offer"),
+        ("application/sdp", "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n", "invalid_offer"),
+        ("text/plain", "", "invalid_content_type"),
     ],
 )
-async def test_bad_offer_gets_400(echo_server: LocalServer, content_type: str, body: str) -> None:
-    headers = {"Authorization": "Bearer sk-test", "Content-Type": content_type}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(f"{echo_server.http_url}/v1/realtime/calls", data=body.encode(), headers=headers) as response,
-    ):
-        error = (await response.json())["error"]
-    assert response.status == 400
-    assert error["code"] in ("invalid_offer", "invalid_content_type") and error["message"]
+async def test_bad_offer_gets_400(app: web.Application, content_type: str, body: str, code: str) -> None:
+    headers = {**bearer("sk-test"), "Content-Type": content_type}
+    reply = await post(app, "/v1/realtime/calls", data=body.encode(), headers=headers)
+    error = reply.json()["error"]
+    assert reply.status == 400
+    assert error["code"] == code and error["message"]
+    assert app[RTC_KEY].active == {}
 
 
-def active_calls(server: LocalServer) -> dict[str, rtc_call.RtcCall]:
-    assert server._runner is not None
-    return server._runner.app[RTC_KEY].active
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
-async def an_offer() -> str:
-    """A well-formed offer (audio and the events channel), from a peer that is closed at once."""
-    pc = RTCPeerConnection(no_stun())
-    pc.addTransceiver("audio")
-    pc.createDataChannel("oai-events")
-    await pc.setLocalDescription(await pc.createOffer())
-    await pc.close()
-    return pc.localDescription.sdp
+AN_OFFER = (
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+    "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n"
+)
+"""What the route checks before it answers (`v=0`, a data channel); answering is `RtcCall.answer`'s."""
 
 
-async def post_offer(server: LocalServer, offer: str) -> tuple[int, dict]:
-    headers = {"Authorization": "Bearer sk-test", "Content-Type": "application/sdp"}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(f"{server.http_url}/v1/realtime/calls", data=offer.encode(), headers=headers) as response,
-    ):
-        return response.status, await response.json()
+async def post_offer(app: web.Application, offer: str, key: str = "sk-test") -> AppReply:
+    return await post(app, "/v1/realtime/calls", data=offer, headers={**bearer(key), "Content-Type": "application/sdp"})
 
 
-async def test_malformed_offers_are_refused_and_free_their_slots(echo_server: LocalServer) -> None:
-    """More bogus offers than there are call slots: each gets the service's 400, and a real call still fits."""
+CANNED_ANSWER = "v=0\r\nthe answer\r\n"
+
+
+async def canned_answer(self: rtc_call.RtcCall, offer: str) -> str:
+    """`RtcCall.answer` for a test of the route, which opens no peer (real calls: the end-to-end tests)."""
+    return CANNED_ANSWER
+
+
+async def answered_with_its_location(app: web.Application, reply: AppReply) -> None:
+    """The route's 201: the answer, and the location of the one call it holds (closed here)."""
+    assert reply.status == 201 and reply.body == CANNED_ANSWER.encode(), reply.body
+    (call,) = app[RTC_KEY].active.values()
+    assert reply.headers["Location"] == f"/v1/realtime/calls/{call.id}"
+    await call.close("the test is over")
+    assert app[RTC_KEY].active == {}
+
+
+async def test_malformed_offers_are_refused_and_free_their_slots(
+    app: web.Application, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More bogus offers than there are call slots: each gets the service's 400, and a call still fits."""
     bogus = "v=0\r\nm=application 9 x\r\n"  # passes the first look; aiortc's parser trips over it
     for _ in range(server_webrtc.MAX_CALLS + 1):
-        status, body = await post_offer(echo_server, bogus)
-        assert status == 400, body
-        assert body["error"]["code"] == "invalid_offer" and body["error"]["type"] == "invalid_request_error"
-    assert active_calls(echo_server) == {}
-    client = client_for(echo_server.http_url + "/v1")
-    async with client(settings=TEXT_ONLY):
-        assert (await exchange(client, text="ok", timeout_s=5)).assistant_text == "You said: ok"
+        reply = await post_offer(app, bogus)
+        assert reply.status == 400, reply.body
+        error = reply.json()["error"]
+        assert error["code"] == "invalid_offer" and error["type"] == "invalid_request_error"
+    assert app[RTC_KEY].active == {}
+    monkeypatch.setattr(rtc_call.RtcCall, "answer", canned_answer)
+    await answered_with_its_location(app, await post_offer(app, AN_OFFER))
 
 
 async def test_a_server_failure_while_answering_frees_the_slot(
-    echo_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+    app: web.Application, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken_answer(self: rtc_call.RtcCall, offer: str) -> str:
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(rtc_call.RtcCall, "answer", broken_answer)
-    status, body = await post_offer(echo_server, await an_offer())
-    assert status == 500
+    reply = await post_offer(app, AN_OFFER)
+    body = reply.json()
+    assert reply.status == 500
     assert body["error"]["type"] == "server_error" and "a bug" not in body["error"]["message"]
-    assert active_calls(echo_server) == {}
+    assert app[RTC_KEY].active == {}
 
 
-async def test_calls_beyond_the_limit_get_429(echo_server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_calls_beyond_the_limit_get_429(app: web.Application, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(server_webrtc, "MAX_CALLS", 0)
     with pytest.raises(RealtimeConnectionError, match="HTTP 429"):
-        await client_for(echo_server.http_url + "/v1").create_session()
+        await start_call(AppSession(app), "http://127.0.0.1:8765/v1", bearer("sk-test"), {}, AN_OFFER)
+    assert app[RTC_KEY].active == {}
 
 
 async def test_ice_that_never_connects_fails_in_bounded_time() -> None:
@@ -220,9 +239,23 @@ async def test_unusable_answer_is_a_connection_error() -> None:
         await service.close()
 
 
+class Unreachable:
+    """An `aiohttp.ClientSession` whose every connection is refused, as aiohttp reports it."""
+
+    def post(self, url: str, **_: object) -> object:
+        raise aiohttp.ClientConnectorError(
+            ConnectionKey("127.0.0.1", 9, False, True, None, None, None),
+            ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)"),
+        )
+
+
 async def test_unreachable_service_is_a_connection_error() -> None:
-    with pytest.raises(RealtimeConnectionError, match="cannot reach"):
-        await client_for("http://127.0.0.1:9/v1", connect_timeout_s=3).create_session()
+    """Refused for real: `test_an_unreachable_service_is_one_connection_error` (Voice Live)."""
+    with pytest.raises(
+        RealtimeConnectionError, match=re.escape("cannot reach the realtime service at http://127.0.0.1:9/v1/")
+    ) as failed:
+        await start_call(Unreachable(), "http://127.0.0.1:9/v1", bearer("sk-test"), {}, AN_OFFER)  # type: ignore[arg-type]
+    assert "\n" not in str(failed.value)
 
 
 async def test_server_closing_the_data_channel_is_fatal() -> None:
