@@ -10,14 +10,15 @@ import subprocess
 import sys
 import time
 
-import aiohttp
 import aioice.ice
 import numpy as np
 import pytest
+from aiohttp import web
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame
 from openai.types.realtime import ClientSecretCreateResponse
+from support.app_requests import post
 
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import build_client
@@ -26,7 +27,9 @@ from voicecli.realtime.webrtc import AzureRealtimeWebRTC, OpenAIRealtimeWebRTC
 from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun, why_not_open
 from voicecli.realtime.webrtc_media import FRAME_SAMPLES, Pcm24kConverter, PcmAudioTrack
 from voicecli.realtime.webrtc_playback import TAIL_FRAMES, RemotePlayback
-from voicecli.server import LocalServer
+from voicecli.server import Faults
+from voicecli.server.app import ServerConfig, create_app
+from voicecli.server.brains import load_brain
 from voicecli.server.embedded_webrtc import LocalRealtimeWebRTC
 from voicecli.server.webrtc.audio import ResponseAudioTrack
 
@@ -250,16 +253,19 @@ async def test_reply_track_plays_segments_in_order_and_announces_them() -> None:
 # --- the client-secret endpoint ----------------------------------------------------------------
 
 
-async def mint(server: LocalServer, body: object) -> tuple[int, dict[str, object]]:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(f"{server.http_url}/v1/realtime/client_secrets", json=body, headers={"api-key": "k"}) as reply,
-    ):
-        return reply.status, await reply.json()
+@pytest.fixture
+def app() -> web.Application:
+    """The local server's app, reached without a socket (`support.app_requests`)."""
+    return create_app(ServerConfig(brain=load_brain("echo"), faults=Faults()))
 
 
-async def test_client_secret_carries_the_checked_session(echo_server: LocalServer) -> None:
-    status, body = await mint(echo_server, {"session": {"type": "realtime", "model": "m", "instructions": "hi"}})
+async def mint(app: web.Application, body: object) -> tuple[int, dict[str, object]]:
+    reply = await post(app, "/v1/realtime/client_secrets", json=body, headers={"api-key": "k"})
+    return reply.status, reply.json()
+
+
+async def test_client_secret_carries_the_checked_session(app: web.Application) -> None:
+    status, body = await mint(app, {"session": {"type": "realtime", "model": "m", "instructions": "hi"}})
     assert status == 200
     assert str(body["value"]).startswith("ek_")
     checked = ClientSecretCreateResponse.model_validate(body)
@@ -276,8 +282,8 @@ async def test_client_secret_carries_the_checked_session(echo_server: LocalServe
         ({"session": {"type": "realtime"}, "expires_after": 60}, None),
     ],
 )
-async def test_client_secret_refuses_bad_sessions(echo_server: LocalServer, body: object, param: str | None) -> None:
-    status, reply = await mint(echo_server, body)
+async def test_client_secret_refuses_bad_sessions(app: web.Application, body: object, param: str | None) -> None:
+    status, reply = await mint(app, body)
     assert status == 400
     assert reply["error"]["param"] == param  # type: ignore[index]
 
@@ -289,6 +295,7 @@ def test_build_client_picks_the_webrtc_class(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "az-x")
     config = AppConfig(transport="webrtc")
+    config.local.brain = "echo"  # `auto` would look for a chat server nearby
     assert type(build_client(config)) is LocalRealtimeWebRTC
     config.provider = "openai"
     assert type(build_client(config)) is OpenAIRealtimeWebRTC
