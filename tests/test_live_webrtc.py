@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import numpy as np
 import orjson
 import pytest
+from aiohttp import web
+from support.app_requests import post
 from support.servers import WEATHER_SCRIPT
 from test_live_server import WAIT_S, get_weather, said, until
 
@@ -25,7 +26,9 @@ from voicecli.realtime import (
     TextContent,
 )
 from voicecli.realtime.live_webrtc import AzureLiveWebRTC, LiveWebRTCClient, OpenAILiveWebRTC
-from voicecli.server import LocalServer, synth
+from voicecli.server import Faults, LocalServer, synth
+from voicecli.server.app import ServerConfig, create_app
+from voicecli.server.brains import load_brain
 from voicecli.server.live.validation import validate_live_client_event, validate_live_server_event
 from voicecli.server.live.webrtc_route import LIVE_CALLS_KEY
 from voicecli.server.session.pacing import Pacing
@@ -194,6 +197,12 @@ async def test_a_dropped_call_is_followed_by_a_new_call_carrying_the_conversatio
         assert client.session_id != first
 
 
+@pytest.fixture
+def app() -> web.Application:
+    """The local server's app, reached without a socket (`support.app_requests`): the request's checks."""
+    return create_app(ServerConfig(brain=load_brain("scripted", WEATHER_SCRIPT), faults=Faults()))
+
+
 @pytest.mark.parametrize(
     ("body", "code", "param"),
     [
@@ -221,25 +230,19 @@ async def test_a_dropped_call_is_followed_by_a_new_call_carrying_the_conversatio
     ],
 )
 async def test_a_bad_session_request_is_refused_with_the_services_json_error(
-    scripted_server: LocalServer, body: dict[str, Any], code: str, param: str
+    app: web.Application, body: dict[str, Any], code: str, param: str
 ) -> None:
     body = {"transport": {"type": "webrtc", "sdp": "v=0\r\nm=application 9"}, **body}
-    url = scripted_server.http_url + "/v1/live/sessions"
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(url, json=body, headers={"Authorization": "Bearer k"}) as reply,
-    ):
-        error = (await reply.json())["error"]
+    reply = await post(app, "/v1/live/sessions", json=body, headers={"Authorization": "Bearer k"})
+    error = reply.json()["error"]
     assert (reply.status, error["code"], error["param"]) == (400, code, param)
+    assert app[LIVE_CALLS_KEY] == {}
 
 
-async def test_a_missing_key_is_refused_with_401(scripted_server: LocalServer) -> None:
+async def test_a_missing_key_is_refused_with_401(app: web.Application) -> None:
     body = {"session": {"model": "gpt-live-1"}, "transport": {"type": "webrtc", "sdp": "v=0"}}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(scripted_server.http_url + "/v1/live/sessions", json=body) as reply,
-    ):
-        assert reply.status == 401 and (await reply.json())["error"]["code"] == "invalid_api_key"
+    reply = await post(app, "/v1/live/sessions", json=body)
+    assert reply.status == 401 and reply.json()["error"]["code"] == "invalid_api_key"
 
 
 async def test_forbidden_events_on_the_data_channel_get_the_protocols_error_and_the_session_goes_on(
