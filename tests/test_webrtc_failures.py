@@ -18,8 +18,8 @@ from aiohttp.client_reqrep import ConnectionKey
 from aiohttp.test_utils import TestServer
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from support.app_requests import AppReply, AppSession, post
+from support.memory_peer import MemoryChannel, MemoryPeer, use_memory_peers
 
-from voicecli.conversation.exchange import exchange
 from voicecli.realtime import (
     OpenAIRealtimeWebRTC,
     RealtimeConfigurationError,
@@ -30,10 +30,12 @@ from voicecli.realtime import (
 )
 from voicecli.realtime.webrtc_ice import loopback_candidates, no_stun
 from voicecli.realtime.webrtc_signaling import start_call
-from voicecli.server import UNPACED, Faults, LocalServer
+from voicecli.server import Faults
 from voicecli.server.app import ServerConfig, create_app
 from voicecli.server.brains import load_brain
 from voicecli.server.config import CONFIG_KEY
+from voicecli.server.events import error_event
+from voicecli.server.faults import MALFORMED_FRAME, injected_error
 from voicecli.server.webrtc import call as rtc_call
 from voicecli.server.webrtc import routes as server_webrtc
 from voicecli.server.webrtc.routes import RTC_KEY
@@ -41,6 +43,8 @@ from voicecli.server.webrtc.routes import RTC_KEY
 pytestmark = pytest.mark.timeout(30)
 
 TEXT_ONLY = RealtimeSettings(output_modalities=["text"], push_to_talk=True)
+BASE_URL = "http://127.0.0.1:8765/v1"
+"""Where a client without a socket (its requests or its peer stand-ins) believes the service is."""
 
 
 @pytest_asyncio.fixture
@@ -110,7 +114,7 @@ async def test_wrong_key_is_a_connection_error(app: web.Application, monkeypatch
     """The service's 401 reaches the caller as one line; the key minted with the right key opens the call."""
     app[CONFIG_KEY].accepted_key = "the-right-key"
     with pytest.raises(RealtimeConnectionError, match=r"HTTP 401 \(check the API key\): Incorrect API key"):
-        await start_call(AppSession(app), "http://127.0.0.1:8765/v1", bearer("a-wrong-key"), {}, AN_OFFER)
+        await start_call(AppSession(app), BASE_URL, bearer("a-wrong-key"), {}, AN_OFFER)  # type: ignore[arg-type]
     minted = (await post(app, "/v1/realtime/client_secrets", headers=bearer("the-right-key"), json={})).json()
     monkeypatch.setattr(rtc_call.RtcCall, "answer", canned_answer)
     assert (await post_offer(app, AN_OFFER, key="ek_not_minted_here")).status == 401
@@ -205,7 +209,7 @@ async def test_a_server_failure_while_answering_frees_the_slot(
 async def test_calls_beyond_the_limit_get_429(app: web.Application, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(server_webrtc, "MAX_CALLS", 0)
     with pytest.raises(RealtimeConnectionError, match="HTTP 429"):
-        await start_call(AppSession(app), "http://127.0.0.1:8765/v1", bearer("sk-test"), {}, AN_OFFER)
+        await start_call(AppSession(app), BASE_URL, bearer("sk-test"), {}, AN_OFFER)  # type: ignore[arg-type]
     assert app[RTC_KEY].active == {}
 
 
@@ -227,16 +231,12 @@ async def test_ice_that_never_connects_fails_in_bounded_time() -> None:
     assert client.webrtc.peer_connection is None and not client.webrtc.tasks and not client.connected
 
 
-async def test_unusable_answer_is_a_connection_error() -> None:
-    async def garbage(offer: str) -> str:
-        return "this is not SDP"
-
-    service = await fake_signaling(garbage)
-    try:
-        with pytest.raises(RealtimeConnectionError, match="SDP answer that cannot be used"):
-            await client_for(str(service.make_url("/v1"))).create_session()
-    finally:
-        await service.close()
+async def test_unusable_answer_is_a_connection_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_memory_peers(monkeypatch, answer="this is not SDP")
+    client = client_for(BASE_URL)
+    with pytest.raises(RealtimeConnectionError, match="SDP answer that cannot be used"):
+        await client.create_session()
+    assert client.webrtc.peer_connection is None and not client.webrtc.tasks and not client.connected
 
 
 class Unreachable:
@@ -258,35 +258,55 @@ async def test_unreachable_service_is_a_connection_error() -> None:
     assert "\n" not in str(failed.value)
 
 
-async def test_server_closing_the_data_channel_is_fatal() -> None:
-    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(drop_after_events=2)) as server:
-        client = client_for(server.http_url + "/v1")
-        async with client(settings=TEXT_ONLY):
-            pc = client.webrtc.peer_connection
-            events = await events_until_end(client)
+def the_service(peers: list[MemoryPeer]) -> MemoryChannel:
+    """The data channel of the one call made so far, where the test speaks for the service."""
+    (peer,) = peers
+    assert peer.channel is not None
+    return peer.channel
+
+
+async def test_server_closing_the_data_channel_is_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    peers = use_memory_peers(monkeypatch)
+    client = client_for(BASE_URL)
+    async with client(settings=TEXT_ONLY):
+        the_service(peers).arrive({"type": "session.updated", "event_id": "event_1", "session": {}})
+        the_service(peers).close()
+        events = await events_until_end(client)
     errors = [event for event in events if isinstance(event, RealtimeErrorEvent)]
     assert [error.error.fatal for error in errors] == [True]
     assert "closed the realtime data channel" in errors[0].error.message
-    assert pc is not None and pc.connectionState == "closed"
+    assert peers[0].connectionState == "closed"
 
 
-async def test_events_sent_before_the_call_ends_are_not_lost() -> None:
-    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(expire_after_seconds=0.3)) as server:
-        client = client_for(server.http_url + "/v1")
-        async with client(settings=TEXT_ONLY):
-            events = await events_until_end(client)
+async def test_events_sent_before_the_call_ends_are_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    peers = use_memory_peers(monkeypatch)
+    client = client_for(BASE_URL)
+    async with client(settings=TEXT_ONLY):
+        expired = error_event("session_expired", "Your session hit the maximum duration.", event_id=None)
+        the_service(peers).arrive({**expired, "event_id": "event_2"})
+        the_service(peers).close()  # at once: the error is still queued when the channel's close is seen
+        events = await events_until_end(client)
     errors = [event.error for event in events if isinstance(event, RealtimeErrorEvent)]
     assert [(error.code, error.fatal) for error in errors] == [("session_expired", True), ("connection_closed", True)]
 
 
-async def test_malformed_and_injected_errors_are_not_fatal() -> None:
-    faults = Faults(malformed_after_events=1, error_after_events=2)
-    async with LocalServer(brain="echo", pacing=UNPACED, faults=faults) as server:
-        client = client_for(server.http_url + "/v1")
-        async with client(settings=TEXT_ONLY):
-            result = await exchange(client, text="still there?", timeout_s=5)
-    assert result.failed is None and result.assistant_text == "You said: still there?"
-    assert {error.code for error in result.errors} >= {"malformed_event", "server_error"}
+async def test_malformed_and_injected_errors_are_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's own fault frames (`voicecli.server.faults`), then a reply: the session goes on."""
+    peers = use_memory_peers(monkeypatch)
+    client = client_for(BASE_URL)
+    async with client(settings=TEXT_ONLY):
+        the_service(peers).arrive(MALFORMED_FRAME.decode())
+        the_service(peers).arrive({**injected_error(), "event_id": "event_2"})
+        delta = {"type": "response.output_text.delta", "event_id": "event_3", "response_id": "resp_1"}
+        the_service(peers).arrive({**delta, "item_id": "item_1", "output_index": 0, "content_index": 0, "delta": "Hi"})
+        the_service(peers).close()
+        events = await events_until_end(client)
+    assert [(e.error.code, e.error.fatal) for e in events if isinstance(e, RealtimeErrorEvent)] == [
+        ("malformed_event", False),
+        ("server_error", False),
+        ("connection_closed", True),
+    ]
+    assert "response.output_text.delta" in [event.service_type for event in events]
 
 
 async def test_remote_track_ending_is_fatal(app_server: TestServer) -> None:

@@ -61,7 +61,9 @@ async def post(
     request = make_mocked_request("POST", URL(url).path_qs, headers=headers, app=app, payload=payload)
     response = await app._handle(request)
     assert isinstance(response, web.Response), f"{url} answered with a stream, not a response"
-    return AppReply(response.status, CIMultiDictProxy(CIMultiDict(response.headers)), bytes(response.body or b""))
+    content = response.body or b""
+    assert isinstance(content, bytes | bytearray), f"{url} answered with a payload object, not bytes"
+    return AppReply(response.status, CIMultiDictProxy(CIMultiDict(response.headers)), bytes(content))
 
 
 class AppSession:
