@@ -123,30 +123,49 @@ def test_a_call_that_did_not_open_says_what_was_seen_and_the_likely_causes_in_or
 # --- the microphone track ----------------------------------------------------------------------
 
 
+class VirtualClock:
+    """A `FrameClock` whose waits pass at once and move its time on by what was waited."""
+
+    def __init__(self) -> None:
+        self.time = 1000.0
+        self.waits: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.time += seconds
+        await asyncio.sleep(0)
+
+
 async def test_pcm_track_sends_real_time_frames_of_what_was_put() -> None:
-    track = PcmAudioTrack()
+    clock = VirtualClock()
+    track = PcmAudioTrack(clock=clock)
     track.put_nowait(np.arange(FRAME_SAMPLES + 10, dtype=np.int16))
-    started = time.monotonic()
     frames = [await track.recv() for _ in range(6)]
-    elapsed = time.monotonic() - started
-    assert elapsed >= 0.09, "paced in real time: 5 frame intervals of 20 ms (a loaded machine only adds)"
+    assert clock.waits == pytest.approx([0.02] * 5), "paced in real time: each frame after the first waits 20 ms"
+    clock.time += 0.5  # the event loop stalled: the track restarts its clock rather than send a burst
+    late = [await track.recv() for _ in range(2)]
+    assert clock.waits[5:] == pytest.approx([0.02])
     first = frames[0].to_ndarray().reshape(-1)
     assert (frames[0].sample_rate, frames[0].samples, frames[0].layout.name) == (24_000, FRAME_SAMPLES, "stereo")
     assert np.array_equal(first[0::2], np.arange(FRAME_SAMPLES)) and np.array_equal(first[0::2], first[1::2])
     second = frames[1].to_ndarray().reshape(-1)[0::2]
     assert np.array_equal(second[:10], np.arange(FRAME_SAMPLES, FRAME_SAMPLES + 10)) and not second[10:].any()
-    assert [frame.pts for frame in frames] == [i * FRAME_SAMPLES for i in range(6)]
+    assert [frame.pts for frame in frames + late] == [i * FRAME_SAMPLES for i in range(8)]
     assert not frames[5].to_ndarray().any(), "silence when nothing is queued"
     track.stop()
 
 
 async def test_pcm_track_bounds_its_buffer() -> None:
-    track = PcmAudioTrack(max_buffered_s=0.05)  # 60 ms would not fit: 50 ms is 1200 samples
+    track = PcmAudioTrack(max_buffered_s=0.05, clock=VirtualClock())  # 60 ms would not fit: 50 ms is 1200 samples
     track.put_nowait(np.zeros(960, dtype=np.int16))
     with pytest.raises(asyncio.QueueFull):
         track.put_nowait(np.zeros(480, dtype=np.int16))
     waiting = asyncio.ensure_future(track.put(np.zeros(480, dtype=np.int16)))
-    await asyncio.sleep(0.01)
+    for _ in range(5):
+        await asyncio.sleep(0)  # its turn to run, several times over
     assert not waiting.done()
     await track.recv()  # 20 ms leave: now it fits
     await asyncio.wait_for(waiting, 1)
@@ -232,7 +251,9 @@ async def test_playback_clear_and_stall_end_a_response() -> None:
 
 async def test_reply_track_plays_segments_in_order_and_announces_them() -> None:
     announced: list[tuple[str, str]] = []
-    track = ResponseAudioTrack(lambda kind, response_id: announced.append((kind.rsplit(".", 1)[1], response_id)))
+    track = ResponseAudioTrack(
+        lambda kind, response_id: announced.append((kind.rsplit(".", 1)[1], response_id)), clock=VirtualClock()
+    )
     await track.put("r1", b"\1\0" * 600)
     await track.put("r2", b"\2\0" * 300)
     assert announced == [("started", "r1")]
