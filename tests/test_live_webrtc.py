@@ -4,6 +4,7 @@ against `openai.types.live` (the data channel's events and the `POST …/live/se
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from aiohttp import web
 from support.app_requests import post
 from support.servers import WEATHER_SCRIPT
+from support.session_transport import in_tones  # noqa: F401 (a fixture)
 from test_live_server import WAIT_S, get_weather, said, until
 
 from voicecli.realtime import (
@@ -25,6 +27,7 @@ from voicecli.realtime import (
     RealtimeTextEvent,
     TextContent,
 )
+from voicecli.realtime.live_protocol import typed_text
 from voicecli.realtime.live_webrtc import AzureLiveWebRTC, LiveWebRTCClient, OpenAILiveWebRTC
 from voicecli.server import Faults, LocalServer, synth
 from voicecli.server.app import ServerConfig, create_app
@@ -245,24 +248,55 @@ async def test_a_missing_key_is_refused_with_401(app: web.Application) -> None:
     assert reply.status == 401 and reply.json()["error"]["code"] == "invalid_api_key"
 
 
-async def test_forbidden_events_on_the_data_channel_get_the_protocols_error_and_the_session_goes_on(
-    scripted_server: LocalServer,
-) -> None:
-    client = openai_client(scripted_server)
-    checked(client)
-    async with client:
-        errors = []
-        for event in (
-            {"type": "session.start", "session": {"model": "gpt-live-1"}},  # the request started it already
-            {"type": "session.input_audio.append", "audio": ""},  # WebSocket-only: the microphone is media
-            {"type": "response.cancel"},  # not a GPT-Live client event at all
-        ):
-            await client.webrtc.send(event)
-            errors.append(await until(client, lambda e: e.service_type == "error"))
-        await client.send(RealtimeTextEvent(text=TextContent(text="Hello", source="user_text")))
-        await until(client, said("Ask me about the weather"))
-    codes = [(events[-1].service_event or {})["error"]["code"] for events in errors]
+class SpokenOnATrack:
+    """The `SpeechOut` of a call's audio track, keeping nothing: the session speaks as over WebRTC."""
+
+    async def say(self, utterance: str, pcm: bytes) -> None:
+        pass
+
+    def said(self, utterance: str) -> None:
+        pass
+
+    def cut(self) -> None:
+        pass
+
+
+@pytest.mark.usefixtures("in_tones")  # the reply's sound is not what this checks: no espeak-ng
+async def test_forbidden_events_on_the_data_channel_get_the_protocols_error_and_the_session_goes_on() -> None:
+    """What a call does with each data channel message (`handle_client_frame` on its session, which
+    speaks on a track), without the channel: the wire is the other tests' real calls."""
+    from voicecli.server.live.route import handle_client_frame
+    from voicecli.server.live.session import LiveServerSession
+
+    events: list[dict[str, Any]] = []
+    answered = asyncio.Event()
+
+    async def send(event: dict[str, Any]) -> None:
+        validate_live_server_event(event)
+        events.append(event)
+        if "Ask me about the weather" in "".join(e.get("delta", "") for e in events if "transcript" in e["type"]):
+            answered.set()
+
+    session = LiveServerSession(send, brain=load_brain("scripted", WEATHER_SCRIPT), speech_out=SpokenOnATrack())
+    await session.start({"model": "gpt-live-1"})  # as the request started it
+    codes = []
+    for event in (
+        {"type": "session.start", "session": {"model": "gpt-live-1"}},  # the request started it already
+        {"type": "session.input_audio.append", "audio": ""},  # WebSocket-only: the microphone is media
+        {"type": "response.cancel"},  # not a GPT-Live client event at all
+    ):
+        before = len(events)
+        await handle_client_frame(session, orjson.dumps(event), send, what="message")
+        codes += [reply["error"]["code"] for reply in events[before:] if reply["type"] == "error"]
     assert codes == ["session_already_started", "unsupported_event", "invalid_value"]
+    assert not session.closed, "the call reads its channel on while its session is open"
+    hello = typed_text("Hello")  # what the client sends for a typed turn
+    validate_live_client_event(hello)
+    assert hello["type"] in ALLOWED_OVER_WEBRTC
+    await handle_client_frame(session, orjson.dumps(hello), send, what="message")
+    async with asyncio.timeout(WAIT_S):
+        await answered.wait()
+    await session.stop()
 
 
 async def test_the_server_cuts_the_calls_voice_when_the_user_starts_to_speak() -> None:
