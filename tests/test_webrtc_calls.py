@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 from support.conformance import assert_valid_client_event
+from support.memory_peer import ANSWER, use_memory_peers
 from support.servers import WEATHER_SCRIPT
 
 from voicecli.conversation.exchange import exchange
@@ -25,6 +26,7 @@ from voicecli.realtime import (
     OpenAIRealtimeWebRTC,
     RealtimeAudioEvent,
     RealtimeClient,
+    RealtimeConnectionError,
     RealtimeErrorEvent,
     RealtimeEvent,
     RealtimeFunctionResultEvent,
@@ -33,8 +35,11 @@ from voicecli.realtime import (
     TurnDetection,
     protocol,
 )
-from voicecli.server import LocalServer, synth
+from voicecli.server import Faults, LocalServer, synth
+from voicecli.server.app import ServerConfig, create_app
+from voicecli.server.brains import load_brain
 from voicecli.server.validation import validate_server_event
+from voicecli.server.webrtc.routes import RTC_KEY
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.asyncio(loop_scope="module")]
 
@@ -223,16 +228,22 @@ async def test_speech_interrupts_the_reply(echo_rtc: LocalServer) -> None:
     wire.check()
 
 
-async def test_azure_route_with_api_key_header(echo_rtc: LocalServer) -> None:
-    client = AzureRealtimeWebRTC(endpoint=echo_rtc.http_url, api_key="azure-key", deployment_name="my-deployment")
-    wire = Wire(client)
+async def test_azure_route_with_api_key_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Azure's call set-up between the real client and the server's routes, in memory (`memory_peer`):
+    its key in an `api-key` header (the only key the server takes), the deployment as the call's model,
+    the `/openai/v1` route. What the call then carries is the same for both routes (the tests above)."""
+    app = create_app(ServerConfig(brain=load_brain("echo"), faults=Faults(), accepted_key="azure-key"))
+    peers = use_memory_peers(monkeypatch, signaling=app)
+    client = AzureRealtimeWebRTC(endpoint="http://127.0.0.1:8765", api_key="azure-key", deployment_name="my-deployment")
     async with client(settings=RealtimeSettings(output_modalities=["text"], push_to_talk=True)):
-        created = await next_event(client, wire, ListenEvents.SESSION_CREATED)
-        result = await exchange(client, text="hi azure", timeout_s=10, observer=wire.observe)
-    assert created.service_event is not None and created.service_event["session"]["model"] == "my-deployment"
-    assert result.assistant_text == "You said: hi azure"
-    assert client.call_location is not None and client.call_location.startswith("/openai/v1/realtime/calls/")
-    wire.check()
+        (call,) = app[RTC_KEY].active.values()
+        assert (call.model, call.session.config["model"]) == ("my-deployment", "my-deployment")  # session.created's
+        assert client.call_location == f"/openai/v1/realtime/calls/{call.id}"
+        assert peers[0].remoteDescription is not None and peers[0].remoteDescription.sdp == ANSWER
+    await call.close("the test is over")
+    wrong = AzureRealtimeWebRTC(endpoint="http://127.0.0.1:8765", api_key="another-key", deployment_name="d")
+    with pytest.raises(RealtimeConnectionError, match="HTTP 401"):
+        await wrong.create_session()
 
 
 async def test_session_settings_travel_with_the_ephemeral_key(echo_rtc: LocalServer) -> None:

@@ -2,7 +2,8 @@
 service on the `oai-events` data channel and the remote track.
 
 `use_memory_peers(monkeypatch)` makes every `WebRTCTransport` call a `MemoryPeer` (through the
-transport's `_new_peer` hook) and take the `answer` SDP without an HTTP request (its `_exchange`).
+transport's `_new_peer` hook) and take the `answer` SDP without an HTTP request (its `_exchange`), or
+signal to the local server's routes in memory (`signaling=app`).
 The peer connects as soon as it has that answer, opens its channel and sends `greeting` on it
 (`session.created`); then `channel.arrive(event)` is the service speaking, `channel.sent` what the
 client sent, `channel.close()` the service hanging up, `peer.end_audio()` the service's track ending.
@@ -16,15 +17,18 @@ from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
 from aiortc import RTCSessionDescription
 from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription
 from pyee.asyncio import AsyncIOEventEmitter
 
-from voicecli.realtime.transport import SESSION_CREATED
+from support.app_requests import AppSession
+from voicecli.realtime.transport import SESSION_CREATED, TransportSink
 from voicecli.realtime.webrtc import WebRTCTransport
 from voicecli.realtime.webrtc_signaling import CallAnswer
+from voicecli.server.webrtc.call import RtcCall
 
 OFFER = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
@@ -134,10 +138,16 @@ def use_memory_peers(
     *,
     answer: str = ANSWER,
     greeting: list[dict[str, Any]] | None = None,
+    signaling: web.Application | None = None,
 ) -> list[MemoryPeer]:
-    """Every WebRTC call from now on is a `MemoryPeer` answered with `answer`; the peers, in order."""
+    """Every WebRTC call from now on is a `MemoryPeer` answered with `answer`; the peers, in order.
+
+    With `signaling` (the local server's app), the client's own signaling posts to that app's routes
+    in memory (`support.app_requests`) instead, and the server's calls answer with `ANSWER`: their
+    own peers never open, so the routes' refusals, keys and locations are the real ones."""
     peers: list[MemoryPeer] = []
     first_words = [SESSION_CREATED] if greeting is None else greeting
+    signal = WebRTCTransport._exchange
 
     def new_peer(self: WebRTCTransport) -> MemoryPeer:
         peers.append(MemoryPeer(first_words))
@@ -146,6 +156,19 @@ def use_memory_peers(
     async def exchange(self: WebRTCTransport, *_: object) -> CallAnswer:
         return CallAnswer(sdp=answer, location="/v1/realtime/calls/rtc_memory")
 
+    async def exchange_with_the_app(
+        self: WebRTCTransport, _http: object, base_url: str, headers: dict[str, str], sink: TransportSink, offer: str
+    ) -> CallAnswer:
+        return await signal(self, AppSession(app), base_url, headers, sink, offer)  # type: ignore[arg-type]
+
+    async def server_answer(self: RtcCall, offer: str) -> str:
+        return ANSWER
+
     monkeypatch.setattr(WebRTCTransport, "_new_peer", new_peer)
-    monkeypatch.setattr(WebRTCTransport, "_exchange", exchange)
+    if signaling is None:
+        monkeypatch.setattr(WebRTCTransport, "_exchange", exchange)
+    else:
+        app = signaling
+        monkeypatch.setattr(WebRTCTransport, "_exchange", exchange_with_the_app)
+        monkeypatch.setattr(RtcCall, "answer", server_answer)
     return peers
