@@ -7,12 +7,14 @@ signal to the local server's routes in memory (`signaling=app`).
 The peer connects as soon as it has that answer, opens its channel and sends `greeting` on it
 (`session.created`); then `channel.arrive(event)` is the service speaking, `channel.sent` what the
 client sent, `channel.close()` the service hanging up, `peer.end_audio()` the service's track ending.
+With `signaling=app` the local server's call is the service, its session behind a linked channel.
 ICE, DTLS, RTP and the channel's wire format are aiortc's: the end-to-end tests keep real peers.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -40,22 +42,32 @@ ANSWER = OFFER.replace("o=- 1 1", "o=- 2 2")
 
 
 class MemoryChannel(AsyncIOEventEmitter):
-    """The `oai-events` data channel, as the client's code uses aiortc's `RTCDataChannel`."""
+    """The `oai-events` data channel, as the client's and the server's code use aiortc's `RTCDataChannel`.
+
+    Linked to another (`link`), what one sends the other receives on a later turn of the event loop,
+    in order, and closing one closes the other, as SCTP would."""
 
     def __init__(self, label: str) -> None:
         super().__init__()
         self.label = label
         self.readyState = "connecting"
-        self.sent: list[dict[str, Any]] = []
-        """What the client sent, decoded."""
+        self.sent: list[str | bytes] = []
+        """What was sent on this end, as it was sent."""
+        self._other: MemoryChannel | None = None
+
+    def link(self, other: MemoryChannel) -> None:
+        self._other, other._other = other, self
 
     def send(self, message: str | bytes) -> None:
         if self.readyState != "open":
             raise InvalidStateError
-        self.sent.append(orjson.loads(message))
+        self.sent.append(message)
+        if self._other is not None:
+            asyncio.get_running_loop().call_soon(self._other._received, message)
 
-    def sent_types(self) -> list[str]:
-        return [str(payload.get("type")) for payload in self.sent]
+    def _received(self, message: str | bytes) -> None:
+        if self.readyState == "open":
+            self.emit("message", message)
 
     def open(self, greeting: list[dict[str, Any]]) -> None:
         self.readyState = "open"
@@ -71,6 +83,8 @@ class MemoryChannel(AsyncIOEventEmitter):
         if self.readyState != "closed":
             self.readyState = "closed"
             self.emit("close")
+            if self._other is not None:
+                asyncio.get_running_loop().call_soon(self._other.close)
 
 
 class _EndedTrack(MediaStreamTrack):
@@ -85,9 +99,12 @@ class _EndedTrack(MediaStreamTrack):
 class MemoryPeer(AsyncIOEventEmitter):
     """A peer connection that connects at once to a service played by the test."""
 
-    def __init__(self, greeting: list[dict[str, Any]]) -> None:
+    def __init__(self, greeting: list[dict[str, Any]], connect: Callable[[MemoryChannel], None] | None = None) -> None:
+        """`greeting` is what the service says first; `connect` (when the service is the local
+        server's call) links the client's channel to the call's instead."""
         super().__init__()
         self.greeting = greeting
+        self._connect = connect
         self.connectionState = "new"
         self.iceConnectionState = "new"
         self.tracks: list[MediaStreamTrack] = []
@@ -118,7 +135,10 @@ class MemoryPeer(AsyncIOEventEmitter):
         self.emit("connectionstatechange")
         channel = self.channel
         assert channel is not None, "the client wires its channel before it offers"
-        asyncio.get_running_loop().call_soon(channel.open, self.greeting)
+        if self._connect is not None:
+            self._connect(channel)
+        else:
+            asyncio.get_running_loop().call_soon(channel.open, self.greeting)
 
     def end_audio(self) -> None:
         """The service's audio track arrives, and has ended."""
@@ -142,15 +162,29 @@ def use_memory_peers(
 ) -> list[MemoryPeer]:
     """Every WebRTC call from now on is a `MemoryPeer` answered with `answer`; the peers, in order.
 
-    With `signaling` (the local server's app), the client's own signaling posts to that app's routes
-    in memory (`support.app_requests`) instead, and the server's calls answer with `ANSWER`: their
-    own peers never open, so the routes' refusals, keys and locations are the real ones."""
+    With `signaling` (the local server's app), the service is that server instead: the client's own
+    signaling posts to the app's routes in memory (`support.app_requests`), the server's call answers
+    with `ANSWER` (its aiortc peer never opens), and once the client connects, its channel is linked
+    to the call's, which starts the call's session as aiortc's `datachannel` event would."""
     peers: list[MemoryPeer] = []
     first_words = [SESSION_CREATED] if greeting is None else greeting
     signal = WebRTCTransport._exchange
+    answered: list[RtcCall] = []
+
+    def connect(client_side: MemoryChannel) -> None:
+        call = answered.pop(0)
+        server_side = MemoryChannel(client_side.label)
+        server_side.link(client_side)
+
+        def open_both() -> None:
+            server_side.open([])
+            client_side.open([])
+            call.peer._on_channel(server_side)  # type: ignore[arg-type]
+
+        asyncio.get_running_loop().call_soon(open_both)
 
     def new_peer(self: WebRTCTransport) -> MemoryPeer:
-        peers.append(MemoryPeer(first_words))
+        peers.append(MemoryPeer(first_words, connect if signaling is not None else None))
         return peers[-1]
 
     async def exchange(self: WebRTCTransport, *_: object) -> CallAnswer:
@@ -162,6 +196,7 @@ def use_memory_peers(
         return await signal(self, AppSession(app), base_url, headers, sink, offer)  # type: ignore[arg-type]
 
     async def server_answer(self: RtcCall, offer: str) -> str:
+        answered.append(self)
         return ANSWER
 
     monkeypatch.setattr(WebRTCTransport, "_new_peer", new_peer)
