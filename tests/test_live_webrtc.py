@@ -13,6 +13,7 @@ import orjson
 import pytest
 from aiohttp import web
 from support.app_requests import post
+from support.memory_peer import use_memory_peers
 from support.servers import WEATHER_SCRIPT
 from support.session_transport import in_tones  # noqa: F401 (a fixture)
 from test_live_server import WAIT_S, get_weather, said, until
@@ -21,6 +22,7 @@ from voicecli.realtime import (
     Continuity,
     ContinuityEvents,
     RealtimeAudioEvent,
+    RealtimeConnectionError,
     RealtimeEvent,
     RealtimeFunctionCallEvent,
     RealtimeFunctionResultEvent,
@@ -174,13 +176,27 @@ async def test_mute_over_webrtc_makes_the_model_hear_silence_while_the_clock_run
     assert "session.input_transcript.delta" not in received and "session.delegation.created" not in received
 
 
-async def test_azure_route_over_webrtc(scripted_server: LocalServer) -> None:
-    client = AzureLiveWebRTC(endpoint=scripted_server.http_url, api_key="azure-key", deployment_name="gpt-live-1")
+@pytest.mark.usefixtures("in_tones")  # the reply's sound is not what this checks: no espeak-ng
+async def test_azure_route_over_webrtc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Azure's route against the scripted server in memory (`support.memory_peer`): the real routes
+    and call session, the data channel linked in memory; the media path is the other tests'."""
+    app = create_app(
+        ServerConfig(brain=load_brain("scripted", WEATHER_SCRIPT), faults=Faults(), accepted_key="azure-key")
+    )
+    use_memory_peers(monkeypatch, signaling=app)
+    client = AzureLiveWebRTC(endpoint="http://127.0.0.1:8765", api_key="azure-key", deployment_name="gpt-live-1")
     checked(client)
     async with client:
         await client.send(RealtimeTextEvent(text=TextContent(text="Hello", source="user_text")))
         await until(client, said("Ask me about the weather"))
-    assert client.route.url == scripted_server.http_url + "/openai/v1/live/sessions"
+        (call,) = app[LIVE_CALLS_KEY].values()
+        assert client.session_id == call.id
+    async with asyncio.timeout(WAIT_S):
+        await call.closed.wait()  # the client hung up: the call ends
+    assert client.route.url == "http://127.0.0.1:8765/openai/v1/live/sessions"
+    wrong = AzureLiveWebRTC(endpoint="http://127.0.0.1:8765", api_key="another-key", deployment_name="gpt-live-1")
+    with pytest.raises(RealtimeConnectionError, match="HTTP 401"):
+        await wrong.create_session()
 
 
 async def test_a_dropped_call_is_followed_by_a_new_call_carrying_the_conversation(

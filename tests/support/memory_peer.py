@@ -27,9 +27,11 @@ from aiortc.sdp import SessionDescription
 from pyee.asyncio import AsyncIOEventEmitter
 
 from support.app_requests import AppSession
+from voicecli.realtime.live_webrtc import LiveWebRTCTransport
 from voicecli.realtime.transport import SESSION_CREATED, TransportSink
 from voicecli.realtime.webrtc import WebRTCTransport
 from voicecli.realtime.webrtc_signaling import CallAnswer
+from voicecli.server.live.webrtc_call import LiveRtcCall
 from voicecli.server.webrtc.call import RtcCall
 
 OFFER = (
@@ -162,14 +164,14 @@ def use_memory_peers(
 ) -> list[MemoryPeer]:
     """Every WebRTC call from now on is a `MemoryPeer` answered with `answer`; the peers, in order.
 
-    With `signaling` (the local server's app), the service is that server instead: the client's own
-    signaling posts to the app's routes in memory (`support.app_requests`), the server's call answers
-    with `ANSWER` (its aiortc peer never opens), and once the client connects, its channel is linked
-    to the call's, which starts the call's session as aiortc's `datachannel` event would."""
+    With `signaling` (the local server's app), the service is that server instead (Realtime or
+    GPT-Live): the client's own signaling posts to the app's routes in memory (`support.app_requests`),
+    the server's call answers with `ANSWER` (its aiortc peer never opens), and once the client
+    connects, its channel is linked to the call's, which starts the call's session as aiortc's
+    `datachannel` event would."""
     peers: list[MemoryPeer] = []
     first_words = [SESSION_CREATED] if greeting is None else greeting
-    signal = WebRTCTransport._exchange
-    answered: list[RtcCall] = []
+    answered: list[RtcCall | LiveRtcCall] = []
 
     def connect(client_side: MemoryChannel) -> None:
         call = answered.pop(0)
@@ -190,12 +192,22 @@ def use_memory_peers(
     async def exchange(self: WebRTCTransport, *_: object) -> CallAnswer:
         return CallAnswer(sdp=answer, location="/v1/realtime/calls/rtc_memory")
 
-    async def exchange_with_the_app(
-        self: WebRTCTransport, _http: object, base_url: str, headers: dict[str, str], sink: TransportSink, offer: str
-    ) -> CallAnswer:
-        return await signal(self, AppSession(app), base_url, headers, sink, offer)  # type: ignore[arg-type]
+    def signals_to_the_app(transport: type[WebRTCTransport]) -> None:
+        signal = transport._exchange
 
-    async def server_answer(self: RtcCall, offer: str) -> str:
+        async def exchange_with_the_app(
+            self: WebRTCTransport,
+            _http: object,
+            base_url: str,
+            headers: dict[str, str],
+            sink: TransportSink,
+            offer: str,
+        ) -> CallAnswer:
+            return await signal(self, AppSession(app), base_url, headers, sink, offer)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(transport, "_exchange", exchange_with_the_app)
+
+    async def server_answer(self: RtcCall | LiveRtcCall, offer: str) -> str:
         answered.append(self)
         return ANSWER
 
@@ -204,6 +216,8 @@ def use_memory_peers(
         monkeypatch.setattr(WebRTCTransport, "_exchange", exchange)
     else:
         app = signaling
-        monkeypatch.setattr(WebRTCTransport, "_exchange", exchange_with_the_app)
-        monkeypatch.setattr(RtcCall, "answer", server_answer)
+        for transport in (WebRTCTransport, LiveWebRTCTransport):
+            signals_to_the_app(transport)
+        for call in (RtcCall, LiveRtcCall):
+            monkeypatch.setattr(call, "answer", server_answer)
     return peers
