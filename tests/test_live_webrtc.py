@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 import pytest
 from aiohttp import web
-from support.app_requests import post
+from support.app_requests import post, started
 from support.memory_peer import use_memory_peers
 from support.servers import WEATHER_SCRIPT
 from support.session_transport import in_tones  # noqa: F401 (a fixture)
@@ -183,7 +183,7 @@ async def test_azure_route_over_webrtc(monkeypatch: pytest.MonkeyPatch) -> None:
     app = create_app(
         ServerConfig(brain=load_brain("scripted", WEATHER_SCRIPT), faults=Faults(), accepted_key="azure-key")
     )
-    use_memory_peers(monkeypatch, signaling=app)
+    use_memory_peers(monkeypatch, signaling=await started(app))
     client = AzureLiveWebRTC(endpoint="http://127.0.0.1:8765", api_key="azure-key", deployment_name="gpt-live-1")
     checked(client)
     async with client:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from support.app_requests import started
 from support.conformance import assert_valid_client_event
 from support.memory_peer import use_memory_peers
 from support.servers import WEATHER_SCRIPT
@@ -167,13 +168,15 @@ async def test_microphone_audio_goes_over_rtp(echo_rtc: LocalServer) -> None:
     wire.check()
 
 
-def local_server_in_memory(monkeypatch: pytest.MonkeyPatch, brain: str = "echo", **config: Any) -> web.Application:
+async def local_server_in_memory(
+    monkeypatch: pytest.MonkeyPatch, brain: str = "echo", **config: Any
+) -> web.Application:
     """The local server's app as the service of every WebRTC client from now on, reached in memory
     (`support.memory_peer`): the real routes and call sessions, the data channel linked in memory."""
     script = WEATHER_SCRIPT if brain == "scripted" else None
     app = create_app(ServerConfig(brain=load_brain(brain, script), faults=Faults(), pacing=UNPACED, **config))
     use_memory_peers(monkeypatch, signaling=app)
-    return app
+    return await started(app)
 
 
 async def every_call_ended(app: web.Application) -> None:
@@ -186,7 +189,7 @@ async def every_call_ended(app: web.Application) -> None:
 
 async def test_function_call_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tool call's dialect on the data channel, against the scripted server's call in memory."""
-    app = local_server_in_memory(monkeypatch, brain="scripted")
+    app = await local_server_in_memory(monkeypatch, brain="scripted")
     cities: list[str] = []
 
     def get_weather(city: str) -> str:
@@ -252,7 +255,7 @@ async def test_speech_interrupts_the_reply(echo_rtc: LocalServer) -> None:
 async def test_azure_route_with_api_key_header(monkeypatch: pytest.MonkeyPatch) -> None:
     """Azure's route against the server in memory: its key in an `api-key` header (the only key the
     server takes; another gets HTTP 401), the deployment as the model, calls under `/openai/v1`."""
-    app = local_server_in_memory(monkeypatch, accepted_key="azure-key")
+    app = await local_server_in_memory(monkeypatch, accepted_key="azure-key")
     client = AzureRealtimeWebRTC(endpoint="http://127.0.0.1:8765", api_key="azure-key", deployment_name="my-deployment")
     wire = Wire(client)
     async with client(settings=RealtimeSettings(output_modalities=["text"], push_to_talk=True)):
@@ -270,7 +273,7 @@ async def test_azure_route_with_api_key_header(monkeypatch: pytest.MonkeyPatch) 
 
 async def test_session_settings_travel_with_the_ephemeral_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """From the client's settings to the minted key to the call's `session.created`, in memory."""
-    app = local_server_in_memory(monkeypatch)
+    app = await local_server_in_memory(monkeypatch)
     client = OpenAIRealtimeWebRTC(api_key="sk-test", base_url=IN_MEMORY, model="gpt-realtime-mini")
     wire = Wire(client)
     settings = RealtimeSettings(instructions="be terse", voice="shimmer", output_modalities=["text"])

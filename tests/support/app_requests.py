@@ -1,7 +1,8 @@
 """The local server's HTTP routes without a socket: a request goes through the app's router to its
 handler in this process (aiohttp's `make_mocked_request`), and the handler's response comes back.
 
-`post` is for a test of a route; `AppSession` stands in for the `aiohttp.ClientSession` the
+`post` is for a test of a route (`started(app)` first when a client with a connect timeout will
+call it); `AppSession` stands in for the `aiohttp.ClientSession` the
 WebRTC signaling (`voicecli.realtime.webrtc_signaling`) posts with, so the client's reading of a
 reply meets the server's own answer. What a real connection adds (the wire, an unreachable port)
 stays with the end-to-end tests.
@@ -21,6 +22,8 @@ from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
+
+from voicecli.server.validation import build_validators
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,16 @@ async def post(
     content = response.body or b""
     assert isinstance(content, bytes | bytearray), f"{url} answered with a payload object, not bytes"
     return AppReply(response.status, CIMultiDictProxy(CIMultiDict(response.headers)), bytes(content))
+
+
+async def started(app: web.Application) -> web.Application:
+    """`app` as `LocalServer.start` leaves it before a client comes: the validators built and the
+    startup hooks run (GPT-Live's validators). They take seconds of imports the first time, which
+    must not fall inside a client's connect timeout on a loaded machine."""
+    await asyncio.to_thread(build_validators)
+    app.freeze()
+    await app.startup()
+    return app
 
 
 class AppSession:
