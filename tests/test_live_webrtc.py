@@ -4,28 +4,36 @@ against `openai.types.live` (the data channel's events and the `POST …/live/se
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import numpy as np
 import orjson
 import pytest
+from aiohttp import web
+from support.app_requests import post, started
+from support.memory_peer import use_memory_peers
 from support.servers import WEATHER_SCRIPT
+from support.session_transport import in_tones  # noqa: F401 (a fixture)
 from test_live_server import WAIT_S, get_weather, said, until
 
 from voicecli.realtime import (
     Continuity,
     ContinuityEvents,
     RealtimeAudioEvent,
+    RealtimeConnectionError,
     RealtimeEvent,
     RealtimeFunctionCallEvent,
     RealtimeFunctionResultEvent,
     RealtimeTextEvent,
     TextContent,
 )
+from voicecli.realtime.live_protocol import typed_text
 from voicecli.realtime.live_webrtc import AzureLiveWebRTC, LiveWebRTCClient, OpenAILiveWebRTC
-from voicecli.server import LocalServer, synth
+from voicecli.server import Faults, LocalServer, synth
+from voicecli.server.app import ServerConfig, create_app
+from voicecli.server.brains import load_brain
 from voicecli.server.live.validation import validate_live_client_event, validate_live_server_event
 from voicecli.server.live.webrtc_route import LIVE_CALLS_KEY
 from voicecli.server.session.pacing import Pacing
@@ -168,13 +176,27 @@ async def test_mute_over_webrtc_makes_the_model_hear_silence_while_the_clock_run
     assert "session.input_transcript.delta" not in received and "session.delegation.created" not in received
 
 
-async def test_azure_route_over_webrtc(scripted_server: LocalServer) -> None:
-    client = AzureLiveWebRTC(endpoint=scripted_server.http_url, api_key="azure-key", deployment_name="gpt-live-1")
+@pytest.mark.usefixtures("in_tones")  # the reply's sound is not what this checks: no espeak-ng
+async def test_azure_route_over_webrtc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Azure's route against the scripted server in memory (`support.memory_peer`): the real routes
+    and call session, the data channel linked in memory; the media path is the other tests'."""
+    app = create_app(
+        ServerConfig(brain=load_brain("scripted", WEATHER_SCRIPT), faults=Faults(), accepted_key="azure-key")
+    )
+    use_memory_peers(monkeypatch, signaling=await started(app))
+    client = AzureLiveWebRTC(endpoint="http://127.0.0.1:8765", api_key="azure-key", deployment_name="gpt-live-1")
     checked(client)
     async with client:
         await client.send(RealtimeTextEvent(text=TextContent(text="Hello", source="user_text")))
         await until(client, said("Ask me about the weather"))
-    assert client.route.url == scripted_server.http_url + "/openai/v1/live/sessions"
+        (call,) = app[LIVE_CALLS_KEY].values()
+        assert client.session_id == call.id
+    async with asyncio.timeout(WAIT_S):
+        await call.closed.wait()  # the client hung up: the call ends
+    assert client.route.url == "http://127.0.0.1:8765/openai/v1/live/sessions"
+    wrong = AzureLiveWebRTC(endpoint="http://127.0.0.1:8765", api_key="another-key", deployment_name="gpt-live-1")
+    with pytest.raises(RealtimeConnectionError, match="HTTP 401"):
+        await wrong.create_session()
 
 
 async def test_a_dropped_call_is_followed_by_a_new_call_carrying_the_conversation(
@@ -192,6 +214,12 @@ async def test_a_dropped_call_is_followed_by_a_new_call_carrying_the_conversatio
         await client.send(RealtimeTextEvent(text=TextContent(text="Tell me more", source="user_text")))
         await until(client, said("I can only talk about the weather"))  # its second: the new session knows the first
         assert client.session_id != first
+
+
+@pytest.fixture
+def app() -> web.Application:
+    """The local server's app, reached without a socket (`support.app_requests`): the request's checks."""
+    return create_app(ServerConfig(brain=load_brain("scripted", WEATHER_SCRIPT), faults=Faults()))
 
 
 @pytest.mark.parametrize(
@@ -221,45 +249,70 @@ async def test_a_dropped_call_is_followed_by_a_new_call_carrying_the_conversatio
     ],
 )
 async def test_a_bad_session_request_is_refused_with_the_services_json_error(
-    scripted_server: LocalServer, body: dict[str, Any], code: str, param: str
+    app: web.Application, body: dict[str, Any], code: str, param: str
 ) -> None:
     body = {"transport": {"type": "webrtc", "sdp": "v=0\r\nm=application 9"}, **body}
-    url = scripted_server.http_url + "/v1/live/sessions"
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(url, json=body, headers={"Authorization": "Bearer k"}) as reply,
-    ):
-        error = (await reply.json())["error"]
+    reply = await post(app, "/v1/live/sessions", json=body, headers={"Authorization": "Bearer k"})
+    error = reply.json()["error"]
     assert (reply.status, error["code"], error["param"]) == (400, code, param)
+    assert app[LIVE_CALLS_KEY] == {}
 
 
-async def test_a_missing_key_is_refused_with_401(scripted_server: LocalServer) -> None:
+async def test_a_missing_key_is_refused_with_401(app: web.Application) -> None:
     body = {"session": {"model": "gpt-live-1"}, "transport": {"type": "webrtc", "sdp": "v=0"}}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(scripted_server.http_url + "/v1/live/sessions", json=body) as reply,
+    reply = await post(app, "/v1/live/sessions", json=body)
+    assert reply.status == 401 and reply.json()["error"]["code"] == "invalid_api_key"
+
+
+class SpokenOnATrack:
+    """The `SpeechOut` of a call's audio track, keeping nothing: the session speaks as over WebRTC."""
+
+    async def say(self, utterance: str, pcm: bytes) -> None:
+        pass
+
+    def said(self, utterance: str) -> None:
+        pass
+
+    def cut(self) -> None:
+        pass
+
+
+@pytest.mark.usefixtures("in_tones")  # the reply's sound is not what this checks: no espeak-ng
+async def test_forbidden_events_on_the_data_channel_get_the_protocols_error_and_the_session_goes_on() -> None:
+    """What a call does with each data channel message (`handle_client_frame` on its session, which
+    speaks on a track), without the channel: the wire is the other tests' real calls."""
+    from voicecli.server.live.route import handle_client_frame
+    from voicecli.server.live.session import LiveServerSession
+
+    events: list[dict[str, Any]] = []
+    answered = asyncio.Event()
+
+    async def send(event: dict[str, Any]) -> None:
+        validate_live_server_event(event)
+        events.append(event)
+        if "Ask me about the weather" in "".join(e.get("delta", "") for e in events if "transcript" in e["type"]):
+            answered.set()
+
+    session = LiveServerSession(send, brain=load_brain("scripted", WEATHER_SCRIPT), speech_out=SpokenOnATrack())
+    await session.start({"model": "gpt-live-1"})  # as the request started it
+    codes = []
+    for event in (
+        {"type": "session.start", "session": {"model": "gpt-live-1"}},  # the request started it already
+        {"type": "session.input_audio.append", "audio": ""},  # WebSocket-only: the microphone is media
+        {"type": "response.cancel"},  # not a GPT-Live client event at all
     ):
-        assert reply.status == 401 and (await reply.json())["error"]["code"] == "invalid_api_key"
-
-
-async def test_forbidden_events_on_the_data_channel_get_the_protocols_error_and_the_session_goes_on(
-    scripted_server: LocalServer,
-) -> None:
-    client = openai_client(scripted_server)
-    checked(client)
-    async with client:
-        errors = []
-        for event in (
-            {"type": "session.start", "session": {"model": "gpt-live-1"}},  # the request started it already
-            {"type": "session.input_audio.append", "audio": ""},  # WebSocket-only: the microphone is media
-            {"type": "response.cancel"},  # not a GPT-Live client event at all
-        ):
-            await client.webrtc.send(event)
-            errors.append(await until(client, lambda e: e.service_type == "error"))
-        await client.send(RealtimeTextEvent(text=TextContent(text="Hello", source="user_text")))
-        await until(client, said("Ask me about the weather"))
-    codes = [(events[-1].service_event or {})["error"]["code"] for events in errors]
+        before = len(events)
+        await handle_client_frame(session, orjson.dumps(event), send, what="message")
+        codes += [reply["error"]["code"] for reply in events[before:] if reply["type"] == "error"]
     assert codes == ["session_already_started", "unsupported_event", "invalid_value"]
+    assert not session.closed, "the call reads its channel on while its session is open"
+    hello = typed_text("Hello")  # what the client sends for a typed turn
+    validate_live_client_event(hello)
+    assert hello["type"] in ALLOWED_OVER_WEBRTC
+    await handle_client_frame(session, orjson.dumps(hello), send, what="message")
+    async with asyncio.timeout(WAIT_S):
+        await answered.wait()
+    await session.stop()
 
 
 async def test_the_server_cuts_the_calls_voice_when_the_user_starts_to_speak() -> None:

@@ -1,7 +1,9 @@
 """WebRTC end to end over loopback: aiortc on both sides, the real client against the local server.
 
-One server per brain serves the whole module (each test opens its own call). Reply audio really
-travels as Opus RTP; everything on the data channel is checked against the `openai` types.
+One server serves the module's real calls (each test opens its own call). Reply audio really
+travels as Opus RTP; everything on the data channel is checked against the `openai` types. What
+only the signaling and the data channel's dialect decide (a tool call, the settings minted into the
+key, Azure's route) runs against the same server in memory (`local_server_in_memory`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 import pytest_asyncio
+from aiohttp import web
+from support.app_requests import started
 from support.conformance import assert_valid_client_event
+from support.memory_peer import use_memory_peers
 from support.servers import WEATHER_SCRIPT
 
 from voicecli.conversation.exchange import exchange
@@ -25,6 +30,7 @@ from voicecli.realtime import (
     OpenAIRealtimeWebRTC,
     RealtimeAudioEvent,
     RealtimeClient,
+    RealtimeConnectionError,
     RealtimeErrorEvent,
     RealtimeEvent,
     RealtimeFunctionResultEvent,
@@ -33,8 +39,11 @@ from voicecli.realtime import (
     TurnDetection,
     protocol,
 )
-from voicecli.server import LocalServer, synth
+from voicecli.server import UNPACED, Faults, LocalServer, synth
+from voicecli.server.app import ServerConfig, create_app
+from voicecli.server.brains import load_brain
 from voicecli.server.validation import validate_server_event
+from voicecli.server.webrtc.routes import RTC_KEY
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.asyncio(loop_scope="module")]
 
@@ -45,10 +54,8 @@ async def echo_rtc() -> AsyncIterator[LocalServer]:
         yield server
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def weather_rtc() -> AsyncIterator[LocalServer]:
-    async with LocalServer(brain="scripted", script=WEATHER_SCRIPT) as server:
-        yield server
+IN_MEMORY = "http://127.0.0.1:8765/v1"
+"""Where a client with a server in memory (`local_server_in_memory`) believes the service is."""
 
 
 def openai_client(server: LocalServer, **kwargs: Any) -> OpenAIRealtimeWebRTC:
@@ -161,7 +168,28 @@ async def test_microphone_audio_goes_over_rtp(echo_rtc: LocalServer) -> None:
     wire.check()
 
 
-async def test_function_call_round_trip(weather_rtc: LocalServer) -> None:
+async def local_server_in_memory(
+    monkeypatch: pytest.MonkeyPatch, brain: str = "echo", **config: Any
+) -> web.Application:
+    """The local server's app as the service of every WebRTC client from now on, reached in memory
+    (`support.memory_peer`): the real routes and call sessions, the data channel linked in memory."""
+    script = WEATHER_SCRIPT if brain == "scripted" else None
+    app = create_app(ServerConfig(brain=load_brain(brain, script), faults=Faults(), pacing=UNPACED, **config))
+    use_memory_peers(monkeypatch, signaling=app)
+    return await started(app)
+
+
+async def every_call_ended(app: web.Application) -> None:
+    """The server's calls end once their client hung up (bounded: the test's own timeout is longer)."""
+    async with asyncio.timeout(5):
+        for call in list(app[RTC_KEY].active.values()):
+            await call.closed.wait()
+    assert not app[RTC_KEY].active
+
+
+async def test_function_call_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tool call's dialect on the data channel, against the scripted server's call in memory."""
+    app = await local_server_in_memory(monkeypatch, brain="scripted")
     cities: list[str] = []
 
     def get_weather(city: str) -> str:
@@ -169,10 +197,11 @@ async def test_function_call_round_trip(weather_rtc: LocalServer) -> None:
         cities.append(city)
         return f"sunny and 21 degrees in {city}"
 
-    client = openai_client(weather_rtc, tools=[get_weather])
+    client = OpenAIRealtimeWebRTC(api_key="sk-test", base_url=IN_MEMORY, tools=[get_weather])
     wire = Wire(client)
     async with client(settings=RealtimeSettings(output_modalities=["text"], push_to_talk=True)):
         result = await exchange(client, text="What is the weather like?", timeout_s=10, observer=wire.observe)
+    await every_call_ended(app)
     assert result.failed is None, result.failed
     assert cities == ["Paris"]
     assert [call.name for call in result.tool_calls] == ["get_weather"]
@@ -223,25 +252,35 @@ async def test_speech_interrupts_the_reply(echo_rtc: LocalServer) -> None:
     wire.check()
 
 
-async def test_azure_route_with_api_key_header(echo_rtc: LocalServer) -> None:
-    client = AzureRealtimeWebRTC(endpoint=echo_rtc.http_url, api_key="azure-key", deployment_name="my-deployment")
+async def test_azure_route_with_api_key_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Azure's route against the server in memory: its key in an `api-key` header (the only key the
+    server takes; another gets HTTP 401), the deployment as the model, calls under `/openai/v1`."""
+    app = await local_server_in_memory(monkeypatch, accepted_key="azure-key")
+    client = AzureRealtimeWebRTC(endpoint="http://127.0.0.1:8765", api_key="azure-key", deployment_name="my-deployment")
     wire = Wire(client)
     async with client(settings=RealtimeSettings(output_modalities=["text"], push_to_talk=True)):
         created = await next_event(client, wire, ListenEvents.SESSION_CREATED)
         result = await exchange(client, text="hi azure", timeout_s=10, observer=wire.observe)
+    await every_call_ended(app)
     assert created.service_event is not None and created.service_event["session"]["model"] == "my-deployment"
     assert result.assistant_text == "You said: hi azure"
-    assert client.call_location is not None and client.call_location.startswith("/openai/v1/realtime/calls/")
+    assert client.call_location is not None and client.call_location.startswith("/openai/v1/realtime/calls/rtc_")
     wire.check()
+    wrong = AzureRealtimeWebRTC(endpoint="http://127.0.0.1:8765", api_key="another-key", deployment_name="d")
+    with pytest.raises(RealtimeConnectionError, match="HTTP 401"):
+        await wrong.create_session()
 
 
-async def test_session_settings_travel_with_the_ephemeral_key(echo_rtc: LocalServer) -> None:
-    client = openai_client(echo_rtc, model="gpt-realtime-mini")
+async def test_session_settings_travel_with_the_ephemeral_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From the client's settings to the minted key to the call's `session.created`, in memory."""
+    app = await local_server_in_memory(monkeypatch)
+    client = OpenAIRealtimeWebRTC(api_key="sk-test", base_url=IN_MEMORY, model="gpt-realtime-mini")
     wire = Wire(client)
     settings = RealtimeSettings(instructions="be terse", voice="shimmer", output_modalities=["text"])
     async with client(settings=settings):
         created = await next_event(client, wire, ListenEvents.SESSION_CREATED)
         await next_event(client, wire, ListenEvents.SESSION_UPDATED)
+    await every_call_ended(app)
     assert wire.types() == ["session.created", "session.updated"], "the minted session needs no update"
     session = created.service_event["session"]  # type: ignore[index]
     assert (session["model"], session["instructions"], session["audio"]["output"]["voice"]) == (

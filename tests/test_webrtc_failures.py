@@ -14,10 +14,12 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from aiohttp.client_reqrep import ConnectionKey
 from aiohttp.test_utils import TestServer
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from support.app_requests import AppReply, AppSession, post
+from support.memory_peer import MemoryChannel, MemoryPeer, use_memory_peers
 
-from voicecli.conversation.exchange import exchange
 from voicecli.realtime import (
     OpenAIRealtimeWebRTC,
     RealtimeConfigurationError,
@@ -27,9 +29,13 @@ from voicecli.realtime import (
     RealtimeSettings,
 )
 from voicecli.realtime.webrtc_ice import loopback_candidates, no_stun
-from voicecli.server import UNPACED, Faults, LocalServer
+from voicecli.realtime.webrtc_signaling import start_call
+from voicecli.server import Faults
 from voicecli.server.app import ServerConfig, create_app
 from voicecli.server.brains import load_brain
+from voicecli.server.config import CONFIG_KEY
+from voicecli.server.events import error_event
+from voicecli.server.faults import MALFORMED_FRAME, injected_error
 from voicecli.server.webrtc import call as rtc_call
 from voicecli.server.webrtc import routes as server_webrtc
 from voicecli.server.webrtc.routes import RTC_KEY
@@ -37,6 +43,8 @@ from voicecli.server.webrtc.routes import RTC_KEY
 pytestmark = pytest.mark.timeout(30)
 
 TEXT_ONLY = RealtimeSettings(output_modalities=["text"], push_to_talk=True)
+BASE_URL = "http://127.0.0.1:8765/v1"
+"""Where a client without a socket (its requests or its peer stand-ins) believes the service is."""
 
 
 @pytest_asyncio.fixture
@@ -87,26 +95,31 @@ async def answer_from_a_closed_peer(offer: str) -> str:
     return pc.localDescription.sdp
 
 
+@pytest.fixture
+def app() -> web.Application:
+    """The local server's app, reached without a socket (`support.app_requests`)."""
+    return create_app(ServerConfig(brain=load_brain("echo"), faults=Faults()))
+
+
 @pytest.mark.parametrize("prefix", ["/v1", "/openai/v1"])
 @pytest.mark.parametrize("endpoint", ["client_secrets", "calls"])
-async def test_missing_key_gets_the_services_401(echo_server: LocalServer, prefix: str, endpoint: str) -> None:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(f"{echo_server.http_url}{prefix}/realtime/{endpoint}", data=b"{}") as response,
-    ):
-        body = await response.json()
-    assert response.status == 401
+async def test_missing_key_gets_the_services_401(app: web.Application, prefix: str, endpoint: str) -> None:
+    reply = await post(app, f"{prefix}/realtime/{endpoint}", data=b"{}")
+    body = reply.json()
+    assert reply.status == 401
     assert body["error"]["code"] == "invalid_api_key" and body["error"]["type"] == "invalid_request_error"
 
 
-async def test_wrong_key_is_a_connection_error(echo_server: LocalServer) -> None:
-    echo_server.config.accepted_key = "the-right-key"
-    client = client_for(echo_server.http_url + "/v1", api_key="a-wrong-key")
+async def test_wrong_key_is_a_connection_error(app: web.Application, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service's 401 reaches the caller as one line; the key minted with the right key opens the call."""
+    app[CONFIG_KEY].accepted_key = "the-right-key"
     with pytest.raises(RealtimeConnectionError, match=r"HTTP 401 \(check the API key\): Incorrect API key"):
-        await client.create_session()
-    right = client_for(echo_server.http_url + "/v1", api_key="the-right-key")
-    async with right(settings=TEXT_ONLY):  # the ephemeral key it mints is accepted for the call
-        assert (await exchange(right, text="ok", timeout_s=5)).assistant_text == "You said: ok"
+        await start_call(AppSession(app), BASE_URL, bearer("a-wrong-key"), {}, AN_OFFER)  # type: ignore[arg-type]
+    minted = (await post(app, "/v1/realtime/client_secrets", headers=bearer("the-right-key"), json={})).json()
+    monkeypatch.setattr(rtc_call.RtcCall, "answer", canned_answer)
+    assert (await post_offer(app, AN_OFFER, key="ek_not_minted_here")).status == 401
+    # the ephemeral key it minted is accepted for the call
+    await answered_with_its_location(app, await post_offer(app, AN_OFFER, key=minted["value"]))
 
 
 async def test_missing_key_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,78 +129,88 @@ async def test_missing_key_is_a_configuration_error(monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.parametrize(
-    ("content_type", "body"),
+    ("content_type", "body", "code"),
     [
-        ("application/sdp", "hello"),
-        ("application/sdp", "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"),
-        ("text/plain", ""),
+        ("application/sdp", "hello", "invalid_offer"),
+        ("application/sdp", "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n", "invalid_offer"),
+        ("text/plain", "", "invalid_content_type"),
     ],
 )
-async def test_bad_offer_gets_400(echo_server: LocalServer, content_type: str, body: str) -> None:
-    headers = {"Authorization": "Bearer sk-test", "Content-Type": content_type}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(f"{echo_server.http_url}/v1/realtime/calls", data=body.encode(), headers=headers) as response,
-    ):
-        error = (await response.json())["error"]
-    assert response.status == 400
-    assert error["code"] in ("invalid_offer", "invalid_content_type") and error["message"]
+async def test_bad_offer_gets_400(app: web.Application, content_type: str, body: str, code: str) -> None:
+    headers = {**bearer("sk-test"), "Content-Type": content_type}
+    reply = await post(app, "/v1/realtime/calls", data=body.encode(), headers=headers)
+    error = reply.json()["error"]
+    assert reply.status == 400
+    assert error["code"] == code and error["message"]
+    assert app[RTC_KEY].active == {}
 
 
-def active_calls(server: LocalServer) -> dict[str, rtc_call.RtcCall]:
-    assert server._runner is not None
-    return server._runner.app[RTC_KEY].active
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
-async def an_offer() -> str:
-    """A well-formed offer (audio and the events channel), from a peer that is closed at once."""
-    pc = RTCPeerConnection(no_stun())
-    pc.addTransceiver("audio")
-    pc.createDataChannel("oai-events")
-    await pc.setLocalDescription(await pc.createOffer())
-    await pc.close()
-    return pc.localDescription.sdp
+AN_OFFER = (
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+    "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n"
+)
+"""What the route checks before it answers (`v=0`, a data channel); answering is `RtcCall.answer`'s."""
 
 
-async def post_offer(server: LocalServer, offer: str) -> tuple[int, dict]:
-    headers = {"Authorization": "Bearer sk-test", "Content-Type": "application/sdp"}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(f"{server.http_url}/v1/realtime/calls", data=offer.encode(), headers=headers) as response,
-    ):
-        return response.status, await response.json()
+async def post_offer(app: web.Application, offer: str, key: str = "sk-test") -> AppReply:
+    return await post(app, "/v1/realtime/calls", data=offer, headers={**bearer(key), "Content-Type": "application/sdp"})
 
 
-async def test_malformed_offers_are_refused_and_free_their_slots(echo_server: LocalServer) -> None:
-    """More bogus offers than there are call slots: each gets the service's 400, and a real call still fits."""
+CANNED_ANSWER = "v=0\r\nthe answer\r\n"
+
+
+async def canned_answer(self: rtc_call.RtcCall, offer: str) -> str:
+    """`RtcCall.answer` for a test of the route, which opens no peer (real calls: the end-to-end tests)."""
+    return CANNED_ANSWER
+
+
+async def answered_with_its_location(app: web.Application, reply: AppReply) -> None:
+    """The route's 201: the answer, and the location of the one call it holds (closed here)."""
+    assert reply.status == 201 and reply.body == CANNED_ANSWER.encode(), reply.body
+    (call,) = app[RTC_KEY].active.values()
+    assert reply.headers["Location"] == f"/v1/realtime/calls/{call.id}"
+    await call.close("the test is over")
+    assert app[RTC_KEY].active == {}
+
+
+async def test_malformed_offers_are_refused_and_free_their_slots(
+    app: web.Application, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More bogus offers than there are call slots: each gets the service's 400, and a call still fits."""
     bogus = "v=0\r\nm=application 9 x\r\n"  # passes the first look; aiortc's parser trips over it
     for _ in range(server_webrtc.MAX_CALLS + 1):
-        status, body = await post_offer(echo_server, bogus)
-        assert status == 400, body
-        assert body["error"]["code"] == "invalid_offer" and body["error"]["type"] == "invalid_request_error"
-    assert active_calls(echo_server) == {}
-    client = client_for(echo_server.http_url + "/v1")
-    async with client(settings=TEXT_ONLY):
-        assert (await exchange(client, text="ok", timeout_s=5)).assistant_text == "You said: ok"
+        reply = await post_offer(app, bogus)
+        assert reply.status == 400, reply.body
+        error = reply.json()["error"]
+        assert error["code"] == "invalid_offer" and error["type"] == "invalid_request_error"
+    assert app[RTC_KEY].active == {}
+    monkeypatch.setattr(rtc_call.RtcCall, "answer", canned_answer)
+    await answered_with_its_location(app, await post_offer(app, AN_OFFER))
 
 
 async def test_a_server_failure_while_answering_frees_the_slot(
-    echo_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+    app: web.Application, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken_answer(self: rtc_call.RtcCall, offer: str) -> str:
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(rtc_call.RtcCall, "answer", broken_answer)
-    status, body = await post_offer(echo_server, await an_offer())
-    assert status == 500
+    reply = await post_offer(app, AN_OFFER)
+    body = reply.json()
+    assert reply.status == 500
     assert body["error"]["type"] == "server_error" and "a bug" not in body["error"]["message"]
-    assert active_calls(echo_server) == {}
+    assert app[RTC_KEY].active == {}
 
 
-async def test_calls_beyond_the_limit_get_429(echo_server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_calls_beyond_the_limit_get_429(app: web.Application, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(server_webrtc, "MAX_CALLS", 0)
     with pytest.raises(RealtimeConnectionError, match="HTTP 429"):
-        await client_for(echo_server.http_url + "/v1").create_session()
+        await start_call(AppSession(app), BASE_URL, bearer("sk-test"), {}, AN_OFFER)  # type: ignore[arg-type]
+    assert app[RTC_KEY].active == {}
 
 
 async def test_ice_that_never_connects_fails_in_bounded_time() -> None:
@@ -208,52 +231,82 @@ async def test_ice_that_never_connects_fails_in_bounded_time() -> None:
     assert client.webrtc.peer_connection is None and not client.webrtc.tasks and not client.connected
 
 
-async def test_unusable_answer_is_a_connection_error() -> None:
-    async def garbage(offer: str) -> str:
-        return "this is not SDP"
+async def test_unusable_answer_is_a_connection_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_memory_peers(monkeypatch, answer="this is not SDP")
+    client = client_for(BASE_URL)
+    with pytest.raises(RealtimeConnectionError, match="SDP answer that cannot be used"):
+        await client.create_session()
+    assert client.webrtc.peer_connection is None and not client.webrtc.tasks and not client.connected
 
-    service = await fake_signaling(garbage)
-    try:
-        with pytest.raises(RealtimeConnectionError, match="SDP answer that cannot be used"):
-            await client_for(str(service.make_url("/v1"))).create_session()
-    finally:
-        await service.close()
+
+class Unreachable:
+    """An `aiohttp.ClientSession` whose every connection is refused, as aiohttp reports it."""
+
+    def post(self, url: str, **_: object) -> object:
+        raise aiohttp.ClientConnectorError(
+            ConnectionKey("127.0.0.1", 9, False, True, None, None, None),
+            ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)"),
+        )
 
 
 async def test_unreachable_service_is_a_connection_error() -> None:
-    with pytest.raises(RealtimeConnectionError, match="cannot reach"):
-        await client_for("http://127.0.0.1:9/v1", connect_timeout_s=3).create_session()
+    """Refused for real: `test_an_unreachable_service_is_one_connection_error` (Voice Live)."""
+    with pytest.raises(
+        RealtimeConnectionError, match=re.escape("cannot reach the realtime service at http://127.0.0.1:9/v1/")
+    ) as failed:
+        await start_call(Unreachable(), "http://127.0.0.1:9/v1", bearer("sk-test"), {}, AN_OFFER)  # type: ignore[arg-type]
+    assert "\n" not in str(failed.value)
 
 
-async def test_server_closing_the_data_channel_is_fatal() -> None:
-    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(drop_after_events=2)) as server:
-        client = client_for(server.http_url + "/v1")
-        async with client(settings=TEXT_ONLY):
-            pc = client.webrtc.peer_connection
-            events = await events_until_end(client)
+def the_service(peers: list[MemoryPeer]) -> MemoryChannel:
+    """The data channel of the one call made so far, where the test speaks for the service."""
+    (peer,) = peers
+    assert peer.channel is not None
+    return peer.channel
+
+
+async def test_server_closing_the_data_channel_is_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    peers = use_memory_peers(monkeypatch)
+    client = client_for(BASE_URL)
+    async with client(settings=TEXT_ONLY):
+        the_service(peers).arrive({"type": "session.updated", "event_id": "event_1", "session": {}})
+        the_service(peers).close()
+        events = await events_until_end(client)
     errors = [event for event in events if isinstance(event, RealtimeErrorEvent)]
     assert [error.error.fatal for error in errors] == [True]
     assert "closed the realtime data channel" in errors[0].error.message
-    assert pc is not None and pc.connectionState == "closed"
+    assert peers[0].connectionState == "closed"
 
 
-async def test_events_sent_before_the_call_ends_are_not_lost() -> None:
-    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(expire_after_seconds=0.3)) as server:
-        client = client_for(server.http_url + "/v1")
-        async with client(settings=TEXT_ONLY):
-            events = await events_until_end(client)
+async def test_events_sent_before_the_call_ends_are_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    peers = use_memory_peers(monkeypatch)
+    client = client_for(BASE_URL)
+    async with client(settings=TEXT_ONLY):
+        expired = error_event("session_expired", "Your session hit the maximum duration.", event_id=None)
+        the_service(peers).arrive({**expired, "event_id": "event_2"})
+        the_service(peers).close()  # at once: the error is still queued when the channel's close is seen
+        events = await events_until_end(client)
     errors = [event.error for event in events if isinstance(event, RealtimeErrorEvent)]
     assert [(error.code, error.fatal) for error in errors] == [("session_expired", True), ("connection_closed", True)]
 
 
-async def test_malformed_and_injected_errors_are_not_fatal() -> None:
-    faults = Faults(malformed_after_events=1, error_after_events=2)
-    async with LocalServer(brain="echo", pacing=UNPACED, faults=faults) as server:
-        client = client_for(server.http_url + "/v1")
-        async with client(settings=TEXT_ONLY):
-            result = await exchange(client, text="still there?", timeout_s=5)
-    assert result.failed is None and result.assistant_text == "You said: still there?"
-    assert {error.code for error in result.errors} >= {"malformed_event", "server_error"}
+async def test_malformed_and_injected_errors_are_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's own fault frames (`voicecli.server.faults`), then a reply: the session goes on."""
+    peers = use_memory_peers(monkeypatch)
+    client = client_for(BASE_URL)
+    async with client(settings=TEXT_ONLY):
+        the_service(peers).arrive(MALFORMED_FRAME.decode())
+        the_service(peers).arrive({**injected_error(), "event_id": "event_2"})
+        delta = {"type": "response.output_text.delta", "event_id": "event_3", "response_id": "resp_1"}
+        the_service(peers).arrive({**delta, "item_id": "item_1", "output_index": 0, "content_index": 0, "delta": "Hi"})
+        the_service(peers).close()
+        events = await events_until_end(client)
+    assert [(e.error.code, e.error.fatal) for e in events if isinstance(e, RealtimeErrorEvent)] == [
+        ("malformed_event", False),
+        ("server_error", False),
+        ("connection_closed", True),
+    ]
+    assert "response.output_text.delta" in [event.service_type for event in events]
 
 
 async def test_remote_track_ending_is_fatal(app_server: TestServer) -> None:

@@ -10,14 +10,15 @@ import subprocess
 import sys
 import time
 
-import aiohttp
 import aioice.ice
 import numpy as np
 import pytest
+from aiohttp import web
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame
 from openai.types.realtime import ClientSecretCreateResponse
+from support.app_requests import post
 
 from voicecli.config import AppConfig
 from voicecli.conversation.providers import build_client
@@ -26,7 +27,9 @@ from voicecli.realtime.webrtc import AzureRealtimeWebRTC, OpenAIRealtimeWebRTC
 from voicecli.realtime.webrtc_ice import is_loopback_url, loopback_candidates, no_stun, why_not_open
 from voicecli.realtime.webrtc_media import FRAME_SAMPLES, Pcm24kConverter, PcmAudioTrack
 from voicecli.realtime.webrtc_playback import TAIL_FRAMES, RemotePlayback
-from voicecli.server import LocalServer
+from voicecli.server import Faults
+from voicecli.server.app import ServerConfig, create_app
+from voicecli.server.brains import load_brain
 from voicecli.server.embedded_webrtc import LocalRealtimeWebRTC
 from voicecli.server.webrtc.audio import ResponseAudioTrack
 
@@ -120,30 +123,49 @@ def test_a_call_that_did_not_open_says_what_was_seen_and_the_likely_causes_in_or
 # --- the microphone track ----------------------------------------------------------------------
 
 
+class VirtualClock:
+    """A `FrameClock` whose waits pass at once and move its time on by what was waited."""
+
+    def __init__(self) -> None:
+        self.time = 1000.0
+        self.waits: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.time += seconds
+        await asyncio.sleep(0)
+
+
 async def test_pcm_track_sends_real_time_frames_of_what_was_put() -> None:
-    track = PcmAudioTrack()
+    clock = VirtualClock()
+    track = PcmAudioTrack(clock=clock)
     track.put_nowait(np.arange(FRAME_SAMPLES + 10, dtype=np.int16))
-    started = time.monotonic()
     frames = [await track.recv() for _ in range(6)]
-    elapsed = time.monotonic() - started
-    assert elapsed >= 0.09, "paced in real time: 5 frame intervals of 20 ms (a loaded machine only adds)"
+    assert clock.waits == pytest.approx([0.02] * 5), "paced in real time: each frame after the first waits 20 ms"
+    clock.time += 0.5  # the event loop stalled: the track restarts its clock rather than send a burst
+    late = [await track.recv() for _ in range(2)]
+    assert clock.waits[5:] == pytest.approx([0.02])
     first = frames[0].to_ndarray().reshape(-1)
     assert (frames[0].sample_rate, frames[0].samples, frames[0].layout.name) == (24_000, FRAME_SAMPLES, "stereo")
     assert np.array_equal(first[0::2], np.arange(FRAME_SAMPLES)) and np.array_equal(first[0::2], first[1::2])
     second = frames[1].to_ndarray().reshape(-1)[0::2]
     assert np.array_equal(second[:10], np.arange(FRAME_SAMPLES, FRAME_SAMPLES + 10)) and not second[10:].any()
-    assert [frame.pts for frame in frames] == [i * FRAME_SAMPLES for i in range(6)]
+    assert [frame.pts for frame in frames + late] == [i * FRAME_SAMPLES for i in range(8)]
     assert not frames[5].to_ndarray().any(), "silence when nothing is queued"
     track.stop()
 
 
 async def test_pcm_track_bounds_its_buffer() -> None:
-    track = PcmAudioTrack(max_buffered_s=0.05)  # 60 ms would not fit: 50 ms is 1200 samples
+    track = PcmAudioTrack(max_buffered_s=0.05, clock=VirtualClock())  # 60 ms would not fit: 50 ms is 1200 samples
     track.put_nowait(np.zeros(960, dtype=np.int16))
     with pytest.raises(asyncio.QueueFull):
         track.put_nowait(np.zeros(480, dtype=np.int16))
     waiting = asyncio.ensure_future(track.put(np.zeros(480, dtype=np.int16)))
-    await asyncio.sleep(0.01)
+    for _ in range(5):
+        await asyncio.sleep(0)  # its turn to run, several times over
     assert not waiting.done()
     await track.recv()  # 20 ms leave: now it fits
     await asyncio.wait_for(waiting, 1)
@@ -229,7 +251,9 @@ async def test_playback_clear_and_stall_end_a_response() -> None:
 
 async def test_reply_track_plays_segments_in_order_and_announces_them() -> None:
     announced: list[tuple[str, str]] = []
-    track = ResponseAudioTrack(lambda kind, response_id: announced.append((kind.rsplit(".", 1)[1], response_id)))
+    track = ResponseAudioTrack(
+        lambda kind, response_id: announced.append((kind.rsplit(".", 1)[1], response_id)), clock=VirtualClock()
+    )
     await track.put("r1", b"\1\0" * 600)
     await track.put("r2", b"\2\0" * 300)
     assert announced == [("started", "r1")]
@@ -250,16 +274,19 @@ async def test_reply_track_plays_segments_in_order_and_announces_them() -> None:
 # --- the client-secret endpoint ----------------------------------------------------------------
 
 
-async def mint(server: LocalServer, body: object) -> tuple[int, dict[str, object]]:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(f"{server.http_url}/v1/realtime/client_secrets", json=body, headers={"api-key": "k"}) as reply,
-    ):
-        return reply.status, await reply.json()
+@pytest.fixture
+def app() -> web.Application:
+    """The local server's app, reached without a socket (`support.app_requests`)."""
+    return create_app(ServerConfig(brain=load_brain("echo"), faults=Faults()))
 
 
-async def test_client_secret_carries_the_checked_session(echo_server: LocalServer) -> None:
-    status, body = await mint(echo_server, {"session": {"type": "realtime", "model": "m", "instructions": "hi"}})
+async def mint(app: web.Application, body: object) -> tuple[int, dict[str, object]]:
+    reply = await post(app, "/v1/realtime/client_secrets", json=body, headers={"api-key": "k"})
+    return reply.status, reply.json()
+
+
+async def test_client_secret_carries_the_checked_session(app: web.Application) -> None:
+    status, body = await mint(app, {"session": {"type": "realtime", "model": "m", "instructions": "hi"}})
     assert status == 200
     assert str(body["value"]).startswith("ek_")
     checked = ClientSecretCreateResponse.model_validate(body)
@@ -276,8 +303,8 @@ async def test_client_secret_carries_the_checked_session(echo_server: LocalServe
         ({"session": {"type": "realtime"}, "expires_after": 60}, None),
     ],
 )
-async def test_client_secret_refuses_bad_sessions(echo_server: LocalServer, body: object, param: str | None) -> None:
-    status, reply = await mint(echo_server, body)
+async def test_client_secret_refuses_bad_sessions(app: web.Application, body: object, param: str | None) -> None:
+    status, reply = await mint(app, body)
     assert status == 400
     assert reply["error"]["param"] == param  # type: ignore[index]
 
@@ -289,6 +316,7 @@ def test_build_client_picks_the_webrtc_class(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "az-x")
     config = AppConfig(transport="webrtc")
+    config.local.brain = "echo"  # `auto` would look for a chat server nearby
     assert type(build_client(config)) is LocalRealtimeWebRTC
     config.provider = "openai"
     assert type(build_client(config)) is OpenAIRealtimeWebRTC

@@ -155,7 +155,7 @@ class WebRTCTransport:
         self._sink = sink
         self._incoming = asyncio.Queue()
         self._playback = self._new_playback()
-        self.peer_connection = pc = RTCPeerConnection(no_stun())
+        self.peer_connection = pc = self._new_peer()
         opened = self._wire(pc, track)
         try:
             with loopback_candidates(is_loopback_url(base_url)):
@@ -190,6 +190,10 @@ class WebRTCTransport:
         """The SDP answer for `offer` (the hook where another protocol sets up its call its own way)."""
         session = {**sink.session_config(), "model": self.endpoint.model}
         return await start_call(http, base_url, headers, session, offer)
+
+    def _new_peer(self) -> RTCPeerConnection:
+        """The call's peer connection, without STUN (the hook where a test puts a peer without sockets)."""
+        return RTCPeerConnection(no_stun())
 
     def _parse(self, message: str | bytes) -> RealtimeEvent:
         """One data channel message as a typed event (the hook for another protocol's events)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.realtime.tasks import BackgroundTasks
-from voicecli.realtime.webrtc_media import PacedAudioTrack
+from voicecli.realtime.webrtc_media import FrameClock, PacedAudioTrack
 from voicecli.server.events import Send
 from voicecli.server.session.audio_out import AudioRef
 
@@ -35,8 +35,13 @@ class ResponseAudioTrack(PacedAudioTrack):
     """The outgoing voice: response segments one after another. `announce(event_type, response_id)`
     hears when a segment starts (`output_audio_buffer.started`) or has been sent (`.stopped`)."""
 
-    def __init__(self, announce: Callable[[str, str], None], max_buffered_s: float = MAX_BUFFERED_S) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        announce: Callable[[str, str], None],
+        max_buffered_s: float = MAX_BUFFERED_S,
+        clock: FrameClock | None = None,
+    ) -> None:
+        super().__init__(clock)
         self._announce = announce
         self._segments: deque[_Segment] = deque()
         self._queued = 0  # bytes in all segments
