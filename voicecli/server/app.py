@@ -128,7 +128,7 @@ class _Connection(SessionTransport):
         try:
             await self._serve(self._read_frames())
         finally:
-            await self._tasks.close()
+            await self._stop_background()
             await self.session.close()
             _log.info(
                 "connection %d from %s %s model=%s: %d events in, %d out, %.1f s, close code %s",

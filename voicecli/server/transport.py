@@ -49,6 +49,7 @@ class SessionTransport(ABC):
         self.received = 0
         self.sent = 0
         self._tasks = BackgroundTasks()
+        self._expiry: asyncio.TimerHandle | None = None
 
     @abstractmethod
     async def _write_unchecked(self, frame: bytes) -> None:
@@ -67,12 +68,24 @@ class SessionTransport(ABC):
         """End the connection after a server error."""
 
     def _start_expiry(self) -> None:
-        """Expire the session at the end of its lifetime, or sooner when the fault plan says so."""
+        """Expire the session at the end of its lifetime, or sooner when the fault plan says so.
+        A timer, not a task asleep for the session's hour: nothing runs until it is due."""
         early = self.plan.expire_after
-        if early is not None and early < self.lifetime_s:
-            self._tasks.spawn(self._expire(early, EXPIRED_MESSAGE))
-        else:
-            self._tasks.spawn(self._expire(self.lifetime_s, expired_message(self.lifetime_s)))
+        after, message = (
+            (early, EXPIRED_MESSAGE)
+            if early is not None and early < self.lifetime_s
+            else (self.lifetime_s, expired_message(self.lifetime_s))
+        )
+        self._expiry = asyncio.get_running_loop().call_later(after, self._expire_now, after, message)
+
+    def _expire_now(self, after: float, message: str) -> None:
+        self._tasks.spawn(self._expire(after, message))
+
+    async def _stop_background(self) -> None:
+        """Cancel the expiry timer and the connection's tasks (when the connection ends)."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        await self._tasks.close()
 
     async def _intercept(self, event: dict[str, Any]) -> bool:
         """The session's `intercept`: faults tied to `response.create` (a `server_error` instead of
@@ -116,7 +129,6 @@ class SessionTransport(ABC):
                 await self._drop()
 
     async def _expire(self, after: float, message: str) -> None:
-        await asyncio.sleep(after)
         _log.info("%s: session expired after %g s", self.name, after)
         await self.session.emit(error_event("session_expired", message))
         await self._end_expired(message)

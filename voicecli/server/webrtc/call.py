@@ -74,7 +74,7 @@ class RtcCall(SessionTransport):
         if self._closing:
             return
         self._closing = True
-        await self._tasks.close()
+        await self._stop_background()
         await self.session.close()
         await self.audio_out.close()
         await self.peer.close()
