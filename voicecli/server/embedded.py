@@ -86,7 +86,7 @@ class EmbeddedServerTransport:
             max_session_s=spec.max_session_s,
             pacing=spec.pacing,
             protocols=(spec.protocol,),
-            speech_input=spec.speech_input,
+            speech_input=spec.speech_input or self.media_audio,  # a media track carries audio (silence) all along
         )
         await self.server.start()
         self._aim(self.server.http_url + "/v1")
