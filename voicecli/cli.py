@@ -8,7 +8,6 @@ commands that serve until Ctrl-C, in `cli_servers`.
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 from typing import Annotated
 
@@ -304,13 +303,7 @@ def config_init(
 
 
 def main() -> None:
-    try:
-        app()
-    finally:
-        # The interpreter's last collection would walk and free, one by one, the hundreds of
-        # thousands of objects the SDK's types and the speech model are made of (a quarter second of
-        # CPU, more than a typed turn takes); exit returns that memory anyway, so it is set aside.
-        gc.freeze()
+    app()
 
 
 if __name__ == "__main__":
