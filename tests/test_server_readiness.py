@@ -13,6 +13,7 @@ import pytest
 
 from voicecli.commands import talk_files
 from voicecli.config import AppConfig
+from voicecli.config.app_config import LocalConfig
 from voicecli.conversation.providers import build_client
 from voicecli.server import app, recognition_whisper
 from voicecli.server.app import LocalServer
@@ -52,7 +53,8 @@ async def test_an_embedded_server_gets_ready_for_its_clients_protocol_and_any_au
     Whisper in the middle of the session."""
     RecordedServer.made.clear()
     monkeypatch.setattr(app, "LocalServer", RecordedServer)
-    client = build_client(replace(AppConfig(), **settings), speech_input=speech_input)
+    echo = replace(AppConfig(), local=LocalConfig(brain="echo"))  # `auto` would look for a chat model
+    client = build_client(replace(echo, **settings), speech_input=speech_input)
     await client.embedded.prepare()  # type: ignore[attr-defined]
     [options] = RecordedServer.made
     assert options["protocols"] == (protocol,)
