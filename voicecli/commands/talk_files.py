@@ -47,7 +47,12 @@ async def run_file_turn(
     status = status or sys.stderr
     if config.ui.log_file:
         configure_logging(Path(config.ui.log_file), live=False)
-    client = build_client(config, tools=configured_tools(config), continuity=session_continuity(config))
+    client = build_client(
+        config,
+        speech_input=input_file is not None,  # a typed turn sends no audio, now or on a reconnect
+        tools=configured_tools(config),
+        continuity=session_continuity(config),
+    )
     servers = configured_mcp_servers(config)
     set_up_approvals(client.tools, config)  # nobody to ask here: `--approve` decides, else refused
     audio = read_audio_24k_mono(input_file) if input_file is not None else None  # after the key: that first

@@ -87,8 +87,10 @@ def session_continuity(config: AppConfig) -> Continuity | None:
     return None if policy is None else replace(policy, attempt_timeout_s=config.connect_timeout_s)
 
 
-def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
-    """The client for `config.provider` over `config.transport`; options go to its constructor."""
+def build_client(config: AppConfig, *, speech_input: bool = True, **client_options: Any) -> RealtimeClient:
+    """The client for `config.provider` over `config.transport`; options go to its constructor.
+    `speech_input` False says only typed turns will be sent: the local server then loads no speech
+    recogniser (a second of CPU) for audio that never comes."""
     client_class = _client_class(config)
     client_options.setdefault("connect_timeout_s", config.connect_timeout_s)
     if speaks_live(config):
@@ -100,6 +102,7 @@ def build_client(config: AppConfig, **client_options: Any) -> RealtimeClient:
                 brain=local_brain(config),
                 max_session_s=config.local.max_session_s,
                 pacing=local_pacing(config),
+                speech_input=speech_input,
                 **client_options,
             )
         case "openai":

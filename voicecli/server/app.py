@@ -18,9 +18,10 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import orjson
 from aiohttp import WSMsgType, web
@@ -39,6 +40,7 @@ from voicecli.server.events import error_event
 from voicecli.server.faults import EXPIRED_CLOSE_CODE, Faults
 from voicecli.server.ids import new_id
 from voicecli.server.live.route import add_live_routes
+from voicecli.server.live.validation import build_live_validators
 from voicecli.server.native_memory import return_large_buffers
 from voicecli.server.paths import lenient, normalized
 from voicecli.server.preview_route import PREVIEW_PATH, handle_preview_frame, to_beta_server_event
@@ -50,9 +52,13 @@ from voicecli.server.validation import build_validators, validate_server_event
 from voicecli.server.voicelive.route import VOICE_LIVE_CALLS_PATH, VOICE_LIVE_PATH, VOICE_LIVE_PATHS, VoiceLiveShape
 from voicecli.server.webrtc.routes import add_webrtc_routes
 
-__all__ = ["CONFIG_KEY", "LocalServer", "ServerConfig", "create_app", "serve_forever"]
+__all__ = ["CONFIG_KEY", "PROTOCOLS", "LocalServer", "ServedProtocol", "ServerConfig", "create_app", "serve_forever"]
 
 _log = logging.getLogger("voicecli.server")
+
+ServedProtocol = Literal["realtime", "live"]
+PROTOCOLS: tuple[ServedProtocol, ...] = ("realtime", "live")
+"""The protocols whose event checks a server builds before it listens, unless told its clients speak fewer."""
 
 
 def create_app(config: ServerConfig) -> web.Application:
@@ -219,6 +225,8 @@ class LocalServer:
         chat_url: str | None = None,
         chat_model: str | None = None,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
+        protocols: Collection[ServedProtocol] = PROTOCOLS,
+        speech_input: bool = True,
     ) -> None:
         """`brain` is `echo`, `scripted` (`script` defaults to the bundled weather example), `chat`
         (the chat completions API at `chat_url`, asking for `chat_model`) or a `Brain`; `faults` may
@@ -227,6 +235,9 @@ class LocalServer:
         every other key fail like a wrong key does on the service; a session ends after
         `max_session_s` (`error` session_expired, then close 1001), as the service's do; beyond
         `max_sessions` WebSocket sessions at a time, a connection gets HTTP 429.
+        `protocols` are those its clients will speak: their event checks (seconds of imports on a busy
+        machine) are built before it listens, another's at its first event. Without `speech_input`
+        (no client will send audio: a typed turn) Whisper is not loaded at start, only if audio comes.
         A brain that cannot be built (a missing or malformed script, no chat URL) raises `ValueError`,
         and so does a `host` off loopback without an `accepted_key`: anyone who reaches it could use
         the brain (and the chat model behind it)."""
@@ -251,20 +262,30 @@ class LocalServer:
             max_session_s=max_session_s,
             max_sessions=max_sessions,
         )
+        self.protocols = frozenset(protocols)
+        self.speech_input = speech_input
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
     async def start(self) -> None:
-        """Listen; Whisper (when installed) loads in the background, so the first turn need not wait for it."""
+        """Listen; Whisper (when installed, and audio may come) loads in the background, so the first
+        turn need not wait for it."""
         return_large_buffers()
-        await asyncio.to_thread(build_validators)  # seconds of imports: not inside a first client's connect timeout
-        if recognition_whisper.available():
+        await asyncio.to_thread(self._build_checks)  # seconds of imports: not inside a first client's connect timeout
+        if self.speech_input and recognition_whisper.available():
             recognition_whisper.warm_up()
         self._runner = web.AppRunner(create_app(self.config), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._requested_port)
         await site.start()
         self._port = int(self._runner.addresses[0][1])
+
+    def _build_checks(self) -> None:
+        """Build the event checks of the protocols the clients will speak (in a fixed order)."""
+        if "realtime" in self.protocols:
+            build_validators()
+        if "live" in self.protocols:
+            build_live_validators()
 
     async def stop(self) -> None:
         """Close open connections (1001, going away) and the listening socket."""

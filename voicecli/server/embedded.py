@@ -19,7 +19,7 @@ from voicecli.server.session.config import SESSION_SECONDS
 from voicecli.server.session.pacing import DEFAULT_PACING, Pacing
 
 if TYPE_CHECKING:
-    from voicecli.server.app import LocalServer
+    from voicecli.server.app import LocalServer, ServedProtocol
     from voicecli.server.replies import Brain
 
 LOCAL_API_KEY = "local"
@@ -28,8 +28,9 @@ LOCAL_MODEL = "voicecli-local"
 
 
 class EmbeddedServer:
-    """What the local server runs (a brain, a session limit, pacing); `brain`, `script` and `pacing`
-    as for `LocalServer`: a malformed script raises `ValueError` here, before anything is opened."""
+    """What the local server runs (a brain, a session limit, pacing) and for whom (the one protocol its
+    client speaks; whether audio may come); as for `LocalServer`: a malformed script raises `ValueError`
+    here, before anything is opened."""
 
     def __init__(
         self,
@@ -40,6 +41,8 @@ class EmbeddedServer:
         chat_model: str | None = None,
         max_session_s: float = SESSION_SECONDS,
         pacing: Pacing = DEFAULT_PACING,
+        protocol: ServedProtocol = "realtime",
+        speech_input: bool = True,
     ) -> None:
         from voicecli.server.brains import load_brain
 
@@ -48,6 +51,8 @@ class EmbeddedServer:
         self.brain = brain
         self.max_session_s = max_session_s
         self.pacing = pacing
+        self.protocol = protocol
+        self.speech_input = speech_input
 
 
 class EmbeddedServerTransport:
@@ -76,7 +81,13 @@ class EmbeddedServerTransport:
         from voicecli.server.app import LocalServer
 
         spec = self._server_spec
-        self.server = LocalServer(brain=spec.brain, max_session_s=spec.max_session_s, pacing=spec.pacing)
+        self.server = LocalServer(
+            brain=spec.brain,
+            max_session_s=spec.max_session_s,
+            pacing=spec.pacing,
+            protocols=(spec.protocol,),
+            speech_input=spec.speech_input or self.media_audio,  # a media track carries audio (silence) all along
+        )
         await self.server.start()
         self._aim(self.server.http_url + "/v1")
         await self.inner.prepare()
@@ -108,10 +119,12 @@ class EmbeddedClient:
     client's own transport, so each protocol/transport pair needs only the hook `_point_at`.
 
     `brain`, `script`, `chat_url`, `chat_model`, `max_session_s` and `pacing` are `EmbeddedServer`'s;
-    `model` defaults to `default_model`; the rest go to the client class. Sessions end after
-    `max_session_s`, as the service's do."""
+    `speech_input` False says no audio will be sent (typed turns only), so the server need not load
+    its speech recogniser; `model` defaults to `default_model`; the rest go to the client class.
+    Sessions end after `max_session_s`, as the service's do."""
 
     default_model: ClassVar[str] = LOCAL_MODEL
+    protocol: str
     transport_layer: Transport
 
     def __init__(
@@ -124,6 +137,7 @@ class EmbeddedClient:
         model: str | None = None,
         max_session_s: float = SESSION_SECONDS,
         pacing: Pacing = DEFAULT_PACING,
+        speech_input: bool = True,
         **kwargs: Any,
     ) -> None:
         server = EmbeddedServer(
@@ -133,6 +147,8 @@ class EmbeddedClient:
             chat_model=chat_model,
             max_session_s=max_session_s,
             pacing=pacing,
+            protocol="live" if self.protocol == "live" else "realtime",
+            speech_input=speech_input,
         )
         super().__init__(api_key=LOCAL_API_KEY, model=model or self.default_model, **kwargs)  # type: ignore[call-arg]
         self.embedded = EmbeddedServerTransport(self.transport_layer, self._point_at, server)

@@ -48,7 +48,8 @@ async def run_script(prepared: PreparedScript, observer: RunObserver) -> ScriptR
     observer.run_started(run)
     started = time.perf_counter()
     try:
-        client = build_client(prepared.config, tools=prepared.tools)
+        speech_input = any(sent.audio is not None for sent in prepared.inputs)  # else typed turns only
+        client = build_client(prepared.config, speech_input=speech_input, tools=prepared.tools)
         run.usage.reader = usage_reader(client.protocol)  # tokens, or GPT-Live's seconds
         settings = session_settings(
             prepared.config, push_to_talk=True, expected_phrases=prepared.script.spoken_phrases or None

@@ -21,11 +21,7 @@ from voicecli.server.config import CONFIG_KEY, accepted_websocket, key_refusal
 from voicecli.server.ids import new_id
 from voicecli.server.live.chat_route import chat_completions
 from voicecli.server.live.session import LiveServerSession
-from voicecli.server.live.validation import (
-    build_live_validators,
-    validate_live_client_event,
-    validate_live_server_event,
-)
+from voicecli.server.live.validation import validate_live_client_event, validate_live_server_event
 from voicecli.server.paths import lenient
 from voicecli.server.session.pacing import Pacing
 from voicecli.server.validation import ProtocolViolation
@@ -45,11 +41,6 @@ def add_live_routes(app: web.Application) -> None:
     add_live_webrtc_routes(app)
     for path in ("/v1/chat/completions", "/openai/v1/chat/completions"):
         app.router.add_post(lenient(path), chat_completions)
-    app.on_startup.append(_build_validators)
-
-
-async def _build_validators(_app: web.Application) -> None:
-    await asyncio.to_thread(build_live_validators)  # seconds of imports: not in a first client's timeout
 
 
 async def live_websocket(request: web.Request) -> web.StreamResponse:
