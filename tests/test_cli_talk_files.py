@@ -24,6 +24,9 @@ def voicecli(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_"))}
+    # The echo brain unless a test says otherwise: `auto` would ask a local chat model if one runs
+    # here, and its echo explains itself for seconds of reply audio.
+    environment["VOICECLI_BRAIN"] = "echo"
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "voicecli", *args],
