@@ -169,10 +169,11 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
-    """`voicecli serve` in its own process; yields its http:// base address."""
+    """`voicecli serve` in its own process; yields its http:// base address. Its echo brain answers
+    (not `auto`'s chat model or self-explaining echo), unpaced: what is checked is what is said."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "voicecli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "voicecli", "serve", "--port", str(port), "--brain", "echo", "--speed", "max"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
