@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile
 import soxr
+from support.cli import invoke
 from support.system_tools import require_program
 
 pytestmark = pytest.mark.timeout(60)
@@ -128,7 +129,9 @@ def test_event_log_has_both_directions_and_no_audio_payloads(tmp_path: Path) -> 
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(args: list[str], code: int, fragment: str, tmp_path: Path) -> None:
-    assert_one_line_error(voicecli(*args, cwd=tmp_path), code, fragment)
+    """In process: the CLI's checks end before any connection (the real process's exit status is
+    checked by `test_bad_config_file_names_file_and_key` and the unreachable-session test)."""
+    assert_one_line_error(invoke(*args, cwd=tmp_path), code, fragment)
 
 
 def test_a_turn_whose_session_cannot_open_prints_no_transcript(tmp_path: Path) -> None:
@@ -142,7 +145,7 @@ def test_a_turn_whose_session_cannot_open_prints_no_transcript(tmp_path: Path) -
 def test_azure_without_a_deployment_names_every_way_to_set_one(tmp_path: Path) -> None:
     endpoint = {"AZURE_OPENAI_ENDPOINT": "https://example.openai.azure.com", "AZURE_OPENAI_API_KEY": "k"}
     assert_one_line_error(
-        voicecli("talk", "--provider", "azure", "--text", "x", env=endpoint, cwd=tmp_path),
+        invoke("talk", "--provider", "azure", "--text", "x", env=endpoint, cwd=tmp_path),
         1,
         "no Azure deployment: set AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME, pass --deployment, "
         "or set deployment in the [azure] table of the config file",
@@ -152,7 +155,7 @@ def test_azure_without_a_deployment_names_every_way_to_set_one(tmp_path: Path) -
 def test_unreadable_audio_file_is_one_line(tmp_path: Path) -> None:
     bogus = tmp_path / "notes.wav"
     bogus.write_text("this is not audio")
-    assert_one_line_error(voicecli("talk", "-i", str(bogus)), 1, "notes.wav")
+    assert_one_line_error(invoke("talk", "-i", str(bogus)), 1, "notes.wav")
 
 
 def test_bad_config_file_names_file_and_key(tmp_path: Path) -> None:
