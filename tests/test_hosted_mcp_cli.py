@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.cli import invoke
 from test_cli_talk_files import assert_one_line_error, voicecli
 from test_mcp_cli import TURN, WEATHER
 from test_mcp_tools import serving_http
@@ -67,5 +68,5 @@ def test_demo_approve_beats_the_scripts_own_setting(tmp_path: Path) -> None:
 def test_demo_approve_takes_only_all_or_none(tmp_path: Path) -> None:
     script = tmp_path / "s.toml"
     script.write_text('title = "x"\n[[turn]]\ntext = "hello"\n')
-    result = voicecli("demo", str(script), "--approve", "ask", cwd=tmp_path)
+    result = invoke("demo", str(script), "--approve", "ask", cwd=tmp_path)  # refused before any connection
     assert_one_line_error(result, 2, "--approve: 'ask' is not one of all, none")
