@@ -11,6 +11,7 @@ import contextlib
 import os
 import subprocess
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -20,8 +21,11 @@ from voicecli.cli import app
 PROVIDER_PREFIXES = ("OPENAI_", "AZURE_OPENAI_")
 
 
-def invoke(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the CLI with `args`, without the developer's provider variables (plus `env`), in `cwd`.
+def invoke(
+    *args: str, env: Mapping[str, str | None] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with `args`, without the developer's provider variables (plus `env`, where None
+    unsets one), in `cwd`.
 
     An exception the CLI let escape is reported as a subprocess would show it: a traceback on stderr."""
     unset: dict[str, str | None] = {name: None for name in os.environ if name.startswith(PROVIDER_PREFIXES)}
