@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile
 import soxr
-from support.cli import invoke
+from support.cli import UNPACED_HOME, invoke
 from support.system_tools import require_program
 
 pytestmark = pytest.mark.timeout(60)
@@ -26,8 +26,10 @@ def voicecli(
 ) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_"))}
     # The echo brain unless a test says otherwise: `auto` would ask a local chat model if one runs
-    # here, and its echo explains itself for seconds of reply audio.
+    # here, and its echo explains itself for seconds of reply audio. No developer config: an
+    # unpaced local server instead (tests/support/unpaced_home).
     environment["VOICECLI_BRAIN"] = "echo"
+    environment["XDG_CONFIG_HOME"] = str(UNPACED_HOME)
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "voicecli", *args],

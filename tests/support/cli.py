@@ -19,18 +19,20 @@ from typer.testing import CliRunner
 from voicecli.cli import app
 
 PROVIDER_PREFIXES = ("OPENAI_", "AZURE_OPENAI_")
+UNPACED_HOME = Path(__file__).parent / "unpaced_home"
+"""An XDG_CONFIG_HOME for `voicecli` in tests: no developer settings, an unpaced local server."""
 
 
 def invoke(
     *args: str, env: Mapping[str, str | None] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the CLI with `args`, without the developer's provider variables (plus `env`, where None
-    unsets one), in `cwd`.
+    """Run the CLI with `args`, without the developer's provider variables or configuration (plus
+    `env`, where None unsets one), in `cwd`.
 
     An exception the CLI let escape is reported as a subprocess would show it: a traceback on stderr."""
     unset: dict[str, str | None] = {name: None for name in os.environ if name.startswith(PROVIDER_PREFIXES)}
     with contextlib.chdir(cwd or Path.cwd()):
-        result = CliRunner().invoke(app, list(args), env={**unset, **(env or {})})
+        result = CliRunner().invoke(app, list(args), env={**unset, "XDG_CONFIG_HOME": str(UNPACED_HOME), **(env or {})})
     stderr = result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         stderr += "".join(traceback.format_exception(result.exception))
