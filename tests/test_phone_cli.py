@@ -22,7 +22,7 @@ SECRET = "c2VjcmV0LWFjY2Vzcy1rZXktbmV2ZXItcHJpbnRlZA=="
 
 async def test_ctrl_c_stops_accepting_and_drains_the_call_in_progress(phone: PhoneProcess, tmp_path: Path) -> None:
     async with SimulatedAcsCall(f"{phone.base}/ws/first?caller=%2B15555550100") as call:
-        await call.stream(speech(tmp_path, "Hello there, this is a test call."))
+        await call.stream(speech(tmp_path, "Hello."))
         await call.silence_until(lambda: call.loud_audio_after(), "the first answer")
         phone.process.send_signal(signal.SIGINT)
         await phone.next_line(r"draining: no new calls; waiting for 1 call")
