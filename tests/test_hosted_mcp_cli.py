@@ -18,6 +18,15 @@ pytestmark = pytest.mark.timeout(90)
 SUNNY = "sunny and 21 degrees in Paris (from MCP)"
 
 
+# First in the module: it ends before the module's MCP server starts, whose start and stop count
+# against the tests that use it (the I/O census).
+def test_demo_approve_takes_only_all_or_none(tmp_path: Path) -> None:
+    script = tmp_path / "s.toml"
+    script.write_text('title = "x"\n[[turn]]\ntext = "hello"\n')
+    result = invoke("demo", str(script), "--approve", "ask", cwd=tmp_path)  # refused before any connection
+    assert_one_line_error(result, 2, "--approve: 'ask' is not one of all, none")
+
+
 @pytest.fixture(scope="module")
 def http_server() -> Iterator[str]:
     with serving_http() as url:
@@ -63,10 +72,3 @@ def test_demo_approve_beats_the_scripts_own_setting(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["turns"][0]["tool_results"][0]["result"] == SUNNY
-
-
-def test_demo_approve_takes_only_all_or_none(tmp_path: Path) -> None:
-    script = tmp_path / "s.toml"
-    script.write_text('title = "x"\n[[turn]]\ntext = "hello"\n')
-    result = invoke("demo", str(script), "--approve", "ask", cwd=tmp_path)  # refused before any connection
-    assert_one_line_error(result, 2, "--approve: 'ask' is not one of all, none")
