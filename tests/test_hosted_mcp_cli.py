@@ -16,6 +16,7 @@ from test_mcp_tools import serving_http
 
 pytestmark = pytest.mark.timeout(90)
 SUNNY = "sunny and 21 degrees in Paris (from MCP)"
+UNPACED = '[local]\nspeed = "max"\n'  # these configs replace the unpaced test home: what runs is checked, not timing
 
 
 # First in the module: it ends before the module's MCP server starts, whose start and stop count
@@ -38,7 +39,7 @@ def test_talk_offers_a_hosted_server_and_approve_answers_its_approval_request(
     tmp_path: Path, http_server: str, approve: str
 ) -> None:
     config = tmp_path / "config.toml"
-    config.write_text(f'[[tools.hosted_mcp]]\nserver_label = "weather"\nserver_url = "{http_server}"\n')
+    config.write_text(f'{UNPACED}[[tools.hosted_mcp]]\nserver_label = "weather"\nserver_url = "{http_server}"\n')
     result = voicecli(*TURN, "--config", str(config), "--approve", approve, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -53,7 +54,9 @@ def test_talk_offers_a_hosted_server_and_approve_answers_its_approval_request(
 
 def test_a_hosted_server_beyond_this_machine_is_refused_by_the_local_server_in_one_line(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
-    config.write_text('[[tools.hosted_mcp]]\nserver_label = "far"\nserver_url = "https://mcp.example.com/mcp"\n')
+    config.write_text(
+        f'{UNPACED}[[tools.hosted_mcp]]\nserver_label = "far"\nserver_url = "https://mcp.example.com/mcp"\n'
+    )
     result = voicecli(*TURN, "--config", str(config), cwd=tmp_path)
     assert "only MCP servers on this machine" in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
