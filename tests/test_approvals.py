@@ -111,7 +111,8 @@ def test_in_file_mode_the_approve_flag_decides(tmp_path: Path, approve: str | No
 def test_an_mcp_server_marked_confirm_needs_approval(tmp_path: Path) -> None:
     server = Path(__file__).parent / "support" / "mcp_test_server.py"
     config = tmp_path / "config.toml"
-    config.write_text(f"[[tools.mcp]]\ncommand = {sys.executable!r}\nargs = [{str(server)!r}]\nconfirm = true\n")
+    mcp = f"[[tools.mcp]]\ncommand = {sys.executable!r}\nargs = [{str(server)!r}]\nconfirm = true\n"
+    config.write_text(f'[local]\nspeed = "max"  # what is checked is who runs, not timing\n{mcp}')
     refused = voicecli(*TURN, "--config", str(config), cwd=tmp_path)
     assert refused.returncode == 0, refused.stderr
     assert REFUSED in refused.stdout and "(from MCP)" not in refused.stdout

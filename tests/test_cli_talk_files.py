@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile
 import soxr
+from support.cli import UNPACED_HOME, invoke
 from support.system_tools import require_program
 
 pytestmark = pytest.mark.timeout(60)
@@ -24,6 +25,11 @@ def voicecli(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_"))}
+    # The echo brain unless a test says otherwise: `auto` would ask a local chat model if one runs
+    # here, and its echo explains itself for seconds of reply audio. No developer config: an
+    # unpaced local server instead (tests/support/unpaced_home).
+    environment["VOICECLI_BRAIN"] = "echo"
+    environment["XDG_CONFIG_HOME"] = str(UNPACED_HOME)
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "voicecli", *args],
@@ -125,7 +131,9 @@ def test_event_log_has_both_directions_and_no_audio_payloads(tmp_path: Path) -> 
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(args: list[str], code: int, fragment: str, tmp_path: Path) -> None:
-    assert_one_line_error(voicecli(*args, cwd=tmp_path), code, fragment)
+    """In process: the CLI's checks end before any connection (the real process's exit status is
+    checked by `test_bad_config_file_names_file_and_key` and the unreachable-session test)."""
+    assert_one_line_error(invoke(*args, cwd=tmp_path), code, fragment)
 
 
 def test_a_turn_whose_session_cannot_open_prints_no_transcript(tmp_path: Path) -> None:
@@ -139,7 +147,7 @@ def test_a_turn_whose_session_cannot_open_prints_no_transcript(tmp_path: Path) -
 def test_azure_without_a_deployment_names_every_way_to_set_one(tmp_path: Path) -> None:
     endpoint = {"AZURE_OPENAI_ENDPOINT": "https://example.openai.azure.com", "AZURE_OPENAI_API_KEY": "k"}
     assert_one_line_error(
-        voicecli("talk", "--provider", "azure", "--text", "x", env=endpoint, cwd=tmp_path),
+        invoke("talk", "--provider", "azure", "--text", "x", env=endpoint, cwd=tmp_path),
         1,
         "no Azure deployment: set AZURE_OPENAI_REALTIME_DEPLOYMENT_NAME, pass --deployment, "
         "or set deployment in the [azure] table of the config file",
@@ -149,7 +157,7 @@ def test_azure_without_a_deployment_names_every_way_to_set_one(tmp_path: Path) -
 def test_unreadable_audio_file_is_one_line(tmp_path: Path) -> None:
     bogus = tmp_path / "notes.wav"
     bogus.write_text("this is not audio")
-    assert_one_line_error(voicecli("talk", "-i", str(bogus)), 1, "notes.wav")
+    assert_one_line_error(invoke("talk", "-i", str(bogus)), 1, "notes.wav")
 
 
 def test_bad_config_file_names_file_and_key(tmp_path: Path) -> None:
@@ -166,10 +174,11 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
-    """`voicecli serve` in its own process; yields its http:// base address."""
+    """`voicecli serve` in its own process; yields its http:// base address. Its echo brain answers
+    (not `auto`'s chat model or self-explaining echo), unpaced: what is checked is what is said."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "voicecli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "voicecli", "serve", "--port", str(port), "--brain", "echo", "--speed", "max"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

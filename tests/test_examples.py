@@ -58,6 +58,10 @@ def test_audio_callback_writes_the_reply(tmp_path: Path) -> None:
 def test_the_demo_scripts_pass(tmp_path: Path) -> None:
     require_program("espeak-ng", "tour.toml's spoken turn")
     scripts = [str(EXAMPLES / "scripts" / name) for name in ("tour.toml", "echo.toml")]
+    # The scripts are what is checked, not the local server's service-like pacing: replies unpaced.
+    config = tmp_path / "xdg" / "voicecli" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[local]\nspeed = "max"\n')
     done = run(["-m", "voicecli.cli", "demo", "--parallel", "2", *scripts], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 of 2 scripts passed" in done.stdout

@@ -73,7 +73,8 @@ def talk_with_a_full_disk(tmp_path: Path, *args: str) -> subprocess.CompletedPro
 
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_", "VOICECLI_"))}
     return subprocess.run(
-        [sys.executable, "-m", "voicecli", "talk", "--text", "hello there", *args],
+        # The echo brain's short answer, not `auto`'s (which explains itself for seconds, or asks a local chat model).
+        [sys.executable, "-m", "voicecli", "talk", "--text", "hello there", "--brain", "echo", *args],
         capture_output=True,
         text=True,
         timeout=45,

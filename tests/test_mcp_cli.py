@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.cli import invoke
 from test_cli_talk_files import assert_one_line_error, voicecli
 
 pytestmark = pytest.mark.timeout(60)
@@ -49,7 +50,7 @@ def test_a_secret_written_into_a_header_is_refused_without_showing_it(tmp_path: 
     config = tmp_path / "config.toml"
     header = 'headers = { Authorization = "Bearer sk-live-0123456789abcdef" }'
     config.write_text(f'[[tools.mcp]]\nurl = "http://127.0.0.1:9/mcp"\n{header}\n')
-    result = voicecli(*TURN, "--config", str(config), cwd=tmp_path)
+    result = invoke(*TURN, "--config", str(config), cwd=tmp_path)  # refused before any connection
     assert_one_line_error(result, 2, "tools.mcp[0].headers.Authorization: secrets are not read from files")
     assert "sk-live" not in result.stderr + result.stdout
 
@@ -59,7 +60,7 @@ def test_a_header_naming_an_unset_variable_is_one_line(tmp_path: Path) -> None:
     config.write_text(
         '[[tools.mcp]]\nurl = "http://127.0.0.1:9/mcp"\nheaders = { Authorization = "Bearer ${MCP_T}" }\n'
     )
-    result = voicecli(*TURN, "--config", str(config), cwd=tmp_path, env={"MCP_T": ""})
+    result = invoke(*TURN, "--config", str(config), cwd=tmp_path, env={"MCP_T": ""})  # before any connection
     assert_one_line_error(result, 2, "the environment variable MCP_T is not set")
 
 

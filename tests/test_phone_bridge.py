@@ -90,7 +90,7 @@ HEARD = re.compile(r"I heard (\d+\.\d) seconds of audio")
 
 @pytest.mark.parametrize("case", ["camelCase", "PascalCase"])
 async def test_speech_in_real_time_gets_a_spoken_answer(bridge: Bridge, tmp_path: Path, case: str) -> None:
-    words = speech(tmp_path, "Hello, I would like to know the weather in Paris tomorrow.")
+    words = speech(tmp_path, "What is the weather in Paris?")
     async with SimulatedAcsCall(bridge.url("call-1"), pascal_case=case == "PascalCase") as call:
         await call.stream(words)
         await call.silence_until(lambda: call.loud_audio_after(), "a spoken answer")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from support.cli import invoke
 from support.phone import PhoneProcess, SimulatedAcsCall, phone_env, run_phone_command, speech
 from support.phone import phone as phone  # fixture
 
@@ -21,7 +22,7 @@ SECRET = "c2VjcmV0LWFjY2Vzcy1rZXktbmV2ZXItcHJpbnRlZA=="
 
 async def test_ctrl_c_stops_accepting_and_drains_the_call_in_progress(phone: PhoneProcess, tmp_path: Path) -> None:
     async with SimulatedAcsCall(f"{phone.base}/ws/first?caller=%2B15555550100") as call:
-        await call.stream(speech(tmp_path, "Hello there, this is a test call."))
+        await call.stream(speech(tmp_path, "Hello."))
         await call.silence_until(lambda: call.loud_audio_after(), "the first answer")
         phone.process.send_signal(signal.SIGINT)
         await phone.next_line(r"draining: no new calls; waiting for 1 call")
@@ -75,18 +76,29 @@ async def test_a_malformed_connection_string_is_refused_without_showing_it() -> 
     assert SECRET not in out + err
 
 
-async def test_a_bad_public_url_is_one_line() -> None:
-    code, _, err = await run_phone_command("--port", "0", "--public-url", "bridge.example", env=phone_env())
+def phone_in_process(*args: str, **env: str) -> tuple[int, str, str]:
+    """`voicecli phone ARGS` through CliRunner, for what it refuses before it listens (a real
+    process's refusals, exit status and unprinted secrets are checked by the subprocess tests)."""
+    unset: dict[str, str | None] = {"ACS_CONNECTION_STRING": None, "VOICECLI_PROVIDER": None}
+    done = invoke("phone", *args, env={**unset, "XDG_CONFIG_HOME": "/nonexistent", **env})
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_a_bad_public_url_is_one_line() -> None:
+    code, _, err = phone_in_process("--port", "0", "--public-url", "bridge.example")
     assert code == 2
     assert err.strip().startswith("voicecli: error: --public-url 'bridge.example': expected https://")
 
 
-async def test_a_provider_that_cannot_work_fails_at_startup_in_one_line() -> None:
-    env = {key: value for key, value in phone_env().items() if key != "OPENAI_API_KEY"}
-    code, out, err = await run_phone_command("--port", "0", "--provider", "openai", env=env)
+def test_a_provider_without_a_key_fails_at_startup_in_one_line() -> None:
+    code, out, err = phone_in_process("--port", "0", "--provider", "openai")
     assert code == 1
     assert err.strip() == "voicecli: error: no API key for provider openai: set OPENAI_API_KEY"
     assert "listening" not in out
+
+
+async def test_a_provider_that_cannot_work_fails_at_startup_in_one_line() -> None:
+    env = {key: value for key, value in phone_env().items() if key != "OPENAI_API_KEY"}
     code, out, err = await run_phone_command(
         "--port",
         "0",
@@ -129,8 +141,8 @@ async def test_with_acs_the_resource_id_and_the_webhook_secret_are_required_in_o
     assert SECRET not in out + err and short_secret not in out + err
 
 
-async def test_off_loopback_without_acs_tokens_nothing_starts(tmp_path: Path) -> None:
-    code, out, err = await run_phone_command("--host", "0.0.0.0", "--port", "0", env=phone_env())
+def test_off_loopback_without_acs_tokens_nothing_starts() -> None:
+    code, out, err = phone_in_process("--host", "0.0.0.0", "--port", "0")
     assert code == 2
     assert err.strip() == (
         "voicecli: error: listening on 0.0.0.0 needs [phone] acs_resource_id, so that only ACS gets in; "
@@ -139,10 +151,8 @@ async def test_off_loopback_without_acs_tokens_nothing_starts(tmp_path: Path) ->
     assert "listening on http" not in out
 
 
-async def test_limits_must_be_positive(tmp_path: Path) -> None:
-    code, _, err = await run_phone_command(
-        "--port", "0", "--config", _config_file(tmp_path, "max_calls = 0"), env=phone_env()
-    )
+def test_limits_must_be_positive(tmp_path: Path) -> None:
+    code, _, err = phone_in_process("--port", "0", "--config", _config_file(tmp_path, "max_calls = 0"))
     assert (code, err.strip()) == (
         2,
         "voicecli: error: [phone] max_calls, idle_timeout_s and max_call_s must be above 0",

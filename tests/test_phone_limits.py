@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,8 @@ from voicecli.phone.service import PhoneService
 from voicecli.realtime import Continuity, OpenAIRealtimeWebsocket, RealtimeClient
 from voicecli.realtime.functions import ToolFunction
 from voicecli.server import Faults, LocalServer
+from voicecli.server.replies import Reply
+from voicecli.server.session.conversation import Item
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -159,6 +161,16 @@ async def _send_until_closed(call: SimulatedAcsCall, *, loud: bool, timeout: flo
         await asyncio.sleep(FRAME / 24_000)
 
 
+class BriefGoodbyes:
+    """A model that says one word when asked for a goodbye: the echo brain would answer with its
+    ten-second greeting, which the bridge plays out in real time before it hangs up."""
+
+    phrases: tuple[str, ...] = ()
+
+    async def reply(self, items: Sequence[Item], config: Mapping[str, Any]) -> Reply:
+        return Reply("Goodbye." if "goodbye" in str(config.get("instructions")) else "")
+
+
 @pytest.mark.parametrize(
     ("limits", "loud", "reason"),
     [
@@ -168,7 +180,7 @@ async def _send_until_closed(call: SimulatedAcsCall, *, loud: bool, timeout: flo
     ids=["idle", "too long"],
 )
 async def test_a_call_past_a_limit_hears_a_goodbye_and_ends(limits: CallLimits, loud: bool, reason: str) -> None:
-    async with LocalServer(brain="echo") as model:
+    async with LocalServer(brain=BriefGoodbyes()) as model:
         running, runner = await running_bridge(model, limits)
         try:
             async with SimulatedAcsCall(f"{running.base}/ws/limited") as call:
