@@ -161,6 +161,10 @@ class MemoryConnection(SessionTransport):
 
     # --- the client's half ----------------------------------------------------------------------
 
+    def unread(self) -> int:
+        """Frames sent that the client has not read yet."""
+        return self._frames.qsize()
+
     def _closed(self) -> ConnectionClosed:
         if self._closed_by_client:
             return ConnectionClosed(None, Close(1000, ""))
