@@ -10,7 +10,8 @@ fired after each event sent (through the server's own `SessionTransport`), conne
 connection ends as `websockets` reports a close: with the route's close frame (1011 after a server
 error, 1001 at expiry), or with none after a drop, which the transport reads as 1006.
 
-Time is the test's: a session expires when the test calls `expire()`, not after a real wait.
+Time is the test's: a session expires when the test calls `expire()`, or after its lifetime on the
+test's (virtual) clock, never after a real wait.
 What only a socket shows (the handshake, URLs and headers, keys, real close frames, a TCP drop, the
 SDK's own connection code) stays tested over loopback.
 """
@@ -26,6 +27,7 @@ from websockets.frames import Close
 
 from support.servers import ClientFactory, client_factory
 from voicecli.realtime import RealtimeClient
+from voicecli.realtime.clock import Clock
 from voicecli.realtime.events import RealtimeEvent
 from voicecli.realtime.websocket import REALTIME_WIRE, WebSocketTransport
 from voicecli.server import LocalServer, recognition
@@ -55,14 +57,17 @@ class MemoryRoute:
         max_session_s: float = SESSION_SECONDS,
         hears: bool = False,
         answers: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         """`hears`: the recognisers are loaded before the first session (the test sends speech);
-        `answers=False`: the handshake is never answered, as a silent port's."""
+        `answers=False`: the handshake is never answered, as a silent port's; `clock`: sessions
+        expire after `max_session_s` on it (`expires_at` read on it too), else only at `expire()`."""
         self.config = ServerConfig(
             brain=brain or EchoBrain(), faults=faults or Faults(), pacing=pacing, max_session_s=max_session_s
         )
         self.hears = hears
         self.answers = answers
+        self.clock = clock
         self.connections: list[MemoryConnection] = []
 
     @property
@@ -79,6 +84,8 @@ class MemoryRoute:
         self.config.connections += 1
         connection = MemoryConnection(self.config, self.config.connections, shape, model)
         self.connections.append(connection)
+        if self.clock is not None:
+            connection.expire_on(self.clock)
         await connection.session.start()
         return connection
 
@@ -104,6 +111,7 @@ class MemoryConnection(SessionTransport):
         self._handling = asyncio.Lock()
         self._close: Close | None = None
         self._closed_by_client = False
+        self._close_read = False
         self._ended = False
         self._stopping: asyncio.Task[None] | None = None
 
@@ -140,6 +148,16 @@ class MemoryConnection(SessionTransport):
     async def expire(self) -> None:
         await self._expire(0, expired_message(self.lifetime_s))
 
+    def expire_on(self, clock: Clock) -> None:
+        """The server's own lifetime timer, on `clock` (the session says when it expires on it too)."""
+        self.session.config["expires_at"] = int(clock.time() + self.lifetime_s)
+
+        async def at_the_end() -> None:
+            await clock.sleep(self.lifetime_s)
+            await self.expire()
+
+        self._tasks.spawn(at_the_end())
+
     def _end(self, close: Close | None) -> None:
         """The connection ends after the frames already written; the session stops, as the route's
         `run()` stops it once the socket is closed."""
@@ -174,12 +192,15 @@ class MemoryConnection(SessionTransport):
         frame = await self._frames.get()
         if frame is None:
             self._frames.put_nowait(None)  # every later read sees the close too
+            self._close_read = True
             raise self._closed()
         return frame
 
     async def send_raw(self, data: str | bytes) -> None:
         if self._ended:
-            raise self._closed()
+            if self._close_read or self._closed_by_client:
+                raise self._closed()
+            return  # written into a connection that is gone, as a socket does before its close is read
         async with self._handling:  # the route's read loop handles one frame at a time
             self.received += 1
             try:
