@@ -1,5 +1,6 @@
-"""A wall clock that moves only when the test moves it: continuity's rollover and its reconnect waits
-(`ContinuitySupervisor.clock`) and a `MemoryRoute`'s session lifetimes, without real time passing."""
+"""A clock that moves only when the test moves it: continuity's rollover and its reconnect waits
+(`ContinuitySupervisor.clock`, `LiveClient.clock`) and a `MemoryRoute`'s session lifetimes, without
+real time passing."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ class VirtualClock:
         self._order = itertools.count()
 
     def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
         return self.now
 
     async def sleep(self, seconds: float) -> None:

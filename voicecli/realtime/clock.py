@@ -1,7 +1,8 @@
 """The clock continuity's timers read and wait on: the wall clock, or a test's virtual one.
 
-A rollover is timed against the session's `expires_at` (wall-clock seconds) and reconnect tries wait
-between them; with the clock passed in, a test moves time on instead of waiting for it.
+A rollover is timed against the session's `expires_at` (wall-clock seconds), waits for a quiet
+moment, and reconnect tries wait between them; with the clock passed in, a test moves time on
+instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ class Clock(Protocol):
         """Now, in wall-clock seconds (as the service's `expires_at`)."""
         ...
 
+    def monotonic(self) -> float:
+        """Now, for measuring how long something lasted (never goes back)."""
+        ...
+
     async def sleep(self, seconds: float) -> None:
         """Wait `seconds` on this clock."""
         ...
@@ -28,6 +33,9 @@ class WallClock:
 
     def time(self) -> float:
         return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
