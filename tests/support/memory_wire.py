@@ -74,13 +74,19 @@ class MemoryRoute:
     def current(self) -> MemoryConnection:
         return self.connections[-1]
 
+    async def prepare(self) -> None:
+        """What a server does at start-up: the protocol checks built, and with `hears` the recognisers
+        loaded (pocketsphinx's worker is a process), so that no bounded wait includes a load that takes
+        seconds on a busy machine."""
+        await asyncio.to_thread(build_validators)
+        for loading in recognition.warm_up() if self.hears else ():
+            await asyncio.wrap_future(loading)
+
     async def accept(self, shape: Shape, model: str) -> MemoryConnection:
         """A new connection, its session started (`session.created` sent), as the route's handler does."""
         if not self.answers:
             await asyncio.Event().wait()  # the client's connect timeout ends this
-        await asyncio.to_thread(build_validators)
-        for loading in recognition.warm_up() if self.hears else ():
-            await asyncio.wrap_future(loading)
+        await self.prepare()  # done already, in the client's `prepare`: quick
         self.config.connections += 1
         connection = MemoryConnection(self.config, self.config.connections, shape, model)
         self.connections.append(connection)
@@ -251,6 +257,15 @@ def over_memory(client: RealtimeClient, route: MemoryRoute) -> RealtimeClient:
     assert isinstance(transport, WebSocketTransport), "only a WebSocket client has a wire to replace"
     preview = bool(getattr(transport.connector, "uses_preview_route", False))
     transport.wire = MemoryWire(route, "beta" if preview else "ga")
+    own_prepare = transport.prepare
+
+    async def prepare() -> None:
+        """The route's start-up joins the transport's set-up, outside the connect timeout, as the
+        embedded server's start-up does."""
+        await own_prepare()
+        await route.prepare()
+
+    transport.prepare = prepare  # type: ignore[method-assign]
     return client
 
 
