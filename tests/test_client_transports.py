@@ -112,6 +112,7 @@ async def test_text_turn_gets_streamed_text_and_audio(transport: str, echo_serve
         assert_valid_client_event(payload, wire_shape(transport))
 
 
+@pytest.mark.timeout(60)  # the recognisers' load, then a recognition the exchange alone gives 30 s
 @pytest.mark.usefixtures("in_tones")
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_audio_turn_push_to_talk(transport: str) -> None:
