@@ -30,15 +30,6 @@ async def echo_server() -> AsyncIterator[LocalServer]:
 
 
 @pytest.fixture
-async def paced_echo_server() -> AsyncIterator[LocalServer]:
-    """Paced like the service (the default): for tests that interrupt a reply in flight."""
-    server = LocalServer(brain="echo")
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def weather_server() -> AsyncIterator[LocalServer]:
     server = LocalServer(brain="scripted", script=WEATHER_SCRIPT, pacing=UNPACED)
     await server.start()

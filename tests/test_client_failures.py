@@ -1,8 +1,10 @@
 """Bad input and broken connections: the client reports a clear error and never hangs.
 
 Every wait is bounded; partial results received before a failure are kept. The server's refusals of
-a bad event run against a server session in memory (`support.session_transport`); what the
-connection does (faults, drops, keys, timeouts) over loopback.
+a bad event run against a server session in memory (`support.session_transport`); the client's
+handling of faults, expiry and a slow consumer through its own WebSocket transport over an in-memory
+connection (`support.memory_wire`); what only a connection shows (a malformed frame through the SDK,
+close codes, a dropped TCP connection, keys, a port that never answers) over loopback.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from support.memory_wire import MemoryRoute, memory_client_factory, over_memory
 from support.servers import client_factory
 from support.session_transport import echo_client, in_tones  # noqa: F401  (in_tones: a fixture)
 
@@ -52,14 +55,16 @@ async def faulty_server(**faults: object) -> LocalServer:
     return server
 
 
+@pytest.mark.usefixtures("in_tones")
 async def test_malformed_frame_becomes_error_event_and_session_continues() -> None:
-    server = await faulty_server(malformed_after_events=2)
+    """In memory, through the WebSocket transport's read loop (the next test has the frame on a socket)."""
+    route = MemoryRoute(faults=Faults(malformed_after_events=2))
+    client = memory_client_factory("openai_ws", route)()
     try:
-        client = client_factory("openai_ws", server)()
         async with client(settings=RealtimeSettings(push_to_talk=True)):
             result = await exchange(client, text="after the bad frame", timeout_s=10)
     finally:
-        await server.stop()
+        await route.close()
     assert [(e.code, e.fatal) for e in result.errors] == [("malformed_event", False)]
     assert "after the bad frame" in result.assistant_text
 
@@ -95,14 +100,15 @@ async def test_wrong_audio_format_is_refused_by_the_server() -> None:
     assert errors and "rate" in (errors[0].error.message + str(errors[0].service_event)).lower()
 
 
+@pytest.mark.usefixtures("in_tones")
 async def test_injected_server_error_and_rate_limits_do_not_end_the_session() -> None:
-    server = await faulty_server(error_after_events=3, rate_limits_after_events=4)
+    route = MemoryRoute(faults=Faults(error_after_events=3, rate_limits_after_events=4))
+    client = memory_client_factory("openai_ws", route)()
     try:
-        client = client_factory("openai_ws", server)()
         async with client(settings=RealtimeSettings(push_to_talk=True)):
             result = await exchange(client, text="through the noise", timeout_s=10)
     finally:
-        await server.stop()
+        await route.close()
     assert result.failed is None
     assert [e.fatal for e in result.errors] == [False]
     assert "through the noise" in result.assistant_text
@@ -127,13 +133,17 @@ async def test_connection_dropped_mid_response_keeps_partial_audio(close_code: i
 
 
 async def test_session_expiry_is_fatal_and_ends_receive() -> None:
-    server = await faulty_server(expire_after_seconds=0.2)
+    """In memory: the session reaches its lifetime when the test says so (`session_expired`, close 1001);
+    test_continuity has the server's own lifetime over a socket."""
+    route = MemoryRoute()
+    client = memory_client_factory("openai_ws", route)()
     try:
-        client = client_factory("openai_ws", server)()
         async with client(settings=RealtimeSettings()):
+            await collect_errors(client, ListenEvents.SESSION_UPDATED)
+            await route.expire()
             errors = await collect_errors(client, "never", timeout=5)
     finally:
-        await server.stop()
+        await route.close()
     assert errors[0].error.code == "session_expired" and errors[0].error.fatal
     assert errors[-1].error.code == "connection_closed"
 
@@ -202,15 +212,12 @@ async def test_a_service_that_never_answers_times_out_with_a_clear_error(silent_
     assert not client.connected
 
 
-async def test_the_configured_connect_timeout_bounds_the_wait(
-    silent_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_the_configured_connect_timeout_bounds_the_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In memory, a handshake that is never answered (the test above has a silent port)."""
     path = tmp_path / "config.toml"
-    path.write_text(
-        f'provider = "openai"\nconnect_timeout_s = 0.5\n[openai]\nbase_url = "http://127.0.0.1:{silent_port}/v1"\n'
-    )
+    path.write_text('provider = "openai"\nconnect_timeout_s = 0.5\n[openai]\nbase_url = "http://realtime.invalid/v1"\n')
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    client = build_client(load_config(path))
+    client = over_memory(build_client(load_config(path)), MemoryRoute(answers=False))
     with pytest.raises(RealtimeConnectionError, match=r"^no answer from the realtime service within 0.5 s$"):
         await client.create_session()
 
@@ -246,22 +253,28 @@ async def reply_events(client: OpenAIRealtimeWebsocket) -> tuple[list[str], int]
     raise AssertionError("the session ended before the response was done")
 
 
-async def test_a_consumer_far_behind_holds_the_reader_back_and_loses_nothing(
-    monkeypatch: pytest.MonkeyPatch, echo_server: LocalServer
-) -> None:
+@pytest.mark.usefixtures("in_tones")
+async def test_a_consumer_far_behind_holds_the_reader_back_and_loses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The WebSocket transport's reader in memory: what the server sent waits on the connection."""
     monkeypatch.setattr(event_stream, "RECEIVE_QUEUE_EVENTS", 4)
     text = "a reply long enough to need many more events than the queue holds"
-    prompt = OpenAIRealtimeWebsocket(api_key="k", websocket_base_url=echo_server.ws_base_url)
-    async with prompt(settings=RealtimeSettings(push_to_talk=True)):
-        await send_user_turn(prompt, text=text)
-        expected = await reply_events(prompt)
-    late = OpenAIRealtimeWebsocket(api_key="k", websocket_base_url=echo_server.ws_base_url)
-    async with late(settings=RealtimeSettings(push_to_talk=True)):
-        await send_user_turn(late, text=text)
-        async with asyncio.timeout(10):
-            while len(late._stream) < 4:
-                await asyncio.sleep(0.01)
-        await asyncio.sleep(0.3)  # the reader is held, not dropping what it cannot queue
-        assert len(late._stream) == 4
-        assert await reply_events(late) == expected
+    route = MemoryRoute()
+    clients = memory_client_factory("openai_ws", route)
+    try:
+        prompt = clients()
+        async with prompt(settings=RealtimeSettings(push_to_talk=True)):
+            await send_user_turn(prompt, text=text)
+            expected = await reply_events(prompt)
+        late = clients()
+        async with late(settings=RealtimeSettings(push_to_talk=True)):
+            await send_user_turn(late, text=text)
+            async with asyncio.timeout(10):
+                while len(late._stream) < 4:
+                    await asyncio.sleep(0)
+            for _ in range(100):  # the reader is held, not dropping what it cannot queue
+                await asyncio.sleep(0)
+            assert len(late._stream) == 4 and route.current.unread() > 0
+            assert await reply_events(late) == expected
+    finally:
+        await route.close()
     assert len(expected[0]) > 4 * 3 and expected[1] > 0

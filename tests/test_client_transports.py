@@ -1,6 +1,8 @@
-"""The real client against the real local server: end to end over loopback for every transport, and
-the client's rules against a server session in memory (`support.session_transport`), where the socket
-is not what is tested (the parametrized turns above them prove each transport's socket).
+"""The real client against the real local server: a text turn end to end over loopback for every
+transport (each route's handshake, URL and key), and the client's rules in memory, where the socket
+is not what is tested: each provider's own client and WebSocket transport over an in-memory
+connection to a server session (`support.memory_wire`), or the plain client on one
+(`support.session_transport`).
 
 Each test bounds its waits; the client's outgoing traffic is checked against the `openai` types.
 """
@@ -14,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from support.conformance import assert_valid_client_event
+from support.memory_wire import MemoryRoute, memory_client_factory
 from support.servers import TRANSPORTS, WEATHER_SCRIPT, ClientFactory, client_factory, wire_shape
 from support.session_transport import (  # noqa: F401  (in_tones: a fixture)
     echo_client,
@@ -33,7 +36,8 @@ from voicecli.realtime import (
     SendEvents,
     protocol,
 )
-from voicecli.server import UNPACED, LocalRealtime, LocalServer
+from voicecli.server import DEFAULT_PACING, UNPACED, LocalRealtime, LocalServer
+from voicecli.server.brains import EchoBrain, ScriptedBrain
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -45,20 +49,23 @@ def record_sent(client: RealtimeClient) -> list[dict[str, Any]]:
     return sent
 
 
-RULE_TRANSPORTS = ["openai_ws", "azure_preview", "local", "memory"]
-"""For rules that are not a route's: `azure_ga` speaks the GA shape as `openai_ws` does (its route and
-key are proven by the turns above), so these run in memory in its place."""
+RULE_TRANSPORTS = ["openai_ws", "azure_ga", "azure_preview", "memory"]
+"""For rules that are not a route's, all in memory: each provider's own client and WebSocket transport
+over an in-memory connection (`support.memory_wire`: the preview route's beta shape included), and
+the plain client on a server session (`memory`). The turns above prove each route's socket."""
 
 
 async def _rule_clients(transport: str, brain: str) -> AsyncIterator[ClientFactory]:
-    """Clients of `transport` to an unpaced server with `brain`, or in memory (no server at all)."""
-    if transport == "memory":
-        with replies_in_tones():
+    """Clients of `transport` to a session of an unpaced server with `brain`, in memory."""
+    with replies_in_tones():
+        if transport == "memory":
             yield echo_client if brain == "echo" else weather_client
-        return
-    script = WEATHER_SCRIPT if brain == "scripted" else None
-    async with LocalServer(brain=brain, script=script, pacing=UNPACED) as server:
-        yield client_factory(transport, server)
+            return
+        route = MemoryRoute(EchoBrain() if brain == "echo" else ScriptedBrain.from_toml(WEATHER_SCRIPT))
+        try:
+            yield memory_client_factory(transport, route)
+        finally:
+            await route.close()
 
 
 @pytest.fixture
@@ -105,12 +112,23 @@ async def test_text_turn_gets_streamed_text_and_audio(transport: str, echo_serve
         assert_valid_client_event(payload, wire_shape(transport))
 
 
+@pytest.mark.timeout(60)  # the recognisers' load, then a recognition the exchange alone gives 30 s
+@pytest.mark.usefixtures("in_tones")
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_audio_turn_push_to_talk(transport: str, echo_server: LocalServer) -> None:
-    client = client_factory(transport, echo_server)()
+async def test_audio_turn_push_to_talk(transport: str) -> None:
+    """End to end on the embedded server (`local`); each other provider's client in memory, over its
+    own WebSocket transport (the text turns above prove their sockets)."""
+    route = MemoryRoute(hears=True)
+    if transport == "local":
+        client: RealtimeClient = LocalRealtime(brain="echo", pacing=UNPACED)
+    else:
+        client = memory_client_factory(transport, route)()
     sent = record_sent(client)
-    async with client(settings=RealtimeSettings(push_to_talk=True)):
-        result = await exchange(client, audio=tone(1.2), timeout_s=30)  # recognised first: slow on a loaded machine
+    try:
+        async with client(settings=RealtimeSettings(push_to_talk=True)):
+            result = await exchange(client, audio=tone(1.2), timeout_s=30)  # recognised first: slow on a loaded machine
+    finally:
+        await route.close()
     assert result.failed is None, result.failed
     assert "1.2 seconds" in result.assistant_text
     assert len(result.audio) > 0
@@ -119,12 +137,16 @@ async def test_audio_turn_push_to_talk(transport: str, echo_server: LocalServer)
 
 
 @pytest.mark.usefixtures("in_tones")
-@pytest.mark.parametrize("transport", ["memory", "local"])
+@pytest.mark.parametrize("transport", ["memory", "azure_preview"])
 async def test_text_only_modality_sends_no_audio(transport: str) -> None:
-    """In memory, and end to end over the embedded server's socket (`LocalRealtime`, unpaced)."""
-    client = echo_client() if transport == "memory" else LocalRealtime(brain="echo", pacing=UNPACED)
-    async with client(settings=RealtimeSettings(output_modalities=["text"], push_to_talk=True)):
-        result = await exchange(client, text="just text", timeout_s=10)
+    """In memory, in the GA shape and in the preview route's beta shape (`modalities`)."""
+    route = MemoryRoute()
+    client = echo_client() if transport == "memory" else memory_client_factory(transport, route)()
+    try:
+        async with client(settings=RealtimeSettings(output_modalities=["text"], push_to_talk=True)):
+            result = await exchange(client, text="just text", timeout_s=10)
+    finally:
+        await route.close()
     assert "just text" in result.assistant_text
     assert len(result.audio) == 0
 
@@ -295,9 +317,12 @@ async def test_create_response_true_makes_the_model_speak_first() -> None:
     assert created.service_event["response"]["id"].startswith("resp_")
 
 
+@pytest.mark.usefixtures("in_tones")
 @pytest.mark.parametrize("transport", ["openai_ws", "azure_preview"])
-async def test_barge_in_cancel_and_truncate_conversation(transport: str, paced_echo_server: LocalServer) -> None:
-    client = client_factory(transport, paced_echo_server)()
+async def test_barge_in_cancel_and_truncate_conversation(transport: str) -> None:
+    """In memory, paced like the service so that the reply is still in flight when it is cancelled."""
+    route = MemoryRoute(pacing=DEFAULT_PACING)
+    client = memory_client_factory(transport, route)()
     sent = record_sent(client)
     long_text = "please repeat this rather long sentence so that the reply has many chunks of audio " * 3
     async with client(settings=RealtimeSettings(push_to_talk=True)):
@@ -311,6 +336,7 @@ async def test_barge_in_cancel_and_truncate_conversation(transport: str, paced_e
         truncated = await next_event(client, ListenEvents.CONVERSATION_ITEM_TRUNCATED)
         await client.send(protocol.truncate_item(item_id, 600_000))
         past_end = await next_event(client, ListenEvents.ERROR)
+    await route.close()
     assert done.service_event["response"]["status"] == "cancelled"
     assert truncated.service_event["audio_end_ms"] == 40
     assert not past_end.error.fatal and "shorter than" in past_end.error.message

@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.memory_wire import MemoryRoute, memory_client_factory
 from support.servers import client_factory
-from support.session_transport import echo_client, replies_in_tones
+from support.session_transport import echo_client, in_tones, replies_in_tones  # noqa: F401  (in_tones: a fixture)
+from support.virtual_clock import VirtualClock
 
 from voicecli.config import load_config
 from voicecli.conversation.exchange import TurnResult, exchange
@@ -201,13 +203,21 @@ async def three_turns(client: RealtimeClient) -> tuple[list[RealtimeEvent], list
 async def test_a_dropped_connection_reconnects_replays_and_the_next_turn_is_answered(
     transport: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """In memory (the drop cut as the server's fault cuts a socket), and end to end over the preview
-    route's WebSocket and over WebRTC."""
+    """In memory (the drop cut as the server's fault cuts a socket): the plain client on a server
+    session, and Azure's preview client over its WebSocket transport in the beta shape; end to end
+    over WebRTC."""
     caplog.set_level(logging.DEBUG, logger="voicecli.server")
     # The first connection drops in the middle of its second answer; later ones behave.
     if transport == "memory":
         with replies_in_tones():
-            events, answers, new_session = await three_turns(echo_client(drop_after_events=24, continuity=FAST))
+            client = on_virtual_time(echo_client(drop_after_events=24, continuity=FAST))
+            events, answers, new_session = await three_turns(client)
+    elif transport == "azure_preview":
+        route = MemoryRoute(faults=Faults(drop_after_events=24, connections=1))
+        with replies_in_tones():
+            client = on_virtual_time(memory_client_factory(transport, route)(continuity=FAST))
+            events, answers, new_session = await three_turns(client)
+        await route.close()
     else:
         faults = Faults(drop_after_events=24, connections=1)
         async with LocalServer(brain="echo", pacing=UNPACED, faults=faults) as server:
@@ -232,23 +242,25 @@ async def test_a_dropped_connection_reconnects_replays_and_the_next_turn_is_answ
 async def test_session_rollover_before_expiry_answers_every_turn_without_a_drop(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The service's 60-minute limit in small: sessions of 4 s during a 10 s conversation."""
+    """The service's 60-minute limit in small: sessions of 4 s during a 10 s conversation, on a
+    virtual clock that the server's session lifetime runs on too (it would expire a session the
+    client failed to replace), in memory through the WebSocket transport."""
     caplog.set_level(logging.DEBUG, logger="voicecli.server")
-    async with LocalServer(brain="echo", pacing=UNPACED, max_session_s=4) as server:
-        client = client_factory("openai_ws", server)(continuity=FAST)
-        events: list[RealtimeEvent] = []
-        sessions: list[str | None] = []
-        answers = []
-        async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
-            loop = asyncio.get_running_loop()
-            until = loop.time() + 10
-            while loop.time() < until:
-                answers.append(
-                    await exchange(client, text=f"turn {len(answers)}", timeout_s=10, observer=events.append)
-                )
-                if client.session_id not in sessions:
-                    sessions.append(client.session_id)
-                await asyncio.sleep(0.25)
+    clock = VirtualClock()
+    route = MemoryRoute(max_session_s=4, clock=clock)
+    client = on_virtual_time(memory_client_factory("openai_ws", route)(continuity=FAST), clock)
+    events: list[RealtimeEvent] = []
+    sessions: list[str | None] = []
+    answers = []
+    async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
+        until = clock.time() + 10
+        while clock.time() < until:
+            answers.append(await exchange(client, text=f"turn {len(answers)}", timeout_s=10, observer=events.append))
+            if client.session_id not in sessions:
+                sessions.append(client.session_id)
+            await clock.advance(0.25)
+            await switched(client, events)
+    await route.close()
     assert [answer.assistant_text for answer in answers] == [f"You said: turn {n}" for n in range(len(answers))]
     assert all(answer.failed is None and not answer.errors for answer in answers)  # no session_expired seen
     rollovers = continuity_events(events, ContinuityEvents.RECONNECTED)
@@ -262,13 +274,37 @@ async def test_session_rollover_before_expiry_answers_every_turn_without_a_drop(
     ]  # the whole story, oldest first
 
 
+@pytest.mark.usefixtures("in_tones")
 async def test_without_continuity_a_drop_still_ends_the_session() -> None:
-    async with LocalServer(brain="echo", pacing=UNPACED, faults=Faults(drop_after_events=3)) as server:
-        client = client_factory("openai_ws", server)()
-        async with client(settings=RealtimeSettings(push_to_talk=True)):
-            result = await exchange(client, text="hello", timeout_s=10)
+    """In memory: the connection ends without a close frame (test_client_failures cuts a real one)."""
+    route = MemoryRoute(faults=Faults(drop_after_events=3))
+    client = memory_client_factory("openai_ws", route)()
+    async with client(settings=RealtimeSettings(push_to_talk=True)):
+        result = await exchange(client, text="hello", timeout_s=10)
+    await route.close()
     assert result.failed is not None and "close code 1006" in result.failed
-    assert server.config.connections == 1
+    assert route.config.connections == 1
+
+
+def on_virtual_time(client: RealtimeClient, clock: VirtualClock | None = None) -> RealtimeClient:
+    """The client's continuity timed on a virtual clock: the rollover planned for each session
+    waits on it (and fires only when the test moves it), not on a real timer."""
+    assert client.supervisor is not None
+    client.supervisor.clock = clock or VirtualClock()
+    return client
+
+
+async def switched(client: RealtimeClient, events: list[RealtimeEvent]) -> None:
+    """When the clock's move set a rollover going, wait (bounded) until the new session holds the history."""
+    assert client.supervisor is not None
+    if client.supervisor.switching is None:
+        return
+    async with asyncio.timeout(10):
+        async for event in client.receive():
+            events.append(event)
+            if event.service_type == ContinuityEvents.RECONNECTED:
+                return
+    raise AssertionError("the session ended during the rollover")
 
 
 def make_client(transport: str, server: LocalServer) -> RealtimeClient:
@@ -314,16 +350,18 @@ async def test_audio_captured_while_disconnected_joins_no_turn() -> None:
 
 
 async def test_a_server_error_instead_of_a_response_is_survived_and_the_turn_answered() -> None:
-    """Azure has ended sessions with a generic `server_error`; the local server does it on request."""
+    """Azure has ended sessions with a generic `server_error` (then close 1011); the local server
+    does it on request, here in memory through the WebSocket transport."""
     faults = Faults(server_error_on_response=2, rate_limits_on_response=True, connections=1)
-    async with LocalServer(brain="echo", pacing=UNPACED, faults=faults) as server:
-        client = client_factory("openai_ws", server)(continuity=FAST)
-        async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
-            first = await exchange(client, text="one", timeout_s=20)
-            second = await exchange(client, text="two", timeout_s=20)
+    route = MemoryRoute(faults=faults)
+    client = on_virtual_time(memory_client_factory("openai_ws", route)(continuity=FAST))
+    async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
+        first = await exchange(client, text="one", timeout_s=20)
+        second = await exchange(client, text="two", timeout_s=20)
+    await route.close()
     assert [first.assistant_text, second.assistant_text] == ["You said: one", "You said: two"]
     assert [(error.code, error.fatal) for error in second.errors] == [("server_error", False)]
-    assert server.config.connections == 2
+    assert route.config.connections == 2
 
 
 async def test_the_server_ends_a_session_at_its_lifetime_as_the_service_does() -> None:
@@ -342,20 +380,24 @@ async def test_the_server_ends_a_session_at_its_lifetime_as_the_service_does() -
 
 
 async def test_with_push_to_talk_no_rollover_comes_while_someone_is_talking() -> None:
+    """On a virtual clock, in memory through the WebSocket transport."""
     tone = (np.sin(np.arange(2400) * 2 * np.pi * 300 / 24_000) * 8000).astype(np.int16)  # 100 ms
     early = Continuity(delays_s=(0.0,), rollover_lead_s=59.5, rollover_share=1.0)  # due 0.5 s in, of 60
-    async with LocalServer(brain="echo", pacing=UNPACED, max_session_s=60) as server:
-        client = client_factory("openai_ws", server)(continuity=early)
-        async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
-            first_session = client.session_id
-            for _ in range(15):  # 1.5 s of talking, past the moment the rollover is due…
-                await client.send(protocol.append_audio(tone))
-                await asyncio.sleep(0.1)
-            still = client.session_id
-            await client.send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_COMMIT))
-            result = await exchange(client, timeout_s=20)
-            await next_event(client, ContinuityEvents.RECONNECTED)  # …which comes once the turn is answered
-            after = client.session_id
+    clock = VirtualClock()
+    route = MemoryRoute(max_session_s=60, hears=True, clock=clock)
+    client = on_virtual_time(memory_client_factory("openai_ws", route)(continuity=early), clock)
+    async with client(settings=RealtimeSettings(push_to_talk=True, output_modalities=["text"])):
+        first_session = client.session_id
+        for _ in range(15):  # 1.5 s of talking, past the moment the rollover is due…
+            await client.send(protocol.append_audio(tone))
+            await clock.advance(0.1)
+        still = client.session_id
+        await client.send(protocol.simple_event(SendEvents.INPUT_AUDIO_BUFFER_COMMIT))
+        result = await exchange(client, timeout_s=20)
+        await clock.advance(0.1)  # the next look for a quiet moment
+        await next_event(client, ContinuityEvents.RECONNECTED)  # …which comes once the turn is answered
+        after = client.session_id
+    await route.close()
     assert still == first_session != after
     assert result.assistant_text.startswith("I heard 1.5 seconds of audio")  # the whole turn, in one session
 

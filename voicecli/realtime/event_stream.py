@@ -18,6 +18,8 @@ class EventStream:
 
     def __init__(self) -> None:
         self._queue: asyncio.Queue[RealtimeEvent | None] = asyncio.Queue()
+        self._moved = asyncio.Event()
+        """Set when the consumer took an event or the stream ended: a held `put` looks again."""
 
     def __len__(self) -> int:
         """Events (and the end marker) waiting for the consumer."""
@@ -31,17 +33,21 @@ class EventStream:
         """Queue an event, waiting while the consumer is far behind and `flowing()` holds.
 
         The transport's reader then stops reading, so the socket's own flow control holds the rest:
-        the queue stays bounded and nothing is dropped."""
+        the queue stays bounded and nothing is dropped. The wait ends when the consumer takes an
+        event or the stream ends (whoever stops the flow ends the stream), not on a timer."""
         while self._queue.qsize() >= RECEIVE_QUEUE_EVENTS and flowing():
-            await asyncio.sleep(0.005)
+            self._moved.clear()
+            await self._moved.wait()
         self._queue.put_nowait(event)
 
     def end(self) -> None:
         self._queue.put_nowait(_END)
+        self._moved.set()
 
     async def __aiter__(self) -> AsyncIterator[RealtimeEvent]:
         while True:
             event = await self._queue.get()
+            self._moved.set()
             if event is _END:
                 self._queue.put_nowait(_END)  # later receive() calls end at once too
                 return

@@ -11,13 +11,13 @@ quiet moment (`live_rollover`), the session is replaced the same way (a rollover
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from voicecli.realtime.client import RealtimeClient, RealtimeConnectionError
+from voicecli.realtime.clock import WALL_CLOCK, Clock
 from voicecli.realtime.continuity import Continuity, ContinuityEvents
 from voicecli.realtime.events import (
     FunctionCallContent,
@@ -82,6 +82,9 @@ class LiveClient(RealtimeClient):
         self._started_instructions: str | None = None
         self._rollover = LiveRollover(self._reconnect_policy) if self._reconnect_policy is not None else None
         self._rollover_task: asyncio.Task[None] | None = None
+        self.clock: Clock = WALL_CLOCK
+        """What the rollover, its quiet moment and the waits between reconnect tries are timed on
+        (a test's may be virtual)."""
 
     @property
     def model(self) -> str:
@@ -165,7 +168,7 @@ class LiveClient(RealtimeClient):
             if cause == "drop":
                 status = {"attempt": attempt, "attempts": policy.attempts, "reason": reason}
                 await self._report(_status(ContinuityEvents.RECONNECTING, status))
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
             await self._close()
             self._protocol = self._new_protocol()
             self._protocol.transcript = list(transcript)
@@ -201,7 +204,7 @@ class LiveClient(RealtimeClient):
                 and action.event.text.source == "user_transcript"
             )
             if heard:
-                rollover.heard(asyncio.get_running_loop().time())
+                rollover.heard(self.clock.monotonic())
             elif isinstance(action, Ready) and action.expires_at is not None:
                 self._plan_rollover(rollover, action.expires_at)
         await super()._carry_out(action, wait=wait)
@@ -212,10 +215,9 @@ class LiveClient(RealtimeClient):
         self._rollover_task = self._spawn(self._roll_over_at(rollover, expires_at))
 
     async def _roll_over_at(self, rollover: LiveRollover, expires_at: float) -> None:
-        await asyncio.sleep(rollover.due_in(expires_at, time.time()))
-        loop = asyncio.get_running_loop()
-        while not rollover.quiet(loop.time(), delegations_running=self._protocol.tools_running):
-            await asyncio.sleep(_QUIET_POLL_S)
+        await self.clock.sleep(rollover.due_in(expires_at, self.clock.time()))
+        while not rollover.quiet(self.clock.monotonic(), delegations_running=self._protocol.tools_running):
+            await self.clock.sleep(_QUIET_POLL_S)
         policy = self._reconnect_policy
         if self._rollover_task is not asyncio.current_task():
             return  # a newer session (after a drop) has its own plan

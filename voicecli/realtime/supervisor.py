@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from voicecli.realtime import protocol
+from voicecli.realtime.clock import WALL_CLOCK, Clock
 from voicecli.realtime.continuity import (
     INTERRUPTED_REASON,
     Continuity,
@@ -86,8 +86,11 @@ class ContinuitySupervisor:
         continuity: Continuity,
         heard_ms: HeardMs | None,
         received: ReceivedAudio | None = None,
+        clock: Clock = WALL_CLOCK,
     ) -> None:
         self.client = client
+        self.clock = clock
+        """What the rollover and the waits between reconnect tries are timed on (a test's may be virtual)."""
         self.continuity = continuity
         self.heard_ms = heard_ms
         self.received = received or ReceivedAudio()
@@ -142,9 +145,9 @@ class ContinuitySupervisor:
     async def _roll_over_at(self, expires_at: float) -> None:
         """Before the session expires, at a quiet moment, replace it (the service's expiry, should
         no quiet moment come, is a drop like any other)."""
-        await asyncio.sleep(self.continuity.rollover_in(expires_at, time.time()))
+        await self.clock.sleep(self.continuity.rollover_in(expires_at, self.clock.time()))
         while not self._quiet():
-            await asyncio.sleep(_QUIET_POLL_S)
+            await self.clock.sleep(_QUIET_POLL_S)
         if self.client.in_session() and self.switching is None:
             self._rollover = None
             self._switch("rollover", "the session is about to expire")
@@ -199,7 +202,7 @@ class ContinuitySupervisor:
             delay = self.continuity.delays_s[attempt - 1]
             if cause == "drop":
                 self._status(ContinuityEvents.RECONNECTING, attempt=attempt, attempts=attempts, reason=reason)
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
             try:
                 replayed, asked_again = await self._open_and_replay()
             except Exception as exc:  # whatever broke this try, the next may work; the last is reported
