@@ -275,6 +275,22 @@ async def test_the_local_server_calls_no_mcp_server_beyond_this_machine(tool: di
     assert session.config["tools"] == [], "the update is refused whole"
 
 
+async def test_a_hosted_server_given_for_one_response_is_listed_and_called_then(in_memory: Clients) -> None:
+    client = in_memory()
+    tool = {"type": "mcp", "server_label": "once", "server_url": MEMORY_MCP_URL, "require_approval": "never"}
+    seen: list[RealtimeEvent] = []
+    async with client(settings=RealtimeSettings(push_to_talk=True)):
+        await client.send(protocol.user_text_item("What is the weather like?"))
+        await client.send({"type": "response.create", "response": {"tools": [tool]}})
+        async for event in client.receive():
+            seen.append(event)
+            if event.service_type == "response.done":
+                break
+    (listed,) = [e.mcp_tools for e in seen if isinstance(e, RealtimeMcpToolsEvent)]
+    (call,) = [e.mcp_call for e in seen if isinstance(e, RealtimeMcpCallEvent)]
+    assert listed.server_label == "once" and (call.server_label, call.output) == ("once", WEATHER)
+
+
 async def test_the_phone_bridge_starts_the_configured_mcp_servers_and_each_call_uses_them(
     tmp_path: Path, http_server: str
 ) -> None:
@@ -297,19 +313,3 @@ async def test_the_phone_bridge_starts_the_configured_mcp_servers_and_each_call_
     hosted_calls = [(e.mcp_call.server_label, e.mcp_call.name) for e in events if isinstance(e, RealtimeMcpCallEvent)]
     assert hosted_calls == [("hosted", "broken_tool")] * 2, "approved by [tools] approve: nobody to ask on a phone"
     assert results[3].assistant_text.endswith("Got: Error: Error executing tool broken_tool")
-
-
-async def test_a_hosted_server_given_for_one_response_is_listed_and_called_then(in_memory: Clients) -> None:
-    client = in_memory()
-    tool = {"type": "mcp", "server_label": "once", "server_url": MEMORY_MCP_URL, "require_approval": "never"}
-    seen: list[RealtimeEvent] = []
-    async with client(settings=RealtimeSettings(push_to_talk=True)):
-        await client.send(protocol.user_text_item("What is the weather like?"))
-        await client.send({"type": "response.create", "response": {"tools": [tool]}})
-        async for event in client.receive():
-            seen.append(event)
-            if event.service_type == "response.done":
-                break
-    (listed,) = [e.mcp_tools for e in seen if isinstance(e, RealtimeMcpToolsEvent)]
-    (call,) = [e.mcp_call for e in seen if isinstance(e, RealtimeMcpCallEvent)]
-    assert listed.server_label == "once" and (call.server_label, call.output) == ("once", WEATHER)
