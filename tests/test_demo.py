@@ -54,7 +54,7 @@ def get_weather(city: str, unit: str = "C") -> str:
 
 async def slow_weather(city: str, unit: str = "C") -> str:
     """A tool that takes longer than the turn may (cancelled when the session closes)."""
-    await asyncio.sleep(60)
+    await asyncio.Event().wait()
     return "too late"
 '''
 
@@ -190,6 +190,7 @@ def test_a_failed_expectation_exits_1_and_says_expected_and_got(tmp_path: Path) 
     assert arguments_check["detail"] == 'city: expected "London", got "Paris"'
 
 
+@pytest.mark.usefixtures("in_memory")
 def test_what_arrived_before_a_timeout_is_written_and_the_run_stops(tmp_path: Path) -> None:
     script = weather_script(tmp_path, tool="slow_weather", timeout="timeout_s = 1")
     out = tmp_path / "out"
@@ -272,7 +273,7 @@ def test_a_missing_script_and_a_bad_provider_flag_are_one_line_too(tmp_path: Pat
 
 
 def test_speech_without_espeak_names_the_package_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    script = write(tmp_path / "speak.toml", "[[turn]]\nsay = 'Hello there'\n")
+    script = write(tmp_path / "speak.toml", "[local]\nbrain = 'echo'\n[[turn]]\nsay = 'Hello there'\n")  # no probe
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     result = runner.invoke(app, ["demo", str(script)])
     assert result.exit_code == 2
