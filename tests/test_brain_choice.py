@@ -15,13 +15,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
+from support.server_session import session_peer
 from test_server_ws import openai_peer, user_text
 
 from voicecli.config.app_config import AppConfig, LocalConfig
 from voicecli.conversation.providers import build_client
-from voicecli.server import LocalServer, brain_choice
+from voicecli.server import UNPACED, LocalServer, brain_choice
 from voicecli.server.brains import HOW_TO_ANSWER, EchoBrain, load_brain
 from voicecli.server.chat_brain import ChatBrain
+from voicecli.server.config import ServerConfig
+from voicecli.server.faults import Faults
 from voicecli.ui.view import SessionInfo
 
 pytestmark = pytest.mark.timeout(30)
@@ -104,10 +107,15 @@ async def test_auto_uses_the_chat_model_found_on_loopback(
 async def test_auto_without_a_chat_model_is_an_echo_that_says_how_to_get_answers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(brain_choice, "LOCAL_CHAT_SERVERS", (("Nothing", closed_port()),))
+    """Nothing answers the probe (a port nobody listens on is probed in the live screen's test); the
+    echo it chooses talks to a client as a session of the server does."""
+    probed: list[int] = []
+    monkeypatch.setattr(brain_choice, "LOCAL_CHAT_SERVERS", (("Nothing", 9),))
+    monkeypatch.setattr(brain_choice, "_probe", lambda name, port, key: probed.append(port))  # None: no answer
     brain = load_brain("auto")
+    assert probed == [9]
     assert isinstance(brain, EchoBrain) and brain.label == "echo brain (no local chat model found)"
-    async with LocalServer(brain=brain) as server, openai_peer(server) as peer:
+    async with session_peer(ServerConfig(brain=brain, faults=Faults(), pacing=UNPACED)) as peer:
         await peer.expect("session.created")
         replies = []
         for text in ("hello", "and again"):

@@ -1,15 +1,22 @@
-"""`voicecli demo SCRIPT.toml` against the local provider: files written, expectations, bad scripts, precedence."""
+"""`voicecli demo SCRIPT.toml` against the local provider: files written, expectations, bad scripts, precedence.
+
+The rules of a run (expectations, what is written and removed) run with the local provider's session
+in memory and its replies in tones (`in_memory`); a run over the embedded server's socket, speech,
+and a timeout's real wait stay end to end."""
 
 from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 from support.demo import clean_environment  # noqa: F401  (autouse fixture)
+from support.embedded_memory import embedded_in_memory
+from support.session_transport import replies_in_tones
 from support.system_tools import require_program
 from typer.testing import CliRunner
 
@@ -47,9 +54,16 @@ def get_weather(city: str, unit: str = "C") -> str:
 
 async def slow_weather(city: str, unit: str = "C") -> str:
     """A tool that takes longer than the turn may (cancelled when the session closes)."""
-    await asyncio.sleep(60)
+    await asyncio.Event().wait()
     return "too late"
 '''
+
+
+@pytest.fixture
+def in_memory() -> Iterator[None]:
+    """The local provider's session in memory, its replies in tones (the test never listens to them)."""
+    with embedded_in_memory(), replies_in_tones():
+        yield
 
 
 def write(path: Path, text: str) -> Path:
@@ -145,6 +159,7 @@ def test_text_and_wav_turns_pass_and_every_file_is_written(tmp_path: Path) -> No
     assert '✓ expect.reply_contains: a reply containing "TESTING, ONE, TWO" (any case)' in transcript
 
 
+@pytest.mark.usefixtures("in_memory")
 def test_tool_expectations_pass_with_the_default_output_folder(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", str(weather_script(tmp_path))])
     assert result.exit_code == 0, result.output + result.stderr
@@ -158,6 +173,7 @@ def test_tool_expectations_pass_with_the_default_output_folder(tmp_path: Path) -
     assert [check["name"] for check in turn["checks"]] == ["reply_contains", "tool", "tool_arguments"]
 
 
+@pytest.mark.usefixtures("in_memory")
 def test_a_failed_expectation_exits_1_and_says_expected_and_got(tmp_path: Path) -> None:
     script = weather_script(tmp_path, city="London")
     result = runner.invoke(app, ["demo", str(script), "-o", str(tmp_path / "out")])
@@ -174,6 +190,7 @@ def test_a_failed_expectation_exits_1_and_says_expected_and_got(tmp_path: Path) 
     assert arguments_check["detail"] == 'city: expected "London", got "Paris"'
 
 
+@pytest.mark.usefixtures("in_memory")
 def test_what_arrived_before_a_timeout_is_written_and_the_run_stops(tmp_path: Path) -> None:
     script = weather_script(tmp_path, tool="slow_weather", timeout="timeout_s = 1")
     out = tmp_path / "out"
@@ -198,6 +215,7 @@ def test_a_session_that_cannot_start_is_reported_and_written(tmp_path: Path) -> 
     assert report["provider"] == "openai" and report["error"].startswith("no API key")
 
 
+@pytest.mark.usefixtures("in_memory")
 def test_stale_reply_files_of_an_earlier_run_are_removed(tmp_path: Path) -> None:
     out = tmp_path / "out"
     tone(out / "turn-07.wav")
@@ -255,7 +273,7 @@ def test_a_missing_script_and_a_bad_provider_flag_are_one_line_too(tmp_path: Pat
 
 
 def test_speech_without_espeak_names_the_package_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    script = write(tmp_path / "speak.toml", "[[turn]]\nsay = 'Hello there'\n")
+    script = write(tmp_path / "speak.toml", "[local]\nbrain = 'echo'\n[[turn]]\nsay = 'Hello there'\n")  # no probe
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     result = runner.invoke(app, ["demo", str(script)])
     assert result.exit_code == 2

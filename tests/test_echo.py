@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -10,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from support.audio import speech_level_db
+from typer.testing import CliRunner
 
 from voicecli.audio.capture_path import CapturePath
 from voicecli.audio.echo import CANCELLER_RATE, FRAME_SAMPLES, AutoEcho, EchoGate, WebRtcCanceller, open_echo
 from voicecli.audio.frames import FrameRing
 from voicecli.audio.polyphase import TAPS, LowLatencyResampler
 from voicecli.audio.resample import resample
+from voicecli.cli import app
 from voicecli.server.synth import speak
 
 RATE = 44_100
@@ -169,11 +170,8 @@ def test_the_low_latency_resampler_keeps_a_tone_and_every_block_pays_its_way(in_
 def test_a_bad_echo_mode_is_one_line_and_exit_2(tmp_path: Path) -> None:
     config = tmp_path / "empty.toml"
     config.write_text("")
-    result = subprocess.run(
-        [sys.executable, "-m", "voicecli", "talk", "--config", str(config), "--echo", "loud"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 2
+    result = CliRunner().invoke(app, ["talk", "--config", str(config), "--echo", "loud"])  # in process: a rule
+    assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         "voicecli: error: command line: audio.echo: 'loud' is not one of auto, aec, gate, off"
     ]

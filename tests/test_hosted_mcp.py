@@ -1,18 +1,24 @@
 """Hosted MCP: `[[tools.hosted_mcp]]` servers go to the session as `{"type": "mcp"}` tools, and the local
-server calls them itself, as the service would: the tests' MCP server (tests/support/mcp_test_server.py) on
-streamable HTTP at 127.0.0.1, the scripted brain choosing the call. Every event both ways is checked
-against `openai.types.realtime`."""
+server calls them itself, as the service would: the tests' MCP server (tests/support/mcp_test_server.py),
+the scripted brain choosing the call. Every event both ways is checked against `openai.types.realtime`.
+
+The rules (approval, filters, failures, conformance, a server given for one response) run with the
+client bound to the server's session in memory and the MCP server in memory (support/mcp_memory.py);
+a real WebSocket session calling a real MCP server on streamable HTTP, a refused connection, and the
+phone bridge starting its servers stay tested over loopback and processes."""
 
 from __future__ import annotations
 
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.mcp_memory import MEMORY_MCP_URL, mcp_in_memory
 from support.servers import client_factory
+from support.session_transport import RealtimeSessionTransport, replies_in_tones
 from test_mcp_tools import SERVER_SCRIPT, serving_http
 
 from voicecli.commands.phone import phone_client_factory, phone_mcp
@@ -22,6 +28,7 @@ from voicecli.conversation.mcp_config import HostedMcpServer
 from voicecli.conversation.mcp_tools import McpTools
 from voicecli.phone.calls import CallRecord
 from voicecli.realtime import (
+    RealtimeClient,
     RealtimeEvent,
     RealtimeMcpApprovalEvent,
     RealtimeMcpCallEvent,
@@ -30,7 +37,7 @@ from voicecli.realtime import (
     protocol,
 )
 from voicecli.server import UNPACED, LocalServer
-from voicecli.server.brains import EchoBrain
+from voicecli.server.brains import EchoBrain, ScriptedBrain
 from voicecli.server.session.session import ServerSession
 from voicecli.server.validation import validate_client_event, validate_server_event
 
@@ -52,6 +59,7 @@ name = "broken_tool"
 arguments = {}
 """
 WEATHER = "sunny and 21 degrees in Paris (from MCP)"
+Clients = Callable[[], RealtimeClient]
 
 
 @pytest.fixture
@@ -62,6 +70,17 @@ async def brain(tmp_path: Path) -> Any:
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+def in_memory(tmp_path: Path) -> Iterator[Clients]:
+    """New clients, each bound in memory to a session of the scripted server; hosted MCP servers in
+    memory too (replies in tones: no test here listens to them)."""
+    script = tmp_path / "hosted.toml"
+    script.write_text(BRAIN_SCRIPT)
+    brain = ScriptedBrain.from_toml(script)
+    with replies_in_tones(), mcp_in_memory():
+        yield lambda: RealtimeClient(transport=RealtimeSessionTransport.of(brain))
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +100,15 @@ class Run:
         self.asked: list[tuple[str, dict[str, Any]]] = []
 
 
-async def converse(brain: LocalServer, hosted: HostedMcpServer, *turns: str, approve: bool | None = None) -> Run:
+async def converse(
+    server: LocalServer | Clients,
+    hosted: HostedMcpServer,
+    *turns: str,
+    approve: bool | None = None,
+) -> Run:
+    """The turns through a new client: of a real `server` over WebSocket, or one that `server` makes."""
     run = Run()
-    client = client_factory("openai_ws", brain)()
+    client = client_factory("openai_ws", server)() if isinstance(server, LocalServer) else server()
     client.observe_sent(run.sent.append)
 
     async def approver(name: str, arguments: dict[str, Any]) -> bool:
@@ -134,8 +159,10 @@ async def test_a_hosted_servers_tools_are_listed_and_a_call_is_made_and_answered
     assert [p["type"] for p in run.sent].count("response.create") == 1, "the call is answered within the response"
 
 
-async def test_an_approval_is_asked_and_a_yes_runs_the_call(brain: LocalServer, http_server: str) -> None:
-    run = await converse(brain, HostedMcpServer("weather", http_server), "What is the weather like?", approve=True)
+async def test_an_approval_is_asked_and_a_yes_runs_the_call(in_memory: Clients) -> None:
+    run = await converse(
+        in_memory, HostedMcpServer("weather", MEMORY_MCP_URL), "What is the weather like?", approve=True
+    )
     assert run.asked == [("weather.get_weather", {"city": "Paris"})]
     asked, answered = of_type(run, RealtimeMcpApprovalEvent)
     assert asked.approval.approved is None and answered.approval.approved is True
@@ -152,8 +179,9 @@ async def test_an_approval_is_asked_and_a_yes_runs_the_call(brain: LocalServer, 
     assert run.results[0].assistant_text.endswith(f"Weather: {WEATHER}")
 
 
-async def test_an_approval_answered_no_runs_nothing_and_the_model_is_told(brain: LocalServer, http_server: str) -> None:
-    run = await converse(brain, HostedMcpServer("weather", http_server), "What is the weather like?", approve=False)
+async def test_an_approval_answered_no_runs_nothing_and_the_model_is_told(in_memory: Clients) -> None:
+    hosted = HostedMcpServer("weather", MEMORY_MCP_URL)
+    run = await converse(in_memory, hosted, "What is the weather like?", approve=False)
     assert len(run.asked) == 1
     (answer,) = [p for p in run.sent if p.get("item", {}).get("type") == "mcp_approval_response"]
     assert answer["item"]["approve"] is False
@@ -161,36 +189,30 @@ async def test_an_approval_answered_no_runs_nothing_and_the_model_is_told(brain:
     assert run.results[0].assistant_text.endswith("Weather: The user did not approve this call, so it did not run.")
 
 
-async def test_with_nobody_to_ask_a_call_that_needs_approval_is_refused(brain: LocalServer, http_server: str) -> None:
-    run = await converse(brain, HostedMcpServer("weather", http_server), "What is the weather like?")
+async def test_with_nobody_to_ask_a_call_that_needs_approval_is_refused(in_memory: Clients) -> None:
+    run = await converse(in_memory, HostedMcpServer("weather", MEMORY_MCP_URL), "What is the weather like?")
     assert not of_type(run, RealtimeMcpCallEvent)
     assert "did not approve" in run.results[0].assistant_text
 
 
-async def test_allowed_tools_and_approval_filters_decide_what_is_offered_and_asked(
-    brain: LocalServer, http_server: str
-) -> None:
-    only_broken = HostedMcpServer("weather", http_server, allowed_tools=("broken_tool",), require_approval="never")
-    run = await converse(brain, only_broken, "What is the weather like?")
+async def test_allowed_tools_and_approval_filters_decide_what_is_offered_and_asked(in_memory: Clients) -> None:
+    only_broken = HostedMcpServer("weather", MEMORY_MCP_URL, allowed_tools=("broken_tool",), require_approval="never")
+    run = await converse(in_memory, only_broken, "What is the weather like?")
     assert not of_type(run, RealtimeMcpCallEvent), "a tool outside allowed_tools is not offered"
-    filtered = HostedMcpServer("weather", http_server, require_approval={"never": {"tool_names": ["get_weather"]}})
-    run = await converse(brain, filtered, "What is the weather like?", approve=False)
+    filtered = HostedMcpServer("weather", MEMORY_MCP_URL, require_approval={"never": {"tool_names": ["get_weather"]}})
+    run = await converse(in_memory, filtered, "What is the weather like?", approve=False)
     assert not run.asked and of_type(run, RealtimeMcpCallEvent)[0].mcp_call.output == WEATHER
 
 
-async def test_every_mcp_event_conforms_to_the_openai_types_failures_included(
-    brain: LocalServer, http_server: str
-) -> None:
+async def test_every_mcp_event_conforms_to_the_openai_types_failures_included(in_memory: Clients) -> None:
     run = await converse(
-        brain, HostedMcpServer("weather", http_server), "What is the weather like?", "It is broken", approve=True
+        in_memory, HostedMcpServer("weather", MEMORY_MCP_URL), "What is the weather like?", "It is broken", approve=True
     )
     (_, broken) = of_type(run, RealtimeMcpCallEvent)
     assert broken.mcp_call.output is None and broken.mcp_call.error == "Error executing tool broken_tool"
     assert run.results[1].assistant_text.endswith("Got: Error: Error executing tool broken_tool")
-    with socket.socket() as probe:  # a loopback port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/mcp"
-    unreachable = await converse(brain, HostedMcpServer("gone", dead, require_approval="never"), "hello weather")
+    gone = HostedMcpServer("gone", "http://127.0.0.1:1/mcp", require_approval="never")  # refused (in memory)
+    unreachable = await converse(in_memory, gone, "hello weather")
     (listed,) = of_type(unreachable, RealtimeMcpToolsEvent)
     assert listed.mcp_tools.failed and listed.mcp_tools.server_label == "gone"
     assert not unreachable.results[0].failed, "the conversation goes on without the server's tools"
@@ -212,6 +234,21 @@ async def test_every_mcp_event_conforms_to_the_openai_types_failures_included(
     } <= kinds
     items = {(event["item"]["type"]) for event in events if event["type"] == "response.output_item.done"}
     assert {"mcp_call", "mcp_approval_request"} <= items
+
+
+async def test_a_hosted_server_that_refuses_the_connection_fails_its_listing_and_the_conversation_goes_on(
+    brain: LocalServer,
+) -> None:
+    """Over a real WebSocket, to a loopback port nobody listens on: the SDK's real connection failure."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/mcp"
+    unreachable = await converse(brain, HostedMcpServer("gone", dead, require_approval="never"), "hello weather")
+    (listed,) = of_type(unreachable, RealtimeMcpToolsEvent)
+    assert listed.mcp_tools.failed and listed.mcp_tools.server_label == "gone"
+    assert not unreachable.results[0].failed, "the conversation goes on without the server's tools"
+    for event in received(unreachable):
+        validate_server_event(event)
 
 
 @pytest.mark.parametrize(
@@ -238,6 +275,22 @@ async def test_the_local_server_calls_no_mcp_server_beyond_this_machine(tool: di
     assert session.config["tools"] == [], "the update is refused whole"
 
 
+async def test_a_hosted_server_given_for_one_response_is_listed_and_called_then(in_memory: Clients) -> None:
+    client = in_memory()
+    tool = {"type": "mcp", "server_label": "once", "server_url": MEMORY_MCP_URL, "require_approval": "never"}
+    seen: list[RealtimeEvent] = []
+    async with client(settings=RealtimeSettings(push_to_talk=True)):
+        await client.send(protocol.user_text_item("What is the weather like?"))
+        await client.send({"type": "response.create", "response": {"tools": [tool]}})
+        async for event in client.receive():
+            seen.append(event)
+            if event.service_type == "response.done":
+                break
+    (listed,) = [e.mcp_tools for e in seen if isinstance(e, RealtimeMcpToolsEvent)]
+    (call,) = [e.mcp_call for e in seen if isinstance(e, RealtimeMcpCallEvent)]
+    assert listed.server_label == "once" and (call.server_label, call.output) == ("once", WEATHER)
+
+
 async def test_the_phone_bridge_starts_the_configured_mcp_servers_and_each_call_uses_them(
     tmp_path: Path, http_server: str
 ) -> None:
@@ -260,21 +313,3 @@ async def test_the_phone_bridge_starts_the_configured_mcp_servers_and_each_call_
     hosted_calls = [(e.mcp_call.server_label, e.mcp_call.name) for e in events if isinstance(e, RealtimeMcpCallEvent)]
     assert hosted_calls == [("hosted", "broken_tool")] * 2, "approved by [tools] approve: nobody to ask on a phone"
     assert results[3].assistant_text.endswith("Got: Error: Error executing tool broken_tool")
-
-
-async def test_a_hosted_server_given_for_one_response_is_listed_and_called_then(
-    brain: LocalServer, http_server: str
-) -> None:
-    client = client_factory("openai_ws", brain)()
-    tool = {"type": "mcp", "server_label": "once", "server_url": http_server, "require_approval": "never"}
-    seen: list[RealtimeEvent] = []
-    async with client(settings=RealtimeSettings(push_to_talk=True)):
-        await client.send(protocol.user_text_item("What is the weather like?"))
-        await client.send({"type": "response.create", "response": {"tools": [tool]}})
-        async for event in client.receive():
-            seen.append(event)
-            if event.service_type == "response.done":
-                break
-    (listed,) = [e.mcp_tools for e in seen if isinstance(e, RealtimeMcpToolsEvent)]
-    (call,) = [e.mcp_call for e in seen if isinstance(e, RealtimeMcpCallEvent)]
-    assert listed.server_label == "once" and (call.server_label, call.output) == ("once", WEATHER)

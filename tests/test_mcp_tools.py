@@ -1,5 +1,6 @@
 """MCP servers as tools: a small server of the tests' own (tests/support/mcp_test_server.py), on stdio and
-on streamable HTTP at 127.0.0.1, against the local realtime server's scripted brain."""
+on streamable HTTP at 127.0.0.1, against the local realtime server's scripted brain; an HTTP server's
+list change runs with both in memory."""
 
 from __future__ import annotations
 
@@ -14,14 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.mcp_memory import MEMORY_MCP_URL, mcp_in_memory
 from support.servers import client_factory
+from support.session_transport import RealtimeSessionTransport, replies_in_tones
 
 from voicecli.conversation.exchange import exchange
 from voicecli.conversation.mcp_config import McpServer, mcp_servers
 from voicecli.conversation.mcp_tools import McpTools, refresh_session
-from voicecli.realtime import RealtimeSettings
+from voicecli.realtime import RealtimeClient, RealtimeSettings
 from voicecli.realtime.safe_text import shown
 from voicecli.server import UNPACED, LocalServer
+from voicecli.server.brains import ScriptedBrain
 
 SERVER_SCRIPT = str(Path(__file__).parent / "support" / "mcp_test_server.py")
 BRAIN_SCRIPT = """
@@ -132,20 +136,45 @@ async def test_a_stdio_servers_tools_reach_the_session_with_their_schemas_and_a_
     assert "Weather: sunny and 21 degrees in Paris (from MCP)" in result.assistant_text
 
 
-async def test_an_http_servers_list_change_updates_the_session(brain: LocalServer, http_server: str) -> None:
+async def test_an_http_servers_tools_reach_the_session_and_a_turn_calls_one(
+    brain: LocalServer, http_server: str
+) -> None:
+    """Over real streamable HTTP to the server's process (the list-change rule runs in memory, below)."""
     server = McpServer("web", url=http_server)
     client = client_factory("openai_ws", brain)()
     sent: list[dict[str, Any]] = []
     client.observe_sent(sent.append)
-    lines: list[str] = []
-    mcp = McpTools([server], client.tools, notice=lines.append)
-    mcp.on_change = functools.partial(refresh_session, client)
+    mcp = McpTools([server], client.tools, notice=lambda _line: None)
     async with mcp, client(settings=RealtimeSettings(push_to_talk=True)):
-        assert "get_forecast" not in offered(sent)[0] and "learn_forecast" in offered(sent)[0]
-        result = await exchange(client, text="learn something", timeout_s=30)
-        async with asyncio.timeout(20):
-            while "get_forecast" not in offered(sent)[-1]:
-                await asyncio.sleep(0.05)
+        assert "learn_forecast" in offered(sent)[0]
+        result = await exchange(client, text="What is the weather like?", timeout_s=30)
+    assert result.failed is None, result.failed
+    assert [r.result for r in result.tool_results] == ["sunny and 21 degrees in Paris (from MCP)"]
+
+
+async def test_an_http_servers_list_change_updates_the_session(tmp_path: Path) -> None:
+    """The client bound to the server's session in memory, the MCP server in memory (support/mcp_memory.py)."""
+    script = tmp_path / "mcp.toml"
+    script.write_text(BRAIN_SCRIPT)
+    with replies_in_tones(), mcp_in_memory():
+        server = McpServer("web", url=MEMORY_MCP_URL)
+        client = RealtimeClient(transport=RealtimeSessionTransport.of(ScriptedBrain.from_toml(script)))
+        sent: list[dict[str, Any]] = []
+        client.observe_sent(sent.append)
+        lines: list[str] = []
+        mcp = McpTools([server], client.tools, notice=lines.append)
+        changed = asyncio.Event()
+
+        async def on_change() -> None:
+            await refresh_session(client)
+            changed.set()
+
+        mcp.on_change = on_change
+        async with mcp, client(settings=RealtimeSettings(push_to_talk=True)):
+            assert "get_forecast" not in offered(sent)[0] and "learn_forecast" in offered(sent)[0]
+            result = await exchange(client, text="learn something", timeout_s=30)
+            async with asyncio.timeout(20):
+                await changed.wait()
     assert result.failed is None and "Learned: get_forecast is offered now" in result.assistant_text
     forecast = offered(sent)[-1]["get_forecast"]
     assert forecast["parameters"]["required"] == ["city", "days"]
