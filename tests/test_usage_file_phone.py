@@ -44,7 +44,9 @@ def _local_config(**overrides: object) -> AppConfig:
 
 
 def _in_memory_echo_client(_: AppConfig, **options: Any) -> RealtimeClient:
-    """`build_client`'s stand-in: the client the command builds, bound in memory to an echo server's session."""
+    """`build_client`'s stand-in: the client the command builds, bound in memory to an echo server's session
+    (`speech_input` is for an embedded server, which this one replaces)."""
+    options.pop("speech_input", None)
     return RealtimeClient(transport=RealtimeSessionTransport.of(EchoBrain()), **options)
 
 
