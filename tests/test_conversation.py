@@ -149,7 +149,11 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
     folder = tmp_path_factory.mktemp("speech")
     return {
         name: read_audio_24k_mono(speech_wav(folder / f"{name}.wav", text))
-        for name, text in (("question", "hello there, tell me a story"), ("interruption", "stop please"))
+        for name, text in (
+            ("question", "hello there, tell me a story"),
+            ("interruption", "stop please"),
+            ("hello", "hello"),
+        )
     }
 
 
@@ -280,7 +284,7 @@ async def test_a_reply_that_finished_playing_is_not_truncated(player: Player, sp
     sent = sent_log(client)
     source, screen = SpeechSource(), ScreenLog()
     async with client(settings=VAD), Running(Conversation(client, source, player, screen)) as conversation:
-        source.say(speech["question"])
+        source.say(speech["hello"])  # the shortest echo to wait out: any reply played to its end will do
         await until(lambda: bool(screen.seen(ListenEvents.RESPONSE_DONE)), "the reply")
         await until(lambda: screen.states[-1:] == ["listening"], "the player to drain", timeout=15)
         source.say(speech["interruption"])

@@ -177,7 +177,7 @@ def test_push_to_talk_in_tmux_talks_between_two_presses_of_space(pulse_audio: Pu
 def push_to_talk_talks_between_two_presses_of_space(room: PulseAudio, folder: Path, window: Tmux, events: Path) -> None:
     window.wait_for("● listening", "the status line", timeout=30)
     assert "SPACE talk/send · t type · m mute" in window.screen()
-    unsent = speech_wav(folder / "unsent.wav", "this sentence is not sent because space was not pressed")
+    unsent = speech_wav(folder / "unsent.wav", "not sent yet")  # before any press: none of it may leave
     play_into_mic(room, unsent).wait(timeout=10)
     window.keys("Space")
     window.wait_for("you are speaking", "the talking state", timeout=30)

@@ -213,6 +213,9 @@ class Talk:
         self._event_log = EventLog(self.events_path)
         self.record_dir = folder / "rec"
         env = {k: v for k, v in pulse.env.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_", "VOICECLI_"))}
+        # The user's settings stay out, the tests' echo brain (conftest.py) not: `auto` would add its
+        # explanation to every spoken answer (twelve seconds of speech instead of five) or ask a chat model.
+        env["VOICECLI_BRAIN"] = "echo"
         (folder / "none.toml").write_text("")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "voicecli", "talk", "--provider", "local", "--config", str(folder / "none.toml"),
