@@ -5,7 +5,7 @@
 # Idempotent: reuses a daemon already running in the same runtime dir and adds missing sinks.
 # A null sink nobody plays into sleeps in 2 s timer steps, so a newly opened stream can stall for up
 # to 2 s; a silent loopback (null source -> sink) keeps each sink ticking every 50 ms (every 10 ms
-# would cost the idle daemon a tenth of a core, 50 ms a thirtieth), from its resume on.
+# would cost the idle daemon a tenth of a core, 50 ms a thirtieth).
 # PortAudio sees the server through the ALSA "pulse" plugin as devices "pulse" and "default"; they
 # use the defaults set here (sink vspeaker, source vmic.monitor), or PULSE_SINK / PULSE_SOURCE.
 # Prints `export` lines for the caller:  eval "$(scripts/pulse-null-sinks.sh)"
@@ -58,16 +58,17 @@ done
 if ! pactl list short sources | cut -f2 | grep -qx vsilence; then
     pactl load-module module-null-source source_name=vsilence >/dev/null
 fi
+settle=0
 for sink in "$speaker" "$mic"; do
     if ! grep -q "module-loopback.*sink=$sink " <<<"$modules"; then
         pactl load-module module-loopback source=vsilence "sink=$sink" latency_msec=50 \
             source_dont_move=true sink_dont_move=true >/dev/null
-        # The sink is still asleep in the 2 s timer step it began with: a suspend and resume restarts its
-        # clock at once, now at the loopback's latency (waiting the step out cost 2.2 s per room).
-        pactl suspend-sink "$sink" 1
-        pactl suspend-sink "$sink" 0
+        settle=1
     fi
 done
+if [ "$settle" = 1 ]; then
+    sleep 2.2  # let each sink finish the 2 s timer step it was sleeping in
+fi
 echo "export XDG_RUNTIME_DIR=$runtime_dir"
 echo "export PULSE_SERVER=$PULSE_SERVER"
 if [ $# -eq 0 ]; then
