@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
+from support.phone import MemoryMediaSocket
 
 from voicecli.conversation.interruption import BargeInPolicy
 from voicecli.phone.bridge import CallBridge
@@ -250,29 +250,6 @@ async def test_the_phone_playout_plays_items_one_after_the_other_and_a_new_reply
 # --- the phone bridge, end to end in memory ---------------------------------------------------
 
 
-class MediaSocketStandIn:
-    """The ACS media socket: keeps what the bridge sends; the caller says nothing and hangs up at `close`."""
-
-    def __init__(self) -> None:
-        self.frames: list[dict[str, Any]] = []
-        self._closed = asyncio.Event()
-
-    async def send_str(self, data: str, compress: int | None = None) -> None:
-        self.frames.append(json.loads(data))
-
-    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
-        self._closed.set()
-        return True
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._messages()
-
-    async def _messages(self) -> AsyncIterator[Any]:
-        await self._closed.wait()
-        return
-        yield
-
-
 def wire(event_type: str, **fields: Any) -> dict[str, Any]:
     return {"type": event_type, "event_id": f"event_{event_type}", **fields}
 
@@ -283,7 +260,7 @@ async def test_the_phone_bridge_truncates_a_reply_still_streaming_even_when_all_
     model forgets the words the caller never heard; the bridge used to send no truncate then (only an
     item heard in part was cut), and the model believed the whole reply was heard."""
     service = MemoryTransport()
-    socket = MediaSocketStandIn()
+    socket = MemoryMediaSocket()
     bridge = CallBridge(
         CallRecord("call-slow"),
         CallRegistry(),

@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 from support.servers import WEATHER_SCRIPT
-from support.session_transport import LiveSessionTransport, replies_in_tones
+from support.session_transport import replies_in_tones
 from support.virtual_clock import VirtualClock
 from test_live_server import WAIT_S, said, until
+from test_live_server import MemoryLiveClient as LiveServerMemoryClient
 
 from voicecli.realtime import Continuity, ContinuityEvents, RealtimeTextEvent, TextContent
 from voicecli.realtime.live_client import LiveClient
 from voicecli.realtime.live_rollover import QUIET_S, LiveRollover
 from voicecli.server import LocalServer
-from voicecli.server.brains import ScriptedBrain
 from voicecli.server.live.validation import validate_live_client_event
 
 pytestmark = pytest.mark.timeout(60)
@@ -43,13 +43,12 @@ def test_a_quiet_moment_is_no_delegation_running_and_nothing_heard_for_a_while()
     assert not rollover.quiet(20.5, delegations_running=False)
 
 
-class MemoryLiveClient(LiveClient):
+class MemoryLiveClient(LiveServerMemoryClient):
     """A GPT-Live client bound in memory to a weather-script server's session of `lifetime_s`,
     its continuity timed on `clock`; its delegate is never asked."""
 
     def __init__(self, lifetime_s: float, clock: VirtualClock, **kwargs: Any) -> None:
-        self.server = LiveSessionTransport(ScriptedBrain.from_toml(WEATHER_SCRIPT), lifetime_s=lifetime_s)
-        super().__init__(transport=self.server, sdk_client=self._no_sdk, **kwargs)
+        super().__init__(lifetime_s, **kwargs)
         self.clock = clock
 
     async def heard_to_the_end(self) -> None:
@@ -61,14 +60,6 @@ class MemoryLiveClient(LiveClient):
                 await asyncio.gather(speaking, return_exceptions=True)
             while self.server._frames is not None and self.server._frames.qsize():
                 await asyncio.sleep(0)
-
-    @property
-    def model(self) -> str:
-        return "gpt-live-1"
-
-    @staticmethod
-    def _no_sdk() -> Any:
-        raise AssertionError("the in-memory client has no HTTP endpoint")
 
 
 @pytest.mark.parametrize("transport", ["memory", "webrtc"])

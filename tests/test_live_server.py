@@ -75,12 +75,12 @@ async def slow_server() -> AsyncIterator[LocalServer]:
 
 
 class MemoryLiveClient(LiveClient):
-    """A GPT-Live client bound in memory to a session of an unpaced weather-script server; its
-    delegate is never asked (the tests that use it delegate nothing)."""
+    """A GPT-Live client bound in memory to a session (of `lifetime_s`) of an unpaced weather-script
+    server; its delegate is never asked (the tests that use it delegate nothing)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        brain = ScriptedBrain.from_toml(WEATHER_SCRIPT)
-        super().__init__(transport=LiveSessionTransport(brain), sdk_client=self._no_sdk, **kwargs)
+    def __init__(self, lifetime_s: float = 3600.0, **kwargs: Any) -> None:
+        self.server = LiveSessionTransport(ScriptedBrain.from_toml(WEATHER_SCRIPT), lifetime_s=lifetime_s)
+        super().__init__(transport=self.server, sdk_client=self._no_sdk, **kwargs)
 
     @property
     def model(self) -> str:
