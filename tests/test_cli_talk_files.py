@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile
 import soxr
-from support.cli import UNPACED_HOME, invoke
+from support.cli import invoke, unpaced_home
 from support.system_tools import require_program
 
 pytestmark = pytest.mark.timeout(60)
@@ -29,7 +29,7 @@ def voicecli(
     # here, and its echo explains itself for seconds of reply audio. No developer config: an
     # unpaced local server instead (tests/support/unpaced_home).
     environment["VOICECLI_BRAIN"] = "echo"
-    environment["XDG_CONFIG_HOME"] = str(UNPACED_HOME)
+    environment["XDG_CONFIG_HOME"] = str(unpaced_home())
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "voicecli", *args],
