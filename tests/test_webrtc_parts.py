@@ -123,29 +123,32 @@ def test_a_call_that_did_not_open_says_what_was_seen_and_the_likely_causes_in_or
 # --- the microphone track ----------------------------------------------------------------------
 
 
-class VirtualClock:
-    """A `FrameClock` whose waits pass at once and move its time on by what was waited."""
+class SelfAdvancingClock:
+    """A `Clock` whose waits pass at once and move its time on by what was waited."""
 
     def __init__(self) -> None:
-        self.time = 1000.0
+        self.now = 1000.0
         self.waits: list[float] = []
 
-    def now(self) -> float:
-        return self.time
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
 
     async def sleep(self, seconds: float) -> None:
         self.waits.append(seconds)
-        self.time += seconds
+        self.now += seconds
         await asyncio.sleep(0)
 
 
 async def test_pcm_track_sends_real_time_frames_of_what_was_put() -> None:
-    clock = VirtualClock()
+    clock = SelfAdvancingClock()
     track = PcmAudioTrack(clock=clock)
     track.put_nowait(np.arange(FRAME_SAMPLES + 10, dtype=np.int16))
     frames = [await track.recv() for _ in range(6)]
     assert clock.waits == pytest.approx([0.02] * 5), "paced in real time: each frame after the first waits 20 ms"
-    clock.time += 0.5  # the event loop stalled: the track restarts its clock rather than send a burst
+    clock.now += 0.5  # the event loop stalled: the track restarts its clock rather than send a burst
     late = [await track.recv() for _ in range(2)]
     assert clock.waits[5:] == pytest.approx([0.02])
     first = frames[0].to_ndarray().reshape(-1)
@@ -159,7 +162,7 @@ async def test_pcm_track_sends_real_time_frames_of_what_was_put() -> None:
 
 
 async def test_pcm_track_bounds_its_buffer() -> None:
-    track = PcmAudioTrack(max_buffered_s=0.05, clock=VirtualClock())  # 60 ms would not fit: 50 ms is 1200 samples
+    track = PcmAudioTrack(max_buffered_s=0.05, clock=SelfAdvancingClock())  # 60 ms would not fit: 50 ms is 1200 samples
     track.put_nowait(np.zeros(960, dtype=np.int16))
     with pytest.raises(asyncio.QueueFull):
         track.put_nowait(np.zeros(480, dtype=np.int16))
@@ -252,7 +255,7 @@ async def test_playback_clear_and_stall_end_a_response() -> None:
 async def test_reply_track_plays_segments_in_order_and_announces_them() -> None:
     announced: list[tuple[str, str]] = []
     track = ResponseAudioTrack(
-        lambda kind, response_id: announced.append((kind.rsplit(".", 1)[1], response_id)), clock=VirtualClock()
+        lambda kind, response_id: announced.append((kind.rsplit(".", 1)[1], response_id)), clock=SelfAdvancingClock()
     )
     await track.put("r1", b"\1\0" * 600)
     await track.put("r2", b"\2\0" * 300)

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import fractions
-import time
 from abc import abstractmethod
 from collections.abc import Callable
-from typing import Protocol
 
 import numpy as np
 import soxr
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
+from voicecli.realtime.clock import WALL_CLOCK, Clock
 from voicecli.realtime.events import SAMPLE_RATE
 
 FRAME_MS = 20
@@ -38,33 +37,15 @@ def _pcm16_bytes(pcm: np.ndarray | bytes) -> bytes:
     return np.asarray(pcm).astype("<i2", copy=False).tobytes()
 
 
-class FrameClock(Protocol):
-    """Where a paced track reads the time and waits for a frame's turn."""
-
-    def now(self) -> float: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class WallClock:
-    """Real time: the monotonic clock, and real waits."""
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
 class PacedAudioTrack(MediaStreamTrack):
     """An audio track that produces 20 ms frames of 24 kHz pcm16 in real time (`clock`'s: a test may
     give a virtual one, so pacing is checked without waiting)."""
 
     kind = "audio"
 
-    def __init__(self, clock: FrameClock | None = None) -> None:
+    def __init__(self, clock: Clock = WALL_CLOCK) -> None:
         super().__init__()
-        self._clock = clock if clock is not None else WallClock()
+        self._clock = clock
         self._start: float | None = None
         self._pts = 0
         self._taken = asyncio.Event()  # set whenever samples leave the source (or the track ends)
@@ -91,7 +72,7 @@ class PacedAudioTrack(MediaStreamTrack):
         self._taken.set()  # wake writers waiting for room; they see the track ended
 
     async def _wait_for_frame_time(self) -> None:
-        now = self._clock.now()
+        now = self._clock.monotonic()
         if self._start is None:
             self._start = now
             return
@@ -121,7 +102,7 @@ class PcmAudioTrack(PacedAudioTrack):
     instead. The track sends silence whenever nothing is queued, as a real microphone would.
     """
 
-    def __init__(self, *, max_buffered_s: float = 10.0, clock: FrameClock | None = None) -> None:
+    def __init__(self, *, max_buffered_s: float = 10.0, clock: Clock = WALL_CLOCK) -> None:
         super().__init__(clock)
         self._buffer = bytearray()
         self._limit = int(max_buffered_s * SAMPLE_RATE) * 2

@@ -12,9 +12,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from voicecli.realtime.clock import WALL_CLOCK, Clock
 from voicecli.realtime.events import SAMPLE_RATE
 from voicecli.realtime.tasks import BackgroundTasks
-from voicecli.realtime.webrtc_media import FrameClock, PacedAudioTrack
+from voicecli.realtime.webrtc_media import PacedAudioTrack
 from voicecli.server.events import Send
 from voicecli.server.session.audio_out import AudioRef
 
@@ -39,7 +40,7 @@ class ResponseAudioTrack(PacedAudioTrack):
         self,
         announce: Callable[[str, str], None],
         max_buffered_s: float = MAX_BUFFERED_S,
-        clock: FrameClock | None = None,
+        clock: Clock = WALL_CLOCK,
     ) -> None:
         super().__init__(clock)
         self._announce = announce
